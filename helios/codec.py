@@ -1,0 +1,222 @@
+"""The batch frame: the only module that knows how events travel and rest.
+
+Tailers and clients encode; bucks check frames and store them as they
+arrived; the porter and the tools decode. ``encode_rows`` / ``encode_events``
+and ``decode`` are inverses, tested as round trips.
+
+Frame layout (all integers big-endian)::
+
+    offset  size  field
+    0       1     version            FORMAT_VERSION (1); anything else is refused
+    1       1     flags              bit 0: payload is lz4-block compressed
+    2       2     header length H
+    4       4     crc32 of bytes 8..end (header and payload)
+    8       H     header: msgpack [environment, host, count, first_time, last_time, raw_size]
+    8+H     ...   payload: msgpack array of ``count`` events as positional arrays
+                  (``helios.model.Event`` minus ``environment``), lz4-compressed
+                  when flag bit 0 is set; ``raw_size`` is its uncompressed size.
+
+Why this shape:
+
+- The header is readable without decompressing, so a buck can route and count
+  a batch (environment, count, time span) and verify its checksum without
+  unpacking a single event: it stores the frame exactly as it arrived.
+- The crc covers header and payload, so a flipped bit anywhere is caught
+  before anything is unpacked (verify at the trust boundary).
+- ``raw_size`` lets the decoder refuse a decompression bomb before it
+  allocates, and gives lz4 the exact output size.
+- ``environment`` and the sending ``host`` travel once per batch; a batch is
+  always one environment. ``first_time``/``last_time`` are the least and
+  greatest event times in the batch.
+
+Every way a frame can be wrong raises ``FrameError`` with a sentence saying
+what is wrong; no msgpack, lz4 or struct exception leaks out.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from typing import Iterable, NamedTuple, Sequence
+
+import lz4.block
+import msgpack
+
+from helios.errors import FrameError
+from helios.model import ID_BYTES, ROW_FIELDS, Event
+
+FORMAT_VERSION = 1
+FLAG_LZ4 = 0x01
+KNOWN_FLAGS = FLAG_LZ4
+
+_PREFIX = struct.Struct(">BBHI")
+PREFIX_SIZE = _PREFIX.size  # 8
+MAX_HEADER = 4096
+# Default cap on the uncompressed payload: bigger than any sane batch, small
+# enough that a hostile frame cannot make a buck allocate gigabytes.
+DEFAULT_MAX_RAW = 64 * 1024 * 1024
+MAX_NAME = 255  # environment and host names
+
+
+class BatchHeader(NamedTuple):
+    version: int
+    flags: int
+    environment: str
+    host: str
+    count: int
+    first_time: int
+    last_time: int
+    raw_size: int
+    payload_offset: int  # where the payload starts in the frame
+
+
+def encode_rows(
+    environment: str,
+    host: str,
+    rows: Sequence[Sequence],
+    first_time: int,
+    last_time: int,
+    *,
+    compress: bool = True,
+) -> bytes:
+    """Encode rows (positional arrays in ``Event`` field order, without
+    environment) into one frame. The hot path of the tailer: it builds rows
+    with ``zip`` and knows the time span already."""
+    try:
+        raw = msgpack.packb(rows, use_bin_type=True)
+        header = msgpack.packb(
+            [environment, host, len(rows), first_time, last_time, len(raw)],
+            use_bin_type=True,
+        )
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise FrameError(f"cannot encode batch: {exc}") from None
+    if len(header) > MAX_HEADER:
+        raise FrameError(f"batch header is {len(header)} bytes, over the limit of {MAX_HEADER}")
+    if compress:
+        payload = lz4.block.compress(raw, store_size=False)
+        flags = FLAG_LZ4
+    else:
+        payload, flags = raw, 0
+    body = header + payload
+    return _PREFIX.pack(FORMAT_VERSION, flags, len(header), zlib.crc32(body)) + body
+
+
+def encode_events(environment: str, host: str, events: Iterable[Event], *, compress: bool = True) -> bytes:
+    """Encode Events (their ``environment`` field is ignored: the batch's wins)."""
+    rows = [tuple(e)[:ROW_FIELDS] for e in events]
+    if rows:
+        times = [r[1] for r in rows]
+        first, last = min(times), max(times)
+    else:
+        first = last = 0
+    return encode_rows(environment, host, rows, first, last, compress=compress)
+
+
+def check_frame(frame: bytes, *, max_raw: int = DEFAULT_MAX_RAW) -> BatchHeader:
+    """Verify a frame without decompressing it and return its header.
+
+    Checks the version, flags, lengths, checksum and header fields. A frame
+    that passes is safe to store as is."""
+    if len(frame) < PREFIX_SIZE:
+        raise FrameError(f"frame truncated: {len(frame)} bytes, shorter than its {PREFIX_SIZE}-byte prefix")
+    version, flags, hlen, crc = _PREFIX.unpack_from(frame)
+    if version != FORMAT_VERSION:
+        raise FrameError(f"unknown frame version {version} (this Helios reads version {FORMAT_VERSION})")
+    if flags & ~KNOWN_FLAGS:
+        raise FrameError(f"unknown frame flags 0x{flags:02x}")
+    if hlen == 0 or hlen > MAX_HEADER:
+        raise FrameError(f"frame header length {hlen} is out of range 1..{MAX_HEADER}")
+    payload_offset = PREFIX_SIZE + hlen
+    if len(frame) < payload_offset:
+        raise FrameError(f"frame truncated: {len(frame)} bytes, header says at least {payload_offset}")
+    if zlib.crc32(memoryview(frame)[PREFIX_SIZE:]) != crc:
+        raise FrameError("frame checksum mismatch: the frame was truncated or garbled")
+    try:
+        fields = msgpack.unpackb(
+            memoryview(frame)[PREFIX_SIZE:payload_offset],
+            raw=False,
+            max_str_len=MAX_NAME,
+            max_bin_len=0,
+            max_array_len=16,
+            max_map_len=0,
+        )
+    except Exception as exc:  # msgpack raises many types for garbage
+        raise FrameError(f"frame header is not valid msgpack: {exc}") from None
+    if not isinstance(fields, list) or len(fields) != 6:
+        raise FrameError("frame header must be an array of 6 fields")
+    environment, host, count, first, last, raw_size = fields
+    if not isinstance(environment, str) or not environment:
+        raise FrameError("frame header: environment must be a non-empty string")
+    if not isinstance(host, str):
+        raise FrameError("frame header: host must be a string")
+    for name, value in (("count", count), ("first_time", first), ("last_time", last), ("raw_size", raw_size)):
+        if type(value) is not int:
+            raise FrameError(f"frame header: {name} must be an integer")
+    if count < 0 or raw_size < 0:
+        raise FrameError("frame header: count and raw_size must not be negative")
+    if raw_size > max_raw:
+        raise FrameError(f"frame payload would be {raw_size} bytes uncompressed, over the limit of {max_raw}")
+    if count > raw_size:  # every event takes more than one byte
+        raise FrameError(f"frame header: {count} events cannot fit in {raw_size} bytes")
+    if first > last:
+        raise FrameError("frame header: first_time is after last_time")
+    if not flags & FLAG_LZ4 and len(frame) - payload_offset != raw_size:
+        raise FrameError("frame payload size does not match its header")
+    return BatchHeader(version, flags, environment, host, count, first, last, raw_size, payload_offset)
+
+
+def decode_rows(frame: bytes, *, max_raw: int = DEFAULT_MAX_RAW) -> tuple[BatchHeader, list]:
+    """Check, decompress and unpack a frame; return its header and raw rows
+    (lists in Event field order), each row validated."""
+    header = check_frame(frame, max_raw=max_raw)
+    payload = memoryview(frame)[header.payload_offset:]
+    if header.flags & FLAG_LZ4:
+        try:
+            raw = lz4.block.decompress(payload, uncompressed_size=header.raw_size)
+        except Exception as exc:
+            raise FrameError(f"frame payload does not decompress: {exc}") from None
+        if len(raw) != header.raw_size:
+            raise FrameError("frame payload size does not match its header")
+    else:
+        raw = payload
+    try:
+        rows = msgpack.unpackb(raw, raw=False, strict_map_key=True)
+    except Exception as exc:
+        raise FrameError(f"frame payload is not valid msgpack: {exc}") from None
+    if not isinstance(rows, list) or len(rows) != header.count:
+        raise FrameError(f"frame payload must be an array of {header.count} events")
+    for i, row in enumerate(rows):
+        problem = _row_problem(row)
+        if problem:
+            raise FrameError(f"event {i} of the batch: {problem}")
+    return header, rows
+
+
+def decode(frame: bytes, *, max_raw: int = DEFAULT_MAX_RAW) -> tuple[BatchHeader, list[Event]]:
+    """The inverse of ``encode_rows``/``encode_events``."""
+    header, rows = decode_rows(frame, max_raw=max_raw)
+    env = header.environment
+    return header, [Event(*row, env) for row in rows]
+
+
+def _row_problem(row) -> str | None:
+    """Why a decoded row is not an event, or None. Kept flat: the porter runs
+    it for every event it loads."""
+    if type(row) is not list or len(row) != ROW_FIELDS:
+        return f"must be an array of {ROW_FIELDS} fields"
+    id_, time_, received, host, app, severity, source, offset, message, fields = row
+    if type(id_) is not bytes or len(id_) != ID_BYTES:
+        return f"id must be {ID_BYTES} bytes"
+    if type(time_) is not int or type(received) is not int:
+        return "time and received must be integers (ns)"
+    if type(host) is not str or type(app) is not str or type(source) is not str:
+        return "host, app and source must be strings"
+    if severity is not None and (type(severity) is not int or not 0 <= severity <= 7):
+        return "severity must be 0..7 or nil"
+    if offset is not None and (type(offset) is not int or offset < 0):
+        return "offset must be a non-negative integer or nil"
+    if type(message) is not bytes:
+        return "message must be bytes"
+    if fields is not None and type(fields) is not dict:
+        return "fields must be a map or nil"
+    return None

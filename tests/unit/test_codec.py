@@ -1,0 +1,178 @@
+"""The batch frame: encode and decode are inverses, and every bad frame is one clear FrameError."""
+
+import struct
+import zlib
+
+import hypothesis.strategies as st
+import msgpack
+import pytest
+from hypothesis import given, settings
+
+from helios import codec
+from helios.errors import FrameError
+from helios.model import Event, line_id, random_id, source_key
+
+KEY = source_key(1, 2, b"first line")
+
+
+def tailed(offset, message=b"Jun 14 15:16:01 combo sshd[1]: hello", time=1_700_000_000_000_000_000):
+    return Event(line_id(KEY, offset), time, time + 5, "combo", "sshd", None, "/var/log/x", offset, message, None, "prod")
+
+
+def client_event():
+    return Event(random_id(), 1, 2, "h", "app", 3, "", None, b"", {"user": "ann", "n": [1, 2.5, None]}, "prod")
+
+
+events_strategy = st.lists(
+    st.builds(
+        Event,
+        id=st.binary(min_size=16, max_size=16),
+        time=st.integers(0, 2**63 - 1),
+        received=st.integers(0, 2**63 - 1),
+        host=st.text(max_size=20),
+        app=st.text(max_size=20),
+        severity=st.none() | st.integers(0, 7),
+        source=st.text(max_size=30),
+        offset=st.none() | st.integers(0, 2**63 - 1),
+        message=st.binary(max_size=300),
+        fields=st.none() | st.dictionaries(st.text(max_size=8), st.integers(-(2**63), 2**63 - 1) | st.text(max_size=8), max_size=4),
+        environment=st.just("prod"),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(events=events_strategy, compress=st.booleans())
+def test_decode_is_the_inverse_of_encode(events, compress):
+    frame = codec.encode_events("prod", "sender", events, compress=compress)
+    header, back = codec.decode(frame)
+    assert back == events
+    assert (header.environment, header.host, header.count) == ("prod", "sender", len(events))
+    if events:
+        assert header.first_time == min(e.time for e in events)
+        assert header.last_time == max(e.time for e in events)
+
+
+def test_header_is_readable_without_decompressing():
+    events = [tailed(i * 40, time=100 + i) for i in range(50)]
+    frame = codec.encode_events("prod", "web-1", events)
+    header = codec.check_frame(frame)
+    assert header.environment == "prod" and header.host == "web-1"
+    assert (header.count, header.first_time, header.last_time) == (50, 100, 149)
+    assert header.flags & codec.FLAG_LZ4
+
+
+def test_message_bytes_are_preserved_exactly():
+    message = b"\xff\xfe not utf-8 \r\x00 tail"
+    _, [back] = codec.decode(codec.encode_events("prod", "h", [tailed(0, message)]))
+    assert back.message == message
+
+
+def test_client_event_fields_round_trip():
+    event = client_event()
+    _, [back] = codec.decode(codec.encode_events("prod", "h", [event]))
+    assert back == event
+
+
+def test_every_copy_of_a_line_has_the_same_id():
+    assert line_id(source_key(1, 2, b"a"), 10) == line_id(source_key(1, 2, b"a"), 10)
+    assert line_id(source_key(1, 2, b"a"), 10) != line_id(source_key(1, 2, b"a"), 11)
+    assert line_id(source_key(1, 2, b"a"), 10) != line_id(source_key(1, 3, b"a"), 10)
+    assert line_id(source_key(1, 2, b"a"), 10) != line_id(source_key(1, 2, b"b"), 10)
+
+
+@pytest.fixture
+def frame():
+    return codec.encode_events("prod", "h", [tailed(i * 40) for i in range(20)])
+
+
+@pytest.mark.parametrize("cut", [0, 1, 7, 8, 12, -1, -10])
+def test_truncated_frame_is_refused(frame, cut):
+    with pytest.raises(FrameError):
+        codec.decode(frame[:cut])
+
+
+def test_flipped_bit_anywhere_is_caught_by_the_checksum(frame):
+    for pos in range(codec.PREFIX_SIZE, len(frame), 7):
+        bad = bytearray(frame)
+        bad[pos] ^= 0x10
+        with pytest.raises(FrameError, match="checksum"):
+            codec.check_frame(bytes(bad))
+
+
+def test_unknown_version_is_refused(frame):
+    with pytest.raises(FrameError, match="unknown frame version 9"):
+        codec.check_frame(b"\x09" + frame[1:])
+
+
+def test_unknown_flags_are_refused(frame):
+    with pytest.raises(FrameError, match="flags"):
+        codec.check_frame(frame[:1] + b"\x80" + frame[2:])
+
+
+def _forge(header_fields, payload=b"", flags=0):
+    header = msgpack.packb(header_fields)
+    body = header + payload
+    return struct.pack(">BBHI", 1, flags, len(header), zlib.crc32(body)) + body
+
+
+def test_decompression_bomb_is_refused_before_allocating():
+    frame = _forge(["prod", "h", 1, 0, 0, 2**40], b"x", codec.FLAG_LZ4)
+    with pytest.raises(FrameError, match="over the limit"):
+        codec.check_frame(frame)
+
+
+@pytest.mark.parametrize(
+    "fields, why",
+    [
+        (["", "h", 0, 0, 0, 0], "environment"),
+        ([1, "h", 0, 0, 0, 0], "environment"),
+        (["p", "h", "1", 0, 0, 0], "count"),
+        (["p", "h", -1, 0, 0, 0], "negative"),
+        (["p", "h", 0, 5, 1, 0], "first_time"),
+        (["p", "h"], "6 fields"),
+        ({"a": 1}, "valid msgpack|6 fields"),
+    ],
+)
+def test_hostile_header_fields_are_refused(fields, why):
+    with pytest.raises(FrameError, match=why):
+        codec.check_frame(_forge(fields))
+
+
+def test_garbage_payload_is_a_frame_error():
+    frame = _forge(["prod", "h", 1, 0, 0, 100], b"\x00garbage-garbage", codec.FLAG_LZ4)
+    with pytest.raises(FrameError):
+        codec.decode(frame)
+
+
+@pytest.mark.parametrize(
+    "row, why",
+    [
+        ([b"short", 1, 1, "h", "a", None, "", None, b"", None], "id"),
+        ([b"x" * 16, "1", 1, "h", "a", None, "", None, b"", None], "time"),
+        ([b"x" * 16, 1, 1, "h", "a", 9, "", None, b"", None], "severity"),
+        ([b"x" * 16, 1, 1, "h", "a", None, "", -1, b"", None], "offset"),
+        ([b"x" * 16, 1, 1, "h", "a", None, "", None, "text", None], "message"),
+        ([b"x" * 16, 1, 1, "h", "a", None, "", None, b"", [1]], "fields"),
+        ([b"x" * 16, 1], "array of 10"),
+    ],
+)
+def test_event_of_the_wrong_shape_is_refused_with_its_index(row, why):
+    raw = msgpack.packb([row], use_bin_type=True)
+    frame = _forge(["prod", "h", 1, 1, 1, len(raw)], raw)
+    with pytest.raises(FrameError, match=f"event 0 .*{why}"):
+        codec.decode(frame)
+
+
+def test_count_mismatch_is_refused():
+    raw = msgpack.packb([], use_bin_type=True)
+    frame = _forge(["prod", "h", 1, 0, 0, len(raw)], raw)
+    with pytest.raises(FrameError, match="array of 1 events"):
+        codec.decode(frame)
+
+
+def test_unencodable_event_is_a_frame_error():
+    bad = tailed(0)._replace(fields={"x": object()})
+    with pytest.raises(FrameError, match="cannot encode"):
+        codec.encode_events("prod", "h", [bad])
