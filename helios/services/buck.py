@@ -1,0 +1,146 @@
+"""The buck: takes batch frames on PULL and appends them to bucket files.
+
+A buck stores a batch without decoding it: ``codec.check_frame`` verifies the
+version, header and checksum, and the frame is appended exactly as it
+arrived. A message may carry several frames (one per part); each part is
+checked and stored on its own, so one bad part costs only itself.
+
+Nothing a sender does can stop a buck: every bad frame is counted by reason
+and logged (at most once a second per reason, with how many were like it),
+and the loop goes on. SIGTERM (``stop``) finishes the messages at hand,
+fsyncs and closes the bucket files, writes the final stats, and returns.
+
+Stats are written to ``DATA_DIR/stats.json`` every ``stats_interval``
+seconds (atomically), for ``helios demo`` and the operator tools.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import zmq
+
+from helios import codec
+from helios.errors import FrameError, RecordError, ServiceError
+from helios.store import layout
+from helios.store.atomic import write_atomic
+from helios.store.buckets import BucketFiles
+from helios.wire.sockets import SocketFactory
+
+log = logging.getLogger(__name__)
+
+# Messages taken per wake-up before housekeeping gets a turn.
+DRAIN = 256
+
+
+class Buck:
+    def __init__(self, cfg, factory: SocketFactory | None = None) -> None:
+        self.cfg = cfg
+        self.name = cfg.name or f"buck-{cfg.ingest.rsplit(':', 1)[-1]}"
+        self.data_dir = Path(cfg.data_dir)
+        try:
+            (self.data_dir / "buckets").mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ServiceError(f"cannot use data directory {self.data_dir}: {exc}") from None
+        self.buckets = BucketFiles(self.data_dir / "buckets", cfg.window, fsync=cfg.fsync)
+        self.factory = factory or SocketFactory()
+        self.stopping = threading.Event()
+        self.counts: Counter[str] = Counter()
+        self.bad: Counter[str] = Counter()
+        self._bad_logged: dict[str, tuple[float, int]] = {}
+        self.started = time.time()
+
+    def stop(self) -> None:
+        """Ask the loop to finish; safe from a signal handler."""
+        self.stopping.set()
+
+    def run(self) -> None:
+        sock = self.factory.make(
+            "ingest", self.cfg.ingest, hwm=self.cfg.rcvhwm, max_msg_size=self.cfg.max_frame_bytes
+        )
+        log.info("Buck %s takes batches on %s and files them under %s.", self.name, self.cfg.ingest, self.data_dir)
+        next_stats = 0.0
+        try:
+            while not self.stopping.is_set():
+                if sock.poll(100, zmq.POLLIN):
+                    for _ in range(DRAIN):
+                        try:
+                            parts = sock.recv_multipart(zmq.NOBLOCK, copy=True)
+                        except zmq.Again:
+                            break
+                        self.handle(parts)
+                now = time.time()
+                if now >= next_stats:
+                    self.buckets.close_idle(now)
+                    self.write_stats()
+                    next_stats = now + self.cfg.stats_interval
+        finally:
+            sock.close(linger=0)
+            self.buckets.fsync_all()
+            self.buckets.close()
+            self.write_stats()
+            log.info("Buck %s stopped: %d frames, %d events stored.", self.name, self.counts["frames"], self.counts["events"])
+
+    def handle(self, parts: list[bytes]) -> None:
+        """Check and store each part of one message."""
+        by_env: dict[str, list[bytes]] = {}
+        for frame in parts:
+            try:
+                header = codec.check_frame(frame)
+                if not layout.valid_environment(header.environment):
+                    raise FrameError(f"environment name {header.environment!r} is not allowed")
+            except FrameError as exc:
+                self.reject(str(exc), len(frame))
+                continue
+            by_env.setdefault(header.environment, []).append(frame)
+            self.counts["events"] += header.count
+            self.counts["frames"] += 1
+            self.counts["bytes"] += len(frame)
+        now = time.time()
+        for env, frames in by_env.items():
+            try:
+                self.buckets.append(env, frames, now)
+            except RecordError as exc:
+                # Lost data: the frames were accepted off the wire but not kept.
+                self.counts["write_errors"] += len(frames)
+                log.error("Buck %s could not store %d frame(s) of %s: %s", self.name, len(frames), env, exc)
+
+    def reject(self, why: str, size: int) -> None:
+        reason = why.split(":")[0]
+        self.bad[reason] += 1
+        last, suppressed = self._bad_logged.get(reason, (0.0, 0))
+        now = time.monotonic()
+        if now - last >= 1.0:
+            more = f" ({suppressed} more like it since the last report)" if suppressed else ""
+            log.warning("Buck %s refused a %d-byte frame: %s%s.", self.name, size, why, more)
+            self._bad_logged[reason] = (now, 0)
+        else:
+            self._bad_logged[reason] = (last, suppressed + 1)
+
+    def stats(self) -> dict:
+        return {
+            "name": self.name,
+            "pid": os.getpid(),
+            "ingest": self.cfg.ingest,
+            "data_dir": str(self.data_dir),
+            "started": self.started,
+            "updated": time.time(),
+            "frames": self.counts["frames"],
+            "events": self.counts["events"],
+            "bytes": self.counts["bytes"],
+            "write_errors": self.counts["write_errors"],
+            "bad_frames": dict(self.bad),
+            "open_buckets": self.buckets.open_count,
+        }
+
+    def write_stats(self) -> None:
+        try:
+            write_atomic(self.data_dir / "stats.json", json.dumps(self.stats()).encode(), durable=False)
+        except OSError as exc:
+            log.warning("Buck %s could not write its stats file: %s.", self.name, exc)

@@ -1,0 +1,1 @@
+"""Following log files: discovery, identity, reading complete lines."""

@@ -1,0 +1,91 @@
+"""The one place that creates ZeroMQ sockets.
+
+Every socket of the mesh is made here from a role, so linger, high-water
+marks, reconnect intervals and message size limits are set in one table (and
+CURVE keys will be, once transport encryption lands: nothing else may open a
+socket, so nothing can open a plaintext one by accident).
+
+Roles::
+
+    role     type  binds/connects  used by
+    ingest   PULL  bind            buck: batches from tailers and clients
+    sender   PUSH  connect         tailer, client: one socket per buck
+
+``sender`` sockets set ZMQ_IMMEDIATE: a message is queued only on a completed
+connection, so a non-blocking send to a buck that is down fails at once with
+``zmq.Again`` instead of piling up in a queue for a peer that may never come
+back. That is how a sender knows which bucks are connected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import zmq
+
+from helios.errors import ServiceError
+
+
+@dataclass(frozen=True)
+class Role:
+    kind: int
+    bind: bool
+    options: dict[int, Any] = field(default_factory=dict)
+
+
+ROLES: dict[str, Role] = {
+    "ingest": Role(zmq.PULL, True, {zmq.RCVHWM: 1000, zmq.LINGER: 0}),
+    "sender": Role(
+        zmq.PUSH,
+        False,
+        {
+            zmq.SNDHWM: 1000,
+            zmq.IMMEDIATE: 1,
+            # On close, give queued batches a moment to leave; never hang forever.
+            zmq.LINGER: 2000,
+            zmq.RECONNECT_IVL: 100,
+            zmq.RECONNECT_IVL_MAX: 2000,
+            zmq.TCP_KEEPALIVE: 1,
+        },
+    ),
+}
+
+# Options a caller may override by name (the config speaks in these words).
+OPTION_NAMES = {
+    "hwm": None,  # resolved per role: SNDHWM for senders, RCVHWM for receivers
+    "max_msg_size": zmq.MAXMSGSIZE,
+    "linger_ms": zmq.LINGER,
+}
+
+
+class SocketFactory:
+    """Makes sockets by role on one context. Not thread-safe, like the sockets
+    themselves: each thread that needs sockets uses its own factory or gets its
+    sockets made before it starts."""
+
+    def __init__(self, context: zmq.Context | None = None) -> None:
+        self.context = context or zmq.Context.instance()
+
+    def make(self, role: str, endpoint: str, **overrides: Any) -> zmq.Socket:
+        spec = ROLES[role]
+        sock = self.context.socket(spec.kind)
+        try:
+            for opt, value in spec.options.items():
+                sock.setsockopt(opt, value)
+            for name, value in overrides.items():
+                if value is None:
+                    continue
+                opt = OPTION_NAMES[name]
+                if opt is None:
+                    opt = zmq.SNDHWM if spec.kind in (zmq.PUSH, zmq.PUB, zmq.XPUB) else zmq.RCVHWM
+                sock.setsockopt(opt, value)
+            if spec.bind:
+                sock.bind(endpoint)
+            else:
+                sock.connect(endpoint)
+        except zmq.ZMQError as exc:
+            sock.close(linger=0)
+            verb = "bind" if spec.bind else "connect to"
+            raise ServiceError(f"cannot {verb} {endpoint} ({role} socket): {exc}") from None
+        return sock

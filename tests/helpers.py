@@ -1,0 +1,75 @@
+"""What the tests share: wait by polling to a deadline, run real helios
+processes, read what bucks stored."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from helios import codec
+from helios.store import layout
+from helios.store.records import RecordReader
+
+ROOT = Path(__file__).resolve().parent.parent
+LOGHUB = ROOT.parent / "shared" / "data" / "loghub"
+
+
+def poll_until(check, timeout: float = 10.0, interval: float = 0.02, what: str = "condition"):
+    """Call ``check`` until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {value!r})")
+        time.sleep(interval)
+
+
+class Proc:
+    """A helios command running as its own process, its output in a file."""
+
+    def __init__(self, args: list[str], log_path: Path) -> None:
+        self.args = args
+        self.log_path = log_path
+        self.start()
+
+    def start(self) -> None:
+        self.log = open(self.log_path, "ab")
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.p = subprocess.Popen([sys.executable, "-m", "helios", *self.args], stdout=self.log,
+                                  stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+
+    def alive(self) -> bool:
+        return self.p.poll() is None
+
+    def stop(self, sig=signal.SIGTERM, timeout: float = 15.0) -> int:
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+                raise AssertionError(f"{self.args[0]} did not stop within {timeout} s of {sig!r}:\n{self.output()}")
+        self.log.close()
+        return self.p.returncode
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def buck_events(data_dir: Path, environment: str | None = None):
+    """Every event a buck stored, and whether every record was whole and valid."""
+    events, clean = [], True
+    for _, path in layout.list_buckets(Path(data_dir) / "buckets", environment):
+        reader = RecordReader(path)
+        for frame in reader:
+            events.extend(codec.decode(frame)[1])
+        if reader.stats.skipped_bytes or reader.stats.corrupt_records:
+            clean = False
+    return events, clean
