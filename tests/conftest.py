@@ -1,7 +1,7 @@
 import pytest
 
 from helios.wire.ports import free_endpoint
-from tests.helpers import Proc
+from tests.helpers import Proc, poll_until
 
 
 @pytest.fixture
@@ -35,6 +35,8 @@ def buck(procs, tmp_path):
         data = tmp_path / f"buck-{name}"
         p = procs("buck", "--name", f"buck-{name}", "--ingest", ep, "--data-dir", str(data),
                   "--stats-interval", "0.2", *extra, name=f"buck-{name}")
+        # The buck writes its stats file once it has bound its socket.
+        poll_until(lambda: (data / "stats.json").exists() or not p.alive(), what=f"buck-{name} to start")
         return p, ep, data
     return start
 

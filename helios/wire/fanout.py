@@ -6,6 +6,13 @@ sockets are made with ZMQ_IMMEDIATE (see ``helios.wire.sockets``): a
 non-blocking send to a buck that is not connected, or whose queue is full,
 fails at once, and the next buck in the shuffled order is tried. ZeroMQ
 reconnects by itself, so a buck that comes back is simply chosen again.
+
+Connections are asynchronous: right after start, a buck that is up may not
+be connected yet. For the first ``CONNECT_GRACE`` seconds a frame that found
+fewer than ``copies`` bucks waits (within that grace) for more to connect, so
+a mesh that starts together does not send its first batches to one buck only.
+After that, a short copy never waits: a buck that is down must not slow the
+others.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ from collections import Counter
 import zmq
 
 from helios.wire.sockets import SocketFactory
+
+CONNECT_GRACE = 2.0
 
 
 class Fanout:
@@ -32,23 +41,27 @@ class Fanout:
             self.poller.register(s, zmq.POLLOUT)
         self.counts: Counter[str] = Counter()
         self.sent_to: Counter[str] = Counter()
+        self.grace_ends = time.monotonic() + CONNECT_GRACE
 
-    def try_send(self, frame: bytes | list[bytes]) -> int:
-        """One attempt: send to up to ``copies`` bucks that take it now.
-        Returns how many took it (0 when none is connected or all are full)."""
+    def try_send(self, frame: bytes | list[bytes], skip: set[int] | None = None) -> int:
+        """One attempt: send to up to ``copies`` bucks that take it now
+        (never to those in ``skip``, to which it went already; each buck
+        that takes it is added there). Returns how many took it."""
         parts = frame if isinstance(frame, list) else [frame]
-        order = list(range(len(self.sockets)))
+        skip = set() if skip is None else skip
+        order = [i for i in range(len(self.sockets)) if i not in skip]
         random.shuffle(order)
         done = 0
         for i in order:
+            if len(skip) >= self.copies:
+                break
             try:
                 self.sockets[i].send_multipart(parts, zmq.NOBLOCK)
             except zmq.Again:
                 continue
             self.sent_to[self.endpoints[i]] += 1
+            skip.add(i)
             done += 1
-            if done == self.copies:
-                break
         return done
 
     def send(self, frame: bytes | list[bytes], stopping: threading.Event | None = None,
@@ -57,13 +70,17 @@ class Fanout:
         of copies sent: ``copies`` normally, fewer while bucks are down, 0 only
         if ``stopping`` was set or ``timeout`` passed first."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        sent: set[int] = set()
         while True:
-            done = self.try_send(frame)
-            if done:
+            self.try_send(frame, sent)
+            while sent and len(sent) < self.copies and time.monotonic() < self.grace_ends:
+                self.poller.poll(10)
+                self.try_send(frame, sent)
+            if sent:
                 self.counts["batches"] += 1
-                if done < self.copies:
+                if len(sent) < self.copies:
                     self.counts["short_copies"] += 1
-                return done
+                return len(sent)
             self.counts["waits"] += 1
             if stopping is not None and stopping.is_set():
                 return 0

@@ -63,3 +63,19 @@ def test_send_gives_up_at_its_timeout_when_no_buck_is_up():
     fan = Fanout(SocketFactory(), [free_endpoint()], copies=1)
     assert fan.send(b"x", timeout=0.2) == 0
     fan.close(0)
+
+
+def test_a_mesh_that_starts_together_gets_both_copies_of_its_first_frame():
+    ctx = zmq.Context.instance()
+    ep_a, ep_b = free_endpoint(), free_endpoint()
+    a = ctx.socket(zmq.PULL)
+    a.bind(ep_a)
+    fan = Fanout(SocketFactory(), [ep_a, ep_b], copies=2)
+    b = ctx.socket(zmq.PULL)  # buck b binds only after the tailer started
+    b.bind(ep_b)
+    assert fan.send(b"first", timeout=5) == 2
+    assert poll_until(lambda: a.poll(0) and b.poll(0), what="a copy at each buck")
+    assert a.recv() == b.recv() == b"first"
+    fan.close(0)
+    a.close(0)
+    b.close(0)
