@@ -41,12 +41,18 @@ def expected_ids(log, lines):
     return ids
 
 
-def test_ten_thousand_lines_reach_both_bucks_whole_and_exactly_once(tmp_path, procs, buck):
-    _, ep_a, data_a = buck("a")
-    _, ep_b, data_b = buck("b")
+def two_bucks_and_a_tailer(tmp_path, procs, buck):
+    """Two bucks and a tailer following a new, empty app.log."""
+    proc_a, ep_a, data_a = buck("a")
+    proc_b, ep_b, data_b = buck("b")
     log = tmp_path / "app.log"
     log.write_bytes(b"")
     procs(*tailer_args(log, ep_a, ep_b))
+    return log, (proc_a, data_a), (proc_b, data_b)
+
+
+def test_ten_thousand_lines_reach_both_bucks_whole_and_exactly_once(tmp_path, procs, buck):
+    log, (_, data_a), (_, data_b) = two_bucks_and_a_tailer(tmp_path, procs, buck)
     lines = numbered(0, 10_000)
     for i in range(0, len(lines), 500):  # appended while the tailer runs
         append(log, lines[i:i + 500])
@@ -66,11 +72,7 @@ def test_ten_thousand_lines_reach_both_bucks_whole_and_exactly_once(tmp_path, pr
 
 
 def test_ingest_goes_on_into_one_buck_and_resumes_in_a_restarted_one(tmp_path, procs, buck):
-    _, ep_a, data_a = buck("a")
-    proc_b, ep_b, data_b = buck("b")
-    log = tmp_path / "app.log"
-    log.write_bytes(b"")
-    procs(*tailer_args(log, ep_a, ep_b))
+    log, (_, data_a), (proc_b, data_b) = two_bucks_and_a_tailer(tmp_path, procs, buck)
     first = numbered(0, 200)
     append(log, first)
     want1 = set(expected_ids(log, first))
