@@ -1,0 +1,1 @@
+"""Storage: bucket files (records, layout on disk), indexes and archives."""
