@@ -23,6 +23,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Callable
 
 import zmq
 
@@ -61,35 +62,50 @@ class Buck:
         self.stopping.set()
 
     def run(self) -> None:
-        sock = self.factory.make(
+        ingest = self.factory.make(
             "ingest", self.cfg.ingest, hwm=self.cfg.rcvhwm, max_msg_size=self.cfg.max_frame_bytes
         )
+        # Every socket the loop serves, with what to do with one message of it.
+        # Live publishing and HTTP ingest register theirs here too.
+        self.handlers: dict[zmq.Socket, Callable[[list[bytes]], None]] = {ingest: self.handle}
         log.info("Buck %s takes batches on %s and files them under %s.", self.name, self.cfg.ingest, self.data_dir)
         next_stats = 0.0
+        poller = zmq.Poller()
+        for sock in self.handlers:
+            poller.register(sock, zmq.POLLIN)
         try:
             while not self.stopping.is_set():
-                if sock.poll(100, zmq.POLLIN):
+                for sock, _ in poller.poll(100):
+                    handler = self.handlers[sock]
                     for _ in range(DRAIN):
                         try:
                             parts = sock.recv_multipart(zmq.NOBLOCK, copy=True)
                         except zmq.Again:
                             break
-                        self.handle(parts)
+                        handler(parts)
                 now = time.time()
                 if now >= next_stats:
                     self.buckets.close_idle(now)
                     self.write_stats()
                     next_stats = now + self.cfg.stats_interval
         finally:
-            sock.close(linger=0)
+            for sock in self.handlers:
+                sock.close(linger=0)
             self.buckets.fsync_all()
             self.buckets.close()
             self.write_stats()
             log.info("Buck %s stopped: %d frames, %d events stored.", self.name, self.counts["frames"], self.counts["events"])
 
     def handle(self, parts: list[bytes]) -> None:
-        """Check and store each part of one message."""
-        by_env: dict[str, list[bytes]] = {}
+        """One ingest message: check each part, store the good ones, publish them."""
+        accepted = self.accept(parts)
+        if accepted:
+            self.store(accepted)
+            self.publish(accepted)
+
+    def accept(self, parts: list[bytes]) -> list[tuple[codec.BatchHeader, bytes]]:
+        """Check each frame without decoding it; count and log the bad ones."""
+        accepted = []
         for frame in parts:
             try:
                 header = codec.check_frame(frame)
@@ -98,18 +114,34 @@ class Buck:
             except FrameError as exc:
                 self.reject(str(exc), len(frame))
                 continue
-            by_env.setdefault(header.environment, []).append(frame)
-            self.counts["events"] += header.count
-            self.counts["frames"] += 1
-            self.counts["bytes"] += len(frame)
+            accepted.append((header, frame))
+        return accepted
+
+    def store(self, accepted: list[tuple[codec.BatchHeader, bytes]]) -> bool:
+        """Append frames to the current bucket of their environment. Returns
+        False if any could not be written (counted and logged as lost)."""
+        by_env: dict[str, list[tuple[codec.BatchHeader, bytes]]] = {}
+        for item in accepted:
+            by_env.setdefault(item[0].environment, []).append(item)
         now = time.time()
-        for env, frames in by_env.items():
+        ok = True
+        for env, items in by_env.items():
             try:
-                self.buckets.append(env, frames, now)
+                self.buckets.append(env, [frame for _, frame in items], now)
             except RecordError as exc:
                 # Lost data: the frames were accepted off the wire but not kept.
-                self.counts["write_errors"] += len(frames)
-                log.error("Buck %s could not store %d frame(s) of %s: %s", self.name, len(frames), env, exc)
+                self.counts["write_errors"] += len(items)
+                log.error("Buck %s could not store %d frame(s) of %s: %s", self.name, len(items), env, exc)
+                ok = False
+                continue
+            for header, frame in items:
+                self.counts["events"] += header.count
+                self.counts["frames"] += 1
+                self.counts["bytes"] += len(frame)
+        return ok
+
+    def publish(self, accepted: list[tuple[codec.BatchHeader, bytes]]) -> None:
+        """Live feed of stored frames: not yet (the live issue adds PUB)."""
 
     def reject(self, why: str, size: int) -> None:
         reason = why.split(":")[0]
