@@ -13,7 +13,8 @@ Frame layout (all integers big-endian)::
     4       4     crc32 of bytes 8..end (header and payload)
     8       H     header: msgpack [environment, host, count, first_time, last_time, raw_size]
     8+H     ...   payload: msgpack array of ``count`` events as positional arrays
-                  (``helios.model.Event`` minus ``environment``), lz4-compressed
+                  (``helios.model.Event`` minus ``environment``; a row without its
+                  last field, ``source_id``, is read with b""), lz4-compressed
                   when flag bit 0 is set; ``raw_size`` is its uncompressed size.
 
 Why this shape:
@@ -43,7 +44,7 @@ import lz4.block
 import msgpack
 
 from helios.errors import FrameError
-from helios.model import ID_BYTES, ROW_FIELDS, Event
+from helios.model import ID_BYTES, ROW_FIELDS, SHORT_ROW_FIELDS, Event
 
 FORMAT_VERSION = 1
 FLAG_LZ4 = 0x01
@@ -196,15 +197,17 @@ def decode(frame: bytes, *, max_raw: int = DEFAULT_MAX_RAW) -> tuple[BatchHeader
     """The inverse of ``encode_rows``/``encode_events``."""
     header, rows = decode_rows(frame, max_raw=max_raw)
     env = header.environment
-    return header, [Event(*row, env) for row in rows]
+    return header, [Event(*row, env) if len(row) == ROW_FIELDS else Event(*row, b"", env) for row in rows]
 
 
 def _row_problem(row) -> str | None:
     """Why a decoded row is not an event, or None. Kept flat: the porter runs
     it for every event it loads."""
-    if type(row) is not list or len(row) != ROW_FIELDS:
+    if type(row) is not list or not SHORT_ROW_FIELDS <= len(row) <= ROW_FIELDS:
         return f"must be an array of {ROW_FIELDS} fields"
-    id_, time_, received, host, app, severity, source, offset, message, fields = row
+    id_, time_, received, host, app, severity, source, offset, message, fields = row[:SHORT_ROW_FIELDS]
+    if len(row) == ROW_FIELDS and (type(row[-1]) is not bytes or len(row[-1]) not in (0, ID_BYTES)):
+        return f"source_id must be empty or {ID_BYTES} bytes"
     if type(id_) is not bytes or len(id_) != ID_BYTES:
         return f"id must be {ID_BYTES} bytes"
     if type(time_) is not int or type(received) is not int:

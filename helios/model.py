@@ -14,7 +14,9 @@ deduplicate. The id of a tailed line is therefore derived, never random: a
 128-bit hash of the source identity key (device, inode, fingerprint of the
 first line; see ``source_key``) and the byte offset of the line in that file.
 Client events get a random id when they are recorded, so a retried send is
-deduplicated the same way.
+deduplicated the same way. A tailed event also carries its file's identity
+(``source_id``), so that ``helios audit`` can merge the byte spans held for
+each file and prove there is no gap.
 """
 
 from __future__ import annotations
@@ -58,12 +60,15 @@ class Event(NamedTuple):
     source: str                   # path of the tailed file ("" for client events)
     offset: int | None            # byte offset of the line in ``source`` (None for client events)
     message: bytes                # the line as read, bytes preserved, without its newline
-    fields: Mapping[str, Any] | None  # structured fields (client events), else None
+    fields: Mapping[str, Any] | None  # structured fields (client events, line markers), else None
+    source_id: bytes = b""        # identity of the tailed file (``source_key``), b"" for client events
     environment: str = ""         # travels in the batch header, not per event
 
 
 # How many leading fields of an Event travel in each positional array.
 ROW_FIELDS = len(Event._fields) - 1
+# Rows of the first cut had no source_id; they still decode (with b"").
+SHORT_ROW_FIELDS = ROW_FIELDS - 1
 
 
 def source_key(dev: int, inode: int, fingerprint: bytes) -> bytes:

@@ -16,11 +16,11 @@ KEY = source_key(1, 2, b"first line")
 
 
 def tailed(offset, message=b"Jun 14 15:16:01 combo sshd[1]: hello", time=1_700_000_000_000_000_000):
-    return Event(line_id(KEY, offset), time, time + 5, "combo", "sshd", None, "/var/log/x", offset, message, None, "prod")
+    return Event(line_id(KEY, offset), time, time + 5, "combo", "sshd", None, "/var/log/x", offset, message, None, KEY, "prod")
 
 
 def client_event():
-    return Event(random_id(), 1, 2, "h", "app", 3, "", None, b"", {"user": "ann", "n": [1, 2.5, None]}, "prod")
+    return Event(random_id(), 1, 2, "h", "app", 3, "", None, b"", {"user": "ann", "n": [1, 2.5, None]}, b"", "prod")
 
 
 events_strategy = st.lists(
@@ -36,6 +36,7 @@ events_strategy = st.lists(
         offset=st.none() | st.integers(0, 2**63 - 1),
         message=st.binary(max_size=300),
         fields=st.none() | st.dictionaries(st.text(max_size=8), st.integers(-(2**63), 2**63 - 1) | st.text(max_size=8), max_size=4),
+        source_id=st.just(b"") | st.binary(min_size=16, max_size=16),
         environment=st.just("prod"),
     ),
     max_size=40,
@@ -155,7 +156,8 @@ def test_garbage_payload_is_a_frame_error():
         ([b"x" * 16, 1, 1, "h", "a", None, "", -1, b"", None], "offset"),
         ([b"x" * 16, 1, 1, "h", "a", None, "", None, "text", None], "message"),
         ([b"x" * 16, 1, 1, "h", "a", None, "", None, b"", [1]], "fields"),
-        ([b"x" * 16, 1], "array of 10"),
+        ([b"x" * 16, 1], "array of 11"),
+        ([b"x" * 16, 1, 1, "h", "a", None, "", None, b"", None, b"short"], "source_id"),
     ],
 )
 def test_event_of_the_wrong_shape_is_refused_with_its_index(row, why):
@@ -176,3 +178,10 @@ def test_unencodable_event_is_a_frame_error():
     bad = tailed(0)._replace(fields={"x": object()})
     with pytest.raises(FrameError, match="cannot encode"):
         codec.encode_events("prod", "h", [bad])
+
+
+def test_a_row_without_source_id_still_decodes():
+    row = [b"x" * 16, 1, 2, "h", "a", None, "/f", 0, b"line", None]
+    raw = msgpack.packb([row], use_bin_type=True)
+    _, [event] = codec.decode(_forge(["prod", "h", 1, 1, 1, len(raw)], raw))
+    assert event.source_id == b"" and event.message == b"line" and event.environment == "prod"
