@@ -1,22 +1,28 @@
-"""The tailer: follow files, parse lines in batches, send each batch to two bucks.
+"""The tailer: follow files, parse lines in batches, spool them, send each batch to two bucks.
 
-Data flows one way: ``Watcher`` hands out chunks of complete lines,
+Data flows one way: the ``Watcher``'s readers hand out chunks of lines, the
 ``Parser`` turns a chunk into columns, the columns are zipped into event rows,
-rows fill a batch, and ``Fanout`` sends each closed batch to ``copies``
-distinct bucks.
+rows fill a batch, a closed batch is encoded once into a frame, the frame is
+appended to the local ``Spool``, the offsets it covers are committed, and the
+frame goes to ``copies`` distinct bucks through the ``Fanout``.
+
+What is never lost:
+- An offset is committed only once its frame is in the spool (with the spool
+  off: once a buck took it), and positions are saved (spool fsynced first)
+  every ``positions_interval`` and at exit. A crash re-reads; ids are derived
+  from identity and offset, so what is read twice is deduplicated downstream.
+- A batch no buck takes live (all down, or busy longer than ``live_wait``)
+  is in the spool; each closed spool bucket is re-sent whole to one random
+  buck after its window (plus a jitter), retried until a buck takes it, and
+  sent once more before the spool prunes it. Reading never stops for a buck.
 
 Where the CPU goes: everything per line happens in C or in one list
-comprehension per chunk (parse by ``findall``, ids by xxhash, rows by
-``zip``); nothing walks a line through layers of calls.
+comprehension per chunk (parse by ``findall``, offsets by ``accumulate``, rows by
+``zip``); a batch closes when full or as soon as every file is at its end
+(a quiet file's line leaves at once), ``batch_delay`` being only a backstop.
 
-A batch closes when it is full (``batch_events`` or ``batch_bytes``) or as
-soon as the reader has reached the end of what was written in every file: a
-quiet file's line leaves within milliseconds of its append, a busy file's
-batches fill up. ``batch_delay`` is only a backstop.
-
-First cut: positions live in memory, and a batch no buck takes is held (the
-tailer stops reading until a buck is back). The spool and the positions file
-of the tailer issue make it survive restarts.
+Signals (through ``stop``/``reload``): SIGTERM flushes, saves positions and
+exits 0; SIGHUP reloads globs and bucks without losing any position.
 """
 
 from __future__ import annotations
@@ -24,23 +30,30 @@ from __future__ import annotations
 import datetime
 import itertools
 import logging
+import os
+import re
 import socket
 import threading
 import time
 import zoneinfo
-
-import xxhash
+from pathlib import Path
+from typing import Callable
 
 from helios import codec
+from helios.errors import HeliosError
 from helios.model import now_ns
 from helios.parse import Parser
-from helios.tail.files import Chunk, Watcher
+from helios.tail import positions as positions_file
+from helios.tail.files import Chunk
+from helios.tail.spool import Spool
+from helios.tail.watcher import Options, Watcher
 from helios.wire.fanout import Fanout
 from helios.wire.sockets import SocketFactory
 
 log = logging.getLogger(__name__)
 
 READ_LIMIT = 256 * 1024  # bytes read from one file per turn: fair to the others
+HOUSEKEEPING_S = 0.25
 
 
 def tzinfo(name: str) -> datetime.tzinfo:
@@ -51,119 +64,306 @@ def tzinfo(name: str) -> datetime.tzinfo:
     return zoneinfo.ZoneInfo(name)
 
 
+def lock_state_dir(state: Path):
+    """One tailer per state directory: two would overwrite each other's
+    positions and spool. The lock goes with the process, however it ends."""
+    import fcntl
+
+    f = open(state / "lock", "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        raise HeliosError(f"another tailer is running with the state directory {state} "
+                          "(give each tailer its own --state-dir)") from None
+    f.seek(0)
+    f.truncate()
+    f.write(f"{os.getpid()}\n")
+    f.flush()
+    return f
+
+
 class Batch:
-    """Rows waiting to be sent, with what the frame header needs."""
+    """Rows waiting to be sent, with what the frame header needs and the
+    offsets they commit."""
 
     def __init__(self) -> None:
         self.rows: list = []
         self.nbytes = 0
         self.first = self.last = 0
         self.opened = 0.0
+        self.commits: dict[bytes, int] = {}
 
     def add(self, rows: list, times: list[int], nbytes: int) -> None:
+        lo, hi = min(times), max(times)
         if not self.rows:
             self.opened = time.monotonic()
-            self.first, self.last = min(times), max(times)
+            self.first, self.last = lo, hi
         else:
-            self.first, self.last = min(self.first, min(times)), max(self.last, max(times))
+            self.first, self.last = min(self.first, lo), max(self.last, hi)
         self.rows.extend(rows)
         self.nbytes += nbytes
 
 
 class Tailer:
-    def __init__(self, cfg, factory: SocketFactory | None = None) -> None:
+    def __init__(self, cfg, factory: SocketFactory | None = None,
+                 reload: Callable[[], object] | None = None) -> None:
+        self.cfg = cfg
+        self.factory = factory or SocketFactory()
+        self.reload_config = reload
+        self.stopping = threading.Event()
+        self.reload_asked = threading.Event()
+        self.batch = Batch()
+        self.counts = {"lines": 0, "batches": 0, "bytes": 0, "live_unsent": 0, "resent_buckets": 0}
+        self.configure(cfg)
+
+    def configure(self, cfg) -> None:
         self.cfg = cfg
         self.host = cfg.host or socket.gethostname()
         self.parser = Parser(cfg.format, default_host=self.host, default_app=cfg.app, tz=tzinfo(cfg.timezone))
-        self.watcher = Watcher(list(cfg.paths), start_at_end=cfg.start_at == "end")
-        self.factory = factory or SocketFactory()
-        self.stopping = threading.Event()
-        self.batch = Batch()
-        self.counts = {"lines": 0, "batches": 0, "bytes": 0}
+        self.multiline = re.compile(cfg.multiline_start.encode()) if cfg.multiline_start else None
+        self.ml_held: dict[bytes, tuple] = getattr(self, "ml_held", {})
 
     def stop(self) -> None:
+        """Finish cleanly; safe from a signal handler."""
         self.stopping.set()
+
+    def reload(self) -> None:
+        """Re-read the config at the next turn; safe from a signal handler."""
+        self.reload_asked.set()
+
+    # --- the loop ---
 
     def run(self) -> None:
         cfg = self.cfg
+        state = Path(cfg.state_dir)
+        try:
+            state.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise HeliosError(f"cannot use the tailer's state directory {state}: {exc}") from None
+        self.lock = lock_state_dir(state)
+        self.positions_path = state / "positions.json"
+        self.positions = positions_file.load(self.positions_path)
+        self.saved_snapshot = None
+        self.spool = Spool(state / "spool", cfg.spool_window, max_bytes=cfg.spool_max_bytes,
+                           max_age=cfg.spool_max_age, jitter=cfg.resend_jitter) if cfg.spool else None
+        self.watcher = Watcher(list(cfg.paths), self.positions, self.options(cfg))
         self.fanout = Fanout(self.factory, list(cfg.bucks), cfg.copies, hwm=cfg.sndhwm)
-        log.info("Tailer on %s follows %s and sends each batch to %d of %s.",
-                 self.host, ", ".join(cfg.paths), self.fanout.copies, ", ".join(cfg.bucks))
-        next_scan = 0.0
+        log.info("Tailer on %s follows %s and sends each batch to %d of %s (spool %s).",
+                 self.host, ", ".join(cfg.paths), self.fanout.copies, ", ".join(cfg.bucks),
+                 "on in " + str(state / "spool") if self.spool else "off")
+        next_scan = next_house = next_save = 0.0
         try:
             while not self.stopping.is_set():
                 now = time.monotonic()
+                if self.reload_asked.is_set():
+                    self.apply_reload()
                 if now >= next_scan:
                     self.watcher.scan()
-                    next_scan = now + cfg.rescan_interval
-                if not self.pass_over_files():
+                    next_scan = now + self.cfg.rescan_interval
+                if not self.pass_over_files(now):
                     # Every file is at its end: nothing waits for more.
                     self.flush()
-                    self.stopping.wait(cfg.poll_interval)
-                elif self.batch.rows and time.monotonic() - self.batch.opened >= cfg.batch_delay:
+                    self.stopping.wait(self.cfg.poll_interval)
+                elif self.batch.rows and time.monotonic() - self.batch.opened >= self.cfg.batch_delay:
                     self.flush()
+                now = time.monotonic()
+                if now >= next_house:
+                    if self.ml_held:
+                        self.release_multiline(self.cfg.partial_flush)
+                    self.resend_spool()
+                    self.watcher.park_idle(now)
+                    next_house = now + HOUSEKEEPING_S
+                if now >= next_save:
+                    self.save()
+                    next_save = now + self.cfg.positions_interval
         finally:
-            # Deliver what was read; a bounded wait so that SIGTERM always ends us.
-            self.flush(timeout=5.0)
+            self.release_multiline(0)
+            self.flush(final=True)
+            self.save()
             self.watcher.close()
+            if self.spool:
+                self.spool.close()
             self.fanout.close(linger_ms=2000)
-            log.info("Tailer stopped: %d lines in %d batches.", self.counts["lines"], self.counts["batches"])
+            log.info("Tailer stopped: %d lines in %d batches; positions saved to %s.",
+                     self.counts["lines"], self.counts["batches"], self.positions_path)
 
-    def pass_over_files(self) -> bool:
+    @staticmethod
+    def options(cfg) -> Options:
+        return Options(start_at_end=cfg.start_at == "end", max_line=cfg.max_line_bytes,
+                       partial_flush=cfg.partial_flush, rotate_wait=cfg.rotate_wait,
+                       max_open=cfg.max_open_files)
+
+    def pass_over_files(self, now: float) -> bool:
         """Read one turn from every file; True if any file had more to give."""
         busy = False
-        for f in list(self.watcher.files.values()):
+        for f in self.watcher.readers():
             try:
-                chunk = f.read(READ_LIMIT)
+                chunks = f.read(READ_LIMIT, now)
+                for chunk in chunks:
+                    self.take(chunk)
+                if f.at_eof:
+                    for chunk in self.watcher.at_end(f, now):
+                        self.take(chunk)
+                else:
+                    busy = True
             except OSError as exc:
                 log.warning("Cannot read %s: %s; it will be looked at again.", f.path, exc)
-                continue
-            if chunk is not None:
-                self.take(chunk)
-            if f.at_eof:
-                last = self.watcher.check_rotation(f)
-                if last is not None:
-                    self.take(last)
-            else:
-                busy = True
         return busy
 
-    def take(self, chunk: Chunk) -> None:
+    # --- lines to rows ---
+
+    def take(self, chunk: Chunk, grouped: bool = False) -> None:
         """Parse a chunk into rows and add them to the batch, sending full batches."""
+        if self.multiline is not None and chunk.messages is None and not grouped:
+            chunk = self.group_multiline(chunk)
+            if chunk is None:
+                return
         received = now_ns()
         cols = self.parser.parse_chunk(chunk.data, received)
-        lines = cols.lines
-        offsets = list(itertools.accumulate((len(ln) + 1 for ln in lines), initial=chunk.offset))
-        offsets.pop()
-        digest, key = xxhash.xxh3_128_digest, chunk.key
-        ids = [digest(key + o.to_bytes(8, "big")) for o in offsets]
-        rows = list(zip(ids, cols.times, itertools.repeat(received), cols.hosts, cols.apps,
-                        cols.severities, itertools.repeat(chunk.path), offsets, lines, itertools.repeat(None)))
+        if chunk.messages is None:
+            lines = cols.lines
+            offsets = list(itertools.accumulate((len(ln) + 1 for ln in lines), initial=chunk.offset))
+            offsets.pop()
+            fields = itertools.repeat(None)
+        else:
+            lines, offsets, fields = chunk.messages, chunk.offsets, chunk.fields
+        key = chunk.key
+        # Ids travel empty: the codec derives them from the key and the offset.
+        rows = list(zip(itertools.repeat(b""), cols.times, itertools.repeat(received), cols.hosts, cols.apps, cols.severities,
+                        itertools.repeat(chunk.path), offsets, lines, fields, itertools.repeat(key)))
         self.counts["lines"] += len(rows)
         cfg = self.cfg
         # Fill the batch in slices so a big chunk still makes batches of the configured size.
         i = 0
         while i < len(rows):
-            room = cfg.batch_events - len(self.batch.rows)
-            if room <= 0:  # a flush was refused because we are stopping: keep everything
-                room = len(rows) - i
-            part, times = rows[i:i + room], cols.times[i:i + room]
-            self.batch.add(part, times, sum(map(len, lines[i:i + room])))
+            room = max(cfg.batch_events - len(self.batch.rows), 1)
+            part = rows[i:i + room]
+            self.batch.add(part, cols.times[i:i + room], sum(map(len, lines[i:i + room])))
             i += room
+            if i >= len(rows):
+                self.batch.commits[key] = chunk.end
             if len(self.batch.rows) >= cfg.batch_events or self.batch.nbytes >= cfg.batch_bytes:
                 self.flush()
 
-    def flush(self, timeout: float | None = None) -> None:
+    def group_multiline(self, chunk: Chunk) -> Chunk | None:
+        """Join continuation lines to the line that starts their event. The
+        last event of a chunk may go on in the next one, so it is held until
+        a start line follows or it has waited ``partial_flush`` seconds; its
+        offset is not committed before it is handed out."""
+        start = self.multiline.match
+        held = self.ml_held.pop(chunk.key, None)
+        items: list[tuple[int, bytes, None]] = [held[0]] if held else []
+        off = chunk.offset
+        for line in chunk.data[:-1].split(b"\n"):
+            if items and not start(line):
+                o, m, _ = items[-1]
+                items[-1] = (o, m + b"\n" + line, None)
+            else:
+                items.append((off, line, None))
+            off += len(line) + 1
+        last = items.pop()
+        self.ml_held[chunk.key] = (last, chunk.path, time.monotonic())
+        return Chunk.events(chunk.path, chunk.key, last[0], items) if items else None
+
+    def release_multiline(self, older_than: float) -> None:
+        """Hand out held multiline events that waited long enough (all with 0)."""
+        now = time.monotonic()
+        for key, (item, path, since) in list(self.ml_held.items()):
+            if now - since >= older_than:
+                del self.ml_held[key]
+                end = item[0] + len(item[1]) + 1
+                self.take(Chunk.events(path, key, end, [item]), grouped=True)
+
+    # --- batches out ---
+
+    def flush(self, final: bool = False) -> None:
         b = self.batch
         if not b.rows:
             return
         frame = codec.encode_rows(self.cfg.environment, self.host, b.rows, b.first, b.last)
-        sent = self.fanout.send(frame, None if timeout is not None else self.stopping, timeout)
-        if sent == 0:
-            if timeout is None and self.stopping.is_set():
-                # Shutting down while no buck takes it: one last bounded try in run()'s finally.
-                return
-            log.error("Tailer lost a batch of %d lines: no buck took it before shutdown.", len(b.rows))
+        self.batch = Batch()
+        if self.spool is not None:
+            self.spool.append(self.cfg.environment, frame)
+            self.commit(b)
+            if not self.fanout.send(frame, wait=0 if final else self.cfg.live_wait):
+                self.counts["live_unsent"] += 1
+        else:
+            # Nowhere else to keep it: wait for a buck (bounded at shutdown).
+            if self.fanout.send_until(frame, None if final else self.stopping, 5.0 if final else None):
+                self.commit(b)
+            else:
+                log.error("Tailer lost a batch of %d lines: no buck took it before shutdown "
+                          "(turn the spool on to keep such batches).", len(b.rows))
         self.counts["batches"] += 1
         self.counts["bytes"] += len(frame)
-        self.batch = Batch()
+
+    def commit(self, b: Batch) -> None:
+        for key, end in b.commits.items():
+            self.watcher.commit(key, end)
+
+    def resend_spool(self) -> None:
+        """Send each closed spool bucket once after its window; prune the spool,
+        sending a bucket once more before it goes."""
+        if self.spool is None:
+            return
+        now = time.time()
+        sent = self.positions.spool
+        for name, path, _ in self.spool.buckets():
+            rel = name.relpath()
+            if sent.get(rel, 0) == 0 and self.spool.due(name, now):
+                if self.send_bucket(path):
+                    sent[rel] = 1
+                    self.counts["resent_buckets"] += 1
+                    log.debug("Re-sent spool bucket %s.", rel)
+        for name, path in self.spool.to_prune(now):
+            rel = name.relpath()
+            ok = self.send_bucket(path)
+            self.spool.delete(name, path, never_sent=not ok and sent.get(rel, 0) == 0)
+            sent.pop(rel, None)
+
+    def send_bucket(self, path: Path) -> bool:
+        """The whole bucket to one random buck; False if none took all of it."""
+        try:
+            for message in self.spool.messages(path):
+                if not self.fanout.send(message, wait=self.cfg.live_wait, copies=1):
+                    return False
+        except HeliosError as exc:
+            log.error("Cannot read spool bucket %s: %s.", path, exc)
+            return False
+        return True
+
+    def save(self) -> None:
+        """Spool first, then positions: an offset never runs ahead of its data.
+        Skipped when nothing moved, so an idle tailer does not fsync."""
+        self.watcher.remember(time.time())
+        snapshot = self.positions.fingerprint()
+        if snapshot == self.saved_snapshot:
+            return
+        if self.spool is not None:
+            self.spool.sync()
+        try:
+            positions_file.save(self.positions_path, self.positions)
+            self.saved_snapshot = snapshot
+        except OSError as exc:
+            log.error("Cannot save positions to %s: %s; a restart would read again from older positions.",
+                      self.positions_path, exc)
+
+    def apply_reload(self) -> None:
+        self.reload_asked.clear()
+        if self.reload_config is None:
+            return
+        try:
+            cfg = self.reload_config()
+        except HeliosError as exc:
+            log.error("Reload refused, the running configuration stays: %s", exc)
+            return
+        self.flush()
+        if tuple(cfg.bucks) != tuple(self.cfg.bucks) or cfg.copies != self.cfg.copies:
+            self.fanout.close(linger_ms=2000)
+            self.fanout = Fanout(self.factory, list(cfg.bucks), cfg.copies, hwm=cfg.sndhwm)
+        self.watcher.patterns = list(cfg.paths)
+        self.watcher.opts = self.options(cfg)
+        self.configure(cfg)
+        self.watcher.scan()
+        log.info("Configuration reloaded: following %s, sending to %s.", ", ".join(cfg.paths), ", ".join(cfg.bucks))

@@ -1,24 +1,32 @@
-"""Follow log files: find them by glob, read complete lines, notice rotation.
+"""One followed file: read complete lines and know where they came from.
 
-First cut (the tailer issue carries it further: positions file, spool,
-rotated-file recovery, many-file descriptor limits).
+A ``FollowedFile`` hands out ``Chunk``s of lines with the byte offset of
+their first line. Bytes after the last newline stay pending until their
+newline arrives, so a read boundary never splits a line. Two exceptions, both
+marked in the event's fields and never dropped:
 
-A ``FollowedFile`` hands out chunks of *complete* lines with the byte offset
-of their first line. Bytes after the last newline stay pending until their
-newline arrives, so a line is never split by a read boundary.
+- a line longer than ``max_line`` is handed out in pieces of ``max_line``
+  bytes, marked ``{"split": n}`` (n from 1), the last ``{"split": n, "last": True}``;
+- a last line whose newline does not come within ``partial_flush`` seconds, or
+  whose file was rotated or deleted, is handed out as it is, marked
+  ``{"unterminated": True}``; what the writer adds later starts a new line.
 
-Identity: (device, inode, first line) hashed into ``model.source_key``. The
-first line is used because it is there as soon as any line can be emitted, it
-is stable while the file grows, and it changes on a copytruncate or an inode
-reuse. Line ids derive from this key and the offset, so every copy of a line,
-whoever reads it and however often, has the same id.
+Identity: device, inode, the first line (up to ``FINGERPRINT_BYTES``) and a
+generation, hashed into ``model.source_key``. The first line is there as
+soon as any line can be emitted, stable while the file grows, and different
+after a copytruncate or an inode reuse. The generation is bumped when a file
+is truncated in place and starts again with the same first line, so its new
+lines never share ids with its old ones. Event ids derive from the key and
+the offset, so every copy of a line, whoever reads it and however often, has
+the same id.
 """
 
 from __future__ import annotations
 
-import glob
 import logging
 import os
+import re
+import time
 from dataclasses import dataclass, field
 
 from helios.model import source_key
@@ -26,97 +34,228 @@ from helios.model import source_key
 log = logging.getLogger(__name__)
 
 FINGERPRINT_BYTES = 1024
-# A "line" longer than this with no newline is handed out as it is, so one
-# runaway writer cannot make the tailer hold unbounded memory.
-MAX_PENDING = 4 * 1024 * 1024
+
+
+def key_of(dev: int, ino: int, fingerprint: bytes, generation: int) -> bytes:
+    fp = fingerprint if not generation else fingerprint + b"\0gen%d" % generation
+    return source_key(dev, ino, fp)
 
 
 @dataclass
 class Chunk:
+    """Lines of one file. Fast path: ``data`` holds complete lines, each
+    ending with a newline, and offsets follow from their lengths. Slow path
+    (split, unterminated or multiline events): ``messages``, ``offsets`` and
+    ``fields`` are given one per event, and ``data`` holds only the first line
+    of each, for the parser."""
+
     path: str
     key: bytes
-    offset: int  # file offset of the first byte of ``data``
-    data: bytes  # complete lines, each ending with b"\n" (except a forced split)
+    offset: int
+    end: int            # the file offset after this chunk: committed once it is safe
+    data: bytes
+    messages: list[bytes] | None = None
+    offsets: list[int] | None = None
+    fields: list[dict | None] | None = None
+
+    @classmethod
+    def events(cls, path: str, key: bytes, end: int, items: list[tuple[int, bytes, dict | None]]) -> "Chunk":
+        """A slow-path chunk of (offset, message, fields) events."""
+        heads = b"".join(m.split(b"\n", 1)[0] + b"\n" for _, m, _ in items)
+        return cls(path, key, items[0][0], end, heads, [m for _, m, _ in items],
+                   [o for o, _, _ in items], [f for _, _, f in items])
 
 
 @dataclass
 class FollowedFile:
     path: str
-    fd: int
+    fd: int | None
     dev: int
     ino: int
-    pos: int  # next byte to read
-    pending: bytes = b""
+    pos: int                      # next byte to read
+    generation: int = 0
+    fingerprint: bytes | None = None
     key: bytes | None = None
+    pending: bytes = b""
+    pending_since: float = 0.0
+    split_n: int = 0              # pieces already handed out of the current long line
     at_eof: bool = False
+    last_growth: float = field(default_factory=time.monotonic)
+    rotated: bool = False         # its path names another file now: read to the end, then let go
+    committed: int = -1           # first byte not yet safe (-1: nothing read yet)
+    max_line: int = 1024 * 1024
+    partial_flush: float = 5.0
 
     @classmethod
-    def open(cls, path: str, from_end: bool) -> "FollowedFile":
+    def open(cls, path: str, pos: int | str = 0, **kw) -> "FollowedFile":
+        """Open ``path`` at byte ``pos``, or at "end" (after its last complete line)."""
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        st = os.fstat(fd)
-        pos = 0
-        if from_end and st.st_size:
-            # Start after the last complete line, not in the middle of one.
-            pos = st.st_size
-            tail = os.pread(fd, min(st.st_size, 65536), st.st_size - min(st.st_size, 65536))
-            cut = tail.rfind(b"\n")
-            pos = st.st_size - len(tail) + cut + 1 if cut >= 0 else (0 if len(tail) == st.st_size else st.st_size)
-        return cls(path, fd, st.st_dev, st.st_ino, pos)
+        try:
+            st = os.fstat(fd)
+            if pos == "end":
+                pos = _after_last_newline(fd, st.st_size)
+            f = cls(path, fd, st.st_dev, st.st_ino, pos, **kw)
+        except BaseException:
+            os.close(fd)
+            raise
+        f.committed = pos
+        f.identify()
+        return f
 
     @property
     def line_offset(self) -> int:
         return self.pos - len(self.pending)
 
-    def fingerprint(self) -> bytes | None:
+    def read_fingerprint(self) -> bytes | None:
+        """The first line (or the first FINGERPRINT_BYTES), None while the
+        file has no complete first line yet."""
         head = os.pread(self.fd, FINGERPRINT_BYTES, 0)
         nl = head.find(b"\n")
         if nl >= 0:
             return head[: nl + 1]
         return head if len(head) == FINGERPRINT_BYTES else None
 
-    def read(self, limit: int) -> Chunk | None:
-        """Read up to ``limit`` new bytes; return the complete lines among
-        pending + new bytes, or None when there are none yet."""
+    def identify(self) -> bytes | None:
+        if self.key is None:
+            fp = self.read_fingerprint()
+            if fp is not None:
+                self.fingerprint = fp
+                self.key = key_of(self.dev, self.ino, fp, self.generation)
+        return self.key
+
+    def read(self, limit: int, now: float | None = None) -> list[Chunk]:
+        """Read up to ``limit`` new bytes; return what is ready to hand out."""
+        now = time.monotonic() if now is None else now
         data = os.pread(self.fd, limit, self.pos)
         self.at_eof = len(data) < limit
         if not data:
-            return None
+            if self.pending and now - self.pending_since >= self.partial_flush:
+                return self.take_pending()
+            return []
+        self.last_growth = now
+        start = self.line_offset
         self.pos += len(data)
         buf = self.pending + data if self.pending else data
+        if self.key is None and self.identify() is None:
+            # No complete first line yet: nothing can be handed out either,
+            # unless it is a long line, which makes its own fingerprint.
+            if len(buf) < self.max_line:
+                self._keep(buf, now)
+                return []
+            self.fingerprint = buf[:FINGERPRINT_BYTES]
+            self.key = key_of(self.dev, self.ino, self.fingerprint, self.generation)
+        out: list[Chunk] = []
+        if self.split_n:
+            nl = buf.find(b"\n")
+            if nl < 0:
+                if len(buf) >= self.max_line:
+                    self._split_pieces(buf, start, out, now)
+                else:
+                    self.pending = b""
+                    self._keep(buf, now)
+                return out
+            items = self._pieces(buf[:nl], start, last=True)
+            out.append(Chunk.events(self.path, self.key, start + nl + 1, items))
+            buf, start = buf[nl + 1:], start + nl + 1
         cut = buf.rfind(b"\n") + 1
-        if cut == 0 and len(buf) < MAX_PENDING:
-            self.pending = buf
-            return None
-        if cut == 0:
-            cut = len(buf)
-        start = self.pos - len(buf)
-        self.pending = buf[cut:]
-        if self.key is None:
-            fp = self.fingerprint()
-            if fp is None:  # cannot happen once a newline exists; be safe
-                fp = buf[:FINGERPRINT_BYTES]
-            self.key = source_key(self.dev, self.ino, fp)
-        return Chunk(self.path, self.key, start, buf[:cut])
+        if cut:
+            complete = buf[:cut]
+            if len(complete) > self.max_line and _long_line(self.max_line).search(complete):
+                out.append(self._split_complete(complete, start))
+            else:
+                out.append(Chunk(self.path, self.key, start, start + cut, complete))
+        rest = buf[cut:]
+        if len(rest) >= self.max_line:
+            self._split_pieces(rest, start + cut, out, now)
+        else:
+            self._keep(rest, now)
+        return out
 
-    def take_pending(self) -> Chunk | None:
-        """Hand out a last line that never got its newline (the file was
-        rotated or deleted): it is kept as it is, never dropped."""
-        if not self.pending:
-            return None
-        if self.key is None:
-            self.key = source_key(self.dev, self.ino, self.fingerprint() or self.pending[:FINGERPRINT_BYTES])
-        chunk = Chunk(self.path, self.key, self.line_offset, self.pending)
+    def _keep(self, rest: bytes, now: float) -> None:
+        if rest and not self.pending:
+            self.pending_since = now
+        self.pending = rest
+
+    def _pieces(self, line: bytes, start: int, last: bool) -> list[tuple[int, bytes, dict]]:
+        """A long line (without its newline) as marked pieces of max_line bytes."""
+        items = []
+        for i in range(0, max(len(line), 1), self.max_line):
+            self.split_n += 1
+            items.append((start + i, line[i:i + self.max_line], {"split": self.split_n}))
+        if last:
+            items[-1][2]["last"] = True
+            self.split_n = 0
+        return items
+
+    def _split_pieces(self, rest: bytes, start: int, out: list[Chunk], now: float) -> int:
+        """Hand out whole max_line pieces of an unfinished long line; keep the remainder."""
+        whole = len(rest) - len(rest) % self.max_line
+        items = self._pieces(rest[:whole], start, last=False)
+        out.append(Chunk.events(self.path, self.key, start + whole, items))
         self.pending = b""
-        return chunk
+        self._keep(rest[whole:], now)
+        return start + whole
+
+    def _split_complete(self, complete: bytes, start: int) -> Chunk:
+        items: list[tuple[int, bytes, dict | None]] = []
+        off = start
+        for line in complete[:-1].split(b"\n"):
+            if len(line) > self.max_line:
+                items.extend(self._pieces(line, off, last=True))
+            else:
+                items.append((off, line, None))
+            off += len(line) + 1
+        return Chunk.events(self.path, self.key, start + len(complete), items)
+
+    def take_pending(self) -> list[Chunk]:
+        """Hand out the last line although its newline never came (timeout,
+        rotation, deletion): kept as it is, never dropped."""
+        if not self.pending:
+            return []
+        if self.key is None:
+            self.fingerprint = self.read_fingerprint() or self.pending[:FINGERPRINT_BYTES]
+            self.key = key_of(self.dev, self.ino, self.fingerprint, self.generation)
+        start = self.line_offset
+        marker: dict = {"unterminated": True}
+        if self.split_n:
+            self.split_n += 1
+            marker.update(split=self.split_n, last=True)
+            self.split_n = 0
+        chunk = Chunk.events(self.path, self.key, self.pos, [(start, self.pending, marker)])
+        self.pending = b""
+        return [chunk]
+
+    def size(self) -> int:
+        return os.fstat(self.fd).st_size
 
     def truncated(self) -> bool:
+        """Smaller than what was read, or another first line: the file was
+        truncated (and maybe written again past our offset already)."""
         try:
-            return os.fstat(self.fd).st_size < self.pos
+            if self.size() < self.pos:
+                return True
         except OSError:
             return False
+        if self.fingerprint is not None and self.pos:
+            head = os.pread(self.fd, len(self.fingerprint), 0)
+            return head != self.fingerprint
+        return False
+
+    def restart(self) -> None:
+        """After a truncation: read again from 0 as a new generation."""
+        old_fp = self.fingerprint
+        self.pos, self.pending, self.split_n, self.committed = 0, b"", 0, 0
+        self.key = self.fingerprint = None
+        if self.identify() is not None and self.fingerprint == old_fp:
+            self.generation += 1
+            self.key = key_of(self.dev, self.ino, self.fingerprint, self.generation)
+        elif self.fingerprint is None:
+            # Identity decided when the first line is complete; it may equal
+            # the old first line, so take the next generation to be safe.
+            self.generation += 1
 
     def replaced(self) -> bool:
-        """True when the path now names another file (rotated) or nothing."""
+        """True when its path now names another file, or nothing."""
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
@@ -126,56 +265,32 @@ class FollowedFile:
         return (st.st_dev, st.st_ino) != (self.dev, self.ino)
 
     def close(self) -> None:
-        try:
-            os.close(self.fd)
-        except OSError:
-            pass
+        if self.fd is not None:
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+            self.fd = None
 
 
-@dataclass
-class Watcher:
-    """The set of followed files, kept in step with the globs."""
+_LONG: dict[int, re.Pattern] = {}
 
-    patterns: list[str]
-    start_at_end: bool  # for files found at the first scan
-    files: dict[str, FollowedFile] = field(default_factory=dict)
-    scanned_once: bool = False
 
-    def scan(self) -> list[FollowedFile]:
-        """Open files that match now and are not followed yet."""
-        found = []
-        for pattern in self.patterns:
-            for path in sorted(glob.glob(pattern)):
-                if path in self.files or not os.path.isfile(path):
-                    continue
-                try:
-                    f = FollowedFile.open(path, from_end=self.start_at_end and not self.scanned_once)
-                except OSError as exc:
-                    log.warning("Cannot open %s to follow it: %s.", path, exc)
-                    continue
-                self.files[path] = f
-                found.append(f)
-                log.info("Following %s from byte %d.", path, f.pos)
-        self.scanned_once = True
-        return found
+def _long_line(n: int) -> re.Pattern:
+    rx = _LONG.get(n)
+    if rx is None:
+        rx = _LONG[n] = re.compile(rb"[^\n]{%d}" % (n + 1))
+    return rx
 
-    def check_rotation(self, f: FollowedFile) -> Chunk | None:
-        """At EOF: a truncated file is read again from 0; a rotated or
-        deleted file has been read to its end, so let it go (handing out its
-        unterminated last line, if any) and pick up whatever now has its name
-        at the next scan, from the beginning."""
-        if f.truncated():
-            log.warning("%s was truncated; reading it again from the beginning.", f.path)
-            f.pos, f.pending, f.key = 0, b"", None
-        elif f.replaced():
-            log.info("%s was rotated or deleted; its old file was read to its end.", f.path)
-            last = f.take_pending()
-            f.close()
-            del self.files[f.path]
-            return last
-        return None
 
-    def close(self) -> None:
-        for f in self.files.values():
-            f.close()
-        self.files.clear()
+def _after_last_newline(fd: int, size: int) -> int:
+    if not size:
+        return 0
+    back = min(size, 65536)
+    tail = os.pread(fd, back, size - back)
+    cut = tail.rfind(b"\n")
+    if cut >= 0:
+        return size - back + cut + 1
+    # No newline in the last 64 KiB: a file of one partial line starts at 0;
+    # otherwise skip the giant line in progress.
+    return 0 if back == size else size

@@ -7,12 +7,13 @@ non-blocking send to a buck that is not connected, or whose queue is full,
 fails at once, and the next buck in the shuffled order is tried. ZeroMQ
 reconnects by itself, so a buck that comes back is simply chosen again.
 
-Connections are asynchronous: right after start, a buck that is up may not
-be connected yet. For the first ``CONNECT_GRACE`` seconds a frame that found
-fewer than ``copies`` bucks waits (within that grace) for more to connect, so
-a mesh that starts together does not send its first batches to one buck only.
-After that, a short copy never waits: a buck that is down must not slow the
-others.
+Down or busy? A failed non-blocking send does not say which. A buck counts as
+*alive* if a send to it succeeded in the last ``ALIVE_S`` seconds, and every
+buck does during the first ``CONNECT_GRACE`` seconds (connections are
+asynchronous: a buck that is up may not be connected yet). ``send`` waits up
+to ``wait`` seconds for alive bucks to take a frame that found fewer than
+``copies`` (backpressure from a busy buck), and never waits for a dead one: a
+buck that is down must not slow the others.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import zmq
 from helios.wire.sockets import SocketFactory
 
 CONNECT_GRACE = 2.0
+ALIVE_S = 2.0
 
 
 class Fanout:
@@ -36,57 +38,84 @@ class Fanout:
         self.endpoints = list(endpoints)
         self.copies = min(copies, len(self.endpoints))
         self.sockets = [factory.make("sender", ep, hwm=hwm) for ep in self.endpoints]
-        self.poller = zmq.Poller()
-        for s in self.sockets:
-            self.poller.register(s, zmq.POLLOUT)
         self.counts: Counter[str] = Counter()
         self.sent_to: Counter[str] = Counter()
-        self.grace_ends = time.monotonic() + CONNECT_GRACE
+        start = time.monotonic()
+        self.grace_ends = start + CONNECT_GRACE
+        self.last_ok = [start - ALIVE_S + CONNECT_GRACE] * len(self.sockets)
 
-    def try_send(self, frame: bytes | list[bytes], skip: set[int] | None = None) -> int:
-        """One attempt: send to up to ``copies`` bucks that take it now
-        (never to those in ``skip``, to which it went already; each buck
-        that takes it is added there). Returns how many took it."""
+    def try_send(self, frame: bytes | list[bytes], skip: set[int] | None = None, copies: int | None = None) -> int:
+        """One attempt: send to bucks that take it now until ``copies`` have
+        it (never to those in ``skip``, which had it already; each buck that
+        takes it is added there). Returns how many took it in this attempt."""
         parts = frame if isinstance(frame, list) else [frame]
         skip = set() if skip is None else skip
+        want = self.copies if copies is None else copies
         order = [i for i in range(len(self.sockets)) if i not in skip]
         random.shuffle(order)
         done = 0
+        now = time.monotonic()
         for i in order:
-            if len(skip) >= self.copies:
+            if len(skip) >= want:
                 break
             try:
                 self.sockets[i].send_multipart(parts, zmq.NOBLOCK)
             except zmq.Again:
                 continue
             self.sent_to[self.endpoints[i]] += 1
+            self.last_ok[i] = now
             skip.add(i)
             done += 1
         return done
 
-    def send(self, frame: bytes | list[bytes], stopping: threading.Event | None = None,
-             timeout: float | None = None) -> int:
-        """Send, waiting while no buck can take the frame. Returns the number
-        of copies sent: ``copies`` normally, fewer while bucks are down, 0 only
-        if ``stopping`` was set or ``timeout`` passed first."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+    def alive(self, exclude: set[int]) -> list[int]:
+        now = time.monotonic()
+        return [i for i, t in enumerate(self.last_ok) if i not in exclude and now - t < ALIVE_S]
+
+    def send(self, frame: bytes | list[bytes], wait: float = 1.0, copies: int | None = None) -> int:
+        """Send to ``copies`` bucks, waiting up to ``wait`` seconds for alive
+        ones that are busy. Returns how many copies went out (0: no buck took it)."""
+        want = self.copies if copies is None else copies
         sent: set[int] = set()
+        self.try_send(frame, sent, want)
+        # While the mesh is still connecting, a short copy waits out the grace.
+        deadline = max(time.monotonic() + wait, self.grace_ends)
+        while len(sent) < want:
+            waiting = self.alive(sent)
+            left = deadline - time.monotonic()
+            if not waiting or left <= 0:
+                break
+            poller = zmq.Poller()
+            for i in waiting:
+                poller.register(self.sockets[i], zmq.POLLOUT)
+            poller.poll(min(left, 0.05) * 1000)
+            self.try_send(frame, sent, want)
+        if sent:
+            self.counts["batches"] += 1
+            if len(sent) < want:
+                self.counts["short_copies"] += 1
+        else:
+            self.counts["unsent"] += 1
+        return len(sent)
+
+    def send_until(self, frame: bytes | list[bytes], stopping: threading.Event | None = None,
+                   timeout: float | None = None) -> int:
+        """Send, waiting as long as no buck takes the frame (for callers that
+        have nowhere else to keep it). Returns 0 only if ``stopping`` was set
+        or ``timeout`` passed first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            self.try_send(frame, sent)
-            while sent and len(sent) < self.copies and time.monotonic() < self.grace_ends:
-                self.poller.poll(10)
-                self.try_send(frame, sent)
-            if sent:
-                self.counts["batches"] += 1
-                if len(sent) < self.copies:
-                    self.counts["short_copies"] += 1
-                return len(sent)
-            self.counts["waits"] += 1
+            done = self.send(frame, wait=0.1)
+            if done:
+                return done
             if stopping is not None and stopping.is_set():
                 return 0
             if deadline is not None and time.monotonic() >= deadline:
                 return 0
-            self.poller.poll(50)
+            poller = zmq.Poller()
+            for s in self.sockets:
+                poller.register(s, zmq.POLLOUT)
+            poller.poll(50)
 
     def close(self, linger_ms: int | None = None) -> None:
         for s in self.sockets:

@@ -4,7 +4,7 @@ import json
 import os
 import signal
 
-from helios.model import line_id, source_key
+from helios.model import line_id
 from helios.tail.files import FollowedFile
 from tests.helpers import buck_events, poll_until
 
@@ -24,15 +24,16 @@ def ids_in(data_dir):
 
 
 def tailer_args(log, *endpoints, extra=()):
-    args = ["tailer", "--path", str(log), "--env", "prod", "--start-at", "beginning"]
+    args = ["tailer", "--path", str(log), "--env", "prod", "--start-at", "beginning",
+            "--state-dir", str(log.parent / "tailer-state")]
     for ep in endpoints:
         args += ["--buck", ep]
     return [*args, *extra]
 
 
 def expected_ids(log, lines):
-    f = FollowedFile.open(str(log), from_end=False)
-    key = source_key(f.dev, f.ino, f.fingerprint())
+    f = FollowedFile.open(str(log))
+    key = f.key
     f.close()
     ids, offset = [], 0
     for ln in lines:

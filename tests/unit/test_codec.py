@@ -185,3 +185,17 @@ def test_a_row_without_source_id_still_decodes():
     raw = msgpack.packb([row], use_bin_type=True)
     _, [event] = codec.decode(_forge(["prod", "h", 1, 1, 1, len(raw)], raw))
     assert event.source_id == b"" and event.message == b"line" and event.environment == "prod"
+
+
+def test_an_empty_id_of_a_tailed_line_is_derived_from_its_source_and_offset():
+    row = (b"", 5, 6, "h", "a", None, "/f", 1234, b"line", None, KEY)
+    frame = codec.encode_rows("prod", "h", [row], 5, 5)
+    _, [event] = codec.decode(frame)
+    assert event.id == line_id(KEY, 1234)
+
+
+def test_an_empty_id_without_source_and_offset_is_refused():
+    row = [b"", 5, 6, "h", "a", None, "", None, b"x", None, b""]
+    raw = msgpack.packb([row], use_bin_type=True)
+    with pytest.raises(FrameError, match="id must be"):
+        codec.decode(_forge(["prod", "h", 1, 5, 5, len(raw)], raw))

@@ -34,7 +34,7 @@ def test_every_frame_reaches_two_distinct_bucks_of_three():
         poll_until(lambda: True)
     counts = {}
     for i in range(300):
-        assert fan.send(b"frame %d" % i, timeout=5) == 2
+        assert fan.send_until(b"frame %d" % i, timeout=5) == 2
     received = []
     poll_until(lambda: received.extend(f for _, s in servers for f in drain(s)) or
                sum(1 for f in received if f.startswith(b"frame")) == 600, what="all copies")
@@ -53,7 +53,7 @@ def test_a_buck_that_is_down_is_skipped_and_one_copy_still_goes_out():
     down = free_endpoint()
     fan = Fanout(SocketFactory(), [ep, down], copies=2)
     poll_until(lambda: fan.try_send(b"probe") == 1, what="the live buck")
-    assert fan.send(b"x", timeout=5) == 1
+    assert fan.send_until(b"x", timeout=5) == 1
     assert fan.counts["short_copies"] == 1
     fan.close(0)
     s.close(0)
@@ -61,7 +61,7 @@ def test_a_buck_that_is_down_is_skipped_and_one_copy_still_goes_out():
 
 def test_send_gives_up_at_its_timeout_when_no_buck_is_up():
     fan = Fanout(SocketFactory(), [free_endpoint()], copies=1)
-    assert fan.send(b"x", timeout=0.2) == 0
+    assert fan.send_until(b"x", timeout=0.2) == 0
     fan.close(0)
 
 
@@ -73,9 +73,23 @@ def test_a_mesh_that_starts_together_gets_both_copies_of_its_first_frame():
     fan = Fanout(SocketFactory(), [ep_a, ep_b], copies=2)
     b = ctx.socket(zmq.PULL)  # buck b binds only after the tailer started
     b.bind(ep_b)
-    assert fan.send(b"first", timeout=5) == 2
+    assert fan.send_until(b"first", timeout=5) == 2
     assert poll_until(lambda: a.poll(0) and b.poll(0), what="a copy at each buck")
     assert a.recv() == b.recv() == b"first"
     fan.close(0)
     a.close(0)
     b.close(0)
+
+
+def test_a_dead_buck_costs_no_wait_once_it_is_known_dead():
+    [(ep, s)] = pulls(1)
+    fan = Fanout(SocketFactory(), [ep, free_endpoint()], copies=2)
+    fan.last_ok = [0.0, 0.0]  # past the start grace: nothing is known alive
+    poll_until(lambda: fan.try_send(b"probe") == 1, what="the live buck")
+    import time
+
+    t = time.monotonic()
+    assert fan.send(b"x", wait=5.0) == 1
+    assert time.monotonic() - t < 1.0
+    fan.close(0)
+    s.close(0)

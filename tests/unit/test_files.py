@@ -1,115 +1,128 @@
-"""Following one file: complete lines only, offsets, identity, rotation, truncation."""
+"""One followed file: complete lines, offsets, identity, long and unterminated lines, truncation."""
 
 import os
 
-from helios.tail.files import MAX_PENDING, FollowedFile, Watcher
+from helios.tail.files import FollowedFile
+
+
+def read_all(f, limit=1 << 20, now=0.0):
+    out = []
+    while True:
+        chunks = f.read(limit, now)
+        out.extend(chunks)
+        if f.at_eof and not chunks:
+            return out
+
+
+def events(chunks):
+    """(offset, message, fields) of every event in chunks."""
+    out = []
+    for c in chunks:
+        if c.messages is None:
+            off = c.offset
+            for line in c.data[:-1].split(b"\n"):
+                out.append((off, line, None))
+                off += len(line) + 1
+        else:
+            out.extend(zip(c.offsets, c.messages, c.fields))
+    return out
 
 
 def test_only_complete_lines_are_handed_out_and_the_rest_waits_for_its_newline(tmp_path):
     p = tmp_path / "a.log"
     p.write_bytes(b"one\ntw")
-    f = FollowedFile.open(str(p), from_end=False)
-    c = f.read(1 << 20)
-    assert (c.offset, c.data) == (0, b"one\n")
-    assert f.read(1 << 20) is None
+    f = FollowedFile.open(str(p))
+    [c] = f.read(1 << 20, 0)
+    assert (c.offset, c.data, c.end) == (0, b"one\n", 4)
+    assert f.read(1 << 20, 0) == []
     with open(p, "ab") as out:
         out.write(b"o\nthree\n")
-    c = f.read(1 << 20)
-    assert (c.offset, c.data) == (4, b"two\nthree\n")
+    [c] = f.read(1 << 20, 0)
+    assert (c.offset, c.data, c.end) == (4, b"two\nthree\n", 14)
 
 
 def test_a_small_read_limit_never_splits_a_line(tmp_path):
     p = tmp_path / "a.log"
     lines = [b"line %d with some text\n" % i for i in range(100)]
     p.write_bytes(b"".join(lines))
-    f = FollowedFile.open(str(p), from_end=False)
-    got, offsets = [], []
-    while True:
-        c = f.read(37)
-        if c is None and f.at_eof:
-            break
-        if c:
-            offsets.append(c.offset)
-            got.append(c.data)
-    assert b"".join(got) == b"".join(lines)
-    assert all(d.endswith(b"\n") for d in got)
+    f = FollowedFile.open(str(p))
+    got = read_all(f, limit=37)
+    assert b"".join(c.data for c in got) == b"".join(lines)
+    assert all(c.data.endswith(b"\n") and c.messages is None for c in got)
 
 
 def test_starting_at_the_end_skips_existing_lines_but_not_a_partial_one(tmp_path):
     p = tmp_path / "a.log"
     p.write_bytes(b"old\nolder\npart")
-    f = FollowedFile.open(str(p), from_end=True)
+    f = FollowedFile.open(str(p), "end")
     assert f.pos == len(b"old\nolder\n")
     with open(p, "ab") as out:
         out.write(b"ial\n")
-    assert f.read(1 << 20).data == b"partial\n"
+    assert f.read(1 << 20, 0)[0].data == b"partial\n"
 
 
 def test_identity_is_stable_across_a_rename_and_differs_after_a_copytruncate(tmp_path):
     p = tmp_path / "a.log"
     p.write_bytes(b"first line\nsecond\n")
-    f = FollowedFile.open(str(p), from_end=False)
-    key = f.read(1 << 20).key
+    key = FollowedFile.open(str(p)).key
     os.rename(p, tmp_path / "a.log.1")
-    g = FollowedFile.open(str(tmp_path / "a.log.1"), from_end=False)
-    assert g.read(1 << 20).key == key
-    # copytruncate: same inode, new first line
-    with open(tmp_path / "a.log.1", "r+b") as out:
+    assert FollowedFile.open(str(tmp_path / "a.log.1")).key == key
+    with open(tmp_path / "a.log.1", "r+b") as out:  # copytruncate: same inode, new first line
         out.truncate(0)
         out.write(b"a new first line\n")
-    h = FollowedFile.open(str(tmp_path / "a.log.1"), from_end=False)
-    assert h.read(1 << 20).key != key
+    assert FollowedFile.open(str(tmp_path / "a.log.1")).key != key
 
 
-def test_a_runaway_line_without_newline_is_handed_out_rather_than_held_forever(tmp_path):
+def test_a_long_line_is_split_into_marked_pieces_and_nothing_is_lost(tmp_path):
     p = tmp_path / "a.log"
-    p.write_bytes(b"x" * (MAX_PENDING + 10))
-    f = FollowedFile.open(str(p), from_end=False)
-    out = b""
-    while not (f.at_eof and len(out) >= MAX_PENDING):
-        c = f.read(1 << 20)
-        if c:
-            out += c.data
-    assert len(out) >= MAX_PENDING
+    long = bytes(range(97, 123)) * 400  # 10,400 bytes, no newline inside
+    p.write_bytes(b"short\n" + long + b"\nafter\n")
+    f = FollowedFile.open(str(p), max_line=1000)
+    evs = events(read_all(f, limit=3000))
+    assert evs[0] == (0, b"short", None) and evs[-1] == (6 + len(long) + 1, b"after", None)
+    pieces = evs[1:-1]
+    assert b"".join(m for _, m, _ in pieces) == long
+    assert all(len(m) <= 1000 for _, m, _ in pieces)
+    assert [fl["split"] for _, _, fl in pieces] == list(range(1, len(pieces) + 1))
+    assert pieces[-1][2].get("last") and not any(fl.get("last") for _, _, fl in pieces[:-1])
+    offsets = [o for o, _, _ in pieces]
+    assert offsets == [6 + 1000 * i for i in range(len(pieces))]
 
 
-def test_a_rotated_file_is_let_go_after_its_end_with_its_last_unterminated_line(tmp_path):
+def test_a_line_without_newline_is_handed_out_marked_after_the_partial_flush_timeout(tmp_path):
     p = tmp_path / "a.log"
-    p.write_bytes(b"one\nlast without newline")
-    w = Watcher([str(tmp_path / "*.log")], start_at_end=False)
-    [f] = w.scan()
-    assert f.read(1 << 20).data == b"one\n"
-    os.rename(p, tmp_path / "a.old")
-    p.write_bytes(b"new file\n")
-    f.read(1 << 20)
-    last = w.check_rotation(f)
-    assert last.data == b"last without newline" and last.offset == 4
-    assert str(p) not in w.files
-    [g] = w.scan()
-    assert g.pos == 0 and g.read(1 << 20).data == b"new file\n"
+    p.write_bytes(b"done\nno newline yet")
+    f = FollowedFile.open(str(p), partial_flush=5.0)
+    assert events(f.read(1 << 20, now=100.0)) == [(0, b"done", None)]
+    assert f.read(1 << 20, now=104.0) == []
+    [c] = f.read(1 << 20, now=105.5)
+    assert events([c]) == [(5, b"no newline yet", {"unterminated": True})]
+    assert c.end == p.stat().st_size
+    with open(p, "ab") as out:
+        out.write(b" but now\n")
+    assert events(f.read(1 << 20, now=106)) == [(19, b" but now", None)]
 
 
-def test_a_truncated_file_is_read_again_from_the_beginning(tmp_path):
+def test_truncation_is_noticed_even_when_the_file_grew_back_past_the_old_offset(tmp_path):
     p = tmp_path / "a.log"
-    p.write_bytes(b"one\ntwo\n")
-    w = Watcher([str(p)], start_at_end=False)
-    [f] = w.scan()
-    f.read(1 << 20)
+    p.write_bytes(b"first\nsecond\n")
+    f = FollowedFile.open(str(p))
+    read_all(f)
     with open(p, "r+b") as out:
         out.truncate(0)
-    f.read(1 << 20)
-    w.check_rotation(f)
+        out.write(b"another first line that is longer\n")
+    assert f.truncated()
+
+
+def test_a_file_truncated_and_started_again_with_the_same_first_line_gets_new_ids(tmp_path):
+    p = tmp_path / "a.log"
+    p.write_bytes(b"header\nold\n")
+    f = FollowedFile.open(str(p))
+    read_all(f)
+    key = f.key
+    with open(p, "r+b") as out:
+        out.truncate(0)
     with open(p, "ab") as out:
-        out.write(b"three\n")
-    c = f.read(1 << 20)
-    assert (c.offset, c.data) == (0, b"three\n")
-
-
-def test_files_existing_at_first_scan_start_at_the_end_and_later_ones_at_the_beginning(tmp_path):
-    (tmp_path / "old.log").write_bytes(b"old line\n")
-    w = Watcher([str(tmp_path / "*.log")], start_at_end=True)
-    [old] = w.scan()
-    assert old.pos == len(b"old line\n")
-    (tmp_path / "new.log").write_bytes(b"new line\n")
-    [new] = w.scan()
-    assert new.pos == 0
+        out.write(b"header\nnew\n")
+    f.restart()
+    assert f.pos == 0 and f.key != key and f.generation == 1

@@ -1,0 +1,116 @@
+"""The tailer's local spool: every frame on local disk before its offset is saved.
+
+The spool is a bucket directory like a buck's (``helios.store.layout``:
+``SPOOL/ENV/YYYYMMDD/HHMMSS-Ws.bkt``, records of codec frames, filed by the
+time they were read). It serves two purposes:
+
+- Durability: a file's offset is saved only once the frames of its lines are
+  in the spool, so a crash re-reads, never skips.
+- Completeness: after a spool bucket's window has passed (plus a random
+  delay, so that a fleet does not re-send in step), the whole bucket is sent
+  to one random buck as one message (several of at most ``message_bytes``
+  for a very large bucket). Whatever a buck missed live (it was down, its
+  queue was lost) arrives this way; the duplicates cost nothing downstream,
+  where events are deduplicated by id.
+
+The spool is pruned by total size and by age, oldest first; a bucket is sent
+once more just before it is deleted. A bucket that could never be sent (no
+buck reachable all along) and must go for lack of room is reported loudly and
+counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import zlib
+from pathlib import Path
+from typing import Iterator
+
+from helios.store import layout
+from helios.store.buckets import BucketFiles
+from helios.store.records import RecordReader
+
+log = logging.getLogger(__name__)
+
+
+class Spool:
+    def __init__(self, root: str | Path, window: int, *, max_bytes: int, max_age: float,
+                 jitter: float, message_bytes: int = 16 * 1024 * 1024) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.window = window
+        self.max_bytes = max_bytes
+        self.max_age = max_age
+        self.jitter = jitter
+        self.message_bytes = message_bytes
+        self.files = BucketFiles(self.root, window, keep_open=1)
+        self.dirty = False
+        self.counts = {"dropped_buckets": 0, "dropped_bytes": 0}
+
+    def append(self, environment: str, frame: bytes, now: float | None = None) -> None:
+        self.files.append(environment, [frame], now)
+        self.dirty = True
+
+    def sync(self) -> None:
+        """Make what was appended durable (before positions are saved)."""
+        if self.dirty:
+            self.files.fsync_all()
+            self.dirty = False
+
+    def buckets(self) -> list[tuple[layout.BucketName, Path, int]]:
+        out = []
+        for name, path in layout.list_buckets(self.root):
+            try:
+                out.append((name, path, path.stat().st_size))
+            except OSError:
+                pass
+        return out
+
+    def due(self, name: layout.BucketName, now: float) -> bool:
+        """A bucket is re-sent once its window has passed plus its own delay."""
+        delay = (zlib.crc32(name.relpath().encode() + os.uname().nodename.encode()) % 1000) / 1000 * self.jitter
+        return now >= name.end + delay
+
+    def messages(self, path: Path) -> Iterator[list[bytes]]:
+        """The bucket's frames, as messages of at most ``message_bytes``."""
+        batch: list[bytes] = []
+        size = 0
+        for frame in RecordReader(path):
+            if batch and size + len(frame) > self.message_bytes:
+                yield batch
+                batch, size = [], 0
+            batch.append(frame)
+            size += len(frame)
+        if batch:
+            yield batch
+
+    def to_prune(self, now: float) -> list[tuple[layout.BucketName, Path]]:
+        """Closed buckets over the age limit, then the oldest while over the size limit."""
+        buckets = [b for b in self.buckets() if b[0].end <= now]
+        total = sum(size for *_, size in self.buckets())
+        out = []
+        for name, path, size in buckets:
+            if now - name.end > self.max_age or total > self.max_bytes:
+                out.append((name, path))
+                total -= size
+        return out
+
+    def delete(self, name: layout.BucketName, path: Path, never_sent: bool) -> None:
+        size = path.stat().st_size if path.exists() else 0
+        if never_sent:
+            self.counts["dropped_buckets"] += 1
+            self.counts["dropped_bytes"] += size
+            log.error("Spool bucket %s (%d bytes) is deleted to stay within the spool's limits without ever "
+                      "reaching a buck: its events are lost unless a buck got them live.", name.relpath(), size)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+
+    def total_bytes(self) -> int:
+        return sum(size for *_, size in self.buckets())
+
+    def close(self) -> None:
+        self.files.close()
