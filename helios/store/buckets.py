@@ -11,9 +11,11 @@ event by its own time.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 
+from helios.errors import RecordError
 from helios.store import layout
 from helios.store.records import RecordWriter
 
@@ -29,6 +31,7 @@ class BucketFiles:
         # across a boundary does not reopen a file we just closed.
         self.keep_open = keep_open
         self._writers: dict[tuple[str, int], RecordWriter] = {}
+        self._synced: dict[tuple[str, int], int] = {}  # size at the last sync()
 
     def writer(self, environment: str, now_s: float | None = None) -> RecordWriter:
         start = layout.window_start(int((time.time() if now_s is None else now_s) * 1e9), self.width)
@@ -53,16 +56,51 @@ class BucketFiles:
         horizon = now - self.keep_open * self.width
         for key in [k for k in self._writers if k[1] + self.width < horizon]:
             self._writers.pop(key).close()
+            self._synced.pop(key, None)
 
     def fsync_all(self) -> None:
         for w in self._writers.values():
             w.fsync()
 
+    def sync(self) -> int:
+        """Make every record appended so far durable, with one fsync per file
+        written since the last sync (group commit: many appends, one fsync).
+        The first sync of a file also fsyncs its directory and the day
+        directory above, so that a new file survives a machine crash too.
+        Returns how many files were synced; raises RecordError."""
+        n = 0
+        for key, w in self._writers.items():
+            synced = self._synced.get(key)
+            if synced == w.size:
+                continue
+            w.fsync()
+            if synced is None:
+                _fsync_dirs(w.path.parent, w.path.parent.parent)
+            self._synced[key] = w.size
+            n += 1
+        return n
+
     def close(self) -> None:
         for w in self._writers.values():
             w.close()
         self._writers.clear()
+        self._synced.clear()
 
     @property
     def open_count(self) -> int:
         return len(self._writers)
+
+
+def _fsync_dirs(*paths: Path) -> None:
+    """Make directory entries durable (POSIX needs the directory fsynced)."""
+    for path in paths:
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        except OSError:
+            continue
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            raise RecordError(f"Cannot fsync directory {path}: {exc}.") from exc
+        finally:
+            os.close(fd)

@@ -1,0 +1,448 @@
+"""The buck's HTTP ingest: ``POST /v1/events`` and ``GET /healthz``.
+
+For applications in any language (and ``helios.client`` over HTTP): a body of
+events as maps (``helios.eventmap``) goes in, and the answer says they are
+stored, as durably as asked.
+
+Two halves, two threads
+-----------------------
+Bucket files belong to the buck's loop thread (``Buck.run``), which is not
+thread-safe and must not be slowed by HTTP. So:
+
+- the **server half** runs aiohttp on an asyncio loop in a thread of its own.
+  It reads and checks a whole request before anything of it is kept (size,
+  encoding, content type, then every event), turns the events into codec
+  frames, and hands them to the loop over an inproc PAIR pipe with a request
+  id and the durability asked for;
+- the **loop half** (``handle``, ``end_round``) runs in the buck's loop like
+  any other socket handler: it accepts, stores and publishes the frames
+  exactly as ZeroMQ ingest does, and answers on the pipe once the requested
+  durability is reached.
+
+Durability (the buck's ``durability``, or a request's ``Helios-Durability``
+header): ``received`` answers 200 once the body is parsed and valid, before
+the loop stored it (a crash of the buck can lose it); ``written`` once the
+frames are in the bucket file (they survive a crash of the buck: the kernel
+has them); ``fsynced`` once they are on disk. ``fsynced`` uses group commit:
+the loop stores every request that arrived during a drain round, then fsyncs
+each touched bucket file once (``BucketFiles.sync``) and answers them all, so
+concurrent requests share one fsync and throughput grows with clients.
+
+Answers: 200 ``{"accepted": N}``; 400 with ``{"error": ..., "event": I}``
+naming the first bad event (``event`` is null when the body as a whole is
+bad), and nothing of the request is stored; 413 for a body or event count over
+the limits; 415 for an unknown content type or encoding; 503 with
+``Retry-After`` when ``http_max_pending`` requests are already in progress
+(overload) or the buck could not store them, so clients back off.
+
+Bodies: ``Content-Type`` ``application/json`` (an array of event maps, or one
+map), ``application/x-ndjson`` (one map per line), or
+``application/msgpack`` (an array of maps; ``time`` may be a msgpack
+Timestamp; no other extension types). ``Content-Encoding`` ``gzip`` or
+``lz4`` (the lz4 frame format, as ``lz4 -c`` writes it). Headers
+``Helios-Environment``, ``Helios-Host`` and ``Helios-App`` give defaults for
+events that name none; an event's host defaults to the sender's address.
+
+Why aiohttp: an event-driven HTTP/1.1 server with keep-alive, streaming
+request bodies and no per-connection thread, so thousands of idle keep-alive
+connections cost only their sockets; it is mature, widely deployed, keeps up
+with CPython releases, and ships its own C-accelerated HTTP parser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import os
+import struct
+import threading
+import time
+import zlib
+from collections import Counter
+from typing import Any
+
+import lz4.frame
+import msgpack
+import zmq
+import zmq.asyncio
+from aiohttp import web
+
+from helios import codec, eventmap
+from helios.errors import EventError, FrameError, RecordError, ServiceError
+from helios.store import layout
+
+log = logging.getLogger(__name__)
+
+LEVELS = {"received": b"r", "written": b"w", "fsynced": b"f"}
+FRAME_EVENTS = 1000  # events per frame: keeps every frame far below the codec's size cap
+RETRY_AFTER = "1"
+STALL = 5.0  # seconds without a loop round before /healthz says the buck is stuck
+_REQ = struct.Struct(">Q")
+
+JSON_TYPES = {"application/json"}
+NDJSON_TYPES = {"application/x-ndjson", "application/ndjson", "application/jsonl",
+                "application/x-jsonlines", "application/jsonlines"}
+MSGPACK_TYPES = {"application/msgpack", "application/x-msgpack", "application/vnd.msgpack"}
+
+
+class Refused(Exception):
+    """A request answered with an error: ``status`` and what the body says."""
+
+    def __init__(self, status: int, error: str, event: int | None = None, before: list | None = None) -> None:
+        super().__init__(error)
+        self.status, self.error, self.event = status, error, event
+        self.before = before or []  # events parsed before the bad one (NDJSON): checked first
+
+
+class HttpIngest:
+    """Both halves; ``buck`` is the ``Buck`` whose loop calls ``handle`` and
+    ``end_round`` (its ``cfg``, ``name``, ``factory``, ``accept``, ``store``,
+    ``publish`` and ``buckets`` are used, from the loop thread only)."""
+
+    def __init__(self, buck) -> None:
+        self.buck = buck
+        self.cfg = buck.cfg
+        host, _, port = self.cfg.http.rpartition(":")
+        self.host, self.port = host.strip("[]"), int(port)
+        self.address = ""  # HOST:PORT actually bound, once started
+        self.endpoint = f"inproc://helios-http-{id(self):x}"
+        self.counts: Counter[str] = Counter()  # written by the server thread only
+        self.fsync_rounds = 0  # written by the loop thread only
+        self.pending = 0  # requests admitted and not yet stored by the loop (server thread)
+        self.beat = time.monotonic()  # last loop round (set by the loop, read by /healthz)
+        self._to_sync: list[bytes] = []  # fsynced requests of this round (loop thread)
+        self._ids = itertools.count(1)
+        self._waiting: dict[bytes, asyncio.Future | None] = {}
+        self._ready = threading.Event()
+        self._failed: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        self._aloop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+
+    # ---------------------------------------------------------------- loop half
+
+    def start(self) -> zmq.Socket:
+        """Bind the loop's end of the pipe, start the server thread, wait until
+        it listens. Returns the socket for ``Buck.handlers``. Called from the
+        loop thread; raises ServiceError if the server cannot listen."""
+        self.sock = self.buck.factory.make("handoff", self.endpoint)
+        self._thread = threading.Thread(target=self._serve, name="helios-http", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._failed is not None:
+            self.sock.close(linger=0)
+            raise ServiceError(f"HTTP ingest cannot listen on {self.cfg.http}: {self._failed}")
+        log.info("Buck %s takes events over HTTP on http://%s/v1/events (durability %s by default).",
+                 self.buck.name, self.address, self.cfg.durability)
+        return self.sock
+
+    def handle(self, parts: list[bytes]) -> None:
+        """One request's frames from the server half: store them like ZeroMQ
+        ingest does, then answer now (received, written) or at the end of the
+        round (fsynced)."""
+        req, level, frames = parts[0], parts[1], parts[2:]
+        accepted = self.buck.accept(frames)
+        if len(accepted) != len(frames):  # cannot happen: the server half made them
+            self._answer(req, b"fail", "the buck refused a frame made by its own HTTP ingest")
+            return
+        if not self.buck.store(accepted):
+            self._answer(req, b"fail", "the buck could not write the events to its bucket files")
+            return
+        self.buck.publish(accepted)
+        if level == b"f":
+            self._to_sync.append(req)
+        else:
+            self._answer(req, b"ok", "")
+
+    def end_round(self) -> None:
+        """After each drain round of the loop: one fsync per touched bucket
+        file for every fsynced request of the round (group commit)."""
+        self.beat = time.monotonic()
+        if not self._to_sync:
+            return
+        reqs, self._to_sync = self._to_sync, []
+        try:
+            self.buck.buckets.sync()
+        except RecordError as exc:
+            log.error("Buck %s could not fsync its bucket files; %d HTTP request(s) get 503: %s",
+                      self.buck.name, len(reqs), exc)
+            status, why = b"fail", "the buck could not fsync its bucket files"
+        else:
+            status, why = b"ok", ""
+            self.fsync_rounds += 1
+        for req in reqs:
+            self._answer(req, status, why)
+
+    def _answer(self, req: bytes, status: bytes, why: str) -> None:
+        try:
+            self.sock.send_multipart([req, status, why.encode()], zmq.NOBLOCK)
+        except zmq.ZMQError as exc:  # no high-water mark on the pipe: only if it is closing
+            log.warning("Buck %s could not answer an HTTP request on its pipe: %s.", self.buck.name, exc)
+
+    def close(self) -> None:
+        """Stop the server (waiting requests get 503) and its thread."""
+        if self._aloop is not None and self._stop is not None:
+            try:
+                self._aloop.call_soon_threadsafe(self._stop.set)
+            except RuntimeError:  # its loop is already closed
+                pass
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def stats(self) -> dict[str, Any]:
+        # dict() of a Counter is one C-level copy under the GIL: safe while the
+        # server thread counts.
+        return {"address": self.address, "pending": self.pending, "fsync_rounds": self.fsync_rounds,
+                **dict(self.counts)}
+
+    # -------------------------------------------------------------- server half
+
+    def _serve(self) -> None:
+        self._aloop = asyncio.new_event_loop()
+        try:
+            self._aloop.run_until_complete(self._main())
+        except BaseException as exc:  # noqa: BLE001 - reported to start(), or logged
+            if not self._ready.is_set():
+                self._failed = exc
+            else:
+                log.error("Buck %s: its HTTP ingest stopped: %s", self.buck.name, exc)
+        finally:
+            self._ready.set()
+            self._aloop.close()
+
+    async def _main(self) -> None:
+        self._stop = asyncio.Event()
+        sync_pipe = self.buck.factory.make("handback", self.endpoint)
+        self.pipe = zmq.asyncio.Socket.from_socket(sync_pipe)
+        app = web.Application()
+        app.router.add_post("/v1/events", self._post_events)
+        app.router.add_get("/healthz", self._healthz)
+        # auto_decompress off: bodies are decompressed here, under our size limit.
+        runner = web.AppRunner(app, access_log=None, auto_decompress=False, handle_signals=False)
+        await runner.setup()
+        reader = None
+        try:
+            site = web.TCPSite(runner, self.host, self.port, backlog=1024, shutdown_timeout=1.0)
+            await site.start()
+            bound = runner.addresses[0]  # the real port when 0 was asked
+            self.address = f"[{bound[0]}]:{bound[1]}" if ":" in bound[0] else f"{bound[0]}:{bound[1]}"
+            reader = asyncio.ensure_future(self._read_answers())
+            self._ready.set()
+            await self._stop.wait()
+        finally:
+            for fut in self._waiting.values():
+                if fut is not None and not fut.done():
+                    fut.set_result((b"fail", "the buck is stopping"))
+            await runner.cleanup()
+            if reader is not None:
+                reader.cancel()
+            self.pipe.close(linger=0)
+
+    async def _read_answers(self) -> None:
+        while True:
+            req, status, why = await self.pipe.recv_multipart()
+            fut = self._waiting.pop(req, None)
+            self.pending -= 1
+            if fut is not None and not fut.done():
+                fut.set_result((status, why.decode()))
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        stalled = time.monotonic() - self.beat > STALL
+        busy = self.pending >= self.cfg.http_max_pending
+        body = {"status": "stalled" if stalled else "busy" if busy else "ok", "buck": self.buck.name,
+                "pending": self.pending}
+        if stalled or busy:
+            return web.json_response(body, status=503, headers={"Retry-After": RETRY_AFTER})
+        return web.json_response(body)
+
+    async def _post_events(self, request: web.Request) -> web.Response:
+        self.counts["requests"] += 1
+        if self.pending >= self.cfg.http_max_pending:
+            self.counts["overloaded"] += 1
+            return _refuse(request, Refused(503, f"the buck is busy ({self.pending} requests in "
+                                                 "progress); retry later"))
+        self.pending += 1
+        handed = False
+        try:
+            level = request.headers.get("Helios-Durability", self.cfg.durability).strip().lower()
+            if level not in LEVELS:
+                raise Refused(400, f"Helios-Durability must be one of {', '.join(LEVELS)}, got {level!r:.40}")
+            body = await self._read_body(request)
+            count, frames = self._frames(request, body)
+            req = _REQ.pack(next(self._ids))
+            fut = None if level == "received" else asyncio.get_running_loop().create_future()
+            self._waiting[req] = fut
+            try:
+                await self.pipe.send_multipart([req, LEVELS[level], *frames])
+            except zmq.ZMQError as exc:  # only while the buck is stopping
+                self._waiting.pop(req, None)
+                raise Refused(503, f"the buck is stopping ({exc})") from None
+            handed = True  # from here the answer reader decrements pending
+            if fut is not None:
+                status, why = await fut
+                if status != b"ok":
+                    raise Refused(503, why)
+            self.counts["events"] += count
+            self.counts[f"ok_{level}"] += 1
+            return web.json_response({"accepted": count, "durability": level})
+        except Refused as exc:
+            self.counts[f"status_{exc.status}"] += 1
+            return _refuse(request, exc)
+        finally:
+            if not handed:
+                self.pending -= 1
+
+    async def _read_body(self, request: web.Request) -> bytes:
+        limit = self.cfg.http_max_body
+        if request.content_length is not None and request.content_length > limit:
+            raise Refused(413, f"the body is {request.content_length} bytes, over the limit of {limit}")
+        chunks, total = [], 0
+        async for chunk in request.content.iter_any():
+            total += len(chunk)
+            if total > limit:
+                raise Refused(413, f"the body is over the limit of {limit} bytes")
+            chunks.append(chunk)
+        body = b"".join(chunks)
+        encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+        return decompress(body, encoding, limit)
+
+    def _frames(self, request: web.Request, body: bytes) -> tuple[int, list[bytes]]:
+        """Parse and check every event, then encode frames (one environment
+        each). Raises Refused before anything is handed on."""
+        try:
+            events = parse_body(body, request.headers.get("Content-Type", ""))
+        except Refused as exc:
+            events, bad = exc.before, exc
+        else:
+            bad = None
+        if len(events) > self.cfg.http_max_events:
+            raise Refused(413, f"the body holds {len(events)} events, over the limit of {self.cfg.http_max_events}")
+        headers = request.headers
+        env = headers.get("Helios-Environment", self.cfg.http_environment)
+        sender = headers.get("Helios-Host") or request.remote or ""
+        app = headers.get("Helios-App", "")
+        if not layout.valid_environment(env):
+            raise Refused(400, f"Helios-Environment {env!r:.80} is not an environment name")
+        if len(sender) > eventmap.MAX_NAME or len(app) > eventmap.MAX_NAME:
+            raise Refused(400, f"Helios-Host and Helios-App must be at most {eventmap.MAX_NAME} characters")
+        defaults = eventmap.Defaults(env, sender, app)
+        now = time.time_ns()
+        by_env: dict[str, tuple[list, list[int]]] = {}
+        to_row = eventmap.to_row
+        # Ids for events without one: one system call per request, not per event.
+        ids = os.urandom(eventmap.ID_BYTES * len(events))
+        for i, obj in enumerate(events):
+            try:
+                e, row = to_row(obj, defaults, now, ids[16 * i:16 * i + 16])
+            except EventError as exc:
+                raise Refused(400, f"event {i}: {exc}", i) from None
+            rows, where = by_env.setdefault(e, ([], []))
+            rows.append(row)
+            where.append(i)
+        if bad is not None:  # the events before the unparsable one are fine: name it
+            raise bad
+        frames = []
+        for e, (rows, where) in by_env.items():
+            for k in range(0, len(rows), FRAME_EVENTS):
+                chunk = rows[k:k + FRAME_EVENTS]
+                times = [r[1] for r in chunk]
+                try:
+                    frames.append(codec.encode_rows(e, sender, chunk, min(times), max(times)))
+                except FrameError:
+                    i, why = _first_unpackable(chunk, where[k:k + FRAME_EVENTS])
+                    raise Refused(400, f"event {i}: {why}", i) from None
+        return len(events), frames
+
+
+def _refuse(request: web.Request, exc: Refused) -> web.Response:
+    headers = {"Retry-After": RETRY_AFTER} if exc.status == 503 else None
+    # The connection stays open: aiohttp reads and drops an unread rest of the
+    # body (for up to its lingering time), so the client gets this answer.
+    return web.json_response({"error": exc.error, "event": exc.event}, status=exc.status, headers=headers)
+
+
+def decompress(body: bytes, encoding: str, limit: int) -> bytes:
+    """The body under its Content-Encoding, refusing more than ``limit`` bytes
+    of output (a small gzip bomb never gets to allocate its gigabytes)."""
+    if encoding in ("identity", ""):
+        return body
+    if encoding in ("gzip", "x-gzip"):
+        out, rest = [], body
+        total = 0
+        while rest:
+            d = zlib.decompressobj(31)
+            try:
+                part = d.decompress(rest, limit + 1 - total)
+            except zlib.error as exc:
+                raise Refused(400, f"the gzip body does not decompress: {exc}") from None
+            total += len(part)
+            if total > limit or d.unconsumed_tail:
+                raise Refused(413, f"the body is over the limit of {limit} bytes once decompressed")
+            if not d.eof:
+                raise Refused(400, "the gzip body is truncated")
+            out.append(part)
+            rest = d.unused_data
+        return b"".join(out)
+    if encoding == "lz4":
+        d = lz4.frame.LZ4FrameDecompressor()
+        try:
+            out = d.decompress(body, max_length=limit + 1)
+        except RuntimeError as exc:
+            raise Refused(400, f"the lz4 body does not decompress: {exc}") from None
+        if len(out) > limit:
+            raise Refused(413, f"the body is over the limit of {limit} bytes once decompressed")
+        if not d.eof:
+            raise Refused(400, "the lz4 body is truncated (or not in the lz4 frame format)")
+        if d.unused_data:
+            raise Refused(400, "the lz4 body has bytes after its end")
+        return out
+    raise Refused(415, f"Content-Encoding {encoding!r:.40} is not supported (use gzip or lz4)")
+
+
+def parse_body(body: bytes, content_type: str) -> list:
+    """The list of event maps in a body (not yet checked one by one)."""
+    kind = content_type.split(";", 1)[0].strip().lower()
+    if kind in JSON_TYPES:
+        try:
+            value = json.loads(body)
+        except (ValueError, RecursionError) as exc:
+            raise Refused(400, f"the body is not valid JSON: {exc}") from None
+    elif kind in NDJSON_TYPES:
+        value = []
+        for n, line in enumerate(body.split(b"\n")):
+            if not line.strip():
+                continue
+            try:
+                value.append(json.loads(line))
+            except (ValueError, RecursionError) as exc:
+                raise Refused(400, f"event {len(value)} (line {n + 1}) is not valid JSON: {exc}",
+                              len(value), before=value) from None
+        return value
+    elif kind in MSGPACK_TYPES:
+        try:
+            value = msgpack.unpackb(body, raw=False, strict_map_key=True, ext_hook=_no_extensions)
+        except Exception as exc:  # msgpack raises many types for garbage
+            raise Refused(400, f"the body is not valid msgpack: {exc}") from None
+    else:
+        raise Refused(415, f"Content-Type {kind!r:.60} is not supported (use application/json, "
+                           "application/x-ndjson or application/msgpack)")
+    if isinstance(value, dict):
+        return [value]
+    if not isinstance(value, list):
+        raise Refused(400, f"the body must be an array of events, got {eventmap._kind(value)}")
+    return value
+
+
+def _no_extensions(code: int, data: bytes) -> Any:
+    raise ValueError(f"msgpack extension type {code} is not allowed (only Timestamp)")
+
+
+def _first_unpackable(rows: list, where: list[int]) -> tuple[int, str]:
+    for row, i in zip(rows, where):
+        try:
+            msgpack.packb(row, use_bin_type=True)
+        except (TypeError, ValueError, OverflowError) as exc:
+            return i, f"a value cannot be stored: {exc}"
+    return where[0], "the events cannot be encoded"
