@@ -8,7 +8,11 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 LOGS   ?=
-APT_PACKAGES := python3-venv
+# python3-venv: the venv. graphite-carbon, python3-whisper: tests/integration/test_graphite.py
+# runs carbon-cache and reads its whisper files. nagios4-core: test_check_nagios.py runs Nagios.
+# chromium, chromium-driver: the browser live tail tests (tests/integration/test_web_*.py) and
+# bench/livetail.py drive /usr/bin/chromium headless through Playwright.
+APT_PACKAGES := python3-venv graphite-carbon python3-whisper nagios4-core chromium chromium-driver
 
 .PHONY: demo test bench venv sysdeps clean
 
@@ -31,12 +35,17 @@ $(STAMP): setup.cfg pyproject.toml | sysdeps
 	@touch $@
 
 # Install what Debian must provide, when it is missing and we may (root).
+# Quick when everything is there: one dpkg-query per package, no apt.
 sysdeps:
-	@if ! $(PYTHON) -c 'import venv, ensurepip' 2>/dev/null; then \
+	@missing=$$(for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(APT_PACKAGES); \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	  elif ! $(PYTHON) -c 'import venv, ensurepip' 2>/dev/null; then \
+	    echo "Python's venv module is missing: install python3-venv (as root: apt-get install python3-venv)"; exit 1; \
 	  else \
-	    echo "Python's venv module is missing: install $(APT_PACKAGES) (as root: apt-get install $(APT_PACKAGES))"; exit 1; \
+	    echo "Missing Debian packages (the tests that need them will skip): $$missing"; \
 	  fi; \
 	fi
 

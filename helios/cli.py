@@ -63,6 +63,12 @@ def run_service(service) -> None:
 
     signal.signal(signal.SIGTERM, ask_stop)
     signal.signal(signal.SIGINT, ask_stop)
+    if hasattr(service, "reload"):
+        def ask_reload(signum, frame):
+            log.info("Received SIGHUP; reloading the configuration.")
+            service.reload()
+
+        signal.signal(signal.SIGHUP, ask_reload)
     try:
         service.run()
     except HeliosError as exc:
@@ -93,12 +99,23 @@ def cli(log_level: str) -> None:
 @flag("buck.name", "--name")
 @flag("buck.max_frame_bytes", "--max-frame-bytes", type=int)
 @flag("buck.stats_interval", "--stats-interval", type=float, metavar="SECONDS")
+@flag("buck.publish", "--publish", metavar="ENDPOINT")
+@flag("buck.publish_hwm", "--publish-hwm", type=int, metavar="MESSAGES")
+@flag("buck.http", "--http", metavar="HOST:PORT")
+@flag("buck.durability", "--durability", type=click.Choice(["received", "written", "fsynced"]))
+@flag("buck.http_max_body", "--http-max-body", type=int, metavar="BYTES")
+@flag("buck.http_max_events", "--http-max-events", type=int, metavar="EVENTS")
+@flag("buck.http_max_pending", "--http-max-pending", type=int, metavar="REQUESTS")
+@flag("buck.http_environment", "--http-env", metavar="ENV")
 def buck(config_path: str | None, **kwargs: Any) -> None:
     """Run a buck: take batches on a PULL socket and append them to
     per-environment time bucket files under DATA_DIR/buckets/ENV/YYYYMMDD/.
 
     Frames are checked (version, header, checksum) and stored as they arrived;
-    a bad frame is counted and logged, never fatal. SIGTERM flushes and exits."""
+    a bad frame is counted and logged, never fatal. SIGTERM flushes and exits.
+
+    With --http, also take events as JSON, NDJSON or msgpack on
+    POST http://HOST:PORT/v1/events, answered once --durability is reached."""
     from helios.services.buck import Buck
 
     cfg = load(config_path, kwargs, "buck")
@@ -126,17 +143,96 @@ def buck(config_path: str | None, **kwargs: Any) -> None:
 @flag("tailer.batch_delay", "--batch-delay", type=float, metavar="SECONDS")
 @flag("tailer.poll_interval", "--poll-interval", type=float, metavar="SECONDS")
 @flag("tailer.rescan_interval", "--rescan-interval", type=float, metavar="SECONDS")
+@flag("tailer.state_dir", "--state-dir", metavar="DIR")
+@flag("tailer.spool", "--spool/--no-spool")
+@flag("tailer.spool_window", "--spool-window", type=int, metavar="SECONDS")
+@flag("tailer.spool_max_bytes", "--spool-max-bytes", type=int)
+@flag("tailer.resend_jitter", "--resend-jitter", type=float, metavar="SECONDS")
+@flag("tailer.live_wait", "--live-wait", type=float, metavar="SECONDS")
+@flag("tailer.positions_interval", "--positions-interval", type=float, metavar="SECONDS")
+@flag("tailer.rotate_wait", "--rotate-wait", type=float, metavar="SECONDS")
+@flag("tailer.partial_flush", "--partial-flush", type=float, metavar="SECONDS")
+@flag("tailer.max_line_bytes", "--max-line-bytes", type=int)
+@flag("tailer.multiline_start", "--multiline-start", metavar="REGEX")
+@flag("tailer.max_open_files", "--max-open-files", type=int)
 def tailer(config_path: str | None, **kwargs: Any) -> None:
     """Run a tailer: follow the files matching the globs (new files are picked
     up while running), parse each line's time, host, app and severity, and
     send every batch to COPIES distinct bucks chosen at random among the
     connected ones.
 
-    Lines that cannot be parsed keep their receive time; none is dropped."""
+    Lines that cannot be parsed keep their receive time; none is dropped.
+    Every batch is appended to a local spool before its offset is saved, and
+    each closed spool bucket is re-sent to one random buck. SIGTERM saves
+    positions and exits; SIGHUP reloads the config file (flags still win)."""
     from helios.services.tailer import Tailer
 
     cfg = load(config_path, kwargs, "tailer")
-    run_service(Tailer(cfg.tailer))
+    overrides = {k.replace("__", ".", 1): v for k, v in kwargs.items() if "__" in k}
+
+    def reload():
+        return config.load(config_path, overrides, require=("tailer",)).tailer
+
+    run_service(Tailer(cfg.tailer, reload=reload))
+
+
+@cli.command()
+@config_option
+@flag("web.bucks_pub", "--buck", "-b", multiple=True, metavar="ENDPOINT")
+@flag("web.listen", "--listen", metavar="HOST:PORT")
+@flag("web.max_lines", "--max-lines", type=int)
+@flag("web.reorder_delay", "--reorder-delay", type=float, metavar="SECONDS")
+@flag("web.dedup_window", "--dedup-window", type=float, metavar="SECONDS")
+@flag("web.dedup_max", "--dedup-max", type=int)
+@flag("web.max_age", "--max-age", type=float, metavar="SECONDS")
+@flag("web.session_rate", "--session-rate", type=int, metavar="LINES_PER_S")
+@flag("web.max_lag", "--max-lag", type=float, metavar="SECONDS")
+@flag("web.max_delay", "--max-delay", type=float, metavar="SECONDS")
+@flag("web.flush_interval", "--flush-interval", type=float, metavar="SECONDS")
+@flag("web.max_line_chars", "--max-line-chars", type=int)
+def web(config_path: str | None, **kwargs: Any) -> None:
+    """Serve the browser live tail: subscribe to the live feed (PUB) of every
+    buck given by --buck, and show the events in a page at http://LISTEN/.
+
+    Copies of an event from two bucks are shown once, the bucks' streams are
+    merged in time order, and each page's filters (environment, host, app,
+    severity, substring or regex) run here, so only what a page shows is sent
+    to it. A page that cannot keep up is told how many lines were dropped
+    instead of falling behind."""
+    from helios.web.app import LiveTail
+
+    cfg = load(config_path, kwargs, "web")
+    try:
+        service = LiveTail(cfg.web)
+    except HeliosError as exc:
+        click.echo(f"helios: {exc}", err=True)
+        sys.exit(1)
+    run_service(service)
+
+
+@cli.command()
+@click.option("--data-dir", "data_dirs", multiple=True, required=True, type=click.Path(file_okay=False),
+              help="A buck's data directory (repeat for every buck).")
+@click.option("--env", "environment", help="Only this environment (default: all).")
+@click.option("--start", help="Only buckets from this time on: ISO 8601 (UTC if no offset) or relative, like -2h.")
+@click.option("--end", help="Only buckets before this time (same forms as --start).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def audit(data_dirs: tuple[str, ...], environment: str | None, start: str | None, end: str | None,
+          as_json: bool) -> None:
+    """Prove nothing was lost: merge the byte ranges of every tailed file held
+    by the bucks (read from their bucket files) and report, per host and file,
+    any gap. Exit 0 when there is none, 1 when there are gaps."""
+    from helios import audit as audit_mod
+    from helios.timespec import TimeSpecError, parse_time
+
+    try:
+        t0 = parse_time(start) if start else None
+        t1 = parse_time(end) if end else None
+    except TimeSpecError as exc:
+        raise click.BadParameter(str(exc)) from None
+    report = audit_mod.audit_dirs([*data_dirs], environment, t0, t1)
+    click.echo(audit_mod.render(report, as_json=as_json))
+    sys.exit(1 if report.gaps else 0)
 
 
 @cli.command("check-config")
@@ -189,6 +285,182 @@ def demo(logs: tuple[str, ...], rate: int, duration: float | None, workdir: str 
     except HeliosError as exc:
         click.echo(f"helios: {exc}", err=True)
         sys.exit(1)
+
+
+# --- live subscribers: subscribe, check, graphite ---
+
+def filter_options(f: Callable) -> Callable:
+    """The live filter flags shared by subscribe, check and graphite."""
+    options = [
+        click.option("--env", "-e", "environments", multiple=True, metavar="ENV",
+                     help="Only this environment (repeatable: any of them)."),
+        click.option("--app", "-a", "apps", multiple=True, metavar="APP",
+                     help="Only this app (repeatable: any of them)."),
+        click.option("--severity", "-s", metavar="LEVEL",
+                     help="Only events this severe or worse: emerg, alert, crit, err, warning, "
+                          "notice, info, debug, or 0..7 (default: all, also unknown)."),
+        click.option("--host", "hosts", multiple=True, metavar="HOST",
+                     help="Only this host (repeatable: any of them)."),
+        click.option("--contains", multiple=True, metavar="TEXT",
+                     help="Only events whose message contains TEXT (repeatable: all of them)."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def build_feed(cfg: config.Config, environments: tuple[str, ...], apps: tuple[str, ...],
+               severity: str | None, hosts: tuple[str, ...], contains: tuple[str, ...]):
+    """The filter and the feed of every buck; ConfigError or ServiceError if they cannot be."""
+    from helios.live.feed import Feed
+    from helios.live.filter import Filter, parse_severity
+
+    flt = Filter(environments=environments, apps=apps, hosts=hosts,
+                 severity=None if severity is None else parse_severity(severity),
+                 contains=tuple(c.encode() for c in contains))
+    s = cfg.subscribe
+    return Feed(list(s.bucks), flt, dedup_window=s.dedup_window, dedup_max=s.dedup_max, rcvhwm=s.rcvhwm)
+
+
+@cli.command()
+@config_option
+@flag("subscribe.bucks", "--buck", "-b", multiple=True, metavar="ENDPOINT")
+@filter_options
+@click.option("--output", "-o", type=click.Choice(["line", "raw", "json", "count"]), default="line",
+              show_default=True, help="line: TIME ENV HOST APP SEVERITY MESSAGE; raw: the message as "
+              "read; json: one JSON object per line; count: events per --interval.")
+@click.option("--interval", type=click.FloatRange(min=0.01), default=1.0, show_default=True,
+              metavar="SECONDS", help="Seconds per line of --output count.")
+@click.option("--limit", type=click.IntRange(min=1), help="Exit after this many events.")
+@click.option("--duration", type=click.FloatRange(min=0), metavar="SECONDS",
+              help="Exit after this long (default: run until Ctrl-C).")
+@click.option("--reorder-delay", type=click.FloatRange(min=0, max=5), default=0.02, show_default=True,
+              metavar="SECONDS", help="Events are held this long to be printed in the order they "
+              "were read (a batch arrives as one message per topic); 0 prints at once.")
+@flag("subscribe.dedup_window", "--dedup-window", type=float, metavar="SECONDS")
+@flag("subscribe.dedup_max", "--dedup-max", type=int)
+@flag("subscribe.rcvhwm", "--rcvhwm", type=int, metavar="MESSAGES")
+@flag("subscribe.connect_timeout", "--connect-timeout", type=float, metavar="SECONDS")
+def subscribe(config_path: str | None, environments: tuple[str, ...], apps: tuple[str, ...],
+              severity: str | None, hosts: tuple[str, ...], contains: tuple[str, ...], output: str,
+              interval: float, limit: int | None, duration: float | None, reorder_delay: float,
+              **kwargs: Any) -> None:
+    """Print the live events of every buck as they arrive, each once (the
+    copy from the second buck is dropped), filtered by environment, app,
+    severity, host and substring. The bucks send only what the filter can
+    want (ZeroMQ prefix subscriptions).
+
+    Ctrl-C exits cleanly. If this subscriber reads too slowly, the bucks drop
+    for it rather than slow down; it says how many (count output, and on exit)."""
+    from helios.services.subscribe import Subscriber
+
+    cfg = load(config_path, kwargs, "subscribe")
+    try:
+        feed = build_feed(cfg, environments, apps, severity, hosts, contains)
+    except ConfigError as exc:
+        click.echo(f"helios: {exc}", err=True)
+        sys.exit(2)
+    except HeliosError as exc:
+        click.echo(f"helios: {exc}", err=True)
+        sys.exit(1)
+    run_service(Subscriber(feed, output, interval=interval, limit=limit, duration=duration,
+                           connect_timeout=cfg.subscribe.connect_timeout, reorder_delay=reorder_delay))
+
+
+class PluginCommand(click.Command):
+    """A monitoring plugin: bad arguments are UNKNOWN (exit 3), said on
+    standard output, where Nagios reads a plugin's status."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            click.echo(f"HELIOS UNKNOWN - bad arguments: {exc.format_message()}")
+            sys.exit(3)
+
+
+@cli.command(cls=PluginCommand)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="TOML config file (its [subscribe] section; see `helios check-config --example`).")
+@flag("subscribe.bucks", "--buck", "-b", multiple=True, metavar="ENDPOINT")
+@filter_options
+@click.option("--seconds", type=click.FloatRange(min=0.1, max=3600), default=10.0, show_default=True,
+              help="Seconds of live events to count (keep it under the monitor's plugin timeout).")
+@click.option("--warning", "-w", metavar="RANGE", help="Warning when the count breaches this "
+              "monitoring-plugins range: 10 (more than 10), 10: (fewer than 10), ~:10 (more than "
+              "10), 10:20 (outside 10..20), @10:20 (inside 10..20).")
+@click.option("--critical", "-c", metavar="RANGE", help="Critical when the count breaches this range "
+              "(same forms as --warning; looked at first).")
+@click.option("--label", default="events", show_default=True, help="Perfdata label of the count.")
+@flag("subscribe.connect_timeout", "--connect-timeout", type=float, metavar="SECONDS")
+def check(config_path: str | None, environments: tuple[str, ...], apps: tuple[str, ...],
+          severity: str | None, hosts: tuple[str, ...], contains: tuple[str, ...], seconds: float,
+          warning: str | None, critical: str | None, label: str, **kwargs: Any) -> None:
+    """A Nagios / monitoring-plugins check: count the live events that match
+    the filter during --seconds (each event once, from every buck) and compare
+    the count with the --warning and --critical ranges.
+
+    Prints one status line with perfdata ('events', 'dropped', 'bucks') and
+    exits 0 OK, 1 WARNING, 2 CRITICAL, or 3 UNKNOWN (no buck reachable, bad
+    arguments)."""
+    from helios.live.plugin import UNKNOWN, Range
+    from helios.services.check import Check
+
+    def unknown(text: str) -> None:
+        click.echo(f"HELIOS UNKNOWN - {text}")
+        sys.exit(UNKNOWN)
+
+    overrides = {k.replace("__", ".", 1): v for k, v in kwargs.items() if "__" in k}
+    try:
+        cfg = config.load(config_path, overrides)
+        w = Range.parse(warning) if warning is not None else None
+        c = Range.parse(critical) if critical is not None else None
+        if "'" in label or "=" in label:
+            raise ConfigError(["label: may not contain ' or ="], source="arguments")
+        feed = build_feed(cfg, environments, apps, severity, hosts, contains)
+    except ConfigError as exc:
+        unknown("bad arguments: " + "; ".join(exc.problems))
+    except HeliosError as exc:
+        unknown(str(exc))
+    service = Check(feed, seconds, w, c, connect_timeout=cfg.subscribe.connect_timeout, label=label)
+    signal.signal(signal.SIGTERM, lambda *_: service.stop())
+    signal.signal(signal.SIGINT, lambda *_: service.stop())
+    code, line = service.run()
+    click.echo(line)
+    sys.exit(code)
+
+
+@cli.command()
+@config_option
+@flag("subscribe.bucks", "--buck", "-b", multiple=True, metavar="ENDPOINT")
+@flag("graphite.carbon", "--carbon", metavar="HOST:PORT")
+@flag("graphite.prefix", "--prefix")
+@flag("graphite.interval", "--interval", type=int, metavar="SECONDS")
+@flag("graphite.forget_after", "--forget-after", type=int, metavar="INTERVALS")
+@flag("graphite.max_series", "--max-series", type=int)
+@flag("graphite.max_buffer", "--max-buffer", type=int, metavar="LINES")
+@filter_options
+def graphite(config_path: str | None, environments: tuple[str, ...], apps: tuple[str, ...],
+             severity: str | None, hosts: tuple[str, ...], contains: tuple[str, ...], **kwargs: Any) -> None:
+    """Bridge the live feed to Graphite: count the events of every buck (each
+    once) per environment, app, severity and host, and write the counts to
+    carbon's plaintext protocol every --interval, as
+    PREFIX.events.ENV.APP.SEVERITY.HOST COUNT TIMESTAMP.
+
+    Series with no events are written as 0 until quiet for --forget-after
+    intervals. SIGTERM or Ctrl-C writes the interval in progress and exits."""
+    from helios.services.graphite import Bridge
+
+    cfg = load(config_path, kwargs, "graphite")
+    try:
+        feed = build_feed(cfg, environments, apps, severity, hosts, contains)
+    except ConfigError as exc:
+        click.echo(f"helios: {exc}", err=True)
+        sys.exit(2)
+    except HeliosError as exc:
+        click.echo(f"helios: {exc}", err=True)
+        sys.exit(1)
+    run_service(Bridge(feed, cfg.graphite, connect_timeout=cfg.subscribe.connect_timeout))
 
 
 def main() -> None:

@@ -108,6 +108,14 @@ def endpoint(bind: bool = False) -> Check:
     return check
 
 
+def regex(v: str) -> str | None:
+    try:
+        re.compile(v)
+    except re.error as exc:
+        return f"{v!r} is not a valid regular expression ({exc})"
+    return None
+
+
 def time_zone(v: str) -> str | None:
     if v == "local":
         return None
@@ -116,6 +124,27 @@ def time_zone(v: str) -> str | None:
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
         return f"{v!r} is not an IANA time zone name (like 'Europe/Paris') or 'local'"
     return None
+
+
+def listen_address(v: str) -> str | None:
+    """HOST:PORT to listen on; port 0 lets the OS pick (IPv6 hosts in brackets)."""
+    host, sep, port = v.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        return f"{v!r} is not HOST:PORT (like 127.0.0.1:7380)"
+    return None
+
+
+def client_endpoint(v: str) -> str | None:
+    """Where the client library sends: a ZeroMQ endpoint or an http(s) URL."""
+    if v.startswith(("http://", "https://")):
+        rest = v.partition("://")[2]
+        return None if rest and not rest.startswith("/") else f"{v!r} is not an HTTP URL (http://HOST:PORT)"
+    return endpoint()(v)
+
+
+def one_transport(v: tuple) -> str | None:
+    kinds = {x.startswith(("http://", "https://")) for x in v}
+    return None if len(kinds) <= 1 else "must all be HTTP URLs or all ZeroMQ endpoints, not a mix"
 
 
 # --- the sections ---
@@ -138,6 +167,31 @@ class Buck:
     stats_interval: float = setting(1.0, "Seconds between writes of DATA_DIR/stats.json (> 0).",
                                     above(0))
     rcvhwm: int = setting(1000, "ZeroMQ receive high-water mark, in messages (>= 1).", at_least(1))
+    publish: str = setting("tcp://127.0.0.1:7302", "XPUB endpoint the buck binds for its live feed "
+                           '(helios subscribe, check, graphite, web); "" turns the live feed off.',
+                           lambda v: None if v == "" else endpoint(bind=True)(v))
+    publish_hwm: int = setting(10_000, "Live messages queued per subscriber; a subscriber that falls "
+                               "further behind misses messages (counted in stats.json), it never "
+                               "slows the buck (>= 1).", at_least(1))
+    http: str = setting("", 'HOST:PORT the HTTP ingest listens on (POST /v1/events, GET /healthz), '
+                        'like "127.0.0.1:7380"; port 0 picks a free one (see stats.json); '
+                        '"" turns HTTP ingest off.', lambda v: None if v == "" else listen_address(v))
+    durability: str = setting(
+        "written", "When HTTP ingest answers: received (once parsed and valid), written (once in "
+        "the bucket file: survives a crash of the buck), fsynced (once on disk: survives a crash "
+        "of the machine; concurrent requests share one fsync). A request's Helios-Durability "
+        "header overrides it.", one_of("received", "written", "fsynced"))
+    http_max_body: int = setting(8 * 1024 * 1024, "HTTP request bodies over this many bytes, "
+                                 "compressed or after decompression, get 413 (1024..1073741824).",
+                                 between(1024, 1 << 30))
+    http_max_events: int = setting(100_000, "HTTP requests with more events get 413 "
+                                   "(1..10000000).", between(1, 10_000_000))
+    http_max_pending: int = setting(256, "HTTP requests in progress at once (from their headers until "
+                                    "stored); more get 503 with Retry-After (1..100000).",
+                                    between(1, 100_000))
+    http_environment: str = setting(
+        "default", "Environment of HTTP events that name none (and whose request has no "
+        "Helios-Environment header).", matches(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", "an environment name"))
 
 
 @dataclass(frozen=True)
@@ -177,6 +231,37 @@ class Tailer:
                                      "(0 < x <= 3600).", above(0, 3600))
     sndhwm: int = setting(1000, "ZeroMQ send high-water mark per buck, in messages (>= 1).",
                           at_least(1))
+    state_dir: str = setting("./helios-data/tailer", "Where the tailer keeps its positions file and "
+                             "its spool (STATE_DIR/positions.json, STATE_DIR/spool/).", not_empty)
+    spool: bool = setting(True, "Append every batch to the local spool before its offset is saved, "
+                          "and re-send each closed spool bucket to one random buck.")
+    spool_window: int = setting(60, "Width of a spool bucket in seconds; 1..86400 and must divide "
+                                "86400. A bucket is re-sent once its window has passed.",
+                                between(1, DAY), divides(DAY, "a day"))
+    spool_max_bytes: int = setting(1024 ** 3, "The spool is pruned, oldest bucket first, above this "
+                                   "size (>= 1 MiB).", at_least(1024 * 1024))
+    spool_max_age: float = setting(86400.0, "Spool buckets older than this many seconds are "
+                                   "pruned (> 0).", above(0))
+    resend_jitter: float = setting(10.0, "Each closed spool bucket is re-sent up to this many "
+                                   "seconds after its window ends (0..3600).", between(0, 3600))
+    live_wait: float = setting(1.0, "How long a batch waits for a connected but busy buck before "
+                               "it is left to the spool's re-send (0..60).", between(0, 60))
+    positions_interval: float = setting(1.0, "Seconds between saves of the positions file "
+                                        "(0 < x <= 60).", above(0, 60))
+    rotate_wait: float = setting(5.0, "A rotated or deleted file is let go once it has stayed at "
+                                 "its end this many seconds (any growth restarts the wait).",
+                                 above(0, 3600))
+    partial_flush: float = setting(5.0, "A last line without its newline is sent as it is after "
+                                   "this many seconds, marked unterminated (0 < x <= 3600).",
+                                   above(0, 3600))
+    max_line_bytes: int = setting(1024 * 1024, "Longer lines are split into pieces of this size, "
+                                  "each marked with a 'split' field (256..67108864).",
+                                  between(256, 64 * 1024 * 1024))
+    multiline_start: str = setting("", "A regular expression that starts an event; lines that do "
+                                   "not match it belong to the event before (stack traces). "
+                                   '"" means every line is an event.', regex)
+    max_open_files: int = setting(512, "Above this many open files, the idlest are closed and "
+                                  "reopened when they grow (>= 8).", at_least(8))
 
     @staticmethod
     def cross_check(values: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
@@ -185,12 +270,136 @@ class Tailer:
             yield "copies", f"must be at most the number of bucks ({len(bucks)}), got {copies}"
 
 
+def host_port(v: str) -> str | None:
+    """HOST:PORT to connect to or serve on (IPv6 hosts in brackets)."""
+    host, sep, port = v.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        return f"{v!r} is not HOST:PORT (like 127.0.0.1:7390)"
+    return None
+
+
+@dataclass(frozen=True)
+class Web:
+    """The web process: the browser live tail. It subscribes to the live feed
+    (PUB) of every buck, dedups, merges in time order and filters per browser,
+    and serves the page and its socket.io endpoint."""
+
+    bucks_pub: tuple[str, ...] = setting(
+        ("tcp://127.0.0.1:7302",), "Live feed (PUB) endpoints of the bucks, one per buck.",
+        not_empty, unique, each=(endpoint(),))
+    listen: str = setting("127.0.0.1:7390", "HOST:PORT the page and socket.io are served on "
+                          "(port 0: a free one, logged).", listen_address)
+    max_lines: int = setting(10_000, "Lines a page keeps (oldest dropped first); also what a "
+                             "paused page holds back (100..1000000).", between(100, 1_000_000))
+    reorder_delay: float = setting(0.1, "Seconds an event waits so that the streams of all bucks "
+                                   "merge in time order (0..5).", between(0, 5))
+    dedup_window: float = setting(60.0, "Seconds an event id is remembered to drop the copy from "
+                                  "another buck (0 < x <= 3600)...", above(0, 3600))
+    dedup_max: int = setting(200_000, "... and at most this many ids (1000..10000000).",
+                             between(1000, 10_000_000))
+    max_age: float = setting(60.0, "Events first read more than this many seconds ago are not "
+                             "live (re-sent spool buckets) and are not shown; 0: only those older "
+                             "than the dedup window are not.", at_least(0))
+    session_rate: int = setting(20_000, "Most lines per second sent to one browser (1..1000000).",
+                                between(1, 1_000_000))
+    max_lag: float = setting(0.5, "A line that waited this many seconds for a slow browser is "
+                             "dropped and counted instead (0 < x <= 60).", above(0, 60))
+    max_delay: float = setting(5.0, "A line that reaches the web process more than this many "
+                               "seconds after its tailer read it (the mesh is behind) is counted "
+                               "as dropped instead of shown late; needs host clocks that agree "
+                               "to well within it. 0: show late lines.", at_least(0))
+    flush_interval: float = setting(0.05, "Seconds between batches sent to a browser "
+                                    "(0 < x <= 1).", above(0, 1))
+    max_line_chars: int = setting(4096, "Longer messages are cut for display (80..1000000).",
+                                  between(80, 1_000_000))
+
+
+@dataclass(frozen=True)
+class Client:
+    """The client library applications import (helios.client): where its
+    events go, and how it behaves when they cannot go. record() never blocks
+    and never raises; an event that cannot be delivered is logged whole
+    through Python's logging (ERROR, logger helios.client) and counted."""
+
+    bucks: tuple[str, ...] = setting(
+        ("tcp://127.0.0.1:7301",), "Where events go: buck ZeroMQ ingest endpoints (tcp://HOST:PORT) "
+        "or buck HTTP ingest URLs (http://HOST:PORT, maybe a load balancer); not a mix.",
+        not_empty, unique, one_transport, each=(client_endpoint,))
+    copies: int = setting(2, "ZeroMQ: each batch goes to this many distinct bucks (1..8; fewer "
+                          "if fewer are listed). HTTP: each batch goes to one buck, acked.",
+                          between(1, 8))
+    environment: str = setting(
+        "default", "Environment of events that name none.",
+        matches(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", "an environment name"))
+    host: str = setting("", 'Host of events that name none; "" means this machine\'s hostname.')
+    app: str = setting("", 'App of events that name none; "" means the program\'s name.')
+    queue_size: int = setting(10_000, "Events waiting to be sent; record() logs what does not "
+                              "fit (1..10000000).", between(1, 10_000_000))
+    batch_events: int = setting(500, "Most events per batch sent (1..100000); a batch leaves as "
+                                "soon as the queue is empty.", between(1, 100_000))
+    in_flight: int = setting(4, "HTTP: requests in flight per buck, each on its own keep-alive "
+                             "connection (1..64).", between(1, 64))
+    durability: str = setting("", 'HTTP: ack level asked for (received, written, fsynced); "" '
+                              "means the buck's own.", one_of("", "received", "written", "fsynced"))
+    timeout: float = setting(10.0, "HTTP: seconds before a request without an answer counts as "
+                             "failed and is retried (0 < x <= 600).", above(0, 600))
+    retry_for: float = setting(60.0, "Seconds a batch is retried (bucks down, 503, timeouts) "
+                               "before its events are logged as undeliverable (0 < x <= 86400).",
+                               above(0, 86400))
+    flush_timeout: float = setting(5.0, "Seconds the process waits at exit for queued events to "
+                                   "be delivered; the rest are logged (0..3600).", between(0, 3600))
+    log_max_bytes: int = setting(65_536, "An undeliverable event is logged whole up to this "
+                                 "size; beyond it, its first bytes and its size (256..1073741824).",
+                                 between(256, 1 << 30))
+
+
+@dataclass(frozen=True)
+class Subscribe:
+    """Live subscribers (helios subscribe, check and graphite): they connect
+    to the live feed (PUB) of every buck and drop the second copy of each event."""
+
+    bucks: tuple[str, ...] = setting(
+        ("tcp://127.0.0.1:7302",), "Live feed (PUB) endpoints of the bucks, one per buck "
+        "(each buck's [buck] publish).", not_empty, unique, each=(endpoint(),))
+    dedup_window: float = setting(
+        10.0, "Seconds an event id is remembered to drop the copy from another buck; events first "
+        "read longer ago are not live (re-sent spool buckets) and are skipped (0 < x <= 3600).",
+        above(0, 3600))
+    dedup_max: int = setting(1_000_000, "Most event ids remembered; past it the window shrinks "
+                             "(1000..100000000).", between(1000, 100_000_000))
+    rcvhwm: int = setting(10_000, "Live messages queued per buck in this process (>= 1).", at_least(1))
+    connect_timeout: float = setting(2.0, "Seconds to wait at start for the bucks to connect "
+                                     "(0 < x <= 600).", above(0, 600))
+
+
+@dataclass(frozen=True)
+class Graphite:
+    """The graphite bridge: counts live events per environment, app, severity
+    and host each interval and writes them to carbon's plaintext protocol."""
+
+    carbon: str = setting("127.0.0.1:2003", "Carbon's plaintext (line) receiver, HOST:PORT.", host_port)
+    prefix: str = setting("helios", "First components of every metric path.",
+                          matches(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*", "a graphite path"))
+    interval: int = setting(10, "Seconds per data point; make it the finest resolution of "
+                            "carbon's storage schema for these metrics (1..3600).", between(1, 3600))
+    forget_after: int = setting(360, "Intervals without events after which a series is no longer "
+                                "written as 0 (1..1000000).", between(1, 1_000_000))
+    max_series: int = setting(100_000, "Most series counted in one interval; events of further "
+                              "ones count under .other (100..10000000).", between(100, 10_000_000))
+    max_buffer: int = setting(1_000_000, "Metric lines kept while carbon is unreachable; the "
+                              "oldest go first (1000..100000000).", between(1000, 100_000_000))
+
+
 @dataclass(frozen=True)
 class Config:
     """The whole configuration: one attribute per section (the TOML table name)."""
 
     buck: Buck = Buck()
     tailer: Tailer = Tailer()
+    client: Client = Client()
+    web: Web = Web()
+    subscribe: Subscribe = Subscribe()
+    graphite: Graphite = Graphite()
     sections_present: frozenset[str] = frozenset()
 
 

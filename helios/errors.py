@@ -7,7 +7,9 @@ third-party libraries (msgpack, lz4, zmq, OS) are translated where they enter.
     ├── ConfigError        a config file or flag is wrong; .problems lists every one
     ├── FrameError         a batch frame is truncated, garbled, too big or of an unknown version
     ├── RecordError        a bucket file record cannot be read or written
-    └── ServiceError       a service cannot start (port in use, data dir unusable, ...)
+    ├── EventError         an event map (client library, HTTP ingest) has a wrong key; the message says which
+    ├── ServiceError       a service cannot start (port in use, data dir unusable, ...)
+    └── FilterError        a live filter typed in a browser is invalid (bad regex, bad severity, ...)
 """
 
 from __future__ import annotations
@@ -37,5 +39,15 @@ class RecordError(HeliosError):
     """A bucket file record cannot be written or read."""
 
 
+class EventError(HeliosError):
+    """An event map (``helios.eventmap``) cannot become an event: the message
+    names the key and says what is wrong with it."""
+
+
 class ServiceError(HeliosError):
     """A service cannot start or keep running (bad endpoint, data dir unusable)."""
+
+
+class FilterError(HeliosError):
+    """A live filter sent by a browser is invalid; the message says which
+    field and why, and is shown to the user as it is."""

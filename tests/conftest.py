@@ -33,8 +33,9 @@ def buck(procs, tmp_path):
     def start(name: str = "a", endpoint: str | None = None, *extra: str):
         ep = endpoint or free_endpoint()
         data = tmp_path / f"buck-{name}"
+        # Each buck its own live feed endpoint (stats.json "publish"); an --publish in extra wins.
         p = procs("buck", "--name", f"buck-{name}", "--ingest", ep, "--data-dir", str(data),
-                  "--stats-interval", "0.2", *extra, name=f"buck-{name}")
+                  "--stats-interval", "0.2", "--publish", free_endpoint(), *extra, name=f"buck-{name}")
         # The buck writes its stats file once it has bound its socket.
         poll_until(lambda: (data / "stats.json").exists() or not p.alive(), what=f"buck-{name} to start")
         return p, ep, data

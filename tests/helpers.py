@@ -73,3 +73,15 @@ def buck_events(data_dir: Path, environment: str | None = None):
         if reader.stats.skipped_bytes or reader.stats.corrupt_records:
             clean = False
     return events, clean
+
+
+def buck_http(data_dir: Path, timeout: float = 10.0) -> str:
+    """The base URL (http://HOST:PORT) of a buck's HTTP ingest, from its stats.json."""
+    import json
+
+    def address():
+        try:
+            return (json.loads((Path(data_dir) / "stats.json").read_text()).get("http") or {}).get("address")
+        except (OSError, ValueError):
+            return None
+    return "http://" + poll_until(address, timeout, what=f"the HTTP address in {data_dir}/stats.json")

@@ -32,6 +32,8 @@ from helios.errors import FrameError, RecordError, ServiceError
 from helios.store import layout
 from helios.store.atomic import write_atomic
 from helios.store.buckets import BucketFiles
+from helios.services.http_ingest import HttpIngest
+from helios.wire.publisher import Publisher
 from helios.wire.sockets import SocketFactory
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,8 @@ class Buck:
         self.bad: Counter[str] = Counter()
         self._bad_logged: dict[str, tuple[float, int]] = {}
         self.started = time.time()
+        self.publisher: Publisher | None = None
+        self.http: HttpIngest | None = None
 
     def stop(self) -> None:
         """Ask the loop to finish; safe from a signal handler."""
@@ -68,6 +72,25 @@ class Buck:
         # Every socket the loop serves, with what to do with one message of it.
         # Live publishing and HTTP ingest register theirs here too.
         self.handlers: dict[zmq.Socket, Callable[[list[bytes]], None]] = {ingest: self.handle}
+        if self.cfg.publish:
+            try:
+                pub = self.factory.make("publisher", self.cfg.publish, hwm=self.cfg.publish_hwm)
+            except ServiceError:
+                ingest.close(linger=0)
+                raise
+            self.publisher = Publisher(pub, self.name)
+            # The loop reads subscriptions (and subscribers' drop reports) from it.
+            self.handlers[pub] = self.publisher.on_upstream
+            log.info("Buck %s publishes its live feed on %s.", self.name, self.cfg.publish)
+        if self.cfg.http:
+            self.http = HttpIngest(self)
+            try:
+                # Its server thread hands requests to this loop over an inproc pipe.
+                self.handlers[self.http.start()] = self.http.handle
+            except ServiceError:
+                for sock in self.handlers:
+                    sock.close(linger=0)
+                raise
         log.info("Buck %s takes batches on %s and files them under %s.", self.name, self.cfg.ingest, self.data_dir)
         next_stats = 0.0
         poller = zmq.Poller()
@@ -83,12 +106,16 @@ class Buck:
                         except zmq.Again:
                             break
                         handler(parts)
+                if self.http is not None:
+                    self.http.end_round()  # group commit: one fsync for the round's fsynced requests
                 now = time.time()
                 if now >= next_stats:
                     self.buckets.close_idle(now)
                     self.write_stats()
                     next_stats = now + self.cfg.stats_interval
         finally:
+            if self.http is not None:
+                self.http.close()  # requests still waiting get 503
             for sock in self.handlers:
                 sock.close(linger=0)
             self.buckets.fsync_all()
@@ -141,7 +168,11 @@ class Buck:
         return ok
 
     def publish(self, accepted: list[tuple[codec.BatchHeader, bytes]]) -> None:
-        """Live feed of stored frames: not yet (the live issue adds PUB)."""
+        """Live feed of stored frames, to whoever subscribed (helios.wire.publisher):
+        nothing is decoded when nobody watches, and nothing here ever blocks."""
+        if self.publisher is not None:
+            for header, frame in accepted:
+                self.publisher.publish(header, frame)
 
     def reject(self, why: str, size: int) -> None:
         reason = why.split(":")[0]
@@ -169,6 +200,9 @@ class Buck:
             "write_errors": self.counts["write_errors"],
             "bad_frames": dict(self.bad),
             "open_buckets": self.buckets.open_count,
+            "publish": self.cfg.publish,
+            "live": self.publisher.stats() if self.publisher is not None else None,
+            "http": self.http.stats() if self.http is not None else None,
         }
 
     def write_stats(self) -> None:

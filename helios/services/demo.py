@@ -72,12 +72,14 @@ class Demo:
         self.dir.mkdir(parents=True, exist_ok=True)
         endpoints = {"buck-a": free_endpoint(), "buck-b": free_endpoint()}
         for name, ep in endpoints.items():
-            self.start(name, ["buck", "--name", name, "--ingest", ep, "--data-dir", str(self.dir / name)])
+            self.start(name, ["buck", "--name", name, "--ingest", ep, "--data-dir", str(self.dir / name),
+                              "--publish", free_endpoint()])
         gen_file = self.dir / "generated.log"
         paths = self.logs or [str(gen_file)]
         if not self.logs:
             gen_file.touch()
-        tail_args = ["tailer", "--env", self.environment, "--start-at", "end" if self.logs else "beginning"]
+        tail_args = ["tailer", "--env", self.environment, "--start-at", "end" if self.logs else "beginning",
+                     "--state-dir", str(self.dir / "tailer")]
         for p in paths:
             tail_args += ["--path", p]
         for ep in endpoints.values():

@@ -10,6 +10,12 @@ Roles::
     role     type  binds/connects  used by
     ingest   PULL  bind            buck: batches from tailers and clients
     sender   PUSH  connect         tailer, client: one socket per buck
+    handoff  PAIR  bind            buck loop: its end of the inproc pipe from the HTTP ingest thread
+    handback PAIR  connect         buck HTTP ingest thread: its end of that pipe
+    subscriber SUB connect         live feed readers (web live tail): one socket per buck PUB
+    publisher XPUB bind            buck: the live feed; sees subscriptions (helios.wire.publisher)
+    listener XSUB  connect         helios subscribe, check, graphite: one socket per buck PUB;
+                                   XSUB so that it can report its drops upstream
 
 ``sender`` sockets set ZMQ_IMMEDIATE: a message is queued only on a completed
 connection, so a non-blocking send to a buck that is down fails at once with
@@ -49,6 +55,43 @@ ROLES: dict[str, Role] = {
             zmq.TCP_KEEPALIVE: 1,
         },
     ),
+    # A live subscriber reconnects by itself to a buck that went away; when it
+    # falls behind, ZeroMQ drops at the high-water mark rather than slow the buck.
+    "subscriber": Role(
+        zmq.SUB,
+        False,
+        {
+            zmq.RCVHWM: 10000,
+            zmq.LINGER: 0,
+            zmq.RECONNECT_IVL: 100,
+            zmq.RECONNECT_IVL_MAX: 1000,
+            zmq.TCP_KEEPALIVE: 1,
+        },
+    ),
+    # Sends never block: a subscriber whose queue is full misses messages, the
+    # others do not. NODROP is the publisher's way to notice (it toggles it).
+    "publisher": Role(
+        zmq.XPUB,
+        True,
+        {zmq.SNDHWM: 10000, zmq.XPUB_NODROP: 1, zmq.LINGER: 0, zmq.TCP_KEEPALIVE: 1},
+    ),
+    "listener": Role(
+        zmq.XSUB,
+        False,
+        {
+            zmq.RCVHWM: 10000,
+            zmq.SNDHWM: 100,
+            zmq.LINGER: 0,
+            zmq.RECONNECT_IVL: 100,
+            zmq.RECONNECT_IVL_MAX: 1000,
+            zmq.TCP_KEEPALIVE: 1,
+        },
+    ),
+    # The inproc pipe between a buck's HTTP thread and its loop. No high-water
+    # mark: what is in it is bounded by the HTTP ingest's pending-request
+    # limit, and a reply dropped at a mark would leave a client without an answer.
+    "handoff": Role(zmq.PAIR, True, {zmq.SNDHWM: 0, zmq.RCVHWM: 0, zmq.LINGER: 0}),
+    "handback": Role(zmq.PAIR, False, {zmq.SNDHWM: 0, zmq.RCVHWM: 0, zmq.LINGER: 0}),
 }
 
 # Options a caller may override by name (the config speaks in these words).
@@ -68,8 +111,22 @@ class SocketFactory:
         self.context = context or zmq.Context.instance()
 
     def make(self, role: str, endpoint: str, **overrides: Any) -> zmq.Socket:
+        return self._make(role, endpoint, 0, overrides)[0]
+
+    def make_monitored(self, role: str, endpoint: str, events: int,
+                       **overrides: Any) -> tuple[zmq.Socket, zmq.Socket]:
+        """Like ``make``, plus a PAIR socket that receives the socket's
+        connection ``events`` (zmq_socket_monitor; read them with
+        ``zmq.utils.monitor``). The monitor is attached before the socket
+        connects, so no event is missed. Close it, after
+        ``sock.disable_monitor()``, before the socket."""
+        return self._make(role, endpoint, events, overrides)
+
+    def _make(self, role: str, endpoint: str, events: int,
+              overrides: dict[str, Any]) -> tuple[zmq.Socket, zmq.Socket | None]:
         spec = ROLES[role]
         sock = self.context.socket(spec.kind)
+        mon = None
         try:
             for opt, value in spec.options.items():
                 sock.setsockopt(opt, value)
@@ -80,12 +137,17 @@ class SocketFactory:
                 if opt is None:
                     opt = zmq.SNDHWM if spec.kind in (zmq.PUSH, zmq.PUB, zmq.XPUB) else zmq.RCVHWM
                 sock.setsockopt(opt, value)
+            if events:
+                mon = sock.get_monitor_socket(events)
             if spec.bind:
                 sock.bind(endpoint)
             else:
                 sock.connect(endpoint)
         except zmq.ZMQError as exc:
+            if mon is not None:
+                sock.disable_monitor()
+                mon.close(linger=0)
             sock.close(linger=0)
             verb = "bind" if spec.bind else "connect to"
             raise ServiceError(f"cannot {verb} {endpoint} ({role} socket): {exc}") from None
-        return sock
+        return sock, mon
