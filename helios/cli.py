@@ -55,8 +55,15 @@ def load(config_path: str | None, kwargs: dict[str, Any], section: str) -> confi
         sys.exit(2)
 
 
-def run_service(service) -> None:
-    """Run until SIGTERM or Ctrl-C, which ask the service to finish cleanly."""
+def run_service(make: Callable[[], Any]) -> None:
+    """Build a service with ``make`` and run it until SIGTERM or Ctrl-C, which
+    ask it to finish cleanly. A service that cannot start or run exits 1
+    with its reason."""
+    try:
+        service = make()
+    except HeliosError as exc:
+        click.echo(f"helios: {exc}", err=True)
+        sys.exit(1)
     def ask_stop(signum, frame):
         log.info("Received %s; finishing.", signal.Signals(signum).name)
         service.stop()
@@ -119,12 +126,7 @@ def buck(config_path: str | None, **kwargs: Any) -> None:
     from helios.services.buck import Buck
 
     cfg = load(config_path, kwargs, "buck")
-    try:
-        service = Buck(cfg.buck)
-    except HeliosError as exc:
-        click.echo(f"helios: {exc}", err=True)
-        sys.exit(1)
-    run_service(service)
+    run_service(lambda: Buck(cfg.buck))
 
 
 @cli.command()
@@ -173,7 +175,7 @@ def tailer(config_path: str | None, **kwargs: Any) -> None:
     def reload():
         return config.load(config_path, overrides, require=("tailer",)).tailer
 
-    run_service(Tailer(cfg.tailer, reload=reload))
+    run_service(lambda: Tailer(cfg.tailer, reload=reload))
 
 
 @cli.command()
@@ -202,12 +204,7 @@ def web(config_path: str | None, **kwargs: Any) -> None:
     from helios.web.app import LiveTail
 
     cfg = load(config_path, kwargs, "web")
-    try:
-        service = LiveTail(cfg.web)
-    except HeliosError as exc:
-        click.echo(f"helios: {exc}", err=True)
-        sys.exit(1)
-    run_service(service)
+    run_service(lambda: LiveTail(cfg.web))
 
 
 @cli.command()
@@ -363,8 +360,8 @@ def subscribe(config_path: str | None, environments: tuple[str, ...], apps: tupl
     except HeliosError as exc:
         click.echo(f"helios: {exc}", err=True)
         sys.exit(1)
-    run_service(Subscriber(feed, output, interval=interval, limit=limit, duration=duration,
-                           connect_timeout=cfg.subscribe.connect_timeout, reorder_delay=reorder_delay))
+    run_service(lambda: Subscriber(feed, output, interval=interval, limit=limit, duration=duration,
+                                      connect_timeout=cfg.subscribe.connect_timeout, reorder_delay=reorder_delay))
 
 
 class PluginCommand(click.Command):
@@ -460,7 +457,7 @@ def graphite(config_path: str | None, environments: tuple[str, ...], apps: tuple
     except HeliosError as exc:
         click.echo(f"helios: {exc}", err=True)
         sys.exit(1)
-    run_service(Bridge(feed, cfg.graphite, connect_timeout=cfg.subscribe.connect_timeout))
+    run_service(lambda: Bridge(feed, cfg.graphite, connect_timeout=cfg.subscribe.connect_timeout))
 
 
 def main() -> None:

@@ -47,3 +47,19 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     setattr(item, "rep_" + rep.when, rep)
+
+
+@pytest.fixture
+def recorders():
+    """Make client Recorders; all are closed at teardown."""
+    from helios.client import Recorder
+
+    made = []
+
+    def make(**settings):
+        r = Recorder(**settings)
+        made.append(r)
+        return r
+    yield make
+    for r in made:
+        r.close(timeout=0)

@@ -45,6 +45,7 @@ from helios.model import now_ns
 from helios.parse import Parser
 from helios.tail import positions as positions_file
 from helios.tail.files import Chunk
+from helios.tail.resend import Resender
 from helios.tail.spool import Spool
 from helios.tail.watcher import Options, Watcher
 from helios.wire.fanout import Fanout
@@ -149,6 +150,7 @@ class Tailer:
                            max_age=cfg.spool_max_age, jitter=cfg.resend_jitter) if cfg.spool else None
         self.watcher = Watcher(list(cfg.paths), self.positions, self.options(cfg))
         self.fanout = Fanout(self.factory, list(cfg.bucks), cfg.copies, hwm=cfg.sndhwm)
+        self.resender = Resender(self.factory, list(cfg.bucks), self.spool)
         log.info("Tailer on %s follows %s and sends each batch to %d of %s (spool %s).",
                  self.host, ", ".join(cfg.paths), self.fanout.copies, ", ".join(cfg.bucks),
                  "on in " + str(state / "spool") if self.spool else "off")
@@ -185,6 +187,7 @@ class Tailer:
             if self.spool:
                 self.spool.close()
             self.fanout.close(linger_ms=2000)
+            self.resender.close()
             log.info("Tailer stopped: %d lines in %d batches; positions saved to %s.",
                      self.counts["lines"], self.counts["batches"], self.positions_path)
 
@@ -303,35 +306,30 @@ class Tailer:
             self.watcher.commit(key, end)
 
     def resend_spool(self) -> None:
-        """Send each closed spool bucket once after its window; prune the spool,
-        sending a bucket once more before it goes."""
+        """Queue each closed spool bucket for one re-send after its window, and
+        once more before the spool prunes it; send a slice of the queue."""
         if self.spool is None:
             return
         now = time.time()
         sent = self.positions.spool
-        for name, path, _ in self.spool.buckets():
+        for job in self.resender.step():
+            sent[job.rel] = sent.get(job.rel, 0) + 1
+            self.counts["resent_buckets"] += 1
+            if job.final:
+                self.spool.delete(job.rel, job.path, never_sent=False)
+                sent.pop(job.rel, None)
+        buckets = self.spool.buckets()
+        for name, path, _ in buckets:
             rel = name.relpath()
             if sent.get(rel, 0) == 0 and self.spool.due(name, now):
-                if self.send_bucket(path):
-                    sent[rel] = 1
-                    self.counts["resent_buckets"] += 1
-                    log.debug("Re-sent spool bucket %s.", rel)
-        for name, path in self.spool.to_prune(now):
+                self.resender.add(rel, path)
+        for name, path in self.spool.to_prune(now, buckets):
             rel = name.relpath()
-            ok = self.send_bucket(path)
-            self.spool.delete(name, path, never_sent=not ok and sent.get(rel, 0) == 0)
-            sent.pop(rel, None)
-
-    def send_bucket(self, path: Path) -> bool:
-        """The whole bucket to one random buck; False if none took all of it."""
-        try:
-            for message in self.spool.messages(path):
-                if not self.fanout.send(message, wait=self.cfg.live_wait, copies=1):
-                    return False
-        except HeliosError as exc:
-            log.error("Cannot read spool bucket %s: %s.", path, exc)
-            return False
-        return True
+            if self.resender.fanout.alive(set()):
+                self.resender.add(rel, path, final=True)
+            elif rel not in self.resender.queued:
+                self.spool.delete(rel, path, never_sent=sent.get(rel, 0) == 0)
+                sent.pop(rel, None)
 
     def save(self) -> None:
         """Spool first, then positions: an offset never runs ahead of its data.
@@ -362,6 +360,8 @@ class Tailer:
         if tuple(cfg.bucks) != tuple(self.cfg.bucks) or cfg.copies != self.cfg.copies:
             self.fanout.close(linger_ms=2000)
             self.fanout = Fanout(self.factory, list(cfg.bucks), cfg.copies, hwm=cfg.sndhwm)
+            self.resender.close()
+            self.resender = Resender(self.factory, list(cfg.bucks), self.spool)
         self.watcher.patterns = list(cfg.paths)
         self.watcher.opts = self.options(cfg)
         self.configure(cfg)

@@ -8,8 +8,8 @@ time they were read). It serves two purposes:
   in the spool, so a crash re-reads, never skips.
 - Completeness: after a spool bucket's window has passed (plus a random
   delay, so that a fleet does not re-send in step), the whole bucket is sent
-  to one random buck as one message (several of at most ``message_bytes``
-  for a very large bucket). Whatever a buck missed live (it was down, its
+  to one random buck as a run of messages of at most ``message_bytes``,
+  a slice at a time (``helios.tail.resend``), so memory stays bounded. Whatever a buck missed live (it was down, its
   queue was lost) arrives this way; the duplicates cost nothing downstream,
   where events are deduplicated by id.
 
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 class Spool:
     def __init__(self, root: str | Path, window: int, *, max_bytes: int, max_age: float,
-                 jitter: float, message_bytes: int = 16 * 1024 * 1024) -> None:
+                 jitter: float, message_bytes: int = 1024 * 1024) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.window = window
@@ -86,10 +86,11 @@ class Spool:
         if batch:
             yield batch
 
-    def to_prune(self, now: float) -> list[tuple[layout.BucketName, Path]]:
+    def to_prune(self, now: float, buckets: list | None = None) -> list[tuple[layout.BucketName, Path]]:
         """Closed buckets over the age limit, then the oldest while over the size limit."""
-        buckets = [b for b in self.buckets() if b[0].end <= now]
-        total = sum(size for *_, size in self.buckets())
+        every = self.buckets() if buckets is None else buckets
+        total = sum(size for *_, size in every)
+        buckets = [b for b in every if b[0].end <= now]
         out = []
         for name, path, size in buckets:
             if now - name.end > self.max_age or total > self.max_bytes:
@@ -97,13 +98,13 @@ class Spool:
                 total -= size
         return out
 
-    def delete(self, name: layout.BucketName, path: Path, never_sent: bool) -> None:
+    def delete(self, name: str, path: Path, never_sent: bool) -> None:
         size = path.stat().st_size if path.exists() else 0
         if never_sent:
             self.counts["dropped_buckets"] += 1
             self.counts["dropped_bytes"] += size
             log.error("Spool bucket %s (%d bytes) is deleted to stay within the spool's limits without ever "
-                      "reaching a buck: its events are lost unless a buck got them live.", name.relpath(), size)
+                      "reaching a buck: its events are lost unless a buck got them live.", name, size)
         try:
             path.unlink()
         except FileNotFoundError:

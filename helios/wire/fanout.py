@@ -68,6 +68,17 @@ class Fanout:
             done += 1
         return done
 
+    def send_to(self, i: int, frame: bytes | list[bytes]) -> bool:
+        """One non-blocking attempt at buck ``i`` only."""
+        parts = frame if isinstance(frame, list) else [frame]
+        try:
+            self.sockets[i].send_multipart(parts, zmq.NOBLOCK)
+        except zmq.Again:
+            return False
+        self.sent_to[self.endpoints[i]] += 1
+        self.last_ok[i] = time.monotonic()
+        return True
+
     def alive(self, exclude: set[int]) -> list[int]:
         now = time.monotonic()
         return [i for i, t in enumerate(self.last_ok) if i not in exclude and now - t < ALIVE_S]

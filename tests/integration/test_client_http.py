@@ -25,19 +25,6 @@ def http_buck(buck):
     return start
 
 
-@pytest.fixture
-def recorders():
-    made = []
-
-    def make(**settings):
-        r = Recorder(**settings)
-        made.append(r)
-        return r
-    yield make
-    for r in made:
-        r.close(timeout=0)
-
-
 def stats(data):
     return json.loads((data / "stats.json").read_text())
 

@@ -11,19 +11,6 @@ from helios.wire.ports import free_endpoint
 from tests.helpers import buck_events, poll_until
 
 
-@pytest.fixture
-def recorders():
-    made = []
-
-    def make(**settings):
-        r = Recorder(**settings)
-        made.append(r)
-        return r
-    yield make
-    for r in made:
-        r.close(timeout=0)
-
-
 def seqs(data):
     return sorted(e.fields["seq"] for e in buck_events(data)[0])
 

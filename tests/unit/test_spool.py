@@ -53,7 +53,7 @@ def test_buckets_over_the_age_limit_are_pruned_and_a_never_sent_one_is_counted_l
     s.append("prod", b"x" * 100, now=DAY0)
     s.close()
     [(name, path)] = s.to_prune(now=DAY0 + 60 + 3601)
-    s.delete(name, path, never_sent=True)
+    s.delete(name.relpath(), path, never_sent=True)
     assert not path.exists()
     assert s.counts["dropped_buckets"] == 1 and "lost" in caplog.text
 
