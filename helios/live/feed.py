@@ -66,7 +66,7 @@ class Feed:
         self.monitors: dict[zmq.Socket, int] = {}  # monitor socket -> index of its buck
         self.connected: set[int] = set()
         self.poller = zmq.Poller()
-        prefixes = self.filter.prefixes()
+        prefixes = live.subscriptions(self.filter.prefixes())
         try:
             for i, ep in enumerate(self.endpoints):
                 sock, mon = factory.make_monitored("listener", ep, _UP | zmq.EVENT_DISCONNECTED, hwm=rcvhwm)

@@ -93,6 +93,29 @@ def prefix(environment: str | None = None, app: str | None = None, severity: int
     return out
 
 
+# Whole batches: a subscriber that filters on nothing finer than the
+# environment subscribes to WHOLE (+ ENVIRONMENT + SEP) and gets every stored
+# frame of that environment as it was stored, compressed, one message per
+# frame, on the topic ``whole_topic(environment)``. The buck forwards those
+# without decoding anything, so watching everything costs it almost nothing;
+# the subscriber decodes and filters. Topic-level messages are for
+# subscribers that name an app (and finer).
+WHOLE = b"\x01"
+
+
+def whole_topic(environment: str) -> bytes:
+    return WHOLE + environment.encode() + SEP
+
+
+def subscriptions(prefixes: Iterable[bytes]) -> list[bytes]:
+    """What to subscribe to for these topic prefixes: a prefix that names no
+    app (all, or one environment) takes the whole-batch stream instead."""
+    out = set()
+    for p in prefixes:
+        out.add(WHOLE + p if p.count(SEP) < 2 else p)
+    return sorted(out)
+
+
 def parse_topic(t: bytes) -> tuple[str, str, int | None, str]:
     env, app, sev, host, rest = t.split(SEP, 4)
     return env.decode(), app.decode(), None if sev == b"-" else int(sev), host.decode()

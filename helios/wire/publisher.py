@@ -6,9 +6,11 @@ publisher keeps the set of prefixes that have at least one subscriber
 (libzmq passes up the first subscription to a prefix and the last
 unsubscription, also when a subscriber disconnects, so a set is exact). A
 stored frame whose environment no prefix can match is not even decompressed:
-with nobody watching, the live feed costs one set lookup per frame. When
-someone watches, the frame is decoded, its rows grouped by topic
-(``helios.wire.live``), and only the groups some prefix matches are encoded
+with nobody watching, the live feed costs one set lookup per frame. A
+subscriber to a whole environment (``live.WHOLE``) gets the stored frame
+itself, not decoded: watching everything costs the buck one send per frame.
+Only for subscribers that name an app is the frame decoded, its rows grouped
+by topic (``helios.wire.live``), and the groups some prefix matches encoded
 and sent.
 
 A slow or stuck subscriber never slows ingest or other subscribers
@@ -50,6 +52,7 @@ import logging
 import time
 from collections import Counter
 
+import msgpack
 import zmq
 
 from helios import codec
@@ -105,6 +108,8 @@ class Publisher:
         env = environment.encode() + live.SEP
         out = []
         for p in self.subscriptions:
+            if p[:1] == live.WHOLE:
+                continue
             if env.startswith(p):
                 return []
             if p.startswith(env):
@@ -116,6 +121,11 @@ class Publisher:
         if not self.subscriptions:
             self.counts["frames_skipped"] += 1
             return
+        whole = live.whole_topic(header.environment)
+        if any(p[:1] == live.WHOLE and whole.startswith(p) for p in self.subscriptions):
+            # As stored, not decoded: watching a whole environment is nearly free.
+            self.send_counted(whole, header.count, lambda meta: [whole, frame, msgpack.packb(tuple(meta))])
+            self.counts["frames_whole"] += 1
         wanted = self.wanted(header.environment)
         if wanted is None:
             self.counts["frames_skipped"] += 1
@@ -137,18 +147,23 @@ class Publisher:
         for t, group in live.group_rows(env, rows).items():
             if wanted and not any(t.startswith(p) for p in wanted):
                 continue
-            state = self.seq.get(t)
-            if state is None:
-                if len(self.seq) >= MAX_TOPICS:
-                    # Start afresh under a new incarnation, so that no subscriber sees false gaps.
-                    self.seq.clear()
-                    self.incarnation = live.new_incarnation()
-                state = self.seq[t] = [0, 0]
             times = [r[1] for r in group]
-            meta = live.Meta(self.buck, self.incarnation, state[0], state[1])
-            self.send(live.message(env, host, group, min(times), max(times), t, meta), len(group))
-            state[0] += 1
-            state[1] += len(group)
+            self.send_counted(t, len(group), lambda meta: live.message(env, host, group, min(times),
+                                                                       max(times), t, meta))
+
+    def send_counted(self, t: bytes, events: int, frames_for) -> None:
+        """Send one message on topic ``t`` with its place in the topic's sequence."""
+        state = self.seq.get(t)
+        if state is None:
+            if len(self.seq) >= MAX_TOPICS:
+                # Start afresh under a new incarnation, so that no subscriber sees false gaps.
+                self.seq.clear()
+                self.incarnation = live.new_incarnation()
+            state = self.seq[t] = [0, 0]
+        meta = live.Meta(self.buck, self.incarnation, state[0], state[1])
+        self.send(frames_for(meta), events)
+        state[0] += 1
+        state[1] += events
 
     def send(self, frames: list[bytes], events: int) -> None:
         try:
@@ -170,6 +185,7 @@ class Publisher:
             "subscriptions": len(self.subscriptions),
             "frames_skipped": self.counts["frames_skipped"],
             "frames_decoded": self.counts["frames_decoded"],
+            "frames_whole": self.counts["frames_whole"],
             "frames_undecodable": self.counts["frames_undecodable"],
             "messages": self.counts["messages"],
             "events": self.counts["events"],

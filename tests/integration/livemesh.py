@@ -34,14 +34,14 @@ def append(path, data):
 class Mesh:
     """Two bucks (each with its live feed) and a tailer following app.log."""
 
-    def __init__(self, tmp_path, procs, buck, *, buck_args=(), names=("a", "b")):
+    def __init__(self, tmp_path, procs, buck, *, buck_args=(), names=("a", "b"), tailer_args=()):
         self.bucks = [buck(n, None, *buck_args) for n in names]
         self.data = [d for _, _, d in self.bucks]
         self.pubs = [stats(d)["publish"] for d in self.data]
         self.log = tmp_path / "app.log"
         self.log.write_bytes(b"")
         args = ["tailer", "--path", str(self.log), "--env", "prod", "--start-at", "beginning",
-                "--state-dir", str(tmp_path / "tailer-state")]
+                "--state-dir", str(tmp_path / "tailer-state"), *tailer_args]
         for _, ep, _ in self.bucks:
             args += ["--buck", ep]
         self.tailer = procs(*args)

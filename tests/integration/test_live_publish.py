@@ -138,3 +138,25 @@ def test_the_live_feed_can_be_turned_off(buck, tmp_path):
     push.send(codec.encode_events("prod", "h", [event("sshd")]))
     poll_until(lambda: len(buck_events(data)[0]) == 1, what="the event stored")
     push.close()
+
+
+def test_a_subscriber_of_a_whole_environment_gets_stored_frames_without_the_buck_decoding_them(buck):
+    _, ep, data = buck("a")
+    sock = listener(data, live.WHOLE + b"prod\x00")
+    push = sender(ep)
+    sent = [event("sshd"), event("cron", 6), event("nginx", 4, host="web-2")]
+    push.send(codec.encode_events("prod", "h", sent))
+    push.send(codec.encode_events("staging", "h", [event("sshd")]))
+    got = receive(sock, 3)
+    assert [e.id for _, e, _ in got] == [e.id for e in sent]
+    assert {t for t, _, _ in got} == {live.whole_topic("prod")}
+    s = poll_until(lambda: stats(data)["events"] == 4 and stats(data)["live"], what="4 events stored")
+    assert s["frames_whole"] == 1 and s["frames_decoded"] == 0
+    assert not sock.poll(300)  # nothing of staging
+    push.close()
+    sock.close()
+
+
+def test_prefixes_that_name_no_app_take_the_whole_batch_stream():
+    assert live.subscriptions([b"", b"prod\x00", b"prod\x00sshd\x00"]) == sorted(
+        [live.WHOLE, live.WHOLE + b"prod\x00", b"prod\x00sshd\x00"])

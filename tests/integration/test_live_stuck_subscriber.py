@@ -70,7 +70,8 @@ def test_a_stuck_subscriber_slows_neither_ingest_nor_another_subscriber(tmp_path
 
 
 def test_a_subscriber_that_fell_behind_counts_what_it_missed_and_the_bucks_show_it(tmp_path, procs, buck):
-    mesh = Mesh(tmp_path, procs, buck, buck_args=("--publish-hwm", "50"))
+    # Small batches: a subscriber of everything gets one message per stored batch.
+    mesh = Mesh(tmp_path, procs, buck, buck_args=("--publish-hwm", "50"), tailer_args=("--batch-events", "20"))
     slow = mesh.start("subscribe", "--output", "count", "--interval", "0.3", "--rcvhwm", "10", name="slow")
     mesh.wait_subscribed()
     slow.p.send_signal(signal.SIGSTOP)  # it stops reading while the events flow
