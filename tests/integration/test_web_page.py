@@ -1,0 +1,424 @@
+"""The browser live tail in headless Chromium, fed by live feeds of our own.
+
+Each test starts a real ``helios web`` process and opens its page in Debian's
+Chromium, driven by Playwright. The bucks are stood in for by XPUB sockets
+that publish real live messages (``helios.wire.live``): an XPUB sees the
+page's subscription arrive, so a test publishes only once it would be heard.
+The whole mesh (tailer, bucks, web, browser) is in ``test_web_mesh.py``.
+
+Set HELIOS_SCREENSHOTS=DIR to keep the screenshots the tests take.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import zmq
+
+from helios.model import ROW_FIELDS, Event, line_id
+from helios.wire import live
+from helios.wire.ports import free_endpoint, free_port
+from tests.helpers import poll_until
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+SHOTS = os.environ.get("HELIOS_SCREENSHOTS")
+
+
+# --- fixtures and helpers, also used by test_web_mesh.py ---
+
+@pytest.fixture(scope="module")
+def chromium():
+    """One headless Chromium per test module (each test gets its own page)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed (Debian packages chromium and chromium-driver; `make sysdeps`)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page_of(chromium):
+    """Open a live tail page; fails the test if the page has a JavaScript error."""
+    opened, errors = [], []
+
+    def open_page(url: str):
+        context = chromium.new_context(viewport={"width": 1400, "height": 800})
+        page = context.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url)
+        page.wait_for_function("window.heliosLive && window.heliosLive.filterSent !== null", timeout=10_000)
+        opened.append(context)
+        return page
+
+    yield open_page
+    for context in opened:
+        context.close()
+    assert not errors, f"JavaScript errors in the page: {errors}"
+
+
+class Web:
+    def __init__(self, proc, url: str) -> None:
+        self.proc, self.url = proc, url
+
+    def status(self) -> dict:
+        with urllib.request.urlopen(self.url + "api/status", timeout=5) as r:
+            return json.load(r)
+
+
+def start_web(procs, *bucks: str, extra: tuple[str, ...] = ()) -> Web:
+    port = free_port()
+    args = ["web", "--listen", f"127.0.0.1:{port}"]
+    for ep in bucks:
+        args += ["--buck", ep]
+    proc = procs(*args, *extra, name=f"web-{port}")
+    web = Web(proc, f"http://127.0.0.1:{port}/")
+
+    def answers():
+        assert proc.alive(), f"helios web exited:\n{proc.output()}"
+        try:
+            return web.status()
+        except OSError:
+            return None
+
+    poll_until(answers, what="helios web to answer")
+    return web
+
+
+class FakeBuck:
+    """An XPUB socket publishing live messages, as a buck does."""
+
+    def __init__(self, endpoint: str | None = None, name: str = "fake") -> None:
+        self.endpoint = endpoint or free_endpoint()
+        self.name = name
+        self.sock = zmq.Context.instance().socket(zmq.XPUB)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.bind(self.endpoint)
+        self.meta = live.Meta(name, live.new_incarnation(), 0, 0)
+        self.seq: dict[bytes, list[int]] = {}
+
+    def wait_subscribed(self, timeout: float = 10.0) -> bytes:
+        """Wait until a subscription reaches us; returns its prefix."""
+        if not self.sock.poll(int(timeout * 1000)):
+            raise AssertionError(f"no subscription reached {self.endpoint} within {timeout} s")
+        msg = self.sock.recv()
+        assert msg[:1] == b"\x01", msg
+        return msg[1:]
+
+    def publish(self, events: list[Event], environment: str = "prod") -> None:
+        """As a buck does: the whole batch on its whole-batch topic, and each
+        topic's group on its topic; subscriptions pick which reach whom."""
+        rows = [tuple(e)[:ROW_FIELDS] for e in events]
+        whole = live.whole_topic(environment)
+        seq = self.seq.setdefault(whole, [0, 0])
+        times = [r[1] for r in rows]
+        meta = self.meta._replace(seq=seq[0], events_before=seq[1])
+        self.sock.send_multipart(live.message(environment, "sender", rows, min(times), max(times), whole, meta))
+        seq[0] += 1
+        seq[1] += len(rows)
+        for topic, group in live.group_rows(environment, rows).items():
+            seq = self.seq.setdefault(topic, [0, 0])
+            meta = self.meta._replace(seq=seq[0], events_before=seq[1])
+            times = [r[1] for r in group]
+            self.sock.send_multipart(live.message(environment, "sender", group, min(times), max(times), topic, meta))
+            seq[0] += 1
+            seq[1] += len(group)
+
+    def close(self) -> None:
+        self.sock.close(linger=0)
+
+
+@pytest.fixture
+def fake_buck():
+    made: list[FakeBuck] = []
+
+    def make(endpoint: str | None = None, name: str = "fake") -> FakeBuck:
+        b = FakeBuck(endpoint, name)
+        made.append(b)
+        return b
+
+    yield make
+    for b in made:
+        b.close()
+
+
+def event(n: int, text: str | None = None, host: str = "web-1", app: str = "nginx", severity: int | None = 6,
+          t: int | None = None, age: float = 0.0) -> Event:
+    now = time.time_ns()
+    received = now - int(age * 1e9)
+    return Event(id=line_id(b"k" * 16, n), time=now if t is None else t, received=received, host=host, app=app,
+                 severity=severity, source="/var/log/test.log", offset=n,
+                 message=(text if text is not None else f"line {n:06d} GET /index.html 200").encode(),
+                 fields=None)
+
+
+def messages(page) -> list[str]:
+    """The messages the page holds, oldest first (it draws only those in view)."""
+    return page.evaluate("window.heliosLive.lines()")
+
+
+VISIBLE_ROWS = """() => window.heliosLive.pool
+    .filter(e => e.style.display !== "none" && !e.classList.contains("marker"))
+    .sort((a, b) => a._seq - b._seq)
+    .map(e => [e.className, [...e.children].map(c => c.textContent), e.lastChild.innerHTML])"""
+
+
+def visible(page) -> list[tuple[str, list[str], str]]:
+    """The rows drawn in the page, top to bottom: (class, column texts, message HTML)."""
+    return page.evaluate(VISIBLE_ROWS)
+
+
+def until_shown(page, count: int, timeout: float = 10.0) -> list[str]:
+    return poll_until(lambda: len(m := messages(page)) >= count and m, timeout=timeout,
+                      what=f"{count} lines in the page")
+
+
+def set_filter(page, **fields) -> None:
+    """Type a filter into the page and wait for the server's answer."""
+    before = page.evaluate("window.heliosLive.filterAnswers")
+    for name, value in fields.items():
+        sel = f"#f-{name.replace('_', '-')}"
+        if isinstance(value, bool):
+            page.set_checked(sel, value)
+        elif name == "severity":
+            page.select_option(sel, value)
+        else:
+            page.fill(sel, value)
+    page.press("#f-text", "Enter")
+    poll_until(lambda: page.evaluate("window.heliosLive.filterAnswers") > before, what="the server to answer the filter")
+
+
+def screenshot(page, name: str, tmp_path) -> Path:
+    path = tmp_path / name
+    page.screenshot(path=str(path))
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(SHOTS) / name)
+    return path
+
+
+# --- the tests ---
+
+def test_published_events_appear_in_the_page_with_their_fields_and_a_colour_by_severity(procs, fake_buck, page_of,
+                                                                                        tmp_path):
+    buck = fake_buck()
+    web = start_web(procs, buck.endpoint)
+    page = page_of(web.url)
+    buck.wait_subscribed()
+    sevs = [0, 2, 3, 4, 5, 6, 7, None]
+    buck.publish([event(i, f"message {i} severity {s}", host=f"db-{i}", app="postgres", severity=s)
+                  for i, s in enumerate(sevs)])
+    assert until_shown(page, len(sevs)) == [f"message {i} severity {s}" for i, s in enumerate(sevs)]
+    poll_until(lambda: len(visible(page)) == len(sevs), what="every line drawn")
+    rows = visible(page)
+    assert [cls for cls, _, _ in rows] == ["l s0", "l s2", "l s3", "l s4", "l s5", "l s6", "l s7", "l sx"]
+    assert rows[3][1][1:] == ["prod", "db-3", "postgres", "warning", "message 3 severity 4"]
+    colours = page.eval_on_selector_all("#lines .l:not([style*='none']) > .v",
+                                        "els => els.map(e => getComputedStyle(e).color)")
+    assert len(set(colours)) >= 5, colours  # emerg, err, warning, notice, info, debug differ
+    screenshot(page, "live-tail-severities.png", tmp_path)
+
+
+def test_markup_in_a_message_is_shown_as_text_never_run(procs, fake_buck, page_of):
+    buck = fake_buck()
+    web = start_web(procs, buck.endpoint)
+    page = page_of(web.url)
+    buck.wait_subscribed()
+    evil = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script> & "quotes"'
+    buck.publish([event(1, evil, host="<b>h</b>")])
+    assert until_shown(page, 1) == [evil]
+    poll_until(lambda: visible(page), what="the line drawn")
+    [(_, columns, _)] = visible(page)
+    assert columns[2] == "<b>h</b>" and columns[5] == evil
+    assert page.evaluate("window.pwned === undefined")
+    page.fill("#highlight", "img")  # the highlight writes markup of its own around the text
+    poll_until(lambda: "<mark>" in visible(page)[0][2], what="the highlight")
+    assert visible(page)[0][1][5] == evil and page.evaluate("window.pwned === undefined")
+
+
+def test_the_copy_of_an_event_from_the_second_buck_is_shown_once_and_streams_merge_in_time_order(
+        procs, fake_buck, page_of):
+    a, b = fake_buck(name="a"), fake_buck(name="b")
+    web = start_web(procs, a.endpoint, b.endpoint)
+    page = page_of(web.url)
+    a.wait_subscribed()
+    b.wait_subscribed()
+    t0 = time.time_ns()
+    evs = [event(i, f"line {i}", t=t0 + i * 1000) for i in range(40)]
+    a.publish(evs[1::2])          # a has the odd lines first...
+    b.publish(evs[0::2])          # ... b the even ones: within the merge delay, they interleave
+    a.publish(evs[0::2])          # then each sends the other's: every line twice
+    b.publish(evs[1::2])
+    poll_until(lambda: web.status()["counts"].get("duplicates", 0) == 40, what="40 copies dropped")
+    assert until_shown(page, 40) == [f"line {i}" for i in range(40)]
+    page.wait_for_timeout(300)    # nothing more comes
+    assert len(messages(page)) == 40
+
+
+def test_a_filter_typed_in_the_page_is_applied_on_the_server(procs, fake_buck, page_of):
+    buck = fake_buck()
+    web = start_web(procs, buck.endpoint)
+    page = page_of(web.url)
+    buck.wait_subscribed()
+    set_filter(page, host="web-2", severity="4", text="disk")
+    buck.publish([event(1, "disk full", host="web-1", severity=3),     # other host
+                  event(2, "disk full", host="web-2", severity=3),     # shown
+                  event(3, "disk ok", host="web-2", severity=6),       # info: not severe enough
+                  event(4, "cpu hot", host="web-2", severity=4),       # no "disk"
+                  event(5, "DISK slow", host="web-2", severity=4)])    # shown: case ignored
+    assert until_shown(page, 2) == ["disk full", "DISK slow"]
+    page.wait_for_timeout(300)
+    assert messages(page) == ["disk full", "DISK slow"]
+    [session] = web.status()["sessions"]
+    assert session["sent"] == 2  # the others never left the server
+    assert "host=web-2" in page.text_content(".l.marker .m")
+
+
+def test_a_regex_filter_shows_only_matching_lines(procs, fake_buck, page_of):
+    buck = fake_buck()
+    web = start_web(procs, buck.endpoint)
+    page = page_of(web.url)
+    buck.wait_subscribed()
+    set_filter(page, text=r"status=5\d\d", regex=True)
+    buck.publish([event(i, f"GET /x status={code}") for i, code in enumerate([200, 503, 404, 500])])
+    assert until_shown(page, 2) == ["GET /x status=503", "GET /x status=500"]
+
+
+def test_a_bad_regex_is_refused_with_the_reason_and_the_previous_filter_stays(procs, fake_buck, page_of):
+    buck = fake_buck()
+    web = start_web(procs, buck.endpoint)
+    page = page_of(web.url)
+    buck.wait_subscribed()
+    set_filter(page, host="web-2")
+    set_filter(page, text="(unclosed", regex=True)
+    assert page.is_visible("#filter-error")
+    assert "not a valid regular expression: missing )" in page.text_content("#filter-error")
+    buck.publish([event(1, "a", host="web-1"), event(2, "(unclosed b", host="web-2")])
+    assert until_shown(page, 1) == ["(unclosed b"]
+    set_filter(page, text="(unclosed", regex=False)
+    assert not page.is_visible("#filter-error")
+
+
+def test_pause_holds_new_lines_and_resume_shows_every_one(procs, fake_buck, page_of):
+    buck = fake_buck()
+    web = start_web(procs, buck.endpoint)
+    page = page_of(web.url)
+    buck.wait_subscribed()
+    buck.publish([event(i) for i in range(10)])
+    until_shown(page, 10)
+    page.click("#pause")
+    buck.publish([event(i) for i in range(10, 510)])
+    poll_until(lambda: "500 lines held" in page.text_content("#paused"), what="500 lines held")
+    assert len(messages(page)) == 10
+    page.click("#pause")
+    shown = until_shown(page, 510)
+    assert shown == [f"line {i:06d} GET /index.html 200" for i in range(510)]
+    assert not page.is_visible("#dropped")
+
+
+def test_clear_empties_the_page_and_new_lines_follow(procs, fake_buck, page_of):
+    buck = fake_buck()
+    web = start_web(procs, buck.endpoint)
+    page = page_of(web.url)
+    buck.wait_subscribed()
+    buck.publish([event(i) for i in range(5)])
+    until_shown(page, 5)
+    page.click("#clear")
+    assert messages(page) == []
+    poll_until(lambda: page.text_content("#shown") == "0" and visible(page) == [], what="an empty page")
+    buck.publish([event(5, "after clear")])
+    assert until_shown(page, 1) == ["after clear"]
+
+
+def test_highlight_marks_the_word_in_shown_and_new_lines(procs, fake_buck, page_of):
+    buck = fake_buck()
+    web = start_web(procs, buck.endpoint)
+    page = page_of(web.url)
+    buck.wait_subscribed()
+    buck.publish([event(1, "user Alice logged in"), event(2, "user bob logged in")])
+    until_shown(page, 2)
+    page.fill("#highlight", "alice")
+    poll_until(lambda: any("hl" in cls for cls, _, _ in visible(page)), what="the highlight")
+    assert [html for _, _, html in visible(page)] == ["user <mark>Alice</mark> logged in", "user bob logged in"]
+    buck.publish([event(3, "alice again")])
+    until_shown(page, 3)
+    poll_until(lambda: len(visible(page)) == 3, what="3 lines drawn")
+    assert [cols[5] for cls, cols, _ in visible(page) if "hl" in cls.split()] == ["user Alice logged in", "alice again"]
+
+
+def test_the_page_keeps_at_most_max_lines_the_newest(procs, fake_buck, page_of):
+    buck = fake_buck()
+    web = start_web(procs, buck.endpoint, extra=("--max-lines", "100"))
+    page = page_of(web.url)
+    buck.wait_subscribed()
+    for start in range(0, 1000, 100):
+        buck.publish([event(i) for i in range(start, start + 100)])
+    poll_until(lambda: page.evaluate("window.heliosLive.received") == 1000, what="1000 lines received")
+    poll_until(lambda: messages(page)[-1:] == ["line 000999 GET /index.html 200"], what="the last line")
+    assert messages(page) == [f"line {i:06d} GET /index.html 200" for i in range(900, 1000)]
+    # The page follows the newest line: it is the last one drawn.
+    poll_until(lambda: visible(page)[-1][1][5] == "line 000999 GET /index.html 200", what="the newest line in view")
+
+
+def test_a_page_that_cannot_keep_up_is_told_how_many_lines_were_dropped(procs, fake_buck, page_of, tmp_path):
+    buck = fake_buck()
+    # At most 200 lines/s to this page, and none older than 0.2 s: a burst of 5,000 cannot all be shown.
+    web = start_web(procs, buck.endpoint, extra=("--session-rate", "200", "--max-lag", "0.2"))
+    page = page_of(web.url)
+    buck.wait_subscribed()
+    for start in range(0, 5000, 500):
+        buck.publish([event(i, severity=i % 8) for i in range(start, start + 500)])
+
+    def accounted():
+        st = page.evaluate("[window.heliosLive.received, window.heliosLive.droppedServer]")
+        return sum(st) == 5000 and st
+
+    received, dropped = poll_until(accounted, what="every line shown or counted as dropped")
+    assert dropped > 4000 and received > 0
+    assert page.is_visible("#dropped")
+    assert f"{dropped:,} lines dropped to keep up" in page.text_content("#dropped")
+    screenshot(page, "live-tail-dropped.png", tmp_path)
+
+
+def test_lines_that_come_later_than_max_delay_are_counted_as_dropped_and_stale_re_sends_are_not_shown(
+        procs, fake_buck, page_of):
+    buck = fake_buck()
+    web = start_web(procs, buck.endpoint, extra=("--max-delay", "5", "--max-age", "60"))
+    page = page_of(web.url)
+    buck.wait_subscribed()
+    buck.publish([event(1, "late", age=10), event(2, "re-sent", age=120), event(3, "on time")])
+    assert until_shown(page, 1) == ["on time"]
+    poll_until(lambda: "1 line dropped to keep up" in (page.text_content("#dropped") or ""), what="the late line counted")
+    # The status is refreshed once a second.
+    poll_until(lambda: (c := web.status()["counts"]).get("late") == 1 and c.get("too_old") == 1,
+               what="one late and one stale line counted")
+
+
+def test_a_buck_that_goes_away_is_shown_down_and_its_lines_come_again_when_it_is_back(procs, fake_buck,
+                                                                                      page_of, tmp_path):
+    a, b = fake_buck(name="a"), fake_buck(name="b")
+    web = start_web(procs, a.endpoint, b.endpoint)
+    page = page_of(web.url)
+    a.wait_subscribed()
+    b.wait_subscribed()
+    chip = f'.buck[data-endpoint="{b.endpoint}"]'
+    poll_until(lambda: page.get_attribute(chip, "data-state") == "connected", what="buck b shown connected")
+    b.close()
+    poll_until(lambda: page.get_attribute(chip, "data-state") == "down", what="buck b shown down")
+    a.publish([event(1, "while b is away")])
+    until_shown(page, 1)
+    screenshot(page, "live-tail-buck-down.png", tmp_path)
+    b2 = fake_buck(b.endpoint, name="b")   # the same endpoint, a new process
+    b2.wait_subscribed()                   # the web process subscribed again by itself
+    poll_until(lambda: page.get_attribute(chip, "data-state") == "connected", what="buck b shown connected again")
+    b2.publish([event(2, "b is back")])
+    assert until_shown(page, 2) == ["while b is away", "b is back"]
