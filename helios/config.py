@@ -167,9 +167,11 @@ class Buck:
     stats_interval: float = setting(1.0, "Seconds between writes of DATA_DIR/stats.json (> 0).",
                                     above(0))
     rcvhwm: int = setting(1000, "ZeroMQ receive high-water mark, in messages (>= 1).", at_least(1))
-    publish: str = setting("tcp://127.0.0.1:7302", "XPUB endpoint the buck binds for its live feed "
-                           '(helios subscribe, check, graphite, web); "" turns the live feed off.',
-                           lambda v: None if v == "" else endpoint(bind=True)(v))
+    publish: str = setting("auto", "XPUB endpoint the buck binds for its live feed (helios "
+                           'subscribe, check, graphite, web); "auto" is the ingest port + 1 '
+                           '(7302 for the default ingest), so bucks on one host never clash; '
+                           '"" turns the live feed off.',
+                           lambda v: None if v in ("", "auto") else endpoint(bind=True)(v))
     publish_hwm: int = setting(10_000, "Live messages queued per subscriber; a subscriber that falls "
                                "further behind misses messages (counted in stats.json), it never "
                                "slows the buck (>= 1).", at_least(1))

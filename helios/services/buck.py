@@ -32,7 +32,6 @@ from helios.errors import FrameError, RecordError, ServiceError
 from helios.store import layout
 from helios.store.atomic import write_atomic
 from helios.store.buckets import BucketFiles
-from helios.services.http_ingest import HttpIngest
 from helios.wire.publisher import Publisher
 from helios.wire.sockets import SocketFactory
 
@@ -40,6 +39,16 @@ log = logging.getLogger(__name__)
 
 # Messages taken per wake-up before housekeeping gets a turn.
 DRAIN = 256
+
+
+def auto_publish(ingest: str) -> str:
+    host, _, port = ingest.rpartition(":")
+    if ingest.startswith("tcp://") and port.isdigit():
+        if int(port) >= 65535:
+            raise ServiceError(f"publish = \"auto\" takes the ingest port + 1, and {ingest} has none above it; "
+                               "set [buck] publish")
+        return f"{host}:{int(port) + 1}"
+    return ingest + ".pub"
 
 
 class Buck:
@@ -59,7 +68,12 @@ class Buck:
         self._bad_logged: dict[str, tuple[float, int]] = {}
         self.started = time.time()
         self.publisher: Publisher | None = None
-        self.http: HttpIngest | None = None
+        self.http = None  # an HttpIngest when [buck] http is set
+
+    @property
+    def publish_endpoint(self) -> str:
+        """The live feed's endpoint: as configured, or "auto": the ingest port + 1."""
+        return auto_publish(self.cfg.ingest) if self.cfg.publish == "auto" else self.cfg.publish
 
     def stop(self) -> None:
         """Ask the loop to finish; safe from a signal handler."""
@@ -72,17 +86,20 @@ class Buck:
         # Every socket the loop serves, with what to do with one message of it.
         # Live publishing and HTTP ingest register theirs here too.
         self.handlers: dict[zmq.Socket, Callable[[list[bytes]], None]] = {ingest: self.handle}
-        if self.cfg.publish:
+        if self.publish_endpoint:
             try:
-                pub = self.factory.make("publisher", self.cfg.publish, hwm=self.cfg.publish_hwm)
+                pub = self.factory.make("publisher", self.publish_endpoint, hwm=self.cfg.publish_hwm)
             except ServiceError:
                 ingest.close(linger=0)
                 raise
             self.publisher = Publisher(pub, self.name)
             # The loop reads subscriptions (and subscribers' drop reports) from it.
             self.handlers[pub] = self.publisher.on_upstream
-            log.info("Buck %s publishes its live feed on %s.", self.name, self.cfg.publish)
+            log.info("Buck %s publishes its live feed on %s.", self.name, self.publish_endpoint)
         if self.cfg.http:
+            # Imported only when used: aiohttp costs a buck ~20 MB it does not need otherwise.
+            from helios.services.http_ingest import HttpIngest
+
             self.http = HttpIngest(self)
             try:
                 # Its server thread hands requests to this loop over an inproc pipe.
@@ -200,7 +217,7 @@ class Buck:
             "write_errors": self.counts["write_errors"],
             "bad_frames": dict(self.bad),
             "open_buckets": self.buckets.open_count,
-            "publish": self.cfg.publish,
+            "publish": self.publish_endpoint,
             "live": self.publisher.stats() if self.publisher is not None else None,
             "http": self.http.stats() if self.http is not None else None,
         }

@@ -160,3 +160,19 @@ def test_a_subscriber_of_a_whole_environment_gets_stored_frames_without_the_buck
 def test_prefixes_that_name_no_app_take_the_whole_batch_stream():
     assert live.subscriptions([b"", b"prod\x00", b"prod\x00sshd\x00"]) == sorted(
         [live.WHOLE, live.WHOLE + b"prod\x00", b"prod\x00sshd\x00"])
+
+
+def test_two_bucks_on_one_host_take_their_live_feed_next_to_their_ingest_port(procs, tmp_path):
+    from helios.wire.ports import free_port
+
+    datas = []
+    for name in ("a", "b"):
+        port = free_port()
+        while port >= 65535:
+            port = free_port()
+        data = tmp_path / name
+        procs("buck", "--ingest", f"tcp://127.0.0.1:{port}", "--data-dir", str(data), "--stats-interval", "0.2")
+        datas.append((port, data))
+    for port, data in datas:
+        s = poll_until(lambda: stats(data), what="the buck to start")
+        assert s["publish"] == f"tcp://127.0.0.1:{port + 1}"
