@@ -61,6 +61,9 @@ def run_service(make: Callable[[], Any]) -> None:
     with its reason."""
     try:
         service = make()
+    except ConfigError as exc:
+        click.echo(f"helios: {exc}", err=True)
+        sys.exit(2)
     except HeliosError as exc:
         click.echo(f"helios: {exc}", err=True)
         sys.exit(1)
@@ -352,16 +355,9 @@ def subscribe(config_path: str | None, environments: tuple[str, ...], apps: tupl
     from helios.services.subscribe import Subscriber
 
     cfg = load(config_path, kwargs, "subscribe")
-    try:
-        feed = build_feed(cfg, environments, apps, severity, hosts, contains)
-    except ConfigError as exc:
-        click.echo(f"helios: {exc}", err=True)
-        sys.exit(2)
-    except HeliosError as exc:
-        click.echo(f"helios: {exc}", err=True)
-        sys.exit(1)
-    run_service(lambda: Subscriber(feed, output, interval=interval, limit=limit, duration=duration,
-                                      connect_timeout=cfg.subscribe.connect_timeout, reorder_delay=reorder_delay))
+    run_service(lambda: Subscriber(build_feed(cfg, environments, apps, severity, hosts, contains), output,
+                                   interval=interval, limit=limit, duration=duration,
+                                   connect_timeout=cfg.subscribe.connect_timeout, reorder_delay=reorder_delay))
 
 
 class PluginCommand(click.Command):
@@ -449,15 +445,8 @@ def graphite(config_path: str | None, environments: tuple[str, ...], apps: tuple
     from helios.services.graphite import Bridge
 
     cfg = load(config_path, kwargs, "graphite")
-    try:
-        feed = build_feed(cfg, environments, apps, severity, hosts, contains)
-    except ConfigError as exc:
-        click.echo(f"helios: {exc}", err=True)
-        sys.exit(2)
-    except HeliosError as exc:
-        click.echo(f"helios: {exc}", err=True)
-        sys.exit(1)
-    run_service(lambda: Bridge(feed, cfg.graphite, connect_timeout=cfg.subscribe.connect_timeout))
+    run_service(lambda: Bridge(build_feed(cfg, environments, apps, severity, hosts, contains), cfg.graphite,
+                               connect_timeout=cfg.subscribe.connect_timeout))
 
 
 def main() -> None:
