@@ -243,7 +243,8 @@ def ingest_run(workdir: Path, events: int, mode: str) -> float:
             extra = zmq.Context.instance().socket(zmq.SUB)
             extra.setsockopt(zmq.LINGER, 0)
             extra.setsockopt(zmq.RCVHWM, 10)
-            extra.subscribe(b"")
+            # Subscribed to everything the way helios subscribe and the web tail are: the whole-batch stream.
+            extra.subscribe(live.WHOLE)
             for p in mesh.pubs:
                 extra.connect(p)
             mesh.subscribed(1, 1)

@@ -172,9 +172,11 @@ class Buck:
                            '(7302 for the default ingest), so bucks on one host never clash; '
                            '"" turns the live feed off.',
                            lambda v: None if v in ("", "auto") else endpoint(bind=True)(v))
-    publish_hwm: int = setting(10_000, "Live messages queued per subscriber; a subscriber that falls "
+    publish_hwm: int = setting(1000, "Live messages queued per subscriber; a subscriber that falls "
                                "further behind misses messages (counted in stats.json), it never "
-                               "slows the buck (>= 1).", at_least(1))
+                               "slows the buck. A whole-batch message is a stored batch (~70 KB), "
+                               "so this bounds what a stuck subscriber costs a buck (>= 1).",
+                               at_least(1))
     http: str = setting("", 'HOST:PORT the HTTP ingest listens on (POST /v1/events, GET /healthz), '
                         'like "127.0.0.1:7380"; port 0 picks a free one (see stats.json); '
                         '"" turns HTTP ingest off.', lambda v: None if v == "" else listen_address(v))
