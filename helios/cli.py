@@ -267,17 +267,20 @@ def check_config(file: str | None, example: bool, show: bool) -> None:
 @click.option("--dir", "workdir", type=click.Path(file_okay=False),
               help="Where bucks keep their files (default: a new temporary folder, kept on exit).")
 @click.option("--env", "environment", default="demo", show_default=True, help="Environment of the events.")
-def demo(logs: tuple[str, ...], rate: int, duration: float | None, workdir: str | None, environment: str) -> None:
+@click.option("--web/--no-web", default=True, show_default=True, help="Also serve the browser live tail.")
+def demo(logs: tuple[str, ...], rate: int, duration: float | None, workdir: str | None, environment: str,
+         web: bool) -> None:
     """Run the whole mesh on this machine on embedded defaults: two bucks, a
-    tailer, and a generator writing realistic log lines to a file in a
-    temporary folder, all on 127.0.0.1. Prints what runs where and a live
-    count of events received by each buck. Ctrl-C stops everything cleanly.
+    tailer, the browser live tail, and a generator writing realistic log
+    lines to a file in a temporary folder, all on 127.0.0.1. Prints what runs
+    where (with the live tail's address) and a live count of events received
+    by each buck. Ctrl-C stops everything cleanly.
 
     Given LOGS (e.g. /var/log/syslog), the tailer follows those instead of the
     generator's file, from their end."""
     from helios.services.demo import Demo
 
-    d = Demo(logs=list(logs), rate=rate, workdir=workdir, environment=environment)
+    d = Demo(logs=list(logs), rate=rate, workdir=workdir, environment=environment, web=web)
     signal.signal(signal.SIGTERM, lambda *_: d.stop())
     signal.signal(signal.SIGINT, lambda *_: d.stop())
     try:

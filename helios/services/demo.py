@@ -1,6 +1,6 @@
 """``helios demo``: the whole mesh on one machine, on embedded defaults.
 
-Composition only: it starts two bucks and a tailer as separate processes
+Composition only: it starts two bucks, a tailer and the web live tail as separate processes
 (``python -m helios ...``, as an operator would), a generator thread that
 writes realistic lines to a file, and reads each buck's stats file once a
 second to show what arrived. Nothing here imports another service.
@@ -19,15 +19,16 @@ from pathlib import Path
 
 from helios import loadgen
 from helios.errors import ServiceError
-from helios.wire.ports import free_endpoint
+from helios.wire.ports import free_endpoint, free_port
 
 
 class Demo:
     def __init__(self, logs: list[str], rate: int = 200, workdir: str | None = None,
-                 environment: str = "demo", out=None) -> None:
+                 environment: str = "demo", out=None, web: bool = True) -> None:
         self.logs = logs
         self.rate = rate
         self.environment = environment
+        self.web = web
         self.dir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="helios-demo-"))
         self.out = out or sys.stdout
         self.stopping = threading.Event()
@@ -71,9 +72,11 @@ class Demo:
     def run(self, duration: float | None = None) -> int:
         self.dir.mkdir(parents=True, exist_ok=True)
         endpoints = {"buck-a": free_endpoint(), "buck-b": free_endpoint()}
+        pubs: dict[str, str] = {}
         for name, ep in endpoints.items():
+            pubs[name] = free_endpoint()
             self.start(name, ["buck", "--name", name, "--ingest", ep, "--data-dir", str(self.dir / name),
-                              "--publish", free_endpoint()])
+                              "--publish", pubs[name]])
         gen_file = self.dir / "generated.log"
         paths = self.logs or [str(gen_file)]
         if not self.logs:
@@ -85,6 +88,11 @@ class Demo:
         for ep in endpoints.values():
             tail_args += ["--buck", ep]
         self.start("tailer", tail_args)
+        web_url = None
+        if self.web:
+            port = free_port()
+            web_url = f"http://127.0.0.1:{port}/"
+            self.start("web", ["web", "--listen", f"127.0.0.1:{port}", *[x for p in pubs.values() for x in ("--buck", p)]])
         gen = None
         if not self.logs:
             gen = threading.Thread(target=self.generate, args=(gen_file,), daemon=True)
@@ -94,6 +102,8 @@ class Demo:
         for name, ep in endpoints.items():
             self.say(f"  {name:<9} pid {self.procs[name].pid:<7} ingest {ep}   buckets {self.dir / name / 'buckets' / self.environment}")
         self.say(f"  tailer    pid {self.procs['tailer'].pid:<7} follows {', '.join(paths)}")
+        if web_url:
+            self.say(f"  web       pid {self.procs['web'].pid:<7} live tail at {web_url}  (open it in a browser)")
         if gen:
             self.say(f"  generator (thread) writes {self.rate} lines/s to {gen_file}")
         self.say(f"  service logs in {self.dir / 'logs'}")
