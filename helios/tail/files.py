@@ -82,6 +82,7 @@ class FollowedFile:
     at_eof: bool = False
     last_growth: float = field(default_factory=time.monotonic)
     rotated: bool = False         # its path names another file now: read to the end, then let go
+    rewritten: bool = False       # read() found another first line: truncated and written again
     committed: int = -1           # first byte not yet safe (-1: nothing read yet)
     max_line: int = 1024 * 1024
     partial_flush: float = 5.0
@@ -128,6 +129,12 @@ class FollowedFile:
         now = time.monotonic() if now is None else now
         data = os.pread(self.fd, limit, self.pos)
         self.at_eof = len(data) < limit
+        if data and self.pos and self.fingerprint is not None \
+                and os.pread(self.fd, len(self.fingerprint), 0) != self.fingerprint:
+            # Another first line: the file was truncated and written again,
+            # maybe past our offset already. These bytes are not a continuation.
+            self.rewritten, self.at_eof = True, True
+            return []
         if not data:
             if self.pending and now - self.pending_since >= self.partial_flush:
                 return self.take_pending()
@@ -229,22 +236,20 @@ class FollowedFile:
         return os.fstat(self.fd).st_size
 
     def truncated(self) -> bool:
-        """Smaller than what was read, or another first line: the file was
-        truncated (and maybe written again past our offset already)."""
+        """Smaller than what was read, or (found by ``read``, which checks the
+        first line before it takes new bytes) written again with another
+        first line: the file was truncated."""
+        if self.rewritten:
+            return True
         try:
-            if self.size() < self.pos:
-                return True
+            return self.size() < self.pos
         except OSError:
             return False
-        if self.fingerprint is not None and self.pos:
-            head = os.pread(self.fd, len(self.fingerprint), 0)
-            return head != self.fingerprint
-        return False
 
     def restart(self) -> None:
         """After a truncation: read again from 0 as a new generation."""
         old_fp = self.fingerprint
-        self.pos, self.pending, self.split_n, self.committed = 0, b"", 0, 0
+        self.pos, self.pending, self.split_n, self.committed, self.rewritten = 0, b"", 0, 0, False
         self.key = self.fingerprint = None
         if self.identify() is not None and self.fingerprint == old_fp:
             self.generation += 1

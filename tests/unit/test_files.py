@@ -111,7 +111,10 @@ def test_truncation_is_noticed_even_when_the_file_grew_back_past_the_old_offset(
     with open(p, "r+b") as out:
         out.truncate(0)
         out.write(b"another first line that is longer\n")
+    assert f.read(1 << 20, 0) == []  # the new bytes are not read as a continuation
     assert f.truncated()
+    f.restart()
+    assert events(read_all(f)) == [(0, b"another first line that is longer", None)]
 
 
 def test_a_file_truncated_and_started_again_with_the_same_first_line_gets_new_ids(tmp_path):
