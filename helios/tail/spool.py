@@ -34,6 +34,8 @@ from helios.store.records import RecordReader
 
 log = logging.getLogger(__name__)
 
+LISTING_TTL = 1.0
+
 
 class Spool:
     def __init__(self, root: str | Path, window: int, *, max_bytes: int, max_age: float,
@@ -48,10 +50,19 @@ class Spool:
         self.files = BucketFiles(self.root, window, keep_open=1)
         self.dirty = False
         self.counts = {"dropped_buckets": 0, "dropped_bytes": 0}
+        self._listing: list | None = None
+        self._listed_at = 0.0
 
     def append(self, environment: str, frame: bytes, now: float | None = None) -> None:
+        opened = self.files.open_count
         self.files.append(environment, [frame], now)
         self.dirty = True
+        if self.files.open_count != opened:
+            # A new window: close the writers of past ones (one file a
+            # window would pile up otherwise), and list the spool again.
+            self.sync()
+            self.files.close_idle(now)
+            self._listing = None
 
     def sync(self) -> None:
         """Make what was appended durable (before positions are saved)."""
@@ -60,12 +71,18 @@ class Spool:
             self.dirty = False
 
     def buckets(self) -> list[tuple[layout.BucketName, Path, int]]:
+        """Every spool bucket with its size. Listed at most once a second: a
+        day's spool is ~1,440 files, and the tailer asks four times a second."""
+        now = time.monotonic()
+        if self._listing is not None and now - self._listed_at < LISTING_TTL:
+            return self._listing
         out = []
         for name, path in layout.list_buckets(self.root):
             try:
                 out.append((name, path, path.stat().st_size))
             except OSError:
                 pass
+        self._listing, self._listed_at = out, now
         return out
 
     def due(self, name: layout.BucketName, now: float) -> bool:
@@ -109,9 +126,7 @@ class Spool:
             path.unlink()
         except FileNotFoundError:
             pass
-
-    def total_bytes(self) -> int:
-        return sum(size for *_, size in self.buckets())
+        self._listing = None
 
     def close(self) -> None:
         self.files.close()

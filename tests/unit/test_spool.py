@@ -63,3 +63,11 @@ def test_the_open_window_is_never_pruned(tmp_path):
     s.append("prod", b"x" * 2_000_000, now=DAY0)
     s.close()
     assert s.to_prune(now=DAY0 + 30) == []
+
+
+def test_writers_of_past_windows_are_closed_so_descriptors_do_not_pile_up(tmp_path):
+    s = spool(tmp_path)
+    for i in range(30):
+        s.append("prod", b"x", now=DAY0 + 60 * i)
+    assert s.files.open_count <= 3  # the current window and the two before it, not 30
+    assert len(s.buckets()) == 30
