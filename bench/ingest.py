@@ -548,14 +548,19 @@ def helios_run(path: Path, size: int, lines: int, args, run_no: int, variant: st
             res["verify"] = verify(dirs[0], path, lines)
         return res
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait()
-        if args.keep:
-            log(f"  kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        stop_and_clean(procs, work, args.keep)
+
+
+def stop_and_clean(procs, work: Path, keep: bool) -> None:
+    """End the run's processes and remove its scratch directory (unless --keep)."""
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        p.wait()
+    if keep:
+        log(f"  kept {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def report_helios(res: dict, size: int, lines: int) -> None:
@@ -760,14 +765,7 @@ def syslog_run(kind: str, path: Path, size: int, lines: int, args, run_no: int) 
         }
     finally:
         counter.close()
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait()
-        if args.keep:
-            log(f"  kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        stop_and_clean(procs, work, args.keep)
 
 
 def verify(data_dir: Path, path: Path, lines: int) -> str:

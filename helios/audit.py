@@ -16,10 +16,16 @@ that ends after the spool's re-send of its last window.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterable
 
+from helios import codec
+from helios.errors import FrameError
 from helios.model import Event
+from helios.store import layout
+from helios.store.records import RecordReader
 
 
 def span(event: Event) -> tuple[int, int] | None:
@@ -87,13 +93,6 @@ def audit_dirs(data_dirs: list[str], environment: str | None = None, start: floa
                end: float | None = None) -> Report:
     """Read the bucket files of every buck data directory (today's way to ask
     the bucks; the bucket query protocol will replace it) and merge spans."""
-    from pathlib import Path
-
-    from helios import codec
-    from helios.errors import FrameError
-    from helios.store import layout
-    from helios.store.records import RecordReader
-
     report = Report({})
 
     def events():
@@ -119,8 +118,6 @@ def audit_dirs(data_dirs: list[str], environment: str | None = None, start: floa
 
 
 def render(report: Report, as_json: bool = False) -> str:
-    import json
-
     gaps = report.gaps
     if as_json:
         return json.dumps({

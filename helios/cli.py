@@ -46,10 +46,14 @@ def config_option(f: Callable) -> Callable:
                         help="TOML config file (see `helios check-config --example`).")(f)
 
 
+def overrides_of(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The config keys set by flags (parameters named ``section__key``)."""
+    return {k.replace("__", ".", 1): v for k, v in kwargs.items() if "__" in k}
+
+
 def load(config_path: str | None, kwargs: dict[str, Any], section: str) -> config.Config:
-    overrides = {k.replace("__", ".", 1): v for k, v in kwargs.items() if "__" in k}
     try:
-        return config.load(config_path, overrides, require=(section,))
+        return config.load(config_path, overrides_of(kwargs), require=(section,))
     except ConfigError as exc:
         click.echo(f"helios: {exc}", err=True)
         sys.exit(2)
@@ -173,10 +177,8 @@ def tailer(config_path: str | None, **kwargs: Any) -> None:
     from helios.services.tailer import Tailer
 
     cfg = load(config_path, kwargs, "tailer")
-    overrides = {k.replace("__", ".", 1): v for k, v in kwargs.items() if "__" in k}
-
     def reload():
-        return config.load(config_path, overrides, require=("tailer",)).tailer
+        return config.load(config_path, overrides_of(kwargs), require=("tailer",)).tailer
 
     run_service(lambda: Tailer(cfg.tailer, reload=reload))
 

@@ -145,7 +145,7 @@ def run_writer(case, seconds, paths=None, rate=2000, action=None, every=None):
             time.sleep(every)  # the pace of the case itself (rotations per second), not a wait for a result
             action(w)
         else:
-            time.sleep(0.05)
+            time.sleep(0.05)  # the writer runs for `seconds`: this is the case's length, not a wait for a result
     return set(range(w.stop()))
 
 
@@ -228,7 +228,7 @@ def test_kill_9_of_one_buck_and_restart_loses_nothing(tmp_path, procs, buck):
     at_kill = w.n
     poll_until(lambda: w.n > at_kill + 2000, what="lines written while one buck is dead")
     proc.start()
-    time.sleep(1.0)
+    time.sleep(1.0)  # the writer goes on for a while after the restart
     case.check(set(range(w.stop())))
 
 
