@@ -11,8 +11,9 @@ LOGS   ?=
 # python3-venv: the venv. graphite-carbon, python3-whisper: tests/integration/test_graphite.py
 # runs carbon-cache and reads its whisper files. nagios4-core: test_check_nagios.py runs Nagios.
 # chromium, chromium-driver: the browser live tail tests (tests/integration/test_web_*.py) and
-# bench/livetail.py drive /usr/bin/chromium headless through Playwright.
-APT_PACKAGES := python3-venv graphite-carbon python3-whisper nagios4-core chromium chromium-driver
+# bench/livetail.py drive /usr/bin/chromium headless through Playwright. systemd: its
+# systemd-analyze verifies the units in deploy/systemd/ (tests/integration/test_deploy.py).
+APT_PACKAGES := python3-venv graphite-carbon python3-whisper nagios4-core chromium chromium-driver systemd
 
 .PHONY: demo test bench venv sysdeps clean
 

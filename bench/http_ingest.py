@@ -34,6 +34,28 @@ Helios runs, so every ratio compares figures taken seconds apart):
 4. ``--repeat N``: medians (and ranges) of every figure; a markdown block at
    the end is ready to paste into BENCHMARKS.md. Results are also written to
    ``bench/out/http-ingest-TIMESTAMP.json``.
+5. The client library's three paths, from an application's threads
+   (``--part record``; ``--part all``, the default, runs both parts):
+   two bucks (``--http``) and a relay (``helios relay``, ipc socket, spool
+   on, sending each batch to both bucks). In this process, 1, 8 and 32
+   application threads (``--threads``) call ``Recorder.record()`` back to
+   back for ``--record-events`` events in all (dicts like the HTTP bodies'
+   events; the recorder's queue holds them all, so none is dropped), through
+
+   - ``zmq``: ``[client] bucks`` = the two ingest endpoints, copies 2;
+   - ``http``: ``[client] bucks`` = the two HTTP URLs (durability written,
+     one buck per batch);
+   - ``relay``: ``[client] relay`` = the relay's ipc endpoint; the relay
+     spools each batch and sends it to both bucks. Its spool window is a
+     day, so the re-send of a closed spool bucket (a third copy) does not
+     land inside the measurement, as in ``bench/ingest.py``'s ``on``.
+
+   Events/s runs from the first ``record()`` until the bucks' stats.json
+   hold every event (both bucks for zmq and relay, either for http): the
+   whole path, not just the hand-off. ``record()`` p50/p99 are over every
+   call; application CPU is this process's CPU per event (the recording
+   threads and the library's background threads), the cost an application
+   pays; relay CPU is the relay process's.
 
 The clients run in this process (asyncio + aiohttp) and share the machine's
 cores with the buck, as a co-located load balancer or app would.
@@ -275,26 +297,168 @@ def spread(values, fmt="{:,.0f}"):
     return fmt.format(m) if len(values) == 1 else f"{fmt.format(m)} ({fmt.format(min(values))}..{fmt.format(max(values))})"
 
 
+# --- part 5: the client library's paths (record() from application threads) ---
+
+TRANSPORTS = ("zmq", "http", "relay")
+
+
+def event_maps(n: int = 1000) -> list[dict]:
+    """Events like the HTTP bodies' (pre-made: the threads measure record(), not this)."""
+    return [e for body in bodies(n // EVENTS_PER_REQUEST) for e in json.loads(body)]
+
+
+def buck_events(datas: list[Path]) -> list[int]:
+    return [read_stats(d).get("events", 0) for d in datas]
+
+
+def record_run(settings: dict, threads: int, total: int, events: list[dict], datas: list[Path],
+               copies_on_each: bool, relay_pid: int | None) -> dict:
+    """``threads`` application threads record ``total`` events back to back;
+    wait until the bucks hold them all."""
+    import threading
+
+    from helios.client import Recorder
+
+    time.sleep(0.5)  # stats.json is written every 0.2 s: let the last run's counts settle
+    before = buck_events(datas)
+    rec = Recorder(queue_size=total + 1000, **settings)
+    latencies: list[list[int]] = [[] for _ in range(threads)]
+    per = total // threads
+    gate = threading.Barrier(threads + 1)
+
+    def app(k: int) -> None:
+        lat = latencies[k]
+        record, clock = rec.record, time.perf_counter_ns
+        mine = events[k::threads] or events
+        m = len(mine)
+        gate.wait()
+        for i in range(per):
+            t0 = clock()
+            record(mine[i % m])
+            lat.append(clock() - t0)
+
+    workers = [threading.Thread(target=app, args=(k,)) for k in range(threads)]
+    for w in workers:
+        w.start()
+    cpu0 = time.process_time()
+    relay_cpu0 = cpu_seconds(relay_pid) if relay_pid else 0.0
+    gate.wait()
+    t0 = time.perf_counter()
+    for w in workers:
+        w.join()
+    recorded = time.perf_counter() - t0
+    rec.flush(120)
+    want = per * threads
+
+    def arrived() -> bool:
+        got = [a - b for a, b in zip(buck_events(datas), before)]
+        return min(got) >= want if copies_on_each else sum(got) >= want
+    wait_for(arrived, 180, "every recorded event in the bucks")
+    # The last stats.json may lag the store by up to 0.2 s: a bias of at most that against every transport.
+    elapsed = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
+    stats = rec.stats()
+    rec.close(timeout=5)
+    flat = sorted(x for lat in latencies for x in lat)
+    pick = lambda q: flat[min(len(flat) - 1, int(q * len(flat)))] / 1000  # noqa: E731  (µs)
+    return {"events_per_s": want / elapsed, "record_per_s": want / recorded, "p50_us": pick(0.50),
+            "p99_us": pick(0.99), "app_cpu_us_per_event": cpu / want * 1e6, "dropped": stats.get("dropped", 0),
+            "relay_cpu_us_per_event": (cpu_seconds(relay_pid) - relay_cpu0) / want * 1e6 if relay_pid else None}
+
+
+def record_repeat(work: Path, thread_counts: list[int], total: int, events: list[dict]) -> dict:
+    out: dict = {}
+    servers: list[Server] = []
+    try:
+        eps, urls, datas = [], [], []
+        for name in ("a", "b"):
+            data = work / f"rbuck-{name}-{time.monotonic_ns()}"
+            ep, port = free_endpoint(), free_port()
+            servers.append(Server([sys.executable, "-m", "helios", "buck", "--ingest", ep, "--publish", free_endpoint(),
+                                   "--data-dir", str(data), "--http", f"127.0.0.1:{port}", "--stats-interval", "0.2"],
+                                  work / f"rbuck-{name}.out"))
+            eps.append(ep)
+            urls.append(f"http://127.0.0.1:{port}")
+            datas.append(data)
+        for data in datas:
+            wait_for(lambda: read_stats(data).get("http"), 15, "the bucks")
+        state = work / f"relay-{time.monotonic_ns()}"
+        listen = f"ipc://{state}/relay.sock"
+        relay = Server([sys.executable, "-m", "helios", "relay", "--listen", listen, "--state-dir", str(state),
+                        "--buck", eps[0], "--buck", eps[1], "--spool-window", "86400", "--stats-interval", "0.2"],
+                       work / "relay.out")
+        servers.append(relay)
+        wait_for(lambda: read_stats(state), 15, "the relay")
+        paths = {"zmq": ({"bucks": eps, "copies": 2}, True, None),
+                 "http": ({"bucks": urls}, False, None),
+                 "relay": ({"relay": listen}, True, relay.p.pid)}
+        for t in thread_counts:
+            for kind in TRANSPORTS:
+                settings, on_each, pid = paths[kind]
+                out[f"{kind}/{t}"] = record_run(settings, t, total, events, datas, on_each, pid)
+    finally:
+        for server in reversed(servers):
+            server.stop()
+    return out
+
+
+def record_table(runs: list[dict], thread_counts: list[int], total: int) -> list[str]:
+    lines = [f"Application threads call `record()` back to back, {total:,} events in all per run "
+             "(events/s: from the first call until the bucks hold every event):", "",
+             "| path | threads | events/s | record() p50 µs | record() p99 µs | app CPU µs/event | "
+             "relay CPU µs/event | vs zmq events/s | dropped |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for t in thread_counts:
+        for kind in TRANSPORTS:
+            rs = [r[f"{kind}/{t}"] for r in runs]
+            ratio = med([r[f"{kind}/{t}"]["events_per_s"] / r[f"zmq/{t}"]["events_per_s"] for r in runs])
+            lines.append(
+                f"| {kind} | {t} | {spread([x['events_per_s'] for x in rs])} | "
+                f"{spread([x['p50_us'] for x in rs], '{:.1f}')} | {spread([x['p99_us'] for x in rs], '{:.1f}')} | "
+                f"{spread([x['app_cpu_us_per_event'] for x in rs], '{:.1f}')} | "
+                f"{spread([x['relay_cpu_us_per_event'] for x in rs], '{:.1f}')} | {ratio:.2f} | "
+                f"{sum(x['dropped'] for x in rs)} |")
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--duration", type=float, default=4.0, help="measured seconds per run (after 1 s warm-up)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--clients", default="1,8,64", help="client counts, comma-separated")
+    ap.add_argument("--part", choices=["all", "http", "record"], default="all",
+                    help="http: the HTTP ingest runs (1-4); record: the client library's paths (5)")
+    ap.add_argument("--threads", default="1,8,32", help="application thread counts for --part record")
+    ap.add_argument("--record-events", type=int, default=200_000, help="events recorded per run of part 5")
     args = ap.parse_args()
     counts = [int(c) for c in args.clients.split(",")]
+    threads = [int(c) for c in args.threads.split(",")]
     payloads = bodies()
+    events = event_maps()
     OUT.mkdir(parents=True, exist_ok=True)
-    runs = []
+    runs, record_runs = [], []
     with tempfile.TemporaryDirectory(dir=OUT, prefix="http-") as tmp:
         for i in range(args.repeat):
-            r = one_repeat(Path(tmp), counts, args.duration, payloads)
-            runs.append(r)
-            print(f"repeat {i + 1}/{args.repeat}: fsync/s {r['fsync_per_s']:,.0f}; " + "; ".join(
-                f"{k} {v['events_per_s']:,.0f} ev/s p99 {v['p99_ms']:.1f} ms" for k, v in r.items() if "/" in k),
-                f"(load average {os.getloadavg()[0]:.1f})", flush=True)
+            if args.part in ("all", "http"):
+                r = one_repeat(Path(tmp), counts, args.duration, payloads)
+                runs.append(r)
+                print(f"repeat {i + 1}/{args.repeat}: fsync/s {r['fsync_per_s']:,.0f}; " + "; ".join(
+                    f"{k} {v['events_per_s']:,.0f} ev/s p99 {v['p99_ms']:.1f} ms" for k, v in r.items() if "/" in k),
+                    f"(load average {os.getloadavg()[0]:.1f})", flush=True)
+            if args.part in ("all", "record"):
+                r = record_repeat(Path(tmp), threads, args.record_events, events)
+                record_runs.append(r)
+                print(f"repeat {i + 1}/{args.repeat}, record(): " + "; ".join(
+                    f"{k} {v['events_per_s']:,.0f} ev/s p99 {v['p99_us']:.1f} µs" for k, v in r.items()),
+                    f"(load average {os.getloadavg()[0]:.1f})", flush=True)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     (OUT / f"http-ingest-{stamp}.json").write_text(json.dumps(
-        {"machine": platform.platform(), "cpus": os.cpu_count(), "duration": args.duration, "runs": runs}, indent=1))
+        {"machine": platform.platform(), "cpus": os.cpu_count(), "duration": args.duration, "runs": runs,
+         "record_runs": record_runs}, indent=1))
+    if record_runs:
+        print("\n" + "\n".join(record_table(record_runs, threads, args.record_events)))
+    if not runs:
+        return
 
     lines = [
         f"Machine: {platform.platform()}, {os.cpu_count()} CPUs; {args.repeat} repeats of {args.duration:g} s "

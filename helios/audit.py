@@ -12,6 +12,10 @@ byte seen and the last: a hole is a range of the file that no buck holds.
 A leading gap (the file was first read from its end) is not a loss and is not
 reported. Lines re-sent from the spool land in later buckets, so audit a range
 that ends after the spool's re-send of its last window.
+
+The bucket files come from buck data directories (read in place) or from
+running bucks over the bucket query protocol (``helios.query``), or both; a
+buck that does not answer is reported, and what the others hold is audited.
 """
 
 from __future__ import annotations
@@ -19,10 +23,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from helios import codec
-from helios.errors import FrameError
+from helios.errors import FrameError, QueryError
 from helios.model import Event
 from helios.store import layout
 from helios.store.records import RecordReader
@@ -83,6 +87,8 @@ class Report:
     events: int = 0
     bad_frames: int = 0
     damaged_files: list[str] = field(default_factory=list)
+    unreachable: list[str] = field(default_factory=list)  # bucks that did not answer, with why
+    fetch_errors: list[str] = field(default_factory=list)  # buckets that could not be read whole
 
     @property
     def gaps(self) -> dict[bytes, list[tuple[int, int]]]:
@@ -91,30 +97,67 @@ class Report:
 
 def audit_dirs(data_dirs: list[str], environment: str | None = None, start: float | None = None,
                end: float | None = None) -> Report:
-    """Read the bucket files of every buck data directory (today's way to ask
-    the bucks; the bucket query protocol will replace it) and merge spans."""
+    """Read the bucket files of every buck data directory and merge spans."""
+    return audit(data_dirs, (), environment, start, end)
+
+
+def audit(data_dirs: Iterable[str], bucks: Iterable[str], environment: str | None = None,
+          start: float | None = None, end: float | None = None, timeout: float = 5.0) -> Report:
+    """Merge the spans of every bucket in the data directories and of every
+    bucket the bucks (query endpoints) hold, of ``environment`` (None: all),
+    in windows overlapping [start, end] (seconds; None: unbounded)."""
     report = Report({})
+    lo = None if start is None else int(start)
+    hi = None if end is None else int(end) + 1
 
     def events():
         for d in data_dirs:
-            root = Path(d) / "buckets"
-            for _, path in layout.list_buckets(root, environment, None if start is None else int(start),
-                                               None if end is None else int(end) + 1):
+            for _, path in layout.list_buckets(Path(d) / "buckets", environment, lo, hi):
                 reader = RecordReader(path)
-                for frame in reader:
-                    try:
-                        _, evs = codec.decode(frame)
-                    except FrameError:
-                        report.bad_frames += 1
-                        continue
-                    report.frames += 1
-                    report.events += len(evs)
-                    yield from evs
+                yield from _decoded(report, reader)
                 if reader.stats.corrupt_records or reader.stats.skipped_bytes and not reader.stats.torn_tail:
                     report.damaged_files.append(str(path))
+        yield from _buck_events(report, list(bucks), environment, lo, hi, timeout)
 
     report.sources = collect(events(), lambda e: e.source_id or e.source.encode())
     return report
+
+
+def _decoded(report: Report, frames: Iterable[bytes]) -> Iterator[Event]:
+    for frame in frames:
+        try:
+            _, evs = codec.decode(frame)
+        except FrameError:
+            report.bad_frames += 1
+            continue
+        report.frames += 1
+        report.events += len(evs)
+        yield from evs
+
+
+def _buck_events(report: Report, bucks: list[str], environment: str | None, lo: int | None, hi: int | None,
+                 timeout: float) -> Iterator[Event]:
+    """The events of every bucket each buck lists, fetched in chunks."""
+    if not bucks:
+        return
+    from helios.query.client import QueryClient
+
+    ns = 1_000_000_000
+    with QueryClient(timeout=timeout) as qc:
+        listings = qc.list_buckets(bucks, environment, None if lo is None else lo * ns,
+                                   None if hi is None else hi * ns)
+        for ep, entries in listings.items():
+            if isinstance(entries, QueryError):
+                report.unreachable.append(str(entries))
+                continue
+            for entry in entries:
+                stream = qc.fetch_bucket(ep, entry.id)
+                try:
+                    yield from _decoded(report, stream)
+                except QueryError as exc:
+                    report.fetch_errors.append(f"{entry.id} from {ep}: {exc}")
+                if stream.corrupt_records or stream.skipped_bytes and not stream.torn_tail:
+                    report.damaged_files.append(f"{entry.id} on {ep}")
 
 
 def render(report: Report, as_json: bool = False) -> str:
@@ -122,7 +165,8 @@ def render(report: Report, as_json: bool = False) -> str:
     if as_json:
         return json.dumps({
             "frames": report.frames, "events": report.events, "bad_frames": report.bad_frames,
-            "damaged_files": report.damaged_files,
+            "damaged_files": report.damaged_files, "unreachable": report.unreachable,
+            "fetch_errors": report.fetch_errors,
             "sources": [{"identity": k.hex(), "host": s.host, "path": s.path, "events": s.events,
                          "first": (m := s.merged())[0][0], "last": m[-1][1],
                          "gaps": [{"start": a, "end": b, "bytes": b - a} for a, b in s.gaps()]}
@@ -142,6 +186,10 @@ def render(report: Report, as_json: bool = False) -> str:
         lines.append(f"{report.bad_frames} frame(s) could not be decoded.")
     for path in report.damaged_files:
         lines.append(f"damaged bucket file (records skipped): {path}")
+    for why in report.unreachable:
+        lines.append(f"not audited: {why}")
+    for why in report.fetch_errors:
+        lines.append(f"not read whole: {why}")
     lines.append("No gaps: every byte range read is held by a buck." if not gaps else
                  f"{sum(len(v) for v in gaps.values())} gap(s) in {len(gaps)} file(s).")
     return "\n".join(lines)

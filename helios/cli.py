@@ -121,6 +121,9 @@ def cli(log_level: str) -> None:
 @flag("buck.http_max_events", "--http-max-events", type=int, metavar="EVENTS")
 @flag("buck.http_max_pending", "--http-max-pending", type=int, metavar="REQUESTS")
 @flag("buck.http_environment", "--http-env", metavar="ENV")
+@flag("buck.query", "--query", metavar="ENDPOINT")
+@flag("buck.query_max_bytes", "--query-max-bytes", type=int, metavar="BYTES")
+@flag("buck.metrics", "--metrics", metavar="HOST:PORT")
 def buck(config_path: str | None, **kwargs: Any) -> None:
     """Run a buck: take batches on a PULL socket and append them to
     per-environment time bucket files under DATA_DIR/buckets/ENV/YYYYMMDD/.
@@ -129,7 +132,10 @@ def buck(config_path: str | None, **kwargs: Any) -> None:
     a bad frame is counted and logged, never fatal. SIGTERM flushes and exits.
 
     With --http, also take events as JSON, NDJSON or msgpack on
-    POST http://HOST:PORT/v1/events, answered once --durability is reached."""
+    POST http://HOST:PORT/v1/events, answered once --durability is reached.
+
+    Bucket queries (helios buckets, helios audit --buck, the porter) are
+    answered on --query, by default the ingest port + 2."""
     from helios.services.buck import Buck
 
     cfg = load(config_path, kwargs, "buck")
@@ -164,6 +170,7 @@ def buck(config_path: str | None, **kwargs: Any) -> None:
 @flag("tailer.max_line_bytes", "--max-line-bytes", type=int)
 @flag("tailer.multiline_start", "--multiline-start", metavar="REGEX")
 @flag("tailer.max_open_files", "--max-open-files", type=int)
+@flag("tailer.metrics", "--metrics", metavar="HOST:PORT")
 def tailer(config_path: str | None, **kwargs: Any) -> None:
     """Run a tailer: follow the files matching the globs (new files are picked
     up while running), parse each line's time, host, app and severity, and
@@ -213,26 +220,34 @@ def web(config_path: str | None, **kwargs: Any) -> None:
 
 
 @cli.command()
-@click.option("--data-dir", "data_dirs", multiple=True, required=True, type=click.Path(file_okay=False),
-              help="A buck's data directory (repeat for every buck).")
+@click.option("--data-dir", "data_dirs", multiple=True, type=click.Path(file_okay=False),
+              help="A buck's data directory, read in place (repeat for every buck).")
+@click.option("--buck", "-b", "bucks", multiple=True, metavar="ENDPOINT",
+              help="A running buck's bucket query endpoint ([buck] query; repeat for every buck).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=5.0, show_default=True,
+              metavar="SECONDS", help="How long a --buck may take to answer.")
 @click.option("--env", "environment", help="Only this environment (default: all).")
 @click.option("--start", help="Only buckets from this time on: ISO 8601 (UTC if no offset) or relative, like -2h.")
 @click.option("--end", help="Only buckets before this time (same forms as --start).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def audit(data_dirs: tuple[str, ...], environment: str | None, start: str | None, end: str | None,
-          as_json: bool) -> None:
+def audit(data_dirs: tuple[str, ...], bucks: tuple[str, ...], timeout: float, environment: str | None,
+          start: str | None, end: str | None, as_json: bool) -> None:
     """Prove nothing was lost: merge the byte ranges of every tailed file held
-    by the bucks (read from their bucket files) and report, per host and file,
-    any gap. Exit 0 when there is none, 1 when there are gaps."""
+    by the bucks (read from their data directories, or asked of running bucks
+    with --buck) and report, per host and file, any gap. Exit 0 when there is
+    none, 1 when there are gaps. A --buck that does not answer is reported,
+    and what the others hold is audited."""
     from helios import audit as audit_mod
     from helios.timespec import TimeSpecError, parse_time
 
+    if not data_dirs and not bucks:
+        raise click.UsageError("give the bucks to audit: --data-dir DIR or --buck ENDPOINT (repeatable)")
     try:
         t0 = parse_time(start) if start else None
         t1 = parse_time(end) if end else None
     except TimeSpecError as exc:
         raise click.BadParameter(str(exc)) from None
-    report = audit_mod.audit_dirs([*data_dirs], environment, t0, t1)
+    report = audit_mod.audit([*data_dirs], [*bucks], environment, t0, t1, timeout=timeout)
     click.echo(audit_mod.render(report, as_json=as_json))
     sys.exit(1 if report.gaps else 0)
 
@@ -452,6 +467,13 @@ def graphite(config_path: str | None, environments: tuple[str, ...], apps: tuple
     cfg = load(config_path, kwargs, "graphite")
     run_service(lambda: Bridge(build_feed(cfg, environments, apps, severity, hosts, contains), cfg.graphite,
                                connect_timeout=cfg.subscribe.connect_timeout))
+
+
+# Commands kept in modules of their own (helios/commands/), which use the
+# helpers above: imported here, at the end, once those exist.
+from helios.commands import register  # noqa: E402
+
+register(cli)
 
 
 def main() -> None:

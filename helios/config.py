@@ -196,6 +196,16 @@ class Buck:
     http_environment: str = setting(
         "default", "Environment of HTTP events that name none (and whose request has no "
         "Helios-Environment header).", matches(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", "an environment name"))
+    query: str = setting("auto", "ROUTER endpoint the buck binds for bucket queries (list, fetch, "
+                         'stats, prune: helios buckets, helios audit --buck, the porter); "auto" is '
+                         'the ingest port + 2 (7303 for the default ingest); "" turns queries off.',
+                         lambda v: None if v in ("", "auto") else endpoint(bind=True)(v))
+    query_max_bytes: int = setting(4 * 1024 * 1024, "Most bytes of records in one fetch reply: a "
+                                   "bucket is streamed in chunks of this size, each read between "
+                                   "ingest messages (65536..268435456).", between(65536, 1 << 28))
+    metrics: str = setting("", 'HOST:PORT of the Prometheus metrics endpoint (GET /metrics), like '
+                           '"127.0.0.1:9731"; port 0 picks a free one (logged, and in DATA_DIR/stats.json); '
+                           '"" turns it off.', lambda v: None if v == "" else listen_address(v))
 
 
 @dataclass(frozen=True)
@@ -266,6 +276,9 @@ class Tailer:
                                    '"" means every line is an event.', regex)
     max_open_files: int = setting(512, "Above this many open files, the idlest are closed and "
                                   "reopened when they grow (>= 8).", at_least(8))
+    metrics: str = setting("", 'HOST:PORT of the Prometheus metrics endpoint (GET /metrics), like '
+                           '"127.0.0.1:9732"; port 0 picks a free one (logged, and in STATE_DIR/stats.json); '
+                           '"" turns it off.', lambda v: None if v == "" else listen_address(v))
 
     @staticmethod
     def cross_check(values: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
@@ -355,6 +368,11 @@ class Client:
     log_max_bytes: int = setting(65_536, "An undeliverable event is logged whole up to this "
                                  "size; beyond it, its first bytes and its size (256..1073741824).",
                                  between(256, 1 << 30))
+    relay: str = setting("", "The endpoint of this host's relay (helios relay; its [relay] listen), "
+                         'like "ipc:///run/helios/relay.sock": when set, every batch goes there '
+                         "(the cheapest way out of the application), and the relay spools it and "
+                         'sends it on to the bucks; bucks and copies are then unused. "" sends to '
+                         "the bucks directly.", lambda v: None if v == "" else endpoint()(v))
 
 
 @dataclass(frozen=True)
@@ -395,6 +413,159 @@ class Graphite:
 
 
 @dataclass(frozen=True)
+class Relay:
+    """The relay of one host (helios relay): takes batches from the
+    applications of the host (client library with [client] relay) on a local
+    socket, appends each to its spool, and sends it to several bucks, with the
+    same spool, re-send and reconnect behaviour as the tailer."""
+
+    listen: str = setting("ipc:///run/helios/relay.sock", "PULL endpoint the relay binds for the "
+                          "applications' batches; an ipc:// path's directory is created if missing.",
+                          endpoint(bind=True))
+    state_dir: str = setting("./helios-data/relay", "Where the relay keeps its spool (STATE_DIR/spool/) "
+                             "and what it re-sent (STATE_DIR/resent.json).", not_empty)
+    bucks: tuple[str, ...] = setting((), "Buck ingest endpoints to connect to.", not_empty, unique,
+                                     each=(endpoint(),), required=True,
+                                     example=["tcp://buck-a:7301", "tcp://buck-b:7301"])
+    copies: int = setting(2, "Each batch goes to this many distinct bucks (1..8, at most the "
+                          "number of bucks).", between(1, 8))
+    rcvhwm: int = setting(1000, "ZeroMQ receive high-water mark, in messages (>= 1); a full queue "
+                          "makes the applications' sends wait.", at_least(1))
+    sndhwm: int = setting(1000, "ZeroMQ send high-water mark per buck, in messages (>= 1).",
+                          at_least(1))
+    max_frame_bytes: int = setting(64 * 1024 * 1024, "Larger batch frames are refused (>= 4096).",
+                                   at_least(4096))
+    spool_window: int = setting(60, "Width of a spool bucket in seconds; 1..86400 and must divide "
+                                "86400. A bucket is re-sent once its window has passed.",
+                                between(1, DAY), divides(DAY, "a day"))
+    spool_max_bytes: int = setting(1024 ** 3, "The spool is pruned, oldest bucket first, above this "
+                                   "size (>= 1 MiB).", at_least(1024 * 1024))
+    spool_max_age: float = setting(86400.0, "Spool buckets older than this many seconds are "
+                                   "pruned (> 0).", above(0))
+    resend_jitter: float = setting(10.0, "Each closed spool bucket is re-sent up to this many "
+                                   "seconds after its window ends (0..3600).", between(0, 3600))
+    live_wait: float = setting(1.0, "How long a batch waits for a connected but busy buck before "
+                               "it is left to the spool's re-send (0..60).", between(0, 60))
+    sync_interval: float = setting(1.0, "Seconds between fsyncs of the spool (0 < x <= 60): what a "
+                                   "crash of the machine could lose. A crash of the relay alone "
+                                   "loses nothing it spooled.", above(0, 60))
+    stats_interval: float = setting(1.0, "Seconds between writes of STATE_DIR/stats.json (> 0).",
+                                    above(0))
+    metrics: str = setting("", 'HOST:PORT of the Prometheus metrics endpoint (GET /metrics), like '
+                           '"127.0.0.1:9733"; port 0 picks a free one (logged, and in STATE_DIR/stats.json); '
+                           '"" turns it off.', lambda v: None if v == "" else listen_address(v))
+
+    cross_check = staticmethod(Tailer.cross_check)  # copies at most the number of bucks
+
+
+@dataclass(frozen=True)
+class Query:
+    """Operator tools that ask the bucks over the bucket query protocol
+    (helios buckets, helios audit --buck): which bucks, how long to wait."""
+
+    bucks: tuple[str, ...] = setting(
+        ("tcp://127.0.0.1:7303",), "Bucket query (ROUTER) endpoints of the bucks, one per buck "
+        "(each buck's [buck] query).", not_empty, unique, each=(endpoint(),))
+    timeout: float = setting(5.0, "Seconds to wait for a buck's answer; a buck that does not "
+                             "answer in time is reported as down, the others are not held up "
+                             "(0 < x <= 600).", above(0, 600))
+
+
+def blacklist_entry(v: str) -> str | None:
+    from helios.porter.windows import parse_blacklist_entry  # pure, and imports nothing of config
+
+    try:
+        parse_blacklist_entry(v)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def http_url(v: str) -> str | None:
+    rest = v.partition("://")[2]
+    if not v.startswith(("http://", "https://")) or not rest or rest.startswith("/"):
+        return f"{v!r} is not an HTTP URL (like http://127.0.0.1:9200)"
+    return None
+
+
+@dataclass(frozen=True)
+class Porter:
+    """The porter (helios porter): loads every closed bucket window from the
+    bucks into the recent index (deduplicated, sorted by time), archives
+    windows older than the archive age, and asks the bucks to prune windows
+    that are indexed, archived and past the buck retention age."""
+
+    bucks: tuple[str, ...] = setting(
+        ("tcp://127.0.0.1:7303",), "Bucket query (ROUTER) endpoints of every buck, one per buck "
+        "(each buck's [buck] query).", not_empty, unique, each=(endpoint(),))
+    environments: tuple[str, ...] = setting(
+        (), "Environments to port; empty: every environment the bucks hold.", unique,
+        each=(matches(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", "an environment name"),))
+    state_dir: str = setting("./helios-data/porter", "Where the porter keeps what it has done "
+                             "(STATE_DIR/porter.db), its dedup ledger (STATE_DIR/seen/) and its "
+                             "status (STATE_DIR/status.json).", not_empty)
+    index: str = setting("sqlite", "The recent index: sqlite (embedded, files under index_dir), "
+                         "elasticsearch or opensearch (at index_url).",
+                         one_of("sqlite", "elasticsearch", "opensearch"))
+    index_url: str = setting("", "URL of Elasticsearch or OpenSearch, like http://127.0.0.1:9200 "
+                             "(credentials from the URL or the client's usual environment).",
+                             lambda v: None if v == "" else http_url(v))
+    index_dir: str = setting("./helios-data/index", "Where the sqlite index keeps its files.", not_empty)
+    index_name: str = setting("helios-recent", "Name of the recent index (sqlite: its folder under "
+                              "index_dir; Elasticsearch/OpenSearch: the prefix of its daily indices).",
+                              matches(r"[a-z0-9][a-z0-9_.-]{0,99}", "an index name (lower case)"))
+    archive: str = setting("folder", "The archive: folder (embedded, under archive_dir) or s3 "
+                           "(s3_bucket; endpoint, region and credentials from s3_endpoint and "
+                           "boto3's usual configuration).", one_of("folder", "s3"))
+    archive_dir: str = setting("./helios-data/archive", "Where the folder archive keeps its objects.",
+                               not_empty)
+    s3_bucket: str = setting("", "The S3 bucket of the archive (archive = s3).")
+    s3_prefix: str = setting("", 'Prefix of every archive key in the S3 bucket, like "helios/".')
+    s3_endpoint: str = setting("", 'URL of an S3-compatible store (MinIO, ...); "" is AWS (or '
+                               "AWS_ENDPOINT_URL).", lambda v: None if v == "" else http_url(v))
+    archive_level: int = setting(19, "zstd level of archive objects (1..22).", between(1, 22))
+    archive_blacklist: tuple[str, ...] = setting(
+        (), 'Windows the archiver skips, each "ENV/2026-11-20T10:00" (the window of ENV holding '
+        'that instant, UTC unless an offset is given) or a bucket id "ENV/20261120/100000-60s". '
+        "They are pruned like archived ones.", each=(blacklist_entry,))
+    grace: float = setting(10.0, "Seconds after a window's end before it is loaded: for buck clocks "
+                           "that disagree a little, and for the bucks to close it (0..3600).",
+                           between(0, 3600))
+    archive_age: float = setting(48 * 3600.0, "Windows that ended this many seconds ago are archived "
+                                 "(>= 0).", at_least(0))
+    prune_age: float = setting(72 * 3600.0, "Windows that ended this many seconds ago, once indexed "
+                               "and archived, are pruned from the bucks: the buck retention age (a "
+                               "window is never pruned before it is archived, so a prune_age under "
+                               "archive_age acts as archive_age; >= 0).", at_least(0))
+    recent_days: int = setting(7, "Days of events the recent index keeps: older days are dropped "
+                               "whole (1..3650).", between(1, 3650))
+    dedup_horizon: float = setting(86400.0, "The porter remembers which window each event was "
+                                   "ported from, to drop copies that reach a later window (spool "
+                                   "re-sends), for archive_age plus this many seconds (>= 0).",
+                                   at_least(0))
+    poll_interval: float = setting(5.0, "Seconds between looks at the bucks when there is nothing "
+                                   "to do (0 < x <= 3600).", above(0, 3600))
+    timeout: float = setting(10.0, "Seconds to wait for a buck's answer to one request; a buck that "
+                             "does not answer is reported as down and the others go on "
+                             "(0 < x <= 600).", above(0, 600))
+    backoff_min: float = setting(1.0, "First wait, in seconds, before retrying an index or archive "
+                                 "that failed; doubled at each failure ... (0 < x <= 3600)", above(0, 3600))
+    backoff_max: float = setting(300.0, "... up to this many seconds (0 < x <= 86400).", above(0, 86400))
+    workers: int = setting(2, "Processes that load the index, each a window at a time (0: load in "
+                           "the porter's own process; 0..16).", between(0, 16))
+
+    @staticmethod
+    def cross_check(values: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+        v = values.get
+        if v("index") in ("elasticsearch", "opensearch") and v("index_url") == "":
+            yield "index_url", f"required when index = {v('index')!r}"
+        if v("archive") == "s3" and v("s3_bucket") == "":
+            yield "s3_bucket", "required when archive = 's3'"
+        if v("backoff_min") is not None and v("backoff_max") is not None and v("backoff_max") < v("backoff_min"):
+            yield "backoff_max", f"must be at least backoff_min ({v('backoff_min')}), got {v('backoff_max')}"
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration: one attribute per section (the TOML table name)."""
 
@@ -404,6 +575,9 @@ class Config:
     web: Web = Web()
     subscribe: Subscribe = Subscribe()
     graphite: Graphite = Graphite()
+    relay: Relay = Relay()
+    query: Query = Query()
+    porter: Porter = Porter()
     sections_present: frozenset[str] = frozenset()
 
 

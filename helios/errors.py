@@ -9,7 +9,11 @@ third-party libraries (msgpack, lz4, zmq, OS) are translated where they enter.
     ├── RecordError        a bucket file record cannot be read or written
     ├── EventError         an event map (client library, HTTP ingest) has a wrong key; the message says which
     ├── ServiceError       a service cannot start (port in use, data dir unusable, ...)
-    └── FilterError        a live filter typed in a browser is invalid (bad regex, bad severity, ...)
+    ├── FilterError        a live filter typed in a browser is invalid (bad regex, bad severity, ...)
+    ├── QueryError         a bucket query failed: malformed, refused by the buck, or no answer in time
+    ├── ArchiveError       an archive object cannot be packed, read or stored intact; names its key when known
+    ├── SearchError        a search query (helios.index.query) is invalid: bad syntax, unknown filter, bad range
+    └── IndexStoreError    an index backend (sqlite, elasticsearch, opensearch) is unusable, unreachable or refused a write
 """
 
 from __future__ import annotations
@@ -51,3 +55,39 @@ class ServiceError(HeliosError):
 class FilterError(HeliosError):
     """A live filter sent by a browser is invalid; the message says which
     field and why, and is shown to the user as it is."""
+
+
+class QueryError(HeliosError):
+    """A bucket query (``helios.query``) failed: the request or reply is
+    malformed, the buck answered with an error (its reason is the message),
+    or the buck did not answer within the timeout. ``endpoint`` names the
+    buck when one is known."""
+
+    def __init__(self, message: str, endpoint: str | None = None) -> None:
+        self.endpoint = endpoint
+        super().__init__(message)
+
+
+class ArchiveError(HeliosError):
+    """An archive object cannot be trusted or kept: an unknown format
+    version, truncated or garbled bytes, a checksum that does not match what
+    was stored, a write that did not read back intact, or a backend that
+    failed. ``key`` names the object when there is one (also in the message)."""
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        self.key = key
+        super().__init__(message)
+
+
+class SearchError(HeliosError):
+    """A search query (``helios.index.query``) is invalid: a query string
+    that cannot be read, an unknown ``key:`` filter, a bad severity, or a
+    time range that ends before it starts. The message is shown to the user
+    as it is, and says how to write it instead."""
+
+
+class IndexStoreError(HeliosError):
+    """An index backend cannot do what was asked: its location is unusable,
+    a database file is of an unknown format, the server cannot be reached,
+    or it refused documents for a reason other than "already there". The
+    message names the backend and its location."""

@@ -85,3 +85,15 @@ def buck_http(data_dir: Path, timeout: float = 10.0) -> str:
         except (OSError, ValueError):
             return None
     return "http://" + poll_until(address, timeout, what=f"the HTTP address in {data_dir}/stats.json")
+
+
+def buck_query(data_dir: Path, timeout: float = 10.0) -> str:
+    """A buck's bucket query endpoint, from its stats.json."""
+    import json
+
+    def endpoint():
+        try:
+            return json.loads((Path(data_dir) / "stats.json").read_text()).get("query")
+        except (OSError, ValueError):
+            return None
+    return poll_until(endpoint, timeout, what=f"the query endpoint in {data_dir}/stats.json")

@@ -8,6 +8,11 @@
     helios.record({"message": "order paid", "severity": "info", "order": 1234, "amount": 12.5})
     helios.record(message="cache warm", entries=5120)       # keywords work too
 
+On a host that runs ``helios relay``, ``configure(relay="ipc:///run/helios/relay.sock")``
+(or ``[client] relay``) sends every batch to the relay instead: one local send
+per batch, and the relay spools and forwards to two bucks, so the application
+keeps recording while every buck is down.
+
 ``record()`` returns at once and never raises, whatever the event or the
 network does: the event goes on a bounded in-process queue and a background
 thread batches and sends. An event that cannot be delivered (not a valid

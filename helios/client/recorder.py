@@ -125,8 +125,9 @@ class Recorder:
         self._closed = False
         self._stopping = threading.Event()  # no more waiting: log what is left
         self._done = threading.Event()
-        from helios.client.transport import HttpTransport, ZmqTransport
-        self.transport = (HttpTransport if self.http else ZmqTransport)(self)
+        from helios.client.transport import HttpTransport, RelayTransport, ZmqTransport
+        self.http = self.http and not cfg.relay
+        self.transport = (RelayTransport if cfg.relay else HttpTransport if self.http else ZmqTransport)(self)
         self._thread = threading.Thread(target=self._run, name="helios-client", daemon=True)
         self._thread.start()
         # atexit holds only a weak reference: a recorder dropped early is not kept alive.

@@ -1,4 +1,4 @@
-"""How a Recorder's batches reach the bucks: ZeroMQ or HTTP.
+"""How a Recorder's batches reach the bucks: ZeroMQ, HTTP, or this host's relay.
 
 Both are driven by the recorder's background thread, which calls ``open``,
 then ``send(environment, rows, items)`` per batch, then ``close``; ``abandon``
@@ -27,6 +27,15 @@ HTTP (``http://`` bucks)
     resends the rest; a 413 splits the batch in halves. A retried batch may
     be stored twice: the ids are the same, so the copies are deduplicated
     downstream.
+
+Relay (``[client] relay``, usually ``ipc:///run/helios/relay.sock``)
+    The cheapest for the application: each batch is one codec frame PUSHed
+    to the host's relay (``helios relay``) over a local socket, one send
+    instead of two over the network. The relay appends it to its spool and
+    sends it on to two bucks, as a tailer does, so bucks that are all down
+    cost the application nothing. "Delivered" means the relay's connection
+    took the frame; while the relay itself is down (restarting), batches
+    wait for up to ``retry_for`` seconds, as with ZeroMQ.
 """
 
 from __future__ import annotations
@@ -57,6 +66,8 @@ BACKOFF_MIN, BACKOFF_MAX = 0.1, 2.0
 
 
 class ZmqTransport:
+    NOBODY = "no buck took the batch"
+
     def __init__(self, recorder: Recorder) -> None:
         self.rec = recorder
         self.cfg = recorder.cfg
@@ -83,7 +94,7 @@ class ZmqTransport:
         elif self._abandon.is_set():
             self.rec.drop(items, EXITING)
         else:
-            self.rec.drop(items, f"no buck took the batch within {self.cfg.retry_for:g} s (retry_for)")
+            self.rec.drop(items, f"{self.NOBODY} within {self.cfg.retry_for:g} s (retry_for)")
 
     def abandon(self) -> None:
         self._abandon.set()
@@ -92,6 +103,15 @@ class ZmqTransport:
         if self.fanout is not None:
             # The sender sockets linger (2 s at most) so queued frames still leave.
             self.fanout.close()
+
+
+class RelayTransport(ZmqTransport):
+    """ZeroMQ to one place: the host's relay, which spools and fans out."""
+
+    NOBODY = "the relay did not take the batch"
+
+    def open(self) -> None:
+        self.fanout = Fanout(SocketFactory(), [self.cfg.relay], copies=1)
 
 
 class HttpTransport:

@@ -32,6 +32,8 @@ from helios.errors import FrameError, RecordError, ServiceError
 from helios.store import layout
 from helios.store.atomic import write_atomic
 from helios.store.buckets import BucketFiles
+from helios.query.server import DRAIN as QUERY_DRAIN
+from helios.query.server import QueryServer
 from helios.wire.publisher import Publisher
 from helios.wire.sockets import SocketFactory
 
@@ -49,6 +51,17 @@ def auto_publish(ingest: str) -> str:
                                "set [buck] publish")
         return f"{host}:{int(port) + 1}"
     return ingest + ".pub"
+
+
+def auto_query(ingest: str) -> str:
+    """[buck] query = "auto": the ingest port + 2 (the live feed takes + 1)."""
+    host, _, port = ingest.rpartition(":")
+    if ingest.startswith("tcp://") and port.isdigit():
+        if int(port) >= 65534:
+            raise ServiceError(f"query = \"auto\" takes the ingest port + 2, and {ingest} has none there; "
+                               "set [buck] query")
+        return f"{host}:{int(port) + 2}"
+    return ingest + ".query"
 
 
 class Buck:
@@ -69,23 +82,36 @@ class Buck:
         self.started = time.time()
         self.publisher: Publisher | None = None
         self.http = None  # an HttpIngest when [buck] http is set
+        self.query: QueryServer | None = None  # bucket queries, when [buck] query is not ""
+        self.metrics = None  # a helios.metrics.Endpoint when [buck] metrics is set
 
     @property
     def publish_endpoint(self) -> str:
         """The live feed's endpoint: as configured, or "auto": the ingest port + 1."""
         return auto_publish(self.cfg.ingest) if self.cfg.publish == "auto" else self.cfg.publish
 
+    @property
+    def query_endpoint(self) -> str:
+        """The bucket query endpoint: as configured, or "auto": the ingest port + 2."""
+        return auto_query(self.cfg.ingest) if self.cfg.query == "auto" else self.cfg.query
+
     def stop(self) -> None:
         """Ask the loop to finish; safe from a signal handler."""
         self.stopping.set()
 
     def run(self) -> None:
+        if self.cfg.metrics:
+            from helios import metrics  # only when used; read at scrape time, never in the loop
+
+            self.metrics = metrics.Endpoint.start("buck", self.name, self.cfg.metrics, metrics.buck_families(self))
         ingest = self.factory.make(
             "ingest", self.cfg.ingest, hwm=self.cfg.rcvhwm, max_msg_size=self.cfg.max_frame_bytes
         )
         # Every socket the loop serves, with what to do with one message of it.
         # Live publishing and HTTP ingest register theirs here too.
         self.handlers: dict[zmq.Socket, Callable[[list[bytes]], None]] = {ingest: self.handle}
+        # Messages taken per wake-up from sockets whose messages cost more than a batch.
+        self.drain: dict[zmq.Socket, int] = {}
         if self.publish_endpoint:
             try:
                 pub = self.factory.make("publisher", self.publish_endpoint, hwm=self.cfg.publish_hwm)
@@ -96,6 +122,19 @@ class Buck:
             # The loop reads subscriptions (and subscribers' drop reports) from it.
             self.handlers[pub] = self.publisher.on_upstream
             log.info("Buck %s publishes its live feed on %s.", self.name, self.publish_endpoint)
+        if self.query_endpoint:
+            try:
+                qsock = self.factory.make("query", self.query_endpoint)
+            except ServiceError:
+                for sock in self.handlers:
+                    sock.close(linger=0)
+                raise
+            self.query = QueryServer(qsock, self.data_dir / "buckets", self.buckets, self.stats,
+                                     max_bytes=self.cfg.query_max_bytes, name=self.name)
+            self.handlers[qsock] = self.query.handle
+            # A fetch reads up to query_max_bytes: a few per wake-up, then ingest again.
+            self.drain[qsock] = QUERY_DRAIN
+            log.info("Buck %s answers bucket queries on %s.", self.name, self.query_endpoint)
         if self.cfg.http:
             # Imported only when used: aiohttp costs a buck ~20 MB it does not need otherwise.
             from helios.services.http_ingest import HttpIngest
@@ -117,7 +156,7 @@ class Buck:
             while not self.stopping.is_set():
                 for sock, _ in poller.poll(100):
                     handler = self.handlers[sock]
-                    for _ in range(DRAIN):
+                    for _ in range(self.drain.get(sock, DRAIN)):
                         try:
                             parts = sock.recv_multipart(zmq.NOBLOCK, copy=True)
                         except zmq.Again:
@@ -138,6 +177,8 @@ class Buck:
             self.buckets.fsync_all()
             self.buckets.close()
             self.write_stats()
+            if self.metrics is not None:
+                self.metrics.close()
             log.info("Buck %s stopped: %d frames, %d events stored.", self.name, self.counts["frames"], self.counts["events"])
 
     def handle(self, parts: list[bytes]) -> None:
@@ -218,8 +259,11 @@ class Buck:
             "bad_frames": dict(self.bad),
             "open_buckets": self.buckets.open_count,
             "publish": self.publish_endpoint,
+            "query": self.query_endpoint,
+            "queries": self.query.stats() if self.query is not None else None,
             "live": self.publisher.stats() if self.publisher is not None else None,
             "http": self.http.stats() if self.http is not None else None,
+            "metrics": self.metrics.address if self.metrics is not None else None,
         }
 
     def write_stats(self) -> None:

@@ -73,10 +73,12 @@ class Demo:
         self.dir.mkdir(parents=True, exist_ok=True)
         endpoints = {"buck-a": free_endpoint(), "buck-b": free_endpoint()}
         pubs: dict[str, str] = {}
+        self.queries: dict[str, str] = {}  # each buck's bucket query endpoint
         for name, ep in endpoints.items():
             pubs[name] = free_endpoint()
+            self.queries[name] = free_endpoint()
             self.start(name, ["buck", "--name", name, "--ingest", ep, "--data-dir", str(self.dir / name),
-                              "--publish", pubs[name]])
+                              "--publish", pubs[name], "--query", self.queries[name]])
         gen_file = self.dir / "generated.log"
         paths = self.logs or [str(gen_file)]
         if not self.logs:
@@ -107,6 +109,7 @@ class Demo:
         if gen:
             self.say(f"  generator (thread) writes {self.rate} lines/s to {gen_file}")
         self.say(f"  service logs in {self.dir / 'logs'}")
+        self.say("  buckets:  helios buckets ls " + " ".join(f"-b {q}" for q in self.queries.values()))
         self.say()
 
         started = time.monotonic()

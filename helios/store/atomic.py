@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from helios.store import durable as _durable  # the parameter is named durable
+
 
 def write_atomic(path: str | Path, data: bytes, *, durable: bool = True) -> None:
     path = Path(path)
@@ -17,13 +19,13 @@ def write_atomic(path: str | Path, data: bytes, *, durable: bool = True) -> None
         while view:
             view = view[os.write(fd, view):]
         if durable:
-            os.fsync(fd)
+            _durable.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, path)
     if durable:
         dfd = os.open(path.parent, os.O_RDONLY)
         try:
-            os.fsync(dfd)
+            _durable.fsync(dfd)
         finally:
             os.close(dfd)

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from helios.errors import RecordError
-from helios.store import layout
+from helios.store import durable, layout
 from helios.store.records import RecordWriter
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,10 @@ class BucketFiles:
         for key in [k for k in self._writers if k[1] + self.width < horizon]:
             self._writers.pop(key).close()
             self._synced.pop(key, None)
+
+    def is_open(self, name: layout.BucketName) -> bool:
+        """Does a writer still hold this bucket open (more may be appended)?"""
+        return name.width == self.width and (name.environment, name.start) in self._writers
 
     def fsync_all(self) -> None:
         for w in self._writers.values():
@@ -99,7 +103,7 @@ def _fsync_dirs(*paths: Path) -> None:
         except OSError:
             continue
         try:
-            os.fsync(fd)
+            durable.fsync(fd)
         except OSError as exc:
             raise RecordError(f"Cannot fsync directory {path}: {exc}.") from exc
         finally:

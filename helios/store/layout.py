@@ -7,7 +7,10 @@ straddle two days. A bucket's path is a pure function of its name::
     ROOT/ENV/YYYYMMDD/HHMMSS-<width>s.bkt      e.g. buckets/prod/20240131/235900-60s.bkt
 
 where ROOT is ``DATA_DIR/buckets`` (``buckets_root``) and the date and time
-are the UTC start of the window. ``bucket_path`` and ``parse_bucket_path`` are
+are the UTC start of the window. A bucket's id, as the bucket query protocol
+and the operator tools name it, is that path without ROOT and suffix
+(``prod/20240131/235900-60s``): ``bucket_id`` and ``parse_bucket_id`` are
+inverses, and the parser refuses what ``bucket_id`` could not have made. ``bucket_path`` and ``parse_bucket_path`` are
 inverses; a path that ``bucket_path`` could not have made (stray files, temp
 files, non-canonical spellings such as ``060s``) is refused by the parser and
 skipped by ``list_buckets``.
@@ -34,9 +37,11 @@ __all__ = [
     "DAY",
     "ENV_PATTERN",
     "SUFFIX",
+    "bucket_id",
     "bucket_path",
     "buckets_root",
     "list_buckets",
+    "parse_bucket_id",
     "parse_bucket_path",
     "valid_environment",
     "window_start",
@@ -118,6 +123,28 @@ def bucket_path(root: PathLike, environment: str, start: int, width: int) -> Pat
     """The path of a bucket file. ``ValueError`` on an invalid environment
     name, a width that does not divide a day, or a misaligned start."""
     return Path(root) / BucketName(environment, start, width).relpath()
+
+
+def bucket_id(name: BucketName) -> str:
+    """The id of a bucket, e.g. ``"prod/20240131/235900-60s"``."""
+    return name.relpath()[: -len(SUFFIX)]
+
+
+_ID_ROOT = "/"
+
+
+def parse_bucket_id(text: str) -> BucketName:
+    """The inverse of ``bucket_id``; ``ValueError`` for anything it could not
+    have made (so an id from the network cannot name a path outside ROOT)."""
+    try:
+        name = parse_bucket_path(_ID_ROOT, _ID_ROOT + text + SUFFIX)
+    except (TypeError, ValueError):
+        name = None
+    # Paths forgive "//" and "/./"; an id is exactly what bucket_id spells.
+    if name is None or bucket_id(name) != text:
+        raise ValueError(f"{text!r} is not a bucket id: expected ENV/YYYYMMDD/HHMMSS-<width>s "
+                         "(like prod/20240131/235900-60s).")
+    return name
 
 
 def parse_bucket_path(root: PathLike, path: PathLike) -> BucketName:

@@ -92,6 +92,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterable, Iterator, Union
 
 from helios.errors import RecordError
+from helios.store import durable
 
 __all__ = [
     "HEADER",
@@ -172,7 +173,7 @@ class RecordWriter:
             if stats.end < size:
                 os.ftruncate(self._fd, stats.end)
                 if self._fsync:
-                    os.fsync(self._fd)
+                    durable.fsync(self._fd)
                 self.truncated = size - stats.end
                 log.warning(
                     "Truncated %d bytes after the last valid record of bucket file %s "
@@ -238,7 +239,7 @@ class RecordWriter:
                     k = os.write(fd, rest)
                     rest = rest[k:]
             if self._fsync:
-                os.fsync(fd)
+                durable.fsync(fd)
         except OSError as exc:
             # Leave no torn record behind that a later append would bury in
             # the middle of the file (crash-safety rule 5 above).
@@ -255,7 +256,7 @@ class RecordWriter:
     def fsync(self) -> None:
         """Flush appended records to disk."""
         try:
-            os.fsync(self._checked_fd())
+            durable.fsync(self._checked_fd())
         except OSError as exc:
             raise RecordError(f"Cannot fsync bucket file {self.path}: {exc}.") from exc
 
@@ -292,7 +293,7 @@ def _fsync_dir(path: Path) -> None:
     except OSError:
         return  # not supported here (e.g. Windows); nothing more we can do
     try:
-        os.fsync(fd)
+        durable.fsync(fd)
     finally:
         os.close(fd)
 
@@ -345,7 +346,8 @@ class RecordReader:
     Takes a path or a seekable binary file (which it does not close). Reads in
     chunks of ``chunk_size`` (a record larger than that is read whole), so
     memory stays at about one chunk plus one record. ``stats`` describes what
-    was read so far; iterating again starts over with fresh stats. I/O errors
+    was read so far, including the payload just yielded (``stats.end`` is
+    where it ends); iterating again starts over with fresh stats. I/O errors
     raise ``RecordError``; damage in the file never does (it is skipped and
     counted, see the module docstring).
     """
@@ -425,13 +427,16 @@ class RecordReader:
                 body = pos + 8
                 end = pos + total
                 if crc32(view[body:end], crc32(view[pos : pos + 4])) == crc:
-                    if keep:
-                        yield buf[body:end]
+                    # Stats first, then the payload: while the caller holds a
+                    # record, stats.end is where it ends, so a reader that
+                    # stops early (a chunked fetch) knows where to resume.
                     offset += total
                     pos = end
                     stats.records += 1
                     stats.bytes += length
                     stats.end = offset
+                    if keep:
+                        yield buf[body:end]
                     continue
             # Corrupt: a length over the limit, or a whole record with a bad crc.
             resume = self._corrupt(src, offset)

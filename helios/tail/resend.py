@@ -9,6 +9,12 @@ between slices. A bucket sticks to the buck it started with while that buck
 takes it; if it stops taking it for ``STALL_S`` seconds, the rest goes to
 another (messages are whole frames, so a bucket split over two bucks is
 still every frame once, at least).
+
+``tick`` is the whole policy, shared by every service that spools (the
+tailer, the relay): each closed bucket is re-sent once after its window
+(plus its jitter), and once more before the spool prunes it. The services
+keep how often each bucket was sent (``sent``) in their own state file, so a
+restart neither forgets nor repeats a re-send.
 """
 
 from __future__ import annotations
@@ -90,6 +96,33 @@ class Resender:
             job.last_progress = now
             return True
         return False
+
+    def tick(self, sent: dict[str, int], now: float) -> int:
+        """Queue each closed spool bucket for one re-send after its window, and
+        once more before the spool prunes it; send a slice of the queue.
+        ``sent`` (bucket relpath -> times sent) is updated; returns how many
+        buckets were re-sent whole in this call."""
+        spool = self.spool
+        resent = 0
+        for job in self.step():
+            sent[job.rel] = sent.get(job.rel, 0) + 1
+            resent += 1
+            if job.final:
+                spool.delete(job.rel, job.path, never_sent=False)
+                sent.pop(job.rel, None)
+        buckets = spool.buckets()
+        for name, path, _ in buckets:
+            rel = name.relpath()
+            if sent.get(rel, 0) == 0 and spool.due(name, now):
+                self.add(rel, path)
+        for name, path in spool.to_prune(now, buckets):
+            rel = name.relpath()
+            if self.fanout.alive(set()):
+                self.add(rel, path, final=True)
+            elif rel not in self.queued:
+                spool.delete(rel, path, never_sent=sent.get(rel, 0) == 0)
+                sent.pop(rel, None)
+        return resent
 
     def close(self) -> None:
         self.fanout.close(linger_ms=0)

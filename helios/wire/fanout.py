@@ -14,30 +14,51 @@ asynchronous: a buck that is up may not be connected yet). ``send`` waits up
 to ``wait`` seconds for alive bucks to take a frame that found fewer than
 ``copies`` (backpressure from a busy buck), and never waits for a dead one: a
 buck that is down must not slow the others.
+
+Connections, for operators: a fanout made with ``monitor=True`` watches each
+socket's connection events (zmq_socket_monitor), and ``watch()``, called from
+the owner's housekeeping, counts them per buck (``connects``: the first one
+and every reconnect; ``disconnects``) and logs each loss and return.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
 from collections import Counter
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from helios.wire.sockets import SocketFactory
 
+log = logging.getLogger(__name__)
+
 CONNECT_GRACE = 2.0
 ALIVE_S = 2.0
+MONITORED = zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED
 
 
 class Fanout:
-    def __init__(self, factory: SocketFactory, endpoints: list[str], copies: int = 2, *, hwm: int = 1000) -> None:
+    def __init__(self, factory: SocketFactory, endpoints: list[str], copies: int = 2, *, hwm: int = 1000,
+                 monitor: bool = False) -> None:
         if not endpoints:
             raise ValueError("a fanout needs at least one endpoint")
         self.endpoints = list(endpoints)
         self.copies = min(copies, len(self.endpoints))
-        self.sockets = [factory.make("sender", ep, hwm=hwm) for ep in self.endpoints]
+        self.monitors: list[zmq.Socket] = []
+        if monitor:
+            made = [factory.make_monitored("sender", ep, MONITORED, hwm=hwm) for ep in self.endpoints]
+            self.sockets = [s for s, _ in made]
+            self.monitors = [m for _, m in made]
+        else:
+            self.sockets = [factory.make("sender", ep, hwm=hwm) for ep in self.endpoints]
+        # Per endpoint: connects (the first and every reconnect), disconnects, connected now (0/1).
+        self.connects: Counter[str] = Counter()
+        self.disconnects: Counter[str] = Counter()
+        self.connected: dict[str, int] = dict.fromkeys(self.endpoints, 0)
         self.counts: Counter[str] = Counter()
         self.sent_to: Counter[str] = Counter()
         start = time.monotonic()
@@ -128,6 +149,32 @@ class Fanout:
                 poller.register(s, zmq.POLLOUT)
             poller.poll(50)
 
+    def watch(self) -> None:
+        """Count the connection events that came since the last call (monitored
+        fanouts only; from the thread that owns the sockets)."""
+        for ep, mon in zip(self.endpoints, self.monitors):
+            while True:
+                try:
+                    event = recv_monitor_message(mon, zmq.NOBLOCK)["event"]
+                except zmq.Again:
+                    break
+                if event == zmq.EVENT_CONNECTED:
+                    if self.connects[ep]:
+                        log.info("Connected to buck %s again.", ep)
+                    self.connects[ep] += 1
+                    self.connected[ep] = 1
+                elif event == zmq.EVENT_DISCONNECTED:
+                    log.warning("Lost the connection to buck %s; ZeroMQ reconnects by itself.", ep)
+                    self.disconnects[ep] += 1
+                    self.connected[ep] = 0
+
+    def reconnects(self) -> dict[str, int]:
+        """Per endpoint: connections made after the first one."""
+        return {ep: max(self.connects[ep] - 1, 0) for ep in self.endpoints}
+
     def close(self, linger_ms: int | None = None) -> None:
+        for s, mon in zip(self.sockets, self.monitors):
+            s.disable_monitor()
+            mon.close(linger=0)
         for s in self.sockets:
             s.close(linger=linger_ms)

@@ -16,6 +16,8 @@ Roles::
     publisher XPUB bind            buck: the live feed; sees subscriptions (helios.wire.publisher)
     listener XSUB  connect         helios subscribe, check, graphite: one socket per buck PUB;
                                    XSUB so that it can report its drops upstream
+    query    ROUTER bind           buck: bucket queries (helios.query.server)
+    asker    DEALER connect        porter, archie, helios buckets/audit: one socket per buck query
 
 ``sender`` sockets set ZMQ_IMMEDIATE: a message is queued only on a completed
 connection, so a non-blocking send to a buck that is down fails at once with
@@ -92,6 +94,30 @@ ROLES: dict[str, Role] = {
     # limit, and a reply dropped at a mark would leave a client without an answer.
     "handoff": Role(zmq.PAIR, True, {zmq.SNDHWM: 0, zmq.RCVHWM: 0, zmq.LINGER: 0}),
     "handback": Role(zmq.PAIR, False, {zmq.SNDHWM: 0, zmq.RCVHWM: 0, zmq.LINGER: 0}),
+    # Bucket queries. A request is small (MAXMSGSIZE keeps a hostile one from
+    # costing the buck memory); a reply is up to a fetch chunk (4 MiB), so
+    # SNDHWM bounds what a client that stops reading costs the buck (16
+    # chunks), and clients keep only a few requests in flight. Sends never
+    # block the buck: without ROUTER_MANDATORY, a reply to a client that is
+    # gone or past its SNDHWM is dropped (the client times out).
+    "query": Role(
+        zmq.ROUTER,
+        True,
+        {zmq.SNDHWM: 16, zmq.RCVHWM: 1000, zmq.MAXMSGSIZE: 16 * 1024 * 1024, zmq.LINGER: 0, zmq.TCP_KEEPALIVE: 1},
+    ),
+    # Not IMMEDIATE: a request waits for the connection being made, so the
+    # first query to a buck needs no warm-up; a buck that is down costs its
+    # timeout, and the client closes the socket then, dropping what waited.
+    "asker": Role(
+        zmq.DEALER,
+        False,
+        {
+            zmq.LINGER: 0,
+            zmq.RECONNECT_IVL: 100,
+            zmq.RECONNECT_IVL_MAX: 2000,
+            zmq.TCP_KEEPALIVE: 1,
+        },
+    ),
 }
 
 # Options a caller may override by name (the config speaks in these words).

@@ -1,0 +1,45 @@
+"""``helios relay``: the host's relay for applications that record events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from helios.cli import config_option, flag, load, run_service
+
+
+@click.command()
+@config_option
+@flag("relay.listen", "--listen", metavar="ENDPOINT")
+@flag("relay.bucks", "--buck", "-b", multiple=True, metavar="ENDPOINT")
+@flag("relay.state_dir", "--state-dir", metavar="DIR")
+@flag("relay.copies", "--copies", type=int)
+@flag("relay.rcvhwm", "--rcvhwm", type=int, metavar="MESSAGES")
+@flag("relay.sndhwm", "--sndhwm", type=int, metavar="MESSAGES")
+@flag("relay.max_frame_bytes", "--max-frame-bytes", type=int)
+@flag("relay.spool_window", "--spool-window", type=int, metavar="SECONDS")
+@flag("relay.spool_max_bytes", "--spool-max-bytes", type=int)
+@flag("relay.spool_max_age", "--spool-max-age", type=float, metavar="SECONDS")
+@flag("relay.resend_jitter", "--resend-jitter", type=float, metavar="SECONDS")
+@flag("relay.live_wait", "--live-wait", type=float, metavar="SECONDS")
+@flag("relay.sync_interval", "--sync-interval", type=float, metavar="SECONDS")
+@flag("relay.stats_interval", "--stats-interval", type=float, metavar="SECONDS")
+@flag("relay.metrics", "--metrics", metavar="HOST:PORT")
+def relay(config_path: str | None, **kwargs: Any) -> None:
+    """Run the host's relay: take batches from the applications of this host
+    (client library with [client] relay = the --listen endpoint), append each
+    to a local spool, and send it to COPIES distinct bucks chosen at random
+    among the connected ones, as a tailer does.
+
+    Applications keep recording while every buck is down: the relay spools,
+    and each closed spool bucket is re-sent to one random buck once its window
+    has passed, until a buck takes it. A relay killed (even with kill -9)
+    loses nothing it had spooled. SIGTERM fsyncs the spool and exits."""
+    from helios.services.relay import Relay
+
+    cfg = load(config_path, kwargs, "relay")
+    run_service(lambda: Relay(cfg.relay))
+
+
+COMMANDS = [relay]

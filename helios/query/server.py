@@ -1,0 +1,235 @@
+"""The buck's side of the bucket query protocol (``helios.query.protocol``).
+
+A ``QueryServer`` owns the buck's ROUTER socket (role "query") and answers
+each request inside the buck's loop, between ingest messages: the buck
+registers ``handle`` in its ``handlers`` and calls it once per message. So
+every answer must be quick, and it is:
+
+- a fetch reads at most ``max_bytes`` of whole records (``[buck]
+  query_max_bytes``; one record larger than that is sent whole), and the buck
+  takes at most ``DRAIN`` query messages per wake-up before ingest has its
+  turn again;
+- replies are sent without blocking: ROUTER drops a reply to a client that
+  went away or stopped reading, rather than wait for it.
+
+Everything the buck has appended is visible to a fetch at once: a
+``RecordWriter`` hands each record to the kernel in one ``write`` from this
+same thread (no user-space buffer), so the file ends on a record boundary
+whenever a request is answered, even for an open bucket.
+
+A request that cannot be read, or a failure while answering it, becomes an
+error reply with the reason; nothing a client sends can stop the buck.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Callable
+
+import zmq
+
+from helios.errors import QueryError, RecordError
+from helios.query import protocol as p
+from helios.store import layout
+from helios.store.buckets import BucketFiles
+from helios.store.records import RecordReader
+
+log = logging.getLogger(__name__)
+
+NS = 1_000_000_000
+# Query messages the buck's loop takes per wake-up: at ~10 ms per 4 MiB
+# chunk, ingest never waits more than a few tens of milliseconds.
+DRAIN = 2
+
+_LENGTH = struct.Struct(">I")
+
+
+class QueryServer:
+    """Answers bucket queries for the buckets under ``root``.
+
+    ``buckets`` (the buck's open writers) tells open buckets from closed ones;
+    ``stats`` returns the buck's stats dict. ``max_bytes`` caps a fetch chunk.
+    """
+
+    def __init__(self, sock: zmq.Socket, root: str | Path, buckets: BucketFiles,
+                 stats: Callable[[], dict], *, max_bytes: int = p.DEFAULT_MAX_BYTES,
+                 name: str = "buck") -> None:
+        self.sock = sock
+        self.root = Path(root)
+        self.buckets = buckets
+        self._stats = stats
+        self.max_bytes = max_bytes
+        self.name = name
+        self.counts: Counter[str] = Counter()
+        self._bad_logged = 0.0
+
+    # ----------------------------------------------------------------- the loop's handler
+
+    def handle(self, parts: list[bytes]) -> None:
+        """One message from the ROUTER socket: answer it."""
+        route, body = p.split_message(parts)
+        rid, op = 0, None
+        if body is None:
+            reply: p.Reply = p.ErrorReply(op=None, reason="a request is one message part after an empty "
+                                          "delimiter part (a DEALER sends [b'', body])")
+        else:
+            try:
+                rid, request = p.decode_request(body)
+            except QueryError as exc:
+                rid, op = p.peek_id(body)
+                reply = p.ErrorReply(op=op, reason=str(exc), id=rid)
+            else:
+                op = request.op
+                reply = self.answer(request, rid)
+        self.counts[f"{op or 'bad'}_requests"] += 1
+        if not reply.ok:
+            self.counts["errors"] += 1
+            self._log_error(op, reply.reason)
+        try:
+            body = p.encode_reply(reply)
+        except (TypeError, ValueError, OverflowError) as exc:  # a stats value msgpack cannot carry
+            log.error("Buck %s cannot encode its %s reply: %s", self.name, op, exc)
+            body = p.encode_reply(p.ErrorReply(op=op, reason=f"the buck cannot encode its reply: {exc}", id=rid))
+        try:
+            # Without ROUTER_MANDATORY a reply to a vanished client, or to one
+            # past its high-water mark, is dropped: the loop never waits.
+            self.sock.send_multipart([*route, body], zmq.NOBLOCK, copy=False)
+        except zmq.ZMQError as exc:
+            self.counts["replies_dropped"] += 1
+            log.debug("Buck %s dropped a query reply: %s.", self.name, exc)
+
+    def _log_error(self, op: str | None, reason: str) -> None:
+        now = time.monotonic()
+        if now - self._bad_logged >= 1.0:  # a client in a loop must not flood the log
+            self._bad_logged = now
+            log.warning("Buck %s answered a %s query with an error: %s", self.name, op or "malformed", reason)
+
+    def answer(self, request: p.Request, rid: int = 0) -> p.Reply:
+        """The reply to one decoded request. Problems with the buckets asked
+        for, or with the files, become error replies."""
+        try:
+            if isinstance(request, p.ListRequest):
+                return p.ListReply(buckets=tuple(self.list(request)), id=rid)
+            if isinstance(request, p.FetchRequest):
+                return self.fetch(request, rid)
+            if isinstance(request, p.StatsRequest):
+                return p.StatsReply(stats=self._stats(), id=rid)
+            return self.prune(request, rid)
+        except QueryError as exc:
+            return p.ErrorReply(op=request.op, reason=str(exc), id=rid)
+        except (OSError, RecordError) as exc:
+            log.warning("Buck %s could not answer a %s query: %s", self.name, request.op, exc)
+            return p.ErrorReply(op=request.op, reason=f"the buck could not read its buckets: {exc}", id=rid)
+        except Exception as exc:
+            # A bug here must cost one reply, never the buck's ingest loop.
+            log.exception("Buck %s failed on a %s query.", self.name, request.op)
+            return p.ErrorReply(op=request.op, reason=f"internal error in the buck: {type(exc).__name__}: {exc}",
+                                id=rid)
+
+    # ----------------------------------------------------------------- the requests
+
+    def state(self, name: layout.BucketName, now: float | None = None) -> str:
+        """Open while the buck may still append: its window has not passed
+        (frames are filed by arrival time), or a writer still holds it."""
+        now = time.time() if now is None else now
+        return p.OPEN if now < name.end or self.buckets.is_open(name) else p.CLOSED
+
+    def list(self, request: p.ListRequest) -> list[p.BucketEntry]:
+        lo, hi = request.start, request.end
+        # list_buckets speaks seconds: widen to whole seconds, then be exact in ns.
+        found = layout.list_buckets(self.root, request.environment, None if lo is None else lo // NS,
+                                    None if hi is None else -(-hi // NS))
+        now = time.time()
+        out = []
+        for name, path in found:
+            if (lo is not None and name.end * NS <= lo) or (hi is not None and name.start * NS >= hi):
+                continue
+            try:
+                size = path.stat().st_size
+            except FileNotFoundError:
+                continue  # gone since it was listed
+            out.append(p.BucketEntry(id=layout.bucket_id(name), environment=name.environment,
+                                     start=name.start * NS, width=name.width, size=size,
+                                     state=self.state(name, now)))
+        return out
+
+    def _name(self, bucket_id: str) -> layout.BucketName:
+        try:
+            return layout.parse_bucket_id(bucket_id)
+        except ValueError as exc:
+            raise QueryError(str(exc)) from None
+
+    def fetch(self, request: p.FetchRequest, rid: int = 0) -> p.FetchReply:
+        name = self._name(request.bucket)
+        state = self.state(name)
+        path = layout.bucket_path(self.root, name.environment, name.start, name.width)
+        try:
+            f = open(path, "rb", buffering=0)
+        except FileNotFoundError:
+            raise QueryError(f"this buck holds no bucket {request.bucket}") from None
+        limit = min(request.max_bytes or self.max_bytes, self.max_bytes)
+        with f:
+            size = os.fstat(f.fileno()).st_size
+            if request.offset > size:
+                raise QueryError(f"offset {request.offset} is past the end of bucket {request.bucket} "
+                                 f"({size} bytes)")
+            records, total, end = [], 0, True
+            reader = RecordReader(f, request.offset, chunk_size=min(limit, 1 << 20))
+            for payload in reader:
+                records.append(payload)
+                total += len(payload)
+                # Stop before a record that would take the chunk past the
+                # limit: a look at its length is enough (damage there is the
+                # next chunk's business).
+                head = os.pread(f.fileno(), 4, reader.stats.end)
+                if len(head) == 4 and total + _LENGTH.unpack(head)[0] > limit:
+                    end = False
+                    break
+            st = reader.stats
+        self.counts["records_served"] += len(records)
+        self.counts["bytes_served"] += total
+        return p.FetchReply(bucket=request.bucket, offset=request.offset, next=st.end, end=end,
+                            records=tuple(records), state=state, size=size,
+                            torn_tail=st.torn_tail if end else False,
+                            skipped_bytes=st.skipped_bytes, corrupt_records=st.corrupt_records, id=rid)
+
+    def prune(self, request: p.PruneRequest, rid: int = 0) -> p.PruneReply:
+        deleted: list[str] = []
+        not_found: list[str] = []
+        refused: dict[str, str] = {}
+        now = time.time()
+        for bucket_id in request.buckets:
+            try:
+                name = self._name(bucket_id)
+            except QueryError as exc:
+                refused[bucket_id] = str(exc)
+                continue
+            if self.state(name, now) == p.OPEN:
+                refused[bucket_id] = "the bucket is open: the buck may still append to it"
+                continue
+            path = layout.bucket_path(self.root, name.environment, name.start, name.width)
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                not_found.append(bucket_id)
+                continue
+            except OSError as exc:
+                refused[bucket_id] = f"cannot delete {path}: {exc.strerror or exc}"
+                continue
+            deleted.append(bucket_id)
+            try:
+                path.parent.rmdir()  # the day directory, once its last bucket is gone
+            except OSError:
+                pass  # not empty: other buckets of that day
+        if deleted:
+            log.info("Buck %s pruned %d bucket(s) on request.", self.name, len(deleted))
+        self.counts["buckets_pruned"] += len(deleted)
+        return p.PruneReply(deleted=tuple(deleted), not_found=tuple(not_found), refused=refused, id=rid)
+
+    def stats(self) -> dict:
+        return dict(self.counts)
