@@ -266,6 +266,10 @@ class Tailer:
                                    '"" means every line is an event.', regex)
     max_open_files: int = setting(512, "Above this many open files, the idlest are closed and "
                                   "reopened when they grow (>= 8).", at_least(8))
+    encoders: int = setting(2, "Processes that parse and encode lines beside the one that reads "
+                            "them (0..16; 0: the tailer does it all in one process). Parsing is most "
+                            "of a tailer's work: with 2, a backlog is read on every core of a small host.",
+                            between(0, 16))
 
     @staticmethod
     def cross_check(values: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
