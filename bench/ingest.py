@@ -191,21 +191,33 @@ class Proc:
             return ""
 
     def usage(self) -> dict:
-        """CPU seconds (utime+stime) and peak RSS, from /proc, now."""
-        pid = self.p.pid
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-        fields = stat[stat.rindex(")") + 2:].split()
-        # fields[0] is state (field 3); utime and stime are fields 14 and 15.
-        cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
-        hwm = rss = 0
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
+        """CPU seconds (utime+stime) and peak RSS, from /proc, now: of the
+        process and of every process it started that still runs (the
+        tailer's encoders), peaks summed (an upper bound of the peak of the
+        whole)."""
+        total = {"cpu_s": 0.0, "peak_rss": 0, "rss": 0, "processes": 0}
+        todo = [self.p.pid]
+        while todo:
+            pid = todo.pop()
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    stat = f.read()
+                with open(f"/proc/{pid}/status") as f:
+                    status = f.read()
+                with open(f"/proc/{pid}/task/{pid}/children") as f:
+                    todo += [int(c) for c in f.read().split()]
+            except OSError:
+                continue  # gone since it was listed
+            fields = stat[stat.rindex(")") + 2:].split()
+            # fields[0] is state (field 3); utime and stime are fields 14 and 15.
+            total["cpu_s"] += (int(fields[11]) + int(fields[12])) / CLK_TCK
+            for line in status.splitlines():
                 if line.startswith("VmHWM:"):
-                    hwm = int(line.split()[1]) * 1024
+                    total["peak_rss"] += int(line.split()[1]) * 1024
                 elif line.startswith("VmRSS:"):
-                    rss = int(line.split()[1]) * 1024
-        return {"cpu_s": cpu, "peak_rss": hwm, "rss": rss}
+                    total["rss"] += int(line.split()[1]) * 1024
+            total["processes"] += 1
+        return total
 
     def terminate(self) -> None:
         if self.p.poll() is None:

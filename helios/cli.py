@@ -171,6 +171,7 @@ def buck(config_path: str | None, **kwargs: Any) -> None:
 @flag("tailer.multiline_start", "--multiline-start", metavar="REGEX")
 @flag("tailer.max_open_files", "--max-open-files", type=int)
 @flag("tailer.metrics", "--metrics", metavar="HOST:PORT")
+@flag("tailer.encoders", "--encoders", type=int, metavar="N")
 def tailer(config_path: str | None, **kwargs: Any) -> None:
     """Run a tailer: follow the files matching the globs (new files are picked
     up while running), parse each line's time, host, app and severity, and

@@ -279,6 +279,10 @@ class Tailer:
     metrics: str = setting("", 'HOST:PORT of the Prometheus metrics endpoint (GET /metrics), like '
                            '"127.0.0.1:9732"; port 0 picks a free one (logged, and in STATE_DIR/stats.json); '
                            '"" turns it off.', lambda v: None if v == "" else listen_address(v))
+    encoders: int = setting(2, "Processes that parse and encode lines beside the one that reads "
+                            "them (0..16; 0: the tailer does it all in one process). Parsing is most "
+                            "of a tailer's work: with 2, a backlog is read on every core of a small host.",
+                            between(0, 16))
 
     @staticmethod
     def cross_check(values: Mapping[str, Any]) -> Iterator[tuple[str, str]]:

@@ -1,10 +1,11 @@
 """The tailer: follow files, parse lines in batches, spool them, send each batch to two bucks.
 
 Data flows one way: the ``Watcher``'s readers hand out chunks of lines, the
-``Parser`` turns a chunk into columns, the columns are zipped into event rows,
-rows fill a batch, a closed batch is encoded once into a frame, the frame is
-appended to the local ``Spool``, the offsets it covers are committed, and the
-frame goes to ``copies`` distinct bucks through the ``Fanout``.
+chunks fill a ``Job`` (what one batch was), the job goes to the encoders
+(``helios.tail.encoder``: parse into columns, zip into event rows, encode into
+frames), and each job's frames come back in the order they were read: they
+are appended to the local ``Spool``, the offsets they cover are committed,
+and each frame goes to ``copies`` distinct bucks through the ``Fanout``.
 
 What is never lost:
 - An offset is committed only once its frame is in the spool (with the spool
@@ -16,10 +17,12 @@ What is never lost:
   buck after its window (plus a jitter), retried until a buck takes it, and
   sent once more before the spool prunes it. Reading never stops for a buck.
 
-Where the CPU goes: everything per line happens in C or in one list
-comprehension per chunk (parse by ``findall``, offsets by ``accumulate``, rows by
-``zip``); a batch closes when full or as soon as every file is at its end
-(a quiet file's line leaves at once), ``batch_delay`` being only a backstop.
+Where the CPU goes: parsing and encoding, nine tenths of it, in ``encoders``
+worker processes (2 by default), so that a backlog is read on every core of
+a small host while this process only reads, spools and sends. Everything
+per line happens in C or in one list comprehension per chunk. A job closes
+when full or as soon as every file is at its end (a quiet file's line leaves
+at once), ``batch_delay`` being only a backstop.
 
 Signals (through ``stop``/``reload``): SIGTERM flushes, saves positions and
 exits 0; SIGHUP reloads globs and bucks without losing any position.
@@ -27,28 +30,22 @@ exits 0; SIGHUP reloads globs and bucks without losing any position.
 
 from __future__ import annotations
 
-import datetime
-import gc
-import itertools
 import json
 import logging
-import operator
 import os
 import re
 import socket
 import threading
 import time
-import zoneinfo
 from pathlib import Path
 from typing import Callable
 
-from helios import codec
 from helios.errors import HeliosError
 from helios.model import now_ns
-from helios.parse import Parser
 from helios.store.atomic import write_atomic
 from helios.store.dirlock import lock_dir
 from helios.tail import positions as positions_file
+from helios.tail.encoder import Job, Result, Settings, Workers, tune_gc
 from helios.tail.files import Chunk
 from helios.tail.resend import Resender
 from helios.tail.spool import Spool
@@ -62,44 +59,6 @@ READ_LIMIT = 256 * 1024  # bytes read from one file per turn: fair to the others
 HOUSEKEEPING_S = 0.25
 
 
-def tzinfo(name: str) -> datetime.tzinfo:
-    if name == "local":
-        return datetime.datetime.now().astimezone().tzinfo or datetime.timezone.utc
-    if name == "UTC":
-        return datetime.timezone.utc
-    return zoneinfo.ZoneInfo(name)
-
-
-def tune_gc() -> None:
-    """The hot path makes a tuple and a few objects per line, which all die
-    within the batch; none forms a cycle. At CPython's default threshold (700
-    allocations) the collector would run every few hundred lines and scan
-    what is still young: a third of the tailer's time in a profile. Objects
-    made at start-up are frozen out of its view, and it runs far less often."""
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 100)
-
-
-class Batch:
-    """Rows waiting to be sent, with what the frame header needs and the
-    offsets they commit."""
-
-    def __init__(self) -> None:
-        self.rows: list = []
-        self.nbytes = 0
-        self.first = self.last = 0
-        self.opened = 0.0
-        self.commits: dict[bytes, int] = {}
-
-    def add(self, rows: list, times: list[int], nbytes: int) -> None:
-        lo, hi = min(times), max(times)
-        if not self.rows:
-            self.opened = time.monotonic()
-            self.first, self.last = lo, hi
-        else:
-            self.first, self.last = min(self.first, lo), max(self.last, hi)
-        self.rows.extend(rows)
-        self.nbytes += nbytes
 
 
 class Tailer:
@@ -110,7 +69,8 @@ class Tailer:
         self.reload_config = reload
         self.stopping = threading.Event()
         self.reload_asked = threading.Event()
-        self.batch = Batch()
+        self.job = Job()
+        self.workers: Workers | None = None
         self.counts = {"lines": 0, "batches": 0, "bytes": 0, "live_unsent": 0, "resent_buckets": 0,
                        "line_bytes": 0, "events_sent": 0, "bytes_sent": 0}
         self.configure(cfg)
@@ -118,7 +78,7 @@ class Tailer:
     def configure(self, cfg) -> None:
         self.cfg = cfg
         self.host = cfg.host or socket.gethostname()
-        self.parser = Parser(cfg.format, default_host=self.host, default_app=cfg.app, tz=tzinfo(cfg.timezone))
+        self.settings = Settings(cfg.environment, self.host, cfg.format, cfg.app, cfg.timezone, cfg.batch_events)
         self.multiline = re.compile(cfg.multiline_start.encode()) if cfg.multiline_start else None
         self.ml_held: dict[bytes, tuple] = getattr(self, "ml_held", {})
 
@@ -152,6 +112,7 @@ class Tailer:
                  self.host, ", ".join(cfg.paths), self.fanout.copies, ", ".join(cfg.bucks),
                  "on in " + str(state / "spool") if self.spool else "off")
         next_scan = next_house = next_save = 0.0
+        self.workers = Workers(self.settings, cfg.encoders)
         tune_gc()
         try:
             self.start_metrics()
@@ -166,8 +127,9 @@ class Tailer:
                     # Every file is at its end: nothing waits for more.
                     self.flush()
                     self.stopping.wait(self.cfg.poll_interval)
-                elif self.batch.rows and time.monotonic() - self.batch.opened >= self.cfg.batch_delay:
-                    self.flush()
+                elif self.job.chunks and time.monotonic() - self.job.opened >= self.cfg.batch_delay:
+                    self.dispatch()
+                self.deliver(self.workers.ready())
                 now = time.monotonic()
                 if now >= next_house:
                     if self.ml_held:
@@ -183,6 +145,7 @@ class Tailer:
         finally:
             self.release_multiline(0)
             self.flush(final=True)
+            self.workers.close()
             self.save()
             self.watcher.close()
             if self.spool:
@@ -221,39 +184,14 @@ class Tailer:
     # --- lines to rows ---
 
     def take(self, chunk: Chunk, grouped: bool = False) -> None:
-        """Parse a chunk into rows and add them to the batch, sending full batches."""
+        """Add a chunk to the job at hand; a full job goes to be encoded."""
         if self.multiline is not None and chunk.messages is None and not grouped:
             chunk = self.group_multiline(chunk)
             if chunk is None:
                 return
-        received = now_ns()
-        cols = self.parser.parse_chunk(chunk.data, received)
-        if chunk.messages is None:
-            lines = cols.lines
-            # All in C: len, +1 and the running sum (a generator here costs 5% of the tailer).
-            offsets = list(itertools.accumulate(map(operator.add, map(len, lines), itertools.repeat(1)),
-                                                initial=chunk.offset))
-            offsets.pop()
-            fields = itertools.repeat(None)
-        else:
-            lines, offsets, fields = chunk.messages, chunk.offsets, chunk.fields
-        key = chunk.key
-        # Ids travel empty: the codec derives them from the key and the offset.
-        rows = list(zip(itertools.repeat(b""), cols.times, itertools.repeat(received), cols.hosts, cols.apps, cols.severities,
-                        itertools.repeat(chunk.path), offsets, lines, fields, itertools.repeat(key)))
-        self.counts["lines"] += len(rows)
-        cfg = self.cfg
-        # Fill the batch in slices so a big chunk still makes batches of the configured size.
-        i = 0
-        while i < len(rows):
-            room = max(cfg.batch_events - len(self.batch.rows), 1)
-            part = rows[i:i + room]
-            self.batch.add(part, cols.times[i:i + room], sum(map(len, lines[i:i + room])))
-            i += room
-            if i >= len(rows):
-                self.batch.commits[key] = chunk.end
-            if len(self.batch.rows) >= cfg.batch_events or self.batch.nbytes >= cfg.batch_bytes:
-                self.flush()
+        self.job.add(chunk, now_ns(), time.monotonic())
+        if self.job.lines >= self.cfg.batch_events or self.job.nbytes >= self.cfg.batch_bytes:
+            self.dispatch()
 
     def group_multiline(self, chunk: Chunk) -> Chunk | None:
         """Join continuation lines to the line that starts their event. The
@@ -286,35 +224,55 @@ class Tailer:
 
     # --- batches out ---
 
-    def flush(self, final: bool = False) -> None:
-        b = self.batch
-        if not b.rows:
-            return
-        frame = codec.encode_rows(self.cfg.environment, self.host, b.rows, b.first, b.last)
-        self.batch = Batch()
-        if self.spool is not None:
-            self.spool.append(self.cfg.environment, frame)
-            self.commit(b)
-            live = self.fanout.send(frame, wait=0 if final else self.cfg.live_wait)
-            if not live:
-                self.counts["live_unsent"] += 1
-        else:
-            # Nowhere else to keep it: wait for a buck (bounded at shutdown).
-            live = self.fanout.send_until(frame, None if final else self.stopping, 5.0 if final else None)
-            if live:
-                self.commit(b)
-            else:
-                log.error("Tailer lost a batch of %d lines: no buck took it before shutdown "
-                          "(turn the spool on to keep such batches).", len(b.rows))
-        self.counts["batches"] += 1
-        self.counts["bytes"] += len(frame)
-        self.counts["line_bytes"] += b.nbytes
-        if live:
-            self.counts["events_sent"] += len(b.rows)
-            self.counts["bytes_sent"] += len(frame)
+    def dispatch(self) -> None:
+        """Hand the job at hand to the encoders; deliver what they finished."""
+        if self.job.chunks:
+            job, self.job = self.job, Job()
+            self.deliver(self.workers.submit(job))
 
-    def commit(self, b: Batch) -> None:
-        for key, end in b.commits.items():
+    def flush(self, final: bool = False) -> None:
+        """Dispatch the job at hand and deliver everything still being encoded."""
+        self.dispatch()
+        self.deliver(self.workers.drain(), final)
+
+    def deliver(self, done: list[tuple[Job, Result]], final: bool = False) -> None:
+        """Encoded jobs, in the order they were read: spool, commit, send."""
+        env, per_frame = self.cfg.environment, self.settings.batch_events
+        counts = self.counts
+        for job, result in done:
+            # Frames hold batch_events events each, the last one the rest.
+            sizes = [min(per_frame, result.lines - i * per_frame) for i in range(len(result.frames))]
+            if self.spool is not None:
+                for frame in result.frames:
+                    self.spool.append(env, frame)
+                self.commit(job)
+                for frame, n in zip(result.frames, sizes):
+                    if self.fanout.send(frame, wait=0 if final else self.cfg.live_wait):
+                        counts["events_sent"] += n
+                        counts["bytes_sent"] += len(frame)
+                    else:
+                        counts["live_unsent"] += 1
+            else:
+                # Nowhere else to keep it: wait for a buck (bounded at shutdown).
+                sent = 0
+                for frame, n in zip(result.frames, sizes):
+                    if not self.fanout.send_until(frame, None if final else self.stopping, 5.0 if final else None):
+                        break
+                    sent += 1
+                    counts["events_sent"] += n
+                    counts["bytes_sent"] += len(frame)
+                if sent == len(result.frames):
+                    self.commit(job)
+                else:
+                    log.error("Tailer lost %d batch(es) of %d lines: no buck took them before shutdown "
+                              "(turn the spool on to keep such batches).", len(result.frames) - sent, result.lines)
+            counts["lines"] += result.lines
+            counts["line_bytes"] += result.line_bytes
+            counts["batches"] += len(result.frames)
+            counts["bytes"] += sum(map(len, result.frames))
+
+    def commit(self, job: Job) -> None:
+        for key, end in job.commits.items():
             self.watcher.commit(key, end)
 
     def resend_spool(self) -> None:
@@ -386,6 +344,10 @@ class Tailer:
             self.resender = Resender(self.factory, list(cfg.bucks), self.spool)
         self.watcher.patterns = list(cfg.paths)
         self.watcher.opts = self.options(cfg)
+        old = self.settings
         self.configure(cfg)
+        if self.settings != old or cfg.encoders != len(self.workers.conns):
+            self.workers.close()
+            self.workers = Workers(self.settings, cfg.encoders)
         self.watcher.scan()
         log.info("Configuration reloaded: following %s, sending to %s.", ", ".join(cfg.paths), ", ".join(cfg.bucks))

@@ -1,0 +1,78 @@
+"""The tailer's encoders: frames made in worker processes are the frames the
+tailer would have made itself, in the order it read the lines, and a worker
+that dies loses nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from helios import codec
+from helios.model import line_id
+from helios.tail.encoder import Encoder, Job, Settings, Workers
+from helios.tail.files import Chunk
+
+SETTINGS = Settings("prod", "host-a", "rfc3164", "app", "UTC", 50)
+KEY = b"k" * 16
+
+
+def jobs(n_jobs: int, lines_per_job: int) -> list[Job]:
+    out, offset, number = [], 0, 0
+    for _ in range(n_jobs):
+        data = b"".join(b"Nov 30 10:00:%02d web1 nginx[1]: line %d\n" % ((number + i) % 60, number + i)
+                        for i in range(lines_per_job))
+        number += lines_per_job
+        job = Job()
+        job.add(Chunk("/var/log/x.log", KEY, offset, offset + len(data), data), 1_000, 0.0)
+        offset += len(data)
+        out.append(job)
+    return out
+
+
+def messages(results) -> list[bytes]:
+    return [e.message for _, r in results for f in r.frames for e in codec.decode(f)[1]]
+
+
+def test_frames_hold_at_most_batch_events_and_every_line_once():
+    result = Encoder(SETTINGS).encode(jobs(1, 120)[0].chunks)
+    assert [codec.check_frame(f).count for f in result.frames] == [50, 50, 20]
+    events = [e for f in result.frames for e in codec.decode(f)[1]]
+    assert [e.message for e in events] == [b"Nov 30 10:00:%02d web1 nginx[1]: line %d" % (i % 60, i)
+                                           for i in range(120)]
+    assert events[1].id == line_id(KEY, events[1].offset) and events[1].app == "nginx"
+    assert result.lines == 120
+
+
+@pytest.mark.parametrize("count", [1, 2])
+def test_workers_give_the_same_frames_in_the_order_of_the_jobs(count):
+    local = Workers(SETTINGS, 0)
+    expected = [r.frames for j in jobs(12, 80) for _, r in local.submit(j)]
+    workers = Workers(SETTINGS, count)
+    try:
+        got = []
+        for job in jobs(12, 80):
+            got += [r.frames for _, r in workers.submit(job)]
+        got += [r.frames for _, r in workers.drain()]
+    finally:
+        workers.close()
+    assert got == expected
+
+
+def test_a_dead_worker_loses_nothing_and_the_rest_is_encoded_here(caplog):
+    workers = Workers(SETTINGS, 2)
+    done = []
+    try:
+        all_jobs = jobs(10, 80)
+        for job in all_jobs[:3]:
+            done += workers.submit(job)
+        os.kill(workers.procs[0].pid, signal.SIGKILL)
+        for job in all_jobs[3:]:
+            done += workers.submit(job)
+        done += workers.drain()
+    finally:
+        workers.close()
+    assert messages(done) == [b"Nov 30 10:00:%02d web1 nginx[1]: line %d" % (i % 60, i) for i in range(800)]
+    assert [j for j, _ in done] == all_jobs
+    assert "encodes by itself" in caplog.text
