@@ -56,6 +56,13 @@ Helios runs, so every ratio compares figures taken seconds apart):
    call; application CPU is this process's CPU per event (the recording
    threads and the library's background threads), the cost an application
    pays; relay CPU is the relay process's.
+6. Token authentication on vs off (``--part token``; also in ``all``): two
+   bucks, one without ``http_tokens`` and one with 16 of them (each request
+   carries a valid one: every stored hash is compared, in constant time),
+   measured in turn (off, on, on, off: half the duration each, the first
+   mode alternating by repeat) with the same clients and bodies (durability
+   ``written``). The ratio on/off is taken per repeat; its median is the cost
+   of authentication.
 
 The clients run in this process (asyncio + aiohttp) and share the machine's
 cores with the buck, as a co-located load balancer or app would.
@@ -140,13 +147,13 @@ def fsync_rate(directory: Path, seconds: float = 2.0) -> float:
 
 
 async def load(url: str, clients: int, duration: float, level: str | None, payloads: list[bytes],
-               rate: float | None = None) -> dict:
+               rate: float | None = None, extra_headers: dict | None = None) -> dict:
     """``clients`` concurrent keep-alive clients for ``duration`` s after a 1 s
     warm-up: back to back (closed loop), or together ``rate`` requests/s on a
     fixed schedule (open loop; latency then counts from the scheduled time,
     so a request that had to wait for its client's previous one is charged
     for the wait)."""
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json", **(extra_headers or {})}
     if level:
         headers["Helios-Durability"] = level
     connector = aiohttp.TCPConnector(limit=clients, force_close=False)
@@ -421,13 +428,107 @@ def record_table(runs: list[dict], thread_counts: list[int], total: int) -> list
     return lines
 
 
+# --- part 6: bearer token authentication on vs off ---
+
+TOKENS = 16  # hashes a buck holds: each request's is compared with every one
+
+
+def token_repeat(work: Path, client_counts: list[int], duration: float, payloads: list[bytes], order: int) -> dict:
+    from helios import tokens
+
+    secrets = [tokens.new_token() for _ in range(TOKENS)]
+    token_args = [a for t in secrets for a in ("--http-token", f"*={tokens.hash_token(t)}")]
+    servers, urls = [], {}
+    try:
+        for mode, extra in (("off", []), ("on", token_args)):
+            data, port = work / f"tbuck-{mode}-{time.monotonic_ns()}", free_port()
+            servers.append(Server([sys.executable, "-m", "helios", "buck", "--ingest", free_endpoint(),
+                                   "--publish", free_endpoint(), "--data-dir", str(data), "--http",
+                                   f"127.0.0.1:{port}", "--stats-interval", "0.2", *extra], work / f"tbuck-{mode}.out"))
+            wait_for(lambda: read_stats(data).get("http"), 15, f"the buck with tokens {mode}")
+            urls[mode] = (f"http://127.0.0.1:{port}/v1/events", servers[-1].p.pid)
+        auth = {"on": {"Authorization": f"Bearer {secrets[-1]}"}, "off": None}
+        out: dict = {"check_us": check_cost(secrets)}
+        for c in client_counts:
+            # ABBA, half the duration each: a load that drifts during the pair (other work on
+            # the machine) weighs on both modes alike. Which comes first alternates by repeat.
+            first, second = ("off", "on") if order % 2 == 0 else ("on", "off")
+            halves: dict[str, list[dict]] = {"off": [], "on": []}
+            for mode in (first, second, second, first):
+                url, pid = urls[mode]
+                cpu0, t0 = cpu_seconds(pid), time.perf_counter()
+                r = asyncio.run(load(url, c, duration / 2, "written", payloads, extra_headers=auth[mode]))
+                r["buck_cpu"] = (cpu_seconds(pid) - cpu0) / (time.perf_counter() - t0)
+                halves[mode].append(r)
+            for mode, (x, y) in halves.items():
+                out[f"{mode}/{c}"] = {k: (x[k] + y[k]) / 2 if k not in ("errors", "requests") else x[k] + y[k]
+                                      for k in x}
+    finally:
+        for server in servers:
+            server.stop()
+    return out
+
+
+def check_cost(secrets: list[str], n: int = 20_000) -> float:
+    """µs per request of the buck's own token check (``HttpIngest.authorize``,
+    run here on a request's headers against the same hashes), the best of 5."""
+    from types import SimpleNamespace
+
+    from helios import tokens
+    from helios.services.http_ingest import HttpIngest
+
+    me = SimpleNamespace(tokens=[("*", tokens.hash_token(t).encode()) for t in secrets])
+    request = SimpleNamespace(headers={"Authorization": f"Bearer {secrets[-1]}"})
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            HttpIngest.authorize(me, request)
+        best = min(best, (time.perf_counter() - t0) / n * 1e6)
+    return best
+
+
+def token_table(runs: list[dict], client_counts: list[int]) -> list[str]:
+    """Events/s, and the buck's CPU per acked event: on a machine whose cores
+    other work also wants, the buck's share of CPU moves events/s from run to
+    run, while the CPU it spends per event (what bounds its throughput once it
+    has a core) moves much less."""
+    def us(x: dict) -> float:
+        return x["buck_cpu"] / x["events_per_s"] * 1e6 if x["events_per_s"] else float("nan")
+
+    lines = [f"Token authentication ({TOKENS} token hashes on the buck, a valid bearer token on every request) "
+             "vs none; durability written, JSON bodies of 100 events:", "",
+             "| clients | tokens | events/s | ack p50 ms | ack p99 ms | buck CPU µs/event | on/off events/s | "
+             "on/off CPU µs/event | non-200 |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for c in client_counts:
+        ratio = med([r[f"on/{c}"]["events_per_s"] / r[f"off/{c}"]["events_per_s"] for r in runs])
+        cpu_ratio = med([us(r[f"on/{c}"]) / us(r[f"off/{c}"]) for r in runs])
+        for mode in ("off", "on"):
+            rs = [r[f"{mode}/{c}"] for r in runs]
+            lines.append(f"| {c} | {mode} | {spread([x['events_per_s'] for x in rs])} | "
+                         f"{spread([x['p50_ms'] for x in rs], '{:.1f}')} | {spread([x['p99_ms'] for x in rs], '{:.1f}')} | "
+                         f"{spread([us(x) for x in rs], '{:.1f}')} | "
+                         f"{f'{ratio:.3f}' if mode == 'on' else '-'} | {f'{cpu_ratio:.3f}' if mode == 'on' else '-'} | "
+                         f"{sum(x['errors'] for x in rs)} |")
+    check = med([r["check_us"] for r in runs if "check_us" in r])
+    if check is not None:
+        off = med([us(r[f"off/{c}"]) for r in runs for c in client_counts])
+        lines += ["", f"The token check itself (`HttpIngest.authorize`, {TOKENS} hashes, timed in this process): "
+                      f"**{check:.1f} µs per request**, {check / EVENTS_PER_REQUEST:.3f} µs per event at "
+                      f"{EVENTS_PER_REQUEST} events a request: {check / EVENTS_PER_REQUEST / off * 100:.1f} % of "
+                      f"the buck's {off:.1f} µs of CPU per event without tokens."]
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--duration", type=float, default=4.0, help="measured seconds per run (after 1 s warm-up)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--clients", default="1,8,64", help="client counts, comma-separated")
-    ap.add_argument("--part", choices=["all", "http", "record"], default="all",
-                    help="http: the HTTP ingest runs (1-4); record: the client library's paths (5)")
+    ap.add_argument("--part", choices=["all", "http", "record", "token"], default="all",
+                    help="http: the HTTP ingest runs (1-4); record: the client library's paths (5); "
+                         "token: token authentication on vs off (6)")
     ap.add_argument("--threads", default="1,8,32", help="application thread counts for --part record")
     ap.add_argument("--record-events", type=int, default=200_000, help="events recorded per run of part 5")
     args = ap.parse_args()
@@ -436,7 +537,7 @@ def main() -> None:
     payloads = bodies()
     events = event_maps()
     OUT.mkdir(parents=True, exist_ok=True)
-    runs, record_runs = [], []
+    runs, record_runs, token_runs = [], [], []
     with tempfile.TemporaryDirectory(dir=OUT, prefix="http-") as tmp:
         for i in range(args.repeat):
             if args.part in ("all", "http"):
@@ -451,12 +552,21 @@ def main() -> None:
                 print(f"repeat {i + 1}/{args.repeat}, record(): " + "; ".join(
                     f"{k} {v['events_per_s']:,.0f} ev/s p99 {v['p99_us']:.1f} µs" for k, v in r.items()),
                     f"(load average {os.getloadavg()[0]:.1f})", flush=True)
+            if args.part in ("all", "token"):
+                r = token_repeat(Path(tmp), counts, args.duration, payloads, i)
+                token_runs.append(r)
+                print(f"repeat {i + 1}/{args.repeat}, tokens: " + "; ".join(
+                    f"{k} {v['events_per_s']:,.0f} ev/s p99 {v['p99_ms']:.1f} ms" for k, v in r.items()
+                    if isinstance(v, dict)) + f"; check {r['check_us']:.1f} µs/request",
+                    f"(load average {os.getloadavg()[0]:.1f})", flush=True)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     (OUT / f"http-ingest-{stamp}.json").write_text(json.dumps(
         {"machine": platform.platform(), "cpus": os.cpu_count(), "duration": args.duration, "runs": runs,
-         "record_runs": record_runs}, indent=1))
+         "record_runs": record_runs, "token_runs": token_runs}, indent=1))
     if record_runs:
         print("\n" + "\n".join(record_table(record_runs, threads, args.record_events)))
+    if token_runs:
+        print("\n" + "\n".join(token_table(token_runs, counts)))
     if not runs:
         return
 

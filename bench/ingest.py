@@ -43,6 +43,10 @@ input file and a warm page cache):
      re-sent) and their byte counters stop moving, to count the bytes sent
      with the re-send included.
 
+   - ``curve``: as ``on``, with CURVE on every socket (``[security] curve``;
+     keys from ``helios.wire.curve``, made once under ``bench/out/curve-keys``):
+     what transport encryption costs, as "CURVE on / off" (goal: at least 0.85).
+
    Bytes sent are frame bytes as the bucks count them (``stats.json``
    ``bytes``: the length of every frame stored; ZeroMQ and TCP framing are
    not included), divided by the bytes of the input file.
@@ -92,7 +96,7 @@ ENV = "bench"
 LAT_ENV = "benchlat"
 LAT_MARK = b"helios-bench-latency"
 SYSLOGS = ("rsyslog", "rsyslog-tuned", "syslog-ng", "syslog-ng-tuned")
-VARIANTS = ("on", "off", "resend")
+VARIANTS = ("on", "off", "resend", "curve")
 
 
 def log(msg: str) -> None:
@@ -241,12 +245,12 @@ def read_stats(data_dir: Path) -> dict | None:
         return None
 
 
-def start_bucks(work: Path) -> tuple[list[Proc], list[str], list[Path]]:
+def start_bucks(work: Path, extra: list[str] = ()) -> tuple[list[Proc], list[str], list[Path]]:
     bucks, endpoints, dirs = [], [], []
     for name in ("buck-a", "buck-b"):
         ep = free_endpoint()
         d = work / name
-        cmd = ["buck", "--ingest", ep, "--data-dir", str(d), "--name", name, "--stats-interval", "0.2"]
+        cmd = ["buck", "--ingest", ep, "--data-dir", str(d), "--name", name, "--stats-interval", "0.2", *extra]
         if has_option("buck", "--publish"):
             cmd += ["--publish", free_endpoint()]  # the live feed stays on, with nobody subscribed
         bucks.append(Proc(name, helios_cmd(*cmd), work))
@@ -426,10 +430,31 @@ def loadavg() -> str:
         return "?"
 
 
+def curve_configs() -> dict[str, str]:
+    """Config files with CURVE on, for the bucks and the tailer of the curve
+    variant (keys made once, kept under bench/out/curve-keys)."""
+    from helios.wire.curve import write_keypair
+
+    keys = OUT / "curve-keys"
+    allow = keys / "allow"
+    for name in ("server", "tailer"):
+        if not (keys / f"{name}.key").exists():
+            write_keypair(keys, name)
+    allow.mkdir(exist_ok=True)
+    (allow / "tailer.key").write_bytes((keys / "tailer.key").read_bytes())
+    files = {"buck": f'server_secret_key = "{keys}/private/server.key_secret"\nallow_dir = "{allow}"\n',
+             "tailer": f'secret_key = "{keys}/private/tailer.key_secret"\nserver_key = "{keys}/server.key"\n'}
+    for role, text in files.items():
+        (keys / f"{role}.toml").write_text("[security]\ncurve = true\n" + text)
+    return {role: str(keys / f"{role}.toml") for role in files}
+
+
 def variant_args(variant: str, args) -> list[str]:
     """The tailer's extra arguments for one Helios variant."""
     if variant == "on":
         return list(args.tailer_arg)
+    if variant == "curve":
+        return [*args.tailer_arg, "-c", curve_configs()["tailer"]]
     if variant == "off":
         return [*args.tailer_arg, "--no-spool"]
     return [*args.tailer_arg, "--spool-window", str(args.resend_window), "--resend-jitter", "0"]
@@ -507,7 +532,7 @@ def helios_run(path: Path, size: int, lines: int, args, run_no: int, variant: st
     extra = variant_args(variant, args)
     load = loadavg()
     try:
-        bucks, endpoints, dirs = start_bucks(work)
+        bucks, endpoints, dirs = start_bucks(work, ["-c", curve_configs()["buck"]] if variant == "curve" else [])
         procs += bucks
         timeout = 60 + size / MB * 0.5  # 1000 MB: 560 s, i.e. a floor of ~14k lines/s
         state = work / "tailer-state"
@@ -861,7 +886,7 @@ def main() -> int:
                     help="extra argument for the tailer, repeatable (e.g. --tailer-arg=--batch-events=5000)")
     ap.add_argument("--helios", default=",".join(VARIANTS),
                     help="Helios variants, comma-separated: on (spool on), off (--no-spool), resend (short spool "
-                         "window; counts the re-sent bytes) [%(default)s]")
+                         "window; counts the re-sent bytes), curve (as on, with CURVE on every socket) [%(default)s]")
     ap.add_argument("--resend-window", type=int, default=5,
                     help="--spool-window of the resend variant, seconds (must divide 86400) [5]")
     ap.add_argument("--syslog", default=",".join(SYSLOGS),
@@ -919,7 +944,8 @@ def main() -> int:
                         f"peak rss {x['peak_rss'] / MIB:7.1f} MiB")
 
         def helios() -> None:
-            for v in variants:
+            # Variants in the other order every other run: a drift of the load does not favour one.
+            for v in (variants if r % 2 == 0 else variants[::-1]):
                 log(f"  helios {v} (load average {loadavg()})")
                 try:
                     res = helios_run(path, size, lines, args, r + 1, v)
@@ -941,6 +967,10 @@ def main() -> int:
             if off:
                 log(f"  spool on / off: lines/s x{on['lines_per_s'] / off['lines_per_s']:.3f}, tailer CPU "
                     f"x{on['usage']['tailer']['cpu_s'] / off['usage']['tailer']['cpu_s']:.3f}")
+            curve = run["helios"].get("curve")
+            if curve:
+                log(f"  CURVE on / off (spool on): lines/s x{curve['lines_per_s'] / on['lines_per_s']:.3f} "
+                    f"(goal >= 0.85), tailer CPU x{curve['usage']['tailer']['cpu_s'] / on['usage']['tailer']['cpu_s']:.3f}")
         for p in run["problems"]:
             log(f"  ! {p}")
         runs.append(run)
@@ -1004,13 +1034,20 @@ def markdown(runs: list[dict], argv: str, rev: str, size: int, lines: int, args,
         label = f"{rs[0]['version']}, {'tuned' if kind.endswith('-tuned') else 'stock'} configs: file -> TCP -> file"
         md.append(f"| {label} | {fr([x['wall_s'] for x in rs], f2)} | {fr([x['lines_per_s'] for x in rs], f0)} "
                   f"| {fr([x['mb_per_s'] for x in rs], f1)} | {fr(ratio('on', kind), f2)} |")
-    for v, label in (("on", "**Helios** tailer -> 2 bucks, spool on"), ("off", "Helios tailer -> 2 bucks, `--no-spool`")):
+    for v, label in (("on", "**Helios** tailer -> 2 bucks, spool on"), ("off", "Helios tailer -> 2 bucks, `--no-spool`"),
+                     ("curve", "Helios tailer -> 2 bucks, spool on, CURVE on every socket")):
         rs = helios(v)
         if rs:
             bold = (lambda s: f"**{s}**") if v == "on" else (lambda s: s)
             md.append(f"| {label} | {fr([x['wall_s'] for x in rs], f2)} | {bold(fr([x['lines_per_s'] for x in rs], f0))} "
                       f"| {fr([x['mb_per_s'] for x in rs], f1)} | "
-                      f"{'1' if v == 'on' else fr(ratio_base_v(runs, 'on', 'off'), f3)} |")
+                      f"{'1' if v == 'on' else fr(ratio_base_v(runs, 'on', v), f3)} |")
+    cost = ratio_base_v(runs, "curve", "on")
+    if cost:
+        met = "met" if statistics.median(cost) >= 0.85 else "**not met**"
+        md.append("")
+        md.append(f"**CURVE on ÷ off (lines/s, spool on both), each pair from one run: {fr(cost, f3)}** "
+                  f"(goal ≥ 0.85, i.e. CURVE costs at most 15%: {met}; per run: {', '.join(f'{x:.3f}' for x in cost)}).")
     md.append("")
     goal = ratio("on", "rsyslog")
     if goal:
@@ -1022,6 +1059,7 @@ def markdown(runs: list[dict], argv: str, rev: str, size: int, lines: int, args,
     md.append("| Run | Process | CPU s | CPU µs/line | peak RSS MiB |")
     md.append("|---|---|---:|---:|---:|")
     groups = [(f"Helios, spool {'on' if v == 'on' else 'off'}", helios(v)) for v in ("on", "off")]
+    groups += [("Helios, spool on, CURVE", helios("curve"))]
     groups += [(f"Helios, spool window {args.resend_window} s (with re-send)", helios("resend"))]
     groups += [(kind, syslog(kind)) for kind in SYSLOGS]
     for label, rs in groups:

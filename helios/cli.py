@@ -52,8 +52,15 @@ def overrides_of(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def load(config_path: str | None, kwargs: dict[str, Any], section: str) -> config.Config:
+    """The config of the command of ``section``; its [security] becomes the
+    process's (helios.wire.curve.use), so that with CURVE on every socket the
+    command makes is a CURVE one, and the key files it needs are checked now."""
+    from helios.wire import curve
+
     try:
-        return config.load(config_path, overrides_of(kwargs), require=(section,))
+        cfg = config.load(config_path, overrides_of(kwargs), require=(section,))
+        curve.use(cfg.security, section)
+        return cfg
     except ConfigError as exc:
         click.echo(f"helios: {exc}", err=True)
         sys.exit(2)
@@ -124,6 +131,16 @@ def cli(log_level: str) -> None:
 @flag("buck.query", "--query", metavar="ENDPOINT")
 @flag("buck.query_max_bytes", "--query-max-bytes", type=int, metavar="BYTES")
 @flag("buck.metrics", "--metrics", metavar="HOST:PORT")
+@flag("buck.http_tokens", "--http-token", multiple=True, metavar="ENV=sha256:HEX")
+@flag("buck.http_tls_cert", "--http-tls-cert", metavar="PEM")
+@flag("buck.http_tls_key", "--http-tls-key", metavar="PEM")
+@flag("buck.http_max_connections", "--http-max-connections", type=int)
+@flag("buck.http_max_fields", "--http-max-fields", type=int)
+@flag("buck.http_max_field_bytes", "--http-max-field-bytes", type=int, metavar="BYTES")
+@flag("buck.max_raw_bytes", "--max-raw-bytes", type=int)
+@flag("buck.max_batch_events", "--max-batch-events", type=int)
+@flag("buck.full_retry", "--full-retry", type=float, metavar="SECONDS")
+@flag("buck.full_log_interval", "--full-log-interval", type=float, metavar="SECONDS")
 def buck(config_path: str | None, **kwargs: Any) -> None:
     """Run a buck: take batches on a PULL socket and append them to
     per-environment time bucket files under DATA_DIR/buckets/ENV/YYYYMMDD/.
@@ -205,6 +222,8 @@ def tailer(config_path: str | None, **kwargs: Any) -> None:
 @flag("web.max_delay", "--max-delay", type=float, metavar="SECONDS")
 @flag("web.flush_interval", "--flush-interval", type=float, metavar="SECONDS")
 @flag("web.max_line_chars", "--max-line-chars", type=int)
+@flag("history.dir", "--history-dir", metavar="DIR")
+@flag("porter.index_dir", "--index-dir", metavar="DIR")
 def web(config_path: str | None, **kwargs: Any) -> None:
     """Serve the browser live tail: subscribe to the live feed (PUB) of every
     buck given by --buck, and show the events in a page at http://LISTEN/.
@@ -213,11 +232,15 @@ def web(config_path: str | None, **kwargs: Any) -> None:
     merged in time order, and each page's filters (environment, host, app,
     severity, substring or regex) run here, so only what a page shows is sent
     to it. A page that cannot keep up is told how many lines were dropped
-    instead of falling behind."""
+    instead of falling behind.
+
+    Also serves the search page (/search: the recent index of the [porter]
+    section, and history indexes) and archie (/archie, /api/history: history
+    requests of the [history] section, built by `helios history serve`)."""
     from helios.web.app import LiveTail
 
     cfg = load(config_path, kwargs, "web")
-    run_service(lambda: LiveTail(cfg.web))
+    run_service(lambda: LiveTail(cfg.web, full=cfg))
 
 
 @cli.command()
@@ -231,8 +254,10 @@ def web(config_path: str | None, **kwargs: Any) -> None:
 @click.option("--start", help="Only buckets from this time on: ISO 8601 (UTC if no offset) or relative, like -2h.")
 @click.option("--end", help="Only buckets before this time (same forms as --start).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False),
+              help="TOML config file: its [security] (CURVE keys) is used to ask the --buck ones.")
 def audit(data_dirs: tuple[str, ...], bucks: tuple[str, ...], timeout: float, environment: str | None,
-          start: str | None, end: str | None, as_json: bool) -> None:
+          start: str | None, end: str | None, as_json: bool, config_path: str | None) -> None:
     """Prove nothing was lost: merge the byte ranges of every tailed file held
     by the bucks (read from their data directories, or asked of running bucks
     with --buck) and report, per host and file, any gap. Exit 0 when there is
@@ -243,6 +268,8 @@ def audit(data_dirs: tuple[str, ...], bucks: tuple[str, ...], timeout: float, en
 
     if not data_dirs and not bucks:
         raise click.UsageError("give the bucks to audit: --data-dir DIR or --buck ENDPOINT (repeatable)")
+    if config_path is not None:
+        load(config_path, {}, "query")  # CURVE keys, for asking the --buck ones
     try:
         t0 = parse_time(start) if start else None
         t1 = parse_time(end) if end else None
@@ -267,6 +294,9 @@ def check_config(file: str | None, example: bool, show: bool) -> None:
         raise click.UsageError("give a FILE to check, or --example")
     try:
         cfg = config.load(file)
+        from helios.wire import curve
+
+        curve.load(cfg.security, serve=False, connect=False)  # the key files that are set: readable, private
     except ConfigError as exc:
         click.echo(f"helios: {exc}", err=True)
         sys.exit(2)
@@ -427,6 +457,9 @@ def check(config_path: str | None, environments: tuple[str, ...], apps: tuple[st
     overrides = {k.replace("__", ".", 1): v for k, v in kwargs.items() if "__" in k}
     try:
         cfg = config.load(config_path, overrides)
+        from helios.wire import curve
+
+        curve.use(cfg.security, "subscribe")  # the live feed's sockets are CURVE ones when it is on
         w = Range.parse(warning) if warning is not None else None
         c = Range.parse(critical) if critical is not None else None
         if "'" in label or "=" in label:

@@ -181,10 +181,12 @@ class Buck:
                         'like "127.0.0.1:7380"; port 0 picks a free one (see stats.json); '
                         '"" turns HTTP ingest off.', lambda v: None if v == "" else listen_address(v))
     durability: str = setting(
-        "written", "When HTTP ingest answers: received (once parsed and valid), written (once in "
+        "fsynced", "When HTTP ingest answers: received (once parsed and valid), written (once in "
         "the bucket file: survives a crash of the buck), fsynced (once on disk: survives a crash "
         "of the machine; concurrent requests share one fsync). A request's Helios-Durability "
-        "header overrides it.", one_of("received", "written", "fsynced"))
+        "header overrides it. fsynced by default: HTTP sends each batch to one buck, so only the "
+        "fsync keeps an acked event through that machine's crash, as two copies do for tailed "
+        "lines (docs/analyses/duralog.md).", one_of("received", "written", "fsynced"))
     http_max_body: int = setting(8 * 1024 * 1024, "HTTP request bodies over this many bytes, "
                                  "compressed or after decompression, get 413 (1024..1073741824).",
                                  between(1024, 1 << 30))
@@ -206,6 +208,46 @@ class Buck:
     metrics: str = setting("", 'HOST:PORT of the Prometheus metrics endpoint (GET /metrics), like '
                            '"127.0.0.1:9731"; port 0 picks a free one (logged, and in DATA_DIR/stats.json); '
                            '"" turns it off.', lambda v: None if v == "" else listen_address(v))
+    # --- authentication and limits of what senders may send (docs/security.md) ---
+    http_tokens: tuple[str, ...] = setting(
+        (), 'Bearer tokens of the HTTP ingest, each "ENV=sha256:HEX" (the hash `helios keygen '
+        '--token ENV` prints; "*=sha256:HEX" for every environment; several per environment to '
+        "rotate). Set: every request needs `Authorization: Bearer TOKEN` (401 without, 403 for "
+        "events of an environment its token is not for). Empty: no authentication.", unique,
+        each=(matches(r"(\*|[A-Za-z0-9][A-Za-z0-9_.-]{0,63})=sha256:[0-9a-f]{64}",
+                      '"ENV=sha256:" and 64 lower-case hex digits'),))
+    http_tls_cert: str = setting("", 'PEM certificate (chain) file: the HTTP ingest speaks HTTPS; "" '
+                                 "is plain HTTP (for 127.0.0.1, or behind a TLS proxy).")
+    http_tls_key: str = setting("", "PEM private key file of http_tls_cert.")
+    http_max_connections: int = setting(1024, "Open HTTP connections at once (idle keep-alive ones "
+                                        "too); more are closed at once (1..1000000).",
+                                        between(1, 1_000_000))
+    http_max_fields: int = setting(1000, "HTTP events with more fields get 400 (0..100000).",
+                                   between(0, 100_000))
+    http_max_field_bytes: int = setting(1024 * 1024, "HTTP events with a message or a field value "
+                                        "larger than this many bytes (msgpack-encoded) get 400 "
+                                        "(64..67108864).", between(64, 64 * 1024 * 1024))
+    max_raw_bytes: int = setting(64 * 1024 * 1024, "Batch frames whose events would take more "
+                                 "than this many bytes uncompressed are refused before anything is "
+                                 "decompressed (4096..1073741824).", between(4096, 1 << 30))
+    max_batch_events: int = setting(100_000, "Batch frames of more events are refused "
+                                    "(1..10000000).", between(1, 10_000_000))
+    query_max_request: int = setting(1024 * 1024, "Larger bucket query requests are dropped by "
+                                     "ZeroMQ before the buck reads them (4096..67108864).",
+                                     between(4096, 64 * 1024 * 1024))
+    full_retry: float = setting(1.0, "Once the data directory is full, seconds between tries to "
+                                "write again; meanwhile ZeroMQ batches wait in their queues and the "
+                                "tailers' spools, and HTTP writes get 507 (0 < x <= 60).",
+                                above(0, 60))
+    full_log_interval: float = setting(10.0, "While the data directory is full, what was refused is "
+                                       "logged once per this many seconds (0 < x <= 3600).",
+                                       above(0, 3600))
+
+    @staticmethod
+    def cross_check(values: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+        cert, key = values.get("http_tls_cert"), values.get("http_tls_key")
+        if cert is not None and key is not None and bool(cert) != bool(key):
+            yield ("http_tls_key" if cert else "http_tls_cert"), "http_tls_cert and http_tls_key go together"
 
 
 @dataclass(frozen=True)
@@ -333,6 +375,30 @@ class Web:
                                     "(0 < x <= 1).", above(0, 1))
     max_line_chars: int = setting(4096, "Longer messages are cut for display (80..1000000).",
                                   between(80, 1_000_000))
+    # --- who may look (docs/security.md) ---
+    users: tuple[str, ...] = setting(
+        (), 'Users who may log in, each "NAME:HASH" or "NAME:HASH:ENV,ENV" (only those '
+        "environments); HASH is the argon2id hash `helios hash-password` prints. With users or "
+        "tokens set, every page and socket needs a login; listening beyond 127.0.0.1 needs them.",
+        unique, each=(matches(r"[A-Za-z0-9_.@-]{1,64}:\$argon2id\$[^:\s]+(:[A-Za-z0-9_.,*-]+)?",
+                              '"NAME:$argon2id$...[:ENV,ENV]"'),))
+    tokens: tuple[str, ...] = setting(
+        (), 'Login tokens, each "NAME:sha256:HEX" or "NAME:sha256:HEX:ENV,ENV" (the hash `helios '
+        "keygen --token NAME` prints): typed into the login page, or sent by scripts as "
+        "`Authorization: Bearer TOKEN`.", unique,
+        each=(matches(r"[A-Za-z0-9_.@-]{1,64}:sha256:[0-9a-f]{64}(:[A-Za-z0-9_.,*-]+)?",
+                      '"NAME:sha256:HEX[:ENV,ENV]"'),))
+    secret_file: str = setting("", "File holding the key that signs session cookies (readable by "
+                               'its owner only); "" makes a new key at each start, which logs '
+                               "everybody out at a restart.")
+    session_max_age: float = setting(43200.0, "Seconds a login lasts (60..31536000).",
+                                     between(60, 31_536_000))
+    secure_cookies: bool = setting(False, "Send the session cookie over HTTPS only (set it when a "
+                                   "TLS proxy serves the page).")
+    max_message_bytes: int = setting(65536, "Larger socket.io messages from a browser close its "
+                                     "connection (1024..16777216).", between(1024, 16 * 1024 * 1024))
+    max_connections: int = setting(200, "Open HTTP and socket.io connections at once; more are "
+                                   "refused (1..100000).", between(1, 100_000))
 
 
 @dataclass(frozen=True)
@@ -377,6 +443,12 @@ class Client:
                          "(the cheapest way out of the application), and the relay spools it and "
                          'sends it on to the bucks; bucks and copies are then unused. "" sends to '
                          "the bucks directly.", lambda v: None if v == "" else endpoint()(v))
+    token: str = setting("", "HTTP: the bearer token sent with every request (the bucks' [buck] "
+                         'http_tokens hold its hash); "" sends none. Keep this file unreadable to '
+                         "others.", lambda v: None if v == "" or v.isprintable() and " " not in v
+                         else "must be printable, without spaces")
+    tls_ca: str = setting("", 'HTTPS: a PEM file of the certificate authorities to trust for the '
+                          'bucks (a private CA or a self-signed certificate); "" trusts the system\'s.')
 
 
 @dataclass(frozen=True)
@@ -528,13 +600,23 @@ class Porter:
     s3_endpoint: str = setting("", 'URL of an S3-compatible store (MinIO, ...); "" is AWS (or '
                                "AWS_ENDPOINT_URL).", lambda v: None if v == "" else http_url(v))
     archive_level: int = setting(19, "zstd level of archive objects (1..22).", between(1, 22))
+    archive_public_key: str = setting("", "Seal every archive object to this public key file (`helios keygen "
+                                      "NAME`: NAME.key; PyNaCl sealed box, helios.archive.seal): the store "
+                                      "never holds plaintext, and a changed object is refused on read. "
+                                      "Writing needs only this; keep it to the porters (anyone who has it "
+                                      'can seal objects). "" with archive_secret_key "" stores objects unsealed.')
+    archive_secret_key: str = setting("", "The secret key file (private/NAME.key_secret, mode 0600) of a "
+                                      "sealed archive: needed to read it (history builds, export, and a "
+                                      "porter re-archiving a window that is already archived); its public "
+                                      "half seals, so archive_public_key may then be left out.")
     archive_blacklist: tuple[str, ...] = setting(
         (), 'Windows the archiver skips, each "ENV/2026-11-20T10:00" (the window of ENV holding '
         'that instant, UTC unless an offset is given) or a bucket id "ENV/20261120/100000-60s". '
         "They are pruned like archived ones.", each=(blacklist_entry,))
-    grace: float = setting(10.0, "Seconds after a window's end before it is loaded: for buck clocks "
-                           "that disagree a little, and for the bucks to close it (0..3600).",
-                           between(0, 3600))
+    grace: float = setting(2.0, "Seconds after a window's end before it is loaded: for buck clocks "
+                           "that disagree a little, and for the bucks to close it; a longer wait sorts "
+                           "nothing better, since bucks file events by arrival (docs/analyses/sortalog.md) "
+                           "(0..3600).", between(0, 3600))
     archive_age: float = setting(48 * 3600.0, "Windows that ended this many seconds ago are archived "
                                  "(>= 0).", at_least(0))
     prune_age: float = setting(72 * 3600.0, "Windows that ended this many seconds ago, once indexed "
@@ -570,6 +652,72 @@ class Porter:
 
 
 @dataclass(frozen=True)
+class History:
+    """History indexes on request (helios history, archie in helios web): a
+    request (environment, start, end) gets a temporary index named
+    helios-history-ID, built by `helios history serve` from the archive and
+    the bucks (the [porter] archive, index and bucks settings), deleted after
+    expiry. Requests for the same range share one build."""
+
+    dir: str = setting("./helios-data/history", "Where the requests are kept (DIR/requests.db) and, with "
+                       "the sqlite index, the history indexes (DIR/indexes/helios-history-ID/). The "
+                       "web, the CLI and `helios history serve` must all see this directory.", not_empty)
+    expiry: float = setting(86400.0, "Seconds a history index is kept once ready; then it is deleted. "
+                            "Asking again for the same range starts the count again (1..31536000).",
+                            between(1, 365 * DAY))
+    max_range: float = setting(7 * 86400.0, "Longest time range, in seconds, one request may span "
+                               "(60..31536000).", between(60, 365 * DAY))
+    margin: float = setting(900.0, "Events reach the bucks a little after their time (batching, spool "
+                            "re-sends), so windows up to this many seconds beyond either end of the "
+                            "range are read too, and only their events in range kept (0..86400).",
+                            between(0, DAY))
+    builds: int = setting(1, "Builds one `helios history serve` runs at once (1..16); several serve "
+                          "processes may share DIR.", between(1, 16))
+    load_workers: int = setting(2, "Processes that load each build into a sqlite history index "
+                                "(1..16).", between(1, 16))
+    poll_interval: float = setting(1.0, "Seconds between looks at the requests for new ones and "
+                                   "expired ones (0 < x <= 60).", above(0, 60))
+    lease: float = setting(60.0, "A build whose serve process has not reported for this many seconds "
+                           "(it died) is taken over by another (5..3600).", between(5, 3600))
+
+
+@dataclass(frozen=True)
+class Security:
+    """Transport encryption of the mesh (helios.wire.curve; docs/security-transport.md):
+    with curve on, every ZeroMQ socket over tcp:// or ipc:// is encrypted and
+    authenticated with CURVE (NaCl's box), and none can be made without keys.
+    Switched on per environment: a config file describes one environment's mesh,
+    and every process of it reads this section. A process that connects uses
+    secret_key and server_key; one that binds (buck, relay) uses
+    server_secret_key and allow_dir. Key files come from `helios keygen NAME`."""
+
+    curve: bool = setting(False, "Encrypt and authenticate every tcp:// and ipc:// ZeroMQ socket with "
+                          "CURVE; a process then refuses to start without the keys it needs.")
+    secret_key: str = setting("", "This process's own key pair (NAME.key_secret, mode 0600), to connect "
+                              "with; its public half (NAME.key) goes in the allow_dir of the bucks "
+                              "(and of the relay) it connects to.")
+    server_key: str = setting("", "Public key file of the bucks (the public half of their "
+                              "server_secret_key): a connecting process talks only to a server that "
+                              "holds its secret half.")
+    server_secret_key: str = setting("", "Key pair the bound sockets serve with (bucks: the mesh's server "
+                                     "key, whose public half is everyone's server_key; a relay: the "
+                                     "relay's, whose public half is its applications' relay_key).")
+    allow_dir: str = setting("", "Directory of the public key files (*.key) of the clients a buck or "
+                             "relay lets in; re-read on SIGHUP (a removed key is refused from then on, "
+                             "its open connections are ended).")
+    relay_key: str = setting("", "Public key file of this host's relay, checked by the client library "
+                             "when [client] relay is set.")
+
+    @staticmethod
+    def cross_check(values: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+        v = values.get
+        if v("curve") and not (v("secret_key") or v("server_secret_key")):
+            yield "curve", "is on, but no key is set: set secret_key (to connect) and/or server_secret_key (to serve)"
+        if v("curve") and v("server_secret_key") and not v("allow_dir"):
+            yield "allow_dir", "required with server_secret_key when curve = true (who may connect)"
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration: one attribute per section (the TOML table name)."""
 
@@ -582,6 +730,8 @@ class Config:
     relay: Relay = Relay()
     query: Query = Query()
     porter: Porter = Porter()
+    history: History = History()
+    security: Security = Security()
     sections_present: frozenset[str] = frozenset()
 
 

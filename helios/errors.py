@@ -13,7 +13,8 @@ third-party libraries (msgpack, lz4, zmq, OS) are translated where they enter.
     ├── QueryError         a bucket query failed: malformed, refused by the buck, or no answer in time
     ├── ArchiveError       an archive object cannot be packed, read or stored intact; names its key when known
     ├── SearchError        a search query (helios.index.query) is invalid: bad syntax, unknown filter, bad range
-    └── IndexStoreError    an index backend (sqlite, elasticsearch, opensearch) is unusable, unreachable or refused a write
+    ├── IndexStoreError    an index backend (sqlite, elasticsearch, opensearch) is unusable, unreachable or refused a write
+    └── HistoryError       a history request is refused (bad range, too long, unknown environment), unknown, or in the wrong state
 """
 
 from __future__ import annotations
@@ -91,3 +92,15 @@ class IndexStoreError(HeliosError):
     a database file is of an unknown format, the server cannot be reached,
     or it refused documents for a reason other than "already there". The
     message names the backend and its location."""
+
+
+class HistoryError(HeliosError):
+    """A history request (``helios.history``) cannot be taken or acted on:
+    its range ends before it starts or is longer than ``[history]
+    max_range``, its environment is unknown, no request has that id, or the
+    request is not in a state that allows it (``status``: the HTTP status
+    archie answers with: 400, 404 or 409). The message is shown as it is."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        self.status = status
+        super().__init__(message)

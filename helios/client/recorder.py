@@ -88,6 +88,21 @@ def settings_of(cfg: config_schema.Client | str | os.PathLike | None, settings: 
     return config_schema.load(path, overrides, require=("client",)).client
 
 
+def curve_of(config: config_schema.Client | str | os.PathLike | None, cfg: config_schema.Client):
+    """CURVE keys for the ZeroMQ transports (helios.wire.curve): from the
+    [security] table of the config file when one is given, else the
+    process's; towards the relay when [client] relay is set. None: plaintext."""
+    from helios.wire import curve
+
+    if cfg.bucks[0].startswith(("http://", "https://")) and not cfg.relay:
+        return None
+    if isinstance(config, (str, os.PathLike)):
+        c = curve.load(config_schema.load(config).security, relay=bool(cfg.relay), what="the client library")
+    else:
+        c = curve.installed()
+    return c.to_relay() if c is not None and cfg.relay else c
+
+
 def program_name() -> str:
     name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
     if name in ("", "-c", "-m", "__main__.py"):
@@ -111,6 +126,7 @@ class Recorder:
 
     def __init__(self, config: config_schema.Client | str | os.PathLike | None = None, **settings: Any) -> None:
         cfg = self.cfg = settings_of(config, settings)
+        self.curve = curve_of(config, cfg)
         self.host = cfg.host or socket.gethostname()
         self.defaults = eventmap.Defaults(cfg.environment, self.host, cfg.app or program_name())
         self.http = cfg.bucks[0].startswith(("http://", "https://"))

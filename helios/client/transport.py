@@ -43,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import ssl
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -53,7 +54,7 @@ import lz4.frame
 import msgpack
 
 from helios import codec
-from helios.errors import FrameError
+from helios.errors import ConfigError, FrameError
 from helios.wire.fanout import Fanout
 from helios.wire.sockets import SocketFactory
 
@@ -75,7 +76,7 @@ class ZmqTransport:
         self.fanout: Fanout | None = None
 
     def open(self) -> None:
-        self.fanout = Fanout(SocketFactory(), list(self.cfg.bucks), self.cfg.copies)
+        self.fanout = Fanout(SocketFactory(curve=self.rec.curve), list(self.cfg.bucks), self.cfg.copies)
 
     def send(self, environment: str, rows: list, items: list[Item]) -> None:
         times = [r[1] for r in rows]
@@ -111,7 +112,7 @@ class RelayTransport(ZmqTransport):
     NOBODY = "the relay did not take the batch"
 
     def open(self) -> None:
-        self.fanout = Fanout(SocketFactory(), [self.cfg.relay], copies=1)
+        self.fanout = Fanout(SocketFactory(curve=self.rec.curve), [self.cfg.relay], copies=1)
 
 
 class HttpTransport:
@@ -130,6 +131,15 @@ class HttpTransport:
         self._headers = {"Content-Type": "application/msgpack"}
         if self.cfg.durability:
             self._headers["Helios-Durability"] = self.cfg.durability
+        # tls_ca: trust a private CA (or a self-signed buck) for https:// bucks; else the system's.
+        self._tls: ssl.SSLContext | bool = True
+        if self.cfg.tls_ca:
+            try:
+                self._tls = ssl.create_default_context(cafile=self.cfg.tls_ca)
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigError([f"client.tls_ca: cannot be read as PEM certificates ({exc})"]) from None
+        if self.cfg.token:  # the bucks' [buck] http_tokens; a wrong one is a 401 (the batch is logged)
+            self._headers["Authorization"] = f"Bearer {self.cfg.token}"
 
     # --- the background (batching) thread's side
 
@@ -180,7 +190,8 @@ class HttpTransport:
 
     async def _main(self) -> None:
         self._closing = asyncio.Event()
-        connector = aiohttp.TCPConnector(limit=0, limit_per_host=self.cfg.in_flight, keepalive_timeout=30)
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=self.cfg.in_flight, keepalive_timeout=30,
+                                         ssl=self._tls)
         self.session = aiohttp.ClientSession(connector=connector,
                                              timeout=aiohttp.ClientTimeout(total=self.cfg.timeout))
         self._ready.set()

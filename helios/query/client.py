@@ -128,6 +128,13 @@ class QueryClient:
         replies = self.ask_all(endpoints, p.PruneRequest(tuple(bucket_ids)), timeout)
         return {ep: _value(ep, r, lambda r: r) for ep, r in replies.items()}
 
+    def report(self, endpoints: Iterable[str], source: str, report: dict,
+               timeout: float | None = None) -> dict[str, Result[None]]:
+        """Leave ``report`` (a service's status, e.g. the porter's) with each
+        buck, which shows the latest of each ``source`` in its stats."""
+        replies = self.ask_all(endpoints, p.ReportRequest(source, report), timeout)
+        return {ep: _value(ep, r, lambda r: None) for ep, r in replies.items()}
+
     def fetch_bucket(self, endpoint: str, bucket_id: str, *, offset: int = 0, max_bytes: int | None = None,
                      timeout: float | None = None) -> "BucketStream":
         """The records (codec frames, as bytes) of one bucket of one buck, in

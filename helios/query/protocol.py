@@ -142,7 +142,18 @@ class PruneRequest:
     op = "prune"
 
 
-Request = Union[ListRequest, FetchRequest, StatsRequest, PruneRequest]
+@dataclass(frozen=True)
+class ReportRequest:
+    """A service's own status for the buck to show in its stats (under
+    ``reports``, by ``source``), so that ``helios status`` on any host sees,
+    say, the porter's progress. The buck keeps the latest of each source."""
+
+    source: str
+    report: dict
+    op = "report"
+
+
+Request = Union[ListRequest, FetchRequest, StatsRequest, PruneRequest, ReportRequest]
 
 
 # --------------------------------------------------------------------------- replies
@@ -220,6 +231,11 @@ class PruneReply(_Ok):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ReportReply(_Ok):
+    op = "report"
+
+
+@dataclass(frozen=True, kw_only=True)
 class ErrorReply:
     """The buck could not do what was asked; ``reason`` says why. ``op`` is
     None when the request was too broken to tell what it asked."""
@@ -234,7 +250,7 @@ class ErrorReply:
         return False
 
 
-Reply = Union[ListReply, FetchReply, StatsReply, PruneReply, ErrorReply]
+Reply = Union[ListReply, FetchReply, StatsReply, PruneReply, ReportReply, ErrorReply]
 
 
 # --------------------------------------------------------------------------- encoding
@@ -249,6 +265,8 @@ def encode_request(request: Request, id: int = 0) -> bytes:
         body.update(bucket=request.bucket, offset=request.offset, max_bytes=request.max_bytes)
     elif isinstance(request, PruneRequest):
         body.update(buckets=list(request.buckets))
+    elif isinstance(request, ReportRequest):
+        body.update(source=request.source, report=request.report)
     elif not isinstance(request, StatsRequest):
         raise TypeError(f"not a bucket query request: {request!r}")
     return msgpack.packb(body, use_bin_type=True)
@@ -270,7 +288,7 @@ def encode_reply(reply: Reply) -> bytes:
         body["stats"] = reply.stats
     elif isinstance(reply, PruneReply):
         body.update(deleted=list(reply.deleted), not_found=list(reply.not_found), refused=dict(reply.refused))
-    elif not isinstance(reply, ErrorReply):
+    elif not isinstance(reply, (ErrorReply, ReportReply)):
         raise TypeError(f"not a bucket query reply: {reply!r}")
     return msgpack.packb(body, use_bin_type=True)
 
@@ -360,7 +378,7 @@ def _only(obj: dict, keys: set[str], what: str) -> None:
 
 
 _REQUEST_KEYS = {"list": {"environment", "start", "end"}, "fetch": {"bucket", "offset", "max_bytes"},
-                 "stats": set(), "prune": {"buckets"}}
+                 "stats": set(), "prune": {"buckets"}, "report": {"source", "report"}}
 
 
 def decode_request(body: bytes) -> tuple[int, Request]:
@@ -385,6 +403,9 @@ def decode_request(body: bytes) -> tuple[int, Request]:
                                _take(obj, "max_bytes", _int(1), optional=True))
         elif op == "prune":
             req = PruneRequest(tuple(_take(obj, "buckets", _str_list)))
+        elif op == "report":
+            req = ReportRequest(_take(obj, "source", _str),
+                                _take(obj, "report", lambda v: None if isinstance(v, dict) else "must be a map"))
         else:
             req = StatsRequest()
     except _Bad as exc:
@@ -404,7 +425,7 @@ def peek_id(body: bytes) -> tuple[int, str | None]:
     rid = obj.get("id")
     op = obj.get("op")
     rid = rid if isinstance(rid, int) and not isinstance(rid, bool) and 0 <= rid <= MAX_ID else 0
-    return rid, op if op in _REQUEST_KEYS else None
+    return rid, op if isinstance(op, str) and op in _REQUEST_KEYS else None  # a list is unhashable
 
 
 def decode_reply(body: bytes) -> Reply:
@@ -415,7 +436,8 @@ def decode_reply(body: bytes) -> Reply:
         rid = _take(obj, "id", _int(0, MAX_ID))
         status = _take(obj, "status", lambda v: None if v in ("ok", "error") else "must be 'ok' or 'error'")
         reason = _take(obj, "reason", _str)
-        op = _take(obj, "op", lambda v: None if v in _REQUEST_KEYS else "must be a known op", optional=True)
+        op = _take(obj, "op", lambda v: None if isinstance(v, str) and v in _REQUEST_KEYS else "must be a known op",
+                   optional=True)
         if status == "error":
             return ErrorReply(op=op, reason=reason, id=rid)
         if op == "list":
@@ -433,6 +455,8 @@ def decode_reply(body: bytes) -> Reply:
         if op == "stats":
             return StatsReply(stats=_take(obj, "stats", lambda v: None if isinstance(v, dict) else "must be a map"),
                               reason=reason, id=rid)
+        if op == "report":
+            return ReportReply(reason=reason, id=rid)
         if op == "prune":
             refused = _take(obj, "refused", lambda v: None if isinstance(v, dict) and all(
                 isinstance(k, str) and isinstance(r, str) for k, r in v.items()) else "must be a map of id to reason")

@@ -49,6 +49,11 @@ DRAIN = 2
 _LENGTH = struct.Struct(">I")
 
 
+# Reports are small and few (one per porter); a bound keeps a confused
+# client from growing the buck's memory with made-up sources.
+MAX_REPORTS = 64
+
+
 class QueryServer:
     """Answers bucket queries for the buckets under ``root``.
 
@@ -67,6 +72,8 @@ class QueryServer:
         self.name = name
         self.counts: Counter[str] = Counter()
         self._bad_logged = 0.0
+        # The latest report of each service that sends one (the porter), for stats.
+        self.reports: dict[str, dict] = {}
 
     # ----------------------------------------------------------------- the loop's handler
 
@@ -118,7 +125,9 @@ class QueryServer:
             if isinstance(request, p.FetchRequest):
                 return self.fetch(request, rid)
             if isinstance(request, p.StatsRequest):
-                return p.StatsReply(stats=self._stats(), id=rid)
+                return p.StatsReply(stats={**self._stats(), "reports": dict(self.reports)}, id=rid)
+            if isinstance(request, p.ReportRequest):
+                return self.report(request, rid)
             return self.prune(request, rid)
         except QueryError as exc:
             return p.ErrorReply(op=request.op, reason=str(exc), id=rid)
@@ -230,6 +239,12 @@ class QueryServer:
             log.info("Buck %s pruned %d bucket(s) on request.", self.name, len(deleted))
         self.counts["buckets_pruned"] += len(deleted)
         return p.PruneReply(deleted=tuple(deleted), not_found=tuple(not_found), refused=refused, id=rid)
+
+    def report(self, request: p.ReportRequest, rid: int = 0) -> p.ReportReply:
+        if request.source not in self.reports and len(self.reports) >= MAX_REPORTS:
+            raise QueryError(f"the buck keeps reports of at most {MAX_REPORTS} sources")
+        self.reports[request.source] = {**request.report, "received": time.time()}
+        return p.ReportReply(id=rid)
 
     def stats(self) -> dict:
         return dict(self.counts)

@@ -34,10 +34,15 @@ from helios.store.atomic import write_atomic
 from helios.store.buckets import BucketFiles
 from helios.query.server import DRAIN as QUERY_DRAIN
 from helios.query.server import QueryServer
+from helios.services.diskfull import DiskFull, is_full
 from helios.wire.publisher import Publisher
 from helios.wire.sockets import SocketFactory
 
 log = logging.getLogger(__name__)
+
+# Senders remembered for the stats (environment/host pairs).
+MAX_SENDERS = 10_000
+
 
 # Messages taken per wake-up before housekeeping gets a turn.
 DRAIN = 256
@@ -76,14 +81,22 @@ class Buck:
         self.buckets = BucketFiles(self.data_dir / "buckets", cfg.window, fsync=cfg.fsync)
         self.factory = factory or SocketFactory()
         self.stopping = threading.Event()
+        self.reload_asked = threading.Event()  # SIGHUP: re-read the CURVE allow-list
         self.counts: Counter[str] = Counter()
         self.bad: Counter[str] = Counter()
         self._bad_logged: dict[str, tuple[float, int]] = {}
         self.started = time.time()
+        self.senders: dict[str, list] = {}
+        self._stored, self._stored_at = 0, -1e9
         self.publisher: Publisher | None = None
         self.http = None  # an HttpIngest when [buck] http is set
         self.query: QueryServer | None = None  # bucket queries, when [buck] query is not ""
         self.metrics = None  # a helios.metrics.Endpoint when [buck] metrics is set
+        # A full data directory (helios.services.diskfull): frames read but not written wait in
+        # ``held``, and the ingest socket is not read until they are written.
+        self.disk = DiskFull(self.name, str(self.data_dir), cfg.full_retry, cfg.full_log_interval)
+        self.held: list[tuple[codec.BatchHeader, bytes]] = []
+        self._paused = False  # the ingest socket is out of the poller while frames are held
 
     @property
     def publish_endpoint(self) -> str:
@@ -98,6 +111,12 @@ class Buck:
     def stop(self) -> None:
         """Ask the loop to finish; safe from a signal handler."""
         self.stopping.set()
+
+    def reload(self) -> None:
+        """SIGHUP: re-read the CURVE allow-list at the loop's next turn (the
+        loop owns the sockets, which are rebound if a key was removed); safe
+        from a signal handler. Without CURVE there is nothing to reload."""
+        self.reload_asked.set()
 
     def run(self) -> None:
         if self.cfg.metrics:
@@ -124,7 +143,7 @@ class Buck:
             log.info("Buck %s publishes its live feed on %s.", self.name, self.publish_endpoint)
         if self.query_endpoint:
             try:
-                qsock = self.factory.make("query", self.query_endpoint)
+                qsock = self.factory.make("query", self.query_endpoint, max_msg_size=self.cfg.query_max_request)
             except ServiceError:
                 for sock in self.handlers:
                     sock.close(linger=0)
@@ -154,9 +173,14 @@ class Buck:
             poller.register(sock, zmq.POLLIN)
         try:
             while not self.stopping.is_set():
+                if self.reload_asked.is_set():
+                    self.reload_asked.clear()
+                    self.factory.reload_allow_list()
                 for sock, _ in poller.poll(100):
                     handler = self.handlers[sock]
                     for _ in range(self.drain.get(sock, DRAIN)):
+                        if self.held and sock is ingest:
+                            break  # the disk is full: the rest waits in ZeroMQ's queue
                         try:
                             parts = sock.recv_multipart(zmq.NOBLOCK, copy=True)
                         except zmq.Again:
@@ -164,6 +188,8 @@ class Buck:
                         handler(parts)
                 if self.http is not None:
                     self.http.end_round()  # group commit: one fsync for the round's fsynced requests
+                if self.disk.full or self.held or self._paused:
+                    self.while_full(poller, ingest)
                 now = time.time()
                 if now >= next_stats:
                     self.buckets.close_idle(now)
@@ -172,6 +198,10 @@ class Buck:
         finally:
             if self.http is not None:
                 self.http.close()  # requests still waiting get 503
+            if self.held:
+                log.error("Buck %s stops with %d frame(s) (%d events) it could not write to its full disk; "
+                          "their senders' spools still have them.", self.name, len(self.held),
+                          sum(h.count for h, _ in self.held))
             for sock in self.handlers:
                 sock.close(linger=0)
             self.buckets.fsync_all()
@@ -182,29 +212,57 @@ class Buck:
             log.info("Buck %s stopped: %d frames, %d events stored.", self.name, self.counts["frames"], self.counts["events"])
 
     def handle(self, parts: list[bytes]) -> None:
-        """One ingest message: check each part, store the good ones, publish them."""
+        """One ingest message: check each part, store the good ones, publish them.
+        Frames that do not fit on a full disk are held (see ``while_full``)."""
         accepted = self.accept(parts)
         if accepted:
-            self.store(accepted)
-            self.publish(accepted)
+            self.store(accepted, self.held)
+            self.publish(_not_in(accepted, self.held))
+
+    def while_full(self, poller: zmq.Poller, ingest: zmq.Socket) -> None:
+        """The loop's turn while the disk is full: ingest is not polled while
+        frames are held; every ``full_retry`` seconds the held frames are
+        written again (or, with none held, writes may try again once the
+        disk has room: helios.services.diskfull)."""
+        if self.held and not self._paused:
+            poller.unregister(ingest)
+            self._paused = True
+        self.disk.report()
+        if self.disk.due():
+            if self.held:
+                held, self.held = self.held, []
+                self.store(held, self.held)  # one that goes through ends the episode
+                self.publish(_not_in(held, self.held))
+                if self.held:
+                    self.disk.retried()
+            else:
+                self.disk.probe()
+        if self._paused and not self.held:
+            poller.register(ingest, zmq.POLLIN)
+            self._paused = False
 
     def accept(self, parts: list[bytes]) -> list[tuple[codec.BatchHeader, bytes]]:
         """Check each frame without decoding it; count and log the bad ones."""
         accepted = []
         for frame in parts:
             try:
-                header = codec.check_frame(frame)
+                header = codec.check_frame(frame, max_raw=self.cfg.max_raw_bytes)
                 if not layout.valid_environment(header.environment):
                     raise FrameError(f"environment name {header.environment!r} is not allowed")
+                if header.count > self.cfg.max_batch_events:
+                    raise FrameError(f"batch of {header.count} events: over the limit of "
+                                     f"{self.cfg.max_batch_events} (max_batch_events)")
             except FrameError as exc:
                 self.reject(str(exc), len(frame))
                 continue
             accepted.append((header, frame))
         return accepted
 
-    def store(self, accepted: list[tuple[codec.BatchHeader, bytes]]) -> bool:
+    def store(self, accepted: list[tuple[codec.BatchHeader, bytes]], full: list | None = None) -> bool:
         """Append frames to the current bucket of their environment. Returns
-        False if any could not be written (counted and logged as lost)."""
+        False if any could not be written: for lack of space they go to
+        ``full`` when given (held, counted in ``self.disk``), else they are
+        counted and logged as lost."""
         by_env: dict[str, list[tuple[codec.BatchHeader, bytes]]] = {}
         for item in accepted:
             by_env.setdefault(item[0].environment, []).append(item)
@@ -214,15 +272,24 @@ class Buck:
             try:
                 self.buckets.append(env, [frame for _, frame in items], now)
             except RecordError as exc:
+                if is_full(exc):  # not lost yet: held by the caller, or refused (HTTP 507)
+                    ok = False
+                    self.disk.hit(len(items), sum(h.count for h, _ in items), exc)
+                    if full is not None:
+                        full.extend(items)
+                    continue
                 # Lost data: the frames were accepted off the wire but not kept.
                 self.counts["write_errors"] += len(items)
                 log.error("Buck %s could not store %d frame(s) of %s: %s", self.name, len(items), env, exc)
                 ok = False
                 continue
+            if self.disk.episode:
+                self.disk.wrote()  # space again: helios.services.diskfull
             for header, frame in items:
                 self.counts["events"] += header.count
                 self.counts["frames"] += 1
                 self.counts["bytes"] += len(frame)
+                self.seen(header, now)
         return ok
 
     def publish(self, accepted: list[tuple[codec.BatchHeader, bytes]]) -> None:
@@ -244,8 +311,42 @@ class Buck:
         else:
             self._bad_logged[reason] = (last, suppressed + 1)
 
+    def seen(self, header: codec.BatchHeader, now: float) -> None:
+        """Who sends to this buck (for ``helios status``): per environment and
+        sending host, when it last sent, how many events, and the newest
+        event time it sent (its delay is ``last_seen`` minus that)."""
+        key = f"{header.environment}/{header.host}"
+        s = self.senders.get(key)
+        if s is None:
+            if len(self.senders) >= MAX_SENDERS:  # forget the longest silent
+                del self.senders[min(self.senders, key=lambda k: self.senders[k][0])]
+            s = self.senders[key] = [now, 0, 0]
+        s[0] = now
+        s[1] += header.count
+        s[2] = max(s[2], header.last_time)
+
+    def disk_use(self) -> dict:
+        """The data directory's file system, and what the buckets take of it
+        (summed at most once a minute: a listing of every bucket is not free)."""
+        try:
+            st = os.statvfs(self.data_dir)
+            fs = {"disk_total": st.f_blocks * st.f_frsize, "disk_free": st.f_bavail * st.f_frsize}
+        except OSError:
+            fs = {}
+        now = time.monotonic()
+        if now - self._stored_at >= 60:
+            self._stored_at = now
+            try:
+                self._stored = sum(path.stat().st_size for _, path in layout.list_buckets(self.data_dir / "buckets"))
+            except OSError:
+                pass
+        return {**fs, "stored_bytes": self._stored}
+
     def stats(self) -> dict:
         return {
+            "senders": {k: {"last_seen": v[0], "events": v[1], "newest_event": v[2] / 1e9}
+                        for k, v in self.senders.items()},
+            **self.disk_use(),
             "name": self.name,
             "pid": os.getpid(),
             "ingest": self.cfg.ingest,
@@ -263,6 +364,7 @@ class Buck:
             "queries": self.query.stats() if self.query is not None else None,
             "live": self.publisher.stats() if self.publisher is not None else None,
             "http": self.http.stats() if self.http is not None else None,
+            "disk": dict(self.disk.stats(), held_frames=len(self.held)),
             "metrics": self.metrics.address if self.metrics is not None else None,
         }
 
@@ -270,4 +372,13 @@ class Buck:
         try:
             write_atomic(self.data_dir / "stats.json", json.dumps(self.stats()).encode(), durable=False)
         except OSError as exc:
-            log.warning("Buck %s could not write its stats file: %s.", self.name, exc)
+            if not self.disk.full:  # a full disk is reported once per interval (self.disk)
+                log.warning("Buck %s could not write its stats file: %s.", self.name, exc)
+
+
+def _not_in(items: list, held: list) -> list:
+    """``items`` without those in ``held`` (the same objects), in order."""
+    if not held:
+        return items
+    kept = {id(frame) for _, frame in held}
+    return [item for item in items if id(item[1]) not in kept]

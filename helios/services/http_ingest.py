@@ -30,10 +30,28 @@ concurrent requests share one fsync and throughput grows with clients.
 
 Answers: 200 ``{"accepted": N}``; 400 with ``{"error": ..., "event": I}``
 naming the first bad event (``event`` is null when the body as a whole is
-bad), and nothing of the request is stored; 413 for a body or event count over
-the limits; 415 for an unknown content type or encoding; 503 with
-``Retry-After`` when ``http_max_pending`` requests are already in progress
-(overload) or the buck could not store them, so clients back off.
+bad), and nothing of the request is stored; 401 without a valid bearer token
+and 403 for events of an environment the token is not for, when
+``http_tokens`` are set (nothing of the request is stored either); 413 for a
+body or event count over the limits; 415 for an unknown content type or
+encoding; 503 with ``Retry-After`` when ``http_max_pending`` requests are
+already in progress (overload) or the buck could not store them, so clients
+back off; 507 with ``Retry-After`` while the data directory is full
+(``helios.services.diskfull``).
+
+Authentication (``http_tokens``, see docs/security.md): a request carries
+``Authorization: Bearer TOKEN``; the buck keeps only SHA-256 hashes of the
+tokens, per environment, and compares the request's hash with every one of
+them in constant time (``hmac.compare_digest``, no early exit). It is checked
+from the headers, before the body is read. Without tokens anybody who can
+reach the port may write, which is fine on 127.0.0.1 and said loudly at start
+otherwise. TLS: ``http_tls_cert`` and ``http_tls_key``, or a TLS proxy in
+front (deploy/nginx-helios-http.conf).
+
+Limits, each from the config: body size before and after decompression
+(a gzip or lz4 bomb is cut off at the limit, never expanded whole), events per
+request, fields per event and bytes per field or message, requests in
+progress, and open connections (more are closed as they come).
 
 Bodies: ``Content-Type`` ``application/json`` (an array of event maps, or one
 map), ``application/x-ndjson`` (one map per line), or
@@ -52,10 +70,13 @@ with CPython releases, and ships its own C-accelerated HTTP parser.
 from __future__ import annotations
 
 import asyncio
+import hmac
+import ipaddress
 import itertools
 import json
 import logging
 import os
+import ssl
 import struct
 import threading
 import time
@@ -69,7 +90,7 @@ import zmq
 import zmq.asyncio
 from aiohttp import web
 
-from helios import codec, eventmap
+from helios import codec, eventmap, tokens
 from helios.errors import EventError, FrameError, RecordError, ServiceError
 from helios.store import layout
 
@@ -80,6 +101,9 @@ FRAME_EVENTS = 1000  # events per frame: keeps every frame far below the codec's
 RETRY_AFTER = "1"
 STALL = 5.0  # seconds without a loop round before /healthz says the buck is stuck
 _REQ = struct.Struct(">Q")
+_BUSY = b'{"error": "too many open connections; retry later", "event": null}'
+TOO_MANY = (b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: %s\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (RETRY_AFTER.encode(), len(_BUSY), _BUSY))
 
 JSON_TYPES = {"application/json"}
 NDJSON_TYPES = {"application/x-ndjson", "application/ndjson", "application/jsonl",
@@ -90,9 +114,10 @@ MSGPACK_TYPES = {"application/msgpack", "application/x-msgpack", "application/vn
 class Refused(Exception):
     """A request answered with an error: ``status`` and what the body says."""
 
-    def __init__(self, status: int, error: str, event: int | None = None, before: list | None = None) -> None:
+    def __init__(self, status: int, error: str, event: int | None = None, before: list | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(error)
-        self.status, self.error, self.event = status, error, event
+        self.status, self.error, self.event, self.headers = status, error, event, headers
         self.before = before or []  # events parsed before the bad one (NDJSON): checked first
 
 
@@ -120,6 +145,9 @@ class HttpIngest:
         self._thread: threading.Thread | None = None
         self._aloop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
+        # (environment or "*", "sha256:HEX" as bytes) per configured token.
+        self.tokens = [(env, h.encode()) for env, _, h in (t.partition("=") for t in self.cfg.http_tokens)]
+        self.scheme = "https" if self.cfg.http_tls_cert else "http"
 
     # ---------------------------------------------------------------- loop half
 
@@ -134,8 +162,13 @@ class HttpIngest:
         if self._failed is not None:
             self.sock.close(linger=0)
             raise ServiceError(f"HTTP ingest cannot listen on {self.cfg.http}: {self._failed}")
-        log.info("Buck %s takes events over HTTP on http://%s/v1/events (durability %s by default).",
-                 self.buck.name, self.address, self.cfg.durability)
+        log.info("Buck %s takes events over HTTP on %s://%s/v1/events (durability %s by default%s).",
+                 self.buck.name, self.scheme, self.address, self.cfg.durability,
+                 f", {len(self.tokens)} bearer token(s)" if self.tokens else ", no authentication")
+        if not self.tokens and not _loopback(self.host):
+            log.warning("Buck %s: its HTTP ingest listens on %s WITHOUT AUTHENTICATION: anybody who can "
+                        "reach it can write events to any environment. Set [buck] http_tokens (see "
+                        "docs/security.md), or listen on 127.0.0.1 only.", self.buck.name, self.address)
         return self.sock
 
     def handle(self, parts: list[bytes]) -> None:
@@ -148,7 +181,10 @@ class HttpIngest:
             self._answer(req, b"fail", "the buck refused a frame made by its own HTTP ingest")
             return
         if not self.buck.store(accepted):
-            self._answer(req, b"fail", "the buck could not write the events to its bucket files")
+            if self.buck.disk.full:
+                self._answer(req, b"full", "the buck's data directory is full; retry later")
+            else:
+                self._answer(req, b"fail", "the buck could not write the events to its bucket files")
             return
         self.buck.publish(accepted)
         if level == b"f":
@@ -222,9 +258,11 @@ class HttpIngest:
         # auto_decompress off: bodies are decompressed here, under our size limit.
         runner = web.AppRunner(app, access_log=None, auto_decompress=False, handle_signals=False)
         await runner.setup()
+        self._limit_connections(runner.server)
         reader = None
         try:
-            site = web.TCPSite(runner, self.host, self.port, backlog=1024, shutdown_timeout=1.0)
+            site = web.TCPSite(runner, self.host, self.port, backlog=1024, shutdown_timeout=1.0,
+                               ssl_context=self._tls())
             await site.start()
             bound = runner.addresses[0]  # the real port when 0 was asked
             self.address = f"[{bound[0]}]:{bound[1]}" if ":" in bound[0] else f"{bound[0]}:{bound[1]}"
@@ -248,17 +286,77 @@ class HttpIngest:
             if fut is not None and not fut.done():
                 fut.set_result((status, why.decode()))
 
+    def _tls(self) -> ssl.SSLContext | None:
+        if not self.cfg.http_tls_cert:
+            return None
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            ctx.load_cert_chain(self.cfg.http_tls_cert, self.cfg.http_tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            raise ServiceError(f"cannot load the TLS certificate {self.cfg.http_tls_cert} and key "
+                               f"{self.cfg.http_tls_key}: {exc}") from None
+        return ctx
+
+    def _limit_connections(self, server: web.Server) -> None:
+        """Answer connections past ``http_max_connections`` with 503 and close
+        them as they are made: idle keep-alive connections cost a buck memory
+        and file descriptors."""
+        made, limit = server.connection_made, self.cfg.http_max_connections
+
+        def connection_made(handler, transport) -> None:
+            made(handler, transport)
+            if len(server.connections) > limit:
+                self.counts["connections_refused"] += 1
+                transport.write(TOO_MANY)
+                # After aiohttp has started the connection's task (it is made
+                # after this call), or its start would find it already gone.
+                loop = asyncio.get_running_loop()
+                loop.call_soon(loop.call_soon, transport.close)
+
+        server.connection_made = connection_made
+
+    def authorize(self, request: web.Request) -> frozenset[str] | None:
+        """The environments a request may write (None: any), from its bearer
+        token. Raises Refused(401) without a valid one."""
+        if not self.tokens:
+            return None
+        scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise Refused(401, "this buck needs a bearer token (Authorization: Bearer TOKEN)",
+                          headers={"WWW-Authenticate": 'Bearer realm="helios"'})
+        mine = tokens.hash_token(token).encode()
+        envs = set()
+        for env, h in self.tokens:  # every hash compared: the time says nothing about which matched
+            if hmac.compare_digest(mine, h):
+                envs.add(env)
+        if not envs:
+            raise Refused(401, "the bearer token is not valid for this buck",
+                          headers={"WWW-Authenticate": 'Bearer realm="helios", error="invalid_token"'})
+        return None if "*" in envs else frozenset(envs)
+
     async def _healthz(self, request: web.Request) -> web.Response:
         stalled = time.monotonic() - self.beat > STALL
         busy = self.pending >= self.cfg.http_max_pending
-        body = {"status": "stalled" if stalled else "busy" if busy else "ok", "buck": self.buck.name,
-                "pending": self.pending}
-        if stalled or busy:
+        full = self.buck.disk.full
+        body = {"status": "stalled" if stalled else "full" if full else "busy" if busy else "ok",
+                "buck": self.buck.name, "pending": self.pending}
+        if stalled or busy or full:
             return web.json_response(body, status=503, headers={"Retry-After": RETRY_AFTER})
         return web.json_response(body)
 
     async def _post_events(self, request: web.Request) -> web.Response:
         self.counts["requests"] += 1
+        try:
+            allowed = self.authorize(request)
+        except Refused as exc:
+            self.counts[f"status_{exc.status}"] += 1
+            return _refuse(request, exc)
+        if self.buck.disk.full:
+            self.buck.disk.refused_request()
+            self.counts["status_507"] += 1
+            return _refuse(request, Refused(507, "the buck's data directory is full; retry later"))
         if self.pending >= self.cfg.http_max_pending:
             self.counts["overloaded"] += 1
             return _refuse(request, Refused(503, f"the buck is busy ({self.pending} requests in "
@@ -270,7 +368,7 @@ class HttpIngest:
             if level not in LEVELS:
                 raise Refused(400, f"Helios-Durability must be one of {', '.join(LEVELS)}, got {level!r:.40}")
             body = await self._read_body(request)
-            count, frames = self._frames(request, body)
+            count, frames = self._frames(request, body, allowed)
             req = _REQ.pack(next(self._ids))
             fut = None if level == "received" else asyncio.get_running_loop().create_future()
             self._waiting[req] = fut
@@ -283,7 +381,7 @@ class HttpIngest:
             if fut is not None:
                 status, why = await fut
                 if status != b"ok":
-                    raise Refused(503, why)
+                    raise Refused(507 if status == b"full" else 503, why)
             self.counts["events"] += count
             self.counts[f"ok_{level}"] += 1
             return web.json_response({"accepted": count, "durability": level})
@@ -308,9 +406,11 @@ class HttpIngest:
         encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
         return decompress(body, encoding, limit)
 
-    def _frames(self, request: web.Request, body: bytes) -> tuple[int, list[bytes]]:
+    def _frames(self, request: web.Request, body: bytes,
+                allowed: frozenset[str] | None = None) -> tuple[int, list[bytes]]:
         """Parse and check every event, then encode frames (one environment
-        each). Raises Refused before anything is handed on."""
+        each). Raises Refused before anything is handed on; 403 when an event
+        is of an environment not in ``allowed`` (None: any)."""
         try:
             events = parse_body(body, request.headers.get("Content-Type", ""))
         except Refused as exc:
@@ -333,16 +433,32 @@ class HttpIngest:
         to_row = eventmap.to_row
         # Ids for events without one: one system call per request, not per event.
         ids = os.urandom(eventmap.ID_BYTES * len(events))
+        max_fields, max_bytes = self.cfg.http_max_fields, self.cfg.http_max_field_bytes
+        # msgpack takes at most ~3 bytes per byte of a JSON body (a float "1.5" becomes 9):
+        # a smaller body cannot hold a field over the limit, and its fields need no look.
+        small = 3 * len(body) + 16 <= max_bytes
         for i, obj in enumerate(events):
             try:
                 e, row = to_row(obj, defaults, now, ids[16 * i:16 * i + 16])
             except EventError as exc:
                 raise Refused(400, f"event {i}: {exc}", i) from None
+            if len(row[9]) > max_fields:
+                raise Refused(400, f"event {i}: {len(row[9])} fields, over the limit of {max_fields}", i)
+            if not small:
+                too_big = _too_big(row, max_bytes)
+                if too_big:
+                    raise Refused(400, f"event {i}: {too_big}, over the limit of {max_bytes} bytes", i)
             rows, where = by_env.setdefault(e, ([], []))
             rows.append(row)
             where.append(i)
         if bad is not None:  # the events before the unparsable one are fine: name it
             raise bad
+        if allowed is not None:
+            refused = sorted(by_env.keys() - allowed)
+            if refused:
+                first = min(by_env[refused[0]][1])
+                raise Refused(403, f"event {first}: the token is not for environment {refused[0]!r} "
+                                   f"(it may write: {', '.join(sorted(allowed))})", first)
         frames = []
         for e, (rows, where) in by_env.items():
             for k in range(0, len(rows), FRAME_EVENTS):
@@ -357,7 +473,8 @@ class HttpIngest:
 
 
 def _refuse(request: web.Request, exc: Refused) -> web.Response:
-    headers = {"Retry-After": RETRY_AFTER} if exc.status == 503 else None
+    headers = {"Retry-After": RETRY_AFTER} if exc.status in (503, 507) else {}
+    headers.update(exc.headers or {})
     # The connection stays open: aiohttp reads and drops an unread rest of the
     # body (for up to its lingering time), so the client gets this answer.
     return web.json_response({"error": exc.error, "event": exc.event}, status=exc.status, headers=headers)
@@ -446,3 +563,36 @@ def _first_unpackable(rows: list, where: list[int]) -> tuple[int, str]:
         except (TypeError, ValueError, OverflowError) as exc:
             return i, f"a value cannot be stored: {exc}"
     return where[0], "the events cannot be encoded"
+
+
+def _too_big(row: list, limit: int) -> str | None:
+    """What in an event row is over ``limit`` bytes (msgpack-encoded), or None."""
+    if len(row[8]) > limit:
+        return f"its message is {len(row[8])} bytes"
+    for name, value in row[9].items():
+        kind = type(value)
+        if kind is str:
+            # UTF-8 takes at most 4 bytes a character: encode only when it could matter.
+            size = len(value) if 4 * len(value) <= limit else len(value.encode("utf-8", "surrogatepass"))
+        elif kind is bytes:
+            size = len(value)
+        elif kind in (int, float, bool) or value is None:
+            continue
+        else:
+            try:
+                size = len(msgpack.packb(value, use_bin_type=True))
+            except (TypeError, ValueError, OverflowError):
+                continue  # refused with its reason when the frame is encoded
+        if size > limit:
+            return f"field {name!r:.40} is {size} bytes"
+    return None
+
+
+def _loopback(host: str) -> bool:
+    """Is this listening address reachable from this machine only?"""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -24,7 +24,16 @@ browser to server::
     filter  {environment, host, app, severity, text, regex, ignore_case}
             answered {ok: true, filter: {...}} or {error: "what is wrong"}
 
-HTTP: ``/`` the page, ``/api/status`` the status as JSON, ``/static/...``.
+HTTP: ``/`` the page, ``/api/status`` the status as JSON, ``/static/...``,
+``/login`` and ``/logout``.
+
+Who may connect, and what each sees, is ``helios.web.auth``'s: every route
+and socket.io connection passes its checks, and a session of an account
+limited to some environments gets a filter restricted to them
+(``helios.web.sessions.restricted``). Limits: ``max_message_bytes`` per
+socket.io message (engine.io closes a connection that sends more), and
+``max_connections`` open HTTP connections (a websocket holds one) and live
+sessions.
 """
 
 from __future__ import annotations
@@ -33,12 +42,14 @@ import logging
 import threading
 from pathlib import Path
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, render_template, request, session
+from flask_socketio import ConnectionRefusedError as SocketRefused
 from flask_socketio import SocketIO
-from werkzeug.serving import make_server
+from werkzeug.serving import ThreadedWSGIServer
 
 from helios import __version__
 from helios.errors import FilterError, ServiceError
+from helios.web.auth import Auth, loopback
 from helios.web.feed import Feed
 from helios.web.filters import Filter
 from helios.web.sessions import Batch, Hub, Session
@@ -48,13 +59,23 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 
 
-def create_app(cfg) -> tuple[Flask, SocketIO, Feed]:
-    """The Flask app, its SocketIO, and the (not yet started) feed."""
+def create_app(cfg, full=None) -> tuple[Flask, SocketIO, Feed]:
+    """The Flask app, its SocketIO, and the (not yet started) feed. With the
+    whole config ``full``, also the search page and archie (``helios.web.indexes``)."""
     app = Flask(__name__, static_folder=str(HERE / "static"), template_folder=str(HERE / "templates"))
     app.config["SEND_FILE_MAX_AGE_DEFAULT"] = 0
     sio = SocketIO(app, async_mode="threading", logger=False, engineio_logger=False,
-                   ping_interval=10, ping_timeout=10)
+                   ping_interval=10, ping_timeout=10, max_http_buffer_size=cfg.max_message_bytes)
     hub = Hub(cfg.session_rate, cfg.max_lag)
+    auth = Auth(cfg)
+
+    def logged_out(login_id: str) -> None:
+        for s in hub.snapshot():
+            if s.login == login_id:
+                sio.server.disconnect(s.sid, namespace="/")
+
+    auth.install(app, on_logout=logged_out)
+    app.extensions["helios_auth"] = auth
 
     def send(session: Session, batch: Batch) -> None:
         sio.server.emit("lines", {"rows": batch.rows, "dropped": batch.dropped}, to=session.sid,
@@ -73,12 +94,24 @@ def create_app(cfg) -> tuple[Flask, SocketIO, Feed]:
     @app.get("/api/status")
     def status():
         out = dict(feed.status())
-        out["sessions"] = [dict(s.stats(), sid=s.sid) for s in hub.snapshot()]
+        account = auth.current()
+        mine = session.get("login") if account.environments is not None else None
+        # An account limited to some environments sees its own pages only, not
+        # what the others watch.
+        out["sessions"] = [dict(s.stats(), sid=s.sid) for s in hub.snapshot()
+                           if account.environments is None or (mine and s.login == mine)]
         return jsonify(out)
 
     @sio.on("connect")
-    def connect(auth=None):
-        hub.add(request.sid)
+    def connect(data=None):
+        account = auth.current()
+        if account is None and isinstance(data, dict) and isinstance(data.get("token"), str):
+            account = auth.check_token(data["token"])  # scripts: io({auth: {token}})
+        if account is None:
+            raise SocketRefused("login required")
+        if len(hub.sessions) >= cfg.max_connections:
+            raise SocketRefused("too many live pages open; try again later")
+        hub.add(request.sid, allowed=account.environments, login=session.get("login", ""))
         sio.emit("hello", {"max_lines": cfg.max_lines, "bucks": list(cfg.bucks_pub), "version": __version__,
                            "status": feed.status()}, to=request.sid)
 
@@ -92,23 +125,37 @@ def create_app(cfg) -> tuple[Flask, SocketIO, Feed]:
             f = Filter.parse(spec)
         except FilterError as exc:
             return {"error": str(exc)}
-        if not hub.set_filter(request.sid, f):
-            return {"error": "this page is not connected any more; reload it"}
-        return {"ok": True, "filter": f.describe()}
+        try:
+            if not hub.set_filter(request.sid, f):
+                return {"error": "this page is not connected any more; reload it"}
+        except FilterError as exc:  # an environment this account may not see
+            return {"error": str(exc)}
+        s = hub.get(request.sid)
+        return {"ok": True, "filter": (s.wanted if s is not None else f).describe()}
 
+    if full is not None:
+        from helios.web.indexes import install
+
+        install(app, full)
     return app, sio, feed
 
 
 class LiveTail:
     """The web process: the feed thread plus the HTTP/socket.io server."""
 
-    def __init__(self, cfg) -> None:
+    def __init__(self, cfg, full=None) -> None:
         self.cfg = cfg
-        self.app, self.sio, self.feed = create_app(cfg)
+        self.app, self.sio, self.feed = create_app(cfg, full)
         host, _, port = cfg.listen.rpartition(":")
         host = host.strip("[]")
+        auth = self.app.extensions["helios_auth"]
+        if not auth.required and not loopback(host):
+            raise ServiceError(
+                f"helios web would serve every log line to anybody who reaches {cfg.listen}: listening "
+                "beyond 127.0.0.1 needs [web] users or tokens (see `helios hash-password` and "
+                "docs/security.md), or listen on 127.0.0.1 behind a proxy that logs people in")
         try:
-            self.server = make_server(host, int(port), self.app, threaded=True)
+            self.server = LimitedServer(host, int(port), self.app, cfg.max_connections)
         except (OSError, SystemExit) as exc:  # werkzeug exits when the port is taken
             raise ServiceError(f"cannot listen on {cfg.listen}: {exc}") from None
         shown = f"[{host}]" if ":" in host else host
@@ -126,8 +173,10 @@ class LiveTail:
     def run(self) -> None:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
         self.feed.start()
-        log.info("Serving the live tail on %s, fed by %d buck(s): %s.", self.url, len(self.cfg.bucks_pub),
-                 ", ".join(self.cfg.bucks_pub))
+        log.info("Serving the live tail on %s, fed by %d buck(s): %s; %s.", self.url, len(self.cfg.bucks_pub),
+                 ", ".join(self.cfg.bucks_pub),
+                 "a login is required" if self.app.extensions["helios_auth"].required
+                 else "no login (this machine only)")
         try:
             self.server.serve_forever(poll_interval=0.2)
         finally:
@@ -135,3 +184,40 @@ class LiveTail:
             self.feed.join(5)
             self.server.server_close()
             log.info("The live tail stopped.")
+
+
+_BUSY = b"too many open connections; retry later\n"
+TOO_MANY = (b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain\r\n"
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(_BUSY), _BUSY))
+
+
+class LimitedServer(ThreadedWSGIServer):
+    """Werkzeug's threaded server with at most ``max_connections`` open
+    connections (each holds a thread; a websocket holds it for as long as the
+    page is open); more get 503 and are closed."""
+
+    def __init__(self, host: str, port: int, app, max_connections: int) -> None:
+        super().__init__(host, port, app)
+        self.slots = threading.BoundedSemaphore(max_connections)
+        self.refused = 0
+
+    def process_request(self, request, client_address) -> None:
+        if not self.slots.acquire(blocking=False):
+            self.refused += 1
+            try:
+                request.sendall(TOO_MANY)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()

@@ -16,6 +16,13 @@ The next batch carries the count of lines dropped since the last one, and the
 page shows "N lines dropped to keep up". So what the page shows is never more
 than about ``max_lag`` behind, whatever the rate.
 
+A session of an account limited to some environments (``helios.web.auth``)
+has them in ``allowed``; every filter it gets, the first one included, goes
+through ``restricted``, which makes the filter name only allowed
+environments. The feed hands a session only what its filter's matcher
+passes, so such a session never holds a line of another environment,
+whatever its browser sends.
+
 Threads: the feed thread dispatches lines and takes batches; socket.io
 handler threads add and remove sessions, change filters and acknowledge
 batches. ``Hub.lock`` guards the set of sessions. Only the feed thread
@@ -28,9 +35,10 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
+from helios.errors import FilterError
 from helios.web.filters import Filter
 from helios.web.lines import Line
 
@@ -49,6 +57,8 @@ class Session:
     rate: int
     max_lag: float
     filter: Filter = field(default_factory=Filter)
+    allowed: frozenset[str] | None = None  # environments this session may see; None: all
+    login: str = ""  # the login that opened it (helios.web.auth), to close it at logout
     wanted: Filter | None = None  # the filter the browser asked for last
     match: Callable[[Line], bool] | None = None
     queue: deque = field(default_factory=deque)  # (arrival, Line)
@@ -70,6 +80,7 @@ class Session:
         return self.sent_batches - self.acked_batches
 
     def __post_init__(self) -> None:
+        self.filter = restricted(self.filter, self.allowed)
         self.wanted = self.filter
         self.match = self.filter.matcher()
 
@@ -147,8 +158,8 @@ class Hub:
         self.sessions: dict[str, Session] = {}
         self.version = 0  # bumped when the set of wanted topics may have changed
 
-    def add(self, sid: str) -> Session:
-        s = Session(sid, self.rate, self.max_lag)
+    def add(self, sid: str, allowed: frozenset[str] | None = None, login: str = "") -> Session:
+        s = Session(sid, self.rate, self.max_lag, allowed=allowed, login=login)
         with self.lock:
             self.sessions[sid] = s
             self.version += 1
@@ -160,11 +171,13 @@ class Hub:
                 self.version += 1
 
     def set_filter(self, sid: str, f: Filter) -> bool:
+        """Give a session a new filter (restricted to its environments: raises
+        FilterError if it asks only for others). False if there is no such session."""
         with self.lock:
             s = self.sessions.get(sid)
             if s is None:
                 return False
-            s.wanted = f
+            s.wanted = restricted(f, s.allowed)
             self.version += 1
         return True
 
@@ -199,3 +212,19 @@ class Hub:
         if lines:
             for s in self.snapshot():
                 s.offer(lines, now)
+
+
+def restricted(f: Filter, allowed: frozenset[str] | None) -> Filter:
+    """``f`` for a session that may see only ``allowed`` environments (None:
+    all): a filter naming no environment gets every allowed one; one naming
+    an environment not allowed is refused (FilterError), so the page says so
+    instead of silently showing less than asked."""
+    if allowed is None:
+        return f
+    if not f.environments:
+        return replace(f, environments=allowed)
+    others = f.environments - allowed
+    if others:
+        raise FilterError(f"environment: you may not see {', '.join(sorted(others))} "
+                          f"(you may see {', '.join(sorted(allowed))})")
+    return f

@@ -38,7 +38,11 @@ log = logging.getLogger(__name__)
 
 CONNECT_GRACE = 2.0
 ALIVE_S = 2.0
-MONITORED = zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED
+MONITORED = zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+# ZeroMQ gives up on a connection whose CURVE handshake a buck refused (its
+# key is not on the allow-list); a monitored fanout connects again after this
+# long, so a key added later (and the buck's SIGHUP) lets the sender in.
+REFUSED_RETRY_S = 15.0
 
 
 class Fanout:
@@ -61,6 +65,7 @@ class Fanout:
         self.connected: dict[str, int] = dict.fromkeys(self.endpoints, 0)
         self.counts: Counter[str] = Counter()
         self.sent_to: Counter[str] = Counter()
+        self.refused: dict[int, float] = {}  # socket index -> when to connect again (CURVE refusal)
         start = time.monotonic()
         self.grace_ends = start + CONNECT_GRACE
         self.last_ok = [start - ALIVE_S + CONNECT_GRACE] * len(self.sockets)
@@ -164,9 +169,24 @@ class Fanout:
                     self.connects[ep] += 1
                     self.connected[ep] = 1
                 elif event == zmq.EVENT_DISCONNECTED:
-                    log.warning("Lost the connection to buck %s; ZeroMQ reconnects by itself.", ep)
+                    if self.refused.get(self.endpoints.index(ep)) is None:
+                        log.warning("Lost the connection to buck %s; ZeroMQ reconnects by itself.", ep)
                     self.disconnects[ep] += 1
                     self.connected[ep] = 0
+                elif event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+                    log.error("Buck %s refused this process's CURVE key (not on its allow-list?); trying again "
+                              "in %g s.", ep, REFUSED_RETRY_S)
+                    self.counts["refused"] += 1
+                    self.refused[self.endpoints.index(ep)] = time.monotonic() + REFUSED_RETRY_S
+        now = time.monotonic()
+        for i, when in list(self.refused.items()):
+            if now >= when:
+                del self.refused[i]
+                try:
+                    self.sockets[i].disconnect(self.endpoints[i])
+                except zmq.ZMQError:
+                    pass  # already gone: ZeroMQ ended it
+                self.sockets[i].connect(self.endpoints[i])
 
     def reconnects(self) -> dict[str, int]:
         """Per endpoint: connections made after the first one."""

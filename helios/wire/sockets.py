@@ -1,9 +1,18 @@
 """The one place that creates ZeroMQ sockets.
 
 Every socket of the mesh is made here from a role, so linger, high-water
-marks, reconnect intervals and message size limits are set in one table (and
-CURVE keys will be, once transport encryption lands: nothing else may open a
-socket, so nothing can open a plaintext one by accident).
+marks, reconnect intervals and message size limits are set in one table, and
+CURVE keys are applied (``helios.wire.curve``): nothing else may open a
+socket, so nothing can open a plaintext one by accident.
+
+CURVE: with a ``Curve`` (given, or the process's, ``curve.installed()``),
+every socket over tcp:// or ipc:// is a CURVE socket: a binding role serves
+with the server key pair and admits clients through ZAP against the
+allow-list (``curve.ZapHandler``, one per context, started here on first
+use); a connecting role uses its own key pair and checks the server's
+public key. A socket that lacks the keys its side needs is refused
+(``ServiceError``), never made in plaintext. inproc:// sockets (the buck's
+HTTP pipe) stay plain: they never leave the process.
 
 Roles::
 
@@ -27,12 +36,15 @@ back. That is how a sender knows which bucks are connected.
 
 from __future__ import annotations
 
+import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
 import zmq
 
 from helios.errors import ServiceError
+from helios.wire import curve as curve_mod
 
 
 @dataclass(frozen=True)
@@ -133,8 +145,15 @@ class SocketFactory:
     themselves: each thread that needs sockets uses its own factory or gets its
     sockets made before it starts."""
 
-    def __init__(self, context: zmq.Context | None = None) -> None:
+    _UNSET: Any = object()
+
+    def __init__(self, context: zmq.Context | None = None, curve: "curve_mod.Curve | None" = _UNSET) -> None:
         self.context = context or zmq.Context.instance()
+        # None: plaintext. Not given: the process's (the CLI installs [security]).
+        self.curve = curve_mod.installed() if curve is SocketFactory._UNSET else curve
+        # CURVE server sockets made here and where they are bound, to end
+        # their connections when a key leaves the allow-list (reload_allow_list).
+        self._served: list[tuple[weakref.ref, str]] = []
 
     def make(self, role: str, endpoint: str, **overrides: Any) -> zmq.Socket:
         return self._make(role, endpoint, 0, overrides)[0]
@@ -163,12 +182,20 @@ class SocketFactory:
                 if opt is None:
                     opt = zmq.SNDHWM if spec.kind in (zmq.PUSH, zmq.PUB, zmq.XPUB) else zmq.RCVHWM
                 sock.setsockopt(opt, value)
+            secure = self.curve is not None and not endpoint.startswith("inproc://")
+            if secure:
+                self._secure(sock, role, spec, endpoint)
             if events:
                 mon = sock.get_monitor_socket(events)
             if spec.bind:
                 sock.bind(endpoint)
+                if secure:
+                    self._served.append((weakref.ref(sock), sock.getsockopt_string(zmq.LAST_ENDPOINT)))
             else:
                 sock.connect(endpoint)
+        except ServiceError:
+            sock.close(linger=0)
+            raise
         except zmq.ZMQError as exc:
             if mon is not None:
                 sock.disable_monitor()
@@ -177,3 +204,61 @@ class SocketFactory:
             verb = "bind" if spec.bind else "connect to"
             raise ServiceError(f"cannot {verb} {endpoint} ({role} socket): {exc}") from None
         return sock, mon
+
+    def _secure(self, sock: zmq.Socket, role: str, spec: Role, endpoint: str) -> None:
+        """Make ``sock`` a CURVE server or client, or refuse (ServiceError)."""
+        c = self.curve
+        problem = c.server_problem() if spec.bind else c.client_problem()
+        if problem:
+            verb = "bind" if spec.bind else "connect to"
+            raise ServiceError(f"will not {verb} {endpoint} ({role} socket) in plaintext: [security] curve is "
+                               f"on, and {problem}")
+        if spec.bind:
+            # The ZAP handler must run before the first client can knock:
+            # with ZAP_ENFORCE_DOMAIN a missing handler refuses, never admits.
+            curve_mod.zap_handler(self.context, c.allow_dir)
+            sock.curve_server = True
+            sock.curve_secretkey = c.server.secret
+            sock.curve_publickey = c.server.public
+            sock.zap_domain = curve_mod.ZAP_DOMAIN
+            sock.setsockopt(zmq.ZAP_ENFORCE_DOMAIN, 1)
+        else:
+            sock.curve_serverkey = c.server_public
+            sock.curve_publickey = c.own.public
+            sock.curve_secretkey = c.own.secret
+
+    def reload_allow_list(self) -> tuple[list[str], list[str]]:
+        """Re-read the CURVE allow-list (SIGHUP); returns the names of the keys
+        added and removed. When a key was removed, every CURVE server socket
+        made here is unbound and bound again: that ends every connection, so
+        each client handshakes again and the removed one is refused. (ZAP is
+        asked only during a handshake; there is no other way to end one
+        client's connection on a bound socket.) Call it from the thread that
+        owns the sockets. Clients reconnect by themselves within their
+        reconnect interval; what was in flight on a connection may be lost,
+        which senders cover (spool re-sends, query timeouts)."""
+        if self.curve is None or self.curve.allow_dir is None:
+            return [], []
+        added, removed = curve_mod.zap_handler(self.context, self.curve.allow_dir).reload()
+        if removed:
+            live = [(ref(), ep) for ref, ep in self._served]
+            self._served = [(weakref.ref(sock), ep) for sock, ep in live if sock is not None and not sock.closed]
+            for sock, ep in live:
+                if sock is not None and not sock.closed:
+                    _rebind(sock, ep)
+        return added, removed
+
+
+def _rebind(sock: zmq.Socket, endpoint: str, timeout: float = 5.0) -> None:
+    """Unbind and bind ``endpoint`` again. Unbinding is asynchronous (the I/O
+    thread closes the listener), so the port may still be taken for a moment."""
+    sock.unbind(endpoint)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            sock.bind(endpoint)
+            return
+        except zmq.ZMQError as exc:
+            if exc.errno != zmq.EADDRINUSE or time.monotonic() >= deadline:
+                raise ServiceError(f"cannot bind {endpoint} again after reloading the allow-list: {exc}") from None
+            time.sleep(0.01)

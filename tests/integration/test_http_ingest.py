@@ -86,8 +86,8 @@ def test_a_json_array_of_events_is_stored_with_every_key_and_answered_200(http_b
     ]
     before = time.time_ns()
     status, _, answer = Http(url).post(events)
-    assert (status, answer) == (200, {"accepted": 2, "durability": "written"})
-    got = {e.message: e for e in stored(data)}  # written: in the file once answered
+    assert (status, answer) == (200, {"accepted": 2, "durability": "fsynced"})
+    got = {e.message: e for e in stored(data)}  # fsynced (the default): in the file once answered
     first, second = got[b"payment failed"], got[b"second"]
     assert first.id == bytes.fromhex(ident) and first.environment == "shop"
     assert first.time == 1706702400123456789 and first.received >= before

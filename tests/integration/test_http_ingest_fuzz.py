@@ -1,6 +1,10 @@
 """Fuzzed bodies against a real running buck: garbage, truncated msgpack,
 wrong types and huge fields get only 4xx answers (or 200 when they happen to
-be valid), the buck stays up, and valid requests sent meanwhile succeed."""
+be valid), the buck stays up, and valid requests sent meanwhile succeed.
+Then fuzzed headers (tokens, environments, encodings) and decompression
+bombs against a buck that needs tokens: 200 only for a token of the events'
+environment, 4xx for everything else, and a bomb is refused at the limit.
+HELIOS_FUZZ_EXAMPLES=N runs N examples each (tests/fuzzing.py)."""
 
 import gzip
 import http.client
@@ -15,7 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helios import tokens
 from helios.wire.ports import free_endpoint
+from tests.fuzzing import examples
 from tests.helpers import Proc, buck_events, buck_http
 
 MAX_BODY = 200_000
@@ -99,13 +105,14 @@ class Valid(threading.Thread):
         self.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
         self.stop = threading.Event()
         self.statuses, self.ids = [], set()
+        self.headers: dict[str, str] = {}  # more headers for each request (a token)
 
     def run(self):
         try:
             while not self.stop.is_set():
                 events = [{"id": os.urandom(16).hex(), "message": "valid", "n": i} for i in range(10)]
                 self.conn.request("POST", "/v1/events", json.dumps(events),
-                                  {"Content-Type": "application/json"})
+                                  {"Content-Type": "application/json", **self.headers})
                 resp = self.conn.getresponse()
                 resp.read()
                 self.statuses.append(resp.status)
@@ -124,7 +131,7 @@ def test_fuzzed_bodies_get_only_4xx_the_buck_stays_up_and_valid_requests_succeed
     seen = []
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
 
-    @settings(max_examples=250, deadline=None, database=None,
+    @settings(max_examples=examples(250), deadline=None, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(bodies())
     def post(case):
@@ -158,3 +165,103 @@ def test_fuzzed_bodies_get_only_4xx_the_buck_stays_up_and_valid_requests_succeed
     assert valid.statuses and set(valid.statuses) == {200}
     events, clean = buck_events(data)
     assert clean and valid.ids <= {e.id for e in events}
+
+
+PROD, STAGE = tokens.new_token(), tokens.new_token()
+BOMB_BYTES = 64 * MAX_BODY  # what each bomb would expand to: far over the limit
+
+
+@pytest.fixture(scope="module")
+def bombs():
+    zeros = b"\0" * BOMB_BYTES
+    member = gzip.compress(zeros, 9)
+    return {"gzip": member, "gzip members": gzip.compress(b"[]") + member,
+            "lz4": lz4.frame.compress(zeros), "json in gzip": gzip.compress(b"[" + b" " * BOMB_BYTES + b"]", 9)}
+
+
+@pytest.fixture(scope="module")
+def token_buck(tmp_path_factory):
+    work = tmp_path_factory.mktemp("fuzz-auth")
+    data = work / "buck"
+    proc = Proc(["buck", "--name", "fuzz-auth", "--ingest", free_endpoint(), "--publish", free_endpoint(),
+                 "--data-dir", str(data), "--stats-interval", "0.2", "--http", "127.0.0.1:0",
+                 "--http-max-body", str(MAX_BODY), "--http-token", f"prod={tokens.hash_token(PROD)}",
+                 "--http-token", f"staging={tokens.hash_token(STAGE)}"], work / "buck.out")
+    try:
+        yield proc, data, buck_http(data)
+    finally:
+        proc.stop()
+
+
+header_text = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=60)
+authorizations = st.one_of(
+    st.none(), header_text, st.sampled_from([f"Bearer {PROD}", f"Bearer {STAGE}", f"bearer {PROD}",
+                                             f"Bearer {PROD[:-1]}", "Bearer", "Bearer ", f"Basic {PROD}",
+                                             f"Bearer {PROD} {STAGE}", f"Bearer {tokens.hash_token(PROD)}"]),
+    header_text.map(lambda t: "Bearer " + t))
+
+
+@st.composite
+def requests_(draw, bombs):
+    headers = {"Content-Type": draw(st.sampled_from(CONTENT_TYPES[:3]))}
+    auth = draw(authorizations)
+    if auth is not None:
+        headers["Authorization"] = auth
+    for name in ("Helios-Environment", "Helios-Durability", "Helios-Host"):
+        if draw(st.booleans()):
+            headers[name] = draw(st.sampled_from(["prod", "staging", "dev", "received", "fsynced"]) | header_text)
+    if draw(st.integers(0, 4)) == 0:
+        kind = draw(st.sampled_from(sorted(bombs)))
+        headers["Content-Encoding"] = "lz4" if kind == "lz4" else "gzip"
+        return headers, bombs[kind], None
+    envs = draw(st.lists(st.sampled_from(["prod", "staging", "dev", None]), min_size=1, max_size=4))
+    events = [{"message": "fuzzed", **({"environment": e} if e else {})} for e in envs]
+    return headers, encode(events, headers["Content-Type"]), envs
+
+
+def test_fuzzed_headers_and_decompression_bombs_get_only_4xx_without_the_right_token(token_buck, bombs):
+    proc, data, url = token_buck
+    u = urlsplit(url)
+    valid = Valid(url)
+    valid.headers = {"Authorization": f"Bearer {PROD}", "Helios-Environment": "prod"}
+    valid.start()
+    statuses = []
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+
+    @settings(max_examples=examples(200), deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(requests_(bombs))
+    def post(case):
+        nonlocal conn
+        headers, body, envs = case
+        try:
+            conn.request("POST", "/v1/events", body, headers)
+            resp = conn.getresponse()
+            answer = resp.read()
+        except (ConnectionError, http.client.HTTPException):
+            conn.close()
+            conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+            raise
+        statuses.append(resp.status)
+        assert resp.status == 200 or 400 <= resp.status < 500, (resp.status, answer[:300])
+        if resp.status == 200:
+            # Only a bearer token of every environment the events name (the header's, else "default").
+            token = headers["Authorization"].split(" ", 1)[1].strip()
+            allowed = {PROD: "prod", STAGE: "staging"}[token]
+            default = headers.get("Helios-Environment", "default")
+            assert envs is not None and {e or default for e in envs} == {allowed}
+        else:
+            assert "error" in json.loads(answer)
+
+    try:
+        post()
+    finally:
+        conn.close()
+        valid.stop.set()
+        valid.join(30)
+    assert proc.alive()
+    assert {401, 413} <= set(statuses)
+    assert valid.statuses and set(valid.statuses) == {200}
+    events, clean = buck_events(data)
+    assert clean and valid.ids <= {e.id for e in events}
+    assert {e.environment for e in events} <= {"prod", "staging"}

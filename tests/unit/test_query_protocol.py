@@ -23,6 +23,7 @@ def body(**fields):
     p.StatsRequest(),
     p.PruneRequest(()),
     p.PruneRequest((ID, "not an id")),
+    p.ReportRequest("porter@p", {"environments": {"prod": {"indexed": 1}}, "problems": []}),
 ])
 def test_every_request_round_trips_with_its_id(request_):
     assert p.decode_request(p.encode_request(request_, 2**64 - 1)) == (2**64 - 1, request_)
@@ -39,6 +40,7 @@ def test_every_request_round_trips_with_its_id(request_):
                  reason="", id=4),
     p.StatsReply(stats={"name": "buck-a", "events": 5, "bad_frames": {"checksum": 1}, "live": None}),
     p.PruneReply(deleted=(ID,), not_found=("x/20240101/000000-60s",), refused={"y": "the bucket is open"}),
+    p.ReportReply(id=7),
     p.ErrorReply(op="fetch", reason="this buck holds no bucket x", id=9),
     p.ErrorReply(op=None, reason="bad request: unknown op 'grep'"),
 ])

@@ -150,8 +150,21 @@ def test_prune_deletes_closed_buckets_and_refuses_open_ones(server, root):
     assert pb.exists() and server.answer(p.FetchRequest(live)).records == (b"live",)
 
 
-def test_stats_are_the_bucks(server):
-    assert server.answer(p.StatsRequest()).stats == {"name": "buck-t"}
+def test_stats_are_the_bucks_with_the_reports_left_with_it(server):
+    assert server.answer(p.StatsRequest()).stats == {"name": "buck-t", "reports": {}}
+    assert server.answer(p.ReportRequest("porter@p", {"environments": {"prod": {"indexed": 5}}})).ok
+    reports = server.answer(p.StatsRequest()).stats["reports"]
+    assert reports["porter@p"]["environments"] == {"prod": {"indexed": 5}} and reports["porter@p"]["received"] > 0
+
+
+def test_reports_of_more_sources_than_the_bound_are_refused(server):
+    from helios.query.server import MAX_REPORTS
+
+    for i in range(MAX_REPORTS):
+        assert server.answer(p.ReportRequest(f"s{i}", {})).ok
+    reply = server.answer(p.ReportRequest("one-too-many", {}))
+    assert not reply.ok and "at most" in reply.reason
+    assert server.answer(p.ReportRequest("s0", {"again": 1})).ok  # a known source may always update
 
 
 def test_a_fetch_of_an_open_bucket_sees_every_record_written_so_far(server, root):

@@ -230,6 +230,12 @@
     ui.conn.textContent = "reconnecting";
     ui.conn.className = "down";
   });
+  // The server refuses a socket without a login (it ended, or it was logged out): log in again.
+  socket.on("connect_error", function (err) {
+    if (err && err.message === "login required") {
+      window.location.href = "/login?next=" + encodeURIComponent(window.location.pathname);
+    }
+  });
   socket.on("hello", function (h) {
     st.maxLines = h.max_lines;
     showStatus(h.status);

@@ -1,0 +1,202 @@
+"""``helios porter``: run the porter (``run``, the default; ``once``) and
+show what it has done (``status``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from helios.cli import config_option, flag, load, run_service
+
+INDEXES = click.Choice(["sqlite", "elasticsearch", "opensearch"])
+
+
+def porter_flags(f: Callable) -> Callable:
+    """The [porter] flags, shared by the group and its subcommands."""
+    options = [
+        config_option,
+        flag("porter.bucks", "--buck", "-b", multiple=True, metavar="ENDPOINT"),
+        flag("porter.environments", "--env", "-e", multiple=True, metavar="ENV"),
+        flag("porter.state_dir", "--state-dir", metavar="DIR"),
+        flag("porter.index", "--index", type=INDEXES),
+        flag("porter.index_url", "--index-url", metavar="URL"),
+        flag("porter.index_dir", "--index-dir", metavar="DIR"),
+        flag("porter.index_name", "--index-name", metavar="NAME"),
+        flag("porter.archive", "--archive", type=click.Choice(["folder", "s3"])),
+        flag("porter.archive_dir", "--archive-dir", metavar="DIR"),
+        flag("porter.s3_bucket", "--s3-bucket", metavar="BUCKET"),
+        flag("porter.s3_prefix", "--s3-prefix", metavar="PREFIX"),
+        flag("porter.s3_endpoint", "--s3-endpoint", metavar="URL"),
+        flag("porter.archive_level", "--archive-level", type=int, metavar="LEVEL"),
+        flag("porter.archive_public_key", "--archive-public-key", metavar="FILE"),
+        flag("porter.archive_secret_key", "--archive-secret-key", metavar="FILE"),
+        flag("porter.archive_blacklist", "--blacklist", multiple=True, metavar="ENV/TIME"),
+        flag("porter.grace", "--grace", type=float, metavar="SECONDS"),
+        flag("porter.archive_age", "--archive-age", type=float, metavar="SECONDS"),
+        flag("porter.prune_age", "--prune-age", type=float, metavar="SECONDS"),
+        flag("porter.recent_days", "--recent-days", type=int, metavar="DAYS"),
+        flag("porter.dedup_horizon", "--dedup-horizon", type=float, metavar="SECONDS"),
+        flag("porter.poll_interval", "--poll-interval", type=float, metavar="SECONDS"),
+        flag("porter.timeout", "--timeout", type=float, metavar="SECONDS"),
+        flag("porter.backoff_min", "--backoff-min", type=float, metavar="SECONDS"),
+        flag("porter.backoff_max", "--backoff-max", type=float, metavar="SECONDS"),
+        flag("porter.workers", "--workers", type=int),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _merged(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A subcommand's flags, with the group's (``helios porter --config X
+    status``) where the subcommand's own were not given."""
+    parent = click.get_current_context().parent
+    merged = dict(parent.params if parent is not None else {})
+    merged.update({k: v for k, v in kwargs.items() if v not in (None, ())})
+    return merged
+
+
+def _run(kwargs: dict[str, Any], once: bool) -> None:
+    from helios.services.porter import Porter
+
+    config_path = kwargs.pop("config_path", None)
+    cfg = load(config_path, kwargs, "porter")
+    codes = []
+
+    class Service(Porter):
+        def run(self) -> None:  # run_service ignores a return value; keep the exit code
+            codes.append(super().run())
+
+    run_service(lambda: Service(cfg.porter, once=once))
+    sys.exit(codes[0] if codes else 0)
+
+
+@click.group(invoke_without_command=True)
+@porter_flags
+@click.pass_context
+def porter(ctx: click.Context, **kwargs: Any) -> None:
+    """Run the porter (without a subcommand: `helios porter run`): load every
+    closed bucket window from the bucks into the recent index (each event once,
+    in time order), archive windows older than --archive-age, and ask the bucks
+    to prune windows that are indexed, archived and older than --prune-age.
+
+    Every job is idempotent: a second porter, or a porter killed with kill -9
+    and restarted, leaves no duplicate and no gap. An index or archive that is
+    down is retried with backoff, and nothing is pruned until it succeeded.
+    `helios porter status` shows what was done and what is behind."""
+    if ctx.invoked_subcommand is None:
+        _run(dict(kwargs), once=False)
+
+
+@porter.command("run")
+@porter_flags
+def run_cmd(**kwargs: Any) -> None:
+    """Run the porter until SIGTERM or Ctrl-C, which let the windows in
+    flight finish (and be marked) before it exits."""
+    _run(_merged(kwargs), once=False)
+
+
+@porter.command("once")
+@porter_flags
+def once_cmd(**kwargs: Any) -> None:
+    """Do one pass (index, archive, prune, retention) and exit: for cron and
+    tests. Exit 1 if the index or the archive failed during the pass."""
+    _run(_merged(kwargs), once=True)
+
+
+@porter.command("status")
+@porter_flags
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def status_cmd(as_json: bool, **kwargs: Any) -> None:
+    """Show, per environment, the last window indexed, archived and pruned,
+    and what is behind (asking the bucks which windows they hold, when they
+    answer), with the health of the index, the archive and the bucks as the
+    running porter last saw them. Exit 1 when the porter reports a failing
+    index or archive."""
+    kwargs = _merged(kwargs)
+    kwargs.pop("as_json", None)
+    config_path = kwargs.pop("config_path", None)
+    cfg = load(config_path, kwargs, "porter").porter
+    status = gather_status(cfg)
+    if as_json:
+        click.echo(json.dumps(status, indent=2, sort_keys=True))
+    else:
+        from helios.porter.report import render
+
+        click.echo(render(status))
+    down = any((status.get(job) or {}).get("state") == "down" for job in ("index", "archive"))
+    sys.exit(1 if down else 0)
+
+
+def gather_status(cfg) -> dict[str, Any]:
+    """The state (what was done), the running porter's status.json (health),
+    and a fresh listing of the bucks (what is behind)."""
+    from helios.porter import report
+    from helios.porter.state import State
+    from helios.query.client import QueryClient, holders
+    from helios.errors import QueryError
+
+    state_dir = Path(cfg.state_dir)
+    out: dict[str, Any] = {"state_dir": str(state_dir)}
+    status_path = state_dir / "status.json"
+    running = None
+    try:
+        saved = json.loads(status_path.read_text())
+        out["status_file"] = str(status_path)
+        age = time.time() - saved.get("updated", 0)
+        if _alive(saved.get("pid")) and age < max(60.0, 3 * cfg.poll_interval):
+            running = {"pid": saved["pid"], "age": age}
+            out["index"], out["archive"] = saved.get("index"), saved.get("archive")
+        out["counts"] = saved.get("counts")
+    except (OSError, ValueError):
+        pass
+    out["running"] = running
+    with QueryClient(timeout=min(cfg.timeout, 5.0)) as qc:
+        listings = qc.list_buckets(cfg.bucks)
+    out["bucks"] = {ep: (str(r) if isinstance(r, QueryError) else "ok") for ep, r in listings.items()}
+    answered = any(not isinstance(r, QueryError) for r in listings.values())
+    wanted = set(cfg.environments)
+    listed = [(n, h) for n, h in report.parse_listed(holders(listings)) if not wanted or n.environment in wanted]
+    windows = []
+    if (state_dir / "porter.db").exists():
+        st = State(state_dir / "porter.db")
+        try:
+            windows = st.windows()
+        finally:
+            st.close()
+    out["environments"] = report.summarize(listed if answered else None, windows, time.time(), grace=cfg.grace,
+                                           archive_age=cfg.archive_age, prune_age=cfg.prune_age,
+                                           environments=cfg.environments)
+    return out
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def main() -> None:
+    """``helios-porter``: the same as ``helios porter``."""
+    from helios.cli import cli
+
+    # Run as the console script, this module is imported before helios.cli,
+    # whose registration of the commands then sees it half-imported.
+    if "porter" not in cli.commands:
+        cli.add_command(porter)
+    cli(["porter", *sys.argv[1:]], prog_name="helios")
+
+
+COMMANDS = [porter]

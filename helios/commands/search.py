@@ -1,0 +1,233 @@
+"""``helios search``: find events in the recent index or a history index,
+and with ``--follow`` go on with the live feed."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from dataclasses import replace
+from typing import Any, Callable
+
+import click
+
+from helios.cli import config_option, flag, load
+from helios.commands.history import INDEXES, iso, time_ns
+
+NS = 1_000_000_000
+OUTPUTS = ("line", "json", "table", "raw")
+
+
+def index_flags(f: Callable) -> Callable:
+    for option in reversed([
+        config_option,
+        flag("porter.index", "--index", type=INDEXES),
+        flag("porter.index_url", "--index-url", metavar="URL"),
+        flag("porter.index_dir", "--index-dir", metavar="DIR"),
+        flag("porter.index_name", "--index-name", metavar="NAME"),
+        flag("history.dir", "--history-dir", metavar="DIR"),
+    ]):
+        f = option(f)
+    return f
+
+
+def _fail(text: str, code: int = 1) -> None:
+    click.echo(f"helios: {text}", err=True)
+    sys.exit(code)
+
+
+def open_target(cfg, history_id: str | None):
+    """(index, request or None): the recent index, or the ready history index ID."""
+    from helios.errors import HeliosError
+    from helios.history import places
+
+    try:
+        if history_id is None:
+            return places.recent_index(cfg), None
+        with places.store(cfg) as store:
+            r = store.get(history_id)
+        if r.state != "ready":
+            why = f": {r.reason}" if r.reason else ""
+            _fail(f"history request {r.id} is {r.state}{why}; only a ready one can be searched"
+                  + (" (`helios history status --wait " + r.id + "`)" if r.state in ("queued", "building") else ""))
+        return places.history_index(cfg, r), r
+    except HeliosError as exc:
+        _fail(str(exc))
+
+
+def table_writer(out, width: int | None):
+    """Rows of TIME HOST APP SEV MESSAGE, the message cut to the terminal."""
+    from helios.model import severity_name
+    from helios.services.subscribe import iso as iso_ms
+
+    header = [False]
+
+    def write(events) -> None:
+        rows = [(iso_ms(e.time), e.host or "-", e.app or "-", severity_name(e.severity),
+                 e.message.decode("utf-8", "replace").replace("\n", "\u21b5")) for e in events]
+        if not header[0]:
+            rows.insert(0, ("TIME", "HOST", "APP", "SEV", "MESSAGE"))
+            header[0] = True
+        hw = max((len(r[1]) for r in rows), default=4)
+        aw = max((len(r[2]) for r in rows), default=3)
+        lines = []
+        for t, h, a, s, m in rows:
+            line = f"{t:24s} {h:{hw}s} {a:{aw}s} {s:7s} {m}"
+            if width and len(line) > width:
+                line = line[:width - 1] + "\u2026"
+            lines.append(line + "\n")
+        out.write("".join(lines).encode())
+    return write
+
+
+def writer_for(output: str, out):
+    from helios.services.subscribe import FORMATTERS
+
+    if output == "table":
+        width = shutil.get_terminal_size((0, 0)).columns if out.isatty() else None
+        return table_writer(out, width or None)
+    fmt = FORMATTERS["json" if output == "json" else output]
+    return lambda events: out.write(b"".join(map(fmt, events)))
+
+
+@click.command()
+@index_flags
+@click.argument("text", nargs=-1)
+@click.option("--env", "environment", metavar="ENV", help="The environment (required, unless --history gives it).")
+@click.option("--start", help="From this time: ISO 8601 (UTC unless an offset is given), relative like -2h, 'now', "
+              "or epoch seconds. [default: -1h; with --history, the request's start]")
+@click.option("--end", help="Before this time (same forms). [default: now; with --history, the request's end]")
+@click.option("--history", "history_id", metavar="ID", help="Search history index ID (`helios history request`) "
+              "instead of the recent index.")
+@click.option("--host", "hosts", multiple=True, metavar="HOST", help="Only this host (repeatable: any of them).")
+@click.option("--app", "apps", multiple=True, metavar="APP", help="Only this app (repeatable: any of them).")
+@click.option("--severity", "-s", metavar="LEVEL", help="Only this severe or worse: emerg, alert, crit, err, "
+              "warning, notice, info, debug, or 0..7.")
+@click.option("--limit", "-n", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Print at most this many events.")
+@click.option("--all", "everything", is_flag=True, help="Print every matching event (read a page at a time).")
+@click.option("--reverse", is_flag=True, help="Newest first.")
+@click.option("--count", "count_only", is_flag=True, help="Print only how many events match.")
+@click.option("--output", "-o", type=click.Choice(OUTPUTS), default="line", show_default=True,
+              help="line: TIME ENV HOST APP SEVERITY MESSAGE; json: one JSON object per line; table: aligned "
+              "columns; raw: the message as read.")
+@click.option("--follow", "-f", is_flag=True, help="After the matches, go on printing new matching events as "
+              "they reach the bucks (their live feed, [subscribe] bucks), until Ctrl-C.")
+@flag("subscribe.bucks", "--live-buck", multiple=True, metavar="ENDPOINT")
+def search(config_path: str | None, text: tuple[str, ...], environment: str | None, start: str | None,
+           end: str | None, history_id: str | None, hosts: tuple[str, ...], apps: tuple[str, ...],
+           severity: str | None, limit: int, everything: bool, reverse: bool, count_only: bool, output: str,
+           follow: bool, **kwargs: Any) -> None:
+    """Find events: TEXT is whole words (error), substrings (quoted, or any
+    word with other characters: user=bob, /api/v1) and filters (host:web1
+    app:nginx,haproxy sev:err), all of which must match; see
+    helios.index.query. Searches the recent index (the [porter] index
+    settings), or with --history ID a history index.
+
+    For a range older than the recent index keeps, ask for a history index
+    first: `helios history request --env ENV --start ... --end ...`; this
+    command says so when the range starts before the recent index's oldest
+    day. Exit 0 when something matched, 1 when nothing did, 2 for a bad
+    query or range."""
+    from helios.errors import ConfigError, HeliosError, SearchError
+    from helios.index.base import scan
+    from helios.index.query import parse_query
+    from helios.live.filter import parse_severity
+
+    cfg = load(config_path, kwargs, "history")
+    if follow and (reverse or count_only):
+        raise click.UsageError("--follow goes forward in time: not with --reverse or --count")
+    index, req = open_target(cfg, history_id)
+    if req is not None:
+        if environment is not None and environment != req.environment:
+            _fail(f"history request {req.id} is of environment {req.environment}, not {environment}", 2)
+        environment = req.environment
+    if environment is None:
+        raise click.UsageError("give the environment: --env ENV (or a history index: --history ID)")
+    t0 = time_ns(start, "--start") if start else (req.start if req else time_ns("-1h", "--start"))
+    t1 = time_ns(end, "--end") if end else (req.end if req else time_ns("now", "--end"))
+    try:
+        q = parse_query(" ".join(text), environment=environment, start=t0, end=t1,
+                        limit=None if everything else limit, order="desc" if reverse else "asc")
+        sev = q.severity
+        if severity is not None:
+            sev = parse_severity(severity) if sev is None else min(sev, parse_severity(severity))
+        q = replace(q, hosts=q.hosts + hosts, apps=q.apps + apps, severity=sev)
+    except (SearchError, ConfigError) as exc:
+        _fail(str(exc) if isinstance(exc, SearchError) else "; ".join(exc.problems), 2)
+    out = sys.stdout.buffer
+    shown = 0
+    try:
+        if count_only:
+            click.echo(index.count(q))
+            return
+        write = writer_for(output, out)
+        hits = scan(index, q) if everything else iter(index.search(q))
+        page: list = []
+        for e in hits:
+            page.append(e)
+            if len(page) >= 1000:
+                write(page)
+                shown += len(page)
+                page = []
+        write(page)
+        shown += len(page)
+        out.flush()
+        if not shown and req is None:
+            _hint_history(index, q)
+    except HeliosError as exc:
+        _fail(str(exc))
+    except BrokenPipeError:
+        sys.stdout = open("/dev/null", "w")  # noqa: SIM115 - | head: not an error
+        return
+    finally:
+        index.close()
+    if follow:
+        _follow(cfg, q, output)
+        return
+    sys.exit(0 if shown else 1)
+
+
+def _hint_history(index, q) -> None:
+    """Nothing found, and the range starts before what the recent index keeps: say how to look further back."""
+    import datetime
+
+    from helios.errors import HeliosError
+
+    try:
+        days = index.days(q.environment)
+    except HeliosError:
+        return
+    first = days[0] if days else None
+    if first is None or datetime.datetime.fromtimestamp(q.start / NS, datetime.timezone.utc).date() < first:
+        held = f"holds {q.environment} from {first} on" if first else f"holds no events of {q.environment}"
+        click.echo(f"helios: nothing found; the recent index {held}. For older events, ask for a history index: "
+                   f"helios history request --env {q.environment} --start {iso(q.start)} --end {iso(q.end)}", err=True)
+
+
+def _follow(cfg, q, output: str) -> None:
+    """The live feed from now on, through the query's own test (``matches``)."""
+    from helios.cli import run_service
+    from helios.live.feed import Feed
+    from helios.live.filter import Filter
+    from helios.index.query import matches
+    from helios.services.subscribe import Subscriber
+
+    live_q = replace(q, start=0, end=2 ** 63 - 1, after=None, limit=None)
+
+    class QueryFilter(Filter):
+        """The bucks' prefix subscriptions from the filters; every event then
+        checked against the whole query (terms too)."""
+
+        def match(self, e) -> bool:
+            return super().match(e) and matches(live_q, e)
+
+    flt = QueryFilter(environments=(q.environment,), apps=q.apps, severity=q.severity, hosts=q.hosts,
+                      contains=q.substrings)
+    s = cfg.subscribe
+    click.echo(f"helios: following the live feed of {len(s.bucks)} buck(s); Ctrl-C stops.", err=True)
+    run_service(lambda: Subscriber(Feed(list(s.bucks), flt, dedup_window=s.dedup_window, dedup_max=s.dedup_max,
+                                        rcvhwm=s.rcvhwm),
+                                   "line" if output == "table" else output, connect_timeout=s.connect_timeout))
+
+
+COMMANDS = [search]

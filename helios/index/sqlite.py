@@ -1,0 +1,733 @@
+"""The embedded index: SQLite files with an FTS5 trigram index.
+
+Layout on disk (``LOCATION/NAME/``)::
+
+    index.json                    {"format": 1, "shards": 2, "term_index": false}
+    ENV/YYYY-MM-DD/0.db, 1.db     one file per (environment, UTC day, shard), WAL mode
+
+Why so many files:
+
+- **Days**: retention drops whole days, and dropping a day is removing a
+  directory: no DELETE, no VACUUM, no index left to rewrite.
+- **Shards**: SQLite writes one transaction at a time per file, and FTS5
+  indexing is CPU-bound (``../shared/anchors/sqlite``: about 72,000 rows/s
+  per core with a trigram index), so 100,000 events/s takes both cores. An
+  event's shard is the last byte of its id modulo the shard count, so it is
+  a pure function of the id: every copy of an event meets the same unique
+  index, whichever process loads it, and loading splits evenly over worker
+  processes however the events are spread in time. A search reads each
+  shard of each day in range and merges by (time, id).
+
+Each file holds a table ``ev`` (the events, whole: id, times, host, app,
+severity, source, offset, message bytes, fields as msgpack, source id) with
+a unique index on ``(source id, offset, id)`` (the dedup key; see
+``_schema``) and one on ``(t, id)``, and a contentless FTS5
+trigram table ``tri`` (``detail=none``: it answers "which rows hold all of
+these trigrams", the cheapest layout to build). With ``term_index`` a
+second contentless FTS5 table ``words`` (unicode61) indexes words too;
+whether it pays for itself is measured by ``bench/index.py``.
+
+Loading: one transaction per (file, up to ``txn_rows`` events): ``INSERT
+OR IGNORE`` the rows (the unique key drops an event already there),
+then feed the new rows (rowid above the old maximum; the write lock makes
+that exact) to FTS5 in one ``INSERT .. SELECT``, so the text index work
+never leaves C. Two processes loading the same file take turns on its
+write lock (busy timeout), so concurrent porters never duplicate. With
+``workers`` > 1, ``load`` partitions by shard and hands each part to a
+persistent worker process (frames of ``marshal`` data over a pipe); small
+loads stay in-process.
+
+Searching: the needles of a query (terms and substrings of 3 characters or
+more that are UTF-8) become one FTS5 expression, an AND of their trigrams
+(``detail=none`` cannot do phrases); the candidates are rechecked exactly:
+``instr`` on the message bytes for substrings, ``LIKE`` then a whole-word
+regex (``helios_word``) for terms. A file with few candidates (under
+``MANY``) is answered from them. With many (common needles) and a limit,
+rows are first walked in time order with the rechecks alone, which finds
+``limit`` hits after a few hundred rows; a walk that reads its budget of
+rows without finding them falls back to the candidates. Shorter needles and
+filters alone are answered by walking the time range.
+
+Events are deduplicated per (environment, day), by that key: a copy of an
+event with a different time on another day is a different row.
+"""
+
+from __future__ import annotations
+
+import datetime
+import heapq
+import json
+import logging
+import marshal
+import os
+import re
+import shutil
+import sqlite3
+import struct
+import subprocess
+import sys
+import threading
+from collections import OrderedDict, defaultdict
+from dataclasses import replace
+from itertools import islice, zip_longest
+from operator import attrgetter, itemgetter
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import msgpack
+
+from helios.errors import IndexStoreError
+from helios.index.base import DEFAULT_NAME, check_name, day_of
+from helios.index.query import DAY_NS, Query, word_regex
+from helios.model import Event
+from helios.store.layout import valid_environment
+
+__all__ = ["FORMAT", "SqliteIndex"]
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1                  # index.json "format" and each file's PRAGMA user_version
+META = "index.json"
+DEFAULT_SHARDS = 2
+TXN_ROWS = 100_000          # events per transaction: big enough to amortize the commit
+PARALLEL_MIN = 4_000        # fewer events than this load in-process even with workers
+FRAME_ROWS = 50_000         # most events handed to a loader process at once (one transaction each)
+MANY = 2_000                # candidates in a file past which a limited search walks in time order first
+WALK_MIN = 20_000           # rows such a walk may read before it gives up (at least) ...
+WALK_PER_HIT = 100          # ... or this many per hit asked for
+MAX_TRIGRAMS = 24           # an AND of more trigrams is rarely more selective, only slower
+BUSY_TIMEOUT = 120.0        # seconds a writer waits for another process's transaction
+MAX_OPEN = 64               # connections kept open (LRU)
+AUTOMERGE = 16              # FTS5 segments merged at once (its default is 4); see _schema
+_DAY_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+
+_COLUMNS = "id, t, received, host, app, sev, source, off, msg, fields, source_id"
+_INSERT = f"INSERT OR IGNORE INTO ev({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+_ROW = itemgetter(*range(11))           # an Event (or its tuple) as the row above, in C
+_FIELDS = attrgetter("fields")
+_KEY = itemgetter(1, 0)                 # (t, id) of a row of _COLUMNS
+
+
+def _schema(term_index: bool) -> list[str]:
+    ddl = [
+        # n is the rowid: FTS5 rows point at it; it grows in insertion order.
+        "CREATE TABLE ev(n INTEGER PRIMARY KEY, id BLOB NOT NULL, t INTEGER NOT NULL, received INTEGER NOT NULL,"
+        " host TEXT NOT NULL, app TEXT NOT NULL, sev INTEGER, source TEXT NOT NULL, off INTEGER,"
+        " msg BLOB NOT NULL, fields BLOB, source_id BLOB NOT NULL)",
+        # The dedup key. A tailed line's id is a hash of its source and
+        # offset, so (source, offset, id) is unique exactly when the id is,
+        # and a client event (no source, no offset) is keyed by its id. Keys
+        # of one file grow with the offset, so this index is written at one
+        # place per active file, where an index of the ids (hashes) is written
+        # at random: loading 200,000 lines of 100 files took 14.6 CPU µs per
+        # event with this key and 16.0 with a unique index on the id.
+        "CREATE UNIQUE INDEX ev_key ON ev(source_id, ifnull(off, -1), id)",
+        "CREATE INDEX ev_t ON ev(t, id)",
+        # case_sensitive 0 (the default) folds case, so one index serves
+        # case-insensitive terms and, rechecked, case-sensitive substrings.
+        "CREATE VIRTUAL TABLE tri USING fts5(msg, content='', tokenize='trigram', detail='none')",
+    ]
+    if term_index:
+        ddl.append("CREATE VIRTUAL TABLE words USING fts5(msg, content='',"
+                   " tokenize='unicode61 remove_diacritics 0', detail='none')")
+    # FTS5 merges its b-tree segments as they pile up; merging 16 at a time
+    # instead of 4 rewrites each posting fewer times (about 12 % less CPU per
+    # event loaded, see bench/index.py) for a few more segments to read per
+    # lookup, which costs a rare-needle query well under a millisecond.
+    for table in ("tri", "words") if term_index else ("tri",):
+        ddl.append(f"INSERT INTO {table}({table}, rank) VALUES('automerge', {AUTOMERGE})")
+    return ddl
+
+
+def _pack(fields) -> bytes:
+    return msgpack.packb(fields, use_bin_type=True)
+
+
+def _unpack(blob: bytes):
+    return msgpack.unpackb(blob, raw=False, strict_map_key=False)
+
+
+def _rows(events: Sequence) -> Iterable[tuple]:
+    fields = list(map(_FIELDS, events)) if isinstance(events[0], Event) else [e[9] for e in events]
+    if fields.count(None) == len(fields):       # the usual case: no structured fields, all in C
+        return map(_ROW, events)
+    return [(*e[:9], None if e[9] is None else _pack(e[9]), e[10]) for e in events]
+
+
+def _word(msg: bytes, term: str) -> int:
+    return 1 if word_regex(term).search(msg) else 0
+
+
+def _trigrams(text: str) -> list[str]:
+    grams = list(dict.fromkeys(text[i:i + 3] for i in range(len(text) - 2)))
+    if len(grams) > MAX_TRIGRAMS:   # spread the ones kept over the whole needle
+        step = len(grams) / MAX_TRIGRAMS
+        grams = [grams[int(i * step)] for i in range(MAX_TRIGRAMS - 1)] + [grams[-1]]
+    return grams
+
+
+def _fts_quote(token: str) -> str:
+    return '"' + token.replace('"', '""') + '"'
+
+
+class _Plan:
+    """The SQL pieces of one query, the same for every file it reads."""
+
+    def __init__(self, q: Query, term_index: bool) -> None:
+        self.q = q
+        where, params = [], []
+        for name, column in (("hosts", "host"), ("apps", "app")):
+            values = getattr(q, name)
+            if values:
+                where.append(f"{column} IN ({','.join('?' * len(values))})")
+                params += values
+        if q.severity is not None:
+            where.append("sev <= ?")
+            params.append(q.severity)
+        grams: list[str] = []
+        for s in q.substrings:
+            where.append("instr(msg, ?) > 0")
+            params.append(s)
+            try:
+                text = s.decode("utf-8")
+            except UnicodeDecodeError:
+                continue                            # not UTF-8: the recheck alone finds it
+            if len(text) >= 3:
+                grams += _trigrams(text)
+        words: list[str] = []
+        for t in q.terms:
+            # LIKE (C, ASCII case-insensitive, as terms are) weeds out most
+            # rows before the whole-word regex runs in Python.
+            where += ["CAST(msg AS TEXT) LIKE ?", "helios_word(msg, ?)"]
+            params += [f"%{t}%", t]
+            if term_index and t.isalnum():          # a unicode61 token exactly
+                words.append(t)
+            elif len(t) >= 3:
+                grams += _trigrams(t)
+        self.filters, self.params = where, params
+        self.matches = []                           # (SQL, param) of the FTS5 lookups
+        if grams:
+            self.matches.append(("n IN (SELECT rowid FROM tri WHERE tri MATCH ?)",
+                                 " AND ".join(_fts_quote(g) for g in dict.fromkeys(grams))))
+        if words:
+            self.matches.append(("n IN (SELECT rowid FROM words WHERE words MATCH ?)",
+                                 " AND ".join(_fts_quote(w) for w in words)))
+
+    def _range(self, t: str) -> tuple[list[str], list]:
+        """The time range and cursor, on column expression ``t``."""
+        q = self.q
+        where, params = [f"{t} >= ?", f"{t} < ?"], [q.start, q.end]
+        if q.after is not None:
+            where.append(f"({t}, id) {'<' if q.descending else '>'} (?, ?)")
+            params += q.after
+        return where, params
+
+    def _order(self) -> str:
+        d = "DESC" if self.q.descending else "ASC"
+        return f" ORDER BY t {d}, id {d}"
+
+    def _candidates(self, select: str, rowids: list[int] | None = None) -> tuple[str, list]:
+        # "+t": look up the candidate rowids; never walk the time index instead.
+        where, params = self._range("+t")
+        matches = self.matches
+        if rowids is not None:              # the first lookup's rowids, already known: no second FTS5 pass
+            where.append(f"n IN ({','.join(map(str, rowids))})")
+            matches = matches[1:]
+        for clause, param in matches:
+            where.append(clause)
+            params.append(param)
+        return f"SELECT {select} FROM ev WHERE {' AND '.join(where + self.filters)}", params + self.params
+
+    def _walk(self, select: str) -> tuple[str, list]:
+        where, params = self._range("t")
+        return f"SELECT {select} FROM ev WHERE {' AND '.join(where + self.filters)}", params + self.params
+
+    def fetch(self, conn: sqlite3.Connection, limit: int | None) -> list[tuple]:
+        """Up to ``limit`` matching rows of one file, in the query's order."""
+        order = self._order()
+        lim = "" if limit is None else f" LIMIT {int(limit)}"
+        rowids = self._few_candidates(conn) if self.matches else None
+        if self.matches and limit is not None and rowids is None:
+            # Common needles: rows in time order hold hits often, so a walk
+            # that rechecks each finds `limit` soon, where fetching and
+            # sorting every candidate would not. The walk is bounded: if its
+            # budget of rows runs out first, the hits are rarer in this
+            # range than in the file, and the candidates answer after all.
+            budget = max(WALK_MIN, WALK_PER_HIT * limit)
+            where, params = self._range("t")
+            inner = f"SELECT {_COLUMNS} FROM ev WHERE {' AND '.join(where)}{order} LIMIT {budget}"
+            filters = " AND ".join(self.filters) or "1"
+            # No outer ORDER BY: it would make SQLite read the whole budget
+            # before answering. The inner rows stream in order; sorting the
+            # few hits again costs nothing and makes that order certain.
+            rows = conn.execute(f"SELECT * FROM ({inner}) WHERE {filters}{lim}", params + self.params).fetchall()
+            rows.sort(key=_KEY, reverse=self.q.descending)
+            if len(rows) == limit or conn.execute(
+                    f"SELECT count(*) FROM (SELECT 1 FROM ev WHERE {' AND '.join(where)} LIMIT {budget + 1})",
+                    params).fetchone()[0] <= budget:
+                return rows
+        sql, params = self._candidates(_COLUMNS, rowids) if self.matches else self._walk(_COLUMNS)
+        return conn.execute(sql + order + lim, params).fetchall()
+
+    def count(self, conn: sqlite3.Connection) -> int:
+        sql, params = self._candidates("count(*)") if self.matches else self._walk("count(*)")
+        return conn.execute(sql, params).fetchone()[0]
+
+    def _few_candidates(self, conn: sqlite3.Connection) -> list[int] | None:
+        """The rowids the first FTS5 lookup finds, or None when there are ``MANY`` or more."""
+        clause, param = self.matches[0]
+        table = "tri" if "FROM tri" in clause else "words"
+        rowids = [r[0] for r in conn.execute(f"SELECT rowid FROM {table} WHERE {table} MATCH ? LIMIT ?",
+                                             (param, MANY))]
+        return rowids if len(rowids) < MANY else None
+
+
+class SqliteIndex:
+    """A named sqlite index under the directory ``location``.
+
+    ``shards`` and ``term_index`` fix the layout when the index is created
+    (later opens read them from ``index.json``; asking for a different one
+    is an error). ``workers`` > 1 loads through that many worker processes.
+    ``txn_rows`` is the most events per transaction, ``cache_mb`` the page
+    cache per open file."""
+
+    kind = "sqlite"
+
+    def __init__(self, location, name: str = DEFAULT_NAME, *, shards: int | None = None,
+                 term_index: bool | None = None, workers: int = 1, txn_rows: int = TXN_ROWS,
+                 cache_mb: int = 64, busy_timeout: float = BUSY_TIMEOUT) -> None:
+        self.name = check_name(name)
+        self.location = Path(location)
+        self.root = self.location / name
+        if shards is not None and (type(shards) is not int or not 1 <= shards <= 64):
+            raise IndexStoreError(f"sqlite index: shards must be 1..64, not {shards!r}")
+        if type(workers) is not int or workers < 1:
+            raise IndexStoreError(f"sqlite index: workers must be 1 or more, not {workers!r}")
+        self._want = {"shards": shards, "term_index": term_index}
+        self.workers = workers
+        self.txn_rows = txn_rows
+        self.cache_mb = cache_mb
+        self.busy_timeout = busy_timeout
+        self._meta: dict | None = None
+        self._conns: OrderedDict[tuple[str, str, int], sqlite3.Connection] = OrderedDict()
+        self._lock = threading.RLock()          # the connections (searches, in-process loads)
+        self._pool_lock = threading.Lock()      # the loader processes
+        self._pool: _Pool | None = None
+
+    def __repr__(self) -> str:
+        return f"SqliteIndex({str(self.root)!r})"
+
+    def __enter__(self) -> "SqliteIndex":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ layout
+
+    @property
+    def shards(self) -> int:
+        meta = self._read_meta()
+        return meta["shards"] if meta else (self._want["shards"] or DEFAULT_SHARDS)
+
+    @property
+    def term_index(self) -> bool:
+        meta = self._read_meta()
+        return meta["term_index"] if meta else bool(self._want["term_index"])
+
+    def _read_meta(self) -> dict | None:
+        if self._meta is None:
+            path = self.root / META
+            try:
+                meta = json.loads(path.read_text())
+            except FileNotFoundError:
+                return None
+            except (OSError, ValueError) as exc:
+                raise IndexStoreError(f"sqlite index {self.root}: cannot read {META}: {exc}") from None
+            if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+                raise IndexStoreError(f"sqlite index {self.root}: {META} is of format {meta.get('format')!r}; "
+                                      f"this Helios reads format {FORMAT}")
+            for key, want in self._want.items():
+                if want is not None and meta.get(key) != want:
+                    raise IndexStoreError(f"sqlite index {self.root} was created with {key}={meta.get(key)!r}, "
+                                          f"not {want!r}: use that, or a new index")
+            self._meta = meta
+        return self._meta
+
+    def _ensure_meta(self) -> dict:
+        meta = self._read_meta()
+        if meta is not None:
+            return meta
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            tmp = self.root / f".{META}.{os.getpid()}.{threading.get_ident()}"
+            tmp.write_text(json.dumps({"format": FORMAT, "shards": self._want["shards"] or DEFAULT_SHARDS,
+                                       "term_index": bool(self._want["term_index"])}) + "\n")
+            try:
+                os.link(tmp, self.root / META)      # fails if another process made it first: theirs wins
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
+        except OSError as exc:
+            raise IndexStoreError(f"sqlite index {self.root}: cannot create it: {exc}") from None
+        meta = self._read_meta()
+        assert meta is not None
+        return meta
+
+    def _day_dirs(self, environment: str) -> list[tuple[datetime.date, str]]:
+        try:
+            names = os.listdir(self.root / environment)
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise IndexStoreError(f"sqlite index {self.root}: cannot list {environment}: {exc}") from None
+        out = []
+        for n in names:
+            m = _DAY_RE.fullmatch(n)
+            if m:
+                try:
+                    out.append((datetime.date(int(m[1]), int(m[2]), int(m[3])), n))
+                except ValueError:
+                    continue
+        return sorted(out)
+
+    def _open(self, environment: str, day: str, shard: int, create: bool) -> sqlite3.Connection | None:
+        key = (environment, day, shard)
+        conn = self._conns.get(key)
+        if conn is not None:
+            self._conns.move_to_end(key)
+            return conn
+        path = self.root / environment / day / f"{shard}.db"
+        if not create and not path.exists():
+            return None
+        try:
+            if create:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA cache_size=-{self.cache_mb * 1024}")
+            conn.create_function("helios_word", 2, _word, deterministic=True)
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0:
+                if not create:              # being created by another process right now: empty
+                    conn.close()
+                    return None
+                self._create_schema(conn)
+            elif version != FORMAT:
+                conn.close()
+                raise IndexStoreError(f"sqlite index file {path} is of format {version}; "
+                                      f"this Helios reads format {FORMAT}")
+        except sqlite3.Error as exc:
+            raise IndexStoreError(f"sqlite index file {path}: {exc}") from None
+        self._conns[key] = conn
+        while len(self._conns) > MAX_OPEN:
+            self._conns.popitem(last=False)[1].close()
+        return conn
+
+    def _create_schema(self, conn: sqlite3.Connection) -> None:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute("PRAGMA user_version").fetchone()[0] == 0:     # not made meanwhile
+                for ddl in _schema(self.term_index):
+                    conn.execute(ddl)
+                conn.execute(f"PRAGMA user_version={FORMAT}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _close_matching(self, environment: str | None = None, day: str | None = None) -> None:
+        for key in [k for k in self._conns if (environment is None or k[0] == environment)
+                    and (day is None or k[1] == day)]:
+            self._conns.pop(key).close()
+
+    # ------------------------------------------------------------ loading
+
+    def load(self, environment: str, events: Sequence[Event]) -> int:
+        """Add events of one environment (Events, or tuples in Event field
+        order); return how many were new. Idempotent; see the module docstring."""
+        if not valid_environment(environment):
+            raise IndexStoreError(f"sqlite index: {environment!r} is not a valid environment name")
+        if not len(events):
+            return 0
+        meta = self._ensure_meta()
+        if self.workers > 1 and len(events) >= PARALLEL_MIN:
+            with self._pool_lock:               # one load at a time on the workers' pipes
+                self.start_workers()
+                return self._pool.load(environment, events, meta["shards"])
+        return self._load_here(environment, events, meta["shards"])
+
+    def start_workers(self) -> None:
+        """Start the loader processes now (else the first big load does)."""
+        if self.workers > 1 and self._pool is None:
+            self._pool = _Pool(self.workers, self.location, self.name, self.txn_rows, self.cache_mb)
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of the running loader processes (for resource figures)."""
+        return [p.pid for p in self._pool.procs] if self._pool is not None else []
+
+    def _load_here(self, environment: str, events: Sequence, shards: int) -> int:
+        groups: dict[tuple[int, int], list] = defaultdict(list)
+        try:
+            for e in events:
+                groups[(e[1] // DAY_NS, e[0][-1] % shards)].append(e)
+        except (IndexError, TypeError) as exc:
+            raise IndexStoreError(f"sqlite index: events must be Events with a 16-byte id and an integer time "
+                                  f"({exc})") from None
+        new = 0
+        with self._lock:
+            for (day_number, shard), part in sorted(groups.items()):
+                day = (datetime.date(1970, 1, 1) + datetime.timedelta(days=day_number)).isoformat()
+                conn = self._open(environment, day, shard, create=True)
+                for i in range(0, len(part), self.txn_rows):
+                    new += self._insert(conn, part[i:i + self.txn_rows])
+        return new
+
+    def _insert(self, conn: sqlite3.Connection, events: Sequence) -> int:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                top = conn.execute("SELECT coalesce(max(n), 0) FROM ev").fetchone()[0]
+                added = conn.executemany(_INSERT, _rows(events)).rowcount
+                if added:
+                    # Rows above the old maximum are exactly the ones just added: we hold the write lock.
+                    conn.execute("INSERT INTO tri(rowid, msg) SELECT n, msg FROM ev WHERE n > ?", (top,))
+                    if self.term_index:
+                        conn.execute("INSERT INTO words(rowid, msg) SELECT n, msg FROM ev WHERE n > ?", (top,))
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise IndexStoreError(f"sqlite index {self.root}: loading failed: {exc}") from None
+        return added
+
+    # ------------------------------------------------------------ searching
+
+    def _shard_conns(self, environment: str, day: str) -> list[sqlite3.Connection]:
+        conns = []
+        for shard in range(self.shards):
+            conn = self._open(environment, day, shard, create=False)
+            if conn is not None:
+                conns.append(conn)
+        return conns
+
+    def _days_in(self, q: Query) -> list[str]:
+        first, last = day_of(q.start), day_of(max(q.start, q.end - 1))
+        days = [name for day, name in self._day_dirs(q.environment) if first <= day <= last]
+        return days[::-1] if q.descending else days
+
+    def search(self, q: Query) -> list[Event]:
+        if q.end <= q.start or self._read_meta() is None:
+            return []
+        plan = _Plan(q, self.term_index)
+        env = q.environment
+        hits: list[Event] = []
+        with self._lock:
+            try:
+                for day in self._days_in(q):
+                    need = None if q.limit is None else q.limit - len(hits)
+                    parts = []
+                    for conn in self._shard_conns(env, day):
+                        parts.append(plan.fetch(conn, need))
+                    rows = heapq.merge(*parts, key=_KEY, reverse=q.descending) if len(parts) > 1 else iter(
+                        parts[0] if parts else ())
+                    for r in islice(rows, need):
+                        hits.append(Event(*r[:9], None if r[9] is None else _unpack(r[9]), r[10], env))
+                    if q.limit is not None and len(hits) >= q.limit:
+                        break
+            except sqlite3.Error as exc:
+                raise IndexStoreError(f"sqlite index {self.root}: search failed: {exc}") from None
+        return hits
+
+    def count(self, q: Query) -> int:
+        if q.end <= q.start or self._read_meta() is None:
+            return 0
+        q = replace(q, after=None)
+        plan = _Plan(q, self.term_index)
+        total = 0
+        with self._lock:
+            try:
+                for day in self._days_in(q):
+                    for conn in self._shard_conns(q.environment, day):
+                        total += plan.count(conn)
+            except sqlite3.Error as exc:
+                raise IndexStoreError(f"sqlite index {self.root}: count failed: {exc}") from None
+        return total
+
+    # ------------------------------------------------------------ days and environments
+
+    def days(self, environment: str) -> list[datetime.date]:
+        out = []
+        for day, name in self._day_dirs(environment):
+            try:
+                if any(n.endswith(".db") for n in os.listdir(self.root / environment / name)):
+                    out.append(day)
+            except FileNotFoundError:       # dropped meanwhile
+                continue
+        return out
+
+    def drop_days(self, environment: str, before: datetime.date) -> list[datetime.date]:
+        """Remove every day of ``environment`` before ``before`` (a whole
+        directory each: renamed away first, so nobody sees half a day)."""
+        if not valid_environment(environment):
+            raise IndexStoreError(f"sqlite index: {environment!r} is not a valid environment name")
+        dropped = []
+        with self._lock:
+            for day, name in self._day_dirs(environment):
+                if day >= before:
+                    break
+                self._close_matching(environment, name)
+                self._remove(self.root / environment / name)
+                dropped.append(day)
+        if dropped:
+            log.info("Dropped %d day(s) of %s from the sqlite index %s, up to %s.",
+                     len(dropped), environment, self.root, dropped[-1])
+        return dropped
+
+    def environments(self) -> list[str]:
+        try:
+            names = sorted(os.listdir(self.root))
+        except FileNotFoundError:
+            return []
+        return [n for n in names if valid_environment(n) and (self.root / n).is_dir() and self.days(n)]
+
+    def _remove(self, path: Path) -> None:
+        doomed = path.with_name(f".drop-{path.name}-{os.getpid()}-{threading.get_ident()}")
+        try:
+            os.rename(path, doomed)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise IndexStoreError(f"sqlite index: cannot remove {path}: {exc}") from None
+        shutil.rmtree(doomed, ignore_errors=True)
+
+    def drop(self) -> None:
+        """Remove the whole named index."""
+        with self._lock:
+            self.close()
+            self._remove(self.root)
+            self._meta = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._close_matching()
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
+
+
+# ---------------------------------------------------------------- loader worker processes
+
+_FRAME = struct.Struct(">I")
+
+
+def _read_exact(stream, n: int) -> bytes:
+    data = stream.read(n)
+    if len(data) != n:
+        raise EOFError("the pipe closed")
+    return data
+
+
+def _read_frame(stream) -> bytes:
+    return _read_exact(stream, _FRAME.unpack(_read_exact(stream, _FRAME.size))[0])
+
+
+def _write_frame(stream, data: bytes) -> None:
+    stream.write(_FRAME.pack(len(data)))
+    stream.write(data)
+    stream.flush()
+
+
+def worker_main(argv: list[str] | None = None) -> None:
+    """A loader process (``python -m helios.index.sqlite LOCATION NAME
+    TXN_ROWS CACHE_MB``): reads frames of msgpack [environment, shards,
+    events] on stdin, loads them, answers ["ok", new] or ["error", message]."""
+    location, name, txn_rows, cache_mb = (argv if argv is not None else sys.argv[1:])
+    index = SqliteIndex(location, name, txn_rows=int(txn_rows), cache_mb=int(cache_mb))
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    try:
+        while True:
+            try:
+                data = _read_frame(stdin)
+            except EOFError:
+                return
+            try:
+                environment, shards, rows = marshal.loads(data)
+                reply = ["ok", index._load_here(environment, rows, shards)]
+            except Exception as exc:  # reported to the parent, which raises it
+                reply = ["error", str(exc)]
+            _write_frame(stdout, msgpack.packb(reply))
+    finally:
+        index.close()
+
+
+class _Pool:
+    """Persistent loader processes, one per part of the shards. Each is a
+    fresh interpreter (``python -m helios.index.sqlite``), so it inherits no
+    SQLite state, locks or threads from the parent (a porter has ZeroMQ
+    threads), and does not depend on how the parent was started."""
+
+    def __init__(self, workers: int, location: Path, name: str, txn_rows: int, cache_mb: int) -> None:
+        root = str(Path(__file__).resolve().parents[2])         # so the child imports this very helios
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+        self.procs = [subprocess.Popen([sys.executable, "-m", "helios.index.sqlite", str(location), name,
+                                        str(txn_rows), str(cache_mb)], stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, env=env) for _ in range(workers)]
+
+    def load(self, environment: str, events: Sequence, shards: int) -> int:
+        n = len(self.procs)
+        parts: list[list] = [[] for _ in range(n)]
+        for e in events:
+            parts[e[0][-1] % shards % n].append(e)
+        # Frames of at most FRAME_ROWS go out round-robin, so every worker
+        # starts on its first frame while this process packs the next ones.
+        per_worker = [[part[i:i + FRAME_ROWS] for i in range(0, len(part), FRAME_ROWS)] for part in parts]
+        sent = [0] * n
+        try:
+            for round_ in zip_longest(*per_worker):
+                for k, rows in enumerate(round_):
+                    if rows:
+                        # marshal: the cheapest to read back (the workers' time is what counts), and
+                        # safe here, as both ends are the same interpreter (sys.executable).
+                        _write_frame(self.procs[k].stdin, marshal.dumps((environment, shards, list(map(tuple, rows)))))
+                        sent[k] += 1
+            new, errors = 0, []
+            for k, count in enumerate(sent):
+                for _ in range(count):
+                    status, value = msgpack.unpackb(_read_frame(self.procs[k].stdout), raw=False)
+                    if status == "ok":
+                        new += value
+                    else:
+                        errors.append(value)
+        except ValueError as exc:              # marshal: fields holding something it cannot carry
+            raise IndexStoreError(f"events cannot be handed to a loader process: {exc}") from None
+        except (EOFError, OSError) as exc:
+            self.close()
+            raise IndexStoreError(f"an index loader process died ({exc}); what it loaded is kept, "
+                                  "and loading the same events again is safe") from None
+        if errors:
+            raise IndexStoreError(errors[0])
+        return new
+
+    def close(self) -> None:
+        for p in self.procs:
+            try:
+                p.stdin.close()                 # the worker's cue to finish and exit
+            except OSError:
+                pass
+        for p in self.procs:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+            p.stdout.close()
+        self.procs = []
+
+
+if __name__ == "__main__":
+    worker_main()

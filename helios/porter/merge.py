@@ -1,0 +1,155 @@
+"""Merge the copies of one bucket window fetched from several bucks.
+
+Every buck that holds a window has its own copy of the frames that reached
+it: the same batch twice (a tailer sends each batch to two bucks), a spool
+bucket re-sent whole, frames in a different order. ``Merger`` takes those
+frames in any order, from any number of bucks, decodes them
+(``helios.codec.decode``; the ids of tailed lines, sent empty, are derived
+there), keeps each event id once and hands the events back sorted by
+(time, id): a total order, so any porter merging the same frames produces
+the same list.
+
+Copies of one event are identical (the mesh never rewrites an event); if
+two copies with one id differ anyway, the first one given is kept.
+
+The merge holds one window's events in memory: its cost is the window's
+distinct events, not the number of copies.
+
+Whole frames are deduplicated before any is decoded: the two live copies of
+a batch are the same bytes (a tailer encodes a batch once and sends that
+frame to two bucks), and so is a spool re-send (the spool keeps the frames
+as sent). So a frame whose bytes were already taken in this window is
+skipped, and so is one that ``FrameOwners`` saw first in another window of
+the porter's recent past: every event of it was ported with that window
+(the same rule the dedup ledger applies event by event, ``helios.porter.seen``;
+this only spares the decoding). On a tailer's usual three copies of every
+batch, this decodes each batch once.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections import OrderedDict
+from typing import Iterable
+
+import xxhash
+
+from helios import codec
+from helios.errors import FrameError
+from helios.model import Event
+
+__all__ = ["FrameOwners", "Merger", "merge_events", "merge_frames"]
+
+_BY_TIME_ID = operator.itemgetter(1, 0)
+
+
+class FrameOwners:
+    """Which window each recent frame (by its xxh3-128 digest) was first
+    taken in; the oldest entries are forgotten past ``max_frames``."""
+
+    def __init__(self, max_frames: int = 1_000_000) -> None:
+        self.max_frames = max_frames
+        self._owner: OrderedDict[bytes, object] = OrderedDict()
+
+    def owner(self, digest: bytes, window: object) -> object:
+        """The window that first took this frame (``window`` if none did)."""
+        owner = self._owner.get(digest)
+        if owner is None:
+            self._owner[digest] = owner = window
+            if len(self._owner) > self.max_frames:
+                self._owner.popitem(last=False)
+        return owner
+
+
+class Merger:
+    """Accumulates frames (or events) of one window; ``events()`` is the result.
+
+    Counts: ``frames`` (decoded), ``frame_copies`` (skipped: taken already
+    in this window), ``frames_elsewhere`` (skipped: taken in another window,
+    see ``FrameOwners``), ``copies`` (events decoded, copies included),
+    ``bad_frames`` (frames that did not decode: counted and skipped, their
+    reasons in ``problems``, at most ten kept).
+
+    ``window`` names the window for ``owners`` (any value that compares
+    equal for the same window)."""
+
+    def __init__(self, environment: str | None = None, *, window: object = None,
+                 owners: FrameOwners | None = None) -> None:
+        self.environment = environment
+        self.window = window
+        self.owners = owners
+        self.frames = 0
+        self.frame_copies = 0
+        self.frames_elsewhere = 0
+        self.copies = 0
+        self.bad_frames = 0
+        self.problems: list[str] = []
+        self._by_id: dict[bytes, Event] = {}
+        self._digests: set[bytes] = set()
+
+    def add_frame(self, frame: bytes) -> None:
+        """Decode one frame and add its events, unless the same bytes were
+        taken already (see the module docstring). A frame that does not
+        decode (the bucks checked it on arrival, so this means damage on the
+        way) is counted in ``bad_frames``; the others go on."""
+        digest = xxhash.xxh3_128_digest(frame)
+        if digest in self._digests:
+            self.frame_copies += 1
+            return
+        self._digests.add(digest)
+        if self.owners is not None and self.owners.owner(digest, self.window) != self.window:
+            self.frames_elsewhere += 1
+            return
+        try:
+            header, events = codec.decode(frame)
+        except FrameError as exc:
+            self.bad_frames += 1
+            if len(self.problems) < 10:
+                self.problems.append(str(exc))
+            return
+        if self.environment is not None and header.environment != self.environment:
+            self.bad_frames += 1
+            if len(self.problems) < 10:
+                self.problems.append(f"a frame of environment {header.environment!r} in a bucket of "
+                                     f"{self.environment!r}")
+            return
+        self.frames += 1
+        self.add_events(events)
+
+    def add_events(self, events: list[Event]) -> None:
+        self.copies += len(events)
+        by_id = self._by_id
+        # setdefault keeps the first copy; one C call per event.
+        setdefault = by_id.setdefault
+        for e in events:
+            setdefault(e[0], e)
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    @property
+    def duplicates(self) -> int:
+        return self.copies - len(self._by_id)
+
+    def events(self) -> list[Event]:
+        """The distinct events, sorted by (time, id)."""
+        out = list(self._by_id.values())
+        out.sort(key=_BY_TIME_ID)
+        return out
+
+
+def merge_frames(frames: Iterable[bytes], environment: str | None = None) -> list[Event]:
+    """The distinct events of ``frames`` sorted by (time, id); frames that do
+    not decode are skipped (``Merger`` counts them)."""
+    m = Merger(environment)
+    for frame in frames:
+        m.add_frame(frame)
+    return m.events()
+
+
+def merge_events(*copies: Iterable[Event]) -> list[Event]:
+    """The distinct events of several lists of events, sorted by (time, id)."""
+    m = Merger()
+    for events in copies:
+        m.add_events(list(events))
+    return m.events()

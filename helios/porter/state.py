@@ -1,0 +1,274 @@
+"""What the porter has done, per environment and bucket window: durable.
+
+One SQLite database, ``STATE_DIR/porter.db`` (WAL, ``synchronous=FULL``:
+a mark that returned survives a crash of the machine, and the pruner
+deletes bucks' data on the strength of these marks). A window is marked
+only after its job succeeded:
+
+- **indexed**: every event of the window, from the bucks in
+  ``index_sources``, is in the index;
+- **archived**: the object ``archive_key`` (``archive_size`` bytes, xxh3-128
+  ``archive_checksum``, ``archive_events`` events, from the bucks in
+  ``archive_sources``) was written and read back intact; or **skipped**:
+  the archive blacklist names it (``skipped`` is the entry);
+- **pruned_from**: bucks that deleted the window at the porter's request.
+
+So a porter killed at any line redoes at most the job it was doing, and
+every job is idempotent (the index keeps an event once by id, an archive
+key is a function of the window, a re-put writes the same bytes).
+
+Two porters may share a state directory: SQLite serialises the writes, and
+a job takes a lease on its window first (``lease``), so the two do not do
+the same work at once. A lease ends when it expires, or at once when the
+porter that took it is known to be dead (same host, no such process), so a
+porter killed with kill -9 and restarted takes its windows straight back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from helios.errors import HeliosError
+from helios.store.layout import BucketName
+
+__all__ = ["State", "WindowState"]
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS windows (
+    environment TEXT NOT NULL, start INTEGER NOT NULL, width INTEGER NOT NULL,
+    indexed_at REAL, index_events INTEGER, index_sources TEXT NOT NULL DEFAULT '[]',
+    archived_at REAL, archive_key TEXT, archive_size INTEGER, archive_checksum TEXT,
+    archive_events INTEGER, archive_sources TEXT NOT NULL DEFAULT '[]',
+    skipped TEXT,
+    pruned_at REAL, pruned_from TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (environment, start, width)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS leases (
+    job TEXT NOT NULL, environment TEXT NOT NULL, start INTEGER NOT NULL, width INTEGER NOT NULL,
+    owner TEXT NOT NULL, until REAL NOT NULL,
+    PRIMARY KEY (job, environment, start, width)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dropped_days (
+    environment TEXT NOT NULL, day INTEGER NOT NULL, dropped_at REAL NOT NULL,
+    PRIMARY KEY (environment, day)
+) WITHOUT ROWID;
+"""
+
+
+@dataclass
+class WindowState:
+    """One window's marks (times are seconds since the epoch, None: not yet)."""
+
+    name: BucketName
+    indexed_at: float | None = None
+    index_events: int | None = None
+    index_sources: set[str] = field(default_factory=set)
+    archived_at: float | None = None
+    archive_key: str | None = None
+    archive_size: int | None = None
+    archive_checksum: str | None = None
+    archive_events: int | None = None
+    archive_sources: set[str] = field(default_factory=set)
+    skipped: str | None = None
+    pruned_at: float | None = None
+    pruned_from: set[str] = field(default_factory=set)
+
+    @property
+    def indexed(self) -> bool:
+        return self.indexed_at is not None
+
+    @property
+    def archived(self) -> bool:
+        """Archived, or skipped by the blacklist: the archiver is done with it."""
+        return self.archived_at is not None or self.skipped is not None
+
+    def to_dict(self) -> dict:
+        n = self.name
+        return {"environment": n.environment, "start": n.start, "width": n.width,
+                "indexed_at": self.indexed_at, "index_events": self.index_events,
+                "index_sources": sorted(self.index_sources), "archived_at": self.archived_at,
+                "archive_key": self.archive_key, "archive_size": self.archive_size,
+                "archive_checksum": self.archive_checksum, "archive_events": self.archive_events,
+                "archive_sources": sorted(self.archive_sources), "skipped": self.skipped,
+                "pruned_at": self.pruned_at, "pruned_from": sorted(self.pruned_from)}
+
+
+_COLUMNS = ("environment", "start", "width", "indexed_at", "index_events", "index_sources", "archived_at",
+            "archive_key", "archive_size", "archive_checksum", "archive_events", "archive_sources", "skipped",
+            "pruned_at", "pruned_from")
+_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM windows"
+
+
+def _row(r: tuple) -> WindowState:
+    env, start, width, *rest = r
+    d = dict(zip(_COLUMNS[3:], rest))
+    for k in ("index_sources", "archive_sources", "pruned_from"):
+        d[k] = set(json.loads(d[k]))
+    return WindowState(BucketName(env, start, width), **d)
+
+
+def _alive(owner: str) -> bool:
+    """Is the porter that took a lease still running? Known only for one on
+    this host (a porter killed with kill -9 must not hold its windows until
+    the lease expires); one elsewhere is taken to be alive."""
+    host, _, pid = owner.rpartition(":")
+    if host != os.uname().nodename or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class State:
+    """The porter's state database. Not thread-safe: one per thread."""
+
+    def __init__(self, path: str | Path, *, owner: str | None = None) -> None:
+        self.path = Path(path)
+        self.owner = owner or f"{os.uname().nodename}:{os.getpid()}"
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            with self._tx():
+                # executescript would commit the transaction: one statement at a time.
+                for stmt in _SCHEMA.split(";"):
+                    if stmt.strip():
+                        self.db.execute(stmt)
+                row = self.db.execute("SELECT value FROM meta WHERE key='version'").fetchone()
+                if row is None:
+                    self.db.execute("INSERT INTO meta VALUES ('version', ?)", (str(SCHEMA_VERSION),))
+                elif int(row[0]) > SCHEMA_VERSION:
+                    raise HeliosError(f"the porter state {self.path} is of version {row[0]}; this Helios "
+                                      f"reads version {SCHEMA_VERSION} (a newer porter wrote it)")
+        except sqlite3.Error as exc:
+            raise HeliosError(f"cannot open the porter state {self.path}: {exc}") from None
+
+    # ----------------------------------------------------------------- plumbing
+
+    class _Tx:
+        def __init__(self, db: sqlite3.Connection) -> None:
+            self.db = db
+
+        def __enter__(self) -> sqlite3.Connection:
+            self.db.execute("BEGIN IMMEDIATE")
+            return self.db
+
+        def __exit__(self, kind, exc, tb) -> None:
+            self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+
+    def _tx(self) -> "State._Tx":
+        return State._Tx(self.db)
+
+    def _ensure(self, db: sqlite3.Connection, name: BucketName) -> WindowState:
+        db.execute("INSERT OR IGNORE INTO windows (environment, start, width) VALUES (?, ?, ?)",
+                   (name.environment, name.start, name.width))
+        return _row(db.execute(_SELECT + " WHERE environment=? AND start=? AND width=?",
+                               (name.environment, name.start, name.width)).fetchone())
+
+    def _set(self, db: sqlite3.Connection, name: BucketName, **values) -> None:
+        sets = ", ".join(f"{k}=?" for k in values)
+        args = [json.dumps(sorted(v)) if isinstance(v, set) else v for v in values.values()]
+        db.execute(f"UPDATE windows SET {sets} WHERE environment=? AND start=? AND width=?",
+                   (*args, name.environment, name.start, name.width))
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ----------------------------------------------------------------- reading
+
+    def get(self, name: BucketName) -> WindowState | None:
+        r = self.db.execute(_SELECT + " WHERE environment=? AND start=? AND width=?",
+                            (name.environment, name.start, name.width)).fetchone()
+        return None if r is None else _row(r)
+
+    def windows(self, environment: str | None = None) -> list[WindowState]:
+        """Every window the state knows, sorted by (environment, start, width)."""
+        q = _SELECT + ("" if environment is None else " WHERE environment=?") + " ORDER BY environment, start, width"
+        return [_row(r) for r in self.db.execute(q, () if environment is None else (environment,))]
+
+    def environments(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT DISTINCT environment FROM windows ORDER BY 1")]
+
+    def dropped_days(self, environment: str) -> set[int]:
+        return {r[0] for r in self.db.execute("SELECT day FROM dropped_days WHERE environment=?", (environment,))}
+
+    # ----------------------------------------------------------------- marking
+
+    def mark_indexed(self, name: BucketName, events: int, sources: Iterable[str], now: float | None = None) -> None:
+        """The events of ``name`` from ``sources`` are in the index (sources
+        add to those of earlier loads of the window; events too)."""
+        with self._tx() as db:
+            w = self._ensure(db, name)
+            self._set(db, name, indexed_at=time.time() if now is None else now,
+                      index_events=(w.index_events or 0) + events, index_sources=w.index_sources | set(sources))
+
+    def mark_archived(self, name: BucketName, key: str, size: int, checksum: str, events: int,
+                      sources: Iterable[str], now: float | None = None) -> None:
+        """The object ``key`` holds the window's events from ``sources`` (it
+        replaces what an earlier archiving of the window wrote)."""
+        with self._tx() as db:
+            w = self._ensure(db, name)
+            self._set(db, name, archived_at=time.time() if now is None else now, archive_key=key,
+                      archive_size=size, archive_checksum=checksum, archive_events=events,
+                      archive_sources=w.archive_sources | set(sources))
+
+    def mark_skipped(self, name: BucketName, entry: str) -> None:
+        with self._tx() as db:
+            self._ensure(db, name)
+            self._set(db, name, skipped=entry)
+
+    def mark_pruned(self, name: BucketName, bucks: Iterable[str], now: float | None = None) -> None:
+        with self._tx() as db:
+            w = self._ensure(db, name)
+            self._set(db, name, pruned_at=time.time() if now is None else now, pruned_from=w.pruned_from | set(bucks))
+
+    def mark_day_dropped(self, environment: str, day: int, now: float | None = None) -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO dropped_days VALUES (?, ?, ?)",
+                       (environment, day, time.time() if now is None else now))
+
+    # ----------------------------------------------------------------- leases
+
+    def lease(self, job: str, name: BucketName, seconds: float, now: float | None = None) -> bool:
+        """Take (or renew) the lease of ``job`` on ``name`` for ``seconds``;
+        False when another porter holds it."""
+        now = time.time() if now is None else now
+        key = (job, name.environment, name.start, name.width)
+        with self._tx() as db:
+            r = db.execute("SELECT owner, until FROM leases WHERE job=? AND environment=? AND start=? AND width=?",
+                           key).fetchone()
+            if r is not None and r[0] != self.owner and r[1] > now and _alive(r[0]):
+                return False
+            db.execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?, ?, ?)", (*key, self.owner, now + seconds))
+            return True
+
+    def release(self, job: str, name: BucketName) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM leases WHERE job=? AND environment=? AND start=? AND width=? AND owner=?",
+                       (job, name.environment, name.start, name.width, self.owner))
+
+    def forget_before(self, environment: str, start: int) -> int:
+        """Drop the records of windows of ``environment`` starting before
+        ``start`` that are done with (indexed, archived and pruned)."""
+        with self._tx() as db:
+            cur = db.execute("DELETE FROM windows WHERE environment=? AND start<? AND indexed_at IS NOT NULL "
+                             "AND (archived_at IS NOT NULL OR skipped IS NOT NULL) AND pruned_at IS NOT NULL",
+                             (environment, start))
+            return cur.rowcount
+
+    def __iter__(self) -> Iterator[WindowState]:
+        return iter(self.windows())

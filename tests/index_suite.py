@@ -1,0 +1,213 @@
+"""What every index backend must do, as tests over an ``index`` fixture.
+
+Imported by each backend's test module (``from tests.index_suite import *``),
+which defines ``index``: an empty index of its kind. Expected answers come
+from ``helios.index.query.matches`` (the reference meaning of a query, unit
+tested on its own) and, for the cases that define the semantics, are also
+spelled out."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+from helios.index import Index, Query, parse_query
+from helios.index.query import matches
+from helios.model import Event
+
+DAY = 86_400 * 10**9
+T0 = 1_700_006_400 * 10**9          # 2023-11-15T00:00:00Z, a day start
+ENV = "prod"
+
+MESSAGES = [
+    b"Nov 15 00:00:01 web-1 sshd[12]: Failed password for root from 10.0.0.1 port 22 ssh2",
+    b"Nov 15 00:00:02 web-2 nginx[7]: GET /api/v1/orders?id=5 HTTP/1.1 500 conn reset by peer",
+    b"Nov 15 00:00:03 db-1 postgres[9]: ERROR: deadlock detected; error_code=40P01",
+    b"level=error msg=\"payment declined\" user=alice",
+    b"an Errors list is not an error word",
+    b"Stra\xc3\x9fe Caf\xc3\xa9 \xc3\xbcber alles",           # UTF-8, non-ASCII
+    b"raw bytes \xff\xfe\x00 are kept as they are",          # not UTF-8
+    b"",                                                      # an empty line is an event too
+    b"ab=1 x y",
+    b"CONN RESET upper case",
+]
+
+
+def make_event(i: int, t: int, message: bytes, host: str = "web-1", app: str = "sshd", severity: int | None = 6,
+               fields=None, environment: str = ENV) -> Event:
+    return Event(id=bytes([i % 256]) * 8 + i.to_bytes(8, "big"), time=t, received=t + 1_000, host=host, app=app,
+                 severity=severity, source="/var/log/syslog", offset=i * 100, message=message, fields=fields,
+                 source_id=b"\x01" * 16, environment=environment)
+
+
+def corpus(environment: str = ENV) -> list[Event]:
+    """Three days of events: every message on each day, hosts, apps and
+    severities varying, a few with fields, one with an unknown severity,
+    and two events at the same time (the id breaks the tie)."""
+    events = []
+    hosts, apps = ("web-1", "web-2", "db-1"), ("sshd", "nginx", "postgres")
+    for day in range(3):
+        for j, msg in enumerate(MESSAGES):
+            i = day * 100 + j
+            t = T0 + day * DAY + j * 3_600 * 10**9 + (0 if j == 1 else j)
+            fields = {"user": "alice", "n": [1, 2.5, None], "raw": b"\x00\x01"} if j == 3 else None
+            events.append(make_event(i, t, msg, hosts[j % 3], apps[j % 3], None if j == 4 else j % 8, fields,
+                                     environment))
+    events.append(make_event(999, events[0].time, b"same time as the first, larger id"))
+    return events
+
+
+def expected(q: Query, events: list[Event]) -> list[Event]:
+    hits = sorted((e for e in events if matches(q, e)), key=lambda e: (e.time, e.id), reverse=q.descending)
+    return hits if q.limit is None else hits[:q.limit]
+
+
+def query(text: str = "", **kw) -> Query:
+    kw.setdefault("environment", ENV)
+    kw.setdefault("start", T0 - DAY)
+    kw.setdefault("end", T0 + 4 * DAY)
+    kw.setdefault("limit", None)
+    return parse_query(text, **kw)
+
+
+@pytest.fixture
+def loaded(index):
+    events = corpus()
+    assert index.load(ENV, events) == len(events)
+    return index, events
+
+
+def test_loaded_events_come_back_whole_in_time_order(loaded):
+    index, events = loaded
+    hits = index.search(query())
+    assert hits == sorted(events, key=lambda e: (e.time, e.id))
+    by_id = {e.id: e for e in hits}
+    assert by_id[events[6].id].message == b"raw bytes \xff\xfe\x00 are kept as they are"
+    assert by_id[events[3].id].fields == {"user": "alice", "n": [1, 2.5, None], "raw": b"\x00\x01"}
+    assert by_id[events[4].id].severity is None
+    assert by_id[events[7].id].message == b""
+
+
+def test_loading_the_same_events_again_adds_nothing(loaded):
+    index, events = loaded
+    assert index.load(ENV, events) == 0
+    extra = make_event(5000, T0 + 5, b"a new one")
+    assert index.load(ENV, events[:5] + [extra, extra]) == 1
+    assert index.count(query()) == len(events) + 1
+
+
+def test_a_term_matches_whole_words_ignoring_ascii_case(loaded):
+    index, events = loaded
+    hits = index.search(query("error"))
+    messages = {e.message for e in hits}
+    # "ERROR:", "level=error", "error_code" and "an error word" hold the word; "Errors" does not.
+    assert messages == {MESSAGES[2], MESSAGES[3], MESSAGES[4]}
+    assert hits == expected(query("error"), events)
+    assert {e.message for e in index.search(query("café"))} == {MESSAGES[5]}
+    assert index.search(query("Caf")) == []
+
+
+def test_a_substring_matches_exact_bytes_case_sensitively(loaded):
+    index, events = loaded
+    for text, want in [('"conn reset"', {MESSAGES[1]}), ('"CONN RESET"', {MESSAGES[9]}),
+                       ("/api/v1/orders?id=5", {MESSAGES[1]}), ('"aße Caf"', {MESSAGES[5]}),
+                       ('"ailed pass"', {MESSAGES[0]})]:
+        q = query(text)
+        hits = index.search(q)
+        assert {e.message for e in hits} == want, text
+        assert hits == expected(q, events)
+
+
+def test_short_needles_are_found_by_scanning_the_range(loaded):
+    index, events = loaded
+    for text in ("ab", '"=1"', '"y"', "x"):
+        q = query(text)
+        assert index.search(q) == expected(q, events) != [], text
+
+
+def test_terms_substrings_and_filters_all_apply(loaded):
+    index, events = loaded
+    for text in ("host:web-2", "app:postgres,nginx", "sev:err", "sev:debug", "error host:db-1",
+                 '"payment" sev:3', "host:nowhere", 'error "deadlock" app:postgres host:db-1 sev:crit'):
+        q = query(text)
+        assert index.search(q) == expected(q, events), text
+        assert index.count(q) == len(expected(q, events)), text
+    # sev:err means err or worse; an unknown severity never passes a severity filter.
+    assert all(e.severity is not None and e.severity <= 3 for e in index.search(query("sev:err")))
+
+
+def test_the_time_range_includes_its_start_and_excludes_its_end(loaded):
+    index, events = loaded
+    first = min(events, key=lambda e: e.time)
+    same = [e for e in events if e.time == first.time]
+    assert index.search(query(start=first.time, end=first.time + 1)) == sorted(same, key=lambda e: e.id)
+    assert index.search(query(start=first.time - 10, end=first.time)) == []
+    one_day = query(start=T0 + DAY, end=T0 + 2 * DAY)
+    assert index.search(one_day) == expected(one_day, events)
+    assert len(index.search(one_day)) == len(MESSAGES)
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+def test_paging_with_the_cursor_visits_every_hit_once(loaded, order):
+    index, events = loaded
+    q = query(limit=4, order=order)
+    seen = []
+    while q is not None:
+        page = index.search(q)
+        assert len(page) <= 4
+        seen += page
+        q = q.next_page(page)
+    assert seen == expected(query(order=order), events)
+
+
+def test_limit_keeps_the_first_hits_in_order(loaded):
+    index, events = loaded
+    for order in ("asc", "desc"):
+        q = query(limit=3, order=order)
+        assert index.search(q) == expected(q, events)
+
+
+def test_count_ignores_limit_and_cursor(loaded):
+    index, events = loaded
+    q = query("error", limit=1)
+    page = index.search(q)
+    assert index.count(q) == index.count(q.next_page(page)) == len(expected(query("error"), events)) == 9
+
+
+def test_retention_drops_whole_days_before_the_given_day(loaded):
+    index, events = loaded
+    days = [datetime.date(2023, 11, 15), datetime.date(2023, 11, 16), datetime.date(2023, 11, 17)]
+    assert index.days(ENV) == days
+    assert index.drop_days(ENV, days[1]) == days[:1]
+    assert index.days(ENV) == days[1:]
+    assert index.search(query()) == expected(query(), [e for e in events if e.time >= T0 + DAY])
+    assert index.drop_days(ENV, days[1]) == []
+
+
+def test_environments_are_kept_apart(loaded):
+    index, events = loaded
+    other = corpus("staging")[:4]
+    assert index.load("staging", other) == 4          # the same ids, another environment
+    assert index.environments() == ["prod", "staging"]
+    assert index.search(query(environment="staging")) == sorted(other, key=lambda e: (e.time, e.id))
+    assert index.count(query()) == len(events)
+
+
+def test_an_empty_index_answers_nothing(index):
+    assert isinstance(index, Index)                    # the one small interface
+    assert index.search(query("error")) == []
+    assert index.count(query()) == 0
+    assert index.days(ENV) == []
+    assert index.environments() == []
+
+
+def test_drop_removes_the_whole_index(loaded):
+    index, _ = loaded
+    index.drop()
+    assert index.environments() == []
+    assert index.search(query()) == []
+    assert index.load(ENV, corpus()[:2]) == 2          # and it can be used again
+
+
+__all__ = [name for name in dir() if name.startswith("test_")] + ["loaded"]

@@ -1,0 +1,124 @@
+"""`helios search` as a user runs it: the outputs, filters and paging over a
+recent index, `--follow` going on with a real buck's live feed, and a
+history index kept in OpenSearch (an osmem-server process)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+import zmq
+
+from helios import codec
+from helios.archive import format as fmt
+from helios.archive.store import FolderArchive, key_for
+from helios.index.base import open_index
+from helios.model import Event, random_id
+from helios.wire.ports import free_endpoint
+from tests.helpers import ROOT, poll_until
+from tests.integration.historymesh import OLD, events_of, iso
+
+NS = 1_000_000_000
+
+
+def helios(*args, timeout=60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "helios", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture
+def recent(tmp_path):
+    """A recent index (sqlite) holding 300 events of OLD's first minutes."""
+    events = events_of("prod", OLD, 300, "x", seed=3)
+    index = open_index("sqlite", str(tmp_path / "index"))
+    index.load("prod", events)
+    index.close()
+    return ["--index-dir", str(tmp_path / "index"), "--env", "prod", "--start", iso(OLD), "--end", iso(OLD + 60)], \
+        sorted(events, key=lambda e: (e.time, e.id))
+
+
+def test_search_prints_lines_json_or_a_table_and_pages_with_all(recent):
+    args, events = recent
+    lines = helios("search", *args, "-n", "5")
+    assert lines.returncode == 0 and len(lines.stdout.splitlines()) == 5
+    assert lines.stdout.splitlines()[0].endswith(events[0].message.decode())
+    js = [json.loads(x) for x in helios("search", *args, "-o", "json", "--all").stdout.splitlines()]
+    assert [x["id"] for x in js] == [e.id.hex() for e in events]
+    table = helios("search", *args, "-o", "table", "-n", "3").stdout.splitlines()
+    assert table[0].split() == ["TIME", "HOST", "APP", "SEV", "MESSAGE"] and len(table) == 4
+    newest = helios("search", *args, "--reverse", "-n", "1", "-o", "raw").stdout
+    assert newest == events[-1].message.decode() + "\n"
+
+
+def test_search_filters_by_host_app_severity_and_text(recent):
+    args, events = recent
+    want = [e for e in events if e.host == "web-1" and e.app == "nginx" and e.severity <= 3 and b" 200 " in e.message]
+    got = helios("search", *args, "--host", "web-1", "--app", "nginx", "-s", "err", '"GET /api"', "200", "--all",
+                 "-o", "json")
+    assert [json.loads(x)["id"] for x in got.stdout.splitlines()] == [e.id.hex() for e in want]
+    assert int(helios("search", *args, "host:web-1", "app:nginx", "sev:err", "--count").stdout) == len(want)
+
+
+def test_search_refuses_a_bad_query_with_a_hint(recent):
+    args, _ = recent
+    r = helios("search", *args, "user:bob")
+    assert r.returncode == 2 and "unknown filter user:" in r.stderr
+
+
+def test_follow_prints_new_matching_events_from_the_live_feed(tmp_path, procs, buck, recent):
+    args, events = recent
+    _, ingest, data = buck("a")
+    pub = poll_until(lambda: json.loads((data / "stats.json").read_text()).get("publish"), what="the live feed")
+    follow = procs("search", *args[:-2], "--end", "now", "--live-buck", pub, "--follow", "timeout",
+                   "--history-dir", str(tmp_path / "h"), name="search-follow")
+    poll_until(lambda: "following the live feed" in follow.output(), what="search to follow")
+    push = zmq.Context.instance().socket(zmq.PUSH)
+    push.setsockopt(zmq.LINGER, 0)
+    push.connect(ingest)
+    sent = []
+
+    def send() -> bool:
+        now = time.time_ns()
+        batch = [Event(random_id(), now, now, "web-9", "app", 3, "", None, msg, None, b"", "prod")
+                 for msg in (b"upstream timeout after 30s", b"all is well", b"timeouts galore")]
+        push.send(codec.encode_events("prod", "web-9", batch))
+        sent.append(batch)
+        return "upstream timeout after 30s" in follow.output()
+    poll_until(send, timeout=20, interval=0.3, what="a live event to be printed")
+    out = follow.output()
+    assert "all is well" not in out and "timeouts galore" not in out     # "timeout" is a whole word
+    push.close()
+
+
+@pytest.fixture
+def osmem_url():
+    from osmem_server import OsmemServer
+
+    server = OsmemServer.start(freeze=False, japanese=False)
+    yield server.url
+    server.close()
+    server.process.stdout.close()       # OsmemServer.close leaves its end of the pipe open
+
+
+def test_a_history_index_in_opensearch_is_built_searched_and_dropped(tmp_path, procs, osmem_url):
+    events = events_of("prod", OLD, 200, "os", seed=5)
+    FolderArchive(tmp_path / "archive").put(key_for("prod", OLD * NS, 60), fmt.pack(events, environment="prod", level=3))
+    place = ["--history-dir", str(tmp_path / "history"), "--archive-dir", str(tmp_path / "archive"),
+             "--index", "opensearch", "--index-url", osmem_url, "--buck", free_endpoint(), "--timeout", "0.3"]
+    procs("history", "serve", *place, "--poll-interval", "0.1", name="history-serve")
+    r = helios("history", "request", *place, "--env", "prod", "--start", iso(OLD), "--end", iso(OLD + 60))
+    assert r.returncode == 0, r.stderr
+    rid = r.stdout.split()[0]
+    found = helios("search", "--history-dir", str(tmp_path / "history"), "--index", "opensearch", "--index-url",
+                   osmem_url, "--history", rid, "incident=os", "--all", "-o", "json")
+    want = sorted((e for e in events if b"incident=os" in e.message), key=lambda e: (e.time, e.id))
+    assert [json.loads(x)["id"] for x in found.stdout.splitlines()] == [e.id.hex() for e in want], found.stderr
+    index = open_index("opensearch", osmem_url, f"helios-history-{rid}")
+    assert index.environments() == ["prod"]
+    dropped = helios("history", "drop", *place, rid)
+    assert dropped.returncode == 0, dropped.stderr
+    assert index.environments() == []
+    index.close()

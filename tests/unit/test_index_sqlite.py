@@ -1,0 +1,125 @@
+"""The embedded sqlite index: the shared behavioural suite, with and without
+the separate term index, plus what only this backend promises: concurrent
+loader processes never duplicate, worker processes load the same as one
+process, the layout on disk, and clear errors for what it cannot use."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from helios.errors import IndexStoreError
+from helios.index import open_index
+from helios.index import sqlite as sqlite_index
+from tests.helpers import ROOT
+pytest.register_assert_rewrite("tests.index_suite")
+from tests.index_suite import *  # noqa: F401,F403  (the shared suite)
+from tests.index_suite import ENV, T0, corpus, expected, make_event, query
+
+
+@pytest.fixture(params=["trigram", "trigram+words"])
+def index(request, tmp_path):
+    ix = open_index("sqlite", str(tmp_path), name="helios-test", term_index=request.param == "trigram+words")
+    yield ix
+    ix.close()
+
+
+def many_events(n: int, seed: int = 0) -> list:
+    return [make_event(10_000 + seed * 1_000_000 + i, T0 + i * 1_000_000_000,
+                       b"line %d of seed %d conn reset" % (i, seed)) for i in range(n)]
+
+
+def test_events_land_in_one_file_per_environment_day_and_shard(index, tmp_path):
+    index.load(ENV, corpus())
+    files = sorted(p.relative_to(tmp_path / "helios-test").as_posix()
+                   for p in (tmp_path / "helios-test").rglob("*.db"))
+    assert files == [f"prod/2023-11-{d}/{s}.db" for d in (15, 16, 17) for s in (0, 1)]
+
+
+def test_two_loader_processes_at_once_leave_each_event_once(tmp_path):
+    # Each process loads the same 6,000 events (and 1,000 of its own) in
+    # small batches, so their transactions interleave on the same files.
+    script = textwrap.dedent(f"""
+        import sys
+        from helios.index import open_index
+        from tests.unit.test_index_sqlite import many_events
+        own = int(sys.argv[1])
+        events = many_events(6000) + many_events(1000, seed=own)
+        index = open_index("sqlite", {str(tmp_path)!r}, name="helios-test")
+        print(sum(index.load("prod", events[i:i + 250]) for i in range(0, len(events), 250)))
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(own)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+             for own in (1, 2)]
+    added = [int(p.communicate(timeout=50)[0]) for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert sum(added) == 8000                       # every event counted new exactly once
+    index = open_index("sqlite", str(tmp_path), name="helios-test")
+    hits = index.search(query(start=0, end=2**62))
+    assert len(hits) == len({e.id for e in hits}) == 8000
+    assert index.count(query('"conn reset"', start=0, end=2**62)) == 8000
+
+
+def test_loading_through_worker_processes_gives_the_same_index(tmp_path, monkeypatch):
+    monkeypatch.setattr(sqlite_index, "PARALLEL_MIN", 10)
+    events = corpus() + many_events(300)
+    with open_index("sqlite", str(tmp_path), name="parallel", workers=2) as parallel:
+        assert parallel.load(ENV, events) == len(events)
+        assert parallel.load(ENV, events) == 0
+        q = query(start=0, end=2**62)
+        assert parallel.search(q) == expected(q, events)
+        assert parallel.search(query("error")) == expected(query("error"), events)
+
+
+@pytest.mark.parametrize("walk_min", [10_000, 20], ids=["walk finds the hits", "walk gives up"])
+def test_common_needles_are_walked_in_time_order_with_the_same_answer(tmp_path, monkeypatch, walk_min):
+    monkeypatch.setattr(sqlite_index, "MANY", 5)            # every needle counts as common
+    monkeypatch.setattr(sqlite_index, "WALK_MIN", walk_min)
+    monkeypatch.setattr(sqlite_index, "WALK_PER_HIT", 1)
+    events = corpus() + many_events(200)
+    with open_index("sqlite", str(tmp_path)) as index:
+        index.load(ENV, events)
+        for text in ('"conn reset"', "error", "line sev:info", "Failed"):
+            for order in ("asc", "desc"):
+                q = query(text, start=0, end=2**62, limit=7, order=order)
+                page = index.search(q)
+                assert page == expected(q, events), (text, order)
+                if q.next_page(page) is not None:
+                    assert index.search(q.next_page(page)) == expected(q.next_page(page), events), (text, order)
+
+
+def test_substrings_that_are_not_utf8_are_found(loaded):
+    index, events = loaded
+    q = query('"\\xff\\xfe"')
+    assert [e.message for e in index.search(q)] == [b"raw bytes \xff\xfe\x00 are kept as they are"] * 3
+
+
+def test_reopening_with_another_shard_count_is_refused(tmp_path):
+    with open_index("sqlite", str(tmp_path), shards=2) as index:
+        index.load(ENV, corpus()[:3])
+    with pytest.raises(IndexStoreError, match="created with shards=2, not 4"):
+        open_index("sqlite", str(tmp_path), shards=4).search(query())
+    with open_index("sqlite", str(tmp_path)) as index:      # no wish: the stored layout is used
+        assert index.shards == 2 and index.count(query()) == 3
+
+
+def test_a_file_that_is_not_a_database_is_reported_by_name(tmp_path):
+    with open_index("sqlite", str(tmp_path)) as index:
+        index.load(ENV, corpus()[:1])
+    bad = next((tmp_path / "helios-recent" / ENV).rglob("*.db"))
+    for suffix in ("", "-wal", "-shm"):
+        bad.with_name(bad.name + suffix).unlink(missing_ok=True)
+    bad.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(IndexStoreError, match=str(bad.name)):
+        open_index("sqlite", str(tmp_path)).search(query())
+
+
+def test_bad_names_and_environments_are_refused(tmp_path):
+    with pytest.raises(IndexStoreError, match="index name"):
+        open_index("sqlite", str(tmp_path), name="Helios/../x")
+    with pytest.raises(IndexStoreError, match="not a valid environment"):
+        open_index("sqlite", str(tmp_path)).load("../etc", corpus()[:1])
+    with pytest.raises(IndexStoreError, match="unknown index kind"):
+        open_index("lucene", str(tmp_path))
