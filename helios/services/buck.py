@@ -16,6 +16,7 @@ seconds (atomically), for ``helios demo`` and the operator tools.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -372,7 +373,12 @@ class Buck:
         try:
             write_atomic(self.data_dir / "stats.json", json.dumps(self.stats()).encode(), durable=False)
         except OSError as exc:
-            if not self.disk.full:  # a full disk is reported once per interval (self.disk)
+            # A full disk is reported (once per interval, by self.disk) when
+            # events cannot be written; the stats file, written every
+            # stats_interval, may find it full first and must not repeat it.
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                log.debug("Buck %s could not write its stats file: %s.", self.name, exc)
+            else:
                 log.warning("Buck %s could not write its stats file: %s.", self.name, exc)
 
 

@@ -182,9 +182,14 @@ class Workers:
     order of the jobs. With ``count`` 0, or once a worker fails, jobs are
     encoded here."""
 
-    def __init__(self, settings: Settings, count: int, depth: int = 2) -> None:
+    def __init__(self, settings: Settings, count: int) -> None:
         self.encoder = Encoder(settings)
-        self.depth = depth  # jobs in flight per worker: one being encoded, one waiting
+        # One job in flight per worker, never two: with two, this process could
+        # block writing a job to a worker that is itself blocked writing a
+        # result this process has not read yet (both socket buffers full: a
+        # deadlock, seen with small batches). With one, a worker this process
+        # writes to is always reading.
+        self.depth = 1
         self.pending: deque[tuple[Job, Connection | None, Result | None]] = deque()
         self.conns: list[Connection] = []
         self.procs: list[subprocess.Popen] = []

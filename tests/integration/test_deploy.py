@@ -21,7 +21,17 @@ CONFIGS = sorted((ROOT / "deploy" / "config").glob("*/*.toml"))
 INSTALLED = "/opt/helios/bin/helios"  # where docs/operations.md installs helios
 SERVICES = {"buck", "tailer", "porter", "web", "relay"}
 # Which services reload their config on SIGHUP (a reload() method; see helios.cli.run_service).
-RELOADS = {"tailer"}
+def _reloads() -> set[str]:
+    from helios.services.buck import Buck
+    from helios.services.porter import Porter
+    from helios.services.relay import Relay
+    from helios.services.tailer import Tailer
+
+    return {name for name, cls in {"buck": Buck, "tailer": Tailer, "relay": Relay, "porter": Porter}.items()
+            if hasattr(cls, "reload")}
+
+
+RELOADS = _reloads()
 # Where each section keeps what it writes.
 DATA_KEYS = {"buck": ("data_dir",), "tailer": ("state_dir",), "relay": ("state_dir",),
              "porter": ("state_dir", "index_dir", "archive_dir")}

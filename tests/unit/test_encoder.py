@@ -76,3 +76,29 @@ def test_a_dead_worker_loses_nothing_and_the_rest_is_encoded_here(caplog):
     assert messages(done) == [b"Nov 30 10:00:%02d web1 nginx[1]: line %d" % (i % 60, i) for i in range(800)]
     assert [j for j, _ in done] == all_jobs
     assert "encodes by itself" in caplog.text
+
+
+class Deadlock(Exception):
+    """Not an OSError: the workers' error handling must not take it for a dead worker."""
+
+
+def test_big_jobs_with_small_batches_never_deadlock_the_pipes():
+    """Results bigger than a socket buffer (many small frames) while the next
+    job is being written: with two jobs in flight per worker both ends
+    blocked on a full buffer. A hang here fails by the alarm."""
+    small = Settings("prod", "host-a", "rfc3164", "app", "UTC", 1)
+    workers = Workers(small, 2)
+    def hung(*_):
+        raise Deadlock("the pipes deadlocked")
+
+    signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)
+    try:
+        done = []
+        for job in jobs(8, 6000):
+            done += workers.submit(job)
+        done += workers.drain()
+    finally:
+        signal.alarm(0)
+        workers.close()
+    assert len(messages(done)) == 48_000
