@@ -45,7 +45,6 @@ import platform
 import re
 import signal
 import statistics
-import subprocess
 import sys
 import threading
 import time

@@ -23,7 +23,10 @@ What it measures, every repeat, in one process:
    single-threaded (``-T1``) when it is installed, else the ``zstandard``
    module at level 19; which one is printed. Ratio = archive bytes / zstd
    bytes (below 1: the archive is smaller).
-5. Peak RSS (VmHWM) of the process during pack and during unpack, reset
+5. CPU seconds of pack and unpack (``time.process_time``) and of the zstd
+   process (``RUSAGE_CHILDREN``): on a shared machine they move much less
+   than wall time.
+6. Peak RSS (VmHWM) of the process during pack and during unpack, reset
    before each (``/proc/self/clear_refs``), with the events already in memory
    (their resident size before packing is printed too).
 
@@ -40,6 +43,7 @@ import json
 import os
 import platform
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -142,52 +146,61 @@ def windows(events: list[Event], width: int) -> list[list[Event]]:
 
 # --- the comparison ---------------------------------------------------------------
 
-def zstd19(raw: bytes, scratch: Path) -> tuple[int, float, str]:
-    """(compressed bytes, seconds, which tool) of zstd -19 on ``raw``."""
+def children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def zstd19(raw: bytes, scratch: Path) -> tuple[int, float, float, str]:
+    """(compressed bytes, seconds, CPU seconds, which tool) of zstd -19 on ``raw``."""
     exe = shutil.which("zstd")
     if exe:
         src = scratch / "raw-lines.txt"
         src.write_bytes(raw)
         version = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout.strip()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), children_cpu()
         p = subprocess.run([exe, "-19", "-T1", "-q", "-c", str(src)], stdout=subprocess.PIPE, check=True)
-        took = time.perf_counter() - t0
+        took, cpu = time.perf_counter() - t0, children_cpu() - c0
         src.unlink()
-        return len(p.stdout), took, f"zstd CLI -19 -T1 ({version})"
-    t0 = time.perf_counter()
+        return len(p.stdout), took, cpu, f"zstd CLI -19 -T1 ({version})"
+    t0, c0 = time.perf_counter(), time.process_time()
     size = len(zstandard.ZstdCompressor(level=19).compress(raw))
-    return size, time.perf_counter() - t0, f"zstandard {zstandard.__version__} module, level 19"
+    return size, time.perf_counter() - t0, time.process_time() - c0, \
+        f"zstandard {zstandard.__version__} module, level 19"
 
 
 # --- one run ----------------------------------------------------------------------
 
-def measure(name: str, groups: list[list[Event]], check: bool, scratch: Path) -> dict:
+def measure(name: str, groups: list[list[Event]], check: bool, scratch: Path, version: int) -> dict:
     n = sum(map(len, groups))
     rss_before = proc_kib("VmRSS")
     reset_peak()
-    t0 = time.perf_counter()
-    objects = [fmt.pack(g) for g in groups]
-    pack_s = time.perf_counter() - t0
+    t0, c0 = time.perf_counter(), time.process_time()
+    objects = [fmt.pack(g, version=version) for g in groups]
+    pack_s, pack_cpu = time.perf_counter() - t0, time.process_time() - c0
     pack_peak = proc_kib("VmHWM")
     reset_peak()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     back = [fmt.unpack(o) for o in objects]
-    unpack_s = time.perf_counter() - t0
+    unpack_s, unpack_cpu = time.perf_counter() - t0, time.process_time() - c0
     unpack_peak = proc_kib("VmHWM")
     if check:
         for g, b in zip(groups, back):
             assert b == fmt.canonical(g), f"{name}: unpack(pack(events)) differs"
     del back
     raw = b"\n".join(e.message for g in groups for e in sorted(g, key=lambda e: e.offset or 0))
-    z_size, z_s, tool = zstd19(raw, scratch)
+    z_size, z_s, z_cpu, tool = zstd19(raw, scratch)
     size = sum(map(len, objects))
     info = fmt.describe(objects[0])
     return {
         "name": name, "events": n, "objects": len(objects), "raw_bytes": len(raw), "archive_bytes": size,
         "zstd19_bytes": z_size, "ratio": size / z_size, "pack_eps": n / pack_s, "unpack_eps": n / unpack_s,
         "pack_s": pack_s, "unpack_s": unpack_s, "zstd19_s": z_s, "zstd_tool": tool,
+        "pack_cpu": pack_cpu, "unpack_cpu": unpack_cpu, "zstd19_cpu": z_cpu,
         "rss_events_mib": rss_before / 1024, "pack_peak_mib": pack_peak / 1024, "unpack_peak_mib": unpack_peak / 1024,
-        "layout": f"{info.separator!r}x{info.parts}", "stamp": info.stamp,
+        "version": info.version, "stamp": info.stamp,
+        "layout": (f"{getattr(info, 'layout', 'split')} {info.separator!r} x{info.parts}"
+                   if getattr(info, "layout", "split") == "split" else info.layout),
     }
 
 
@@ -206,6 +219,8 @@ def main() -> int:
     ap.add_argument("--window", type=int, default=3600, help="archive window width, seconds [3600]")
     ap.add_argument("--repeat", type=int, default=1, help="runs; medians reported [1]")
     ap.add_argument("--no-loghub", action="store_true", help="skip the loghub samples")
+    ap.add_argument("--format-version", type=int, default=fmt.VERSION,
+                    help=f"archive format version to write [{fmt.VERSION}, the default of helios.archive.format]")
     args = ap.parse_args()
 
     scratch = OUT / "archive-scratch"
@@ -219,10 +234,10 @@ def main() -> int:
 
     runs: list[list[dict]] = []
     for r in range(args.repeat):
-        results = [measure("synthetic", synthetic, r == 0, scratch)]
+        results = [measure("synthetic", synthetic, r == 0, scratch, args.format_version)]
         log(json.dumps(results[0]))
         for name, groups in loghub.items():
-            results.append(measure(name, groups, r == 0, scratch))
+            results.append(measure(name, groups, r == 0, scratch, args.format_version))
         runs.append(results)
         OUT.joinpath(f"archive-{int(time.time())}.json").write_text(json.dumps(results, indent=1))
 
@@ -233,7 +248,7 @@ def main() -> int:
     print()
     print(f"Run {datetime.date.today()} at {rev} on {platform.node()} ({os.cpu_count()} cores, load average "
           f"{os.getloadavg()[0]:.1f}): `.venv/bin/python bench/archive.py {' '.join(sys.argv[1:])}`. "
-          f"Baseline: {head['zstd_tool']}.")
+          f"Archive format version {head['version']}. Baseline: {head['zstd_tool']}.")
     print()
     print("| input | events | raw lines | archive | zstd -19 | archive / zstd -19 | pack ev/s | unpack ev/s "
           "| zstd -19 MB/s | pack MB/s |")
@@ -252,6 +267,13 @@ def main() -> int:
               f"| **{arch / z:.3f}** | | | | |")
     print()
     s = rows[0]
+    print(f"CPU seconds (less disturbed by other load than wall time), synthetic: pack "
+          f"{rng_fmt([r['pack_cpu'] for r in s], '{:.1f}')} s = {med([r['events'] / r['pack_cpu'] for r in s]):,.0f} "
+          f"events per CPU second; zstd -19 of the raw lines {rng_fmt([r['zstd19_cpu'] for r in s], '{:.1f}')} s; "
+          f"pack / zstd -19 {rng_fmt([r['pack_cpu'] / r['zstd19_cpu'] for r in s], '{:.2f}')}; unpack "
+          f"{rng_fmt([r['unpack_cpu'] for r in s], '{:.1f}')} s = "
+          f"{med([r['events'] / r['unpack_cpu'] for r in s]):,.0f} events per CPU second.")
+    print()
     print(f"Synthetic: {head['objects']} object(s); layout {head['layout']}, timestamps {head['stamp']}. "
           f"Events in memory before packing: {med([r['rss_events_mib'] for r in s]):,.0f} MiB RSS; "
           f"peak RSS while packing {rng_fmt([r['pack_peak_mib'] for r in s])} MiB, while unpacking "

@@ -50,6 +50,7 @@ import contextlib
 import datetime
 import importlib.util
 import json
+import os
 import random
 import shutil
 import signal
@@ -245,6 +246,7 @@ class Tree:
         self.pid = pid
         self.peak_sum = 0
         self.root_hwm = 0
+        self.root_cpu = 0.0  # utime + stime of the root alone, last seen
 
     def sample(self) -> None:
         total, todo = 0, [self.pid]
@@ -255,6 +257,11 @@ class Tree:
                 todo += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
             except OSError:
                 continue
+            if pid == self.pid:
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    stat = Path(f"/proc/{pid}/stat").read_text()
+                    fields = stat[stat.rindex(")") + 2:].split()
+                    self.root_cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
             for line in status.splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1]) * 1024
@@ -269,18 +276,25 @@ def run_porter(args: list[str], logfile: Path) -> dict:
         t = time.perf_counter()
         p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
         tree = Tree(p.pid)
+        reaped = False
         try:
-            while p.poll() is None:
+            while not reaped:
                 tree.sample()
-                time.sleep(0.2)
+                # wait4: the porter's CPU with that of its children (loaders, workers), once it exits.
+                pid, status, usage = os.wait4(p.pid, os.WNOHANG)
+                reaped = pid != 0
+                if not reaped:
+                    time.sleep(0.2)
         finally:
-            if p.poll() is None:  # interrupted: the porter finishes its jobs in flight and exits
+            if not reaped:  # interrupted: the porter finishes its jobs in flight, then exits
                 p.terminate()
                 p.wait()
         took = time.perf_counter() - t
-    if p.returncode:
-        raise SystemExit(f"{' '.join(cmd)} exited {p.returncode}; see {logfile}")
-    return {"seconds": took, "peak_rss_root": tree.root_hwm, "peak_rss_tree": tree.peak_sum}
+    code = p.returncode = os.waitstatus_to_exitcode(status)
+    if code:
+        raise SystemExit(f"{' '.join(cmd)} exited {code}; see {logfile}")
+    return {"seconds": took, "peak_rss_root": tree.root_hwm, "peak_rss_tree": tree.peak_sum,
+            "cpu_all": usage.ru_utime + usage.ru_stime, "cpu_main": tree.root_cpu}
 
 
 def start_bucks(base: Path, work: Path) -> tuple[list[subprocess.Popen], list[str]]:
@@ -420,6 +434,12 @@ def summary(a, meta: dict, z: dict, runs: list) -> None:
     log(f"| porter + children, peak summed RSS, index / archive pass, MB | "
         f"{med([r['index']['peak_rss_tree'] / MB for r in runs])} / "
         f"{med([r['archive']['peak_rss_tree'] / MB for r in runs])} |")
+    for phase in ("index", "archive"):
+        main_us = [r[phase]["cpu_main"] / n * 1e6 for r in runs if "cpu_main" in r[phase]]
+        all_us = [r[phase]["cpu_all"] / n * 1e6 for r in runs if "cpu_all" in r[phase]]
+        if all_us:
+            log(f"| {phase} pass CPU µs per event: porter process / with its children | {med(main_us, '{:.1f}')} / "
+                f"{med(all_us, '{:.1f}')} |")
     log(f"| sqlite index on disk, MB | {med([r['index_mb'] for r in runs])} |")
     log(f"| archive bytes (all objects) | {med(sizes)} |")
     log(f"| zstd -19 of the raw lines, bytes (same run) | {z['bytes']:,} |")

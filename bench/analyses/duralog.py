@@ -20,9 +20,10 @@ happens a little before the middle of the run:
   ``--fsync`` (a ``fsynced`` request is fsynced by group commit);
 - faults: kill -9 of the tailer (restarted 0.5 s later), of one buck (back
   after 1 s), of both bucks (back after 2 s), of the porter (back after
-  0.5 s), and a power cut of one buck (see ``bench/_mesh.py``: kill -9, then
-  every bucket file cut back to the size its last fsync covered, as recorded
-  by a ledger of every fsync the buck made; back after 1 s).
+  0.5 s), and a power cut of one buck or of both (see ``bench/_mesh.py``:
+  kill -9, then every bucket file cut back to the size its last fsync
+  covered, as recorded by a ledger of every fsync the buck made; back after
+  1 or 2 s).
 
 Lost and duplicated events are counted by line number against what was
 appended (``bench/_mesh.py``): lost = no copy left in any buck (for the
@@ -46,7 +47,7 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))

@@ -61,7 +61,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import reporting  # noqa: E402
-from reporting import ROOT, Report, fmt_int, log  # noqa: E402
+from reporting import ROOT, Report, log  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))

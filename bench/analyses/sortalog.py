@@ -54,10 +54,8 @@ import bisect
 import heapq
 import json
 import math
-import os
 import random
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
