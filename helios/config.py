@@ -623,6 +623,10 @@ class Porter:
                                "and archived, are pruned from the bucks: the buck retention age (a "
                                "window is never pruned before it is archived, so a prune_age under "
                                "archive_age acts as archive_age; >= 0).", at_least(0))
+    metrics: str = setting("", 'HOST:PORT of the Prometheus metrics endpoint (GET /metrics): windows '
+                           'indexed, archived and pruned, and what is behind per environment; port 0 '
+                           'picks a free one (logged); "" turns it off.',
+                           lambda v: None if v == "" else listen_address(v))
     recent_days: int = setting(7, "Days of events the recent index keeps: older days are dropped "
                                "whole (1..3650).", between(1, 3650))
     dedup_horizon: float = setting(86400.0, "The porter remembers which window each event was "

@@ -301,6 +301,21 @@ def read_lag(watcher) -> dict[str, int]:
     return lag
 
 
+def porter_families(porter) -> Families:
+    """A ``helios.services.porter.Porter``'s counts and, per environment, the
+    closed windows still to index, archive and prune (its status)."""
+    def families() -> Iterable[Metric]:
+        c = dict(porter.counts)
+        for job in ("indexed", "archived", "pruned"):
+            yield counter(f"helios_windows_{job}", f"Windows {job} by this porter.", c.get(job, 0))
+        # The status of the porter's last pass: its state database belongs to its own thread.
+        envs = (getattr(porter, "last_status", None) or {}).get("environments") or {}
+        for job, done in (("index", "indexed"), ("archive", "archived"), ("prune", "pruned")):
+            yield gauge(f"helios_windows_{job}_behind", f"Windows due but not yet {done}, by environment.",
+                        {env: e.get(f"{job}_behind", 0) for env, e in envs.items()}, "environment")
+    return families
+
+
 def relay_families(relay) -> Families:
     """A ``helios.services.relay.Relay``'s counts and spool."""
     def families() -> Iterable[Metric]:

@@ -36,6 +36,7 @@ def porter_flags(f: Callable) -> Callable:
         flag("porter.archive_level", "--archive-level", type=int, metavar="LEVEL"),
         flag("porter.archive_public_key", "--archive-public-key", metavar="FILE"),
         flag("porter.archive_secret_key", "--archive-secret-key", metavar="FILE"),
+        flag("porter.metrics", "--metrics", metavar="HOST:PORT"),
         flag("porter.archive_blacklist", "--blacklist", multiple=True, metavar="ENV/TIME"),
         flag("porter.grace", "--grace", type=float, metavar="SECONDS"),
         flag("porter.archive_age", "--archive-age", type=float, metavar="SECONDS"),

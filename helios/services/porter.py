@@ -140,19 +140,25 @@ class Porter:
     def run(self) -> int:
         """Pass after pass until stopped (or one pass with ``once``); returns
         0, or 1 when ``once`` met an index or archive that failed."""
-        from helios.porter.workers import IndexLoader, Resources, make_pool
+        from helios.porter.workers import IndexLoader, Resources
         from helios.query.client import QueryClient
 
-        self.pool = make_pool(self.cfg.workers, self.spec)
+        self.pool = None  # the archive workers: started with the first archive job
+        self.res = Resources(self.spec)
+        self.loader = IndexLoader(self.res)
         try:
-            self.res = Resources(self.spec)
-            self.loader = IndexLoader(self.res)
             self.state = State(self.state_dir / "porter.db")
             self.seen = Seen(self.state_dir / "seen", horizon=self.cfg.archive_age + self.cfg.dedup_horizon)
             self.qc = QueryClient(timeout=self.cfg.timeout)
         except BaseException:
-            self.pool.close()
+            self.loader.close()
             raise
+        self.metrics = None
+        if self.cfg.metrics:
+            from helios.metrics import Endpoint, porter_families
+
+            self.metrics = Endpoint.start("porter", f"porter@{os.uname().nodename}", self.cfg.metrics,
+                                          porter_families(self))
         log.info("Porter ports the windows of %d buck(s) into the %s index and the %s archive.",
                  len(self.cfg.bucks), self.index_where, self.archive_where)
         try:
@@ -165,11 +171,14 @@ class Porter:
         finally:
             self._drain()
             self.loader.close()
-            self.pool.close()
+            if self.pool is not None:
+                self.pool.close()
             self.res.close()
             self.qc.close()
             self.write_status()
             self.state.close()
+            if self.metrics is not None:
+                self.metrics.close()
             log.info("Porter stopped: %d window(s) indexed, %d archived, %d pruned from bucks.",
                      self.counts["indexed"], self.counts["archived"], self.counts["pruned"])
         failed = self.index_backoff.failures or self.archive_backoff.failures
@@ -246,7 +255,16 @@ class Porter:
         return self._run_jobs("archive", todo)
 
     def _run_jobs(self, kind: str, todo: list) -> bool:
-        runner = self.loader if kind == "index" else self.pool
+        if not todo:
+            return False
+        if kind == "index":
+            runner = self.loader
+        else:
+            if self.pool is None:
+                from helios.porter.workers import make_pool
+
+                self.pool = make_pool(self.cfg.workers, self.spec)
+            runner = self.pool
         backoff = self.index_backoff if kind == "index" else self.archive_backoff
         worked = False
         for name, srcs, ws in todo:
@@ -464,7 +482,8 @@ class Porter:
                 "bucks": dict(self.bucks),
                 "index": self.index_backoff.status(now, self.index_where),
                 "archive": self.archive_backoff.status(now, self.archive_where),
-                "environments": envs, "counts": dict(self.counts)}
+                "environments": envs, "counts": dict(self.counts),
+                "metrics": self.metrics.address if getattr(self, "metrics", None) is not None else None}
 
     def leave_report(self, listings: dict) -> None:
         """Leave this pass's progress with every buck that answered, for
@@ -506,7 +525,9 @@ class Porter:
             return
         self._status_at = now
         try:
-            write_atomic(self.state_dir / "status.json", json.dumps(self.status(), indent=1).encode(), durable=False)
+            # Kept for the metrics' scrape thread, which may not touch the state database.
+            self.last_status = self.status()
+            write_atomic(self.state_dir / "status.json", json.dumps(self.last_status, indent=1).encode(), durable=False)
         except (OSError, HeliosError) as exc:
             log.warning("Could not write the porter status file: %s.", exc)
 

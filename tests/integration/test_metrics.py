@@ -4,10 +4,13 @@ scraper sees moves with the events sent."""
 from __future__ import annotations
 
 import json
+import os
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+import zmq
 from prometheus_client.parser import text_string_to_metric_families
 
 from helios import __version__
@@ -117,3 +120,25 @@ def test_a_tailers_counters_move_with_the_lines_it_reads_and_its_reconnects(proc
     buck("a", ep)
     poll_until(lambda: value(addr, "helios_reconnects_total", buck=ep) == 1, what="one reconnect counted")
     assert value(addr, "helios_buck_connected", buck=ep) == 1
+
+
+def test_a_porters_counters_show_windows_ported_and_what_is_behind(procs, buck, tmp_path):
+    from tests.integration.test_porter import porter_args, start_bucks, status_file
+
+    ((_, ingest, data, query),) = start_bucks(buck, "a")
+    now = time.time_ns()
+    from helios import codec
+    from helios.model import Event, random_id
+
+    frame = codec.encode_events("prod", "web-1", [Event(random_id(), now, now, "web-1", "app", 6, "", None,
+                                                        b"line %d" % i, None) for i in range(50)])
+    sock = zmq.Context.instance().socket(zmq.PUSH)
+    sock.connect(ingest)
+    sock.send(frame)
+    sock.close(linger=2000)
+    procs(*porter_args(tmp_path, [query], "--metrics", "127.0.0.1:0"), name="porter")
+    address = poll_until(lambda: status_file(tmp_path).get("metrics"), timeout=30, what="the porter's metrics address")
+    poll_until(lambda: (value(address, "helios_windows_indexed_total") or 0) >= 1, timeout=30,
+               what="a window indexed, in the porter's metrics")
+    assert value(address, "helios_info", service="porter", name=f"porter@{os.uname().nodename}", version=__version__) == 1
+    assert value(address, "helios_windows_index_behind", environment="prod") is not None
