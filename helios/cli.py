@@ -212,6 +212,7 @@ def tailer(config_path: str | None, **kwargs: Any) -> None:
 @config_option
 @flag("web.bucks_pub", "--buck", "-b", multiple=True, metavar="ENDPOINT")
 @flag("web.listen", "--listen", metavar="HOST:PORT")
+@flag("web.metrics", "--metrics", metavar="HOST:PORT")
 @flag("web.max_lines", "--max-lines", type=int)
 @flag("web.reorder_delay", "--reorder-delay", type=float, metavar="SECONDS")
 @flag("web.dedup_window", "--dedup-window", type=float, metavar="SECONDS")

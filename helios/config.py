@@ -399,6 +399,10 @@ class Web:
                                      "connection (1024..16777216).", between(1024, 16 * 1024 * 1024))
     max_connections: int = setting(200, "Open HTTP and socket.io connections at once; more are "
                                    "refused (1..100000).", between(1, 100_000))
+    metrics: str = setting("", 'HOST:PORT of the Prometheus metrics endpoint (GET /metrics): live '
+                           'events received, shown once, sent to browsers and dropped, open pages; '
+                           'port 0 picks a free one (logged); "" turns it off.',
+                           lambda v: None if v == "" else listen_address(v))
 
 
 @dataclass(frozen=True)

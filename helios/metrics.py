@@ -316,6 +316,20 @@ def porter_families(porter) -> Families:
     return families
 
 
+def web_families(feed, hub) -> Families:
+    """A ``helios web`` process: its live feed's counts and its open pages."""
+    def families() -> Iterable[Metric]:
+        c = dict(feed.counts)
+        yield counter("helios_events_in", "Live events received from the bucks (every copy).", c.get("received", 0))
+        yield counter("helios_events_unique", "Live events kept once copies were dropped.", c.get("unique", 0))
+        yield counter("helios_events_out", "Events sent to browsers.", c.get("sent", 0))
+        yield counter("helios_dropped_events", "Events not sent to a browser that could not keep up, "
+                      "or too old to place in time.", {"slow browser": c.get("dropped", 0),
+                                                       "too old": c.get("too_old", 0)}, "reason")
+        yield gauge("helios_web_sessions", "Open live tail pages.", len(hub.sessions))
+    return families
+
+
 def relay_families(relay) -> Families:
     """A ``helios.services.relay.Relay``'s counts and spool."""
     def families() -> Iterable[Metric]:

@@ -172,6 +172,11 @@ class LiveTail:
 
     def run(self) -> None:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+        self.metrics = None
+        if self.cfg.metrics:
+            from helios.metrics import Endpoint, web_families
+
+            self.metrics = Endpoint.start("web", self.url, self.cfg.metrics, web_families(self.feed, self.feed.hub))
         self.feed.start()
         log.info("Serving the live tail on %s, fed by %d buck(s): %s; %s.", self.url, len(self.cfg.bucks_pub),
                  ", ".join(self.cfg.bucks_pub),
@@ -183,6 +188,8 @@ class LiveTail:
             self.feed.stop()
             self.feed.join(5)
             self.server.server_close()
+            if self.metrics is not None:
+                self.metrics.close()
             log.info("The live tail stopped.")
 
 

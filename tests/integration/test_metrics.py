@@ -142,3 +142,26 @@ def test_a_porters_counters_show_windows_ported_and_what_is_behind(procs, buck, 
                what="a window indexed, in the porter's metrics")
     assert value(address, "helios_info", service="porter", name=f"porter@{os.uname().nodename}", version=__version__) == 1
     assert value(address, "helios_windows_index_behind", environment="prod") is not None
+
+
+def test_the_web_app_serves_its_metrics_and_counts_open_pages(procs, buck):
+    import re
+
+    import socketio
+
+    _, ingest, data = buck("a")
+    pub = json.loads((data / "stats.json").read_text())["publish"]
+    web = procs("web", "--listen", "127.0.0.1:0", "--buck", pub, "--metrics", "127.0.0.1:0", name="web")
+    address = poll_until(lambda: (m := re.search(r"serves its metrics on http://([\d.:]+)/metrics", web.output()))
+                         and m.group(1), timeout=30, what="the web app's metrics address")
+    assert value(address, "helios_web_sessions") == 0
+    assert value(address, "helios_events_in_total") == 0
+    url = "http://" + poll_until(lambda: (m := re.search(r"live tail on http://([\d.:]+)/", web.output()))
+                                 and m.group(1), timeout=30, what="the web app's address")
+    client = socketio.Client()
+    client.connect(url)
+    try:
+        poll_until(lambda: value(address, "helios_web_sessions") == 1, timeout=30, what="the open page counted")
+    finally:
+        client.disconnect()
+    poll_until(lambda: value(address, "helios_web_sessions") == 0, timeout=30, what="the closed page uncounted")
