@@ -1,7 +1,7 @@
 """Prometheus metrics of a Helios service: one text endpoint per process.
 
 Off by default; ``metrics = "HOST:PORT"`` in a service's section (``[buck]``,
-``[tailer]``, ``[relay]``) serves ``GET http://HOST:PORT/metrics`` from a
+``[tailer]``, ``[relay]``, ``[porter]``, ``[web]``) serves ``GET http://HOST:PORT/metrics`` from a
 thread of its own. Port 0 picks a free port: the service logs the address
 and writes it as ``"metrics"`` in its ``stats.json``.
 
@@ -46,6 +46,11 @@ its help text)::
                     helios_spool_resent_buckets_total
                     helios_spool_dropped_buckets_total, helios_spool_dropped_bytes_total
                                                              pruned before any buck had them: lost
+    porter          helios_windows_{indexed,archived,pruned}_total
+                    helios_windows_{index,archive,prune}_behind{environment}
+                                                             windows due but not done yet (the lag)
+    web             helios_events_in_total, helios_events_unique_total, helios_events_out_total
+                    helios_dropped_events_total{reason}, helios_web_sessions
 """
 
 from __future__ import annotations
