@@ -15,9 +15,9 @@ from typing import Any, Callable
 import click
 
 from helios.cli import config_option, flag, load, run_service
+from helios.commands.porter import place_options
 
 NS = 1_000_000_000
-INDEXES = click.Choice(["sqlite", "elasticsearch", "opensearch"])
 
 
 def place_flags(f: Callable) -> Callable:
@@ -26,16 +26,7 @@ def place_flags(f: Callable) -> Callable:
     for option in reversed([
         config_option,
         flag("history.dir", "--history-dir", metavar="DIR"),
-        flag("porter.bucks", "--buck", "-b", multiple=True, metavar="ENDPOINT"),
-        flag("porter.index", "--index", type=INDEXES),
-        flag("porter.index_url", "--index-url", metavar="URL"),
-        flag("porter.index_dir", "--index-dir", metavar="DIR"),
-        flag("porter.index_name", "--index-name", metavar="NAME"),
-        flag("porter.archive", "--archive", type=click.Choice(["folder", "s3"])),
-        flag("porter.archive_dir", "--archive-dir", metavar="DIR"),
-        flag("porter.s3_bucket", "--s3-bucket", metavar="BUCKET"),
-        flag("porter.s3_prefix", "--s3-prefix", metavar="PREFIX"),
-        flag("porter.s3_endpoint", "--s3-endpoint", metavar="URL"),
+        *place_options(),
         flag("porter.timeout", "--timeout", type=float, metavar="SECONDS"),
     ]):
         f = option(f)

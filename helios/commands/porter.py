@@ -17,13 +17,12 @@ from helios.cli import config_option, flag, load, run_service
 INDEXES = click.Choice(["sqlite", "elasticsearch", "opensearch"])
 
 
-def porter_flags(f: Callable) -> Callable:
-    """The [porter] flags, shared by the group and its subcommands."""
-    options = [
-        config_option,
+def place_options() -> list[Callable]:
+    """The flags that say where the bucks, the recent index and the archive
+    are: the porter's, and those of every command that reads what it wrote
+    (``helios history``)."""
+    return [
         flag("porter.bucks", "--buck", "-b", multiple=True, metavar="ENDPOINT"),
-        flag("porter.environments", "--env", "-e", multiple=True, metavar="ENV"),
-        flag("porter.state_dir", "--state-dir", metavar="DIR"),
         flag("porter.index", "--index", type=INDEXES),
         flag("porter.index_url", "--index-url", metavar="URL"),
         flag("porter.index_dir", "--index-dir", metavar="DIR"),
@@ -33,6 +32,16 @@ def porter_flags(f: Callable) -> Callable:
         flag("porter.s3_bucket", "--s3-bucket", metavar="BUCKET"),
         flag("porter.s3_prefix", "--s3-prefix", metavar="PREFIX"),
         flag("porter.s3_endpoint", "--s3-endpoint", metavar="URL"),
+    ]
+
+
+def porter_flags(f: Callable) -> Callable:
+    """The [porter] flags, shared by the group and its subcommands."""
+    options = [
+        config_option,
+        *place_options(),
+        flag("porter.environments", "--env", "-e", multiple=True, metavar="ENV"),
+        flag("porter.state_dir", "--state-dir", metavar="DIR"),
         flag("porter.archive_level", "--archive-level", type=int, metavar="LEVEL"),
         flag("porter.archive_public_key", "--archive-public-key", metavar="FILE"),
         flag("porter.archive_secret_key", "--archive-secret-key", metavar="FILE"),

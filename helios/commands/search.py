@@ -11,7 +11,8 @@ from typing import Any, Callable
 import click
 
 from helios.cli import config_option, flag, load
-from helios.commands.history import INDEXES, iso, time_ns
+from helios.commands.history import iso, time_ns
+from helios.commands.porter import INDEXES
 
 NS = 1_000_000_000
 OUTPUTS = ("line", "json", "table", "raw")

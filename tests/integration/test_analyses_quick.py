@@ -6,42 +6,15 @@ working as the code changes.
 Minutes, not seconds: marked ``analysis``; deselect with ``-m "not analysis"``.
 """
 
-import json
-import subprocess
-import sys
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.integration.analyses import assert_plots, run_quick
 
 pytestmark = pytest.mark.analysis
 
-PNG = b"\x89PNG\r\n\x1a\n"
-
-
-def run_quick(name, tmp_path):
-    """Run ``bench/analyses/NAME.py --quick`` into tmp_path; return its report
-    text, its results.json and its output folder."""
-    out = tmp_path / "analyses"
-    r = subprocess.run([sys.executable, str(ROOT / "bench" / "analyses" / f"{name}.py"), "--quick", "--out", str(out)],
-                       cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, f"{name} --quick exited {r.returncode}:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}"
-    report = (out / f"{name}.md").read_text()
-    results = json.loads((out / name / "results.json").read_text())
-    return report, results, out
-
-
-def assert_plots(report, out, name, expected):
-    """Every plot the report shows exists as a real PNG, and the expected ones are shown."""
-    for png in expected:
-        assert f"]({name}/{png})" in report, f"{png} is not shown in the report"
-        data = (out / name / png).read_bytes()
-        assert data.startswith(PNG) and len(data) > 10_000, f"{png} is not a drawn PNG"
-    assert "## Command" in report and f"bench/analyses/{name}.py --quick" in report
-
-
 def test_duralog_quick_loses_nothing_where_a_setting_promises_it(tmp_path):
-    report, results, out = run_quick("duralog", tmp_path)
+    report, results, out = run_quick("duralog", tmp_path, timeout=300)
     assert_plots(report, out, "duralog", ["loss-vs-cost.png", "loss-by-fault.png"])
     runs = {(r["setting"], r["fault"]): r for r in results["runs"]}
     p = results["params"]
@@ -62,7 +35,7 @@ def test_duralog_quick_loses_nothing_where_a_setting_promises_it(tmp_path):
 
 
 def test_headless_quick_masterless_mesh_loses_nothing_while_bucks_die(tmp_path):
-    report, results, out = run_quick("headless", tmp_path)
+    report, results, out = run_quick("headless", tmp_path, timeout=300)
     assert_plots(report, out, "headless", ["throughput-and-loss.png", "recovery.png"])
     churn = {(r["topology"], r["spool"]): r for r in results["churn"]}
     ml = churn[("masterless-2", False)]

@@ -6,43 +6,17 @@ keep working as the code changes.
 Minutes, not seconds: marked ``analysis``; deselect with ``-m "not analysis"``.
 """
 
-import json
-import subprocess
-import sys
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.integration.analyses import assert_plots, run_quick
 
 pytestmark = pytest.mark.analysis
 
-PNG = b"\x89PNG\r\n\x1a\n"
-
-
-def run_quick(name, tmp_path):
-    """Run ``bench/analyses/NAME.py --quick`` into tmp_path; return its report
-    text, its results.json and its output folder."""
-    out = tmp_path / "analyses"
-    r = subprocess.run([sys.executable, str(ROOT / "bench" / "analyses" / f"{name}.py"), "--quick", "--out", str(out)],
-                       cwd=ROOT, capture_output=True, text=True, timeout=400)
-    assert r.returncode == 0, f"{name} --quick exited {r.returncode}:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}"
-    report = (out / f"{name}.md").read_text()
-    results = json.loads((out / name / "results.json").read_text())
-    return report, results, out
-
-
-def assert_plots(report, out, name, expected):
-    for png in expected:
-        assert f"]({name}/{png})" in report, f"{png} is not shown in the report"
-        data = (out / name / png).read_bytes()
-        assert data.startswith(PNG) and len(data) > 10_000, f"{png} is not a drawn PNG"
-    assert "## Command" in report and f"bench/analyses/{name}.py --quick" in report
-    assert "## Conclusion" in report
-
-
 def test_sortalog_quick_sorts_better_the_longer_it_waits(tmp_path):
-    report, results, out = run_quick("sortalog", tmp_path)
+    report, results, out = run_quick("sortalog", tmp_path, timeout=400)
     assert_plots(report, out, "sortalog", ["disorder.png", "longer-wait-better-sort.png", "sorting-buys.png"])
+    assert "## Conclusion" in report
     assert len(results["sources"]) >= 50
     counts = results["counts"]
     assert counts["distinct_events_at_bucks"] > 5000
@@ -58,8 +32,9 @@ def test_sortalog_quick_sorts_better_the_longer_it_waits(tmp_path):
 
 
 def test_shrinkalog_quick_round_trips_every_codec_and_the_new_format_is_not_larger(tmp_path):
-    report, results, out = run_quick("shrinkalog", tmp_path)
+    report, results, out = run_quick("shrinkalog", tmp_path, timeout=400)
     assert_plots(report, out, "shrinkalog", ["ratio.png", "tradeoffs.png"])
+    assert "## Conclusion" in report
     inputs = results["results"]
     assert "synthetic" in inputs
     for name, r in inputs.items():
