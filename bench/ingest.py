@@ -253,6 +253,8 @@ def start_bucks(work: Path, extra: list[str] = ()) -> tuple[list[Proc], list[str
         cmd = ["buck", "--ingest", ep, "--data-dir", str(d), "--name", name, "--stats-interval", "0.2", *extra]
         if has_option("buck", "--publish"):
             cmd += ["--publish", free_endpoint()]  # the live feed stays on, with nobody subscribed
+        if has_option("buck", "--query"):
+            cmd += ["--query", free_endpoint()]  # not "auto" (ingest + 2): another buck's port may be next
         bucks.append(Proc(name, helios_cmd(*cmd), work))
         endpoints.append(ep)
         dirs.append(d)

@@ -163,13 +163,13 @@ def test_prefixes_that_name_no_app_take_the_whole_batch_stream():
 
 
 def test_two_bucks_on_one_host_take_their_live_feed_next_to_their_ingest_port(procs, tmp_path):
-    from helios.wire.ports import free_port
+    from helios.wire.ports import free_run
 
     datas = []
+    taken: set[int] = set()
     for name in ("a", "b"):
-        port = free_port()
-        while port >= 65535:
-            port = free_port()
+        port = free_run(3, taken=taken)  # ingest, live feed (+ 1) and bucket queries (+ 2)
+        taken |= {port, port + 1, port + 2}
         data = tmp_path / name
         procs("buck", "--ingest", f"tcp://127.0.0.1:{port}", "--data-dir", str(data), "--stats-interval", "0.2")
         datas.append((port, data))
