@@ -67,6 +67,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from collections import OrderedDict, defaultdict
 from dataclasses import replace
 from itertools import islice, zip_longest
@@ -426,7 +427,18 @@ class SqliteIndex:
         return conn
 
     def _create_schema(self, conn: sqlite3.Connection) -> None:
-        conn.execute("PRAGMA journal_mode=WAL")
+        # Switching to WAL does not wait on the busy timeout: a second process
+        # creating the same file at that moment gets "database is locked" at
+        # once. Wait for it here, as every other statement does.
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
         conn.execute("BEGIN IMMEDIATE")
         try:
             if conn.execute("PRAGMA user_version").fetchone()[0] == 0:     # not made meanwhile
