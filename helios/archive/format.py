@@ -61,7 +61,6 @@ sentence saying what; no msgpack, zstd or struct exception leaks out.
 from __future__ import annotations
 
 import functools
-import gc
 import zlib
 import itertools
 import math
@@ -77,6 +76,7 @@ import zstandard
 from helios.archive import lines as _lines, stamps, templates
 from helios.archive.lines import choose as choose_layout
 from helios.errors import ArchiveError
+from helios.gctune import no_gc
 from helios.model import ID_BYTES, Event, line_id
 
 MAGIC = b"\x93HEA"
@@ -178,7 +178,7 @@ def pack(events: Iterable[Event], *, environment: str | None = None, level: int 
     zstd): compress the message columns with it (``unpack`` must then be given
     it). ``version`` 1 writes what Helios wrote before version 2 (tests, and
     a fleet whose older readers must read the archive)."""
-    with _no_gc():
+    with no_gc():
         return _pack(events, environment, level, layout, codec, dictionary, version)
 
 
@@ -525,7 +525,7 @@ def unpack(data: bytes, *, max_raw: int = DEFAULT_MAX_RAW,
             raise ArchiveError(f"archive column {name} is {len(value)} bytes, its directory says {size}")
         raw[name] = value
     try:
-        with _no_gc():
+        with no_gc():
             return _events_v1(h, raw)
     except ArchiveError:
         raise
@@ -550,20 +550,6 @@ def _decompress(codec: int, body, size: int, dictionaries) -> bytes:
     if not d.eof or d.unconsumed_tail or d.unused_data:
         raise ArchiveError(f"archive gzip column does not end where its directory says ({size} bytes)")
     return value
-
-
-class _no_gc:
-    """Millions of new tuples, none of them in a cycle: the collector's passes
-    over them (and over everything else the process holds) are pure cost, up
-    to half of unpack's time."""
-
-    def __enter__(self) -> None:
-        self.was = gc.isenabled()
-        gc.disable()
-
-    def __exit__(self, *exc) -> None:
-        if self.was:
-            gc.enable()
 
 
 def _load(raw: dict, name: str, n: int | None, kind: type = list):

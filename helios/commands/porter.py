@@ -73,6 +73,7 @@ def _merged(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _run(kwargs: dict[str, Any], once: bool) -> None:
+    from helios.gctune import tune_gc
     from helios.services.porter import Porter
 
     config_path = kwargs.pop("config_path", None)
@@ -83,6 +84,7 @@ def _run(kwargs: dict[str, Any], once: bool) -> None:
         def run(self) -> None:  # run_service ignores a return value; keep the exit code
             codes.append(super().run())
 
+    tune_gc()   # a window of events, the ledger's cache and the frame digests, rescanned for nothing
     run_service(lambda: Service(cfg.porter, once=once))
     sys.exit(codes[0] if codes else 0)
 

@@ -78,6 +78,7 @@ from typing import Iterable, Sequence
 import msgpack
 
 from helios.errors import IndexStoreError
+from helios.gctune import tune_gc
 from helios.index.base import DEFAULT_NAME, check_name, day_of
 from helios.index.query import DAY_NS, Query, word_regex
 from helios.model import Event
@@ -660,6 +661,7 @@ def worker_main(argv: list[str] | None = None) -> None:
     events] on stdin, loads them, answers ["ok", new] or ["error", message]."""
     location, name, txn_rows, cache_mb = (argv if argv is not None else sys.argv[1:])
     index = SqliteIndex(location, name, txn_rows=int(txn_rows), cache_mb=int(cache_mb))
+    tune_gc()
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     try:
         while True:

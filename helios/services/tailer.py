@@ -41,11 +41,12 @@ from pathlib import Path
 from typing import Callable
 
 from helios.errors import HeliosError
+from helios.gctune import tune_gc
 from helios.model import now_ns
 from helios.store.atomic import write_atomic
 from helios.store.dirlock import lock_dir
 from helios.tail import positions as positions_file
-from helios.tail.encoder import Job, Result, Settings, Workers, tune_gc
+from helios.tail.encoder import Job, Result, Settings, Workers
 from helios.tail.files import Chunk
 from helios.tail.resend import Resender
 from helios.tail.spool import Spool

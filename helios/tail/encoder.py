@@ -19,7 +19,6 @@ from then on and says so.
 from __future__ import annotations
 
 import datetime
-import gc
 import itertools
 import json
 import logging
@@ -36,6 +35,7 @@ from multiprocessing.connection import Connection
 import msgpack
 
 from helios import codec
+from helios.gctune import tune_gc
 from helios.model import now_ns
 from helios.parse import Parser
 from helios.tail.files import Chunk
@@ -49,17 +49,6 @@ def tzinfo(name: str) -> datetime.tzinfo:
     if name == "UTC":
         return datetime.timezone.utc
     return zoneinfo.ZoneInfo(name)
-
-
-def tune_gc() -> None:
-    """The hot path makes a tuple and a few objects per line, which all die
-    within the batch; none forms a cycle. At CPython's default threshold (700
-    allocations) the collector runs every few hundred lines and scans what
-    is still young: in a profile of the tailer, a fifth to a third of its
-    time. Objects made at start-up are frozen out of its view, and it runs
-    far less often."""
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 100)
 
 
 @dataclass(frozen=True)
