@@ -101,6 +101,7 @@ MAX_TRIGRAMS = 24           # an AND of more trigrams is rarely more selective, 
 BUSY_TIMEOUT = 120.0        # seconds a writer waits for another process's transaction
 MAX_OPEN = 64               # connections kept open (LRU)
 AUTOMERGE = 16              # FTS5 segments merged at once (its default is 4); see _schema
+HASHSIZE = 64 << 20         # bytes of FTS5 pending terms before a flush to a new segment (its default is 1 MiB)
 _DAY_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 
 _COLUMNS = "id, t, received, host, app, sev, source, off, msg, fields, source_id"
@@ -136,8 +137,16 @@ def _schema(term_index: bool) -> list[str]:
     # instead of 4 rewrites each posting fewer times (about 12 % less CPU per
     # event loaded, see bench/index.py) for a few more segments to read per
     # lookup, which costs a rare-needle query well under a millisecond.
+    # FTS5 also writes a new segment each time its pending terms pass
+    # ``hashsize`` (1 MiB by default: a few thousand log lines), so a
+    # transaction of 50,000 lines made dozens of small segments that automerge
+    # then rewrote. With 64 MiB a transaction flushes once, at its commit:
+    # loading 1.5 M lines took 22 % less CPU and the file was 39 % smaller
+    # (328 -> 200 MB; measured while building it). The pending terms live in
+    # the loading process's memory only during a transaction.
     for table in ("tri", "words") if term_index else ("tri",):
         ddl.append(f"INSERT INTO {table}({table}, rank) VALUES('automerge', {AUTOMERGE})")
+        ddl.append(f"INSERT INTO {table}({table}, rank) VALUES('hashsize', {HASHSIZE})")
     return ddl
 
 
