@@ -172,7 +172,8 @@ def check_frame(frame: bytes, *, max_raw: int = DEFAULT_MAX_RAW) -> BatchHeader:
 
 def decode_rows(frame: bytes, *, max_raw: int = DEFAULT_MAX_RAW) -> tuple[BatchHeader, list]:
     """Check, decompress and unpack a frame; return its header and raw rows
-    (lists in Event field order), each row validated."""
+    (lists of ``ROW_FIELDS`` values in Event field order, without the
+    environment), each row validated and its id filled in."""
     header = check_frame(frame, max_raw=max_raw)
     payload = memoryview(frame)[header.payload_offset:]
     if header.flags & FLAG_LZ4:
@@ -197,6 +198,8 @@ def decode_rows(frame: bytes, *, max_raw: int = DEFAULT_MAX_RAW) -> tuple[BatchH
         if not row[0]:
             # A tailed line's id is derived, not stored (see the module docstring).
             row[0] = line_id(row[-1], row[7])
+        elif len(row) == SHORT_ROW_FIELDS:
+            row.append(b"")     # a client event: no source_id
     return header, rows
 
 
@@ -204,7 +207,7 @@ def decode(frame: bytes, *, max_raw: int = DEFAULT_MAX_RAW) -> tuple[BatchHeader
     """The inverse of ``encode_rows``/``encode_events``."""
     header, rows = decode_rows(frame, max_raw=max_raw)
     env = header.environment
-    return header, [Event(*row, env) if len(row) == ROW_FIELDS else Event(*row, b"", env) for row in rows]
+    return header, [Event(*row, env) for row in rows]
 
 
 def _row_problem(row) -> str | None:

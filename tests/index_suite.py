@@ -97,6 +97,16 @@ def test_loading_the_same_events_again_adds_nothing(loaded):
     assert index.count(query()) == len(events) + 1
 
 
+def test_rows_as_decoded_load_like_events(index):
+    # What the porter hands the index: the rows of codec.decode_rows (lists
+    # of the Event fields without the environment), unsorted.
+    events = corpus()
+    rows = [list(e)[:11] for e in reversed(events)]
+    assert index.load(ENV, rows) == len(events)
+    assert index.load(ENV, events) == 0
+    assert index.search(query()) == sorted(events, key=lambda e: (e.time, e.id))
+
+
 def test_a_term_matches_whole_words_ignoring_ascii_case(loaded):
     index, events = loaded
     hits = index.search(query("error"))

@@ -45,8 +45,9 @@ class Index(Protocol):
     name: str
 
     def load(self, environment: str, events: Sequence[Event]) -> int:
-        """Add the events of one environment; return how many were new.
-        Searchable once it returns."""
+        """Add the events of one environment (Events, or rows of at least
+        ``ROW_FIELDS`` values in Event field order, as ``codec.decode_rows``
+        gives them); return how many were new. Searchable once it returns."""
 
     def search(self, q: Query) -> list[Event]:
         """Up to ``q.limit`` events matching ``q``, in ``q.order``, past ``q.after``."""

@@ -48,7 +48,7 @@ import msgpack
 from helios.errors import IndexStoreError
 from helios.index.base import DEFAULT_NAME, check_name, day_of
 from helios.index.query import Query
-from helios.model import Event
+from helios.model import ROW_FIELDS, Event
 from helios.store.layout import valid_environment
 
 __all__ = ["ElasticIndex", "bulk_body", "bulk_lines", "document", "event_from_document", "index_name",
@@ -277,6 +277,7 @@ class ElasticIndex:
         self._check_environment(environment)
         if not len(events):
             return 0
+        events = [e if type(e) is Event else Event(*e[:ROW_FIELDS], environment) for e in events]
         self._ensure_template()
         new, failed, touched = 0, [], set()
         with self._translated(f"bulk loading {len(events)} events"):

@@ -93,7 +93,7 @@ META = "index.json"
 DEFAULT_SHARDS = 2
 TXN_ROWS = 100_000          # events per transaction: big enough to amortize the commit
 PARALLEL_MIN = 4_000        # fewer events than this load in-process even with workers
-FRAME_ROWS = 50_000         # most events handed to a loader process at once (one transaction each)
+FRAME_ROWS = 100_000        # most events handed to a loader process at once (one transaction each)
 MANY = 2_000                # candidates in a file past which a limited search walks in time order first
 WALK_MIN = 20_000           # rows such a walk may read before it gives up (at least) ...
 WALK_PER_HIT = 100          # ... or this many per hit asked for
@@ -688,6 +688,15 @@ def worker_main(argv: list[str] | None = None) -> None:
         index.close()
 
 
+def _marshal_rows(environment: str, shards: int, rows: list) -> bytes:
+    """A loader's frame: rows as given when they are plain lists (the
+    porter's decoded rows), else each as a tuple (marshal takes no Event)."""
+    try:
+        return marshal.dumps((environment, shards, rows))
+    except ValueError:
+        return marshal.dumps((environment, shards, list(map(tuple, rows))))
+
+
 class _Pool:
     """Persistent loader processes, one per part of the shards. Each is a
     fresh interpreter (``python -m helios.index.sqlite``), so it inherits no
@@ -716,7 +725,7 @@ class _Pool:
                     if rows:
                         # marshal: the cheapest to read back (the workers' time is what counts), and
                         # safe here, as both ends are the same interpreter (sys.executable).
-                        _write_frame(self.procs[k].stdin, marshal.dumps((environment, shards, list(map(tuple, rows)))))
+                        _write_frame(self.procs[k].stdin, _marshal_rows(environment, shards, rows))
                         sent[k] += 1
             new, errors = 0, []
             for k, count in enumerate(sent):

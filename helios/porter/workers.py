@@ -301,11 +301,22 @@ def make_pool(workers: int, spec: dict) -> Pool | InlinePool:
 class IndexLoader:
     """Loads windows into the index on a thread of its own: one loading, at
     most ``depth - 1`` queued. ``submit`` when ``free()``; results come from
-    ``wait`` in the order the loads finished."""
+    ``wait`` in the order the loads finished.
 
-    def __init__(self, res: Resources, depth: int = 2) -> None:
+    Windows queued behind a load are loaded together, in one call, up to
+    ``together`` events: a porter that is behind (catching up after a
+    restart, or a fleet faster than one window per load) makes bigger
+    transactions, and FTS5 indexes a big transaction for less CPU per event
+    than several small ones (100,000 events per transaction took about 20 %
+    less than 50,000, measured while building it). A porter that keeps up
+    still loads each window as soon as it is merged. The windows of a
+    combined load succeed or fail together, and each gets the count of new
+    events of the whole load."""
+
+    def __init__(self, res: Resources, depth: int = 3, together: int = 200_000) -> None:
         self.res = res
         self.depth = depth
+        self.together = together
         self._todo: queue.Queue[Job | None] = queue.Queue()
         self._done: queue.Queue[tuple[Job, tuple[str, Any]]] = queue.Queue()
         self._pending = 0
@@ -341,15 +352,39 @@ class IndexLoader:
         return out
 
     def _run(self) -> None:
-        while True:
+        closing = False
+        while not closing:
             job = self._todo.get()
             if job is None:
                 return
-            try:
-                result = ("ok", run_job(job, self.res))
-            except Exception as exc:  # reported to the porter, which retries with backoff
-                log.debug("Index load failed.", exc_info=True)
-                result = ("error", _error_text(exc))
+            jobs = [job]
+            size = len(job.events)
+            while size < self.together:
+                try:
+                    more = self._todo.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    closing = True
+                    break
+                if more.args != job.args:   # another environment: its own load
+                    self._run_jobs(jobs)
+                    jobs, job, size = [], more, 0
+                jobs.append(more)
+                size += len(more.events)
+            self._run_jobs(jobs)
+
+    def _run_jobs(self, jobs: list[Job]) -> None:
+        together = jobs[0] if len(jobs) == 1 else Job("index", jobs[0].args,
+                                                      [e for j in jobs for e in j.events])
+        try:
+            result = ("ok", run_job(together, self.res))
+        except Exception as exc:  # reported to the porter, which retries with backoff
+            log.debug("Index load failed.", exc_info=True)
+            result = ("error", _error_text(exc))
+        for job in jobs:
+            if len(jobs) > 1:
+                job.meta["loaded_with"] = len(jobs) - 1
             self._done.put((job, result))
 
     def close(self, timeout: float = 300.0) -> None:

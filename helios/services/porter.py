@@ -35,6 +35,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import operator
 import os
 import threading
 import time
@@ -59,6 +60,7 @@ NS = 1_000_000_000
 LEASE_S = 900.0          # a job's hold on a window against a second porter; it expires if we die
 PRUNE_BATCH = 500        # bucket ids per prune request
 RETENTION_EVERY = 60.0   # seconds between looks at the index's days
+_TIME = operator.itemgetter(1)   # an event's (or row's) time
 
 
 class Backoff:
@@ -301,7 +303,9 @@ class Porter:
         if not ok:
             return None
         try:
-            events, earlier = self.seen.claim(name, merger.events())
+            # The index sorts as it searches, so its loads take the rows as
+            # decoded; the archive keeps events in (time, id) order.
+            events, earlier = self.seen.claim(name, merger.rows() if kind == "index" else merger.events())
         except HeliosError as exc:
             log.error("Cannot record window %s in the dedup ledger: %s; it is left for the next pass.",
                       _id(name), exc)
@@ -311,8 +315,8 @@ class Porter:
                 "earlier": earlier, "fetch_s": time.monotonic() - t0}
         if kind == "index":
             cutoff = self._index_cutoff_ns()
-            if events and events[0].time < cutoff:
-                kept = [e for e in events if e.time >= cutoff]
+            if events and min(map(_TIME, events)) < cutoff:
+                kept = [e for e in events if e[1] >= cutoff]
                 meta["too_old"] = len(events) - len(kept)
                 events = kept
             return Job("index", {"environment": name.environment}, events, meta)
@@ -360,10 +364,12 @@ class Porter:
             if status == "ok":
                 if kind == "index":
                     self.state.mark_indexed(name, len(job.events), m["sources"])
-                    log.info("Indexed window %s: %d event(s), %d new to the index, from %d buck(s) "
+                    new = (f"{value} new to the index" if not m.get("loaded_with") else
+                           f"{value} new to the index with the {m['loaded_with']} window(s) loaded with it")
+                    log.info("Indexed window %s: %d event(s), %s, from %d buck(s) "
                              "(dropped: %d duplicate frame(s) or event(s), %d frame(s) and %d event(s) ported "
                              "with an earlier window%s) in %.2f s.",
-                             _id(name), len(job.events), value, len(m["sources"]), m["duplicates"],
+                             _id(name), len(job.events), new, len(m["sources"]), m["duplicates"],
                              m["frames_elsewhere"], m["earlier"],
                              f", {m['too_old']} event(s) older than the index keeps" if m.get("too_old") else "",
                              m["fetch_s"] + took)

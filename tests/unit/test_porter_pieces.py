@@ -52,6 +52,19 @@ def test_merge_of_any_copies_is_each_event_once_sorted_by_time_then_id(spec, see
     assert len({e.id for e in merged}) == len(merged)
 
 
+def test_rows_are_the_same_events_as_decoded_unsorted_and_client_events_get_an_empty_source_id():
+    tailed = [line(0, 5), line(7, 3)]
+    client = Event(random_id(), 4, 4, "h", "app", None, "", None, b"from a client", None, b"", "prod")
+    short = codec.encode_rows("prod", "h", [tuple(client)[:10]], 4, 4)      # a client's row: no source_id
+    m = Merger("prod")
+    for frame in (wire(tailed), short, wire(tailed)):
+        m.add_frame(frame)
+    rows = m.rows()
+    assert all(type(r) is list and len(r) == 11 for r in rows)
+    assert sorted(Event(*r, "prod") for r in rows) == sorted(tailed + [client])
+    assert m.events() == sorted(tailed + [client], key=lambda e: (e.time, e.id))
+
+
 def test_merge_derives_the_ids_of_tailed_lines_sent_empty():
     events = [line(0, 5), line(7, 3)]
     assert [e.id for e in merge_frames([wire(events)])] == [line_id(KEY, 7), line_id(KEY, 0)]
@@ -308,3 +321,41 @@ def test_an_archive_worker_that_died_is_replaced_and_the_job_still_runs(tmp_path
     key, size, sha, count = value
     assert (key, count) == ("prod/2026/11/20/000000-60s.hea", 20)
     assert fmt.unpack(FolderArchive(tmp_path / "archive").get(key)) == events
+
+
+# --------------------------------------------------------------------------- index loads
+
+def test_windows_queued_behind_a_load_are_loaded_together_and_each_reported(tmp_path):
+    import sqlite3
+
+    from helios.index.base import open_index
+    from helios.index.query import Query
+    from helios.porter.workers import IndexLoader, Job, Resources
+
+    spec = {"index": "sqlite", "index_location": str(tmp_path), "index_name": "helios-test"}
+    windows = [[line(w * 1000 + i * 10, T0 * NS + w * 60 * NS + i) for i in range(20)] for w in range(4)]
+    loader = IndexLoader(Resources(spec), depth=4)
+    try:
+        loader.submit(Job("index", {"environment": "prod"}, windows[0], {"w": 0}))
+        (_, (status, value)), = loader.wait(30)
+        assert (status, value) == ("ok", 20)
+        # Another porter holds the day's file: the next load waits on it,
+        # and the windows queued meanwhile go in with it.
+        blocker = sqlite3.connect(tmp_path / "helios-test" / "prod" / "2026-11-20" / "0.db", isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        for w in (1, 2, 3):
+            loader.submit(Job("index", {"environment": "prod"}, windows[w], {"w": w}))
+        assert loader.wait(0.3) == []
+        blocker.execute("ROLLBACK")
+        results = []
+        while loader.busy:
+            results += loader.wait(30)
+    finally:
+        loader.close()
+    assert sorted(job.meta["w"] for job, _ in results) == [1, 2, 3]
+    assert all(status == "ok" for _, (status, _) in results)
+    together = [job for job, _ in results if job.meta.get("loaded_with")]
+    assert len(together) >= 2
+    with open_index("sqlite", str(tmp_path), "helios-test") as index:
+        hits = index.search(Query("prod", 0, 2**62))
+    assert sorted(e.id for e in hits) == sorted(e.id for w in windows for e in w)
