@@ -21,14 +21,16 @@ Each repeat:
    ``helios.history.serve.build_request`` (what ``helios history serve``
    runs: plan the windows, read and unpack each object on a reader thread,
    load into ``helios-history-ID`` through the sqlite index's 2 loader
-   processes, progress in the request store). Timed from the claim to
-   ready; events/s is events loaded over that time.
+   processes, the windows read meanwhile together with the next, progress
+   in the request store), with the collector tuned as the command tunes it.
+   Timed from the claim to ready; events/s is events loaded over that time.
 2. **FTS5 ceiling** (``../shared/anchors/sqlite/fts5_limits.py``, imported:
    its synthetic rows, its trigram contentless ``detail=none`` layout, 2
    processes on separate files, 500,000 rows): rows/s. The build's ratio to
    it says what the rest of the path costs.
 3. **The index's load alone**: the same events, unpacked beforehand, loaded
-   by ``SqliteIndex(workers=2).load`` window by window: the build's ratio to
+   by ``SqliteIndex(workers=2).load`` in loads of up to 200,000 events
+   (whole windows, as the build groups them): the build's ratio to
    it is what reading and unpacking the archive add (they run on a thread
    beside the loads).
 4. **Substring query**: a rare needle (a 12-hex-digit id from the middle of
@@ -64,6 +66,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from helios import config  # noqa: E402
 from helios.archive import format as fmt  # noqa: E402
 from helios.archive.store import FolderArchive, key_for  # noqa: E402
+from helios.gctune import tune_gc  # noqa: E402
 from helios.history import places  # noqa: E402
 from helios.history.serve import build_request  # noqa: E402
 from helios.index.query import Query, parse_query  # noqa: E402
@@ -157,10 +160,18 @@ def load_alone(archive: Path, work: Path) -> float:
 
     folder = FolderArchive(archive)
     windows = [archive_mod.load(folder, k) for k in folder.list()]
+    # In loads of up to 200,000 events, as the build makes them (``fill``'s ``together``).
+    loads, part = [], []
+    for events in windows:
+        part = part + events
+        if len(part) >= 200_000:
+            loads.append(part)
+            part = []
+    loads += [part] if part else []
     index = SqliteIndex(work / "alone", "helios-load-alone", workers=2)
     index.start_workers()
     t = time.perf_counter()
-    n = sum(index.load(ENV, events) for events in windows)
+    n = sum(index.load(ENV, events) for events in loads)
     seconds = time.perf_counter() - t
     index.close()
     shutil.rmtree(work / "alone", ignore_errors=True)
@@ -272,6 +283,7 @@ def main() -> int:
     ap.add_argument("--workdir", help="where the indexes go (default: a temp dir, removed afterwards)")
     args = ap.parse_args()
     archive, zst, meta = make_archive(args.events, args.level)
+    tune_gc()       # as `helios history serve` does before it builds
     log(f"input: {meta['events']:,} events in {meta['windows']} windows; needle {meta['needle']!r}")
     top = Path(args.workdir or tempfile.mkdtemp(prefix="helios-bench-history-"))
     runs = []

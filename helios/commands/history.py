@@ -330,9 +330,11 @@ def serve_cmd(config_path: str | None, **kwargs: Any) -> None:
     file, or the flags): where the archive, the index backend and the bucks
     are. Several may run on one --history-dir. SIGTERM stops after the
     window at hand and puts unfinished requests back in the queue."""
+    from helios.gctune import tune_gc
     from helios.history.serve import HistoryServer
 
     cfg = load(config_path, kwargs, "history")
+    tune_gc()   # windows of events in flight, rescanned by the collector for nothing
     run_service(lambda: HistoryServer(cfg))
 
 

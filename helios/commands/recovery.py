@@ -133,6 +133,7 @@ def rebuild(config_path: str | None, environment: str, start: str, end: str, wor
     fills what is missing, and may be run again. Shows its progress on
     standard error; exit 1 if a window could not be read or loaded."""
     from helios.errors import HeliosError
+    from helios.gctune import tune_gc
     from helios.history.rebuild import rebuild as run
 
     cfg = load(config_path, kwargs, "history")
@@ -154,6 +155,7 @@ def rebuild(config_path: str | None, environment: str, start: str, end: str, wor
         eta = (now - began) * (1 - frac) / frac if frac > 0 else None
         click.echo(("\r" if tty else "") + progress_line("building", frac, p, eta), nl=not tty, err=True)
 
+    tune_gc()
     try:
         c = run(cfg, environment, t0, t1, workers, show)
     except HeliosError as exc:

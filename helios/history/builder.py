@@ -11,8 +11,11 @@ canonical order); an event in two windows (a spool re-send) is kept once
 by the index, which loads by event id (``Index.load`` is idempotent), so a
 build that is run again, or taken over, leaves each event once.
 
-After every window, ``report`` gets the progress so far; when it returns
-False the build stops (the request was dropped or taken over).
+Windows read while a load runs go into the index together with the next
+one (up to ``together`` events), so a fast reader makes fewer, bigger
+index transactions. After every load, ``report`` gets the progress so far;
+when it returns False the build stops (the request was dropped or taken
+over).
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ _END = object()
 
 def fill(index, environment: str, start: int, end: int, windows: list[Window], *, open_sources: Callable,
          report: Callable[[Counts], bool] = lambda c: True, counts: Counts | None = None, prefetch: int = 2,
-         stop: threading.Event | None = None) -> Counts:
+         stop: threading.Event | None = None, together: int = 200_000) -> Counts:
     """Load the events in ``[start, end)`` (ns) of ``windows`` into ``index``.
 
     ``open_sources()`` -> (archive, query client, close) is called in the
@@ -108,21 +111,37 @@ def fill(index, environment: str, start: int, end: int, windows: list[Window], *
                 item = todo.get(timeout=0.2)
             except queue.Empty:
                 continue
-            if item is _END:
-                break
-            if isinstance(item, BaseException):
-                raise item
-            w, (events, read_count, nbytes, warnings) = item
+            # Windows read meanwhile go in with this one (up to ``together``
+            # events): fewer, bigger index transactions, which FTS5 indexes
+            # for less CPU per event.
+            items = [item]
+            while item is not _END and not isinstance(item, BaseException) and \
+                    sum(len(i[1][0]) for i in items) < together:
+                try:
+                    item = todo.get_nowait()
+                except queue.Empty:
+                    break
+                items.append(item)
+            last = items[-1]
+            ended = last is _END or isinstance(last, BaseException)
+            if ended:
+                items.pop()         # what was read before it is loaded first
+            events = items[0][1][0] if len(items) == 1 else [e for _, (part, *_) in items for e in part]
             if events:
                 c.events_loaded += index.load(environment, events)
-            c.windows_done += 1
-            c.events_read += read_count
-            c.bytes_read += nbytes
-            c.warnings += warnings
-            for text in warnings:
-                log.warning("%s.", text)
-            if not report(c):
+            for w, (_, read_count, nbytes, warnings) in items:
+                c.windows_done += 1
+                c.events_read += read_count
+                c.bytes_read += nbytes
+                c.warnings += warnings
+                for text in warnings:
+                    log.warning("%s.", text)
+            if items and not report(c):
                 raise Stopped()
+            if isinstance(last, BaseException):
+                raise last
+            if ended:
+                break
     finally:
         done.set()
         thread.join(30)
