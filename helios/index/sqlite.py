@@ -483,6 +483,8 @@ class SqliteIndex:
 
     def start_workers(self) -> None:
         """Start the loader processes now (else the first big load does)."""
+        if self._pool is not None and not self._pool.procs:     # closed after a loader died
+            self._pool = None
         if self.workers > 1 and self._pool is None:
             self._pool = _Pool(self.workers, self.location, self.name, self.txn_rows, self.cache_mb)
 
@@ -697,6 +699,16 @@ def _marshal_rows(environment: str, shards: int, rows: list) -> bytes:
         return marshal.dumps((environment, shards, list(map(tuple, rows))))
 
 
+def _frames(rows: list) -> list[list]:
+    """``rows`` in frames of at most FRAME_ROWS, all of about the same size
+    (a frame is a transaction: 100,000 + 20,000 would make one small one)."""
+    if not rows:
+        return []
+    count = -(-len(rows) // FRAME_ROWS)
+    size = -(-len(rows) // count)
+    return [rows[i:i + size] for i in range(0, len(rows), size)]
+
+
 class _Pool:
     """Persistent loader processes, one per part of the shards. Each is a
     fresh interpreter (``python -m helios.index.sqlite``), so it inherits no
@@ -717,7 +729,7 @@ class _Pool:
             parts[e[0][-1] % shards % n].append(e)
         # Frames of at most FRAME_ROWS go out round-robin, so every worker
         # starts on its first frame while this process packs the next ones.
-        per_worker = [[part[i:i + FRAME_ROWS] for i in range(0, len(part), FRAME_ROWS)] for part in parts]
+        per_worker = [_frames(part) for part in parts]
         sent = [0] * n
         try:
             for round_ in zip_longest(*per_worker):

@@ -73,6 +73,31 @@ def test_loading_through_worker_processes_gives_the_same_index(tmp_path, monkeyp
         assert parallel.search(query("error")) == expected(query("error"), events)
 
 
+def test_a_dead_loader_process_fails_its_load_and_is_replaced_for_the_next(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    monkeypatch.setattr(sqlite_index, "PARALLEL_MIN", 10)
+    monkeypatch.setattr(sqlite_index, "FRAME_ROWS", 7)        # every worker gets many frames
+    events = many_events(500)
+    with open_index("sqlite", str(tmp_path), name="frames", workers=2) as index:
+        assert index.load(ENV, events[:300]) == 300
+        for pid in index.worker_pids():
+            os.kill(pid, signal.SIGKILL)
+        with pytest.raises(IndexStoreError, match="loader process died"):
+            index.load(ENV, events)
+        assert index.load(ENV, events) == 200           # new loaders; the first 300 were kept, once
+        assert index.count(query(start=0, end=2**62)) == 500
+        assert len(index.worker_pids()) == 2
+
+
+def test_frames_are_even_and_bounded(monkeypatch):
+    monkeypatch.setattr(sqlite_index, "FRAME_ROWS", 10)
+    assert [len(f) for f in sqlite_index._frames(list(range(21)))] == [7, 7, 7]
+    assert [len(f) for f in sqlite_index._frames(list(range(10)))] == [10]
+    assert sqlite_index._frames([]) == []
+
+
 @pytest.mark.parametrize("walk_min", [10_000, 20], ids=["walk finds the hits", "walk gives up"])
 def test_common_needles_are_walked_in_time_order_with_the_same_answer(tmp_path, monkeypatch, walk_min):
     monkeypatch.setattr(sqlite_index, "MANY", 5)            # every needle counts as common
