@@ -29,7 +29,7 @@ Each repeat:
    processes on separate files, 500,000 rows): rows/s. The build's ratio to
    it says what the rest of the path costs.
 3. **The index's load alone**: the same events, unpacked beforehand, loaded
-   by ``SqliteIndex(workers=2).load`` in loads of up to 200,000 events
+   by ``SqliteIndex(workers=2).load`` in loads of up to 200,000 events (``TOGETHER``)
    (whole windows, as the build groups them): the build's ratio to
    it is what reading and unpacking the archive add (they run on a thread
    beside the loads).
@@ -69,6 +69,7 @@ from helios.archive.store import FolderArchive, key_for  # noqa: E402
 from helios.gctune import tune_gc  # noqa: E402
 from helios.history import places  # noqa: E402
 from helios.history.serve import build_request  # noqa: E402
+from helios.index.batches import TOGETHER  # noqa: E402
 from helios.index.query import Query, parse_query  # noqa: E402
 from helios.store.layout import window_start  # noqa: E402
 
@@ -160,11 +161,11 @@ def load_alone(archive: Path, work: Path) -> float:
 
     folder = FolderArchive(archive)
     windows = [archive_mod.load(folder, k) for k in folder.list()]
-    # In loads of up to 200,000 events, as the build makes them (``fill``'s ``together``).
+    # In loads of up to TOGETHER events, as the build makes them when its reader is ahead.
     loads, part = [], []
     for events in windows:
         part = part + events
-        if len(part) >= 200_000:
+        if len(part) >= TOGETHER:
             loads.append(part)
             part = []
     loads += [part] if part else []

@@ -12,7 +12,7 @@ by the index, which loads by event id (``Index.load`` is idempotent), so a
 build that is run again, or taken over, leaves each event once.
 
 Windows read while a load runs go into the index together with the next
-one (up to ``together`` events), so a fast reader makes fewer, bigger
+one (``helios.index.batches``), so a fast reader makes fewer, bigger
 index transactions. After every load, ``report`` gets the progress so far;
 when it returns False the build stops (the request was dropped or taken
 over).
@@ -28,6 +28,7 @@ from typing import Callable
 
 from helios.history import sources
 from helios.history.sources import Window
+from helios.index.batches import TOGETHER, gather
 
 __all__ = ["Counts", "Stopped", "fill"]
 
@@ -56,9 +57,18 @@ class Stopped(Exception):
 _END = object()
 
 
+def _ends(item) -> bool:
+    """The reader is done: the end of the windows, or what it raised."""
+    return item is _END or isinstance(item, BaseException)
+
+
+def _events_in(item) -> int:
+    return len(item[1][0])
+
+
 def fill(index, environment: str, start: int, end: int, windows: list[Window], *, open_sources: Callable,
          report: Callable[[Counts], bool] = lambda c: True, counts: Counts | None = None, prefetch: int = 2,
-         stop: threading.Event | None = None, together: int = 200_000) -> Counts:
+         stop: threading.Event | None = None, together: int = TOGETHER) -> Counts:
     """Load the events in ``[start, end)`` (ns) of ``windows`` into ``index``.
 
     ``open_sources()`` -> (archive, query client, close) is called in the
@@ -111,25 +121,15 @@ def fill(index, environment: str, start: int, end: int, windows: list[Window], *
                 item = todo.get(timeout=0.2)
             except queue.Empty:
                 continue
-            # Windows read meanwhile go in with this one (up to ``together``
-            # events): fewer, bigger index transactions, which FTS5 indexes
-            # for less CPU per event.
-            items = [item]
-            while item is not _END and not isinstance(item, BaseException) and \
-                    sum(len(i[1][0]) for i in items) < together:
-                try:
-                    item = todo.get_nowait()
-                except queue.Empty:
-                    break
-                items.append(item)
+            # Windows read meanwhile go in with this one (helios.index.batches).
+            items = gather(item, todo, _events_in, limit=together, last=_ends)
             last = items[-1]
-            ended = last is _END or isinstance(last, BaseException)
-            if ended:
+            if _ends(last):
                 items.pop()         # what was read before it is loaded first
             events = items[0][1][0] if len(items) == 1 else [e for _, (part, *_) in items for e in part]
             if events:
                 c.events_loaded += index.load(environment, events)
-            for w, (_, read_count, nbytes, warnings) in items:
+            for _, (_, read_count, nbytes, warnings) in items:
                 c.windows_done += 1
                 c.events_read += read_count
                 c.bytes_read += nbytes
@@ -140,7 +140,7 @@ def fill(index, environment: str, start: int, end: int, windows: list[Window], *
                 raise Stopped()
             if isinstance(last, BaseException):
                 raise last
-            if ended:
+            if last is _END:
                 break
     finally:
         done.set()

@@ -41,6 +41,7 @@ from typing import Any
 
 import msgpack
 
+from helios.index.batches import TOGETHER, gather
 from helios.model import Event
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,13 @@ def run_job(job: Job, res: Resources) -> Any:
 
         return archive_window(res.archive, job.args, job.events)
     raise ValueError(f"unknown job kind {job.kind!r}")
+
+
+_TAKE = object()     # IndexLoader: the next job is still to be taken from the queue
+
+
+def _events_in(job: Job) -> int:
+    return len(job.events)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -303,17 +311,13 @@ class IndexLoader:
     most ``depth - 1`` queued. ``submit`` when ``free()``; results come from
     ``wait`` in the order the loads finished.
 
-    Windows queued behind a load are loaded together, in one call, up to
-    ``together`` events: a porter that is behind (catching up after a
-    restart, or a fleet faster than one window per load) makes bigger
-    transactions, and FTS5 indexes a big transaction for less CPU per event
-    than several small ones (100,000 events per transaction took about 20 %
-    less than 50,000, measured while building it). A porter that keeps up
-    still loads each window as soon as it is merged. The windows of a
-    combined load succeed or fail together, and each gets the count of new
-    events of the whole load."""
+    Windows of one environment queued behind a load go in with it, in one
+    call (``helios.index.batches``): a porter that is behind makes bigger
+    transactions, one that keeps up loads each window as soon as it is
+    merged. The windows of a combined load succeed or fail together, and
+    each gets the count of new events of the whole load."""
 
-    def __init__(self, res: Resources, depth: int = 3, together: int = 200_000) -> None:
+    def __init__(self, res: Resources, depth: int = 3, together: int = TOGETHER) -> None:
         self.res = res
         self.depth = depth
         self.together = together
@@ -352,27 +356,17 @@ class IndexLoader:
         return out
 
     def _run(self) -> None:
-        closing = False
-        while not closing:
-            job = self._todo.get()
-            if job is None:
-                return
-            jobs = [job]
-            size = len(job.events)
-            while size < self.together:
-                try:
-                    more = self._todo.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    closing = True
-                    break
-                if more.args != job.args:   # another environment: its own load
-                    self._run_jobs(jobs)
-                    jobs, job, size = [], more, 0
-                jobs.append(more)
-                size += len(more.events)
+        job = self._todo.get()
+        while job is not None:
+            env = job.args
+
+            def ends(j: Job | None) -> bool:    # closing, or another environment: not part of this load
+                return j is None or j.args != env
+
+            jobs = gather(job, self._todo, _events_in, limit=self.together, last=ends)
+            after = jobs.pop() if len(jobs) > 1 and ends(jobs[-1]) else _TAKE
             self._run_jobs(jobs)
+            job = self._todo.get() if after is _TAKE else after
 
     def _run_jobs(self, jobs: list[Job]) -> None:
         together = jobs[0] if len(jobs) == 1 else Job("index", jobs[0].args,
