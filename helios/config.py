@@ -232,6 +232,11 @@ class Buck:
                                  "decompressed (4096..1073741824).", between(4096, 1 << 30))
     max_batch_events: int = setting(100_000, "Batch frames of more events are refused "
                                     "(1..10000000).", between(1, 10_000_000))
+    query_allow_remote: bool = setting(False, "With [security] curve off: answer fetch, prune, record "
+                                       "and report queries from other hosts too. Off (the default), "
+                                       "only clients on this host (loopback, ipc://) may read bucket "
+                                       "contents or delete them; with CURVE on, each key's role and "
+                                       "environments decide instead (docs/security.md).")
     query_max_request: int = setting(1024 * 1024, "Larger bucket query requests are dropped by "
                                      "ZeroMQ before the buck reads them (4096..67108864).",
                                      between(4096, 64 * 1024 * 1024))

@@ -123,8 +123,9 @@ class QueryClient:
     def prune(self, endpoints: Iterable[str], bucket_ids: Iterable[str],
               timeout: float | None = None) -> dict[str, Result[PruneReply]]:
         """Ask each buck to delete these buckets. Per buck, a ``PruneReply``
-        (``deleted``, ``not_found``, ``refused`` {id: reason}: an open bucket
-        is refused) or a ``QueryError``."""
+        (``deleted``, ``not_found``, ``refused`` {id: reason}: an open bucket,
+        or one the asker's ``record`` does not show indexed and archived, is
+        refused) or a ``QueryError``."""
         replies = self.ask_all(endpoints, p.PruneRequest(tuple(bucket_ids)), timeout)
         return {ep: _value(ep, r, lambda r: r) for ep, r in replies.items()}
 
@@ -134,6 +135,14 @@ class QueryClient:
         buck, which shows the latest of each ``source`` in its stats."""
         replies = self.ask_all(endpoints, p.ReportRequest(source, report), timeout)
         return {ep: _value(ep, r, lambda r: None) for ep, r in replies.items()}
+
+    def record(self, endpoint: str, source: str, *, indexed: Iterable[str] = (), archived: Iterable[str] = (),
+               skipped: Iterable[str] = (), timeout: float | None = None) -> Result[None]:
+        """Leave the porter's record of one buck's windows (bucket ids indexed,
+        archived and verified, or blacklisted from the archive, from that
+        buck's copy): the buck prunes only what it shows."""
+        request = p.RecordRequest(source, tuple(indexed), tuple(archived), tuple(skipped))
+        return _value(endpoint, self.ask_all([endpoint], request, timeout)[endpoint], lambda r: None)
 
     def fetch_bucket(self, endpoint: str, bucket_id: str, *, offset: int = 0, max_bytes: int | None = None,
                      timeout: float | None = None) -> "BucketStream":

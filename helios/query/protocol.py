@@ -25,7 +25,17 @@ Requests: ``op`` and its keys (times in ns since the epoch, UTC; nil = none)::
               (the buck caps it, and sends a single larger record whole)
     stats  -> the buck's stats (what it writes to DATA_DIR/stats.json)
     prune  buckets: [id, ...]
-           -> each one deleted, not found, or refused (an open bucket is refused)
+           -> each one deleted, not found, or refused with a reason: a bucket
+              is deleted only when closed and when the asker's own record
+              (below) shows it indexed and archived from this buck
+    report source: str  report: {...}
+           -> kept (the latest per source) for the buck's stats
+    record source: str  indexed: [id]  archived: [id]  skipped: [id]
+           -> the porter's record of this buck's windows: those whose copy
+              from this buck is in the index, in the archive (stored and
+              verified), or left out of the archive by the operator's
+              blacklist. It replaces the source's previous record; a prune
+              is checked against it.
 
 Replies: ``v``, ``id``, ``op`` (nil when the request was too broken to say),
 ``status`` ("ok" or "error") and ``reason`` (a sentence; "" when all is well),
@@ -36,6 +46,12 @@ then, when ok::
            torn_tail, skipped_bytes, corrupt_records
     stats  stats: {...}
     prune  deleted: [id], not_found: [id], refused: {id: reason}
+    report, record: nothing more
+
+Who may ask what is the buck's business (``helios.query.server``: the
+role and environments of the asker's CURVE key, or with CURVE off, whether
+it is on the buck's host); a request it refuses gets an error reply saying
+why.
 
 Unknown keys are refused like unknown ops: a new field comes with a new
 version, so an old buck says so instead of ignoring what was asked.
@@ -79,6 +95,8 @@ __all__ = [
     "ListRequest",
     "PruneReply",
     "PruneRequest",
+    "RecordReply",
+    "RecordRequest",
     "Reply",
     "Request",
     "StatsReply",
@@ -153,7 +171,20 @@ class ReportRequest:
     op = "report"
 
 
-Request = Union[ListRequest, FetchRequest, StatsRequest, PruneRequest, ReportRequest]
+@dataclass(frozen=True)
+class RecordRequest:
+    """The porter's own record of this buck's windows (bucket ids): indexed
+    from this buck's copy, archived from it (stored and verified), or
+    skipped by the archive blacklist. A prune is checked against it."""
+
+    source: str
+    indexed: tuple[str, ...] = ()
+    archived: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
+    op = "record"
+
+
+Request = Union[ListRequest, FetchRequest, StatsRequest, PruneRequest, ReportRequest, RecordRequest]
 
 
 # --------------------------------------------------------------------------- replies
@@ -236,6 +267,11 @@ class ReportReply(_Ok):
 
 
 @dataclass(frozen=True, kw_only=True)
+class RecordReply(_Ok):
+    op = "record"
+
+
+@dataclass(frozen=True, kw_only=True)
 class ErrorReply:
     """The buck could not do what was asked; ``reason`` says why. ``op`` is
     None when the request was too broken to tell what it asked."""
@@ -250,7 +286,7 @@ class ErrorReply:
         return False
 
 
-Reply = Union[ListReply, FetchReply, StatsReply, PruneReply, ReportReply, ErrorReply]
+Reply = Union[ListReply, FetchReply, StatsReply, PruneReply, ReportReply, RecordReply, ErrorReply]
 
 
 # --------------------------------------------------------------------------- encoding
@@ -267,6 +303,9 @@ def encode_request(request: Request, id: int = 0) -> bytes:
         body.update(buckets=list(request.buckets))
     elif isinstance(request, ReportRequest):
         body.update(source=request.source, report=request.report)
+    elif isinstance(request, RecordRequest):
+        body.update(source=request.source, indexed=list(request.indexed), archived=list(request.archived),
+                    skipped=list(request.skipped))
     elif not isinstance(request, StatsRequest):
         raise TypeError(f"not a bucket query request: {request!r}")
     return msgpack.packb(body, use_bin_type=True)
@@ -288,7 +327,7 @@ def encode_reply(reply: Reply) -> bytes:
         body["stats"] = reply.stats
     elif isinstance(reply, PruneReply):
         body.update(deleted=list(reply.deleted), not_found=list(reply.not_found), refused=dict(reply.refused))
-    elif not isinstance(reply, (ErrorReply, ReportReply)):
+    elif not isinstance(reply, (ErrorReply, ReportReply, RecordReply)):
         raise TypeError(f"not a bucket query reply: {reply!r}")
     return msgpack.packb(body, use_bin_type=True)
 
@@ -378,7 +417,8 @@ def _only(obj: dict, keys: set[str], what: str) -> None:
 
 
 _REQUEST_KEYS = {"list": {"environment", "start", "end"}, "fetch": {"bucket", "offset", "max_bytes"},
-                 "stats": set(), "prune": {"buckets"}, "report": {"source", "report"}}
+                 "stats": set(), "prune": {"buckets"}, "report": {"source", "report"},
+                 "record": {"source", "indexed", "archived", "skipped"}}
 
 
 def decode_request(body: bytes) -> tuple[int, Request]:
@@ -406,6 +446,9 @@ def decode_request(body: bytes) -> tuple[int, Request]:
         elif op == "report":
             req = ReportRequest(_take(obj, "source", _str),
                                 _take(obj, "report", lambda v: None if isinstance(v, dict) else "must be a map"))
+        elif op == "record":
+            req = RecordRequest(_take(obj, "source", _str), tuple(_take(obj, "indexed", _str_list)),
+                                tuple(_take(obj, "archived", _str_list)), tuple(_take(obj, "skipped", _str_list)))
         else:
             req = StatsRequest()
     except _Bad as exc:
@@ -457,6 +500,8 @@ def decode_reply(body: bytes) -> Reply:
                               reason=reason, id=rid)
         if op == "report":
             return ReportReply(reason=reason, id=rid)
+        if op == "record":
+            return RecordReply(reason=reason, id=rid)
         if op == "prune":
             refused = _take(obj, "refused", lambda v: None if isinstance(v, dict) and all(
                 isinstance(k, str) and isinstance(r, str) for k, r in v.items()) else "must be a map of id to reason")

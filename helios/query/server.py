@@ -19,6 +19,28 @@ whenever a request is answered, even for an open bucket.
 
 A request that cannot be read, or a failure while answering it, becomes an
 error reply with the reason; nothing a client sends can stop the buck.
+
+Who may ask what
+----------------
+Every request is checked against who sent it (``helios.wire.rights.Peer``,
+from the message's ZeroMQ properties: ``handle_frames``):
+
+- With CURVE, the rights of the key ZAP authenticated: list, fetch and
+  stats take a reader, porter or admin key, and only its environments are
+  listed and fetched; prune, record and report take a porter or admin key,
+  and prune only in its environments. A sender key (a tailer's) gets
+  nothing.
+- Without CURVE nobody is known, so the peer's address decides: fetch,
+  prune, record and report are answered only to a client on the buck's own
+  host (loopback, ipc://), unless ``[buck] query_allow_remote``.
+
+Prune follows the porter's record, never a request alone: a bucket is
+deleted only when it is closed and the asker's latest ``record`` (the
+porter's own account, from its state, of which windows of this buck it
+indexed and archived; kept per key, or per source without CURVE) shows it
+indexed and archived (or blacklisted from the archive). Anything else is
+refused with the reason. A deleted bucket leaves the record, so a window
+written again later (a late spool re-send) needs a new one.
 """
 
 from __future__ import annotations
@@ -38,6 +60,7 @@ from helios.query import protocol as p
 from helios.store import layout
 from helios.store.buckets import BucketFiles
 from helios.store.records import RecordReader
+from helios.wire.rights import NOBODY, Peer, Rights
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +76,14 @@ _LENGTH = struct.Struct(">I")
 # client from growing the buck's memory with made-up sources.
 MAX_REPORTS = 64
 
+# A request from this host without CURVE (direct calls, tests).
+LOCAL = Peer(None, "")
+# What each op takes of a key (helios.wire.rights.ACTIONS).
+NEEDS = {"list": "read", "fetch": "read", "stats": "read", "prune": "prune", "record": "prune", "report": "prune"}
+ROLES_FOR = {"read": "reader, porter or admin", "prune": "porter or admin"}
+# Without CURVE, what only a client on the buck's host may ask (query_allow_remote lifts it).
+LOCAL_ONLY = frozenset({"fetch", "prune", "record", "report"})
+
 
 class QueryServer:
     """Answers bucket queries for the buckets under ``root``.
@@ -63,7 +94,8 @@ class QueryServer:
 
     def __init__(self, sock: zmq.Socket, root: str | Path, buckets: BucketFiles,
                  stats: Callable[[], dict], *, max_bytes: int = p.DEFAULT_MAX_BYTES,
-                 name: str = "buck") -> None:
+                 name: str = "buck", rights_of: Callable[[bytes | str | None], Rights | None] | None = None,
+                 allow_remote: bool = False) -> None:
         self.sock = sock
         self.root = Path(root)
         self.buckets = buckets
@@ -74,10 +106,33 @@ class QueryServer:
         self._bad_logged = 0.0
         # The latest report of each service that sends one (the porter), for stats.
         self.reports: dict[str, dict] = {}
+        # With CURVE: a message's User-Id -> the rights of its key; None: CURVE off.
+        self.rights_of = rights_of
+        self.allow_remote = allow_remote
+        # The porters' records (record op): who (key name, "" without CURVE) -> source ->
+        # (indexed, archived, skipped) bucket ids of this buck.
+        self.records: dict[str, dict[str, tuple[set[str], set[str], set[str]]]] = {}
 
     # ----------------------------------------------------------------- the loop's handler
 
-    def handle(self, parts: list[bytes]) -> None:
+    def handle_frames(self, frames: list[zmq.Frame]) -> None:
+        """One message from the ROUTER socket, read with copy=False so that
+        its properties say who sent it: answer it, within that one's rights."""
+        last = frames[-1]
+        try:
+            address = last.get("Peer-Address") or ""
+        except zmq.ZMQError:  # no address: not over tcp:// (ipc://, inproc://): this host
+            address = ""
+        rights = None
+        if self.rights_of is not None:
+            try:
+                user = last.get("User-Id")
+            except zmq.ZMQError:
+                user = None
+            rights = self.rights_of(user) or NOBODY
+        self.handle([f.bytes for f in frames], Peer(rights, address))
+
+    def handle(self, parts: list[bytes], peer: Peer = LOCAL) -> None:
         """One message from the ROUTER socket: answer it."""
         route, body = p.split_message(parts)
         rid, op = 0, None
@@ -92,7 +147,7 @@ class QueryServer:
                 reply = p.ErrorReply(op=op, reason=str(exc), id=rid)
             else:
                 op = request.op
-                reply = self.answer(request, rid)
+                reply = self.answer(request, rid, peer)
         self.counts[f"{op or 'bad'}_requests"] += 1
         if not reply.ok:
             self.counts["errors"] += 1
@@ -116,19 +171,26 @@ class QueryServer:
             self._bad_logged = now
             log.warning("Buck %s answered a %s query with an error: %s", self.name, op or "malformed", reason)
 
-    def answer(self, request: p.Request, rid: int = 0) -> p.Reply:
-        """The reply to one decoded request. Problems with the buckets asked
-        for, or with the files, become error replies."""
+    def answer(self, request: p.Request, rid: int = 0, peer: Peer = LOCAL) -> p.Reply:
+        """The reply to one decoded request from ``peer``. Problems with the
+        buckets asked for, with the files, or with the asker's rights become
+        error replies."""
         try:
+            refusal = self.refusal(request.op, peer)
+            if refusal:
+                self.counts[f"refused_{request.op}"] += 1
+                raise QueryError(refusal)
             if isinstance(request, p.ListRequest):
-                return p.ListReply(buckets=tuple(self.list(request)), id=rid)
+                return p.ListReply(buckets=tuple(self.list(request, peer)), id=rid)
             if isinstance(request, p.FetchRequest):
-                return self.fetch(request, rid)
+                return self.fetch(request, rid, peer)
             if isinstance(request, p.StatsRequest):
-                return p.StatsReply(stats={**self._stats(), "reports": dict(self.reports)}, id=rid)
+                return p.StatsReply(stats=self.stats_for(peer), id=rid)
             if isinstance(request, p.ReportRequest):
                 return self.report(request, rid)
-            return self.prune(request, rid)
+            if isinstance(request, p.RecordRequest):
+                return self.record(request, rid, peer)
+            return self.prune(request, rid, peer)
         except QueryError as exc:
             return p.ErrorReply(op=request.op, reason=str(exc), id=rid)
         except (OSError, RecordError) as exc:
@@ -140,6 +202,39 @@ class QueryServer:
             return p.ErrorReply(op=request.op, reason=f"internal error in the buck: {type(exc).__name__}: {exc}",
                                 id=rid)
 
+    # ----------------------------------------------------------------- rights
+
+    def refusal(self, op: str, peer: Peer) -> str | None:
+        """Why ``peer`` may not ask ``op`` at all (None: it may, perhaps only
+        for some environments, which the op itself checks)."""
+        if self.rights_of is not None:
+            need = NEEDS[op]
+            if peer.rights is None or not peer.rights.may(need):
+                who = peer.who() if peer.rights is not None else "an unknown key"
+                return f"{who} may not {op}: that takes a {ROLES_FOR[need]} key"
+            return None
+        if op in LOCAL_ONLY and not peer.local and not self.allow_remote:
+            return (f"{peer.who()} is not on this buck's host: with CURVE off, a buck answers {op} only to "
+                    "its own host ([buck] query_allow_remote = true lets every host that reaches the port)")
+        return None
+
+    def _may(self, peer: Peer, action: str, environment: str) -> bool:
+        return peer.rights is None or peer.rights.may(action, environment)
+
+    def _env_refusal(self, peer: Peer, action: str, op: str, environment: str) -> None:
+        if not self._may(peer, action, environment):
+            self.counts[f"refused_{op}"] += 1
+            raise QueryError(f"{peer.who()} may not {op} in environment {environment}")
+
+    def stats_for(self, peer: Peer) -> dict:
+        stats = {**self._stats(), "reports": dict(self.reports)}
+        if peer.rights is not None and peer.rights.environments is not None:
+            envs = peer.rights.environments  # the senders of its environments only
+            stats["senders"] = {k: v for k, v in (stats.get("senders") or {}).items()
+                                if k.split("/", 1)[0] in envs}
+            stats["reports"] = {}
+        return stats
+
     # ----------------------------------------------------------------- the requests
 
     def state(self, name: layout.BucketName, now: float | None = None) -> str:
@@ -148,7 +243,9 @@ class QueryServer:
         now = time.time() if now is None else now
         return p.OPEN if now < name.end or self.buckets.is_open(name) else p.CLOSED
 
-    def list(self, request: p.ListRequest) -> list[p.BucketEntry]:
+    def list(self, request: p.ListRequest, peer: Peer = LOCAL) -> list[p.BucketEntry]:
+        if request.environment is not None:
+            self._env_refusal(peer, "read", "list", request.environment)
         lo, hi = request.start, request.end
         # list_buckets speaks seconds: widen to whole seconds, then be exact in ns.
         found = layout.list_buckets(self.root, request.environment, None if lo is None else lo // NS,
@@ -156,6 +253,8 @@ class QueryServer:
         now = time.time()
         out = []
         for name, path in found:
+            if not self._may(peer, "read", name.environment):
+                continue  # a key sees only its environments
             if (lo is not None and name.end * NS <= lo) or (hi is not None and name.start * NS >= hi):
                 continue
             try:
@@ -173,8 +272,9 @@ class QueryServer:
         except ValueError as exc:
             raise QueryError(str(exc)) from None
 
-    def fetch(self, request: p.FetchRequest, rid: int = 0) -> p.FetchReply:
+    def fetch(self, request: p.FetchRequest, rid: int = 0, peer: Peer = LOCAL) -> p.FetchReply:
         name = self._name(request.bucket)
+        self._env_refusal(peer, "read", "fetch", name.environment)
         state = self.state(name)
         path = layout.bucket_path(self.root, name.environment, name.start, name.width)
         try:
@@ -207,7 +307,32 @@ class QueryServer:
                             torn_tail=st.torn_tail if end else False,
                             skipped_bytes=st.skipped_bytes, corrupt_records=st.corrupt_records, id=rid)
 
-    def prune(self, request: p.PruneRequest, rid: int = 0) -> p.PruneReply:
+    def _who(self, peer: Peer) -> str:
+        """Whose records a peer's prune is checked against: its key's (by
+        file name), or without CURVE, this host's."""
+        return peer.rights.name if peer.rights is not None else ""
+
+    def record(self, request: p.RecordRequest, rid: int = 0, peer: Peer = LOCAL) -> p.RecordReply:
+        mine = self.records.setdefault(self._who(peer), {})
+        if request.source not in mine and sum(map(len, self.records.values())) >= MAX_REPORTS:
+            raise QueryError(f"the buck keeps records of at most {MAX_REPORTS} sources")
+        mine[request.source] = (set(request.indexed), set(request.archived), set(request.skipped))
+        return p.RecordReply(id=rid)
+
+    def unrecorded(self, bucket_id: str, peer: Peer) -> str | None:
+        """Why the asker's record does not let ``bucket_id`` go (None: it does)."""
+        mine = self.records.get(self._who(peer))
+        whose = f"the record of {peer.who()}"
+        if not mine:
+            return (f"no record from {peer.who()}: a bucket is pruned only when the porter's record (left "
+                    "before it prunes) shows it indexed and archived")
+        if not any(bucket_id in indexed for indexed, _, _ in mine.values()):
+            return f"not indexed: {whose} does not show this window indexed from this buck's copy"
+        if not any(bucket_id in archived or bucket_id in skipped for _, archived, skipped in mine.values()):
+            return f"not archived: {whose} does not show this window archived (and verified) from this buck's copy"
+        return None
+
+    def prune(self, request: p.PruneRequest, rid: int = 0, peer: Peer = LOCAL) -> p.PruneReply:
         deleted: list[str] = []
         not_found: list[str] = []
         refused: dict[str, str] = {}
@@ -218,10 +343,20 @@ class QueryServer:
             except QueryError as exc:
                 refused[bucket_id] = str(exc)
                 continue
+            if not self._may(peer, "prune", name.environment):
+                refused[bucket_id] = f"{peer.who()} may not prune in environment {name.environment}"
+                continue
             if self.state(name, now) == p.OPEN:
                 refused[bucket_id] = "the bucket is open: the buck may still append to it"
                 continue
             path = layout.bucket_path(self.root, name.environment, name.start, name.width)
+            why = self.unrecorded(bucket_id, peer)
+            if why:
+                if path.exists():
+                    refused[bucket_id] = why
+                else:  # nothing to delete: said as it is, whoever asks
+                    not_found.append(bucket_id)
+                continue
             try:
                 path.unlink()
             except FileNotFoundError:
@@ -231,6 +366,9 @@ class QueryServer:
                 refused[bucket_id] = f"cannot delete {path}: {exc.strerror or exc}"
                 continue
             deleted.append(bucket_id)
+            for kept in self.records.get(self._who(peer), {}).values():
+                for ids in kept:  # written again later (a late re-send), it needs a new record
+                    ids.discard(bucket_id)
             try:
                 path.parent.rmdir()  # the day directory, once its last bucket is gone
             except OSError:
@@ -238,6 +376,10 @@ class QueryServer:
         if deleted:
             log.info("Buck %s pruned %d bucket(s) on request.", self.name, len(deleted))
         self.counts["buckets_pruned"] += len(deleted)
+        self.counts["prune_refused"] += len(refused)
+        if refused:
+            bid, why = next(iter(refused.items()))
+            self._log_error("prune", f"{len(refused)} bucket(s) not pruned, e.g. {bid}: {why}")
         return p.PruneReply(deleted=tuple(deleted), not_found=tuple(not_found), refused=refused, id=rid)
 
     def report(self, request: p.ReportRequest, rid: int = 0) -> p.ReportReply:
@@ -247,4 +389,5 @@ class QueryServer:
         return p.ReportReply(id=rid)
 
     def stats(self) -> dict:
-        return dict(self.counts)
+        return {**self.counts, "records": {who or "(this host)": sorted(mine) for who, mine in self.records.items()}}
+

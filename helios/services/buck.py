@@ -37,6 +37,7 @@ from helios.query.server import DRAIN as QUERY_DRAIN
 from helios.query.server import QueryServer
 from helios.services.diskfull import DiskFull, is_full
 from helios.wire.publisher import Publisher
+from helios.wire.rights import NOBODY, Rights
 from helios.wire.sockets import SocketFactory
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,8 @@ class Buck:
         self.disk = DiskFull(self.name, str(self.data_dir), cfg.full_retry, cfg.full_log_interval)
         self.held: list[tuple[codec.BatchHeader, bytes]] = []
         self._paused = False  # the ingest socket is out of the poller while frames are held
+        # With CURVE: the rights of the key a message came with (helios.wire.rights), by its User-Id.
+        self.rights_of = self.factory.rights_lookup()
 
     @property
     def publish_endpoint(self) -> str:
@@ -130,6 +133,12 @@ class Buck:
         # Every socket the loop serves, with what to do with one message of it.
         # Live publishing and HTTP ingest register theirs here too.
         self.handlers: dict[zmq.Socket, Callable[[list[bytes]], None]] = {ingest: self.handle}
+        # Sockets read with copy=False: their handlers take zmq.Frames, which
+        # carry the sender's key (User-Id) and address (Peer-Address).
+        self.with_frames: set[zmq.Socket] = set()
+        if self.rights_of is not None:
+            self.handlers[ingest] = self.handle_frames
+            self.with_frames.add(ingest)
         # Messages taken per wake-up from sockets whose messages cost more than a batch.
         self.drain: dict[zmq.Socket, int] = {}
         if self.publish_endpoint:
@@ -150,8 +159,10 @@ class Buck:
                     sock.close(linger=0)
                 raise
             self.query = QueryServer(qsock, self.data_dir / "buckets", self.buckets, self.stats,
-                                     max_bytes=self.cfg.query_max_bytes, name=self.name)
-            self.handlers[qsock] = self.query.handle
+                                     max_bytes=self.cfg.query_max_bytes, name=self.name,
+                                     rights_of=self.rights_of, allow_remote=self.cfg.query_allow_remote)
+            self.handlers[qsock] = self.query.handle_frames
+            self.with_frames.add(qsock)
             # A fetch reads up to query_max_bytes: a few per wake-up, then ingest again.
             self.drain[qsock] = QUERY_DRAIN
             log.info("Buck %s answers bucket queries on %s.", self.name, self.query_endpoint)
@@ -183,7 +194,7 @@ class Buck:
                         if self.held and sock is ingest:
                             break  # the disk is full: the rest waits in ZeroMQ's queue
                         try:
-                            parts = sock.recv_multipart(zmq.NOBLOCK, copy=True)
+                            parts = sock.recv_multipart(zmq.NOBLOCK, copy=sock not in self.with_frames)
                         except zmq.Again:
                             break
                         handler(parts)
@@ -212,10 +223,19 @@ class Buck:
                 self.metrics.close()
             log.info("Buck %s stopped: %d frames, %d events stored.", self.name, self.counts["frames"], self.counts["events"])
 
-    def handle(self, parts: list[bytes]) -> None:
+    def handle_frames(self, frames: list[zmq.Frame]) -> None:
+        """One ingest message with CURVE: ``handle`` it with the rights of its key."""
+        try:
+            who = self.rights_of(frames[0].get("User-Id")) or NOBODY
+        except zmq.ZMQError:  # no User-Id: not a CURVE connection
+            who = NOBODY
+        self.handle([f.bytes for f in frames], who)
+
+    def handle(self, parts: list[bytes], who: Rights | None = None) -> None:
         """One ingest message: check each part, store the good ones, publish them.
-        Frames that do not fit on a full disk are held (see ``while_full``)."""
-        accepted = self.accept(parts)
+        Frames that do not fit on a full disk are held (see ``while_full``).
+        ``who``: the rights of the sender's key (None: not checked, CURVE off)."""
+        accepted = self.accept(parts, who)
         if accepted:
             self.store(accepted, self.held)
             self.publish(_not_in(accepted, self.held))
@@ -242,14 +262,18 @@ class Buck:
             poller.register(ingest, zmq.POLLIN)
             self._paused = False
 
-    def accept(self, parts: list[bytes]) -> list[tuple[codec.BatchHeader, bytes]]:
-        """Check each frame without decoding it; count and log the bad ones."""
+    def accept(self, parts: list[bytes], who: Rights | None = None) -> list[tuple[codec.BatchHeader, bytes]]:
+        """Check each frame without decoding it; count and log the bad ones.
+        A frame of an environment ``who`` may not send to is refused too."""
         accepted = []
         for frame in parts:
             try:
                 header = codec.check_frame(frame, max_raw=self.cfg.max_raw_bytes)
                 if not layout.valid_environment(header.environment):
                     raise FrameError(f"environment name {header.environment!r} is not allowed")
+                if who is not None and not who.may("send", header.environment):
+                    raise FrameError(f"environment not allowed for the key: {who.describe()} may not send "
+                                     f"to {header.environment}")
                 if header.count > self.cfg.max_batch_events:
                     raise FrameError(f"batch of {header.count} events: over the limit of "
                                      f"{self.cfg.max_batch_events} (max_batch_events)")

@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 NS = 1_000_000_000
 LEASE_S = 900.0          # a job's hold on a window against a second porter; it expires if we die
 PRUNE_BATCH = 500        # bucket ids per prune request
+RECORD_MAX = 10_000      # bucket ids in one record (one buck, one pass; the rest next pass)
 RETENTION_EVERY = 60.0   # seconds between looks at the index's days
 _TIME = operator.itemgetter(1)   # an event's (or row's) time
 
@@ -132,6 +133,11 @@ class Porter:
         self._listed: report.Listed | None = None
         self._listed_at: float | None = None     # when the bucks were last asked
         self._status_at = float("-inf")
+
+    @property
+    def source(self) -> str:
+        """This porter's name in its reports and records at the bucks."""
+        return f"porter@{os.uname().nodename}:{self.state_dir.resolve()}"
 
     def stop(self) -> None:
         """Finish the jobs in flight, then return from ``run``; safe from a signal handler."""
@@ -415,6 +421,16 @@ class Porter:
                 per_buck.setdefault(ep, []).append((name, held[ep].id))
         worked = False
         for ep, items in per_buck.items():
+            # The buck prunes only what the porter's own record shows indexed
+            # and archived from its copy (helios.query.server): leave it first.
+            ids = [bid for _, bid in items[:RECORD_MAX]]
+            kept = self.qc.record(ep, self.source, indexed=ids, archived=[
+                bid for (name, bid) in items[:RECORD_MAX] if states[name].archived_at is not None],
+                skipped=[bid for (name, bid) in items[:RECORD_MAX] if states[name].archived_at is None])
+            if isinstance(kept, QueryError):
+                log.warning("Could not leave the porter's record with buck %s, so it prunes nothing: %s.", ep, kept)
+                continue
+            items = items[:RECORD_MAX]
             for i in range(0, len(items), PRUNE_BATCH):
                 if self.stopping.is_set():
                     return worked
@@ -520,7 +536,7 @@ class Porter:
             return
         body = {"environments": envs, "problems": problems, "pid": os.getpid(), "updated": now}
         try:
-            self.qc.report(live, f"porter@{os.uname().nodename}:{self.state_dir.resolve()}", body,
+            self.qc.report(live, self.source, body,
                            timeout=min(self.cfg.timeout, 2.0))
         except (QueryError, AttributeError) as exc:  # a client without reports: nothing to leave
             log.debug("Could not leave the porter's report with the bucks: %s", exc)

@@ -40,6 +40,16 @@ removed from the list *now*, its owner's open connections must end, which
 is what ``SocketFactory.reload_allow_list`` does (it rebinds the server
 sockets, and every client handshakes again).
 
+Each key has a role and environments (``helios.wire.rights``: sender,
+reader, porter, admin), read from its key file with it. ZAP answers with
+the key itself (z85) as the connection's User-Id, so that a buck looks up
+the *current* rights of whoever sent a message (``ZapHandler.rights_of``):
+a key's rights changed in its file count from the next SIGHUP, for open
+connections too. The live feed's sockets use their own ZAP domain
+(``LIVE_DOMAIN``), where a key is let in only if it may subscribe
+(``Rights.may("subscribe")``): an XPUB cannot refuse one subscription, so
+the handshake is where a sender's key is turned away.
+
 A client refused during the handshake is not reconnected by ZeroMQ (it ends
 the connection for good); ``helios.wire.fanout`` reports it and tries again
 after a while, so a key added later is picked up without a restart.
@@ -68,11 +78,14 @@ import zmq
 import zmq.utils.z85 as z85
 
 from helios.errors import ConfigError, ServiceError
+from helios.wire import rights as rights_mod
+from helios.wire.rights import Rights
 
 log = logging.getLogger(__name__)
 
 ZAP_ENDPOINT = "inproc://zeromq.zap.01"
 ZAP_DOMAIN = b"helios"
+LIVE_DOMAIN = b"helios.live"   # the live feed's sockets: only keys that may subscribe
 PUBLIC_SUFFIX = ".key"
 SECRET_SUFFIX = ".key_secret"
 PRIVATE_DIR = "private"
@@ -182,9 +195,11 @@ curve
 """
 
 
-def write_keypair(directory: str | os.PathLike, name: str) -> tuple[Path, Path]:
+def write_keypair(directory: str | os.PathLike, name: str, rights: Rights | None = None) -> tuple[Path, Path]:
     """Make a key pair: ``DIR/NAME.key`` (public, 0644) and
     ``DIR/private/NAME.key_secret`` (0600; ``private`` is made 0700).
+    ``rights``: the role and environments written in the public file's
+    metadata (``helios.wire.rights``; None: none, the default sender).
     Never overwrites a key; ``ServiceError`` saying why it could not."""
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name) or name.endswith((".key", ".key_secret")):
         raise ServiceError(f"{name!r} is not a key name: letters, digits and _.- (like buck-a or web)")
@@ -207,9 +222,12 @@ def write_keypair(directory: str | os.PathLike, name: str) -> tuple[Path, Path]:
         secret_text = (_BANNER.format(when=when, kind="**Secret**", name=name,
                                       advice="DO NOT PROVIDE THIS FILE TO OTHER USERS nor change its permissions.")
                        + f'    public-key = "{public.decode()}"\n    secret-key = "{secret.decode()}"\n')
-        public_text = (_BANNER.format(when=when, kind="Public", name=name,
-                                      advice="Copy it to the allow_dir of the bucks this key may connect to.")
-                       + f'    public-key = "{public.decode()}"\n')
+        banner = _BANNER.format(when=when, kind="Public", name=name,
+                                advice="Copy it to the allow_dir of the bucks this key may connect to.")
+        if rights is not None:  # in the metadata section, before "curve"
+            banner = banner.replace("\ncurve\n", "\n" + rights_mod.format_metadata(rights) + "curve\n")
+        public_text = banner + f'    public-key = "{public.decode()}"\n'
+
         # The secret is created 0600 (O_EXCL: never through a file or link put there before).
         fd = os.open(secret_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="ascii") as f:
@@ -223,11 +241,20 @@ def write_keypair(directory: str | os.PathLike, name: str) -> tuple[Path, Path]:
     return public_path, secret_path
 
 
-def read_allow_dir(directory: str | os.PathLike) -> tuple[dict[bytes, str], list[str]]:
-    """The public keys of every ``*.key`` file in ``directory`` (key -> file
-    name), and a problem per file that could not be read. ``ServiceError``
-    if the directory itself cannot be listed."""
-    allowed: dict[bytes, str] = {}
+def read_rights(path: str | os.PathLike) -> Rights:
+    """The rights declared in a public key file (``helios.wire.rights``),
+    named after the file; ``ServiceError`` naming it if they are wrong."""
+    try:
+        return rights_mod.parse(_read_text(path)).named(os.path.basename(path))
+    except ValueError as exc:
+        raise ServiceError(f"{path}: {exc}") from None
+
+
+def read_allow_dir(directory: str | os.PathLike) -> tuple[dict[bytes, Rights], list[str]]:
+    """The public keys of every ``*.key`` file in ``directory`` (key -> its
+    rights, named after the file), and a problem per file that could not be
+    read. ``ServiceError`` if the directory itself cannot be listed."""
+    allowed: dict[bytes, Rights] = {}
     problems: list[str] = []
     try:
         names = sorted(os.listdir(directory))
@@ -237,7 +264,9 @@ def read_allow_dir(directory: str | os.PathLike) -> tuple[dict[bytes, str], list
         if not name.endswith(PUBLIC_SUFFIX) or name.startswith("."):
             continue
         try:
-            allowed[read_public(os.path.join(directory, name))] = name
+            path = os.path.join(directory, name)
+            key = read_public(path)
+            allowed[key] = read_rights(path)
         except ServiceError as exc:
             problems.append(str(exc))
     return allowed, problems
@@ -361,8 +390,9 @@ class ZapHandler:
         allowed, problems = read_allow_dir(allow_dir)
         if problems:
             raise ServiceError("; ".join(problems))
-        self.allowed: dict[bytes, str] = allowed  # swapped whole by reload, read by the thread
-        self.counts = {"allowed": 0, "refused": 0}
+        # key (z85) -> rights; swapped whole by reload, read by the thread and by rights_of
+        self.allowed: dict[bytes, Rights] = allowed
+        self.counts = {"allowed": 0, "refused": 0, "refused_role": 0}
         self._refusals_logged: dict[bytes, float] = {}
         self._stopping = threading.Event()
         self._sock = context.socket(zmq.REP)
@@ -376,6 +406,14 @@ class ZapHandler:
         self._thread = threading.Thread(target=self._run, name="helios-zap", daemon=True)
         self._thread.start()
         log.info("CURVE: %d client key(s) allowed, from %s.", len(allowed), allow_dir)
+        _log_undeclared(allowed)
+
+    def rights_of(self, user_id: bytes | str | None) -> Rights | None:
+        """The current rights of the key ZAP let in as ``user_id`` (the
+        User-Id of a message, the z85 key); None if it is no longer listed."""
+        if not user_id:
+            return None
+        return self.allowed.get(user_id.encode("ascii", "replace") if isinstance(user_id, str) else user_id)
 
     def reload(self) -> tuple[list[str], list[str]]:
         """Re-read ``allow_dir``; returns the names of the keys added and of
@@ -389,10 +427,14 @@ class ZapHandler:
         for p in problems:
             log.error("CURVE allow-list: %s; that file is left out.", p)
         old, self.allowed = self.allowed, allowed
-        added = sorted(allowed[k] for k in allowed.keys() - old.keys())
-        removed = sorted(old[k] for k in old.keys() - allowed.keys())
-        log.info("CURVE allow-list reloaded from %s: %d key(s) allowed%s%s.", self.allow_dir, len(allowed),
-                 f", added {', '.join(added)}" if added else "", f", removed {', '.join(removed)}" if removed else "")
+        added = sorted(allowed[k].name for k in allowed.keys() - old.keys())
+        removed = sorted(old[k].name for k in old.keys() - allowed.keys())
+        changed = sorted(allowed[k].describe() for k in allowed.keys() & old.keys()
+                         if (allowed[k].roles, allowed[k].environments) != (old[k].roles, old[k].environments))
+        log.info("CURVE allow-list reloaded from %s: %d key(s) allowed%s%s%s.", self.allow_dir, len(allowed),
+                 f", added {', '.join(added)}" if added else "", f", removed {', '.join(removed)}" if removed else "",
+                 f", rights changed: {'; '.join(changed)}" if changed else "")
+        _log_undeclared({k: allowed[k] for k in allowed.keys() - old.keys()})
         return added, removed
 
     def close(self) -> None:
@@ -419,13 +461,28 @@ class ZapHandler:
         if version != b"1.0":
             return [b"1.0", request_id, b"500", b"unknown ZAP version", b"", b""]
         key = z85.encode(credentials[0]) if mechanism == b"CURVE" and credentials and len(credentials[0]) == 32 else None
-        name = self.allowed.get(key) if key is not None and domain == ZAP_DOMAIN else None
-        if name is not None:
+        rights = self.allowed.get(key) if key is not None and domain in (ZAP_DOMAIN, LIVE_DOMAIN) else None
+        if rights is not None and domain == LIVE_DOMAIN and not rights.may("subscribe"):
+            self.counts["refused_role"] += 1
+            self._log_role_refusal(rights, address.decode(errors="replace"))
+            return [version, request_id, b"400", b"this key may not read the live feed", b"", b""]
+        if rights is not None:
             self.counts["allowed"] += 1
-            return [version, request_id, b"200", b"OK", name.encode(), b""]
+            # The User-Id of every message on this connection: the key itself,
+            # so that its rights are looked up as they are now (rights_of).
+            return [version, request_id, b"200", b"OK", key, b""]
         self.counts["refused"] += 1
         self._log_refusal(key, address.decode(errors="replace"), mechanism.decode(errors="replace"))
         return [version, request_id, b"400", b"client key not allowed", b"", b""]
+
+    def _log_role_refusal(self, rights: Rights, address: str) -> None:
+        now = time.monotonic()
+        tag = b"role:" + rights.name.encode()
+        if now - self._refusals_logged.get(tag, -1e9) < self.REFUSAL_LOG_S:
+            return
+        self._refusals_logged[tag] = now
+        log.warning("CURVE: refused %s from %s on the live feed: only a reader, porter or admin key of every "
+                    "environment may subscribe (logged once a minute per key).", rights.describe(), address or "?")
 
     def _log_refusal(self, key: bytes | None, address: str, mechanism: str) -> None:
         now = time.monotonic()
@@ -438,6 +495,15 @@ class ZapHandler:
         who = f"public key {key.decode()}" if key else f"mechanism {mechanism}"
         log.warning("CURVE: refused a client from %s with %s: not in the allow-list %s (logged once a minute "
                     "per key).", address or "?", who, self.allow_dir)
+
+
+def _log_undeclared(allowed: dict[bytes, Rights]) -> None:
+    names = sorted(r.name for r in allowed.values() if not r.declared)
+    if names:
+        log.info("CURVE: %d key(s) declare no role and are senders of every environment (they may push, "
+                 "never subscribe, list, fetch or prune): %s. Give a key a role with role = \"...\" and "
+                 "environments = \"...\" in its file (docs/security.md).", len(names),
+                 ", ".join(names[:20]) + (" ..." if len(names) > 20 else ""))
 
 
 _handlers: dict[zmq.Context, ZapHandler] = {}

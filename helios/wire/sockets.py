@@ -220,12 +220,22 @@ class SocketFactory:
             sock.curve_server = True
             sock.curve_secretkey = c.server.secret
             sock.curve_publickey = c.server.public
-            sock.zap_domain = curve_mod.ZAP_DOMAIN
+            # The live feed has a ZAP domain of its own: only keys that may
+            # subscribe get in (an XPUB cannot refuse a subscription later).
+            sock.zap_domain = curve_mod.LIVE_DOMAIN if spec.kind == zmq.XPUB else curve_mod.ZAP_DOMAIN
             sock.setsockopt(zmq.ZAP_ENFORCE_DOMAIN, 1)
         else:
             sock.curve_serverkey = c.server_public
             sock.curve_publickey = c.own.public
             sock.curve_secretkey = c.own.secret
+
+    def rights_lookup(self):
+        """With CURVE serving: a function from a message's User-Id to the
+        current rights of the key ZAP let in (``ZapHandler.rights_of``);
+        None without CURVE (no key identifies a peer)."""
+        if self.curve is None or self.curve.allow_dir is None or self.curve.server is None:
+            return None
+        return curve_mod.zap_handler(self.context, self.curve.allow_dir).rights_of
 
     def reload_allow_list(self) -> tuple[list[str], list[str]]:
         """Re-read the CURVE allow-list (SIGHUP); returns the names of the keys

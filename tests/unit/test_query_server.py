@@ -142,7 +142,9 @@ def test_prune_deletes_closed_buckets_and_refuses_open_ones(server, root):
     now = int(time.time())
     server.buckets.append("prod", [b"live"], now)
     live = layout.bucket_id(layout.BucketName("prod", now - now % 60, 60))
-    reply = server.answer(p.PruneRequest((a, live, "prod/20240131/000500-60s", "nonsense", a)))
+    gone = "prod/20240131/000500-60s"
+    assert server.answer(p.RecordRequest("porter", (a, live, gone), (a, live, gone))).ok
+    reply = server.answer(p.PruneRequest((a, live, gone, "nonsense", a)))
     assert reply.deleted == (a,)
     assert reply.not_found == ("prod/20240131/000500-60s", a)
     assert set(reply.refused) == {live, "nonsense"} and "open" in reply.refused[live]
