@@ -39,7 +39,7 @@ def keys(tmp_path):
     file for each."""
     kdir = tmp_path / "keys"
     for name in ("server", "tailer", "ops", "stranger"):
-        r = helios("keygen", name, "--dir", str(kdir))
+        r = helios("keygen", name, "--dir", str(kdir), *(("--role", "admin") if name == "ops" else ()))
         assert r.returncode == 0, r.stderr
     allow = tmp_path / "allow"
     allow.mkdir()
