@@ -44,8 +44,10 @@ input file and a warm page cache):
      with the re-send included.
 
    - ``curve``: as ``on``, with CURVE on every socket (``[security] curve``;
-     keys from ``helios.wire.curve``, made once under ``bench/out/curve-keys``):
-     what transport encryption costs, as "CURVE on / off" (goal: at least 0.85).
+     keys from ``helios.wire.curve``, made once under ``bench/out/curve-keys``;
+     the tailer's key a sender of the bench's environments, so every frame
+     is checked against its rights): what transport encryption and the
+     rights checks cost, as "CURVE on / off" (goal: at least 0.85).
 
    Bytes sent are frame bytes as the bucks count them (``stats.json``
    ``bytes``: the length of every frame stored; ZeroMQ and TCP framing are
@@ -435,13 +437,21 @@ def loadavg() -> str:
 def curve_configs() -> dict[str, str]:
     """Config files with CURVE on, for the bucks and the tailer of the curve
     variant (keys made once, kept under bench/out/curve-keys)."""
-    from helios.wire.curve import write_keypair
+    from helios.wire import rights
+    from helios.wire.curve import read_rights, write_keypair
 
     keys = OUT / "curve-keys"
     allow = keys / "allow"
+    # The tailer's key is a sender of the bench's environments, so that the
+    # bucks check each frame against a declared role (helios.wire.rights).
+    sender = rights.parse_values("sender", f"{ENV} {LAT_ENV}")
+    tailer = keys / "tailer.key"
+    if tailer.exists() and not read_rights(tailer).declared:  # made before roles: make it again
+        tailer.unlink()
+        (keys / "private" / "tailer.key_secret").unlink(missing_ok=True)
     for name in ("server", "tailer"):
         if not (keys / f"{name}.key").exists():
-            write_keypair(keys, name)
+            write_keypair(keys, name, sender if name == "tailer" else None)
     allow.mkdir(exist_ok=True)
     (allow / "tailer.key").write_bytes((keys / "tailer.key").read_bytes())
     files = {"buck": f'server_secret_key = "{keys}/private/server.key_secret"\nallow_dir = "{allow}"\n',
