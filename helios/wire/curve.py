@@ -393,6 +393,7 @@ class ZapHandler:
         # key (z85) -> rights; swapped whole by reload, read by the thread and by rights_of
         self.allowed: dict[bytes, Rights] = allowed
         self.counts = {"allowed": 0, "refused": 0, "refused_role": 0}
+        self.changed: list[str] = []  # keys whose rights the last reload changed
         self._refusals_logged: dict[bytes, float] = {}
         self._stopping = threading.Event()
         self._sock = context.socket(zmq.REP)
@@ -431,6 +432,9 @@ class ZapHandler:
         removed = sorted(old[k].name for k in old.keys() - allowed.keys())
         changed = sorted(allowed[k].describe() for k in allowed.keys() & old.keys()
                          if (allowed[k].roles, allowed[k].environments) != (old[k].roles, old[k].environments))
+        # Rights changed: the factory ends every connection as for a removed
+        # key, so that the live feed's handshake check is made again.
+        self.changed = changed
         log.info("CURVE allow-list reloaded from %s: %d key(s) allowed%s%s%s.", self.allow_dir, len(allowed),
                  f", added {', '.join(added)}" if added else "", f", removed {', '.join(removed)}" if removed else "",
                  f", rights changed: {'; '.join(changed)}" if changed else "")

@@ -249,8 +249,9 @@ class SocketFactory:
         which senders cover (spool re-sends, query timeouts)."""
         if self.curve is None or self.curve.allow_dir is None:
             return [], []
-        added, removed = curve_mod.zap_handler(self.context, self.curve.allow_dir).reload()
-        if removed:
+        handler = curve_mod.zap_handler(self.context, self.curve.allow_dir)
+        added, removed = handler.reload()
+        if removed or handler.changed:  # a changed key is checked again at its next handshake
             live = [(ref(), ep) for ref, ep in self._served]
             self._served = [(weakref.ref(sock), ep) for sock, ep in live if sock is not None and not sock.closed]
             for sock, ep in live:
