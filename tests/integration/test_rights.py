@@ -295,3 +295,47 @@ def test_with_curve_off_only_the_bucks_host_may_fetch_and_prune_unless_the_confi
         outside.close()
     finally:
         ctx.destroy(linger=0)
+
+
+# --------------------------------------------------------------------------- the porter, end to end
+
+def plant_events(data: Path, env: str, start: int, n: int = 5) -> str:
+    """A closed window of real events, as a buck stores them."""
+    t = start * 1_000_000_000
+    events = [Event(os.urandom(16), t + i * 1000, t, "web-1", "app", 6, "", None, f"{env} line {i}".encode(),
+                    None, b"", env) for i in range(n)]
+    path = layout.bucket_path(data / "buckets", env, start, 60)
+    with RecordWriter(path) as w:
+        w.append(codec.encode_events(env, "web-1", events))
+    return layout.bucket_id(layout.BucketName(env, start, 60))
+
+
+def run_porter(keys, tmp_path, key: str, query: str) -> subprocess.CompletedProcess:
+    cfg = tmp_path / f"porter-{key}.toml"
+    cfg.write_text(f'[security]\ncurve = true\nsecret_key = "{keys.dir}/private/{key}.key_secret"\n'
+                   f'server_key = "{keys.dir}/server.key"\n')
+    state = tmp_path / f"porter-{key}"
+    return helios("porter", "once", "-c", str(cfg), "--buck", query, "--state-dir", str(state), "--index-dir",
+                  str(state / "index"), "--archive-dir", str(state / "archive"), "--grace", "0", "--timeout", "3",
+                  "--archive-age", "0", "--prune-age", "0", "--recent-days", "30", "--workers", "0", timeout=90)
+
+
+@pytest.mark.parametrize("key,pruned", [("porter", {"prod", "staging"}), ("porter-prod", {"prod"}),
+                                        ("web", set())])
+def test_the_porter_prunes_with_curve_only_what_it_ported_and_its_key_allows(keys, buck, tmp_path, key, pruned):
+    """A porter with a porter key of every environment ports and prunes all;
+    with a porter key of prod it sees, ports and prunes prod only; with a
+    reader key (web's) it ports what it can read and prunes nothing."""
+    _, _, data = buck("a", None, "-c", keys.buck)
+    q = buck_query(data)
+    start = (int(time.time()) // 60) * 60 - 600
+    ids = {env: plant_events(data, env, start) for env in ("prod", "staging")}
+    r = run_porter(keys, tmp_path, key, q)
+    gone = {env for env, bid in ids.items() if bid not in held(data)}
+    assert gone == pruned, (r.stdout, r.stderr)
+    if key == "web":
+        assert "may not record: that takes a porter or admin key" in r.stderr
+    queries = poll_until(lambda: (stats_of(data).get("queries") or {}).get("prune_requests" if pruned else
+                                                                           "refused_record") and
+                         stats_of(data)["queries"], what="the porter's queries in the buck's stats")
+    assert (f"{key}.key" in queries["records"]) is bool(pruned)
