@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -339,3 +340,51 @@ def test_the_porter_prunes_with_curve_only_what_it_ported_and_its_key_allows(key
                                                                            "refused_record") and
                          stats_of(data)["queries"], what="the porter's queries in the buck's stats")
     assert (f"{key}.key" in queries["records"]) is bool(pruned)
+
+
+def test_keygen_writes_the_role_and_environments_the_buck_reads_and_refuses_half_given_options(tmp_path):
+    r = helios("keygen", "tail-1", "--dir", str(tmp_path), "--role", "sender", "--env", "prod,staging")
+    assert r.returncode == 0 and "tail-1.key (sender of prod, staging)" in r.stdout, r
+    got = curve.read_rights(tmp_path / "tail-1.key")
+    assert got.may("send", "staging") and not got.may("send", "dev") and not got.may("read", "prod")
+    r = helios("keygen", "ops", "--dir", str(tmp_path), "--role", "admin")
+    assert r.returncode == 0 and curve.read_rights(tmp_path / "ops.key").may("prune", "anything")
+    r = helios("keygen", "plain", "--dir", str(tmp_path))
+    assert r.returncode == 0 and "sender of every environment; no role declared" in r.stdout
+    for args in (("x", "--env", "prod"), ("y", "--role", "reader", "--env", "bad/env"),
+                 ("--token", "prod", "--role", "sender")):
+        r = helios("keygen", *args, "--dir", str(tmp_path))
+        assert r.returncode == 2 and "Error" in r.stderr, r
+    assert not (tmp_path / "x.key").exists() and not (tmp_path / "y.key").exists()
+
+
+def test_a_keys_rights_changed_in_its_file_count_after_sighup(keys, curve_buck):
+    b = curve_buck
+    ctx = zmq.Context()
+    try:
+        push = SocketFactory(ctx, curve=keys.client("tailer")).make("sender", b.ingest)
+        poll_until(lambda: push.poll(100, zmq.POLLOUT), timeout=10, what="the tailer key's connection")
+        now = time.time_ns()
+
+        def frame(env: str) -> bytes:
+            return codec.encode_events(env, "web-1", [Event(os.urandom(16), now, now, "web-1", "app", 6, "", None,
+                                                            b"x", None, b"", env)])
+        push.send(frame("staging"))
+        poll_until(lambda: stats_of(b.data).get("bad_frames"), what="the staging frame to be refused")
+        allowed = keys.allow / "tailer.key"
+        allowed.write_text(allowed.read_text().replace('environments = "prod"', 'environments = "prod staging"'))
+        b.proc.p.send_signal(signal.SIGHUP)
+        poll_until(lambda: "rights changed: tailer.key (sender of prod, staging)" in b.proc.output(),
+                   what="the buck to reload the rights")
+
+        def sent() -> int:
+            try:
+                push.send(frame("staging"), zmq.NOBLOCK)  # the connection was ended: resend until through
+            except zmq.Again:
+                pass
+            return stats_of(b.data).get("events", 0)
+        poll_until(sent, timeout=15, interval=0.3, what="a staging frame to be taken after the reload")
+        push.close(linger=0)
+    finally:
+        ctx.destroy(linger=0)
+    assert stats_of(b.data)["bad_frames"] == {"environment not allowed for the key": 1}
