@@ -93,6 +93,8 @@ def test_list_fetch_stats_and_prune_round_trip_with_a_running_buck(buck):
         stats = qc.stats([q])[q]
         assert stats["events"] == 55 and stats["name"] == "buck-a" and stats["queries"]["fetch_requests"] >= 1
 
+        # A buck prunes only what the asker's record shows indexed and archived.
+        assert qc.record(q, "test", indexed=[old_id, live[0].id], archived=[old_id, live[0].id]) is None
         pruned = qc.prune([q], [old_id, live[0].id, "prod/20240131/000100-60s"])[q]
         assert pruned.deleted == (old_id,) and pruned.not_found == ("prod/20240131/000100-60s",)
         assert "open" in pruned.refused[live[0].id]
