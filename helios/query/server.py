@@ -322,10 +322,11 @@ class QueryServer:
     def unrecorded(self, bucket_id: str, peer: Peer) -> str | None:
         """Why the asker's record does not let ``bucket_id`` go (None: it does)."""
         mine = self.records.get(self._who(peer))
-        whose = f"the record of {peer.who()}"
+        # With CURVE, each key's own record; without, the one left from wherever may ask.
+        whose = f"the record of {peer.who()}" if peer.rights is not None else "the porter's record"
         if not mine:
-            return (f"no record from {peer.who()}: a bucket is pruned only when the porter's record (left "
-                    "before it prunes) shows it indexed and archived")
+            return (f"no record from {peer.who() if peer.rights is not None else 'any porter'}: a bucket is "
+                    "pruned only when the porter's record (left before it prunes) shows it indexed and archived")
         if not any(bucket_id in indexed for indexed, _, _ in mine.values()):
             return f"not indexed: {whose} does not show this window indexed from this buck's copy"
         if not any(bucket_id in archived or bucket_id in skipped for _, archived, skipped in mine.values()):

@@ -290,6 +290,8 @@ def test_with_curve_off_only_the_bucks_host_may_fetch_and_prune_unless_the_confi
                 assert "query_allow_remote" in reply.reason
             assert bid in held(data)
             assert outside.ask(local_ep, p.FetchRequest(bid)).records == (b"x",)
+            # From this host too, a prune without the asker's record deletes nothing.
+            assert "no record from any porter" in outside.ask(local_ep, p.PruneRequest((bid,))).refused[bid]
             assert outside.ask(local_ep, p.RecordRequest("porter@here", (bid,), (bid,))).ok
             assert outside.ask(local_ep, p.PruneRequest((bid,))).deleted == (bid,)
         assert bid not in held(data)
