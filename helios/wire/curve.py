@@ -341,7 +341,8 @@ def load(sec, serve: bool = False, connect: bool = True, what: str = "this comma
             loaded[key] = reader(path)
         except ServiceError as exc:
             problems.append(f"security.{key}: {exc}")
-    if sec.allow_dir and serve:
+    # check-config (neither role) checks an allow-list it finds too: keys and rights.
+    if sec.allow_dir and (serve or (not wanted and os.path.isdir(sec.allow_dir))):
         try:
             _, bad = read_allow_dir(sec.allow_dir)
             problems += [f"security.allow_dir: {p}" for p in bad]

@@ -390,3 +390,12 @@ def test_a_keys_rights_changed_in_its_file_count_after_sighup(keys, curve_buck):
     finally:
         ctx.destroy(linger=0)
     assert stats_of(b.data)["bad_frames"] == {"environment not allowed for the key": 1}
+
+
+def test_a_wrong_rights_file_in_the_allow_list_is_named_by_check_config_and_stops_the_buck(keys, tmp_path):
+    (keys.allow / "porter.key").write_text((keys.dir / "porter.key").read_text().replace(
+        'role = "porter"', 'role = "superuser"'))
+    r = helios("check-config", keys.buck)
+    assert r.returncode == 2 and "porter.key: unknown role 'superuser'" in r.stderr, r
+    r = helios("buck", "-c", keys.buck, "--data-dir", str(tmp_path / "d"), "--ingest", free_endpoint())
+    assert r.returncode == 2 and "porter.key: unknown role 'superuser'" in r.stderr, r
