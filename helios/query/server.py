@@ -37,7 +37,8 @@ from the message's ZeroMQ properties: ``handle_frames``):
 Prune follows the porter's record, never a request alone: a bucket is
 deleted only when it is closed and the asker's latest ``record`` (the
 porter's own account, from its state, of which windows of this buck it
-indexed and archived; kept per key, or per source without CURVE) shows it
+indexed and archived; kept per key, and without CURVE one for every asker
+the buck answers) shows it
 indexed and archived (or blacklisted from the archive). Anything else is
 refused with the reason. A deleted bucket leaves the record, so a window
 written again later (a late spool re-send) needs a new one.
@@ -309,7 +310,7 @@ class QueryServer:
 
     def _who(self, peer: Peer) -> str:
         """Whose records a peer's prune is checked against: its key's (by
-        file name), or without CURVE, this host's."""
+        file name); without CURVE nobody is known, so "" for every asker."""
         return peer.rights.name if peer.rights is not None else ""
 
     def record(self, request: p.RecordRequest, rid: int = 0, peer: Peer = LOCAL) -> p.RecordReply:
@@ -377,7 +378,7 @@ class QueryServer:
         if deleted:
             log.info("Buck %s pruned %d bucket(s) on request.", self.name, len(deleted))
         self.counts["buckets_pruned"] += len(deleted)
-        self.counts["prune_refused"] += len(refused)
+        self.counts["buckets_refused"] += len(refused)
         if refused:
             bid, why = next(iter(refused.items()))
             self._log_error("prune", f"{len(refused)} bucket(s) not pruned, e.g. {bid}: {why}")
@@ -390,5 +391,5 @@ class QueryServer:
         return p.ReportReply(id=rid)
 
     def stats(self) -> dict:
-        return {**self.counts, "records": {who or "(this host)": sorted(mine) for who, mine in self.records.items()}}
+        return {**self.counts, "records": {who or "(no CURVE)": sorted(mine) for who, mine in self.records.items()}}
 
