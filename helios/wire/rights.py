@@ -51,7 +51,7 @@ ACTIONS = ("send", "subscribe", "read", "prune")
 _GRANTS = {"sender": {"send"}, "reader": {"read", "subscribe"}, "porter": {"read", "subscribe", "prune"},
            "admin": set(ACTIONS)}
 _ENV = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-_LINE = re.compile(r'^\s*(role|environments)\s*=\s*"([^"]*)"\s*$', re.M)
+_LINE = re.compile(r'^\s*(role|environments)\s*=\s*"([^"]*)"\s*(?:#.*)?$', re.M)
 
 
 @dataclass(frozen=True)

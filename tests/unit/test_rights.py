@@ -46,6 +46,11 @@ def test_a_reader_of_some_environments_may_not_subscribe_to_the_live_feed():
     assert rights.parse_values("reader", "prod").may("read", "prod")
 
 
+def test_a_comment_after_a_value_is_allowed_as_the_docs_show_it():
+    r = rights.parse('    role = "reader"   # web\n    environments = "prod staging"  # two\n')
+    assert r == rights.parse_values("reader", "prod staging")
+
+
 def test_a_key_file_without_a_role_is_a_sender_of_every_environment_and_nothing_more():
     r = rights.parse('metadata\n    name = "old"\ncurve\n    public-key = "x"\n')
     assert r == rights.DEFAULT and not r.declared
