@@ -51,7 +51,7 @@ ACTIONS = ("send", "subscribe", "read", "prune")
 _GRANTS = {"sender": {"send"}, "reader": {"read", "subscribe"}, "porter": {"read", "subscribe", "prune"},
            "admin": set(ACTIONS)}
 _ENV = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-_LINE = re.compile(r'^\s*(role|environments)\s*=\s*"([^"]*)"\s*(?:#.*)?$', re.M)
+_LINE = re.compile(r'^\s*(role|environments)\s*=\s*"([^"]*)"\s*(?:#.*)?$', re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class Rights:
         what = "/".join(sorted(self.roles))
         return f"{self.name or 'a key'} ({what} of {envs}{'' if self.declared else '; no role declared'})"
 
-    def named(self, name: str) -> "Rights":
+    def named(self, name: str) -> Rights:
         return Rights(self.roles, self.environments, self.declared, name)
 
 
