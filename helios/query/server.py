@@ -110,6 +110,9 @@ class QueryServer:
         # With CURVE: a message's User-Id -> the rights of its key; None: CURVE off.
         self.rights_of = rights_of
         self.allow_remote = allow_remote
+        # Over ipc:// (a socket file) every peer is on this host; its Peer-Address
+        # is then the peer's process credentials, not a network address.
+        self.over_network = sock is None or not sock.getsockopt_string(zmq.LAST_ENDPOINT).startswith("ipc://")
         # The porters' records (record op): who (key name, "" without CURVE) -> source ->
         # (indexed, archived, skipped) bucket ids of this buck.
         self.records: dict[str, dict[str, tuple[set[str], set[str], set[str]]]] = {}
@@ -121,8 +124,8 @@ class QueryServer:
         its properties say who sent it: answer it, within that one's rights."""
         last = frames[-1]
         try:
-            address = last.get("Peer-Address") or ""
-        except zmq.ZMQError:  # no address: not over tcp:// (ipc://, inproc://): this host
+            address = (last.get("Peer-Address") or "") if self.over_network else ""
+        except zmq.ZMQError:  # no address: not over tcp:// (inproc://): this host
             address = ""
         rights = None
         if self.rights_of is not None:

@@ -399,3 +399,18 @@ def test_a_wrong_rights_file_in_the_allow_list_is_named_by_check_config_and_stop
     assert r.returncode == 2 and "porter.key: unknown role 'superuser'" in r.stderr, r
     r = helios("buck", "-c", keys.buck, "--data-dir", str(tmp_path / "d"), "--ingest", free_endpoint())
     assert r.returncode == 2 and "porter.key: unknown role 'superuser'" in r.stderr, r
+
+
+def test_with_curve_off_a_client_over_ipc_is_on_the_bucks_host(buck, tmp_path):
+    endpoint = f"ipc://{tmp_path}/query.sock"
+    _, _, data = buck("a", None, "--query", endpoint)
+    bid = plant(data, "prod", OLD)
+    ctx = zmq.Context()
+    try:
+        qc = QueryClient(timeout=5.0, factory=SocketFactory(ctx, curve=None))
+        assert qc.ask(endpoint, p.FetchRequest(bid)).records == (b"x",)
+        assert qc.record(endpoint, "porter@here", indexed=[bid], archived=[bid]) is None
+        assert qc.prune([endpoint], [bid])[endpoint].deleted == (bid,)
+        qc.close()
+    finally:
+        ctx.destroy(linger=0)
