@@ -391,6 +391,7 @@ class Buck:
             "http": self.http.stats() if self.http is not None else None,
             "disk": dict(self.disk.stats(), held_frames=len(self.held)),
             "metrics": self.metrics.address if self.metrics is not None else None,
+            "curve": self.factory.curve_counts(),
         }
 
     def write_stats(self) -> None:

@@ -237,6 +237,13 @@ class SocketFactory:
             return None
         return curve_mod.zap_handler(self.context, self.curve.allow_dir).rights_of
 
+    def curve_counts(self) -> dict | None:
+        """With CURVE serving: the ZAP handler's counts (clients allowed,
+        refused for their key, refused the live feed for their role)."""
+        if self.rights_lookup() is None:
+            return None
+        return dict(curve_mod.zap_handler(self.context, self.curve.allow_dir).counts)
+
     def reload_allow_list(self) -> tuple[list[str], list[str]]:
         """Re-read the CURVE allow-list (SIGHUP); returns the names of the keys
         added and removed. When a key was removed, every CURVE server socket

@@ -238,6 +238,8 @@ def test_only_keys_that_may_read_every_environment_get_onto_the_live_feed(keys, 
                what="the buck to refuse the tailer's and the one-environment reader's keys")
     out = b.proc.output()
     assert "tailer.key (sender of prod)" in out and "reader.key (reader of prod)" in out
+    poll_until(lambda: (stats_of(b.data).get("curve") or {}).get("refused_role", 0) >= 2,
+               what="the refusals counted in the buck's stats")
     for name in ("tailer", "reader"):
         assert "Connected to the live feed" not in subs[name].output()
 
