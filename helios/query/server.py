@@ -318,8 +318,9 @@ class QueryServer:
 
     def record(self, request: p.RecordRequest, rid: int = 0, peer: Peer = LOCAL) -> p.RecordReply:
         mine = self.records.setdefault(self._who(peer), {})
-        if request.source not in mine and sum(map(len, self.records.values())) >= MAX_REPORTS:
-            raise QueryError(f"the buck keeps records of at most {MAX_REPORTS} sources")
+        # Bounded per key, so one key's made-up sources never crowd out another's record.
+        if request.source not in mine and len(mine) >= MAX_REPORTS:
+            raise QueryError(f"the buck keeps records of at most {MAX_REPORTS} sources per key")
         mine[request.source] = (set(request.indexed), set(request.archived), set(request.skipped))
         return p.RecordReply(id=rid)
 

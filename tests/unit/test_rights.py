@@ -203,3 +203,16 @@ def test_without_curve_a_remote_peer_lists_but_may_not_fetch_unless_allowed(tmp_
         assert QueryServer(None, root, files, dict, allow_remote=True).answer(p.FetchRequest(a), peer=far).ok
     finally:
         files.close()
+
+
+def test_one_keys_many_records_never_crowd_out_another_keys(server):
+    from helios.query.server import MAX_REPORTS
+
+    qs, table = server
+    a = plant(qs.root, "prod", OLD)
+    other, porter = Peer(table["other"]), Peer(table["porter"])
+    for i in range(MAX_REPORTS):
+        assert qs.answer(p.RecordRequest(f"junk{i}"), peer=other).ok
+    assert "at most" in qs.answer(p.RecordRequest("one-more"), peer=other).reason
+    assert qs.answer(p.RecordRequest("porter@p", (a,), (a,)), peer=porter).ok
+    assert qs.answer(p.PruneRequest((a,)), peer=porter).deleted == (a,)
