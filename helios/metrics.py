@@ -200,7 +200,10 @@ def buck_families(buck) -> Families:
             yield counter("helios_publish_dropped_events", "Live events each subscriber missed, "
                           "as it reports them.", {s.hex(): e for s, (_, e) in reports.items()}, "subscriber")
             yield gauge("helios_live_subscriptions", "Topic prefixes live subscribers ask for.",
-                        len(pub.subscriptions))
+                        pub.subscriptions)
+            yield counter("helios_live_subscriptions_refused", "Live subscriptions ignored: over "
+                          "live_max_subscriptions or live_max_subscriptions_per_peer.",
+                          p.get("subscriptions_refused", 0))
         if buck.http is not None:
             yield counter("helios_http_requests", "HTTP ingest requests by status code.",
                           http_codes(dict(buck.http.counts)), "code")

@@ -37,7 +37,7 @@ from helios.query.server import DRAIN as QUERY_DRAIN
 from helios.query.server import QueryServer
 from helios.services.diskfull import DiskFull, is_full
 from helios.wire.publisher import Publisher
-from helios.wire.sockets import SocketFactory
+from helios.wire.sockets import QUERY_MAX_PARTS, UPSTREAM_MAX_BYTES, UPSTREAM_MAX_PARTS, Receiver, SocketFactory
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,7 @@ class Buck:
         self.http = None  # an HttpIngest when [buck] http is set
         self.query: QueryServer | None = None  # bucket queries, when [buck] query is not ""
         self.metrics = None  # a helios.metrics.Endpoint when [buck] metrics is set
+        self.receivers: dict[zmq.Socket, Receiver] = {}  # whole-message limits per socket (run)
         # A full data directory (helios.services.diskfull): frames read but not written wait in
         # ``held``, and the ingest socket is not read until they are written.
         self.disk = DiskFull(self.name, str(self.data_dir), cfg.full_retry, cfg.full_log_interval)
@@ -130,6 +131,10 @@ class Buck:
         # Every socket the loop serves, with what to do with one message of it.
         # Live publishing and HTTP ingest register theirs here too.
         self.handlers: dict[zmq.Socket, Callable[[list[bytes]], None]] = {ingest: self.handle}
+        # Whole-message limits (all parts together) of the sockets others send to.
+        self.receivers = {
+            ingest: Receiver(ingest, "ingest", self.cfg.max_message_bytes, self.cfg.max_message_parts,
+                             owner=f"Buck {self.name}")}
         # Messages taken per wake-up from sockets whose messages cost more than a batch.
         self.drain: dict[zmq.Socket, int] = {}
         if self.publish_endpoint:
@@ -138,9 +143,12 @@ class Buck:
             except ServiceError:
                 ingest.close(linger=0)
                 raise
-            self.publisher = Publisher(pub, self.name)
-            # The loop reads subscriptions (and subscribers' drop reports) from it.
-            self.handlers[pub] = self.publisher.on_upstream
+            self.publisher = Publisher(pub, self.name, max_subscriptions=self.cfg.live_max_subscriptions,
+                                       max_per_peer=self.cfg.live_max_subscriptions_per_peer)
+            # The loop reads subscriptions (and subscribers' drop reports) from it, with who sent them.
+            upstream = self.receivers[pub] = Receiver(pub, "live feed", UPSTREAM_MAX_BYTES, UPSTREAM_MAX_PARTS,
+                                                      owner=f"Buck {self.name}", peer=True)
+            self.handlers[pub] = lambda parts: self.publisher.on_upstream(parts, upstream.peer)
             log.info("Buck %s publishes its live feed on %s.", self.name, self.publish_endpoint)
         if self.query_endpoint:
             try:
@@ -152,6 +160,8 @@ class Buck:
             self.query = QueryServer(qsock, self.data_dir / "buckets", self.buckets, self.stats,
                                      max_bytes=self.cfg.query_max_bytes, name=self.name)
             self.handlers[qsock] = self.query.handle
+            self.receivers[qsock] = Receiver(qsock, "query", self.cfg.query_max_request, QUERY_MAX_PARTS,
+                                             owner=f"Buck {self.name}")
             # A fetch reads up to query_max_bytes: a few per wake-up, then ingest again.
             self.drain[qsock] = QUERY_DRAIN
             log.info("Buck %s answers bucket queries on %s.", self.name, self.query_endpoint)
@@ -179,14 +189,16 @@ class Buck:
                     self.factory.reload_allow_list()
                 for sock, _ in poller.poll(100):
                     handler = self.handlers[sock]
+                    receiver = self.receivers.get(sock)
                     for _ in range(self.drain.get(sock, DRAIN)):
                         if self.held and sock is ingest:
                             break  # the disk is full: the rest waits in ZeroMQ's queue
                         try:
-                            parts = sock.recv_multipart(zmq.NOBLOCK, copy=True)
+                            parts = receiver.recv() if receiver else sock.recv_multipart(zmq.NOBLOCK, copy=True)
                         except zmq.Again:
                             break
-                        handler(parts)
+                        if parts is not None:  # None: over a whole-message limit, refused and counted
+                            handler(parts)
                 if self.http is not None:
                     self.http.end_round()  # group commit: one fsync for the round's fsynced requests
                 if self.disk.full or self.held or self._paused:
@@ -359,6 +371,7 @@ class Buck:
             "bytes": self.counts["bytes"],
             "write_errors": self.counts["write_errors"],
             "bad_frames": dict(self.bad),
+            "refused_messages": {r.name: r.stats()["refused"] for r in self.receivers.values()},
             "open_buckets": self.buckets.open_count,
             "publish": self.publish_endpoint,
             "query": self.query_endpoint,
