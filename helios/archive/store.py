@@ -174,8 +174,9 @@ class FolderArchive:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
         try:
             self._makedirs(path.parent)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, durable.FILE_MODE)
             try:
+                durable.created(fd)  # 0640 whatever the umask
                 for part in (data, digest + TRAILER_MAGIC):
                     view = memoryview(part)
                     while view:

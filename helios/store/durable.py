@@ -3,6 +3,12 @@ can be watched (``helios.metrics`` observes it as ``helios_fsync_seconds``).
 
 An fsync costs milliseconds, so timing it costs nothing that matters; with
 nobody watching (no metrics endpoint), it is a plain ``os.fsync``.
+
+Files that hold events or state (bucket and spool files, indexes, positions,
+stats) are created ``FILE_MODE`` (0640: owner writes, group reads, others
+nothing) whatever the process's umask: a service started with umask 000
+must not leave its events readable by every user of the host. A file that
+exists keeps the mode an operator gave it.
 """
 
 from __future__ import annotations
@@ -14,6 +20,27 @@ from typing import Callable
 # Called with the seconds each fsync took. A process runs one service, so one
 # list serves it; ``helios.metrics`` adds to it when it serves an endpoint.
 observers: list[Callable[[float], None]] = []
+
+FILE_MODE = 0o640
+
+
+def created(fd: int) -> None:
+    """Give a file just created on ``fd`` its ``FILE_MODE``, whatever the umask."""
+    os.fchmod(fd, FILE_MODE)
+
+
+def precreate(path: str | os.PathLike) -> None:
+    """Create ``path`` empty with ``FILE_MODE`` unless it exists, for files
+    another library creates (SQLite: its -wal and -shm files take the
+    database file's mode)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+    except FileExistsError:
+        return
+    try:
+        created(fd)
+    finally:
+        os.close(fd)
 
 
 def fsync(fd: int) -> None:
