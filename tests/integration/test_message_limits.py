@@ -13,6 +13,7 @@ from helios.model import Event, random_id
 from helios.query import protocol as p
 from helios.query.client import QueryClient
 from tests.helpers import buck_query, poll_until
+from tests.integration.test_metrics import metrics_address, value
 
 MiB = 1024 * 1024
 
@@ -74,7 +75,7 @@ def test_a_message_of_48_parts_of_16_mib_is_refused_whole_and_the_buck_gives_the
 
 
 def test_a_message_of_too_many_parts_is_refused_whole_and_the_next_one_is_stored(buck, tmp_path):
-    proc, ep, data = buck("a", None, "-c", config(tmp_path, max_message_parts=100))
+    proc, ep, data = buck("a", None, "-c", config(tmp_path, max_message_parts=100), "--metrics", "127.0.0.1:0")
     push = pusher(ep)
     push.send_multipart([frame()] * 1000)  # valid frames, but too many in one message
     push.send_multipart([frame(b"one"), frame(b"two")])
@@ -82,6 +83,8 @@ def test_a_message_of_too_many_parts_is_refused_whole_and_the_next_one_is_stored
     assert refused(data, "ingest") == {"too many parts": 1}
     assert stats(data)["frames"] == 2
     assert "1000 parts" in proc.output() and "too many parts" in proc.output()
+    assert value(metrics_address(data / "stats.json"), "helios_refused_messages_total",
+                 reason="ingest: too many parts") == 1
     push.close()
 
 
