@@ -36,7 +36,11 @@ charged to the peer whose subscription made it active, until nobody
 subscribes to it. A subscription over a cap is ignored (the buck publishes
 nothing for it; ZeroMQ may still deliver to that subscriber what is
 published for others), counted in ``subscriptions_refused`` and logged at
-most once per ``REFUSAL_LOG_S`` with how many were refused since.
+most once per ``REFUSAL_LOG_S`` with how many were refused since; so is a
+prefix longer than any topic (``MAX_PREFIX_BYTES``). libzmq keeps its own
+trie of every subscription, refused ones included, for its filter: what
+bounds that is the size of a subscription message (``UPSTREAM_MAX_BYTES``
+in ``helios.wire.sockets``) and who may connect (CURVE's allow-list).
 
 A slow or stuck subscriber never slows ingest or other subscribers
 -----------------------------------------------------------------
@@ -92,6 +96,9 @@ MAX_REPORTERS = 1024   # subscribers whose drop reports are remembered
 MAX_SUBSCRIPTIONS = 100_000          # defaults of [buck] live_max_subscriptions
 MAX_SUBSCRIPTIONS_PER_PEER = 10_000  # and live_max_subscriptions_per_peer
 REFUSAL_LOG_S = 10.0   # refused subscriptions are logged at most this often
+# Longer than any topic (environment <= 64 characters, app and host <= 255, UTF-8): such a
+# prefix matches nothing, and would only cost memory.
+MAX_PREFIX_BYTES = 4096
 
 
 class Prefixes:
@@ -196,6 +203,9 @@ class Publisher:
         kind = self.wholes if prefix[:1] == live.WHOLE else self.topics
         if prefix in kind:
             return  # somebody holds it already (XPUB_VERBOSE passes up every subscription)
+        if len(prefix) > MAX_PREFIX_BYTES:
+            self.refuse(prefix, peer, f"{MAX_PREFIX_BYTES} bytes, longer than any topic")
+            return
         if self.subscriptions >= self.max_subscriptions:
             self.refuse(prefix, peer, f"the buck's limit of {self.max_subscriptions} (live_max_subscriptions)")
             return

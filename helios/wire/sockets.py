@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 
 
 # What a live subscriber may send up (a subscription, a drop report), and in how many parts.
-UPSTREAM_MAX_BYTES = 64 * 1024
+UPSTREAM_MAX_BYTES = 32 * 1024  # a drop report of 1,024 incarnations fits
 UPSTREAM_MAX_PARTS = 4
 # Parts of a bucket query: the ROUTER's routing ids (more than one through a proxy), "", the body.
 QUERY_MAX_PARTS = 16

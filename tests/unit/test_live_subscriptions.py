@@ -127,6 +127,9 @@ def test_subscriptions_over_a_peers_limit_are_ignored_and_counted(wired):
     # An unsubscription of one that was ignored changes nothing.
     pub.on_upstream([b"\x00prod\0app5\0"], None)
     assert pub.stats()["subscriptions"] == 4
+    # A prefix longer than any topic is refused, whoever asks.
+    pub.on_upstream([b"\x01prod\0" + b"a" * 5000], "dave")
+    assert pub.stats()["subscriptions"] == 4 and pub.stats()["subscriptions_refused"] == 8
 
 
 def test_subscriptions_over_the_total_limit_are_ignored_whoever_asks(wired):
