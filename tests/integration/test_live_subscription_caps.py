@@ -108,3 +108,58 @@ def test_subscriptions_beyond_the_buck_total_are_ignored_until_others_leave(buck
     assert received(again, 1, timeout=10) == 1
     again.close()
     push.close()
+
+
+def test_with_curve_a_peer_is_its_key_whatever_the_number_of_its_sockets(buck, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    kdir, allow = tmp_path / "keys", tmp_path / "allow"
+    for name in ("server", "mallory", "reader"):
+        r = subprocess.run([sys.executable, "-m", "helios", "keygen", name, "--dir", str(kdir)],
+                           capture_output=True, text=True, cwd=ROOT, timeout=30)
+        assert r.returncode == 0, r.stderr
+    allow.mkdir()
+    for name in ("mallory", "reader"):
+        (allow / f"{name}.key").write_bytes((kdir / f"{name}.key").read_bytes())
+    cfg = tmp_path / "buck.toml"
+    cfg.write_text(f'[buck]\nlive_max_subscriptions_per_peer = 300\n[security]\ncurve = true\n'
+                   f'server_secret_key = "{kdir}/private/server.key_secret"\nallow_dir = "{allow}"\n')
+    proc, ep, data = buck("a", None, "-c", str(cfg))
+    pub = stats(data)["publish"]
+
+    def key(path, field):
+        return path.read_text().split(f'{field} = "')[1][:40].encode()
+
+    def curve_subscriber(name: str, prefixes) -> zmq.Socket:
+        sock = zmq.Context.instance().socket(zmq.SUB)
+        sock.setsockopt(zmq.LINGER, 0)
+        secret = kdir / "private" / f"{name}.key_secret"
+        sock.curve_serverkey = key(kdir / "server.key", "public-key")
+        sock.curve_publickey, sock.curve_secretkey = key(secret, "public-key"), key(secret, "secret-key")
+        for p in prefixes:
+            sock.subscribe(p)
+        sock.connect(pub)
+        return sock
+
+    # One key, 20 sockets of 50 prefixes: one peer, held to its 300.
+    attack = [curve_subscriber("mallory", [b"prod\0x%d-%d\0" % (s, i) for i in range(50)]) for s in range(20)]
+    poll_until(lambda: stats(data)["live"]["subscriptions_refused"] == 700, timeout=30,
+               what="mallory's 1,000 subscriptions seen")
+    reader = curve_subscriber("reader", [live.prefix("prod", "sshd")])  # same address, another key
+    poll_until(lambda: stats(data)["live"]["subscriptions"] == 301, timeout=15, what="the reader's subscription")
+    assert stats(data)["live"]["subscribing_peers"] == 2
+    assert "ignored a live subscription from mallory" in proc.output()
+    push = zmq.Context.instance().socket(zmq.PUSH)
+    push.setsockopt(zmq.LINGER, 5000)
+    push.curve_serverkey = key(kdir / "server.key", "public-key")
+    secret = kdir / "private" / "reader.key_secret"
+    push.curve_publickey, push.curve_secretkey = key(secret, "public-key"), key(secret, "secret-key")
+    push.connect(ep)
+    for f in frames(10):
+        push.send(f)
+    assert received(reader, 10, timeout=20) == 10
+    for s in (*attack, reader, push):
+        s.close()
