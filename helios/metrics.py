@@ -191,7 +191,7 @@ def buck_families(buck) -> Families:
         yield gauge("helios_open_buckets", "Bucket files open for appending.", buck.buckets.open_count)
         yield counter("helios_refused_messages", "Messages refused whole: over a whole-message limit "
                       "(max_message_bytes, max_message_parts, query_max_request), by socket and reason.",
-                      {f"{r.name}: {why}": n for r in list(buck.receivers.values()) for why, n in r.refused.items()},
+                      {f"{r.name}: {why}": n for r in list(buck.receivers.values()) for why, n in dict(r.refused).items()},
                       "reason")
         pub = buck.publisher
         if pub is not None:

@@ -349,9 +349,12 @@ class Receiver:
         """Read and drop the rest of a message over a limit; count and log it."""
         reason = "too many parts" if count >= self.max_parts and size <= self.max_bytes else "too large"
         sock = self.sock
+        who = self.peer if self.want_peer else None
         if not done:
             while sock.getsockopt(zmq.RCVMORE):
                 frame = sock.recv(copy=False)  # never copied into a Python object
+                if who is None:
+                    who = peer_of(frame)
                 count += 1
                 size += len(frame)
                 del frame
@@ -361,8 +364,9 @@ class Receiver:
         if now - self._logged >= REFUSAL_LOG_S:
             more = f" ({self._unlogged} more since the last report)" if self._unlogged else ""
             self._logged, self._unlogged = now, 0
-            log.warning("%s refused a message of %d parts and %d bytes on its %s socket: %s (at most %d "
-                        "parts and %d bytes in all)%s.", self.owner, count, size, self.name, reason,
+            sender = f" from {who}" if who and who != "?" else ""
+            log.warning("%s refused a message of %d parts and %d bytes%s on its %s socket: %s (at most %d "
+                        "parts and %d bytes in all)%s.", self.owner, count, size, sender, self.name, reason,
                         self.max_parts, self.max_bytes, more)
         else:
             self._unlogged += 1

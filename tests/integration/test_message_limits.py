@@ -70,7 +70,8 @@ def test_a_message_of_48_parts_of_16_mib_is_refused_whole_and_the_buck_gives_the
     poll_until(lambda: stats(data).get("events") == 1, what="the next batch stored")
     assert proc.alive()
     assert stats(data)["bad_frames"] == {}
-    assert "refused a message of 48 parts and 805306368 bytes on its ingest socket: too large" in proc.output()
+    assert ("refused a message of 48 parts and 805306368 bytes from 127.0.0.1 on its ingest socket: too large"
+            in proc.output())
     push.close()
 
 
