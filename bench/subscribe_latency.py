@@ -26,7 +26,9 @@ Run from the repository root::
    the worst case for a filter that scans prefixes), and (e) one such prefix;
    the bucks run with their subscription caps raised so that all are taken.
    The figure is the ratio (d)/(e), the cost of the number of prefixes, which
-   must stay under 1.10; (d)/(a) is shown too.
+   must stay under 1.10; (d)/(a) is shown too. The same in-process, without
+   the mesh's noise: ``Publisher.publish`` of one stored frame of 1,000
+   events with one prefix and with ``--prefixes``.
 
 ``--repeat N`` repeats everything and quotes medians (and ranges). A markdown
 block at the end is ready for BENCHMARKS.md.
@@ -301,6 +303,35 @@ def ingest_run(workdir: Path, events: int, mode: str, prefixes: int = 100_000) -
         mesh.stop()
 
 
+def publish_cost(prefixes: int, frames: int = 300) -> dict[int, float]:
+    """Milliseconds per ``Publisher.publish`` of a 1,000-event frame, by number of prefixes."""
+    from helios import codec
+    from helios.model import Event, random_id
+    from helios.wire.publisher import Publisher
+
+    sock = zmq.Context.instance().socket(zmq.XPUB)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.bind(f"inproc://bench-publish-{os.getpid()}")
+    t = time.time_ns()
+    events = [Event(random_id(), t, t, f"web-{i % 5}", f"app{i % 20}", i % 8, "", None,
+                    b"line %08d payload of a usual size for a log line" % i, None) for i in range(1000)]
+    frame = codec.encode_events("benchin", "web-1", events)
+    header = codec.check_frame(frame)
+    out = {}
+    try:
+        for n in (1, prefixes):
+            pub = Publisher(sock, "bench", max_subscriptions=max(n, 1), max_per_peer=max(n, 1))
+            for i in range(n):
+                pub.on_upstream([b"\x01benchin\0nosuch%d-%d" % (i % 100, i)], "bench")
+            start = time.perf_counter()
+            for _ in range(frames):
+                pub.publish(header, frame)
+            out[n] = (time.perf_counter() - start) / frames * 1000
+    finally:
+        sock.close()
+    return out
+
+
 # --------------------------------------------------------------- main
 
 
@@ -374,6 +405,12 @@ def main() -> None:
             log("")
             log(f"{args.prefixes:,} prefixes vs one (same run, median of per-repeat ratios): "
                 f"{statistics.median(ratio):.2f} (goal: under 1.10)")
+    if not args.skip_prefixes:
+        costs = [publish_cost(args.prefixes) for _ in range(args.repeat)]
+        one = statistics.median(c[1] for c in costs)
+        many = statistics.median(c[args.prefixes] for c in costs)
+        log(f"In-process, Publisher.publish of a 1,000-event frame: {one:.3f} ms with one prefix, {many:.3f} ms "
+            f"with {args.prefixes:,}: ratio {many / one:.2f}")
 
 
 if __name__ == "__main__":
