@@ -157,7 +157,7 @@ class FolderArchive:
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root)
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            durable.make_dirs(self.root)  # 0750 whatever the umask
         except OSError as exc:
             raise ArchiveError(f"cannot use {self.root} as the archive folder: {exc.strerror}") from None
 
@@ -298,6 +298,7 @@ class FolderArchive:
             directory.mkdir()
         except FileExistsError:
             return
+        os.chmod(directory, durable.DIR_MODE)  # 0750 whatever the umask
         self._fsync_dir(directory.parent)
 
     @staticmethod

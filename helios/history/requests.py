@@ -150,7 +150,7 @@ class RequestStore:
     def __init__(self, directory: str | os.PathLike) -> None:
         self.dir = Path(directory)
         try:
-            self.dir.mkdir(parents=True, exist_ok=True)
+            durable.make_dirs(self.dir)
             self.path = self.dir / DB_NAME
             durable.precreate(self.path)  # 0640 whatever the umask, and so its -wal and -shm
             self.db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None,

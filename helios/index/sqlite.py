@@ -371,7 +371,7 @@ class SqliteIndex:
         if meta is not None:
             return meta
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            durable.make_dirs(self.root)  # 0750 whatever the umask
             tmp = self.root / f".{META}.{os.getpid()}.{threading.get_ident()}"
             tmp.write_text(json.dumps({"format": FORMAT, "shards": self._want["shards"] or DEFAULT_SHARDS,
                                        "term_index": bool(self._want["term_index"])}) + "\n")
@@ -415,7 +415,7 @@ class SqliteIndex:
             return None
         try:
             if create:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                durable.make_dirs(path.parent)
                 durable.precreate(path)  # 0640 whatever the umask, and so its -wal and -shm
             conn = sqlite3.connect(path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA synchronous=NORMAL")

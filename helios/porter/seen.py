@@ -153,7 +153,7 @@ class Seen:
     def _append(self, environment: str, part: int, data: bytes) -> None:
         path = self.path(environment, part)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            durable.make_dirs(path.parent)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, durable.FILE_MODE)
             try:
                 if os.fstat(fd).st_size == 0:

@@ -32,6 +32,7 @@ from helios import codec
 from helios.errors import FrameError, RecordError, ServiceError
 from helios.store import layout
 from helios.store.atomic import write_atomic
+from helios.store.durable import make_dirs
 from helios.store.buckets import BucketFiles
 from helios.query.server import DRAIN as QUERY_DRAIN
 from helios.query.server import QueryServer
@@ -76,7 +77,7 @@ class Buck:
         self.name = cfg.name or f"buck-{cfg.ingest.rsplit(':', 1)[-1]}"
         self.data_dir = Path(cfg.data_dir)
         try:
-            (self.data_dir / "buckets").mkdir(parents=True, exist_ok=True)
+            make_dirs(self.data_dir / "buckets")  # 0750 whatever the umask
         except OSError as exc:
             raise ServiceError(f"cannot use data directory {self.data_dir}: {exc}") from None
         self.buckets = BucketFiles(self.data_dir / "buckets", cfg.window, fsync=cfg.fsync)

@@ -48,6 +48,7 @@ from helios import codec
 from helios.errors import FrameError, RecordError, ServiceError
 from helios.store import layout
 from helios.store.atomic import write_atomic
+from helios.store.durable import make_dirs
 from helios.store.dirlock import lock_dir
 from helios.tail.resend import Resender
 from helios.tail.spool import Spool
@@ -86,7 +87,7 @@ class Relay:
     def run(self) -> None:
         cfg = self.cfg
         try:
-            self.state.mkdir(parents=True, exist_ok=True)
+            make_dirs(self.state)  # 0750 whatever the umask
         except OSError as exc:
             raise ServiceError(f"cannot use the relay's state directory {self.state}: {exc}") from None
         self.lock = lock_dir(self.state, "relay")

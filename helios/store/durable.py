@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Callable
 
 # Called with the seconds each fsync took. A process runs one service, so one
@@ -22,11 +23,30 @@ from typing import Callable
 observers: list[Callable[[float], None]] = []
 
 FILE_MODE = 0o640
+DIR_MODE = 0o750  # directories they are created in: with umask 000, others could delete or plant files
 
 
 def created(fd: int) -> None:
     """Give a file just created on ``fd`` its ``FILE_MODE``, whatever the umask."""
     os.fchmod(fd, FILE_MODE)
+
+
+def make_dirs(path: str | os.PathLike) -> None:
+    """``mkdir -p`` whose new directories are ``DIR_MODE`` whatever the umask
+    (existing ones keep theirs). Raises OSError as ``Path.mkdir`` does."""
+    path = Path(path)
+    if path.is_dir():
+        return
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir()
+        except FileExistsError:
+            continue  # made meanwhile by another process: theirs
+        os.chmod(directory, DIR_MODE)
 
 
 def precreate(path: str | os.PathLike) -> None:

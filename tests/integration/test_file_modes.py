@@ -53,6 +53,9 @@ def test_a_buck_and_a_tailer_started_with_umask_000_make_their_files_0640(umask_
     assert any("spool" in p.parts for p in made), made
     wrong = {str(p): mode(p) for p in made if stat.S_IMODE(p.stat().st_mode) != 0o640}
     assert not wrong, (wrong, kinds)
+    dirs = [data, state, *(p for p in (*data.rglob("*"), *state.rglob("*")) if p.is_dir())]
+    wrong = {str(p): mode(p) for p in dirs if stat.S_IMODE(p.stat().st_mode) != 0o750}
+    assert not wrong, wrong
 
 
 def test_index_state_and_archive_files_made_with_umask_000_are_0640(umask_000, tmp_path):
@@ -65,6 +68,9 @@ def test_index_state_and_archive_files_made_with_umask_000_are_0640(umask_000, t
     made = [p for p in files_under(tmp_path) if p.name != "index.json"]
     assert any(p.suffix == ".db" for p in made)
     wrong = {str(p): mode(p) for p in made if stat.S_IMODE(p.stat().st_mode) != 0o640}
+    assert not wrong, wrong
+    dirs = [p for p in tmp_path.rglob("*") if p.is_dir()]
+    wrong = {str(p): mode(p) for p in dirs if stat.S_IMODE(p.stat().st_mode) != 0o750}
     assert not wrong, wrong
 
 
