@@ -48,6 +48,8 @@ MAX_SENDERS = 10_000
 
 # Messages taken per wake-up before housekeeping gets a turn.
 DRAIN = 256
+# Subscriptions (and drop reports) taken per wake-up from the live feed's socket.
+UPSTREAM_DRAIN = 64
 
 
 def auto_publish(ingest: str) -> str:
@@ -150,6 +152,7 @@ class Buck:
             upstream = self.receivers[pub] = Receiver(pub, "live feed", UPSTREAM_MAX_BYTES, UPSTREAM_MAX_PARTS,
                                                       owner=f"Buck {self.name}", peer=True)
             self.handlers[pub] = lambda parts: self.publisher.on_upstream(parts, upstream.peer)
+            self.drain[pub] = UPSTREAM_DRAIN  # a flood of subscriptions must not starve ingest
             log.info("Buck %s publishes its live feed on %s.", self.name, self.publish_endpoint)
         if self.query_endpoint:
             try:
