@@ -337,12 +337,14 @@ class Receiver:
         # The rest of a message is there already: ZeroMQ delivers all of its parts or none.
         while sock.getsockopt(zmq.RCVMORE):
             if size > self.max_bytes or len(parts) >= self.max_parts:
-                return self._drop(len(parts), size)
+                self._drop(len(parts), size)
+                return None
             part = sock.recv()
             parts.append(part)
             size += len(part)
         if size > self.max_bytes:
-            return self._drop(len(parts), size, done=True)
+            self._drop(len(parts), size, done=True)
+            return None
         return parts
 
     def _drop(self, count: int, size: int, done: bool = False) -> None:
@@ -372,7 +374,6 @@ class Receiver:
             self._unlogged += 1
         if size >= TRIM_BYTES:
             release_memory()
-        return None
 
     def stats(self) -> dict:
         return {"refused": dict(self.refused), "dropped_bytes": self.dropped_bytes}

@@ -90,7 +90,7 @@ def test_a_message_of_too_many_parts_is_refused_whole_and_the_next_one_is_stored
 
 
 def test_a_configured_message_limit_holds_whatever_the_size_of_each_part(buck, tmp_path):
-    proc, ep, data = buck("a", None, "-c", config(tmp_path, max_frame_bytes=MiB, max_message_bytes=4 * MiB))
+    _, ep, data = buck("a", None, "-c", config(tmp_path, max_frame_bytes=MiB, max_message_bytes=4 * MiB))
     push = pusher(ep)
     part = b"\0" * (MiB // 2)
     push.send_multipart([part] * 48, copy=False)  # 24 MiB in parts of 0.5 MiB, each under max_frame_bytes
@@ -102,7 +102,7 @@ def test_a_configured_message_limit_holds_whatever_the_size_of_each_part(buck, t
 
 
 def test_a_query_of_many_parts_over_query_max_request_is_refused_and_queries_go_on(buck):
-    proc, ep, data = buck("a")
+    proc, _, data = buck("a")
     endpoint = buck_query(data)
     dealer = zmq.Context.instance().socket(zmq.DEALER)
     dealer.setsockopt(zmq.LINGER, 0)

@@ -112,7 +112,7 @@ def test_a_buck_publishes_what_the_prefixes_ask_for_as_zeromq_would_match_them(w
 
 
 def test_subscriptions_over_a_peers_limit_are_ignored_and_counted(wired):
-    xpub, sub = wired
+    xpub, _ = wired
     pub = Publisher(xpub, "buck-t", max_subscriptions=100, max_per_peer=3)
     for i in range(10):
         pub.on_upstream([b"\x01prod\0app%d\0" % i], "mallory")

@@ -59,8 +59,8 @@ def test_the_refusal_is_logged_once_a_second_with_how_many_more(pair, caplog):
     with caplog.at_level("WARNING"):
         assert take(r) == [None] * 5
     lines = [rec.getMessage() for rec in caplog.records if "refused a message" in rec.getMessage()]
-    assert lines == ["Buck t refused a message of 2 parts and 14 bytes on its query socket: too large "
-                     "(at most 2 parts and 10 bytes in all)."]
+    assert lines == [("Buck t refused a message of 2 parts and 14 bytes on its query socket: too large "
+                      "(at most 2 parts and 10 bytes in all).")]
 
 
 def test_a_receiver_can_tell_who_sent_a_message(pair):
