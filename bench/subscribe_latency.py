@@ -311,7 +311,7 @@ def publish_cost(prefixes: int, frames: int = 300) -> dict[int, float]:
 
     sock = zmq.Context.instance().socket(zmq.XPUB)
     sock.setsockopt(zmq.LINGER, 0)
-    sock.bind(f"inproc://bench-publish-{os.getpid()}")
+    sock.bind(f"inproc://bench-publish-{os.urandom(6).hex()}")
     t = time.time_ns()
     events = [Event(random_id(), t, t, f"web-{i % 5}", f"app{i % 20}", i % 8, "", None,
                     b"line %08d payload of a usual size for a log line" % i, None) for i in range(1000)]
