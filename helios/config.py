@@ -245,8 +245,9 @@ class Buck:
                                           "subscriptions beyond are ignored and counted (1..10000000).",
                                           between(1, 10_000_000))
     live_max_subscriptions_per_peer: int = setting(
-        10_000, "Live feed topic prefixes one peer may have: a CURVE key (all its connections together), "
-        "or without CURVE an IP address; beyond, its subscriptions are ignored and counted (1..10000000).",
+        20_000, "Live feed topic prefixes one peer may have: a CURVE key (all its connections together), "
+        "or without CURVE an IP address; beyond, its subscriptions are ignored and counted. A helios web "
+        "with 200 pages may need 12,800 (1..10000000).",
         between(1, 10_000_000))
     full_retry: float = setting(1.0, "Once the data directory is full, seconds between tries to "
                                 "write again; meanwhile ZeroMQ batches wait in their queues and the "

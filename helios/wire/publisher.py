@@ -94,7 +94,7 @@ log = logging.getLogger(__name__)
 MAX_TOPICS = 100_000   # per-topic sequence counters kept before starting afresh
 MAX_REPORTERS = 1024   # subscribers whose drop reports are remembered
 MAX_SUBSCRIPTIONS = 100_000          # defaults of [buck] live_max_subscriptions
-MAX_SUBSCRIPTIONS_PER_PEER = 10_000  # and live_max_subscriptions_per_peer
+MAX_SUBSCRIPTIONS_PER_PEER = 20_000  # and live_max_subscriptions_per_peer
 REFUSAL_LOG_S = 10.0   # refused subscriptions are logged at most this often
 # Longer than any topic (environment <= 64 characters, app and host <= 255, UTF-8): such a
 # prefix matches nothing, and would only cost memory.

@@ -8,7 +8,7 @@ def test_the_limits_have_safe_defaults():
     buck, relay = config.Buck(), config.Relay()
     assert buck.max_message_bytes == buck.max_frame_bytes == 64 * 1024 * 1024
     assert buck.max_message_parts == 65536 and relay.max_message_parts == 4096
-    assert buck.live_max_subscriptions == 100_000 and buck.live_max_subscriptions_per_peer == 10_000
+    assert buck.live_max_subscriptions == 100_000 and buck.live_max_subscriptions_per_peer == 20_000
 
 
 def test_a_message_limit_below_the_frame_limit_is_refused_for_the_buck_and_the_relay(tmp_path):
