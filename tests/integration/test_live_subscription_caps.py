@@ -84,6 +84,27 @@ def test_one_peer_with_100_sockets_of_prefixes_is_capped_and_storing_keeps_up(bu
     push.close()
 
 
+def test_with_the_caps_raised_100_000_prefixes_are_all_taken_and_storing_keeps_up(buck, tmp_path):
+    _, ep, data = buck("a", None, "-c", config(tmp_path, live_max_subscriptions=200_000,
+                                                 live_max_subscriptions_per_peer=200_000))
+    pub = stats(data)["publish"]
+    # The attack of issue 17 as it was: 100 sockets of 1,000 prefixes, all taken this time.
+    many = [subscriber(pub, [b"prod\0ss%d-%d" % (s, i) for i in range(1000)]) for s in range(100)]
+    honest = subscriber(pub, [live.prefix("prod", "sshd")], source="127.0.0.2")
+    poll_until(lambda: stats(data)["live"]["subscriptions"] == 100_001, timeout=60, what="100,001 subscriptions")
+    push = zmq.Context.instance().socket(zmq.PUSH)
+    push.setsockopt(zmq.LINGER, 5000)
+    push.connect(ep)
+    for f in frames(1000):
+        push.send(f)
+    # Each frame is decoded and its topic looked up among 100,001 prefixes: the buck keeps up.
+    poll_until(lambda: stats(data)["events"] == 1000, timeout=60, what="1,000 frames stored")
+    assert received(honest, 1000) == 1000
+    assert stats(data)["live"]["frames_decoded"] == 1000 and stats(data)["live"]["subscriptions_refused"] == 0
+    for s in (*many, honest, push):
+        s.close()
+
+
 def test_subscriptions_beyond_the_buck_total_are_ignored_until_others_leave(buck, tmp_path):
     _, ep, data = buck("a", None, "-c", config(tmp_path, live_max_subscriptions=50))
     pub = stats(data)["publish"]
