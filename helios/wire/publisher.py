@@ -332,6 +332,7 @@ class Publisher:
             "subscriptions": self.subscriptions,
             "subscriptions_refused": self.counts["subscriptions_refused"],
             "subscribing_peers": len(self.per_peer),
+            "top_subscribing_peers": dict(self.per_peer.most_common(5)),  # who to look at first
             "frames_skipped": self.counts["frames_skipped"],
             "frames_decoded": self.counts["frames_decoded"],
             "frames_whole": self.counts["frames_whole"],
