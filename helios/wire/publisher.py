@@ -1,12 +1,12 @@
 """The buck's side of the live feed: an XPUB socket that knows who listens.
 
 A buck decodes only what it must publish. Its XPUB socket passes up every
-subscription and unsubscription (byte 1 or 0, then the topic prefix), so the
-publisher keeps the set of prefixes that have at least one subscriber
-(libzmq passes up the first subscription to a prefix and the last
-unsubscription, also when a subscriber disconnects, so a set is exact). A
-stored frame whose environment no prefix can match is not even decompressed:
-with nobody watching, the live feed costs one set lookup per frame. A
+subscription (byte 1, then the topic prefix; ZMQ_XPUB_VERBOSE) and the last
+unsubscription of a prefix (byte 0), also when its last subscriber
+disconnects, so the publisher keeps exactly the prefixes that have at least
+one subscriber. A stored frame whose environment no prefix can match is not
+even decompressed: with nobody watching, the live feed costs one dict check
+per frame. A
 subscriber to a whole environment (``live.WHOLE``) gets the stored frame
 itself, not decoded: watching everything costs the buck one send per frame.
 Only for subscribers that name an app is the frame decoded, its rows grouped
