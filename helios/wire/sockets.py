@@ -3,7 +3,9 @@
 Every socket of the mesh is made here from a role, so linger, high-water
 marks, reconnect intervals and message size limits are set in one table, and
 CURVE keys are applied (``helios.wire.curve``): nothing else may open a
-socket, so nothing can open a plaintext one by accident.
+socket, so nothing can open a plaintext one by accident. ZeroMQ's size
+limit (MAXMSGSIZE) is per part; ``Receiver`` (at the end) limits whole
+messages, all parts together, on the sockets others send to.
 
 CURVE: with a ``Curve`` (given, or the process's, ``curve.installed()``),
 every socket over tcp:// or ipc:// is a CURVE socket: a binding role serves
