@@ -137,3 +137,28 @@ def test_the_relay_refuses_a_message_over_its_limit_and_spools_the_next(procs, b
     assert relay.alive()
     assert "Relay refused a message of 48 parts" in relay.output()
     push.close()
+
+
+def test_what_a_live_subscriber_sends_up_is_limited_too(buck):
+    from helios.wire import live
+
+    proc, _, data = buck("a")
+    pub = stats(data)["publish"]
+    ctx = zmq.Context.instance()
+    noisy = ctx.socket(zmq.XSUB)
+    noisy.setsockopt(zmq.LINGER, 0)
+    noisy.connect(pub)
+    noisy.send_multipart([b"\x02not a report"] * 10)  # ten parts: over the four a report may have
+    poll_until(lambda: refused(data, "live feed").get("too many parts") == 1, what="the message refused")
+    huge = ctx.socket(zmq.XSUB)
+    huge.setsockopt(zmq.LINGER, 0)
+    huge.connect(pub)
+    huge.send(b"\x01" + b"p" * (64 * 1024))  # over MAXMSGSIZE: libzmq ends that connection
+    fine = ctx.socket(zmq.XSUB)
+    fine.setsockopt(zmq.LINGER, 0)
+    fine.connect(pub)
+    fine.send(b"\x01" + live.prefix("prod"))
+    poll_until(lambda: stats(data)["live"]["subscriptions"] == 1, what="the fine subscription")
+    assert proc.alive()
+    for s in (noisy, huge, fine):
+        s.close()
