@@ -390,7 +390,7 @@ def peer_of(frame: zmq.Frame) -> str:
         except zmq.ZMQError:
             continue
         if value:
-            return value
+            return str(value)
     return "?"
 
 
