@@ -19,6 +19,16 @@ Run from the repository root::
    watching, (b) one stuck subscriber (a SUB that never reads), (c) one
    ``helios subscribe --output count``; the figure is the time until both
    bucks' stats.json count every event, and the ratio is against (a).
+3. Many subscription prefixes (issue 17, attack 6). The same ingest with
+   (d) ``--prefixes`` (100,000) prefixes on each buck, from 100 SUB sockets,
+   each naming an app of the ingested environment that never occurs (so every
+   frame is decoded and each of its topics looked up, and nothing is sent:
+   the worst case for a filter that scans prefixes), and (e) one such prefix;
+   the bucks run with their subscription caps raised so that all are taken.
+   The figure is the ratio (d)/(e), the cost of the number of prefixes, which
+   must stay under 1.10; (d)/(a) is shown too. The same in-process, without
+   the mesh's noise: ``Publisher.publish`` of one stored frame of 1,000
+   events with one prefix and with ``--prefixes``.
 
 ``--repeat N`` repeats everything and quotes medians (and ranges). A markdown
 block at the end is ready for BENCHMARKS.md.
@@ -94,13 +104,14 @@ def wait(check, timeout: float, what: str, interval: float = 0.02):
 class Mesh:
     """Two bucks and a tailer (own state dir) following ``log``."""
 
-    def __init__(self, workdir: Path, log_path: Path, env: str) -> None:
+    def __init__(self, workdir: Path, log_path: Path, env: str, buck_args: tuple[str, ...] = ()) -> None:
         self.procs: list[Proc] = []
         self.data, self.ingest, self.pubs = [], [], []
         for n in ("a", "b"):
             ing, pub, d = free_endpoint(), free_endpoint(), workdir / f"buck-{n}"
             self.procs.append(Proc(f"buck-{n}", ["buck", "--name", f"buck-{n}", "--ingest", ing, "--publish", pub,
-                                                 "--data-dir", str(d), "--stats-interval", "0.1"], workdir))
+                                                 "--data-dir", str(d), "--stats-interval", "0.1", *buck_args],
+                                   workdir))
             self.data.append(d)
             self.ingest.append(ing)
             self.pubs.append(pub)
@@ -230,15 +241,36 @@ def latency_run(workdir: Path, rates: list[int], duration: float, reorder_delay:
 # --------------------------------------------------------------- ingest
 
 
-def ingest_run(workdir: Path, events: int, mode: str) -> float:
+def ingest_run(workdir: Path, events: int, mode: str, prefixes: int = 100_000) -> float:
     log_path = workdir / "ingest.log"
     with open(log_path, "wb") as f:
         for start in range(0, events, 10_000):
             f.write(b"".join(b"<%d>Nov 23 10:00:%02d web-%d app%d[42]: line %08d payload of a usual size for a log line\n"
                              % (8 + i % 8, i % 60, i % 5, i % 20, i) for i in range(start, min(events, start + 10_000))))
-    mesh = Mesh(workdir, log_path, "benchin")
+    buck_args: tuple[str, ...] = ()
+    if mode in ("prefixes", "one-prefix"):
+        cfg = workdir / "buck.toml"
+        cfg.write_text(f"[buck]\nlive_max_subscriptions = {max(prefixes, 1)}\n"
+                       f"live_max_subscriptions_per_peer = {max(prefixes, 1)}\n")
+        buck_args = ("-c", str(cfg))
+    mesh = Mesh(workdir, log_path, "benchin", buck_args)
     extra = None
+    many: list = []
     try:
+        if mode in ("prefixes", "one-prefix"):
+            # Apps that never occur ("app7" does, "nosuch7-..." does not); cut mid-field on purpose.
+            n = prefixes if mode == "prefixes" else 1
+            sockets = min(100, n)
+            for s in range(sockets):
+                sock = zmq.Context.instance().socket(zmq.SUB)
+                sock.setsockopt(zmq.LINGER, 0)
+                for i in range(s, n, sockets):
+                    sock.subscribe(b"benchin\0nosuch%d-%d" % (s, i))
+                for p in mesh.pubs:
+                    sock.connect(p)
+                many.append(sock)
+            mesh.subscribed(n, n)
+            log(f"    ({mode}: {n:,} prefixes on each buck)")
         if mode == "stuck":
             extra = zmq.Context.instance().socket(zmq.SUB)
             extra.setsockopt(zmq.LINGER, 0)
@@ -257,7 +289,7 @@ def ingest_run(workdir: Path, events: int, mode: str) -> float:
         wait(lambda: all((stats(d) or {}).get("events", 0) >= events for d in mesh.data), 300,
              "every event in both bucks", interval=0.05)
         elapsed = time.monotonic() - start
-        if mode != "none":
+        if mode in ("stuck", "reader"):
             q = [stats(d)["live"]["queue_full"] for d in mesh.data]
             log(f"    ({mode}: bucks' queue_full {q})")
         return elapsed
@@ -266,7 +298,38 @@ def ingest_run(workdir: Path, events: int, mode: str) -> float:
             extra.stop()
         elif extra is not None:
             extra.close()
+        for sock in many:
+            sock.close()
         mesh.stop()
+
+
+def publish_cost(prefixes: int, frames: int = 300) -> dict[int, float]:
+    """Milliseconds per ``Publisher.publish`` of a 1,000-event frame, by number of prefixes."""
+    from helios import codec
+    from helios.model import Event, random_id
+    from helios.wire.publisher import Publisher
+
+    sock = zmq.Context.instance().socket(zmq.XPUB)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.bind(f"inproc://bench-publish-{os.urandom(6).hex()}")
+    t = time.time_ns()
+    events = [Event(random_id(), t, t, f"web-{i % 5}", f"app{i % 20}", i % 8, "", None,
+                    b"line %08d payload of a usual size for a log line" % i, None) for i in range(1000)]
+    frame = codec.encode_events("benchin", "web-1", events)
+    header = codec.check_frame(frame)
+    out = {}
+    try:
+        for n in (1, prefixes):
+            pub = Publisher(sock, "bench", max_subscriptions=max(n, 1), max_per_peer=max(n, 1))
+            for i in range(n):
+                pub.on_upstream([b"\x01benchin\0nosuch%d-%d" % (i % 100, i)], "bench")
+            start = time.perf_counter()
+            for _ in range(frames):
+                pub.publish(header, frame)
+            out[n] = (time.perf_counter() - start) / frames * 1000
+    finally:
+        sock.close()
+    return out
 
 
 # --------------------------------------------------------------- main
@@ -284,12 +347,16 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--skip-ingest", action="store_true")
     ap.add_argument("--skip-latency", action="store_true")
+    ap.add_argument("--prefixes", type=int, default=100_000, help="prefixes per buck for part 3 (default 100000)")
+    ap.add_argument("--skip-prefixes", action="store_true")
     ap.add_argument("--reorder-delay", type=float, default=0.02,
                     help="helios subscribe --reorder-delay (default 0.02, its own default)")
     args = ap.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
     lat: dict[int, dict[str, list]] = {r: {"sub": [], "base": [], "sub95": [], "sub50": [], "max": []} for r in rates}
     ing: dict[str, list[float]] = {"none": [], "stuck": [], "reader": []}
+    if not args.skip_prefixes:
+        ing.update({"prefixes": [], "one-prefix": []})
     for rep in range(args.repeat):
         log(f"repeat {rep + 1}/{args.repeat}")
         if args.skip_latency:
@@ -306,7 +373,7 @@ def main() -> None:
         if not args.skip_ingest:
             for mode in ing:
                 with tempfile.TemporaryDirectory(prefix="helios-bench-live-") as tmp:
-                    t = ingest_run(Path(tmp), args.events, mode)
+                    t = ingest_run(Path(tmp), args.events, mode, args.prefixes)
                 ing[mode].append(t)
                 log(f"  ingest {args.events:,} lines to both bucks, {mode:<6}: {t:.2f} s ({args.events / t:,.0f} lines/s)")
 
@@ -329,6 +396,21 @@ def main() -> None:
                             ("reader", "one `helios subscribe --output count`")):
             m = statistics.median(ing[mode])
             log(f"| {label} | {med(ing[mode])} | {args.events / m:,.0f} | {m / base:.2f} |")
+        if not args.skip_prefixes:
+            for mode, label in (("one-prefix", "one prefix naming an absent app"),
+                                ("prefixes", f"{args.prefixes:,} such prefixes (100 sockets)")):
+                m = statistics.median(ing[mode])
+                log(f"| {label} | {med(ing[mode])} | {args.events / m:,.0f} | {m / base:.2f} |")
+            ratio = [a / b for a, b in zip(ing["prefixes"], ing["one-prefix"])]
+            log("")
+            log(f"{args.prefixes:,} prefixes vs one (same run, median of per-repeat ratios): "
+                f"{statistics.median(ratio):.2f} (goal: under 1.10)")
+    if not args.skip_prefixes:
+        costs = [publish_cost(args.prefixes) for _ in range(args.repeat)]
+        one = statistics.median(c[1] for c in costs)
+        many = statistics.median(c[args.prefixes] for c in costs)
+        log(f"In-process, Publisher.publish of a 1,000-event frame: {one:.3f} ms with one prefix, {many:.3f} ms "
+            f"with {args.prefixes:,}: ratio {many / one:.2f}")
 
 
 if __name__ == "__main__":

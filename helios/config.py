@@ -237,9 +237,23 @@ class Buck:
                                        "only clients on this host (loopback, ipc://) may read bucket "
                                        "contents or delete them; with CURVE on, each key's role and "
                                        "environments decide instead (docs/security.md).")
-    query_max_request: int = setting(1024 * 1024, "Larger bucket query requests are dropped by "
-                                     "ZeroMQ before the buck reads them (4096..67108864).",
+    query_max_request: int = setting(1024 * 1024, "Larger bucket query requests (all parts together) "
+                                     "are refused (4096..67108864).",
                                      between(4096, 64 * 1024 * 1024))
+    max_message_bytes: int = setting(64 * 1024 * 1024, "Ingest messages larger than this, all parts "
+                                     "together, are refused whole (a frame is one part; >= 4096 and "
+                                     ">= max_frame_bytes).", at_least(4096))
+    max_message_parts: int = setting(65536, "Ingest messages of more parts are refused whole (a re-sent "
+                                     "spool slice of small frames can hold ~10,000; 1..10000000).",
+                                     between(1, 10_000_000))
+    live_max_subscriptions: int = setting(100_000, "Live feed topic prefixes the buck publishes for; "
+                                          "subscriptions beyond are ignored and counted (1..10000000).",
+                                          between(1, 10_000_000))
+    live_max_subscriptions_per_peer: int = setting(
+        20_000, "Live feed topic prefixes one peer may have: a CURVE key (all its connections together), "
+        "or without CURVE an IP address; beyond, its subscriptions are ignored and counted. A helios web "
+        "with 200 pages may need 12,800 (1..10000000).",
+        between(1, 10_000_000))
     full_retry: float = setting(1.0, "Once the data directory is full, seconds between tries to "
                                 "write again; meanwhile ZeroMQ batches wait in their queues and the "
                                 "tailers' spools, and HTTP writes get 507 (0 < x <= 60).",
@@ -253,6 +267,13 @@ class Buck:
         cert, key = values.get("http_tls_cert"), values.get("http_tls_key")
         if cert is not None and key is not None and bool(cert) != bool(key):
             yield ("http_tls_key" if cert else "http_tls_cert"), "http_tls_cert and http_tls_key go together"
+        yield from message_fits_frame(values)
+
+
+def message_fits_frame(values: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    frame, message = values.get("max_frame_bytes"), values.get("max_message_bytes")
+    if frame is not None and message is not None and message < frame:
+        yield "max_message_bytes", f"must be >= max_frame_bytes ({frame}): a frame is a message of one part"
 
 
 @dataclass(frozen=True)
@@ -520,6 +541,10 @@ class Relay:
                           at_least(1))
     max_frame_bytes: int = setting(64 * 1024 * 1024, "Larger batch frames are refused (>= 4096).",
                                    at_least(4096))
+    max_message_bytes: int = setting(64 * 1024 * 1024, "Messages larger than this, all parts together, "
+                                     "are refused whole (>= 4096 and >= max_frame_bytes).", at_least(4096))
+    max_message_parts: int = setting(4096, "Messages of more parts are refused whole (1..10000000).",
+                                     between(1, 10_000_000))
     spool_window: int = setting(60, "Width of a spool bucket in seconds; 1..86400 and must divide "
                                 "86400. A bucket is re-sent once its window has passed.",
                                 between(1, DAY), divides(DAY, "a day"))
@@ -540,7 +565,10 @@ class Relay:
                            '"127.0.0.1:9733"; port 0 picks a free one (logged, and in STATE_DIR/stats.json); '
                            '"" turns it off.', lambda v: None if v == "" else listen_address(v))
 
-    cross_check = staticmethod(Tailer.cross_check)  # copies at most the number of bucks
+    @staticmethod
+    def cross_check(values: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+        yield from Tailer.cross_check(values)  # copies at most the number of bucks
+        yield from message_fits_frame(values)
 
 
 @dataclass(frozen=True)

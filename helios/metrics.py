@@ -189,6 +189,10 @@ def buck_families(buck) -> Families:
         yield counter("helios_dropped_frames", "Frames refused (the reason says why) or accepted "
                       "but not written (write error: lost).", drops, "reason")
         yield gauge("helios_open_buckets", "Bucket files open for appending.", buck.buckets.open_count)
+        yield counter("helios_refused_messages", "Messages refused whole: over a whole-message limit "
+                      "(max_message_bytes, max_message_parts, query_max_request), by socket and reason.",
+                      {f"{r.name}: {why}": n for r in list(buck.receivers.values()) for why, n in dict(r.refused).items()},
+                      "reason")
         pub = buck.publisher
         if pub is not None:
             p = dict(pub.counts)
@@ -200,7 +204,10 @@ def buck_families(buck) -> Families:
             yield counter("helios_publish_dropped_events", "Live events each subscriber missed, "
                           "as it reports them.", {s.hex(): e for s, (_, e) in reports.items()}, "subscriber")
             yield gauge("helios_live_subscriptions", "Topic prefixes live subscribers ask for.",
-                        len(pub.subscriptions))
+                        pub.subscriptions)
+            yield counter("helios_live_subscriptions_refused", "Live subscriptions ignored: over "
+                          "live_max_subscriptions or live_max_subscriptions_per_peer.",
+                          p.get("subscriptions_refused", 0))
         if buck.http is not None:
             yield counter("helios_http_requests", "HTTP ingest requests by status code.",
                           http_codes(dict(buck.http.counts)), "code")
@@ -346,5 +353,8 @@ def relay_families(relay) -> Families:
         drops["spool write error"] = c.get("spool_errors", 0)
         yield counter("helios_dropped_frames", "Frames refused (the reason says why), or not "
                       "written to the spool (spool write error: sent live only).", drops, "reason")
+        receiver = relay.receiver
+        yield counter("helios_refused_messages", "Messages refused whole: over max_message_bytes or "
+                      "max_message_parts.", dict(receiver.refused) if receiver is not None else {}, "reason")
         yield from sender_families(lambda: relay.fanout, lambda: relay.spool, c)
     return families

@@ -157,7 +157,7 @@ class FolderArchive:
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root)
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            durable.make_dirs(self.root)  # 0750 whatever the umask
         except OSError as exc:
             raise ArchiveError(f"cannot use {self.root} as the archive folder: {exc.strerror}") from None
 
@@ -174,8 +174,9 @@ class FolderArchive:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
         try:
             self._makedirs(path.parent)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, durable.FILE_MODE)
             try:
+                durable.created(fd)  # 0640 whatever the umask
                 for part in (data, digest + TRAILER_MAGIC):
                     view = memoryview(part)
                     while view:
@@ -297,6 +298,7 @@ class FolderArchive:
             directory.mkdir()
         except FileExistsError:
             return
+        os.chmod(directory, durable.DIR_MODE)  # 0750 whatever the umask
         self._fsync_dir(directory.parent)
 
     @staticmethod

@@ -23,8 +23,11 @@ import click
 @click.option("--token", "token_env", metavar="ENV",
               help="Instead of a key pair, make a bearer token for the HTTP ingest of environment ENV "
                    "('*': every environment): print it once, and the line for [buck] http_tokens.")
+@click.option("--archive", is_flag=True,
+              help="The pair seals archives ([porter] archive_public_key): its public key is written "
+                   "0600 too, since whoever holds it can seal objects the porters would take.")
 def keygen(name: str | None, directory: str, roles: tuple[str, ...], envs: tuple[str, ...],
-           token_env: str | None) -> None:
+           token_env: str | None, archive: bool = False) -> None:
     """Make a CURVE key pair NAME (transport encryption, [security] curve),
     or with --token ENV an HTTP ingest token.
 
@@ -71,7 +74,11 @@ def keygen(name: str | None, directory: str, roles: tuple[str, ...], envs: tuple
             raise click.BadParameter(str(exc), param_hint="--env") from None
     try:
         public, secret = write_keypair(directory, name, rights)
-    except HeliosError as exc:
+        if archive:
+            import os
+
+            os.chmod(public, 0o600)  # an archive's public key is for the porters only
+    except (HeliosError, OSError) as exc:
         click.echo(f"helios: {exc}", err=True)
         sys.exit(1)
     allowed = (rights or rights_mod.DEFAULT).named(public.name).describe()

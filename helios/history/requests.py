@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from helios.errors import HistoryError
+from helios.store import durable
 
 __all__ = ["ACTIVE", "INDEX_PREFIX", "Request", "RequestStore", "STATES", "request_id"]
 
@@ -149,8 +150,9 @@ class RequestStore:
     def __init__(self, directory: str | os.PathLike) -> None:
         self.dir = Path(directory)
         try:
-            self.dir.mkdir(parents=True, exist_ok=True)
+            durable.make_dirs(self.dir)
             self.path = self.dir / DB_NAME
+            durable.precreate(self.path)  # 0640 whatever the umask, and so its -wal and -shm
             self.db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None,
                                       check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")

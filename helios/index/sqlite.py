@@ -80,6 +80,7 @@ import msgpack
 from helios.errors import IndexStoreError
 from helios.gctune import tune_gc
 from helios.index.base import DEFAULT_NAME, check_name, day_of
+from helios.store import durable
 from helios.index.query import DAY_NS, Query, word_regex
 from helios.model import Event
 from helios.store.layout import valid_environment
@@ -370,7 +371,7 @@ class SqliteIndex:
         if meta is not None:
             return meta
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            durable.make_dirs(self.root)  # 0750 whatever the umask
             tmp = self.root / f".{META}.{os.getpid()}.{threading.get_ident()}"
             tmp.write_text(json.dumps({"format": FORMAT, "shards": self._want["shards"] or DEFAULT_SHARDS,
                                        "term_index": bool(self._want["term_index"])}) + "\n")
@@ -414,7 +415,8 @@ class SqliteIndex:
             return None
         try:
             if create:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                durable.make_dirs(path.parent)
+                durable.precreate(path)  # 0640 whatever the umask, and so its -wal and -shm
             conn = sqlite3.connect(path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(f"PRAGMA cache_size=-{self.cache_mb * 1024}")

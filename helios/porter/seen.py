@@ -45,6 +45,7 @@ from typing import Iterable
 
 from helios.errors import HeliosError
 from helios.model import Event
+from helios.store import durable
 from helios.store.layout import BucketName
 
 __all__ = ["PART_S", "RECORD", "Seen", "window_key"]
@@ -152,9 +153,11 @@ class Seen:
     def _append(self, environment: str, part: int, data: bytes) -> None:
         path = self.path(environment, part)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            durable.make_dirs(path.parent)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, durable.FILE_MODE)
             try:
+                if os.fstat(fd).st_size == 0:
+                    durable.created(fd)  # 0640 whatever the umask
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view):]

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from helios.errors import HeliosError
+from helios.store import durable
 from helios.store.layout import BucketName
 
 __all__ = ["State", "WindowState"]
@@ -139,7 +140,8 @@ class State:
         self.path = Path(path)
         self.owner = owner or f"{os.uname().nodename}:{os.getpid()}"
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            durable.make_dirs(self.path.parent)
+            durable.precreate(self.path)  # 0640 whatever the umask, and so its -wal and -shm
             self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")

@@ -32,13 +32,14 @@ from helios import codec
 from helios.errors import FrameError, RecordError, ServiceError
 from helios.store import layout
 from helios.store.atomic import write_atomic
+from helios.store.durable import make_dirs
 from helios.store.buckets import BucketFiles
 from helios.query.server import DRAIN as QUERY_DRAIN
 from helios.query.server import QueryServer
 from helios.services.diskfull import DiskFull, is_full
 from helios.wire.publisher import Publisher
 from helios.wire.rights import NOBODY, Rights
-from helios.wire.sockets import SocketFactory
+from helios.wire.sockets import QUERY_MAX_PARTS, UPSTREAM_MAX_BYTES, UPSTREAM_MAX_PARTS, Receiver, SocketFactory
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ MAX_SENDERS = 10_000
 
 # Messages taken per wake-up before housekeeping gets a turn.
 DRAIN = 256
+# Subscriptions (and drop reports) taken per wake-up from the live feed's socket.
+UPSTREAM_DRAIN = 64
 
 
 def auto_publish(ingest: str) -> str:
@@ -77,7 +80,7 @@ class Buck:
         self.name = cfg.name or f"buck-{cfg.ingest.rsplit(':', 1)[-1]}"
         self.data_dir = Path(cfg.data_dir)
         try:
-            (self.data_dir / "buckets").mkdir(parents=True, exist_ok=True)
+            make_dirs(self.data_dir / "buckets")  # 0750 whatever the umask
         except OSError as exc:
             raise ServiceError(f"cannot use data directory {self.data_dir}: {exc}") from None
         self.buckets = BucketFiles(self.data_dir / "buckets", cfg.window, fsync=cfg.fsync)
@@ -94,6 +97,7 @@ class Buck:
         self.http = None  # an HttpIngest when [buck] http is set
         self.query: QueryServer | None = None  # bucket queries, when [buck] query is not ""
         self.metrics = None  # a helios.metrics.Endpoint when [buck] metrics is set
+        self.receivers: dict[zmq.Socket, Receiver] = {}  # whole-message limits per socket (run)
         # A full data directory (helios.services.diskfull): frames read but not written wait in
         # ``held``, and the ingest socket is not read until they are written.
         self.disk = DiskFull(self.name, str(self.data_dir), cfg.full_retry, cfg.full_log_interval)
@@ -139,6 +143,10 @@ class Buck:
         if self.rights_of is not None:
             self.handlers[ingest] = self.handle_frames
             self.with_frames.add(ingest)
+        # Whole-message limits (all parts together) of the sockets others send to.
+        self.receivers = {
+            ingest: Receiver(ingest, "ingest", self.cfg.max_message_bytes, self.cfg.max_message_parts,
+                             owner=f"Buck {self.name}", frames=ingest in self.with_frames)}
         # Messages taken per wake-up from sockets whose messages cost more than a batch.
         self.drain: dict[zmq.Socket, int] = {}
         if self.publish_endpoint:
@@ -147,9 +155,13 @@ class Buck:
             except ServiceError:
                 ingest.close(linger=0)
                 raise
-            self.publisher = Publisher(pub, self.name)
-            # The loop reads subscriptions (and subscribers' drop reports) from it.
-            self.handlers[pub] = self.publisher.on_upstream
+            self.publisher = Publisher(pub, self.name, max_subscriptions=self.cfg.live_max_subscriptions,
+                                       max_per_peer=self.cfg.live_max_subscriptions_per_peer)
+            # The loop reads subscriptions (and subscribers' drop reports) from it, with who sent them.
+            upstream = self.receivers[pub] = Receiver(pub, "live feed", UPSTREAM_MAX_BYTES, UPSTREAM_MAX_PARTS,
+                                                      owner=f"Buck {self.name}", peer=True)
+            self.handlers[pub] = lambda parts: self.publisher.on_upstream(parts, upstream.peer)
+            self.drain[pub] = UPSTREAM_DRAIN  # a flood of subscriptions must not starve ingest
             log.info("Buck %s publishes its live feed on %s.", self.name, self.publish_endpoint)
         if self.query_endpoint:
             try:
@@ -163,6 +175,8 @@ class Buck:
                                      rights_of=self.rights_of, allow_remote=self.cfg.query_allow_remote)
             self.handlers[qsock] = self.query.handle_frames
             self.with_frames.add(qsock)
+            self.receivers[qsock] = Receiver(qsock, "query", self.cfg.query_max_request, QUERY_MAX_PARTS,
+                                             owner=f"Buck {self.name}", frames=True)
             # A fetch reads up to query_max_bytes: a few per wake-up, then ingest again.
             self.drain[qsock] = QUERY_DRAIN
             log.info("Buck %s answers bucket queries on %s.", self.name, self.query_endpoint)
@@ -190,14 +204,16 @@ class Buck:
                     self.factory.reload_allow_list()
                 for sock, _ in poller.poll(100):
                     handler = self.handlers[sock]
+                    receiver = self.receivers.get(sock)
                     for _ in range(self.drain.get(sock, DRAIN)):
                         if self.held and sock is ingest:
                             break  # the disk is full: the rest waits in ZeroMQ's queue
                         try:
-                            parts = sock.recv_multipart(zmq.NOBLOCK, copy=sock not in self.with_frames)
+                            parts = receiver.recv() if receiver else sock.recv_multipart(zmq.NOBLOCK, copy=sock not in self.with_frames)
                         except zmq.Again:
                             break
-                        handler(parts)
+                        if parts is not None:  # None: over a whole-message limit, refused and counted
+                            handler(parts)
                 if self.http is not None:
                     self.http.end_round()  # group commit: one fsync for the round's fsynced requests
                 if self.disk.full or self.held or self._paused:
@@ -383,6 +399,7 @@ class Buck:
             "bytes": self.counts["bytes"],
             "write_errors": self.counts["write_errors"],
             "bad_frames": dict(self.bad),
+            "refused_messages": {r.name: r.stats()["refused"] for r in self.receivers.values()},
             "open_buckets": self.buckets.open_count,
             "publish": self.publish_endpoint,
             "query": self.query_endpoint,

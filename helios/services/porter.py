@@ -52,6 +52,7 @@ from helios.porter.state import State, WindowState
 from helios.porter.windows import Blacklist, older_than
 from helios.query.client import holders
 from helios.store.atomic import write_atomic
+from helios.store.durable import make_dirs
 from helios.store.layout import BucketName
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,7 @@ class Porter:
         self.once = once
         self.state_dir = Path(cfg.state_dir)
         try:
-            self.state_dir.mkdir(parents=True, exist_ok=True)
+            make_dirs(self.state_dir)  # 0750 whatever the umask
         except OSError as exc:
             raise ServiceError(f"cannot use the porter state directory {self.state_dir}: {exc.strerror}") from None
         self.blacklist = Blacklist(cfg.archive_blacklist)

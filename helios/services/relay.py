@@ -48,11 +48,12 @@ from helios import codec
 from helios.errors import FrameError, RecordError, ServiceError
 from helios.store import layout
 from helios.store.atomic import write_atomic
+from helios.store.durable import make_dirs
 from helios.store.dirlock import lock_dir
 from helios.tail.resend import Resender
 from helios.tail.spool import Spool
 from helios.wire.fanout import Fanout
-from helios.wire.sockets import SocketFactory
+from helios.wire.sockets import Receiver, SocketFactory
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ class Relay:
         self.started = time.time()
         self.metrics = None
         self.spool: Spool | None = None
+        self.receiver: Receiver | None = None
 
     def stop(self) -> None:
         """Ask the loop to finish; safe from a signal handler."""
@@ -85,7 +87,7 @@ class Relay:
     def run(self) -> None:
         cfg = self.cfg
         try:
-            self.state.mkdir(parents=True, exist_ok=True)
+            make_dirs(self.state)  # 0750 whatever the umask
         except OSError as exc:
             raise ServiceError(f"cannot use the relay's state directory {self.state}: {exc}") from None
         self.lock = lock_dir(self.state, "relay")
@@ -96,6 +98,8 @@ class Relay:
                            max_age=cfg.spool_max_age, jitter=cfg.resend_jitter)
         make_ipc_dir(cfg.listen)
         pull = self.factory.make("ingest", cfg.listen, hwm=cfg.rcvhwm, max_msg_size=cfg.max_frame_bytes)
+        # Whole-message limits (ZeroMQ's MAXMSGSIZE is per part): a message over them is refused whole.
+        self.receiver = Receiver(pull, "ingest", cfg.max_message_bytes, cfg.max_message_parts, owner="Relay")
         self.fanout = Fanout(self.factory, list(cfg.bucks), cfg.copies, hwm=cfg.sndhwm, monitor=True)
         self.resender = Resender(self.factory, list(cfg.bucks), self.spool)
         try:
@@ -125,10 +129,11 @@ class Relay:
             if pull.poll(100, zmq.POLLIN):
                 for _ in range(DRAIN):
                     try:
-                        parts = pull.recv_multipart(zmq.NOBLOCK)
+                        parts = self.receiver.recv()
                     except zmq.Again:
                         break
-                    self.handle(parts)
+                    if parts is not None:
+                        self.handle(parts)
             now = time.monotonic()
             if now >= next_house:
                 self.counts["resent_buckets"] += self.resender.tick(self.sent, time.time())
@@ -147,10 +152,11 @@ class Relay:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             try:
-                parts = pull.recv_multipart(zmq.NOBLOCK)
+                parts = self.receiver.recv()
             except zmq.Again:
                 return
-            self.handle(parts)
+            if parts is not None:
+                self.handle(parts)
 
     def handle(self, parts: list[bytes]) -> None:
         """One message from an application: check each frame, spool the good
@@ -228,6 +234,7 @@ class Relay:
             "metrics": self.metrics.address if self.metrics is not None else None,
             "bucks_connected": sum(self.fanout.connected.values()),
             "bad_frames": dict(self.bad),
+            "refused_messages": dict(self.receiver.refused) if self.receiver is not None else {},
             **self.counts,
         }
 

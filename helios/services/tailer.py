@@ -44,6 +44,7 @@ from helios.errors import HeliosError
 from helios.gctune import tune_gc
 from helios.model import now_ns
 from helios.store.atomic import write_atomic
+from helios.store.durable import make_dirs
 from helios.store.dirlock import lock_dir
 from helios.tail import positions as positions_file
 from helios.tail.encoder import Job, Result, Settings, Workers
@@ -97,7 +98,7 @@ class Tailer:
         cfg = self.cfg
         state = Path(cfg.state_dir)
         try:
-            state.mkdir(parents=True, exist_ok=True)
+            make_dirs(state)  # 0750 whatever the umask
         except OSError as exc:
             raise HeliosError(f"cannot use the tailer's state directory {state}: {exc}") from None
         self.lock = lock_dir(state, "tailer")

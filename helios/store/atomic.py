@@ -13,8 +13,9 @@ from helios.store import durable as _durable  # the parameter is named durable
 def write_atomic(path: str | Path, data: bytes, *, durable: bool = True) -> None:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _durable.FILE_MODE)
     try:
+        _durable.created(fd)  # 0640 whatever the umask
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]

@@ -15,12 +15,15 @@ from pathlib import Path
 from typing import IO
 
 from helios.errors import HeliosError
+from helios.store import durable
 
 
 def lock_dir(state: Path, service: str) -> IO:
     """Lock ``state`` for this process; keep the returned file open. Raises
     HeliosError naming ``service`` when another process holds it."""
-    f = open(Path(state) / "lock", "a+")
+    path = Path(state) / "lock"
+    durable.precreate(path)  # 0640 whatever the umask
+    f = open(path, "a+")
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -147,11 +147,14 @@ class RecordWriter:
         self._fsync = fsync
         self._dirty = False  # a failed append left bytes after self._size
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            durable.make_dirs(self.path.parent)
             created = not self.path.exists()
             self._fd: int | None = os.open(
-                self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | getattr(os, "O_BINARY", 0), 0o644
+                self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | getattr(os, "O_BINARY", 0),
+                durable.FILE_MODE,
             )
+            if created:
+                durable.created(self._fd)  # 0640 whatever the umask
         except OSError as exc:
             raise RecordError(f"Cannot open bucket file {self.path} for appending: {exc}.") from exc
         try:

@@ -28,7 +28,7 @@ import zlib
 from pathlib import Path
 from typing import Iterator
 
-from helios.store import layout
+from helios.store import durable, layout
 from helios.store.buckets import BucketFiles
 from helios.store.records import RecordReader
 
@@ -41,7 +41,7 @@ class Spool:
     def __init__(self, root: str | Path, window: int, *, max_bytes: int, max_age: float,
                  jitter: float, message_bytes: int = 1024 * 1024) -> None:
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        durable.make_dirs(self.root)  # 0750 whatever the umask
         self.window = window
         self.max_bytes = max_bytes
         self.max_age = max_age

@@ -384,6 +384,12 @@ class ZapHandler:
     thread: a client is let in if its public key is in ``allow_dir``."""
 
     REFUSAL_LOG_S = 60.0  # a refused client retries; say so once a minute per key
+    # ... and at most this many refusals a minute in all: the key is the client's to choose,
+    # so a flood of fresh keys must not become a flood of warnings. The rest are counted.
+    REFUSAL_LOG_MAX = 5
+    _refusal_window = -1e9   # when the current minute of refusal warnings began
+    _refusals_in_window = 0
+    _refusals_unlogged = 0   # refusals not logged since the last warning
 
     def __init__(self, context: zmq.Context, allow_dir: str) -> None:
         self.context = context
@@ -492,14 +498,22 @@ class ZapHandler:
     def _log_refusal(self, key: bytes | None, address: str, mechanism: str) -> None:
         now = time.monotonic()
         tag = key or b""
-        if now - self._refusals_logged.get(tag, -1e9) < self.REFUSAL_LOG_S:
+        if now - self._refusal_window >= self.REFUSAL_LOG_S:
+            self._refusal_window, self._refusals_in_window = now, 0
+        if (now - self._refusals_logged.get(tag, -1e9) < self.REFUSAL_LOG_S
+                or self._refusals_in_window >= self.REFUSAL_LOG_MAX):
+            self._refusals_unlogged += 1
             return
         if len(self._refusals_logged) > 10_000:  # a flood of made-up keys must not cost memory
             self._refusals_logged.clear()
         self._refusals_logged[tag] = now
+        self._refusals_in_window += 1
+        unlogged, self._refusals_unlogged = self._refusals_unlogged, 0
         who = f"public key {key.decode()}" if key else f"mechanism {mechanism}"
+        more = f"; {unlogged} more refusals were not logged since the last report" if unlogged else ""
         log.warning("CURVE: refused a client from %s with %s: not in the allow-list %s (logged once a minute "
-                    "per key).", address or "?", who, self.allow_dir)
+                    "per key, and at most %d a minute in all%s).", address or "?", who, self.allow_dir,
+                    self.REFUSAL_LOG_MAX, more)
 
 
 def _log_undeclared(allowed: dict[bytes, Rights]) -> None:

@@ -3,7 +3,9 @@
 Every socket of the mesh is made here from a role, so linger, high-water
 marks, reconnect intervals and message size limits are set in one table, and
 CURVE keys are applied (``helios.wire.curve``): nothing else may open a
-socket, so nothing can open a plaintext one by accident.
+socket, so nothing can open a plaintext one by accident. ZeroMQ's size
+limit (MAXMSGSIZE) is per part; ``Receiver`` (at the end) limits whole
+messages, all parts together, on the sockets others send to.
 
 CURVE: with a ``Curve`` (given, or the process's, ``curve.installed()``),
 every socket over tcp:// or ipc:// is a CURVE socket: a binding role serves
@@ -36,6 +38,7 @@ back. That is how a sender knows which bucks are connected.
 
 from __future__ import annotations
 
+import logging
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -45,6 +48,15 @@ import zmq
 
 from helios.errors import ServiceError
 from helios.wire import curve as curve_mod
+
+log = logging.getLogger(__name__)
+
+
+# What a live subscriber may send up (a subscription, a drop report), and in how many parts.
+UPSTREAM_MAX_BYTES = 32 * 1024  # a drop report of 1,024 incarnations fits
+UPSTREAM_MAX_PARTS = 4
+# Parts of a bucket query: the ROUTER's routing ids (more than one through a proxy), "", the body.
+QUERY_MAX_PARTS = 16
 
 
 @dataclass(frozen=True)
@@ -87,7 +99,11 @@ ROLES: dict[str, Role] = {
     "publisher": Role(
         zmq.XPUB,
         True,
-        {zmq.SNDHWM: 10000, zmq.XPUB_NODROP: 1, zmq.LINGER: 0, zmq.TCP_KEEPALIVE: 1},
+        # VERBOSE: every subscription comes up with its sender, so that it is
+        # charged to a peer (helios.wire.publisher). What comes up is a prefix
+        # or a drop report: small (MAXMSGSIZE, and Receiver for the whole message).
+        {zmq.SNDHWM: 10000, zmq.XPUB_NODROP: 1, zmq.XPUB_VERBOSE: 1, zmq.MAXMSGSIZE: UPSTREAM_MAX_BYTES,
+         zmq.LINGER: 0, zmq.TCP_KEEPALIVE: 1},
     ),
     "listener": Role(
         zmq.XSUB,
@@ -280,3 +296,144 @@ def _rebind(sock: zmq.Socket, endpoint: str, timeout: float = 5.0) -> None:
             if exc.errno != zmq.EADDRINUSE or time.monotonic() >= deadline:
                 raise ServiceError(f"cannot bind {endpoint} again after reloading the allow-list: {exc}") from None
             time.sleep(0.01)
+
+
+# ----------------------------------------------------------------------------- whole-message limits
+
+# A refused message this large (all parts) is followed by malloc_trim: see ``Receiver``.
+TRIM_BYTES = 4 * 1024 * 1024
+REFUSAL_LOG_S = 1.0
+
+
+class Receiver:
+    """Reads one message at a time from a socket, within limits on the whole
+    message: at most ``max_parts`` parts and ``max_bytes`` bytes, all parts
+    together. ZMQ_MAXMSGSIZE (set by role) limits each part only, so without
+    this, 48 parts of 16 MiB each make one 768 MiB message.
+
+    ``recv()`` returns the parts as bytes, None for a refused message (counted
+    in ``refused`` by reason, logged at most once per ``REFUSAL_LOG_S`` with
+    how many were refused since), or raises ``zmq.Again`` when none waits.
+    Parts are taken one by one: once the message is over a limit, what was
+    taken is let go and the rest is read as ZeroMQ frames and dropped
+    without being copied into Python. After a large refused message the
+    freed memory is handed back to the system (glibc ``malloc_trim``): its
+    big blocks would otherwise stay in the process's heap, and the buck's
+    RSS with them.
+
+    What it cannot do: ZeroMQ delivers a multipart message whole, so while
+    one arrives libzmq holds all of its parts (each at most MAXMSGSIZE); a
+    sender that never ends a message is bounded only by who may connect
+    (CURVE's allow-list).
+
+    With ``peer=True`` the sender of the last message is kept in ``peer``:
+    the name of its key as ZAP authenticated it (CURVE), else its IP address
+    (the XPUB socket charges subscriptions to it). With ``frames=True`` the
+    parts come back as ``zmq.Frame`` (received with copy=False), which carry
+    the sender's key (User-Id) and address (Peer-Address) for rights checks."""
+
+    def __init__(self, sock: zmq.Socket, name: str, max_bytes: int, max_parts: int, *,
+                 owner: str = "This process", peer: bool = False, frames: bool = False) -> None:
+        self.sock = sock
+        self.name = name    # of the socket, in logs and stats: "ingest", "query", ...
+        self.owner = owner  # who reads it, in logs: "Buck a", "Relay"
+        self.max_bytes = max_bytes
+        self.max_parts = max_parts
+        self.want_peer = peer
+        self.frames = frames
+        self.peer: str | None = None
+        self.refused: dict[str, int] = {}
+        self.dropped_bytes = 0
+        self._logged = -1e9
+        self._unlogged = 0
+
+    def recv(self) -> list[Any] | None:
+        sock = self.sock
+        copy = not self.frames
+        first: Any
+        if self.want_peer or self.frames:
+            frame = sock.recv(zmq.NOBLOCK, copy=False)
+            if self.want_peer:
+                self.peer = peer_of(frame)
+            first = frame if self.frames else frame.bytes
+        else:
+            first = sock.recv(zmq.NOBLOCK)
+        parts = [first]
+        size = len(first)
+        # The rest of a message is there already: ZeroMQ delivers all of its parts or none.
+        while sock.getsockopt(zmq.RCVMORE):
+            if size > self.max_bytes or len(parts) >= self.max_parts:
+                self._drop(len(parts), size)
+                return None
+            part = sock.recv(copy=copy)
+            parts.append(part)
+            size += len(part)
+        if size > self.max_bytes:
+            self._drop(len(parts), size, done=True)
+            return None
+        return parts
+
+    def _drop(self, count: int, size: int, done: bool = False) -> None:
+        """Read and drop the rest of a message over a limit; count and log it."""
+        reason = "too many parts" if count >= self.max_parts and size <= self.max_bytes else "too large"
+        sock = self.sock
+        who = self.peer if self.want_peer else None
+        if not done:
+            while sock.getsockopt(zmq.RCVMORE):
+                frame = sock.recv(copy=False)  # never copied into a Python object
+                if who is None:
+                    who = peer_of(frame)
+                count += 1
+                size += len(frame)
+                del frame
+        self.refused[reason] = self.refused.get(reason, 0) + 1
+        self.dropped_bytes += size
+        now = time.monotonic()
+        if now - self._logged >= REFUSAL_LOG_S:
+            more = f" ({self._unlogged} more since the last report)" if self._unlogged else ""
+            self._logged, self._unlogged = now, 0
+            sender = f" from {who}" if who and who != "?" else ""
+            log.warning("%s refused a message of %d parts and %d bytes%s on its %s socket: %s (at most %d "
+                        "parts and %d bytes in all)%s.", self.owner, count, size, sender, self.name, reason,
+                        self.max_parts, self.max_bytes, more)
+        else:
+            self._unlogged += 1
+        if size >= TRIM_BYTES:
+            release_memory()
+
+    def stats(self) -> dict:
+        return {"refused": dict(self.refused), "dropped_bytes": self.dropped_bytes}
+
+
+def peer_of(frame: zmq.Frame) -> str:
+    """Who sent ``frame``: the ZAP user id (a key's name in the allow-list)
+    when there is one, else the peer's IP address, else "?"."""
+    for prop in ("User-Id", "Peer-Address"):
+        try:
+            value = frame.get(prop)
+        except zmq.ZMQError:
+            continue
+        if value:
+            return str(value)
+    return "?"
+
+
+_libc: Any = None
+
+
+def release_memory() -> None:
+    """Give freed heap memory back to the system (glibc's malloc_trim; a
+    no-op elsewhere). Large blocks freed by libzmq's I/O thread and by
+    Python stay in the process otherwise, once glibc's dynamic mmap
+    threshold has grown past their size."""
+    global _libc
+    if _libc is None:
+        try:
+            import ctypes
+
+            _libc = ctypes.CDLL("libc.so.6")
+            _libc.malloc_trim.argtypes = [ctypes.c_size_t]
+        except (OSError, AttributeError):
+            _libc = False
+    if _libc:
+        _libc.malloc_trim(0)
