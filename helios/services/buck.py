@@ -160,7 +160,7 @@ class Buck:
             # The loop reads subscriptions (and subscribers' drop reports) from it, with who sent them.
             upstream = self.receivers[pub] = Receiver(pub, "live feed", UPSTREAM_MAX_BYTES, UPSTREAM_MAX_PARTS,
                                                       owner=f"Buck {self.name}", peer=True)
-            self.handlers[pub] = lambda parts: self.publisher.on_upstream(parts, upstream.peer)
+            self.handlers[pub] = lambda parts: self.publisher.on_upstream(parts, self.peer_name(upstream.peer))
             self.drain[pub] = UPSTREAM_DRAIN  # a flood of subscriptions must not starve ingest
             log.info("Buck %s publishes its live feed on %s.", self.name, self.publish_endpoint)
         if self.query_endpoint:
@@ -238,6 +238,12 @@ class Buck:
             if self.metrics is not None:
                 self.metrics.close()
             log.info("Buck %s stopped: %d frames, %d events stored.", self.name, self.counts["frames"], self.counts["events"])
+
+    def peer_name(self, peer: str | None) -> str | None:
+        """A peer as people know it: a CURVE key by its name in the allow-list
+        (ZAP gives the z85 key itself as User-Id), else as given (an address)."""
+        rights = self.rights_of(peer) if self.rights_of is not None and peer else None
+        return rights.name if rights is not None and rights.name else peer
 
     def handle_frames(self, frames: list[zmq.Frame]) -> None:
         """One ingest message with CURVE: ``handle`` it with the rights of its key."""

@@ -406,8 +406,8 @@ class Receiver:
 
 
 def peer_of(frame: zmq.Frame) -> str:
-    """Who sent ``frame``: the ZAP user id (a key's name in the allow-list)
-    when there is one, else the peer's IP address, else "?"."""
+    """Who sent ``frame``: the ZAP user id (the z85 key; ``Buck.peer_name``
+    gives its name in the allow-list) when there is one, else the peer's IP address, else "?"."""
     for prop in ("User-Id", "Peer-Address"):
         try:
             value = frame.get(prop)

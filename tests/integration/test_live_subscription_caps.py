@@ -139,7 +139,10 @@ def test_with_curve_a_peer_is_its_key_whatever_the_number_of_its_sockets(buck, t
 
     kdir, allow = tmp_path / "keys", tmp_path / "allow"
     for name in ("server", "mallory", "reader"):
-        r = subprocess.run([sys.executable, "-m", "helios", "keygen", name, "--dir", str(kdir)],
+        # Both subscribers are readers of every environment (only those get onto the live
+        # feed); "reader" also pushes the frames it then reads.
+        role = {"server": [], "mallory": ["--role", "reader"], "reader": ["--role", "reader", "--role", "sender"]}[name]
+        r = subprocess.run([sys.executable, "-m", "helios", "keygen", name, "--dir", str(kdir), *role],
                            capture_output=True, text=True, cwd=ROOT, timeout=30, check=False)
         assert r.returncode == 0, r.stderr
     allow.mkdir()
