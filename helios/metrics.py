@@ -188,6 +188,8 @@ def buck_families(buck) -> Families:
         drops["write error"] = c.get("write_errors", 0)
         yield counter("helios_dropped_frames", "Frames refused (the reason says why) or accepted "
                       "but not written (write error: lost).", drops, "reason")
+        yield counter("helios_corrected_events", "Events kept with a corrected time (their time as sent "
+                      "was not sane; marked in their fields).", c.get("corrected_events", 0))
         yield gauge("helios_open_buckets", "Bucket files open for appending.", buck.buckets.open_count)
         pub = buck.publisher
         if pub is not None:
