@@ -231,9 +231,11 @@ def decode_rows(frame: bytes, *, max_raw: int = DEFAULT_MAX_RAW,
     return header, rows
 
 
-def decode(frame: bytes, *, max_raw: int = DEFAULT_MAX_RAW) -> tuple[BatchHeader, list[Event]]:
-    """The inverse of ``encode_rows``/``encode_events``."""
-    header, rows = decode_rows(frame, max_raw=max_raw)
+def decode(frame: bytes, *, max_raw: int = DEFAULT_MAX_RAW,
+           set_aside: list | None = None) -> tuple[BatchHeader, list[Event]]:
+    """The inverse of ``encode_rows``/``encode_events`` (``set_aside``: as
+    for ``decode_rows``)."""
+    header, rows = decode_rows(frame, max_raw=max_raw, set_aside=set_aside)
     env = header.environment
     return header, [Event(*row, env) for row in rows]
 
@@ -271,18 +273,13 @@ def _row_problem(row) -> str | None:
 
 
 def _fields_problem(fields: dict) -> str | None:
-    """Fields the index and the archive cannot store again: nested deeper
-    than msgpack packs (it unpacks deeper), or holding msgpack extension
-    types (which marshal, the index loaders' pipe, cannot carry). Both
-    checks run in C, and only for events with fields."""
+    """Fields holding msgpack extension types (``ExtType``, ``Timestamp``):
+    no Helios sender makes them, the index loaders' pipe (marshal) and JSON
+    cannot carry them. The check runs in C, and only for events with fields."""
     try:
         marshal.dumps(fields)
     except ValueError:
         return "fields hold a value of an extension type (only nil, booleans, numbers, strings, bytes, arrays and maps)"
-    try:
-        msgpack.packb(fields, use_bin_type=True)
-    except (ValueError, OverflowError, TypeError):
-        return "fields are nested too deeply (or hold a value msgpack cannot pack again)"
     return None
 
 

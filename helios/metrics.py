@@ -320,6 +320,11 @@ def porter_families(porter) -> Families:
         for job, done in (("index", "indexed"), ("archive", "archived"), ("prune", "pruned")):
             yield gauge(f"helios_windows_{job}_behind", f"Windows due but not yet {done}, by environment.",
                         {env: e.get(f"{job}_behind", 0) for env, e in envs.items()}, "environment")
+        q = ((getattr(porter, "last_status", None) or {}).get("quarantine") or {}).get("environments") or {}
+        yield gauge("helios_quarantined_events", "Events the porter could not index or archive, kept in its "
+                    "quarantine, by environment.", {env: d.get("events", 0) for env, d in q.items()}, "environment")
+        yield gauge("helios_quarantined_frames", "Frames kept in the porter's quarantine (undecodable ones "
+                    "included), by environment.", {env: d.get("frames", 0) for env, d in q.items()}, "environment")
     return families
 
 

@@ -182,6 +182,9 @@ def gather_status(cfg) -> dict[str, Any]:
             windows = st.windows()
         finally:
             st.close()
+    from helios.porter.quarantine import summarize as quarantine_summary
+
+    out["quarantine"] = quarantine_summary(state_dir)
     out["environments"] = report.summarize(listed if answered else None, windows, time.time(), grace=cfg.grace,
                                            archive_age=cfg.archive_age, prune_age=cfg.prune_age,
                                            environments=cfg.environments)

@@ -47,6 +47,7 @@ from helios.errors import HeliosError, QueryError, ServiceError
 from helios.porter import report
 from helios.porter.archiving import archive_spec, describe_location
 from helios.porter.merge import FrameOwners, Merger
+from helios.porter.quarantine import Quarantine, problem_line, summarize as quarantine_summary
 from helios.porter.seen import Seen
 from helios.porter.state import State, WindowState
 from helios.porter.windows import Blacklist, older_than
@@ -118,6 +119,8 @@ class Porter:
         except OSError as exc:
             raise ServiceError(f"cannot use the porter state directory {self.state_dir}: {exc.strerror}") from None
         self.blacklist = Blacklist(cfg.archive_blacklist)
+        self.quarantine = Quarantine(self.state_dir)
+        self._quarantine_summary = quarantine_summary(self.state_dir)
         self.spec = {**index_spec(cfg), **archive_spec(cfg)}
         self.index_where = f"{cfg.index} {self.spec['index_location']} ({cfg.index_name})"
         self.archive_where = f"{cfg.archive} {describe_location(self.spec)}"
@@ -302,6 +305,8 @@ class Porter:
         merger, ok, failed = self._fetch(name, srcs)
         if not ok:
             return None
+        if merger.set_aside and not self._set_aside(name, merger):
+            return None
         try:
             # The index sorts as it searches, so its loads take the rows as
             # decoded; the archive keeps events in (time, id) order.
@@ -349,11 +354,29 @@ class Porter:
                             "the intact records were taken.", ep, _id(name), stream.corrupt_records,
                             stream.skipped_bytes)
             ok.append(ep)
-        if merger.bad_frames:
-            log.warning("Window %s: %d frame(s) did not decode and were skipped (first: %s).", _id(name),
-                        merger.bad_frames, merger.problems[0])
         self.counts["fetched_copies"] += merger.copies
         return merger, ok, failed
+
+    def _set_aside(self, name: BucketName, merger: Merger) -> bool:
+        """Keep what the window holds that no index or archive can take in
+        the quarantine (``helios.porter.quarantine``), before the window's
+        job runs: once it is marked, the bucks may prune it. False when it
+        cannot be written: the window waits for the next pass."""
+        try:
+            added = self.quarantine.put(name, merger.set_aside)
+        except (OSError, HeliosError) as exc:
+            log.error("Cannot keep %d frame(s) of window %s in the quarantine (%s): %s; the window is left "
+                      "for the next pass, so nothing is pruned.", len(merger.set_aside), _id(name),
+                      self.quarantine.dir, exc)
+            return False
+        if added:
+            self.counts["quarantined_frames"] += added
+            self._quarantine_summary = quarantine_summary(self.state_dir)
+            first = merger.set_aside[0][2][0] if merger.set_aside[0][2] else "?"
+            log.warning("Window %s: %d event(s) that no index or archive can hold and %d frame(s) that do not "
+                        "decode are kept in the quarantine (%s; first: %s); the rest of the window goes on.",
+                        _id(name), merger.events_aside, merger.bad_frames, self.quarantine.dir, first)
+        return True
 
     def _finish(self, kind: str, results: list) -> None:
         now = time.time()
@@ -488,7 +511,7 @@ class Porter:
                 "bucks": dict(self.bucks),
                 "index": self.index_backoff.status(now, self.index_where),
                 "archive": self.archive_backoff.status(now, self.archive_where),
-                "environments": envs, "counts": dict(self.counts),
+                "environments": envs, "counts": dict(self.counts), "quarantine": self._quarantine_summary,
                 "metrics": self.metrics.address if getattr(self, "metrics", None) is not None else None}
 
     def leave_report(self, listings: dict) -> None:
@@ -515,6 +538,9 @@ class Porter:
                     "until it works" for b, w in ((self.index_backoff, self.index_where),
                                                  (self.archive_backoff, self.archive_where)) if b.failures]
         problems += [f"buck {ep} does not answer" for ep, st in self.bucks.items() if st != "ok"]
+        held_aside = problem_line(self._quarantine_summary)
+        if held_aside:
+            problems.append(held_aside)
         live = [ep for ep, r in listings.items() if not isinstance(r, QueryError)]
         if not live:
             return

@@ -1,0 +1,181 @@
+"""One bad event never blocks a window (issue 17, attack 2), with real
+processes: events with a time of 2**64-1, a negative time, fields nested too
+an offset past int64 or of the wrong type, pushed over ZeroMQ beside valid ones. The buck
+keeps a line with an insane time with a corrected time and a mark, refuses
+a malformed frame with a counted reason; what still reaches the porter and
+cannot be indexed or archived (a forged header gets a frame past a buck
+that checks headers only; an older buck stored anything) goes to the
+porter's quarantine, and the rest of the window is indexed, archived and
+pruned: ``porter once`` exits 0."""
+
+import json
+import subprocess
+import sys
+import time
+
+import msgpack
+import zmq
+
+from helios import codec
+from helios.archive.store import FolderArchive
+from helios.model import Event, random_id
+from helios.porter.quarantine import read_log
+from helios.query.client import QueryClient
+from helios.store import layout
+from helios.store.records import read_records
+from tests.helpers import ROOT, buck_query, poll_until
+from tests.integration.test_porter import archive_objects, index_events, porter_args, run_once
+
+NS = 1_000_000_000
+TOP = 2**64 - 1
+
+
+def event(i, t=None, **kw):
+    now = time.time_ns()
+    e = dict(id=random_id(), time=now if t is None else t, received=now, host="web-1", app="app", severity=6,
+             source="", offset=None, message=b"line %d" % i, fields=None, source_id=b"")
+    e.update(kw)
+    return e
+
+
+def row(e):
+    return [e["id"], e["time"], e["received"], e["host"], e["app"], e["severity"], e["source"], e["offset"],
+            e["message"], e["fields"], e["source_id"]]
+
+
+def frame(events, first=None, last=None, env="prod"):
+    """A frame of these events; ``first``/``last`` forge the header's time span."""
+    rows = [row(e) for e in events]
+    times = [r[1] for r in rows if type(r[1]) is int]
+    return codec.encode_rows(env, "web-1", rows, min(times) if first is None else first,
+                             max(times) if last is None else last)
+
+
+def push(ingest, *frames):
+    sock = zmq.Context.instance().socket(zmq.PUSH)
+    sock.connect(ingest)
+    for f in frames:
+        sock.send(f)
+    sock.close(linger=2000)
+
+
+def stats(data):
+    try:
+        return json.loads((data / "stats.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def held(q):
+    with QueryClient(timeout=5) as qc:
+        listing = qc.list_buckets([q])[q]
+    return listing
+
+
+def port_until_pruned(tmp_path, q, want_ids, *extra):
+    """``porter once`` (each must exit 0) until the index holds ``want_ids``
+    and the buck holds no window any more."""
+    runs = []
+
+    def done():
+        r = run_once(tmp_path, [q], *extra)
+        runs.append(r)
+        assert r.returncode == 0, r.stdout + r.stderr
+        got = {e.id for e in index_events(tmp_path)}
+        return want_ids <= got and not held(q)
+    poll_until(done, timeout=40, interval=0.3, what="the porter to index, archive and prune every window")
+    return runs
+
+
+def test_a_time_of_2_64_minus_1_and_other_bad_events_never_block_a_window(tmp_path, buck):
+    _, ingest, data = buck("a", None, "--window", "1")
+    q = buck_query(data)
+    good = [event(i) for i in range(20)]
+    top, negative = event(100, TOP), event(101, -5)
+    wrong_type = event(102, host=12345)             # malformed: a buck checking headers only stores it
+    too_far = event(103, source="/var/log/x", offset=TOP)  # no index or archive holds an offset past int64
+    huge = event(104, fields={"blob": "x" * 2_000_000})  # big, and storable: kept as is
+    push(ingest, frame(good[:10] + [top, negative]), frame([wrong_type] + good[10:12]),
+         frame([too_far] + good[12:14]), frame(good[14:] + [huge]))
+    poll_until(lambda: stats(data).get("frames") == 4, what="the buck to store 4 frames")
+    assert stats(data)["corrected_events"] == 2
+
+    kept = good + [top, negative, huge]
+    port_until_pruned(tmp_path, q, {e["id"] for e in kept})
+    got = {e.id: e for e in index_events(tmp_path)}
+    assert set(got) == {e["id"] for e in kept}, [got[i].message for i in set(got) - {e["id"] for e in kept}]
+    for bad in (top, negative):
+        e = got[bad["id"]]
+        assert e.time == bad["received"] and e.message == bad["message"]
+        assert e.fields[codec.CORRECTED]["time"] == str(bad["time"])
+        assert "not within the buck's range" in e.fields[codec.CORRECTED]["why"]
+    assert got[huge["id"]].fields == huge["fields"]
+    archived = [e for events in archive_objects(FolderArchive(tmp_path / "archive")).values() for e in events]
+    assert {e.id for e in archived} == set(got)
+
+    # The two went to the porter's quarantine, each in its frame as the buck held it.
+    entries = sorted(read_log(tmp_path / "porter" / "quarantine"), key=lambda e: e["reasons"][0])
+    assert [e["events"] for e in entries] == [1, 1]
+    assert "must be strings" in entries[0]["reasons"][0] and "offset must be" in entries[1]["reasons"][0]
+    files = [p for _, p in layout.list_buckets(tmp_path / "porter" / "quarantine" / "buckets")]
+    kept_frames = [f for p in files for f in read_records(p)]
+    assert sorted(codec._payload(f, codec.check_frame(f))[0][8] for f in kept_frames) == sorted(
+        [too_far["message"], wrong_type["message"]])
+
+
+def test_a_forged_header_gets_past_a_header_check_and_the_porter_quarantines_the_event(tmp_path, buck):
+    """A frame whose header claims a sane time span but holds an event at
+    2**64-1 is stored by a buck that checks headers only (the default, no
+    decoding); the porter sets that event aside in its quarantine, indexes,
+    archives and prunes the rest, and reports the quarantine in ``porter
+    status``, its metrics and ``helios status``."""
+    _, ingest, data = buck("a", None, "--window", "1")
+    q = buck_query(data)
+    now = time.time_ns()
+    good = [event(i) for i in range(10)]
+    top = event(100, TOP)
+    push(ingest, frame(good + [top], first=now - NS, last=now + NS))
+    poll_until(lambda: stats(data).get("events") == 11, what="the buck to store the frame as it came")
+    assert stats(data)["corrected_events"] == 0
+
+    port_until_pruned(tmp_path, q, {e["id"] for e in good})
+    assert {e.id for e in index_events(tmp_path)} == {e["id"] for e in good}
+    (entry,) = read_log(tmp_path / "porter" / "quarantine")
+    assert entry["events"] == 1 and "int64" in entry["reasons"][0]
+
+    args = porter_args(tmp_path, [q], cmd="status")
+    r = subprocess.run([sys.executable, "-m", "helios", *args, "--json"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    quarantine = json.loads(r.stdout)["quarantine"]["environments"]["prod"]
+    assert quarantine["events"] == 1 and quarantine["frames"] == 1 and quarantine["windows"] == 1
+    text = subprocess.run([sys.executable, "-m", "helios", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60).stdout
+    assert "quarantine prod: 1 event(s)" in text
+
+    # The report the porter left with the buck carries it to `helios status`.
+    r = subprocess.run([sys.executable, "-m", "helios", "status", "--timeout", "2", "--buck", q, "--json"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    st = json.loads(r.stdout)
+    assert any("kept in quarantine" in w for w in st["warnings"]), st["warnings"]
+
+
+def test_a_buck_that_checks_every_event_refuses_fields_no_index_can_hold(tmp_path, buck):
+    """With ``--check-events all`` a frame is decoded on arrival: a wrong
+    type or fields of msgpack extension types refuse it (counted), and a
+    forged header cannot hide an insane time (it is corrected, and the
+    header rewritten)."""
+    _, ingest, data = buck("a", None, "--window", "1", "--check-events", "all")
+    now = time.time_ns()
+    top = event(1, TOP)
+    push(ingest, frame([event(0, fields={"t": msgpack.ExtType(5, b"x")})]), frame([event(3, host=5), event(4)]),
+         frame([top, event(2)], first=now - NS, last=now + NS))
+    poll_until(lambda: stats(data).get("frames") == 1 and sum(stats(data).get("bad_frames", {}).values()) == 2,
+               what="the buck to store one frame and refuse two")
+    assert stats(data)["corrected_events"] == 1
+    assert sorted(stats(data)["bad_frames"]) == ["event 0 of the batch"]  # one reason, counted twice
+    files = [p for _, p in layout.list_buckets(data / "buckets")]
+    (stored,) = [f for p in files for f in read_records(p)]
+    header, events = codec.decode(stored)
+    assert header.last_time == max(e.time for e in events) < 2**63
+    assert {e.id for e in events if codec.CORRECTED in (e.fields or {})} == {top["id"]}
