@@ -1,6 +1,6 @@
 """One bad event never blocks a window (issue 17, attack 2), with real
-processes: events with a time of 2**64-1, a negative time, fields nested too
-an offset past int64 or of the wrong type, pushed over ZeroMQ beside valid ones. The buck
+processes: events with a time of 2**64-1, a negative time, an offset past
+int64, a field of the wrong type, pushed over ZeroMQ beside valid ones. The buck
 keeps a line with an insane time with a corrected time and a mark, refuses
 a malformed frame with a counted reason; what still reaches the porter and
 cannot be indexed or archived (a forged header gets a frame past a buck
