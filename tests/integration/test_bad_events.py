@@ -18,7 +18,7 @@ import zmq
 
 from helios import codec
 from helios.archive.store import FolderArchive
-from helios.model import Event, random_id
+from helios.model import random_id
 from helios.porter.quarantine import read_log
 from helios.query.client import QueryClient
 from helios.store import layout
@@ -179,3 +179,58 @@ def test_a_buck_that_checks_every_event_refuses_fields_no_index_can_hold(tmp_pat
     header, events = codec.decode(stored)
     assert header.last_time == max(e.time for e in events) < 2**63
     assert {e.id for e in events if codec.CORRECTED in (e.fields or {})} == {top["id"]}
+
+
+def test_an_archive_object_rolled_back_to_an_older_sealed_copy_is_refused(tmp_path, procs):
+    """Whoever can write to the archive can put back an older copy of a
+    window's object: its seal is intact, its key is its own. The porter
+    recorded how many events the window's object holds, and a window is only
+    rewritten with more, so the older copy is refused on reading (by the
+    porter before it merges into it, and by every reader of the porter's
+    configuration: history builds, rebuild), naming the object."""
+    from helios import archive as archive_mod
+    from helios.archive.store import key_for
+    from helios.errors import ArchiveError
+    from helios.porter.archiving import open_archive
+    from helios.wire.curve import write_keypair
+    from tests.integration.test_porter import YESTERDAY, client_events, frames_of, plant, started_bucks_over
+
+    public, secret = map(str, write_keypair(tmp_path / "keys", "archive"))
+    keys = ("--archive-public-key", public, "--archive-secret-key", secret)
+    start = YESTERDAY
+    first, later = client_events(300, start), client_events(301, start)[100:]
+    plant(tmp_path / "buck-a", "prod", start, frames_of(first))
+    plant(tmp_path / "buck-b", "prod", start, frames_of(later))
+    (qa,) = started_bucks_over(tmp_path, procs, "a")
+    r = run_once(tmp_path, [qa], *keys)
+    assert r.returncode == 0, r.stderr
+    key = key_for("prod", start * NS, 60)
+    path = tmp_path / "archive" / key
+    older = path.read_bytes()
+
+    # Buck b turns up with more of the window: the object is rewritten with every event.
+    (qb,) = started_bucks_over(tmp_path, procs, "b")
+    r = run_once(tmp_path, [qa, qb], *keys)
+    assert r.returncode == 0, r.stderr
+    spec = {"archive": "folder", "archive_dir": str(tmp_path / "archive"), "s3_bucket": "", "s3_prefix": "",
+            "s3_endpoint": "", "archive_public_key": "", "archive_secret_key": secret,
+            "state_dir": str(tmp_path / "porter")}
+    assert len(archive_mod.load(open_archive(spec), key)) == len({e.id for e in first + later})
+
+    path.write_bytes(older)  # rolled back: a valid sealed copy of the same window
+    assert len(archive_mod.load(open_archive({**spec, "state_dir": ""}), key)) == len(first)  # the seal holds
+    try:
+        archive_mod.load(open_archive(spec), key)
+        raise AssertionError("a rolled-back object was read")
+    except ArchiveError as exc:
+        assert f"archive object {key} holds {len(first)} event(s), fewer than the" in str(exc)
+        assert "rolled back" in str(exc)
+
+    # A third buck turns up with more of the window: the porter does not merge into the
+    # older copy (what only the newer one held would be lost); it fails, and keeps buck c's copy.
+    plant(tmp_path / "buck-c", "prod", start, frames_of(client_events(302, start)))
+    (qc,) = started_bucks_over(tmp_path, procs, "c")
+    r = run_once(tmp_path, [qa, qb, qc], *keys)
+    assert r.returncode == 1 and "rolled back" in r.stderr, r.stderr
+    assert path.read_bytes() == older
+    assert held(qc), "the window was pruned from buck c though it is not archived"
