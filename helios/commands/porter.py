@@ -146,6 +146,23 @@ def status_cmd(as_json: bool, **kwargs: Any) -> None:
     sys.exit(1 if down else 0)
 
 
+@porter.command("quarantine")
+@porter_flags
+def quarantine_cmd(**kwargs: Any) -> None:
+    """Print what the porter set aside because no index or archive could
+    hold it (STATE_DIR/quarantine), one JSON object per line: each event as
+    sent, with its window and the problem, and each frame that does not
+    decode. The frames themselves are kept as the bucks held them, in bucket
+    files under STATE_DIR/quarantine/buckets."""
+    from helios.porter.quarantine import entries
+
+    kwargs = _merged(kwargs)
+    config_path = kwargs.pop("config_path", None)
+    cfg = load(config_path, kwargs, "porter").porter
+    for entry in entries(cfg.state_dir):
+        click.echo(json.dumps(entry, sort_keys=True))
+
+
 def gather_status(cfg) -> dict[str, Any]:
     """The state (what was done), the running porter's status.json (health),
     and a fresh listing of the bucks (what is behind)."""

@@ -15,6 +15,8 @@ On disk, under ``STATE_DIR/quarantine/``:
   --data-dir STATE_DIR/quarantine`` serves them to ``helios buckets get``
   and ``helios audit --data-dir`` reads them), each record one frame as
   the bucks held it (its good events are in the index too);
+  ``helios porter quarantine`` prints what was set aside, event by event,
+  with why;
 - ``quarantine.jsonl``: one JSON line per frame set aside: window, xxh3-128
   digest of the frame, events set aside (null: the frame does not decode),
   the first reasons, and when. It is what ``helios porter status`` and
@@ -32,7 +34,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import xxhash
 
@@ -42,7 +44,7 @@ from helios.store.records import RecordWriter
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Quarantine", "summarize"]
+__all__ = ["Quarantine", "entries", "problem_line", "read_log", "summarize"]
 
 LOG = "quarantine.jsonl"
 
@@ -127,6 +129,45 @@ def summarize(state_dir: str | os.PathLike) -> dict[str, Any]:
             d["last_at"] = e.get("at")
             d["last_reason"] = (e.get("reasons") or [None])[0]
     return {"dir": str(directory), "environments": envs}
+
+
+def entries(state_dir: str | os.PathLike) -> Iterator[dict[str, Any]]:
+    """What the quarantine holds, as JSON-ready dicts: each event set aside
+    (as sent: its fields by name, message and ids as text, with the
+    problem), and each frame that does not decode (its size and why),
+    window by window (``helios porter quarantine``)."""
+    from helios import codec
+    from helios.errors import FrameError
+    from helios.model import Event
+    from helios.store.records import read_records
+
+    root = Path(state_dir) / "quarantine" / layout.BUCKETS_DIR
+    for name, path in layout.list_buckets(root):
+        window = layout.bucket_id(name)
+        for frame in read_records(path):
+            aside: list = []
+            try:
+                codec.decode_rows(frame, set_aside=aside)
+            except FrameError as exc:
+                yield {"window": window, "frame_bytes": len(frame), "problem": str(exc)}
+                continue
+            for i, row, why in aside:
+                event = dict(zip(Event._fields, row)) if type(row) is list else {"row": row}
+                yield {"window": window, "event": i, "problem": why, **{k: _plain(v) for k, v in event.items()}}
+
+
+def _plain(value: Any) -> Any:
+    """A value as sent, for JSON: bytes as text (ids as hex), the rest as is
+    when JSON has it, else its repr."""
+    if isinstance(value, bytes):
+        return value.hex() if len(value) == 16 else value.decode("utf-8", "replace")
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return repr(value)
 
 
 def problem_line(summary: dict[str, Any]) -> str | None:

@@ -152,6 +152,10 @@ def test_a_forged_header_gets_past_a_header_check_and_the_porter_quarantines_the
     text = subprocess.run([sys.executable, "-m", "helios", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=60).stdout
     assert "quarantine prod: 1 event(s)" in text
+    out = subprocess.run([sys.executable, "-m", "helios", *porter_args(tmp_path, [q], cmd="quarantine")], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60).stdout
+    (line,) = out.splitlines()
+    assert json.loads(line)["time"] == TOP and json.loads(line)["id"] == top["id"].hex()
 
     # The report the porter left with the buck carries it to `helios status`.
     r = subprocess.run([sys.executable, "-m", "helios", "status", "--timeout", "2", "--buck", q, "--json"],

@@ -56,3 +56,14 @@ def test_an_empty_quarantine_says_nothing_and_a_torn_log_line_is_skipped(tmp_pat
         f.write('{"window": "prod/2027')  # a crash mid-line
     assert len(read_log(tmp_path / "quarantine")) == 1
     assert os.path.exists(tmp_path / "quarantine" / "buckets" / "prod")
+
+
+def test_what_was_set_aside_reads_back_event_by_event_with_why(tmp_path):
+    from helios.porter.quarantine import entries
+
+    bad = row(time=2**64 - 1)
+    Quarantine(tmp_path).put(W, [(frame(row(), bad), 1, ["x"]), (b"junk", None, ["y"])])
+    (event, junk) = list(entries(tmp_path))
+    assert event["window"] == layout.bucket_id(W) and event["event"] == 1 and event["time"] == 2**64 - 1
+    assert event["id"] == bad[0].hex() and event["message"] == "line" and "int64" in event["problem"]
+    assert junk == {"window": layout.bucket_id(W), "frame_bytes": 4, "problem": junk["problem"]}
