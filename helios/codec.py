@@ -64,6 +64,10 @@ DEFAULT_MAX_RAW = 64 * 1024 * 1024
 MAX_NAME = 255  # environment and host names
 # What every index and the archive can hold: times and offsets are int64 (ns).
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+# Host, app and source are exact-match terms of the index: Elasticsearch and
+# OpenSearch refuse a keyword over 32,766 bytes (and with it the whole load),
+# so none may be longer than this many characters (4 bytes each at most).
+MAX_TERM = 8191
 # The mark a buck leaves in the fields of an event whose time it corrected
 # (see ``vet``): {"time": the time as sent, as text, "why": a sentence}, and
 # "received" likewise when that was corrected too.
@@ -259,6 +263,8 @@ def _row_problem(row) -> str | None:
         return "time and received must be within the int64 range of nanoseconds (years 1677..2262)"
     if type(host) is not str or type(app) is not str or type(source) is not str:
         return "host, app and source must be strings"
+    if len(host) > MAX_TERM or len(app) > MAX_TERM or len(source) > MAX_TERM:
+        return f"host, app and source must be at most {MAX_TERM} characters"
     if severity is not None and (type(severity) is not int or not 0 <= severity <= 7):
         return "severity must be 0..7 or nil"
     if offset is not None and (type(offset) is not int or not 0 <= offset <= INT64_MAX):

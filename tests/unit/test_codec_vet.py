@@ -73,6 +73,7 @@ def test_when_the_receive_time_is_insane_too_both_become_the_time_the_buck_took_
     ({"id": b"short"}, "id must be 16 bytes"),
     ({"fields": {"t": msgpack.ExtType(3, b"x")}}, "fields hold a value of an extension type"),
     ({"fields": "not a map"}, "fields must be a map"),
+    ({"host": "h" * 8192}, "host, app and source must be at most 8191 characters"),
 ])
 def test_a_malformed_event_refuses_its_frame_naming_it(bad, why):
     f = frame(row(), row(**bad))
