@@ -238,3 +238,20 @@ def test_an_archive_object_rolled_back_to_an_older_sealed_copy_is_refused(tmp_pa
     assert r.returncode == 1 and "rolled back" in r.stderr, r.stderr
     assert path.read_bytes() == older
     assert held(qc), "the window was pruned from buck c though it is not archived"
+
+
+def test_corrected_and_quarantined_events_show_in_the_metrics(procs, buck, tmp_path):
+    from tests.integration.test_metrics import metrics_address, value
+    from tests.integration.test_porter import status_file
+
+    _, ingest, data = buck("a", None, "--window", "1", "--metrics", "127.0.0.1:0")
+    q = buck_query(data)
+    buck_metrics = metrics_address(data / "stats.json")
+    now = time.time_ns()
+    push(ingest, frame([event(0), event(1, TOP)]), frame([event(2), event(3, TOP)], first=now, last=now))
+    poll_until(lambda: value(buck_metrics, "helios_corrected_events_total") == 1, what="one corrected event counted")
+    procs(*porter_args(tmp_path, [q], "--metrics", "127.0.0.1:0"), name="porter")
+    address = poll_until(lambda: status_file(tmp_path).get("metrics"), timeout=30, what="the porter's metrics address")
+    poll_until(lambda: value(address, "helios_quarantined_events", environment="prod") == 1, timeout=30,
+               what="one quarantined event in the porter's metrics")
+    assert value(address, "helios_quarantined_frames", environment="prod") == 1
