@@ -24,7 +24,9 @@ On disk, under ``STATE_DIR/quarantine/``:
   fetched for the index and again for the archive).
 
 Both are appended and fsynced, the bucket file first: a crash between the
-two writes at most keeps a frame twice.
+two writes at most keeps a frame twice. Once looked into, the directory may
+be moved away (``mv STATE_DIR/quarantine STATE_DIR/quarantine-DATE``): the
+porter starts a new one, and stops reporting the old one within a minute.
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ class Quarantine:
         self._known: set[str] | None = None
 
     def _load(self) -> set[str]:
+        if self._known is not None and not (self.dir / LOG).exists():
+            self._known = None  # moved away by an operator: a new quarantine starts
         if self._known is None:
             self._known = {e["frame"] for e in read_log(self.dir)}
         return self._known

@@ -61,6 +61,7 @@ NS = 1_000_000_000
 LEASE_S = 900.0          # a job's hold on a window against a second porter; it expires if we die
 PRUNE_BATCH = 500        # bucket ids per prune request
 RETENTION_EVERY = 60.0   # seconds between looks at the index's days
+QUARANTINE_EVERY = 60.0  # seconds between counts of the quarantine (unless it grew)
 _TIME = operator.itemgetter(1)   # an event's (or row's) time
 
 
@@ -121,6 +122,7 @@ class Porter:
         self.blacklist = Blacklist(cfg.archive_blacklist)
         self.quarantine = Quarantine(self.state_dir)
         self._quarantine_summary = quarantine_summary(self.state_dir)
+        self._quarantine_at = time.monotonic()
         self.spec = {**index_spec(cfg), **archive_spec(cfg)}
         self.index_where = f"{cfg.index} {self.spec['index_location']} ({cfg.index_name})"
         self.archive_where = f"{cfg.archive} {describe_location(self.spec)}"
@@ -371,7 +373,7 @@ class Porter:
             return False
         if added:
             self.counts["quarantined_frames"] += added
-            self._quarantine_summary = quarantine_summary(self.state_dir)
+            self._quarantine_at = float("-inf")  # counted again with the next status
             first = merger.set_aside[0][2][0] if merger.set_aside[0][2] else "?"
             log.warning("Window %s: %d event(s) that no index or archive can hold and %d frame(s) that do not "
                         "decode are kept in the quarantine (%s; first: %s); the rest of the window goes on.",
@@ -504,6 +506,10 @@ class Porter:
 
     def status(self) -> dict[str, Any]:
         now = time.time()
+        if time.monotonic() - self._quarantine_at >= QUARANTINE_EVERY:
+            # Also when an operator moved the quarantine away once it was looked into.
+            self._quarantine_summary = quarantine_summary(self.state_dir)
+            self._quarantine_at = time.monotonic()
         envs = report.summarize(self._listed, self.state.windows(), now, grace=self.cfg.grace,
                                 archive_age=self.cfg.archive_age, prune_age=self.cfg.prune_age,
                                 environments=self.cfg.environments)

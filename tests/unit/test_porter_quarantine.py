@@ -67,3 +67,13 @@ def test_what_was_set_aside_reads_back_event_by_event_with_why(tmp_path):
     assert event["window"] == layout.bucket_id(W) and event["event"] == 1 and event["time"] == 2**64 - 1
     assert event["id"] == bad[0].hex() and event["message"] == "line" and "int64" in event["problem"]
     assert junk == {"window": layout.bucket_id(W), "frame_bytes": 4, "problem": junk["problem"]}
+
+
+def test_a_quarantine_moved_away_by_an_operator_starts_anew(tmp_path):
+    q = Quarantine(tmp_path)
+    junk = (b"junk", None, ["y"])
+    assert q.put(W, [junk]) == 1
+    (tmp_path / "quarantine").rename(tmp_path / "quarantine-looked-into")
+    assert problem_line(summarize(tmp_path)) is None
+    assert q.put(W, [junk]) == 1  # the same frame again, in a new quarantine: kept, not taken as known
+    assert summarize(tmp_path)["environments"]["prod"]["frames"] == 1
