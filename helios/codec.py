@@ -208,16 +208,19 @@ def decode_rows(frame: bytes, *, max_raw: int = DEFAULT_MAX_RAW,
     (lists of ``ROW_FIELDS`` values in Event field order, without the
     environment), each row validated and its id filled in.
 
-    A row that is not an event an index or the archive can hold raises
-    ``FrameError``; with ``set_aside`` (a list) it is left out of the
-    result and appended there as ``(position, row as sent, problem)``
-    instead, so that one bad event costs only itself (the porter's
-    quarantine)."""
+    A row that is not an event raises ``FrameError``. With ``set_aside`` (a
+    list), rows are also checked for what an index and the archive can hold
+    (int64 times and offsets, names an index can take as terms, fields
+    without msgpack extension types: ``_storage_problem``), and a row that
+    fails either check is left out of the result and appended there as
+    ``(position, row as sent, problem)`` instead, so that one bad event
+    costs only itself (the porter's quarantine)."""
     header = check_frame(frame, max_raw=max_raw)
     rows = _payload(frame, header)
     bad = None
+    storable = set_aside is not None
     for i, row in enumerate(rows):
-        problem = _row_problem(row)
+        problem = _row_problem(row, storable)
         if problem:
             if set_aside is None:
                 raise FrameError(f"event {i} of the batch: {problem}")
@@ -244,9 +247,10 @@ def decode(frame: bytes, *, max_raw: int = DEFAULT_MAX_RAW,
     return header, [Event(*row, env) for row in rows]
 
 
-def _row_problem(row) -> str | None:
-    """Why a decoded row is not an event an index or the archive can hold,
-    or None. Kept flat: the porter runs it for every event it loads."""
+def _row_problem(row, storable: bool = False) -> str | None:
+    """Why a decoded row is not an event, or None; with ``storable``, also
+    why an index or the archive cannot hold it (``_storage_problem``). Kept
+    flat: the porter runs it for every event it loads."""
     if type(row) is not list or not SHORT_ROW_FIELDS <= len(row) <= ROW_FIELDS:
         return f"must be an array of {ROW_FIELDS} fields"
     id_, time_, received, host, app, severity, source, offset, message, fields = row[:SHORT_ROW_FIELDS]
@@ -259,21 +263,30 @@ def _row_problem(row) -> str | None:
             return f"id must be {ID_BYTES} bytes (or empty, for a tailed line with its source_id and offset)"
     if type(time_) is not int or type(received) is not int:
         return "time and received must be integers (ns)"
-    if not (INT64_MIN <= time_ <= INT64_MAX and INT64_MIN <= received <= INT64_MAX):
-        return "time and received must be within the int64 range of nanoseconds (years 1677..2262)"
     if type(host) is not str or type(app) is not str or type(source) is not str:
         return "host, app and source must be strings"
-    if len(host) > MAX_TERM or len(app) > MAX_TERM or len(source) > MAX_TERM:
-        return f"host, app and source must be at most {MAX_TERM} characters"
     if severity is not None and (type(severity) is not int or not 0 <= severity <= 7):
         return "severity must be 0..7 or nil"
-    if offset is not None and (type(offset) is not int or not 0 <= offset <= INT64_MAX):
-        return "offset must be an integer from 0 to 2**63-1, or nil"
+    if offset is not None and (type(offset) is not int or offset < 0):
+        return "offset must be a non-negative integer or nil"
     if type(message) is not bytes:
         return "message must be bytes"
+    if fields is not None and type(fields) is not dict:
+        return "fields must be a map or nil"
+    return _storage_problem(row) if storable else None
+
+
+def _storage_problem(row: list) -> str | None:
+    """Why an event (``_row_problem`` passed it) is one no index or archive
+    can hold: what a porter sets aside, and a buck checks on taking it."""
+    _, time_, received, host, app, _, source, offset, _, fields = row[:SHORT_ROW_FIELDS]
+    if not (INT64_MIN <= time_ <= INT64_MAX and INT64_MIN <= received <= INT64_MAX):
+        return "time and received must be within the int64 range of nanoseconds (years 1677..2262)"
+    if len(host) > MAX_TERM or len(app) > MAX_TERM or len(source) > MAX_TERM:
+        return f"host, app and source must be at most {MAX_TERM} characters"
+    if offset is not None and offset > INT64_MAX:
+        return "offset must be at most 2**63-1"
     if fields is not None:
-        if type(fields) is not dict:
-            return "fields must be a map or nil"
         return _fields_problem(fields)
     return None
 
@@ -342,7 +355,7 @@ def vet(frame: bytes, header: BatchHeader, earliest: int, latest: int, now: int,
                                    f"{_iso(latest)}; set to {'the receive time' if r_ok else 'when the buck took it'}")
                     fields[CORRECTED] = mark
                     reasons.append(f"event {i}: {mark['why']}")
-        problem = _row_problem(row)
+        problem = _row_problem(row, True)
         if problem:
             raise FrameError(f"event {i} of the batch: {problem}")
     if rows:
