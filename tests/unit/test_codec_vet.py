@@ -115,3 +115,37 @@ def test_after_vet_every_event_is_one_the_porter_keeps(times):
     assert aside == [] and len(kept) == len(times)
     assert all(EARLIEST <= r[1] <= LATEST for r in kept)
     assert len(reasons) == sum(1 for t in times if not EARLIEST <= t <= LATEST)
+
+
+names = st.text(max_size=4) | st.just("n" * 8192)
+odd_rows = st.builds(
+    lambda id_, t, r, host, sev, off, fields, sid: [id_, t, r, host, "app", sev, "/x", off, b"line", fields, sid],
+    st.just(b"") | st.binary(min_size=16, max_size=16),
+    st.integers(-(2**63), 2**64 - 1), st.integers(-(2**63), 2**64 - 1), names,
+    st.none() | st.integers(0, 9), st.none() | st.integers(0, 2**64 - 1),
+    st.none() | st.dictionaries(st.text(max_size=3), st.integers(-(2**63), 2**64 - 1) | st.floats()
+                                | st.just(msgpack.ExtType(1, b"x")), max_size=2),
+    st.just(b"") | st.binary(min_size=16, max_size=16))
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(odd_rows, min_size=1, max_size=8))
+def test_what_the_porter_keeps_the_archive_packs_and_the_sqlite_index_loads(rows, tmp_path_factory):
+    """The porter's checks agree with the index's and the archive's: an
+    event it keeps is never one they refuse (which would fail its window)."""
+    from helios.archive import format as fmt
+    from helios.index.sqlite import SqliteIndex
+
+    f = codec.encode_rows("prod", "h", rows, 0, 0)
+    aside = []
+    _, kept = codec.decode_rows(f, set_aside=aside)
+    assert len(kept) + len(aside) == len(rows)
+    if not kept:
+        return
+    events = [Event(*r, "prod") for r in kept]
+    fmt.unpack(fmt.pack(events, environment="prod", level=1))
+    index = SqliteIndex(tmp_path_factory.mktemp("index"))
+    try:
+        assert index.load("prod", kept) == len({r[0] for r in kept})
+    finally:
+        index.close()
