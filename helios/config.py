@@ -239,11 +239,12 @@ class Buck:
         "checked: about 0.4 us per event more; for senders you do not trust). The porter sets aside "
         "(quarantines) whatever still cannot be indexed or archived.", one_of("header", "all"))
     event_max_age: float = setting(
-        10 * 365 * DAY, "Seconds before the buck's clock past which an event time is not sane: the line is "
-        'kept with its receive time (or the time the buck took it) and a mark in its fields ("helios.corrected": '
-        "the time as sent and why). > 0.", above(0))
+        0.0, "Seconds before the buck's clock past which an event time is not sane; 0: any time from the "
+        "epoch (1970) on is. An event time not sane (before that, negative, past int64, or beyond "
+        "event_max_ahead) keeps its line with its receive time (or the time the buck took it) and a mark in its "
+        'fields ("helios.corrected": the time as sent and why). >= 0.', at_least(0))
     event_max_ahead: float = setting(
-        DAY, "Seconds past the buck's clock beyond which an event time is not sane (treated as above). > 0.",
+        DAY, "Seconds past the buck's clock beyond which an event time is not sane (see event_max_age). > 0.",
         above(0))
     query_max_request: int = setting(1024 * 1024, "Larger bucket query requests are dropped by "
                                      "ZeroMQ before the buck reads them (4096..67108864).",

@@ -268,7 +268,7 @@ class Buck:
         kept with a corrected time and a mark, counted in ``corrected``;
         any other bad event refuses its frame (``FrameError``)."""
         now = time.time_ns()
-        earliest = now - int(self.cfg.event_max_age * 1e9)
+        earliest = max(0, now - int(self.cfg.event_max_age * 1e9)) if self.cfg.event_max_age else 0
         latest = now + int(self.cfg.event_max_ahead * 1e9)
         if self.cfg.check_events == "header" and codec.span_ok(header, earliest, latest):
             return header, frame

@@ -169,20 +169,20 @@ def test_a_buck_that_checks_every_event_refuses_fields_no_index_can_hold(tmp_pat
     type or fields of msgpack extension types refuse it (counted), and a
     forged header cannot hide an insane time (it is corrected, and the
     header rewritten)."""
-    _, ingest, data = buck("a", None, "--window", "1", "--check-events", "all")
+    _, ingest, data = buck("a", None, "--window", "1", "--check-events", "all", "--event-max-age", "3600")
     now = time.time_ns()
-    top = event(1, TOP)
+    top, stale = event(1, TOP), event(5, now - 7200 * NS)
     push(ingest, frame([event(0, fields={"t": msgpack.ExtType(5, b"x")})]), frame([event(3, host=5), event(4)]),
-         frame([top, event(2)], first=now - NS, last=now + NS))
+         frame([top, event(2), stale], first=now - NS, last=now + NS))
     poll_until(lambda: stats(data).get("frames") == 1 and sum(stats(data).get("bad_frames", {}).values()) == 2,
                what="the buck to store one frame and refuse two")
-    assert stats(data)["corrected_events"] == 1
+    assert stats(data)["corrected_events"] == 2
     assert sorted(stats(data)["bad_frames"]) == ["event 0 of the batch"]  # one reason, counted twice
     files = [p for _, p in layout.list_buckets(data / "buckets")]
     (stored,) = [f for p in files for f in read_records(p)]
     header, events = codec.decode(stored)
     assert header.last_time == max(e.time for e in events) < 2**63
-    assert {e.id for e in events if codec.CORRECTED in (e.fields or {})} == {top["id"]}
+    assert {e.id for e in events if codec.CORRECTED in (e.fields or {})} == {top["id"], stale["id"]}
 
 
 def test_an_archive_object_rolled_back_to_an_older_sealed_copy_is_refused(tmp_path, procs):
