@@ -357,7 +357,8 @@ def vet(frame: bytes, header: BatchHeader, earliest: int, latest: int, now: int,
                     reasons.append(f"event {i}: {mark['why']}")
         problem = _row_problem(row, True)
         if problem:
-            raise FrameError(f"event {i} of the batch: {problem}")
+            # One reason for every such frame (a buck counts refusals by what precedes the first colon).
+            raise FrameError(f"malformed event: event {i} of the batch: {problem}")
     if rows:
         times = [row[1] for row in rows]
         first, last = min(times), max(times)

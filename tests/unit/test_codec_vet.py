@@ -77,7 +77,7 @@ def test_when_the_receive_time_is_insane_too_both_become_the_time_the_buck_took_
 ])
 def test_a_malformed_event_refuses_its_frame_naming_it(bad, why):
     f = frame(row(), row(**bad))
-    with pytest.raises(FrameError, match=f"event 1 of the batch: {why}"):
+    with pytest.raises(FrameError, match=f"^malformed event: event 1 of the batch: {why}"):
         vet(f)
 
 
