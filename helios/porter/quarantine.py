@@ -98,8 +98,8 @@ def read_log(directory: str | os.PathLike) -> list[dict]:
     """The entries of ``quarantine.jsonl`` (a torn last line is skipped)."""
     try:
         text = (Path(directory) / LOG).read_text(errors="replace")
-    except FileNotFoundError:
-        return []
+    except OSError:
+        return []  # none yet (or unreadable: writing to it says so, loudly)
     out = []
     for line in text.splitlines():
         try:

@@ -121,6 +121,7 @@ class Porter:
             raise ServiceError(f"cannot use the porter state directory {self.state_dir}: {exc.strerror}") from None
         self.blacklist = Blacklist(cfg.archive_blacklist)
         self.quarantine = Quarantine(self.state_dir)
+        self.quarantine_failed = False   # for ``once``: a window was left because its quarantine could not be written
         self._quarantine_summary = quarantine_summary(self.state_dir)
         self._quarantine_at = time.monotonic()
         self.spec = {**index_spec(cfg), **archive_spec(cfg)}
@@ -146,7 +147,8 @@ class Porter:
 
     def run(self) -> int:
         """Pass after pass until stopped (or one pass with ``once``); returns
-        0, or 1 when ``once`` met an index or archive that failed."""
+        0, or 1 when ``once`` met an index or archive that failed, or a
+        quarantine it could not write."""
         from helios.porter.workers import IndexLoader, Resources
         from helios.query.client import QueryClient
 
@@ -188,7 +190,7 @@ class Porter:
                 self.metrics.close()
             log.info("Porter stopped: %d window(s) indexed, %d archived, %d pruned from bucks.",
                      self.counts["indexed"], self.counts["archived"], self.counts["pruned"])
-        failed = self.index_backoff.failures or self.archive_backoff.failures
+        failed = self.index_backoff.failures or self.archive_backoff.failures or self.quarantine_failed
         return 1 if self.once and failed else 0
 
     def _nap(self) -> None:
@@ -370,6 +372,8 @@ class Porter:
             log.error("Cannot keep %d frame(s) of window %s in the quarantine (%s): %s; the window is left "
                       "for the next pass, so nothing is pruned.", len(merger.set_aside), _id(name),
                       self.quarantine.dir, exc)
+            self.counts["quarantine_failures"] += 1
+            self.quarantine_failed = True
             return False
         if added:
             self.counts["quarantined_frames"] += added

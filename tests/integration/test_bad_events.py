@@ -255,3 +255,29 @@ def test_corrected_and_quarantined_events_show_in_the_metrics(procs, buck, tmp_p
     poll_until(lambda: value(address, "helios_quarantined_events", environment="prod") == 1, timeout=30,
                what="one quarantined event in the porter's metrics")
     assert value(address, "helios_quarantined_frames", environment="prod") == 1
+
+
+def test_a_quarantine_that_cannot_be_written_leaves_the_window_on_the_bucks(tmp_path, buck):
+    """Nothing is pruned before what was set aside is on disk: with the
+    quarantine unwritable, ``porter once`` exits 1 and the window stays on
+    the buck, unmarked; once it can be written, the window goes through."""
+    _, ingest, data = buck("a", None, "--window", "1")
+    q = buck_query(data)
+    now = time.time_ns()
+    good, top = [event(i) for i in range(5)], event(100, TOP)
+    push(ingest, frame(good + [top], first=now, last=now))
+    poll_until(lambda: stats(data).get("events") == 6, what="the buck to store the frame")
+    (tmp_path / "porter").mkdir()
+    (tmp_path / "porter" / "quarantine").write_text("not a directory")
+
+    def left():
+        r = run_once(tmp_path, [q])
+        return r if "Cannot keep 1 frame(s) of window" in r.stderr else None
+    r = poll_until(left, timeout=30, interval=0.3, what="the porter to meet the closed window")
+    assert r.returncode == 1, r.stderr
+    assert held(q), "the window was pruned though what was set aside of it is nowhere"
+    assert not (tmp_path / "index").exists() or not index_events(tmp_path)
+
+    (tmp_path / "porter" / "quarantine").unlink()
+    port_until_pruned(tmp_path, q, {e["id"] for e in good})
+    assert [e["events"] for e in read_log(tmp_path / "porter" / "quarantine")] == [1]
