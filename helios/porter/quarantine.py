@@ -2,8 +2,9 @@
 
 One bad event must never block a window: a frame that does not decode (a
 buck of an older version stored it, or it was damaged) and an event that
-decodes but that no index or archive can hold (a time beyond int64,
-fields nested too deeply, ...) are set aside here, and the rest of the
+decodes but that no index or archive can hold (a time or an offset beyond
+int64, a wrong type, fields of msgpack extension types: ``codec``'s
+``_storage_problem``) are set aside here, and the rest of the
 window goes on (``helios.porter.merge.Merger.set_aside``). Nothing is
 dropped: the frame that held them is kept exactly as the buck stored it,
 before the window is marked (so before the bucks may prune it).
