@@ -281,3 +281,37 @@ def test_a_quarantine_that_cannot_be_written_leaves_the_window_on_the_bucks(tmp_
     (tmp_path / "porter" / "quarantine").unlink()
     port_until_pruned(tmp_path, q, {e["id"] for e in good})
     assert [e["events"] for e in read_log(tmp_path / "porter" / "quarantine")] == [1]
+
+
+def undecodable_frame(env="prod"):
+    """A frame a buck takes (its header and checksum are right) whose payload is not msgpack."""
+    import struct
+    import zlib
+
+    payload = b"\xc1"  # a byte msgpack never uses
+    header = msgpack.packb([env, "web-1", 1, 0, 0, len(payload)])
+    body = header + payload
+    return struct.pack(">BBHI", codec.FORMAT_VERSION, 0, len(header), zlib.crc32(body)) + body
+
+
+def test_what_an_older_buck_stored_is_quarantined_and_its_window_ported(tmp_path, procs):
+    """Bucket files of an older buck (no event checks) hold an event at
+    2**64-1 and a frame whose payload is not msgpack: the porter keeps both
+    in its quarantine, ports the rest, prunes the window; exit 0."""
+    from tests.integration.test_porter import YESTERDAY, plant, started_bucks_over
+
+    good = [event(i, YESTERDAY * NS + i) for i in range(30)]
+    bad = event(100, TOP)
+    plant(tmp_path / "buck-a", "prod", YESTERDAY, [frame(good[:15] + [bad], first=YESTERDAY * NS,
+                                                         last=YESTERDAY * NS), undecodable_frame(),
+                                                   frame(good[15:])])
+    (q,) = started_bucks_over(tmp_path, procs, "a")
+    r = run_once(tmp_path, [q], "--recent-days", "3")
+    assert r.returncode == 0, r.stderr
+    assert {e.id for e in index_events(tmp_path)} == {e["id"] for e in good}
+    archived = [e for events in archive_objects(FolderArchive(tmp_path / "archive")).values() for e in events]
+    assert {e.id for e in archived} == {e["id"] for e in good}
+    assert not held(q), "the window was not pruned"
+    entries = read_log(tmp_path / "porter" / "quarantine")
+    assert sorted((e["events"] is None, e["events"]) for e in entries) == [(False, 1), (True, None)]
+    assert any("not valid msgpack" in e["reasons"][0] for e in entries)
