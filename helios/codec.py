@@ -198,7 +198,7 @@ def _payload(frame: bytes, header: BatchHeader) -> list:
     except Exception as exc:
         raise FrameError(f"frame payload is not valid msgpack: {exc}") from None
     if not isinstance(rows, list) or len(rows) != header.count:
-        raise FrameError(f"frame payload must be an array of {header.count} events")
+        raise FrameError(f"frame payload is not its events: it must be an array of {header.count} events")
     return rows
 
 
