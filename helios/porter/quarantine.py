@@ -32,6 +32,7 @@ porter starts a new one, and stops reporting the old one within a minute.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -53,46 +54,78 @@ LOG = "quarantine.jsonl"
 
 
 class Quarantine:
-    """The quarantine of one porter state directory (see the module docstring)."""
+    """The quarantine of one porter state directory (see the module docstring).
+
+    Two porters may share a state directory, and one's index job and the
+    other's archive job of a window may set aside the same frame at once:
+    ``put`` holds an exclusive ``flock`` on ``quarantine/lock`` and reads
+    what the log gained since it last looked, so a frame is kept once and no
+    writer truncates another's record."""
 
     def __init__(self, state_dir: str | os.PathLike) -> None:
         self.dir = Path(state_dir) / "quarantine"
         self.root = self.dir / layout.BUCKETS_DIR
-        self._known: set[str] | None = None
+        self._known: set[str] = set()
+        self._read_to = 0          # bytes of the log read into _known
+        self._log_id: tuple[int, int] | None = None
 
-    def _load(self) -> set[str]:
-        if self._known is not None and not (self.dir / LOG).exists():
-            self._known = None  # moved away by an operator: a new quarantine starts
-        if self._known is None:
-            self._known = {e["frame"] for e in read_log(self.dir)}
-        return self._known
+    def _catch_up(self) -> None:
+        """Add the log's new lines to ``_known`` (all of it when the log is
+        another file than before: an operator moved the quarantine away)."""
+        try:
+            with open(self.dir / LOG, "rb") as f:
+                st = os.fstat(f.fileno())
+                if (st.st_dev, st.st_ino) != self._log_id or st.st_size < self._read_to:
+                    self._known, self._read_to, self._log_id = set(), 0, (st.st_dev, st.st_ino)
+                f.seek(self._read_to)
+                tail = f.read()
+        except FileNotFoundError:
+            self._known, self._read_to, self._log_id = set(), 0, None
+            return
+        end = tail.rfind(b"\n") + 1      # a torn last line is read again once whole
+        for entry in _entries(tail[:end].decode("utf-8", "replace")):
+            self._known.add(entry["frame"])
+        self._read_to += end
 
     def put(self, name: BucketName, items: list[tuple[bytes, int | None, list[str]]]) -> int:
         """Keep the frames ``items`` (frame, events set aside or None for a
         frame that does not decode, reasons) of window ``name``, each once;
         returns how many were new. ``OSError`` or ``RecordError`` when they
         cannot be written: the caller leaves the window for later."""
-        known = self._load()
-        new = [(xxhash.xxh3_128_hexdigest(frame), frame, n, why) for frame, n, why in items]
-        new = [item for item in new if item[0] not in known]
-        if not new:
-            return 0
-        path = layout.bucket_path(self.root, name.environment, name.start, name.width)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with RecordWriter(path, fsync=True) as w:
-            w.append_many([frame for _, frame, _, _ in new])
-            w.fsync()
-        now = time.time()
-        lines = "".join(json.dumps({"window": layout.bucket_id(name), "frame": digest, "events": n,
-                                    "reasons": why[:3], "at": now}) + "\n" for digest, _, n, why in new)
-        fd = os.open(self.dir / LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / "lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._catch_up()
+            new = [(xxhash.xxh3_128_hexdigest(frame), frame, n, why) for frame, n, why in items]
+            new = [item for item in new if item[0] not in self._known]
+            if not new:
+                return 0
+            path = layout.bucket_path(self.root, name.environment, name.start, name.width)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with RecordWriter(path, fsync=True) as w:
+                w.append_many([frame for _, frame, _, _ in new])
+                w.fsync()
+            now = time.time()
+            lines = "".join(json.dumps({"window": layout.bucket_id(name), "frame": digest, "events": n,
+                                        "reasons": why[:3], "at": now}) + "\n" for digest, _, n, why in new)
+            fd = os.open(self.dir / LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+            try:
+                os.write(fd, lines.encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            self._catch_up()
+            return len(new)
+
+
+def _entries(text: str) -> Iterator[dict]:
+    for line in text.splitlines():
         try:
-            os.write(fd, lines.encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        known.update(digest for digest, _, _, _ in new)
-        return len(new)
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and isinstance(entry.get("frame"), str):
+            yield entry
 
 
 def read_log(directory: str | os.PathLike) -> list[dict]:
@@ -101,15 +134,7 @@ def read_log(directory: str | os.PathLike) -> list[dict]:
         text = (Path(directory) / LOG).read_text(errors="replace")
     except OSError:
         return []  # none yet (or unreadable: writing to it says so, loudly)
-    out = []
-    for line in text.splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict) and isinstance(entry.get("frame"), str):
-            out.append(entry)
-    return out
+    return list(_entries(text))
 
 
 def summarize(state_dir: str | os.PathLike) -> dict[str, Any]:

@@ -77,3 +77,24 @@ def test_a_quarantine_moved_away_by_an_operator_starts_anew(tmp_path):
     assert problem_line(summarize(tmp_path)) is None
     assert q.put(W, [junk]) == 1  # the same frame again, in a new quarantine: kept, not taken as known
     assert summarize(tmp_path)["environments"]["prod"]["frames"] == 1
+
+
+def _put_all(state_dir, frames):
+    q = Quarantine(state_dir)
+    return sum(q.put(W, [(f, 1, ["x"])]) for f in frames)
+
+
+def test_two_porters_on_one_state_directory_keep_each_frame_once(tmp_path):
+    """Two processes (a porter's index job and another's archive job of one
+    window) set aside the same frames at once: each is kept once, every
+    record whole."""
+    import multiprocessing
+
+    frames = [frame(row(), row(time=2**64 - 1)) for _ in range(40)]
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(2) as pool:
+        added = pool.starmap(_put_all, [(str(tmp_path), frames), (str(tmp_path), frames[::-1])])
+    assert sum(added) == 40
+    path = layout.bucket_path(tmp_path / "quarantine" / "buckets", "prod", W.start, W.width)
+    assert sorted(read_records(path)) == sorted(frames)
+    assert len(read_log(tmp_path / "quarantine")) == 40
