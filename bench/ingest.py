@@ -48,6 +48,10 @@ input file and a warm page cache):
      the tailer's key a sender of the bench's environments, so every frame
      is checked against its rights): what transport encryption and the
      rights checks cost, as "CURVE on / off" (goal: at least 0.85).
+   - ``checked`` (not run unless asked): as ``on``, with the bucks decoding
+     and checking every event of every frame (``--check-events all``; by
+     default a buck decodes only frames whose header's time span is not
+     sane): what that costs, as "every event checked / header only".
 
    Bytes sent are frame bytes as the bucks count them (``stats.json``
    ``bytes``: the length of every frame stored; ZeroMQ and TCP framing are
@@ -98,7 +102,8 @@ ENV = "bench"
 LAT_ENV = "benchlat"
 LAT_MARK = b"helios-bench-latency"
 SYSLOGS = ("rsyslog", "rsyslog-tuned", "syslog-ng", "syslog-ng-tuned")
-VARIANTS = ("on", "off", "resend", "curve")
+VARIANTS = ("on", "off", "resend", "curve", "checked")
+DEFAULT_VARIANTS = ("on", "off", "resend", "curve")
 
 
 def log(msg: str) -> None:
@@ -463,7 +468,7 @@ def curve_configs() -> dict[str, str]:
 
 def variant_args(variant: str, args) -> list[str]:
     """The tailer's extra arguments for one Helios variant."""
-    if variant == "on":
+    if variant in ("on", "checked"):
         return list(args.tailer_arg)
     if variant == "curve":
         return [*args.tailer_arg, "-c", curve_configs()["tailer"]]
@@ -544,7 +549,8 @@ def helios_run(path: Path, size: int, lines: int, args, run_no: int, variant: st
     extra = variant_args(variant, args)
     load = loadavg()
     try:
-        bucks, endpoints, dirs = start_bucks(work, ["-c", curve_configs()["buck"]] if variant == "curve" else [])
+        bucks, endpoints, dirs = start_bucks(work, ["-c", curve_configs()["buck"]] if variant == "curve" else
+                                             ["--check-events", "all"] if variant == "checked" else [])
         procs += bucks
         timeout = 60 + size / MB * 0.5  # 1000 MB: 560 s, i.e. a floor of ~14k lines/s
         state = work / "tailer-state"
@@ -896,9 +902,10 @@ def main() -> int:
     ap.add_argument("--work-dir", default=None, help="where the temporary data dirs go [system temp]")
     ap.add_argument("--tailer-arg", action="append", default=[],
                     help="extra argument for the tailer, repeatable (e.g. --tailer-arg=--batch-events=5000)")
-    ap.add_argument("--helios", default=",".join(VARIANTS),
+    ap.add_argument("--helios", default=",".join(DEFAULT_VARIANTS),
                     help="Helios variants, comma-separated: on (spool on), off (--no-spool), resend (short spool "
-                         "window; counts the re-sent bytes), curve (as on, with CURVE on every socket) [%(default)s]")
+                         "window; counts the re-sent bytes), curve (as on, with CURVE on every socket), checked (as on, with "
+                         "the bucks decoding and checking every event: --check-events all) [%(default)s]")
     ap.add_argument("--resend-window", type=int, default=5,
                     help="--spool-window of the resend variant, seconds (must divide 86400) [5]")
     ap.add_argument("--syslog", default=",".join(SYSLOGS),
@@ -983,6 +990,12 @@ def main() -> int:
             if curve:
                 log(f"  CURVE on / off (spool on): lines/s x{curve['lines_per_s'] / on['lines_per_s']:.3f} "
                     f"(goal >= 0.85), tailer CPU x{curve['usage']['tailer']['cpu_s'] / on['usage']['tailer']['cpu_s']:.3f}")
+            checked = run["helios"].get("checked")
+            if checked:
+                cpu = lambda res: sum(u["cpu_s"] for n, u in res["usage"].items() if n.startswith("buck"))  # noqa: E731
+                log(f"  every event checked / header only (spool on): lines/s "
+                    f"x{checked['lines_per_s'] / on['lines_per_s']:.3f}, bucks' CPU x{cpu(checked) / cpu(on):.3f} "
+                    f"({cpu(checked) / lines * 1e6:.2f} vs {cpu(on) / lines * 1e6:.2f} us per line, both bucks)")
         for p in run["problems"]:
             log(f"  ! {p}")
         runs.append(run)

@@ -139,6 +139,9 @@ def cli(log_level: str) -> None:
 @flag("buck.http_max_field_bytes", "--http-max-field-bytes", type=int, metavar="BYTES")
 @flag("buck.max_raw_bytes", "--max-raw-bytes", type=int)
 @flag("buck.max_batch_events", "--max-batch-events", type=int)
+@flag("buck.check_events", "--check-events", type=click.Choice(["header", "all"]))
+@flag("buck.event_max_age", "--event-max-age", type=float, metavar="SECONDS")
+@flag("buck.event_max_ahead", "--event-max-ahead", type=float, metavar="SECONDS")
 @flag("buck.full_retry", "--full-retry", type=float, metavar="SECONDS")
 @flag("buck.full_log_interval", "--full-log-interval", type=float, metavar="SECONDS")
 def buck(config_path: str | None, **kwargs: Any) -> None:

@@ -40,6 +40,7 @@ what is wrong; no msgpack, lz4 or struct exception leaks out.
 
 from __future__ import annotations
 
+import marshal
 import struct
 import zlib
 from typing import Iterable, NamedTuple, Sequence
@@ -61,6 +62,16 @@ MAX_HEADER = 4096
 # enough that a hostile frame cannot make a buck allocate gigabytes.
 DEFAULT_MAX_RAW = 64 * 1024 * 1024
 MAX_NAME = 255  # environment and host names
+# What every index and the archive can hold: times and offsets are int64 (ns).
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+# Host, app and source are exact-match terms of the index: Elasticsearch and
+# OpenSearch refuse a keyword over 32,766 bytes (and with it the whole load),
+# so none may be longer than this many characters (4 bytes each at most).
+MAX_TERM = 8191
+# The mark a buck leaves in the fields of an event whose time it corrected
+# (see ``vet``): {"time": the time as sent, as text, "why": a sentence}, and
+# "received" likewise when that was corrected too.
+CORRECTED = "helios.corrected"
 
 
 class BatchHeader(NamedTuple):
@@ -170,11 +181,8 @@ def check_frame(frame: bytes, *, max_raw: int = DEFAULT_MAX_RAW) -> BatchHeader:
     return BatchHeader(version, flags, environment, host, count, first, last, raw_size, payload_offset)
 
 
-def decode_rows(frame: bytes, *, max_raw: int = DEFAULT_MAX_RAW) -> tuple[BatchHeader, list]:
-    """Check, decompress and unpack a frame; return its header and raw rows
-    (lists of ``ROW_FIELDS`` values in Event field order, without the
-    environment), each row validated and its id filled in."""
-    header = check_frame(frame, max_raw=max_raw)
+def _payload(frame: bytes, header: BatchHeader) -> list:
+    """The frame's events as msgpack arrays, not yet checked one by one."""
     payload = memoryview(frame)[header.payload_offset:]
     if header.flags & FLAG_LZ4:
         try:
@@ -190,29 +198,59 @@ def decode_rows(frame: bytes, *, max_raw: int = DEFAULT_MAX_RAW) -> tuple[BatchH
     except Exception as exc:
         raise FrameError(f"frame payload is not valid msgpack: {exc}") from None
     if not isinstance(rows, list) or len(rows) != header.count:
-        raise FrameError(f"frame payload must be an array of {header.count} events")
+        raise FrameError(f"frame payload is not its events: it must be an array of {header.count} events")
+    return rows
+
+
+def decode_rows(frame: bytes, *, max_raw: int = DEFAULT_MAX_RAW,
+                set_aside: list | None = None) -> tuple[BatchHeader, list]:
+    """Check, decompress and unpack a frame; return its header and raw rows
+    (lists of ``ROW_FIELDS`` values in Event field order, without the
+    environment), each row validated and its id filled in.
+
+    A row that is not an event raises ``FrameError``. With ``set_aside`` (a
+    list), rows are also checked for what an index and the archive can hold
+    (int64 times and offsets, names an index can take as terms, fields
+    without msgpack extension types: ``_storage_problem``), and a row that
+    fails either check is left out of the result and appended there as
+    ``(position, row as sent, problem)`` instead, so that one bad event
+    costs only itself (the porter's quarantine)."""
+    header = check_frame(frame, max_raw=max_raw)
+    rows = _payload(frame, header)
+    bad = None
+    storable = set_aside is not None
     for i, row in enumerate(rows):
-        problem = _row_problem(row)
+        problem = _row_problem(row, storable)
         if problem:
-            raise FrameError(f"event {i} of the batch: {problem}")
+            if set_aside is None:
+                raise FrameError(f"event {i} of the batch: {problem}")
+            set_aside.append((i, row, problem))
+            bad = bad or set()
+            bad.add(i)
+            continue
         if not row[0]:
             # A tailed line's id is derived, not stored (see the module docstring).
             row[0] = line_id(row[-1], row[7])
         elif len(row) == SHORT_ROW_FIELDS:
             row.append(b"")     # a client event: no source_id
+    if bad:
+        rows = [row for i, row in enumerate(rows) if i not in bad]
     return header, rows
 
 
-def decode(frame: bytes, *, max_raw: int = DEFAULT_MAX_RAW) -> tuple[BatchHeader, list[Event]]:
-    """The inverse of ``encode_rows``/``encode_events``."""
-    header, rows = decode_rows(frame, max_raw=max_raw)
+def decode(frame: bytes, *, max_raw: int = DEFAULT_MAX_RAW,
+           set_aside: list | None = None) -> tuple[BatchHeader, list[Event]]:
+    """The inverse of ``encode_rows``/``encode_events`` (``set_aside``: as
+    for ``decode_rows``)."""
+    header, rows = decode_rows(frame, max_raw=max_raw, set_aside=set_aside)
     env = header.environment
     return header, [Event(*row, env) for row in rows]
 
 
-def _row_problem(row) -> str | None:
-    """Why a decoded row is not an event, or None. Kept flat: the porter runs
-    it for every event it loads."""
+def _row_problem(row, storable: bool = False) -> str | None:
+    """Why a decoded row is not an event, or None; with ``storable``, also
+    why an index or the archive cannot hold it (``_storage_problem``). Kept
+    flat: the porter runs it for every event it loads."""
     if type(row) is not list or not SHORT_ROW_FIELDS <= len(row) <= ROW_FIELDS:
         return f"must be an array of {ROW_FIELDS} fields"
     id_, time_, received, host, app, severity, source, offset, message, fields = row[:SHORT_ROW_FIELDS]
@@ -235,4 +273,108 @@ def _row_problem(row) -> str | None:
         return "message must be bytes"
     if fields is not None and type(fields) is not dict:
         return "fields must be a map or nil"
+    return _storage_problem(row) if storable else None
+
+
+def _storage_problem(row: list) -> str | None:
+    """Why an event (``_row_problem`` passed it) is one no index or archive
+    can hold: what a porter sets aside, and a buck checks on taking it."""
+    _, time_, received, host, app, _, source, offset, _, fields = row[:SHORT_ROW_FIELDS]
+    if not (INT64_MIN <= time_ <= INT64_MAX and INT64_MIN <= received <= INT64_MAX):
+        return "time and received must be within the int64 range of nanoseconds (years 1677..2262)"
+    if len(host) > MAX_TERM or len(app) > MAX_TERM or len(source) > MAX_TERM:
+        return f"host, app and source must be at most {MAX_TERM} characters"
+    if offset is not None and offset > INT64_MAX:
+        return "offset must be at most 2**63-1"
+    if fields is not None:
+        return _fields_problem(fields)
     return None
+
+
+def _fields_problem(fields: dict) -> str | None:
+    """Fields holding msgpack extension types (``ExtType``, ``Timestamp``):
+    no Helios sender makes them, the index loaders' pipe (marshal) and JSON
+    cannot carry them. The check runs in C, and only for events with fields."""
+    try:
+        marshal.dumps(fields)
+    except ValueError:
+        return "fields hold a value of an extension type (only nil, booleans, numbers, strings, bytes, arrays and maps)"
+    return None
+
+
+# --------------------------------------------------------------------------- the buck's check
+
+def span_ok(header: BatchHeader, earliest: int, latest: int) -> bool:
+    """Does the header say every event time is in [earliest, latest] (ns)?
+    Free: the header is read already. A buck decodes a frame (``vet``) only
+    when it does not, unless told to check every frame."""
+    return earliest <= header.first_time and header.last_time <= latest
+
+
+def _as_text(value) -> str:
+    return str(value) if type(value) is int else f"{type(value).__name__} {value!r:.80}"
+
+
+def vet(frame: bytes, header: BatchHeader, earliest: int, latest: int, now: int, *,
+        max_raw: int = DEFAULT_MAX_RAW) -> tuple[BatchHeader, bytes, list[str]]:
+    """The buck's check of every event of a frame, on taking it.
+
+    An event whose time (or receive time) is not an integer within
+    [earliest, latest] ns keeps its line with a corrected time: its receive
+    time when that one is sane, else ``now``; and a mark in its fields
+    (``CORRECTED``: the value as sent and why). Losing nothing is the
+    promise: the line, id and everything else stay as sent. Any other
+    problem (a malformed event, a wrong type, fields that cannot be stored)
+    refuses the frame with ``FrameError`` naming the event.
+
+    Returns (header, frame, reasons): the frame as it arrived when nothing
+    was corrected (no copy), else re-encoded, with one reason per corrected
+    event. A header whose time span is not its events' is rewritten too."""
+    rows = _payload(frame, header)
+    reasons: list[str] = []
+    for i, row in enumerate(rows):
+        if type(row) is list and len(row) >= SHORT_ROW_FIELDS:
+            t, r = row[1], row[2]
+            t_ok = type(t) is int and earliest <= t <= latest
+            r_ok = type(r) is int and earliest <= r <= latest
+            if not (t_ok and r_ok):
+                fields = row[9]
+                if fields is None:
+                    fields = row[9] = {}
+                if type(fields) is dict:
+                    mark: dict = {}
+                    if not r_ok:
+                        mark["received"] = _as_text(r)
+                        row[2] = r = now
+                    if not t_ok:
+                        mark["time"] = _as_text(t)
+                        row[1] = r
+                    what = ("time and receive time" if not (t_ok or r_ok) else "time" if not t_ok
+                            else "receive time")
+                    mark["why"] = (f"the {what} as sent: not within the buck's range {_iso(earliest)} .. "
+                                   f"{_iso(latest)}; set to {'the receive time' if r_ok else 'when the buck took it'}")
+                    fields[CORRECTED] = mark
+                    reasons.append(f"event {i}: {mark['why']}")
+        problem = _row_problem(row, True)
+        if problem:
+            # One reason for every such frame (a buck counts refusals by what precedes the first colon).
+            raise FrameError(f"malformed event: event {i} of the batch: {problem}")
+    if rows:
+        times = [row[1] for row in rows]
+        first, last = min(times), max(times)
+    else:
+        first = last = 0
+    if not reasons and (first, last) == (header.first_time, header.last_time):
+        return header, frame, reasons
+    new = encode_rows(header.environment, header.host, rows, first, last, compress=bool(header.flags & FLAG_LZ4))
+    # Marks make it a little bigger than it came: our own frame, not a bomb to guard against.
+    return check_frame(new, max_raw=2 * max(max_raw, DEFAULT_MAX_RAW)), new, reasons
+
+
+def _iso(ns: int) -> str:
+    import datetime
+
+    try:
+        return datetime.datetime.fromtimestamp(ns / 1e9, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, ValueError, OSError):
+        return f"{ns} ns"

@@ -237,6 +237,20 @@ class Buck:
                                        "only clients on this host (loopback, ipc://) may read bucket "
                                        "contents or delete them; with CURVE on, each key's role and "
                                        "environments decide instead (docs/security.md).")
+    check_events: str = setting(
+        "header", "How a buck checks the events of a frame it takes: header (the time span the frame's "
+        "header gives; a frame whose span leaves the sane range below is decoded and checked event by "
+        "event, the others are stored without decoding) or all (every frame is decoded and every event "
+        "checked: 1 to 2.5 us of the buck's CPU per event more, several times what storing costs; for senders you do not trust). The porter sets aside "
+        "(quarantines) whatever still cannot be indexed or archived.", one_of("header", "all"))
+    event_max_age: float = setting(
+        0.0, "Seconds before the buck's clock past which an event time is not sane; 0: any time from the "
+        "epoch (1970) on is. An event time not sane (before that, negative, past int64, or beyond "
+        "event_max_ahead) keeps its line with its receive time (or the time the buck took it) and a mark in its "
+        'fields ("helios.corrected": the time as sent and why). >= 0.', at_least(0))
+    event_max_ahead: float = setting(
+        DAY, "Seconds past the buck's clock beyond which an event time is not sane (see event_max_age). > 0.",
+        above(0))
     query_max_request: int = setting(1024 * 1024, "Larger bucket query requests (all parts together) "
                                      "are refused (4096..67108864).",
                                      between(4096, 64 * 1024 * 1024))

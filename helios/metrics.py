@@ -188,6 +188,8 @@ def buck_families(buck) -> Families:
         drops["write error"] = c.get("write_errors", 0)
         yield counter("helios_dropped_frames", "Frames refused (the reason says why) or accepted "
                       "but not written (write error: lost).", drops, "reason")
+        yield counter("helios_corrected_events", "Events kept with a corrected time (their time as sent "
+                      "was not sane; marked in their fields).", c.get("corrected_events", 0))
         yield gauge("helios_open_buckets", "Bucket files open for appending.", buck.buckets.open_count)
         yield counter("helios_refused_messages", "Messages refused whole: over a whole-message limit "
                       "(max_message_bytes, max_message_parts, query_max_request), by socket and reason.",
@@ -325,6 +327,11 @@ def porter_families(porter) -> Families:
         for job, done in (("index", "indexed"), ("archive", "archived"), ("prune", "pruned")):
             yield gauge(f"helios_windows_{job}_behind", f"Windows due but not yet {done}, by environment.",
                         {env: e.get(f"{job}_behind", 0) for env, e in envs.items()}, "environment")
+        q = ((getattr(porter, "last_status", None) or {}).get("quarantine") or {}).get("environments") or {}
+        yield gauge("helios_quarantined_events", "Events the porter could not index or archive, kept in its "
+                    "quarantine, by environment.", {env: d.get("events", 0) for env, d in q.items()}, "environment")
+        yield gauge("helios_quarantined_frames", "Frames kept in the porter's quarantine (undecodable ones "
+                    "included), by environment.", {env: d.get("frames", 0) for env, d in q.items()}, "environment")
     return families
 
 

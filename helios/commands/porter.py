@@ -118,7 +118,8 @@ def run_cmd(**kwargs: Any) -> None:
 @porter_flags
 def once_cmd(**kwargs: Any) -> None:
     """Do one pass (index, archive, prune, retention) and exit: for cron and
-    tests. Exit 1 if the index or the archive failed during the pass."""
+    tests. Exit 1 if the index or the archive failed during the pass, or
+    the porter's quarantine could not be written (the window waits)."""
     _run(_merged(kwargs), once=True)
 
 
@@ -144,6 +145,23 @@ def status_cmd(as_json: bool, **kwargs: Any) -> None:
         click.echo(render(status))
     down = any((status.get(job) or {}).get("state") == "down" for job in ("index", "archive"))
     sys.exit(1 if down else 0)
+
+
+@porter.command("quarantine")
+@porter_flags
+def quarantine_cmd(**kwargs: Any) -> None:
+    """Print what the porter set aside because no index or archive could
+    hold it (STATE_DIR/quarantine), one JSON object per line: each event as
+    sent, with its window and the problem, and each frame that does not
+    decode. The frames themselves are kept as the bucks held them, in bucket
+    files under STATE_DIR/quarantine/buckets."""
+    from helios.porter.quarantine import entries
+
+    kwargs = _merged(kwargs)
+    config_path = kwargs.pop("config_path", None)
+    cfg = load(config_path, kwargs, "porter").porter
+    for entry in entries(cfg.state_dir):
+        click.echo(json.dumps(entry, sort_keys=True))
 
 
 def gather_status(cfg) -> dict[str, Any]:
@@ -182,6 +200,9 @@ def gather_status(cfg) -> dict[str, Any]:
             windows = st.windows()
         finally:
             st.close()
+    from helios.porter.quarantine import summarize as quarantine_summary
+
+    out["quarantine"] = quarantine_summary(state_dir)
     out["environments"] = report.summarize(listed if answered else None, windows, time.time(), grace=cfg.grace,
                                            archive_age=cfg.archive_age, prune_age=cfg.prune_age,
                                            environments=cfg.environments)

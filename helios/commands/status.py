@@ -81,7 +81,8 @@ def assess(first: dict[str, Any], second: dict[str, Any], interval: float, now: 
         row = {"endpoint": ep, "up": True, "name": s2.get("name"), "uptime": now - s2.get("started", now),
                "events": s2.get("events", 0), "rate": rate, "stored_bytes": s2.get("stored_bytes"),
                "disk_free": s2.get("disk_free"), "disk_total": s2.get("disk_total"),
-               "write_errors": s2.get("write_errors", 0), "bad_frames": sum((s2.get("bad_frames") or {}).values())}
+               "write_errors": s2.get("write_errors", 0), "bad_frames": sum((s2.get("bad_frames") or {}).values()),
+               "corrected_events": s2.get("corrected_events", 0)}
         st.bucks.append(row)
         if row["write_errors"]:
             st.warnings.append(f"buck {ep} failed to store {row['write_errors']} frame(s) (see its log)")
@@ -143,8 +144,9 @@ def render(st: Status, colour: bool) -> str:
         disk = ""
         if b.get("disk_total"):
             disk = f"  disk {_size(b['disk_free'])} free of {_size(b['disk_total'])}"
+        fixed = f"  {b['corrected_events']:,} event times corrected" if b.get("corrected_events") else ""
         out.append(f"  {c('up', 'green', True)}    {b['endpoint']}  {b['name']}  up {_ago(b['uptime'])}  "
-                   f"ingest {rate}  {b['events']:,} events  stored {_size(b['stored_bytes'] or 0)}{disk}")
+                   f"ingest {rate}  {b['events']:,} events  stored {_size(b['stored_bytes'] or 0)}{disk}{fixed}")
     out += ["", c("SENDERS (tailers, relays, clients) seen recently", "white", True)]
     if not st.senders:
         out.append("  (none)")

@@ -145,5 +145,9 @@ def read(window: Window, start: int, end: int, *, archive, qc) -> tuple[list[Eve
     if merger.bad_frames:
         warnings.append(f"window {window.id}: {merger.bad_frames} frame(s) could not be decoded "
                         f"(first: {merger.problems[0]})")
+    if merger.events_aside:
+        first = next(why for _, n, why in merger.set_aside if n)[0]
+        warnings.append(f"window {window.id}: {merger.events_aside} event(s) no index can hold were left out "
+                        f"(first: {first}; the porter keeps such events in its quarantine)")
     events = merger.events()
     return in_range(events, start, end), len(events), nbytes, warnings

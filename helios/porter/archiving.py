@@ -15,6 +15,8 @@ rewrite never loses what was archived before.
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 
 from helios.archive import format as fmt
@@ -36,7 +38,8 @@ def archive_spec(cfg) -> dict:
     load_sealer(cfg.archive_public_key, cfg.archive_secret_key)
     return {"archive": cfg.archive, "archive_dir": cfg.archive_dir, "s3_bucket": cfg.s3_bucket,
             "s3_prefix": cfg.s3_prefix, "s3_endpoint": cfg.s3_endpoint, "archive_level": cfg.archive_level,
-            "archive_public_key": cfg.archive_public_key, "archive_secret_key": cfg.archive_secret_key}
+            "archive_public_key": cfg.archive_public_key, "archive_secret_key": cfg.archive_secret_key,
+            "state_dir": cfg.state_dir}
 
 
 def open_archive(spec: dict):
@@ -52,7 +55,75 @@ def open_archive(spec: dict):
     else:
         raise ArchiveError(f"unknown archive kind {spec['archive']!r}: use folder or s3")
     sealer = load_sealer(spec.get("archive_public_key", ""), spec.get("archive_secret_key", ""))
-    return backend if sealer is None else SealedArchive(backend, sealer)
+    archive = backend if sealer is None else SealedArchive(backend, sealer)
+    records = Path(spec.get("state_dir") or "") / "porter.db"
+    return Recorded(archive, records) if spec.get("state_dir") and records.exists() else archive
+
+
+class Recorded:
+    """An archive whose reads are checked against the porter's records
+    (``STATE_DIR/porter.db``): an object holding fewer events than the
+    porter recorded for its window is an older copy put back (a rollback:
+    whoever can write to the store can put back any object it saw, and an
+    older sealed copy passes its seal), and is refused. A window is only
+    ever rewritten with more events (the old object's merged with new
+    ones), so its event count orders its versions. A window the records
+    do not know (archived by another state directory, or before these
+    records were kept) is not checked. Everything else is the wrapped archive's."""
+
+    def __init__(self, archive, records: Path) -> None:
+        self.archive = archive
+        self.records = records
+
+    def __getattr__(self, name: str):
+        return getattr(self.archive, name)
+
+    def __repr__(self) -> str:
+        return f"Recorded({self.archive!r}, {str(self.records)!r})"
+
+    def recorded(self, key: str) -> tuple[int, float] | None:
+        """(events, when) the porter recorded for ``key``'s window, or None."""
+        import sqlite3
+
+        from helios.archive.store import window_of
+
+        try:
+            w = window_of(key)
+        except ArchiveError:
+            return None
+        try:
+            db = sqlite3.connect(f"file:{self.records}?mode=ro", uri=True, timeout=30.0)
+            try:
+                row = db.execute("SELECT archive_events, archived_at FROM archived WHERE environment=? AND "
+                                 "start=? AND width=? AND archive_key=?",
+                                 (w.environment, w.start_ns // NS, w.width_s, key)).fetchone()
+            finally:
+                db.close()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return None  # records of a porter from before the table: nothing to check against
+            raise ArchiveError(f"cannot read the porter's records {self.records} to check archive object {key}: "
+                               f"{exc}", key=key) from None
+        except sqlite3.Error as exc:
+            raise ArchiveError(f"cannot read the porter's records {self.records} to check archive object {key}: "
+                               f"{exc}", key=key) from None
+        return None if row is None or row[0] is None else (row[0], row[1])
+
+    def get(self, key: str) -> bytes:
+        data = self.archive.get(key)
+        rec = self.recorded(key)
+        if rec is not None:
+            try:
+                count = fmt.describe(data).count
+            except ArchiveError:
+                return data  # not an object at all: the reader's unpack says so
+            if count < rec[0]:
+                when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(rec[1] or 0))
+                raise ArchiveError(f"archive object {key} holds {count} event(s), fewer than the {rec[0]} the "
+                                   f"porter recorded when it archived the window at {when}: it is an older copy put "
+                                   "back (rolled back); refused, nothing of it loaded. Put back the latest copy, or "
+                                   "archive the window again from the bucks.", key=key)
+        return data
 
 
 def describe_location(spec: dict) -> str:

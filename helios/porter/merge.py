@@ -70,7 +70,9 @@ class Merger:
     in this window), ``frames_elsewhere`` (skipped: taken in another window,
     see ``FrameOwners``), ``copies`` (events decoded, copies included),
     ``bad_frames`` (frames that did not decode: counted and skipped, their
-    reasons in ``problems``, at most ten kept).
+    reasons in ``problems``, at most ten kept), ``events_aside`` (events
+    that decoded but no index or archive could hold: left out). Both kinds
+    of frame are in ``set_aside``, for the porter's quarantine.
 
     ``window`` names the window for ``owners`` (any value that compares
     equal for the same window)."""
@@ -86,6 +88,10 @@ class Merger:
         self.copies = 0
         self.bad_frames = 0
         self.problems: list[str] = []
+        # Frames holding what cannot be indexed or archived, for the porter's
+        # quarantine: (frame, events left out or None when it does not decode, reasons).
+        self.set_aside: list[tuple[bytes, int | None, list[str]]] = []
+        self.events_aside = 0
         self._by_id: dict[bytes, Event] = {}
         self._digests: set[bytes] = set()
 
@@ -102,23 +108,29 @@ class Merger:
         if self.owners is not None and self.owners.owner(digest, self.window) != self.window:
             self.frames_elsewhere += 1
             return
+        aside: list = []
         try:
             # With the environment known, rows stay as decoded (lists): an
             # Event each costs about a microsecond in the porter's busiest thread.
-            header, events = codec.decode(frame) if self.environment is None else codec.decode_rows(frame)
+            header, events = (codec.decode(frame, set_aside=aside) if self.environment is None
+                              else codec.decode_rows(frame, set_aside=aside))
         except FrameError as exc:
-            self.bad_frames += 1
-            if len(self.problems) < 10:
-                self.problems.append(str(exc))
+            self._bad(frame, str(exc))
             return
         if self.environment is not None and header.environment != self.environment:
-            self.bad_frames += 1
-            if len(self.problems) < 10:
-                self.problems.append(f"a frame of environment {header.environment!r} in a bucket of "
-                                     f"{self.environment!r}")
+            self._bad(frame, f"a frame of environment {header.environment!r} in a bucket of {self.environment!r}")
             return
+        if aside:
+            self.events_aside += len(aside)
+            self.set_aside.append((frame, len(aside), [f"event {i} of the batch: {why}" for i, _, why in aside[:3]]))
         self.frames += 1
         self.add_events(events)
+
+    def _bad(self, frame: bytes, why: str) -> None:
+        self.bad_frames += 1
+        if len(self.problems) < 10:
+            self.problems.append(why)
+        self.set_aside.append((frame, None, [why]))
 
     def add_events(self, events: list) -> None:
         """Add Events (or rows of ``ROW_FIELDS`` values in Event field order,

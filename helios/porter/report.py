@@ -174,6 +174,13 @@ def render(status: dict) -> str:
                          f"({d['open']} still open)")
         else:
             lines.append("  behind: unknown (no buck answered)")
+    q = status.get("quarantine") or {}
+    for name, d in sorted((q.get("environments") or {}).items()):
+        lines.append(f"quarantine {name}: {d['events']} event(s) and {d['undecodable_frames']} undecodable "
+                     f"frame(s) in {d['frames']} frame(s) of {d['windows']} window(s), last {iso(d['last_at'])}: "
+                     f"{d['last_reason']}")
+    if q.get("environments"):
+        lines.append(f"  kept in {q['dir']} (bucket files; quarantine.jsonl says why)")
     return "\n".join(lines)
 
 

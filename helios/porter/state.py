@@ -13,6 +13,12 @@ only after its job succeeded:
   the archive blacklist names it (``skipped`` is the entry);
 - **pruned_from**: bucks that deleted the window at the porter's request.
 
+A window done with long ago is forgotten (``forget_before``), but what was
+archived for it stays in the table ``archived`` (key, events, checksum,
+when; a row per window, never forgotten): a window is only ever rewritten
+with more events, so a reader refuses an object holding fewer than were
+recorded, an older copy put back (``helios.porter.archiving.Recorded``).
+
 So a porter killed at any line redoes at most the job it was doing, and
 every job is idempotent (the index keeps an event once by id, an archive
 key is a function of the window, a re-put writes the same bytes).
@@ -57,6 +63,12 @@ CREATE TABLE IF NOT EXISTS leases (
     job TEXT NOT NULL, environment TEXT NOT NULL, start INTEGER NOT NULL, width INTEGER NOT NULL,
     owner TEXT NOT NULL, until REAL NOT NULL,
     PRIMARY KEY (job, environment, start, width)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS archived (
+    environment TEXT NOT NULL, start INTEGER NOT NULL, width INTEGER NOT NULL,
+    archive_key TEXT NOT NULL, archive_events INTEGER NOT NULL, archive_checksum TEXT NOT NULL,
+    archived_at REAL NOT NULL,
+    PRIMARY KEY (environment, start, width)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dropped_days (
     environment TEXT NOT NULL, day INTEGER NOT NULL, dropped_at REAL NOT NULL,
@@ -224,9 +236,12 @@ class State:
         replaces what an earlier archiving of the window wrote)."""
         with self._tx() as db:
             w = self._ensure(db, name)
-            self._set(db, name, archived_at=time.time() if now is None else now, archive_key=key,
+            at = time.time() if now is None else now
+            self._set(db, name, archived_at=at, archive_key=key,
                       archive_size=size, archive_checksum=checksum, archive_events=events,
                       archive_sources=w.archive_sources | set(sources))
+            db.execute("INSERT OR REPLACE INTO archived VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (name.environment, name.start, name.width, key, events, checksum, at))
 
     def mark_skipped(self, name: BucketName, entry: str) -> None:
         with self._tx() as db:

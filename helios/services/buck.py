@@ -299,11 +299,32 @@ class Buck:
                 if header.count > self.cfg.max_batch_events:
                     raise FrameError(f"batch of {header.count} events: over the limit of "
                                      f"{self.cfg.max_batch_events} (max_batch_events)")
+                header, frame = self.vet(header, frame)
             except FrameError as exc:
                 self.reject(str(exc), len(frame))
                 continue
             accepted.append((header, frame))
         return accepted
+
+    def vet(self, header: codec.BatchHeader, frame: bytes) -> tuple[codec.BatchHeader, bytes]:
+        """The events' own check (``codec.vet``): with ``check_events =
+        "header"`` only for a frame whose header's time span leaves the sane
+        range (the others are stored undecoded, which is what keeps a buck
+        cheap); with "all", every frame. Events with a time out of range are
+        kept with a corrected time and a mark, counted in ``corrected``;
+        any other bad event refuses its frame (``FrameError``)."""
+        now = time.time_ns()
+        earliest = max(0, now - int(self.cfg.event_max_age * 1e9)) if self.cfg.event_max_age else 0
+        latest = now + int(self.cfg.event_max_ahead * 1e9)
+        if self.cfg.check_events == "header" and codec.span_ok(header, earliest, latest):
+            return header, frame
+        header, frame, reasons = codec.vet(frame, header, earliest, latest, now, max_raw=self.cfg.max_raw_bytes)
+        if reasons:
+            self.counts["corrected_events"] += len(reasons)
+            self._note("corrected", f"Buck {self.name} kept {len(reasons)} event(s) of a frame from {header.host!r} "
+                       f"({header.environment}) with a corrected time, marked {codec.CORRECTED!r} in their "
+                       f"fields (first: {reasons[0]})")
+        return header, frame
 
     def store(self, accepted: list[tuple[codec.BatchHeader, bytes]], full: list | None = None) -> bool:
         """Append frames to the current bucket of their environment. Returns
@@ -349,11 +370,16 @@ class Buck:
     def reject(self, why: str, size: int) -> None:
         reason = why.split(":")[0]
         self.bad[reason] += 1
+        self._note(reason, f"Buck {self.name} refused a {size}-byte frame: {why}")
+
+    def _note(self, reason: str, text: str) -> None:
+        """Log ``text`` at most once a second per reason, with how many were
+        like it meanwhile."""
         last, suppressed = self._bad_logged.get(reason, (0.0, 0))
         now = time.monotonic()
         if now - last >= 1.0:
             more = f" ({suppressed} more like it since the last report)" if suppressed else ""
-            log.warning("Buck %s refused a %d-byte frame: %s%s.", self.name, size, why, more)
+            log.warning("%s%s.", text, more)
             self._bad_logged[reason] = (now, 0)
         else:
             self._bad_logged[reason] = (last, suppressed + 1)
@@ -406,6 +432,7 @@ class Buck:
             "write_errors": self.counts["write_errors"],
             "bad_frames": dict(self.bad),
             "refused_messages": {r.name: r.stats()["refused"] for r in self.receivers.values()},
+            "corrected_events": self.counts["corrected_events"],
             "open_buckets": self.buckets.open_count,
             "publish": self.publish_endpoint,
             "query": self.query_endpoint,

@@ -47,6 +47,7 @@ from helios.errors import HeliosError, QueryError, ServiceError
 from helios.porter import report
 from helios.porter.archiving import archive_spec, describe_location
 from helios.porter.merge import FrameOwners, Merger
+from helios.porter.quarantine import Quarantine, problem_line, summarize as quarantine_summary
 from helios.porter.seen import Seen
 from helios.porter.state import State, WindowState
 from helios.porter.windows import Blacklist, older_than
@@ -64,6 +65,7 @@ PRUNE_BATCH = 500        # bucket ids per prune request
 # 2,000 ids of up to ~90 bytes stay well under a buck's query_max_request (1 MiB).
 RECORD_MAX = 2_000
 RETENTION_EVERY = 60.0   # seconds between looks at the index's days
+QUARANTINE_EVERY = 60.0  # seconds between counts of the quarantine (unless it grew)
 _TIME = operator.itemgetter(1)   # an event's (or row's) time
 
 
@@ -122,6 +124,10 @@ class Porter:
         except OSError as exc:
             raise ServiceError(f"cannot use the porter state directory {self.state_dir}: {exc.strerror}") from None
         self.blacklist = Blacklist(cfg.archive_blacklist)
+        self.quarantine = Quarantine(self.state_dir)
+        self.quarantine_failed = False   # for ``once``: a window was left because its quarantine could not be written
+        self._quarantine_summary = quarantine_summary(self.state_dir)
+        self._quarantine_at = time.monotonic()
         self.spec = {**index_spec(cfg), **archive_spec(cfg)}
         self.index_where = f"{cfg.index} {self.spec['index_location']} ({cfg.index_name})"
         self.archive_where = f"{cfg.archive} {describe_location(self.spec)}"
@@ -150,7 +156,8 @@ class Porter:
 
     def run(self) -> int:
         """Pass after pass until stopped (or one pass with ``once``); returns
-        0, or 1 when ``once`` met an index or archive that failed."""
+        0, or 1 when ``once`` met an index or archive that failed, or a
+        quarantine it could not write."""
         from helios.porter.workers import IndexLoader, Resources
         from helios.query.client import QueryClient
 
@@ -192,7 +199,7 @@ class Porter:
                 self.metrics.close()
             log.info("Porter stopped: %d window(s) indexed, %d archived, %d pruned from bucks.",
                      self.counts["indexed"], self.counts["archived"], self.counts["pruned"])
-        failed = self.index_backoff.failures or self.archive_backoff.failures
+        failed = self.index_backoff.failures or self.archive_backoff.failures or self.quarantine_failed
         return 1 if self.once and failed else 0
 
     def _nap(self) -> None:
@@ -311,6 +318,8 @@ class Porter:
         merger, ok, failed = self._fetch(name, srcs)
         if not ok:
             return None
+        if merger.set_aside and not self._set_aside(name, merger):
+            return None
         try:
             # The index sorts as it searches, so its loads take the rows as
             # decoded; the archive keeps events in (time, id) order.
@@ -358,11 +367,31 @@ class Porter:
                             "the intact records were taken.", ep, _id(name), stream.corrupt_records,
                             stream.skipped_bytes)
             ok.append(ep)
-        if merger.bad_frames:
-            log.warning("Window %s: %d frame(s) did not decode and were skipped (first: %s).", _id(name),
-                        merger.bad_frames, merger.problems[0])
         self.counts["fetched_copies"] += merger.copies
         return merger, ok, failed
+
+    def _set_aside(self, name: BucketName, merger: Merger) -> bool:
+        """Keep what the window holds that no index or archive can take in
+        the quarantine (``helios.porter.quarantine``), before the window's
+        job runs: once it is marked, the bucks may prune it. False when it
+        cannot be written: the window waits for the next pass."""
+        try:
+            added = self.quarantine.put(name, merger.set_aside)
+        except (OSError, HeliosError) as exc:
+            log.error("Cannot keep %d frame(s) of window %s in the quarantine (%s): %s; the window is left "
+                      "for the next pass, so nothing is pruned.", len(merger.set_aside), _id(name),
+                      self.quarantine.dir, exc)
+            self.counts["quarantine_failures"] += 1
+            self.quarantine_failed = True
+            return False
+        if added:
+            self.counts["quarantined_frames"] += added
+            self._quarantine_at = float("-inf")  # counted again with the next status
+            first = merger.set_aside[0][2][0] if merger.set_aside[0][2] else "?"
+            log.warning("Window %s: %d event(s) that no index or archive can hold and %d frame(s) that do not "
+                        "decode are kept in the quarantine (%s; first: %s); the rest of the window goes on.",
+                        _id(name), merger.events_aside, merger.bad_frames, self.quarantine.dir, first)
+        return True
 
     def _finish(self, kind: str, results: list) -> None:
         now = time.time()
@@ -500,6 +529,10 @@ class Porter:
 
     def status(self) -> dict[str, Any]:
         now = time.time()
+        if time.monotonic() - self._quarantine_at >= QUARANTINE_EVERY:
+            # Also when an operator moved the quarantine away once it was looked into.
+            self._quarantine_summary = quarantine_summary(self.state_dir)
+            self._quarantine_at = time.monotonic()
         envs = report.summarize(self._listed, self.state.windows(), now, grace=self.cfg.grace,
                                 archive_age=self.cfg.archive_age, prune_age=self.cfg.prune_age,
                                 environments=self.cfg.environments)
@@ -507,7 +540,7 @@ class Porter:
                 "bucks": dict(self.bucks),
                 "index": self.index_backoff.status(now, self.index_where),
                 "archive": self.archive_backoff.status(now, self.archive_where),
-                "environments": envs, "counts": dict(self.counts),
+                "environments": envs, "counts": dict(self.counts), "quarantine": self._quarantine_summary,
                 "metrics": self.metrics.address if getattr(self, "metrics", None) is not None else None}
 
     def leave_report(self, listings: dict) -> None:
@@ -534,6 +567,9 @@ class Porter:
                     "until it works" for b, w in ((self.index_backoff, self.index_where),
                                                  (self.archive_backoff, self.archive_where)) if b.failures]
         problems += [f"buck {ep} does not answer" for ep, st in self.bucks.items() if st != "ok"]
+        held_aside = problem_line(self._quarantine_summary)
+        if held_aside:
+            problems.append(held_aside)
         live = [ep for ep, r in listings.items() if not isinstance(r, QueryError)]
         if not live:
             return
