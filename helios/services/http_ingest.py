@@ -91,7 +91,7 @@ import zmq.asyncio
 from aiohttp import web
 
 from helios import codec, eventmap, tokens
-from helios.errors import EventError, FrameError, RecordError, ServiceError
+from helios.errors import EventError, FrameError, HeaderError, RecordError, ServiceError
 from helios.store import layout
 
 log = logging.getLogger(__name__)
@@ -115,9 +115,10 @@ class Refused(Exception):
     """A request answered with an error: ``status`` and what the body says."""
 
     def __init__(self, status: int, error: str, event: int | None = None, before: list | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, close: bool = False) -> None:
         super().__init__(error)
         self.status, self.error, self.event, self.headers = status, error, event, headers
+        self.close = close  # close the connection after the answer (the rest of the body is not read)
         self.before = before or []  # events parsed before the bad one (NDJSON): checked first
 
 
@@ -256,7 +257,12 @@ class HttpIngest:
         app.router.add_post("/v1/events", self._post_events)
         app.router.add_get("/healthz", self._healthz)
         # auto_decompress off: bodies are decompressed here, under our size limit.
-        runner = web.AppRunner(app, access_log=None, auto_decompress=False, handle_signals=False)
+        # keepalive_timeout: aiohttp closes a connection that has not sent a whole request's
+        # headers this long after its opening or its previous answer (partial headers do not
+        # restart the clock), which is the header timeout.
+        runner = web.AppRunner(app, access_log=None, auto_decompress=False, handle_signals=False,
+                               keepalive_timeout=self.cfg.http_header_timeout,
+                               lingering_time=min(10.0, self.cfg.http_body_timeout))
         await runner.setup()
         self._limit_connections(runner.server)
         reader = None
@@ -299,31 +305,55 @@ class HttpIngest:
         return ctx
 
     def _limit_connections(self, server: web.Server) -> None:
-        """Answer connections past ``http_max_connections`` with 503 and close
-        them as they are made: idle keep-alive connections cost a buck memory
-        and file descriptors."""
-        made, limit = server.connection_made, self.cfg.http_max_connections
+        """Answer connections past ``http_max_connections``, or past
+        ``http_max_connections_per_client`` from one address, with 503 and
+        close them as they are made: idle keep-alive connections cost a buck
+        memory and file descriptors, and one client must not take them all."""
+        made, lost = server.connection_made, server.connection_lost
+        limit, per_client = self.cfg.http_max_connections, self.cfg.http_max_connections_per_client
+        clients: Counter[str] = Counter()
+        self.clients = clients
+        where: dict[int, str] = {}  # id(handler) -> its client's address
 
         def connection_made(handler, transport) -> None:
             made(handler, transport)
+            peer = transport.get_extra_info("peername")
+            addr = peer[0] if isinstance(peer, tuple) and peer else ""
+            where[id(handler)] = addr
+            clients[addr] += 1
             if len(server.connections) > limit:
                 self.counts["connections_refused"] += 1
-                transport.write(TOO_MANY)
-                # After aiohttp has started the connection's task (it is made
-                # after this call), or its start would find it already gone.
-                loop = asyncio.get_running_loop()
-                loop.call_soon(loop.call_soon, transport.close)
+            elif per_client and clients[addr] > per_client:
+                self.counts["connections_refused_client"] += 1
+            else:
+                return
+            transport.write(TOO_MANY)
+            # After aiohttp has started the connection's task (it is made
+            # after this call), or its start would find it already gone.
+            loop = asyncio.get_running_loop()
+            loop.call_soon(loop.call_soon, transport.close)
+
+        def connection_lost(handler, exc) -> None:
+            lost(handler, exc)
+            addr = where.pop(id(handler), None)
+            if addr is not None:
+                clients[addr] -= 1
+                if clients[addr] <= 0:
+                    del clients[addr]
 
         server.connection_made = connection_made
+        server.connection_lost = connection_lost
 
     def authorize(self, request: web.Request) -> frozenset[str] | None:
         """The environments a request may write (None: any), from its bearer
         token. Raises Refused(401) without a valid one."""
         if not self.tokens:
             return None
-        scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
+        try:
+            token = tokens.bearer(request.headers.get("Authorization"))
+        except HeaderError as exc:
+            raise Refused(400, str(exc)) from None
+        if token is None:
             raise Refused(401, "this buck needs a bearer token (Authorization: Bearer TOKEN)",
                           headers={"WWW-Authenticate": 'Bearer realm="helios"'})
         mine = tokens.hash_token(token).encode()
@@ -357,17 +387,20 @@ class HttpIngest:
             self.buck.disk.refused_request()
             self.counts["status_507"] += 1
             return _refuse(request, Refused(507, "the buck's data directory is full; retry later"))
-        if self.pending >= self.cfg.http_max_pending:
-            self.counts["overloaded"] += 1
-            return _refuse(request, Refused(503, f"the buck is busy ({self.pending} requests in "
-                                                 "progress); retry later"))
-        self.pending += 1
-        handed = False
+        if self.pending >= self.cfg.http_max_pending:  # no use reading a body we cannot take
+            return self._busy(request)
+        handed = taken = False
         try:
             level = request.headers.get("Helios-Durability", self.cfg.durability).strip().lower()
             if level not in LEVELS:
                 raise Refused(400, f"Helios-Durability must be one of {', '.join(LEVELS)}, got {level!r:.40}")
+            # The slot is taken once the body is in: a client that sends its body
+            # slowly holds its own connection (until http_body_timeout), never a slot.
             body = await self._read_body(request)
+            if self.pending >= self.cfg.http_max_pending:
+                return self._busy(request)
+            self.pending += 1
+            taken = True
             count, frames = self._frames(request, body, allowed)
             req = _REQ.pack(next(self._ids))
             fut = None if level == "received" else asyncio.get_running_loop().create_future()
@@ -389,19 +422,30 @@ class HttpIngest:
             self.counts[f"status_{exc.status}"] += 1
             return _refuse(request, exc)
         finally:
-            if not handed:
+            if taken and not handed:
                 self.pending -= 1
+
+    def _busy(self, request: web.Request) -> web.Response:
+        self.counts["overloaded"] += 1
+        return _refuse(request, Refused(503, f"the buck is busy ({self.pending} requests in "
+                                             "progress); retry later"))
 
     async def _read_body(self, request: web.Request) -> bytes:
         limit = self.cfg.http_max_body
         if request.content_length is not None and request.content_length > limit:
             raise Refused(413, f"the body is {request.content_length} bytes, over the limit of {limit}")
         chunks, total = [], 0
-        async for chunk in request.content.iter_any():
-            total += len(chunk)
-            if total > limit:
-                raise Refused(413, f"the body is over the limit of {limit} bytes")
-            chunks.append(chunk)
+        try:
+            async with asyncio.timeout(self.cfg.http_body_timeout):
+                async for chunk in request.content.iter_any():
+                    total += len(chunk)
+                    if total > limit:
+                        raise Refused(413, f"the body is over the limit of {limit} bytes")
+                    chunks.append(chunk)
+        except TimeoutError:
+            self.counts["body_timeouts"] += 1
+            raise Refused(408, f"the body did not arrive within {self.cfg.http_body_timeout:g} s "
+                               f"({total} bytes came)", close=True) from None
         body = b"".join(chunks)
         encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
         return decompress(body, encoding, limit)
@@ -477,7 +521,10 @@ def _refuse(request: web.Request, exc: Refused) -> web.Response:
     headers.update(exc.headers or {})
     # The connection stays open: aiohttp reads and drops an unread rest of the
     # body (for up to its lingering time), so the client gets this answer.
-    return web.json_response({"error": exc.error, "event": exc.event}, status=exc.status, headers=headers)
+    resp = web.json_response({"error": exc.error, "event": exc.event}, status=exc.status, headers=headers)
+    if exc.close:
+        resp.force_close()
+    return resp
 
 
 def decompress(body: bytes, encoding: str, limit: int) -> bytes:

@@ -19,7 +19,7 @@ from helios.web.auth import hash_password
 from helios.wire.ports import free_port
 from tests.helpers import ROOT, poll_until
 from tests.integration.test_web_page import (  # noqa: F401 (fixtures)
-    chromium, event, fake_buck, messages, until_shown)
+    chromium, event, fake_buck, messages, until_shown, wait_js)
 
 PASSWORDS = {"alice": "correct horse battery staple", "bob": "tr0ub4dor&3"}
 OPS_TOKEN = tokens.new_token()
@@ -187,8 +187,8 @@ def test_a_login_outlives_a_restart_with_a_session_key_file_but_not_a_password_c
     assert web.login("alice", "a new one").get(web.url + "api/status", timeout=10).status_code == 200
 
 
-def test_connections_over_max_connections_get_503(procs, fake_buck, tmp_path):
-    web = start_auth_web(procs, tmp_path, "[web]\nmax_connections = 3\n", fake_buck().endpoint)
+def test_connections_over_max_waiting_get_503(procs, fake_buck, tmp_path):
+    web = start_auth_web(procs, tmp_path, "[web]\nmax_waiting = 3\n", fake_buck().endpoint)
     port = int(web.url.rsplit(":", 1)[1].strip("/"))
     held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(3)]
     try:
@@ -214,7 +214,7 @@ def login_page(chromium, web, user, password):
     page.fill("#user", user)
     page.fill("#password", password)
     page.click("#login")
-    page.wait_for_function("window.heliosLive && window.heliosLive.filterSent !== null", timeout=10_000)
+    wait_js(page, "window.heliosLive && window.heliosLive.filterSent !== null", timeout=10_000)
     return context, page, errors
 
 
@@ -293,7 +293,7 @@ def test_in_chromium_a_socket_io_message_over_max_message_bytes_closes_its_socke
     try:
         page = context.new_page()
         page.goto(web.url)
-        page.wait_for_function("window.heliosLive && window.heliosLive.filterSent !== null", timeout=10_000)
+        wait_js(page, "window.heliosLive && window.heliosLive.filterSent !== null", timeout=10_000)
         outcome = page.evaluate("""() => new Promise(done => {
             const s = io({transports: ["websocket"], reconnection: false});
             let small = null;
