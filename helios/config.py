@@ -223,7 +223,7 @@ class Buck:
                                         "too); more are closed at once (1..1000000).",
                                         between(1, 1_000_000))
     http_max_connections_per_client: int = setting(
-        64, "Open HTTP connections from one client address at once; more are answered 503 and "
+        128, "Open HTTP connections from one client address at once; more are answered 503 and "
         "closed at once. Behind a proxy every request comes from its address: raise this, and cap "
         "clients in the proxy (0: no cap; 1..1000000).", between(0, 1_000_000))
     http_header_timeout: float = setting(
