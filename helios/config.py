@@ -421,8 +421,8 @@ class Web:
         "more are answered 503 and closed. Behind a proxy every request comes from its address: "
         "raise this and cap clients in the proxy (0: no cap; 1..1000000).", between(0, 1_000_000))
     header_timeout: float = setting(
-        10.0, "Seconds a connection has to send a request's whole headers, from its opening or "
-        "the previous answer; slower (and idle keep-alive) connections are closed (0 < x <= 3600).",
+        10.0, "Seconds a connection has to send a request's whole headers from its opening; "
+        "slower (and idle) connections are closed, having held no thread (0 < x <= 3600).",
         above(0, 3600))
     body_timeout: float = setting(
         30.0, "Seconds a request has to send its body, and an answer has to be taken by a slow "
