@@ -5,20 +5,25 @@ Werkzeug's threaded server gives every connection a thread from the moment it
 is accepted, and that thread blocks reading the request line: 200 idle TCP
 connections took every slot of ``max_connections`` and ``/login`` answered
 503 for as long as they stayed open. Here a connection gets a thread only
-once its whole request head (request line and headers) has arrived:
+once its whole request (request line, headers and body) has arrived:
 
 - the **gate** thread holds every new connection in one selector and reads
   what it sends, without blocking, until the empty line that ends the
   headers. A connection that has not sent them ``header_timeout`` seconds
   after it opened is closed; so is one whose head grows over
-  ``MAX_HEAD`` bytes (431). At most ``max_waiting`` connections wait at
-  once (a socket each, no thread);
+  ``MAX_HEAD`` bytes (431). Then, for a request with a body
+  (``Content-Length``), it reads the body too: it has ``body_timeout``
+  seconds for it, and a body over ``max_body`` (the app's own limit,
+  ``max_message_bytes``) gets 413 at once. A chunked body gets 411: no
+  page or script of this app sends one, and its end could only be found
+  by a thread. At most ``max_waiting`` connections wait at once (a socket
+  and what they sent, no thread);
 - then the connection takes one of ``max_connections`` slots (503 if none is
   free) and a thread serves its one request (werkzeug closes every
-  connection after its answer) with what the gate read in front of the
-  socket. The request has ``body_timeout`` seconds in all to send its
-  body, and every write waits at most as long for a client that does not
-  read; a websocket, once upgraded, has no timeout (socket.io pings it);
+  connection after its answer) from what the gate read. Every write waits
+  at most ``body_timeout`` for a client that does not read (and reading,
+  should the app read past what the gate took, has the same deadline); a
+  websocket, once upgraded, has no timeout (socket.io pings it);
 - ``max_connections_per_client`` caps the connections of one client address
   (waiting, served and websockets together); more are answered 503 and
   closed as they are accepted.
@@ -54,6 +59,11 @@ TOO_MANY = _answer(b"503 Service Unavailable", b"too many open connections; retr
 TOO_MANY_CLIENT = _answer(b"503 Service Unavailable", b"too many open connections from your address; "
                                                       b"retry later\n")
 HEAD_TOO_LARGE = _answer(b"431 Request Header Fields Too Large", b"the request's headers are too large\n")
+BODY_TOO_LARGE = _answer(b"413 Content Too Large", b"the request's body is too large\n")
+LENGTH_REQUIRED = _answer(b"411 Length Required", b"send the body with a Content-Length "
+                                                  b"(chunked bodies are not taken)\n")
+TIMED_OUT = _answer(b"408 Request Timeout", b"the request's body did not arrive in time (body_timeout)\n")
+BAD_LENGTH = _answer(b"400 Bad Request", b"the Content-Length header is not a number\n")
 
 
 class _Prefixed(io.RawIOBase):
@@ -102,10 +112,30 @@ class GatedHandler(WSGIRequestHandler):
 
 
 class _Waiting:
-    __slots__ = ("sock", "addr", "head", "deadline", "open")
+    __slots__ = ("sock", "addr", "head", "deadline", "open", "want")
 
     def __init__(self, sock: socket.socket, addr, deadline: float) -> None:
         self.sock, self.addr, self.head, self.deadline, self.open = sock, addr, bytearray(), deadline, True
+        self.want = -1  # bytes of head and body the request takes in all, once its headers are in
+
+
+def body_length(head: bytes) -> int | bytes:
+    """The Content-Length of a request head (0 without one), or the answer
+    to refuse it with (chunked, or a length that is not a number)."""
+    length = 0
+    for line in head.split(b"\n")[1:]:
+        name, sep, value = line.partition(b":")
+        if not sep:
+            continue
+        name = name.strip().lower()
+        if name == b"transfer-encoding":
+            return LENGTH_REQUIRED
+        if name == b"content-length":
+            value = value.strip()
+            if not value.isdigit():
+                return BAD_LENGTH
+            length = int(value)
+    return length
 
 
 class GatedServer(ThreadedWSGIServer):
@@ -116,6 +146,7 @@ class GatedServer(ThreadedWSGIServer):
         self.header_timeout = cfg.header_timeout
         self.body_timeout = cfg.body_timeout
         self.max_waiting = cfg.max_waiting
+        self.max_body = cfg.max_message_bytes
         self.per_client = cfg.max_connections_per_client
         self.slots = threading.BoundedSemaphore(cfg.max_connections)
         self.refused: Counter[str] = Counter()  # why connections were refused
@@ -188,16 +219,27 @@ class GatedServer(ThreadedWSGIServer):
     def _run_gate(self) -> None:
         sel = selectors.DefaultSelector()
         sel.register(self._wake_r, selectors.EVENT_READ)
-        order: deque[_Waiting] = deque()  # by deadline: every one gets the same timeout
+        # By deadline: every connection waiting for its headers has the same timeout,
+        # and so has every one waiting for its body (a waiting body's entry in
+        # ``order`` is stale: its deadline moved to ``bodies``).
+        order: deque[_Waiting] = deque()
+        bodies: deque[_Waiting] = deque()
+        self._bodies = bodies
         try:
             while not self._closing:
                 now = time.monotonic()
-                while order and (not order[0].open or order[0].deadline <= now):
+                while order and (not order[0].open or order[0].want >= 0 or order[0].deadline <= now):
                     w = order.popleft()
-                    if w.open:
+                    if w.open and w.want < 0:
                         self.timeouts += 1
                         self._drop(sel, w)
-                timeout = max(0.0, order[0].deadline - now) if order else None
+                while bodies and (not bodies[0].open or bodies[0].deadline <= now):
+                    w = bodies.popleft()
+                    if w.open:
+                        self.timeouts += 1
+                        self._drop(sel, w, TIMED_OUT)
+                due = [q[0].deadline for q in (order, bodies) if q]
+                timeout = max(0.0, min(due) - now) if due else None
                 for key, _ in sel.select(timeout):
                     if key.fileobj is self._wake_r:
                         try:
@@ -211,7 +253,7 @@ class GatedServer(ThreadedWSGIServer):
                     else:
                         self._read(sel, key.data)
         finally:
-            for w in order:
+            for w in [*order, *bodies]:
                 if w.open:
                     self._drop(sel, w)
             sel.close()
@@ -228,13 +270,31 @@ class GatedServer(ThreadedWSGIServer):
             return
         seen = max(0, len(w.head) - 3)
         w.head += data
-        # The head ends at its first empty line (CRLF or, leniently, LF line ends).
-        end = min((i for i in (w.head.find(b"\r\n\r\n", seen), w.head.find(b"\n\n", seen)) if i >= 0),
-                  default=-1)
-        if end < 0:
-            if len(w.head) > MAX_HEAD:
-                self.refused["head"] += 1
-                self._drop(sel, w, HEAD_TOO_LARGE)
+        if w.want < 0:
+            # The head ends at its first empty line (CRLF or, leniently, LF line ends).
+            ends = [(i, 4) for i in (w.head.find(b"\r\n\r\n", seen),) if i >= 0]
+            ends += [(i, 2) for i in (w.head.find(b"\n\n", seen),) if i >= 0]
+            if not ends:
+                if len(w.head) > MAX_HEAD:
+                    self.refused["head"] += 1
+                    self._drop(sel, w, HEAD_TOO_LARGE)
+                return
+            end, sep = min(ends)
+            length = body_length(bytes(w.head[:end]))
+            if isinstance(length, bytes):
+                self.refused["length"] += 1
+                self._drop(sel, w, length)
+                return
+            if length > self.max_body:
+                self.refused["body"] += 1
+                self._drop(sel, w, BODY_TOO_LARGE)
+                return
+            w.want = end + sep + length
+            if len(w.head) < w.want:  # now the body's clock runs
+                w.deadline = time.monotonic() + self.body_timeout
+                self._bodies.append(w)
+                return
+        elif len(w.head) < w.want:
             return
         if not self.slots.acquire(blocking=False):
             self.refused["busy"] += 1
