@@ -108,13 +108,52 @@ def test_a_slow_header_or_body_is_closed_after_its_timeout_and_the_others_are_se
         started = time.monotonic()
         poll_until(trickle_closed, timeout=15, what="the trickling header closed")
         assert Client(web).request("GET", "/login")[0] == 200  # meanwhile, and after
-        poll_until(lambda: closed(body) is not None, timeout=15, what="the slow body's connection closed")
+        answer = poll_until(lambda: closed(body), timeout=15, what="the slow body's connection closed")
+        assert answer.startswith(b"closed:HTTP/1.1 408") and b"body_timeout" in answer
         assert time.monotonic() - started < 14
     finally:
         trickle.close()
         body.close()
     assert Client(web).request("GET", "/login")[0] == 200
     assert "Traceback" not in web.proc.output()
+
+
+def raw(web, request: bytes, pieces: int = 1) -> bytes:
+    """Send a request (in ``pieces``, a moment apart) and read the whole answer."""
+    with socket.create_connection(("127.0.0.1", port_of(web)), timeout=10) as s:
+        step = -(-len(request) // pieces)
+        for i in range(0, len(request), step):
+            s.sendall(request[i:i + step])
+            time.sleep(0.05)
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_a_body_is_read_before_a_thread_is_given_and_bodies_it_cannot_take_are_refused_at_once(
+        procs, fake_buck, tmp_path, users_toml):
+    web = start_auth_web(procs, tmp_path, users_toml + "max_message_bytes = 4096\n", fake_buck().endpoint)
+    s = requests.Session()
+    page = s.get(web.url + "login", timeout=10).text
+    cookie = "; ".join(f"{k}={v}" for k, v in s.cookies.items())
+    form = f"csrf_token={csrf_of(page)}&user=alice&password={requests.utils.quote(PASSWORDS['alice'])}".encode()
+    head = (b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: " + cookie.encode() +
+            b"\r\nContent-Type: application/x-www-form-urlencoded\r\n")
+    # A login whose head and body come in 12 pieces logs in.
+    answer = raw(web, head + b"Content-Length: %d\r\n\r\n" % len(form) + form, pieces=12)
+    assert answer.startswith(b"HTTP/1.1 302"), answer[:300]
+    # Over the app's limit: 413 before a byte of the body is read.
+    assert raw(web, head + b"Content-Length: 5000\r\n\r\n").startswith(b"HTTP/1.1 413")
+    # Chunked: 411. A length that is no number: 400.
+    assert raw(web, head + b"Transfer-Encoding: chunked\r\n\r\n5\r\nuser=\r\n0\r\n\r\n").startswith(
+        b"HTTP/1.1 411")
+    assert raw(web, head + b"Content-Length: 12x\r\n\r\n").startswith(b"HTTP/1.1 400")
+    # Headers that never end: 431 once they pass 64 KiB (sent to the byte, so that the
+    # server has read all of it when it closes: unread bytes would make it a reset).
+    start = b"GET / HTTP/1.1\r\nX-Pad: "
+    assert raw(web, start + b"a" * (64 * 1024 + 1 - len(start))).startswith(b"HTTP/1.1 431")
+    assert requests.get(web.url + "login", timeout=10).status_code == 200
 
 
 def test_one_address_may_hold_only_its_share_of_connections(procs, fake_buck, tmp_path, users_toml):
