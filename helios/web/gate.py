@@ -346,6 +346,9 @@ class GatedServer(ThreadedWSGIServer):
             self._forget(client_address)
 
     def server_close(self) -> None:
+        if not hasattr(self, "_gate"):  # werkzeug closes a server that could not bind, before our __init__ ran
+            super().server_close()
+            return
         self._closing = True
         try:
             self._wake_w.send(b"\0")
