@@ -51,7 +51,17 @@ front (deploy/nginx-helios-http.conf).
 Limits, each from the config: body size before and after decompression
 (a gzip or lz4 bomb is cut off at the limit, never expanded whole), events per
 request, fields per event and bytes per field or message, requests in
-progress, and open connections (more are closed as they come).
+progress, and open connections, in all and per client address (more are
+answered 503 and closed as they come).
+
+Slow clients: a request takes one of ``http_max_pending`` only once its
+whole body is in, so a client that sends slowly holds its own connection,
+never a slot of the honest ones. Its headers must come within
+``http_header_timeout`` of the connection's opening or its previous answer
+(aiohttp's keep-alive timeout, which partial headers do not restart: idle
+keep-alive connections close after it too), and its body within
+``http_body_timeout`` (then 408, and the connection is closed unread).
+A non-ASCII ``Authorization`` header gets 400 (``helios.tokens.bearer``).
 
 Bodies: ``Content-Type`` ``application/json`` (an array of event maps, or one
 map), ``application/x-ndjson`` (one map per line), or
