@@ -62,6 +62,7 @@ HEAD_TOO_LARGE = _answer(b"431 Request Header Fields Too Large", b"the request's
 BODY_TOO_LARGE = _answer(b"413 Content Too Large", b"the request's body is too large\n")
 LENGTH_REQUIRED = _answer(b"411 Length Required", b"send the body with a Content-Length "
                                                   b"(chunked bodies are not taken)\n")
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 TIMED_OUT = _answer(b"408 Request Timeout", b"the request's body did not arrive in time (body_timeout)\n")
 BAD_LENGTH = _answer(b"400 Bad Request", b"the Content-Length header is not a number\n")
 
@@ -119,10 +120,11 @@ class _Waiting:
         self.want = -1  # bytes of head and body the request takes in all, once its headers are in
 
 
-def body_length(head: bytes) -> int | bytes:
-    """The Content-Length of a request head (0 without one), or the answer
-    to refuse it with (chunked, or a length that is not a number)."""
-    length = 0
+def body_length(head: bytes) -> tuple[int, bool] | bytes:
+    """(the Content-Length of a request head (0 without one), whether it
+    expects "100 Continue" before it sends its body), or the answer to
+    refuse it with (chunked, or a length that is not a number)."""
+    length, expect = 0, False
     for line in head.split(b"\n")[1:]:
         name, sep, value = line.partition(b":")
         if not sep:
@@ -135,7 +137,9 @@ def body_length(head: bytes) -> int | bytes:
             if not value.isdigit():
                 return BAD_LENGTH
             length = int(value)
-    return length
+        elif name == b"expect" and value.strip().lower() == b"100-continue":
+            expect = True
+    return length, expect
 
 
 class GatedServer(ThreadedWSGIServer):
@@ -280,11 +284,12 @@ class GatedServer(ThreadedWSGIServer):
                     self._drop(sel, w, HEAD_TOO_LARGE)
                 return
             end, sep = min(ends)
-            length = body_length(bytes(w.head[:end]))
-            if isinstance(length, bytes):
+            found = body_length(bytes(w.head[:end]))
+            if isinstance(found, bytes):
                 self.refused["length"] += 1
-                self._drop(sel, w, length)
+                self._drop(sel, w, found)
                 return
+            length, expect = found
             if length > self.max_body:
                 self.refused["body"] += 1
                 self._drop(sel, w, BODY_TOO_LARGE)
@@ -293,6 +298,11 @@ class GatedServer(ThreadedWSGIServer):
             if len(w.head) < w.want:  # now the body's clock runs
                 w.deadline = time.monotonic() + self.body_timeout
                 self._bodies.append(w)
+                if expect:  # the client waits for this before it sends the body
+                    try:
+                        w.sock.send(CONTINUE)
+                    except OSError:
+                        pass
                 return
         elif len(w.head) < w.want:
             return

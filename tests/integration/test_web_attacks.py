@@ -143,6 +143,15 @@ def test_a_body_is_read_before_a_thread_is_given_and_bodies_it_cannot_take_are_r
     # A login whose head and body come in 12 pieces logs in.
     answer = raw(web, head + b"Content-Length: %d\r\n\r\n" % len(form) + form, pieces=12)
     assert answer.startswith(b"HTTP/1.1 302"), answer[:300]
+    # A client that waits for "100 Continue" before its body gets it from the gate.
+    with socket.create_connection(("127.0.0.1", port_of(web)), timeout=10) as sock:
+        sock.sendall(head + b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(form))
+        assert sock.recv(100).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+        sock.sendall(form)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert b"HTTP/1.1 302" in answer, answer[:300]
     # Over the app's limit: 413 before a byte of the body is read.
     assert raw(web, head + b"Content-Length: 5000\r\n\r\n").startswith(b"HTTP/1.1 413")
     # Chunked: 411. A length that is no number: 400.
