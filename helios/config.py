@@ -233,7 +233,8 @@ class Buck:
     http_body_timeout: float = setting(
         30.0, "Seconds a request has to send its whole body once its headers are in; slower "
         "ones get 408 and are closed. A request takes one of http_max_pending only once its "
-        "body is in, so slow senders cannot hold them (0 < x <= 3600).", above(0, 3600))
+        "body is in, so slow senders cannot hold them. Raise it for large bodies over slow "
+        "links (8 MiB at 2 Mbit/s takes 34 s) (0 < x <= 3600).", above(0, 3600))
     http_max_fields: int = setting(1000, "HTTP events with more fields get 400 (0..100000).",
                                    between(0, 100_000))
     http_max_field_bytes: int = setting(1024 * 1024, "HTTP events with a message or a field value "

@@ -242,7 +242,7 @@ class HttpIngest:
         # dict() of a Counter is one C-level copy under the GIL: safe while the
         # server thread counts.
         return {"address": self.address, "pending": self.pending, "fsync_rounds": self.fsync_rounds,
-                **dict(self.counts)}
+                "clients": len(getattr(self, "clients", ())), **dict(self.counts)}
 
     # -------------------------------------------------------------- server half
 

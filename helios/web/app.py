@@ -106,6 +106,9 @@ def create_app(cfg, full=None) -> tuple[Flask, SocketIO, Feed]:
         # what the others watch.
         out["sessions"] = [dict(s.stats(), sid=s.sid) for s in hub.snapshot()
                            if account.environments is None or (mine and s.login == mine)]
+        gate = app.extensions.get("helios_gate")
+        if gate is not None:  # connections waiting for their request, refused, timed out
+            out["connections"] = gate.stats()
         return jsonify(out)
 
     @sio.on("connect")
@@ -164,6 +167,7 @@ class LiveTail:
                 "docs/security.md), or listen on 127.0.0.1 behind a proxy that logs people in")
         try:
             self.server = GatedServer(host, int(port), self.app, cfg)
+            self.app.extensions["helios_gate"] = self.server
         except (OSError, SystemExit) as exc:  # werkzeug exits when the port is taken
             raise ServiceError(f"cannot listen on {cfg.listen}: {exc}") from None
         shown = f"[{host}]" if ":" in host else host

@@ -154,7 +154,7 @@ class GatedServer(ThreadedWSGIServer):
         self.per_client = cfg.max_connections_per_client
         self.slots = threading.BoundedSemaphore(cfg.max_connections)
         self.refused: Counter[str] = Counter()  # why connections were refused
-        self.timeouts = 0  # connections closed for not sending their headers in time
+        self.timeouts = 0  # connections closed for not sending their headers or body in time
         self._clients: Counter[str] = Counter()  # open connections per client address
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -214,9 +214,11 @@ class GatedServer(ThreadedWSGIServer):
                 del self._clients[addr]
 
     def stats(self) -> dict:
+        """For /api/status: connections waiting for their request, client
+        addresses with a connection open, refusals by reason, timeouts."""
         with self._lock:
             return {"waiting": self._waiting, "clients": len(self._clients), "refused": dict(self.refused),
-                    "header_timeouts": self.timeouts}
+                    "timeouts": self.timeouts}
 
     # --- the gate thread
 

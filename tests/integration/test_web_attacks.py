@@ -85,6 +85,8 @@ def test_500_idle_connections_from_other_hosts_do_not_keep_anyone_from_logging_i
         status, _, page = me.request("GET", "/")
         assert status == 200 and "live.js" in page
         assert all(closed(s) is None for s in idle[:20])  # they are still open: nobody was refused
+        connections = me.request("GET", "/api/status")[2]
+        assert json.loads(connections)["connections"]["waiting"] >= 500
     finally:
         for s in idle:
             s.close()

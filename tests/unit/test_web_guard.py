@@ -127,3 +127,15 @@ def test_the_config_shows_the_new_keys_with_their_defaults_and_names_a_bad_host(
     with pytest.raises(ConfigError) as err:
         config.load(str(path))
     assert "web.allowed_hosts[1]" in str(err.value) and "web.header_timeout" in str(err.value)
+
+
+def test_the_gate_reads_a_request_heads_body_length_and_refuses_what_it_cannot_take():
+    from helios.web.gate import BAD_LENGTH, LENGTH_REQUIRED, body_length
+
+    assert body_length(b"GET / HTTP/1.1\r\nHost: x") == (0, False)
+    assert body_length(b"POST / HTTP/1.1\r\ncontent-length:  42 \r\nExpect: 100-Continue") == (42, True)
+    assert body_length(b"POST / HTTP/1.1\nContent-Length: 7") == (7, False)  # bare LF line ends
+    assert body_length(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked") == LENGTH_REQUIRED
+    assert body_length(b"POST / HTTP/1.1\r\nContent-Length: -1") == BAD_LENGTH
+    assert body_length(b"POST / HTTP/1.1\r\nContent-Length: 1e3") == BAD_LENGTH
+    assert body_length(b"GET /content-length: 5 HTTP/1.1\r\nHost: x") == (0, False)  # the request line is no header
