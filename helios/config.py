@@ -404,6 +404,10 @@ class Web:
     secret_file: str = setting("", "File holding the key that signs session cookies (readable by "
                                'its owner only); "" makes a new key at each start, which logs '
                                "everybody out at a restart.")
+    logouts_file: str = setting("", "File that records ended logins (a cookie copied before a "
+                                "logout stays refused across restarts); \"\" is SECRET_FILE.logouts "
+                                "with a secret_file (sessions outlive restarts only with one), "
+                                "else the record is kept in memory only.")
     session_max_age: float = setting(43200.0, "Seconds a login lasts (60..31536000).",
                                      between(60, 31_536_000))
     secure_cookies: bool = setting(False, "Send the session cookie over HTTPS only (set it when a "

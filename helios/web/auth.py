@@ -135,7 +135,8 @@ class Auth:
         # as long as for a known one (no guessing user names by timing).
         self._dummy = nacl.pwhash.argon2id.str(secrets.token_bytes(16))
         self.throttle = Throttle(cfg.login_max_failures, cfg.login_backoff, cfg.login_max_backoff)
-        self.logouts = Logouts(cfg.session_max_age, cfg.secret_file + ".logouts" if cfg.secret_file else None)
+        self.logouts = Logouts(cfg.session_max_age, cfg.logouts_file or (cfg.secret_file + ".logouts"
+                                                                         if cfg.secret_file else None))
 
     # --- who is this
 

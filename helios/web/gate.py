@@ -35,8 +35,10 @@ no more than its cap; the bound on everything is the file-descriptor limit
 
 from __future__ import annotations
 
+import errno
 import io
 import logging
+import resource
 import selectors
 import socket
 import threading
@@ -112,6 +114,28 @@ class GatedHandler(WSGIRequestHandler):
         pass
 
 
+def fit_fd_limit(max_waiting: int, max_connections: int, spare: int = 256) -> int:
+    """``max_waiting``, lowered if the file-descriptor limit cannot hold it
+    with ``max_connections`` served and ``spare`` for files and ZeroMQ.
+    Raises the soft limit towards the hard one first (as Go programs do):
+    a systemd service starts with 1,024."""
+    need = max_waiting + max_connections + spare
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < need:
+        want = need if hard == resource.RLIM_INFINITY else min(hard, need)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            soft = want
+        except (ValueError, OSError):
+            pass
+    if soft == resource.RLIM_INFINITY or soft >= need:
+        return max_waiting
+    fits = max(16, soft - max_connections - spare)
+    log.warning("helios web: the file-descriptor limit (%d) leaves room for %d connections waiting for their "
+                "request, not max_waiting = %d; raise it (LimitNOFILE, ulimit -n).", soft, fits, max_waiting)
+    return fits
+
+
 class _Waiting:
     __slots__ = ("sock", "addr", "head", "deadline", "open", "want")
 
@@ -149,7 +173,7 @@ class GatedServer(ThreadedWSGIServer):
         super().__init__(host, port, app, handler=GatedHandler)
         self.header_timeout = cfg.header_timeout
         self.body_timeout = cfg.body_timeout
-        self.max_waiting = cfg.max_waiting
+        self.max_waiting = fit_fd_limit(cfg.max_waiting, cfg.max_connections)
         self.max_body = cfg.max_message_bytes
         self.per_client = cfg.max_connections_per_client
         self.slots = threading.BoundedSemaphore(cfg.max_connections)
@@ -167,6 +191,17 @@ class GatedServer(ThreadedWSGIServer):
         self._gate.start()
 
     # --- the accepting thread (serve_forever)
+
+    def get_request(self):
+        try:
+            return super().get_request()
+        except OSError as exc:
+            # Out of file descriptors: the listening socket stays readable, and
+            # serve_forever would spin on it. Wait a little for some to close.
+            if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                self.refused["descriptors"] += 1
+                time.sleep(0.05)
+            raise
 
     def process_request(self, request: socket.socket, client_address) -> None:
         addr = client_address[0] if isinstance(client_address, tuple) else str(client_address)

@@ -139,3 +139,24 @@ def test_the_gate_reads_a_request_heads_body_length_and_refuses_what_it_cannot_t
     assert body_length(b"POST / HTTP/1.1\r\nContent-Length: -1") == BAD_LENGTH
     assert body_length(b"POST / HTTP/1.1\r\nContent-Length: 1e3") == BAD_LENGTH
     assert body_length(b"GET /content-length: 5 HTTP/1.1\r\nHost: x") == (0, False)  # the request line is no header
+
+
+def test_the_gate_raises_the_descriptor_limit_or_waits_for_fewer_connections():
+    import subprocess
+    import sys
+
+    # In a child process: a lowered hard limit cannot be raised again without root.
+    code = """if True:
+        import resource
+        from helios.web.gate import fit_fd_limit
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+        if hard == resource.RLIM_INFINITY or hard >= 4096 + 200 + 256:
+            assert fit_fd_limit(4096, 200) == 4096  # raised towards the hard limit
+            assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] >= 4096 + 200 + 256
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))  # cannot be raised: fewer wait
+        assert fit_fd_limit(4096, 200) == 1024 - 200 - 256
+    """
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "raise it (LimitNOFILE" in r.stderr
