@@ -277,8 +277,8 @@ class HttpIngest:
         self._limit_connections(runner.server)
         reader = None
         try:
-            site = web.TCPSite(runner, self.host, self.port, backlog=1024, shutdown_timeout=1.0,
-                               ssl_context=self._tls())
+            site = _Site(runner, self.host, self.port, backlog=1024, shutdown_timeout=1.0,
+                         ssl_context=self._tls(), handshake_timeout=self.cfg.http_header_timeout)
             await site.start()
             bound = runner.addresses[0]  # the real port when 0 was asked
             self.address = f"[{bound[0]}]:{bound[1]}" if ":" in bound[0] else f"{bound[0]}:{bound[1]}"
@@ -524,6 +524,27 @@ class HttpIngest:
                     i, why = _first_unpackable(chunk, where[k:k + FRAME_EVENTS])
                     raise Refused(400, f"event {i}: {why}", i) from None
         return len(events), frames
+
+
+class _Site(web.TCPSite):
+    """aiohttp's TCP site with a TLS handshake timeout: a connection that
+    never finishes its handshake is not yet one of aiohttp's (no cap counts
+    it), and asyncio would wait 60 s for it. Here it has the header timeout."""
+
+    def __init__(self, *args, handshake_timeout: float, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.handshake_timeout = handshake_timeout
+
+    async def start(self) -> None:
+        if self._ssl_context is None:
+            await super().start()
+            return
+        await web.BaseSite.start(self)
+        self._server = await asyncio.get_running_loop().create_server(
+            self._runner.server, self._host, self._port, ssl=self._ssl_context, backlog=self._backlog,
+            reuse_address=self._reuse_address, reuse_port=self._reuse_port,
+            ssl_handshake_timeout=self.handshake_timeout)
+        self._bound_port = self._server.sockets[0].getsockname()[1] if self._server.sockets else self._port
 
 
 def _refuse(request: web.Request, exc: Refused) -> web.Response:

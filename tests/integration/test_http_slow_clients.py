@@ -173,3 +173,28 @@ def test_an_authorization_header_that_is_not_ascii_gets_400_not_a_traceback(buck
     assert post(url, [{"message": "ok"}], {"Authorization": f"Bearer {TOKEN}"})[0] == 200
     assert [e.message for e in buck_events(data)[0]] == [b"ok"]
     assert "Traceback" not in proc.output() and "Error handling request" not in proc.output()
+
+
+def test_with_tls_a_connection_that_never_finishes_its_handshake_is_closed_after_the_header_timeout(
+        buck, held, tmp_path):
+    import shutil
+    import ssl
+
+    from tests.integration.test_http_auth import make_certificate
+
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed: no certificate to test with")
+    cert, key = make_certificate(tmp_path)
+    _, _, data = buck("a", None, "--http", "127.0.0.1:0", "--http-tls-cert", str(cert), "--http-tls-key", str(key),
+                      "--http-header-timeout", "1")
+    u = urlsplit(buck_http(data))
+    stalled = slow(u.hostname, u.port, "127.0.0.2", b"\x16\x03\x01")  # the first bytes of a ClientHello, no more
+    silent = slow(u.hostname, u.port, "127.0.0.2", b"")
+    held += [stalled, silent]
+    for s in (stalled, silent):
+        poll_until(lambda s=s: closed(s) is not None, timeout=10, what="the unfinished handshake closed")
+    ctx = ssl.create_default_context(cafile=str(cert))
+    c = http.client.HTTPSConnection(u.hostname, u.port, timeout=10, context=ctx)
+    c.request("GET", "/healthz")
+    assert c.getresponse().status == 200
+    c.close()
