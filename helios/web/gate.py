@@ -17,7 +17,8 @@ once its whole request (request line, headers and body) has arrived:
   ``max_message_bytes``) gets 413 at once. A chunked body gets 411: no
   page or script of this app sends one, and its end could only be found
   by a thread. At most ``max_waiting`` connections wait at once (a socket
-  and what they sent, no thread);
+  and what they sent, no thread); past it, those that have waited longest
+  are closed to make room for new ones;
 - then the connection takes one of ``max_connections`` slots (503 if none is
   free) and a thread serves its one request (werkzeug closes every
   connection after its answer) from what the gate read. Every write waits
@@ -50,6 +51,7 @@ from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 log = logging.getLogger(__name__)
 
 MAX_HEAD = 64 * 1024  # bytes of request line and headers (http.server refuses lines over 64 KiB too)
+EVICT_MARGIN = 64  # new connections the accepting thread takes past max_waiting, for the gate to evict old ones for
 
 
 def _answer(status: bytes, text: bytes) -> bytes:
@@ -205,10 +207,16 @@ class GatedServer(ThreadedWSGIServer):
 
     def process_request(self, request: socket.socket, client_address) -> None:
         addr = client_address[0] if isinstance(client_address, tuple) else str(client_address)
+        # A flood of new connections can outrun the gate's evictions: give it a
+        # moment to catch up before turning a connection away.
+        for _ in range(100):
+            if self._waiting < self.max_waiting + EVICT_MARGIN:
+                break
+            time.sleep(0.001)
         with self._lock:
             if self.per_client and self._clients[addr] >= self.per_client:
                 why, answer = "client", TOO_MANY_CLIENT
-            elif self._waiting >= self.max_waiting:
+            elif self._waiting >= self.max_waiting + EVICT_MARGIN:  # the gate has not caught up
                 why, answer = "waiting", TOO_MANY
             else:
                 self._clients[addr] += 1
@@ -291,6 +299,7 @@ class GatedServer(ThreadedWSGIServer):
                             w = self._new.popleft()
                             sel.register(w.sock, selectors.EVENT_READ, w)
                             order.append(w)
+                        self._evict(sel, order, bodies)
                     else:
                         self._read(sel, key.data)
         finally:
@@ -298,6 +307,21 @@ class GatedServer(ThreadedWSGIServer):
                 if w.open:
                     self._drop(sel, w)
             sel.close()
+
+    def _evict(self, sel: selectors.BaseSelector, order: deque, bodies: deque) -> None:
+        """Over ``max_waiting``: close the connections that have waited
+        longest for their headers (then for their bodies), not the new
+        ones. A request sent at once waits for nothing, so an attacker who
+        fills the gate from many addresses only evicts his own."""
+        while self._waiting > self.max_waiting:
+            for queue in (order, bodies):
+                victim = next((w for w in queue if w.open and (queue is bodies or w.want < 0)), None)
+                if victim is not None:
+                    break
+            else:
+                return
+            self.refused["evicted"] += 1
+            self._drop(sel, victim, TOO_MANY)
 
     def _read(self, sel: selectors.BaseSelector, w: _Waiting) -> None:
         try:

@@ -92,6 +92,24 @@ def test_500_idle_connections_from_other_hosts_do_not_keep_anyone_from_logging_i
             s.close()
 
 
+def test_more_idle_connections_than_max_waiting_from_many_addresses_only_evict_each_other(
+        procs, fake_buck, tmp_path, users_toml):
+    web = start_auth_web(procs, tmp_path, users_toml + "max_waiting = 50\n", fake_buck().endpoint)
+    port = port_of(web)
+    idle = [slow("127.0.0.1", port, f"127.0.0.{2 + i % 20}", b"") for i in range(200)]
+    try:
+        me = Client(web)
+        for _ in range(5):
+            assert me.request("GET", "/login")[0] == 200
+        assert me.login("alice", PASSWORDS["alice"])[0] == 302
+        gone = poll_until(lambda: sum(closed(s) is not None for s in idle) >= 150, what="the oldest evicted")
+        assert gone
+        assert json.loads(me.request("GET", "/api/status")[2])["connections"]["refused"]["evicted"] >= 150
+    finally:
+        for s in idle:
+            s.close()
+
+
 def test_a_slow_header_or_body_is_closed_after_its_timeout_and_the_others_are_served(procs, fake_buck, tmp_path,
                                                                                     users_toml):
     web = start_auth_web(procs, tmp_path, users_toml + "header_timeout = 1.0\nbody_timeout = 2.0\n",

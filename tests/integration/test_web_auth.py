@@ -10,6 +10,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 import requests
@@ -187,15 +188,20 @@ def test_a_login_outlives_a_restart_with_a_session_key_file_but_not_a_password_c
     assert web.login("alice", "a new one").get(web.url + "api/status", timeout=10).status_code == 200
 
 
-def test_connections_over_max_waiting_get_503(procs, fake_buck, tmp_path):
+def test_past_max_waiting_the_connection_that_waited_longest_gets_503_and_the_new_one_is_served(
+        procs, fake_buck, tmp_path):
     web = start_auth_web(procs, tmp_path, "[web]\nmax_waiting = 3\n", fake_buck().endpoint)
     port = int(web.url.rsplit(":", 1)[1].strip("/"))
-    held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(3)]
+    held = []
     try:
-        def refused():
-            with socket.create_connection(("127.0.0.1", port), timeout=5) as extra:
-                return extra.recv(200).startswith(b"HTTP/1.1 503")
-        poll_until(refused, what="a connection over the limit refused")
+        for _ in range(3):
+            held.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+            time.sleep(0.05)  # in order
+        new = socket.create_connection(("127.0.0.1", port), timeout=5)
+        held.append(new)
+        assert held[0].recv(200).startswith(b"HTTP/1.1 503")  # the oldest made room
+        new.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert new.recv(200).startswith(b"HTTP/1.1 200")
     finally:
         for s in held:
             s.close()
