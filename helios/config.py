@@ -220,7 +220,8 @@ class Buck:
                                  "is plain HTTP (for 127.0.0.1, or behind a TLS proxy).")
     http_tls_key: str = setting("", "PEM private key file of http_tls_cert.")
     http_max_connections: int = setting(1024, "Open HTTP connections at once (idle keep-alive ones "
-                                        "too); more are closed at once (1..1000000).",
+                                        "too); past it the one that has waited longest for a request "
+                                        "is closed, or if none waits the new one (1..1000000).",
                                         between(1, 1_000_000))
     http_max_connections_per_client: int = setting(
         128, "Open HTTP connections from one client address at once; more are answered 503 and "

@@ -51,8 +51,10 @@ front (deploy/nginx-helios-http.conf).
 Limits, each from the config: body size before and after decompression
 (a gzip or lz4 bomb is cut off at the limit, never expanded whole), events per
 request, fields per event and bytes per field or message, requests in
-progress, and open connections, in all and per client address (more are
-answered 503 and closed as they come).
+progress, and open connections, in all and per client address (past the
+cap per address, newcomers are answered 503 and closed; past the total cap,
+the connection that has waited longest for a request is closed to make room,
+or, if none is waiting, the newcomer is refused).
 
 Slow clients: a request takes one of ``http_max_pending`` only once its
 whole body is in, so a client that sends slowly holds its own connection,
@@ -324,6 +326,7 @@ class HttpIngest:
         clients: Counter[str] = Counter()
         self.clients = clients
         where: dict[int, str] = {}  # id(handler) -> its client's address
+        evicting: set[int] = set()  # id(handler) of connections closed to make room, until lost
 
         def connection_made(handler, transport) -> None:
             made(handler, transport)
@@ -331,10 +334,21 @@ class HttpIngest:
             addr = peer[0] if isinstance(peer, tuple) and peer else ""
             where[id(handler)] = addr
             clients[addr] += 1
-            if len(server.connections) > limit:
-                self.counts["connections_refused"] += 1
-            elif per_client and clients[addr] > per_client:
+            if per_client and clients[addr] > per_client:
                 self.counts["connections_refused_client"] += 1
+            elif len(server.connections) - len(evicting) > limit:
+                # Make room by closing the connection that has waited longest for
+                # a request (idle, or sending its headers slowly): one from many
+                # attacking addresses evicts another, not the honest newcomer.
+                idle = next((h for h in server.connections
+                             if h is not handler and id(h) not in evicting and _waiting(h)), None)
+                if idle is None:
+                    self.counts["connections_refused"] += 1
+                else:
+                    self.counts["connections_evicted"] += 1
+                    evicting.add(id(idle))  # still listed until aiohttp sees it lost
+                    idle.force_close()
+                    return
             else:
                 return
             transport.write(TOO_MANY)
@@ -345,6 +359,7 @@ class HttpIngest:
 
         def connection_lost(handler, exc) -> None:
             lost(handler, exc)
+            evicting.discard(id(handler))
             addr = where.pop(id(handler), None)
             if addr is not None:
                 clients[addr] -= 1
@@ -524,6 +539,16 @@ class HttpIngest:
                     i, why = _first_unpackable(chunk, where[k:k + FRAME_EVENTS])
                     raise Refused(400, f"event {i}: {why}", i) from None
         return len(events), frames
+
+
+def _waiting(handler) -> bool:
+    """Whether an aiohttp connection is waiting for (the rest of the headers
+    of) a request: none in progress, none parsed and queued (a connection
+    whose task has not run yet counts as waiting). Reads aiohttp's private
+    state: if that changes, the answer is False and the cap refuses
+    newcomers instead."""
+    return (getattr(handler, "_request_in_progress", True) is False
+            and not getattr(handler, "_messages", True) and getattr(handler, "_force_close", True) is False)
 
 
 class _Site(web.TCPSite):

@@ -198,3 +198,16 @@ def test_with_tls_a_connection_that_never_finishes_its_handshake_is_closed_after
     c.request("GET", "/healthz")
     assert c.getresponse().status == 200
     c.close()
+
+
+def test_more_idle_connections_than_the_limit_from_many_addresses_do_not_lock_out_a_newcomer(buck, held):
+    _, _, data = buck("a", None, "--http", "127.0.0.1:0", "--http-max-connections", "50")
+    url = buck_http(data)
+    u = urlsplit(url)
+    for i in range(200):
+        held.append(slow(u.hostname, u.port, f"127.0.0.{2 + i % 20}", b"POST /v1/events HTTP/1.1\r\n"))
+    for n in range(5):
+        assert post(url, [{"message": f"newcomer {n}"}])[0] == 200
+    assert healthz(url)[0] == 200
+    poll_until(lambda: json.loads((data / "stats.json").read_text())["http"].get("connections_evicted", 0) >= 150,
+               what="the longest waiting evicted")
