@@ -63,6 +63,7 @@ never a slot of the honest ones. Its headers must come within
 (aiohttp's keep-alive timeout, which partial headers do not restart: idle
 keep-alive connections close after it too), and its body within
 ``http_body_timeout`` (then 408, and the connection is closed unread).
+With TLS, a handshake has the header timeout too (``_Site``).
 A non-ASCII ``Authorization`` header gets 400 (``helios.tokens.bearer``).
 
 Bodies: ``Content-Type`` ``application/json`` (an array of event maps, or one
