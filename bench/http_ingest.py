@@ -78,8 +78,8 @@ Helios runs, so every ratio compares figures taken seconds apart):
    from 127.0.0.2..127.0.0.51 (10 per address, under the per-client caps:
    the timeouts, not the caps, must hold), and trickle: half send a request
    line and one header line a second, half send whole headers and one
-   body byte a second; each one the server closes is opened again at
-   once. Figures: POST and page-load p50/p99 in both phases, the ratio
+   body byte a second, each connection at its own random phase of the
+   second; each one the server closes is opened again at once. Figures: POST and page-load p50/p99 in both phases, the ratio
    with/without, non-200 answers, and how many slow connections the
    servers closed (their timeouts at work). Goal: p99 under 100 ms with
    the slow connections open. The file-descriptor limit is raised for the
@@ -536,15 +536,19 @@ async def slowloris(targets: list[tuple[str, int, str]], per_target: int) -> Non
                                  "Content-Length: 60000\r\n\r\n[".encode())  # under both servers' body limits
                 else:
                     writer.write(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode())
+                # Each connection on its own clock (a random phase), as connections opened
+                # over time are; all in step, 1,000 bytes would land in the same millisecond.
+                wait = random.uniform(0.0, 1.0)
                 while not stop.is_set():
                     await writer.drain()
                     try:  # a server that closes us answers (or not) and ends the read
-                        data = await asyncio.wait_for(reader.read(4096), 1.0)
+                        data = await asyncio.wait_for(reader.read(4096), wait)
+                        wait = 1.0
                         if not data:
                             break
                         continue
                     except asyncio.TimeoutError:
-                        pass
+                        wait = 1.0
                     writer.write(b" " if body_mode else b"X-Slow: 1\r\n")
             except OSError:
                 pass
@@ -620,14 +624,22 @@ def slow_repeat(work: Path, duration: float, payloads: list[bytes], slow: int) -
                                "--buck", pub], work / "sweb.out"))
         post_url, page_url = f"http://127.0.0.1:{http_port}/v1/events", f"http://127.0.0.1:{web_port}/"
         wait_for(lambda: _get_ok(page_url), 15, "helios web")
-        out = {"without": asyncio.run(honest(post_url, page_url, duration, payloads))}
+        def measured(pids):
+            cpu0, t0 = [cpu_seconds(p) for p in pids], time.perf_counter()
+            r = asyncio.run(honest(post_url, page_url, duration, payloads))
+            wall = time.perf_counter() - t0
+            r["cpu"] = [(cpu_seconds(p) - c) / wall for p, c in zip(pids, cpu0)]  # cores used
+            return r
+
+        pids = [servers[0].p.pid, servers[1].p.pid]
+        out = {"without": measured(pids)}
         child = subprocess.Popen([sys.executable, __file__, "--slowloris-child", str(slow),
                                   f"127.0.0.1:{http_port}:/v1/events", f"127.0.0.1:{web_port}:/login"],
                                  stdout=subprocess.PIPE, text=True, cwd=ROOT)
         try:
             if child.stdout.readline().strip() != "ready":
                 raise SystemExit("the slowloris child did not open its connections")
-            out["with"] = asyncio.run(honest(post_url, page_url, duration, payloads))
+            out["with"] = measured(pids + [child.pid])
         finally:
             child.send_signal(signal.SIGTERM)
             rest = child.communicate(timeout=60)[0]
@@ -665,6 +677,12 @@ def slow_table(runs: list[dict], duration: float) -> list[str]:
         ratio = med([r["with"][kind]["p99_ms"] / r["without"][kind]["p99_ms"] for r in runs
                      if r["without"][kind]["p99_ms"]])
         lines.append(f"| {name} | p99 with/without | | **{ratio:.2f}** | |")
+    cpu = {ph: [med([r[ph]["cpu"][k] for r in runs]) for k in range(len(runs[0][ph]["cpu"]))]
+           for ph in ("without", "with")}
+    lines += ["", f"CPU (cores) without slowloris: buck {cpu['without'][0]:.2f}, web {cpu['without'][1]:.2f}; "
+                  f"with: buck {cpu['with'][0]:.2f}, web {cpu['with'][1]:.2f}, the slowloris child "
+                  f"{cpu['with'][2]:.2f}. Load average at the end: {os.getloadavg()[0]:.1f} (other work on the "
+                  "machine shows in every p99)."]
     worst = max(max(r["with"]["post"]["p99_ms"], r["with"]["page"]["p99_ms"]) for r in runs)
     lines += ["", f"Slow connections the servers closed (timeouts) during the 'with' phases: "
                   f"{', '.join(str(r['slow_closed']) for r in runs)}. Goal: p99 < 100 ms with them open; "
