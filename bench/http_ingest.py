@@ -64,6 +64,27 @@ Helios runs, so every ratio compares figures taken seconds apart):
    ``written``). The ratio on/off is taken per repeat; its median is the cost
    of authentication.
 
+7. Slow clients (``--part slowloris``; also in ``all``): one buck
+   (``--http``) and one ``helios web``, each with its defaults (timeouts,
+   caps). Honest clients offer, on a fixed schedule, 100 POSTs/s of the
+   bodies above (durability ``written``, so the disk's fsync does not hide
+   the HTTP layer) and 20 page loads/s of the web app's ``/`` (a new
+   connection each, as werkzeug closes every connection), for
+   ``--slow-duration`` seconds (15: longer than the header timeout, so
+   servers close slow connections and they come back while it is
+   measured), first without and then with ``--slow``
+   (default 500) slowloris connections open against EACH server. They come
+   from a child process (so their work does not slow this one's clock),
+   from 127.0.0.2..127.0.0.51 (10 per address, under the per-client caps:
+   the timeouts, not the caps, must hold), and trickle: half send a request
+   line and one header line a second, half send whole headers and one
+   body byte a second, each connection at its own random phase of the
+   second; each one the server closes is opened again at once. Figures: POST and page-load p50/p99 in both phases, the ratio
+   with/without, non-200 answers, and how many slow connections the
+   servers closed (their timeouts at work). Goal: p99 under 100 ms with
+   the slow connections open. The file-descriptor limit is raised for the
+   child and the servers.
+
 The clients run in this process (asyncio + aiohttp) and share the machine's
 cores with the buck, as a co-located load balancer or app would.
 """
@@ -77,6 +98,7 @@ import json
 import os
 import platform
 import random
+import resource
 import signal
 import statistics
 import subprocess
@@ -469,6 +491,205 @@ def token_repeat(work: Path, client_counts: list[int], duration: float, payloads
     return out
 
 
+# --- part 7: slow clients ---------------------------------------------------------------
+
+SLOW_SOURCES = [f"127.0.0.{i}" for i in range(2, 52)]
+
+
+def raise_fd_limit(need: int) -> None:
+    """Sockets are file descriptors; children inherit the raised limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = soft + need if hard == resource.RLIM_INFINITY else min(hard, soft + need)
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < need:
+        raise SystemExit(f"the file-descriptor limit is under {need}: raise it (ulimit -n)")
+
+
+async def slowloris(targets: list[tuple[str, int, str]], per_target: int) -> None:
+    """The child: keep ``per_target`` slow connections open against each
+    (host, port, path) until SIGTERM; print "ready" once all are open, and
+    the number of connections the servers closed at the end."""
+    closed = 0
+    opened = 0
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+
+    async def one(k: int, host: str, port: int, path: str) -> None:
+        nonlocal closed, opened
+        src = SLOW_SOURCES[k % len(SLOW_SOURCES)]
+        body_mode = k % 2 == 1
+        first = True
+        while not stop.is_set():
+            try:
+                reader, writer = await asyncio.open_connection(host, port, local_addr=(src, 0))
+            except OSError:
+                await asyncio.sleep(0.5)
+                continue
+            if first:
+                opened += 1
+                first = False
+            try:
+                if body_mode:
+                    writer.write(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                                 "Content-Length: 60000\r\n\r\n[".encode())  # under both servers' body limits
+                else:
+                    writer.write(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode())
+                # Each connection on its own clock (a random phase), as connections opened
+                # over time are; all in step, 1,000 bytes would land in the same millisecond.
+                wait = random.uniform(0.0, 1.0)
+                while not stop.is_set():
+                    await writer.drain()
+                    try:  # a server that closes us answers (or not) and ends the read
+                        data = await asyncio.wait_for(reader.read(4096), wait)
+                        wait = 1.0
+                        if not data:
+                            break
+                        continue
+                    except asyncio.TimeoutError:
+                        wait = 1.0
+                    writer.write(b" " if body_mode else b"X-Slow: 1\r\n")
+            except OSError:
+                pass
+            finally:
+                writer.close()
+            if not stop.is_set():
+                closed += 1
+
+    tasks = [asyncio.ensure_future(one(k, h, p, path)) for h, p, path in targets for k in range(per_target)]
+    while opened < len(tasks) and not stop.is_set():
+        await asyncio.sleep(0.1)
+    print("ready", flush=True)
+    await stop.wait()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    print(f"closed {closed}", flush=True)
+
+
+async def page_loads(url: str, clients: int, duration: float, rate: float) -> dict:
+    """Open-loop GETs of a page, a new connection each; latency from the scheduled time."""
+    latencies: list[float] = []
+    counts = {"requests": 0, "errors": 0}
+    warm_end = time.perf_counter() + 1.0
+    end = warm_end + duration
+    start = time.perf_counter()
+
+    async def client(n: int, session: aiohttp.ClientSession) -> None:
+        k = 0
+        while True:
+            due = start + (k * clients + n) / rate
+            k += 1
+            now = time.perf_counter()
+            if due > now:
+                await asyncio.sleep(due - now)
+            if due >= end:
+                return
+            try:
+                async with session.get(url) as resp:
+                    await resp.read()
+                    status = resp.status
+            except aiohttp.ClientError:
+                status = 0
+            if due >= warm_end:
+                counts["requests"] += 1
+                if status == 200:
+                    latencies.append(time.perf_counter() - due)
+                else:
+                    counts["errors"] += 1
+
+    connector = aiohttp.TCPConnector(force_close=True, limit=0)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
+        await asyncio.gather(*(client(n, session) for n in range(clients)))
+    latencies.sort()
+    pick = (lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000) if latencies else (lambda q: 0.0)
+    return {"requests": counts["requests"], "errors": counts["errors"], "p50_ms": pick(0.50), "p99_ms": pick(0.99)}
+
+
+async def honest(post_url: str, page_url: str, duration: float, payloads: list[bytes]) -> dict:
+    posts, pages = await asyncio.gather(load(post_url, 8, duration, "written", payloads, rate=100.0),
+                                        page_loads(page_url, 4, duration, 20.0))
+    return {"post": posts, "page": pages}
+
+
+def slow_repeat(work: Path, duration: float, payloads: list[bytes], slow: int) -> dict:
+    raise_fd_limit(4 * slow + 512)
+    data, http_port, web_port = work / f"sbuck-{time.monotonic_ns()}", free_port(), free_port()
+    pub = free_endpoint()
+    servers = [Server([sys.executable, "-m", "helios", "buck", "--ingest", free_endpoint(), "--publish", pub,
+                       "--data-dir", str(data), "--http", f"127.0.0.1:{http_port}", "--stats-interval", "0.2"],
+                      work / "sbuck.out")]
+    try:
+        wait_for(lambda: read_stats(data).get("http"), 15, "the buck")
+        servers.append(Server([sys.executable, "-m", "helios", "web", "--listen", f"127.0.0.1:{web_port}",
+                               "--buck", pub], work / "sweb.out"))
+        post_url, page_url = f"http://127.0.0.1:{http_port}/v1/events", f"http://127.0.0.1:{web_port}/"
+        wait_for(lambda: _get_ok(page_url), 15, "helios web")
+        def measured(pids):
+            cpu0, t0 = [cpu_seconds(p) for p in pids], time.perf_counter()
+            r = asyncio.run(honest(post_url, page_url, duration, payloads))
+            wall = time.perf_counter() - t0
+            r["cpu"] = [(cpu_seconds(p) - c) / wall for p, c in zip(pids, cpu0)]  # cores used
+            return r
+
+        pids = [servers[0].p.pid, servers[1].p.pid]
+        out = {"without": measured(pids)}
+        child = subprocess.Popen([sys.executable, __file__, "--slowloris-child", str(slow),
+                                  f"127.0.0.1:{http_port}:/v1/events", f"127.0.0.1:{web_port}:/login"],
+                                 stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        try:
+            if child.stdout.readline().strip() != "ready":
+                raise SystemExit("the slowloris child did not open its connections")
+            out["with"] = measured(pids + [child.pid])
+        finally:
+            child.send_signal(signal.SIGTERM)
+            rest = child.communicate(timeout=60)[0]
+        out["slow_closed"] = int(rest.split()[-1]) if rest.strip() else None
+        out["slow"] = slow
+    finally:
+        for server in reversed(servers):
+            server.stop()
+    return out
+
+
+def _get_ok(url: str) -> bool:
+    async def probe():
+        try:
+            async with aiohttp.ClientSession() as s:
+                async with s.get(url) as r:
+                    return r.status == 200
+        except aiohttp.ClientError:
+            return False
+    return asyncio.run(probe())
+
+
+def slow_table(runs: list[dict], duration: float) -> list[str]:
+    slow = runs[0]["slow"]
+    lines = [f"Slow clients: {slow} slowloris connections against the buck's HTTP ingest AND {slow} against "
+             f"helios web (half trickling headers, half bodies, a byte or line a second, from 50 addresses), "
+             f"honest load 100 POSTs/s (100 events, written) + 20 page loads/s, {duration:g} s per phase, "
+             f"{len(runs)} repeat(s), medians (min..max):", "",
+             "| honest request | phase | p50 ms | p99 ms | non-200 |", "|---|---|---:|---:|---:|"]
+    for kind, name in (("post", "POST /v1/events"), ("page", "GET / (helios web)")):
+        for phase in ("without", "with"):
+            rs = [r[phase][kind] for r in runs]
+            lines.append(f"| {name} | {phase} slowloris | {spread([x['p50_ms'] for x in rs], '{:.1f}')} | "
+                         f"{spread([x['p99_ms'] for x in rs], '{:.1f}')} | {sum(x['errors'] for x in rs)} |")
+        ratio = med([r["with"][kind]["p99_ms"] / r["without"][kind]["p99_ms"] for r in runs
+                     if r["without"][kind]["p99_ms"]])
+        lines.append(f"| {name} | p99 with/without | | **{ratio:.2f}** | |")
+    cpu = {ph: [med([r[ph]["cpu"][k] for r in runs]) for k in range(len(runs[0][ph]["cpu"]))]
+           for ph in ("without", "with")}
+    lines += ["", f"CPU (cores) without slowloris: buck {cpu['without'][0]:.2f}, web {cpu['without'][1]:.2f}; "
+                  f"with: buck {cpu['with'][0]:.2f}, web {cpu['with'][1]:.2f}, the slowloris child "
+                  f"{cpu['with'][2]:.2f}. Load average at the end: {os.getloadavg()[0]:.1f} (other work on the "
+                  "machine shows in every p99)."]
+    worst = max(max(r["with"]["post"]["p99_ms"], r["with"]["page"]["p99_ms"]) for r in runs)
+    lines += ["", f"Slow connections the servers closed (timeouts) during the 'with' phases: "
+                  f"{', '.join(str(r['slow_closed']) for r in runs)}. Goal: p99 < 100 ms with them open; "
+                  f"worst p99 measured: {worst:.1f} ms ({'met' if worst < 100 else 'NOT met'})."]
+    return lines
+
+
 def check_cost(secrets: list[str], n: int = 20_000) -> float:
     """µs per request of the buck's own token check (``HttpIngest.authorize``,
     run here on a request's headers against the same hashes), the best of 5."""
@@ -526,18 +747,29 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=4.0, help="measured seconds per run (after 1 s warm-up)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--clients", default="1,8,64", help="client counts, comma-separated")
-    ap.add_argument("--part", choices=["all", "http", "record", "token"], default="all",
+    ap.add_argument("--part", choices=["all", "http", "record", "token", "slowloris"], default="all",
                     help="http: the HTTP ingest runs (1-4); record: the client library's paths (5); "
-                         "token: token authentication on vs off (6)")
+                         "token: token authentication on vs off (6); slowloris: honest latency with "
+                         "slow connections open (7)")
+    ap.add_argument("--slow", type=int, default=500, help="slowloris connections per server for --part slowloris")
+    ap.add_argument("--slow-duration", type=float, default=15.0,
+                    help="measured seconds per phase of --part slowloris (over the 10 s header timeout, so "
+                         "the servers close and the attacker reopens connections while it is measured)")
+    ap.add_argument("--slowloris-child", type=int, metavar="N", help=argparse.SUPPRESS)
+    ap.add_argument("targets", nargs="*", help=argparse.SUPPRESS)
     ap.add_argument("--threads", default="1,8,32", help="application thread counts for --part record")
     ap.add_argument("--record-events", type=int, default=200_000, help="events recorded per run of part 5")
     args = ap.parse_args()
+    if args.slowloris_child:
+        targets = [(t.split(":", 2)[0], int(t.split(":", 2)[1]), t.split(":", 2)[2]) for t in args.targets]
+        asyncio.run(slowloris(targets, args.slowloris_child))
+        return
     counts = [int(c) for c in args.clients.split(",")]
     threads = [int(c) for c in args.threads.split(",")]
     payloads = bodies()
     events = event_maps()
     OUT.mkdir(parents=True, exist_ok=True)
-    runs, record_runs, token_runs = [], [], []
+    runs, record_runs, token_runs, slow_runs = [], [], [], []
     with tempfile.TemporaryDirectory(dir=OUT, prefix="http-") as tmp:
         for i in range(args.repeat):
             if args.part in ("all", "http"):
@@ -559,10 +791,19 @@ def main() -> None:
                     f"{k} {v['events_per_s']:,.0f} ev/s p99 {v['p99_ms']:.1f} ms" for k, v in r.items()
                     if isinstance(v, dict)) + f"; check {r['check_us']:.1f} µs/request",
                     f"(load average {os.getloadavg()[0]:.1f})", flush=True)
+            if args.part in ("all", "slowloris"):
+                r = slow_repeat(Path(tmp), args.slow_duration, payloads, args.slow)
+                slow_runs.append(r)
+                print(f"repeat {i + 1}/{args.repeat}, slowloris: " + "; ".join(
+                    f"{kind} p50/p99 {r[ph][kind]['p50_ms']:.1f}/{r[ph][kind]['p99_ms']:.1f} ms {ph}"
+                    for kind in ("post", "page") for ph in ("without", "with")) + f"; closed {r['slow_closed']}",
+                    f"(load average {os.getloadavg()[0]:.1f})", flush=True)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     (OUT / f"http-ingest-{stamp}.json").write_text(json.dumps(
         {"machine": platform.platform(), "cpus": os.cpu_count(), "duration": args.duration, "runs": runs,
-         "record_runs": record_runs, "token_runs": token_runs}, indent=1))
+         "record_runs": record_runs, "token_runs": token_runs, "slow_runs": slow_runs}, indent=1))
+    if slow_runs:
+        print("\n" + "\n".join(slow_table(slow_runs, args.slow_duration)))
     if record_runs:
         print("\n" + "\n".join(record_table(record_runs, threads, args.record_events)))
     if token_runs:

@@ -435,7 +435,12 @@ def one_run(args, sync_playwright) -> dict:
                 page = browser.new_page(viewport={"width": 1400, "height": 900})
                 page.add_init_script(HOOK)
                 page.goto(mesh.url)
-                page.wait_for_function("window.heliosLive && window.heliosLive.filterSent !== null")
+                # Not wait_for_function: it evals in the page, which the page's CSP refuses.
+                deadline = time.monotonic() + 30
+                while not page.evaluate("window.heliosLive && window.heliosLive.filterSent !== null"):
+                    if time.monotonic() > deadline:
+                        raise SystemExit("the page did not connect in 30 s")
+                    time.sleep(0.05)
                 # Warm up until a line shows: subscriptions have reached both bucks.
                 writer.phase(20, 1.0)
                 deadline = time.monotonic() + 20

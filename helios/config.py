@@ -220,8 +220,22 @@ class Buck:
                                  "is plain HTTP (for 127.0.0.1, or behind a TLS proxy).")
     http_tls_key: str = setting("", "PEM private key file of http_tls_cert.")
     http_max_connections: int = setting(1024, "Open HTTP connections at once (idle keep-alive ones "
-                                        "too); more are closed at once (1..1000000).",
+                                        "too); past it the one that has waited longest for a request "
+                                        "is closed, or if none waits the new one (1..1000000).",
                                         between(1, 1_000_000))
+    http_max_connections_per_client: int = setting(
+        128, "Open HTTP connections from one client address at once; more are answered 503 and "
+        "closed at once. Behind a proxy every request comes from its address: raise this, and cap "
+        "clients in the proxy (0: no cap; 1..1000000).", between(0, 1_000_000))
+    http_header_timeout: float = setting(
+        10.0, "Seconds a connection has to send a request's whole headers, from its opening or "
+        "from the previous answer (idle keep-alive connections are closed after it too); "
+        "slower ones are closed (0 < x <= 3600).", above(0, 3600))
+    http_body_timeout: float = setting(
+        30.0, "Seconds a request has to send its whole body once its headers are in; slower "
+        "ones get 408 and are closed. A request takes one of http_max_pending only once its "
+        "body is in, so slow senders cannot hold them. Raise it for large bodies over slow "
+        "links (8 MiB at 2 Mbit/s takes 34 s) (0 < x <= 3600).", above(0, 3600))
     http_max_fields: int = setting(1000, "HTTP events with more fields get 400 (0..100000).",
                                    between(0, 100_000))
     http_max_field_bytes: int = setting(1024 * 1024, "HTTP events with a message or a field value "
@@ -431,14 +445,49 @@ class Web:
     secret_file: str = setting("", "File holding the key that signs session cookies (readable by "
                                'its owner only); "" makes a new key at each start, which logs '
                                "everybody out at a restart.")
+    logouts_file: str = setting("", "File that records ended logins (a cookie copied before a "
+                                "logout stays refused across restarts); \"\" is SECRET_FILE.logouts "
+                                "with a secret_file (sessions outlive restarts only with one), "
+                                "else the record is kept in memory only.")
     session_max_age: float = setting(43200.0, "Seconds a login lasts (60..31536000).",
                                      between(60, 31_536_000))
     secure_cookies: bool = setting(False, "Send the session cookie over HTTPS only (set it when a "
                                    "TLS proxy serves the page).")
     max_message_bytes: int = setting(65536, "Larger socket.io messages from a browser close its "
                                      "connection (1024..16777216).", between(1024, 16 * 1024 * 1024))
-    max_connections: int = setting(200, "Open HTTP and socket.io connections at once; more are "
-                                   "refused (1..100000).", between(1, 100_000))
+    max_connections: int = setting(200, "Requests served at once and open socket.io websockets "
+                                   "(each holds a thread); more are answered 503 (1..100000).",
+                                   between(1, 100_000))
+    # --- slow clients and DNS rebinding (docs/security.md) ---
+    max_waiting: int = setting(4096, "Open connections that have not yet sent a whole request "
+                               "(idle keep-alive ones too): they wait without a thread; more are "
+                               "answered 503 and closed (1..1000000).", between(1, 1_000_000))
+    max_connections_per_client: int = setting(
+        64, "Open connections from one client address at once (waiting, served and websockets); "
+        "more are answered 503 and closed. Behind a proxy every request comes from its address: "
+        "raise this and cap clients in the proxy (0: no cap; 1..1000000).", between(0, 1_000_000))
+    header_timeout: float = setting(
+        10.0, "Seconds a connection has to send a request's whole headers from its opening; "
+        "slower (and idle) connections are closed, having held no thread (0 < x <= 3600).",
+        above(0, 3600))
+    body_timeout: float = setting(
+        30.0, "Seconds a request has to send its body, and an answer has to be taken by a slow "
+        "reader, before the connection is closed (0 < x <= 3600).", above(0, 3600))
+    allowed_hosts: tuple[str, ...] = setting(
+        (), "Host names (or HOST:PORT) the web app answers to besides its listen address, "
+        "localhost, 127.0.0.1 and [::1]: the names people type to reach it (a proxy's name). A "
+        "request with any other Host header gets 421, which stops DNS rebinding. \"*\" allows "
+        "every Host (not advised).", unique,
+        each=(matches(r"\*|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?|[A-Za-z0-9_.-]{1,253}(:[0-9]{1,5})?",
+                      "a host name, [IPv6] or HOST:PORT"),))
+    login_max_failures: int = setting(
+        5, "Failed logins in a row, per user name and per client address, before further tries "
+        "wait (1..1000)...", between(1, 1000))
+    login_backoff: float = setting(
+        1.0, "... this many seconds, doubled after each further failure up to login_max_backoff "
+        "(0 < x <= 3600); a try during the wait gets 429 with Retry-After.", above(0, 3600))
+    login_max_backoff: float = setting(300.0, "The longest wait between failed logins "
+                                       "(1..86400).", between(1, DAY))
     metrics: str = setting("", 'HOST:PORT of the Prometheus metrics endpoint (GET /metrics): live '
                            'events received, shown once, sent to browsers and dropped, open pages; '
                            'port 0 picks a free one (logged); "" turns it off.',

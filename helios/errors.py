@@ -14,7 +14,8 @@ third-party libraries (msgpack, lz4, zmq, OS) are translated where they enter.
     ├── ArchiveError       an archive object cannot be packed, read or stored intact; names its key when known
     ├── SearchError        a search query (helios.index.query) is invalid: bad syntax, unknown filter, bad range
     ├── IndexStoreError    an index backend (sqlite, elasticsearch, opensearch) is unusable, unreachable or refused a write
-    └── HistoryError       a history request is refused (bad range, too long, unknown environment), unknown, or in the wrong state
+    ├── HistoryError       a history request is refused (bad range, too long, unknown environment), unknown, or in the wrong state
+    └── HeaderError        an HTTP request header cannot be read (an Authorization header that is not printable ASCII)
 """
 
 from __future__ import annotations
@@ -104,3 +105,9 @@ class HistoryError(HeliosError):
     def __init__(self, message: str, status: int = 400) -> None:
         self.status = status
         super().__init__(message)
+
+
+class HeaderError(HeliosError):
+    """An HTTP request header cannot be read as what it must be (an
+    ``Authorization`` header with bytes that are not printable ASCII): the
+    server answers 400 with this message, never 500."""

@@ -10,6 +10,8 @@ knowing which token it belongs to.
     new_token() -> str                       "hlt_" + 43 URL-safe characters
     hash_token(token) -> str                 "sha256:<hex>"
     check_token(token, hashes) -> bool       token's hash is one of hashes
+    bearer(header) -> str | None             the token of an ``Authorization: Bearer`` header;
+                                             HeaderError if the header is not printable ASCII
 
 ``check_token`` compares against every hash with ``hmac.compare_digest``
 and never stops early, so how long it takes says nothing about which hash,
@@ -24,10 +26,12 @@ import re
 import secrets
 from collections.abc import Iterable
 
+from helios.errors import HeaderError
+
 PREFIX = "hlt_"  # recognisable in a leak scan, and in a mistaken config value
 HASH_RE = re.compile(r"sha256:[0-9a-f]{64}")
 
-__all__ = ["HASH_RE", "check_token", "hash_token", "is_hash", "new_token"]
+__all__ = ["HASH_RE", "bearer", "check_token", "hash_token", "is_hash", "new_token"]
 
 
 def new_token() -> str:
@@ -37,7 +41,9 @@ def new_token() -> str:
 
 def hash_token(token: str) -> str:
     """What the config stores for ``token``: ``"sha256:<hex>"``."""
-    return "sha256:" + hashlib.sha256(token.encode("utf-8")).hexdigest()
+    # surrogatepass: a str made from undecodable bytes (surrogateescape) still
+    # hashes (to nothing stored) instead of raising.
+    return "sha256:" + hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def is_hash(value: str) -> bool:
@@ -54,3 +60,21 @@ def check_token(token: str, hashes: Iterable[str]) -> bool:
         # Every hash is compared, even after a match: no early exit to time.
         found |= hmac.compare_digest(mine, h.encode("ascii", "replace"))
     return found
+
+
+def bearer(header: str | None) -> str | None:
+    """The token of an ``Authorization`` header value, or None when there is
+    no header or it is not ``Bearer TOKEN``. A header that is not printable
+    ASCII (what ``new_token`` makes, and what RFC 9110 allows a token) raises
+    HeaderError, which a server answers with 400: HTTP servers decode header
+    bytes as Latin-1 or UTF-8 with escapes, so such a value is bytes nobody
+    meant as a token."""
+    if not header:
+        return None
+    if not (header.isascii() and header.isprintable()):
+        raise HeaderError("the Authorization header must be printable ASCII (Bearer TOKEN)")
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return token

@@ -190,7 +190,9 @@ class HttpTransport:
 
     async def _main(self) -> None:
         self._closing = asyncio.Event()
-        connector = aiohttp.TCPConnector(limit=0, limit_per_host=self.cfg.in_flight, keepalive_timeout=30,
+        # Idle connections are dropped here before the buck does ([buck] http_header_timeout,
+        # 10 s by default), so a request is never sent on one the buck is closing.
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=self.cfg.in_flight, keepalive_timeout=5,
                                          ssl=self._tls)
         self.session = aiohttp.ClientSession(connector=connector,
                                              timeout=aiohttp.ClientTimeout(total=self.cfg.timeout))

@@ -51,7 +51,20 @@ front (deploy/nginx-helios-http.conf).
 Limits, each from the config: body size before and after decompression
 (a gzip or lz4 bomb is cut off at the limit, never expanded whole), events per
 request, fields per event and bytes per field or message, requests in
-progress, and open connections (more are closed as they come).
+progress, and open connections, in all and per client address (past the
+cap per address, newcomers are answered 503 and closed; past the total cap,
+the connection that has waited longest for a request is closed to make room,
+or, if none is waiting, the newcomer is refused).
+
+Slow clients: a request takes one of ``http_max_pending`` only once its
+whole body is in, so a client that sends slowly holds its own connection,
+never a slot of the honest ones. Its headers must come within
+``http_header_timeout`` of the connection's opening or its previous answer
+(aiohttp's keep-alive timeout, which partial headers do not restart: idle
+keep-alive connections close after it too), and its body within
+``http_body_timeout`` (then 408, and the connection is closed unread).
+With TLS, a handshake has the header timeout too (``_Site``).
+A non-ASCII ``Authorization`` header gets 400 (``helios.tokens.bearer``).
 
 Bodies: ``Content-Type`` ``application/json`` (an array of event maps, or one
 map), ``application/x-ndjson`` (one map per line), or
@@ -91,7 +104,7 @@ import zmq.asyncio
 from aiohttp import web
 
 from helios import codec, eventmap, tokens
-from helios.errors import EventError, FrameError, RecordError, ServiceError
+from helios.errors import EventError, FrameError, HeaderError, RecordError, ServiceError
 from helios.store import layout
 
 log = logging.getLogger(__name__)
@@ -115,9 +128,10 @@ class Refused(Exception):
     """A request answered with an error: ``status`` and what the body says."""
 
     def __init__(self, status: int, error: str, event: int | None = None, before: list | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, close: bool = False) -> None:
         super().__init__(error)
         self.status, self.error, self.event, self.headers = status, error, event, headers
+        self.close = close  # close the connection after the answer (the rest of the body is not read)
         self.before = before or []  # events parsed before the bad one (NDJSON): checked first
 
 
@@ -231,7 +245,7 @@ class HttpIngest:
         # dict() of a Counter is one C-level copy under the GIL: safe while the
         # server thread counts.
         return {"address": self.address, "pending": self.pending, "fsync_rounds": self.fsync_rounds,
-                **dict(self.counts)}
+                "clients": len(getattr(self, "clients", ())), **dict(self.counts)}
 
     # -------------------------------------------------------------- server half
 
@@ -256,13 +270,18 @@ class HttpIngest:
         app.router.add_post("/v1/events", self._post_events)
         app.router.add_get("/healthz", self._healthz)
         # auto_decompress off: bodies are decompressed here, under our size limit.
-        runner = web.AppRunner(app, access_log=None, auto_decompress=False, handle_signals=False)
+        # keepalive_timeout: aiohttp closes a connection that has not sent a whole request's
+        # headers this long after its opening or its previous answer (partial headers do not
+        # restart the clock), which is the header timeout.
+        runner = web.AppRunner(app, access_log=None, auto_decompress=False, handle_signals=False,
+                               keepalive_timeout=self.cfg.http_header_timeout,
+                               lingering_time=min(10.0, self.cfg.http_body_timeout))
         await runner.setup()
         self._limit_connections(runner.server)
         reader = None
         try:
-            site = web.TCPSite(runner, self.host, self.port, backlog=1024, shutdown_timeout=1.0,
-                               ssl_context=self._tls())
+            site = _Site(runner, self.host, self.port, backlog=1024, shutdown_timeout=1.0,
+                         ssl_context=self._tls(), handshake_timeout=self.cfg.http_header_timeout)
             await site.start()
             bound = runner.addresses[0]  # the real port when 0 was asked
             self.address = f"[{bound[0]}]:{bound[1]}" if ":" in bound[0] else f"{bound[0]}:{bound[1]}"
@@ -299,31 +318,68 @@ class HttpIngest:
         return ctx
 
     def _limit_connections(self, server: web.Server) -> None:
-        """Answer connections past ``http_max_connections`` with 503 and close
-        them as they are made: idle keep-alive connections cost a buck memory
-        and file descriptors."""
-        made, limit = server.connection_made, self.cfg.http_max_connections
+        """Answer connections past ``http_max_connections``, or past
+        ``http_max_connections_per_client`` from one address, with 503 and
+        close them as they are made: idle keep-alive connections cost a buck
+        memory and file descriptors, and one client must not take them all."""
+        made, lost = server.connection_made, server.connection_lost
+        limit, per_client = self.cfg.http_max_connections, self.cfg.http_max_connections_per_client
+        clients: Counter[str] = Counter()
+        self.clients = clients
+        where: dict[int, str] = {}  # id(handler) -> its client's address
+        evicting: set[int] = set()  # id(handler) of connections closed to make room, until lost
 
         def connection_made(handler, transport) -> None:
             made(handler, transport)
-            if len(server.connections) > limit:
-                self.counts["connections_refused"] += 1
-                transport.write(TOO_MANY)
-                # After aiohttp has started the connection's task (it is made
-                # after this call), or its start would find it already gone.
-                loop = asyncio.get_running_loop()
-                loop.call_soon(loop.call_soon, transport.close)
+            peer = transport.get_extra_info("peername")
+            addr = peer[0] if isinstance(peer, tuple) and peer else ""
+            where[id(handler)] = addr
+            clients[addr] += 1
+            if per_client and clients[addr] > per_client:
+                self.counts["connections_refused_client"] += 1
+            elif len(server.connections) - len(evicting) > limit:
+                # Make room by closing the connection that has waited longest for
+                # a request (idle, or sending its headers slowly): one from many
+                # attacking addresses evicts another, not the honest newcomer.
+                idle = next((h for h in server.connections
+                             if h is not handler and id(h) not in evicting and _waiting(h)), None)
+                if idle is None:
+                    self.counts["connections_refused"] += 1
+                else:
+                    self.counts["connections_evicted"] += 1
+                    evicting.add(id(idle))  # still listed until aiohttp sees it lost
+                    idle.force_close()
+                    return
+            else:
+                return
+            transport.write(TOO_MANY)
+            # After aiohttp has started the connection's task (it is made
+            # after this call), or its start would find it already gone.
+            loop = asyncio.get_running_loop()
+            loop.call_soon(loop.call_soon, transport.close)
+
+        def connection_lost(handler, exc) -> None:
+            lost(handler, exc)
+            evicting.discard(id(handler))
+            addr = where.pop(id(handler), None)
+            if addr is not None:
+                clients[addr] -= 1
+                if clients[addr] <= 0:
+                    del clients[addr]
 
         server.connection_made = connection_made
+        server.connection_lost = connection_lost
 
     def authorize(self, request: web.Request) -> frozenset[str] | None:
         """The environments a request may write (None: any), from its bearer
         token. Raises Refused(401) without a valid one."""
         if not self.tokens:
             return None
-        scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
+        try:
+            token = tokens.bearer(request.headers.get("Authorization"))
+        except HeaderError as exc:
+            raise Refused(400, str(exc)) from None
+        if token is None:
             raise Refused(401, "this buck needs a bearer token (Authorization: Bearer TOKEN)",
                           headers={"WWW-Authenticate": 'Bearer realm="helios"'})
         mine = tokens.hash_token(token).encode()
@@ -357,17 +413,20 @@ class HttpIngest:
             self.buck.disk.refused_request()
             self.counts["status_507"] += 1
             return _refuse(request, Refused(507, "the buck's data directory is full; retry later"))
-        if self.pending >= self.cfg.http_max_pending:
-            self.counts["overloaded"] += 1
-            return _refuse(request, Refused(503, f"the buck is busy ({self.pending} requests in "
-                                                 "progress); retry later"))
-        self.pending += 1
-        handed = False
+        if self.pending >= self.cfg.http_max_pending:  # no use reading a body we cannot take
+            return self._busy(request)
+        handed = taken = False
         try:
             level = request.headers.get("Helios-Durability", self.cfg.durability).strip().lower()
             if level not in LEVELS:
                 raise Refused(400, f"Helios-Durability must be one of {', '.join(LEVELS)}, got {level!r:.40}")
+            # The slot is taken once the body is in: a client that sends its body
+            # slowly holds its own connection (until http_body_timeout), never a slot.
             body = await self._read_body(request)
+            if self.pending >= self.cfg.http_max_pending:
+                return self._busy(request)
+            self.pending += 1
+            taken = True
             count, frames = self._frames(request, body, allowed)
             req = _REQ.pack(next(self._ids))
             fut = None if level == "received" else asyncio.get_running_loop().create_future()
@@ -389,19 +448,30 @@ class HttpIngest:
             self.counts[f"status_{exc.status}"] += 1
             return _refuse(request, exc)
         finally:
-            if not handed:
+            if taken and not handed:
                 self.pending -= 1
+
+    def _busy(self, request: web.Request) -> web.Response:
+        self.counts["overloaded"] += 1
+        return _refuse(request, Refused(503, f"the buck is busy ({self.pending} requests in "
+                                             "progress); retry later"))
 
     async def _read_body(self, request: web.Request) -> bytes:
         limit = self.cfg.http_max_body
         if request.content_length is not None and request.content_length > limit:
             raise Refused(413, f"the body is {request.content_length} bytes, over the limit of {limit}")
         chunks, total = [], 0
-        async for chunk in request.content.iter_any():
-            total += len(chunk)
-            if total > limit:
-                raise Refused(413, f"the body is over the limit of {limit} bytes")
-            chunks.append(chunk)
+        try:
+            async with asyncio.timeout(self.cfg.http_body_timeout):
+                async for chunk in request.content.iter_any():
+                    total += len(chunk)
+                    if total > limit:
+                        raise Refused(413, f"the body is over the limit of {limit} bytes")
+                    chunks.append(chunk)
+        except TimeoutError:
+            self.counts["body_timeouts"] += 1
+            raise Refused(408, f"the body did not arrive within {self.cfg.http_body_timeout:g} s "
+                               f"({total} bytes came)", close=True) from None
         body = b"".join(chunks)
         encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
         return decompress(body, encoding, limit)
@@ -472,12 +542,46 @@ class HttpIngest:
         return len(events), frames
 
 
+def _waiting(handler) -> bool:
+    """Whether an aiohttp connection is waiting for (the rest of the headers
+    of) a request: none in progress, none parsed and queued (a connection
+    whose task has not run yet counts as waiting). Reads aiohttp's private
+    state: if that changes, the answer is False and the cap refuses
+    newcomers instead."""
+    return (getattr(handler, "_request_in_progress", True) is False
+            and not getattr(handler, "_messages", True) and getattr(handler, "_force_close", True) is False)
+
+
+class _Site(web.TCPSite):
+    """aiohttp's TCP site with a TLS handshake timeout: a connection that
+    never finishes its handshake is not yet one of aiohttp's (no cap counts
+    it), and asyncio would wait 60 s for it. Here it has the header timeout."""
+
+    def __init__(self, *args, handshake_timeout: float, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.handshake_timeout = handshake_timeout
+
+    async def start(self) -> None:
+        if self._ssl_context is None:
+            await super().start()
+            return
+        await web.BaseSite.start(self)
+        self._server = await asyncio.get_running_loop().create_server(
+            self._runner.server, self._host, self._port, ssl=self._ssl_context, backlog=self._backlog,
+            reuse_address=self._reuse_address, reuse_port=self._reuse_port,
+            ssl_handshake_timeout=self.handshake_timeout)
+        self._bound_port = self._server.sockets[0].getsockname()[1] if self._server.sockets else self._port
+
+
 def _refuse(request: web.Request, exc: Refused) -> web.Response:
     headers = {"Retry-After": RETRY_AFTER} if exc.status in (503, 507) else {}
     headers.update(exc.headers or {})
     # The connection stays open: aiohttp reads and drops an unread rest of the
     # body (for up to its lingering time), so the client gets this answer.
-    return web.json_response({"error": exc.error, "event": exc.event}, status=exc.status, headers=headers)
+    resp = web.json_response({"error": exc.error, "event": exc.event}, status=exc.status, headers=headers)
+    if exc.close:
+        resp.force_close()
+    return resp
 
 
 def decompress(body: bytes, encoding: str, limit: int) -> bytes:

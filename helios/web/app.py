@@ -27,12 +27,17 @@ browser to server::
 HTTP: ``/`` the page, ``/api/status`` the status as JSON, ``/static/...``,
 ``/login`` and ``/logout``.
 
+Every answer, socket.io's too, passes ``helios.web.guard`` (the Host
+allow-list against DNS rebinding; CSP, X-Frame-Options, Referrer-Policy),
+and connections are served by ``helios.web.gate`` (a thread only once a
+request's headers are in; header and body timeouts; a cap per client).
+
 Who may connect, and what each sees, is ``helios.web.auth``'s: every route
 and socket.io connection passes its checks, and a session of an account
 limited to some environments gets a filter restricted to them
 (``helios.web.sessions.restricted``). Limits: ``max_message_bytes`` per
 socket.io message (engine.io closes a connection that sends more), and
-``max_connections`` open HTTP connections (a websocket holds one) and live
+``max_connections`` requests in progress (a websocket holds one) and live
 sessions.
 """
 
@@ -45,13 +50,14 @@ from pathlib import Path
 from flask import Flask, jsonify, render_template, request, session
 from flask_socketio import ConnectionRefusedError as SocketRefused
 from flask_socketio import SocketIO
-from werkzeug.serving import ThreadedWSGIServer
 
 from helios import __version__
 from helios.errors import FilterError, ServiceError
 from helios.web.auth import Auth, loopback
 from helios.web.feed import Feed
 from helios.web.filters import Filter
+from helios.web.gate import GatedServer, no_timeout_on_upgrade
+from helios.web.guard import Hosts, guard
 from helios.web.sessions import Batch, Hub, Session
 
 log = logging.getLogger(__name__)
@@ -100,6 +106,9 @@ def create_app(cfg, full=None) -> tuple[Flask, SocketIO, Feed]:
         # what the others watch.
         out["sessions"] = [dict(s.stats(), sid=s.sid) for s in hub.snapshot()
                            if account.environments is None or (mine and s.login == mine)]
+        gate = app.extensions.get("helios_gate")
+        if gate is not None:  # connections waiting for their request, refused, timed out
+            out["connections"] = gate.stats()
         return jsonify(out)
 
     @sio.on("connect")
@@ -137,6 +146,8 @@ def create_app(cfg, full=None) -> tuple[Flask, SocketIO, Feed]:
         from helios.web.indexes import install
 
         install(app, full)
+    # Outside Flask-SocketIO's middleware, so that /socket.io/ passes the Host check too.
+    app.wsgi_app = guard(no_timeout_on_upgrade(app.wsgi_app), Hosts(cfg.listen, cfg.allowed_hosts))
     return app, sio, feed
 
 
@@ -155,7 +166,8 @@ class LiveTail:
                 "beyond 127.0.0.1 needs [web] users or tokens (see `helios hash-password` and "
                 "docs/security.md), or listen on 127.0.0.1 behind a proxy that logs people in")
         try:
-            self.server = LimitedServer(host, int(port), self.app, cfg.max_connections)
+            self.server = GatedServer(host, int(port), self.app, cfg)
+            self.app.extensions["helios_gate"] = self.server
         except (OSError, SystemExit) as exc:  # werkzeug exits when the port is taken
             raise ServiceError(f"cannot listen on {cfg.listen}: {exc}") from None
         shown = f"[{host}]" if ":" in host else host
@@ -191,40 +203,3 @@ class LiveTail:
             if self.metrics is not None:
                 self.metrics.close()
             log.info("The live tail stopped.")
-
-
-_BUSY = b"too many open connections; retry later\n"
-TOO_MANY = (b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain\r\n"
-            b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(_BUSY), _BUSY))
-
-
-class LimitedServer(ThreadedWSGIServer):
-    """Werkzeug's threaded server with at most ``max_connections`` open
-    connections (each holds a thread; a websocket holds it for as long as the
-    page is open); more get 503 and are closed."""
-
-    def __init__(self, host: str, port: int, app, max_connections: int) -> None:
-        super().__init__(host, port, app)
-        self.slots = threading.BoundedSemaphore(max_connections)
-        self.refused = 0
-
-    def process_request(self, request, client_address) -> None:
-        if not self.slots.acquire(blocking=False):
-            self.refused += 1
-            try:
-                request.sendall(TOO_MANY)
-            except OSError:
-                pass
-            self.shutdown_request(request)
-            return
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self.slots.release()
-            raise
-
-    def process_request_thread(self, request, client_address) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self.slots.release()

@@ -25,7 +25,7 @@ from helios import __version__
 from helios.errors import HistoryError
 from helios.history.intake import submit
 from helios.timespec import TimeSpecError, parse_time
-from helios.web.indexes import error_handlers, indexes, json_error, may_see
+from helios.web.indexes import error_handlers, indexes, json_error, may_see, visible
 
 bp = Blueprint("archie", __name__)
 error_handlers(bp)
@@ -65,16 +65,9 @@ def create():
     return jsonify(body), 201 if queued else 200
 
 
-def _visible(request_id: str):
-    r = indexes().store.get(request_id)
-    if not may_see(r.environment):
-        raise HistoryError(f"no history request has the id {request_id!r}", status=404)
-    return r
-
-
 @bp.get("/api/history/<request_id>")
 def status(request_id: str):
-    return jsonify(_visible(request_id).to_dict())
+    return jsonify(visible(request_id).to_dict())
 
 
 @bp.get("/api/history")
@@ -84,7 +77,7 @@ def listing():
 
 @bp.post("/api/history/<request_id>/retry")
 def retry(request_id: str):
-    _visible(request_id)
+    visible(request_id)
     r = indexes().store.retry(request_id)
     return jsonify(id=r.id, index=r.index_name, state=r.state, request=r.to_dict())
 

@@ -25,6 +25,11 @@ What protects what:
   modes (a page on another site can make a browser POST to 127.0.0.1 too).
   Pages get it from ``csrf_token()`` in templates (``<meta name="csrf-token">``).
   Requests authenticated by a bearer token carry no cookie, so no CSRF check.
+- Logout ends the login on the server: its id is recorded as ended
+  (``helios.web.throttle.Logouts``), so a copy of the cookie taken before
+  is refused. Failed logins are limited per user name and per client
+  address, with a backoff (``login_max_failures``, ``login_backoff``,
+  ``login_max_backoff``): a try too early gets 429 without a check.
 - socket.io: ``connect`` is refused without a logged-in session (or a
   valid token in the socket.io ``auth`` data); python-engineio refuses
   cross-origin connections by default. Logging out disconnects the sockets
@@ -46,6 +51,7 @@ import hashlib
 import hmac
 import ipaddress
 import logging
+import math
 import os
 import secrets
 import stat
@@ -59,7 +65,8 @@ import nacl.pwhash
 from flask import Flask, abort, g, jsonify, redirect, render_template, request, session, url_for
 
 from helios import tokens
-from helios.errors import ConfigError, ServiceError
+from helios.errors import ConfigError, HeaderError, ServiceError
+from helios.web.throttle import Logouts, Throttle
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +134,9 @@ class Auth:
         # Checked against when a user name is unknown, so that the answer takes
         # as long as for a known one (no guessing user names by timing).
         self._dummy = nacl.pwhash.argon2id.str(secrets.token_bytes(16))
+        self.throttle = Throttle(cfg.login_max_failures, cfg.login_backoff, cfg.login_max_backoff)
+        self.logouts = Logouts(cfg.session_max_age, cfg.logouts_file or (cfg.secret_file + ".logouts"
+                                                                         if cfg.secret_file else None))
 
     # --- who is this
 
@@ -162,6 +172,8 @@ class Auth:
         if account is not None:
             return account
         name, kind, key = session.get("user"), session.get("kind"), session.get("key")
+        if self.logouts.ended(session.get("login")):  # a copy of a cookie from before its logout
+            return None
         if kind == "password" and name in self.passwords:
             hashed, account = self.passwords[name]
             return account if key == _fingerprint(hashed) else None
@@ -171,10 +183,8 @@ class Auth:
 
     def bearer(self) -> Account | None:
         """The account of an ``Authorization: Bearer TOKEN`` header, if valid."""
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            return None
-        return self.check_token(token)
+        token = tokens.bearer(request.headers.get("Authorization"))  # HeaderError: 400 in _before
+        return None if token is None else self.check_token(token)
 
     # --- Flask
 
@@ -197,14 +207,29 @@ class Auth:
         def login():
             if not self.required:
                 return redirect(url_for("page"))
-            error = None
+            error, status, headers = None, 200, {}
             if request.method == "POST":
                 token = request.form.get("token", "")
+                user = request.form.get("user", "")
+                # Guesses are limited per client address and per user name (tokens
+                # are 256 bits: per client only), before anything is checked.
+                keys = [("client", request.remote_addr)] + ([] if token else [("user", user)])
+                wait = self.throttle.wait(*keys)
+                if wait > 0:
+                    log.warning("A login to the web app from %s (user %r) was refused: too many failed "
+                                "logins, %.0f s to wait.", request.remote_addr, user[:64] if not token else "(token)",
+                                wait)
+                    error = f"Too many failed logins: try again in {math.ceil(wait)} s."
+                    return render_template("login.html", error=error, next=request.args.get("next", "")), \
+                        429, {"Retry-After": str(math.ceil(wait))}
                 if token:
                     account, key = self._login_token(token)
                 else:
-                    account, key = self._login_password(request.form.get("user", ""),
-                                                        request.form.get("password", ""))
+                    account, key = self._login_password(user, request.form.get("password", ""))
+                if account is None:
+                    self.throttle.failed(*keys)
+                else:
+                    self.throttle.succeeded(*keys)
                 if account is not None:
                     session.clear()  # a new session: nothing carried over from before the login
                     session.permanent = True
@@ -222,12 +247,18 @@ class Auth:
         @app.post("/logout")
         def logout():
             login_id = session.get("login")
+            if login_id:
+                self.logouts.end(login_id)  # a copy of the cookie is refused from now on
             session.clear()
             if login_id and on_logout is not None:
                 on_logout(login_id)
             return redirect(url_for("login"))
 
     def _before(self):
+        try:
+            tokens.bearer(request.headers.get("Authorization"))
+        except HeaderError as exc:
+            return jsonify(error=str(exc)), 400
         if request.method in UNSAFE and not (request.authorization and "Cookie" not in request.headers):
             sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
             expected = session.get("csrf") or ""

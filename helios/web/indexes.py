@@ -22,7 +22,7 @@ from helios.errors import HeliosError, HistoryError
 from helios.history import places
 from helios.history.requests import Request
 
-__all__ = ["Indexes", "install", "json_error"]
+__all__ = ["Indexes", "install", "json_error", "visible"]
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,18 @@ def account():
 def may_see(environment: str) -> bool:
     a = account()
     return a is None or a.may_see(environment)
+
+
+def visible(request_id: str) -> Request:
+    """The history request ``request_id`` if this account may see its
+    environment. One it may not see gets the very answer of an unknown id
+    (404, same words), checked before anything else about it is said (its
+    state, its environment), so nobody learns that it exists."""
+    r = indexes().store.get(request_id)
+    if not may_see(r.environment):
+        raise HistoryError(f"no history request has the id {request_id!r} (`helios history list` lists them)",
+                           status=404)
+    return r
 
 
 def install(app: Flask, cfg) -> Indexes:

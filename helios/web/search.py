@@ -26,7 +26,7 @@ from helios.errors import HistoryError, SearchError
 from helios.index.query import Query, format_query, parse_query
 from helios.model import severity_name
 from helios.timespec import TimeSpecError, parse_time
-from helios.web.indexes import error_handlers, indexes, json_error, may_see
+from helios.web.indexes import error_handlers, indexes, json_error, may_see, visible
 
 bp = Blueprint("search", __name__)
 error_handlers(bp)
@@ -88,6 +88,7 @@ def api_search():
     req = None
     environment = request.args.get("env", "").strip()
     if history_id:
+        visible(history_id)  # rights first: a request of another environment is "unknown", whatever its state
         index, req = ix.history(history_id)
         if environment and environment != req.environment:
             raise HistoryError(f"history request {req.id} is of environment {req.environment}, not {environment}")

@@ -19,7 +19,7 @@ import pytest
 from tests.helpers import poll_until
 from tests.integration import historymesh
 from tests.integration.historymesh import OLD, iso
-from tests.integration.test_web_page import chromium, screenshot  # noqa: F401 (fixtures)
+from tests.integration.test_web_page import chromium, screenshot, wait_js  # noqa: F401 (fixtures)
 
 
 def start_web(procs, mesh) -> str:
@@ -59,7 +59,7 @@ def test_old_events_are_found_on_the_search_page_after_it_asks_for_a_history_ind
     want = sorted((e for e in mesh.old if b"incident=old1" in e.message), key=lambda e: (e.time, e.id))
 
     page.goto(f"{url}search?env=prod&start={iso(OLD)}&end={iso(OLD + 180)}&q=incident%3Dold1")
-    page.wait_for_function("window.heliosSearch && window.heliosSearch.searches >= 1")
+    wait_js(page, "window.heliosSearch && window.heliosSearch.searches >= 1")
     assert page.locator("#s-none").is_visible(), "old events were found in the recent index"
     older = page.locator("#s-older")
     assert older.is_visible() and "older events are only in the archive" in older.inner_text()
@@ -70,7 +70,7 @@ def test_old_events_are_found_on_the_search_page_after_it_asks_for_a_history_ind
     assert "ready 100%" in page.inner_text("#s-history-progress")
     done = searches(page)
     page.click("#s-history-open")
-    page.wait_for_function(f"window.heliosSearch.searches > {done}")
+    wait_js(page, f"window.heliosSearch.searches > {done}")
     hits = page.locator(".hit")
     assert hits.count() == len(want) > 0
     assert [page.inner_text(f".hit:nth-child({i + 1}) .m") for i in range(len(want))] == [
@@ -83,18 +83,18 @@ def test_old_events_are_found_on_the_search_page_after_it_asks_for_a_history_ind
     page.fill("#s-q", "")
     done = searches(page)
     page.click("#s-go")
-    page.wait_for_function(f"window.heliosSearch.searches > {done}")
+    wait_js(page, f"window.heliosSearch.searches > {done}")
     assert page.locator(".hit").count() == 100
     assert "100 of 1,200 event(s)" in page.inner_text("#s-summary")
     done = searches(page)
     page.click("#s-more")
-    page.wait_for_function(f"window.heliosSearch.searches > {done}")
+    wait_js(page, f"window.heliosSearch.searches > {done}")
     assert page.locator(".hit").count() == 200
     times = page.locator(".hit .t").all_inner_texts()
     assert times == sorted(times)
 
     page.goto(f"{url}archie")
-    page.wait_for_function("window.heliosArchie && window.heliosArchie.polls >= 1")
+    wait_js(page, "window.heliosArchie && window.heliosArchie.polls >= 1")
     row = page.locator("#a-rows tr").first
     assert row.get_attribute("data-state") == "ready"
     assert row.locator("a.search-link").get_attribute("href").startswith("/search?history=")
@@ -106,7 +106,7 @@ def test_archie_takes_a_request_from_its_page_and_shows_its_progress_until_ready
     mesh = historymesh.build(tmp_path, procs, per_window=100)
     url = start_web(procs, mesh)
     page.goto(f"{url}archie")
-    page.wait_for_function("window.heliosArchie && window.heliosArchie.polls >= 1")
+    wait_js(page, "window.heliosArchie && window.heliosArchie.polls >= 1")
     assert page.locator("#a-empty").is_visible()
     page.fill("#a-env", "prod")
     page.fill("#a-start", iso(OLD))
@@ -116,7 +116,7 @@ def test_archie_takes_a_request_from_its_page_and_shows_its_progress_until_ready
     row.wait_for(timeout=10_000)
     assert row.get_attribute("data-state") == "queued"        # nobody builds yet
     procs("history", "serve", "-c", str(mesh.config), name="history-serve")
-    page.wait_for_function("document.querySelector('#a-rows tr').dataset.state === 'ready'", timeout=30_000)
+    wait_js(page, "document.querySelector('#a-rows tr').dataset.state === 'ready'", timeout=30_000)
     assert page.locator("#a-rows tr .bar .fill").first.get_attribute("style") == "width: 100%;"
     # A bad range is refused on the page with the server's reason.
     page.fill("#a-end", iso(OLD - 60))

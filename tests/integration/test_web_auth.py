@@ -10,6 +10,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 import requests
@@ -19,7 +20,7 @@ from helios.web.auth import hash_password
 from helios.wire.ports import free_port
 from tests.helpers import ROOT, poll_until
 from tests.integration.test_web_page import (  # noqa: F401 (fixtures)
-    chromium, event, fake_buck, messages, until_shown)
+    chromium, event, fake_buck, messages, until_shown, wait_js)
 
 PASSWORDS = {"alice": "correct horse battery staple", "bob": "tr0ub4dor&3"}
 OPS_TOKEN = tokens.new_token()
@@ -187,15 +188,20 @@ def test_a_login_outlives_a_restart_with_a_session_key_file_but_not_a_password_c
     assert web.login("alice", "a new one").get(web.url + "api/status", timeout=10).status_code == 200
 
 
-def test_connections_over_max_connections_get_503(procs, fake_buck, tmp_path):
-    web = start_auth_web(procs, tmp_path, "[web]\nmax_connections = 3\n", fake_buck().endpoint)
+def test_past_max_waiting_the_connection_that_waited_longest_gets_503_and_the_new_one_is_served(
+        procs, fake_buck, tmp_path):
+    web = start_auth_web(procs, tmp_path, "[web]\nmax_waiting = 3\n", fake_buck().endpoint)
     port = int(web.url.rsplit(":", 1)[1].strip("/"))
-    held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(3)]
+    held = []
     try:
-        def refused():
-            with socket.create_connection(("127.0.0.1", port), timeout=5) as extra:
-                return extra.recv(200).startswith(b"HTTP/1.1 503")
-        poll_until(refused, what="a connection over the limit refused")
+        for _ in range(3):
+            held.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+            time.sleep(0.05)  # in order
+        new = socket.create_connection(("127.0.0.1", port), timeout=5)
+        held.append(new)
+        assert held[0].recv(200).startswith(b"HTTP/1.1 503")  # the oldest made room
+        new.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert new.recv(200).startswith(b"HTTP/1.1 200")
     finally:
         for s in held:
             s.close()
@@ -214,7 +220,7 @@ def login_page(chromium, web, user, password):
     page.fill("#user", user)
     page.fill("#password", password)
     page.click("#login")
-    page.wait_for_function("window.heliosLive && window.heliosLive.filterSent !== null", timeout=10_000)
+    wait_js(page, "window.heliosLive && window.heliosLive.filterSent !== null", timeout=10_000)
     return context, page, errors
 
 
@@ -293,7 +299,7 @@ def test_in_chromium_a_socket_io_message_over_max_message_bytes_closes_its_socke
     try:
         page = context.new_page()
         page.goto(web.url)
-        page.wait_for_function("window.heliosLive && window.heliosLive.filterSent !== null", timeout=10_000)
+        wait_js(page, "window.heliosLive && window.heliosLive.filterSent !== null", timeout=10_000)
         outcome = page.evaluate("""() => new Promise(done => {
             const s = io({transports: ["websocket"], reconnection: false});
             let small = null;

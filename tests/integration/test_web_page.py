@@ -46,6 +46,15 @@ def chromium():
         browser.close()
 
 
+def wait_js(page, expression: str, timeout: float = 30_000):
+    """Wait until a JavaScript expression is truthy in the page. Not
+    Playwright's wait_for_function: it evals its predicate inside the page,
+    which the pages' Content-Security-Policy (no unsafe-eval) refuses;
+    page.evaluate runs through the DevTools protocol, outside the policy."""
+    return poll_until(lambda: page.evaluate(expression), timeout=timeout / 1000, interval=0.05,
+                      what=expression)
+
+
 @pytest.fixture
 def page_of(chromium):
     """Open a live tail page; fails the test if the page has a JavaScript error."""
@@ -56,7 +65,7 @@ def page_of(chromium):
         page = context.new_page()
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(url)
-        page.wait_for_function("window.heliosLive && window.heliosLive.filterSent !== null", timeout=10_000)
+        wait_js(page, "window.heliosLive && window.heliosLive.filterSent !== null", timeout=10_000)
         opened.append(context)
         return page
 

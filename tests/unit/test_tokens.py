@@ -35,3 +35,23 @@ def test_the_config_takes_token_hashes_per_environment_and_names_a_malformed_one
     problems = "\n".join(e.value.problems)
     assert "buck.http_tokens[1]" in problems and "sha256:" in problems
     assert "buck.http_tls_key: http_tls_cert and http_tls_key go together" in problems
+
+
+def test_bearer_reads_the_token_of_an_authorization_header_and_refuses_bytes_that_are_not_ascii():
+    import pytest
+
+    from helios.errors import HeaderError
+
+    token = tokens.new_token()
+    assert tokens.bearer(f"Bearer {token}") == token
+    assert tokens.bearer(f"  bearer   {token} ") == token
+    for nothing in (None, "", "Basic dXNlcjpwdw==", "Bearer", "Bearer   "):
+        assert tokens.bearer(nothing) is None
+    # Servers decode header bytes as Latin-1 (werkzeug) or UTF-8 with escapes (aiohttp).
+    for bad in ("Bearer \xff\xfe", b"Bearer \xff".decode("utf-8", "surrogateescape"), "Bearer t\u00e9", "\x80",
+                "Bearer a\x00b"):
+        with pytest.raises(HeaderError, match="printable ASCII"):
+            tokens.bearer(bad)
+    # A hash of any str, even one of escaped bytes, is made (and matches nothing).
+    assert tokens.hash_token(b"\xff".decode("utf-8", "surrogateescape")).startswith("sha256:")
+    assert tokens.hash_token("\ud800") != tokens.hash_token(token)

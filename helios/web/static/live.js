@@ -335,6 +335,10 @@
     });
   }
 
+  // Enter in a field applies the filter; the form itself never submits (no
+  // inline onsubmit: the Content-Security-Policy allows no inline script).
+  $("filters").addEventListener("submit", function (ev) { ev.preventDefault(); });
+
   var debounce = 0;
   function filterChanged() {
     clearTimeout(debounce);
