@@ -488,8 +488,11 @@ class Result:
         return text
 
 
-def run(plan: dict, work: Path, code: Path = ROOT) -> Result:
-    """Run ``plan`` in ``work`` (an empty directory); the result of its checks."""
+def run(plan: dict, work: Path, code: Path = ROOT, upgrade_to: Path = ROOT) -> Result:
+    """Run ``plan`` in ``work`` (an empty directory); the result of its checks.
+    The services start from the code tree ``code``; a fault of kind
+    ``upgrade`` stops its target (SIGTERM) and starts it again from
+    ``upgrade_to``, and the porter, export and audit run from there after."""
     work.mkdir(parents=True, exist_ok=True)
     (work / "plan.json").write_text(json.dumps(plan, indent=1))
     res = Result(plan["seed"], plan["variant"], replay=replay_command(plan), work=str(work))
@@ -506,7 +509,7 @@ def run(plan: dict, work: Path, code: Path = ROOT) -> Result:
                                        str(mesh.logs), str(work / "written.json")], stdout=log,
                                       stderr=subprocess.STDOUT, env=env, cwd=ROOT)
         t0 = time.monotonic()
-        _run_faults(plan, mesh, t0, porters, work)
+        _run_faults(plan, mesh, t0, porters, work, upgrade_to)
         if writer.wait(plan["duration"] + 120) != 0:
             raise AssertionError(f"the writer failed:\n{(work / 'writer.out').read_text(errors='replace')}")
         written = json.loads((work / "written.json").read_text())
@@ -548,7 +551,7 @@ def run(plan: dict, work: Path, code: Path = ROOT) -> Result:
     return res
 
 
-def _run_faults(plan: dict, mesh: Mesh, t0: float, porters: list, work: Path) -> None:
+def _run_faults(plan: dict, mesh: Mesh, t0: float, porters: list, work: Path, upgrade_to: Path = ROOT) -> None:
     """Play the plan's faults at their times (the schedule's own pace, not waits for results)."""
     actions = []
     for i, f in enumerate(plan["faults"]):
@@ -565,6 +568,19 @@ def _run_faults(plan: dict, mesh: Mesh, t0: float, porters: list, work: Path) ->
                 porters[-1].kill()
             continue
         svc = mesh.tailer if target == "tailer" else mesh.bucks[target]
+        if kind == "upgrade":
+            if what == "begin":
+                rc = svc.stop()
+                if rc != 0:
+                    raise AssertionError(f"{target} exited with {rc} on SIGTERM:\n{svc.output()[-3000:]}")
+                if target == "tailer":
+                    mesh.tailer_down()
+            elif target == "tailer":
+                mesh.start_tailer(code=upgrade_to)
+            else:
+                svc.code = mesh.code = upgrade_to
+                svc.start()
+            continue
         if what == "begin":
             if target == "tailer":
                 mesh.tailer_down()
