@@ -568,8 +568,12 @@ def _run_faults(plan: dict, mesh: Mesh, t0: float, porters: list, work: Path, up
                 porters[-1].kill()
             continue
         svc = mesh.tailer if target == "tailer" else mesh.bucks[target]
-        if kind == "upgrade":
-            if what == "begin":
+        if kind in ("upgrade", "upgrade-kill"):   # stopped with SIGTERM (or kill -9), started from upgrade_to
+            if what == "begin" and kind == "upgrade-kill":
+                svc.kill()
+                if target == "tailer":
+                    mesh.tailer_down()
+            elif what == "begin":
                 rc = svc.stop()
                 if rc != 0:
                     raise AssertionError(f"{target} exited with {rc} on SIGTERM:\n{svc.output()[-3000:]}")

@@ -32,14 +32,18 @@ def old_tree(tmp_path_factory):
     return dest
 
 
-def test_upgrading_a_running_mesh_from_01d012b_loses_nothing_and_indexes_nothing_twice(tmp_path, old_tree):
+@pytest.mark.parametrize("stop", ["upgrade", "upgrade-kill"])
+def test_upgrading_a_running_mesh_from_01d012b_loses_nothing_and_indexes_nothing_twice(tmp_path, old_tree, stop):
+    """``upgrade``: each service stopped with SIGTERM; ``upgrade-kill``: the
+    tailer killed with -9 instead (a crash during the upgrade: the new code
+    reads again from the old code's last saved offsets)."""
     plan = torture.make_plan(7, "mixed", duration=11)
     plan.update(compress="gz", delaycompress=True, keep=6, encoders=2,
                 rotations=[[1.5, "rename"], [6.5, "copytruncate"], [9.0, "rename"]],
                 faults=[{"at": 2.0, "target": "buck-a", "kind": "upgrade", "down": 1.0},
                         {"at": 2.5, "target": "porter", "kind": "run", "down": 0.5},   # the old porter's first pass
                         {"at": 3.5, "target": "buck-b", "kind": "upgrade", "down": 1.0},
-                        {"at": 5.5, "target": "tailer", "kind": "upgrade", "down": 2.5}])
+                        {"at": 5.5, "target": "tailer", "kind": stop, "down": 2.5}])
     res = torture.run(plan, tmp_path / "run", code=old_tree, upgrade_to=ROOT)
     assert res.ok, res.line()
     out = (tmp_path / "run" / "tailer.out").read_text()
