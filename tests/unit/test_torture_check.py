@@ -76,3 +76,10 @@ def test_a_file_the_tailer_never_saw_cannot_be_named_and_either_audit_answer_is_
     events = [line(n) for n in range(3)]                    # nothing of segment 2 was read
     assert judge(events, w, down=[[99.0, None]], audit_rc=0).ok
     assert judge(events, w, down=[[99.0, None]], audit_rc=1, audit_text="app.log").ok
+
+
+def test_the_tailers_inventory_records_are_not_lines_and_not_garbage():
+    inv = ev(b"/var/log/app.log [843a5abd90b0]: 24,795 bytes seen, 24,795 read: being read", 70,
+             {"inventory": 1, "identity": "843a", "size": 24795})
+    res = judge([line(n) for n in range(6)] + [inv])
+    assert (res.garbage, res.inventory, res.ok) == (0, 1, True)
