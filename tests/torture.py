@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ENV = "torture"
 CATCH_UP_S = 3.0         # after a restart, the tailer may still be behind: a file deleted then counts as while down
 BIG_LINE = 1_100_000     # a "1 MiB line": longer than the tailer's default max_line_bytes, so it is split
-VARIANTS = ("mixed", "glob", "down2gz")
+VARIANTS = ("mixed", "glob", "down2gz", "stop2ct", "killct")
 TAILER_FAST = ["--spool-window", "2", "--resend-jitter", "0.5", "--rotate-wait", "1", "--partial-flush", "0.5",
                "--positions-interval", "0.2", "--rescan-interval", "0.2", "--live-wait", "0.2"]
 LINE_RE = re.compile(rb" line (\d{8}) seg (\d{4}) ")
@@ -87,6 +87,28 @@ def make_plan(seed: int, variant: str = "mixed", duration: float | None = None) 
         plan["faults"] = [{"at": kill_at, "target": "tailer", "kind": "kill",
                            "down": round(second - kill_at + rng.uniform(0.5, 2.0), 2)}]
         plan["duration"] = max(duration, second + 4.0)
+        return plan
+    if variant == "stop2ct":
+        # The tailer SIGSTOPped (behind, its files open) across two copytruncates, the first copy compressed
+        # by the second rotation (no delaycompress), then let go on.
+        plan.update(delaycompress=False, keep=6)
+        stop_at = round(rng.uniform(2.0, 3.0), 2)
+        first = stop_at + round(rng.uniform(0.3, 1.0), 2)
+        second = first + round(rng.uniform(0.5, 1.5), 2)
+        plan["rotations"] = [[first, "copytruncate"], [second, "copytruncate"]]
+        plan["faults"] = [{"at": stop_at, "target": "tailer", "kind": "stop",
+                           "down": round(second - stop_at + rng.uniform(0.3, 1.5), 2)}]
+        plan["duration"] = max(duration, second + 4.0)
+        return plan
+    if variant == "killct":
+        # kill -9 of the tailer within a second after each of several copytruncates or renames.
+        t = rng.uniform(1.0, 2.0)
+        while t < duration - 2.0:
+            method = rng.choice(["copytruncate", "copytruncate", "rename"])
+            plan["rotations"].append([round(t, 2), method])
+            plan["faults"].append({"at": round(t + rng.uniform(0.0, 1.0), 2), "target": "tailer", "kind": "kill",
+                                   "down": round(rng.uniform(0.3, 2.0), 2)})
+            t = plan["faults"][-1]["at"] + plan["faults"][-1]["down"] + rng.uniform(0.5, 1.5)
         return plan
     methods = ["rename"] * 4 + ["copytruncate"] * 4 + ["truncate", "delete"]
     t = rng.uniform(0.8, 2.0)
