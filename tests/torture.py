@@ -169,7 +169,8 @@ class Writer:
 
     def _new_segment(self) -> None:
         self.seg += 1
-        self.segments[self.seg] = {"first": self.n, "last": self.n - 1, "gone": None, "how": None}
+        self.segments[self.seg] = {"first": self.n, "last": self.n - 1, "gone": None, "how": None,
+                                   "names": [str(self.app)]}
         self.app.touch()
 
     def _gone(self, seg: int, how: str) -> None:
@@ -192,19 +193,26 @@ class Writer:
     def name(self, i: int, ext: str) -> Path:
         return self.logs / f"app.log.{i + 1}{ext}"
 
+    def _named(self, seg: int, path: Path) -> None:
+        if str(path) not in self.segments[seg]["names"]:
+            self.segments[seg]["names"].append(str(path))
+
     def rotate(self, method: str) -> None:
         if method in ("rename", "copytruncate"):
             for i in reversed(range(len(self.rotated))):          # .1 -> .2, ... oldest first
                 os.rename(self.name(i, self.rotated[i][1]), self.name(i + 1, self.rotated[i][1]))
+                self._named(self.rotated[i][0], self.name(i + 1, self.rotated[i][1]))
             if method == "rename":
                 os.rename(self.app, self.name(0, ""))
                 self.rotated.insert(0, [self.seg, ""])
+                self._named(self.seg, self.name(0, ""))
                 self._new_segment()                                   # logrotate's create
             else:
                 shutil.copyfile(self.app, self.name(0, ""))
                 with open(self.app, "r+b") as f:
                     f.truncate(0)
                 self.rotated.insert(0, [self.seg, ""])
+                self._named(self.seg, self.name(0, ""))
                 self._new_segment()
             self._compress()
             while len(self.rotated) > self.plan["keep"]:
@@ -234,6 +242,7 @@ class Writer:
                     shutil.copyfileobj(src, dst, 1 << 20)
                 os.unlink(plain)
                 self.rotated[i][1] = ext
+                self._named(self.rotated[i][0], self.name(i, ext))
 
     def run(self, out: Path) -> None:
         plan = self.plan
@@ -676,11 +685,19 @@ def _check(res: Result, plan: dict, written: dict, down: list, events: list, aud
     must_fail = bool(lost) or res.lost_by_design > res.unseen_by_design
     res.audit_must_fail = must_fail
     if must_fail:
-        res.audit_agrees = res.audit_rc == 1 and "app.log" in audit_text
+        # Named: a line of the audit that is not "OK" holds one of the names the lost file had.
+        named = [s for s in lost_per_seg if s in seen_segments or any(seg_of.get(n) == s for n in lost)]
+        res.audit_agrees = res.audit_rc == 1 and all(_named(segments.get(s, {}), audit_text) for s in named)
     elif res.lost_by_design:
         res.audit_agrees = res.audit_rc in (0, 1)
     else:
         res.audit_agrees = res.audit_rc == 0
+
+
+def _named(segment: dict, audit_text: str) -> bool:
+    names = segment.get("names") or ["app.log"]
+    pattern = re.compile("|".join(re.escape(n) + r"(?![\w.-])" for n in names))
+    return any(pattern.search(line) and not line.rstrip().endswith("OK") for line in audit_text.splitlines())
 
 
 # --------------------------------------------------------------------------- command line

@@ -11,8 +11,9 @@ from tests import torture
 def written(lines=6, big=(), gone=None):
     """Two segments: 0..2 and 3..lines-1; the second left the disk at ``gone``."""
     return {"lines": lines, "big": list(big),
-            "segments": {"1": {"first": 0, "last": 2, "gone": None, "how": None},
-                         "2": {"first": 3, "last": lines - 1, "gone": gone, "how": gone and "deleted"}}}
+            "segments": {"1": {"first": 0, "last": 2, "gone": None, "how": None, "names": ["/l/app.log"]},
+                         "2": {"first": 3, "last": lines - 1, "gone": gone, "how": gone and "deleted",
+                               "names": ["/l/app.log", "/l/app.log.1"]}}}
 
 
 def ev(message: bytes, i=0, fields=None) -> Event:
@@ -39,7 +40,8 @@ def test_a_missing_line_fails_and_an_audit_that_says_no_gaps_is_caught():
     res = judge([line(n) for n in range(6) if n != 4])
     assert (res.lost, res.first_lost, res.audit_agrees) == (1, [4], False)
     assert not res.ok
-    assert judge([line(n) for n in range(6) if n != 4], audit_rc=1, audit_text="app.log: 1 GAP(S)").audit_agrees
+    assert judge([line(n) for n in range(6) if n != 4], audit_rc=1,
+                 audit_text="h /l/app.log.1 [ab]: 1 GAP(S)").audit_agrees
 
 
 def test_a_line_under_two_ids_is_a_duplicate():
@@ -66,7 +68,11 @@ def test_a_file_deleted_while_the_tailer_was_down_is_a_loss_by_design_the_audit_
     events = [line(n) for n in range(6) if n != 5]          # line 5 (segment 2) went with its file
     res = judge(events, w, down=[[99.0, 104.0]])
     assert (res.lost, res.lost_by_design, res.audit_must_fail, res.audit_agrees) == (0, 1, True, False)
-    assert judge(events, w, down=[[99.0, 104.0]], audit_rc=1, audit_text="app.log.1: deleted before its end").ok
+    assert judge(events, w, down=[[99.0, 104.0]], audit_rc=1,
+                 audit_text="h /l/app.log.1 [ab]: deleted before its end").ok
+    # The audit must name that file: a failing audit about another file is not enough.
+    assert not judge(events, w, down=[[99.0, 104.0]], audit_rc=1,
+                     audit_text="h /l/app.log.1 [ab]: OK\nh /l/other.log [cd]: 1 GAP(S)").audit_agrees
     # Deleted while the tailer was up: a real loss.
     assert judge(events, w, down=[[200.0, 201.0]], audit_rc=1, audit_text="app.log").lost == 1
 
