@@ -529,7 +529,7 @@ def run(plan: dict, work: Path, code: Path = ROOT, upgrade_to: Path = ROOT) -> R
     ``upgrade_to``, and the porter, export and audit run from there after."""
     work.mkdir(parents=True, exist_ok=True)
     (work / "plan.json").write_text(json.dumps(plan, indent=1))
-    res = Result(plan["seed"], plan["variant"], replay=replay_command(plan), work=str(work))
+    res = Result(plan["seed"], plan["variant"], replay=plan.get("replay") or replay_command(plan), work=str(work))
     began = time.monotonic()
     wall0 = time.time()
     mesh = writer = None

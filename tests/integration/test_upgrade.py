@@ -10,6 +10,7 @@ log under the stopped tailer. Every line must be in the index once, and
 from __future__ import annotations
 
 import subprocess
+import sys
 
 import pytest
 
@@ -33,7 +34,8 @@ def old_tree(tmp_path_factory):
 
 
 @pytest.mark.parametrize("stop", ["upgrade", "upgrade-kill"])
-def test_upgrading_a_running_mesh_from_01d012b_loses_nothing_and_indexes_nothing_twice(tmp_path, old_tree, stop):
+def test_upgrading_a_running_mesh_from_01d012b_loses_nothing_and_indexes_nothing_twice(tmp_path, old_tree, stop,
+                                                                                     request):
     """``upgrade``: each service stopped with SIGTERM; ``upgrade-kill``: the
     tailer killed with -9 instead (a crash during the upgrade: the new code
     reads again from the old code's last saved offsets)."""
@@ -43,7 +45,8 @@ def test_upgrading_a_running_mesh_from_01d012b_loses_nothing_and_indexes_nothing
                 faults=[{"at": 2.0, "target": "buck-a", "kind": "upgrade", "down": 1.0},
                         {"at": 2.5, "target": "porter", "kind": "run", "down": 0.5},   # the old porter's first pass
                         {"at": 3.5, "target": "buck-b", "kind": "upgrade", "down": 1.0},
-                        {"at": 5.5, "target": "tailer", "kind": stop, "down": 2.5}])
+                        {"at": 5.5, "target": "tailer", "kind": stop, "down": 4.0}],   # two rotations under it
+                replay=f"cd {ROOT} && PYTHONPATH=$PWD {sys.executable} -m pytest -q '{request.node.nodeid}'")
     res = torture.run(plan, tmp_path / "run", code=old_tree, upgrade_to=ROOT)
     assert res.ok, res.line()
     out = (tmp_path / "run" / "tailer.out").read_text()
