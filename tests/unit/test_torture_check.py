@@ -89,3 +89,11 @@ def test_the_tailers_inventory_records_are_not_lines_and_not_garbage():
              {"inventory": 1, "identity": "843a", "size": 24795})
     res = judge([line(n) for n in range(6)] + [inv])
     assert (res.garbage, res.inventory, res.ok) == (0, 1, True)
+
+
+def test_a_file_gone_while_the_tailer_was_down_may_be_reported_even_when_nothing_was_lost():
+    w = written(gone=100.0)
+    events = [line(n) for n in range(6)]                    # every line was read before the file went
+    assert judge(events, w, down=[[99.0, 104.0]], audit_rc=1, audit_text="h /l/app.log.1 [ab]: end not known").ok
+    assert judge(events, w, down=[[99.0, 104.0]], audit_rc=0).ok
+    assert not judge(events, w, down=[[200.0, 201.0]], audit_rc=1).ok   # up all along: the audit must pass
