@@ -9,7 +9,9 @@ seed; then every line must be in the index export exactly once and
 app.log), ``glob`` (follow ``app.log*``: the rotated and compressed siblings
 match too), ``down2gz`` (the tailer down across two gzipped rotations),
 ``stop2ct`` (the tailer SIGSTOPped, behind, across two copytruncates),
-``killct`` (kill -9 of the tailer within a second of each rotation).
+``killct`` (kill -9 of the tailer within a second of each rotation),
+``stopct`` (the tailer SIGSTOPped just after a rename, app.log copytruncated
+and written past its offset before SIGCONT).
 
     python bench/torture.py                      # >= 100 seeds and >= 30 minutes (make soak)
     python bench/torture.py --seeds 3 --minutes 0 --first-seed 1000
@@ -43,8 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--minutes", type=float, default=30.0, help="... and at least this many minutes. [30]")
     ap.add_argument("--first-seed", type=int, default=int(time.time()) % 1_000_000,
                     help="The first seed; the next ones follow. [from the clock]")
-    ap.add_argument("--variants", default="mixed,glob,mixed,down2gz,mixed,stop2ct,mixed,killct",
-                    help="The variants, cycled over the seeds. [mixed,glob,mixed,down2gz,mixed,stop2ct,mixed,killct]")
+    ap.add_argument("--variants", default="mixed,glob,mixed,down2gz,mixed,stop2ct,mixed,killct,mixed,stopct",
+                    help="The variants, cycled over the seeds. [mixed,glob,mixed,down2gz,mixed,stop2ct,mixed,killct,"
+                    "mixed,stopct]")
     ap.add_argument("--duration", type=float, default=None, help="Seconds of writing per seed. [drawn]")
     ap.add_argument("--keep", default=str(Path(tempfile.gettempdir()) / "helios-soak"),
                     help="Where the run directories of failing seeds are kept.")

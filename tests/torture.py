@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ENV = "torture"
 CATCH_UP_S = 3.0         # after a restart, the tailer may still be behind: a file deleted then counts as while down
 BIG_LINE = 1_100_000     # a "1 MiB line": longer than the tailer's default max_line_bytes, so it is split
-VARIANTS = ("mixed", "glob", "down2gz", "stop2ct", "killct")
+VARIANTS = ("mixed", "glob", "down2gz", "stop2ct", "killct", "stopct")
 TAILER_FAST = ["--spool-window", "2", "--resend-jitter", "0.5", "--rotate-wait", "1", "--partial-flush", "0.5",
                "--positions-interval", "0.2", "--rescan-interval", "0.2", "--live-wait", "0.2"]
 LINE_RE = re.compile(rb" line (\d{8}) seg (\d{4}) ")
@@ -99,6 +99,19 @@ def make_plan(seed: int, variant: str = "mixed", duration: float | None = None) 
         plan["faults"] = [{"at": stop_at, "target": "tailer", "kind": "stop",
                            "down": round(second - stop_at + rng.uniform(0.3, 1.5), 2)}]
         plan["duration"] = max(duration, second + 4.0)
+        return plan
+    if variant == "stopct":
+        # The tailer SIGSTOPped just after a rename (it has read little of the new app.log), app.log then
+        # copytruncated and written past where the tailer was, then SIGCONT: the tailer must tell the new
+        # content from the old (same inode, larger than its offset) and finish the copy from its offset.
+        plan.update(delaycompress=rng.random() < 0.5, keep=6)
+        rename = round(rng.uniform(2.0, 3.0), 2)
+        stop_at = rename + round(rng.uniform(0.1, 0.3), 2)
+        ct = stop_at + round(rng.uniform(0.3, 0.8), 2)
+        plan["rotations"] = [[rename, "rename"], [ct, "copytruncate"], [ct + round(rng.uniform(3.0, 4.0), 2), "rename"]]
+        plan["faults"] = [{"at": stop_at, "target": "tailer", "kind": "stop",
+                           "down": round(ct - stop_at + rng.uniform(1.5, 2.5), 2)}]
+        plan["duration"] = max(duration, plan["rotations"][-1][0] + 2.0)
         return plan
     if variant == "killct":
         # kill -9 of the tailer within a second after each of several copytruncates or renames.
