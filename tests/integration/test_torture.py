@@ -29,6 +29,3 @@ def test_a_glob_that_matches_the_rotated_and_compressed_siblings_reads_each_line
 def test_the_tailer_down_across_two_compressed_rotations_loses_nothing(tmp_path):
     _run(tmp_path, 5, "down2gz")
 
-
-def test_a_tailer_stopped_just_after_a_rename_then_copytruncated_and_written_past_its_offset_loses_nothing(tmp_path):
-    _run(tmp_path, 6, "stopct")
