@@ -516,6 +516,7 @@ class Result:
     seconds: float = 0.0
     work: str = ""
     error: str = ""
+    tracebacks: list = field(default_factory=list)   # the first lines of each service's first traceback
 
     @property
     def ok(self) -> bool:
@@ -530,6 +531,8 @@ class Result:
                 f"audit_rc={self.audit_rc} audit_agrees={self.audit_agrees} in {self.seconds:.0f} s")
         if self.error:
             text += f" error={self.error!r}"
+        for tb in self.tracebacks:
+            text += "\n  " + tb.replace("\n", "\n    ")
         if not self.ok:
             text += f"\n  replay: {self.replay}"
         return text
@@ -577,6 +580,8 @@ def run(plan: dict, work: Path, code: Path = ROOT, upgrade_to: Path = ROOT) -> R
                 break
             time.sleep(0.5)  # a look at the bucks' files every half second
         stopped_at = time.time()
+        if not mesh.tailer.alive():
+            res.error = f"the tailer exited by itself (exit {mesh.tailer.p.returncode})"
         mesh.tailer.stop()
         mesh.port_all(since=stopped_at + 1.5)
         events = mesh.export(wall0 - 60, time.time() + 60)
@@ -594,9 +599,26 @@ def run(plan: dict, work: Path, code: Path = ROOT, upgrade_to: Path = ROOT) -> R
             p.kill()
         if mesh is not None:
             mesh.close()
+        res.tracebacks = _tracebacks(work)
         res.seconds = time.monotonic() - began
         (work / "result.json").write_text(json.dumps(asdict(res), indent=1))
     return res
+
+
+def _tracebacks(work: Path) -> list[str]:
+    """Each service's first traceback (a crash the run's figures may not show), shortened."""
+    out = []
+    for path in sorted(work.glob("*.out")):
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            continue
+        i = text.find("Traceback (most recent call last)")
+        if i >= 0:
+            lines = text[i:].splitlines()
+            end = next((k for k, ln in enumerate(lines[1:], 1) if not ln.startswith(" ")), len(lines) - 1)
+            out.append(f"{path.stem}: " + "\n".join(lines[max(0, end - 6):end + 1]))
+    return out
 
 
 def _run_faults(plan: dict, mesh: Mesh, t0: float, porters: list, work: Path, upgrade_to: Path = ROOT) -> None:

@@ -6,6 +6,11 @@ the command that replays it."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
 import pytest
 
 from tests import torture
@@ -14,7 +19,11 @@ from tests import torture
 def _run(tmp_path, seed, variant, duration=None):
     plan = torture.make_plan(seed, variant, duration)
     res = torture.run(plan, tmp_path / "run")
-    assert res.ok, res.line()
+    if not res.ok:
+        # pytest keeps few temporary directories: keep the failing run's files (logs, plan, export, audit).
+        kept = Path(tempfile.gettempdir()) / "helios-torture-failed" / f"{seed}-{variant}-{int(time.time())}"
+        shutil.copytree(tmp_path / "run", kept, ignore=shutil.ignore_patterns("index", "archive"))
+        pytest.fail(f"{res.line()}\n  the run's files: {kept}", pytrace=False)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
