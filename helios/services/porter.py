@@ -173,6 +173,7 @@ class Porter:
                     self._nap()
         finally:
             self._drain()
+            self._warn_left_out()
             self.loader.close()
             if self.pool is not None:
                 self.pool.close()
