@@ -375,6 +375,7 @@ class Mesh:
                                               "--query", self.queries[name]], work, code)
         self.tailer: Service | None = None
         self.down: list[list[float]] = []     # the tailer's [down, up] times (monotonic)
+        self.crashed: dict[str, int] = {}     # services found dead that no fault had stopped: exit code
         for name in self.bucks:
             if not poll_until(lambda: (self.data[name] / "stats.json").exists() or not self.bucks[name].alive(), 20) \
                     or not self.bucks[name].alive():
@@ -393,7 +394,8 @@ class Mesh:
         """Start (or restart) the tailer, retried while the last one's state lock is let go."""
         if code is not None:
             self.code = code
-        for _ in range(20):
+        deadline = time.monotonic() + 30
+        while True:
             before = self.tailer.output().count("Tailer on") if self.tailer is not None else 0
             if self.tailer is None or self.tailer.code != self.code:
                 self.tailer = Service("tailer", self.tailer_args(), self.work, self.code)
@@ -402,7 +404,9 @@ class Mesh:
             poll_until(lambda: self.tailer.output().count("Tailer on") > before or not self.tailer.alive(), 20)
             if self.tailer.alive():
                 break
-            time.sleep(0.2)  # the old process's lock: retry
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the tailer did not start again within 30 s:\n{self.tailer.output()[-3000:]}")
+            time.sleep(0.2)  # the old process's lock (its encoders may outlive it a moment): retry
         if self.down and self.down[-1][1] is None:
             self.down[-1][1] = time.monotonic()
         return self.tailer
@@ -580,8 +584,11 @@ def run(plan: dict, work: Path, code: Path = ROOT, upgrade_to: Path = ROOT) -> R
                 break
             time.sleep(0.5)  # a look at the bucks' files every half second
         stopped_at = time.time()
-        if not mesh.tailer.alive():
-            res.error = f"the tailer exited by itself (exit {mesh.tailer.p.returncode})"
+        for name, svc in [("tailer", mesh.tailer), *mesh.bucks.items()]:
+            if not svc.alive():
+                mesh.crashed.setdefault(name, svc.p.returncode)
+        if mesh.crashed:
+            res.error = "exited by itself: " + ", ".join(f"{n} (exit {rc})" for n, rc in sorted(mesh.crashed.items()))
         mesh.tailer.stop()
         mesh.port_all(since=stopped_at + 1.5)
         events = mesh.export(wall0 - 60, time.time() + 60)
@@ -628,9 +635,16 @@ def _run_faults(plan: dict, mesh: Mesh, t0: float, porters: list, work: Path, up
         actions.append((f["at"], i, "begin", f))
         actions.append((f["at"] + f["down"], i, "end", f))
     actions.sort(key=lambda a: (a[0], a[1]))
+    down: set[str] = set()   # the services a fault holds down (killed or stopped) right now
     for at, _, what, f in actions:
         time.sleep(max(0.0, t0 + at - time.monotonic()))
         target, kind = f["target"], f["kind"]
+        # A service that died by itself between faults is a failure the figures might not show.
+        for name, svc in [("tailer", mesh.tailer), *mesh.bucks.items()]:
+            if name not in down and svc is not None and not svc.alive() and name not in mesh.crashed:
+                mesh.crashed[name] = svc.p.returncode
+        if target != "porter":
+            (down.add if what == "begin" else down.discard)(target)
         if target == "porter":
             if what == "begin":
                 porters.append(Service(f"porter-{len(porters)}", mesh.porter_args(), work, mesh.code))
