@@ -612,6 +612,16 @@ def run(plan: dict, work: Path, code: Path = ROOT, upgrade_to: Path = ROOT) -> R
     return res
 
 
+def keep_failed(res: Result, name: str) -> str:
+    """Copy a failing run's files (logs, plan, export, audit; not the index) to
+    TMP/helios-torture-failed/NAME-TIME, where pytest's clean-up leaves them; the path."""
+    import tempfile
+
+    kept = Path(tempfile.gettempdir()) / "helios-torture-failed" / f"{name}-{int(time.time())}"
+    shutil.copytree(res.work, kept, ignore=shutil.ignore_patterns("index", "archive"))
+    return str(kept)
+
+
 def _tracebacks(work: Path) -> list[str]:
     """Each service's first traceback (a crash the run's figures may not show), shortened."""
     out = []

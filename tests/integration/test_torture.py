@@ -6,11 +6,6 @@ the command that replays it."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-import time
-from pathlib import Path
-
 import pytest
 
 from tests import torture
@@ -21,9 +16,7 @@ def _run(tmp_path, seed, variant, duration=None):
     res = torture.run(plan, tmp_path / "run")
     if not res.ok:
         # pytest keeps few temporary directories: keep the failing run's files (logs, plan, export, audit).
-        kept = Path(tempfile.gettempdir()) / "helios-torture-failed" / f"{seed}-{variant}-{int(time.time())}"
-        shutil.copytree(tmp_path / "run", kept, ignore=shutil.ignore_patterns("index", "archive"))
-        pytest.fail(f"{res.line()}\n  the run's files: {kept}", pytrace=False)
+        pytest.fail(f"{res.line()}\n  the run's files: {torture.keep_failed(res, f'{seed}-{variant}')}", pytrace=False)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

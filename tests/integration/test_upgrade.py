@@ -48,6 +48,7 @@ def test_upgrading_a_running_mesh_from_01d012b_loses_nothing_and_indexes_nothing
                         {"at": 5.5, "target": "tailer", "kind": stop, "down": 4.0}],   # two rotations under it
                 replay=f"cd {ROOT} && PYTHONPATH=$PWD {sys.executable} -m pytest -q '{request.node.nodeid}'")
     res = torture.run(plan, tmp_path / "run", code=old_tree, upgrade_to=ROOT)
-    assert res.ok, res.line()
+    if not res.ok:
+        pytest.fail(f"{res.line()}\n  the run's files: {torture.keep_failed(res, f'upgrade-{stop}')}", pytrace=False)
     out = (tmp_path / "run" / "tailer.out").read_text()
     assert out.count("Tailer on") >= 2   # the old tailer and the new one
