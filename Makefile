@@ -15,7 +15,7 @@ LOGS   ?=
 # systemd-analyze verifies the units in deploy/systemd/ (tests/integration/test_deploy.py).
 APT_PACKAGES := python3-venv graphite-carbon python3-whisper nagios4-core chromium chromium-driver systemd
 
-.PHONY: demo test bench venv sysdeps clean
+.PHONY: demo test bench soak venv sysdeps clean
 
 demo: $(STAMP)
 	$(VENV)/bin/helios demo $(LOGS)
@@ -25,6 +25,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/ingest.py
+
+# The fault harness (tests/torture.py) over >= 100 seeds and >= 30 minutes; a failing seed prints its replay command.
+soak: $(STAMP)
+	PYTHONPATH=$(CURDIR) $(PY) bench/torture.py --seeds 100 --minutes 30
 
 venv: $(STAMP)
 

@@ -49,6 +49,7 @@ its help text)::
     porter          helios_windows_{indexed,archived,pruned}_total
                     helios_windows_{index,archive,prune}_behind{environment}
                                                              windows due but not done yet (the lag)
+                    helios_events_too_old_total              left out of the index: older than recent_days
     web             helios_events_in_total, helios_events_unique_total, helios_events_out_total
                     helios_dropped_events_total{reason}, helios_web_sessions
 """
@@ -322,6 +323,8 @@ def porter_families(porter) -> Families:
         c = dict(porter.counts)
         for job in ("indexed", "archived", "pruned"):
             yield counter(f"helios_windows_{job}", f"Windows {job} by this porter.", c.get(job, 0))
+        yield counter("helios_events_too_old", "Events left out of the index by this porter: their times are "
+                      "before the first day it keeps (recent_days).", c.get("events_too_old", 0))
         # The status of the porter's last pass: its state database belongs to its own thread.
         envs = (getattr(porter, "last_status", None) or {}).get("environments") or {}
         for job, done in (("index", "indexed"), ("archive", "archived"), ("prune", "pruned")):

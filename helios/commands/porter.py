@@ -193,11 +193,11 @@ def gather_status(cfg) -> dict[str, Any]:
     answered = any(not isinstance(r, QueryError) for r in listings.values())
     wanted = set(cfg.environments)
     listed = [(n, h) for n, h in report.parse_listed(holders(listings)) if not wanted or n.environment in wanted]
-    windows = []
+    windows, left_out = [], {}
     if (state_dir / "porter.db").exists():
         st = State(state_dir / "porter.db")
         try:
-            windows = st.windows()
+            windows, left_out = st.windows(), st.left_out()
         finally:
             st.close()
     from helios.porter.quarantine import summarize as quarantine_summary
@@ -205,7 +205,7 @@ def gather_status(cfg) -> dict[str, Any]:
     out["quarantine"] = quarantine_summary(state_dir)
     out["environments"] = report.summarize(listed if answered else None, windows, time.time(), grace=cfg.grace,
                                            archive_age=cfg.archive_age, prune_age=cfg.prune_age,
-                                           environments=cfg.environments)
+                                           environments=cfg.environments, left_out=left_out)
     return out
 
 

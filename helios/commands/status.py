@@ -162,8 +162,10 @@ def render(st: Status, colour: bool) -> str:
     for p in st.porters:
         out.append(f"  {p['source']}  reported {_ago(st.checked - p.get('received', st.checked))} ago")
         for env, e in sorted((p.get("environments") or {}).items()):
+            too_old = (f"; {c(format(e['too_old'], ',') + ' events too old for the index', 'yellow', True)}"
+                       if e.get("too_old") else "")
             out.append(f"    {env}: indexed to {_when(e.get('indexed'))}, archived to {_when(e.get('archived'))}, "
-                       f"pruned to {_when(e.get('pruned'))}; behind: {e.get('behind', '-')}")
+                       f"pruned to {_when(e.get('pruned'))}; behind: {e.get('behind', '-')}{too_old}")
     out.append("")
     if st.warnings:
         out.append(c("WARNINGS", "red", True))

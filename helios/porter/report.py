@@ -70,9 +70,11 @@ def prune_targets(held: Mapping[str, BucketEntry], ws: WindowState | None) -> li
 
 
 def summarize(listed: Listed | None, states: Iterable[WindowState], now: float, *, grace: float,
-              archive_age: float, prune_age: float, environments: Iterable[str] = ()) -> dict[str, dict]:
+              archive_age: float, prune_age: float, environments: Iterable[str] = (),
+              left_out: Mapping[str, dict] | None = None) -> dict[str, dict]:
     """Per environment: the last window indexed, archived and pruned (from the
-    state) and, when ``listed`` (the bucks' holdings) is known, what is behind."""
+    state), the events left out of the index as too old (``State.left_out``)
+    and, when ``listed`` (the bucks' holdings) is known, what is behind."""
     wanted = set(environments)
     states = list(states)
     by_name = {ws.name: ws for ws in states}
@@ -128,6 +130,11 @@ def summarize(listed: Listed | None, states: Iterable[WindowState], now: float, 
             if behind:
                 first = d.get("oldest_behind")
                 d["oldest_behind"] = name.start if first is None else min(first, name.start)
+    for e, lo in (left_out or {}).items():
+        if not wanted or e in wanted:
+            env(e)["too_old"] = {"events": lo["events"], "windows": lo["windows"],
+                                 "oldest": iso(lo["oldest"] / 1e9), "newest": iso(lo["newest"] / 1e9),
+                                 "last_at": iso(lo["last_at"])}
     for d in out.values():
         if listed is not None:
             for k in ("held", "open", "index_behind", "archive_behind", "prune_behind", "prune_waiting"):
@@ -167,6 +174,11 @@ def render(status: dict) -> str:
         lines.append(f"  last archived  {d['last_archived'] or '-'}  ({d['windows_archived']} windows, "
                      f"{d['archive_bytes']} bytes; {d['windows_skipped']} blacklisted)")
         lines.append(f"  last pruned    {d['last_pruned'] or '-'}  ({d['windows_pruned']} windows)")
+        if d.get("too_old"):
+            t = d["too_old"]
+            lines.append(f"  too old        {t['events']} events left out of the index in {t['windows']} windows "
+                         f"(times {t['oldest']} .. {t['newest']}, before the first day it keeps; last "
+                         f"{t['last_at']})")
         if "held" in d:
             lines.append(f"  behind: index {d['index_behind']}, archive {d['archive_behind']}, prune "
                          f"{d['prune_behind']} (of which {d['prune_waiting']} wait for the index or the "

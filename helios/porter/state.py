@@ -19,6 +19,12 @@ when; a row per window, never forgotten): a window is only ever rewritten
 with more events, so a reader refuses an object holding fewer than were
 recorded, an older copy put back (``helios.porter.archiving.Recorded``).
 
+Per environment, ``left_out`` counts the events an index load left out
+because their times were before the first day the index keeps
+(``recent_days``): how many, in how many windows, the oldest and newest
+such time (ns). It is written with the window's index mark, in one
+transaction, so a count is neither lost nor counted twice.
+
 So a porter killed at any line redoes at most the job it was doing, and
 every job is idempotent (the index keeps an event once by id, an archive
 key is a function of the window, a re-put writes the same bytes).
@@ -69,6 +75,10 @@ CREATE TABLE IF NOT EXISTS archived (
     archive_key TEXT NOT NULL, archive_events INTEGER NOT NULL, archive_checksum TEXT NOT NULL,
     archived_at REAL NOT NULL,
     PRIMARY KEY (environment, start, width)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS left_out (
+    environment TEXT PRIMARY KEY, events INTEGER NOT NULL, windows INTEGER NOT NULL,
+    oldest INTEGER NOT NULL, newest INTEGER NOT NULL, last_at REAL NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dropped_days (
     environment TEXT NOT NULL, day INTEGER NOT NULL, dropped_at REAL NOT NULL,
@@ -217,18 +227,34 @@ class State:
     def environments(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT DISTINCT environment FROM windows ORDER BY 1")]
 
+    def left_out(self) -> dict[str, dict]:
+        """Per environment, the events index loads left out as too old:
+        {"events", "windows", "oldest", "newest" (ns), "last_at" (s)}."""
+        return {r[0]: {"events": r[1], "windows": r[2], "oldest": r[3], "newest": r[4], "last_at": r[5]}
+                for r in self.db.execute("SELECT environment, events, windows, oldest, newest, last_at FROM left_out "
+                                         "ORDER BY environment")}
+
     def dropped_days(self, environment: str) -> set[int]:
         return {r[0] for r in self.db.execute("SELECT day FROM dropped_days WHERE environment=?", (environment,))}
 
     # ----------------------------------------------------------------- marking
 
-    def mark_indexed(self, name: BucketName, events: int, sources: Iterable[str], now: float | None = None) -> None:
+    def mark_indexed(self, name: BucketName, events: int, sources: Iterable[str], now: float | None = None,
+                     left_out: tuple[int, int, int] | None = None) -> None:
         """The events of ``name`` from ``sources`` are in the index (sources
-        add to those of earlier loads of the window; events too)."""
+        add to those of earlier loads of the window; events too), and
+        ``left_out`` (count, oldest ns, newest ns) were left out as too old."""
+        now = time.time() if now is None else now
         with self._tx() as db:
             w = self._ensure(db, name)
-            self._set(db, name, indexed_at=time.time() if now is None else now,
+            self._set(db, name, indexed_at=now,
                       index_events=(w.index_events or 0) + events, index_sources=w.index_sources | set(sources))
+            if left_out and left_out[0]:
+                count, oldest, newest = left_out
+                db.execute("INSERT INTO left_out VALUES (?, ?, 1, ?, ?, ?) ON CONFLICT (environment) DO UPDATE SET "
+                           "events=events+excluded.events, windows=windows+1, oldest=min(oldest, excluded.oldest), "
+                           "newest=max(newest, excluded.newest), last_at=excluded.last_at",
+                           (name.environment, count, oldest, newest, now))
 
     def mark_archived(self, name: BucketName, key: str, size: int, checksum: str, events: int,
                       sources: Iterable[str], now: float | None = None) -> None:

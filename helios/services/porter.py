@@ -142,6 +142,7 @@ class Porter:
         self._listed: report.Listed | None = None
         self._listed_at: float | None = None     # when the bucks were last asked
         self._status_at = float("-inf")
+        self._left_out: dict[str, tuple[int, int, int, int]] = {}   # this pass: env -> (events, oldest, newest, windows)
 
     @property
     def source(self) -> str:
@@ -188,6 +189,7 @@ class Porter:
                     self._nap()
         finally:
             self._drain()
+            self._warn_left_out()
             self.loader.close()
             if self.pool is not None:
                 self.pool.close()
@@ -220,6 +222,7 @@ class Porter:
                   if not wanted or n.environment in wanted]
         self._listed = listed
         worked = self.index_pass(listed)
+        self._warn_left_out()
         worked |= self.archive_pass(listed)
         worked |= self.prune_pass(listed)
         self.retention()
@@ -335,7 +338,9 @@ class Porter:
             cutoff = self._index_cutoff_ns()
             if events and min(map(_TIME, events)) < cutoff:
                 kept = [e for e in events if e[1] >= cutoff]
-                meta["too_old"] = len(events) - len(kept)
+                old = [e[1] for e in events if e[1] < cutoff]
+                meta["too_old"] = len(old)
+                meta["left_out"] = (len(old), min(old), max(old))
                 events = kept
             return Job("index", {"environment": name.environment}, events, meta)
         args = {"environment": name.environment, "start": name.start, "width": name.width,
@@ -401,7 +406,9 @@ class Porter:
             took = time.monotonic() - job.started
             if status == "ok":
                 if kind == "index":
-                    self.state.mark_indexed(name, len(job.events), m["sources"])
+                    self.state.mark_indexed(name, len(job.events), m["sources"], left_out=m.get("left_out"))
+                    if m.get("left_out"):
+                        self._note_left_out(name.environment, *m["left_out"])
                     new = (f"{value} new to the index" if not m.get("loaded_with") else
                            f"{value} new to the index with the {m['loaded_with']} window(s) loaded with it")
                     log.info("Indexed window %s: %d event(s), %s, from %d buck(s) "
@@ -428,6 +435,23 @@ class Porter:
             self.state.release(kind, name)
         if results:
             self.write_status(at_most_every=1.0)
+
+    def _note_left_out(self, environment: str, count: int, oldest: int, newest: int) -> None:
+        self.counts["events_too_old"] += count
+        n, lo, hi, windows = self._left_out.get(environment, (0, oldest, newest, 0))
+        self._left_out[environment] = (n + count, min(lo, oldest), max(hi, newest), windows + 1)
+
+    def _warn_left_out(self) -> None:
+        """One WARNING per environment and pass for the events loads left out
+        as older than the index keeps: they are not searchable."""
+        for env, (count, oldest, newest, windows) in sorted(self._left_out.items()):
+            log.warning("%d event(s) of %s in %d window(s) were left out of the index: their times (%s .. %s) are "
+                        "before %s, the first day the index keeps (recent_days %d). They are archived with their "
+                        "windows and `helios history request` can index them; if these times are wrong (a "
+                        "sender's clock or time zone, syslog times without a year), fix the sender or raise "
+                        "recent_days.", count, env, windows, report.iso(oldest / NS), report.iso(newest / NS),
+                        report.iso(self._first_day())[:10], self.cfg.recent_days)
+        self._left_out.clear()
 
     def _failed(self, kind: str, error: str, now: float, doing: str) -> None:
         backoff = self.index_backoff if kind == "index" else self.archive_backoff
@@ -535,7 +559,7 @@ class Porter:
             self._quarantine_at = time.monotonic()
         envs = report.summarize(self._listed, self.state.windows(), now, grace=self.cfg.grace,
                                 archive_age=self.cfg.archive_age, prune_age=self.cfg.prune_age,
-                                environments=self.cfg.environments)
+                                environments=self.cfg.environments, left_out=self.state.left_out())
         return {"pid": os.getpid(), "started": self.started, "updated": now, "listed_at": self._listed_at,
                 "bucks": dict(self.bucks),
                 "index": self.index_backoff.status(now, self.index_where),
@@ -557,12 +581,14 @@ class Porter:
                     e[key] = max(e[key] or 0, ws.name.end)
         behind = report.summarize(self._listed, states, now, grace=self.cfg.grace, archive_age=self.cfg.archive_age,
                                   prune_age=self.cfg.prune_age, environments=self.cfg.environments)
+        left_out = self.state.left_out()
         envs = {}
         for env in sorted(set(last) | set(behind)):
             b = behind.get(env, {})
             envs[env] = {**last.get(env, {"indexed": None, "archived": None, "pruned": None}),
                          "behind": f"index {b.get('index_behind', 0)}, archive {b.get('archive_behind', 0)}, "
-                                   f"prune {b.get('prune_behind', 0)} window(s)"}
+                                   f"prune {b.get('prune_behind', 0)} window(s)",
+                         "too_old": (left_out.get(env) or {}).get("events", 0)}
         problems = [f"the {b.what} ({w}) is failing since {report.iso(b.since)}: {b.error}; nothing is pruned "
                     "until it works" for b, w in ((self.index_backoff, self.index_where),
                                                  (self.archive_backoff, self.archive_where)) if b.failures]
