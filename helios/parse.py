@@ -1,8 +1,9 @@
-"""Parse log lines into columns: event time, host, app and severity. Pure, no I/O.
+"""Parse log lines into columns: event time, host, app, severity, message and
+fields. Pure, no I/O.
 
 Batch design
 ------------
-The tailer hands over a chunk of complete lines and must get four columns back
+The tailer hands over a chunk of complete lines and must get the columns back
 at several hundred thousand lines a second: about a microsecond a line for
 everything. A Python loop calling a regex per line already spends that, so the
 work is done per chunk, in C wherever possible:
@@ -15,32 +16,49 @@ work is done per chunk, in C wherever possible:
    through a dict whose ``__missing__`` does the real conversion. Logs repeat
    their timestamps, hosts, apps and priorities, so most values cost one dict
    lookup; only a new value runs Python code. Every cache is bounded.
-3. ``auto`` runs the RFC 3164 pass over the chunk first. The lines it did not
-   recognise are joined into a smaller chunk for the next pass (RFC 5424, ISO
-   8601, Apache error log, Android logcat), and what is still left is tried as
-   JSON, line by line. The formats are told apart by their first bytes, so a
-   line can match one pass only and the order of the passes changes nothing
-   but the speed: the pass that recognised most of a chunk goes first for the
-   next one, and a file of one format pays for one pass a chunk.
+3. User rules (``helios.parsing.rules``), when a file has some, run first,
+   in their order, each over the lines the ones before did not match. Then
+   ``auto`` runs its passes: BSD syslog (RFC 3164 and its real-world
+   variants), RFC 5424, app logs (a timestamp first: ISO 8601 and a handful
+   of other layouts, then a level, a logger, ...; also RFC 3339 BSD lines and
+   CRI container records), Apache error log, Android logcat, and JSON line by
+   line. Each pass runs over the lines the passes before left. The formats
+   are told apart by their first bytes, so a line can match one pass only and
+   the order of the passes changes nothing but the speed: the pass that
+   recognised most of a chunk goes first for the next one.
+4. ``key=value`` pairs (``helios.parsing.fields``) are read by one more
+   findall over the chunk, when it holds a ``=`` at all; ``level=`` and the
+   like fill in what the header did not say.
+
+Where the layouts come from: BSD syslog follows rsyslog's pmrfc3164 and
+Vector's syslog_loose (optional PRI; optional hostname: a first token that
+is ``tag:`` or ``tag[pid]:`` is the tag; unpadded and upper-case dates; a year
+or a colon after the date; an RFC 3339 time after the PRI; ``tag[pid]
+(sub):``), checked against their public test vectors (tests/data/). One
+difference: a word without ``:`` or ``[pid]`` after the host is not taken as
+the tag (rsyslog and Vector would); free text after a host is too common.
 
 A line that nothing recognises is kept with the receive time, the default host
 and app, and no severity. Parsing never raises on content and never drops a
-line: the message bytes are the line as read (a ``\\r`` before the newline is
-kept). A parsed time outside 1970..2262 (what fits in int64 nanoseconds) is
-treated as unparsed.
+line. ``lines`` are the lines as read (their lengths give the file offsets);
+``messages`` are what the events carry: the line without the ``\\r`` of a
+CRLF ending, or the application's text of a container record. A parsed time
+outside 1970..2262 (what fits in int64 nanoseconds) is treated as unparsed.
 
-Year inference
---------------
-RFC 3164 and logcat timestamps have no year. The year is the latest one that
-puts the timestamp before ``limit``, the UTC midnight that starts the 32nd day
-after the day of ``now_ns``: so a line up to a month in the future (clock skew,
-a zone ahead of ours) stays in the current year, and anything later than that
-belongs to the year before. The window is thus (now - ~11 months, now + ~1
-month]. Read in January, a December line is last year's; read late on
-December 31st, a January 1st line is next year's. ``limit`` moves once a day,
-and the caches that depend on it are cleared when it does. (The comparison is
-made on the start of the line's hour, which matters only within the hour
-around ``limit``.) Feb 29 goes to the latest leap year that qualifies.
+Time zones and years
+--------------------
+A timestamp without an offset is read in ``tz`` (the tailer gives the host's
+local zone unless the config names one, per path). RFC 3164, logcat and a few
+app layouts have no year. The year is the latest one that puts the timestamp
+before ``limit``, the UTC midnight that starts the third day after the day
+of ``now_ns``: so the line is put as close as it can be to the time it was
+read, never more than about two days after it (clock skew, a zone ahead of
+ours). Read on December 6th, a January 1st line is this year's (a past
+line); read late on December 31st, it is next year's; read on January 2nd,
+a December 31st line is last year's. ``limit`` moves once a day, and the
+caches that depend on it are cleared when it does. (The comparison is made
+on the start of the line's hour, which matters only within the hour around
+``limit``.) Feb 29 goes to the latest leap year that qualifies.
 """
 
 from __future__ import annotations
@@ -50,7 +68,8 @@ import json
 import re
 from typing import Callable, NamedTuple
 
-from helios.model import SEVERITY_BY_NAME
+from helios.parsing import containers, fields as kvfields, jsonlog, severity as sev
+from helios.parsing.timestamps import MONTHS, bsd_parts, other_parts
 
 FORMATS = ("auto", "rfc3164", "rfc5424", "iso8601", "json", "raw")
 
@@ -58,29 +77,55 @@ _NS = 1_000_000_000
 _DAY_NS = 86_400 * _NS
 _MAX_NS = 2**63 - 1                # what the wire's int64 can carry
 _CACHE_MAX = 100_000
+_FUTURE_DAYS = 3                   # see "Time zones and years"
 _EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()
-_MONTHS = {m: i for i, m in enumerate(
-    (b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"), 1)}
-_MON = rb"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+_MON = rb"(?i:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
 _ISO_TS = rb"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:[Zz]|[+-]\d\d(?::?\d\d)?)?"
-# A level word right after a timestamp: "INFO", "[warn]", "| ERROR" (loguru).
-_LEVEL = rb"(?: +[\[|]? *([A-Za-z]{1,13}\d?)\b)?"
+_LEVEL = sev.LEVEL_WORD
 
 # The patterns of the batch passes. None may consume a "\n" inside its header:
 # each must match each line exactly once (see the module docstring). Captured
 # fields are bounded (a longer host is cut) so that no cache key is huge.
-# RFC 3164: "<PRI>Mmm dd hh:mm:ss host tag[pid]: msg". The tag may hold spaces
-# ("syslogd 1.4.1: restart.") but not ":" or "[", and must end in "[pid]:" or
-# ":", else the line has a host and no app.
+
+# BSD syslog: "<PRI>Mmm dd hh:mm:ss host tag[pid]: msg", each part optional
+# but the time. The host is left out when the first word is already a tag
+# ("dhcpd[4305]:"), or has characters no host name has. The tag may hold
+# spaces ("syslogd 1.4.1: restart."), dots, slashes and parentheses but not
+# ":" or "["; it ends in "[pid]:", "[pid] (sub):" or ":".
+_TAG_FIRST = rb"[^\s:\[\]]{1,64}(?:\[[^\]\n]{0,32}\])?(?: \([^)\n]{0,64}\))?:(?: |$)"
 _RFC3164 = re.compile(
-    rb"^(?:(?:<(\d{1,3})>)?(" + _MON + rb" [ \d]\d \d\d:\d\d:\d\d) +(\S{1,255})\S*"
-    rb"(?: +([^ :\[\n][^:\[\n]{0,47})(?:\[[^\]\n]{0,32}\])?:)?)?.*", re.M)
-# RFC 5424: "<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID ..." ("-" is nil).
+    rb"^(?:(?:<(\d{1,3})>)? ?(" + _MON + rb" {1,2}\d{1,2}(?: \d{4})? \d\d:\d\d:\d\d(?:\.\d{1,9})?|(?<=>)" + _ISO_TS
+    + rb"):?(?: +(?!" + _TAG_FIRST + rb")([\w.:@/%\x80-\xff-]{1,255})[\w.:@/%\x80-\xff-]*(?= |$))?"
+    rb"(?: +([^ :\[\n][^:\[\n]{0,47}?)(?:\[[^\]\n]{0,32}\])?(?: \([^)\n]{0,64}\))?:)?)?.*", re.M)
+# RFC 5424: "<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID [SD] msg" ("-" is nil).
 # The atomic groups keep a line with too few fields from backtracking through
 # every way of cutting each one.
+_SD = rb'(?:-|(?:\[[^\]\s"]{1,32}(?:\s+[^\s\]="]{1,32}=\s*"(?:[^"\\\n]|\\.)*")*\s*\])+)'
 _RFC5424 = re.compile(
-    rb"^(?:<(\d{1,3})>\d{1,2} (?>(\S{1,40})\S*) (?>(\S{1,255})\S*) (?>(\S{1,48})\S*))?.*", re.M)
-_ISO8601 = re.compile(rb"^(?:(" + _ISO_TS + rb")" + _LEVEL + rb")?.*", re.M)
+    rb"^(?:<(\d{1,3})>\d{1,2} (?>(\S{1,40})\S*) (?>(\S{1,255})\S*) (?>(\S{1,48})\S*)"
+    rb"(?: (?>(\S{1,128})\S*) (?>(\S{1,32})\S*)(?: (" + _SD + rb"))?)?)?.*", re.M)
+# App logs: a timestamp first (ISO 8601, bracketed or not, and the layouts of
+# helios.parsing.timestamps), then one of: a CRI container record ("stdout
+# F"); a level (after " ", " - ", ", ", "|", in brackets) with what app logs
+# put around it (a pid, "name - " of Python's logging, a column of Windows
+# CBS, Spring's "--- [thread]", "[thread:Component@line]", a logger name
+# ending in ":" or " -"); or, for an RFC 3339 time, BSD syslog's "host tag:";
+# or "|Component|" and "] program - ". A level may also come before the time.
+_APP_TIME = (
+    rb"\[?(?:" + _ISO_TS + rb"|\d{4}/\d\d?/\d\d?[ T]\d\d?:\d\d:\d\d(?:[.,]\d{1,9})?"
+    rb"|\d\d/\d\d/\d\d \d\d:\d\d:\d\d(?:[.,]\d{1,9})?|\d{6} \d{6}|\d{8}-\d\d:\d\d:\d\d(?::\d{3})?"
+    rb"|\d\d?-" + _MON + rb"-\d{4} \d\d:\d\d:\d\d(?:[.,]\d{1,9})?|\d\d\.\d\d \d\d:\d\d:\d\d)\]?(?![\d:])")
+_BRACKET = rb"\[(?:[^\n]{0,200}?[:/ ]([\w.$]{1,64})@\d+\]|[^\]\n]{0,200}\])[ \t]*(?:-[ \t]*)?"
+_APP = re.compile(
+    rb"^(?:(?:\[?(" + _LEVEL + rb")\]?[ \t]+)?(" + _APP_TIME + rb")(?:"
+    rb" (stdout|stderr) ([PF])(?= |$)"
+    rb"|(?:[ \t]*[-,|:][ \t]*|[ \t]+)(?:\d{1,10}[ \t]+)?(?:([\w.$-]{1,64})[ \t]+-[ \t]+)?\[?(" + _LEVEL + rb")\]?"
+    rb"(?: {2,}([A-Za-z][\w.-]{0,31})(?= {2,})"
+    rb"|(?:[ \t]+\d{1,10}[ \t]+---)?[ \t]*(?:[-:|][ \t]*)?(?:" + _BRACKET + rb"){0,3}"
+    rb"(?:([\w.$/<>-]{1,128})(?:[ \t]*:(?=[ \t]|$)|[ \t]+-[ \t]|[ \t]+\[))?)?"
+    rb"| (?!" + _LEVEL + rb")(?:([\w.:@/%-]{1,255}) )?([^\s:\[\]]{1,48})(?:\[[^\]\n]{0,32}\])?"
+    rb"(?: \([^)\n]{0,64}\))?:(?= |$)"
+    rb"|\|([\w.$-]{1,64})\||\s([\w.$-]{1,64}) - )?)?.*", re.M)
 # Apache httpd error log: "[Sun Dec 04 04:47:44 2005] [notice] msg" (2.4: "[core:notice]").
 _APACHE = re.compile(
     rb"^(?:\[(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (" + _MON + rb" [ \d]\d \d\d:\d\d:\d\d(?:\.\d{1,9})? \d{4})\]"
@@ -92,22 +137,23 @@ _LOGCAT = re.compile(
 # An ISO timestamp without its fraction (see Parser._iso_ns).
 _ISO_PARTS = re.compile(
     rb"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d) ?(?:([Zz])|([+-])(\d\d)(?::?(\d\d))?)?")
+_FRACTION = re.compile(rb"(.*\d\d:\d\d:?\d\d)[.,:](\d{1,9})")
 _LOGCAT_SEVERITY = {b"V": 7, b"D": 7, b"I": 6, b"W": 4, b"E": 3, b"F": 2, b"A": 0}
-# Bunyan and pino write numeric levels: 10 trace .. 60 fatal.
-_BUNYAN_SEVERITY = {10: 7, 20: 7, 30: 6, 40: 4, 50: 3, 60: 2}
 _JSON = json.JSONDecoder()
-_JSON_TIME_KEYS = ("time", "timestamp", "@timestamp", "ts")
-_JSON_HOST_KEYS = ("host", "hostname")
-_JSON_APP_KEYS = ("app", "service", "program", "logger")
-_JSON_LEVEL_KEYS = ("level", "severity")
+_KV_TIME = ("time", "ts", "timestamp", "t", "@timestamp")
+_KV_LEVEL = ("level", "lvl", "severity", "loglevel", "log.level")
+_KV_HOST = ("host", "hostname")
+_KV_APP = ("app", "service", "logger", "component", "program")
 
 
 class Columns(NamedTuple):
-    lines: list[bytes]            # each line as read, without its b"\n"
+    lines: list[bytes]            # each line as read, without its b"\n": offsets follow from these
     times: list[int]              # event time, ns since the epoch, UTC (else the receive time)
     hosts: list[str]              # parsed host, else the default host
     apps: list[str]               # parsed app name (no "[pid]"), else the default app
     severities: list[int | None]  # 0 (emerg) .. 7 (debug), None when unknown
+    messages: list[bytes]         # what the event carries (no CRLF "\r"; a container record's text)
+    fields: list[dict | None]     # parsed fields (key=value, JSON keys, RFC 5424), else None
 
 
 class _Cache(dict):
@@ -145,66 +191,65 @@ class _TimeCache(_Cache):
         return ns
 
 
-class _Pass(NamedTuple):
-    rx: re.Pattern
-    times: _TimeCache
-    severities: _Cache | None
-    fields: tuple          # group index of (time, severity, host, app); None when absent
-
-
-def _level_severity(word: bytes) -> int | None:
-    # "WARN" -> 4; Apache 2.4 "trace1".."trace8" -> trace.
-    return SEVERITY_BY_NAME.get(word.decode("ascii", "replace").lower().rstrip("0123456789"))
-
-
 class Parser:
     """Parses chunks of lines of one format (or ``auto``); see the module docstring.
 
     ``tz`` is the zone of timestamps that carry no offset (RFC 3164, most app
-    logs); timestamps with an offset or ``Z`` use theirs."""
+    logs); timestamps with an offset or ``Z`` use theirs. ``rules`` are
+    compiled user rules (``helios.parsing.rules.compile_rules``), tried
+    before the format's own passes. ``key_values`` turns ``key=value`` pairs
+    into fields; ``containers`` unwraps Docker json-file and CRI records."""
 
     def __init__(self, fmt: str = "auto", *, default_host: str = "", default_app: str = "",
-                 tz: datetime.tzinfo = datetime.timezone.utc) -> None:
+                 tz: datetime.tzinfo = datetime.timezone.utc, rules=(), key_values: bool = True,
+                 containers: bool = True) -> None:
         if fmt not in FORMATS:
             raise ValueError(f"unknown log format {fmt!r}: expected one of {', '.join(FORMATS)}")
         self.fmt = fmt
         self.default_host = default_host
         self.default_app = default_app
+        self.key_values = key_values
+        self.rules = list(rules)
         self._tz = tz
         # A fixed-offset zone converts by arithmetic; a zone with rules (DST) through datetime.
         offset = tz.utcoffset(None)
         self._fixed_offset = None if offset is None else int(offset.total_seconds())
-        self._limit = None                  # see "Year inference"
+        self._limit = None                  # see "Time zones and years"
         self._limit_year = 0
+        self._now = 0
 
         def decode(raw: bytes) -> str:
             return raw.decode("utf-8", "replace").strip()
 
         self._hosts = _Cache(decode, {b"": default_host, b"-": default_host})
         self._apps = _Cache(decode, {b"": default_app, b"-": default_app})
-        # Hours of yearless timestamps: b"Jun 14 15" (RFC 3164), b"03-17 16" (logcat).
-        self._hours_3164 = _Cache(lambda k: self._yearless_hour_ns(_MONTHS[k[:3]], int(k[4:6]), int(k[7:9])))
+        # Hours of yearless timestamps: b"jun 14 15" (RFC 3164), b"03-17 16" (logcat).
+        self._hours_3164 = _Cache(lambda k: self._yearless_hour_ns(MONTHS.get(k[:3].lower()), int(k[4:6]),
+                                                                    int(k[7:9])))
         self._hours_logcat = _Cache(lambda k: self._yearless_hour_ns(int(k[:2]), int(k[3:5]), int(k[6:8])))
-        pri = _Cache(lambda raw: int(raw) & 7, {b"": None})
-        level = _Cache(_level_severity, {b"": None})
-        iso = _TimeCache(self._iso_ns)
+        self._pri = _Cache(lambda raw: int(raw) & 7 if int(raw) < 192 else None, {b"": None})
+        self._level = _Cache(sev.of_word, {b"": None})
         self._iso_seconds = _Cache(self._iso_seconds_ns)
-        self._iso_times = iso
-        self._yearless = (_TimeCache(self._rfc3164_ns), _TimeCache(self._logcat_ns))
-        apache = _TimeCache(self._apache_ns)
-        self._time_caches = (iso, apache, *self._yearless)
+        self._other_seconds = _Cache(self._other_seconds_ns)
+        self._iso_times = _TimeCache(self._iso_ns)
+        self._bsd_times = _TimeCache(self._rfc3164_ns)
+        self._app_times = _TimeCache(self._app_ns)
+        self._logcat_times = _TimeCache(self._logcat_ns)
+        self._apache_times = _TimeCache(self._apache_ns)
+        self._yearless = (self._bsd_times, self._app_times, self._logcat_times, self._other_seconds)
+        self._time_caches = (self._iso_times, self._bsd_times, self._app_times, self._logcat_times,
+                             self._apache_times)
+        self._rule_times = [_TimeCache(self._rule_reader(r)) for r in self.rules]
         passes = {
-            "rfc3164": _Pass(_RFC3164, self._yearless[0], pri, (1, 0, 2, 3)),
-            "rfc5424": _Pass(_RFC5424, iso, pri, (1, 0, 2, 3)),
-            "iso8601": _Pass(_ISO8601, iso, level, (0, 1, None, None)),
-            "apache": _Pass(_APACHE, apache, level, (0, 1, None, None)),
-            "logcat": _Pass(_LOGCAT, self._yearless[1], _Cache(_LOGCAT_SEVERITY.get), (0, 1, None, 2)),
-            "json": _Pass(None, iso, None, ()),       # line by line, see _parse_json
+            "rfc3164": self._run_3164, "rfc5424": self._run_5424, "iso8601": self._run_app,
+            "apache": self._run_apache, "logcat": self._run_logcat, "json": None,  # json: line by line
         }
         if fmt == "auto":
             self._order = list(passes.values())
         else:
             self._order = [passes[fmt]] if fmt in passes else []
+        self._containers = containers
+        self._inner: Parser | None = None   # parses the text of container records
 
     # -- the batch path ------------------------------------------------------
 
@@ -212,75 +257,277 @@ class Parser:
         """Columns for every line of ``chunk`` (complete lines, each ending in
         b"\\n"; trailing bytes without one count as a last line)."""
         if not chunk:
-            return Columns([], [], [], [], [])
+            return Columns([], [], [], [], [], [], [])
         lines = chunk.split(b"\n")
         if chunk[-1] == 10:                 # b"\n": split() left an empty string after it
             lines.pop()
         n = len(lines)
         self._set_now(now_ns)
-        if not self._order:                 # raw
-            return self._unparsed(lines, now_ns)
-
-        first, *rest = self._order
-        if first.rx is None:
-            out = self._unparsed(lines, now_ns)
-            left = self._parse_json(out, range(n))
+        if b"\r" in chunk:                  # CRLF: the "\r" is not part of the message
+            messages = [line[:-1] if line[-1:] == b"\r" else line for line in lines]
         else:
-            stamps, times, sevs, hosts, apps = self._run(first, chunk, n)
-            out = Columns(lines, times, hosts, apps, sevs)
-            left = [i for i, stamp in enumerate(stamps) if not stamp] if b"" in stamps else []
-        best, best_count = first, n - len(left)
-        for p in rest:                      # only in auto
+            messages = lines.copy()         # (a container record's text replaces its line)
+        out = Columns(lines, [now_ns] * n, [self.default_host] * n, [self.default_app] * n, [None] * n,
+                      messages, [None] * n)
+        left = range(n)
+        for k, rule in enumerate(self.rules):
+            left = self._fill_rule(k, rule, out, left, chunk)
             if not left:
-                break
-            before = len(left)
-            left = self._parse_json(out, left) if p.rx is None else self._fill(p, out, left, chunk)
-            if before - len(left) > best_count:
-                best, best_count = p, before - len(left)
-        if best is not first:
-            # The formats are told apart by their first bytes, so the order of
-            # the passes changes only the speed: put the busiest one first.
-            self._order.remove(best)
-            self._order.insert(0, best)
+                return out
+        if self._order:
+            best, best_count = None, 0
+            for p in self._order:
+                before = len(left)
+                left = self._parse_json(out, left) if p is None else self._fill(p, out, left, chunk)
+                if before - len(left) > best_count:
+                    best, best_count = p, before - len(left)
+                if not left:
+                    break
+            if best is not None and best is not self._order[0]:
+                # The formats are told apart by their first bytes, so the order of
+                # the passes changes only the speed: put the busiest one first.
+                self._order.remove(best)
+                self._order.insert(0, best)
+        if self.key_values and b"=" in chunk:
+            self._key_values(out, chunk, left)
         return out
 
-    def _unparsed(self, lines: list[bytes], now_ns: int) -> Columns:
-        n = len(lines)
-        return Columns(lines, [now_ns] * n, [self.default_host] * n, [self.default_app] * n, [None] * n)
-
-    def _fill(self, p: _Pass, out: Columns, left: list[int], chunk: bytes) -> list[int]:
-        """Runs ``p`` over the lines ``left`` by the passes before, writes what
-        it recognised into ``out``, and returns the lines still left."""
+    def _fill(self, run: Callable, out: Columns, left, chunk: bytes) -> list[int]:
+        """Runs a pass over the lines ``left`` by the passes before, writes
+        what it recognised into ``out``, and returns the lines still left."""
         lines = out.lines
-        text = chunk if len(left) == len(lines) else b"\n".join([lines[i] for i in left])
-        stamps, times, sevs, hosts, apps = self._run(p, text, len(left))
-        still = []
+        whole = len(left) == len(lines)
+        text = chunk if whole else b"\n".join([lines[i] for i in left])
+        hits, times, sevs, hosts, apps, extra = run(text, len(left))
+        if whole and b"" not in hits:       # every line recognised: the usual case, all in C
+            out.times[:] = times
+            out.severities[:] = sevs
+            if hosts is not None:
+                out.hosts[:] = hosts
+            if apps is not None:
+                out.apps[:] = apps
+            if extra is not None:
+                extra(out, range(len(lines)), range(len(lines)))
+            return []
+        still, got_k, got_i = [], [], []
         for k, i in enumerate(left):
-            if stamps[k]:
+            if hits[k]:
                 out.times[i] = times[k]
-                out.hosts[i] = hosts[k]
-                out.apps[i] = apps[k]
                 out.severities[i] = sevs[k]
+                if hosts is not None:
+                    out.hosts[i] = hosts[k]
+                if apps is not None:
+                    out.apps[i] = apps[k]
+                got_k.append(k)
+                got_i.append(i)
             else:
                 still.append(i)
+        if extra is not None and got_k:
+            extra(out, got_k, got_i)
         return still
 
-    def _run(self, p: _Pass, text: bytes, n: int) -> tuple:
-        """One pass of ``p`` over ``text`` (n lines): its stamp column (empty
-        where the line was not recognised) and the four parsed columns."""
-        rows = p.rx.findall(text)
+    def _columns(self, rx: re.Pattern, text: bytes, n: int) -> list:
+        rows = rx.findall(text)
         del rows[n:]                        # the empty match after a final b"\n"
-        cols = list(zip(*rows))
-        t, s, h, a = p.fields
-        stamps = cols[t]
-        times = list(map(p.times.__getitem__, stamps))
-        sevs = list(map(p.severities.__getitem__, cols[s]))
-        hosts = list(map(self._hosts.__getitem__, cols[h])) if h is not None else [self.default_host] * n
-        apps = list(map(self._apps.__getitem__, cols[a])) if a is not None else [self.default_app] * n
-        return stamps, times, sevs, hosts, apps
+        return list(zip(*rows))
+
+    def _names(self, cache: _Cache, col) -> list[str] | None:
+        """A host or app column through its cache; None when every value is empty."""
+        return list(map(cache.__getitem__, col)) if any(col) else None
+
+    # -- the passes: each returns (hits, times, severities, hosts, apps, extra) --
+
+    def _run_3164(self, text: bytes, n: int) -> tuple:
+        pri, stamp, host, tag = self._columns(_RFC3164, text, n)
+        return (stamp, list(map(self._bsd_times.__getitem__, stamp)), list(map(self._pri.__getitem__, pri)),
+                self._names(self._hosts, host), self._names(self._apps, tag), None)
+
+    def _run_5424(self, text: bytes, n: int) -> tuple:
+        pri, stamp, host, app, procid, msgid, sd = self._columns(_RFC5424, text, n)
+
+        def extra(out: Columns, ks, idx) -> None:
+            for k, i in zip(ks, idx):
+                p, m, s = procid[k], msgid[k], sd[k]
+                if (p and p != b"-") or (m and m != b"-") or (s and s != b"-"):
+                    found = kvfields.structured_data(s) if s and s != b"-" else {}
+                    if p and p != b"-":
+                        found["procid"] = p.decode("utf-8", "replace")
+                    if m and m != b"-":
+                        found["msgid"] = m.decode("utf-8", "replace")
+                    out.fields[i] = found or None
+
+        return (stamp, list(map(self._iso_times.__getitem__, stamp)), list(map(self._pri.__getitem__, pri)),
+                self._names(self._hosts, host), self._names(self._apps, app), extra)
+
+    def _run_app(self, text: bytes, n: int) -> tuple:
+        (level0, stamp, stream, partial, py_name, level, column, at, logger, bsd_host, bsd_tag, bar,
+         dash) = self._columns(_APP, text, n)
+        if any(level0):
+            level = [a or b for a, b in zip(level, level0)]
+        apps = logger
+        for other in (at, column, py_name, bar, dash, bsd_tag):
+            if any(other):
+                apps = [a or b for a, b in zip(other, apps)]
+        hosts = None
+        if any(bsd_tag):
+            # "host tag:" after the time is BSD syslog's only with an RFC 3339 time ("T" and a zone).
+            bad = {k for k in range(n) if bsd_tag[k] and not _is_rfc3339(stamp[k])}
+            if bad:
+                bsd_host = [b"" if k in bad else h for k, h in enumerate(bsd_host)]
+                apps = [b"" if k in bad and a == bsd_tag[k] else a for k, a in enumerate(apps)]
+            hosts = self._names(self._hosts, bsd_host)
+        extra = None
+        if any(stream):
+            def extra(out: Columns, ks, idx) -> None:
+                self._unwrap_cri(out, [(k, i) for k, i in zip(ks, idx) if stream[k]], stream, partial)
+        return (stamp, list(map(self._app_times.__getitem__, stamp)), list(map(self._level.__getitem__, level)),
+                hosts, self._names(self._apps, apps), extra)
+
+    def _run_apache(self, text: bytes, n: int) -> tuple:
+        stamp, level = self._columns(_APACHE, text, n)
+        return stamp, list(map(self._apache_times.__getitem__, stamp)), list(map(self._level.__getitem__, level)), \
+            None, None, None
+
+    def _run_logcat(self, text: bytes, n: int) -> tuple:
+        stamp, level, tag = self._columns(_LOGCAT, text, n)
+        return (stamp, list(map(self._logcat_times.__getitem__, stamp)), [_LOGCAT_SEVERITY.get(x) for x in level],
+                None, self._names(self._apps, tag), None)
+
+    # -- user rules ------------------------------------------------------------
+
+    def _fill_rule(self, k: int, rule, out: Columns, left, chunk: bytes) -> list[int]:
+        lines = out.lines
+        subset = [lines[i] for i in left]
+        rows = rule.rows(chunk if len(subset) == len(lines) else b"\n".join(subset), subset)
+        times = self._rule_times[k]
+        still = []
+        for row, i in zip(rows, left):
+            if row is None:
+                still.append(i)
+                continue
+            if rule.time is not None:
+                out.times[i] = times[row[rule.time]]
+            if rule.host is not None and row[rule.host]:
+                out.hosts[i] = self._hosts[row[rule.host]]
+            if rule.app is not None and row[rule.app]:
+                out.apps[i] = self._apps[row[rule.app]]
+            elif rule.set_app:
+                out.apps[i] = rule.set_app
+            if rule.severity is not None:
+                word = row[rule.severity]
+                out.severities[i] = int(word) if word.isdigit() and int(word) < 8 else self._level[word]
+            found = rule.fields_of(row)
+            if found:
+                out.fields[i] = found
+        return still
+
+    def _rule_reader(self, rule) -> Callable[[bytes], int | None]:
+        """The time conversion of a rule: its own (epoch, strptime), in its
+        zone or the parser's; ``auto`` tries the layouts the passes know."""
+        if rule.epoch_unit:
+            from helios.parsing.timestamps import epoch_ns
+            return lambda ts: epoch_ns(ts, rule.epoch_unit)
+        if rule.strptime:
+            tz = rule.tz or self._tz
+
+            def read(ts: bytes) -> int | None:
+                try:
+                    dt = datetime.datetime.strptime(ts.decode("utf-8", "replace"), rule.strptime)
+                except ValueError:
+                    return None
+                if "%Y" not in rule.strptime and "%y" not in rule.strptime:
+                    hour = self._yearless_hour_ns(dt.month, dt.day, dt.hour, tz)
+                    if hour is None:
+                        return None
+                    return hour + (dt.minute * 60 + dt.second) * _NS + dt.microsecond * 1000
+                if dt.tzinfo is None:
+                    dt = dt.replace(tzinfo=tz)
+                return (int(dt.timestamp()) if dt.microsecond == 0 else int(dt.replace(microsecond=0).timestamp())) \
+                    * _NS + dt.microsecond * 1000
+            return read
+        return self._any_ns
+
+    def _any_ns(self, ts: bytes) -> int | None:
+        if ts[:1].isalpha():
+            return self._rfc3164_ns(ts)
+        return self._app_ns(ts)
+
+    # -- key=value, containers --------------------------------------------------
+
+    def _key_values(self, out: Columns, chunk: bytes, unparsed: list[int]) -> None:
+        """``key=value`` pairs become fields; for lines that no pass
+        recognised (logfmt: ``time=... level=info msg=...``) and lines
+        without a severity, the usual keys fill in the columns."""
+        fields = out.fields
+        # Lines whose pass gave fields (JSON, RFC 5424 structured data, container records) keep those.
+        kvfields.chunk_pairs(chunk, fields, {i for i, f in enumerate(fields) if f is not None})
+        sevs = out.severities
+        for i in unparsed:
+            f = fields[i]
+            if f is None:
+                continue
+            for key in _KV_TIME:
+                if key in f:
+                    ns = self._json_time(f[key])
+                    if ns is not None:
+                        out.times[i] = ns
+                        break
+            for key in _KV_HOST:
+                if f.get(key):
+                    out.hosts[i] = f[key]
+                    break
+            for key in _KV_APP:
+                if f.get(key):
+                    out.apps[i] = f[key]
+                    break
+        for i, f in enumerate(fields):
+            if f is not None and sevs[i] is None:
+                for key in _KV_LEVEL:
+                    if key in f:
+                        sevs[i] = sev.of_value(f[key])
+                        break
+
+    def _inner_parser(self) -> Parser:
+        if self._inner is None:
+            self._inner = Parser("auto", default_host=self.default_host, default_app=self.default_app,
+                                 tz=self._tz, rules=self.rules, key_values=self.key_values, containers=False)
+        return self._inner
+
+    def _unwrap(self, out: Columns, items: list[tuple[int, bytes, int | None, str, bool]]) -> None:
+        """Container records: ``items`` are (line, text, runtime time, stream,
+        partial). The text is parsed as a line of its own; what it says wins
+        over the runtime's time."""
+        if not items:
+            return
+        inner = self._inner_parser().parse_chunk(
+            b"".join(t.split(b"\n", 1)[0].rstrip(b"\r") + b"\n" for _, t, _, _, _ in items), self._now)
+        messages = out.messages
+        for k, (i, text, ns, stream, partial) in enumerate(items):
+            messages[i] = text
+            # The runtime's time is exact and has its zone: it wins over the text's.
+            out.times[i] = ns if ns is not None and ns != self._now else inner.times[k]
+            out.hosts[i] = inner.hosts[k]
+            out.apps[i] = inner.apps[k]
+            out.severities[i] = inner.severities[k]
+            f = dict(inner.fields[k] or {})
+            f["stream"] = stream
+            if partial:
+                f["partial"] = True
+            out.fields[i] = f
+
+    def _unwrap_cri(self, out: Columns, pairs, stream, partial) -> None:
+        items = []
+        for k, i in pairs:
+            line = out.messages[i]
+            text = line.split(b" ", 3)[3] if line.count(b" ", 0, 80) >= 3 else b""
+            items.append((i, text, out.times[i], stream[k].decode(), partial[k] == b"P"))
+        self._unwrap(out, items)
+
+    # -- time ------------------------------------------------------------------
 
     def _set_now(self, now_ns: int) -> None:
-        limit = (now_ns // _DAY_NS + 32) * _DAY_NS
+        self._now = now_ns
+        limit = (now_ns // _DAY_NS + _FUTURE_DAYS) * _DAY_NS
         if limit != self._limit:            # a new day: yearless timestamps may change year
             self._limit = limit
             self._limit_year = datetime.datetime.fromtimestamp(limit // _NS, datetime.timezone.utc).year
@@ -288,41 +535,61 @@ class Parser:
             self._hours_logcat.clear()
             for cache in self._yearless:
                 cache.clear()
-        for cache in self._time_caches:
+            for cache in self._rule_times:
+                cache.clear()
+        for cache in (*self._time_caches, *self._rule_times):
             cache.now = now_ns
             cache[b""] = cache[b"-"] = now_ns   # unrecognised, and RFC 5424's nil time
 
-    # -- timestamp conversions (cache misses) --------------------------------
-
-    def _local_ns(self, y: int, mo: int, d: int, h: int, mi: int = 0, s: int = 0) -> int:
-        """ns of a wall-clock time in ``tz``; ValueError when there is no such time."""
+    def _local_ns(self, y: int, mo: int, d: int, h: int, mi: int = 0, s: int = 0,
+                  tz: datetime.tzinfo | None = None) -> int:
+        """ns of a wall-clock time in ``tz`` (the parser's); ValueError when there is no such time."""
         if h > 23 or mi > 59 or s > 60:
             raise ValueError("time out of range")
-        if self._fixed_offset is not None:
+        if tz is None and self._fixed_offset is not None:
             days = datetime.date(y, mo, d).toordinal() - _EPOCH_ORDINAL
             return (days * 86_400 + h * 3600 + mi * 60 + s - self._fixed_offset) * _NS
-        stamp = datetime.datetime(y, mo, d, h, mi, min(s, 59), tzinfo=self._tz).timestamp()
+        stamp = datetime.datetime(y, mo, d, h, mi, min(s, 59), tzinfo=tz or self._tz).timestamp()
         return (round(stamp) + (s > 59)) * _NS
 
-    def _yearless_hour_ns(self, mo: int, d: int, h: int) -> int | None:
+    def _yearless_hour_ns(self, mo: int | None, d: int, h: int, tz: datetime.tzinfo | None = None) -> int | None:
         """ns of the start of an hour in the inferred year (see the module docstring)."""
+        if mo is None:
+            return None
         for year in range(self._limit_year + 1, self._limit_year - 8, -1):
             try:
-                ns = self._local_ns(year, mo, d, h)
-            except ValueError:
+                ns = self._local_ns(year, mo, d, h, tz=tz)
+            except (ValueError, OverflowError):
                 continue                    # no such date (Feb 29) in that year
             if ns < self._limit:
                 return ns
         return None
 
     def _rfc3164_ns(self, ts: bytes) -> int | None:
-        # b"Jun 14 15:16:01": the pattern guarantees the layout. The hour goes
-        # through a cache of its own, so a new second costs only this.
-        base = self._hours_3164[ts[:9]]
-        mi, s = int(ts[10:12]), int(ts[13:15])
-        if base is None or mi > 59 or s > 60:
+        # b"Jun 14 15:16:01", the usual case: the hour goes through a cache of
+        # its own, so a new second costs only this.
+        if len(ts) == 15 and ts[3] == 32 and ts[6] == 32:
+            try:
+                base = self._hours_3164[ts[:9]]
+                mi, s = int(ts[10:12]), int(ts[13:15])
+            except ValueError:
+                return None
+            if base is None or mi > 59 or s > 60:
+                return None
+            return base + (mi * 60 + s) * _NS
+        if ts[:1].isdigit():                # "<14>2010-08-30T23:00:05Z ..."
+            return self._iso_ns(ts)
+        parts = bsd_parts(ts)               # unpadded day, a year, a fraction
+        if parts is None:
             return None
-        return base + (mi * 60 + s) * _NS
+        y, mo, d, h, mi, s, frac = parts
+        try:
+            if y is None:
+                base = self._yearless_hour_ns(mo, d, h)
+                return None if base is None or mi > 59 or s > 60 else base + (mi * 60 + s) * _NS + frac
+            return self._local_ns(y, mo, d, h, mi, s) + frac
+        except (ValueError, OverflowError):
+            return None
 
     def _logcat_ns(self, ts: bytes) -> int | None:
         # b"03-17 16:13:38.811"
@@ -337,10 +604,38 @@ class Parser:
         mon, day, clock, year = ts.split()
         hms, _, frac = clock.partition(b".")
         try:
-            ns = self._local_ns(int(year), _MONTHS[mon], int(day), int(hms[:2]), int(hms[3:5]), int(hms[6:8]))
-        except (ValueError, OverflowError):
+            ns = self._local_ns(int(year), MONTHS[mon.lower()], int(day), int(hms[:2]), int(hms[3:5]),
+                                int(hms[6:8]))
+        except (ValueError, OverflowError, KeyError):
             return None
         return ns + (int(frac.ljust(9, b"0")) if frac else 0)
+
+    def _app_ns(self, ts: bytes) -> int | None:
+        """An app-log timestamp: ISO 8601, else one of the layouts of
+        ``helios.parsing.timestamps``; the fraction is cut off first, so
+        that whole seconds go through a cache."""
+        if ts[:1] == b"[":
+            ts = ts.strip(b"[]")
+        if ts[4:5] == b"-":
+            return self._iso_ns(ts)
+        m = _FRACTION.fullmatch(ts)
+        if m is None:
+            return self._other_seconds[ts]
+        base = self._other_seconds[m[1]]
+        return None if base is None else base + int(m[2].ljust(9, b"0"))
+
+    def _other_seconds_ns(self, ts: bytes) -> int | None:
+        parts = other_parts(ts)
+        if parts is None:
+            return None
+        y, mo, d, h, mi, s = parts
+        try:
+            if y is None:
+                base = self._yearless_hour_ns(mo, d, h)
+                return None if base is None or mi > 59 or s > 60 else base + (mi * 60 + s) * _NS
+            return self._local_ns(y, mo, d, h, mi, s)
+        except (ValueError, OverflowError):
+            return None
 
     def _iso_ns(self, ts: bytes) -> int | None:
         """ISO 8601 / RFC 3339 timestamp -> ns; None when it is not one.
@@ -385,6 +680,7 @@ class Parser:
         decode = _JSON.raw_decode
         lines = out.lines
         still = []
+        docker = []
         for i in indexes:
             line = lines[i]
             if line[:1] != b"{":
@@ -399,18 +695,44 @@ class Parser:
             if end != len(text) and not text[end:].isspace():
                 still.append(i)
                 continue
-            for key in _JSON_TIME_KEYS:
-                ns = self._json_time(obj.get(key))
+            if self._containers and jsonlog.is_docker(obj):
+                log = obj["log"]
+                partial = not log.endswith("\n")
+                docker.append((i, jsonlog.text(log.rstrip("\n")) or "", self._json_time(obj.get("time")),
+                               str(obj.get("stream")), partial))
+                continue
+            try:
+                flat = jsonlog.flatten(obj)
+            except RecursionError:
+                still.append(i)
+                continue
+            used = set()
+            key, value = jsonlog.first(flat, jsonlog.TIME_KEYS)
+            if key is not None:
+                ns = self._json_time(value)
                 if ns is not None:
                     out.times[i] = ns
+                    used.add(key)
+            for keys, column, default in ((jsonlog.HOST_KEYS, out.hosts, self.default_host),
+                                          (jsonlog.APP_KEYS, out.apps, self.default_app)):
+                for key in keys:
+                    name = jsonlog.text(flat.get(key))
+                    if name is not None:
+                        column[i] = name
+                        used.add(key)
+                        break
+            for keys, otel in ((jsonlog.LEVEL_KEYS, False), (jsonlog.OTEL_LEVEL_KEYS, True)):
+                for key in keys:
+                    level = sev.of_value(flat.get(key), otel)
+                    if level is not None:
+                        out.severities[i] = level
+                        used.add(key)
+                        break
+                if out.severities[i] is not None:
                     break
-            out.hosts[i] = _json_text(obj, _JSON_HOST_KEYS, self.default_host)
-            out.apps[i] = _json_text(obj, _JSON_APP_KEYS, self.default_app)
-            for key in _JSON_LEVEL_KEYS:
-                sev = _json_severity(obj.get(key))
-                if sev is not None:
-                    out.severities[i] = sev
-                    break
+            out.fields[i] = jsonlog.rest(flat, used)
+        if docker:
+            self._unwrap(out, [(i, t.encode("utf-8"), ns, s, p) for i, t, ns, s, p in docker])
         return still
 
     def _json_time(self, value) -> int | None:
@@ -421,7 +743,7 @@ class Parser:
                 key = value.encode("utf-8", "replace")
                 ns = self._iso_times.get(key)
                 if ns is None:
-                    ns = self._iso_ns(key)
+                    ns = self._app_ns(key)
                     if ns is None or not 0 <= ns <= _MAX_NS:
                         return None
                     self._iso_times._keep(key, ns)
@@ -441,20 +763,12 @@ class Parser:
         return ns if 0 <= ns <= _MAX_NS else None
 
 
-def _json_text(obj: dict, keys: tuple, default: str) -> str:
-    for key in keys:
-        value = obj.get(key)
-        if isinstance(value, str) and value:
-            # json.loads lets lone surrogates ("\ud800") through; they cannot be encoded later.
-            return value if value.isascii() else value.encode("utf-8", "replace").decode("utf-8")
-    return default
+def _is_rfc3339(stamp: bytes) -> bool:
+    """b"2024-03-11T08:15:02.1+02:00": a "T" and an offset or Z."""
+    return stamp[10:11] in (b"T", b"t") and (stamp[-1:] in (b"Z", b"z") or stamp[-3:-2] == b":"
+                                             or stamp[-5:-4] in (b"+", b"-"))
 
 
-def _json_severity(value) -> int | None:
-    if isinstance(value, str):
-        if len(value) == 1 and "0" <= value <= "7":
-            return int(value)
-        return SEVERITY_BY_NAME.get(value.lower())
-    if type(value) is int:
-        return value if 0 <= value <= 7 else _BUNYAN_SEVERITY.get(value)
-    return None
+def unwrap_container_line(line: bytes):
+    """The container record of one line (see ``helios.parsing.containers``)."""
+    return containers.record(line)
