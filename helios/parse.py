@@ -64,7 +64,9 @@ on the start of the line's hour, which matters only within the hour around
 from __future__ import annotations
 
 import datetime
+import itertools
 import json
+import operator
 import re
 from typing import Callable, NamedTuple
 
@@ -79,7 +81,9 @@ _MAX_NS = 2**63 - 1                # what the wire's int64 can carry
 _CACHE_MAX = 100_000
 _FUTURE_DAYS = 3                   # see "Time zones and years"
 _EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()
-_MON = rb"(?i:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+# (Spelled out: a case-insensitive group costs the BSD pass half its speed.)
+_MON = (rb"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
+        rb"|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)")
 _ISO_TS = rb"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:[Zz]|[+-]\d\d(?::?\d\d)?)?"
 _LEVEL = sev.LEVEL_WORD
 
@@ -92,11 +96,19 @@ _LEVEL = sev.LEVEL_WORD
 # ("dhcpd[4305]:"), or has characters no host name has. The tag may hold
 # spaces ("syslogd 1.4.1: restart."), dots, slashes and parentheses but not
 # ":" or "["; it ends in "[pid]:", "[pid] (sub):" or ":".
-_TAG_FIRST = rb"[^\s:\[\]]{1,64}(?:\[[^\]\n]{0,32}\])?(?: \([^)\n]{0,64}\))?:(?: |$)"
+_PID_SUB = rb"(?:\[[^\]\n]{0,32}\])?(?: \([^)\n]{0,64}\))?:"
+# The fast pass takes only the canonical layout, "<PRI>Mmm dd hh:mm:ss host
+# tag[pid]: msg" with every part but PRI and pid: most lines, at the speed of
+# a simple pattern. Every other line is left to the loose pass, which runs
+# after all the others (pinned last) and gives the same answer on a canonical
+# line, so which one read a line changes nothing.
+_RFC3164_FAST = re.compile(
+    rb"^(?:(?:<(\d{1,3})>)?((?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d\d:\d\d:\d\d)"
+    rb" +(\S{1,255}+)\S*+(?<![:\]]) +([^ :\[\n][^:\[\n]{0,47})(?:\[[^\]\n]{0,32}\])?:)?.*", re.M)
 _RFC3164 = re.compile(
     rb"^(?:(?:<(\d{1,3})>)? ?(" + _MON + rb" {1,2}\d{1,2}(?: \d{4})? \d\d:\d\d:\d\d(?:\.\d{1,9})?|(?<=>)" + _ISO_TS
-    + rb"):?(?: +(?!" + _TAG_FIRST + rb")([\w.:@/%\x80-\xff-]{1,255})[\w.:@/%\x80-\xff-]*(?= |$))?"
-    rb"(?: +([^ :\[\n][^:\[\n]{0,47}?)(?:\[[^\]\n]{0,32}\])?(?: \([^)\n]{0,64}\))?:)?)?.*", re.M)
+    + rb"):?(?: +(?:([^\s:\[\]]{1,48})" + _PID_SUB + rb"(?= |$)|(\S{1,255})\S*(?= |$)"
+    rb"(?: +([^ :\[\n][^:\[\n]{0,47})" + _PID_SUB + rb")?))?)?.*", re.M)
 # RFC 5424: "<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID [SD] msg" ("-" is nil).
 # The atomic groups keep a line with too few fields from backtracking through
 # every way of cutting each one.
@@ -115,7 +127,9 @@ _APP_TIME = (
     rb"\[?(?:" + _ISO_TS + rb"|\d{4}/\d\d?/\d\d?[ T]\d\d?:\d\d:\d\d(?:[.,]\d{1,9})?"
     rb"|\d\d/\d\d/\d\d \d\d:\d\d:\d\d(?:[.,]\d{1,9})?|\d{6} \d{6}|\d{8}-\d\d:\d\d:\d\d(?::\d{3})?"
     rb"|\d\d?-" + _MON + rb"-\d{4} \d\d:\d\d:\d\d(?:[.,]\d{1,9})?|\d\d\.\d\d \d\d:\d\d:\d\d)\]?(?![\d:])")
-_BRACKET = rb"\[(?:[^\n]{0,200}?[:/ ]([\w.$]{1,64})@\d+\]|[^\]\n]{0,200}\])[ \t]*(?:-[ \t]*)?"
+# A bracket (one level of nesting: "[QuorumPeer[myid=1]/...:Component@774]"),
+# taken whole and possessively (linear); its "Component@line" is read by a cache.
+_BRACKET = rb"\[((?:[^\[\]\n]|\[[^\[\]\n]{0,64}\]){0,200}+)\][ \t]*(?:-[ \t]*)?"
 _APP = re.compile(
     rb"^(?:(?:\[?(" + _LEVEL + rb")\]?[ \t]+)?(" + _APP_TIME + rb")(?:"
     rb" (stdout|stderr) ([PF])(?= |$)"
@@ -126,6 +140,14 @@ _APP = re.compile(
     rb"| (?!" + _LEVEL + rb")(?:([\w.:@/%-]{1,255}) )?([^\s:\[\]]{1,48})(?:\[[^\]\n]{0,32}\])?"
     rb"(?: \([^)\n]{0,64}\))?:(?= |$)"
     rb"|\|([\w.$-]{1,64})\||\s([\w.$-]{1,64}) - )?)?.*", re.M)
+# The fast app pass: an ISO time, a word (a level, checked by its cache), an
+# optional "[thread]" or "[thread:Component@line]" and an optional logger
+# ending in ":" or " - ". A line is taken only when its word is a level and
+# it names an app; every other line is left to the loose pass (_APP).
+_APP_FAST = re.compile(
+    rb"^(?:(" + _ISO_TS + rb")(?:[ \t]*[-,|][ \t]*|[ \t]+)\[?([A-Za-z]{1,13})\]?"
+    rb"(?:[ \t]+\[((?:[^\[\]\n]|\[[^\[\]\n]{0,64}\]){0,200}+)\])?"
+    rb"(?:[ \t]+(?:-[ \t]+)?([\w.$/<>-]{1,128})(?:[ \t]*:(?=[ \t]|$)|[ \t]+-[ \t]))?)?.*", re.M)
 # Apache httpd error log: "[Sun Dec 04 04:47:44 2005] [notice] msg" (2.4: "[core:notice]").
 _APACHE = re.compile(
     rb"^(?:\[(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (" + _MON + rb" [ \d]\d \d\d:\d\d:\d\d(?:\.\d{1,9})? \d{4})\]"
@@ -140,8 +162,11 @@ _ISO_PARTS = re.compile(
 _FRACTION = re.compile(rb"(.*\d\d:\d\d:?\d\d)[.,:](\d{1,9})")
 _LOGCAT_SEVERITY = {b"V": 7, b"D": 7, b"I": 6, b"W": 4, b"E": 3, b"F": 2, b"A": 0}
 _JSON = json.JSONDecoder()
+_KEY_BEFORE = frozenset(b" \t,;([{.\n")
 _KV_TIME = ("time", "ts", "timestamp", "t", "@timestamp")
-_KV_LEVEL = ("level", "lvl", "severity", "loglevel", "log.level")
+# (It starts with the literal "=": sre then finds candidates with a fast scan,
+# several times faster than an alternation of the keys first.)
+_KV_LEVEL_RX = re.compile(rb'=(?:(?<=level=)|(?<=lvl=)|(?<=severity=))"?([A-Za-z]{1,16})')
 _KV_HOST = ("host", "hostname")
 _KV_APP = ("app", "service", "logger", "component", "program")
 
@@ -198,10 +223,11 @@ class Parser:
     logs); timestamps with an offset or ``Z`` use theirs. ``rules`` are
     compiled user rules (``helios.parsing.rules.compile_rules``), tried
     before the format's own passes. ``key_values`` turns ``key=value`` pairs
-    into fields; ``containers`` unwraps Docker json-file and CRI records."""
+    on every line into fields (lines no pass recognised always get theirs);
+    ``containers`` unwraps Docker json-file and CRI records."""
 
     def __init__(self, fmt: str = "auto", *, default_host: str = "", default_app: str = "",
-                 tz: datetime.tzinfo = datetime.timezone.utc, rules=(), key_values: bool = True,
+                 tz: datetime.tzinfo = datetime.timezone.utc, rules=(), key_values: bool = False,
                  containers: bool = True) -> None:
         if fmt not in FORMATS:
             raise ValueError(f"unknown log format {fmt!r}: expected one of {', '.join(FORMATS)}")
@@ -229,6 +255,10 @@ class Parser:
         self._hours_logcat = _Cache(lambda k: self._yearless_hour_ns(int(k[:2]), int(k[3:5]), int(k[6:8])))
         self._pri = _Cache(lambda raw: int(raw) & 7 if int(raw) < 192 else None, {b"": None})
         self._level = _Cache(sev.of_word, {b"": None})
+        self._bracket_apps = _Cache(_component_at, {b"": b""})
+        # (procid, msgid) -> their fields. The dicts are shared by the events
+        # that have the same pair: fields are never changed once made.
+        self._5424_ids = _Cache(_ids_fields)
         self._iso_seconds = _Cache(self._iso_seconds_ns)
         self._other_seconds = _Cache(self._other_seconds_ns)
         self._iso_times = _TimeCache(self._iso_ns)
@@ -241,13 +271,16 @@ class Parser:
                              self._apache_times)
         self._rule_times = [_TimeCache(self._rule_reader(r)) for r in self.rules]
         passes = {
-            "rfc3164": self._run_3164, "rfc5424": self._run_5424, "iso8601": self._run_app,
+            "rfc3164": self._run_3164_fast, "rfc5424": self._run_5424, "iso8601": self._run_app_fast,
             "apache": self._run_apache, "logcat": self._run_logcat, "json": None,  # json: line by line
         }
+        loose = {"rfc3164": self._run_3164, "iso8601": self._run_app}
         if fmt == "auto":
             self._order = list(passes.values())
+            self._pinned = list(loose.values())
         else:
             self._order = [passes[fmt]] if fmt in passes else []
+            self._pinned = [loose[fmt]] if fmt in loose else []
         self._containers = containers
         self._inner: Parser | None = None   # parses the text of container records
 
@@ -288,7 +321,11 @@ class Parser:
                 # the passes changes only the speed: put the busiest one first.
                 self._order.remove(best)
                 self._order.insert(0, best)
-        if self.key_values and b"=" in chunk:
+            for p in self._pinned:
+                if not left:
+                    break
+                left = self._fill(p, out, left, chunk)
+        if b"=" in chunk:
             self._key_values(out, chunk, left)
         return out
 
@@ -337,8 +374,28 @@ class Parser:
 
     # -- the passes: each returns (hits, times, severities, hosts, apps, extra) --
 
+    def _run_3164_fast(self, text: bytes, n: int) -> tuple:
+        pri, stamp, host, tag = self._columns(_RFC3164_FAST, text, n)
+        return (stamp, list(map(self._bsd_times.__getitem__, stamp)), list(map(self._pri.__getitem__, pri)),
+                list(map(self._hosts.__getitem__, host)), list(map(self._apps.__getitem__, tag)), None)
+
+    def _run_app_fast(self, text: bytes, n: int) -> tuple:
+        stamp, word, bracket, logger = self._columns(_APP_FAST, text, n)
+        sevs = list(map(self._level.__getitem__, word))
+        apps = list(map(self._bracket_apps.__getitem__, bracket)) if any(bracket) else bracket
+        if any(apps):
+            apps = [a or b for a, b in zip(apps, logger)]
+        else:
+            apps = logger
+        if None in sevs or b"" in apps:     # not a level, or no app: the loose pass decides
+            stamp = [s if v is not None and a else b"" for s, v, a in zip(stamp, sevs, apps)]
+        return (stamp, list(map(self._app_times.__getitem__, stamp)), sevs, None,
+                list(map(self._apps.__getitem__, apps)), None)
+
     def _run_3164(self, text: bytes, n: int) -> tuple:
-        pri, stamp, host, tag = self._columns(_RFC3164, text, n)
+        pri, stamp, first_tag, host, tag = self._columns(_RFC3164, text, n)
+        if any(first_tag):                  # "dhcpd[4305]: ..." with no host
+            tag = [a or b for a, b in zip(first_tag, tag)]
         return (stamp, list(map(self._bsd_times.__getitem__, stamp)), list(map(self._pri.__getitem__, pri)),
                 self._names(self._hosts, host), self._names(self._apps, tag), None)
 
@@ -346,22 +403,21 @@ class Parser:
         pri, stamp, host, app, procid, msgid, sd = self._columns(_RFC5424, text, n)
 
         def extra(out: Columns, ks, idx) -> None:
+            ids = self._5424_ids
             for k, i in zip(ks, idx):
-                p, m, s = procid[k], msgid[k], sd[k]
-                if (p and p != b"-") or (m and m != b"-") or (s and s != b"-"):
-                    found = kvfields.structured_data(s) if s and s != b"-" else {}
-                    if p and p != b"-":
-                        found["procid"] = p.decode("utf-8", "replace")
-                    if m and m != b"-":
-                        found["msgid"] = m.decode("utf-8", "replace")
-                    out.fields[i] = found or None
+                s = sd[k]
+                found = ids[procid[k], msgid[k]]
+                if s and s != b"-":
+                    found = {**kvfields.structured_data(s), **(found or {})}
+                out.fields[i] = found
 
         return (stamp, list(map(self._iso_times.__getitem__, stamp)), list(map(self._pri.__getitem__, pri)),
                 self._names(self._hosts, host), self._names(self._apps, app), extra)
 
     def _run_app(self, text: bytes, n: int) -> tuple:
-        (level0, stamp, stream, partial, py_name, level, column, at, logger, bsd_host, bsd_tag, bar,
+        (level0, stamp, stream, partial, py_name, level, column, bracket, logger, bsd_host, bsd_tag, bar,
          dash) = self._columns(_APP, text, n)
+        at = list(map(self._bracket_apps.__getitem__, bracket)) if any(bracket) else bracket
         if any(level0):
             level = [a or b for a, b in zip(level, level0)]
         apps = logger
@@ -455,17 +511,23 @@ class Parser:
     # -- key=value, containers --------------------------------------------------
 
     def _key_values(self, out: Columns, chunk: bytes, unparsed: list[int]) -> None:
-        """``key=value`` pairs become fields; for lines that no pass
-        recognised (logfmt: ``time=... level=info msg=...``) and lines
-        without a severity, the usual keys fill in the columns."""
+        """``key=value`` pairs. Lines that no pass recognised and that hold
+        pairs (logfmt: ``time=... level=info msg=...``) get them as fields,
+        and the usual keys fill in their columns. Every line's ``level=``,
+        ``lvl=`` or ``severity=`` gives its severity when its header did not.
+        With ``key_values``, every line's pairs become fields too (a regex
+        pass that costs about as much as the rest of parsing: off by default,
+        see the README)."""
         fields = out.fields
-        # Lines whose pass gave fields (JSON, RFC 5424 structured data, container records) keep those.
-        kvfields.chunk_pairs(chunk, fields, {i for i, f in enumerate(fields) if f is not None})
-        sevs = out.severities
+        if self.key_values:
+            # Lines whose pass gave fields (JSON, RFC 5424 structured data, containers) keep those.
+            kvfields.chunk_pairs(chunk, fields, {i for i, f in enumerate(fields) if f is not None})
+        lines = out.lines
         for i in unparsed:
-            f = fields[i]
+            f = fields[i] if self.key_values else kvfields.key_values(lines[i])
             if f is None:
                 continue
+            fields[i] = f
             for key in _KV_TIME:
                 if key in f:
                     ns = self._json_time(f[key])
@@ -480,12 +542,17 @@ class Parser:
                 if f.get(key):
                     out.apps[i] = f[key]
                     break
-        for i, f in enumerate(fields):
-            if f is not None and sevs[i] is None:
-                for key in _KV_LEVEL:
-                    if key in f:
-                        sevs[i] = sev.of_value(f[key])
-                        break
+        sevs = out.severities
+        i = pos = 0
+        for m in _KV_LEVEL_RX.finditer(chunk):
+            at = m.start()
+            k = 5 if chunk.endswith(b"level", 0, at) else 3 if chunk.endswith(b"lvl", 0, at) else 8
+            if at > k and chunk[at - k - 1] not in _KEY_BEFORE:
+                continue                    # "xlevel=", "log_level=": another key
+            i += chunk.count(b"\n", pos, at)  # the line it is on (a count in C)
+            pos = at
+            if sevs[i] is None:
+                sevs[i] = self._level[m[1]]
 
     def _inner_parser(self) -> Parser:
         if self._inner is None:
@@ -761,6 +828,25 @@ class Parser:
         except (ValueError, OverflowError):  # nan, inf
             return None
         return ns if 0 <= ns <= _MAX_NS else None
+
+
+def _ids_fields(pair: tuple[bytes, bytes]) -> dict | None:
+    procid, msgid = pair
+    found = {}
+    if procid and procid != b"-":
+        found["procid"] = procid.decode("utf-8", "replace")
+    if msgid and msgid != b"-":
+        found["msgid"] = msgid.decode("utf-8", "replace")
+    return found or None
+
+
+_AT = re.compile(rb"[\w.$]{1,64}(?=@\d+$)")
+
+
+def _component_at(bracket: bytes) -> bytes:
+    """b"main:Connector@212" -> b"Connector" (log4j's %t:%C{1}@%L); else b""."""
+    m = _AT.search(bracket)
+    return m[0] if m else b""
 
 
 def _is_rfc3339(stamp: bytes) -> bool:

@@ -84,11 +84,8 @@ def _merge(fields: list, i: int, found: dict) -> None:
     if i >= len(fields):
         return
     have = fields[i]
-    if have is None:
-        fields[i] = found
-    else:
-        for k, v in found.items():
-            have.setdefault(k, v)
+    # A new dict: a pass's fields may be shared by several lines.
+    fields[i] = found if have is None else {**found, **have}
 
 
 # RFC 5424 structured data: [id name="value" ...][id2 ...]; in a value, \" \\ and \] are escapes.
