@@ -79,7 +79,8 @@ class Tailer:
     def configure(self, cfg) -> None:
         self.cfg = cfg
         self.host = cfg.host or socket.gethostname()
-        self.settings = Settings(cfg.environment, self.host, cfg.format, cfg.app, cfg.timezone, cfg.batch_events)
+        self.settings = Settings(cfg.environment, self.host, cfg.format, cfg.app, cfg.timezone, cfg.batch_events,
+                                 cfg.parse)
         self.multiline = re.compile(cfg.multiline_start.encode()) if cfg.multiline_start else None
         self.ml_held: dict[bytes, tuple] = getattr(self, "ml_held", {})
 

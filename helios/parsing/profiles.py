@@ -1,0 +1,105 @@
+"""Per-path parsing: which parser reads a file, from the tailer's config.
+
+``[[tailer.parse]]`` tables each name globs of paths and how their lines are
+read: a time zone, ``key_values``, and user rules (``helios.parsing.rules``).
+A file takes the first table one of whose globs matches its path (``*``
+matches ``/`` too); a file that matches none is read by the default parser
+with the tailer's own ``format``, ``timezone`` and ``app``::
+
+    [[tailer.parse]]
+    paths = ["/var/log/ras/*.log"]
+    timezone = "UTC"
+
+    [[tailer.parse.rules]]
+    name = "ras"
+    grok = '\\[%{WORD:host}\\] %{NUMBER:time} %{WORD:facility}\\.%{LOGLEVEL:severity} %{DATA:app}:'
+    time_format = "epoch"
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import Any, Mapping
+
+from helios.parse import FORMATS, Parser
+from helios.parsing.rules import RuleError, compile_rules
+from helios.parsing.timestamps import zone
+
+TABLE_KEYS = ("paths", "format", "timezone", "app", "key_values", "rules")
+
+
+def check_table(table: Any) -> str | None:
+    """The config check of one ``[[tailer.parse]]`` table; every problem of
+    the table in one message."""
+    if not isinstance(table, dict):
+        return "must be a table with paths and rules, timezone, ..."
+    problems = []
+    unknown = sorted(set(table) - set(TABLE_KEYS))
+    if unknown:
+        problems.append(f"unknown key {', '.join(unknown)} (known: {', '.join(TABLE_KEYS)})")
+    paths = table.get("paths")
+    if not (isinstance(paths, list) and paths and all(isinstance(p, str) and p for p in paths)):
+        problems.append("paths must be a non-empty list of globs")
+    if "format" in table and table["format"] not in FORMATS:
+        problems.append(f"format must be one of {', '.join(FORMATS)}")
+    if "timezone" in table:
+        try:
+            zone(table["timezone"]) if isinstance(table["timezone"], str) else zone("?")
+        except ValueError as exc:
+            problems.append(f"timezone: {exc}")
+    if "app" in table and not isinstance(table["app"], str):
+        problems.append("app must be a string")
+    if "key_values" in table and not isinstance(table["key_values"], bool):
+        problems.append("key_values must be true or false")
+    rules = table.get("rules", [])
+    if not isinstance(rules, list):
+        problems.append("rules must be a list of tables ([[tailer.parse.rules]])")
+    else:
+        for i, rule in enumerate(rules):
+            if not isinstance(rule, dict):
+                problems.append(f"rules[{i}]: must be a table")
+                continue
+            try:
+                compile_rules([rule])
+            except RuleError as exc:
+                problems.append(f"rules[{i}] ({rule.get('name', 'unnamed')}): {exc}")
+    return "; ".join(problems) or None
+
+
+class Profiles:
+    """Parsers by path: one per ``[[tailer.parse]]`` table, and the default."""
+
+    def __init__(self, fmt: str = "auto", host: str = "", app: str = "", timezone: str = "UTC",
+                 tables: tuple[Mapping[str, Any], ...] | list = ()) -> None:
+        self.tables = [dict(t) for t in tables]
+        self._base = dict(fmt=fmt, host=host, app=app, timezone=timezone)
+        self.default = self._make({})
+        self._parsers: dict[int, Parser] = {}
+        self._by_path: dict[str, Parser] = {}
+
+    def _make(self, table: Mapping[str, Any]) -> Parser:
+        return Parser(table.get("format", self._base["fmt"]), default_host=self._base["host"],
+                      default_app=table.get("app", self._base["app"]),
+                      tz=zone(table.get("timezone", self._base["timezone"])),
+                      rules=compile_rules(table.get("rules", [])), key_values=table.get("key_values", False))
+
+    def table_of(self, path: str) -> int | None:
+        for i, table in enumerate(self.tables):
+            if any(fnmatch.fnmatchcase(path, glob) for glob in table["paths"]):
+                return i
+        return None
+
+    def parser(self, path: str) -> Parser:
+        parser = self._by_path.get(path)
+        if parser is None:
+            i = self.table_of(path)
+            if i is None:
+                parser = self.default
+            else:
+                parser = self._parsers.get(i)
+                if parser is None:
+                    parser = self._parsers[i] = self._make(self.tables[i])
+            if len(self._by_path) > 10_000:
+                self._by_path.clear()
+            self._by_path[path] = parser
+        return parser
