@@ -171,6 +171,11 @@ _KV_HOST = ("host", "hostname")
 _KV_APP = ("app", "service", "logger", "component", "program")
 
 
+_PASS_NAMES = {"_run_3164_fast": "rfc3164", "_run_3164": "rfc3164", "_run_5424": "rfc5424",
+               "_run_app_fast": "app log", "_run_app": "app log", "_run_apache": "apache error log",
+               "_run_logcat": "logcat", None: "json"}
+
+
 class Columns(NamedTuple):
     lines: list[bytes]            # each line as read, without its b"\n": offsets follow from these
     times: list[int]              # event time, ns since the epoch, UTC (else the receive time)
@@ -283,6 +288,10 @@ class Parser:
             self._pinned = [loose[fmt]] if fmt in loose else []
         self._containers = containers
         self._inner: Parser | None = None   # parses the text of container records
+        # With ``explain``, ``matched`` names, after each chunk, what read each
+        # line: a rule's name, a layout, or None (helios parse-test).
+        self.explain = False
+        self.matched: list[str | None] = []
 
     # -- the batch path ------------------------------------------------------
 
@@ -303,15 +312,23 @@ class Parser:
         out = Columns(lines, [now_ns] * n, [self.default_host] * n, [self.default_app] * n, [None] * n,
                       messages, [None] * n)
         left = range(n)
+        if self.explain:
+            self.matched = [None] * n
         for k, rule in enumerate(self.rules):
+            before = left
             left = self._fill_rule(k, rule, out, left, chunk)
+            if self.explain:
+                self._note(before, left, rule.name)
             if not left:
                 return out
         if self._order:
             best, best_count = None, 0
             for p in self._order:
                 before = len(left)
+                was = left
                 left = self._parse_json(out, left) if p is None else self._fill(p, out, left, chunk)
+                if self.explain:
+                    self._note(was, left, _PASS_NAMES[getattr(p, "__name__", None)])
                 if before - len(left) > best_count:
                     best, best_count = p, before - len(left)
                 if not left:
@@ -324,10 +341,22 @@ class Parser:
             for p in self._pinned:
                 if not left:
                     break
+                was = left
                 left = self._fill(p, out, left, chunk)
+                if self.explain:
+                    self._note(was, left, _PASS_NAMES[p.__name__])
         if b"=" in chunk:
             self._key_values(out, chunk, left)
+            if self.explain:
+                for i in left:
+                    if out.fields[i] is not None:
+                        self.matched[i] = "key=value"
         return out
+
+    def _note(self, before, after, name: str) -> None:
+        gone = set(before).difference(after)
+        for i in gone:
+            self.matched[i] = name
 
     def _fill(self, run: Callable, out: Columns, left, chunk: bytes) -> list[int]:
         """Runs a pass over the lines ``left`` by the passes before, writes
