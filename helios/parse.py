@@ -35,8 +35,8 @@ Vector's syslog_loose (optional PRI; optional hostname: a first token that
 is ``tag:`` or ``tag[pid]:`` is the tag; unpadded and upper-case dates; a year
 or a colon after the date; an RFC 3339 time after the PRI; ``tag[pid]
 (sub):``), checked against their public test vectors (tests/data/). One
-difference: a word without ``:`` or ``[pid]`` after the host is not taken as
-the tag (rsyslog and Vector would); free text after a host is too common.
+difference: a tag must look like a program name when no ``:`` ends it
+(rsyslog takes ``--`` of ``-- MARK --`` as a tag).
 
 A line that nothing recognises is kept with the receive time, the default host
 and app, and no severity. Parsing never raises on content and never drops a
@@ -94,8 +94,13 @@ _LEVEL = sev.LEVEL_WORD
 # BSD syslog: "<PRI>Mmm dd hh:mm:ss host tag[pid]: msg", each part optional
 # but the time. The host is left out when the first word is already a tag
 # ("dhcpd[4305]:"), or has characters no host name has. The tag may hold
-# spaces ("syslogd 1.4.1: restart."), dots, slashes and parentheses but not
-# ":" or "["; it ends in "[pid]:", "[pid] (sub):" or ":".
+# one space ("syslogd 1.4.1: restart."), dots, slashes and parentheses but not
+# ":" or "["; it ends in "[pid]:", "[pid] (sub):" or ":". As in rsyslog and
+# Vector, a word after the host that ends in none of these ("host tag msg",
+# "host tag[12] msg") is the tag too, if it looks like a program name.
+# A tag: a word, or two ("syslogd 1.4.1:", "-- root[2421]:"); more words
+# before a ":" are a message ("tag This msg contains: x" has the tag "tag").
+_TAG = rb"[^ :\[\n][^ :\[\n]{0,47}(?: [^ :\[\n]{1,24})?"
 _PID_SUB = rb"(?:\[[^\]\n]{0,32}\])?(?: \([^)\n]{0,64}\))?:"
 # The fast pass takes only the canonical layout, "<PRI>Mmm dd hh:mm:ss host
 # tag[pid]: msg" with every part but PRI and pid: most lines, at the speed of
@@ -104,11 +109,12 @@ _PID_SUB = rb"(?:\[[^\]\n]{0,32}\])?(?: \([^)\n]{0,64}\))?:"
 # line, so which one read a line changes nothing.
 _RFC3164_FAST = re.compile(
     rb"^(?:(?:<(\d{1,3})>)?((?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d\d:\d\d:\d\d)"
-    rb" +(\S{1,255}+)\S*+(?<![:\]]) +([^ :\[\n][^:\[\n]{0,47})(?:\[[^\]\n]{0,32}\])?:)?.*", re.M)
+    rb" +(\S{1,255}+)\S*+(?<![:\]]) +(" + _TAG + rb")(?:\[[^\]\n]{0,32}\])?:)?.*", re.M)
 _RFC3164 = re.compile(
     rb"^(?:(?:<(\d{1,3})>)? ?(" + _MON + rb" {1,2}\d{1,2}(?: \d{4})? \d\d:\d\d:\d\d(?:\.\d{1,9})?|(?<=>)" + _ISO_TS
     + rb"):?(?: +(?:([^\s:\[\]]{1,48})" + _PID_SUB + rb"(?= |$)|(\S{1,255})\S*(?= |$)"
-    rb"(?: +([^ :\[\n][^:\[\n]{0,47})" + _PID_SUB + rb")?))?)?.*", re.M)
+    rb"(?: +(?:(" + _TAG + rb")" + _PID_SUB + rb"|([A-Za-z_%/][\w.()/%-]{0,47})(?:\[[^\]\n]{0,32}\])?"
+    rb"(?= |$)))?))?)?.*", re.M)
 # RFC 5424: "<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID [SD] msg" ("-" is nil).
 # The atomic groups keep a line with too few fields from backtracking through
 # every way of cutting each one.
@@ -422,9 +428,11 @@ class Parser:
                 list(map(self._apps.__getitem__, apps)), None)
 
     def _run_3164(self, text: bytes, n: int) -> tuple:
-        pri, stamp, first_tag, host, tag = self._columns(_RFC3164, text, n)
+        pri, stamp, first_tag, host, tag, bare_tag = self._columns(_RFC3164, text, n)
         if any(first_tag):                  # "dhcpd[4305]: ..." with no host
             tag = [a or b for a, b in zip(first_tag, tag)]
+        if any(bare_tag):                   # "host tag message", "host tag[12] message"
+            tag = [a or b for a, b in zip(tag, bare_tag)]
         return (stamp, list(map(self._bsd_times.__getitem__, stamp)), list(map(self._pri.__getitem__, pri)),
                 self._names(self._hosts, host), self._names(self._apps, tag), None)
 

@@ -107,9 +107,14 @@ def test_rfc3164_app_without_pid_ends_at_the_colon():
     assert one(b"Jun 14 15:16:01 combo kernel: Linux version 2.6.5")[1:3] == ("combo", "kernel")
 
 
-def test_rfc3164_line_without_a_tag_has_a_host_and_the_default_app():
+def test_rfc3164_word_after_the_host_without_a_colon_is_the_tag_as_rsyslog_and_vector_read_it():
+    # Issue 19 changed this (it was the default app): rsyslog and Vector take the word as the tag.
     t, host, app, _ = one(b"Jun 14 15:16:01 combo message without colon")
-    assert (t, host, app) == (ns(2026, 6, 14, 15, 16, 1), "combo", "dapp")
+    assert (t, host, app) == (ns(2026, 6, 14, 15, 16, 1), "combo", "message")
+
+
+def test_rfc3164_line_with_only_a_host_has_the_default_app():
+    assert one(b"Jun 14 15:16:01 combo")[1:3] == ("combo", "dapp")
 
 
 def test_rfc3164_space_padded_day_is_read():
