@@ -833,6 +833,7 @@ class Parser:
                         used.add(key)
                         break
                 if out.severities[i] is not None:
+                    used.update(k for k in jsonlog.OTEL_LEVEL_KEYS if k in flat)  # (said by the text)
                     break
             out.fields[i] = jsonlog.rest(flat, used)
         if docker:

@@ -37,7 +37,6 @@ APP_KEYS = ("service.name", "Resource.service.name", "resource.service.name",
             "program", "syslog.appname", "process.name", "log.logger", "logger", "logger_name",
             "loggerName", "component", "name")
 MESSAGE_KEYS = ("message", "msg", "log", "Body", "body", "MESSAGE", "@m", "short_message")
-_CONSUMED = frozenset(TIME_KEYS + LEVEL_KEYS + OTEL_LEVEL_KEYS + HOST_KEYS + APP_KEYS + MESSAGE_KEYS)
 _INT64 = 2**63
 
 DOCKER_KEYS = frozenset(("log", "stream", "time", "attrs"))

@@ -1,0 +1,233 @@
+"""helios.parse on the layouts of issue 19: app logs, JSON (ECS, OpenTelemetry),
+key=value, CRLF, time zones, container records. Made-up lines of real shapes."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import zoneinfo
+
+import pytest
+
+from helios.parse import Parser
+
+UTC = datetime.timezone.utc
+
+
+def ns(y, mo, d, h=0, mi=0, s=0, frac=0, tz=UTC) -> int:
+    return int(datetime.datetime(y, mo, d, h, mi, s, tzinfo=tz).timestamp()) * 10**9 + frac
+
+
+NOW = ns(2026, 12, 6, 12)
+
+
+def parse(*lines: bytes, **kw):
+    return Parser(default_host="dhost", default_app="dapp", **kw).parse_chunk(b"\n".join(lines) + b"\n", NOW)
+
+
+def one(line: bytes, **kw) -> tuple:
+    c = parse(line, **kw)
+    return c.times[0], c.hosts[0], c.apps[0], c.severities[0]
+
+
+# -- severity and app where app logs put them -------------------------------------
+
+@pytest.mark.parametrize("line, app, severity", [
+    (b"2024-03-11 08:15:02,118 - WARN  [main:Connector@212] - connection reset", "Connector", 4),
+    (b"2024-03-11 08:15:02, Info                  CBS    Loaded stack", "CBS", 6),
+    (b"2024-03-11 08:15:02,118 ERROR [main] org.example.Service: failed", "org.example.Service", 3),
+    (b"2024-03-11 08:15:02.123  INFO 1234 --- [           main] o.s.b.SpringApplication   : Starting", "o.s.b.SpringApplication", 6),
+    (b"2024-03-11 08:15:02,118 - myapp.db - CRITICAL - disk gone", "myapp.db", 2),
+    (b"2024-03-11 08:15:02,747 - INFO  [QuorumPeer[myid=1]/0:0:0:0:0:0:0:0:2181:FastLeaderElection@774] - x", "FastLeaderElection", 6),
+    (b"2024-03-11 08:15:02 | WRN | payments: retry", "payments", 4),
+    (b"2024-03-11T08:15:02Z [error] worker - boom", "worker", 3),
+    (b"2024-03-11 08:15:02 E something broke", "dapp", 3),
+    (b"2024-03-11 08:15:02 SEVERE com.example.Job: gave up", "com.example.Job", 3),
+    (b"2024-03-11 08:15:02 FATAL main: out of memory", "main", 2),
+    (b"2024-03-11 08:15:02 Starting server", "dapp", None),
+])
+def test_app_log_severity_and_app_are_found_where_the_layout_puts_them(line, app, severity):
+    t, host, got_app, got_severity = one(line)
+    assert t == ns(2024, 3, 11, 8, 15, 2, t % 10**9)
+    assert (host, got_app, got_severity) == ("dhost", app, severity)
+
+
+@pytest.mark.parametrize("line, expected", [
+    (b"081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1", (ns(2008, 11, 9, 20, 36, 15), "dfs.DataNode$PacketResponder", 6)),
+    (b"17/06/09 20:10:40 INFO executor.CoarseGrainedExecutorBackend: Registered", (ns(2017, 6, 9, 20, 10, 40), "executor.CoarseGrainedExecutorBackend", 6)),
+    (b"20171223-22:15:29:606|Step_LSC|30002312|onStandStepChanged 3579", (ns(2017, 12, 23, 22, 15, 29, 606_000_000), "Step_LSC", None)),
+    (b"[10.30 16:49:06] chrome.exe - proxy.example.org:5070 open", (ns(2026, 10, 30, 16, 49, 6), "chrome.exe", None)),
+    (b"2024/03/11 08:15:02 [error] 123#0: *1 open() failed", (ns(2024, 3, 11, 8, 15, 2), "dapp", 3)),
+    (b"11-Mar-2024 08:15:02.123 WARNING [main] org.apache.catalina.Foo.bar x", (ns(2024, 3, 11, 8, 15, 2, 123_000_000), "dapp", 4)),
+    (b"[2024-03-11 08:15:02,118] INFO [KafkaServer id=0] started (kafka.server.KafkaServer)", (ns(2024, 3, 11, 8, 15, 2, 118_000_000), "dapp", 6)),
+])
+def test_other_app_log_timestamps_are_read(line, expected):
+    t, _, app, severity = one(line)
+    assert (t, app, severity) == expected
+
+
+def test_bsd_line_with_an_rfc3339_time_gives_host_and_app():
+    assert one(b"2024-03-11T08:15:02+02:00 mac-1 Updater[2141]: checking") == (
+        ns(2024, 3, 11, 6, 15, 2), "mac-1", "Updater", None)
+
+
+def test_bsd_line_with_a_subprocess_after_the_pid_gives_the_app():
+    assert one(b"Mar 11 08:15:02 mac-1 worker[88] ([4120]): started")[1:3] == ("mac-1", "worker")
+
+
+def test_bsd_line_without_hostname_takes_the_tag_as_app_not_host():
+    assert one(b"<190>Mar  4 09:39:40 dhcpd[4305]: DHCPACK on 10.0.0.7")[1:] == ("dhost", "dhcpd", 6)
+
+
+def test_bsd_line_with_unpadded_day_is_read():
+    assert one(b"<134>Mar 1 02:21:38 fw1 filterlog[9753]: 5,,,1000000103") == (
+        ns(2026, 3, 1, 2, 21, 38), "fw1", "filterlog", 6)
+
+
+def test_plain_iso_line_without_rfc3339_zone_is_not_read_as_host_and_tag():
+    assert one(b"2024-03-11 08:15:02 Server started: ok")[1:3] == ("dhost", "dapp")
+
+
+# -- key=value ------------------------------------------------------------------------
+
+def test_level_key_gives_the_severity_of_a_line_whose_header_has_none():
+    assert one(b'Mar 24 10:00:00 web-01 app[123]: level=error msg="payment declined" order=1')[3] == 3
+    assert one(b"2024-03-11 08:15:02 worker started lvl=warn")[3] == 4
+
+
+def test_level_key_does_not_override_the_header_severity():
+    assert one(b"<14>Mar 24 10:00:00 web-01 app[123]: level=error x")[3] == 6
+
+
+def test_a_key_that_only_ends_in_level_is_not_the_level():
+    assert one(b"Mar 24 10:00:00 web-01 app[123]: loglevel_x=1 xlevel=error")[3] is None
+
+
+def test_logfmt_line_gives_its_columns_and_fields():
+    c = parse(b'time=2024-03-11T08:15:02Z level=warn msg="disk almost full" host=h9 app=svc used=91%')
+    assert (c.times[0], c.hosts[0], c.apps[0], c.severities[0]) == (ns(2024, 3, 11, 8, 15, 2), "h9", "svc", 4)
+    assert c.fields[0]["msg"] == "disk almost full" and c.fields[0]["used"] == "91%"
+
+
+def test_key_values_of_every_line_become_fields_when_asked():
+    c = parse(b"Jul 31 21:39:21 gw example-gw[10538]: disconnect host=/192.0.2.1 in=3274 out=1448", key_values=True)
+    assert c.fields[0] == {"host": "/192.0.2.1", "in": "3274", "out": "1448"}
+    assert c.hosts[0] == "gw"
+
+
+def test_key_values_are_not_fields_of_a_parsed_line_by_default():
+    assert parse(b"Jul 31 21:39:21 gw example-gw[10538]: disconnect in=3274").fields == [None]
+
+
+# -- JSON -------------------------------------------------------------------------------
+
+def test_ecs_json_with_dotted_keys_gives_every_column_and_the_rest_as_fields():
+    line = json.dumps({"@timestamp": "2024-03-11T08:15:02.118Z", "log.level": "CRITICAL", "host.name": "n1",
+                       "service.name": "api", "message": "down", "trace.id": "abc", "http.status": 503}).encode()
+    c = parse(line)
+    assert (c.times[0], c.hosts[0], c.apps[0], c.severities[0]) == (ns(2024, 3, 11, 8, 15, 2, 118_000_000), "n1", "api", 2)
+    assert c.fields[0] == {"trace.id": "abc", "http.status": 503}
+
+
+def test_ecs_json_with_nested_objects_reads_as_the_dotted_keys():
+    line = json.dumps({"@timestamp": "2024-03-11T08:15:02Z", "log": {"level": "warn", "logger": "x.Y"},
+                       "host": {"name": "n2"}, "message": "m"}).encode()
+    assert one(line) == (ns(2024, 3, 11, 8, 15, 2), "n2", "x.Y", 4)
+
+
+def test_opentelemetry_json_gives_every_column():
+    line = json.dumps({"Timestamp": "1710144902000000000", "SeverityText": "WARN", "SeverityNumber": 13,
+                       "Body": "slow", "Resource": {"service.name": "cart", "host.name": "k8s-3"},
+                       "Attributes": {"http.route": "/cart"}}).encode()
+    c = parse(line)
+    assert (c.times[0], c.hosts[0], c.apps[0], c.severities[0]) == (1710144902 * 10**9, "k8s-3", "cart", 4)
+    assert c.fields[0] == {"Attributes.http.route": "/cart"}
+
+
+def test_opentelemetry_severity_number_alone_gives_the_severity():
+    assert one(b'{"severityNumber": 17, "body": "x"}')[3] == 3
+
+
+def test_elasticsearch_json_log_gives_node_as_host_and_component_as_app():
+    line = b'{"type":"server","timestamp":"2024-03-11T08:15:02,118Z","level":"INFO","component":"o.e.n.Node","node.name":"es-1","message":"started"}'
+    assert one(line) == (ns(2024, 3, 11, 8, 15, 2, 118_000_000), "es-1", "o.e.n.Node", 6)
+
+
+@pytest.mark.parametrize("word, severity", [("WARN", 4), ("WRN", 4), ("W", 4), ("Info", 6), ("FATAL", 2),
+                                            ("SEVERE", 3), ("CRITICAL", 2), ("E", 3), ("dbg", 7), ("trace", 7)])
+def test_json_level_spellings(word, severity):
+    assert one(json.dumps({"level": word}).encode())[3] == severity
+
+
+def test_json_fields_survive_big_numbers_lists_and_lone_surrogates():
+    c = parse(b'{"a": 123456789012345678901234567890, "b": [1, "x"], "c": "\\ud800"}')
+    f = c.fields[0]
+    assert f["a"] == "123456789012345678901234567890" and f["b"] == '[1, "x"]'
+    f["c"].encode("utf-8")
+
+
+# -- bytes --------------------------------------------------------------------------------
+
+def test_crlf_carriage_return_is_not_in_the_message_but_stays_in_the_line():
+    c = parse(b"Jun 14 15:16:01 combo sshd[1]: hi\r", b"plain\r")
+    assert c.messages == [b"Jun 14 15:16:01 combo sshd[1]: hi", b"plain"]
+    assert c.lines == [b"Jun 14 15:16:01 combo sshd[1]: hi\r", b"plain\r"]   # offsets count the "\r"
+    assert (c.hosts[0], c.apps[0]) == ("combo", "sshd")
+
+
+def test_a_lone_carriage_return_inside_a_line_stays():
+    assert parse(b"a\rb").messages == [b"a\rb"]
+
+
+# -- time zones ----------------------------------------------------------------------------
+
+def test_timestamp_without_offset_is_read_in_the_parsers_zone():
+    paris = zoneinfo.ZoneInfo("Europe/Paris")
+    assert one(b"2024-07-01 12:00:00 INFO x: y", tz=paris)[0] == ns(2024, 7, 1, 10)        # summer: +2
+    assert one(b"2024-01-01 12:00:00 INFO x: y", tz=paris)[0] == ns(2024, 1, 1, 11)        # winter: +1
+    assert one(b"Jul  1 12:00:00 h a: x", tz=paris)[0] == ns(2026, 7, 1, 10)
+
+
+def test_timestamp_with_an_offset_ignores_the_zone():
+    paris = zoneinfo.ZoneInfo("Europe/Paris")
+    assert one(b"2024-07-01T12:00:00Z INFO x: y", tz=paris)[0] == ns(2024, 7, 1, 12)
+
+
+def test_local_zone_is_the_hosts_zone_with_its_rules(monkeypatch):
+    from helios.parsing.timestamps import zone
+    monkeypatch.setenv("TZ", "America/New_York")
+    tz = zone("local")
+    assert datetime.datetime(2024, 7, 1, tzinfo=tz).utcoffset() != datetime.datetime(2024, 1, 1, tzinfo=tz).utcoffset()
+
+
+def test_december_31st_line_read_on_january_2nd_is_last_years():
+    assert Parser().parse_chunk(b"Dec 31 23:59:59 h a: x\n", ns(2027, 1, 2)).times == [ns(2026, 12, 31, 23, 59, 59)]
+
+
+# -- containers -----------------------------------------------------------------------------
+
+def test_docker_json_file_record_is_unwrapped_and_its_text_parsed():
+    line = b'{"log":"2024-03-11 08:15:03,000 ERROR [main] com.x.Y: boom\\n","stream":"stderr","time":"2024-03-11T08:15:03.5Z"}'
+    c = parse(line)
+    assert c.messages == [b"2024-03-11 08:15:03,000 ERROR [main] com.x.Y: boom"]
+    assert (c.times[0], c.apps[0], c.severities[0]) == (ns(2024, 3, 11, 8, 15, 3, 500_000_000), "com.x.Y", 3)
+    assert c.fields[0] == {"stream": "stderr"}
+    assert c.lines == [line]
+
+
+def test_docker_partial_record_is_marked_partial():
+    c = parse(b'{"log":"third ","stream":"stdout","time":"2024-03-11T08:15:02.1Z"}')
+    assert c.messages == [b"third "] and c.fields[0] == {"stream": "stdout", "partial": True}
+
+
+def test_cri_record_is_unwrapped_with_the_runtime_time():
+    c = parse(b"2024-03-11T08:15:02.123456789Z stdout F 2024-03-11 08:15:02 WARN hello: world",
+              b"2024-03-11T08:15:02.2Z stderr P piece")
+    assert c.messages == [b"2024-03-11 08:15:02 WARN hello: world", b"piece"]
+    assert (c.times[0], c.apps[0], c.severities[0]) == (ns(2024, 3, 11, 8, 15, 2, 123_456_789), "hello", 4)
+    assert c.fields == [{"stream": "stdout"}, {"stream": "stderr", "partial": True}]
+    assert c.times[1] == ns(2024, 3, 11, 8, 15, 2, 200_000_000)
+
+
+def test_cri_record_with_an_empty_text_is_an_empty_message():
+    assert parse(b"2024-03-11T08:15:02Z stdout F").messages == [b""]
