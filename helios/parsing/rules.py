@@ -167,10 +167,12 @@ class Rule:
         """One row per line of ``lines`` (``text`` is them joined by b"\\n")."""
         rows = self.chunk_rx.findall(text)
         n = len(lines)
-        if len(rows) in (n, n + 1):          # no match crossed a line end
+        if rows and not isinstance(rows[0], tuple):
+            rows = [(r,) for r in rows]
+        # One row per line (and an empty one after a final b"\n"), and no
+        # match that crossed a line end: then the rows are the lines'.
+        if len(rows) == n + (text[-1:] == b"\n") and b"\n" not in b"".join([r[0] for r in rows]):
             del rows[n:]
-            if not isinstance(rows[0] if rows else (), tuple):
-                rows = [(r,) for r in rows]
             return [row if row[0] else None for row in rows]
         match = self.line_rx.match           # a pattern that spans lines: one line at a time
         out = []
