@@ -128,16 +128,18 @@ _RFC5424 = re.compile(
 # put around it (a pid, "name - " of Python's logging, a column of Windows
 # CBS, Spring's "--- [thread]", "[thread:Component@line]", a logger name
 # ending in ":" or " -"); or, for an RFC 3339 time, BSD syslog's "host tag:";
-# or "|Component|" and "] program - ". A level may also come before the time.
+# or "|Component|" and "] program - ". A level may also come before the time,
+# and a file name before it all ("nova-api.log.1 2017-05-16 ...", as grep -H
+# or a concatenation of files writes).
 _APP_TIME = (
     rb"\[?(?:" + _ISO_TS + rb"|\d{4}/\d\d?/\d\d?[ T]\d\d?:\d\d:\d\d(?:[.,]\d{1,9})?"
-    rb"|\d\d/\d\d/\d\d \d\d:\d\d:\d\d(?:[.,]\d{1,9})?|\d{6} \d{6}|\d{8}-\d\d:\d\d:\d\d(?::\d{3})?"
+    rb"|\d\d/\d\d/\d\d \d\d:\d\d:\d\d(?:[.,]\d{1,9})?|\d{6} \d{6}|\d{8}-\d\d?:\d\d?:\d\d?(?::\d{1,3})?"
     rb"|\d\d?-" + _MON + rb"-\d{4} \d\d:\d\d:\d\d(?:[.,]\d{1,9})?|\d\d\.\d\d \d\d:\d\d:\d\d)\]?(?![\d:])")
 # A bracket (one level of nesting: "[QuorumPeer[myid=1]/...:Component@774]"),
 # taken whole and possessively (linear); its "Component@line" is read by a cache.
 _BRACKET = rb"\[((?:[^\[\]\n]|\[[^\[\]\n]{0,64}\]){0,200}+)\][ \t]*(?:-[ \t]*)?"
 _APP = re.compile(
-    rb"^(?:(?:\[?(" + _LEVEL + rb")\]?[ \t]+)?(" + _APP_TIME + rb")(?:"
+    rb"^(?:(?:[\w.-]{1,64}\.log[\w.:-]{0,40}[ :])?(?:\[?(" + _LEVEL + rb")\]?[ \t]+)?(" + _APP_TIME + rb")(?:"
     rb" (stdout|stderr) ([PF])(?= |$)"
     rb"|(?:[ \t]*[-,|:][ \t]*|[ \t]+)(?:\d{1,10}[ \t]+)?(?:([\w.$-]{1,64})[ \t]+-[ \t]+)?\[?(" + _LEVEL + rb")\]?"
     rb"(?: {2,}([A-Za-z][\w.-]{0,31})(?= {2,})"
@@ -145,7 +147,7 @@ _APP = re.compile(
     rb"(?:([\w.$/<>-]{1,128})(?:[ \t]*:(?=[ \t]|$)|[ \t]+-[ \t]|[ \t]+\[))?)?"
     rb"| (?!" + _LEVEL + rb")(?:([\w.:@/%-]{1,255}) )?([^\s:\[\]]{1,48})(?:\[[^\]\n]{0,32}\])?"
     rb"(?: \([^)\n]{0,64}\))?:(?= |$)"
-    rb"|\|([\w.$-]{1,64})\||\s([\w.$-]{1,64}) - )?)?.*", re.M)
+    rb"|\|([\w.$-]{1,64})\||\s([\w.$-]{1,64}(?: \*\d{1,3})?) - )?)?.*", re.M)
 # The fast app pass: an ISO time, a word (a level, checked by its cache), an
 # optional "[thread]" or "[thread:Component@line]" and an optional logger
 # ending in ":" or " - ". A line is taken only when its word is a level and
@@ -165,7 +167,9 @@ _LOGCAT = re.compile(
 # An ISO timestamp without its fraction (see Parser._iso_ns).
 _ISO_PARTS = re.compile(
     rb"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d) ?(?:([Zz])|([+-])(\d\d)(?::?(\d\d))?)?")
-_FRACTION = re.compile(rb"(.*\d\d:\d\d:?\d\d)[.,:](\d{1,9})")
+# A fraction after the seconds: ".123", ",123", or ":606" (a count of ms, as
+# some Java apps print them unpadded: ":6" is 6 ms).
+_FRACTION = re.compile(rb"(.*\d:\d\d?:\d\d?)([.,:])(\d{1,9})")
 _LOGCAT_SEVERITY = {b"V": 7, b"D": 7, b"I": 6, b"W": 4, b"E": 3, b"F": 2, b"A": 0}
 _JSON = json.JSONDecoder()
 _KEY_BEFORE = frozenset(b" \t,;([{.\n")
@@ -726,7 +730,9 @@ class Parser:
         if m is None:
             return self._other_seconds[ts]
         base = self._other_seconds[m[1]]
-        return None if base is None else base + int(m[2].ljust(9, b"0"))
+        if base is None:
+            return None
+        return base + (int(m[3]) * 1_000_000 if m[2] == b":" else int(m[3].ljust(9, b"0")))
 
     def _other_seconds_ns(self, ts: bytes) -> int | None:
         parts = other_parts(ts)

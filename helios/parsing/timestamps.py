@@ -44,7 +44,7 @@ _FORMS = re.compile(
     rb"(\d{4})/(\d\d?)/(\d\d?)[ T](\d\d?):(\d\d):(\d\d)"          # 2024/03/11 08:15:02 (nginx, glog-like)
     rb"|(\d\d)/(\d\d)/(\d\d) (\d\d):(\d\d):(\d\d)"                # 17/06/09 20:10:40 (log4j yy/MM/dd: Spark)
     rb"|(\d\d)(\d\d)(\d\d) (\d\d)(\d\d)(\d\d)"                    # 081109 203615 (yyMMdd HHmmss: HDFS)
-    rb"|(\d{4})(\d\d)(\d\d)-(\d\d):(\d\d):(\d\d)"                 # 20171223-22:15:29
+    rb"|(\d{4})(\d\d)(\d\d)-(\d\d?):(\d\d?):(\d\d?)"              # 20171223-22:15:29 (or 22:18:2)
     rb"|(\d\d?)-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d)"       # 11-Mar-2024 08:15:02 (Tomcat)
     rb"|(\d\d)\.(\d\d) (\d\d):(\d\d):(\d\d)")                     # 10.30 16:49:06 (MM.dd, no year)
 
