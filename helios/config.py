@@ -324,7 +324,9 @@ class Tailer:
                            '"" turns it off.', lambda v: None if v == "" else listen_address(v))
     parse: tuple[dict, ...] = setting((), "Per-path parsing, first matching table wins: [[tailer.parse]] "
                                       "with paths (globs), and optionally timezone, format, app, key_values "
-                                      "(every key=value pair becomes a field) and [[tailer.parse.rules]] "
+                                      "(every key=value pair becomes a field), mask (regexes whose matches "
+                                      "are overwritten with '*' before lines leave the host) and "
+                                      "[[tailer.parse.rules]] "
                                       "(regex or grok, time_format, timezone, app, fields; first match wins, "
                                       "the default parser reads the rest). See README, Parsing.",
                                       each=(lambda v: _parse_table(v),))

@@ -239,11 +239,12 @@ class Parser:
     compiled user rules (``helios.parsing.rules.compile_rules``), tried
     before the format's own passes. ``key_values`` turns ``key=value`` pairs
     on every line into fields (lines no pass recognised always get theirs);
-    ``containers`` unwraps Docker json-file and CRI records."""
+    ``containers`` unwraps Docker json-file and CRI records; ``masks``
+    are regexes whose matches never leave the host (see parse_chunk)."""
 
     def __init__(self, fmt: str = "auto", *, default_host: str = "", default_app: str = "",
                  tz: datetime.tzinfo = datetime.timezone.utc, rules=(), key_values: bool = False,
-                 containers: bool = True) -> None:
+                 containers: bool = True, masks=()) -> None:
         if fmt not in FORMATS:
             raise ValueError(f"unknown log format {fmt!r}: expected one of {', '.join(FORMATS)}")
         self.fmt = fmt
@@ -302,6 +303,7 @@ class Parser:
         # line: a rule's name, a layout, or None (helios parse-test).
         self.explain = False
         self.matched: list[str | None] = []
+        self.masks = [re.compile(m.encode("utf-8"), re.M) for m in masks]
 
     # -- the batch path ------------------------------------------------------
 
@@ -310,6 +312,12 @@ class Parser:
         b"\\n"; trailing bytes without one count as a last line)."""
         if not chunk:
             return Columns([], [], [], [], [], [], [])
+        for rx in self.masks:
+            # What a mask matches (its first group if it has one) becomes as
+            # many "*" bytes before anything is read from the line: the bytes
+            # never leave the host, no field holds them, and every line keeps
+            # its length (offsets and the audit's byte counts still add up).
+            chunk = rx.sub(_stars, chunk)
         lines = chunk.split(b"\n")
         if chunk[-1] == 10:                 # b"\n": split() left an empty string after it
             lines.pop()
@@ -330,8 +338,8 @@ class Parser:
             if self.explain:
                 self._note(before, left, rule.name)
             if not left:
-                return out
-        if self._order:
+                break
+        if left and self._order:
             best, best_count = None, 0
             for p in self._order:
                 before = len(left)
@@ -891,6 +899,17 @@ def _component_at(bracket: bytes) -> bytes:
     """b"main:Connector@212" -> b"Connector" (log4j's %t:%C{1}@%L); else b""."""
     m = _AT.search(bracket)
     return m[0] if m else b""
+
+
+_STARS = bytes(10 if i == 10 else 42 for i in range(256))   # every byte to "*", but b"\n"
+
+
+def _stars(m: re.Match) -> bytes:
+    whole = m.group(0)
+    if m.re.groups and m.start(1) >= 0:
+        a, b = m.start(1) - m.start(), m.end(1) - m.start()
+        return whole[:a] + whole[a:b].translate(_STARS) + whole[b:]
+    return whole.translate(_STARS)
 
 
 def _is_rfc3339(stamp: bytes) -> bool:

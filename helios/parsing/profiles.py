@@ -1,7 +1,8 @@
 """Per-path parsing: which parser reads a file, from the tailer's config.
 
 ``[[tailer.parse]]`` tables each name globs of paths and how their lines are
-read: a time zone, ``key_values``, and user rules (``helios.parsing.rules``).
+read: a time zone, ``key_values``, ``mask`` (regexes whose matches are
+overwritten with ``*`` before a line leaves the host), and user rules (``helios.parsing.rules``).
 A file takes the first table one of whose globs matches its path (``*``
 matches ``/`` too); a file that matches none is read by the default parser
 with the tailer's own ``format``, ``timezone`` and ``app``::
@@ -19,13 +20,14 @@ with the tailer's own ``format``, ``timezone`` and ``app``::
 from __future__ import annotations
 
 import fnmatch
+import re
 from typing import Any, Mapping
 
 from helios.parse import FORMATS, Parser
 from helios.parsing.rules import RuleError, compile_rules
 from helios.parsing.timestamps import zone
 
-TABLE_KEYS = ("paths", "format", "timezone", "app", "key_values", "rules")
+TABLE_KEYS = ("paths", "format", "timezone", "app", "key_values", "rules", "mask")
 
 
 def check_table(table: Any) -> str | None:
@@ -49,6 +51,19 @@ def check_table(table: Any) -> str | None:
             problems.append(f"timezone: {exc}")
     if "app" in table and not isinstance(table["app"], str):
         problems.append("app must be a string")
+    masks = table.get("mask", [])
+    if not (isinstance(masks, list) and all(isinstance(m, str) and m for m in masks)):
+        problems.append("mask must be a list of regular expressions")
+    else:
+        for i, m in enumerate(masks):
+            try:
+                rx = re.compile(m)
+                re.compile(m.encode("utf-8"))
+            except re.error as exc:
+                problems.append(f"mask[{i}]: not a valid regular expression ({exc})")
+                continue
+            if rx.match(""):
+                problems.append(f"mask[{i}]: matches the empty string")
     if "key_values" in table and not isinstance(table["key_values"], bool):
         problems.append("key_values must be true or false")
     rules = table.get("rules", [])
@@ -81,7 +96,8 @@ class Profiles:
         return Parser(table.get("format", self._base["fmt"]), default_host=self._base["host"],
                       default_app=table.get("app", self._base["app"]),
                       tz=zone(table.get("timezone", self._base["timezone"])),
-                      rules=compile_rules(table.get("rules", [])), key_values=table.get("key_values", False))
+                      rules=compile_rules(table.get("rules", [])), key_values=table.get("key_values", False),
+                      masks=table.get("mask", ()))
 
     def table_of(self, path: str) -> int | None:
         for i, table in enumerate(self.tables):

@@ -206,3 +206,37 @@ def test_container_records_are_read_from_both_formats():
     assert containers.record(b"2024-03-11T08:15:02.1Z stdout P part") == \
         containers.Record(b"2024-03-11T08:15:02.1Z", "stdout", b"part", True)
     assert containers.record(b"not a record") is None
+
+
+# -- masks ----------------------------------------------------------------------------
+
+def test_masked_bytes_never_reach_the_message_nor_a_field_and_lengths_stay():
+    line = b"Mar 11 08:15:02 h app[1]: login password=hunter2 card 4111111111111111 ok"
+    p = Parser(masks=[r"password=(\S+)", r"\b\d{16}\b"], key_values=True)
+    c = p.parse_chunk(line + b"\n", NOW)
+    assert c.messages == [b"Mar 11 08:15:02 h app[1]: login password=******* card **************** ok"]
+    assert len(c.lines[0]) == len(line)                 # offsets and the audit's byte counts add up
+    assert b"hunter2" not in repr(c).encode() and "hunter2" not in repr(c.fields)
+    assert c.fields[0]["password"] == "*******"
+    assert (c.hosts[0], c.apps[0]) == ("h", "app")
+
+
+def test_a_mask_that_spans_a_line_end_keeps_the_line_end():
+    c = Parser(masks=[r"secret\s+\S+"]).parse_chunk(b"a secret\nb c\n", NOW)
+    assert c.lines == [b"a ******", b"* c"]
+
+
+def test_mask_in_a_json_line_hides_the_value_from_the_fields():
+    c = Parser(masks=[r'"token":\s*"([^"]*)"']).parse_chunk(b'{"token": "abc123", "level": "info"}\n', NOW)
+    assert c.fields[0] == {"token": "******"} and c.severities[0] == 6
+
+
+def test_bad_mask_is_a_config_problem():
+    assert "mask[0]: not a valid regular expression" in check_table({"paths": ["*"], "mask": ["(x"]})
+    assert "mask[0]: matches the empty string" in check_table({"paths": ["*"], "mask": ["x*"]})
+
+
+def test_profiles_apply_the_masks_of_the_path():
+    profiles = Profiles(tables=({"paths": ["/var/log/auth*"], "mask": [r"pw=(\S+)"]},))
+    assert profiles.parser("/var/log/auth.log").parse_chunk(b"x pw=1234\n", NOW).messages == [b"x pw=****"]
+    assert profiles.parser("/var/log/other").parse_chunk(b"x pw=1234\n", NOW).messages == [b"x pw=1234"]
