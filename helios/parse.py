@@ -901,7 +901,7 @@ def _component_at(bracket: bytes) -> bytes:
     return m[0] if m else b""
 
 
-_STARS = bytes(10 if i == 10 else 42 for i in range(256))   # every byte to "*", but b"\n"
+_STARS = bytes(i if i in (10, 13) else 42 for i in range(256))   # every byte to "*", but b"\n" and b"\r"
 
 
 def _stars(m: re.Match) -> bytes:

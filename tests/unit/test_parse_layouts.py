@@ -231,3 +231,40 @@ def test_cri_record_is_unwrapped_with_the_runtime_time():
 
 def test_cri_record_with_an_empty_text_is_an_empty_message():
     assert parse(b"2024-03-11T08:15:02Z stdout F").messages == [b""]
+
+
+# -- robustness of the new paths ----------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from helios.parsing.rules import compile_rules  # noqa: E402
+
+SHAPES = [
+    b'{"log":"x\\n","stream":"stdout","time":"2024-03-11T08:15:02Z"}', b'{"log":"part","stream":"stderr"}',
+    b"2024-03-11T08:15:02Z stdout P ", b"2024-03-11T08:15:02.1Z stderr F {\"level\":\"warn\"}",
+    b'{"@timestamp":"x","log":{"level":5},"host":{"name":["a"]}}', b"level=", b"lvl=warn",
+    b"time=1 level=err a=\"b", b"<1>1 - - - - - [a b=\"\\\"]", b"2024-03-11 08:15:02, Info  X  y",
+    b"[n1] 1709964000.5 kern.err d: x", b"\r", b"password=secret\r",
+]
+RULES = compile_rules([{"name": "ras", "time_format": "epoch",
+                        "regex": r"\[(?P<host>\w+)\] (?P<time>[\d.]+) (?P<facility>\w+)\.(?P<severity>\w+) "},
+                       {"name": "span", "regex": r"(?P<a>\w+)\s+(?P<b>\w+)"}])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(SHAPES), st.binary(max_size=40).map(lambda b: b.replace(b"\n", b""))),
+                max_size=25),
+       st.booleans(), st.booleans())
+def test_any_chunk_with_rules_masks_and_key_values_gives_one_sane_row_per_line(parts, key_values, containers):
+    chunk = b"\n".join(parts) + b"\n"
+    parser = Parser(rules=RULES, key_values=key_values, containers=containers, masks=[r"password=(\S+)"])
+    c = parser.parse_chunk(chunk, NOW)
+    assert list(map(len, c.lines)) == list(map(len, chunk.split(b"\n")[:-1]))   # masks keep lengths
+    assert all(len(col) == len(c.lines) for col in c)
+    assert all(type(t) is int and 0 <= t < 2**63 for t in c.times)
+    assert all(s is None or 0 <= s <= 7 for s in c.severities)
+    assert all(f is None or isinstance(f, dict) for f in c.fields)
+    assert b"secret" not in b"".join(c.messages)
+    import msgpack
+    msgpack.packb(c.fields, use_bin_type=True)          # every field can travel
