@@ -183,7 +183,7 @@ _KV_APP = ("app", "service", "logger", "component", "program")
 
 _PASS_NAMES = {"_run_3164_fast": "rfc3164", "_run_3164": "rfc3164", "_run_5424": "rfc5424",
                "_run_app_fast": "app log", "_run_app": "app log", "_run_apache": "apache error log",
-               "_run_logcat": "logcat", None: "json"}
+               "_run_logcat": "logcat", "_parse_json": "json"}
 
 
 class Columns(NamedTuple):
@@ -288,7 +288,7 @@ class Parser:
         self._rule_times = [_TimeCache(self._rule_reader(r)) for r in self.rules]
         passes = {
             "rfc3164": self._run_3164_fast, "rfc5424": self._run_5424, "iso8601": self._run_app_fast,
-            "apache": self._run_apache, "logcat": self._run_logcat, "json": None,  # json: line by line
+            "apache": self._run_apache, "logcat": self._run_logcat, "json": self._parse_json,  # json: line by line
         }
         loose = {"rfc3164": self._run_3164, "iso8601": self._run_app}
         if fmt == "auto":
@@ -344,9 +344,9 @@ class Parser:
             for p in self._order:
                 before = len(left)
                 was = left
-                left = self._parse_json(out, left) if p is None else self._fill(p, out, left, chunk)
+                left = self._parse_json(out, left) if p == self._parse_json else self._fill(p, out, left, chunk)
                 if self.explain:
-                    self._note(was, left, _PASS_NAMES[getattr(p, "__name__", None)])
+                    self._note(was, left, _PASS_NAMES[p.__name__])
                 if before - len(left) > best_count:
                     best, best_count = p, before - len(left)
                 if not left:
@@ -825,29 +825,29 @@ class Parser:
                 still.append(i)
                 continue
             used = set()
-            key, value = jsonlog.first(flat, jsonlog.TIME_KEYS)
-            if key is not None:
+            found = jsonlog.roles(flat)
+            for key, value in found.get("time", ()):
                 ns = self._json_time(value)
                 if ns is not None:
                     out.times[i] = ns
                     used.add(key)
-            for keys, column, default in ((jsonlog.HOST_KEYS, out.hosts, self.default_host),
-                                          (jsonlog.APP_KEYS, out.apps, self.default_app)):
-                for key in keys:
-                    name = jsonlog.text(flat.get(key))
+                    break
+            for role, column in (("host", out.hosts), ("app", out.apps)):
+                for key, value in found.get(role, ()):
+                    name = jsonlog.text(value)
                     if name is not None:
                         column[i] = name
                         used.add(key)
                         break
-            for keys, otel in ((jsonlog.LEVEL_KEYS, False), (jsonlog.OTEL_LEVEL_KEYS, True)):
-                for key in keys:
-                    level = sev.of_value(flat.get(key), otel)
+            for role in ("level", "otel_level"):
+                for key, value in found.get(role, ()):
+                    level = sev.of_value(value, role == "otel_level")
                     if level is not None:
                         out.severities[i] = level
                         used.add(key)
                         break
                 if out.severities[i] is not None:
-                    used.update(k for k in jsonlog.OTEL_LEVEL_KEYS if k in flat)  # (said by the text)
+                    used.update(key for key, _ in found.get("otel_level", ()))  # (said by the text)
                     break
             out.fields[i] = jsonlog.rest(flat, used)
         if docker:

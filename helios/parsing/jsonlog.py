@@ -38,6 +38,13 @@ APP_KEYS = ("service.name", "Resource.service.name", "resource.service.name",
             "loggerName", "component", "name")
 MESSAGE_KEYS = ("message", "msg", "log", "Body", "body", "MESSAGE", "@m", "short_message")
 _INT64 = 2**63
+# Key -> (role, rank): one walk over a line's keys finds every role (a line
+# has a few keys; the lists above have dozens).
+_ROLES: dict[str, tuple[str, int]] = {}
+for _role, _keys in (("time", TIME_KEYS), ("level", LEVEL_KEYS), ("otel_level", OTEL_LEVEL_KEYS),
+                     ("host", HOST_KEYS), ("app", APP_KEYS)):
+    for _rank, _key in enumerate(_keys):
+        _ROLES.setdefault(_key, (_role, _rank))
 
 DOCKER_KEYS = frozenset(("log", "stream", "time", "attrs"))
 
@@ -74,6 +81,21 @@ def field_value(value):
     if t is float or t is bool or value is None:
         return value
     return json.dumps(value)[:4096]
+
+
+def roles(flat: dict) -> dict[str, list[tuple[str, object]]]:
+    """{role: [(key, value), ...] best first} of the keys of ``flat`` that
+    name a time, level, host or app, with a value that is not empty."""
+    found: dict[str, list] = {}
+    for key, value in flat.items():
+        r = _ROLES.get(key)
+        if r is not None and value is not None and value != "":
+            found.setdefault(r[0], []).append((r[1], key, value))
+    for role, items in found.items():
+        if len(items) > 1:
+            items.sort(key=lambda item: item[0])
+        found[role] = [(key, value) for _, key, value in items]
+    return found
 
 
 def first(flat: dict, keys: tuple):
