@@ -42,7 +42,8 @@ A line that nothing recognises is kept with the receive time, the default host
 and app, and no severity. Parsing never raises on content and never drops a
 line. ``lines`` are the lines as read (their lengths give the file offsets);
 ``messages`` are what the events carry: the line without the ``\\r`` of a
-CRLF ending, or the application's text of a container record. A parsed time
+CRLF ending, or the application's text of a container record; such an event's
+field ``line_bytes`` says how long its line was, for the audit. A parsed time
 outside 1970..2262 (what fits in int64 nanoseconds) is treated as unparsed.
 
 Time zones and years
@@ -74,6 +75,9 @@ from helios.parsing import containers, fields as kvfields, jsonlog, severity as 
 from helios.parsing.timestamps import MONTHS, bsd_parts, other_parts
 
 FORMATS = ("auto", "rfc3164", "rfc5424", "iso8601", "json", "raw")
+# The field of an event whose message is shorter than its line as read: the
+# line's length in bytes (helios.audit counts the file's bytes with it).
+LINE_BYTES = "line_bytes"
 
 _NS = 1_000_000_000
 _DAY_NS = 86_400 * _NS
@@ -304,6 +308,7 @@ class Parser:
         self.explain = False
         self.matched: list[str | None] = []
         self.masks = [re.compile(m.encode("utf-8"), re.M) for m in masks]
+        self._reshaped = False              # a container record's text replaced its line in this chunk
 
     # -- the batch path ------------------------------------------------------
 
@@ -369,6 +374,15 @@ class Parser:
                 for i in left:
                     if out.fields[i] is not None:
                         self.matched[i] = "key=value"
+        if self._reshaped or b"\r" in chunk:
+            # A message shorter than its line (a CRLF's "\r" left out, a
+            # container record unwrapped) says how many bytes its line had,
+            # so that what the audit counts is the file's bytes.
+            fields = out.fields
+            for i, (message, line) in enumerate(zip(messages, lines)):
+                if len(message) != len(line):
+                    fields[i] = {**(fields[i] or {}), LINE_BYTES: len(line)}
+            self._reshaped = False
         return out
 
     def _note(self, before, after, name: str) -> None:
@@ -618,6 +632,7 @@ class Parser:
         inner = self._inner_parser().parse_chunk(
             b"".join(t.split(b"\n", 1)[0].rstrip(b"\r") + b"\n" for _, t, _, _, _ in items), self._now)
         messages = out.messages
+        self._reshaped = True
         for k, (i, text, ns, stream, partial) in enumerate(items):
             messages[i] = text
             # The runtime's time is exact and has its zone: it wins over the text's.

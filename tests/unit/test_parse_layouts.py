@@ -172,6 +172,7 @@ def test_crlf_carriage_return_is_not_in_the_message_but_stays_in_the_line():
     c = parse(b"Jun 14 15:16:01 combo sshd[1]: hi\r", b"plain\r")
     assert c.messages == [b"Jun 14 15:16:01 combo sshd[1]: hi", b"plain"]
     assert c.lines == [b"Jun 14 15:16:01 combo sshd[1]: hi\r", b"plain\r"]   # offsets count the "\r"
+    assert c.fields == [{"line_bytes": len(c.lines[0])}, {"line_bytes": 6}]  # and so does the audit
     assert (c.hosts[0], c.apps[0]) == ("combo", "sshd")
 
 
@@ -211,13 +212,14 @@ def test_docker_json_file_record_is_unwrapped_and_its_text_parsed():
     c = parse(line)
     assert c.messages == [b"2024-03-11 08:15:03,000 ERROR [main] com.x.Y: boom"]
     assert (c.times[0], c.apps[0], c.severities[0]) == (ns(2024, 3, 11, 8, 15, 3, 500_000_000), "com.x.Y", 3)
-    assert c.fields[0] == {"stream": "stderr"}
+    assert c.fields[0] == {"stream": "stderr", "line_bytes": len(line)}   # the audit counts the file's bytes
     assert c.lines == [line]
 
 
 def test_docker_partial_record_is_marked_partial():
-    c = parse(b'{"log":"third ","stream":"stdout","time":"2024-03-11T08:15:02.1Z"}')
-    assert c.messages == [b"third "] and c.fields[0] == {"stream": "stdout", "partial": True}
+    line = b'{"log":"third ","stream":"stdout","time":"2024-03-11T08:15:02.1Z"}'
+    c = parse(line)
+    assert c.messages == [b"third "] and c.fields[0] == {"stream": "stdout", "partial": True, "line_bytes": len(line)}
 
 
 def test_cri_record_is_unwrapped_with_the_runtime_time():
@@ -225,7 +227,9 @@ def test_cri_record_is_unwrapped_with_the_runtime_time():
               b"2024-03-11T08:15:02.2Z stderr P piece")
     assert c.messages == [b"2024-03-11 08:15:02 WARN hello: world", b"piece"]
     assert (c.times[0], c.apps[0], c.severities[0]) == (ns(2024, 3, 11, 8, 15, 2, 123_456_789), "hello", 4)
-    assert c.fields == [{"stream": "stdout"}, {"stream": "stderr", "partial": True}]
+    assert [{k: v for k, v in f.items() if k != "line_bytes"} for f in c.fields] == [
+        {"stream": "stdout"}, {"stream": "stderr", "partial": True}]
+    assert [f["line_bytes"] for f in c.fields] == list(map(len, c.lines))
     assert c.times[1] == ns(2024, 3, 11, 8, 15, 2, 200_000_000)
 
 

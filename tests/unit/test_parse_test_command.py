@@ -73,5 +73,7 @@ def test_encoder_sends_crlf_lines_without_the_cr_at_offsets_that_count_it_and_ru
     assert [e.message for e in events] == [b"[n1] 1709964000 kern.err a", b"[n2] 1709964001 kern.info b"]
     assert [e.offset for e in events] == [100, 100 + 28]
     assert events[1].id == line_id(key, 128)
-    assert [e.fields for e in events] == [{"facility": "kern"}, {"facility": "kern"}]
+    assert [e.fields for e in events] == [{"facility": "kern", "line_bytes": 27}, {"facility": "kern", "line_bytes": 28}]
     assert [e.host for e in events] == ["n1", "n2"] and events[0].severity == 3
+    from helios.audit import span
+    assert [span(e) for e in events] == [(100, 128), (128, 100 + len(data))]       # no gap, no overlap
