@@ -244,11 +244,12 @@ class Parser:
     before the format's own passes. ``key_values`` turns ``key=value`` pairs
     on every line into fields (lines no pass recognised always get theirs);
     ``containers`` unwraps Docker json-file and CRI records; ``masks``
-    are regexes whose matches never leave the host (see parse_chunk)."""
+    are regexes whose matches never leave the host (see parse_chunk);
+    ``rename`` renames fields and ``add_fields`` adds fields to every line."""
 
     def __init__(self, fmt: str = "auto", *, default_host: str = "", default_app: str = "",
                  tz: datetime.tzinfo = datetime.timezone.utc, rules=(), key_values: bool = False,
-                 containers: bool = True, masks=()) -> None:
+                 containers: bool = True, masks=(), rename=None, add_fields=None) -> None:
         if fmt not in FORMATS:
             raise ValueError(f"unknown log format {fmt!r}: expected one of {', '.join(FORMATS)}")
         self.fmt = fmt
@@ -309,6 +310,8 @@ class Parser:
         self.matched: list[str | None] = []
         self.masks = [re.compile(m.encode("utf-8"), re.M) for m in masks]
         self._reshaped = False              # a container record's text replaced its line in this chunk
+        self.rename = dict(rename or {})
+        self.add_fields = dict(add_fields or {})
 
     # -- the batch path ------------------------------------------------------
 
@@ -374,6 +377,8 @@ class Parser:
                 for i in left:
                     if out.fields[i] is not None:
                         self.matched[i] = "key=value"
+        if self.rename or self.add_fields:
+            self._edit_fields(out.fields)
         if self._reshaped or b"\r" in chunk:
             # A message shorter than its line (a CRLF's "\r" left out, a
             # container record unwrapped) says how many bytes its line had,
@@ -384,6 +389,19 @@ class Parser:
                     fields[i] = {**(fields[i] or {}), LINE_BYTES: len(line)}
             self._reshaped = False
         return out
+
+    def _edit_fields(self, fields: list) -> None:
+        """Renames (``rename``: old name -> new) and added fields
+        (``add_fields``, which the line's own fields win over)."""
+        rename, add = self.rename, self.add_fields
+        for i, f in enumerate(fields):
+            if f is None:
+                if add:
+                    fields[i] = add                 # (shared: fields are never changed once made)
+                continue
+            if rename and not rename.keys().isdisjoint(f):
+                f = {rename.get(k, k): v for k, v in f.items()}
+            fields[i] = {**add, **f} if add else f
 
     def _note(self, before, after, name: str) -> None:
         gone = set(before).difference(after)

@@ -2,7 +2,8 @@
 
 ``[[tailer.parse]]`` tables each name globs of paths and how their lines are
 read: a time zone, ``key_values``, ``mask`` (regexes whose matches are
-overwritten with ``*`` before a line leaves the host), and user rules (``helios.parsing.rules``).
+overwritten with ``*`` before a line leaves the host), ``rename`` (field
+names to new names), ``fields`` (added to every line), and user rules (``helios.parsing.rules``).
 A file takes the first table one of whose globs matches its path (``*``
 matches ``/`` too); a file that matches none is read by the default parser
 with the tailer's own ``format``, ``timezone`` and ``app``::
@@ -27,7 +28,7 @@ from helios.parse import FORMATS, Parser
 from helios.parsing.rules import RuleError, compile_rules
 from helios.parsing.timestamps import zone
 
-TABLE_KEYS = ("paths", "format", "timezone", "app", "key_values", "rules", "mask")
+TABLE_KEYS = ("paths", "format", "timezone", "app", "key_values", "rules", "mask", "rename", "fields")
 
 
 def check_table(table: Any) -> str | None:
@@ -64,6 +65,11 @@ def check_table(table: Any) -> str | None:
                 continue
             if rx.match(""):
                 problems.append(f"mask[{i}]: matches the empty string")
+    for key in ("rename", "fields"):
+        if key in table and not isinstance(table[key], dict):
+            problems.append(f"{key} must be a table of names to {'new names' if key == 'rename' else 'values'}")
+    if isinstance(table.get("rename"), dict) and not all(isinstance(v, str) and v for v in table["rename"].values()):
+        problems.append("rename: every new name must be a non-empty string")
     if "key_values" in table and not isinstance(table["key_values"], bool):
         problems.append("key_values must be true or false")
     rules = table.get("rules", [])
@@ -97,7 +103,7 @@ class Profiles:
                       default_app=table.get("app", self._base["app"]),
                       tz=zone(table.get("timezone", self._base["timezone"])),
                       rules=compile_rules(table.get("rules", [])), key_values=table.get("key_values", False),
-                      masks=table.get("mask", ()))
+                      masks=table.get("mask", ()), rename=table.get("rename"), add_fields=table.get("fields"))
 
     def table_of(self, path: str) -> int | None:
         for i, table in enumerate(self.tables):

@@ -240,3 +240,15 @@ def test_profiles_apply_the_masks_of_the_path():
     profiles = Profiles(tables=({"paths": ["/var/log/auth*"], "mask": [r"pw=(\S+)"]},))
     assert profiles.parser("/var/log/auth.log").parse_chunk(b"x pw=1234\n", NOW).messages == [b"x pw=****"]
     assert profiles.parser("/var/log/other").parse_chunk(b"x pw=1234\n", NOW).messages == [b"x pw=1234"]
+
+
+def test_table_renames_fields_and_adds_fields_to_every_line():
+    profiles = Profiles(tables=({"paths": ["/srv/*"], "rename": {"trace.id": "trace"}, "fields": {"dc": "par1"}},))
+    c = profiles.parser("/srv/a.log").parse_chunk(b'{"trace.id": "abc", "dc": "own"}\nplain\n', NOW)
+    assert c.fields == [{"trace": "abc", "dc": "own"}, {"dc": "par1"}]
+
+
+def test_bad_rename_and_fields_are_config_problems():
+    assert "rename must be a table" in check_table({"paths": ["*"], "rename": ["x"]})
+    assert "every new name" in check_table({"paths": ["*"], "rename": {"a": ""}})
+    assert "fields must be a table" in check_table({"paths": ["*"], "fields": 3})
