@@ -325,7 +325,8 @@ class Tailer:
     parse: tuple[dict, ...] = setting((), "Per-path parsing, first matching table wins: [[tailer.parse]] "
                                       "with paths (globs), and optionally timezone, format, app, key_values "
                                       "(every key=value pair becomes a field), mask (regexes whose matches "
-                                      "are overwritten with '*' before lines leave the host), rename, fields and "
+                                      "are overwritten with '*' before lines leave the host), rename, fields, "
+                                      "encoding (utf-16, shift_jis, ...) and "
                                       "[[tailer.parse.rules]] "
                                       "(regex or grok, time_format, timezone, app, fields; first match wins, "
                                       "the default parser reads the rest). See README, Parsing.",

@@ -71,7 +71,7 @@ import operator
 import re
 from typing import Callable, NamedTuple
 
-from helios.parsing import containers, fields as kvfields, jsonlog, severity as sev
+from helios.parsing import containers, encodings, fields as kvfields, jsonlog, severity as sev
 from helios.parsing.timestamps import MONTHS, bsd_parts, other_parts
 
 FORMATS = ("auto", "rfc3164", "rfc5424", "iso8601", "json", "raw")
@@ -245,11 +245,12 @@ class Parser:
     on every line into fields (lines no pass recognised always get theirs);
     ``containers`` unwraps Docker json-file and CRI records; ``masks``
     are regexes whose matches never leave the host (see parse_chunk);
-    ``rename`` renames fields and ``add_fields`` adds fields to every line."""
+    ``rename`` renames fields and ``add_fields`` adds fields to every line;
+    ``encoding`` names the text encoding of the lines (UTF-8 by default)."""
 
     def __init__(self, fmt: str = "auto", *, default_host: str = "", default_app: str = "",
                  tz: datetime.tzinfo = datetime.timezone.utc, rules=(), key_values: bool = False,
-                 containers: bool = True, masks=(), rename=None, add_fields=None) -> None:
+                 containers: bool = True, masks=(), rename=None, add_fields=None, encoding: str = "") -> None:
         if fmt not in FORMATS:
             raise ValueError(f"unknown log format {fmt!r}: expected one of {', '.join(FORMATS)}")
         self.fmt = fmt
@@ -311,6 +312,9 @@ class Parser:
         self.masks = [re.compile(m.encode("utf-8"), re.M) for m in masks]
         self._reshaped = False              # a container record's text replaced its line in this chunk
         self.rename = dict(rename or {})
+        # Lines in another encoding than UTF-8 (helios.parsing.encodings).
+        self.encoding = "" if encoding.replace("-", "").replace("_", "").lower() in ("", "utf8") else encoding
+        self._decoded: Parser | None = None
         self.add_fields = dict(add_fields or {})
 
     # -- the batch path ------------------------------------------------------
@@ -320,6 +324,8 @@ class Parser:
         b"\\n"; trailing bytes without one count as a last line)."""
         if not chunk:
             return Columns([], [], [], [], [], [], [])
+        if self.encoding:
+            return self._parse_decoded(chunk, now_ns)
         for rx in self.masks:
             # What a mask matches (its first group if it has one) becomes as
             # many "*" bytes before anything is read from the line: the bytes
@@ -389,6 +395,31 @@ class Parser:
                     fields[i] = {**(fields[i] or {}), LINE_BYTES: len(line)}
             self._reshaped = False
         return out
+
+    def _parse_decoded(self, chunk: bytes, now_ns: int) -> Columns:
+        """A chunk in ``encoding``: each line decoded to UTF-8 and parsed
+        as such; ``lines`` stay the bytes as read, the messages are the
+        UTF-8 text, and each event says its line's length (``line_bytes``)."""
+        lines = chunk.split(b"\n")
+        if chunk[-1] == 10:
+            lines.pop()
+        decoded = [encodings.decode_line(line, self.encoding) for line in lines]
+        if self._decoded is None:
+            self._decoded = Parser(self.fmt, default_host=self.default_host, default_app=self.default_app,
+                                   tz=self._tz, rules=self.rules, key_values=self.key_values,
+                                   containers=self._containers, masks=(), rename=self.rename,
+                                   add_fields=self.add_fields)
+            self._decoded.masks = self.masks
+            self._decoded.explain = self.explain
+        inner = self._decoded.parse_chunk(b"".join(d + b"\n" for d in decoded), now_ns)
+        self.matched = self._decoded.matched
+        fields = inner.fields
+        for i, (message, line) in enumerate(zip(inner.messages, lines)):
+            if len(message) != len(line):
+                f = {k: v for k, v in (fields[i] or {}).items() if k != LINE_BYTES}
+                f[LINE_BYTES] = len(line)
+                fields[i] = f
+        return inner._replace(lines=lines)
 
     def _edit_fields(self, fields: list) -> None:
         """Renames (``rename``: old name -> new) and added fields

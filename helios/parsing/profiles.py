@@ -3,7 +3,8 @@
 ``[[tailer.parse]]`` tables each name globs of paths and how their lines are
 read: a time zone, ``key_values``, ``mask`` (regexes whose matches are
 overwritten with ``*`` before a line leaves the host), ``rename`` (field
-names to new names), ``fields`` (added to every line), and user rules (``helios.parsing.rules``).
+names to new names), ``fields`` (added to every line), ``encoding`` (of
+the text: ``utf-16``, ``shift_jis``, ...), and user rules (``helios.parsing.rules``).
 A file takes the first table one of whose globs matches its path (``*``
 matches ``/`` too); a file that matches none is read by the default parser
 with the tailer's own ``format``, ``timezone`` and ``app``::
@@ -25,10 +26,11 @@ import re
 from typing import Any, Mapping
 
 from helios.parse import FORMATS, Parser
+from helios.parsing import encodings
 from helios.parsing.rules import RuleError, compile_rules
 from helios.parsing.timestamps import zone
 
-TABLE_KEYS = ("paths", "format", "timezone", "app", "key_values", "rules", "mask", "rename", "fields")
+TABLE_KEYS = ("paths", "format", "timezone", "app", "key_values", "rules", "mask", "rename", "fields", "encoding")
 
 
 def check_table(table: Any) -> str | None:
@@ -65,11 +67,15 @@ def check_table(table: Any) -> str | None:
                 continue
             if rx.match(""):
                 problems.append(f"mask[{i}]: matches the empty string")
-    for key in ("rename", "fields"):
+    for key in ("rename", "fields", "encoding"):
         if key in table and not isinstance(table[key], dict):
             problems.append(f"{key} must be a table of names to {'new names' if key == 'rename' else 'values'}")
     if isinstance(table.get("rename"), dict) and not all(isinstance(v, str) and v for v in table["rename"].values()):
         problems.append("rename: every new name must be a non-empty string")
+    if "encoding" in table:
+        what = encodings.check(table["encoding"]) if isinstance(table["encoding"], str) else "must be a string"
+        if what:
+            problems.append(f"encoding: {what}")
     if "key_values" in table and not isinstance(table["key_values"], bool):
         problems.append("key_values must be true or false")
     rules = table.get("rules", [])
@@ -103,7 +109,8 @@ class Profiles:
                       default_app=table.get("app", self._base["app"]),
                       tz=zone(table.get("timezone", self._base["timezone"])),
                       rules=compile_rules(table.get("rules", [])), key_values=table.get("key_values", False),
-                      masks=table.get("mask", ()), rename=table.get("rename"), add_fields=table.get("fields"))
+                      masks=table.get("mask", ()), rename=table.get("rename"), add_fields=table.get("fields"),
+                      encoding=table.get("encoding", ""))
 
     def table_of(self, path: str) -> int | None:
         for i, table in enumerate(self.tables):

@@ -272,3 +272,39 @@ def test_any_chunk_with_rules_masks_and_key_values_gives_one_sane_row_per_line(p
     assert b"secret" not in b"".join(c.messages)
     import msgpack
     msgpack.packb(c.fields, use_bin_type=True)          # every field can travel
+
+
+# -- encodings ------------------------------------------------------------------------
+
+def split_as_the_tailer_does(data: bytes) -> tuple[bytes, bytes]:
+    """(complete lines up to the last b"\\n", the rest for the next read)."""
+    end = data.rindex(b"\n") + 1
+    return data[:end], data[end:]
+
+
+def test_utf16le_file_with_bom_is_decoded_and_offsets_count_its_bytes():
+    data = "\ufeff2024-03-11 08:15:02 INFO svc: héllo\r\n2024-03-11 08:15:03 ERROR svc: 日本\r\n".encode("utf-16-le")
+    chunk, rest = split_as_the_tailer_does(data)
+    c = Parser(encoding="utf-16").parse_chunk(chunk, NOW)
+    assert [m.decode() for m in c.messages] == ["2024-03-11 08:15:02 INFO svc: héllo", "2024-03-11 08:15:03 ERROR svc: 日本"]
+    assert (c.severities, c.apps) == ([6, 3], ["svc", "svc"])
+    assert b"\x00" not in b"".join(c.messages)
+    assert sum(len(line) + 1 for line in c.lines) + len(rest) == len(data)
+    assert [f["line_bytes"] for f in c.fields] == [len(line) for line in c.lines]
+
+
+def test_utf16be_with_bom_is_decoded():
+    data = "\ufeffMar 11 08:15:02 h a: x\nMar 11 08:15:03 h b: y\n".encode("utf-16-be")
+    c = Parser(encoding="utf-16").parse_chunk(data, NOW)
+    assert c.messages == [b"Mar 11 08:15:02 h a: x", b"Mar 11 08:15:03 h b: y"] and c.apps == ["a", "b"]
+
+
+def test_shift_jis_is_decoded_and_undecodable_bytes_are_kept():
+    c = Parser(encoding="shift_jis").parse_chunk("2024-03-11 08:15:02 WARN x: 日本語\n".encode("shift_jis") + b"\xff\xfe\n", NOW)
+    assert c.messages[0].decode() == "2024-03-11 08:15:02 WARN x: 日本語" and c.severities[0] == 4
+    assert c.messages[1] == b"\xff\xfe"                  # not lost
+
+
+def test_unknown_encoding_is_a_config_problem():
+    from helios.parsing.profiles import check_table
+    assert "unknown encoding 'klingon'" in check_table({"paths": ["*"], "encoding": "klingon"})
