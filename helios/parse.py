@@ -176,11 +176,14 @@ _ISO_PARTS = re.compile(
 _FRACTION = re.compile(rb"(.*\d:\d\d?:\d\d?)([.,:])(\d{1,9})")
 _LOGCAT_SEVERITY = {b"V": 7, b"D": 7, b"I": 6, b"W": 4, b"E": 3, b"F": 2, b"A": 0}
 _JSON = json.JSONDecoder()
-_KEY_BEFORE = frozenset(b" \t,;([{.\n")
 _KV_TIME = ("time", "ts", "timestamp", "t", "@timestamp")
 # (It starts with the literal "=": sre then finds candidates with a fast scan,
 # several times faster than an alternation of the keys first.)
-_KV_LEVEL_RX = re.compile(rb'=(?:(?<=level=)|(?<=lvl=)|(?<=severity=))"?([A-Za-z]{1,16})')
+# The key must start the line or follow a space, comma, semicolon, bracket or
+# dot ("log.level="), not a word character ("xlevel=", "log_level=").
+_KV_LEVEL_RX = re.compile(
+    rb'=(?:(?<=[\s,;(\[{.]level=)|(?<=^level=)|(?<=[\s,;(\[{.]lvl=)|(?<=^lvl=)'
+    rb'|(?<=[\s,;(\[{.]severity=)|(?<=^severity=))"?([A-Za-z]{1,16})', re.M)
 _KV_HOST = ("host", "hostname")
 _KV_APP = ("app", "service", "logger", "component", "program")
 
@@ -656,15 +659,13 @@ class Parser:
                     break
         sevs = out.severities
         i = pos = 0
+        level = self._level
         for m in _KV_LEVEL_RX.finditer(chunk):
             at = m.start()
-            k = 5 if chunk.endswith(b"level", 0, at) else 3 if chunk.endswith(b"lvl", 0, at) else 8
-            if at > k and chunk[at - k - 1] not in _KEY_BEFORE:
-                continue                    # "xlevel=", "log_level=": another key
             i += chunk.count(b"\n", pos, at)  # the line it is on (a count in C)
             pos = at
             if sevs[i] is None:
-                sevs[i] = self._level[m[1]]
+                sevs[i] = level[m[1]]
 
     def _inner_parser(self) -> Parser:
         if self._inner is None:

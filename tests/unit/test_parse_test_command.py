@@ -77,3 +77,22 @@ def test_encoder_sends_crlf_lines_without_the_cr_at_offsets_that_count_it_and_ru
     assert [e.host for e in events] == ["n1", "n2"] and events[0].severity == 3
     from helios.audit import span
     assert [span(e) for e in events] == [(100, 128), (128, 100 + len(data))]       # no gap, no overlap
+
+
+def test_encoder_workers_parse_with_the_rules_of_the_config_as_the_tailer_would():
+    from helios.tail.encoder import Job, Workers
+    settings = Settings("prod", "h", "auto", "", "UTC", 100, ({"paths": ["/var/log/ras/*"], "mask": [r"pw=(\S+)"],
+                                                               "rules": [{"name": "ras", "regex": r"\[(?P<host>\w+)\] "}]},))
+    data = b"[n1] x pw=secret\n[n2] y\n"
+    job = Job()
+    job.add(Chunk("/var/log/ras/x.log", b"k" * 16, 0, len(data), data), 5, 0.0)
+    local = Workers(settings, 0)
+    expected = [r.frames for _, r in local.submit(job)]
+    workers = Workers(settings, 1)
+    try:
+        got = [r.frames for _, r in workers.submit(job)] + [r.frames for _, r in workers.drain()]
+    finally:
+        workers.close()
+    assert got == expected
+    events = [e for f in got[0] for e in codec.decode(f)[1]]
+    assert [(e.host, e.message) for e in events] == [("n1", b"[n1] x pw=******"), ("n2", b"[n2] y")]
