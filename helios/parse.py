@@ -284,6 +284,7 @@ class Parser:
         # (procid, msgid) -> their fields. The dicts are shared by the events
         # that have the same pair: fields are never changed once made.
         self._5424_ids = _Cache(_ids_fields)
+        self._5424_sd = _Cache(kvfields.structured_data)    # (SD repeats, as the rest of a header does)
         self._iso_seconds = _Cache(self._iso_seconds_ns)
         self._other_seconds = _Cache(self._other_seconds_ns)
         self._iso_times = _TimeCache(self._iso_ns)
@@ -502,7 +503,8 @@ class Parser:
             apps = logger
         if None in sevs or b"" in apps:     # not a level, or no app: the loose pass decides
             stamp = [s if v is not None and a else b"" for s, v, a in zip(stamp, sevs, apps)]
-        return (stamp, list(map(self._app_times.__getitem__, stamp)), sevs, None,
+        # (Only ISO 8601 here: straight to its cache, one call less a line.)
+        return (stamp, list(map(self._iso_times.__getitem__, stamp)), sevs, None,
                 list(map(self._apps.__getitem__, apps)), None)
 
     def _run_3164(self, text: bytes, n: int) -> tuple:
@@ -518,12 +520,12 @@ class Parser:
         pri, stamp, host, app, procid, msgid, sd = self._columns(_RFC5424, text, n)
 
         def extra(out: Columns, ks, idx) -> None:
-            ids = self._5424_ids
+            ids, sds = self._5424_ids, self._5424_sd
             for k, i in zip(ks, idx):
                 s = sd[k]
                 found = ids[procid[k], msgid[k]]
                 if s and s != b"-":
-                    found = {**kvfields.structured_data(s), **(found or {})}
+                    found = {**sds[s], **(found or {})}
                 out.fields[i] = found
 
         return (stamp, list(map(self._iso_times.__getitem__, stamp)), list(map(self._pri.__getitem__, pri)),
