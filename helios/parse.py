@@ -660,6 +660,8 @@ class Parser:
                     out.apps[i] = f[key]
                     break
         sevs = out.severities
+        if None not in sevs:                # every line's header said its severity
+            return
         i = pos = 0
         level = self._level
         for m in _KV_LEVEL_RX.finditer(chunk):
