@@ -30,9 +30,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from helios import loadgen  # noqa: E402
-from helios.parse import Parser  # noqa: E402
-from helios.parsing.rules import compile_rules  # noqa: E402
+from helios import loadgen
+from helios.parse import Parser
+from helios.parsing.rules import compile_rules
 
 T0 = 1_764_000_000
 NOW = T0 * 10**9

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from helios.parse import Parser  # noqa: E402
+from helios.parse import Parser
 
 UTC = datetime.timezone.utc
 NOW = int(datetime.datetime(2026, 12, 6, 12, tzinfo=UTC).timestamp()) * 10**9

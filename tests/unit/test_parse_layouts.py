@@ -239,10 +239,10 @@ def test_cri_record_with_an_empty_text_is_an_empty_message():
 
 # -- robustness of the new paths ----------------------------------------------------
 
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from helios.parsing.rules import compile_rules  # noqa: E402
+from helios.parsing.rules import compile_rules
 
 SHAPES = [
     b'{"log":"x\\n","stream":"stdout","time":"2024-03-11T08:15:02Z"}', b'{"log":"part","stream":"stderr"}',

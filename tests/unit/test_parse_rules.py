@@ -12,7 +12,12 @@ from helios.errors import ConfigError
 from helios.parse import Parser
 from helios.parsing import containers
 from helios.parsing.profiles import Profiles, check_table
-from helios.parsing.rules import RuleError, check_rule, compile_rule, compile_rules, expand_grok
+from helios.parsing.rules import (
+    check_rule,
+    compile_rule,
+    compile_rules,
+    expand_grok,
+)
 
 UTC = datetime.timezone.utc
 NOW = int(datetime.datetime(2026, 12, 6, 12, tzinfo=UTC).timestamp()) * 10**9

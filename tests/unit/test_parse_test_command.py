@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from helios.cli import cli
 from helios import codec
+from helios.cli import cli
 from helios.model import line_id
 from helios.tail.encoder import Encoder, Settings
 from helios.tail.files import Chunk
