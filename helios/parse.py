@@ -25,10 +25,17 @@ work is done per chunk, in C wherever possible:
    line. Each pass runs over the lines the passes before left. The formats
    are told apart by their first bytes, so a line can match one pass only and
    the order of the passes changes nothing but the speed: the pass that
-   recognised most of a chunk goes first for the next one.
-4. ``key=value`` pairs (``helios.parsing.fields``) are read by one more
-   findall over the chunk, when it holds a ``=`` at all; ``level=`` and the
-   like fill in what the header did not say.
+   recognised most of a chunk goes first for the next one. BSD syslog and
+   app logs have two passes each: a fast one that takes only the canonical
+   layout (most lines, at the speed of a simple pattern) and a loose one,
+   run after all the others, for every variant; on a canonical line both
+   give the same answer.
+4. ``level=``, ``lvl=`` and ``severity=`` are found by one more scan of the
+   chunk and fill in what a header did not say; lines no pass recognised
+   that hold ``key=value`` pairs (logfmt) get them as fields and columns;
+   with ``key_values`` every line's pairs are fields (``helios.parsing.fields``).
+5. Masks (per path) are applied to the chunk before all this; an
+   ``encoding`` other than UTF-8 decodes each line first.
 
 Where the layouts come from: BSD syslog follows rsyslog's pmrfc3164 and
 Vector's syslog_loose (optional PRI; optional hostname: a first token that
