@@ -58,7 +58,7 @@ RFC5424 = re.compile(
 # App logs: a timestamp first (ISO 8601, bracketed or not, and the layouts of
 # helios.parsing.timestamps), then one of: a CRI container record ("stdout
 # F"); a level (after " ", " - ", ", ", "|", in brackets) with what app logs
-# put around it (a pid, "name - " of Python's logging, a column of Windows
+# put around it (a pid or "[thread]" before it, "name - " of Python's logging, a column of Windows
 # CBS, Spring's "--- [thread]", "[thread:Component@line]", a logger name
 # ending in ":" or " -"); or, for an RFC 3339 time, BSD syslog's "host tag:";
 # or "|Component|" and "] program - ". A level may also come before the time,
@@ -74,7 +74,8 @@ BRACKET = rb"\[((?:[^\[\]\n]|\[[^\[\]\n]{0,64}\]){0,200}+)\][ \t]*(?:-[ \t]*)?"
 APP = re.compile(
     rb"^(?:(?:[\w.-]{1,64}\.log[\w.:-]{0,40}[ :])?(?:\[?(" + LEVEL + rb")\]?[ \t]+)?(" + APP_TIME + rb")(?:"
     rb" (stdout|stderr) ([PF])(?= |$)"
-    rb"|(?:[ \t]*[-,|:][ \t]*|[ \t]+)(?:\d{1,10}[ \t]+)?(?:([\w.$-]{1,64})[ \t]+-[ \t]+)?\[?(" + LEVEL + rb")\]?"
+    rb"|(?:[ \t]*[-,|:][ \t]*|[ \t]+)(?:\d{1,10}[ \t]+)?(?:\[(?!" + LEVEL + rb"\])[^\]\n]{0,64}\][ \t]+)?"
+    rb"(?:([\w.$-]{1,64})[ \t]+-[ \t]+)?\[?(" + LEVEL + rb")\]?"
     rb"(?: {2,}([A-Za-z][\w.-]{0,31})(?= {2,})"
     rb"|(?:[ \t]+\d{1,10}[ \t]+---)?[ \t]*(?:[-:|][ \t]*)?(?:" + BRACKET + rb"){0,3}"
     rb"(?:([\w.$/<>-]{1,128})(?:[ \t]*:(?=[ \t]|$)|[ \t]+-[ \t]|[ \t]+\[))?)?"

@@ -45,6 +45,8 @@ def one(line: bytes, **kw) -> tuple:
     (b"2024-03-11 08:15:02 SEVERE com.example.Job: gave up", "com.example.Job", 3),
     (b"2024-03-11 08:15:02 FATAL main: out of memory", "main", 2),
     (b"2024-03-11 08:15:02 Starting server", "dapp", None),
+    (b"2024-03-11 08:15:02,118 [main] INFO  com.foo.Bar - started", "com.foo.Bar", 6),          # log4j %d [%t] %-5p %c - %m
+    (b"2024-03-11 08:15:02,118 [pool-1-thread-3] ERROR c.f.Job - failed", "c.f.Job", 3),
 ])
 def test_app_log_severity_and_app_are_found_where_the_layout_puts_them(line, app, severity):
     t, host, got_app, got_severity = one(line)
