@@ -21,8 +21,8 @@ work is done per chunk, in C wherever possible:
    ``auto`` runs its passes: BSD syslog (RFC 3164 and its real-world
    variants), RFC 5424, app logs (a timestamp first: ISO 8601 and a handful
    of other layouts, then a level, a logger, ...; also RFC 3339 BSD lines and
-   CRI container records), Apache error log, Android logcat, and JSON line by
-   line. Each pass runs over the lines the passes before left. The formats
+   CRI container records), Apache error log, Android logcat, web access
+   logs (NCSA common/combined), glog, and JSON line by line. Each pass runs over the lines the passes before left. The formats
    are told apart by their first bytes, so a line can match one pass only and
    the order of the passes changes nothing but the speed: the pass that
    recognised most of a chunk goes first for the next one. BSD syslog and
@@ -84,7 +84,7 @@ _KV_APP = ("app", "service", "logger", "component", "program")
 
 _PASS_NAMES = {"_run_3164_fast": "rfc3164", "_run_3164": "rfc3164", "_run_5424": "rfc5424",
                "_run_app_fast": "app log", "_run_app": "app log", "_run_apache": "apache error log",
-               "_run_logcat": "logcat", "_parse_json": "json"}
+               "_run_logcat": "logcat", "_parse_json": "json", "_run_access": "access log", "_run_glog": "glog"}
 
 
 class Columns(NamedTuple):
@@ -133,10 +133,12 @@ class Parser(Clock):
         # (procid, msgid) -> their fields. The dicts are shared by the events
         # that have the same pair: fields are never changed once made.
         self._5424_ids = Cache(_ids_fields)
+        self._statuses = Cache(lambda raw: {"status": int(raw)})   # (shared: never changed once made)
         self._5424_sd = Cache(kvfields.structured_data)    # (SD repeats, as the rest of a header does)
         passes = {
             "rfc3164": self._run_3164_fast, "rfc5424": self._run_5424, "iso8601": self._run_app_fast,
             "apache": self._run_apache, "logcat": self._run_logcat, "json": self._parse_json,  # json: line by line
+            "access": self._run_access, "glog": self._run_glog,
         }
         loose = {"rfc3164": self._run_3164, "iso8601": self._run_app}
         if fmt == "auto":
@@ -398,6 +400,21 @@ class Parser(Clock):
         stamp, level = self._columns(L.APACHE, text, n)
         return stamp, list(map(self._apache_times.__getitem__, stamp)), list(map(self._level.__getitem__, level)), \
             None, None, None
+
+    def _run_access(self, text: bytes, n: int) -> tuple:
+        stamp, status = self._columns(L.ACCESS, text, n)
+
+        def extra(out: Columns, ks, idx) -> None:
+            statuses = self._statuses
+            for k, i in zip(ks, idx):
+                out.fields[i] = statuses[status[k]]
+
+        return stamp, list(map(self._access_times.__getitem__, stamp)), [None] * n, None, None, extra
+
+    def _run_glog(self, text: bytes, n: int) -> tuple:
+        level, stamp = self._columns(L.GLOG, text, n)
+        return (stamp, list(map(self._glog_times.__getitem__, stamp)), [L.GLOG_SEVERITY.get(x) for x in level],
+                None, None, None)
 
     def _run_logcat(self, text: bytes, n: int) -> tuple:
         stamp, level, tag = self._columns(L.LOGCAT, text, n)

@@ -101,9 +101,12 @@ class Clock:
         self._app_times = TimeCache(self._app_ns)
         self._logcat_times = TimeCache(self._logcat_ns)
         self._apache_times = TimeCache(self._apache_ns)
-        self._yearless = (self._bsd_times, self._app_times, self._logcat_times, self._other_seconds)
+        self._access_times = TimeCache(self._access_ns)
+        self._glog_times = TimeCache(self._glog_ns)
+        self._yearless = (self._bsd_times, self._app_times, self._logcat_times, self._other_seconds,
+                          self._glog_times)
         self._time_caches = (self._iso_times, self._bsd_times, self._app_times, self._logcat_times,
-                             self._apache_times)
+                             self._apache_times, self._access_times, self._glog_times)
         self._rule_times = [TimeCache(self._rule_reader(r)) for r in rules]
 
     def _set_now(self, now_ns: int) -> None:
@@ -179,6 +182,27 @@ class Clock:
         if base is None or mi > 59 or s > 60:
             return None
         return base + (mi * 60 + s) * _NS + int(ts[15:18]) * 1_000_000
+
+    def _glog_ns(self, ts: bytes) -> int | None:
+        # b"0311 08:15:02.118123" (no year)
+        base = self._hours_logcat[ts[:2] + b"-" + ts[2:4] + b" " + ts[5:7]]
+        mi, s = int(ts[8:10]), int(ts[11:13])
+        if base is None or mi > 59 or s > 60:
+            return None
+        return base + (mi * 60 + s) * _NS + int(ts[14:20]) * 1000
+
+    def _access_ns(self, ts: bytes) -> int | None:
+        # b"11/Mar/2024:08:15:02 +0100"
+        mo = MONTHS.get(ts[3:6].lower())
+        try:
+            days = datetime.date(int(ts[7:11]), mo or 0, int(ts[:2])).toordinal() - _EPOCH_ORDINAL
+            h, mi, s = int(ts[12:14]), int(ts[15:17]), int(ts[18:20])
+            offset = int(ts[22:24]) * 3600 + int(ts[24:26]) * 60
+        except ValueError:
+            return None
+        if h > 23 or mi > 59 or s > 60:
+            return None
+        return (days * 86_400 + h * 3600 + mi * 60 + s - (offset if ts[21:22] == b"+" else -offset)) * _NS
 
     def _apache_ns(self, ts: bytes) -> int | None:
         # b"Dec 04 04:47:44 2005", maybe with a fraction: b"Dec 04 04:47:44.123456 2005"

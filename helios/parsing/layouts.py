@@ -97,6 +97,16 @@ APACHE = re.compile(
 # Android logcat threadtime: "03-17 16:13:38.811  1702  2395 D Tag: msg".
 LOGCAT = re.compile(
     rb"^(?:(\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) +\d+ +\d+ ([VDIWEFA]) ([^:\n]{0,64}?) ?:)?.*", re.M)
+# Web server access logs (NCSA common and combined: Apache, nginx):
+# 'CLIENT IDENT USER [11/Mar/2024:08:15:02 +0000] "GET / HTTP/1.1" 200 612 ...'.
+# The time, and the status as a field; the client is not the host.
+ACCESS = re.compile(
+    rb'^(?:[^\s\[\]"]{1,255} \S{1,255} \S{1,255} \[(\d\d/' + MON + rb'/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\]'
+    rb' "[^"\n]{0,8192}" (\d{3}) )?.*', re.M)
+# glog (Kubernetes components, many Go and C++ programs):
+# "I0311 08:15:02.118123    1234 file.go:12] msg": severity letter, MMdd, time.
+GLOG = re.compile(rb"^(?:([IWEF])(\d{4} \d\d:\d\d:\d\d\.\d{6}) +\d+ [^:\]\n]{1,128}:\d+\] )?.*", re.M)
+GLOG_SEVERITY = {b"I": 6, b"W": 4, b"E": 3, b"F": 2}
 
 LOGCAT_SEVERITY = {b"V": 7, b"D": 7, b"I": 6, b"W": 4, b"E": 3, b"F": 2, b"A": 0}
 

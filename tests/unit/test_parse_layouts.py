@@ -310,3 +310,19 @@ def test_shift_jis_is_decoded_and_undecodable_bytes_are_kept():
 def test_unknown_encoding_is_a_config_problem():
     from helios.parsing.profiles import check_table
     assert "unknown encoding 'klingon'" in check_table({"paths": ["*"], "encoding": "klingon"})
+
+
+# -- access logs, glog ---------------------------------------------------------------
+
+def test_web_access_log_gives_its_time_with_offset_and_the_status_as_a_field():
+    c = parse(b'10.0.0.1 - frank [11/Mar/2024:08:15:02 +0100] "GET /x?a=1 HTTP/1.1" 200 612 "-" "curl/8"',
+              b'::1 - - [11/Mar/2024:08:15:02 -0000] "POST / HTTP/1.1" 503 0')
+    assert c.times == [ns(2024, 3, 11, 7, 15, 2), ns(2024, 3, 11, 8, 15, 2)]
+    assert c.fields == [{"status": 200}, {"status": 503}]
+    assert c.hosts == ["dhost", "dhost"]                 # the client is not the host
+
+
+def test_glog_line_gives_its_severity_and_time_with_the_year_inferred():
+    assert one(b'I0311 08:15:02.118123    1234 kubelet.go:2412] "SyncLoop ADD"') == (
+        ns(2026, 3, 11, 8, 15, 2, 118_123_000), "dhost", "dapp", 6)
+    assert one(b"E1206 11:59:59.000001       1 reflector.go:138] failed")[3] == 3
