@@ -14,7 +14,9 @@ line); read late on December 31st, it is next year's; read on January 2nd,
 a December 31st line is last year's. ``limit`` moves once a day, and the
 caches that depend on it are cleared when it does. (The comparison is made
 on the start of the line's hour, which matters only within the hour around
-``limit``.) Feb 29 goes to the latest leap year that qualifies.
+``limit``.) Feb 29 goes to the latest leap year that qualifies. A time of
+day without a date (logback's ``08:15:02.118``) is today's in ``tz``, or
+yesterday's when that would be more than an hour after the read time.
 
 Fractions make most timestamps new, so they are cut off and whole seconds
 go through a cache (``_iso_ns``, ``_app_ns``); a time that does not convert
@@ -90,6 +92,7 @@ class Clock:
         self._limit = None                  # see "Time zones and years"
         self._limit_year = 0
         self._now = 0
+        self._hour = 0
         # Hours of yearless timestamps: b"jun 14 15" (RFC 3164), b"03-17 16" (logcat).
         self._hours_3164 = Cache(lambda k: self._yearless_hour_ns(MONTHS.get(k[:3].lower()), int(k[4:6]),
                                                                    int(k[7:9])))
@@ -121,6 +124,11 @@ class Clock:
                 cache.clear()
             for cache in self._rule_times:
                 cache.clear()
+        hour = now_ns // (3600 * _NS)
+        if hour != self._hour:              # a time of day without a date depends on the hour
+            self._hour = hour
+            self._other_seconds.clear()
+            self._app_times.clear()
         for cache in (*self._time_caches, *self._rule_times):
             cache.now = now_ns
             cache[b""] = cache[b"-"] = now_ns   # unrecognised, and RFC 5424's nil time
@@ -232,6 +240,14 @@ class Clock:
         return base + (int(m[3]) * 1_000_000 if m[2] == b":" else int(m[3].ljust(9, b"0")))
 
     def _other_seconds_ns(self, ts: bytes) -> int | None:
+        if len(ts) == 8 and ts[2] == 58:    # b"08:15:02", no date: today's, or yesterday's if
+            try:                            # that is more than an hour ahead of the read time
+                h, mi, s = int(ts[:2]), int(ts[3:5]), int(ts[6:8])
+                today = datetime.datetime.fromtimestamp(self._now // _NS, self._tz).date()
+                ns = self._local_ns(today.year, today.month, today.day, h, mi, s)
+            except (ValueError, OverflowError):
+                return None
+            return ns - _DAY_NS if ns > self._now + 3600 * _NS else ns
         parts = other_parts(ts)
         if parts is None:
             return None

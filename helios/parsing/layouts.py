@@ -55,8 +55,8 @@ SD = rb'(?:-|(?:\[[^\]\s"]{1,32}(?:\s+[^\s\]="]{1,32}=\s*"(?:[^"\\\n]|\\.)*")*\s
 RFC5424 = re.compile(
     rb"^(?:<(\d{1,3})>\d{1,2} (?>(\S{1,40})\S*) (?>(\S{1,255})\S*) (?>(\S{1,48})\S*)"
     rb"(?: (?>(\S{1,128})\S*) (?>(\S{1,32})\S*)(?: (" + SD + rb"))?)?)?.*", re.M)
-# App logs: a timestamp first (ISO 8601, bracketed or not, and the layouts of
-# helios.parsing.timestamps), then one of: a CRI container record ("stdout
+# App logs: a timestamp first (ISO 8601, bracketed or not, the layouts of
+# helios.parsing.timestamps, and a time of day with ms: logback's default), then one of: a CRI container record ("stdout
 # F"); a level (after " ", " - ", ", ", "|", in brackets) with what app logs
 # put around it (a pid or "[thread]" before it, "name - " of Python's logging, a column of Windows
 # CBS, Spring's "--- [thread]", "[thread:Component@line]", a logger name
@@ -67,7 +67,8 @@ RFC5424 = re.compile(
 APP_TIME = (
     rb"\[?(?:" + ISO_TS + rb"|\d{4}/\d\d?/\d\d?[ T]\d\d?:\d\d:\d\d(?:[.,]\d{1,9})?"
     rb"|\d\d/\d\d/\d\d \d\d:\d\d:\d\d(?:[.,]\d{1,9})?|\d{6} \d{6}|\d{8}-\d\d?:\d\d?:\d\d?(?::\d{1,3})?"
-    rb"|\d\d?-" + MON + rb"-\d{4} \d\d:\d\d:\d\d(?:[.,]\d{1,9})?|\d\d\.\d\d \d\d:\d\d:\d\d)\]?(?![\d:])")
+    rb"|\d\d?-" + MON + rb"-\d{4} \d\d:\d\d:\d\d(?:[.,]\d{1,9})?|\d\d\.\d\d \d\d:\d\d:\d\d"
+    rb"|\d\d:\d\d:\d\d[.,]\d{3})\]?(?![\d:])")
 # A bracket (one level of nesting: "[QuorumPeer[myid=1]/...:Component@774]"),
 # taken whole and possessively (linear); its "Component@line" is read by a cache.
 BRACKET = rb"\[((?:[^\[\]\n]|\[[^\[\]\n]{0,64}\]){0,200}+)\][ \t]*(?:-[ \t]*)?"

@@ -326,3 +326,9 @@ def test_glog_line_gives_its_severity_and_time_with_the_year_inferred():
     assert one(b'I0311 08:15:02.118123    1234 kubelet.go:2412] "SyncLoop ADD"') == (
         ns(2026, 3, 11, 8, 15, 2, 118_123_000), "dhost", "dapp", 6)
     assert one(b"E1206 11:59:59.000001       1 reflector.go:138] failed")[3] == 3
+
+
+def test_logback_time_of_day_is_todays_or_yesterdays_and_its_level_and_logger_are_read():
+    c = parse(b"08:15:02.118 [main] INFO  com.example.App - Started", b"23:59:59.000 [main] WARN  x.Y - late")
+    assert (c.times[0], c.apps[0], c.severities[0]) == (ns(2026, 12, 6, 8, 15, 2, 118_000_000), "com.example.App", 6)
+    assert c.times[1] == ns(2026, 12, 5, 23, 59, 59)      # read at noon: last night's
