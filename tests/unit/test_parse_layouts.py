@@ -332,3 +332,48 @@ def test_logback_time_of_day_is_todays_or_yesterdays_and_its_level_and_logger_ar
     c = parse(b"08:15:02.118 [main] INFO  com.example.App - Started", b"23:59:59.000 [main] WARN  x.Y - late")
     assert (c.times[0], c.apps[0], c.severities[0]) == (ns(2026, 12, 6, 8, 15, 2, 118_000_000), "com.example.App", 6)
     assert c.times[1] == ns(2026, 12, 5, 23, 59, 59)      # read at noon: last night's
+
+
+ALL_SHAPES = [
+    b"Jun 14 15:16:01 combo sshd(pam_unix)[19939]: authentication failure",
+    b"<190>Mar  4 09:39:40 dhcpd[4305]: DHCPACK on 10.0.0.7",
+    b"<134>Mar 1 02:21:38 fw1 filterlog[9753]: 5,,,1000000103",
+    b"Mar 11 08:15:02 mac-1 worker[88] ([4120]): started",
+    b"Jun 14 15:16:01 combo message without colon",
+    b'<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut="3"] x',
+    b"2024-03-11 08:15:02,118 - WARN  [main:Connector@212] - connection reset",
+    b"2024-03-11 08:15:02, Info                  CBS    Loaded stack",
+    b"2024-03-11 08:15:02,118 ERROR [main] org.example.Service: failed",
+    b"2024-03-11 08:15:02,118 [main] INFO  com.foo.Bar - started",
+    b"2024-03-11T08:15:02+02:00 mac-1 Updater[2141]: checking",
+    b"2024-03-11 08:15:02 Starting server",
+    b"2024-03-11T08:15:02.123456789Z stdout F 2024-03-11 08:15:02 WARN hello: world",
+    b"081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1",
+    b"[10.30 16:49:06] chrome.exe - proxy.example.org:5070 open",
+    b'{"@timestamp":"2024-03-11T08:15:02.118Z","log.level":"warn","service.name":"api"}',
+    b'{"log":"2024-03-11 08:15:03,000 ERROR [main] com.x.Y: boom\\n","stream":"stderr","time":"2024-03-11T08:15:03.5Z"}',
+    b"time=2024-03-11T08:15:02Z level=warn msg=hi",
+    b'10.0.0.1 - - [11/Mar/2024:08:15:02 +0100] "GET / HTTP/1.1" 200 612',
+    b"I0311 08:15:02.118123    1234 kubelet.go:2412] x",
+    b"[Sun Dec 04 04:47:44 2005] [notice] workerEnv.init() ok",
+    b"03-17 16:13:38.811  1702  2395 D WindowManager: x",
+    b"08:15:02.118 [main] INFO  com.example.App - Started",
+    b"plain text", b"",
+]
+
+
+def test_every_layout_parses_alike_alone_and_mixed_whichever_pass_goes_first():
+    import random
+    alone = {}
+    for line in ALL_SHAPES:
+        c = parse(line)
+        alone[line] = tuple(col[0] for col in c)
+    mixed = ALL_SHAPES * 3
+    random.Random(3).shuffle(mixed)
+    chunk = b"\n".join(mixed) + b"\n"
+    for warm in ALL_SHAPES:                      # each makes a different pass go first
+        p = Parser(default_host="dhost", default_app="dapp")
+        p.parse_chunk((warm + b"\n") * 20, NOW)
+        c = p.parse_chunk(chunk, NOW)
+        for i, line in enumerate(mixed):
+            assert tuple(col[i] for col in c) == alone[line], (warm, line)
