@@ -9,9 +9,11 @@ does not end in a newline; the record that does ends the line.
 A CRI line is ``TIME STREAM TAG text``: ``2024-03-11T08:15:02.118Z stdout F
 text``; TAG ``P`` marks a partial record, ``F`` the last (or only) one.
 
-``record`` reads one line of either kind. ``join_partials`` is the pure
-joiner the tailer calls with the records of one file in order, carrying its
-``pending`` list from call to call (see its docstring).
+``record`` reads one line of either kind. ``join_lines`` is what the tailer
+calls with the raw lines of a container log file in order, carrying its
+``pending`` list from call to call: it gives one event per application line
+(records split by the runtime joined), ready for ``Chunk.events`` (see its
+docstring); ``join_partials`` does the same on records already read.
 """
 
 from __future__ import annotations
@@ -88,6 +90,58 @@ def join_partials(pending: list[tuple[int, Record]], items: Iterable[tuple[int, 
             first_offset, first = pieces[0]
             text = b"".join(r.text for _, r in pieces)
             out.append((first_offset, Record(first.time, rec.stream, text, rec.partial)))
+            pieces.clear()
+    still = sorted((p for pieces in open_.values() for p in pieces), key=lambda p: p[0])
+    return out, still
+
+
+class Joined(NamedTuple):
+    """One event of a container log file, for the tailer's slow path
+    (``Chunk.events``): ``head`` is its first raw line (what the parser
+    reads: the runtime's time, stream, and the start of the text),
+    ``message`` the application's whole line, ``fields`` what the audit and
+    a reader need (``line_bytes``: the raw bytes it covers, newlines between
+    its records included; ``pieces``)."""
+
+    offset: int
+    head: bytes
+    message: bytes
+    fields: dict
+
+
+def join_lines(pending: list[tuple[int, bytes, Record]], lines: Iterable[tuple[int, bytes]],
+               max_bytes: int = MAX_JOINED) -> tuple[list[Joined], list[tuple[int, bytes, Record]]]:
+    """The tailer's entry point: raw lines of a container log file, (offset,
+    line without its newline) in file order, to events; records split by
+    the runtime are joined. A line that is no container record is an event
+    of its own. ``pending`` carries the records of a line not ended yet from
+    one call to the next (start with []); their offsets are not to be
+    committed until they come back joined. Pure."""
+    out: list[Joined] = []
+    open_: dict[str, list[tuple[int, bytes, Record]]] = {}
+    for item in pending:
+        open_.setdefault(item[2].stream, []).append(item)
+
+    def close(pieces: list[tuple[int, bytes, Record]], partial: bool) -> None:
+        first_offset, first_line, _ = pieces[0]
+        last_offset, last_line, _ = pieces[-1]
+        fields = {"line_bytes": last_offset + len(last_line) - first_offset}
+        if len(pieces) > 1:
+            fields["pieces"] = len(pieces)
+        if partial or len(pieces) > 1:
+            # Said either way: the parser, reading the head alone, calls it partial.
+            fields["partial"] = partial
+        out.append(Joined(first_offset, first_line, b"".join(r.text for _, _, r in pieces), fields))
+
+    for offset, line in lines:
+        rec = record(line)
+        if rec is None:
+            out.append(Joined(offset, line, line, {}))
+            continue
+        pieces = open_.setdefault(rec.stream, [])
+        pieces.append((offset, line, rec))
+        if not rec.partial or sum(len(r.text) for _, _, r in pieces) >= max_bytes:
+            close(pieces, rec.partial)
             pieces.clear()
     still = sorted((p for pieces in open_.values() for p in pieces), key=lambda p: p[0])
     return out, still

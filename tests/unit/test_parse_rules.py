@@ -257,3 +257,42 @@ def test_bad_rename_and_fields_are_config_problems():
     assert "rename must be a table" in check_table({"paths": ["*"], "rename": ["x"]})
     assert "every new name" in check_table({"paths": ["*"], "rename": {"a": ""}})
     assert "fields must be a table" in check_table({"paths": ["*"], "fields": 3})
+
+
+def test_join_lines_gives_one_event_per_application_line_with_the_bytes_it_covers():
+    lines = [b'{"log":"first ","stream":"stdout","time":"2024-03-11T08:15:02.1Z"}',
+             b'{"log":"second\\n","stream":"stdout","time":"2024-03-11T08:15:02.2Z"}',
+             b"not a record",
+             b"2024-03-11T08:15:03Z stderr P abc"]
+    offsets, at = [], 0
+    for line in lines:
+        offsets.append(at)
+        at += len(line) + 1
+    events, pending = containers.join_lines([], zip(offsets, lines))
+    assert [(e.offset, e.message, e.fields) for e in events] == [
+        (0, b"first second", {"line_bytes": offsets[2] - 1, "pieces": 2, "partial": False}),
+        (offsets[2], b"not a record", {})]
+    assert events[0].head == lines[0]
+    assert [(o, r.text) for o, _, r in pending] == [(offsets[3], b"abc")]
+    more, pending = containers.join_lines(pending, [(at, b"2024-03-11T08:15:03Z stderr F def")])
+    assert [(e.offset, e.message, e.fields["line_bytes"]) for e in more] == [(offsets[3], b"abcdef", at + 33 - offsets[3])]
+    assert pending == []
+
+
+def test_joined_container_events_encode_with_the_runtime_time_and_the_whole_text():
+    from helios import codec
+    from helios.audit import span
+    from helios.tail.encoder import Encoder, Settings
+    from helios.tail.files import Chunk
+    lines = [b'{"log":"2024-03-11 08:15:02 ERROR svc: first ","stream":"stdout","time":"2024-03-11T08:15:02.5Z"}',
+             b'{"log":"second\\n","stream":"stdout","time":"2024-03-11T08:15:02.6Z"}']
+    events, _ = containers.join_lines([], [(0, lines[0]), (len(lines[0]) + 1, lines[1])])
+    end = sum(len(line) + 1 for line in lines)
+    chunk = Chunk.events("/var/log/containers/x.log", b"k" * 16, end, [(e.offset, e.message, e.fields) for e in events])
+    chunk.data = b"".join(e.head + b"\n" for e in events)    # the parser reads each event's first record
+    result = Encoder(Settings("prod", "h", "auto", "", "UTC", 10)).encode([(chunk, 1)])
+    (event,) = [e for f in result.frames for e in codec.decode(f)[1]]
+    assert event.message == b"2024-03-11 08:15:02 ERROR svc: first second"
+    assert (event.time, event.app, event.severity) == (1710144902_500_000_000, "svc", 3)
+    assert event.fields["stream"] == "stdout" and event.fields["partial"] is False
+    assert span(event) == (0, end)
