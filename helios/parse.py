@@ -65,7 +65,7 @@ import json
 import re
 from typing import Callable, NamedTuple
 
-from helios.parsing import containers, encodings, jsonlog
+from helios.parsing import encodings, jsonlog
 from helios.parsing import fields as kvfields
 from helios.parsing import layouts as L
 from helios.parsing import severity as sev
@@ -632,8 +632,3 @@ def _is_rfc3339(stamp: bytes) -> bool:
     """b"2024-03-11T08:15:02.1+02:00": a "T" and an offset or Z."""
     return stamp[10:11] in (b"T", b"t") and (stamp[-1:] in (b"Z", b"z") or stamp[-3:-2] == b":"
                                              or stamp[-5:-4] in (b"+", b"-"))
-
-
-def unwrap_container_line(line: bytes):
-    """The container record of one line (see ``helios.parsing.containers``)."""
-    return containers.record(line)

@@ -98,16 +98,6 @@ def roles(flat: dict) -> dict[str, list[tuple[str, object]]]:
     return found
 
 
-def first(flat: dict, keys: tuple):
-    """(key, value) of the first of ``keys`` present in ``flat`` with a value
-    that is not empty; (None, None) when none is."""
-    for key in keys:
-        value = flat.get(key)
-        if value is not None and value != "":
-            return key, value
-    return None, None
-
-
 def rest(flat: dict, used: set) -> dict | None:
     """The fields of a line: every key not used for a column nor the message."""
     out = {}
