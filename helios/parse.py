@@ -28,8 +28,9 @@ work is done per chunk, in C wherever possible:
    recognised most of a chunk goes first for the next one. BSD syslog and
    app logs have two passes each: a fast one that takes only the canonical
    layout (most lines, at the speed of a simple pattern) and a loose one,
-   run after all the others, for every variant; on a canonical line both
-   give the same answer.
+   starting after all the others, for every variant; on a canonical line
+   both give the same answer, so a file of variants may put its loose pass
+   first like any other.
 4. ``level=``, ``lvl=`` and ``severity=`` are found by one more scan of the
    chunk and fill in what a header did not say; lines no pass recognised
    that hold ``key=value`` pairs (logfmt) get them as fields and columns;
@@ -141,12 +142,13 @@ class Parser(Clock):
             "access": self._run_access, "glog": self._run_glog,
         }
         loose = {"rfc3164": self._run_3164, "iso8601": self._run_app}
+        # The loose passes start last; one goes first only when it read most
+        # of a chunk (a file of variants), and then the fast pass it backs
+        # never needs to run on those lines.
         if fmt == "auto":
-            self._order = list(passes.values())
-            self._pinned = list(loose.values())
+            self._order = list(passes.values()) + list(loose.values())
         else:
-            self._order = [passes[fmt]] if fmt in passes else []
-            self._pinned = [loose[fmt]] if fmt in loose else []
+            self._order = ([passes[fmt]] if fmt in passes else []) + ([loose[fmt]] if fmt in loose else [])
         self._containers = containers
         self._inner: Parser | None = None   # parses the text of container records
         # With ``explain``, ``matched`` names, after each chunk, what read each
@@ -214,13 +216,6 @@ class Parser(Clock):
                 # the passes changes only the speed: put the busiest one first.
                 self._order.remove(best)
                 self._order.insert(0, best)
-            for p in self._pinned:
-                if not left:
-                    break
-                was = left
-                left = self._fill(p, out, left, chunk)
-                if self.explain:
-                    self._note(was, left, _PASS_NAMES[p.__name__])
         if b"=" in chunk:
             self._key_values(out, chunk, left)
             if self.explain:

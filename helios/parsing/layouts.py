@@ -37,9 +37,9 @@ TAG = rb"[^ :\[\n][^ :\[\n]{0,47}(?: [^ :\[\n]{1,24})?"
 PID_SUB = rb"(?:\[[^\]\n]{0,32}\])?(?: \([^)\n]{0,64}\))?:"
 # The fast pass takes only the canonical layout, "<PRI>Mmm dd hh:mm:ss host
 # tag[pid]: msg" with every part but PRI and pid: most lines, at the speed of
-# a simple pattern. Every other line is left to the loose pass, which runs
-# after all the others (pinned last) and gives the same answer on a canonical
-# line, so which one read a line changes nothing.
+# a simple pattern. Every other line is left to the loose pass, which starts
+# after all the others and gives the same answer on a canonical line, so
+# which one read a line changes nothing.
 RFC3164_FAST = re.compile(
     rb"^(?:(?:<(\d{1,3})>)?((?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d\d:\d\d:\d\d)"
     rb" +(\S{1,255}+)\S*+(?<![:\]]) +(" + TAG + rb")(?:\[[^\]\n]{0,32}\])?:)?.*", re.M)
