@@ -604,12 +604,17 @@ def _ids_fields(pair: tuple[bytes, bytes]) -> dict | None:
 
 
 _AT = re.compile(rb"[\w.$]{1,64}(?=@\d+$)")
+_DOTTED = re.compile(rb"[A-Za-z_$][\w$]*(?:\.[\w$]+)+")
 
 
 def _component_at(bracket: bytes) -> bytes:
-    """b"main:Connector@212" -> b"Connector" (log4j's %t:%C{1}@%L); else b""."""
+    """b"main:Connector@212" -> b"Connector" (log4j's %t:%C{1}@%L);
+    b"o.e.n.Node   " -> b"o.e.n.Node" (a logger name); else b""."""
     m = _AT.search(bracket)
-    return m[0] if m else b""
+    if m:
+        return m[0]
+    name = bracket.strip()
+    return name if _DOTTED.fullmatch(name) else b""
 
 
 _STARS = bytes(i if i in (10, 13) else 42 for i in range(256))   # every byte to "*", but b"\n" and b"\r"

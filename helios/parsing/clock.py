@@ -40,7 +40,7 @@ _EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()
 
 # An ISO timestamp without its fraction (see Clock._iso_ns).
 ISO_PARTS = re.compile(
-    rb"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d) ?(?:([Zz])|([+-])(\d\d)(?::?(\d\d))?)?")
+    rb"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d) ?(?:([Zz]|UTC|GMT)|([+-])(\d\d)(?::?(\d\d))?)?")
 # A fraction after the seconds: ".123", ",123", or ":606" (a count of ms, as
 # some Java apps print them unpadded: ":6" is 6 ms).
 FRACTION = re.compile(rb"(.*\d:\d\d?:\d\d?)([.,:])(\d{1,9})")

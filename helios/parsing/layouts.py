@@ -17,7 +17,7 @@ from helios.parsing import severity as sev
 # (Spelled out: a case-insensitive group costs the BSD pass half its speed.)
 MON = (rb"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
         rb"|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)")
-ISO_TS = rb"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:[Zz]|[+-]\d\d(?::?\d\d)?)?"
+ISO_TS = rb"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:[Zz]|[+-]\d\d(?::?\d\d)?| UTC| GMT)?"
 LEVEL = sev.LEVEL_WORD
 
 # The patterns of the batch passes. None may consume a "\n" inside its header:
@@ -70,15 +70,18 @@ APP_TIME = (
     rb"|\d\d?-" + MON + rb"-\d{4} \d\d:\d\d:\d\d(?:[.,]\d{1,9})?|\d\d\.\d\d \d\d:\d\d:\d\d"
     rb"|\d\d:\d\d:\d\d[.,]\d{3})\]?(?![\d:])")
 # A bracket (one level of nesting: "[QuorumPeer[myid=1]/...:Component@774]"),
-# taken whole and possessively (linear); its "Component@line" is read by a cache.
+# taken whole and possessively (linear); its "Component@line", or a dotted
+# logger name ("[o.e.n.Node   ]", Elasticsearch), is read by a cache. Only the
+# first bracket after the level is captured.
 BRACKET = rb"\[((?:[^\[\]\n]|\[[^\[\]\n]{0,64}\]){0,200}+)\][ \t]*(?:-[ \t]*)?"
+BRACKET_MORE = rb"\[(?:[^\[\]\n]|\[[^\[\]\n]{0,64}\]){0,200}+\][ \t]*(?:-[ \t]*)?"  # (not captured)
 APP = re.compile(
     rb"^(?:(?:[\w.-]{1,64}\.log[\w.:-]{0,40}[ :])?(?:\[?(" + LEVEL + rb")\]?[ \t]+)?(" + APP_TIME + rb")(?:"
     rb" (stdout|stderr) ([PF])(?= |$)"
-    rb"|(?:[ \t]*[-,|:][ \t]*|[ \t]+)(?:\d{1,10}[ \t]+)?(?:\[(?!" + LEVEL + rb"\])[^\]\n]{0,64}\][ \t]+)?"
-    rb"(?:([\w.$-]{1,64})[ \t]+-[ \t]+)?\[?(" + LEVEL + rb")\]?"
+    rb"|(?:[ \t]*[-,|:][ \t]*|[ \t]+|(?<=\]))(?:\d{1,10}[ \t]+)?(?:\[(?!" + LEVEL + rb" ?\])[^\]\n]{0,64}\][ \t]+)?"
+    rb"(?:([\w.$-]{1,64})[ \t]+-[ \t]+)?\[?(" + LEVEL + rb")(?: ?\])?"
     rb"(?: {2,}([A-Za-z][\w.-]{0,31})(?= {2,})"
-    rb"|(?:[ \t]+\d{1,10}[ \t]+---)?[ \t]*(?:[-:|][ \t]*)?(?:" + BRACKET + rb"){0,3}"
+    rb"|(?:[ \t]+\d{1,10}[ \t]+---)?[ \t]*(?:[-|][ \t]*)?(?:" + BRACKET + rb"(?:" + BRACKET_MORE + rb"){0,2})?"
     rb"(?:([\w.$/<>-]{1,128})(?:[ \t]*:(?=[ \t]|$)|[ \t]+-[ \t]|[ \t]+\[))?)?"
     rb"| (?!" + LEVEL + rb")(?:([\w.:@/%-]{1,255}) )?([^\s:\[\]]{1,48})(?:\[[^\]\n]{0,32}\])?"
     rb"(?: \([^)\n]{0,64}\))?:(?= |$)"

@@ -20,7 +20,7 @@ WORDS.update({
     "err": 3, "error": 3, "eror": 3, "erro": 3, "severe": 3, "dpanic": 3,
     "warn": 4, "warning": 4, "wrn": 4, "wrng": 4,
     "notice": 5, "ntc": 5,
-    "info": 6, "inf": 6, "information": 6, "informational": 6, "config": 6,
+    "info": 6, "inf": 6, "information": 6, "informational": 6, "config": 6, "log": 6,
     "debug": 7, "dbg": 7, "dbug": 7, "trace": 7, "trc": 7, "verbose": 7, "vrb": 7,
     "fine": 7, "finer": 7, "finest": 7, "all": 7,
     # One letter (glog, logcat, zap's console, ...).
@@ -30,7 +30,7 @@ WORDS.update({
 # The regex text (bytes) of a level word; the caller wraps it in a group.
 LEVEL_WORD = (
     rb"(?:(?i:emerg(?:ency)?|alert|crit(?:ical)?|fatal|err(?:or)?|eror|severe|warn(?:ing)?|wrn"
-    rb"|notice|info(?:rmation(?:al)?)?|inf|debug|dbg|trace|trc|verbose|panic|fine(?:r|st)?|config)"
+    rb"|notice|info(?:rmation(?:al)?)?|inf|debug|dbg|trace|trc|verbose|panic|fine(?:r|st)?|config|log)"
     rb"|[EWIDFTV])(?![\w-])"
 )
 

@@ -47,6 +47,10 @@ def one(line: bytes, **kw) -> tuple:
     (b"2024-03-11 08:15:02 Starting server", "dapp", None),
     (b"2024-03-11 08:15:02,118 [main] INFO  com.foo.Bar - started", "com.foo.Bar", 6),          # log4j %d [%t] %-5p %c - %m
     (b"2024-03-11 08:15:02,118 [pool-1-thread-3] ERROR c.f.Job - failed", "c.f.Job", 3),
+    (b"[2024-03-11T08:15:02,118][INFO ][o.e.n.Node               ] [node-1] started", "o.e.n.Node", 6),  # Elasticsearch
+    (b"2024-03-11 08:15:02.118 UTC [1234] LOG:  statement: select 1", "dapp", 6),                     # PostgreSQL
+    (b"2024-03-11 08:15:02.118 UTC [1234] ERROR:  relation does not exist", "dapp", 3),
+    (b"2024-03-11T08:15:02.118123Z 0 [Warning] [MY-010068] [Server] CA certificate", "dapp", 4),    # MySQL
 ])
 def test_app_log_severity_and_app_are_found_where_the_layout_puts_them(line, app, severity):
     t, host, got_app, got_severity = one(line)
@@ -358,6 +362,8 @@ ALL_SHAPES = [
     b"[Sun Dec 04 04:47:44 2005] [notice] workerEnv.init() ok",
     b"03-17 16:13:38.811  1702  2395 D WindowManager: x",
     b"08:15:02.118 [main] INFO  com.example.App - Started",
+    b"[2024-03-11T08:15:02,118][INFO ][o.e.n.Node               ] [node-1] started",
+    b"2024-03-11 08:15:02.118 UTC [1234] LOG:  statement: select 1",
     b"plain text", b"",
 ]
 
