@@ -231,6 +231,8 @@ class Clock:
             ts = ts.strip(b"[]")
         if ts[4:5] == b"-":
             return self._iso_ns(ts)
+        if ts[10:11] == b"." and ts[:10].isdigit():   # b"1709964000.123": epoch seconds
+            return epoch_ns(ts, _NS)
         m = FRACTION.fullmatch(ts)
         if m is None:
             return self._other_seconds[ts]

@@ -56,11 +56,12 @@ RFC5424 = re.compile(
     rb"^(?:<(\d{1,3})>\d{1,2} (?>(\S{1,40})\S*) (?>(\S{1,255})\S*) (?>(\S{1,48})\S*)"
     rb"(?: (?>(\S{1,128})\S*) (?>(\S{1,32})\S*)(?: (" + SD + rb"))?)?)?.*", re.M)
 # App logs: a timestamp first (ISO 8601, bracketed or not, the layouts of
-# helios.parsing.timestamps, and a time of day with ms: logback's default), then one of: a CRI container record ("stdout
+# helios.parsing.timestamps, a time of day with ms: logback's default, epoch
+# seconds with a fraction: Squid), then one of: a CRI container record ("stdout
 # F"); a level (after " ", " - ", ", ", "|", in brackets) with what app logs
 # put around it (a pid or "[thread]" before it, "name - " of Python's logging, a column of Windows
 # CBS, Spring's "--- [thread]", "[thread:Component@line]", a logger name
-# ending in ":" or " -"); or, for an RFC 3339 time, BSD syslog's "host tag:";
+# ending in ":", " -" or a tab (zap)); or, for an RFC 3339 time, BSD syslog's "host tag:";
 # or "|Component|" and "] program - ". A level may also come before the time,
 # and a file name before it all ("nova-api.log.1 2017-05-16 ...", as grep -H
 # or a concatenation of files writes).
@@ -68,7 +69,7 @@ APP_TIME = (
     rb"\[?(?:" + ISO_TS + rb"|\d{4}/\d\d?/\d\d?[ T]\d\d?:\d\d:\d\d(?:[.,]\d{1,9})?"
     rb"|\d\d/\d\d/\d\d \d\d:\d\d:\d\d(?:[.,]\d{1,9})?|\d{6} \d{6}|\d{8}-\d\d?:\d\d?:\d\d?(?::\d{1,3})?"
     rb"|\d\d?-" + MON + rb"-\d{4} \d\d:\d\d:\d\d(?:[.,]\d{1,9})?|\d\d\.\d\d \d\d:\d\d:\d\d"
-    rb"|\d\d:\d\d:\d\d[.,]\d{3})\]?(?![\d:])")
+    rb"|\d\d:\d\d:\d\d[.,]\d{3}|1\d{9}\.\d{3,9})\]?(?![\d:])")
 # A bracket (one level of nesting: "[QuorumPeer[myid=1]/...:Component@774]"),
 # taken whole and possessively (linear); its "Component@line", or a dotted
 # logger name ("[o.e.n.Node   ]", Elasticsearch), is read by a cache. Only the
@@ -82,7 +83,7 @@ APP = re.compile(
     rb"(?:([\w.$-]{1,64})[ \t]+-[ \t]+)?\[?(" + LEVEL + rb")(?: ?\])?"
     rb"(?: {2,}([A-Za-z][\w.-]{0,31})(?= {2,})"
     rb"|(?:[ \t]+\d{1,10}[ \t]+---)?[ \t]*(?:[-|][ \t]*)?(?:" + BRACKET + rb"(?:" + BRACKET_MORE + rb"){0,2})?"
-    rb"(?:([\w.$/<>-]{1,128})(?:[ \t]*:(?=[ \t]|$)|[ \t]+-[ \t]|[ \t]+\[))?)?"
+    rb"(?:([\w.$/<>-]{1,128})(?:[ \t]*:(?=[ \t]|$)|[ \t]+-[ \t]|[ \t]+\[|\t(?=\S)))?)?"
     rb"| (?!" + LEVEL + rb")(?:([\w.:@/%-]{1,255}) )?([^\s:\[\]]{1,48})(?:\[[^\]\n]{0,32}\])?"
     rb"(?: \([^)\n]{0,64}\))?:(?= |$)"
     rb"|\|([\w.$-]{1,64})\||\s([\w.$-]{1,64}(?: \*\d{1,3})?) - )?)?.*", re.M)
