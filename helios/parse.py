@@ -483,8 +483,12 @@ class Parser(Clock):
             return
         i = pos = 0
         level = self._level
+        before = L.KEY_BEFORE
         for m in L.KV_LEVEL_RX.finditer(chunk):
             at = m.start()
+            k = 8 if chunk[at - 1] == 121 else 3 if chunk[at - 2] == 118 else 5   # severity=, lvl=, level=
+            if at > k and chunk[at - k - 1] not in before:
+                continue                    # "xlevel=", "log_level=": another key
             i += chunk.count(b"\n", pos, at)  # the line it is on (a count in C)
             pos = at
             if sevs[i] is None:

@@ -117,8 +117,6 @@ LOGCAT_SEVERITY = {b"V": 7, b"D": 7, b"I": 6, b"W": 4, b"E": 3, b"F": 2, b"A": 0
 
 # (It starts with the literal "=": sre then finds candidates with a fast scan,
 # several times faster than an alternation of the keys first.)
-# The key must start the line or follow a space, comma, semicolon, bracket or
-# dot ("log.level="), not a word character ("xlevel=", "log_level=").
-KV_LEVEL_RX = re.compile(
-    rb'=(?:(?<=[\s,;(\[{.]level=)|(?<=^level=)|(?<=[\s,;(\[{.]lvl=)|(?<=^lvl=)'
-    rb'|(?<=[\s,;(\[{.]severity=)|(?<=^severity=))"?([A-Za-z]{1,16})', re.M)
+KV_LEVEL_RX = re.compile(rb'=(?:(?<=level=)|(?<=lvl=)|(?<=severity=))"?([A-Za-z]{1,16})')
+# What may come before such a key (else it is another key: "xlevel=", "log_level=").
+KEY_BEFORE = frozenset(b" \t,;([{.\n")

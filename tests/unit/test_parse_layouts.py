@@ -104,6 +104,11 @@ def test_level_key_gives_the_severity_of_a_line_whose_header_has_none():
     assert one(b"2024-03-11 08:15:02 worker started lvl=warn")[3] == 4
 
 
+def test_each_level_key_spelling_gives_the_severity():
+    assert [one(line)[3] for line in (b"x severity=crit", b"x,lvl=debug", b"x log.level=warning", b"level=err y")] == [2, 7, 4, 3]
+    assert [one(line)[3] for line in (b"x xseverity=crit", b"x my_lvl=debug", b"x loglevel=warn")] == [None] * 3
+
+
 def test_level_key_does_not_override_the_header_severity():
     assert one(b"<14>Mar 24 10:00:00 web-01 app[123]: level=error x")[3] == 6
 
