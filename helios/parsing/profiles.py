@@ -6,7 +6,8 @@ overwritten with ``*`` before a line leaves the host), ``rename`` (field
 names to new names), ``fields`` (added to every line), ``encoding`` (of
 the text: ``utf-16``, ``shift_jis``, ...), and user rules (``helios.parsing.rules``).
 A file takes the first table one of whose globs matches its path (``*``
-matches ``/`` too); a file that matches none is read by the default parser
+matches ``/`` too), or its path without a rotation suffix (``.1``,
+``-20240311``, ``.gz``...); a file that matches none is read by the default parser
 with the tailer's own ``format``, ``timezone`` and ``app``::
 
     [[tailer.parse]]
@@ -30,6 +31,7 @@ from helios.parsing import encodings
 from helios.parsing.rules import RuleError, compile_rules
 from helios.parsing.timestamps import zone
 
+_ROTATED = re.compile(r"(?:\.\d{1,3}|-\d{8}(?:\d{2})?|\.old)(?:\.gz|\.bz2|\.xz|\.zst)?$")
 TABLE_KEYS = ("paths", "format", "timezone", "app", "key_values", "rules", "mask", "rename", "fields", "encoding")
 
 
@@ -113,9 +115,13 @@ class Profiles:
                       encoding=table.get("encoding", ""))
 
     def table_of(self, path: str) -> int | None:
-        for i, table in enumerate(self.tables):
-            if any(fnmatch.fnmatchcase(path, glob) for glob in table["paths"]):
-                return i
+        """The first table one of whose globs matches ``path``, or else
+        the path without a rotation suffix (a rotated file is read to its
+        end under its new name: ``app.log.1``, ``app.log-20240311.gz``)."""
+        for candidate in dict.fromkeys((path, _ROTATED.sub("", path))):
+            for i, table in enumerate(self.tables):
+                if any(fnmatch.fnmatchcase(candidate, glob) for glob in table["paths"]):
+                    return i
         return None
 
     def parser(self, path: str) -> Parser:

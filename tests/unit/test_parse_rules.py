@@ -296,3 +296,10 @@ def test_joined_container_events_encode_with_the_runtime_time_and_the_whole_text
     assert (event.time, event.app, event.severity) == (1710144902_500_000_000, "svc", 3)
     assert event.fields["stream"] == "stdout" and event.fields["partial"] is False
     assert span(event) == (0, end)
+
+
+def test_a_rotated_file_keeps_the_table_of_its_name():
+    profiles = Profiles(tables=({"paths": ["/var/log/ras/*.log"], "rules": [RAS]},))
+    for rotated in ("/var/log/ras/a.log.1", "/var/log/ras/a.log-20240311", "/var/log/ras/a.log.2.gz"):
+        assert profiles.table_of(rotated) == 0, rotated
+    assert profiles.table_of("/var/log/ras/a.txt") is None
