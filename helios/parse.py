@@ -566,29 +566,29 @@ class Parser(Clock):
                 still.append(i)
                 continue
             used = set()
-            found = jsonlog.roles(flat)
-            for key, value in found.get("time", ()):
-                ns = self._json_time(value)
+            plan = jsonlog.plan(flat)           # which keys are time, host, app, level: per key set
+            for key in plan.time:
+                ns = self._json_time(flat[key])
                 if ns is not None:
                     out.times[i] = ns
                     used.add(key)
                     break
-            for role, column in (("host", out.hosts), ("app", out.apps)):
-                for key, value in found.get(role, ()):
-                    name = jsonlog.text(value)
+            for keys, column in ((plan.host, out.hosts), (plan.app, out.apps)):
+                for key in keys:
+                    name = jsonlog.text(flat[key])
                     if name is not None:
                         column[i] = name
                         used.add(key)
                         break
-            for role in ("level", "otel_level"):
-                for key, value in found.get(role, ()):
-                    level = sev.of_value(value, role == "otel_level")
+            for keys, otel in ((plan.level, False), (plan.otel_level, True)):
+                for key in keys:
+                    level = sev.of_value(flat[key], otel)
                     if level is not None:
                         out.severities[i] = level
                         used.add(key)
                         break
                 if out.severities[i] is not None:
-                    used.update(key for key, _ in found.get("otel_level", ()))  # (said by the text)
+                    used.update(plan.otel_level)   # (said by the text)
                     break
             out.fields[i] = jsonlog.rest(flat, used)
         if docker:

@@ -20,6 +20,7 @@ field can travel in msgpack.
 from __future__ import annotations
 
 import json
+from typing import NamedTuple
 
 MAX_FIELDS = 64
 
@@ -83,18 +84,35 @@ def field_value(value):
     return json.dumps(value)[:4096]
 
 
-def roles(flat: dict) -> dict[str, list[tuple[str, object]]]:
-    """{role: [(key, value), ...] best first} of the keys of ``flat`` that
-    name a time, level, host or app, with a value that is not empty."""
-    found: dict[str, list] = {}
-    for key, value in flat.items():
-        r = _ROLES.get(key)
-        if r is not None and value is not None and value != "":
-            found.setdefault(r[0], []).append((r[1], key, value))
-    for role, items in found.items():
-        if len(items) > 1:
-            items.sort(key=lambda item: item[0])
-        found[role] = [(key, value) for _, key, value in items]
+class Plan(NamedTuple):
+    """The keys of a line's key set that may name each column, best first."""
+
+    time: tuple
+    level: tuple
+    otel_level: tuple
+    host: tuple
+    app: tuple
+
+
+_PLANS: dict[tuple, Plan] = {}
+
+
+def plan(flat: dict) -> Plan:
+    """The Plan of ``flat``'s keys. Lines of one program share their key
+    set, so this is one dict lookup a line."""
+    keys = tuple(flat)
+    found = _PLANS.get(keys)
+    if found is None:
+        by_role: dict[str, list] = {}
+        for key in keys:
+            r = _ROLES.get(key)
+            if r is not None:
+                by_role.setdefault(r[0], []).append((r[1], key))
+        found = Plan(*(tuple(key for _, key in sorted(by_role.get(role, ())))
+                       for role in ("time", "level", "otel_level", "host", "app")))
+        if len(_PLANS) >= 10_000:
+            _PLANS.clear()
+        _PLANS[keys] = found
     return found
 
 
