@@ -29,7 +29,8 @@ LEVEL = sev.LEVEL_WORD
 # ("dhcpd[4305]:"), or has characters no host name has. The tag may hold
 # one space ("syslogd 1.4.1: restart."), dots, slashes and parentheses but not
 # ":" or "["; it ends in "[pid]:", "[pid] (sub):" or ":". As in rsyslog and
-# Vector, a word after the host that ends in none of these ("host tag msg",
+# Vector, a year after the time is the year ("Aug 10 22:18:24 2009 host": what
+# rsyslog's detect.YearAfterTimestamp reads), and a word after the host that ends in none of these ("host tag msg",
 # "host tag[12] msg") is the tag too, if it looks like a program name.
 # A tag: a word, or two ("syslogd 1.4.1:", "-- root[2421]:"); more words
 # before a ":" are a message ("tag This msg contains: x" has the tag "tag").
@@ -42,9 +43,10 @@ PID_SUB = rb"(?:\[[^\]\n]{0,32}\])?(?: \([^)\n]{0,64}\))?:"
 # which one read a line changes nothing.
 RFC3164_FAST = re.compile(
     rb"^(?:(?:<(\d{1,3})>)?((?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d\d:\d\d:\d\d)"
-    rb" +(\S{1,255}+)\S*+(?<![:\]]) +(" + TAG + rb")(?:\[[^\]\n]{0,32}\])?:)?.*", re.M)
+    rb" +(?!20\d\d )(\S{1,255}+)\S*+(?<![:\]]) +(" + TAG + rb")(?:\[[^\]\n]{0,32}\])?:)?.*", re.M)
 RFC3164 = re.compile(
-    rb"^(?:(?:<(\d{1,3})>)? ?(" + MON + rb" {1,2}\d{1,2}(?: \d{4})? \d\d:\d\d:\d\d(?:\.\d{1,9})?|(?<=>)" + ISO_TS
+    rb"^(?:(?:<(\d{1,3})>)? ?(" + MON + rb" {1,2}\d{1,2}(?: \d{4})? \d\d:\d\d:\d\d(?:\.\d{1,9})?(?: 20\d\d(?= ))?"
+    rb"|(?<=>)" + ISO_TS
     + rb"):?(?: +(?:([^\s:\[\]]{1,48})" + PID_SUB + rb"(?= |$)|(\S{1,255})\S*(?= |$)"
     rb"(?: +(?:(" + TAG + rb")" + PID_SUB + rb"|([A-Za-z_%/][\w.()/%-]{0,47})(?:\[[^\]\n]{0,32}\])?"
     rb"(?= |$)))?))?)?.*", re.M)

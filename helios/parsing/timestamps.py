@@ -70,8 +70,9 @@ def other_parts(ts: bytes) -> tuple | None:
 
 
 # BSD syslog stamps other than the plain "Mmm dd hh:mm:ss": unpadded day,
-# a year (rsyslog accepts "Mar 7 2008 19:06:53"), a fraction.
-_BSD = re.compile(rb"([A-Za-z]{3}) +(\d{1,2})(?: (\d{4}))? (\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?")
+# a year (rsyslog accepts "Mar 7 2008 19:06:53"; some devices write it after
+# the time: "Mar 7 19:06:53 2008"), a fraction.
+_BSD = re.compile(rb"([A-Za-z]{3}) +(\d{1,2})(?: (\d{4}))? (\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(?: (20\d\d))?")
 
 
 def bsd_parts(ts: bytes) -> tuple | None:
@@ -79,7 +80,8 @@ def bsd_parts(ts: bytes) -> tuple | None:
     m = _BSD.fullmatch(ts)
     if m is None:
         return None
-    mon, d, y, h, mi, s, frac = m.groups()
+    mon, d, y, h, mi, s, frac, y_after = m.groups()
+    y = y or y_after
     mo = MONTHS.get(mon.lower())
     if mo is None:
         return None

@@ -352,6 +352,7 @@ ALL_SHAPES = [
     b"<134>Mar 1 02:21:38 fw1 filterlog[9753]: 5,,,1000000103",
     b"Mar 11 08:15:02 mac-1 worker[88] ([4120]): started",
     b"Jun 14 15:16:01 combo message without colon",
+    b"Mar 11 08:15:02 2024 gw01 kernel: year after the time",
     b'<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut="3"] x',
     b"2024-03-11 08:15:02,118 - WARN  [main:Connector@212] - connection reset",
     b"2024-03-11 08:15:02, Info                  CBS    Loaded stack",
@@ -391,3 +392,7 @@ def test_every_layout_parses_alike_alone_and_mixed_whichever_pass_goes_first():
         c = p.parse_chunk(chunk, NOW)
         for i, line in enumerate(mixed):
             assert tuple(col[i] for col in c) == alone[line], (warm, line)
+
+
+def test_year_after_the_bsd_time_is_the_year_not_the_host():
+    assert one(b"<6>Mar 11 08:15:02 2024 gw01 kernel: x") == (ns(2024, 3, 11, 8, 15, 2), "gw01", "kernel", 6)
