@@ -79,7 +79,7 @@ LINE_BYTES = "line_bytes"
 
 _JSON = json.JSONDecoder()
 _KV_TIME = ("time", "ts", "timestamp", "t", "@timestamp")
-_KV_HOST = ("host", "hostname")
+_KV_HOST = ("host", "hostname", "devname")
 _KV_APP = ("app", "service", "logger", "component", "program")
 
 
@@ -464,7 +464,11 @@ class Parser(Clock):
             if f is None:
                 continue
             fields[i] = f
-            for key in _KV_TIME:
+            if "date" in f and "time" in f:     # date=2024-03-11 time=08:15:02 (FortiGate, ...)
+                ns = self._json_time(f"{f['date']} {f['time']}")
+                if ns is not None:
+                    out.times[i] = ns
+            for key in _KV_TIME if out.times[i] == self._now else ():
                 if key in f:
                     ns = self._json_time(f[key])
                     if ns is not None:

@@ -4,8 +4,8 @@ structured data. Pure functions of bytes; bounded (a line gives at most
 1024 bytes), so that no line makes a huge event.
 
 ``key=value``: a key is a letter or ``_`` then word characters, dots or
-dashes, at the start of the line or after a space, comma, semicolon or an
-opening bracket; a value is a double-quoted string (``\\"`` and ``\\\\``
+dashes, at the start of the line or after a space, comma, semicolon, an
+opening bracket or the ``>`` of a syslog PRI; a value is a double-quoted string (``\\"`` and ``\\\\``
 escapes) or runs to the next space, comma or semicolon. ``logname=`` gives
 an empty value. The first of two equal keys wins. Values stay strings, as in
 Vector's ``parse_key_value`` and logfmt.
@@ -21,7 +21,7 @@ MAX_FIELDS = 32
 # a chunk gives the pairs of every line in order, with the line ends between
 # them (see ``chunk_pairs``).
 _KV_OR_NL = re.compile(
-    rb'(\n)|(?:^|(?<=[\s,;(\[{]))([A-Za-z_][\w.\-]{0,63})=("(?:[^"\\\n]|\\.){0,1024}"|(?:[^\s,;"\[\]()]|\[[^\]\s]{0,256}\]|\([^)\s]{0,256}\)){0,1024})', re.M)
+    rb'(\n)|(?:^|(?<=[\s,;(\[{>]))([A-Za-z_][\w.\-]{0,63})=("(?:[^"\\\n]|\\.){0,1024}"|(?:[^\s,;"\[\]()]|\[[^\]\s]{0,256}\]|\([^)\s]{0,256}\)){0,1024})', re.M)
 _KV = re.compile(_KV_OR_NL.pattern.split(b"|", 1)[1], re.M)
 _UNESCAPE = re.compile(rb'\\(.)')
 _keys: dict[bytes, str] = {}

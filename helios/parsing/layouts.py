@@ -121,4 +121,4 @@ LOGCAT_SEVERITY = {b"V": 7, b"D": 7, b"I": 6, b"W": 4, b"E": 3, b"F": 2, b"A": 0
 # several times faster than an alternation of the keys first.)
 KV_LEVEL_RX = re.compile(rb'=(?:(?<=level=)|(?<=lvl=)|(?<=severity=))"?([A-Za-z]{1,16})')
 # What may come before such a key (else it is another key: "xlevel=", "log_level=").
-KEY_BEFORE = frozenset(b" \t,;([{.\n")
+KEY_BEFORE = frozenset(b" \t,;([{.>\n")

@@ -123,6 +123,13 @@ def test_logfmt_line_gives_its_columns_and_fields():
     assert c.fields[0]["msg"] == "disk almost full" and c.fields[0]["used"] == "91%"
 
 
+def test_logfmt_with_date_and_time_keys_and_a_pri_gives_time_host_and_severity():
+    line = b'<189>date=2024-03-11 time=08:15:02 devname="FGT-1" type="traffic" level="notice" srcip=10.0.0.1'
+    c = parse(line)
+    assert (c.times[0], c.hosts[0], c.severities[0]) == (ns(2024, 3, 11, 8, 15, 2), "FGT-1", 5)
+    assert c.fields[0]["srcip"] == "10.0.0.1"
+
+
 def test_key_values_of_every_line_become_fields_when_asked():
     c = parse(b"Jul 31 21:39:21 gw example-gw[10538]: disconnect host=/192.0.2.1 in=3274 out=1448", key_values=True)
     assert c.fields[0] == {"host": "/192.0.2.1", "in": "3274", "out": "1448"}
