@@ -8,8 +8,9 @@ ECS (Elastic Common Schema: ``@timestamp``, ``log.level``, ``host.name``,
 exporters write it (``Timestamp``/``timeUnixNano``, ``SeverityText``,
 ``SeverityNumber``, ``Resource`` attributes ``service.name`` and
 ``host.name``), Elasticsearch's own JSON logs (``node.name``, ``component``),
-Bunyan and pino (``name``, numeric ``level``), logrus, zap, structlog and
-the like. The first key of each list that holds a usable value wins.
+Bunyan and pino (``name``, numeric ``level``), NXLog's Windows events
+(``EventTime``, ``Hostname``, ``SourceName``, ``Severity``), GELF, Serilog,
+logrus, zap, structlog and the like. The first key of each list that holds a usable value wins.
 
 Fields are every other key, flattened, except the message itself. Values are
 kept as JSON gave them (strings, numbers, booleans, null); a list becomes its
@@ -26,17 +27,17 @@ MAX_FIELDS = 64
 
 TIME_KEYS = ("@timestamp", "timestamp", "time", "ts", "Timestamp", "timeUnixNano", "time_unix_nano",
              "TimeUnixNano", "datetime", "date", "t", "eventTime", "observedTimeUnixNano",
-             "ObservedTimestamp", "log.time", "@t")
+             "ObservedTimestamp", "log.time", "@t", "EventTime", "EventReceivedTime")
 LEVEL_KEYS = ("log.level", "level", "severity", "SeverityText", "severityText", "severity_text", "lvl",
               "loglevel", "log_level", "levelname", "level_name", "@l", "Level", "Severity", "syslog.severity")
 OTEL_LEVEL_KEYS = ("SeverityNumber", "severityNumber", "severity_number")
 HOST_KEYS = ("host.name", "host.hostname", "hostname", "host", "node.name", "elasticsearch.node.name",
              "Resource.host.name", "resource.host.name", "resource.attributes.host.name",
-             "kubernetes.node_name", "kubernetes.host", "computer_name", "syslog.hostname")
+             "kubernetes.node_name", "kubernetes.host", "computer_name", "syslog.hostname", "Hostname")
 APP_KEYS = ("service.name", "Resource.service.name", "resource.service.name",
             "resource.attributes.service.name", "app", "application", "app_name", "appname", "service",
             "program", "syslog.appname", "process.name", "log.logger", "logger", "logger_name",
-            "loggerName", "component", "name")
+            "loggerName", "component", "SourceName", "name")
 MESSAGE_KEYS = ("message", "msg", "log", "Body", "body", "MESSAGE", "@m", "short_message")
 _INT64 = 2**63
 # Key -> (role, rank): one walk over a line's keys finds every role (a line

@@ -165,6 +165,11 @@ def test_opentelemetry_json_gives_every_column():
     assert c.fields[0] == {"Attributes.http.route": "/cart"}
 
 
+def test_nxlog_windows_event_json_gives_every_column():
+    line = b'{"EventTime":"2024-03-11 08:15:02","Hostname":"WIN-1","SourceName":"Service Control Manager","Severity":"ERROR","EventID":7000}'
+    assert one(line) == (ns(2024, 3, 11, 8, 15, 2), "WIN-1", "Service Control Manager", 3)
+
+
 def test_opentelemetry_severity_number_alone_gives_the_severity():
     assert one(b'{"severityNumber": 17, "body": "x"}')[3] == 3
 
