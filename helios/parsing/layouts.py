@@ -30,7 +30,8 @@ LEVEL = sev.LEVEL_WORD
 # one space ("syslogd 1.4.1: restart."), dots, slashes and parentheses but not
 # ":" or "["; it ends in "[pid]:", "[pid] (sub):" or ":". As in rsyslog and
 # Vector, a year after the time is the year ("Aug 10 22:18:24 2009 host": what
-# rsyslog's detect.YearAfterTimestamp reads), and a word after the host that ends in none of these ("host tag msg",
+# rsyslog's detect.YearAfterTimestamp reads), Cisco IOS's "123: *Mar 11
+# 08:15:02.118: %SYS-5-CONFIG_I: ..." is read, and a word after the host that ends in none of these ("host tag msg",
 # "host tag[12] msg") is the tag too, if it looks like a program name.
 # A tag: a word, or two ("syslogd 1.4.1:", "-- root[2421]:"); more words
 # before a ":" are a message ("tag This msg contains: x" has the tag "tag").
@@ -45,7 +46,7 @@ RFC3164_FAST = re.compile(
     rb"^(?:(?:<(\d{1,3})>)?((?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d\d:\d\d:\d\d)"
     rb" +(?!20\d\d )(\S{1,255}+)\S*+(?<![:\]]) +(" + TAG + rb")(?:\[[^\]\n]{0,32}\])?:)?.*", re.M)
 RFC3164 = re.compile(
-    rb"^(?:(?:<(\d{1,3})>)? ?(" + MON + rb" {1,2}\d{1,2}(?: \d{4})? \d\d:\d\d:\d\d(?:\.\d{1,9})?(?: 20\d\d(?= ))?"
+    rb"^(?:(?:<(\d{1,3})>)? ?(?:\d{1,10}: [*.]?)?(" + MON + rb" {1,2}\d{1,2}(?: \d{4})? \d\d:\d\d:\d\d(?:\.\d{1,9})?(?: 20\d\d(?= ))?"
     rb"|(?<=>)" + ISO_TS
     + rb"):?(?: +(?:([^\s:\[\]]{1,48})" + PID_SUB + rb"(?= |$)|(\S{1,255})\S*(?= |$)"
     rb"(?: +(?:(" + TAG + rb")" + PID_SUB + rb"|([A-Za-z_%/][\w.()/%-]{0,47})(?:\[[^\]\n]{0,32}\])?"

@@ -365,6 +365,7 @@ ALL_SHAPES = [
     b"Mar 11 08:15:02 mac-1 worker[88] ([4120]): started",
     b"Jun 14 15:16:01 combo message without colon",
     b"Mar 11 08:15:02 2024 gw01 kernel: year after the time",
+    b"<189>123: *Mar 11 08:15:02.118: %SYS-5-CONFIG_I: Configured from console",
     b'<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut="3"] x',
     b"2024-03-11 08:15:02,118 - WARN  [main:Connector@212] - connection reset",
     b"2024-03-11 08:15:02, Info                  CBS    Loaded stack",
@@ -408,3 +409,9 @@ def test_every_layout_parses_alike_alone_and_mixed_whichever_pass_goes_first():
 
 def test_year_after_the_bsd_time_is_the_year_not_the_host():
     assert one(b"<6>Mar 11 08:15:02 2024 gw01 kernel: x") == (ns(2024, 3, 11, 8, 15, 2), "gw01", "kernel", 6)
+
+
+def test_cisco_ios_line_with_a_sequence_number_gives_time_app_and_severity():
+    assert one(b"<189>123: *Mar 11 08:15:02.118: %SYS-5-CONFIG_I: Configured from console") == (
+        ns(2026, 3, 11, 8, 15, 2, 118_000_000), "dhost", "%SYS-5-CONFIG_I", 5)
+    assert one(b"<166>Mar 11 2024 08:15:02: %ASA-6-302013: Built outbound TCP")[1:] == ("dhost", "%ASA-6-302013", 6)
