@@ -109,11 +109,13 @@ class Parser(Clock):
     ``containers`` unwraps Docker json-file and CRI records; ``masks``
     are regexes whose matches never leave the host (see parse_chunk);
     ``rename`` renames fields and ``add_fields`` adds fields to every line;
-    ``encoding`` names the text encoding of the lines (UTF-8 by default)."""
+    ``encoding`` names the text encoding of the lines (UTF-8 by default);
+    ``drops`` are regexes whose lines do not leave the host."""
 
     def __init__(self, fmt: str = "auto", *, default_host: str = "", default_app: str = "",
                  tz: datetime.tzinfo = datetime.timezone.utc, rules=(), key_values: bool = False,
-                 containers: bool = True, masks=(), rename=None, add_fields=None, encoding: str = "") -> None:
+                 containers: bool = True, masks=(), rename=None, add_fields=None, encoding: str = "",
+                 drops=()) -> None:
         if fmt not in FORMATS:
             raise ValueError(f"unknown log format {fmt!r}: expected one of {', '.join(FORMATS)}")
         self.fmt = fmt
@@ -156,6 +158,10 @@ class Parser(Clock):
         self.explain = False
         self.matched: list[str | None] = []
         self.masks = [re.compile(m.encode("utf-8"), re.M) for m in masks]
+        # Drops: lines they match do not leave the host (see _drop); counted.
+        self.drops = [re.compile(m.encode("utf-8"), re.M) for m in drops]
+        self.last_dropped: list[int] = []
+        self.dropped = 0
         self._reshaped = False              # a container record's text replaced its line in this chunk
         self.rename = dict(rename or {})
         # Lines in another encoding than UTF-8 (helios.parsing.encodings).
@@ -172,6 +178,7 @@ class Parser(Clock):
             return Columns([], [], [], [], [], [], [])
         if self.encoding:
             return self._parse_decoded(chunk, now_ns)
+        self.last_dropped = []
         for rx in self.masks:
             # What a mask matches (its first group if it has one) becomes as
             # many "*" bytes before anything is read from the line: the bytes
@@ -222,6 +229,8 @@ class Parser(Clock):
                 for i in left:
                     if out.fields[i] is not None:
                         self.matched[i] = "key=value"
+        if self.drops:
+            self._drop(out, chunk)
         if self.rename or self.add_fields:
             self._edit_fields(out.fields)
         if self._reshaped or b"\r" in chunk:
@@ -249,9 +258,12 @@ class Parser(Clock):
                                    containers=self._containers, masks=(), rename=self.rename,
                                    add_fields=self.add_fields)
             self._decoded.masks = self.masks
+            self._decoded.drops = self.drops
             self._decoded.explain = self.explain
         inner = self._decoded.parse_chunk(b"".join(d + b"\n" for d in decoded), now_ns)
         self.matched = self._decoded.matched
+        self.last_dropped = self._decoded.last_dropped
+        self.dropped = self._decoded.dropped
         fields = inner.fields
         for i, (message, line) in enumerate(zip(inner.messages, lines)):
             if len(message) != len(line):
@@ -259,6 +271,27 @@ class Parser(Clock):
                 f[LINE_BYTES] = len(line)
                 fields[i] = f
         return inner._replace(lines=lines)
+
+    def _drop(self, out: Columns, chunk: bytes) -> None:
+        """Lines a drop regex matches: their message is emptied and their
+        fields say ``dropped``; ``last_dropped`` lists them (the encoder
+        sends each run of them as one empty event, see helios.tail.encoder)."""
+        hit: set[int] = set()
+        for rx in self.drops:
+            i = pos = 0
+            for m in rx.finditer(chunk):
+                i += chunk.count(b"\n", pos, m.start())
+                pos = m.start()
+                hit.add(i)
+        hit.discard(len(out.lines))         # (a match on the empty end of the chunk)
+        for i in hit:
+            out.messages[i] = b""
+            out.fields[i] = {"dropped": 1}
+            if self.explain:
+                self.matched[i] = "dropped"
+        self.last_dropped = sorted(hit)
+        self.dropped += len(hit)
+        self._reshaped = self._reshaped or bool(hit)
 
     def _edit_fields(self, fields: list) -> None:
         """Renames (``rename``: old name -> new) and added fields

@@ -4,7 +4,8 @@
 read: a time zone, ``key_values``, ``mask`` (regexes whose matches are
 overwritten with ``*`` before a line leaves the host), ``rename`` (field
 names to new names), ``fields`` (added to every line), ``encoding`` (of
-the text: ``utf-16``, ``shift_jis``, ...), and user rules (``helios.parsing.rules``).
+the text: ``utf-16``, ``shift_jis``, ...), ``drop`` (regexes whose lines do
+not leave the host), and user rules (``helios.parsing.rules``).
 A file takes the first table one of whose globs matches its path (``*``
 matches ``/`` too), or its path without a rotation suffix (``.1``,
 ``-20240311``, ``.gz``...); a file that matches none is read by the default parser
@@ -32,7 +33,7 @@ from helios.parsing.rules import RuleError, compile_rules
 from helios.parsing.timestamps import zone
 
 _ROTATED = re.compile(r"(?:\.\d{1,3}|-\d{8}(?:\d{2})?|\.old)(?:\.gz|\.bz2|\.xz|\.zst)?$")
-TABLE_KEYS = ("paths", "format", "timezone", "app", "key_values", "rules", "mask", "rename", "fields", "encoding")
+TABLE_KEYS = ("paths", "format", "timezone", "app", "key_values", "rules", "mask", "rename", "fields", "encoding", "drop")
 
 
 def check_table(table: Any) -> str | None:
@@ -56,20 +57,9 @@ def check_table(table: Any) -> str | None:
             problems.append(f"timezone: {exc}")
     if "app" in table and not isinstance(table["app"], str):
         problems.append("app must be a string")
-    masks = table.get("mask", [])
-    if not (isinstance(masks, list) and all(isinstance(m, str) and m for m in masks)):
-        problems.append("mask must be a list of regular expressions")
-    else:
-        for i, m in enumerate(masks):
-            try:
-                rx = re.compile(m)
-                re.compile(m.encode("utf-8"))
-            except re.error as exc:
-                problems.append(f"mask[{i}]: not a valid regular expression ({exc})")
-                continue
-            if rx.match(""):
-                problems.append(f"mask[{i}]: matches the empty string")
-    for key in ("rename", "fields", "encoding"):
+    for key in ("mask", "drop"):
+        problems += _regexes(table, key)
+    for key in ("rename", "fields"):
         if key in table and not isinstance(table[key], dict):
             problems.append(f"{key} must be a table of names to {'new names' if key == 'rename' else 'values'}")
     if isinstance(table.get("rename"), dict) and not all(isinstance(v, str) and v for v in table["rename"].values()):
@@ -95,6 +85,23 @@ def check_table(table: Any) -> str | None:
     return "; ".join(problems) or None
 
 
+def _regexes(table: dict, key: str) -> list[str]:
+    found = table.get(key, [])
+    if not (isinstance(found, list) and all(isinstance(m, str) and m for m in found)):
+        return [f"{key} must be a list of regular expressions"]
+    problems = []
+    for i, m in enumerate(found):
+        try:
+            rx = re.compile(m)
+            re.compile(m.encode("utf-8"))
+        except re.error as exc:
+            problems.append(f"{key}[{i}]: not a valid regular expression ({exc})")
+            continue
+        if rx.match(""):
+            problems.append(f"{key}[{i}]: matches the empty string")
+    return problems
+
+
 class Profiles:
     """Parsers by path: one per ``[[tailer.parse]]`` table, and the default."""
 
@@ -112,7 +119,7 @@ class Profiles:
                       tz=zone(table.get("timezone", self._base["timezone"])),
                       rules=compile_rules(table.get("rules", [])), key_values=table.get("key_values", False),
                       masks=table.get("mask", ()), rename=table.get("rename"), add_fields=table.get("fields"),
-                      encoding=table.get("encoding", ""))
+                      encoding=table.get("encoding", ""), drops=table.get("drop", ()))
 
     def table_of(self, path: str) -> int | None:
         """The first table one of whose globs matches ``path``, or else

@@ -73,7 +73,7 @@ class Tailer:
         self.job = Job()
         self.workers: Workers | None = None
         self.counts = {"lines": 0, "batches": 0, "bytes": 0, "live_unsent": 0, "resent_buckets": 0,
-                       "line_bytes": 0, "events_sent": 0, "bytes_sent": 0}
+                       "line_bytes": 0, "events_sent": 0, "bytes_sent": 0, "dropped": 0}
         self.configure(cfg)
 
     def configure(self, cfg) -> None:
@@ -270,6 +270,7 @@ class Tailer:
                               "(turn the spool on to keep such batches).", len(result.frames) - sent, result.lines)
             counts["lines"] += result.lines
             counts["line_bytes"] += result.line_bytes
+            counts["dropped"] += result.dropped     # lines a [[tailer.parse]] drop matched
             counts["batches"] += len(result.frames)
             counts["bytes"] += sum(map(len, result.frames))
 

@@ -275,7 +275,7 @@ SHAPES = [
     b"2024-03-11T08:15:02Z stdout P ", b"2024-03-11T08:15:02.1Z stderr F {\"level\":\"warn\"}",
     b'{"@timestamp":"x","log":{"level":5},"host":{"name":["a"]}}', b"level=", b"lvl=warn",
     b"time=1 level=err a=\"b", b"<1>1 - - - - - [a b=\"\\\"]", b"2024-03-11 08:15:02, Info  X  y",
-    b"[n1] 1709964000.5 kern.err d: x", b"\r", b"password=secret\r",
+    b"[n1] 1709964000.5 kern.err d: x", b"\r", b"password=secret\r", b"DROPME x",
 ]
 RULES = compile_rules([{"name": "ras", "time_format": "epoch",
                         "regex": r"\[(?P<host>\w+)\] (?P<time>[\d.]+) (?P<facility>\w+)\.(?P<severity>\w+) "},
@@ -288,7 +288,8 @@ RULES = compile_rules([{"name": "ras", "time_format": "epoch",
        st.booleans(), st.booleans())
 def test_any_chunk_with_rules_masks_and_key_values_gives_one_sane_row_per_line(parts, key_values, containers):
     chunk = b"\n".join(parts) + b"\n"
-    parser = Parser(rules=RULES, key_values=key_values, containers=containers, masks=[r"password=(\S+)"])
+    parser = Parser(rules=RULES, key_values=key_values, containers=containers, masks=[r"password=(\S+)"],
+                    drops=[r"DROPME"])
     c = parser.parse_chunk(chunk, NOW)
     assert list(map(len, c.lines)) == list(map(len, chunk.split(b"\n")[:-1]))   # masks keep lengths
     assert all(len(col) == len(c.lines) for col in c)
@@ -296,6 +297,8 @@ def test_any_chunk_with_rules_masks_and_key_values_gives_one_sane_row_per_line(p
     assert all(s is None or 0 <= s <= 7 for s in c.severities)
     assert all(f is None or isinstance(f, dict) for f in c.fields)
     assert b"secret" not in b"".join(c.messages)
+    assert b"DROPME" not in b"".join(c.messages)
+    assert all(c.messages[i] == b"" and c.fields[i]["dropped"] == 1 for i in parser.last_dropped)
     import msgpack
     msgpack.packb(c.fields, use_bin_type=True)          # every field can travel
 

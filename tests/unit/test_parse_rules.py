@@ -303,3 +303,34 @@ def test_a_rotated_file_keeps_the_table_of_its_name():
     for rotated in ("/var/log/ras/a.log.1", "/var/log/ras/a.log-20240311", "/var/log/ras/a.log.2.gz"):
         assert profiles.table_of(rotated) == 0, rotated
     assert profiles.table_of("/var/log/ras/a.txt") is None
+
+
+# -- drops ---------------------------------------------------------------------------
+
+def test_dropped_lines_travel_as_one_empty_event_per_run_that_the_audit_counts():
+    from helios import codec
+    from helios.audit import span
+    from helios.tail.encoder import Encoder, Settings
+    from helios.tail.files import Chunk
+    settings = Settings("prod", "h", "auto", "", "UTC", 100, ({"paths": ["/srv/*"], "drop": [r"DEBUG"]},))
+    data = (b"2024-03-11 08:15:01 INFO a: one\n2024-03-11 08:15:02 DEBUG a: noise\n"
+            b"2024-03-11 08:15:03 DEBUG a: more noise\n2024-03-11 08:15:04 WARN a: two\n")
+    result = Encoder(settings).encode([(Chunk("/srv/x.log", b"k" * 16, 0, len(data), data), 1)])
+    events = [e for f in result.frames for e in codec.decode(f)[1]]
+    assert [e.message for e in events] == [b"2024-03-11 08:15:01 INFO a: one", b"",
+                                           b"2024-03-11 08:15:04 WARN a: two"]
+    assert events[1].fields == {"dropped": 2, "line_bytes": 34 + 1 + 39}   # the run, its inner newline included
+    assert b"noise" not in b"".join(f for f in result.frames)
+    assert (result.lines, result.dropped) == (4, 2)
+    spans = [span(e) for e in events]
+    assert spans[0][0] == 0 and spans[-1][1] == len(data)
+    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))      # no gap, no overlap
+
+
+def test_drop_is_counted_and_shown_by_parse_test_and_a_bad_drop_is_a_config_problem():
+    p = Parser(drops=[r"^DEBUG"])
+    p.explain = True
+    c = p.parse_chunk(b"DEBUG x\nINFO y\nDEBUG z\n", NOW)
+    assert p.matched[0] == "dropped" and p.last_dropped == [0, 2] and p.dropped == 2
+    assert c.messages == [b"", b"INFO y", b""]
+    assert "drop[0]: matches the empty string" in check_table({"paths": ["*"], "drop": ["x*"]})
