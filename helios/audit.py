@@ -39,7 +39,8 @@ def span(event: Event) -> tuple[int, int] | None:
         return None
     f = event.fields or {}
     newline = 0 if f.get("unterminated") or (f.get("split") and not f.get("last")) else 1
-    return event.offset, event.offset + len(event.message) + newline
+    # A message shorter than its line (CRLF, a container record) carries the line's length.
+    return event.offset, event.offset + f.get("line_bytes", len(event.message)) + newline
 
 
 @dataclass

@@ -319,8 +319,9 @@ class Tailer:
     format: str = setting("auto", "Line format: auto, rfc3164, rfc5424, iso8601, json or raw.",
                           one_of("auto", "rfc3164", "rfc5424", "iso8601", "json", "raw"))
     app: str = setting("", "App name for lines that do not name one.")
-    timezone: str = setting("UTC", "Zone of timestamps without an offset: an IANA name "
-                            '(like "Europe/Paris") or "local".', time_zone)
+    timezone: str = setting("local", "Zone of timestamps without an offset: an IANA name "
+                            '(like "Europe/Paris"), "UTC" or "local" (this host\'s zone, with its DST '
+                            "rules); [[tailer.parse]] may set one per path.", time_zone)
     start_at: str = setting("end", "end or beginning: where to start in files that exist at first "
                             "start (files created later are always read from the beginning).",
                             one_of("end", "beginning"))
@@ -375,6 +376,16 @@ class Tailer:
     metrics: str = setting("", 'HOST:PORT of the Prometheus metrics endpoint (GET /metrics), like '
                            '"127.0.0.1:9732"; port 0 picks a free one (logged, and in STATE_DIR/stats.json); '
                            '"" turns it off.', lambda v: None if v == "" else listen_address(v))
+    parse: tuple[dict, ...] = setting((), "Per-path parsing, first matching table wins: [[tailer.parse]] "
+                                      "with paths (globs), and optionally timezone, format, app, key_values "
+                                      "(every key=value pair becomes a field), mask (regexes whose matches "
+                                      "are overwritten with '*' before lines leave the host), drop (regexes whose "
+                                      "lines do not leave the host; counted), rename, fields, "
+                                      "encoding (utf-16, shift_jis, ...) and "
+                                      "[[tailer.parse.rules]] "
+                                      "(regex or grok, time_format, timezone, app, fields; first match wins, "
+                                      "the default parser reads the rest). See README, Parsing.",
+                                      each=(lambda v: _parse_table(v),))
     encoders: int = setting(2, "Processes that parse and encode lines beside the one that reads "
                             "them (0..16; 0: the tailer does it all in one process). Parsing is most "
                             "of a tailer's work: with 2, a backlog is read on every core of a small host.",
@@ -385,6 +396,11 @@ class Tailer:
         bucks, copies = values.get("bucks"), values.get("copies")
         if bucks and copies is not None and copies > len(bucks):
             yield "copies", f"must be at most the number of bucks ({len(bucks)}), got {copies}"
+
+
+def _parse_table(v: dict) -> str | None:
+    from helios.parsing.profiles import check_table  # pure; imports nothing of config
+    return check_table(v)
 
 
 def host_port(v: str) -> str | None:
@@ -953,7 +969,7 @@ def _check(path: str, value: Any, kind: Any, meta: Mapping[str, Any]) -> tuple[A
     return value, [f"{path}: {what}"] if what else []
 
 
-_KINDS = {str: "string", int: "integer", float: "number", bool: "boolean"}
+_KINDS = {str: "string", int: "integer", float: "number", bool: "boolean", dict: "table"}
 
 
 def _convert(value: Any, kind: type) -> tuple[Any, str | None]:

@@ -286,6 +286,8 @@ def tailer_families(tailer) -> Families:
         c = dict(tailer.counts)
         yield counter("helios_events_in", "Lines read from the followed files.", c.get("lines", 0))
         yield counter("helios_bytes_in", "Bytes of the lines batched.", c.get("line_bytes", 0))
+        yield counter("helios_lines_dropped", "Lines a [[tailer.parse]] drop rule kept from leaving the host.",
+                      c.get("dropped", 0))
         lag = read_lag(tailer.watcher)
         yield gauge("helios_file_read_lag_bytes", "Bytes of a followed file not read yet (its size "
                     "minus the read position).", lag, "path")

@@ -1,8 +1,9 @@
-"""Parse log lines into columns: event time, host, app and severity. Pure, no I/O.
+"""Parse log lines into columns: event time, host, app, severity, message and
+fields. Pure, no I/O.
 
 Batch design
 ------------
-The tailer hands over a chunk of complete lines and must get four columns back
+The tailer hands over a chunk of complete lines and must get the columns back
 at several hundred thousand lines a second: about a microsecond a line for
 everything. A Python loop calling a regex per line already spends that, so the
 work is done per chunk, in C wherever possible:
@@ -15,32 +16,47 @@ work is done per chunk, in C wherever possible:
    through a dict whose ``__missing__`` does the real conversion. Logs repeat
    their timestamps, hosts, apps and priorities, so most values cost one dict
    lookup; only a new value runs Python code. Every cache is bounded.
-3. ``auto`` runs the RFC 3164 pass over the chunk first. The lines it did not
-   recognise are joined into a smaller chunk for the next pass (RFC 5424, ISO
-   8601, Apache error log, Android logcat), and what is still left is tried as
-   JSON, line by line. The formats are told apart by their first bytes, so a
-   line can match one pass only and the order of the passes changes nothing
-   but the speed: the pass that recognised most of a chunk goes first for the
-   next one, and a file of one format pays for one pass a chunk.
+3. User rules (``helios.parsing.rules``), when a file has some, run first,
+   in their order, each over the lines the ones before did not match. Then
+   ``auto`` runs its passes: BSD syslog (RFC 3164 and its real-world
+   variants), RFC 5424, app logs (a timestamp first: ISO 8601 and a handful
+   of other layouts, then a level, a logger, ...; also RFC 3339 BSD lines and
+   CRI container records), Apache error log, Android logcat, web access
+   logs (NCSA common/combined), glog, and JSON line by line. Each pass runs over the lines the passes before left. The formats
+   are told apart by their first bytes, so a line can match one pass only and
+   the order of the passes changes nothing but the speed: the pass that
+   recognised most of a chunk goes first for the next one. BSD syslog and
+   app logs have two passes each: a fast one that takes only the canonical
+   layout (most lines, at the speed of a simple pattern) and a loose one,
+   starting after all the others, for every variant; on a canonical line
+   both give the same answer, so a file of variants may put its loose pass
+   first like any other.
+4. ``level=``, ``lvl=`` and ``severity=`` are found by one more scan of the
+   chunk and fill in what a header did not say; lines no pass recognised
+   that hold ``key=value`` pairs (logfmt) get them as fields and columns;
+   with ``key_values`` every line's pairs are fields (``helios.parsing.fields``).
+5. Masks (per path) are applied to the chunk before all this; an
+   ``encoding`` other than UTF-8 decodes each line first.
+
+Where the layouts come from: BSD syslog follows rsyslog's pmrfc3164 and
+Vector's syslog_loose (optional PRI; optional hostname: a first token that
+is ``tag:`` or ``tag[pid]:`` is the tag; unpadded and upper-case dates; a year
+or a colon after the date; an RFC 3339 time after the PRI; ``tag[pid]
+(sub):``), checked against their public test vectors (tests/data/). One
+difference: a tag must look like a program name when no ``:`` ends it
+(rsyslog takes ``--`` of ``-- MARK --`` as a tag).
 
 A line that nothing recognises is kept with the receive time, the default host
 and app, and no severity. Parsing never raises on content and never drops a
-line: the message bytes are the line as read (a ``\\r`` before the newline is
-kept). A parsed time outside 1970..2262 (what fits in int64 nanoseconds) is
-treated as unparsed.
+line. ``lines`` are the lines as read (their lengths give the file offsets);
+``messages`` are what the events carry: the line without the ``\\r`` of a
+CRLF ending, or the application's text of a container record; such an event's
+field ``line_bytes`` says how long its line was, for the audit. A parsed time
+outside 1970..2262 (what fits in int64 nanoseconds) is treated as unparsed.
 
-Year inference
---------------
-RFC 3164 and logcat timestamps have no year. The year is the latest one that
-puts the timestamp before ``limit``, the UTC midnight that starts the 32nd day
-after the day of ``now_ns``: so a line up to a month in the future (clock skew,
-a zone ahead of ours) stays in the current year, and anything later than that
-belongs to the year before. The window is thus (now - ~11 months, now + ~1
-month]. Read in January, a December line is last year's; read late on
-December 31st, a January 1st line is next year's. ``limit`` moves once a day,
-and the caches that depend on it are cleared when it does. (The comparison is
-made on the start of the line's hour, which matters only within the hour
-around ``limit``.) Feb 29 goes to the latest leap year that qualifies.
+Times, zones and the year of yearless dates: ``helios.parsing.clock``
+(``Parser`` is a ``Clock``). The patterns of the passes:
+``helios.parsing.layouts``.
 """
 
 from __future__ import annotations
@@ -50,161 +66,108 @@ import json
 import re
 from typing import Callable, NamedTuple
 
-from helios.model import SEVERITY_BY_NAME
+from helios.parsing import encodings, jsonlog
+from helios.parsing import fields as kvfields
+from helios.parsing import layouts as L
+from helios.parsing import severity as sev
+from helios.parsing.clock import Cache, Clock
 
 FORMATS = ("auto", "rfc3164", "rfc5424", "iso8601", "json", "raw")
+# The field of an event whose message is shorter than its line as read: the
+# line's length in bytes (helios.audit counts the file's bytes with it).
+LINE_BYTES = "line_bytes"
 
-_NS = 1_000_000_000
-_DAY_NS = 86_400 * _NS
-_MAX_NS = 2**63 - 1                # what the wire's int64 can carry
-_CACHE_MAX = 100_000
-_EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()
-_MONTHS = {m: i for i, m in enumerate(
-    (b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"), 1)}
-_MON = rb"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
-_ISO_TS = rb"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:[Zz]|[+-]\d\d(?::?\d\d)?)?"
-# A level word right after a timestamp: "INFO", "[warn]", "| ERROR" (loguru).
-_LEVEL = rb"(?: +[\[|]? *([A-Za-z]{1,13}\d?)\b)?"
-
-# The patterns of the batch passes. None may consume a "\n" inside its header:
-# each must match each line exactly once (see the module docstring). Captured
-# fields are bounded (a longer host is cut) so that no cache key is huge.
-# RFC 3164: "<PRI>Mmm dd hh:mm:ss host tag[pid]: msg". The tag may hold spaces
-# ("syslogd 1.4.1: restart.") but not ":" or "[", and must end in "[pid]:" or
-# ":", else the line has a host and no app.
-_RFC3164 = re.compile(
-    rb"^(?:(?:<(\d{1,3})>)?(" + _MON + rb" [ \d]\d \d\d:\d\d:\d\d) +(\S{1,255})\S*"
-    rb"(?: +([^ :\[\n][^:\[\n]{0,47})(?:\[[^\]\n]{0,32}\])?:)?)?.*", re.M)
-# RFC 5424: "<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID ..." ("-" is nil).
-# The atomic groups keep a line with too few fields from backtracking through
-# every way of cutting each one.
-_RFC5424 = re.compile(
-    rb"^(?:<(\d{1,3})>\d{1,2} (?>(\S{1,40})\S*) (?>(\S{1,255})\S*) (?>(\S{1,48})\S*))?.*", re.M)
-_ISO8601 = re.compile(rb"^(?:(" + _ISO_TS + rb")" + _LEVEL + rb")?.*", re.M)
-# Apache httpd error log: "[Sun Dec 04 04:47:44 2005] [notice] msg" (2.4: "[core:notice]").
-_APACHE = re.compile(
-    rb"^(?:\[(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (" + _MON + rb" [ \d]\d \d\d:\d\d:\d\d(?:\.\d{1,9})? \d{4})\]"
-    rb" \[(?:\w{1,32}:)?(\w{1,16})\])?.*", re.M)
-# Android logcat threadtime: "03-17 16:13:38.811  1702  2395 D Tag: msg".
-_LOGCAT = re.compile(
-    rb"^(?:(\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) +\d+ +\d+ ([VDIWEFA]) ([^:\n]{0,64}?) ?:)?.*", re.M)
-
-# An ISO timestamp without its fraction (see Parser._iso_ns).
-_ISO_PARTS = re.compile(
-    rb"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d) ?(?:([Zz])|([+-])(\d\d)(?::?(\d\d))?)?")
-_LOGCAT_SEVERITY = {b"V": 7, b"D": 7, b"I": 6, b"W": 4, b"E": 3, b"F": 2, b"A": 0}
-# Bunyan and pino write numeric levels: 10 trace .. 60 fatal.
-_BUNYAN_SEVERITY = {10: 7, 20: 7, 30: 6, 40: 4, 50: 3, 60: 2}
 _JSON = json.JSONDecoder()
-_JSON_TIME_KEYS = ("time", "timestamp", "@timestamp", "ts")
-_JSON_HOST_KEYS = ("host", "hostname")
-_JSON_APP_KEYS = ("app", "service", "program", "logger")
-_JSON_LEVEL_KEYS = ("level", "severity")
+_KV_TIME = ("time", "ts", "timestamp", "t", "@timestamp")
+_KV_HOST = ("host", "hostname", "devname")
+_KV_APP = ("app", "service", "logger", "component", "program")
+
+
+_PASS_NAMES = {"_run_3164_fast": "rfc3164", "_run_3164": "rfc3164", "_run_5424": "rfc5424",
+               "_run_app_fast": "app log", "_run_app": "app log", "_run_apache": "apache error log",
+               "_run_logcat": "logcat", "_parse_json": "json", "_run_access": "access log", "_run_glog": "glog"}
 
 
 class Columns(NamedTuple):
-    lines: list[bytes]            # each line as read, without its b"\n"
+    lines: list[bytes]            # each line as read, without its b"\n": offsets follow from these
     times: list[int]              # event time, ns since the epoch, UTC (else the receive time)
     hosts: list[str]              # parsed host, else the default host
     apps: list[str]               # parsed app name (no "[pid]"), else the default app
     severities: list[int | None]  # 0 (emerg) .. 7 (debug), None when unknown
+    messages: list[bytes]         # what the event carries (no CRLF "\r"; a container record's text)
+    fields: list[dict | None]     # parsed fields (key=value, JSON keys, RFC 5424), else None
 
 
-class _Cache(dict):
-    """A memo of ``fn``: ``cache[key]`` computes a missing value once. Cleared
-    when it passes ``_CACHE_MAX`` entries; ``fixed`` entries survive that."""
-
-    def __init__(self, fn: Callable, fixed: dict | None = None) -> None:
-        super().__init__(fixed or {})
-        self.fn = fn
-        self.fixed = dict(fixed or {})
-
-    def __missing__(self, key):
-        value = self.fn(key)
-        self._keep(key, value)
-        return value
-
-    def _keep(self, key, value) -> None:
-        if len(self) >= _CACHE_MAX:
-            self.clear()
-            self.update(self.fixed)
-        self[key] = value
-
-
-class _TimeCache(_Cache):
-    """Timestamp bytes -> ns. A timestamp that does not convert is not cached:
-    it gets ``now``, the receive time of the chunk being parsed."""
-
-    now = 0
-
-    def __missing__(self, key):
-        ns = self.fn(key)
-        if ns is None or not 0 <= ns <= _MAX_NS:
-            return self.now
-        self._keep(key, ns)
-        return ns
-
-
-class _Pass(NamedTuple):
-    rx: re.Pattern
-    times: _TimeCache
-    severities: _Cache | None
-    fields: tuple          # group index of (time, severity, host, app); None when absent
-
-
-def _level_severity(word: bytes) -> int | None:
-    # "WARN" -> 4; Apache 2.4 "trace1".."trace8" -> trace.
-    return SEVERITY_BY_NAME.get(word.decode("ascii", "replace").lower().rstrip("0123456789"))
-
-
-class Parser:
+class Parser(Clock):
     """Parses chunks of lines of one format (or ``auto``); see the module docstring.
 
     ``tz`` is the zone of timestamps that carry no offset (RFC 3164, most app
-    logs); timestamps with an offset or ``Z`` use theirs."""
+    logs); timestamps with an offset or ``Z`` use theirs. ``rules`` are
+    compiled user rules (``helios.parsing.rules.compile_rules``), tried
+    before the format's own passes. ``key_values`` turns ``key=value`` pairs
+    on every line into fields (lines no pass recognised always get theirs);
+    ``containers`` unwraps Docker json-file and CRI records; ``masks``
+    are regexes whose matches never leave the host (see parse_chunk);
+    ``rename`` renames fields and ``add_fields`` adds fields to every line;
+    ``encoding`` names the text encoding of the lines (UTF-8 by default);
+    ``drops`` are regexes whose lines do not leave the host."""
 
     def __init__(self, fmt: str = "auto", *, default_host: str = "", default_app: str = "",
-                 tz: datetime.tzinfo = datetime.timezone.utc) -> None:
+                 tz: datetime.tzinfo = datetime.timezone.utc, rules=(), key_values: bool = False,
+                 containers: bool = True, masks=(), rename=None, add_fields=None, encoding: str = "",
+                 drops=()) -> None:
         if fmt not in FORMATS:
             raise ValueError(f"unknown log format {fmt!r}: expected one of {', '.join(FORMATS)}")
         self.fmt = fmt
         self.default_host = default_host
         self.default_app = default_app
-        self._tz = tz
-        # A fixed-offset zone converts by arithmetic; a zone with rules (DST) through datetime.
-        offset = tz.utcoffset(None)
-        self._fixed_offset = None if offset is None else int(offset.total_seconds())
-        self._limit = None                  # see "Year inference"
-        self._limit_year = 0
+        self.key_values = key_values
+        self.rules = list(rules)
+        Clock.__init__(self, tz, self.rules)
 
         def decode(raw: bytes) -> str:
             return raw.decode("utf-8", "replace").strip()
 
-        self._hosts = _Cache(decode, {b"": default_host, b"-": default_host})
-        self._apps = _Cache(decode, {b"": default_app, b"-": default_app})
-        # Hours of yearless timestamps: b"Jun 14 15" (RFC 3164), b"03-17 16" (logcat).
-        self._hours_3164 = _Cache(lambda k: self._yearless_hour_ns(_MONTHS[k[:3]], int(k[4:6]), int(k[7:9])))
-        self._hours_logcat = _Cache(lambda k: self._yearless_hour_ns(int(k[:2]), int(k[3:5]), int(k[6:8])))
-        pri = _Cache(lambda raw: int(raw) & 7, {b"": None})
-        level = _Cache(_level_severity, {b"": None})
-        iso = _TimeCache(self._iso_ns)
-        self._iso_seconds = _Cache(self._iso_seconds_ns)
-        self._iso_times = iso
-        self._yearless = (_TimeCache(self._rfc3164_ns), _TimeCache(self._logcat_ns))
-        apache = _TimeCache(self._apache_ns)
-        self._time_caches = (iso, apache, *self._yearless)
+        self._hosts = Cache(decode, {b"": default_host, b"-": default_host})
+        self._apps = Cache(decode, {b"": default_app, b"-": default_app})
+        self._pri = Cache(lambda raw: int(raw) & 7 if int(raw) < 192 else None, {b"": None})
+        self._level = Cache(sev.of_word, {b"": None})
+        self._bracket_apps = Cache(_component_at, {b"": b""})
+        # (procid, msgid) -> their fields. The dicts are shared by the events
+        # that have the same pair: fields are never changed once made.
+        self._5424_ids = Cache(_ids_fields)
+        self._statuses = Cache(lambda raw: {"status": int(raw)})   # (shared: never changed once made)
+        self._5424_sd = Cache(kvfields.structured_data)    # (SD repeats, as the rest of a header does)
         passes = {
-            "rfc3164": _Pass(_RFC3164, self._yearless[0], pri, (1, 0, 2, 3)),
-            "rfc5424": _Pass(_RFC5424, iso, pri, (1, 0, 2, 3)),
-            "iso8601": _Pass(_ISO8601, iso, level, (0, 1, None, None)),
-            "apache": _Pass(_APACHE, apache, level, (0, 1, None, None)),
-            "logcat": _Pass(_LOGCAT, self._yearless[1], _Cache(_LOGCAT_SEVERITY.get), (0, 1, None, 2)),
-            "json": _Pass(None, iso, None, ()),       # line by line, see _parse_json
+            "rfc3164": self._run_3164_fast, "rfc5424": self._run_5424, "iso8601": self._run_app_fast,
+            "apache": self._run_apache, "logcat": self._run_logcat, "json": self._parse_json,  # json: line by line
+            "access": self._run_access, "glog": self._run_glog,
         }
+        loose = {"rfc3164": self._run_3164, "iso8601": self._run_app}
+        # The loose passes start last; one goes first only when it read most
+        # of a chunk (a file of variants), and then the fast pass it backs
+        # never needs to run on those lines.
         if fmt == "auto":
-            self._order = list(passes.values())
+            self._order = list(passes.values()) + list(loose.values())
         else:
-            self._order = [passes[fmt]] if fmt in passes else []
+            self._order = ([passes[fmt]] if fmt in passes else []) + ([loose[fmt]] if fmt in loose else [])
+        self._containers = containers
+        self._inner: Parser | None = None   # parses the text of container records
+        # With ``explain``, ``matched`` names, after each chunk, what read each
+        # line: a rule's name, a layout, or None (helios parse-test).
+        self.explain = False
+        self.matched: list[str | None] = []
+        self.masks = [re.compile(m.encode("utf-8"), re.M) for m in masks]
+        # Drops: lines they match do not leave the host (see _drop); counted.
+        self.drops = [re.compile(m.encode("utf-8"), re.M) for m in drops]
+        self.last_dropped: list[int] = []
+        self.dropped = 0
+        self._reshaped = False              # a container record's text replaced its line in this chunk
+        self.rename = dict(rename or {})
+        # Lines in another encoding than UTF-8 (helios.parsing.encodings).
+        self.encoding = "" if encoding.replace("-", "").replace("_", "").lower() in ("", "utf8") else encoding
+        self._decoded: Parser | None = None
+        self.add_fields = dict(add_fields or {})
 
     # -- the batch path ------------------------------------------------------
 
@@ -212,170 +175,398 @@ class Parser:
         """Columns for every line of ``chunk`` (complete lines, each ending in
         b"\\n"; trailing bytes without one count as a last line)."""
         if not chunk:
-            return Columns([], [], [], [], [])
+            return Columns([], [], [], [], [], [], [])
+        if self.encoding:
+            return self._parse_decoded(chunk, now_ns)
+        self.last_dropped = []
+        for rx in self.masks:
+            # What a mask matches (its first group if it has one) becomes as
+            # many "*" bytes before anything is read from the line: the bytes
+            # never leave the host, no field holds them, and every line keeps
+            # its length (offsets and the audit's byte counts still add up).
+            chunk = rx.sub(_stars, chunk)
         lines = chunk.split(b"\n")
         if chunk[-1] == 10:                 # b"\n": split() left an empty string after it
             lines.pop()
         n = len(lines)
         self._set_now(now_ns)
-        if not self._order:                 # raw
-            return self._unparsed(lines, now_ns)
-
-        first, *rest = self._order
-        if first.rx is None:
-            out = self._unparsed(lines, now_ns)
-            left = self._parse_json(out, range(n))
+        if b"\r" in chunk:                  # CRLF: the "\r" is not part of the message
+            messages = [line[:-1] if line[-1:] == b"\r" else line for line in lines]
         else:
-            stamps, times, sevs, hosts, apps = self._run(first, chunk, n)
-            out = Columns(lines, times, hosts, apps, sevs)
-            left = [i for i, stamp in enumerate(stamps) if not stamp] if b"" in stamps else []
-        best, best_count = first, n - len(left)
-        for p in rest:                      # only in auto
+            messages = lines.copy()         # (a container record's text replaces its line)
+        out = Columns(lines, [now_ns] * n, [self.default_host] * n, [self.default_app] * n, [None] * n,
+                      messages, [None] * n)
+        left = range(n)
+        if self.explain:
+            self.matched = [None] * n
+        for k, rule in enumerate(self.rules):
+            before = left
+            left = self._fill_rule(k, rule, out, left, chunk)
+            if self.explain:
+                self._note(before, left, rule.name)
             if not left:
                 break
-            before = len(left)
-            left = self._parse_json(out, left) if p.rx is None else self._fill(p, out, left, chunk)
-            if before - len(left) > best_count:
-                best, best_count = p, before - len(left)
-        if best is not first:
-            # The formats are told apart by their first bytes, so the order of
-            # the passes changes only the speed: put the busiest one first.
-            self._order.remove(best)
-            self._order.insert(0, best)
+        if left and self._order:
+            best, best_count = None, 0
+            for p in self._order:
+                before = len(left)
+                was = left
+                left = self._parse_json(out, left) if p == self._parse_json else self._fill(p, out, left, chunk)
+                if self.explain:
+                    self._note(was, left, _PASS_NAMES[p.__name__])
+                if before - len(left) > best_count:
+                    best, best_count = p, before - len(left)
+                if not left:
+                    break
+            if best is not None and best is not self._order[0]:
+                # The formats are told apart by their first bytes, so the order of
+                # the passes changes only the speed: put the busiest one first.
+                self._order.remove(best)
+                self._order.insert(0, best)
+        if b"=" in chunk:
+            self._key_values(out, chunk, left)
+            if self.explain:
+                for i in left:
+                    if out.fields[i] is not None:
+                        self.matched[i] = "key=value"
+        if self.drops:
+            self._drop(out, chunk)
+        if self.rename or self.add_fields:
+            self._edit_fields(out.fields)
+        if self._reshaped or b"\r" in chunk:
+            # A message shorter than its line (a CRLF's "\r" left out, a
+            # container record unwrapped) says how many bytes its line had,
+            # so that what the audit counts is the file's bytes.
+            fields = out.fields
+            for i, (message, line) in enumerate(zip(messages, lines)):
+                if len(message) != len(line):
+                    fields[i] = {**(fields[i] or {}), LINE_BYTES: len(line)}
+            self._reshaped = False
         return out
 
-    def _unparsed(self, lines: list[bytes], now_ns: int) -> Columns:
-        n = len(lines)
-        return Columns(lines, [now_ns] * n, [self.default_host] * n, [self.default_app] * n, [None] * n)
+    def _parse_decoded(self, chunk: bytes, now_ns: int) -> Columns:
+        """A chunk in ``encoding``: each line decoded to UTF-8 and parsed
+        as such; ``lines`` stay the bytes as read, the messages are the
+        UTF-8 text, and each event says its line's length (``line_bytes``)."""
+        lines = chunk.split(b"\n")
+        if chunk[-1] == 10:
+            lines.pop()
+        decoded = [encodings.decode_line(line, self.encoding) for line in lines]
+        if self._decoded is None:
+            self._decoded = Parser(self.fmt, default_host=self.default_host, default_app=self.default_app,
+                                   tz=self._tz, rules=self.rules, key_values=self.key_values,
+                                   containers=self._containers, masks=(), rename=self.rename,
+                                   add_fields=self.add_fields)
+            self._decoded.masks = self.masks
+            self._decoded.drops = self.drops
+            self._decoded.explain = self.explain
+        inner = self._decoded.parse_chunk(b"".join(d + b"\n" for d in decoded), now_ns)
+        self.matched = self._decoded.matched
+        self.last_dropped = self._decoded.last_dropped
+        self.dropped = self._decoded.dropped
+        fields = inner.fields
+        for i, (message, line) in enumerate(zip(inner.messages, lines)):
+            if len(message) != len(line):
+                f = {k: v for k, v in (fields[i] or {}).items() if k != LINE_BYTES}
+                f[LINE_BYTES] = len(line)
+                fields[i] = f
+        return inner._replace(lines=lines)
 
-    def _fill(self, p: _Pass, out: Columns, left: list[int], chunk: bytes) -> list[int]:
-        """Runs ``p`` over the lines ``left`` by the passes before, writes what
-        it recognised into ``out``, and returns the lines still left."""
+    def _drop(self, out: Columns, chunk: bytes) -> None:
+        """Lines a drop regex matches: their message is emptied and their
+        fields say ``dropped``; ``last_dropped`` lists them (the encoder
+        sends each run of them as one empty event, see helios.tail.encoder)."""
+        hit: set[int] = set()
+        for rx in self.drops:
+            i = pos = 0
+            for m in rx.finditer(chunk):
+                i += chunk.count(b"\n", pos, m.start())
+                pos = m.start()
+                hit.add(i)
+        hit.discard(len(out.lines))         # (a match on the empty end of the chunk)
+        for i in hit:
+            out.messages[i] = b""
+            out.fields[i] = {"dropped": 1}
+            if self.explain:
+                self.matched[i] = "dropped"
+        self.last_dropped = sorted(hit)
+        self.dropped += len(hit)
+        self._reshaped = self._reshaped or bool(hit)
+
+    def _edit_fields(self, fields: list) -> None:
+        """Renames (``rename``: old name -> new) and added fields
+        (``add_fields``, which the line's own fields win over)."""
+        rename, add = self.rename, self.add_fields
+        for i, f in enumerate(fields):
+            if f is None:
+                if add:
+                    fields[i] = add                 # (shared: fields are never changed once made)
+                continue
+            if rename and not rename.keys().isdisjoint(f):
+                f = {rename.get(k, k): v for k, v in f.items()}
+            fields[i] = {**add, **f} if add else f
+
+    def _note(self, before, after, name: str) -> None:
+        gone = set(before).difference(after)
+        for i in gone:
+            self.matched[i] = name
+
+    def _fill(self, run: Callable, out: Columns, left, chunk: bytes) -> list[int]:
+        """Runs a pass over the lines ``left`` by the passes before, writes
+        what it recognised into ``out``, and returns the lines still left."""
         lines = out.lines
-        text = chunk if len(left) == len(lines) else b"\n".join([lines[i] for i in left])
-        stamps, times, sevs, hosts, apps = self._run(p, text, len(left))
-        still = []
+        whole = len(left) == len(lines)
+        text = chunk if whole else b"\n".join([lines[i] for i in left])
+        hits, times, sevs, hosts, apps, extra = run(text, len(left))
+        if whole and b"" not in hits:       # every line recognised: the usual case, all in C
+            out.times[:] = times
+            out.severities[:] = sevs
+            if hosts is not None:
+                out.hosts[:] = hosts
+            if apps is not None:
+                out.apps[:] = apps
+            if extra is not None:
+                extra(out, range(len(lines)), range(len(lines)))
+            return []
+        still, got_k, got_i = [], [], []
         for k, i in enumerate(left):
-            if stamps[k]:
+            if hits[k]:
                 out.times[i] = times[k]
-                out.hosts[i] = hosts[k]
-                out.apps[i] = apps[k]
                 out.severities[i] = sevs[k]
+                if hosts is not None:
+                    out.hosts[i] = hosts[k]
+                if apps is not None:
+                    out.apps[i] = apps[k]
+                got_k.append(k)
+                got_i.append(i)
             else:
                 still.append(i)
+        if extra is not None and got_k:
+            extra(out, got_k, got_i)
         return still
 
-    def _run(self, p: _Pass, text: bytes, n: int) -> tuple:
-        """One pass of ``p`` over ``text`` (n lines): its stamp column (empty
-        where the line was not recognised) and the four parsed columns."""
-        rows = p.rx.findall(text)
+    def _columns(self, rx: re.Pattern, text: bytes, n: int) -> list:
+        rows = rx.findall(text)
         del rows[n:]                        # the empty match after a final b"\n"
-        cols = list(zip(*rows))
-        t, s, h, a = p.fields
-        stamps = cols[t]
-        times = list(map(p.times.__getitem__, stamps))
-        sevs = list(map(p.severities.__getitem__, cols[s]))
-        hosts = list(map(self._hosts.__getitem__, cols[h])) if h is not None else [self.default_host] * n
-        apps = list(map(self._apps.__getitem__, cols[a])) if a is not None else [self.default_app] * n
-        return stamps, times, sevs, hosts, apps
+        return list(zip(*rows))
 
-    def _set_now(self, now_ns: int) -> None:
-        limit = (now_ns // _DAY_NS + 32) * _DAY_NS
-        if limit != self._limit:            # a new day: yearless timestamps may change year
-            self._limit = limit
-            self._limit_year = datetime.datetime.fromtimestamp(limit // _NS, datetime.timezone.utc).year
-            self._hours_3164.clear()
-            self._hours_logcat.clear()
-            for cache in self._yearless:
-                cache.clear()
-        for cache in self._time_caches:
-            cache.now = now_ns
-            cache[b""] = cache[b"-"] = now_ns   # unrecognised, and RFC 5424's nil time
+    def _names(self, cache: Cache, col) -> list[str] | None:
+        """A host or app column through its cache; None when every value is empty."""
+        return list(map(cache.__getitem__, col)) if any(col) else None
 
-    # -- timestamp conversions (cache misses) --------------------------------
+    # -- the passes: each returns (hits, times, severities, hosts, apps, extra) --
 
-    def _local_ns(self, y: int, mo: int, d: int, h: int, mi: int = 0, s: int = 0) -> int:
-        """ns of a wall-clock time in ``tz``; ValueError when there is no such time."""
-        if h > 23 or mi > 59 or s > 60:
-            raise ValueError("time out of range")
-        if self._fixed_offset is not None:
-            days = datetime.date(y, mo, d).toordinal() - _EPOCH_ORDINAL
-            return (days * 86_400 + h * 3600 + mi * 60 + s - self._fixed_offset) * _NS
-        stamp = datetime.datetime(y, mo, d, h, mi, min(s, 59), tzinfo=self._tz).timestamp()
-        return (round(stamp) + (s > 59)) * _NS
+    def _run_3164_fast(self, text: bytes, n: int) -> tuple:
+        pri, stamp, host, tag = self._columns(L.RFC3164_FAST, text, n)
+        return (stamp, list(map(self._bsd_times.__getitem__, stamp)), list(map(self._pri.__getitem__, pri)),
+                list(map(self._hosts.__getitem__, host)), list(map(self._apps.__getitem__, tag)), None)
 
-    def _yearless_hour_ns(self, mo: int, d: int, h: int) -> int | None:
-        """ns of the start of an hour in the inferred year (see the module docstring)."""
-        for year in range(self._limit_year + 1, self._limit_year - 8, -1):
-            try:
-                ns = self._local_ns(year, mo, d, h)
-            except ValueError:
-                continue                    # no such date (Feb 29) in that year
-            if ns < self._limit:
-                return ns
-        return None
+    def _run_app_fast(self, text: bytes, n: int) -> tuple:
+        stamp, word, bracket, logger = self._columns(L.APP_FAST, text, n)
+        sevs = list(map(self._level.__getitem__, word))
+        apps = list(map(self._bracket_apps.__getitem__, bracket)) if any(bracket) else bracket
+        if any(apps):
+            apps = [a or b for a, b in zip(apps, logger)]
+        else:
+            apps = logger
+        if None in sevs or b"" in apps:     # not a level, or no app: the loose pass decides
+            stamp = [s if v is not None and a else b"" for s, v, a in zip(stamp, sevs, apps)]
+        # (Only ISO 8601 here: straight to its cache, one call less a line.)
+        return (stamp, list(map(self._iso_times.__getitem__, stamp)), sevs, None,
+                list(map(self._apps.__getitem__, apps)), None)
 
-    def _rfc3164_ns(self, ts: bytes) -> int | None:
-        # b"Jun 14 15:16:01": the pattern guarantees the layout. The hour goes
-        # through a cache of its own, so a new second costs only this.
-        base = self._hours_3164[ts[:9]]
-        mi, s = int(ts[10:12]), int(ts[13:15])
-        if base is None or mi > 59 or s > 60:
-            return None
-        return base + (mi * 60 + s) * _NS
+    def _run_3164(self, text: bytes, n: int) -> tuple:
+        pri, stamp, first_tag, host, tag, bare_tag = self._columns(L.RFC3164, text, n)
+        if any(first_tag):                  # "dhcpd[4305]: ..." with no host
+            tag = [a or b for a, b in zip(first_tag, tag)]
+        if any(bare_tag):                   # "host tag message", "host tag[12] message"
+            tag = [a or b for a, b in zip(tag, bare_tag)]
+        return (stamp, list(map(self._bsd_times.__getitem__, stamp)), list(map(self._pri.__getitem__, pri)),
+                self._names(self._hosts, host), self._names(self._apps, tag), None)
 
-    def _logcat_ns(self, ts: bytes) -> int | None:
-        # b"03-17 16:13:38.811"
-        base = self._hours_logcat[ts[:8]]
-        mi, s = int(ts[9:11]), int(ts[12:14])
-        if base is None or mi > 59 or s > 60:
-            return None
-        return base + (mi * 60 + s) * _NS + int(ts[15:18]) * 1_000_000
+    def _run_5424(self, text: bytes, n: int) -> tuple:
+        pri, stamp, host, app, procid, msgid, sd = self._columns(L.RFC5424, text, n)
 
-    def _apache_ns(self, ts: bytes) -> int | None:
-        # b"Dec 04 04:47:44 2005", maybe with a fraction: b"Dec 04 04:47:44.123456 2005"
-        mon, day, clock, year = ts.split()
-        hms, _, frac = clock.partition(b".")
-        try:
-            ns = self._local_ns(int(year), _MONTHS[mon], int(day), int(hms[:2]), int(hms[3:5]), int(hms[6:8]))
-        except (ValueError, OverflowError):
-            return None
-        return ns + (int(frac.ljust(9, b"0")) if frac else 0)
+        def extra(out: Columns, ks, idx) -> None:
+            ids, sds = self._5424_ids, self._5424_sd
+            for k, i in zip(ks, idx):
+                s = sd[k]
+                found = ids[procid[k], msgid[k]]
+                if s and s != b"-":
+                    found = {**sds[s], **(found or {})}
+                out.fields[i] = found
 
-    def _iso_ns(self, ts: bytes) -> int | None:
-        """ISO 8601 / RFC 3339 timestamp -> ns; None when it is not one.
+        return (stamp, list(map(self._iso_times.__getitem__, stamp)), list(map(self._pri.__getitem__, pri)),
+                self._names(self._hosts, host), self._names(self._apps, app), extra)
 
-        Fractions make most timestamps new, so the fraction is cut out here
-        and the rest (b"2026-11-20T10:00:01Z") goes through a cache of whole
-        seconds: a new timestamp costs a few slices."""
-        head, rest = ts[:19], ts[19:]
-        if rest[:1] == b"." or rest[:1] == b",":
-            zone = rest[1:].lstrip(b"0123456789")
-            frac = rest[1:len(rest) - len(zone)]
-            if not frac:
-                return None
-            base = self._iso_seconds[head + zone]
-            return None if base is None else base + int(frac[:9].ljust(9, b"0"))
-        return self._iso_seconds[ts]
+    def _run_app(self, text: bytes, n: int) -> tuple:
+        (level0, stamp, stream, partial, py_name, level, column, bracket, logger, bsd_host, bsd_tag, bar,
+         dash) = self._columns(L.APP, text, n)
+        at = list(map(self._bracket_apps.__getitem__, bracket)) if any(bracket) else bracket
+        if any(level0):
+            level = [a or b for a, b in zip(level, level0)]
+        apps = logger
+        for other in (at, column, py_name, bar, dash, bsd_tag):
+            if any(other):
+                apps = [a or b for a, b in zip(other, apps)]
+        hosts = None
+        if any(bsd_tag):
+            # "host tag:" after the time is BSD syslog's only with an RFC 3339 time ("T" and a zone).
+            bad = {k for k in range(n) if bsd_tag[k] and not _is_rfc3339(stamp[k])}
+            if bad:
+                bsd_host = [b"" if k in bad else h for k, h in enumerate(bsd_host)]
+                apps = [b"" if k in bad and a == bsd_tag[k] else a for k, a in enumerate(apps)]
+            hosts = self._names(self._hosts, bsd_host)
+        extra = None
+        if any(stream):
+            def extra(out: Columns, ks, idx) -> None:
+                self._unwrap_cri(out, [(k, i) for k, i in zip(ks, idx) if stream[k]], stream, partial)
+        return (stamp, list(map(self._app_times.__getitem__, stamp)), list(map(self._level.__getitem__, level)),
+                hosts, self._names(self._apps, apps), extra)
 
-    def _iso_seconds_ns(self, ts: bytes) -> int | None:
-        m = _ISO_PARTS.fullmatch(ts)
-        if m is None:
-            return None
-        y, mo, d, h, mi, s, zulu, sign, off_h, off_m = m.groups()
-        try:
-            if zulu or sign:
-                days = datetime.date(int(y), int(mo), int(d)).toordinal() - _EPOCH_ORDINAL
-                h, mi, s = int(h), int(mi), int(s)
-                if h > 23 or mi > 59 or s > 60:
-                    return None
-                offset = int(off_h) * 3600 + int(off_m or 0) * 60 if sign else 0
-                ns = (days * 86_400 + h * 3600 + mi * 60 + s - (offset if sign == b"+" else -offset)) * _NS
-            else:
-                ns = self._local_ns(int(y), int(mo), int(d), int(h), int(mi), int(s))
-        except (ValueError, OverflowError):
-            return None
-        return ns
+    def _run_apache(self, text: bytes, n: int) -> tuple:
+        stamp, level = self._columns(L.APACHE, text, n)
+        return stamp, list(map(self._apache_times.__getitem__, stamp)), list(map(self._level.__getitem__, level)), \
+            None, None, None
+
+    def _run_access(self, text: bytes, n: int) -> tuple:
+        stamp, status = self._columns(L.ACCESS, text, n)
+
+        def extra(out: Columns, ks, idx) -> None:
+            statuses = self._statuses
+            for k, i in zip(ks, idx):
+                out.fields[i] = statuses[status[k]]
+
+        return stamp, list(map(self._access_times.__getitem__, stamp)), [None] * n, None, None, extra
+
+    def _run_glog(self, text: bytes, n: int) -> tuple:
+        level, stamp = self._columns(L.GLOG, text, n)
+        return (stamp, list(map(self._glog_times.__getitem__, stamp)), [L.GLOG_SEVERITY.get(x) for x in level],
+                None, None, None)
+
+    def _run_logcat(self, text: bytes, n: int) -> tuple:
+        stamp, level, tag = self._columns(L.LOGCAT, text, n)
+        return (stamp, list(map(self._logcat_times.__getitem__, stamp)), [L.LOGCAT_SEVERITY.get(x) for x in level],
+                None, self._names(self._apps, tag), None)
+
+    # -- user rules ------------------------------------------------------------
+
+    def _fill_rule(self, k: int, rule, out: Columns, left, chunk: bytes) -> list[int]:
+        lines = out.lines
+        subset = [lines[i] for i in left]
+        rows = rule.rows(chunk if len(subset) == len(lines) else b"\n".join(subset), subset)
+        times = self._rule_times[k]
+        still = []
+        for row, i in zip(rows, left):
+            if row is None:
+                still.append(i)
+                continue
+            if rule.time is not None:
+                out.times[i] = times[row[rule.time]]
+            if rule.host is not None and row[rule.host]:
+                out.hosts[i] = self._hosts[row[rule.host]]
+            if rule.app is not None and row[rule.app]:
+                out.apps[i] = self._apps[row[rule.app]]
+            elif rule.set_app:
+                out.apps[i] = rule.set_app
+            if rule.severity is not None:
+                word = row[rule.severity]
+                out.severities[i] = int(word) if word.isdigit() and int(word) < 8 else self._level[word]
+            found = rule.fields_of(row)
+            if found:
+                out.fields[i] = found
+        return still
+
+    # -- key=value, containers --------------------------------------------------
+
+    def _key_values(self, out: Columns, chunk: bytes, unparsed: list[int]) -> None:
+        """``key=value`` pairs. Lines that no pass recognised and that hold
+        pairs (logfmt: ``time=... level=info msg=...``) get them as fields,
+        and the usual keys fill in their columns. Every line's ``level=``,
+        ``lvl=`` or ``severity=`` gives its severity when its header did not.
+        With ``key_values``, every line's pairs become fields too (a regex
+        pass that costs about as much as the rest of parsing: off by default,
+        see the README)."""
+        fields = out.fields
+        if self.key_values:
+            # Lines whose pass gave fields (JSON, RFC 5424 structured data, containers) keep those.
+            kvfields.chunk_pairs(chunk, fields, {i for i, f in enumerate(fields) if f is not None})
+        lines = out.lines
+        for i in unparsed:
+            f = fields[i] if self.key_values else kvfields.key_values(lines[i])
+            if f is None:
+                continue
+            fields[i] = f
+            if "date" in f and "time" in f:     # date=2024-03-11 time=08:15:02 (FortiGate, ...)
+                ns = self._json_time(f"{f['date']} {f['time']}")
+                if ns is not None:
+                    out.times[i] = ns
+            for key in _KV_TIME if out.times[i] == self._now else ():
+                if key in f:
+                    ns = self._json_time(f[key])
+                    if ns is not None:
+                        out.times[i] = ns
+                        break
+            for key in _KV_HOST:
+                if f.get(key):
+                    out.hosts[i] = f[key]
+                    break
+            for key in _KV_APP:
+                if f.get(key):
+                    out.apps[i] = f[key]
+                    break
+        sevs = out.severities
+        if None not in sevs:                # every line's header said its severity
+            return
+        i = pos = 0
+        level = self._level
+        before = L.KEY_BEFORE
+        for m in L.KV_LEVEL_RX.finditer(chunk):
+            at = m.start()
+            k = 8 if chunk[at - 1] == 121 else 3 if chunk[at - 2] == 118 else 5   # severity=, lvl=, level=
+            if at > k and chunk[at - k - 1] not in before:
+                continue                    # "xlevel=", "log_level=": another key
+            i += chunk.count(b"\n", pos, at)  # the line it is on (a count in C)
+            pos = at
+            if sevs[i] is None:
+                sevs[i] = level[m[1]]
+
+    def _inner_parser(self) -> Parser:
+        if self._inner is None:
+            self._inner = Parser("auto", default_host=self.default_host, default_app=self.default_app,
+                                 tz=self._tz, rules=self.rules, key_values=self.key_values, containers=False)
+        return self._inner
+
+    def _unwrap(self, out: Columns, items: list[tuple[int, bytes, int | None, str, bool]]) -> None:
+        """Container records: ``items`` are (line, text, runtime time, stream,
+        partial). The text is parsed as a line of its own; what it says wins
+        over the runtime's time."""
+        if not items:
+            return
+        inner = self._inner_parser().parse_chunk(
+            b"".join(t.split(b"\n", 1)[0].rstrip(b"\r") + b"\n" for _, t, _, _, _ in items), self._now)
+        messages = out.messages
+        self._reshaped = True
+        for k, (i, text, ns, stream, partial) in enumerate(items):
+            messages[i] = text
+            # The runtime's time is exact and has its zone: it wins over the text's.
+            out.times[i] = ns if ns is not None and ns != self._now else inner.times[k]
+            out.hosts[i] = inner.hosts[k]
+            out.apps[i] = inner.apps[k]
+            out.severities[i] = inner.severities[k]
+            f = dict(inner.fields[k] or {})
+            f["stream"] = stream
+            if partial:
+                f["partial"] = True
+            out.fields[i] = f
+
+    def _unwrap_cri(self, out: Columns, pairs, stream, partial) -> None:
+        items = []
+        for k, i in pairs:
+            line = out.messages[i]
+            text = line.split(b" ", 3)[3] if line.count(b" ", 0, 80) >= 3 else b""
+            items.append((i, text, out.times[i], stream[k].decode(), partial[k] == b"P"))
+        self._unwrap(out, items)
 
     # -- JSON lines (one at a time: json.loads is the cost anyway) ----------
 
@@ -385,6 +576,7 @@ class Parser:
         decode = _JSON.raw_decode
         lines = out.lines
         still = []
+        docker = []
         for i in indexes:
             line = lines[i]
             if line[:1] != b"{":
@@ -399,62 +591,85 @@ class Parser:
             if end != len(text) and not text[end:].isspace():
                 still.append(i)
                 continue
-            for key in _JSON_TIME_KEYS:
-                ns = self._json_time(obj.get(key))
+            if self._containers and jsonlog.is_docker(obj):
+                log = obj["log"]
+                partial = not log.endswith("\n")
+                docker.append((i, jsonlog.text(log.rstrip("\n")) or "", self._json_time(obj.get("time")),
+                               str(obj.get("stream")), partial))
+                continue
+            try:
+                flat = jsonlog.flatten(obj)
+            except RecursionError:
+                still.append(i)
+                continue
+            used = set()
+            plan = jsonlog.plan(flat)           # which keys are time, host, app, level: per key set
+            for key in plan.time:
+                ns = self._json_time(flat[key])
                 if ns is not None:
                     out.times[i] = ns
+                    used.add(key)
                     break
-            out.hosts[i] = _json_text(obj, _JSON_HOST_KEYS, self.default_host)
-            out.apps[i] = _json_text(obj, _JSON_APP_KEYS, self.default_app)
-            for key in _JSON_LEVEL_KEYS:
-                sev = _json_severity(obj.get(key))
-                if sev is not None:
-                    out.severities[i] = sev
+            for keys, column in ((plan.host, out.hosts), (plan.app, out.apps)):
+                for key in keys:
+                    name = jsonlog.text(flat[key])
+                    if name is not None:
+                        column[i] = name
+                        used.add(key)
+                        break
+            for keys, otel in ((plan.level, False), (plan.otel_level, True)):
+                for key in keys:
+                    level = sev.of_value(flat[key], otel)
+                    if level is not None:
+                        out.severities[i] = level
+                        used.add(key)
+                        break
+                if out.severities[i] is not None:
+                    used.update(plan.otel_level)   # (said by the text)
                     break
+            out.fields[i] = jsonlog.rest(flat, used)
+        if docker:
+            self._unwrap(out, [(i, t.encode("utf-8"), ns, s, p) for i, t, ns, s, p in docker])
         return still
 
-    def _json_time(self, value) -> int | None:
-        if isinstance(value, str):
-            if not value or value == "-" or len(value) > 40:  # (no timestamp is that long)
-                return None
-            if not (value.isascii() and value.isdigit()):
-                key = value.encode("utf-8", "replace")
-                ns = self._iso_times.get(key)
-                if ns is None:
-                    ns = self._iso_ns(key)
-                    if ns is None or not 0 <= ns <= _MAX_NS:
-                        return None
-                    self._iso_times._keep(key, ns)
-                return ns
-            value = int(value)
-        if type(value) is not int and type(value) is not float:  # bool is not a time
-            return None
-        # Seconds, ms, us or ns since the epoch, judged by magnitude
-        # (1e11 s is the year 5138; 1e11 ms is 1973).
-        size = abs(value)
-        scale = _NS if size < 1e11 else 1_000_000 if size < 1e14 else 1_000 if size < 1e17 else 1
-        try:
-            # A float holds about 16 digits: of epoch seconds, microseconds are all it can tell.
-            ns = value * scale if type(value) is int else round(value * scale / 1000) * 1000
-        except (ValueError, OverflowError):  # nan, inf
-            return None
-        return ns if 0 <= ns <= _MAX_NS else None
 
 
-def _json_text(obj: dict, keys: tuple, default: str) -> str:
-    for key in keys:
-        value = obj.get(key)
-        if isinstance(value, str) and value:
-            # json.loads lets lone surrogates ("\ud800") through; they cannot be encoded later.
-            return value if value.isascii() else value.encode("utf-8", "replace").decode("utf-8")
-    return default
+def _ids_fields(pair: tuple[bytes, bytes]) -> dict | None:
+    procid, msgid = pair
+    found = {}
+    if procid and procid != b"-":
+        found["procid"] = procid.decode("utf-8", "replace")
+    if msgid and msgid != b"-":
+        found["msgid"] = msgid.decode("utf-8", "replace")
+    return found or None
 
 
-def _json_severity(value) -> int | None:
-    if isinstance(value, str):
-        if len(value) == 1 and "0" <= value <= "7":
-            return int(value)
-        return SEVERITY_BY_NAME.get(value.lower())
-    if type(value) is int:
-        return value if 0 <= value <= 7 else _BUNYAN_SEVERITY.get(value)
-    return None
+_AT = re.compile(rb"[\w.$]{1,64}(?=@\d+$)")
+_DOTTED = re.compile(rb"[A-Za-z_$][\w$]*(?:\.[\w$]+)+")
+
+
+def _component_at(bracket: bytes) -> bytes:
+    """b"main:Connector@212" -> b"Connector" (log4j's %t:%C{1}@%L);
+    b"o.e.n.Node   " -> b"o.e.n.Node" (a logger name); else b""."""
+    m = _AT.search(bracket)
+    if m:
+        return m[0]
+    name = bracket.strip()
+    return name if _DOTTED.fullmatch(name) else b""
+
+
+_STARS = bytes(i if i in (10, 13) else 42 for i in range(256))   # every byte to "*", but b"\n" and b"\r"
+
+
+def _stars(m: re.Match) -> bytes:
+    whole = m.group(0)
+    if m.re.groups and m.start(1) >= 0:
+        a, b = m.start(1) - m.start(), m.end(1) - m.start()
+        return whole[:a] + whole[a:b].translate(_STARS) + whole[b:]
+    return whole.translate(_STARS)
+
+
+def _is_rfc3339(stamp: bytes) -> bool:
+    """b"2024-03-11T08:15:02.1+02:00": a "T" and an offset or Z."""
+    return stamp[10:11] in (b"T", b"t") and (stamp[-1:] in (b"Z", b"z") or stamp[-3:-2] == b":"
+                                             or stamp[-5:-4] in (b"+", b"-"))

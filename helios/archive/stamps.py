@@ -49,6 +49,9 @@ CANDIDATES = (
     "%Y-%m-%dT%H:%M:%S.%9f",
     "%Y-%m-%dT%H:%M:%S",
     "[%a %b %d %H:%M:%S %Y]",      # Apache error log
+    "[%m.%d %H:%M:%S]",            # Proxifier (parsed since issue 19)
+    "%Y%m%d-%H:%M:%S:%3f",         # HealthApp-style app logs
+    "%Y/%m/%d %H:%M:%S",           # nginx error log
 )
 # UTC offsets tried, in seconds: quarter hours from -14 h to +14 h, nearest first.
 OFFSETS = tuple(sorted(range(-14 * 3600, 14 * 3600 + 1, 900), key=abs))

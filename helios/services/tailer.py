@@ -74,13 +74,14 @@ class Tailer:
         self.job = Job()
         self.workers: Workers | None = None
         self.counts = {"lines": 0, "batches": 0, "bytes": 0, "live_unsent": 0, "resent_buckets": 0,
-                       "line_bytes": 0, "events_sent": 0, "bytes_sent": 0}
+                       "line_bytes": 0, "events_sent": 0, "bytes_sent": 0, "dropped": 0}
         self.configure(cfg)
 
     def configure(self, cfg) -> None:
         self.cfg = cfg
         self.host = cfg.host or socket.gethostname()
-        self.settings = Settings(cfg.environment, self.host, cfg.format, cfg.app, cfg.timezone, cfg.batch_events)
+        self.settings = Settings(cfg.environment, self.host, cfg.format, cfg.app, cfg.timezone, cfg.batch_events,
+                                 cfg.parse)
         self.multiline = re.compile(cfg.multiline_start.encode()) if cfg.multiline_start else None
         self.ml_held: dict[bytes, tuple] = getattr(self, "ml_held", {})
 
@@ -270,6 +271,7 @@ class Tailer:
                               "(turn the spool on to keep such batches).", len(result.frames) - sent, result.lines)
             counts["lines"] += result.lines
             counts["line_bytes"] += result.line_bytes
+            counts["dropped"] += result.dropped     # lines a [[tailer.parse]] drop matched
             counts["batches"] += len(result.frames)
             counts["bytes"] += sum(map(len, result.frames))
 

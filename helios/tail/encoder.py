@@ -37,7 +37,7 @@ import msgpack
 from helios import codec
 from helios.gctune import tune_gc
 from helios.model import now_ns
-from helios.parse import Parser
+from helios.parsing.profiles import Profiles
 from helios.tail.files import Chunk
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ class Settings:
     app: str
     timezone: str
     batch_events: int
+    parse: tuple = ()    # [[tailer.parse]] tables: per-path zone, rules (helios.parsing.profiles)
 
 
 @dataclass
@@ -88,32 +89,45 @@ class Result:
     frames: list[bytes]
     lines: int
     line_bytes: int
+    dropped: int = 0     # lines a drop rule matched (sent as one empty event per run)
 
 
 class Encoder:
     def __init__(self, settings: Settings) -> None:
         self.s = settings
-        self.parser = Parser(settings.format, default_host=settings.host, default_app=settings.app,
-                             tz=tzinfo(settings.timezone))
+        self.profiles = Profiles(settings.format, settings.host, settings.app, settings.timezone, settings.parse)
 
     def encode(self, chunks: list[tuple[Chunk, int]]) -> Result:
         rows: list = []
         times: list[int] = []
         line_bytes = 0
+        read = dropped = 0
         for chunk, received in chunks:
-            cols = self.parser.parse_chunk(chunk.data, received)
+            parser = self.profiles.parser(chunk.path)
+            cols = parser.parse_chunk(chunk.data, received)
+            read += len(cols.lines)
+            sizes = None
+            if chunk.messages is None and parser.last_dropped:
+                # Lines a [[tailer.parse]] drop matched: each run of them travels as one
+                # empty event that says how many lines and bytes it stands for.
+                dropped += len(parser.last_dropped)
+                cols, sizes = _collapse_drops(cols, parser.last_dropped)
             if chunk.messages is None:
                 lines = cols.lines
                 # All in C: len, +1 and the running sum (a generator here costs 5% of the tailer).
-                offsets = list(itertools.accumulate(map(operator.add, map(len, lines), itertools.repeat(1)),
+                # Offsets count the lines as read; the messages lack a CRLF's "\r".
+                offsets = list(itertools.accumulate(map(operator.add, sizes or map(len, lines), itertools.repeat(1)),
                                                     initial=chunk.offset))
                 offsets.pop()
-                fields = itertools.repeat(None)
+                messages, fields = cols.messages, cols.fields
             else:
-                lines, offsets, fields = chunk.messages, chunk.offsets, chunk.fields
+                lines = messages = chunk.messages
+                offsets, fields = chunk.offsets, chunk.fields
+                if any(cols.fields):        # the tailer's markers (split, ...) and the parsed fields
+                    fields = [_merged(mine, parsed) for mine, parsed in zip(fields, cols.fields)]
             # Ids travel empty: the codec derives them from the key and the offset.
             rows.extend(zip(itertools.repeat(b""), cols.times, itertools.repeat(received), cols.hosts, cols.apps,
-                            cols.severities, itertools.repeat(chunk.path), offsets, lines, fields,
+                            cols.severities, itertools.repeat(chunk.path), offsets, messages, fields,
                             itertools.repeat(chunk.key)))
             times.extend(cols.times)
             line_bytes += sum(map(len, lines))
@@ -121,7 +135,43 @@ class Encoder:
         frames = [codec.encode_rows(self.s.environment, self.s.host, rows[i:i + n], min(times[i:i + n]),
                                     max(times[i:i + n]))
                   for i in range(0, len(rows), n)]
-        return Result(frames, len(rows), line_bytes)
+        return Result(frames, read, line_bytes, dropped)
+
+
+def _collapse_drops(cols, drop: list[int]):
+    """(Columns, each row's size in bytes as read) where each run of dropped lines is one row: an empty message
+    with fields {"dropped": lines, "line_bytes": bytes of the run, the
+    newlines between its lines included}, so that the audit still sees
+    every byte of the file accounted for."""
+    drop_set = set(drop)
+    keep: list[int] = []
+    stub: dict[int, dict] = {}
+    start = None
+    for i, line in enumerate(cols.lines):
+        if i in drop_set:
+            if start is not None and i - 1 in drop_set:
+                stub[start]["dropped"] += 1
+                stub[start]["line_bytes"] += 1 + len(line)
+                continue
+            start = i
+            stub[i] = {"dropped": 1, "line_bytes": len(line)}
+        keep.append(i)
+    out = [[col[i] for i in keep] for col in cols]
+    messages, fields = out[5], out[6]
+    sizes = []
+    for k, i in enumerate(keep):
+        if i in stub:
+            messages[k], fields[k] = b"", stub[i]
+            sizes.append(stub[i]["line_bytes"])      # the run's bytes: the next row starts after it
+        else:
+            sizes.append(len(cols.lines[i]))
+    return type(cols)(*out), sizes
+
+
+def _merged(mine: dict | None, parsed: dict | None) -> dict | None:
+    if parsed is None:
+        return mine
+    return parsed if mine is None else {**parsed, **mine}
 
 
 # --- workers ---
@@ -147,7 +197,7 @@ def _work(conn: Connection, settings: Settings) -> None:
             return
         r = encoder.encode(_unpack_chunks(data))
         try:
-            conn.send_bytes(msgpack.packb([r.frames, r.lines, r.line_bytes], use_bin_type=True))
+            conn.send_bytes(msgpack.packb([r.frames, r.lines, r.line_bytes, r.dropped], use_bin_type=True))
         except OSError:  # the tailer let go of this worker (it closed the pipe)
             return
 
@@ -234,8 +284,7 @@ class Workers:
         job, conn, result = self.pending.popleft()
         if result is None:
             try:
-                frames, lines, line_bytes = msgpack.unpackb(conn.recv_bytes(), raw=False)
-                result = Result(frames, lines, line_bytes)
+                result = Result(*msgpack.unpackb(conn.recv_bytes(), raw=False))
             except (EOFError, OSError) as exc:
                 self._lost(conn, exc)
                 result = self.encoder.encode(job.chunks)

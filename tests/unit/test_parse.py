@@ -60,7 +60,7 @@ def test_parse_chunk_returns_columns_of_plain_lists():
 
 
 def test_empty_chunk_gives_empty_columns():
-    assert Parser().parse_chunk(b"", NOW) == Columns([], [], [], [], [])
+    assert Parser().parse_chunk(b"", NOW) == Columns([], [], [], [], [], [], [])
 
 
 def test_lines_are_returned_without_their_newline():
@@ -107,9 +107,14 @@ def test_rfc3164_app_without_pid_ends_at_the_colon():
     assert one(b"Jun 14 15:16:01 combo kernel: Linux version 2.6.5")[1:3] == ("combo", "kernel")
 
 
-def test_rfc3164_line_without_a_tag_has_a_host_and_the_default_app():
+def test_rfc3164_word_after_the_host_without_a_colon_is_the_tag_as_rsyslog_and_vector_read_it():
+    # Issue 19 changed this (it was the default app): rsyslog and Vector take the word as the tag.
     t, host, app, _ = one(b"Jun 14 15:16:01 combo message without colon")
-    assert (t, host, app) == (ns(2026, 6, 14, 15, 16, 1), "combo", "dapp")
+    assert (t, host, app) == (ns(2026, 6, 14, 15, 16, 1), "combo", "message")
+
+
+def test_rfc3164_line_with_only_a_host_has_the_default_app():
+    assert one(b"Jun 14 15:16:01 combo")[1:3] == ("combo", "dapp")
 
 
 def test_rfc3164_space_padded_day_is_read():
@@ -167,12 +172,17 @@ def test_line_a_few_hours_in_the_future_stays_in_the_current_year():
     assert one(b"Aug  1 18:00:00 h a: x", now=ns(2026, 8, 1, 12))[0] == ns(2026, 8, 1, 18)
 
 
-def test_line_up_to_a_month_in_the_future_stays_in_the_current_year():
-    assert one(b"Aug 31 12:00:00 h a: x", now=ns(2026, 8, 1, 12))[0] == ns(2026, 8, 31, 12)
+def test_line_two_days_in_the_future_stays_in_the_current_year():
+    assert one(b"Aug  3 12:00:00 h a: x", now=ns(2026, 8, 1, 12))[0] == ns(2026, 8, 3, 12)
 
 
-def test_line_more_than_a_month_in_the_future_belongs_to_the_previous_year():
-    assert one(b"Sep  5 12:00:00 h a: x", now=ns(2026, 8, 1, 12))[0] == ns(2025, 9, 5, 12)
+def test_line_more_than_a_few_days_in_the_future_belongs_to_the_previous_year():
+    # Issue 19: the closest year that is not far after the time it was read (Vector, rsyslog).
+    assert one(b"Aug 31 12:00:00 h a: x", now=ns(2026, 8, 1, 12))[0] == ns(2025, 8, 31, 12)
+
+
+def test_january_first_read_on_december_6th_is_this_years():
+    assert one(b"Jan  1 00:00:01 h a: x", now=ns(2026, 12, 6, 12))[0] == ns(2026, 1, 1, 0, 0, 1)
 
 
 def test_february_29th_goes_to_the_latest_leap_year_in_the_window():
@@ -184,7 +194,7 @@ def test_year_follows_now_when_the_same_parser_reads_on_a_later_day():
     line = b"Dec 31 23:59:59 h a: x\n"
     assert parser.parse_chunk(line, ns(2026, 12, 31, 23)).times == [ns(2026, 12, 31, 23, 59, 59)]
     assert parser.parse_chunk(line, ns(2027, 11, 15)).times == [ns(2026, 12, 31, 23, 59, 59)]
-    assert parser.parse_chunk(line, ns(2027, 12, 2)).times == [ns(2027, 12, 31, 23, 59, 59)]
+    assert parser.parse_chunk(line, ns(2027, 12, 29)).times == [ns(2027, 12, 31, 23, 59, 59)]
 
 
 # -- RFC 5424 -------------------------------------------------------------------
@@ -255,9 +265,10 @@ def test_iso8601_with_offset_ignores_the_parser_zone():
     assert one(b"2026-11-20T10:00:01+01:00 x", tz=tokyo)[0] == ns(2026, 11, 20, 9, 0, 1)
 
 
-def test_iso8601_hadoop_line_gives_its_time_and_level_but_no_app():
+def test_iso8601_hadoop_line_gives_its_time_level_and_logger_as_app():
     line = b"2015-10-18 18:01:47,978 WARN [main] org.apache.hadoop.mapreduce.v2.app.MRAppMaster: x"
-    assert one(line, fmt="iso8601") == (ns(2015, 10, 18, 18, 1, 47, 978_000_000), "dhost", "dapp", 4)
+    assert one(line, fmt="iso8601") == (ns(2015, 10, 18, 18, 1, 47, 978_000_000), "dhost",
+                                        "org.apache.hadoop.mapreduce.v2.app.MRAppMaster", 4)
 
 
 def test_iso8601_impossible_date_gets_the_receive_time():
@@ -446,7 +457,7 @@ def test_a_chunk_split_at_line_boundaries_parses_as_the_whole(lines, step):
     parser = Parser()
     parts = [parser.parse_chunk(b"".join(line + b"\n" for line in lines[i:i + step]), NOW)
              for i in range(0, len(lines), step)]
-    assert Columns(*(sum((list(p[k]) for p in parts), []) for k in range(5))) == whole
+    assert Columns(*(sum((list(p[k]) for p in parts), []) for k in range(7))) == whole
 
 
 def test_caches_stay_bounded_when_every_value_is_new():
@@ -473,7 +484,7 @@ def structured(name: str) -> list[dict]:
 
 def in_chunks(parser: Parser, data: bytes, now: int, lines_per_chunk: int) -> Columns:
     lines = data.split(b"\n")
-    out = Columns([], [], [], [], [])
+    out = Columns([], [], [], [], [], [], [])
     for i in range(0, len(lines), lines_per_chunk):
         part = lines[i:i + lines_per_chunk]
         chunk = b"\n".join(part) + (b"\n" if i + lines_per_chunk < len(lines) else b"")

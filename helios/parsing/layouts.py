@@ -1,0 +1,125 @@
+"""The regular expressions of the parser's batch passes (see ``helios.parse``).
+
+Every pattern has the shape ``^(?:HEADER)?.*`` and none may consume a ``\n``
+inside its header: each must match each line of a chunk exactly once, so
+that a ``findall`` over the chunk gives one row per line. Captured fields
+are bounded (a longer host is cut) so that no cache key is huge, and
+repetitions are possessive or atomic where a line that does not fit could
+otherwise backtrack for long.
+"""
+
+from __future__ import annotations
+
+import re
+
+from helios.parsing import severity as sev
+
+# (Spelled out: a case-insensitive group costs the BSD pass half its speed.)
+MON = (rb"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
+        rb"|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)")
+ISO_TS = rb"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:[Zz]|[+-]\d\d(?::?\d\d)?| UTC| GMT)?"
+LEVEL = sev.LEVEL_WORD
+
+# The patterns of the batch passes. None may consume a "\n" inside its header:
+# each must match each line exactly once (see the module docstring). Captured
+# fields are bounded (a longer host is cut) so that no cache key is huge.
+
+# BSD syslog: "<PRI>Mmm dd hh:mm:ss host tag[pid]: msg", each part optional
+# but the time. The host is left out when the first word is already a tag
+# ("dhcpd[4305]:"), or has characters no host name has. The tag may hold
+# one space ("syslogd 1.4.1: restart."), dots, slashes and parentheses but not
+# ":" or "["; it ends in "[pid]:", "[pid] (sub):" or ":". As in rsyslog and
+# Vector, a year after the time is the year ("Aug 10 22:18:24 2009 host": what
+# rsyslog's detect.YearAfterTimestamp reads), Cisco IOS's "123: *Mar 11
+# 08:15:02.118: %SYS-5-CONFIG_I: ..." is read, and a word after the host that ends in none of these ("host tag msg",
+# "host tag[12] msg") is the tag too, if it looks like a program name.
+# A tag: a word, or two ("syslogd 1.4.1:", "-- root[2421]:"); more words
+# before a ":" are a message ("tag This msg contains: x" has the tag "tag").
+TAG = rb"[^ :\[\n][^ :\[\n]{0,47}(?: [^ :\[\n]{1,24})?"
+PID_SUB = rb"(?:\[[^\]\n]{0,32}\])?(?: \([^)\n]{0,64}\))?:"
+# The fast pass takes only the canonical layout, "<PRI>Mmm dd hh:mm:ss host
+# tag[pid]: msg" with every part but PRI and pid: most lines, at the speed of
+# a simple pattern. Every other line is left to the loose pass, which starts
+# after all the others and gives the same answer on a canonical line, so
+# which one read a line changes nothing.
+RFC3164_FAST = re.compile(
+    rb"^(?:(?:<(\d{1,3})>)?((?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d\d:\d\d:\d\d)"
+    rb" +(?!20\d\d )(\S{1,255}+)\S*+(?<![:\]]) +(" + TAG + rb")(?:\[[^\]\n]{0,32}\])?:)?.*", re.M)
+RFC3164 = re.compile(
+    rb"^(?:(?:<(\d{1,3})>)? ?(?:\d{1,10}: [*.]?)?(" + MON + rb" {1,2}\d{1,2}(?: \d{4})? \d\d:\d\d:\d\d(?:\.\d{1,9})?(?: 20\d\d(?= ))?"
+    rb"|(?<=>)" + ISO_TS
+    + rb"):?(?: +(?:([^\s:\[\]]{1,48})" + PID_SUB + rb"(?= |$)|(\S{1,255})\S*(?= |$)"
+    rb"(?: +(?:(" + TAG + rb")" + PID_SUB + rb"|([A-Za-z_%/][\w.()/%-]{0,47})(?:\[[^\]\n]{0,32}\])?"
+    rb"(?= |$)))?))?)?.*", re.M)
+# RFC 5424: "<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID [SD] msg" ("-" is nil).
+# The atomic groups keep a line with too few fields from backtracking through
+# every way of cutting each one.
+SD = rb'(?:-|(?:\[[^\]\s"]{1,32}(?:\s+[^\s\]="]{1,32}=\s*"(?:[^"\\\n]|\\.)*")*\s*\])+)'
+RFC5424 = re.compile(
+    rb"^(?:<(\d{1,3})>\d{1,2} (?>(\S{1,40})\S*) (?>(\S{1,255})\S*) (?>(\S{1,48})\S*)"
+    rb"(?: (?>(\S{1,128})\S*) (?>(\S{1,32})\S*)(?: (" + SD + rb"))?)?)?.*", re.M)
+# App logs: a timestamp first (ISO 8601, bracketed or not, the layouts of
+# helios.parsing.timestamps, a time of day with ms: logback's default, epoch
+# seconds with a fraction: Squid), then one of: a CRI container record ("stdout
+# F"); a level (after " ", " - ", ", ", "|", in brackets) with what app logs
+# put around it (a pid or "[thread]" before it, "name - " of Python's logging, a column of Windows
+# CBS, Spring's "--- [thread]", "[thread:Component@line]", a logger name
+# ending in ":", " -" or a tab (zap)); or, for an RFC 3339 time, BSD syslog's "host tag:";
+# or "|Component|" and "] program - ". A level may also come before the time,
+# and a file name before it all ("nova-api.log.1 2017-05-16 ...", as grep -H
+# or a concatenation of files writes).
+APP_TIME = (
+    rb"\[?(?:" + ISO_TS + rb"|\d{4}/\d\d?/\d\d?[ T]\d\d?:\d\d:\d\d(?:[.,]\d{1,9})?"
+    rb"|\d\d/\d\d/\d\d \d\d:\d\d:\d\d(?:[.,]\d{1,9})?|\d{6} \d{6}|\d{8}-\d\d?:\d\d?:\d\d?(?::\d{1,3})?"
+    rb"|\d\d?-" + MON + rb"-\d{4} \d\d:\d\d:\d\d(?:[.,]\d{1,9})?|\d\d\.\d\d \d\d:\d\d:\d\d"
+    rb"|\d\d:\d\d:\d\d[.,]\d{3}|1\d{9}\.\d{3,9})\]?(?![\d:])")
+# A bracket (one level of nesting: "[QuorumPeer[myid=1]/...:Component@774]"),
+# taken whole and possessively (linear); its "Component@line", or a dotted
+# logger name ("[o.e.n.Node   ]", Elasticsearch), is read by a cache. Only the
+# first bracket after the level is captured.
+BRACKET = rb"\[((?:[^\[\]\n]|\[[^\[\]\n]{0,64}\]){0,200}+)\][ \t]*(?:-[ \t]*)?"
+BRACKET_MORE = rb"\[(?:[^\[\]\n]|\[[^\[\]\n]{0,64}\]){0,200}+\][ \t]*(?:-[ \t]*)?"  # (not captured)
+APP = re.compile(
+    rb"^(?:(?:[\w.-]{1,64}\.log[\w.:-]{0,40}[ :])?(?:\[?(" + LEVEL + rb")\]?[ \t]+)?(" + APP_TIME + rb")(?:"
+    rb" (stdout|stderr) ([PF])(?= |$)"
+    rb"|(?:[ \t]*[-,|:][ \t]*|[ \t]+|(?<=\]))(?:\d{1,10}[ \t]+)?(?:\[(?!" + LEVEL + rb" ?\])[^\]\n]{0,64}\][ \t]+)?"
+    rb"(?:([\w.$-]{1,64})[ \t]+-[ \t]+)?\[?(" + LEVEL + rb")(?: ?\])?"
+    rb"(?: {2,}([A-Za-z][\w.-]{0,31})(?= {2,})"
+    rb"|(?:[ \t]+\d{1,10}[ \t]+---)?[ \t]*(?:[-|][ \t]*)?(?:" + BRACKET + rb"(?:" + BRACKET_MORE + rb"){0,2})?"
+    rb"(?:([\w.$/<>-]{1,128})(?:[ \t]*:(?=[ \t]|$)|[ \t]+-[ \t]|[ \t]+\[|\t(?=\S)))?)?"
+    rb"| (?!" + LEVEL + rb")(?:([\w.:@/%-]{1,255}) )?([^\s:\[\]]{1,48})(?:\[[^\]\n]{0,32}\])?"
+    rb"(?: \([^)\n]{0,64}\))?:(?= |$)"
+    rb"|\|([\w.$-]{1,64})\||\s([\w.$-]{1,64}(?: \*\d{1,3})?) - )?)?.*", re.M)
+# The fast app pass: an ISO time, a word (a level, checked by its cache), an
+# optional "[thread]" or "[thread:Component@line]" and an optional logger
+# ending in ":" or " - ". A line is taken only when its word is a level and
+# it names an app; every other line is left to the loose pass (APP).
+APP_FAST = re.compile(
+    rb"^(?:(" + ISO_TS + rb")(?:[ \t]*[-,|][ \t]*|[ \t]+)\[?([A-Za-z]{1,13})\]?"
+    rb"(?:[ \t]+\[((?:[^\[\]\n]|\[[^\[\]\n]{0,64}\]){0,200}+)\])?"
+    rb"(?:[ \t]+(?:-[ \t]+)?([\w.$/<>-]{1,128})(?:[ \t]*:(?=[ \t]|$)|[ \t]+-[ \t]))?)?.*", re.M)
+# Apache httpd error log: "[Sun Dec 04 04:47:44 2005] [notice] msg" (2.4: "[core:notice]").
+APACHE = re.compile(
+    rb"^(?:\[(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (" + MON + rb" [ \d]\d \d\d:\d\d:\d\d(?:\.\d{1,9})? \d{4})\]"
+    rb" \[(?:\w{1,32}:)?(\w{1,16})\])?.*", re.M)
+# Android logcat threadtime: "03-17 16:13:38.811  1702  2395 D Tag: msg".
+LOGCAT = re.compile(
+    rb"^(?:(\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) +\d+ +\d+ ([VDIWEFA]) ([^:\n]{0,64}?) ?:)?.*", re.M)
+# Web server access logs (NCSA common and combined: Apache, nginx):
+# 'CLIENT IDENT USER [11/Mar/2024:08:15:02 +0000] "GET / HTTP/1.1" 200 612 ...'.
+# The time, and the status as a field; the client is not the host.
+ACCESS = re.compile(
+    rb'^(?:[^\s\[\]"]{1,255} \S{1,255} \S{1,255} \[(\d\d/' + MON + rb'/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\]'
+    rb' "[^"\n]{0,8192}" (\d{3}) )?.*', re.M)
+# glog (Kubernetes components, many Go and C++ programs):
+# "I0311 08:15:02.118123    1234 file.go:12] msg": severity letter, MMdd, time.
+GLOG = re.compile(rb"^(?:([IWEF])(\d{4} \d\d:\d\d:\d\d\.\d{6}) +\d+ [^:\]\n]{1,128}:\d+\] )?.*", re.M)
+GLOG_SEVERITY = {b"I": 6, b"W": 4, b"E": 3, b"F": 2}
+
+LOGCAT_SEVERITY = {b"V": 7, b"D": 7, b"I": 6, b"W": 4, b"E": 3, b"F": 2, b"A": 0}
+
+# (It starts with the literal "=": sre then finds candidates with a fast scan,
+# several times faster than an alternation of the keys first.)
+KV_LEVEL_RX = re.compile(rb'=(?:(?<=level=)|(?<=lvl=)|(?<=severity=))"?([A-Za-z]{1,16})')
+# What may come before such a key (else it is another key: "xlevel=", "log_level=").
+KEY_BEFORE = frozenset(b" \t,;([{.>\n")

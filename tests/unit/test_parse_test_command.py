@@ -1,0 +1,98 @@
+"""``helios parse-test``: per line the rule or layout and what it gave, then counts."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+from helios import codec
+from helios.cli import cli
+from helios.model import line_id
+from helios.tail.encoder import Encoder, Settings
+from helios.tail.files import Chunk
+
+CONFIG = '''
+[tailer]
+paths = ["/var/log/ras/*.log"]
+bucks = ["tcp://b1:7301", "tcp://b2:7301"]
+timezone = "UTC"
+
+[[tailer.parse]]
+paths = ["/var/log/ras/*.log"]
+
+[[tailer.parse.rules]]
+name = "ras"
+grok = '\\[%{HOSTNAME:host}\\] %{NUMBER:time} %{WORD:facility}\\.%{LOGLEVEL:severity} %{NOTSPACE:app}: %{GREEDYDATA}'
+time_format = "epoch"
+'''
+LINES = (b"[n042] 1709964000.123 kern.err disk0: media error\n"
+         b"Mar 11 08:15:02 n044 sshd[12]: Accepted publickey\n"
+         b"garbage line\n")
+
+
+def run(tmp_path, *args):
+    (tmp_path / "helios.toml").write_text(CONFIG)
+    (tmp_path / "ras.log").write_bytes(LINES)
+    return CliRunner().invoke(cli, ["parse-test", "-c", str(tmp_path / "helios.toml"), *args,
+                                    "--now", "2024-03-11T12:00:00Z", str(tmp_path / "ras.log")])
+
+
+def test_parse_test_shows_the_rule_and_the_fields_of_each_line_then_counts(tmp_path):
+    result = run(tmp_path, "--path", "/var/log/ras/a.log")
+    out = result.output
+    assert "ras              2024-03-09T06:00:00.123000000Z host='n042' app='disk0' severity=err  facility='kern'" in out
+    assert "rfc3164" in out and "unparsed" in out
+    assert "#   rule ras                         1" in out
+    assert "#   no rule matched                  2" in out
+    assert "#   unparsed                         1" in out
+    assert result.exit_code == 1                    # a line nothing recognised
+
+
+def test_parse_test_of_a_path_no_table_matches_uses_the_default_parser(tmp_path):
+    result = run(tmp_path, "--path", "/srv/app.log", "-q")
+    assert "no [[tailer.parse]] table matches" in result.output
+    assert "rule ras" not in result.output
+
+
+def test_parse_test_reports_a_bad_rule_in_the_config(tmp_path):
+    (tmp_path / "bad.toml").write_text(CONFIG.replace("%{NUMBER:time}", "%{NUMBR:time}"))
+    (tmp_path / "ras.log").write_bytes(LINES)
+    result = CliRunner().invoke(cli, ["parse-test", "-c", str(tmp_path / "bad.toml"), str(tmp_path / "ras.log")])
+    assert result.exit_code == 2 and "NUMBR" in result.output
+
+
+# -- the encoder sends what the parser gives -----------------------------------------
+
+def test_encoder_sends_crlf_lines_without_the_cr_at_offsets_that_count_it_and_rule_fields():
+    settings = Settings("prod", "h", "auto", "", "UTC", 100, ({"paths": ["/var/log/ras/*"], "rules": [
+        {"name": "ras", "time_format": "epoch",
+         "grok": r"\[%{HOSTNAME:host}\] %{NUMBER:time} %{WORD:facility}\.%{LOGLEVEL:severity} %{GREEDYDATA}"}]},))
+    data = b"[n1] 1709964000 kern.err a\r\n[n2] 1709964001 kern.info b\r\n"
+    key = b"k" * 16
+    result = Encoder(settings).encode([(Chunk("/var/log/ras/x.log", key, 100, 100 + len(data), data), 5)])
+    events = [e for f in result.frames for e in codec.decode(f)[1]]
+    assert [e.message for e in events] == [b"[n1] 1709964000 kern.err a", b"[n2] 1709964001 kern.info b"]
+    assert [e.offset for e in events] == [100, 100 + 28]
+    assert events[1].id == line_id(key, 128)
+    assert [e.fields for e in events] == [{"facility": "kern", "line_bytes": 27}, {"facility": "kern", "line_bytes": 28}]
+    assert [e.host for e in events] == ["n1", "n2"] and events[0].severity == 3
+    from helios.audit import span
+    assert [span(e) for e in events] == [(100, 128), (128, 100 + len(data))]       # no gap, no overlap
+
+
+def test_encoder_workers_parse_with_the_rules_of_the_config_as_the_tailer_would():
+    from helios.tail.encoder import Job, Workers
+    settings = Settings("prod", "h", "auto", "", "UTC", 100, ({"paths": ["/var/log/ras/*"], "mask": [r"pw=(\S+)"],
+                                                               "rules": [{"name": "ras", "regex": r"\[(?P<host>\w+)\] "}]},))
+    data = b"[n1] x pw=secret\n[n2] y\n"
+    job = Job()
+    job.add(Chunk("/var/log/ras/x.log", b"k" * 16, 0, len(data), data), 5, 0.0)
+    local = Workers(settings, 0)
+    expected = [r.frames for _, r in local.submit(job)]
+    workers = Workers(settings, 1)
+    try:
+        got = [r.frames for _, r in workers.submit(job)] + [r.frames for _, r in workers.drain()]
+    finally:
+        workers.close()
+    assert got == expected
+    events = [e for f in got[0] for e in codec.decode(f)[1]]
+    assert [(e.host, e.message) for e in events] == [("n1", b"[n1] x pw=******"), ("n2", b"[n2] y")]
