@@ -39,7 +39,7 @@ def _read(text: str, now: float | None) -> float | Decimal | datetime.datetime:
         raise TimeSpecError(f"{text!r} is not a time: use ISO 8601 (2026-11-20T10:00, UTC unless an offset "
                             "is given), a relative time like -2h, -30m, -1d, 'now', or epoch seconds") from None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=datetime.timezone.utc)
+        dt = dt.replace(tzinfo=datetime.UTC)
     return dt
 
 
@@ -51,7 +51,7 @@ def parse_time(text: str, now: float | None = None) -> float:
 # --------------------------------------------------------------------------- the one home of time formats
 
 NS = 1_000_000_000
-_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 
 
 def parse_time_ns(text: str, now: float | None = None) -> int:
@@ -59,7 +59,7 @@ def parse_time_ns(text: str, now: float | None = None) -> int:
     v = _read(text, now)
     if isinstance(v, datetime.datetime):  # exact to the microsecond, not through a float
         return (v - _EPOCH) // datetime.timedelta(microseconds=1) * 1000
-    return int(round(v * NS))
+    return round(v * NS)
 
 
 def iso_ms(ns: int) -> str:
