@@ -89,3 +89,11 @@ def test_printed_times_read_back_to_the_printed_precision(ns):
 
     assert parse_time_ns(iso_ms(ns)) == ns // 1_000_000 * 1_000_000
     assert parse_time_ns(iso_s(ns / NS)) == ns // NS * NS
+
+
+def test_times_are_read_and_printed_without_float_rounding():
+    from helios.timespec import iso_ms, parse_time_ns
+
+    assert parse_time_ns("1795000020.123456789") == 1_795_000_020_123_456_789
+    assert parse_time_ns("2026-11-18T11:07:00.123456Z") == 1_795_000_020_123_456_000
+    assert iso_ms(1_795_000_020_999_999_999) == "2026-11-18T11:07:00.999Z"  # not the next second
