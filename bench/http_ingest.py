@@ -696,7 +696,7 @@ def check_cost(secrets: list[str], n: int = 20_000) -> float:
     from types import SimpleNamespace
 
     from helios import tokens
-    from helios.services.http_ingest import HttpIngest
+    from helios.buck.http_ingest import HttpIngest
 
     me = SimpleNamespace(tokens=[("*", tokens.hash_token(t).encode()) for t in secrets])
     request = SimpleNamespace(headers={"Authorization": f"Bearer {secrets[-1]}"})

@@ -159,7 +159,7 @@ def buck(config_path: str | None, **kwargs: Any) -> None:
 
     Bucket queries (helios buckets, helios audit --buck, the porter) are
     answered on --query, by default the ingest port + 2."""
-    from helios.services.buck import Buck
+    from helios.buck import Buck
 
     cfg = load(config_path, kwargs, "buck")
     run_service(lambda: Buck(cfg.buck))

@@ -372,9 +372,9 @@ def vet(frame: bytes, header: BatchHeader, earliest: int, latest: int, now: int,
 
 
 def _iso(ns: int) -> str:
-    import datetime
+    from helios.timespec import iso_s
 
     try:
-        return datetime.datetime.fromtimestamp(ns / 1e9, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return iso_s(ns / 1e9)
     except (OverflowError, ValueError, OSError):
         return f"{ns} ns"

@@ -305,7 +305,26 @@ def message_fits_frame(values: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
 
 
 @dataclass(frozen=True)
-class Tailer:
+class Spool:
+    """The spool keys: one sub-schema, the same keys, defaults and checks in
+    [tailer] and [relay] (both sections are Spool plus their own keys). Not a
+    section of its own."""
+
+    spool_window: int = setting(60, "Width of a spool bucket in seconds; 1..86400 and must divide "
+                                "86400. A bucket is re-sent once its window has passed.",
+                                between(1, DAY), divides(DAY, "a day"))
+    spool_max_bytes: int = setting(1024 ** 3, "The spool is pruned, oldest bucket first, above this "
+                                   "size (>= 1 MiB).", at_least(1024 * 1024))
+    spool_max_age: float = setting(86400.0, "Spool buckets older than this many seconds are "
+                                   "pruned (> 0).", above(0))
+    resend_jitter: float = setting(10.0, "Each closed spool bucket is re-sent up to this many "
+                                   "seconds after its window ends (0..3600).", between(0, 3600))
+    live_wait: float = setting(1.0, "How long a batch waits for a connected but busy buck before "
+                               "it is left to the spool's re-send (0..60).", between(0, 60))
+
+
+@dataclass(frozen=True)
+class Tailer(Spool):
     """The tailer of one host: follows files by glob, parses their lines, and
     sends each batch to several bucks."""
 
@@ -346,17 +365,6 @@ class Tailer:
                              "its spool (STATE_DIR/positions.json, STATE_DIR/spool/).", not_empty)
     spool: bool = setting(True, "Append every batch to the local spool before its offset is saved, "
                           "and re-send each closed spool bucket to one random buck.")
-    spool_window: int = setting(60, "Width of a spool bucket in seconds; 1..86400 and must divide "
-                                "86400. A bucket is re-sent once its window has passed.",
-                                between(1, DAY), divides(DAY, "a day"))
-    spool_max_bytes: int = setting(1024 ** 3, "The spool is pruned, oldest bucket first, above this "
-                                   "size (>= 1 MiB).", at_least(1024 * 1024))
-    spool_max_age: float = setting(86400.0, "Spool buckets older than this many seconds are "
-                                   "pruned (> 0).", above(0))
-    resend_jitter: float = setting(10.0, "Each closed spool bucket is re-sent up to this many "
-                                   "seconds after its window ends (0..3600).", between(0, 3600))
-    live_wait: float = setting(1.0, "How long a batch waits for a connected but busy buck before "
-                               "it is left to the spool's re-send (0..60).", between(0, 60))
     positions_interval: float = setting(1.0, "Seconds between saves of the positions file "
                                         "(0 < x <= 60).", above(0, 60))
     rotate_wait: float = setting(5.0, "A rotated or deleted file is let go once it has stayed at "
@@ -598,7 +606,7 @@ class Graphite:
 
 
 @dataclass(frozen=True)
-class Relay:
+class Relay(Spool):
     """The relay of one host (helios relay): takes batches from the
     applications of the host (client library with [client] relay) on a local
     socket, appends each to its spool, and sends it to several bucks, with the
@@ -624,17 +632,6 @@ class Relay:
                                      "are refused whole (>= 4096 and >= max_frame_bytes).", at_least(4096))
     max_message_parts: int = setting(4096, "Messages of more parts are refused whole (1..10000000).",
                                      between(1, 10_000_000))
-    spool_window: int = setting(60, "Width of a spool bucket in seconds; 1..86400 and must divide "
-                                "86400. A bucket is re-sent once its window has passed.",
-                                between(1, DAY), divides(DAY, "a day"))
-    spool_max_bytes: int = setting(1024 ** 3, "The spool is pruned, oldest bucket first, above this "
-                                   "size (>= 1 MiB).", at_least(1024 * 1024))
-    spool_max_age: float = setting(86400.0, "Spool buckets older than this many seconds are "
-                                   "pruned (> 0).", above(0))
-    resend_jitter: float = setting(10.0, "Each closed spool bucket is re-sent up to this many "
-                                   "seconds after its window ends (0..3600).", between(0, 3600))
-    live_wait: float = setting(1.0, "How long a batch waits for a connected but busy buck before "
-                               "it is left to the spool's re-send (0..60).", between(0, 60))
     sync_interval: float = setting(1.0, "Seconds between fsyncs of the spool (0 < x <= 60): what a "
                                    "crash of the machine could lose. A crash of the relay alone "
                                    "loses nothing it spooled.", above(0, 60))

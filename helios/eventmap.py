@@ -100,9 +100,9 @@ def to_row(obj: Any, defaults: Defaults, now: int, id_: bytes | None = None) -> 
     ident = value
 
     value = get("time")
-    time_ = now if value is None else parse_time(value, "time")
+    time_ = now if value is None else event_time_ns(value, "time")
     value = get("received")
-    received = now if value is None else parse_time(value, "received")
+    received = now if value is None else event_time_ns(value, "received")
 
     env = get("environment")
     if env is None:
@@ -186,7 +186,7 @@ def parse_id(value: Any) -> bytes:
     raise EventError(f"id must be {ID_BYTES} bytes as 32 hex digits or base64, got {value!r:.60}")
 
 
-def parse_time(value: Any, key: str = "time") -> int:
+def event_time_ns(value: Any, key: str = "time") -> int:
     """Nanoseconds since the epoch from an ISO 8601 string, a number of
     seconds, a msgpack Timestamp or a datetime."""
     kind = type(value)

@@ -8,80 +8,26 @@ write). A buck started with ``--data-dir DIR`` serves them like its own:
 the porter indexes and archives them, and ``helios rebuild`` reads them.
 Events keep every field: the same ids, times, bytes and fields.
 
-**NDJSON** (``to_json`` / ``from_json``, inverses): one object per event,
-the keys of ``helios subscribe -o json`` (``id``, ``time``, ``time_ns``,
-``received_ns``, ``environment``, ``host``, ``app``, ``severity``,
-``severity_code``, ``source``, ``offset``, ``message``, ``fields``) plus what
-makes it exact: ``source_id`` (hex), ``message_base64`` when the message is
-not UTF-8, and ``fields_msgpack`` (base64) when there are fields, since
-JSON cannot hold every msgpack value (bytes, integer keys).
+**NDJSON**: one object per event, the JSON form of ``helios.eventform``
+(``to_json`` / ``from_json``, inverses), the same as ``helios subscribe -o json``.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 from pathlib import Path
 from typing import Iterable
 
-import msgpack
-
 from helios import codec
-from helios.model import Event, severity_name
+from helios.model import Event
 from helios.store import layout
 from helios.store.records import RecordWriter
 
-__all__ = ["BucketExport", "from_json", "to_json"]
+__all__ = ["BucketExport"]
 
 NS = 1_000_000_000
 PER_FRAME = 1000
 SENDER = "helios-export"
-
-
-def _iso(ns: int) -> str:
-    from helios.services.subscribe import iso
-
-    return iso(ns)
-
-
-def to_json(e: Event) -> bytes:
-    """One line of NDJSON (with its newline); ``from_json`` reads it back."""
-    try:
-        message, exact = e.message.decode("utf-8"), True
-    except UnicodeDecodeError:
-        message, exact = e.message.decode("utf-8", "replace"), False
-    obj = {"id": e.id.hex(), "time": _iso(e.time), "time_ns": e.time, "received_ns": e.received,
-           "environment": e.environment, "host": e.host, "app": e.app,
-           "severity": None if e.severity is None else severity_name(e.severity), "severity_code": e.severity,
-           "source": e.source, "offset": e.offset, "message": message, "fields": None, "source_id": e.source_id.hex()}
-    if not exact:
-        obj["message_base64"] = base64.b64encode(e.message).decode()
-    if e.fields is not None:
-        packed = msgpack.packb(e.fields, use_bin_type=True)
-        obj["fields_msgpack"] = base64.b64encode(packed).decode()
-        obj["fields"] = msgpack.unpackb(packed, raw=False, strict_map_key=False)
-        try:
-            json.dumps(obj["fields"])
-        except (TypeError, ValueError):
-            obj["fields"] = None  # not plain JSON: fields_msgpack has them
-    return json.dumps(obj, ensure_ascii=False).encode() + b"\n"
-
-
-def from_json(line: bytes | str) -> Event:
-    """The event of one NDJSON line written by ``to_json``; ValueError if it is not one."""
-    try:
-        o = json.loads(line)
-        message = base64.b64decode(o["message_base64"]) if "message_base64" in o else o["message"].encode()
-        if o.get("fields_msgpack") is not None:
-            fields = msgpack.unpackb(base64.b64decode(o["fields_msgpack"]), raw=False, strict_map_key=False)
-        else:
-            fields = o.get("fields")
-        return Event(bytes.fromhex(o["id"]), int(o["time_ns"]), int(o["received_ns"]), o["host"], o["app"],
-                     o["severity_code"], o["source"], o["offset"], message, fields,
-                     bytes.fromhex(o.get("source_id", "")), o["environment"])
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ValueError(f"not an exported event: {exc}") from None
 
 
 class BucketExport:

@@ -179,7 +179,7 @@ def serve(address: str, registry: CollectorRegistry) -> tuple[Any, str]:
 # --- what each service exposes ---
 
 def buck_families(buck) -> Families:
-    """A ``helios.services.buck.Buck``'s counts, read at scrape time."""
+    """A ``helios.buck.service.Buck``'s counts, read at scrape time."""
     def families() -> Iterable[Metric]:
         c, bad = dict(buck.counts), dict(buck.bad)
         yield counter("helios_events_in", "Events stored (ZeroMQ and HTTP ingest).", c.get("events", 0))

@@ -445,7 +445,7 @@ class Mesh:
             time.sleep(0.3)  # windows close a second after they end
 
     def export(self, start: float, end: float) -> list:
-        from helios.export import from_json
+        from helios.eventform import from_json
 
         out = self.work / "export.ndjson"
         r = helios(["export", "--index-dir", str(self.work / "index"), "--env", ENV, "--start", str(int(start)),

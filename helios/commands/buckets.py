@@ -34,12 +34,12 @@ def _fail(text: str, code: int = 1) -> None:
 
 
 def _ns(text: str | None, what: str) -> int | None:
-    from helios.timespec import TimeSpecError, parse_time
+    from helios.timespec import TimeSpecError, parse_time_ns
 
     if text is None:
         return None
     try:
-        return int(round(parse_time(text) * NS))
+        return parse_time_ns(text)
     except TimeSpecError as exc:
         raise click.BadParameter(str(exc), param_hint=what) from None
 
@@ -219,7 +219,7 @@ def _write_bucket(stream, output: str) -> None:
 def _write_ndjson(stream, output: str) -> int:
     from helios import codec
     from helios.errors import FrameError
-    from helios.services.subscribe import as_json
+    from helios.eventform import to_json
 
     bad = 0
     out = sys.stdout.buffer if output == "-" else open(output, "wb")
@@ -230,7 +230,7 @@ def _write_ndjson(stream, output: str) -> int:
             except FrameError:
                 bad += 1
                 continue
-            out.write(b"".join(as_json(e) for e in events))
+            out.write(b"".join(to_json(e) for e in events))
         out.flush()
     finally:
         if out is not sys.stdout.buffer:

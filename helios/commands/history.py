@@ -47,10 +47,10 @@ def _fail(text: str, code: int = 1) -> None:
 
 def time_ns(text: str, what: str) -> int:
     """A time as typed (ISO 8601, relative like -2h, now, epoch seconds) in ns."""
-    from helios.timespec import TimeSpecError, parse_time
+    from helios.timespec import TimeSpecError, parse_time_ns
 
     try:
-        return int(round(parse_time(text) * NS))
+        return parse_time_ns(text)
     except TimeSpecError as exc:
         raise click.BadParameter(str(exc), param_hint=what) from None
 
@@ -79,8 +79,9 @@ def _get(store, request_id: str):
 def iso(ns_or_s: float | None, ns: bool = True) -> str:
     if ns_or_s is None:
         return "-"
-    s = ns_or_s / NS if ns else ns_or_s
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(s))
+    from helios.timespec import iso_s
+
+    return iso_s(ns_or_s / NS if ns else ns_or_s)
 
 
 def size(n: float) -> str:

@@ -54,7 +54,8 @@ def export(config_path: str | None, text: tuple[str, ...], environment: str | No
     archives them, or `helios rebuild` loads them into an index. Every event
     comes back whole: the same ids, times, bytes and fields."""
     from helios.errors import HeliosError, SearchError
-    from helios.export import BucketExport, to_json
+    from helios.eventform import to_json
+    from helios.export import BucketExport
     from helios.index.base import scan
     from helios.index.query import parse_query
     from helios.store.layout import DAY

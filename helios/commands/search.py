@@ -58,7 +58,7 @@ def open_target(cfg, history_id: str | None):
 def table_writer(out, width: int | None):
     """Rows of TIME HOST APP SEV MESSAGE, the message cut to the terminal."""
     from helios.model import severity_name
-    from helios.services.subscribe import iso as iso_ms
+    from helios.timespec import iso_ms
 
     header = [False]
 
@@ -81,7 +81,7 @@ def table_writer(out, width: int | None):
 
 
 def writer_for(output: str, out):
-    from helios.services.subscribe import FORMATTERS
+    from helios.eventform import FORMATTERS
 
     if output == "table":
         width = shutil.get_terminal_size((0, 0)).columns if out.isatty() else None

@@ -27,6 +27,7 @@ from helios.history import places
 from helios.history.builder import Counts, Stopped, fill
 from helios.history.requests import Request
 from helios.history.sources import plan
+from helios.timespec import iso_s
 
 __all__ = ["HistoryServer", "build_request"]
 
@@ -37,7 +38,7 @@ REPORT_EVERY = 0.5       # seconds between progress writes (the last window is a
 
 
 def _when(ns: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ns // NS))
+    return iso_s(ns // NS)
 
 
 def open_sources(cfg):

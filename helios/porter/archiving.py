@@ -15,7 +15,6 @@ rewrite never loses what was archived before.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from helios.archive import format as fmt
 from helios.archive.store import FolderArchive, S3Archive, key_for
 from helios.errors import ArchiveError
 from helios.model import Event
+from helios.timespec import iso_s
 
 __all__ = ["archive_spec", "archive_window", "open_archive"]
 
@@ -118,7 +118,7 @@ class Recorded:
             except ArchiveError:
                 return data  # not an object at all: the reader's unpack says so
             if count < rec[0]:
-                when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(rec[1] or 0))
+                when = iso_s(rec[1] or 0)
                 raise ArchiveError(f"archive object {key} holds {count} event(s), fewer than the {rec[0]} the "
                                    f"porter recorded when it archived the window at {when}: it is an older copy put "
                                    "back (rolled back); refused, nothing of it loaded. Put back the latest copy, or "

@@ -17,13 +17,13 @@ should have run:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
 
 from helios.porter import windows as win
 from helios.porter.state import WindowState
 from helios.query.protocol import BucketEntry
 from helios.store import layout
 from helios.store.layout import BucketName
+from helios.timespec import iso_s
 
 __all__ = ["Listed", "iso", "render", "summarize"]
 
@@ -33,7 +33,7 @@ Listed = list[tuple[BucketName, dict[str, BucketEntry]]]
 def iso(start: int | float | None) -> str | None:
     if start is None:
         return None
-    return datetime.fromtimestamp(start, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso_s(start)
 
 
 def index_todo(name: BucketName, held: Mapping[str, BucketEntry], ws: WindowState | None, now: float,

@@ -7,11 +7,13 @@ per output form:
 - ``line``: ``TIME ENV HOST APP SEVERITY MESSAGE``, the message's bytes as
   read (the mesh never rewrites content; a terminal shows what it can);
 - ``raw``: the message alone, as read: what ``tail -f`` of the file shows;
-- ``json``: one JSON object per line (``id``, ``time``, ``time_ns``,
-  ``received_ns``, ``environment``, ``host``, ``app``, ``severity``,
-  ``severity_code``, ``source``, ``offset``, ``message``, ``fields``); a
-  message that is not UTF-8 is given with replacement characters in
-  ``message`` and exactly in ``message_base64``;
+- ``json``: one JSON object per line, the JSON form of ``helios.eventform``
+  (``id``, ``time``, ``time_ns``, ``received_ns``, ``environment``, ``host``,
+  ``app``, ``severity``, ``severity_code``, ``source``, ``offset``,
+  ``message``, ``fields``, ``source_id``); a message that is not UTF-8 is
+  given with replacement characters in ``message`` and exactly in
+  ``message_base64``, fields that are not plain JSON readably in ``fields``
+  and exactly in ``fields_msgpack``;
 - ``count``: every ``interval`` seconds, ``TIME events=N rate=R/s dropped=D``
   (D: events the bucks dropped because this subscriber fell behind; the
   other buck's copy may still have arrived).
@@ -26,61 +28,25 @@ head``) ends it quietly.
 
 from __future__ import annotations
 
-import base64
-import datetime
-import json
 import logging
 import sys
 import threading
 import time
 from typing import BinaryIO
 
+from helios.eventform import FORMATTERS
 from helios.live.feed import Feed
-from helios.model import Event, severity_name
+from helios.model import Event
+from helios.timespec import iso_ms
 
 log = logging.getLogger(__name__)
 
 OUTPUTS = ("line", "raw", "json", "count")
 
 
-def iso(ns: int) -> str:
-    t = datetime.datetime.fromtimestamp(ns / 1e9, datetime.timezone.utc)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
-
-
-def as_line(e: Event) -> bytes:
-    head = f"{iso(e.time)} {e.environment} {e.host or '-'} {e.app or '-'} {severity_name(e.severity)} "
-    return head.encode(errors="replace") + e.message + b"\n"
-
-
-def _jsonable(o):
-    if isinstance(o, bytes):
-        return o.decode("utf-8", "replace")
-    return str(o)
-
-
-def as_json(e: Event) -> bytes:
-    try:
-        message, exact = e.message.decode("utf-8"), True
-    except UnicodeDecodeError:
-        message, exact = e.message.decode("utf-8", "replace"), False
-    obj = {
-        "id": e.id.hex(), "time": iso(e.time), "time_ns": e.time, "received_ns": e.received,
-        "environment": e.environment, "host": e.host, "app": e.app,
-        "severity": None if e.severity is None else severity_name(e.severity), "severity_code": e.severity,
-        "source": e.source, "offset": e.offset, "message": message, "fields": e.fields,
-    }
-    if not exact:
-        obj["message_base64"] = base64.b64encode(e.message).decode()
-    return json.dumps(obj, default=_jsonable, ensure_ascii=False).encode() + b"\n"
-
-
 def read_order(e: Event) -> tuple:
     """Tailed lines in the order the tailer read them; client events by time."""
     return (e.received, e.source, -1 if e.offset is None else e.offset, e.time)
-
-
-FORMATTERS = {"line": as_line, "raw": lambda e: e.message + b"\n", "json": as_json}
 
 
 class Subscriber:
@@ -171,7 +137,7 @@ class Subscriber:
                 break
             if now >= next_at:
                 dropped = self.feed.dropped
-                out.write(f"{iso(time.time_ns())} events={count} rate={count / self.interval:.1f}/s "
+                out.write(f"{iso_ms(time.time_ns())} events={count} rate={count / self.interval:.1f}/s "
                           f"dropped={dropped - dropped_before}\n".encode())
                 out.flush()
                 self.shown += count

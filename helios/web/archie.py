@@ -24,7 +24,7 @@ from flask import Blueprint, jsonify, render_template, request
 from helios import __version__
 from helios.errors import HistoryError
 from helios.history.intake import submit
-from helios.timespec import TimeSpecError, parse_time
+from helios.timespec import TimeSpecError, parse_time_ns
 from helios.web.indexes import error_handlers, indexes, json_error, may_see, visible
 
 bp = Blueprint("archie", __name__)
@@ -46,7 +46,7 @@ def _field(data: dict, name: str) -> str:
 
 def _ns(data: dict, name: str) -> int:
     try:
-        return int(round(parse_time(_field(data, name)) * NS))
+        return parse_time_ns(_field(data, name))
     except TimeSpecError as exc:
         raise HistoryError(f"{name}: {exc}") from None
 

@@ -25,7 +25,7 @@ from helios import __version__
 from helios.errors import HistoryError, SearchError
 from helios.index.query import Query, format_query, parse_query
 from helios.model import severity_name
-from helios.timespec import TimeSpecError, parse_time
+from helios.timespec import TimeSpecError, iso_ms, parse_time, parse_time_ns
 from helios.web.indexes import error_handlers, indexes, json_error, may_see, visible
 
 bp = Blueprint("search", __name__)
@@ -35,11 +35,6 @@ NS = 1_000_000_000
 MAX_LIMIT = 1000
 
 
-def _iso_ms(ns: int) -> str:
-    t = datetime.datetime.fromtimestamp(ns / NS, datetime.timezone.utc)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
-
-
 def _time(name: str, default_ns: int | None) -> int:
     text = request.args.get(name, "").strip()
     if not text:
@@ -47,7 +42,7 @@ def _time(name: str, default_ns: int | None) -> int:
             raise SearchError(f"give {name}")
         return default_ns
     try:
-        return int(round(parse_time(text) * NS))
+        return parse_time_ns(text)
     except TimeSpecError as exc:
         raise SearchError(f"{name}: {exc}") from None
 
@@ -63,7 +58,7 @@ def _cursor(text: str) -> tuple[int, bytes] | None:
 
 
 def hit(e) -> dict:
-    return {"id": e.id.hex(), "time": _iso_ms(e.time), "time_ns": e.time, "host": e.host, "app": e.app,
+    return {"id": e.id.hex(), "time": iso_ms(e.time), "time_ns": e.time, "host": e.host, "app": e.app,
             "severity": severity_name(e.severity), "severity_code": e.severity, "source": e.source,
             "offset": e.offset, "message": e.message.decode("utf-8", "replace")}
 
@@ -111,7 +106,7 @@ def api_search():
     hits = index.search(q)
     nxt = q.next_page(hits)
     out = {
-        "environment": environment, "start_ns": start, "end_ns": end, "start": _iso_ms(start), "end": _iso_ms(end),
+        "environment": environment, "start_ns": start, "end_ns": end, "start": iso_ms(start), "end": iso_ms(end),
         "query": format_query(q), "order": q.order,
         "needles": {"terms": list(q.terms), "substrings": [s.decode("utf-8", "replace") for s in q.substrings]},
         "hits": [hit(e) for e in hits],

@@ -22,7 +22,7 @@ INSTALLED = "/opt/helios/bin/helios"  # where docs/operations.md installs helios
 SERVICES = {"buck", "tailer", "porter", "web", "relay"}
 # Which services reload their config on SIGHUP (a reload() method; see helios.cli.run_service).
 def _reloads() -> set[str]:
-    from helios.services.buck import Buck
+    from helios.buck import Buck
     from helios.services.porter import Porter
     from helios.services.relay import Relay
     from helios.services.tailer import Tailer

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from helios.export import from_json
+from helios.eventform import from_json
 from tests.helpers import poll_until
 from tests.integration import historymesh
 from tests.integration.historymesh import NS, OLD, iso
@@ -18,7 +18,7 @@ def with_tag(events, tag: str):
 
 
 def lines_of(events) -> list[str]:
-    from helios.services.subscribe import as_line
+    from helios.eventform import as_line
 
     return [as_line(e).decode() for e in events]
 

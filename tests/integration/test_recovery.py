@@ -5,7 +5,7 @@ fills the recent index from the archive."""
 
 from __future__ import annotations
 
-from helios.export import from_json
+from helios.eventform import from_json
 from helios.index.base import open_index, scan
 from helios.index.query import Query
 from helios.wire.ports import free_endpoint

@@ -8,7 +8,7 @@ import pytest
 
 from helios import codec
 from helios.errors import EventError
-from helios.eventmap import Defaults, parse_time, to_row
+from helios.eventmap import Defaults, event_time_ns, to_row
 from helios.model import ROW_FIELDS, Event
 
 D = Defaults("prod", "web-1", "shop")
@@ -57,19 +57,19 @@ def test_a_field_given_both_ways_is_refused():
     ("2024-01-31", 1706659200000000000),
 ])
 def test_iso_8601_times_keep_up_to_nanoseconds(text, ns):
-    assert parse_time(text) == ns
+    assert event_time_ns(text) == ns
 
 
 def test_a_number_is_seconds_since_the_epoch_never_guessed_by_magnitude():
-    assert parse_time(1706702400) == 1706702400 * 10**9
-    assert parse_time(1.5) == 1_500_000_000
+    assert event_time_ns(1706702400) == 1706702400 * 10**9
+    assert event_time_ns(1.5) == 1_500_000_000
     with pytest.raises(EventError, match="out of range"):
-        parse_time(1706702400123)  # milliseconds would be the year 56000
+        event_time_ns(1706702400123)  # milliseconds would be the year 56000
 
 
 def test_msgpack_timestamps_and_datetimes_are_times():
-    assert parse_time(msgpack.Timestamp.from_unix_nano(123)) == 123
-    assert parse_time(datetime.datetime(1970, 1, 1, 0, 0, 1)) == 10**9
+    assert event_time_ns(msgpack.Timestamp.from_unix_nano(123)) == 123
+    assert event_time_ns(datetime.datetime(1970, 1, 1, 0, 0, 1)) == 10**9
 
 
 @pytest.mark.parametrize("value", ["yesterday", "2024-13-01T00:00:00Z", True, [1], "1" * 100, float("nan"),

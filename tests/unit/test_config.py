@@ -371,3 +371,24 @@ def test_to_dict_gives_every_section_with_lists_as_lists(tmp_path):
     assert as_dict["tailer"]["bucks"] == ["tcp://buck-a:7301", "tcp://buck-b:7301"]
     assert as_dict["buck"]["window"] == 60
 
+
+
+def test_the_spool_keys_are_one_sub_schema_of_tailer_and_relay(tmp_path):
+    spool = {f.name for f in dataclasses.fields(config.Spool)}
+    assert spool == {"spool_window", "spool_max_bytes", "spool_max_age", "resend_jitter", "live_wait"}
+    for section in (config.Tailer, config.Relay):
+        assert spool <= {f.name for f in dataclasses.fields(section)}
+    found = problems(tmp_path, """
+        [tailer]
+        paths = ["/var/log/*.log"]
+        bucks = ["tcp://buck-a:7301", "tcp://buck-b:7301"]
+        spool_window = 7
+        spool_max_age = 0
+        [relay]
+        bucks = ["tcp://buck-a:7301", "tcp://buck-b:7301"]
+        spool_window = 7
+        spool_max_age = 0
+    """, require={"tailer", "relay"})
+    assert sorted(p.split(":")[0] for p in found) == [
+        "relay.spool_max_age", "relay.spool_window", "tailer.spool_max_age", "tailer.spool_window"]
+    assert "spool" not in config.SECTIONS  # a part of both, not a section

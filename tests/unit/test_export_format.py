@@ -6,7 +6,8 @@ import json
 import pytest
 
 from helios import codec
-from helios.export import BucketExport, from_json, to_json
+from helios.eventform import from_json, to_json
+from helios.export import BucketExport
 from helios.model import Event, line_id, random_id, source_key
 from helios.store import layout
 from helios.store.records import RecordReader
@@ -64,3 +65,35 @@ def test_bucket_export_refuses_to_add_to_an_existing_bucket_file(tmp_path):
     again = BucketExport(tmp_path)
     with pytest.raises(FileExistsError, match="export into a new directory"):
         again.add(EVENTS[:1])
+
+
+def test_the_json_form_is_complete_and_readable_and_exact_only_where_json_falls_short():
+    plain = json.loads(to_json(EVENTS[2]))
+    assert plain["source_id"] == "" and "fields_msgpack" not in plain and "message_base64" not in plain
+    odd = json.loads(to_json(EVENTS[1]))
+    assert odd["fields"]["raw"] == "\x01\x02" and odd["fields"]["user"] == "bob"  # readable
+    assert "fields_msgpack" in odd and from_json(to_json(EVENTS[1])).fields["raw"] == b"\x01\x02"  # exact
+    tailed = json.loads(to_json(EVENTS[0]))
+    assert tailed["source_id"] == KEY.hex() and tailed["time"] == "2026-11-18T11:07:00.000Z"
+
+
+def test_integer_keys_are_kept_exactly():
+    e = EVENTS[2]._replace(fields={1: "one", "n": float("nan")})
+    back = from_json(to_json(e))
+    assert back.fields[1] == "one" and back.fields["n"] != back.fields["n"]
+
+
+@pytest.mark.parametrize("ns", [0, 1, T0 * NS + 123_456_789, -1])
+def test_printed_times_read_back_to_the_printed_precision(ns):
+    from helios.timespec import iso_ms, iso_s, parse_time_ns
+
+    assert parse_time_ns(iso_ms(ns)) == ns // 1_000_000 * 1_000_000
+    assert parse_time_ns(iso_s(ns / NS)) == ns // NS * NS
+
+
+def test_times_are_read_and_printed_without_float_rounding():
+    from helios.timespec import iso_ms, parse_time_ns
+
+    assert parse_time_ns("1795000020.123456789") == 1_795_000_020_123_456_789
+    assert parse_time_ns("2026-11-18T11:07:00.123456Z") == 1_795_000_020_123_456_000
+    assert iso_ms(1_795_000_020_999_999_999) == "2026-11-18T11:07:00.999Z"  # not the next second

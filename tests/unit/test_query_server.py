@@ -184,7 +184,7 @@ def test_a_fetch_of_an_open_bucket_sees_every_record_written_so_far(server, root
 
 def test_query_auto_is_the_ingest_port_plus_two_next_to_the_live_feed():
     from helios.errors import ServiceError
-    from helios.services.buck import auto_publish, auto_query
+    from helios.buck.service import auto_publish, auto_query
 
     assert auto_query("tcp://127.0.0.1:7301") == "tcp://127.0.0.1:7303"
     assert auto_publish("tcp://127.0.0.1:7301") == "tcp://127.0.0.1:7302"

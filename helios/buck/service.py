@@ -36,7 +36,7 @@ from helios.store.durable import make_dirs
 from helios.store.buckets import BucketFiles
 from helios.query.server import DRAIN as QUERY_DRAIN
 from helios.query.server import QueryServer
-from helios.services.diskfull import DiskFull, is_full
+from helios.buck.diskfull import DiskFull, is_full
 from helios.wire.publisher import Publisher
 from helios.wire.rights import NOBODY, Rights
 from helios.wire.sockets import QUERY_MAX_PARTS, UPSTREAM_MAX_BYTES, UPSTREAM_MAX_PARTS, Receiver, SocketFactory
@@ -98,7 +98,7 @@ class Buck:
         self.query: QueryServer | None = None  # bucket queries, when [buck] query is not ""
         self.metrics = None  # a helios.metrics.Endpoint when [buck] metrics is set
         self.receivers: dict[zmq.Socket, Receiver] = {}  # whole-message limits per socket (run)
-        # A full data directory (helios.services.diskfull): frames read but not written wait in
+        # A full data directory (helios.buck.diskfull): frames read but not written wait in
         # ``held``, and the ingest socket is not read until they are written.
         self.disk = DiskFull(self.name, str(self.data_dir), cfg.full_retry, cfg.full_log_interval)
         self.held: list[tuple[codec.BatchHeader, bytes]] = []
@@ -182,7 +182,7 @@ class Buck:
             log.info("Buck %s answers bucket queries on %s.", self.name, self.query_endpoint)
         if self.cfg.http:
             # Imported only when used: aiohttp costs a buck ~20 MB it does not need otherwise.
-            from helios.services.http_ingest import HttpIngest
+            from helios.buck.http_ingest import HttpIngest
 
             self.http = HttpIngest(self)
             try:
@@ -266,7 +266,7 @@ class Buck:
         """The loop's turn while the disk is full: ingest is not polled while
         frames are held; every ``full_retry`` seconds the held frames are
         written again (or, with none held, writes may try again once the
-        disk has room: helios.services.diskfull)."""
+        disk has room: helios.buck.diskfull)."""
         if self.held and not self._paused:
             poller.unregister(ingest)
             self._paused = True
@@ -352,7 +352,7 @@ class Buck:
                 ok = False
                 continue
             if self.disk.episode:
-                self.disk.wrote()  # space again: helios.services.diskfull
+                self.disk.wrote()  # space again: helios.buck.diskfull
             for header, frame in items:
                 self.counts["events"] += header.count
                 self.counts["frames"] += 1

@@ -37,7 +37,7 @@ body or event count over the limits; 415 for an unknown content type or
 encoding; 503 with ``Retry-After`` when ``http_max_pending`` requests are
 already in progress (overload) or the buck could not store them, so clients
 back off; 507 with ``Retry-After`` while the data directory is full
-(``helios.services.diskfull``).
+(``helios.buck.diskfull``).
 
 Authentication (``http_tokens``, see docs/security.md): a request carries
 ``Authorization: Bearer TOKEN``; the buck keeps only SHA-256 hashes of the
