@@ -1,13 +1,22 @@
+"""Fixtures every test may use. Shared helpers live in tests/helpers.py;
+fixtures live here, never in a test module another one imports."""
+
 import pytest
 
-from helios.wire.ports import free_endpoint
-from tests.helpers import Proc, poll_until
+from tests.helpers import MotoServer, Proc, bound_endpoints, poll_until, require
+
+# A buck's sockets bind ports the OS picks (ZeroMQ's "*"); the buck fixture
+# reads them back from the buck's stats.json, so no port is guessed free and
+# then lost to another process.
+ANY_PORT = "tcp://127.0.0.1:*"
 
 
 @pytest.fixture
 def procs(tmp_path, request):
-    """Start helios processes; all are stopped at teardown, and their output
-    is printed when the test failed."""
+    """Start helios processes; all are stopped (SIGTERM) at teardown, and the
+    test fails if one did not exit 0, hung, or logged a traceback, unless the
+    test said it meant that (``Proc.expect_exit``, ``Proc.expect_traceback``;
+    see ``tests.helpers.Proc``). Their output is printed when the test failed."""
     started: list[Proc] = []
 
     def start(*args: str, name: str | None = None) -> Proc:
@@ -21,26 +30,44 @@ def procs(tmp_path, request):
         try:
             p.stop()
         except AssertionError:
-            pass
-    if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
+            pass  # noted in p.problems()
+    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
+    if failed:
         for p in started:
             print(f"--- output of helios {' '.join(p.args)}\n{p.output()[-5000:]}")
+        return
+    problems = [(p, p.problems()) for p in started]
+    problems = [(p, why) for p, why in problems if why]
+    if problems:
+        pytest.fail("\n".join(f"helios {' '.join(p.args)}: {'; '.join(why)}\n--- its output:\n{p.output()[-3000:]}"
+                              for p, why in problems), pytrace=False)
 
 
 @pytest.fixture
 def buck(procs, tmp_path):
-    """Start a buck; returns (proc, ingest endpoint, data dir)."""
+    """Start a buck; returns (proc, ingest endpoint, data dir). Its ingest,
+    live feed and query endpoints are bound on ports the OS picks unless
+    given (``endpoint``, or ``--publish``/``--query`` in ``extra``); the
+    process is then told the ports it got, so that a restart
+    (``proc.stop(); proc.start()``) binds the same ones."""
     def start(name: str = "a", endpoint: str | None = None, *extra: str):
-        ep = endpoint or free_endpoint()
         data = tmp_path / f"buck-{name}"
         # Each buck its own live feed and query endpoints (stats.json "publish" and "query",
         # tests.helpers.buck_query); an --publish or --query in extra wins.
-        p = procs("buck", "--name", f"buck-{name}", "--ingest", ep, "--data-dir", str(data),
-                  "--stats-interval", "0.2", "--publish", free_endpoint(), "--query", free_endpoint(),
-                  *extra, name=f"buck-{name}")
-        # The buck writes its stats file once it has bound its socket.
+        args = ["buck", "--name", f"buck-{name}", "--ingest", endpoint or ANY_PORT, "--data-dir", str(data),
+                "--stats-interval", "0.2", "--publish", ANY_PORT, "--query", ANY_PORT, *extra]
+        p = procs(*args, name=f"buck-{name}")
+        # The buck writes its stats file once it has bound its sockets.
         poll_until(lambda: (data / "stats.json").exists() or not p.alive(), what=f"buck-{name} to start")
-        return p, ep, data
+        if not p.alive():
+            return p, endpoint, data
+        stats = bound_endpoints(data, pid=p.p.pid)
+        # The ports it got, for a restart: the last --ingest/--publish/--query given wins.
+        for flag, key in (("--ingest", "ingest"), ("--publish", "publish"), ("--query", "query")):
+            for i, arg in enumerate(p.args):
+                if arg == flag and p.args[i + 1] == ANY_PORT and stats.get(key):
+                    p.args[i + 1] = stats[key]
+        return p, stats["ingest"], data
     return start
 
 
@@ -49,6 +76,13 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     setattr(item, "rep_" + rep.when, rep)
+
+
+def pytest_runtest_setup(item):
+    for mark in item.iter_markers("needs"):
+        component, missing = mark.args
+        if missing is not None:
+            require(component, missing)
 
 
 @pytest.fixture
@@ -67,58 +101,51 @@ def recorders():
         r.close(timeout=0)
 
 
-@pytest.fixture(scope="session")
-def moto_server(tmp_path_factory):
-    """A real ``moto_server`` process (S3 and the other AWS APIs, in memory) on
-    127.0.0.1 with an OS-assigned port, shared by the session; its URL. Tests
-    keep apart by using their own bucket (``s3_bucket``)."""
-    import re
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    exe = Path(sys.executable).with_name("moto_server")
-    if not exe.exists():
-        pytest.skip(f"moto_server is not installed beside {sys.executable} (pip install 'moto[server]')")
-    log_path = tmp_path_factory.mktemp("moto") / "moto_server.out"
-    with open(log_path, "wb") as log:
-        # -p 0: the OS picks the port, and werkzeug prints the one it got.
-        p = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", "0"], stdout=log, stderr=subprocess.STDOUT)
-
-    def address():
-        if p.poll() is not None:
-            raise AssertionError(f"moto_server exited with {p.returncode}:\n{log_path.read_text(errors='replace')}")
-        m = re.search(r"Running on (http://127\.0\.0\.1:\d+)", log_path.read_text(errors="replace"))
-        return m and m.group(1)
-    try:
-        yield poll_until(address, timeout=60, interval=0.1, what="moto_server to listen")
-    finally:
-        p.terminate()
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-
-
-@pytest.fixture
-def s3_bucket(moto_server, monkeypatch, tmp_path):
-    """A fresh, empty bucket on the session's moto_server, with the usual AWS
-    settings (environment variables) pointing boto3 at dummy credentials and a
-    region, for this process and the helios processes it starts. Returns
-    (endpoint_url, bucket)."""
-    import uuid
-
-    import boto3
-
+def aws_settings(monkeypatch, tmp_path) -> None:
+    """The usual AWS settings (environment variables), pointing boto3 at
+    dummy credentials and a region, for this process and the helios
+    processes it starts; any real ones (and ~/.aws) are kept out."""
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    # Keep any real ~/.aws configuration out of the tests.
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory):
+    """The session's moto_server (``tests.helpers.MotoServer``); its URL.
+    Tests keep apart by using their own bucket (``s3_bucket``)."""
+    server = MotoServer(tmp_path_factory.mktemp("moto") / "moto_server.out")
+    try:
+        yield server.start().url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def own_moto_server(tmp_path, monkeypatch):
+    """A moto_server of this test alone, which it may stop and start again
+    (on the same port), with the AWS settings of ``aws_settings``."""
+    aws_settings(monkeypatch, tmp_path)
+    server = MotoServer(tmp_path / "moto_server.out")
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(moto_server, monkeypatch, tmp_path):
+    """A fresh, empty bucket on the session's moto_server, with the AWS
+    settings of ``aws_settings``. Returns (endpoint_url, bucket)."""
+    import uuid
+
+    import boto3
+
+    aws_settings(monkeypatch, tmp_path)
     bucket = f"helios-test-{uuid.uuid4().hex[:12]}"
     boto3.client("s3", endpoint_url=moto_server).create_bucket(Bucket=bucket)
     return moto_server, bucket
