@@ -25,7 +25,7 @@ from helios.store import layout
 from helios.store.records import RecordReader
 from helios.wire.ports import free_endpoint
 from tests.fuzzing import fuzz
-from tests.helpers import Proc, poll_until
+from tests.helpers import Proc, poll_until, require
 from tests.integration.test_web_page import FakeBuck, event, start_web
 from tests.unit.test_fuzz_inputs import damaged_frames, filter_specs, packed, request_like, values
 
@@ -167,7 +167,10 @@ def stored_ids(data):
 
 
 def test_fuzzed_filter_messages_over_socket_io_are_answered_and_another_page_keeps_its_lines(procs):
-    socketio = pytest.importorskip("socketio", reason="python-socketio (a flask-socketio dependency) is missing")
+    try:
+        import socketio
+    except ImportError:
+        require("socketio", "python-socketio (a flask-socketio dependency) is missing")
     buck = FakeBuck(name="fuzz")
     try:
         web = start_web(procs, buck.endpoint)

@@ -24,7 +24,7 @@ import zmq
 from helios.model import ROW_FIELDS, Event, line_id
 from helios.wire import live
 from helios.wire.ports import free_endpoint, free_port
-from tests.helpers import poll_until
+from tests.helpers import poll_until, require
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -38,8 +38,11 @@ SHOTS = os.environ.get("HELIOS_SCREENSHOTS")
 def chromium():
     """One headless Chromium per test module (each test gets its own page)."""
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed (Debian packages chromium and chromium-driver; `make sysdeps`)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+        require("chromium", f"{CHROMIUM} is not installed (Debian packages chromium and chromium-driver; `make sysdeps`)")
+    try:
+        from playwright import sync_api
+    except ImportError:
+        require("playwright", "the playwright package is not installed")
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
