@@ -99,7 +99,7 @@ def elastic_front(opensearch_url):
     front.shutdown()
     front.server_close()
     # Every request asked for Elasticsearch 8 compatibility (which 9.x servers accept too).
-    assert front.accepts and all("compatible-with=8" in (a or "") for a in front.accepts), front.accepts
+    assert all("compatible-with=8" in (a or "") for a in front.accepts), front.accepts
 
 
 @pytest.fixture(params=["opensearch", "elasticsearch-client", "elasticsearch"])
@@ -131,6 +131,16 @@ def test_daily_indices_are_named_by_prefix_environment_and_day(opensearch_url):
     names = sorted(r["index"] for r in OpenSearch(hosts=[opensearch_url]).cat.indices(format="json"))
     assert names == ["helios-recent-prod-2023.11.15", "helios-recent-prod-2023.11.16"]
     assert index.environments() == ["Prod"]                     # the exact name, from the documents
+
+
+def test_the_elasticsearch_client_asks_for_version_8_compatibility_which_8_and_9_servers_accept(elastic_front):
+    front, url = elastic_front
+    index = open_index("elasticsearch", url, name="helios-test")
+    events = corpus()
+    assert index.load(ENV, events) == len(events)
+    assert index.search(query()) == expected(query(), events)
+    index.close()
+    assert front.accepts and all("compatible-with=8" in (a or "") for a in front.accepts), front.accepts
 
 
 def test_substrings_that_are_not_utf8_are_refused_clearly(index):

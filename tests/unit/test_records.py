@@ -16,7 +16,6 @@ from hypothesis import HealthCheck, given, settings
 from helios.errors import RecordError
 from helios.store import records
 from helios.store.records import (
-from tests.helpers import require
     HEADER,
     RecordReader,
     RecordWriter,
@@ -24,6 +23,7 @@ from tests.helpers import require
     read_records,
     valid_end,
 )
+from tests.helpers import require
 
 # Hypothesis tests reuse pytest's tmp_path across examples, and write a fresh file each time.
 FILE_SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
