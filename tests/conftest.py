@@ -85,6 +85,64 @@ def pytest_runtest_setup(item):
             require(component, missing)
 
 
+# --- the browser tests (tests/integration/webpage.py has what they share besides)
+
+@pytest.fixture(scope="module")
+def chromium():
+    """One headless Chromium per test module (each test gets its own page)."""
+    from pathlib import Path
+
+    from tests.integration.webpage import CHROMIUM, CHROMIUM_ARGS
+
+    if not Path(CHROMIUM).exists():
+        require("chromium", f"{CHROMIUM} is not installed (Debian packages chromium and chromium-driver; `make sysdeps`)")
+    try:
+        from playwright import sync_api
+    except ImportError:
+        require("playwright", "the playwright package is not installed")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page_of(chromium):
+    """Open a live tail page; fails the test if the page has a JavaScript error."""
+    opened, errors = [], []
+
+    def open_page(url: str):
+        context = chromium.new_context(viewport={"width": 1400, "height": 800})
+        page = context.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url)
+        page.wait_for_function("window.heliosLive && window.heliosLive.filterSent !== null", timeout=10_000)
+        opened.append(context)
+        return page
+
+    yield open_page
+    for context in opened:
+        context.close()
+    assert not errors, f"JavaScript errors in the page: {errors}"
+
+
+@pytest.fixture
+def fake_buck():
+    """Make stand-in bucks (``tests.integration.webpage.FakeBuck``); all are closed at teardown."""
+    from tests.integration.webpage import FakeBuck
+
+    made: list[FakeBuck] = []
+
+    def make(endpoint: str | None = None, name: str = "fake") -> FakeBuck:
+        b = FakeBuck(endpoint, name)
+        made.append(b)
+        return b
+
+    yield make
+    for b in made:
+        b.close()
+
+
 @pytest.fixture
 def recorders():
     """Make client Recorders; all are closed at teardown."""

@@ -17,7 +17,7 @@ from typing import IO
 from helios.errors import HeliosError
 
 
-def lock_dir(state: Path, service: str) -> IO:
+def lock_dir(state: Path, service: str) -> IO[str]:
     """Lock ``state`` for this process; keep the returned file open. Raises
     HeliosError naming ``service`` when another process holds it."""
     f = open(Path(state) / "lock", "a+")

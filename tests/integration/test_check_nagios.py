@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from tests.helpers import ROOT, needs, poll_until
 from tests.integration.livemesh import Mesh, append, lines

@@ -26,7 +26,7 @@ from helios.store.records import RecordReader
 from helios.wire.ports import free_endpoint
 from tests.fuzzing import fuzz
 from tests.helpers import Proc, poll_until, require
-from tests.integration.test_web_page import FakeBuck, event, start_web
+from tests.integration.webpage import FakeBuck, event, start_web
 from tests.unit.test_fuzz_inputs import damaged_frames, filter_specs, packed, request_like, values
 
 ANSWER_S = 5.0  # one hostile message's answer, at most

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-from pathlib import Path
 
-import pytest
 
 from helios.archive import format as fmt
 from helios.archive.store import S3Archive, key_for
-from helios.wire.ports import free_endpoint, free_port
-from tests.helpers import ROOT, poll_until
+from helios.wire.ports import free_endpoint
+from tests.helpers import ROOT
 from tests.integration.historymesh import NS, OLD, events_of, iso
 
 

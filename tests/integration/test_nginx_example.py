@@ -12,7 +12,6 @@ import socket
 import ssl
 import subprocess
 
-import pytest
 
 from helios import tokens
 from helios.wire.ports import free_port

@@ -6,11 +6,9 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -24,7 +22,7 @@ from helios.query.client import QueryClient
 from helios.store import layout
 from helios.store.records import RecordWriter
 from helios.tail.files import FollowedFile
-from helios.wire.ports import free_endpoint, free_port
+from helios.wire.ports import free_endpoint
 from tests.helpers import ROOT, buck_query, poll_until
 
 NS = 1_000_000_000

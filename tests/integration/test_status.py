@@ -12,7 +12,6 @@ import zmq
 from helios import codec
 from helios.model import Event, random_id
 from helios.query.client import QueryClient
-from helios.wire.ports import free_endpoint
 from tests.helpers import ROOT, buck_query, poll_until
 
 

@@ -17,7 +17,6 @@ import threading
 import time
 from collections import defaultdict
 
-import pytest
 
 from tests.helpers import buck_events, poll_until
 

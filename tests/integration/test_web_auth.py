@@ -18,8 +18,7 @@ from helios import tokens
 from helios.web.auth import hash_password
 from helios.wire.ports import free_port
 from tests.helpers import ROOT, poll_until
-from tests.integration.test_web_page import (  # noqa: F401 (fixtures)
-    chromium, event, fake_buck, messages, until_shown)
+from tests.integration.webpage import event, messages, until_shown
 
 PASSWORDS = {"alice": "correct horse battery staple", "bob": "tr0ub4dor&3"}
 OPS_TOKEN = tokens.new_token()

@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 
 from tests.helpers import poll_until
-from tests.integration.test_web_page import (  # noqa: F401 (fixtures)
-    chromium, messages, page_of, screenshot, set_filter, start_web)
+from tests.integration.webpage import messages, screenshot, set_filter, start_web
 
 
 def append(path, lines):
