@@ -193,9 +193,7 @@ def test_fuzzed_filter_messages_over_socket_io_are_answered_and_another_page_kee
         @fuzz(150, deadline_s=None)
         @given(filter_specs)
         def send(spec):
-            t0 = time.monotonic()
-            answer = fuzzer.call("filter", spec, timeout=ANSWER_S)
-            assert time.monotonic() - t0 < ANSWER_S
+            answer = fuzzer.call("filter", spec, timeout=ANSWER_S)  # raises if none comes
             assert isinstance(answer, dict) and ("error" in answer or answer.get("ok")), answer
             answers.append("error" if "error" in answer else "ok")
             n = len(answers)

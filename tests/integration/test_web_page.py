@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 
 from tests.helpers import poll_until
-from tests.integration.webpage import event, messages, screenshot, set_filter, start_web, until_shown, visible
+from tests.integration.webpage import all_delivered, event, messages, screenshot, set_filter, start_web, until_shown, visible
 
 # --- the tests ---
 
@@ -70,7 +70,7 @@ def test_the_copy_of_an_event_from_the_second_buck_is_shown_once_and_streams_mer
     b.publish(evs[1::2])
     poll_until(lambda: web.status()["counts"].get("duplicates", 0) == 40, what="40 copies dropped")
     assert until_shown(page, 40) == [f"line {i}" for i in range(40)]
-    page.wait_for_timeout(300)    # nothing more comes
+    all_delivered(page, web)      # nothing more can come
     assert len(messages(page)) == 40
 
 
@@ -86,7 +86,7 @@ def test_a_filter_typed_in_the_page_is_applied_on_the_server(procs, fake_buck, p
                   event(4, "cpu hot", host="web-2", severity=4),       # no "disk"
                   event(5, "DISK slow", host="web-2", severity=4)])    # shown: case ignored
     assert until_shown(page, 2) == ["disk full", "DISK slow"]
-    page.wait_for_timeout(300)
+    all_delivered(page, web, lambda s: s["counts"].get("unique", 0) >= 5)  # all five reached the server
     assert messages(page) == ["disk full", "DISK slow"]
     [session] = web.status()["sessions"]
     assert session["sent"] == 2  # the others never left the server

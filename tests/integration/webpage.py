@@ -150,3 +150,16 @@ def screenshot(page, name: str, tmp_path) -> Path:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
         shutil.copy(path, Path(SHOTS) / name)
     return path
+
+
+def all_delivered(page, web, check=lambda status: True, timeout: float = 20.0) -> dict:
+    """Wait for the positive evidence a negative check needs: ``check`` holds
+    for the server's status (say, the copies it must drop have arrived), the
+    server holds no line back (its reorder buffer is empty) and the page has
+    received every line the server sent it. Returns that status."""
+    def done():
+        s = web.status()
+        counts = s.get("counts", {})
+        return (check(s) and counts.get("held", 0) == 0
+                and page.evaluate("window.heliosLive.received") >= counts.get("sent", 0) and s)
+    return poll_until(done, timeout=timeout, what="the server to have sent, and the page to have, every line")
