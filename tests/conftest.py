@@ -3,12 +3,7 @@ fixtures live here, never in a test module another one imports."""
 
 import pytest
 
-from tests.helpers import MotoServer, Proc, bound_endpoints, poll_until, require
-
-# A buck's sockets bind ports the OS picks (ZeroMQ's "*"); the buck fixture
-# reads them back from the buck's stats.json, so no port is guessed free and
-# then lost to another process.
-ANY_PORT = "tcp://127.0.0.1:*"
+from tests.helpers import ANY_PORT, MotoServer, Proc, bound_endpoints, poll_until, require
 
 
 @pytest.fixture

@@ -32,6 +32,11 @@ def poll_until(check, timeout: float = 10.0, interval: float = 0.02, what: str =
 
 TRACEBACK = "Traceback (most recent call last)"
 
+# A helios service binds this to a port the OS picks (ZeroMQ's "*"), and
+# reports the port it got (a buck: its stats.json, ``bound_endpoints``), so no
+# port is guessed free and then lost to another process.
+ANY_PORT = "tcp://127.0.0.1:*"
+
 
 class Proc:
     """A helios command running as its own process, its output in a file.

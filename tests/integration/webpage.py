@@ -17,7 +17,7 @@ import zmq
 
 from helios.model import ROW_FIELDS, Event, line_id
 from helios.wire import live
-from helios.wire.ports import free_endpoint, free_port
+from helios.wire.ports import free_port
 from tests.helpers import poll_until
 
 CHROMIUM = "/usr/bin/chromium"
@@ -58,11 +58,12 @@ class FakeBuck:
     """An XPUB socket publishing live messages, as a buck does."""
 
     def __init__(self, endpoint: str | None = None, name: str = "fake") -> None:
-        self.endpoint = endpoint or free_endpoint()
         self.name = name
         self.sock = zmq.Context.instance().socket(zmq.XPUB)
         self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.bind(self.endpoint)
+        # On a port the OS picks, unless given (a buck that comes back on its address).
+        self.sock.bind(endpoint or "tcp://127.0.0.1:*")
+        self.endpoint = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
         self.meta = live.Meta(name, live.new_incarnation(), 0, 0)
         self.seq: dict[bytes, list[int]] = {}
 
