@@ -80,6 +80,29 @@ def pytest_runtest_setup(item):
             require(component, missing)
 
 
+@pytest.fixture(scope="session")
+def osmem():
+    """The session's osmem-server process (an in-memory server speaking the
+    OpenSearch REST API; PyPI osmem-server) on 127.0.0.1, frozen: tests use
+    copy-on-write clones of it (``osmem_url``)."""
+    try:
+        from osmem_server import OsmemServer
+    except ImportError:
+        require("osmem-server", "osmem-server is not installed (the [test] extra)")
+    server = OsmemServer.start(freeze=True, japanese=False)
+    yield server
+    server.close()
+    server.process.stdout.close()       # OsmemServer.close leaves its end of the pipe open
+
+
+@pytest.fixture
+def osmem_url(osmem):
+    """The URL of an empty OpenSearch server of this test alone (a clone of ``osmem``)."""
+    clone = osmem.clone()
+    yield clone.url
+    clone.close()
+
+
 # --- the browser tests (tests/integration/webpage.py has what they share besides)
 
 @pytest.fixture(scope="module")

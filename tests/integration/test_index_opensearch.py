@@ -29,25 +29,6 @@ from tests.helpers import require  # noqa: E402
 ES_URL = os.environ.get("HELIOS_TEST_ES_URL")
 
 
-@pytest.fixture(scope="module")
-def osmem():
-    """One osmem-server process for this module (127.0.0.1, OS-assigned
-    port); each test gets its own copy-on-write clone of it."""
-    from osmem_server import OsmemServer
-
-    server = OsmemServer.start(freeze=True, japanese=False)
-    yield server
-    server.close()
-    server.process.stdout.close()       # OsmemServer.close leaves its end of the pipe open
-
-
-@pytest.fixture
-def opensearch_url(osmem):
-    clone = osmem.clone()
-    yield clone.url
-    clone.close()
-
-
 class _ElasticFront(http.server.ThreadingHTTPServer):
     """A real HTTP proxy that lets elasticsearch-py talk to an osmem-server:
     it takes the client's Elasticsearch media types (``compatible-with=8``),
@@ -90,8 +71,8 @@ class _ElasticFront(http.server.ThreadingHTTPServer):
 
 
 @pytest.fixture
-def elastic_front(opensearch_url):
-    front = _ElasticFront(opensearch_url)
+def elastic_front(osmem_url):
+    front = _ElasticFront(osmem_url)
     thread = threading.Thread(target=front.serve_forever, daemon=True)
     thread.start()
     host, port = front.server_address[:2]
@@ -105,7 +86,7 @@ def elastic_front(opensearch_url):
 @pytest.fixture(params=["opensearch", "elasticsearch-client", "elasticsearch"])
 def index(request):
     if request.param == "opensearch":
-        ix = open_index("opensearch", request.getfixturevalue("opensearch_url"), name="helios-test")
+        ix = open_index("opensearch", request.getfixturevalue("osmem_url"), name="helios-test")
         yield ix
         ix.close()
     elif request.param == "elasticsearch-client":
@@ -123,12 +104,12 @@ def index(request):
         ix.close()
 
 
-def test_daily_indices_are_named_by_prefix_environment_and_day(opensearch_url):
+def test_daily_indices_are_named_by_prefix_environment_and_day(osmem_url):
     from opensearchpy import OpenSearch
 
-    index = open_index("opensearch", opensearch_url, name="helios-recent")
+    index = open_index("opensearch", osmem_url, name="helios-recent")
     index.load("Prod", corpus("Prod")[:12])
-    names = sorted(r["index"] for r in OpenSearch(hosts=[opensearch_url]).cat.indices(format="json"))
+    names = sorted(r["index"] for r in OpenSearch(hosts=[osmem_url]).cat.indices(format="json"))
     assert names == ["helios-recent-prod-2023.11.15", "helios-recent-prod-2023.11.16"]
     assert index.environments() == ["Prod"]                     # the exact name, from the documents
 
@@ -193,8 +174,8 @@ class _Throttle(http.server.ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), Handler)          # an OS-assigned port
 
 
-def test_a_busy_server_is_waited_out_and_nothing_is_lost(opensearch_url):
-    throttle = _Throttle(opensearch_url, refuse=2)
+def test_a_busy_server_is_waited_out_and_nothing_is_lost(osmem_url):
+    throttle = _Throttle(osmem_url, refuse=2)
     thread = threading.Thread(target=throttle.serve_forever, daemon=True)
     thread.start()
     try:

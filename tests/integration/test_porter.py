@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 
 from helios import codec
 from helios.archive import format as fmt
@@ -343,18 +342,6 @@ def test_s3_archive_through_moto_server_holds_each_event_once_byte_for_byte(tmp_
         assert fmt.pack(events, environment="prod", level=3) == archive.get(k)
     with QueryClient(timeout=2) as qc:
         assert all(v == [] for v in qc.list_buckets(qs).values())
-
-
-@pytest.fixture
-def osmem_url():
-    """An osmem-server process (an in-memory server speaking the OpenSearch
-    REST API) on 127.0.0.1, for this test."""
-    from osmem_server import OsmemServer
-
-    server = OsmemServer.start(freeze=False, japanese=False)
-    yield server.url
-    server.close()
-    server.process.stdout.close()  # OsmemServer.close leaves its end of the pipe open
 
 
 def test_opensearch_index_through_osmem_server_holds_each_tailed_line_once(tmp_path, procs, buck, osmem_url):
