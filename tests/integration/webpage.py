@@ -6,6 +6,7 @@ real live messages, and reading the page. The fixtures (``chromium``,
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -17,7 +18,6 @@ import zmq
 
 from helios.model import ROW_FIELDS, Event, line_id
 from helios.wire import live
-from helios.wire.ports import free_port
 from tests.helpers import poll_until
 
 CHROMIUM = "/usr/bin/chromium"
@@ -35,13 +35,27 @@ class Web:
             return json.load(r)
 
 
+def web_url(proc, timeout: float = 20.0) -> str:
+    """The URL a ``helios web`` started with ``--listen HOST:0`` serves on (it logs the port it got)."""
+    import re
+
+    def logged():
+        assert proc.alive(), f"helios web exited:\n{proc.output()}"
+        m = re.search(r"Serving the live tail on (http://\S+/),", proc.output())
+        return m and m.group(1)
+    return poll_until(logged, timeout, what="helios web to say where it serves")
+
+
+_webs = itertools.count()
+
+
 def start_web(procs, *bucks: str, extra: tuple[str, ...] = ()) -> Web:
-    port = free_port()
-    args = ["web", "--listen", f"127.0.0.1:{port}"]
+    """``helios web`` on a port the OS picks, fed by ``bucks`` (live feed endpoints)."""
+    args = ["web", "--listen", "127.0.0.1:0"]
     for ep in bucks:
         args += ["--buck", ep]
-    proc = procs(*args, *extra, name=f"web-{port}")
-    web = Web(proc, f"http://127.0.0.1:{port}/")
+    proc = procs(*args, *extra, name=f"web-{next(_webs)}")
+    web = Web(proc, web_url(proc))
 
     def answers():
         assert proc.alive(), f"helios web exited:\n{proc.output()}"
