@@ -149,7 +149,7 @@ def test_a_socket_io_connection_without_a_login_is_refused(procs, fake_buck, tmp
 
 def test_beyond_127_0_0_1_the_web_app_refuses_to_start_without_users(procs, fake_buck, tmp_path):
     port = free_port()
-    proc = procs("web", "--listen", f"0.0.0.0:{port}", "--buck", fake_buck().endpoint)
+    proc = procs("web", "--listen", f"0.0.0.0:{port}", "--buck", fake_buck().endpoint).expect_exit(1)
     poll_until(lambda: not proc.alive(), what="helios web to refuse to start")
     assert proc.stop() == 1
     assert "needs [web] users or tokens" in proc.output()
