@@ -35,7 +35,8 @@ def test_each_threshold_gives_its_state_as_exit_code_with_perfdata(tmp_path, pro
                           name=f"check-{app}").expect_exit(code), code)
               for app, limits, code in CASES]
     for d in mesh.data:  # one prefix per check, on each buck
-        poll_until(lambda: stats(d)["live"]["subscriptions"] == len(CASES), what="every check to subscribe")
+        poll_until(lambda: stats(d)["live"]["subscriptions"] == len(CASES), timeout=30,
+                   what="every check to subscribe")
     append(mesh.log, lines(0, 600))
     for (proc, code), (app, limits, _) in zip(checks, CASES):
         poll_until(lambda: not proc.alive(), timeout=15, what=f"check on {app} to finish")

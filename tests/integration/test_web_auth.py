@@ -160,9 +160,10 @@ def test_a_session_key_file_readable_by_others_is_refused(procs, fake_buck, tmp_
     key.write_bytes(os.urandom(48).hex().encode())
     key.chmod(0o644)
     (tmp_path / "w.toml").write_text(users_toml + f'secret_file = "{key}"\n')
-    proc = procs("web", "-c", str(tmp_path / "w.toml"), "--listen", f"127.0.0.1:{free_port()}",
-                 "--buck", fake_buck().endpoint)
+    proc = procs("web", "-c", str(tmp_path / "w.toml"), "--listen", "127.0.0.1:0",
+                 "--buck", fake_buck().endpoint).expect_exit(1)
     poll_until(lambda: not proc.alive(), what="helios web to refuse to start")
+    assert proc.stop() == 1
     assert "readable by others" in proc.output() and "chmod 600" in proc.output()
 
 
