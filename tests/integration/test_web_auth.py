@@ -18,7 +18,7 @@ from helios import tokens
 from helios.web.auth import hash_password
 from helios.wire.ports import free_port
 from tests.helpers import ROOT, poll_until
-from tests.integration.webpage import event, messages, until_shown
+from tests.integration.webpage import event, messages, until_shown, web_url
 
 PASSWORDS = {"alice": "correct horse battery staple", "bob": "tr0ub4dor&3"}
 OPS_TOKEN = tokens.new_token()
@@ -54,13 +54,12 @@ def csrf_of(html: str) -> str:
 def start_auth_web(procs, tmp_path, toml: str, *bucks: str, listen: str | None = None) -> AuthWeb:
     path = tmp_path / f"web-{len(list(tmp_path.glob('web-*.toml')))}.toml"
     path.write_text(toml)
-    port = free_port()
-    args = ["web", "-c", str(path), "--listen", listen or f"127.0.0.1:{port}"]
+    # On a port the OS picks unless given; the web app logs where it serves.
+    args = ["web", "-c", str(path), "--listen", listen or "127.0.0.1:0"]
     for ep in bucks:
         args += ["--buck", ep]
-    proc = procs(*args, name=f"web-{port}")
-    host = "127.0.0.1" if listen is None else listen.rpartition(":")[0]
-    web = AuthWeb(proc, f"http://{host}:{listen.rpartition(':')[2] if listen else port}/")
+    proc = procs(*args, name=path.stem)
+    web = AuthWeb(proc, web_url(proc))
 
     def answers():
         assert proc.alive(), f"helios web exited:\n{proc.output()}"
@@ -171,10 +170,10 @@ def test_a_login_outlives_a_restart_with_a_session_key_file_but_not_a_password_c
     key = tmp_path / "session.key"
     key.write_bytes(os.urandom(48).hex().encode())
     key.chmod(0o600)
-    port = free_port()
     toml = users_toml + f'secret_file = "{key}"\n'
     buck = fake_buck().endpoint
-    web = start_auth_web(procs, tmp_path, toml, buck, listen=f"127.0.0.1:{port}")
+    web = start_auth_web(procs, tmp_path, toml, buck)
+    port = web.url.rstrip("/").rpartition(":")[2]  # restarted on the same address: the login must outlive it
     s = web.login("alice", PASSWORDS["alice"])
     web.proc.stop()
     web = start_auth_web(procs, tmp_path, toml, buck, listen=f"127.0.0.1:{port}")
