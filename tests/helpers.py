@@ -157,7 +157,11 @@ def require(component: str, why: str) -> None:
     if required(component):
         pytest.fail(f"{component} is required here (HELIOS_REQUIRE="
                     f"{os.environ.get('HELIOS_REQUIRE')}) but missing: {why}", pytrace=False)
-    pytest.skip(why)
+    try:
+        pytest.skip(why)
+    except pytest.skip.Exception as exc:
+        exc._use_item_location = True  # the summary names the test, not this helper (as a skip mark does)
+        raise
 
 
 def needs(component: str, missing: str | None):
