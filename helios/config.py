@@ -89,17 +89,21 @@ def unique(v: tuple) -> str | None:
     return None if not twice else f"{', '.join(map(repr, twice))} listed more than once"
 
 
-_TCP = re.compile(r"tcp://(?P<host>\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(?P<port>[0-9]+)")
+_TCP = re.compile(r"tcp://(?P<host>\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(?P<port>[0-9]+|\*)")
 
 
 def endpoint(bind: bool = False) -> Check:
-    """tcp://HOST:PORT, ipc://PATH or inproc://NAME; host ``*`` only if ``bind``."""
+    """tcp://HOST:PORT, ipc://PATH or inproc://NAME; host ``*`` only if
+    ``bind``, and port ``*`` (one the OS picks, which the service reports)
+    only if ``bind``."""
     def check(v: str) -> str | None:
         if v.startswith(("ipc://", "inproc://")) and v.partition("://")[2]:
             return None
         m = _TCP.fullmatch(v)
         if not m:
             return f"{v!r} is not a ZeroMQ endpoint (tcp://HOST:PORT, ipc://PATH or inproc://NAME)"
+        if m["port"] == "*":
+            return None if bind else f"{v!r}: port '*' is for binding; name the port to connect to"
         if not 1 <= int(m["port"]) <= 65535:
             return f"{v!r}: port must be 1..65535"
         if m["host"] == "*" and not bind:

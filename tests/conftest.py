@@ -1,13 +1,17 @@
+"""Fixtures every test may use. Shared helpers live in tests/helpers.py;
+fixtures live here, never in a test module another one imports."""
+
 import pytest
 
-from helios.wire.ports import free_endpoint
-from tests.helpers import Proc, poll_until
+from tests.helpers import ANY_PORT, MotoServer, Proc, bound_endpoints, poll_until, require
 
 
 @pytest.fixture
 def procs(tmp_path, request):
-    """Start helios processes; all are stopped at teardown, and their output
-    is printed when the test failed."""
+    """Start helios processes; all are stopped (SIGTERM) at teardown, and the
+    test fails if one did not exit 0, hung, or logged a traceback, unless the
+    test said it meant that (``Proc.expect_exit``, ``Proc.expect_traceback``;
+    see ``tests.helpers.Proc``). Their output is printed when the test failed."""
     started: list[Proc] = []
 
     def start(*args: str, name: str | None = None) -> Proc:
@@ -21,26 +25,44 @@ def procs(tmp_path, request):
         try:
             p.stop()
         except AssertionError:
-            pass
-    if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
+            pass  # noted in p.problems()
+    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
+    if failed:
         for p in started:
             print(f"--- output of helios {' '.join(p.args)}\n{p.output()[-5000:]}")
+        return
+    problems = [(p, p.problems()) for p in started]
+    problems = [(p, why) for p, why in problems if why]
+    if problems:
+        pytest.fail("\n".join(f"helios {' '.join(p.args)}: {'; '.join(why)}\n--- its output:\n{p.output()[-3000:]}"
+                              for p, why in problems), pytrace=False)
 
 
 @pytest.fixture
 def buck(procs, tmp_path):
-    """Start a buck; returns (proc, ingest endpoint, data dir)."""
+    """Start a buck; returns (proc, ingest endpoint, data dir). Its ingest,
+    live feed and query endpoints are bound on ports the OS picks unless
+    given (``endpoint``, or ``--publish``/``--query`` in ``extra``); the
+    process is then told the ports it got, so that a restart
+    (``proc.stop(); proc.start()``) binds the same ones."""
     def start(name: str = "a", endpoint: str | None = None, *extra: str):
-        ep = endpoint or free_endpoint()
         data = tmp_path / f"buck-{name}"
         # Each buck its own live feed and query endpoints (stats.json "publish" and "query",
         # tests.helpers.buck_query); an --publish or --query in extra wins.
-        p = procs("buck", "--name", f"buck-{name}", "--ingest", ep, "--data-dir", str(data),
-                  "--stats-interval", "0.2", "--publish", free_endpoint(), "--query", free_endpoint(),
-                  *extra, name=f"buck-{name}")
-        # The buck writes its stats file once it has bound its socket.
+        args = ["buck", "--name", f"buck-{name}", "--ingest", endpoint or ANY_PORT, "--data-dir", str(data),
+                "--stats-interval", "0.2", "--publish", ANY_PORT, "--query", ANY_PORT, *extra]
+        p = procs(*args, name=f"buck-{name}")
+        # The buck writes its stats file once it has bound its sockets.
         poll_until(lambda: (data / "stats.json").exists() or not p.alive(), what=f"buck-{name} to start")
-        return p, ep, data
+        if not p.alive():
+            return p, endpoint, data
+        stats = bound_endpoints(data, pid=p.p.pid)
+        # The ports it got, for a restart: the last --ingest/--publish/--query given wins.
+        for flag, key in (("--ingest", "ingest"), ("--publish", "publish"), ("--query", "query")):
+            for i, arg in enumerate(p.args):
+                if arg == flag and p.args[i + 1] == ANY_PORT and stats.get(key):
+                    p.args[i + 1] = stats[key]
+        return p, stats["ingest"], data
     return start
 
 
@@ -49,6 +71,96 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     setattr(item, "rep_" + rep.when, rep)
+
+
+def pytest_runtest_setup(item):
+    for mark in item.iter_markers("needs"):
+        component, missing = mark.args
+        if missing is not None:
+            require(component, missing)
+
+
+@pytest.fixture(scope="session")
+def osmem():
+    """The session's osmem-server process (an in-memory server speaking the
+    OpenSearch REST API; PyPI osmem-server) on 127.0.0.1, frozen: tests use
+    copy-on-write clones of it (``osmem_url``)."""
+    try:
+        from osmem_server import OsmemServer
+    except ImportError:
+        require("osmem-server", "osmem-server is not installed (the [test] extra)")
+    server = OsmemServer.start(freeze=True, japanese=False)
+    yield server
+    server.close()
+    server.process.stdout.close()       # OsmemServer.close leaves its end of the pipe open
+
+
+@pytest.fixture
+def osmem_url(osmem):
+    """The URL of an empty OpenSearch server of this test alone (a clone of ``osmem``)."""
+    clone = osmem.clone()
+    yield clone.url
+    clone.close()
+
+
+# --- the browser tests (tests/integration/webpage.py has what they share besides)
+
+@pytest.fixture(scope="module")
+def chromium():
+    """One headless Chromium per test module (each test gets its own page)."""
+    from pathlib import Path
+
+    from tests.integration.webpage import CHROMIUM, CHROMIUM_ARGS
+
+    if not Path(CHROMIUM).exists():
+        require("chromium", f"{CHROMIUM} is not installed (Debian packages chromium and chromium-driver; `make sysdeps`)")
+    try:
+        from playwright import sync_api
+    except ImportError:
+        require("playwright", "the playwright package is not installed")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page_of(chromium):
+    """Open a live tail page; fails the test if the page has a JavaScript error."""
+    opened, errors = [], []
+
+    from tests.integration.webpage import wait_js
+
+    def open_page(url: str):
+        context = chromium.new_context(viewport={"width": 1400, "height": 800})
+        page = context.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url)
+        wait_js(page, "window.heliosLive && window.heliosLive.filterSent !== null", timeout=10_000)
+        opened.append(context)
+        return page
+
+    yield open_page
+    for context in opened:
+        context.close()
+    assert not errors, f"JavaScript errors in the page: {errors}"
+
+
+@pytest.fixture
+def fake_buck():
+    """Make stand-in bucks (``tests.integration.webpage.FakeBuck``); all are closed at teardown."""
+    from tests.integration.webpage import FakeBuck
+
+    made: list[FakeBuck] = []
+
+    def make(endpoint: str | None = None, name: str = "fake") -> FakeBuck:
+        b = FakeBuck(endpoint, name)
+        made.append(b)
+        return b
+
+    yield make
+    for b in made:
+        b.close()
 
 
 @pytest.fixture
@@ -67,58 +179,51 @@ def recorders():
         r.close(timeout=0)
 
 
-@pytest.fixture(scope="session")
-def moto_server(tmp_path_factory):
-    """A real ``moto_server`` process (S3 and the other AWS APIs, in memory) on
-    127.0.0.1 with an OS-assigned port, shared by the session; its URL. Tests
-    keep apart by using their own bucket (``s3_bucket``)."""
-    import re
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    exe = Path(sys.executable).with_name("moto_server")
-    if not exe.exists():
-        pytest.skip(f"moto_server is not installed beside {sys.executable} (pip install 'moto[server]')")
-    log_path = tmp_path_factory.mktemp("moto") / "moto_server.out"
-    with open(log_path, "wb") as log:
-        # -p 0: the OS picks the port, and werkzeug prints the one it got.
-        p = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", "0"], stdout=log, stderr=subprocess.STDOUT)
-
-    def address():
-        if p.poll() is not None:
-            raise AssertionError(f"moto_server exited with {p.returncode}:\n{log_path.read_text(errors='replace')}")
-        m = re.search(r"Running on (http://127\.0\.0\.1:\d+)", log_path.read_text(errors="replace"))
-        return m and m.group(1)
-    try:
-        yield poll_until(address, timeout=60, interval=0.1, what="moto_server to listen")
-    finally:
-        p.terminate()
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-
-
-@pytest.fixture
-def s3_bucket(moto_server, monkeypatch, tmp_path):
-    """A fresh, empty bucket on the session's moto_server, with the usual AWS
-    settings (environment variables) pointing boto3 at dummy credentials and a
-    region, for this process and the helios processes it starts. Returns
-    (endpoint_url, bucket)."""
-    import uuid
-
-    import boto3
-
+def aws_settings(monkeypatch, tmp_path) -> None:
+    """The usual AWS settings (environment variables), pointing boto3 at
+    dummy credentials and a region, for this process and the helios
+    processes it starts; any real ones (and ~/.aws) are kept out."""
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    # Keep any real ~/.aws configuration out of the tests.
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory):
+    """The session's moto_server (``tests.helpers.MotoServer``); its URL.
+    Tests keep apart by using their own bucket (``s3_bucket``)."""
+    server = MotoServer(tmp_path_factory.mktemp("moto") / "moto_server.out")
+    try:
+        yield server.start().url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def own_moto_server(tmp_path, monkeypatch):
+    """A moto_server of this test alone, which it may stop and start again
+    (on the same port), with the AWS settings of ``aws_settings``."""
+    aws_settings(monkeypatch, tmp_path)
+    server = MotoServer(tmp_path / "moto_server.out")
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(moto_server, monkeypatch, tmp_path):
+    """A fresh, empty bucket on the session's moto_server, with the AWS
+    settings of ``aws_settings``. Returns (endpoint_url, bucket)."""
+    import uuid
+
+    import boto3
+
+    aws_settings(monkeypatch, tmp_path)
     bucket = f"helios-test-{uuid.uuid4().hex[:12]}"
     boto3.client("s3", endpoint_url=moto_server).create_bucket(Bucket=bucket)
     return moto_server, bucket

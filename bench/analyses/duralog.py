@@ -637,7 +637,7 @@ def write_report(results: list[dict], costs: dict, p, argv: str, info: dict, too
     keys = [s.key for s in SETTINGS if any(r["setting"] == s.key for r in results)]
     faults = [f for f in FAULTS if any(r["fault"] == f for r in results)]
     L: list[str] = []
-    L += [f"# duralog: how durable does that logged event have to be?", ""]
+    L += ["# duralog: how durable does that logged event have to be?", ""]
     L += [f"*{'Quick run (`--quick`): few cases, short runs; see the full run for figures to quote.' if p.quick else 'Full run.'}* "
           f"Produced by `bench/analyses/duralog.py` on {info['date']} ({info['revision']}), in {took / 60:.1f} min.", ""]
     L += ["## Answer", "", *concl, ""]

@@ -408,9 +408,9 @@ def write_report(tp: list[dict], ch: list[dict], p, argv: str, info: dict, took:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps({"params": vars(p), "machine": info, "argv": argv, "took": took,
                                                       "throughput": tp, "churn": ch}, indent=1, default=str))
-    runs, tp = tp, medians(tp)
+    tp = medians(tp)
     plots(tp, ch, out_dir)
-    L = [f"# headless: masterless is more stable and just as fast?", "",
+    L = ["# headless: masterless is more stable and just as fast?", "",
          f"*{'Quick run (`--quick`): few arrangements, short runs; see the full run for figures to quote.' if p.quick else 'Full run.'}* "
          f"Produced by `bench/analyses/headless.py` on {info['date']} ({info['revision']}), in {took / 60:.1f} min.", "",
          "## Answer", "", *conclusions(tp, ch), "",

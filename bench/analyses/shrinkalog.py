@@ -481,7 +481,7 @@ def conclusion(rep: Report, results: dict) -> None:
         f"- **The archive format becomes version 2, with the message layout chosen per object** (templates and "
         f"variables where they compress a sample smaller, else version 1's cut at a separator), zstd -19: "
         f"objects are smaller than today's version 1 by {both('v2_smaller_by')}"
-        + ((f" (no loghub sample larger" if not_larger == len(lh) else
+        + ((" (no loghub sample larger" if not_larger == len(lh) else
             f" ({not_larger} of {len(lh)} loghub samples no larger, the others by no more than a header's bytes")
            + ")" if lh else "") + f"; it packs at {s['pack_speed'][V2]:.2f} MB/s of raw lines against "
         f"{s['pack_speed'][BASELINE]:.2f} for version 1 and unpacks at {s['unpack_speed'][V2]:.1f} against "
@@ -489,7 +489,7 @@ def conclusion(rep: Report, results: dict) -> None:
         "on a sample costs more than packing itself, for both versions). `helios.archive.format.VERSION` is 2; objects written "
         "by version 1 stay readable (`tests/unit/test_archive_format_v2.py` writes with version 1 and reads with "
         "the current code; the golden version 1 object of `tests/unit/test_archive_format.py` still unpacks).",
-        f"- **CLP's claim, here.** Templates and variables with zstd -19 reach "
+        "- **CLP's claim, here.** Templates and variables with zstd -19 reach "
         + (f"{l_['template_over_zstd19_alone']:.2f}x (loghub) and " if l_ else "")
         + f"{s['template_over_zstd19_alone']:.2f}x (synthetic) the ratio of zstd -19 of the raw lines alone, and "
         + (f"{l_['template_over_zstd3_alone']:.2f}x and " if l_ else "")

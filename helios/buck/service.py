@@ -55,6 +55,8 @@ UPSTREAM_DRAIN = 64
 
 def auto_publish(ingest: str) -> str:
     host, _, port = ingest.rpartition(":")
+    if ingest.startswith("tcp://") and port == "*":
+        return f"{host}:*"  # the OS picks the ingest port, and another one for this
     if ingest.startswith("tcp://") and port.isdigit():
         if int(port) >= 65535:
             raise ServiceError(f"publish = \"auto\" takes the ingest port + 1, and {ingest} has none above it; "
@@ -66,6 +68,8 @@ def auto_publish(ingest: str) -> str:
 def auto_query(ingest: str) -> str:
     """[buck] query = "auto": the ingest port + 2 (the live feed takes + 1)."""
     host, _, port = ingest.rpartition(":")
+    if ingest.startswith("tcp://") and port == "*":
+        return f"{host}:*"
     if ingest.startswith("tcp://") and port.isdigit():
         if int(port) >= 65534:
             raise ServiceError(f"query = \"auto\" takes the ingest port + 2, and {ingest} has none there; "
@@ -105,6 +109,7 @@ class Buck:
         self._paused = False  # the ingest socket is out of the poller while frames are held
         # With CURVE: the rights of the key a message came with (helios.wire.rights), by its User-Id.
         self.rights_of = self.factory.rights_lookup()
+        self._bound: dict[str, str] = {}  # ingest, publish, query: where a port "*" was bound
 
     @property
     def publish_endpoint(self) -> str:
@@ -115,6 +120,15 @@ class Buck:
     def query_endpoint(self) -> str:
         """The bucket query endpoint: as configured, or "auto": the ingest port + 2."""
         return auto_query(self.cfg.ingest) if self.cfg.query == "auto" else self.cfg.query
+
+    def bound(self, what: str, configured: str) -> str:
+        """The endpoint ``what`` (ingest, publish, query) is bound to: as
+        configured, but with the port the OS picked for a port ``*``."""
+        return self._bound.get(what, configured)
+
+    def _note_bound(self, what: str, configured: str, sock: zmq.Socket) -> None:
+        if configured.endswith(":*"):
+            self._bound[what] = sock.getsockopt_string(zmq.LAST_ENDPOINT)
 
     def stop(self) -> None:
         """Ask the loop to finish; safe from a signal handler."""
@@ -134,6 +148,7 @@ class Buck:
         ingest = self.factory.make(
             "ingest", self.cfg.ingest, hwm=self.cfg.rcvhwm, max_msg_size=self.cfg.max_frame_bytes
         )
+        self._note_bound("ingest", self.cfg.ingest, ingest)
         # Every socket the loop serves, with what to do with one message of it.
         # Live publishing and HTTP ingest register theirs here too.
         self.handlers: dict[zmq.Socket, Callable[[list[bytes]], None]] = {ingest: self.handle}
@@ -155,6 +170,7 @@ class Buck:
             except ServiceError:
                 ingest.close(linger=0)
                 raise
+            self._note_bound("publish", self.publish_endpoint, pub)
             self.publisher = Publisher(pub, self.name, max_subscriptions=self.cfg.live_max_subscriptions,
                                        max_per_peer=self.cfg.live_max_subscriptions_per_peer)
             # The loop reads subscriptions (and subscribers' drop reports) from it, with who sent them.
@@ -162,7 +178,7 @@ class Buck:
                                                       owner=f"Buck {self.name}", peer=True)
             self.handlers[pub] = lambda parts: self.publisher.on_upstream(parts, self.peer_name(upstream.peer))
             self.drain[pub] = UPSTREAM_DRAIN  # a flood of subscriptions must not starve ingest
-            log.info("Buck %s publishes its live feed on %s.", self.name, self.publish_endpoint)
+            log.info("Buck %s publishes its live feed on %s.", self.name, self.bound("publish", self.publish_endpoint))
         if self.query_endpoint:
             try:
                 qsock = self.factory.make("query", self.query_endpoint, max_msg_size=self.cfg.query_max_request)
@@ -170,6 +186,7 @@ class Buck:
                 for sock in self.handlers:
                     sock.close(linger=0)
                 raise
+            self._note_bound("query", self.query_endpoint, qsock)
             self.query = QueryServer(qsock, self.data_dir / "buckets", self.buckets, self.stats,
                                      max_bytes=self.cfg.query_max_bytes, name=self.name,
                                      rights_of=self.rights_of, allow_remote=self.cfg.query_allow_remote)
@@ -179,7 +196,7 @@ class Buck:
                                              owner=f"Buck {self.name}", frames=True)
             # A fetch reads up to query_max_bytes: a few per wake-up, then ingest again.
             self.drain[qsock] = QUERY_DRAIN
-            log.info("Buck %s answers bucket queries on %s.", self.name, self.query_endpoint)
+            log.info("Buck %s answers bucket queries on %s.", self.name, self.bound("query", self.query_endpoint))
         if self.cfg.http:
             # Imported only when used: aiohttp costs a buck ~20 MB it does not need otherwise.
             from helios.buck.http_ingest import HttpIngest
@@ -192,7 +209,8 @@ class Buck:
                 for sock in self.handlers:
                     sock.close(linger=0)
                 raise
-        log.info("Buck %s takes batches on %s and files them under %s.", self.name, self.cfg.ingest, self.data_dir)
+        log.info("Buck %s takes batches on %s and files them under %s.", self.name, self.bound("ingest", self.cfg.ingest),
+                 self.data_dir)
         next_stats = 0.0
         poller = zmq.Poller()
         for sock in self.handlers:
@@ -422,7 +440,7 @@ class Buck:
             **self.disk_use(),
             "name": self.name,
             "pid": os.getpid(),
-            "ingest": self.cfg.ingest,
+            "ingest": self.bound("ingest", self.cfg.ingest),
             "data_dir": str(self.data_dir),
             "started": self.started,
             "updated": time.time(),
@@ -434,8 +452,8 @@ class Buck:
             "refused_messages": {r.name: r.stats()["refused"] for r in self.receivers.values()},
             "corrected_events": self.counts["corrected_events"],
             "open_buckets": self.buckets.open_count,
-            "publish": self.publish_endpoint,
-            "query": self.query_endpoint,
+            "publish": self.bound("publish", self.publish_endpoint),
+            "query": self.bound("query", self.query_endpoint),
             "queries": self.query.stats() if self.query is not None else None,
             "live": self.publisher.stats() if self.publisher is not None else None,
             "http": self.http.stats() if self.http is not None else None,

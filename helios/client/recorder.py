@@ -48,7 +48,7 @@ import msgpack
 
 from helios import config as config_schema
 from helios import eventmap
-from helios.errors import EventError
+from helios.errors import ConfigError, EventError
 
 log = logging.getLogger("helios.client")
 
@@ -92,15 +92,35 @@ def curve_of(config: config_schema.Client | str | os.PathLike | None, cfg: confi
     """CURVE keys for the ZeroMQ transports (helios.wire.curve): from the
     [security] table of the config file when one is given, else the
     process's; towards the relay when [client] relay is set. None: plaintext."""
-    from helios.wire import curve
-
     if cfg.bucks[0].startswith(("http://", "https://")) and not cfg.relay:
         return None
+    # helios.wire.curve imports ZeroMQ (25 ms), which record() must not wait
+    # for: it is imported only when keys are to be read. A process that
+    # installed keys has imported it already.
     if isinstance(config, (str, os.PathLike)):
-        c = curve.load(config_schema.load(config).security, relay=bool(cfg.relay), what="the client library")
+        security = config_schema.load(config).security
+        if not security.curve:
+            return None
+        from helios.wire import curve
+
+        c = curve.load(security, relay=bool(cfg.relay), what="the client library")
     else:
-        c = curve.installed()
+        curve = sys.modules.get("helios.wire.curve")
+        c = curve.installed() if curve is not None else None
     return c.to_relay() if c is not None and cfg.relay else c
+
+
+def http_tls(cfg: config_schema.Client) -> Any:
+    """What the HTTP transport verifies https:// bucks with: tls_ca, a private
+    CA (or a self-signed buck), as an SSL context; True: the system's."""
+    if not cfg.tls_ca:
+        return True
+    import ssl
+
+    try:
+        return ssl.create_default_context(cafile=cfg.tls_ca)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError([f"client.tls_ca: cannot be read as PEM certificates ({exc})"]) from None
 
 
 def program_name() -> str:
@@ -141,9 +161,12 @@ class Recorder:
         self._closed = False
         self._stopping = threading.Event()  # no more waiting: log what is left
         self._done = threading.Event()
-        from helios.client.transport import HttpTransport, RelayTransport, ZmqTransport
         self.http = self.http and not cfg.relay
-        self.transport = (RelayTransport if cfg.relay else HttpTransport if self.http else ZmqTransport)(self)
+        # The transport (and what it imports: ZeroMQ, or aiohttp for HTTP) is
+        # made in the background thread, so that no record(), the first
+        # included, waits for those imports. Its settings are checked here.
+        self.tls = http_tls(cfg) if self.http else None
+        self.transport: Any = None
         self._thread = threading.Thread(target=self._run, name="helios-client", daemon=True)
         self._thread.start()
         # atexit holds only a weak reference: a recorder dropped early is not kept alive.
@@ -209,7 +232,8 @@ class Recorder:
         done = self.flush(self.cfg.flush_timeout if timeout is None else timeout)
         self._stopping.set()
         self._wake.set()
-        self.transport.abandon()
+        if self.transport is not None:  # else the thread sees _stopping once it made one
+            self.transport.abandon()
         self._thread.join(5.0)
         # Anything the thread did not get to is logged here.
         self._drop_queued("the process is exiting before it could be sent")
@@ -230,6 +254,12 @@ class Recorder:
 
     def _run(self) -> None:
         try:
+            from helios.client import transport
+
+            self.transport = (transport.RelayTransport if self.cfg.relay else
+                              transport.HttpTransport if self.http else transport.ZmqTransport)(self)
+            if self._stopping.is_set():  # close() came first and found no transport to abandon
+                self.transport.abandon()
             self.transport.open()
             while not self._stopping.is_set():
                 items, markers = self._take()

@@ -43,23 +43,27 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import ssl
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import aiohttp
 import lz4.frame
 import msgpack
 
 from helios import codec
-from helios.errors import ConfigError, FrameError
+from helios.errors import FrameError
 from helios.wire.fanout import Fanout
 from helios.wire.sockets import SocketFactory
 
 if TYPE_CHECKING:
+    import ssl
+
     from helios.client.recorder import Item, Recorder
+
+# This module is imported by the recorder's background thread, never by
+# record(). aiohttp (some 150 ms to import) is imported by the HTTP
+# transport's own loop thread, so the ZeroMQ transports never load it.
 
 EXITING = "the process is exiting before a buck took it"
 COMPRESS_OVER = 2048  # bytes of body; smaller bodies are sent as they are
@@ -131,13 +135,9 @@ class HttpTransport:
         self._headers = {"Content-Type": "application/msgpack"}
         if self.cfg.durability:
             self._headers["Helios-Durability"] = self.cfg.durability
-        # tls_ca: trust a private CA (or a self-signed buck) for https:// bucks; else the system's.
-        self._tls: ssl.SSLContext | bool = True
-        if self.cfg.tls_ca:
-            try:
-                self._tls = ssl.create_default_context(cafile=self.cfg.tls_ca)
-            except (OSError, ssl.SSLError) as exc:
-                raise ConfigError([f"client.tls_ca: cannot be read as PEM certificates ({exc})"]) from None
+        # tls_ca: trust a private CA (or a self-signed buck) for https:// bucks; else the system's
+        # (checked when the recorder was made: helios.client.recorder.http_tls).
+        self._tls: ssl.SSLContext | bool = recorder.tls
         if self.cfg.token:  # the bucks' [buck] http_tokens; a wrong one is a 401 (the batch is logged)
             self._headers["Authorization"] = f"Bearer {self.cfg.token}"
 
@@ -189,6 +189,8 @@ class HttpTransport:
             self.loop.close()
 
     async def _main(self) -> None:
+        import aiohttp
+
         self._closing = asyncio.Event()
         # Idle connections are dropped here before the buck does ([buck] http_header_timeout,
         # 10 s by default), so a request is never sent on one the buck is closing.
@@ -233,6 +235,8 @@ class HttpTransport:
     async def _post(self, environment: str, rows: list, items: list[Item], deadline: float) -> str | None:
         """Deliver or drop ``items`` (both lists shrink as events are
         refused). Returns "split" when the buck says the batch is too large."""
+        import aiohttp  # loaded by _main already
+
         body, headers = self._body(environment, rows)
         last = "no attempt"
         while rows:

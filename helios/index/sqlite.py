@@ -687,7 +687,10 @@ def worker_main(argv: list[str] | None = None) -> None:
                 reply = ["ok", index._load_here(environment, rows, shards)]
             except Exception as exc:  # reported to the parent, which raises it
                 reply = ["error", str(exc)]
-            _write_frame(stdout, msgpack.packb(reply))
+            try:
+                _write_frame(stdout, msgpack.packb(reply))
+            except BrokenPipeError:
+                return  # the parent is gone (killed): what was loaded is kept, and nobody waits for the reply
     finally:
         index.close()
 

@@ -134,7 +134,7 @@ class Demo:
                 gen.join(timeout=2)
             self.shutdown()
         counts = self.buck_counts()
-        self.say(f"Stopped. Final counts: " + "   ".join(f"{n} {c}" for n, c in counts.items()))
+        self.say("Stopped. Final counts: " + "   ".join(f"{n} {c}" for n, c in counts.items()))
         self.say(f"Bucket files are under {self.dir}/buck-*/buckets/")
         return code
 

@@ -18,7 +18,7 @@ from helios.errors import HeliosError
 from helios.store import durable
 
 
-def lock_dir(state: Path, service: str) -> IO:
+def lock_dir(state: Path, service: str) -> IO[str]:
     """Lock ``state`` for this process; keep the returned file open. Raises
     HeliosError naming ``service`` when another process holds it."""
     path = Path(state) / "lock"

@@ -163,7 +163,8 @@ def parse_bucket_path(root: PathLike, path: PathLike) -> BucketName:
     if not valid_environment(env) or d is None or f is None:
         raise ValueError(f"{os.fspath(path)!r} is not a bucket file: expected ENV/YYYYMMDD/HHMMSS-<width>s{SUFFIX}.")
     try:
-        t = datetime(*(int(x) for x in d.groups() + f.groups()[:3]), tzinfo=timezone.utc)
+        year, month, day_, hour, minute, second = (int(x) for x in d.groups() + f.groups()[:3])
+        t = datetime(year, month, day_, hour, minute, second, tzinfo=timezone.utc)
         name = BucketName(env, int(t.timestamp()), int(f.group(4)))
     except ValueError as exc:
         raise ValueError(f"{os.fspath(path)!r} is not a bucket file: {exc}") from None
@@ -227,7 +228,8 @@ def _parse_day(text: str) -> int | None:
     if d is None:
         return None
     try:
-        return int(datetime(*map(int, d.groups()), tzinfo=timezone.utc).timestamp())
+        year, month, day = map(int, d.groups())
+        return int(datetime(year, month, day, tzinfo=timezone.utc).timestamp())
     except ValueError:
         return None
 

@@ -65,6 +65,25 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 
 
+class _UnreadableMessage(logging.Filter):
+    """engine.io logs a traceback for every socket.io message that cannot be
+    decoded; a broken or hostile client could fill the log with them. Such a
+    message is one warning line; an error in our own handlers keeps its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        tb = exc.__traceback__ if exc is not None else None
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        # Raised inside python-socketio itself (decoding), not in a handler of ours.
+        if tb is not None and "/socketio/" in tb.tb_frame.f_code.co_filename.replace("\\", "/"):
+            record.msg, record.args = "A socket.io message could not be read (%s: %.200s); ignored.", (
+                type(exc).__name__, exc)
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 def create_app(cfg, full=None) -> tuple[Flask, SocketIO, Feed]:
     """The Flask app, its SocketIO, and the (not yet started) feed. With the
     whole config ``full``, also the search page and archie (``helios.web.indexes``)."""
@@ -184,6 +203,7 @@ class LiveTail:
 
     def run(self) -> None:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+        logging.getLogger("engineio.server").addFilter(_UnreadableMessage())
         self.metrics = None
         if self.cfg.metrics:
             from helios.metrics import Endpoint, web_families

@@ -22,7 +22,7 @@ from helios.model import Event, random_id
 from helios.store import layout
 from helios.store.records import RecordWriter
 from helios.wire.ports import free_endpoint, free_port
-from tests.helpers import ROOT, buck_query
+from tests.helpers import ANY_PORT, ROOT, buck_query
 
 NS = 1_000_000_000
 TODAY = int(time.time()) // 86400 * 86400
@@ -81,8 +81,8 @@ def build(tmp: Path, procs, per_window: int = 400, archive_dir: Path | None = No
             plant(b, "prod", start, frames[1::2])
     queries = []
     for name, data in (("a", a), ("b", b)):
-        procs("buck", "--name", f"buck-{name}", "--ingest", free_endpoint(), "--publish", free_endpoint(),
-              "--query", free_endpoint(), "--data-dir", str(data), "--stats-interval", "0.2", name=f"buck-{name}")
+        procs("buck", "--name", f"buck-{name}", "--ingest", ANY_PORT, "--publish", ANY_PORT,
+              "--query", ANY_PORT, "--data-dir", str(data), "--stats-interval", "0.2", name=f"buck-{name}")
         queries.append(buck_query(data))
     web_port = free_port()
     config = tmp / "helios.toml"

@@ -30,10 +30,13 @@ def run_check(*args, timeout=30):
 
 def test_each_threshold_gives_its_state_as_exit_code_with_perfdata(tmp_path, procs, buck):
     mesh = Mesh(tmp_path, procs, buck)
-    checks = [(mesh.start("check", "--env", "prod", "--app", app, "--seconds", "4", *limits, name=f"check-{app}"), code)
+    # A check's state is its exit status (0 OK, 1 WARNING, 2 CRITICAL).
+    checks = [(mesh.start("check", "--env", "prod", "--app", app, "--seconds", "4", *limits,
+                          name=f"check-{app}").expect_exit(code), code)
               for app, limits, code in CASES]
     for d in mesh.data:  # one prefix per check, on each buck
-        poll_until(lambda: stats(d)["live"]["subscriptions"] == len(CASES), what="every check to subscribe")
+        poll_until(lambda: stats(d)["live"]["subscriptions"] == len(CASES), timeout=30,
+                   what="every check to subscribe")
     append(mesh.log, lines(0, 600))
     for (proc, code), (app, limits, _) in zip(checks, CASES):
         poll_until(lambda: not proc.alive(), timeout=15, what=f"check on {app} to finish")
@@ -57,7 +60,7 @@ def test_a_check_with_one_buck_down_still_counts_and_says_which(tmp_path, procs,
     mesh = Mesh(tmp_path, procs, buck)
     down = free_endpoint()
     proc = procs("--log-level", "warning", "check", "--buck", mesh.pubs[0], "--buck", down, "--seconds", "3",
-                 "--connect-timeout", "0.5", "-w", "5", "--env", "prod", name="check")
+                 "--connect-timeout", "0.5", "-w", "5", "--env", "prod", name="check").expect_exit(1)
     poll_until(lambda: stats(mesh.data[0])["live"]["subscriptions"] == 1, what="the check to subscribe")
     append(mesh.log, lines(0, 10))
     poll_until(lambda: not proc.alive(), timeout=15, what="the check to finish")

@@ -9,14 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
-from tests.helpers import ROOT, poll_until
+from tests.helpers import ROOT, needs, poll_until
 from tests.integration.livemesh import Mesh, append, lines
 
 NAGIOS = shutil.which("nagios4") or "/usr/sbin/nagios4"
-pytestmark = pytest.mark.skipif(not os.access(NAGIOS, os.X_OK),
-                                reason="Debian's nagios4 is not installed (make sysdeps installs nagios4-core)")
+pytestmark = needs("nagios", None if os.access(NAGIOS, os.X_OK) else
+                   "Debian's nagios4 is not installed (make sysdeps installs nagios4-core)")
 HELIOS = Path(sys.executable).parent / "helios"
 
 SERVICES = {  # description: check_command, expected state

@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from helios.client import Handler, Recorder
+from helios.client import Handler
 from helios.wire.ports import free_port
 from tests.helpers import ROOT, buck_events, buck_http, poll_until
 

@@ -4,9 +4,7 @@ bucks, like a tailer's, and what no buck takes is logged."""
 import logging
 import re
 
-import pytest
 
-from helios.client import Recorder
 from helios.wire.ports import free_endpoint
 from tests.helpers import buck_events, poll_until
 

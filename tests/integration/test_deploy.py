@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from helios import config
-from tests.helpers import ROOT
+from tests.helpers import ROOT, needs, require
 
 UNITS = sorted((ROOT / "deploy" / "systemd").glob("*.service"))
 CONFIGS = sorted((ROOT / "deploy" / "config").glob("*/*.toml"))
@@ -48,8 +48,8 @@ def test_there_is_a_unit_for_every_service():
     assert {p.stem.removeprefix("helios-") for p in UNITS} == SERVICES
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None,
-                    reason="systemd-analyze is not installed (Debian's systemd package)")
+@needs("systemd-analyze", None if shutil.which("systemd-analyze") else
+       "systemd-analyze is not installed (Debian's systemd package)")
 def test_the_units_pass_systemd_analyze_verify(tmp_path):
     # verify checks that ExecStart's program exists; this test cannot install
     # to /opt/helios, so each unit is checked with the venv's helios instead.
@@ -62,7 +62,7 @@ def test_the_units_pass_systemd_analyze_verify(tmp_path):
         copies.append(str(copy))
     done = subprocess.run(["systemd-analyze", "verify", *copies], capture_output=True, text=True, timeout=60)
     if "Failed to connect to bus" in done.stderr or "Failed to initialize manager" in done.stderr:
-        pytest.skip(f"systemd-analyze cannot run here: {done.stderr.strip()[:200]}")
+        require("systemd-analyze", f"systemd-analyze cannot run here: {done.stderr.strip()[:200]}")
     # verify exits 0 on unknown keys and bad values, which it only warns about:
     # any line about our units is a failure.
     ours = [line for line in (done.stdout + done.stderr).splitlines() if "helios-" in line]

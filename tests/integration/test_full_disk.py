@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.helpers import ROOT, buck_events, buck_http, poll_until
+from tests.helpers import ROOT, buck_events, buck_http, poll_until, require
 
 
 @pytest.fixture
@@ -27,10 +27,10 @@ def small_disk(tmp_path):
     where = tmp_path / "buck-a"
     where.mkdir()
     if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root; run as root to test a full disk")
+        require("root", "mounting a small tmpfs needs root; run as root to test a full disk")
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(where)], capture_output=True)
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip()}): no full disk to test")
+        require("root", f"cannot mount a tmpfs here ({done.stderr.decode().strip()}): no full disk to test")
     yield where
     subprocess.run(["umount", "-l", str(where)], check=False)
 

@@ -23,10 +23,9 @@ from helios.query import protocol as p
 from helios.query.client import QueryClient
 from helios.store import layout
 from helios.store.records import RecordReader
-from helios.wire.ports import free_endpoint
 from tests.fuzzing import fuzz
-from tests.helpers import Proc, poll_until
-from tests.integration.test_web_page import FakeBuck, event, start_web
+from tests.helpers import ANY_PORT, Proc, bound_endpoints, poll_until, require
+from tests.integration.webpage import FakeBuck, event, start_web
 from tests.unit.test_fuzz_inputs import damaged_frames, filter_specs, packed, request_like, values
 
 ANSWER_S = 5.0  # one hostile message's answer, at most
@@ -36,15 +35,14 @@ ANSWER_S = 5.0  # one hostile message's answer, at most
 def live_buck(tmp_path_factory):
     work = tmp_path_factory.mktemp("fuzz-live")
     data = work / "buck"
-    ingest, query = free_endpoint(), free_endpoint()
-    proc = Proc(["buck", "--name", "fuzz", "--ingest", ingest, "--publish", free_endpoint(), "--query", query,
+    proc = Proc(["buck", "--name", "fuzz", "--ingest", ANY_PORT, "--publish", ANY_PORT, "--query", ANY_PORT,
                  "--data-dir", str(data), "--stats-interval", "0.2", "--max-frame-bytes", "65536"],
                 work / "buck.out")
-    poll_until(lambda: (data / "stats.json").exists() or not proc.alive(), what="the buck to start")
     try:
-        yield proc, ingest, query, data
+        stats = bound_endpoints(data, pid=proc.p.pid)
+        yield proc, stats["ingest"], stats["query"], data
     finally:
-        proc.stop()
+        proc.finish()
 
 
 class Valid(threading.Thread):
@@ -167,7 +165,10 @@ def stored_ids(data):
 
 
 def test_fuzzed_filter_messages_over_socket_io_are_answered_and_another_page_keeps_its_lines(procs):
-    socketio = pytest.importorskip("socketio", reason="python-socketio (a flask-socketio dependency) is missing")
+    try:
+        import socketio
+    except ImportError:
+        require("socketio", "python-socketio (a flask-socketio dependency) is missing")
     buck = FakeBuck(name="fuzz")
     try:
         web = start_web(procs, buck.endpoint)
@@ -190,9 +191,7 @@ def test_fuzzed_filter_messages_over_socket_io_are_answered_and_another_page_kee
         @fuzz(150, deadline_s=None)
         @given(filter_specs)
         def send(spec):
-            t0 = time.monotonic()
-            answer = fuzzer.call("filter", spec, timeout=ANSWER_S)
-            assert time.monotonic() - t0 < ANSWER_S
+            answer = fuzzer.call("filter", spec, timeout=ANSWER_S)  # raises if none comes
             assert isinstance(answer, dict) and ("error" in answer or answer.get("ok")), answer
             answers.append("error" if "error" in answer else "ok")
             n = len(answers)

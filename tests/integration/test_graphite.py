@@ -13,15 +13,14 @@ import pytest
 
 from helios.model import severity_name
 from helios.wire.ports import free_port
-from tests.helpers import poll_until
+from tests.helpers import needs, poll_until
 from tests.integration.livemesh import Mesh, append, lines, stats
 
 CARBON = shutil.which("carbon-cache") or "/usr/bin/carbon-cache"
 WHISPER_FETCH = shutil.which("whisper-fetch") or "/usr/bin/whisper-fetch"
 DEBIAN_PYTHON = "/usr/bin/python3"
-pytestmark = pytest.mark.skipif(
-    not (Path(CARBON).exists() and Path(WHISPER_FETCH).exists()),
-    reason="Debian's graphite-carbon and python3-whisper are not installed (make sysdeps installs them)")
+pytestmark = needs("carbon", None if Path(CARBON).exists() and Path(WHISPER_FETCH).exists() else
+                   "Debian's graphite-carbon and python3-whisper are not installed (make sysdeps installs them)")
 
 CARBON_CONF = """\
 [cache]

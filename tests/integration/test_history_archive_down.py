@@ -5,64 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-from pathlib import Path
 
-import pytest
 
 from helios.archive import format as fmt
 from helios.archive.store import S3Archive, key_for
-from helios.wire.ports import free_endpoint, free_port
-from tests.helpers import ROOT, poll_until
+from helios.wire.ports import free_endpoint
+from tests.helpers import ROOT
 from tests.integration.historymesh import NS, OLD, events_of, iso
-
-
-class MotoServer:
-    """A moto_server on a fixed port: stopped, then started again on it."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tmp / "moto.out"
-        self.proc = None
-
-    def start(self) -> None:
-        exe = Path(sys.executable).with_name("moto_server")
-        if not exe.exists():
-            pytest.skip("moto_server is not installed (pip install 'moto[server]')")
-        out = open(self.log, "ab")
-        self.proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(self.port)], stdout=out,
-                                     stderr=subprocess.STDOUT)
-        out.close()
-
-        def up():
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                return True
-            except OSError:
-                return False
-        poll_until(up, timeout=30, what="moto_server to listen")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-
-
-@pytest.fixture
-def moto(tmp_path, monkeypatch):
-    for k in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
-        monkeypatch.delenv(k, raising=False)
-    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-                 "AWS_CONFIG_FILE": str(tmp_path / "aws-config"),
-                 "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "aws-credentials")}.items():
-        monkeypatch.setenv(k, v)
-    m = MotoServer(tmp_path)
-    m.start()
-    yield m
-    m.stop()
 
 
 def fill_s3(url: str, windows: dict[int, list]) -> None:
@@ -74,7 +25,8 @@ def fill_s3(url: str, windows: dict[int, list]) -> None:
         archive.put(key_for("prod", start * NS, 60), fmt.pack(events, environment="prod", level=3))
 
 
-def test_a_build_fails_with_its_reason_when_the_archive_is_unreachable_and_can_be_retried(tmp_path, procs, moto):
+def test_a_build_fails_with_its_reason_when_the_archive_is_unreachable_and_can_be_retried(tmp_path, procs, own_moto_server):
+    moto = own_moto_server
     windows = {OLD + w * 60: events_of("prod", OLD + w * 60, 300, f"old{w}", seed=w) for w in range(2)}
     fill_s3(moto.url, windows)
     place = ["--history-dir", str(tmp_path / "history"), "--archive", "s3", "--s3-bucket", "archive",

@@ -19,7 +19,7 @@ import pytest
 from tests.helpers import poll_until
 from tests.integration import historymesh
 from tests.integration.historymesh import OLD, iso
-from tests.integration.test_web_page import chromium, screenshot, wait_js  # noqa: F401 (fixtures)
+from tests.integration.webpage import screenshot, wait_js
 
 
 def start_web(procs, mesh) -> str:

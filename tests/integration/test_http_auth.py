@@ -17,7 +17,7 @@ import zmq
 
 from helios import codec, tokens
 from helios.model import Event, random_id
-from tests.helpers import buck_events, buck_http, poll_until
+from tests.helpers import buck_events, buck_http, poll_until, require
 
 PROD, STAGE, ALL = tokens.new_token(), tokens.new_token(), tokens.new_token()
 
@@ -109,7 +109,7 @@ def make_certificate(tmp_path):
 def test_tls_direct_with_a_token_serves_https_and_the_client_library_trusts_its_ca(
         token_buck, recorders, tmp_path):
     if not shutil.which("openssl"):
-        pytest.skip("openssl is not installed: no certificate to test with")
+        require("openssl", "openssl is not installed: no certificate to test with")
     cert, key = make_certificate(tmp_path)
     proc, _, data, url = token_buck("--http-tls-cert", str(cert), "--http-tls-key", str(key))
     url = url.replace("http://", "https://")

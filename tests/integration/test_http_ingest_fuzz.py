@@ -20,9 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helios import tokens
-from helios.wire.ports import free_endpoint
 from tests.fuzzing import examples
-from tests.helpers import Proc, buck_events, buck_http
+from tests.helpers import ANY_PORT, Proc, buck_events, buck_http
 
 MAX_BODY = 200_000
 
@@ -87,13 +86,13 @@ def bodies(draw):
 def fuzz_buck(tmp_path_factory):
     work = tmp_path_factory.mktemp("fuzz")
     data = work / "buck"
-    proc = Proc(["buck", "--name", "fuzz", "--ingest", free_endpoint(), "--publish", free_endpoint(),
+    proc = Proc(["buck", "--name", "fuzz", "--ingest", ANY_PORT, "--publish", ANY_PORT,
                  "--data-dir", str(data), "--stats-interval", "0.2", "--http", "127.0.0.1:0",
                  "--http-max-body", str(MAX_BODY)], work / "buck.out")
     try:
         yield proc, data, buck_http(data)
     finally:
-        proc.stop()
+        proc.finish()
 
 
 class Valid(threading.Thread):
@@ -183,14 +182,14 @@ def bombs():
 def token_buck(tmp_path_factory):
     work = tmp_path_factory.mktemp("fuzz-auth")
     data = work / "buck"
-    proc = Proc(["buck", "--name", "fuzz-auth", "--ingest", free_endpoint(), "--publish", free_endpoint(),
+    proc = Proc(["buck", "--name", "fuzz-auth", "--ingest", ANY_PORT, "--publish", ANY_PORT,
                  "--data-dir", str(data), "--stats-interval", "0.2", "--http", "127.0.0.1:0",
                  "--http-max-body", str(MAX_BODY), "--http-token", f"prod={tokens.hash_token(PROD)}",
                  "--http-token", f"staging={tokens.hash_token(STAGE)}"], work / "buck.out")
     try:
         yield proc, data, buck_http(data)
     finally:
-        proc.stop()
+        proc.finish()
 
 
 header_text = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=60)

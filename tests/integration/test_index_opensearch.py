@@ -24,52 +24,104 @@ from helios.wire.ports import free_port
 pytest.register_assert_rewrite("tests.index_suite")
 from tests.index_suite import *  # noqa: E402,F401,F403  (the shared suite)
 from tests.index_suite import ENV, corpus, expected, query  # noqa: E402
+from tests.helpers import require  # noqa: E402
 
 ES_URL = os.environ.get("HELIOS_TEST_ES_URL")
 
 
-@pytest.fixture(scope="module")
-def osmem():
-    """One osmem-server process for this module (127.0.0.1, OS-assigned
-    port); each test gets its own copy-on-write clone of it."""
-    from osmem_server import OsmemServer
+class _ElasticFront(http.server.ThreadingHTTPServer):
+    """A real HTTP proxy that lets elasticsearch-py talk to an osmem-server:
+    it takes the client's Elasticsearch media types (``compatible-with=8``),
+    forwards plain JSON, and answers with the ``X-Elastic-Product`` header
+    the client checks. It notes the Accept header of every request: the
+    pinned client (``elasticsearch>=8,<9``) must ask for version 8
+    compatibility, which Elasticsearch 8 and 9 servers both accept (a 9.x
+    client asks for 9, which Elasticsearch 8 refuses)."""
 
-    server = OsmemServer.start(freeze=True, japanese=False)
-    yield server
-    server.close()
-    server.process.stdout.close()       # OsmemServer.close leaves its end of the pipe open
+    def __init__(self, upstream: str) -> None:
+        self.upstream, self.accepts = upstream, set()
+        front = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _forward(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                front.accepts.add(self.headers.get("Accept"))
+                ctype = "application/x-ndjson" if "_bulk" in self.path else "application/json"
+                req = urllib.request.Request(front.upstream + self.path, data=body or None, method=self.command,
+                                             headers={"Content-Type": ctype} if body else {})
+                try:
+                    with urllib.request.urlopen(req, timeout=30) as resp:
+                        status, data = resp.status, resp.read()
+                except urllib.error.HTTPError as exc:
+                    status, data = exc.code, exc.read()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/vnd.elasticsearch+json;compatible-with=8")
+                self.send_header("X-Elastic-Product", "Elasticsearch")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _forward
+
+        super().__init__(("127.0.0.1", 0), Handler)          # an OS-assigned port
 
 
 @pytest.fixture
-def opensearch_url(osmem):
-    clone = osmem.clone()
-    yield clone.url
-    clone.close()
+def elastic_front(osmem_url):
+    front = _ElasticFront(osmem_url)
+    thread = threading.Thread(target=front.serve_forever, daemon=True)
+    thread.start()
+    host, port = front.server_address[:2]
+    yield front, f"http://{host}:{port}"
+    front.shutdown()
+    front.server_close()
+    # Every request asked for Elasticsearch 8 compatibility (which 9.x servers accept too).
+    assert all("compatible-with=8" in (a or "") for a in front.accepts), front.accepts
 
 
-@pytest.fixture(params=["opensearch", "elasticsearch"])
+@pytest.fixture(params=["opensearch", "elasticsearch-client", "elasticsearch"])
 def index(request):
     if request.param == "opensearch":
-        ix = open_index("opensearch", request.getfixturevalue("opensearch_url"), name="helios-test")
+        ix = open_index("opensearch", request.getfixturevalue("osmem_url"), name="helios-test")
+        yield ix
+        ix.close()
+    elif request.param == "elasticsearch-client":
+        # The Elasticsearch code path (elasticsearch-py, its errors) on osmem-server.
+        _, url = request.getfixturevalue("elastic_front")
+        ix = open_index("elasticsearch", url, name="helios-test")
         yield ix
         ix.close()
     else:
         if not ES_URL:
-            pytest.skip("set HELIOS_TEST_ES_URL to run the suite against a real Elasticsearch")
+            require("elasticsearch", "set HELIOS_TEST_ES_URL to run the suite against a real Elasticsearch")
         ix = open_index("elasticsearch", ES_URL, name=f"helios-test-{uuid.uuid4().hex[:12]}")
         yield ix
         ix.drop()
         ix.close()
 
 
-def test_daily_indices_are_named_by_prefix_environment_and_day(opensearch_url):
+def test_daily_indices_are_named_by_prefix_environment_and_day(osmem_url):
     from opensearchpy import OpenSearch
 
-    index = open_index("opensearch", opensearch_url, name="helios-recent")
+    index = open_index("opensearch", osmem_url, name="helios-recent")
     index.load("Prod", corpus("Prod")[:12])
-    names = sorted(r["index"] for r in OpenSearch(hosts=[opensearch_url]).cat.indices(format="json"))
+    names = sorted(r["index"] for r in OpenSearch(hosts=[osmem_url]).cat.indices(format="json"))
     assert names == ["helios-recent-prod-2023.11.15", "helios-recent-prod-2023.11.16"]
     assert index.environments() == ["Prod"]                     # the exact name, from the documents
+
+
+def test_the_elasticsearch_client_asks_for_version_8_compatibility_which_8_and_9_servers_accept(elastic_front):
+    front, url = elastic_front
+    index = open_index("elasticsearch", url, name="helios-test")
+    events = corpus()
+    assert index.load(ENV, events) == len(events)
+    assert index.search(query()) == expected(query(), events)
+    index.close()
+    assert front.accepts and all("compatible-with=8" in (a or "") for a in front.accepts), front.accepts
 
 
 def test_substrings_that_are_not_utf8_are_refused_clearly(index):
@@ -122,8 +174,8 @@ class _Throttle(http.server.ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), Handler)          # an OS-assigned port
 
 
-def test_a_busy_server_is_waited_out_and_nothing_is_lost(opensearch_url):
-    throttle = _Throttle(opensearch_url, refuse=2)
+def test_a_busy_server_is_waited_out_and_nothing_is_lost(osmem_url):
+    throttle = _Throttle(osmem_url, refuse=2)
     thread = threading.Thread(target=throttle.serve_forever, daemon=True)
     thread.start()
     try:

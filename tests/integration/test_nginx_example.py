@@ -12,11 +12,10 @@ import socket
 import ssl
 import subprocess
 
-import pytest
 
 from helios import tokens
 from helios.wire.ports import free_port
-from tests.helpers import ROOT, buck_http, poll_until
+from tests.helpers import ROOT, buck_http, poll_until, require
 from tests.integration.test_http_auth import make_certificate
 
 EXAMPLE = ROOT / "deploy" / "nginx-helios-http.conf"
@@ -38,10 +37,10 @@ def https(port, host, method, path, body=None, headers=None):
 def test_the_example_nginx_config_passes_tokens_to_the_bucks_and_serves_the_web_app_over_tls(buck, procs, tmp_path):
     nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
     if not nginx:
-        pytest.skip("nginx is not installed (not in `make sysdeps`: with systemd, the package starts a "
+        require("nginx", "nginx is not installed (not in `make sysdeps`: with systemd, the package starts a "
                     "server on port 80): the example config is not tried")
     if not shutil.which("openssl"):
-        pytest.skip("openssl is not installed: no certificate to try the example with")
+        require("openssl", "openssl is not installed: no certificate to try the example with")
     proc, _, data = buck("a", None, "--http", "127.0.0.1:0", "--http-token", f"prod={tokens.hash_token(TOKEN)}")
     buck_port = int(buck_http(data).rsplit(":", 1)[1])
     web_port = free_port()

@@ -6,13 +6,10 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-import pytest
 
 from helios import codec
 from helios.archive import format as fmt
@@ -24,7 +21,7 @@ from helios.query.client import QueryClient
 from helios.store import layout
 from helios.store.records import RecordWriter
 from helios.tail.files import FollowedFile
-from helios.wire.ports import free_endpoint, free_port
+from helios.wire.ports import free_endpoint
 from tests.helpers import ROOT, buck_query, poll_until
 
 NS = 1_000_000_000
@@ -36,7 +33,7 @@ def start_bucks(buck, *names, window=1):
     """Bucks with small windows and their query endpoints."""
     out = []
     for n in names:
-        proc, ingest, data = buck(n, None, "--window", str(window), "--query", free_endpoint())
+        proc, ingest, data = buck(n, None, "--window", str(window))
         out.append((proc, ingest, data, buck_query(data)))
     return out
 
@@ -151,8 +148,8 @@ def started_bucks_over(tmp, procs, names):
     out = []
     for n in names:
         data = tmp / f"buck-{n}"
-        procs("buck", "--name", f"buck-{n}", "--ingest", free_endpoint(), "--publish", "", "--query",
-              free_endpoint(), "--data-dir", str(data), "--stats-interval", "0.2", name=f"buck-{n}")
+        procs("buck", "--name", f"buck-{n}", "--ingest", "tcp://127.0.0.1:*", "--publish", "", "--query",
+              "tcp://127.0.0.1:*", "--data-dir", str(data), "--stats-interval", "0.2", name=f"buck-{n}")
         out.append(buck_query(data))
     return out
 
@@ -222,13 +219,23 @@ def test_kill_9_mid_load_then_restart_leaves_no_duplicate_and_no_gap(tmp_path, p
     first = procs(*porter_args(tmp_path, qs, *extra), name="porter-1")
     db = tmp_path / "porter" / "porter.db"
 
-    def some_indexed():
-        s = status_file(tmp_path)
-        return (s.get("counts") or {}).get("indexed", 0) >= 1
-    poll_until(some_indexed, timeout=30, what="a first window indexed")
+    def windows_indexed():
+        import sqlite3
+
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+                return conn.execute("SELECT count(*) FROM windows WHERE indexed_at IS NOT NULL").fetchone()[0]
+        except sqlite3.Error:  # not made yet
+            return 0
+
+    def loading():
+        # A load has begun writing the index (its first shard file exists)
+        # and no window is marked indexed yet: the first load is under way.
+        return any((tmp_path / "index").rglob("[0-9]*.db")) and windows_indexed() == 0
+    poll_until(loading, timeout=30, interval=0.005, what="the first index load to start")
     first.stop(signal.SIGKILL)
     assert db.exists()
-    indexed_before = status_file(tmp_path)["counts"]["indexed"]
+    indexed_before = windows_indexed()
     assert indexed_before < 4, "the porter finished before it was killed: make the windows bigger"
 
     procs(*porter_args(tmp_path, qs, *extra), name="porter-2")
@@ -317,41 +324,15 @@ def test_an_archive_that_is_down_is_retried_and_nothing_is_pruned_until_it_works
 
 # --------------------------------------------------------------------------- real servers
 
-@pytest.fixture
-def moto_s3(tmp_path, monkeypatch):
-    """A moto_server on 127.0.0.1 (S3), with credentials in the environment."""
-    port = free_port()
-    exe = Path(sys.executable).with_name("moto_server")
-    log = open(tmp_path / "moto.out", "wb")
-    proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
-    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(k, v)
-
-    def up():
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return True
-        except OSError:
-            return False
-    poll_until(up, timeout=20, what="moto_server to listen")
-    url = f"http://127.0.0.1:{port}"
-    import boto3
-
-    boto3.client("s3", endpoint_url=url, region_name="us-east-1").create_bucket(Bucket="archive")
-    yield url
-    proc.terminate()
-    proc.wait(10)
-    log.close()
-
-
-def test_s3_archive_through_moto_server_holds_each_event_once_byte_for_byte(tmp_path, procs, moto_s3):
+def test_s3_archive_through_moto_server_holds_each_event_once_byte_for_byte(tmp_path, procs, s3_bucket):
+    moto_s3, bucket = s3_bucket
     a, b = tmp_path / "buck-a", tmp_path / "buck-b"
     want = plant_two_bucks(a, b, windows=3, per_window=1000)
     qs = started_bucks_over(tmp_path, procs, "ab")
-    r = run_once(tmp_path, qs, "--archive", "s3", "--s3-bucket", "archive", "--s3-prefix", "helios/",
+    r = run_once(tmp_path, qs, "--archive", "s3", "--s3-bucket", bucket, "--s3-prefix", "helios/",
                  "--s3-endpoint", moto_s3, "--workers", "0", env=dict(os.environ))
     assert r.returncode == 0, r.stderr
-    archive = S3Archive("archive", "helios", endpoint_url=moto_s3)
+    archive = S3Archive(bucket, "helios", endpoint_url=moto_s3)
     keys = list(archive.list())
     assert keys == [key_for("prod", (YESTERDAY + w * 60) * NS, 60) for w in range(3)]
     archived = [e for k in keys for e in fmt.unpack(archive.get(k))]
@@ -361,18 +342,6 @@ def test_s3_archive_through_moto_server_holds_each_event_once_byte_for_byte(tmp_
         assert fmt.pack(events, environment="prod", level=3) == archive.get(k)
     with QueryClient(timeout=2) as qc:
         assert all(v == [] for v in qc.list_buckets(qs).values())
-
-
-@pytest.fixture
-def osmem_url():
-    """An osmem-server process (an in-memory server speaking the OpenSearch
-    REST API) on 127.0.0.1, for this test."""
-    from osmem_server import OsmemServer
-
-    server = OsmemServer.start(freeze=False, japanese=False)
-    yield server.url
-    server.close()
-    server.process.stdout.close()  # OsmemServer.close leaves its end of the pipe open
 
 
 def test_opensearch_index_through_osmem_server_holds_each_tailed_line_once(tmp_path, procs, buck, osmem_url):

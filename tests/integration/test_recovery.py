@@ -8,8 +8,7 @@ from __future__ import annotations
 from helios.eventform import from_json
 from helios.index.base import open_index, scan
 from helios.index.query import Query
-from helios.wire.ports import free_endpoint
-from tests.helpers import buck_query
+from tests.helpers import ANY_PORT, buck_query
 from tests.integration import historymesh
 from tests.integration.historymesh import NS, OLD, iso
 
@@ -28,7 +27,7 @@ def test_export_then_reimport_of_a_window_yields_byte_identical_events(tmp_path,
     ex = mesh.run("export", "-c", cfg, "--history", rid, "--format", "bucket", "-o", str(out))
     assert ex.returncode == 0 and f"exported {len(want):,} event(s)" in ex.stderr, ex.stderr
     # A buck serves the exported files; `helios rebuild` loads them into a fresh index.
-    procs("buck", "--name", "buck-x", "--ingest", free_endpoint(), "--publish", "", "--query", free_endpoint(),
+    procs("buck", "--name", "buck-x", "--ingest", ANY_PORT, "--publish", "", "--query", ANY_PORT,
           "--data-dir", str(out), "--stats-interval", "0.2", name="buck-x")
     q = buck_query(out)
     rb = mesh.run("rebuild", "--env", "prod", *window, "--buck", q, "--archive-dir", str(tmp_path / "empty-archive"),

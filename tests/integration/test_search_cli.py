@@ -93,16 +93,6 @@ def test_follow_prints_new_matching_events_from_the_live_feed(tmp_path, procs, b
     push.close()
 
 
-@pytest.fixture
-def osmem_url():
-    from osmem_server import OsmemServer
-
-    server = OsmemServer.start(freeze=False, japanese=False)
-    yield server.url
-    server.close()
-    server.process.stdout.close()       # OsmemServer.close leaves its end of the pipe open
-
-
 def test_a_history_index_in_opensearch_is_built_searched_and_dropped(tmp_path, procs, osmem_url):
     events = events_of("prod", OLD, 200, "os", seed=5)
     FolderArchive(tmp_path / "archive").put(key_for("prod", OLD * NS, 60), fmt.pack(events, environment="prod", level=3))

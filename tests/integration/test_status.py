@@ -2,6 +2,7 @@
 them, the porter's report shown, and a buck killed with -9 shown as down."""
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -11,7 +12,6 @@ import zmq
 from helios import codec
 from helios.model import Event, random_id
 from helios.query.client import QueryClient
-from helios.wire.ports import free_endpoint
 from tests.helpers import ROOT, buck_query, poll_until
 
 
@@ -59,8 +59,7 @@ def test_status_shows_bucks_senders_and_the_porter_and_then_a_dead_buck(buck):
     text = status(qa, qb).stdout
     assert "prod/web-1" in text and "porter@host-p" in text and "No warnings." in text
 
-    pb.p.kill()
-    pb.p.wait()
+    pb.stop(signal.SIGKILL)
     r = status(qa, qb)
     assert r.returncode == 1
     assert f"DOWN  {qb}" in r.stdout

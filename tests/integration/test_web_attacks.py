@@ -23,7 +23,6 @@ from tests.helpers import poll_until
 from tests.integration.test_http_slow_clients import closed, raise_fd_limit, slow
 from tests.integration.test_web_auth import (  # noqa: F401 (fixtures)
     PASSWORDS, csrf_of, socketio_connect, start_auth_web, users_toml)
-from tests.integration.test_web_page import fake_buck  # noqa: F401 (fixture)
 
 NS = 1_000_000_000
 

@@ -19,8 +19,7 @@ from helios import tokens
 from helios.web.auth import hash_password
 from helios.wire.ports import free_port
 from tests.helpers import ROOT, poll_until
-from tests.integration.test_web_page import (  # noqa: F401 (fixtures)
-    chromium, event, fake_buck, messages, until_shown, wait_js)
+from tests.integration.webpage import event, messages, until_shown, wait_js, web_url
 
 PASSWORDS = {"alice": "correct horse battery staple", "bob": "tr0ub4dor&3"}
 OPS_TOKEN = tokens.new_token()
@@ -56,13 +55,12 @@ def csrf_of(html: str) -> str:
 def start_auth_web(procs, tmp_path, toml: str, *bucks: str, listen: str | None = None) -> AuthWeb:
     path = tmp_path / f"web-{len(list(tmp_path.glob('web-*.toml')))}.toml"
     path.write_text(toml)
-    port = free_port()
-    args = ["web", "-c", str(path), "--listen", listen or f"127.0.0.1:{port}"]
+    # On a port the OS picks unless given; the web app logs where it serves.
+    args = ["web", "-c", str(path), "--listen", listen or "127.0.0.1:0"]
     for ep in bucks:
         args += ["--buck", ep]
-    proc = procs(*args, name=f"web-{port}")
-    host = "127.0.0.1" if listen is None else listen.rpartition(":")[0]
-    web = AuthWeb(proc, f"http://{host}:{listen.rpartition(':')[2] if listen else port}/")
+    proc = procs(*args, name=path.stem)
+    web = AuthWeb(proc, web_url(proc))
 
     def answers():
         assert proc.alive(), f"helios web exited:\n{proc.output()}"
@@ -151,7 +149,7 @@ def test_a_socket_io_connection_without_a_login_is_refused(procs, fake_buck, tmp
 
 def test_beyond_127_0_0_1_the_web_app_refuses_to_start_without_users(procs, fake_buck, tmp_path):
     port = free_port()
-    proc = procs("web", "--listen", f"0.0.0.0:{port}", "--buck", fake_buck().endpoint)
+    proc = procs("web", "--listen", f"0.0.0.0:{port}", "--buck", fake_buck().endpoint).expect_exit(1)
     poll_until(lambda: not proc.alive(), what="helios web to refuse to start")
     assert proc.stop() == 1
     assert "needs [web] users or tokens" in proc.output()
@@ -162,9 +160,10 @@ def test_a_session_key_file_readable_by_others_is_refused(procs, fake_buck, tmp_
     key.write_bytes(os.urandom(48).hex().encode())
     key.chmod(0o644)
     (tmp_path / "w.toml").write_text(users_toml + f'secret_file = "{key}"\n')
-    proc = procs("web", "-c", str(tmp_path / "w.toml"), "--listen", f"127.0.0.1:{free_port()}",
-                 "--buck", fake_buck().endpoint)
+    proc = procs("web", "-c", str(tmp_path / "w.toml"), "--listen", "127.0.0.1:0",
+                 "--buck", fake_buck().endpoint).expect_exit(1)
     poll_until(lambda: not proc.alive(), what="helios web to refuse to start")
+    assert proc.stop() == 1
     assert "readable by others" in proc.output() and "chmod 600" in proc.output()
 
 
@@ -172,10 +171,10 @@ def test_a_login_outlives_a_restart_with_a_session_key_file_but_not_a_password_c
     key = tmp_path / "session.key"
     key.write_bytes(os.urandom(48).hex().encode())
     key.chmod(0o600)
-    port = free_port()
     toml = users_toml + f'secret_file = "{key}"\n'
     buck = fake_buck().endpoint
-    web = start_auth_web(procs, tmp_path, toml, buck, listen=f"127.0.0.1:{port}")
+    web = start_auth_web(procs, tmp_path, toml, buck)
+    port = web.url.rstrip("/").rpartition(":")[2]  # restarted on the same address: the login must outlive it
     s = web.login("alice", PASSWORDS["alice"])
     web.proc.stop()
     web = start_auth_web(procs, tmp_path, toml, buck, listen=f"127.0.0.1:{port}")

@@ -15,7 +15,7 @@ import pytest
 
 from tests.helpers import poll_until
 from tests.integration.test_web_auth import PASSWORDS, start_auth_web, users_toml  # noqa: F401 (fixture)
-from tests.integration.test_web_page import CHROMIUM, CHROMIUM_ARGS, event, fake_buck, wait_js  # noqa: F401
+from tests.integration.webpage import CHROMIUM, CHROMIUM_ARGS, event, wait_js
 
 REBIND = "rebind.attacker.example"
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from helios.wire.ports import free_endpoint
-from tests.integration.test_web_page import start_web
+from tests.integration.webpage import start_web
 
 
 def helios(*args, timeout=30):

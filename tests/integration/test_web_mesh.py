@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 
 from tests.helpers import poll_until
-from tests.integration.test_web_page import (  # noqa: F401 (fixtures)
-    chromium, messages, page_of, screenshot, set_filter, start_web)
+from tests.integration.webpage import all_delivered, messages, screenshot, set_filter, start_web
 
 
 def append(path, lines):
@@ -70,10 +69,10 @@ def test_lines_appended_to_a_tailed_file_appear_in_the_page_once_each(tmp_path, 
     for i in range(0, 300, 50):
         append(log, lines[i:i + 50])
     until_payload(page, 300)
-    page.wait_for_timeout(500)  # the second copies have come by now; none may show
+    # Every line came from both bucks (the status is refreshed once a second): once the
+    # second copies have all arrived and the page has all the server sent, none may show.
+    all_delivered(page, web, lambda s: s["counts"].get("duplicates", 0) >= 300)
     assert payload(page) == [text(ln) for ln in lines]
-    # Every line came from both bucks (the status is refreshed once a second).
-    poll_until(lambda: web.status()["counts"].get("duplicates", 0) >= 300, what="300 copies dropped")
     screenshot(page, "live-tail-from-file.png", tmp_path)
 
 
@@ -82,10 +81,12 @@ def test_a_filter_applies_to_lines_from_the_tailed_file(tmp_path, procs, buck, p
     page = page_of(web.url)
     set_filter(page, host="db-1")
     warm_up(page, log, host="db-1")
-    append(log, syslog(10, 20, host="web-1") + syslog(30, 5, host="db-1") + syslog(40, 20, host="web-2"))
-    assert until_payload(page, 5) == [text(ln) for ln in syslog(30, 5, host="db-1")]
-    page.wait_for_timeout(300)
-    assert len(payload(page)) == 5
+    # The last line (latest in the file and in time) shows once every line before it went through.
+    shown = syslog(30, 5, host="db-1") + syslog(60, 1, host="db-1", word="last")
+    append(log, syslog(10, 20, host="web-1") + shown[:5] + syslog(40, 20, host="web-2") + shown[5:])
+    assert until_payload(page, 6) == [text(ln) for ln in shown]
+    all_delivered(page, web)
+    assert payload(page) == [text(ln) for ln in shown]
 
 
 def test_a_buck_restart_does_not_break_the_page(tmp_path, procs, buck, page_of):
@@ -111,5 +112,5 @@ def test_a_buck_restart_does_not_break_the_page(tmp_path, procs, buck, page_of):
     # Both bucks publish again: buck b's copies arrive and are dropped as duplicates.
     poll_until(lambda: next(b for b in web.status()["bucks"] if b["endpoint"] == pub_b)["events"] > 0,
                timeout=20, what="events from the restarted buck b")
-    page.wait_for_timeout(300)
+    all_delivered(page, web)
     assert len(payload(page)) == 100

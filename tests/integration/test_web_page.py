@@ -11,209 +11,10 @@ Set HELIOS_SCREENSHOTS=DIR to keep the screenshots the tests take.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import time
-import urllib.request
-from pathlib import Path
 
-import pytest
-import zmq
-
-from helios.model import ROW_FIELDS, Event, line_id
-from helios.wire import live
-from helios.wire.ports import free_endpoint, free_port
 from tests.helpers import poll_until
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
-SHOTS = os.environ.get("HELIOS_SCREENSHOTS")
-
-
-# --- fixtures and helpers, also used by test_web_mesh.py ---
-
-@pytest.fixture(scope="module")
-def chromium():
-    """One headless Chromium per test module (each test gets its own page)."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed (Debian packages chromium and chromium-driver; `make sysdeps`)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-def wait_js(page, expression: str, timeout: float = 30_000):
-    """Wait until a JavaScript expression is truthy in the page. Not
-    Playwright's wait_for_function: it evals its predicate inside the page,
-    which the pages' Content-Security-Policy (no unsafe-eval) refuses;
-    page.evaluate runs through the DevTools protocol, outside the policy."""
-    return poll_until(lambda: page.evaluate(expression), timeout=timeout / 1000, interval=0.05,
-                      what=expression)
-
-
-@pytest.fixture
-def page_of(chromium):
-    """Open a live tail page; fails the test if the page has a JavaScript error."""
-    opened, errors = [], []
-
-    def open_page(url: str):
-        context = chromium.new_context(viewport={"width": 1400, "height": 800})
-        page = context.new_page()
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(url)
-        wait_js(page, "window.heliosLive && window.heliosLive.filterSent !== null", timeout=10_000)
-        opened.append(context)
-        return page
-
-    yield open_page
-    for context in opened:
-        context.close()
-    assert not errors, f"JavaScript errors in the page: {errors}"
-
-
-class Web:
-    def __init__(self, proc, url: str) -> None:
-        self.proc, self.url = proc, url
-
-    def status(self) -> dict:
-        with urllib.request.urlopen(self.url + "api/status", timeout=5) as r:
-            return json.load(r)
-
-
-def start_web(procs, *bucks: str, extra: tuple[str, ...] = ()) -> Web:
-    port = free_port()
-    args = ["web", "--listen", f"127.0.0.1:{port}"]
-    for ep in bucks:
-        args += ["--buck", ep]
-    proc = procs(*args, *extra, name=f"web-{port}")
-    web = Web(proc, f"http://127.0.0.1:{port}/")
-
-    def answers():
-        assert proc.alive(), f"helios web exited:\n{proc.output()}"
-        try:
-            return web.status()
-        except OSError:
-            return None
-
-    poll_until(answers, what="helios web to answer")
-    return web
-
-
-class FakeBuck:
-    """An XPUB socket publishing live messages, as a buck does."""
-
-    def __init__(self, endpoint: str | None = None, name: str = "fake") -> None:
-        self.endpoint = endpoint or free_endpoint()
-        self.name = name
-        self.sock = zmq.Context.instance().socket(zmq.XPUB)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.bind(self.endpoint)
-        self.meta = live.Meta(name, live.new_incarnation(), 0, 0)
-        self.seq: dict[bytes, list[int]] = {}
-
-    def wait_subscribed(self, timeout: float = 10.0) -> bytes:
-        """Wait until a subscription reaches us; returns its prefix."""
-        if not self.sock.poll(int(timeout * 1000)):
-            raise AssertionError(f"no subscription reached {self.endpoint} within {timeout} s")
-        msg = self.sock.recv()
-        assert msg[:1] == b"\x01", msg
-        return msg[1:]
-
-    def publish(self, events: list[Event], environment: str = "prod") -> None:
-        """As a buck does: the whole batch on its whole-batch topic, and each
-        topic's group on its topic; subscriptions pick which reach whom."""
-        rows = [tuple(e)[:ROW_FIELDS] for e in events]
-        whole = live.whole_topic(environment)
-        seq = self.seq.setdefault(whole, [0, 0])
-        times = [r[1] for r in rows]
-        meta = self.meta._replace(seq=seq[0], events_before=seq[1])
-        self.sock.send_multipart(live.message(environment, "sender", rows, min(times), max(times), whole, meta))
-        seq[0] += 1
-        seq[1] += len(rows)
-        for topic, group in live.group_rows(environment, rows).items():
-            seq = self.seq.setdefault(topic, [0, 0])
-            meta = self.meta._replace(seq=seq[0], events_before=seq[1])
-            times = [r[1] for r in group]
-            self.sock.send_multipart(live.message(environment, "sender", group, min(times), max(times), topic, meta))
-            seq[0] += 1
-            seq[1] += len(group)
-
-    def close(self) -> None:
-        self.sock.close(linger=0)
-
-
-@pytest.fixture
-def fake_buck():
-    made: list[FakeBuck] = []
-
-    def make(endpoint: str | None = None, name: str = "fake") -> FakeBuck:
-        b = FakeBuck(endpoint, name)
-        made.append(b)
-        return b
-
-    yield make
-    for b in made:
-        b.close()
-
-
-def event(n: int, text: str | None = None, host: str = "web-1", app: str = "nginx", severity: int | None = 6,
-          t: int | None = None, age: float = 0.0) -> Event:
-    now = time.time_ns()
-    received = now - int(age * 1e9)
-    return Event(id=line_id(b"k" * 16, n), time=now if t is None else t, received=received, host=host, app=app,
-                 severity=severity, source="/var/log/test.log", offset=n,
-                 message=(text if text is not None else f"line {n:06d} GET /index.html 200").encode(),
-                 fields=None)
-
-
-def messages(page) -> list[str]:
-    """The messages the page holds, oldest first (it draws only those in view)."""
-    return page.evaluate("window.heliosLive.lines()")
-
-
-VISIBLE_ROWS = """() => window.heliosLive.pool
-    .filter(e => e.style.display !== "none" && !e.classList.contains("marker"))
-    .sort((a, b) => a._seq - b._seq)
-    .map(e => [e.className, [...e.children].map(c => c.textContent), e.lastChild.innerHTML])"""
-
-
-def visible(page) -> list[tuple[str, list[str], str]]:
-    """The rows drawn in the page, top to bottom: (class, column texts, message HTML)."""
-    return page.evaluate(VISIBLE_ROWS)
-
-
-def until_shown(page, count: int, timeout: float = 10.0) -> list[str]:
-    return poll_until(lambda: len(m := messages(page)) >= count and m, timeout=timeout,
-                      what=f"{count} lines in the page")
-
-
-def set_filter(page, **fields) -> None:
-    """Type a filter into the page and wait for the server's answer."""
-    before = page.evaluate("window.heliosLive.filterAnswers")
-    for name, value in fields.items():
-        sel = f"#f-{name.replace('_', '-')}"
-        if isinstance(value, bool):
-            page.set_checked(sel, value)
-        elif name == "severity":
-            page.select_option(sel, value)
-        else:
-            page.fill(sel, value)
-    page.press("#f-text", "Enter")
-    poll_until(lambda: page.evaluate("window.heliosLive.filterAnswers") > before, what="the server to answer the filter")
-
-
-def screenshot(page, name: str, tmp_path) -> Path:
-    path = tmp_path / name
-    page.screenshot(path=str(path))
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, Path(SHOTS) / name)
-    return path
-
+from tests.integration.webpage import all_delivered, event, messages, screenshot, set_filter, start_web, until_shown, visible
 
 # --- the tests ---
 
@@ -269,7 +70,7 @@ def test_the_copy_of_an_event_from_the_second_buck_is_shown_once_and_streams_mer
     b.publish(evs[1::2])
     poll_until(lambda: web.status()["counts"].get("duplicates", 0) == 40, what="40 copies dropped")
     assert until_shown(page, 40) == [f"line {i}" for i in range(40)]
-    page.wait_for_timeout(300)    # nothing more comes
+    all_delivered(page, web)      # nothing more can come
     assert len(messages(page)) == 40
 
 
@@ -285,7 +86,7 @@ def test_a_filter_typed_in_the_page_is_applied_on_the_server(procs, fake_buck, p
                   event(4, "cpu hot", host="web-2", severity=4),       # no "disk"
                   event(5, "DISK slow", host="web-2", severity=4)])    # shown: case ignored
     assert until_shown(page, 2) == ["disk full", "DISK slow"]
-    page.wait_for_timeout(300)
+    all_delivered(page, web, lambda s: s["counts"].get("unique", 0) >= 5)  # all five reached the server
     assert messages(page) == ["disk full", "DISK slow"]
     [session] = web.status()["sessions"]
     assert session["sent"] == 2  # the others never left the server

@@ -17,7 +17,7 @@ from helios.archive.stamps import CANDIDATES, Stamp
 from helios.errors import ArchiveError
 from helios.model import Event, line_id, random_id, source_key
 from helios.parse import Parser
-from tests.helpers import LOGHUB
+from tests.helpers import LOGHUB, needs
 
 KEY = source_key(1, 2, b"first line")
 T0 = 1_700_000_000_000_000_000
@@ -297,7 +297,7 @@ def tailer_events(path):
             for m, t, h, a, s, off in zip(cols.lines, cols.times, cols.hosts, cols.apps, cols.severities, offsets)]
 
 
-@pytest.mark.skipif(not loghub_samples(), reason=f"no loghub samples in {LOGHUB}")
+@needs("loghub", None if loghub_samples() else f"no loghub samples in {LOGHUB}")
 @pytest.mark.parametrize("path", loghub_samples(), ids=lambda p: p.name)
 def test_a_real_log_packs_smaller_than_zstd_19_of_its_raw_lines(path):
     events = tailer_events(path)

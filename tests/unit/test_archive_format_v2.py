@@ -12,6 +12,7 @@ from helios.archive import format as fmt
 from helios.archive import templates
 from helios.errors import ArchiveError
 from tests.unit.test_archive_format import any_events, file_events, golden_events, loghub_samples, tailer_events
+from tests.helpers import needs
 
 lines_without_newline = st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=40) | st.lists(
     st.sampled_from([b"Accepted key for bob from 10.0.0.1 port 22", b"session 42 closed", b"", b"1", b"a=1 b=x2 c",
@@ -125,7 +126,7 @@ def test_every_flipped_byte_of_a_template_object_is_refused():
             fmt.unpack(bytes(bad))
 
 
-@pytest.mark.skipif(not loghub_samples(), reason="no loghub samples")
+@needs("loghub", None if loghub_samples() else "no loghub samples")
 def test_on_the_loghub_samples_version_2_is_smaller_than_version_1():
     v1 = v2 = 0
     for path in loghub_samples():

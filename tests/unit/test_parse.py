@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helios.parse import FORMATS, Columns, Parser
+from tests.helpers import require
 
 UTC = datetime.timezone.utc
 LOGHUB = pathlib.Path("/work/shared/data/loghub")
@@ -473,7 +474,7 @@ def test_caches_stay_bounded_when_every_value_is_new():
 
 def loghub(name: str) -> bytes:
     if not LOGHUB.is_dir():
-        pytest.skip("loghub samples are not in /work/shared/data/loghub")
+        require("loghub", f"the loghub samples are not in {LOGHUB}")
     return (LOGHUB / name).read_bytes()
 
 

@@ -23,6 +23,7 @@ from helios.store.records import (
     read_records,
     valid_end,
 )
+from tests.helpers import require
 
 # Hypothesis tests reuse pytest's tmp_path across examples, and write a fresh file each time.
 FILE_SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -394,14 +395,14 @@ def test_writer_retries_a_failed_truncation_before_its_next_append(tmp_path, mon
 @pytest.fixture
 def tiny_tmpfs(tmp_path):
     if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
+        require("root", "mounting a tmpfs needs root")
     if shutil.which("mount") is None:
-        pytest.skip("no mount command")
+        require("root", "no mount command")
     mnt = tmp_path / "tiny"
     mnt.mkdir()
     res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], capture_output=True, text=True)
     if res.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {res.stderr.strip() or res.returncode}")
+        require("root", f"cannot mount a tmpfs: {res.stderr.strip() or res.returncode}")
     try:
         yield mnt
     finally:

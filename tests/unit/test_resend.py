@@ -4,7 +4,6 @@ import zmq
 
 from helios.tail.resend import RESEND_HWM, Resender
 from helios.tail.spool import Spool
-from helios.wire.ports import free_endpoint
 from helios.wire.sockets import SocketFactory
 from tests.helpers import poll_until
 
@@ -19,10 +18,10 @@ def test_a_bucket_goes_to_one_buck_a_slice_at_a_time_with_every_frame_once(tmp_p
     spool.close()
     [(name, path, _)] = spool.buckets()
     ctx = zmq.Context.instance()
-    ep = free_endpoint()
     pull = ctx.socket(zmq.PULL)
     pull.setsockopt(zmq.RCVHWM, 1)
-    pull.bind(ep)
+    pull.bind("tcp://127.0.0.1:*")  # a port the OS picks
+    ep = pull.getsockopt_string(zmq.LAST_ENDPOINT)
     r = Resender(SocketFactory(), [ep], spool)
     r.add(name.relpath(), path)
     # Nobody reads: the resender stops after what the two queues hold, it does not read the bucket ahead.
