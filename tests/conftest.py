@@ -227,3 +227,18 @@ def s3_bucket(moto_server, monkeypatch, tmp_path):
     bucket = f"helios-test-{uuid.uuid4().hex[:12]}"
     boto3.client("s3", endpoint_url=moto_server).create_bucket(Bucket=bucket)
     return moto_server, bucket
+
+
+@pytest.fixture(scope="module")
+def users_toml():
+    """[web] users and tokens: alice sees everything, bob only prod, the ops token only staging."""
+    import json
+
+    from helios import tokens
+    from helios.web.auth import hash_password
+    from tests.integration.webpage import OPS_TOKEN, PASSWORDS
+
+    alice = f"alice:{hash_password(PASSWORDS['alice'])}"
+    bob = f"bob:{hash_password(PASSWORDS['bob'])}:prod"
+    ops = f"ops:{tokens.hash_token(OPS_TOKEN)}:staging"
+    return f"[web]\nusers = {json.dumps([alice, bob])}\ntokens = {json.dumps([ops])}\n"

@@ -31,7 +31,7 @@ def created(fd: int) -> None:
     os.fchmod(fd, FILE_MODE)
 
 
-def make_dirs(path: str | os.PathLike) -> None:
+def make_dirs(path: str | os.PathLike[str]) -> None:
     """``mkdir -p`` whose new directories are ``DIR_MODE`` whatever the umask
     (existing ones keep theirs). Raises OSError as ``Path.mkdir`` does."""
     path = Path(path)
@@ -49,7 +49,7 @@ def make_dirs(path: str | os.PathLike) -> None:
         os.chmod(directory, DIR_MODE)
 
 
-def precreate(path: str | os.PathLike) -> None:
+def precreate(path: str | os.PathLike[str]) -> None:
     """Create ``path`` empty with ``FILE_MODE`` unless it exists, for files
     another library creates (SQLite: its -wal and -shm files take the
     database file's mode)."""

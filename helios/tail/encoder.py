@@ -36,7 +36,6 @@ import msgpack
 
 from helios import codec
 from helios.gctune import tune_gc
-from helios.model import now_ns
 from helios.parsing.profiles import Profiles
 from helios.tail.files import Chunk
 

@@ -207,7 +207,7 @@ class Auth:
         def login():
             if not self.required:
                 return redirect(url_for("page"))
-            error, status, headers = None, 200, {}
+            error = None
             if request.method == "POST":
                 token = request.form.get("token", "")
                 user = request.form.get("user", "")

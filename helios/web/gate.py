@@ -408,6 +408,10 @@ class GatedServer(ThreadedWSGIServer):
         self._local.head = head
         try:
             self.finish_request(sock, client_address)
+        except OSError as exc:
+            # The connection went away under its reader (the client reset it, or
+            # shutdown closed it): nothing to answer and nothing of ours broke.
+            log.debug("A connection from %s ended while it was read: %s.", client_address[0], exc)
         except Exception:  # noqa: BLE001 - socketserver's own policy: log it, serve the others
             self.handle_error(sock, client_address)
         finally:

@@ -18,11 +18,10 @@ import pytest
 import requests
 
 from helios.history.requests import RequestStore
-from helios.web.auth import hash_password
 from tests.helpers import poll_until
 from tests.integration.test_http_slow_clients import closed, raise_fd_limit, slow
-from tests.integration.test_web_auth import (  # noqa: F401 (fixtures)
-    PASSWORDS, csrf_of, socketio_connect, start_auth_web, users_toml)
+from tests.integration.test_web_auth import csrf_of, socketio_connect, start_auth_web
+from tests.integration.webpage import PASSWORDS
 
 NS = 1_000_000_000
 

@@ -12,26 +12,14 @@ import subprocess
 import sys
 import time
 
-import pytest
 import requests
 
 from helios import tokens
 from helios.web.auth import hash_password
 from helios.wire.ports import free_port
 from tests.helpers import ROOT, poll_until
-from tests.integration.webpage import event, messages, until_shown, wait_js, web_url
+from tests.integration.webpage import OPS_TOKEN, PASSWORDS, event, messages, until_shown, wait_js, web_url
 
-PASSWORDS = {"alice": "correct horse battery staple", "bob": "tr0ub4dor&3"}
-OPS_TOKEN = tokens.new_token()
-
-
-@pytest.fixture(scope="module")
-def users_toml():
-    """[web] users and tokens: alice sees everything, bob only prod, the ops token only staging."""
-    alice = f"alice:{hash_password(PASSWORDS['alice'])}"
-    bob = f"bob:{hash_password(PASSWORDS['bob'])}:prod"
-    ops = f"ops:{tokens.hash_token(OPS_TOKEN)}:staging"
-    return f"[web]\nusers = {json.dumps([alice, bob])}\ntokens = {json.dumps([ops])}\n"
 
 
 class AuthWeb:

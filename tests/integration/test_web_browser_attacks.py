@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import poll_until
-from tests.integration.test_web_auth import PASSWORDS, start_auth_web, users_toml  # noqa: F401 (fixture)
-from tests.integration.webpage import CHROMIUM, CHROMIUM_ARGS, event, wait_js
+from tests.integration.test_web_auth import start_auth_web
+from tests.integration.webpage import CHROMIUM, CHROMIUM_ARGS, PASSWORDS, event, wait_js
 
 REBIND = "rebind.attacker.example"
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import zmq
 
+from helios import tokens
 from helios.model import ROW_FIELDS, Event, line_id
 from helios.wire import live
 from tests.helpers import poll_until
@@ -187,3 +188,8 @@ def wait_js(page, expression: str, timeout: float = 30_000):
     page.evaluate runs through the DevTools protocol, outside the policy."""
     return poll_until(lambda: page.evaluate(expression), timeout=timeout / 1000, interval=0.05,
                       what=expression)
+
+
+# The logins of the web tests with users (the ``users_toml`` fixture in tests/conftest.py).
+PASSWORDS = {"alice": "correct horse battery staple", "bob": "tr0ub4dor&3"}
+OPS_TOKEN = tokens.new_token()
