@@ -2,8 +2,10 @@
 
 Each module here defines its click commands and lists them in ``COMMANDS``;
 ``register`` adds every one to the ``helios`` group, so adding a command never
-means editing ``helios.cli``. Modules import what their command runs inside
-the command function, so that ``helios --help`` stays quick.
+means editing ``helios.cli``. Modules take their shared plumbing (config
+loading, flags, running a service) from ``helios.commands.common`` and never
+import ``helios.cli``, which imports them. Modules import what their command
+runs inside the command function, so that ``helios --help`` stays quick.
 """
 
 from __future__ import annotations

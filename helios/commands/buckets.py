@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import click
 
-from helios.cli import config_option, flag, load
+from helios.commands.common import config_option, flag, load
 
 NS = 1_000_000_000
 

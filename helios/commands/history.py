@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import click
 
-from helios.cli import config_option, flag, load, run_service
+from helios.commands.common import config_option, flag, load, run_service
 from helios.commands.porter import place_options
 
 NS = 1_000_000_000

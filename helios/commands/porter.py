@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import click
 
-from helios.cli import config_option, flag, load, run_service
+from helios.commands.common import config_option, flag, load, run_alone, run_service
 
 INDEXES = click.Choice(["sqlite", "elasticsearch", "opensearch"])
 
@@ -223,13 +223,7 @@ def _alive(pid: Any) -> bool:
 
 def main() -> None:
     """``helios-porter``: the same as ``helios porter``."""
-    from helios.cli import cli
-
-    # Run as the console script, this module is imported before helios.cli,
-    # whose registration of the commands then sees it half-imported.
-    if "porter" not in cli.commands:
-        cli.add_command(porter)
-    cli(["porter", *sys.argv[1:]], prog_name="helios")
+    run_alone(porter)
 
 
 COMMANDS = [porter]

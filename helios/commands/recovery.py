@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from helios.cli import flag, load
+from helios.commands.common import flag, load
 from helios.commands.history import place_flags, progress_line, size, time_ns
 from helios.commands.search import index_flags, open_target
 

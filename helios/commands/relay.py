@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from helios.cli import config_option, flag, load, run_service
+from helios.commands.common import config_option, flag, load, run_service
 
 
 @click.command()

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import click
 
-from helios.cli import config_option, flag, load
+from helios.commands.common import config_option, flag, load, run_service
 from helios.commands.history import iso, time_ns
 from helios.commands.porter import INDEXES
 
@@ -207,7 +207,6 @@ def _hint_history(index, q) -> None:
 
 def _follow(cfg, q, output: str) -> None:
     """The live feed from now on, through the query's own test (``matches``)."""
-    from helios.cli import run_service
     from helios.live.feed import Feed
     from helios.live.filter import Filter
     from helios.index.query import matches

@@ -22,7 +22,7 @@ from typing import Any
 
 import click
 
-from helios.cli import config_option, flag
+from helios.commands.common import config_option, flag, load
 
 # A sender silent for longer than this is listed as gone quiet (a warning);
 # one silent beyond --seen is not listed at all.
@@ -191,7 +191,6 @@ def status(config_path: str | None, interval: float, seen: float, as_json: bool,
     porter's last indexed, archived and pruned window per environment. A dead
     buck, a sender that fell behind or went quiet, and a stuck porter each
     get a warning line. Exit 0 with no warnings, 1 with some."""
-    from helios.cli import load
     from helios.query.client import QueryClient
 
     cfg = load(config_path, kwargs, "query").query

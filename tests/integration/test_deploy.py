@@ -20,7 +20,7 @@ UNITS = sorted((ROOT / "deploy" / "systemd").glob("*.service"))
 CONFIGS = sorted((ROOT / "deploy" / "config").glob("*/*.toml"))
 INSTALLED = "/opt/helios/bin/helios"  # where docs/operations.md installs helios
 SERVICES = {"buck", "tailer", "porter", "web", "relay"}
-# Which services reload their config on SIGHUP (a reload() method; see helios.cli.run_service).
+# Which services reload their config on SIGHUP (a reload() method; see helios.commands.common.run_service).
 def _reloads() -> set[str]:
     from helios.buck import Buck
     from helios.services.porter import Porter

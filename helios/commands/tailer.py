@@ -1,0 +1,62 @@
+"""``helios tailer``: run a tailer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from helios import config
+from helios.commands.common import config_option, flag, load, overrides_of, run_service
+
+
+@click.command()
+@config_option
+@flag("tailer.paths", "--path", "-p", multiple=True, metavar="GLOB")
+@flag("tailer.bucks", "--buck", "-b", multiple=True, metavar="ENDPOINT")
+@flag("tailer.environment", "--env", "-e")
+@flag("tailer.host", "--host")
+@flag("tailer.app", "--app")
+@flag("tailer.format", "--format", type=click.Choice(["auto", "rfc3164", "rfc5424", "iso8601", "json", "raw"]))
+@flag("tailer.timezone", "--timezone")
+@flag("tailer.start_at", "--start-at", type=click.Choice(["end", "beginning"]))
+@flag("tailer.copies", "--copies", type=int)
+@flag("tailer.batch_events", "--batch-events", type=int)
+@flag("tailer.batch_bytes", "--batch-bytes", type=int)
+@flag("tailer.batch_delay", "--batch-delay", type=float, metavar="SECONDS")
+@flag("tailer.poll_interval", "--poll-interval", type=float, metavar="SECONDS")
+@flag("tailer.rescan_interval", "--rescan-interval", type=float, metavar="SECONDS")
+@flag("tailer.state_dir", "--state-dir", metavar="DIR")
+@flag("tailer.spool", "--spool/--no-spool")
+@flag("tailer.spool_window", "--spool-window", type=int, metavar="SECONDS")
+@flag("tailer.spool_max_bytes", "--spool-max-bytes", type=int)
+@flag("tailer.resend_jitter", "--resend-jitter", type=float, metavar="SECONDS")
+@flag("tailer.live_wait", "--live-wait", type=float, metavar="SECONDS")
+@flag("tailer.positions_interval", "--positions-interval", type=float, metavar="SECONDS")
+@flag("tailer.rotate_wait", "--rotate-wait", type=float, metavar="SECONDS")
+@flag("tailer.partial_flush", "--partial-flush", type=float, metavar="SECONDS")
+@flag("tailer.max_line_bytes", "--max-line-bytes", type=int)
+@flag("tailer.multiline_start", "--multiline-start", metavar="REGEX")
+@flag("tailer.max_open_files", "--max-open-files", type=int)
+@flag("tailer.metrics", "--metrics", metavar="HOST:PORT")
+@flag("tailer.encoders", "--encoders", type=int, metavar="N")
+def tailer(config_path: str | None, **kwargs: Any) -> None:
+    """Run a tailer: follow the files matching the globs (new files are picked
+    up while running), parse each line's time, host, app and severity, and
+    send every batch to COPIES distinct bucks chosen at random among the
+    connected ones.
+
+    Lines that cannot be parsed keep their receive time; none is dropped.
+    Every batch is appended to a local spool before its offset is saved, and
+    each closed spool bucket is re-sent to one random buck. SIGTERM saves
+    positions and exits; SIGHUP reloads the config file (flags still win)."""
+    from helios.services.tailer import Tailer
+
+    cfg = load(config_path, kwargs, "tailer")
+    def reload():
+        return config.load(config_path, overrides_of(kwargs), require=("tailer",)).tailer
+
+    run_service(lambda: Tailer(cfg.tailer, reload=reload))
+
+
+COMMANDS = [tailer]
