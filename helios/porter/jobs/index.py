@@ -115,5 +115,5 @@ class IndexJob(WindowJob):
                         "windows and `helios history request` can index them; if these times are wrong (a "
                         "sender's clock or time zone, syslog times without a year), fix the sender or raise "
                         "recent_days.", count, env, windows, report.iso(oldest / NS), report.iso(newest / NS),
-                        report.iso(first_day(cfg.recent_days))[:10], cfg.recent_days)
+                        (report.iso(first_day(cfg.recent_days)) or "")[:10], cfg.recent_days)
         self._left_out.clear()
