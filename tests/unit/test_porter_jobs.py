@@ -174,3 +174,30 @@ def test_report_job_writes_a_status_that_says_what_is_failing_and_leaves_nothing
     assert status["archive"] == {"state": "ok", "where": ctx.archive_backoff.where}
     assert status["counts"]["index_failures"] == 1 and status["pid"] == os.getpid()
     assert job.last_status["index"]["failures"] == 1
+
+
+def test_a_window_no_buck_could_send_is_left_unmarked_and_its_lease_released(ctx, caplog):
+    import socket
+
+    from helios.query.client import QueryClient
+
+    silent = socket.create_server(("127.0.0.1", 0))   # listens, never answers
+    ep = f"tcp://127.0.0.1:{silent.getsockname()[1]}"
+    ctx.qc = QueryClient(timeout=0.3)
+    job = IndexJob(ctx)
+    try:
+        name = BucketName("prod", first_day(7) + 7 * DAY, 60)
+        with caplog.at_level(logging.WARNING, logger="helios.services.porter"):
+            assert job.run([(name, {ep: _entry(name)}, None)]) is False
+        assert ctx.state.get(name) is None and not ctx.counts["indexed"]
+        assert any(f"Could not fetch window {bucket_id(name)} from buck {ep}" in r.getMessage()
+                   for r in caplog.records)
+        other = State(ctx.state_dir / "porter.db", owner="another-porter")
+        try:
+            assert other.lease("index", name, 60)   # released: another porter may take the window
+        finally:
+            other.close()
+    finally:
+        job.close()
+        ctx.qc.close()
+        silent.close()
