@@ -28,6 +28,11 @@ so. SIGTERM lets the jobs in flight finish and mark, then returns.
 Old days are dropped from the index (``recent_days``) between passes.
 ``STATE_DIR/status.json`` (rewritten after each window and each pass) is
 what ``helios porter status`` shows with the state.
+
+Each job is a unit of ``helios.porter.jobs`` (``IndexJob``, ``ArchiveJob``,
+``PruneJob``, ``RetentionJob``, ``ReportJob``) with one interface,
+``run_pass(Pass) -> bool``, over a shared ``Context``; this module only
+composes them: the schedule, the bucks' listing, stopping and the metrics.
 """
 
 from __future__ import annotations
