@@ -1,0 +1,119 @@
+"""The index job: a window closed on every buck that holds it, ``grace``
+seconds past its end and not yet loaded, is fetched from every buck that
+holds it, merged, cleared of events an earlier window already ported and of
+events older than the index keeps (counted as ``left_out``, warned about
+once per environment and pass), and loaded by the index loader. A buck that
+held the window but was down when it was loaded is fetched alone when it
+comes back."""
+
+from __future__ import annotations
+
+import operator
+import time
+from typing import Any
+
+from helios.porter import report
+from helios.porter.jobs.base import (
+    NS,
+    Backoff,
+    Context,
+    Pass,
+    first_day,
+    log,
+    window_id,
+)
+from helios.porter.jobs.window import WindowJob
+from helios.porter.merge import Merger
+from helios.porter.workers import IndexLoader, Job
+from helios.store.layout import BucketName
+
+_TIME = operator.itemgetter(1)   # an event's (or row's) time
+
+
+class IndexJob(WindowJob):
+    kind = "index"
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self.loader = IndexLoader(ctx.res)
+        self._left_out: dict[str, tuple[int, int, int, int]] = {}   # this pass: env -> (events, oldest, newest, windows)
+
+    @property
+    def backoff(self) -> Backoff:
+        return self.ctx.index_backoff
+
+    def runner(self) -> IndexLoader:
+        return self.loader
+
+    @property
+    def busy(self) -> int:
+        return self.loader.busy
+
+    def close(self) -> None:
+        self.loader.close()
+
+    def run_pass(self, p: Pass) -> bool:
+        worked = super().run_pass(p)
+        self.warn_left_out()
+        return worked
+
+    def todo(self, listed: report.Listed) -> list:
+        now = time.time()
+        states = self.states()
+        todo = []
+        for name, held in listed:
+            srcs = report.index_todo(name, held, states.get(name), now, self.ctx.cfg.grace)
+            if srcs:
+                todo.append((name, srcs, states.get(name)))
+        return todo
+
+    def events(self, merger: Merger) -> list:
+        # The index sorts as it searches, so its loads take the rows as decoded.
+        return merger.rows()
+
+    def job(self, name: BucketName, events: list, meta: dict) -> Job:
+        cutoff = first_day(self.ctx.cfg.recent_days) * NS   # events before the first day the index keeps
+        if events and min(map(_TIME, events)) < cutoff:
+            kept = [e for e in events if e[1] >= cutoff]
+            old = [e[1] for e in events if e[1] < cutoff]
+            meta["too_old"] = len(old)
+            meta["left_out"] = (len(old), min(old), max(old))
+            events = kept
+        return Job("index", {"environment": name.environment}, events, meta)
+
+    def done(self, job: Job, value: Any) -> None:
+        ctx, m = self.ctx, job.meta
+        name: BucketName = m["name"]
+        took = time.monotonic() - job.started
+        ctx.state.mark_indexed(name, len(job.events), m["sources"], left_out=m.get("left_out"))
+        if m.get("left_out"):
+            self._note_left_out(name.environment, *m["left_out"])
+        new = (f"{value} new to the index" if not m.get("loaded_with") else
+               f"{value} new to the index with the {m['loaded_with']} window(s) loaded with it")
+        log.info("Indexed window %s: %d event(s), %s, from %d buck(s) "
+                 "(dropped: %d duplicate frame(s) or event(s), %d frame(s) and %d event(s) ported "
+                 "with an earlier window%s) in %.2f s.",
+                 window_id(name), len(job.events), new, len(m["sources"]), m["duplicates"],
+                 m["frames_elsewhere"], m["earlier"],
+                 f", {m['too_old']} event(s) older than the index keeps" if m.get("too_old") else "",
+                 m["fetch_s"] + took)
+        ctx.counts["events_indexed"] += len(job.events)
+        ctx.counts["indexed"] += 1
+
+    def _note_left_out(self, environment: str, count: int, oldest: int, newest: int) -> None:
+        self.ctx.counts["events_too_old"] += count
+        n, lo, hi, windows = self._left_out.get(environment, (0, oldest, newest, 0))
+        self._left_out[environment] = (n + count, min(lo, oldest), max(hi, newest), windows + 1)
+
+    def warn_left_out(self) -> None:
+        """One WARNING per environment and pass for the events loads left out
+        as older than the index keeps: they are not searchable."""
+        cfg = self.ctx.cfg
+        for env, (count, oldest, newest, windows) in sorted(self._left_out.items()):
+            log.warning("%d event(s) of %s in %d window(s) were left out of the index: their times (%s .. %s) are "
+                        "before %s, the first day the index keeps (recent_days %d). They are archived with their "
+                        "windows and `helios history request` can index them; if these times are wrong (a "
+                        "sender's clock or time zone, syslog times without a year), fix the sender or raise "
+                        "recent_days.", count, env, windows, report.iso(oldest / NS), report.iso(newest / NS),
+                        (report.iso(first_day(cfg.recent_days)) or "")[:10], cfg.recent_days)
+        self._left_out.clear()
