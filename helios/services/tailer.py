@@ -40,11 +40,13 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from helios import codec
 from helios.errors import HeliosError
 from helios.gctune import tune_gc
 from helios.model import now_ns
 from helios.store.atomic import write_atomic
 from helios.store.dirlock import lock_dir
+from helios.tail import inventory
 from helios.tail import positions as positions_file
 from helios.tail.encoder import Job, Result, Settings, Workers
 from helios.tail.files import Chunk
@@ -104,6 +106,8 @@ class Tailer:
         self.positions_path = state / "positions.json"
         self.positions = positions_file.load(self.positions_path)
         self.saved_snapshot = None
+        self.inventory_sent: dict[str, tuple] = {}  # key hex -> the record last sent (all again after a start)
+        self.inventory_seq = 0
         self.spool = Spool(state / "spool", cfg.spool_window, max_bytes=cfg.spool_max_bytes,
                            max_age=cfg.spool_max_age, jitter=cfg.resend_jitter) if cfg.spool else None
         self.watcher = Watcher(list(cfg.paths), self.positions, self.options(cfg))
@@ -139,8 +143,14 @@ class Tailer:
                     self.fanout.watch()
                     self.watcher.park_idle(now)
                     next_house = now + HOUSEKEEPING_S
+                if self.watcher.dirty:
+                    # A new content or an end of reading: saved and sent at
+                    # once, so a crash a moment later still knows it.
+                    self.save()
+                    self.send_inventory()
                 if now >= next_save:
                     self.save()
+                    self.send_inventory()
                     self.write_stats()
                     next_save = now + self.cfg.positions_interval
         finally:
@@ -148,6 +158,7 @@ class Tailer:
             self.flush(final=True)
             self.workers.close()
             self.save()
+            self.send_inventory()
             self.watcher.close()
             if self.spool:
                 self.spool.close()
@@ -312,9 +323,35 @@ class Tailer:
         except OSError as exc:
             log.warning("Cannot write the tailer's stats file: %s.", exc)
 
+    def send_inventory(self) -> None:
+        """Send the inventory records that changed since they were last sent
+        (every one after a start), spooled and sent like events."""
+        records = []
+        for key, p in self.positions.files.items():
+            state = (tuple(p.paths), p.size, p.offset, p.first, p.end, p.detail)
+            if self.inventory_sent.get(key) == state:
+                continue
+            self.inventory_sent[key] = state
+            self.inventory_seq += 1
+            records.append(inventory.Record(bytes.fromhex(key), *state, seq=self.inventory_seq))
+        if not records:
+            return
+        now = now_ns()
+        env = self.cfg.environment
+        for i in range(0, len(records), 500):
+            frame = codec.encode_events(env, self.host, [inventory.to_event(r, self.host, now, env)
+                                                         for r in records[i:i + 500]])
+            if self.spool is not None:
+                self.spool.append(env, frame)
+                self.fanout.send(frame, wait=0)
+            elif not self.fanout.send(frame, wait=self.cfg.live_wait):
+                log.warning("No buck took %d inventory record(s); they are sent again after a restart.",
+                            len(records[i:i + 500]))
+
     def save(self) -> None:
         """Spool first, then positions: an offset never runs ahead of its data.
         Skipped when nothing moved, so an idle tailer does not fsync."""
+        self.watcher.dirty = False
         self.watcher.remember(time.time())
         snapshot = self.positions.fingerprint()
         if snapshot == self.saved_snapshot:
