@@ -110,7 +110,7 @@ class Tailer:
         self.inventory_seq = 0
         self.spool = Spool(state / "spool", cfg.spool_window, max_bytes=cfg.spool_max_bytes,
                            max_age=cfg.spool_max_age, jitter=cfg.resend_jitter) if cfg.spool else None
-        self.watcher = Watcher(list(cfg.paths), self.positions, self.options(cfg))
+        self.watcher = Watcher(list(cfg.paths), self.positions, self.options(cfg), scope=self.host)
         self.fanout = Fanout(self.factory, list(cfg.bucks), cfg.copies, hwm=cfg.sndhwm, monitor=True)
         self.resender = Resender(self.factory, list(cfg.bucks), self.spool)
         log.info("Tailer on %s follows %s and sends each batch to %d of %s (spool %s).",

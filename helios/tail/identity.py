@@ -15,8 +15,9 @@ The rule
   flushed): no line can be handed out before that anyway, and from then on the
   prefix does not change as the file grows. That is how a short file's
   identity stays stable: it is decided by bytes that never change.
-- The identity of a new content is ``content_key(prefix, n)``: a 128-bit hash
-  of the prefix and a number ``n``, 0 for the first content seen with this
+- The identity of a new content is ``content_key(prefix, n, host)``: a 128-bit
+  hash of the tailer's host name (two hosts never share an identity), the
+  prefix and a number ``n``, 0 for the first content seen with this
   prefix, the next free number for another content with the same prefix
   (files that share a fixed first line, a file truncated and written again).
 - Each known identity also records its **head**: the first bytes read of it,
@@ -63,9 +64,10 @@ def prefix_of(head: bytes, complete: bool = False) -> bytes | None:
     return head if complete and head else None
 
 
-def content_key(prefix: bytes, n: int = 0) -> bytes:
-    """The identity of the ``n``-th content seen that starts with ``prefix``."""
-    return xxhash.xxh3_128_digest(b"helios-content\0" + prefix + (b"\0%d" % n if n else b""))
+def content_key(prefix: bytes, n: int = 0, scope: bytes = b"") -> bytes:
+    """The identity of the ``n``-th content seen that starts with ``prefix``,
+    on the host ``scope`` (two hosts' files that start alike are two contents)."""
+    return xxhash.xxh3_128_digest(b"helios-content\0" + scope + b"\0" + prefix + (b"\0%d" % n if n else b""))
 
 
 def head_hash(head: bytes) -> int:

@@ -71,8 +71,9 @@ def unread_key(path: str) -> bytes:
 
 
 class Watcher:
-    def __init__(self, patterns: list[str], positions: Positions, opts: Options) -> None:
+    def __init__(self, patterns: list[str], positions: Positions, opts: Options, scope: str = "") -> None:
         self.patterns = list(patterns)
+        self.scope = scope.encode()  # the host: part of every identity
         self.positions = positions
         self.opts = opts
         self.current: dict[str, FollowedFile] = {}
@@ -137,10 +138,10 @@ class Watcher:
             return
         taken = {p.generation for p in self.positions.files.values() if p.fingerprint == f.fingerprint}
         n = 0
-        while n in taken or content_key(f.fingerprint, n) == f.avoid or \
-                content_key(f.fingerprint, n).hex() in self.positions.files:
+        while n in taken or content_key(f.fingerprint, n, self.scope) == f.avoid or \
+                content_key(f.fingerprint, n, self.scope).hex() in self.positions.files:
             n += 1
-        f.key, f.generation, f.matched = content_key(f.fingerprint, n), n, False
+        f.key, f.generation, f.matched = content_key(f.fingerprint, n, self.scope), n, False
         self.register(f)
 
     def register(self, f: FollowedFile) -> Position:

@@ -99,9 +99,10 @@ class Case:
         return proc
 
     def events(self):
+        """The tailed lines the bucks hold (the tailer's inventory records left out)."""
         out = []
         for _, _, data in self.b:
-            out.extend(buck_events(data)[0])
+            out.extend(e for e in buck_events(data)[0] if e.app != "helios-inventory")
         return out
 
     def held(self):
