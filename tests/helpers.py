@@ -63,13 +63,14 @@ class Proc:
         return self.log_path.read_text(errors="replace")
 
 
-def buck_events(data_dir: Path, environment: str | None = None):
-    """Every event a buck stored, and whether every record was whole and valid."""
+def buck_events(data_dir: Path, environment: str | None = None, inventory: bool = False):
+    """Every event a buck stored, and whether every record was whole and valid.
+    The tailers' inventory records (app "helios-inventory") only with ``inventory``."""
     events, clean = [], True
     for _, path in layout.list_buckets(Path(data_dir) / "buckets", environment):
         reader = RecordReader(path)
         for frame in reader:
-            events.extend(codec.decode(frame)[1])
+            events.extend(e for e in codec.decode(frame)[1] if inventory or e.app != "helios-inventory")
         if reader.stats.skipped_bytes or reader.stats.corrupt_records:
             clean = False
     return events, clean

@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 
 READ_LIMIT = 256 * 1024  # bytes read from one file per turn: fair to the others
 HOUSEKEEPING_S = 0.25
+INVENTORY_EVERY = 10.0  # s between inventory records of a content whose size or offset alone moved
 
 
 
@@ -158,7 +159,7 @@ class Tailer:
             self.flush(final=True)
             self.workers.close()
             self.save()
-            self.send_inventory()
+            self.send_inventory(final=True)
             self.watcher.close()
             if self.spool:
                 self.spool.close()
@@ -323,23 +324,30 @@ class Tailer:
         except OSError as exc:
             log.warning("Cannot write the tailer's stats file: %s.", exc)
 
-    def send_inventory(self) -> None:
-        """Send the inventory records that changed since they were last sent
-        (every one after a start), spooled and sent like events."""
+    def send_inventory(self, final: bool = False) -> None:
+        """Send the inventory records that changed (every one after a start),
+        spooled and sent like events: at once when a content is new, seen at
+        another path or ended; when only its size or offset moved, at most
+        every ``INVENTORY_EVERY`` seconds (and at exit)."""
         records = []
+        now = time.monotonic()
         for key, p in self.positions.files.items():
-            state = (tuple(p.paths), p.size, p.offset, p.first, p.end, p.detail)
-            if self.inventory_sent.get(key) == state:
-                continue
-            self.inventory_sent[key] = state
+            major = (tuple(p.paths), p.first, p.end, p.detail)
+            minor = (p.size, p.offset)
+            sent = self.inventory_sent.get(key)
+            if sent is not None:
+                if sent[0] == major and (sent[1] == minor or (now - sent[2] < INVENTORY_EVERY and not final)):
+                    continue
+            self.inventory_sent[key] = (major, minor, now)
             self.inventory_seq += 1
-            records.append(inventory.Record(bytes.fromhex(key), *state, seq=self.inventory_seq))
+            records.append(inventory.Record(bytes.fromhex(key), tuple(p.paths), p.size, p.offset, p.first,
+                                            p.end, p.detail, self.inventory_seq))
         if not records:
             return
-        now = now_ns()
+        wall = now_ns()
         env = self.cfg.environment
         for i in range(0, len(records), 500):
-            frame = codec.encode_events(env, self.host, [inventory.to_event(r, self.host, now, env)
+            frame = codec.encode_events(env, self.host, [inventory.to_event(r, self.host, wall, env)
                                                          for r in records[i:i + 500]])
             if self.spool is not None:
                 self.spool.append(env, frame)

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 from typing import Callable
 
-from helios.tail.identity import HEAD_BYTES, PREFIX_BYTES, content_key, prefix_of
+from helios.tail.identity import HEAD_BYTES, PREFIX_BYTES, content_key, default_scope, prefix_of
 
 log = logging.getLogger(__name__)
 
@@ -135,10 +135,10 @@ class FollowedFile:
                 if self.resolve is not None:
                     self.resolve(self)
                 else:
-                    self.key = content_key(prefix, self.generation)
+                    self.key = content_key(prefix, self.generation, default_scope())
                     if self.key == self.avoid:
                         self.generation += 1
-                        self.key = content_key(prefix, self.generation)
+                        self.key = content_key(prefix, self.generation, default_scope())
                 self.avoid = None
         return self.key
 

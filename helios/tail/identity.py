@@ -46,6 +46,8 @@ and a copy by first line, as that version did.
 
 from __future__ import annotations
 
+import socket
+
 import xxhash
 
 PREFIX_BYTES = 1024
@@ -68,6 +70,12 @@ def content_key(prefix: bytes, n: int = 0, scope: bytes = b"") -> bytes:
     """The identity of the ``n``-th content seen that starts with ``prefix``,
     on the host ``scope`` (two hosts' files that start alike are two contents)."""
     return xxhash.xxh3_128_digest(b"helios-content\0" + scope + b"\0" + prefix + (b"\0%d" % n if n else b""))
+
+
+def default_scope() -> bytes:
+    """The scope of a tailer that names no host: this machine's name (the
+    host its events carry)."""
+    return socket.gethostname().encode()
 
 
 def head_hash(head: bytes) -> int:

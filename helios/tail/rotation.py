@@ -34,6 +34,7 @@ class Sibling:
     mtime_ns: int = 0
     _kind: str | None = field(default="?", repr=False)
     _head: tuple | None = field(default=None, repr=False)
+    error: OSError | None = field(default=None, repr=False)  # why it could not be opened, if so
 
     @property
     def kind(self) -> str | None:
@@ -61,6 +62,7 @@ class Sibling:
                     with open(self.path, "rb") as f:
                         self._head = (f.read(HEAD_BYTES), "")
             except OSError as exc:
+                self.error = exc
                 self._head = (b"", str(exc))
         return self._head
 

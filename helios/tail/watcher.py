@@ -46,7 +46,7 @@ from dataclasses import dataclass
 
 from helios.tail import compressed, rotation
 from helios.tail.files import Chunk, FollowedFile, _after_last_newline
-from helios.tail.identity import content_key, head_hash, prefix_of
+from helios.tail.identity import content_key, default_scope, head_hash, prefix_of
 from helios.tail.positions import (END_CORRUPT, END_DELETED, END_DENIED, END_READ, END_READING, END_SKIPPED,
                                    END_UNREADABLE, Position, Positions)
 
@@ -71,9 +71,10 @@ def unread_key(path: str) -> bytes:
 
 
 class Watcher:
-    def __init__(self, patterns: list[str], positions: Positions, opts: Options, scope: str = "") -> None:
+    def __init__(self, patterns: list[str], positions: Positions, opts: Options, scope: str | None = None) -> None:
         self.patterns = list(patterns)
-        self.scope = scope.encode()  # the host: part of every identity
+        # The host: part of every identity (two hosts' files never share one).
+        self.scope = default_scope() if scope is None else scope.encode()
         self.positions = positions
         self.opts = opts
         self.current: dict[str, FollowedFile] = {}
@@ -195,6 +196,7 @@ class Watcher:
         if f.matched and p is not None:
             if p.offset <= f.size():
                 f.pos = f.committed = p.offset
+                p.done = False
                 p.ended(END_READING)
             else:
                 # Shorter than what was read of this content: truncated and
@@ -281,6 +283,9 @@ class Watcher:
         for key_hex, p in list(self.positions.files.items()):
             if p.done or key_hex in here or not p.fingerprint:
                 continue
+            at = rotation.stat_sibling(p.path)
+            if at is not None and (at.dev, at.ino) == (p.dev, p.ino) and at.head()[1] and at.error is not None:
+                continue  # still there but cannot be opened: follow() records why
             s = self.find(p, families)
             if s is None:
                 self.lost(p, "it was rotated away or deleted and no copy of it is left")

@@ -102,7 +102,7 @@ class Case:
         """The tailed lines the bucks hold (the tailer's inventory records left out)."""
         out = []
         for _, _, data in self.b:
-            out.extend(e for e in buck_events(data)[0] if e.app != "helios-inventory")
+            out.extend(buck_events(data)[0])
         return out
 
     def held(self):
