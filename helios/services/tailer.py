@@ -119,6 +119,12 @@ class Tailer:
                  "on in " + str(state / "spool") if self.spool else "off")
         next_scan = next_house = next_save = 0.0
         self.workers = Workers(self.settings, cfg.encoders)
+        # Wait for the encoders to be up (an empty job each) before the first
+        # scan: otherwise the first turn blocks on their start-up (a second on
+        # a busy host), and a file rotated again and again meanwhile is seen late.
+        for _ in self.workers.conns:
+            self.deliver(self.workers.submit(Job()))
+        self.deliver(self.workers.drain())
         tune_gc()
         try:
             self.start_metrics()
@@ -350,8 +356,9 @@ class Tailer:
             frame = codec.encode_events(env, self.host, [inventory.to_event(r, self.host, wall, env)
                                                          for r in records[i:i + 500]])
             if self.spool is not None:
+                # Never waits (not even for the bucks to connect): the spool re-sends it.
                 self.spool.append(env, frame)
-                self.fanout.send(frame, wait=0)
+                self.fanout.try_send(frame)
             elif not self.fanout.send(frame, wait=self.cfg.live_wait):
                 log.warning("No buck took %d inventory record(s); they are sent again after a restart.",
                             len(records[i:i + 500]))
