@@ -147,10 +147,13 @@ class FollowedFile:
         now = time.monotonic() if now is None else now
         data = os.pread(self.fd, limit, self.pos - self.base)
         self.at_eof = len(data) < limit
-        if data and self.pos and self.head and not self.base \
-                and os.pread(self.fd, len(self.head), 0) != self.head:
-            # Another first line: the file was truncated and written again,
-            # maybe past our offset already. These bytes are not a continuation.
+        if data and self.head and not self.base and (
+                os.pread(self.fd, len(self.head), 0) != self.head if self.pos else
+                data[:len(self.head)] != self.head[:len(data)] or (self.at_eof and len(data) < len(self.head))):
+            # Other first bytes than when it was identified (even at offset 0:
+            # truncated between its identification and its first read): the
+            # file was truncated and written again, maybe past our offset
+            # already. These bytes are not a continuation.
             self.rewritten, self.at_eof = True, True
             return []
         if not data:

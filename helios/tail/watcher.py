@@ -347,11 +347,13 @@ class Watcher:
         self.sweep_files(rotation.siblings(family), since)
 
     def sweep_files(self, files: list[rotation.Sibling], since: float) -> None:
-        busy = {(r.dev, r.ino) for r in self.readers() if not r.sealed}
+        # Readers are compared by file (device, inode: sealed ones too), as they
+        # keep the name they were opened by.
+        busy = {(r.dev, r.ino) for r in self.readers()}
         active = {r.key for r in self.readers() if r.key is not None}
         for s in files:
             if s.path in self.current or s.path in self.parked or (s.dev, s.ino) in busy \
-                    or s.signature in self.done_sigs or any(r.sealed and r.path == s.path for r in self.draining):
+                    or s.signature in self.done_sigs:
                 continue
             head, problem = s.head()
             prefix = prefix_of(head, complete=True)
@@ -407,7 +409,8 @@ class Watcher:
         p.offset = max(p.offset, min(offset, f.committed if f.committed >= 0 else offset))
         p.saw(f.path, f.pos)
         for s in rotation.siblings(f.path):
-            if (s.dev, s.ino) == (f.dev, f.ino) or any(r.path == s.path for r in self.draining):
+            # (A draining reader keeps the name it was opened by: compare files, not names.)
+            if (s.dev, s.ino) == (f.dev, f.ino) or any((r.dev, r.ino) == (s.dev, s.ino) for r in self.draining):
                 continue
             head, _ = s.head()
             if head[:len(p.fingerprint)] != p.fingerprint or not self.agrees(p, head, s.sealed, s.dev, s.ino,
