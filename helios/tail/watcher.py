@@ -52,6 +52,9 @@ from helios.tail.positions import (END_CORRUPT, END_DELETED, END_DENIED, END_REA
 
 log = logging.getLogger(__name__)
 
+PRUNE_AFTER = 14 * 86400  # s: a finished content not seen this long, whose files are gone, is forgotten
+PRUNE_EVERY = 3600.0
+
 
 @dataclass
 class Options:
@@ -86,6 +89,7 @@ class Watcher:
         self.fresh = not positions.files and not positions.recovered
         self.from_beginning = positions.recovered
         self.dirty = False   # a new identity or an inventory end: save (and send) now
+        self.pruned_at = float("-inf")
         self.done_sigs: set[str] = {sig for p in positions.files.values() for sig in p.sealed}
 
     def kw(self, resolve: bool = True) -> dict:
@@ -170,6 +174,8 @@ class Watcher:
         now = time.time()
         for path in matched:
             self.positions.watching.setdefault(path, now)
+        if now - self.pruned_at >= PRUNE_EVERY:
+            self.prune(now)
         if self.first_scan and not self.fresh:
             self.recover(matched)
         for path in matched:
@@ -262,7 +268,7 @@ class Watcher:
         """A file once unreadable is read now: its placeholder says so."""
         p = self.positions.files.get(unread_key(path).hex())
         if p is not None and p.end != END_READ:
-            p.size = 0
+            p.size, p.done = 0, True
             p.ended(END_READ)
             self.dirty = True
 
@@ -536,6 +542,28 @@ class Watcher:
             self.sweep(path)
 
     # --- state ---
+
+    def prune(self, now_wall: float) -> int:
+        """Forget finished contents not seen for PRUNE_AFTER seconds whose
+        files are gone (no path of theirs, nor a sibling, holds their inode), so the
+        positions file does not grow with every rotation. One whose file is
+        still there is kept: a glob that matches it must not read it again."""
+        self.pruned_at = now_wall
+        reading = {r.key.hex() for r in self.readers() + list(self.parked.values()) if r.key is not None}
+        gone = 0
+        for k, p in list(self.positions.files.items()):
+            if not p.done or now_wall - p.seen < PRUNE_AFTER or k in reading:
+                continue
+            inodes = {(p.dev, p.ino)} | {tuple(int(x) for x in sig.split(":")[:2]) for sig in p.sealed}
+            if any((s.dev, s.ino) in inodes for path in p.paths
+                   for s in [rotation.stat_sibling(path), *rotation.siblings(path)] if s is not None):
+                continue
+            del self.positions.files[k]
+            gone += 1
+        if gone:
+            log.info("Forgot %d finished file(s) not seen for %d days whose files are gone.",
+                     gone, PRUNE_AFTER // 86400)
+        return gone
 
     def commit(self, key: bytes, end: int) -> None:
         """Every event of the file ``key`` before ``end`` is safe now."""

@@ -447,3 +447,28 @@ def test_positions_written_by_the_first_format_are_resumed_under_the_same_ids(tm
         dict(got)[b"fourth line"] == old_key
     assert dict(got)[b"fourth line"] == old_key
     assert line_id(old_key, 34) == line_id(dict(got)[b"fourth line"], 34)
+
+
+def test_finished_contents_are_forgotten_after_two_weeks_once_their_files_are_gone(tmp_path):
+    from helios.tail.watcher import PRUNE_AFTER
+    p = tmp_path / "a.log"
+    write(p, b"1 first\n")
+    pos = Positions()
+    w = Watcher([str(p)], pos, Options(start_at_end=False, rotate_wait=0.0))
+    w.scan()
+    drain(w)
+    os.rename(p, tmp_path / "a.log.1")
+    write(p, b"2 second\n")
+    drain(w, now=10.0)
+    drain(w, now=20.0)
+    commit_all(w)
+    import time
+    now = time.time()
+    w.remember(now_wall=now)
+    old = [k for k, e in pos.files.items() if e.done]
+    assert len(old) == 1
+    assert w.prune(now + PRUNE_AFTER + 60) == 0  # its file is still there (a glob may match it)
+    os.unlink(tmp_path / "a.log.1")
+    assert w.prune(now + PRUNE_AFTER - 60) == 0  # not old enough
+    assert w.prune(now + PRUNE_AFTER + 60) == 1 and old[0] not in pos.files
+    assert len(pos.files) == 1  # the current file stays
