@@ -250,8 +250,8 @@ class Watcher:
         """Record a file that cannot be opened in the inventory: by its known
         content if the previous run read it, else by its path."""
         end = END_DENIED if exc.errno in (errno.EACCES, errno.EPERM) else END_UNREADABLE
-        p = next((q for q in self.positions.files.values() if q.path == path and not q.done
-                  and q.end in (END_READING, end)), None)
+        p = max((q for q in self.positions.files.values() if q.path == path and not q.done
+                 and q.end in (END_READING, end)), key=lambda q: q.seen, default=None)
         if p is None:
             k = unread_key(path).hex()
             p = self.positions.files.get(k)
