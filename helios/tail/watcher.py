@@ -225,14 +225,30 @@ class Watcher:
     def adopt(self, path: str, f: FollowedFile) -> FollowedFile | None:
         """A draining reader of this very file (a glob that matches where it
         was renamed to) goes on as the current reader of ``path``."""
-        for r in self.draining:
-            if r.key is not None and r.key == f.key and (r.dev, r.ino) == (f.dev, f.ino) and not r.sealed:
-                f.close()
+        for r in self.draining + list(self.current.values()):
+            if r.key is None or r.key != f.key or (r.dev, r.ino) != (f.dev, f.ino) or r.sealed:
+                continue
+            if r in self.draining:
                 self.draining.remove(r)
-                r.path, r.rotated = path, False
+            elif not r.replaced():
+                continue  # the same file under two names (a hard link): read through one
+            else:
+                # Renamed to this path before its reader noticed: it goes on here,
+                # and its old path is followed anew.
+                del self.current[r.path]
+                old = r.path
+                r.path = path
                 self.current[path] = r
-                log.info("Following %s (the same file, renamed) from byte %d.", path, r.pos)
+                f.close()
+                log.info("Following %s (formerly %s) from byte %d.", path, old, r.pos)
+                if os.path.isfile(old) and self.matches(old):
+                    self.follow(old)
                 return r
+            f.close()
+            r.path, r.rotated = path, False
+            self.current[path] = r
+            log.info("Following %s (the same file, renamed) from byte %d.", path, r.pos)
+            return r
         other = next((r for r in self.readers() if r.key == f.key and r is not f), None)
         if other is not None and not other.split_n and other.line_offset > f.pos:
             f.pos = f.committed = other.line_offset  # the other reader has these lines

@@ -472,3 +472,23 @@ def test_finished_contents_are_forgotten_after_two_weeks_once_their_files_are_go
     assert w.prune(now + PRUNE_AFTER - 60) == 0  # not old enough
     assert w.prune(now + PRUNE_AFTER + 60) == 1 and old[0] not in pos.files
     assert len(pos.files) == 1  # the current file stays
+
+
+def test_a_glob_over_a_rename_rotation_then_compression_reads_each_line_once(tmp_path):
+    p = tmp_path / "app.log"
+    write(p, b"1 first\n")
+    w = Watcher([str(tmp_path / "app.log*")], Positions(), Options(start_at_end=False, rotate_wait=1.0))
+    w.scan()
+    got = drain(w)
+    os.rename(p, tmp_path / "app.log.1")
+    write(tmp_path / "app.log.1", b"2 late write to the renamed file\n")
+    write(p, b"3 new file\n")
+    w.scan()
+    got += drain(w, now=10.0)
+    w.scan()
+    got += drain(w, now=20.0)
+    (tmp_path / "app.log.1.gz").write_bytes(gzip.compress((tmp_path / "app.log.1").read_bytes()))
+    os.unlink(tmp_path / "app.log.1")
+    w.scan()
+    got += drain(w, now=30.0) + drain(w, now=40.0)
+    assert sorted(m for m, _ in got) == [b"1 first", b"2 late write to the renamed file", b"3 new file"]
