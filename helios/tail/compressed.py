@@ -22,7 +22,8 @@ from typing import Iterator
 
 import zstandard
 
-_MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\x28\xb5\x2f\xfd", "zstd"), (b"\xfd7zXZ\x00", "xz"))
+_MAGIC = ((b"\x1f\x8b", "gzip"), (b"\x28\xb5\x2f\xfd", "zstd"), (b"\xfd7zXZ\x00", "xz"))
+_BZ2_BLOCK = b"1AY&SY"  # after b"BZh" and the level digit: a text line cannot be taken for bzip2
 CHUNK = 1 << 20
 
 
@@ -30,9 +31,11 @@ def kind(path: str) -> str | None:
     """'gzip', 'bzip2', 'zstd', 'xz' or None (plain), from the file's first bytes."""
     try:
         with open(path, "rb") as f:
-            magic = f.read(6)
+            magic = f.read(10)
     except OSError:
         return None
+    if magic[:3] == b"BZh" and magic[3:4].isdigit() and (magic[4:] == _BZ2_BLOCK or magic[4:] == b"\x17rE8P\x90"):
+        return "bzip2"  # (an empty bzip2 stream has the end-of-stream magic there)
     return next((name for m, name in _MAGIC if magic.startswith(m)), None)
 
 
