@@ -93,6 +93,7 @@ class FollowedFile:
     base: int = 0                 # content offset of the descriptor's byte 0 (sealed readers)
     sealed: bool = False          # a compressed rotation: never grows, never truncated
     problem: str = ""             # why a sealed reader ends early (damaged compressed data)
+    signature: str = ""           # a sealed reader: its file's device, inode, size and mtime when decompressed
     matched: bool = False         # its identity is a content known before (resume at its offset)
     size_total: int = -1          # a sealed reader: the uncompressed size read in all
     avoid: bytes | None = None    # a key it must not take (the content it had before a truncation)

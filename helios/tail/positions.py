@@ -138,6 +138,11 @@ class Positions:
             files[key] = Position(**d)
         spool = {str(k): int(v) for k, v in doc.get("spool", {}).items()}
         watching = {str(k): float(v) for k, v in doc.get("watching", {}).items()}
+        if version == 1:
+            # Watched since each path was last read: siblings written while the
+            # tailer was down (for the upgrade) are then read as new.
+            for p in files.values():
+                watching[p.path] = min(watching.get(p.path, p.seen), p.seen)
         return cls(files, spool, float(doc.get("saved_at", 0.0)), watching=watching)
 
 

@@ -107,7 +107,7 @@ def open_rest(s: Sibling, offset: int, key: bytes | None, fingerprint: bytes | N
         if s.sealed:
             x = compressed.extract(s.path, s.kind, offset)
             f = FollowedFile(s.path, x.fd, s.dev, s.ino, offset, generation, base=offset, sealed=True,
-                             problem=x.problem, **kw)
+                             problem=x.problem, signature=s.signature, **kw)
             f.head = head or s.head()[0]
             f.size_total = x.size
         else:

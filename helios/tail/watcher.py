@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 
 PRUNE_AFTER = 14 * 86400  # s: a finished content not seen this long, whose files are gone, is forgotten
 PRUNE_EVERY = 3600.0
+STILL_WRITTEN = 10.0  # s: a compressed file cut short and changed this recently may still be being written
 
 
 @dataclass
@@ -90,6 +91,7 @@ class Watcher:
         self.from_beginning = positions.recovered
         self.dirty = False   # a new identity or an inventory end: save (and send) now
         self.pruned_at = float("-inf")
+        self.recheck: dict[str, tuple[str, str]] = {}  # compressed file cut short -> (its signature, key hex)
         self.done_sigs: set[str] = {sig for p in positions.files.values() for sig in p.sealed}
 
     def kw(self, resolve: bool = True) -> dict:
@@ -173,7 +175,12 @@ class Watcher:
             matched.extend(p for p in sorted(glob.glob(pattern)) if os.path.isfile(p))
         now = time.time()
         for path in matched:
-            self.positions.watching.setdefault(path, now)
+            if path not in self.positions.watching:
+                # Known from positions that have no watch time (the first format):
+                # watched since it was last read, so that siblings written while
+                # the tailer was down count as new.
+                known = [p.seen for p in self.positions.files.values() if p.path == path]
+                self.positions.watching[path] = min(known + [now])
         if now - self.pruned_at >= PRUNE_EVERY:
             self.prune(now)
         if self.first_scan and not self.fresh:
@@ -182,7 +189,33 @@ class Watcher:
             if path not in self.current and path not in self.parked:
                 self.follow(path)
         self.unpark()
+        if self.recheck:
+            self.look_again(now)
         self.first_scan = False
+
+    def look_again(self, now: float) -> None:
+        """Compressed files read cut short while they were new: read again
+        from where they ended if they changed; corrupt if they stopped changing."""
+        for path, (sig, k) in list(self.recheck.items()):
+            s = rotation.stat_sibling(path)
+            p = self.positions.files.get(k)
+            if p is None or p.done:
+                del self.recheck[path]
+            elif s is None:
+                del self.recheck[path]
+                self.sweep(path)  # renamed when done (a temporary name): its siblings say where
+            elif s.signature != sig:
+                del self.recheck[path]
+                self.sweep_files([s], float("-inf"))
+            elif now - s.mtime >= STILL_WRITTEN:
+                del self.recheck[path]
+                p.done = True
+                p.sealed = (p.sealed + [sig])[-8:]
+                self.done_sigs.add(sig)
+                p.ended(END_CORRUPT, f"{path}: it ends early (the compressed data is cut short)")
+                log.warning("%s ends early and did not change for %d s: read as far as it goes.",
+                            path, STILL_WRITTEN)
+                self.dirty = True
 
     def follow(self, path: str) -> FollowedFile | None:
         s = rotation.stat_sibling(path)
@@ -310,7 +343,10 @@ class Watcher:
                 continue  # still there but cannot be opened: follow() records why
             s = self.find(p, families)
             if s is None:
-                self.lost(p, "it was rotated away or deleted and no copy of it is left")
+                # Gone while the tailer was down: what was written after the
+                # last byte read, if anything, was never seen. Said, not assumed away.
+                self.lost(p, f"its file was gone (deleted, or truncated with no copy) when the tailer started "
+                             f"again; anything written after byte {p.offset} was not seen", always=True)
                 continue
             self.finish(s, key_hex, p)
         for family in sorted(families):
@@ -348,10 +384,11 @@ class Watcher:
         self.draining.append(r)
         return r
 
-    def lost(self, p: Position, why: str, end: str = END_DELETED) -> None:
-        """A content whose rest cannot be read any more."""
+    def lost(self, p: Position, why: str, end: str = END_DELETED, always: bool = False) -> None:
+        """A content whose rest cannot be read any more (reported as ``end``
+        when bytes seen were not read, or ``always``: the tailer was not looking)."""
         p.done = True
-        if p.offset < p.size:
+        if p.offset < p.size or always:
             log.warning("%s (read up to byte %d of %d seen) cannot be finished: %s; bytes %d..%d are lost.",
                         p.path, p.offset, p.size, why, p.offset, p.size)
             p.ended(end, why)
@@ -467,7 +504,9 @@ class Watcher:
         """Called when ``f`` reached its end: notice truncation and rotation,
         let go of drained files. Returns any last piece to hand out."""
         if f.sealed:
-            last = f.take_pending()
+            # The last piece of a compressed file cut short is not a line: it is
+            # read whole if the file is completed (then under the same id).
+            last = f.take_pending() if not f.problem else []
             self.let_go(f)
             return last
         if f.rotated:
@@ -503,6 +542,15 @@ class Watcher:
             p.saw(f.path, f.pos)
             if f.sealed:
                 s = rotation.stat_sibling(f.path)
+                if f.problem and s is not None and (s.signature != f.signature
+                                                    or time.time() - s.mtime < STILL_WRITTEN):
+                    # Cut short, but maybe still being compressed: looked at again
+                    # by scan() until it stops changing.
+                    p.done = False
+                    self.recheck[f.path] = (f.signature, f.key.hex())
+                    log.info("%s ends early (%s); it may still be being written: it is read again "
+                             "once it stops changing.", f.path, f.problem)
+                    return
                 if s is not None:
                     p.sealed = (p.sealed + [s.signature])[-8:]
                     self.done_sigs.add(s.signature)

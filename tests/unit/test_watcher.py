@@ -340,7 +340,35 @@ def test_a_truncated_gzip_rotation_is_read_as_far_as_it_goes_and_reported_corrup
     assert b"2 unread line with some words to compress" in got and b"new" in got
     assert b"19999 unread line with some words to compress" not in got
     entry = pos.files[key.hex()]
-    assert entry.end == END_CORRUPT and "ends early" in entry.detail
+    assert entry.end == "" and str(tmp_path / "a.log.1.gz") in w2.recheck  # it may still be being written
+    import time
+    w2.look_again(time.time() + 60)  # it did not change for a while: cut short for good
+    assert entry.end == END_CORRUPT and "ends early" in entry.detail and entry.done
+
+
+def test_a_compressed_rotation_read_while_still_being_written_is_finished_not_called_corrupt(tmp_path):
+    p = tmp_path / "a.log"
+    write(p, b"1 first\n")
+    pos = Positions()
+    w = Watcher([str(p)], pos, Options(start_at_end=False))
+    w.scan()
+    [(_, key)] = drain(w)
+    restart(w, pos)
+    write(p, b"".join(b"%d unread line with some words to compress\n" % i for i in range(2, 20000)))
+    data = gzip.compress(p.read_bytes())
+    gz = tmp_path / "a.log.1.gz"
+    gz.write_bytes(data[: len(data) // 2])  # gzip is still writing it
+    p.write_bytes(b"new\n")
+    w2 = Watcher([str(p)], pos, Options(start_at_end=True))
+    w2.scan()
+    got = drain(w2)
+    gz.write_bytes(data)  # done
+    w2.scan()
+    got += drain(w2, now=10.0)
+    # (Nothing is committed here, so what was read is read again: under the same ids.)
+    assert set(ids(got)) == {b"new"} | {b"%d unread line with some words to compress" % i for i in range(2, 20000)}
+    assert all(len(keys) == 1 for keys in ids(got).values())
+    assert pos.files[key.hex()].end == "read"
 
 
 def test_a_content_truncated_with_no_copy_after_bytes_were_seen_is_recorded_deleted(tmp_path):
@@ -492,3 +520,39 @@ def test_a_glob_over_a_rename_rotation_then_compression_reads_each_line_once(tmp
     w.scan()
     got += drain(w, now=30.0) + drain(w, now=40.0)
     assert sorted(m for m, _ in got) == [b"1 first", b"2 late write to the renamed file", b"3 new file"]
+
+
+def test_an_upgrade_reads_a_rotated_file_written_while_the_old_tailer_was_down(tmp_path):
+    from helios.model import source_key
+    p = tmp_path / "a.log"
+    write(p, b"first line\nsecond line\n")
+    st = p.stat()
+    old_key = source_key(st.st_dev, st.st_ino, b"first line\n")
+    text = V1_POSITIONS.replace("KEY", old_key.hex()).replace("DEV", str(st.st_dev)) \
+        .replace("INO", str(st.st_ino)).replace("PATH", str(p))
+    (tmp_path / "positions.json").write_text(text)
+    pos = positions_file.load(tmp_path / "positions.json")
+    assert pos.watching == {str(p): 123.0}  # watched since it was last read
+    os.rename(p, tmp_path / "a.log.2")  # two rotations while down: a.log.1 was never seen
+    write(tmp_path / "a.log.1", b"never seen\n")
+    write(p, b"current\n")
+    w = Watcher([str(p)], pos, Options(start_at_end=True))
+    w.scan()
+    assert sorted(m for m, _ in drain(w)) == [b"current", b"never seen"]
+
+
+def test_a_file_deleted_while_the_tailer_was_down_is_reported_even_if_it_was_read_to_its_end(tmp_path):
+    p = tmp_path / "a.log"
+    write(p, b"1 first\n")
+    pos = Positions()
+    w = Watcher([str(p)], pos, Options(start_at_end=False))
+    w.scan()
+    [(_, key)] = drain(w)
+    restart(w, pos)
+    os.unlink(p)  # and whatever was written to it after the tailer stopped with it
+    write(p, b"2 a new file\n")
+    w2 = Watcher([str(p)], pos, Options(start_at_end=True))
+    w2.scan()
+    assert [m for m, _ in drain(w2)] == [b"2 a new file"]
+    entry = pos.files[key.hex()]
+    assert entry.end == END_DELETED and "not seen" in entry.detail
