@@ -94,6 +94,8 @@ class FollowedFile:
     sealed: bool = False          # a compressed rotation: never grows, never truncated
     problem: str = ""             # why a sealed reader ends early (damaged compressed data)
     signature: str = ""           # a sealed reader: its file's device, inode, size and mtime when decompressed
+    last_read_at: float = -1.0    # monotonic time of the last read
+    gap: float = 0.0              # seconds between the last two reads (long: the tailer was stopped)
     matched: bool = False         # its identity is a content known before (resume at its offset)
     size_total: int = -1          # a sealed reader: the uncompressed size read in all
     avoid: bytes | None = None    # a key it must not take (the content it had before a truncation)
@@ -146,6 +148,9 @@ class FollowedFile:
     def read(self, limit: int, now: float | None = None) -> list[Chunk]:
         """Read up to ``limit`` new bytes; return what is ready to hand out."""
         now = time.monotonic() if now is None else now
+        if self.last_read_at >= 0:
+            self.gap = now - self.last_read_at
+        self.last_read_at = now
         data = os.pread(self.fd, limit, self.pos - self.base)
         self.at_eof = len(data) < limit
         if data and self.head and not self.base and (

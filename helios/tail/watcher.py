@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 
 PRUNE_AFTER = 14 * 86400  # s: a finished content not seen this long, whose files are gone, is forgotten
 PRUNE_EVERY = 3600.0
+UNSEEN_S = 2.0  # s without a look at a file (the tailer stopped): a truncation then may have hidden bytes
 STILL_WRITTEN = 10.0  # s: a compressed file cut short and changed this recently may still be being written
 
 
@@ -459,9 +460,12 @@ class Watcher:
         self.done_sigs.add(s.signature)
         self.dirty = True
 
-    def finish_copy(self, f: FollowedFile, offset: int) -> None:
+    def finish_copy(self, f: FollowedFile, offset: int, unseen: float = 0.0) -> None:
         """``f`` was truncated after being read to ``offset``: if a rotated copy
-        of it exists (copytruncate), finish the copy from there."""
+        of it exists (copytruncate), finish the copy from there. With no copy,
+        bytes seen and not read are lost, and so may be bytes never seen if
+        the tailer had not looked at the file for ``unseen`` >= UNSEEN_S seconds
+        (it was stopped): both are reported."""
         p = self.position(f)
         if p is None:
             return
@@ -484,9 +488,11 @@ class Watcher:
                 self.draining.append(r)
                 return
         p.done = True
-        if offset < p.size:
+        if offset < p.size or unseen >= UNSEEN_S:
             p.ended(END_DELETED, f"{f.path} was truncated after byte {offset} of {p.size} seen, "
-                                 f"and no copy of it was found")
+                                 f"and no copy of it was found"
+                    + (f"; the tailer had not looked at it for {unseen:.1f} s, so anything written "
+                       f"meanwhile was not seen" if unseen >= UNSEEN_S else ""))
             log.warning("%s was truncated after byte %d of %d seen, with no copy beside it: bytes %d..%d are "
                         "lost; reading it again from the beginning.", f.path, offset, p.size, offset, p.size)
         else:
@@ -516,7 +522,7 @@ class Watcher:
                 return last
             return []
         if f.truncated():
-            self.finish_copy(f, f.line_offset)
+            self.finish_copy(f, f.line_offset, unseen=f.gap)
             f.restart()
             self.sweep(f.path)
             return []

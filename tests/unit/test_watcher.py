@@ -556,3 +556,29 @@ def test_a_file_deleted_while_the_tailer_was_down_is_reported_even_if_it_was_rea
     assert [m for m, _ in drain(w2)] == [b"2 a new file"]
     entry = pos.files[key.hex()]
     assert entry.end == END_DELETED and "not seen" in entry.detail
+
+
+def test_a_truncation_with_no_copy_after_the_tailer_did_not_look_for_a_while_is_reported(tmp_path):
+    p = tmp_path / "a.log"
+    write(p, b"1 first\n")
+    pos = Positions()
+    w = Watcher([str(p)], pos, Options(start_at_end=False))
+    w.scan()
+    [(_, key)] = drain(w, now=0.0)
+    p.write_bytes(b"")  # while the tailer was stopped: what was written before this, nobody saw
+    write(p, b"2\n")
+    drain(w, now=30.0)
+    assert pos.files[key.hex()].end == END_DELETED and "not looked at it" in pos.files[key.hex()].detail
+
+
+def test_a_truncation_in_place_while_the_tailer_looks_is_not_a_loss(tmp_path):
+    p = tmp_path / "a.log"
+    write(p, b"1 first\n")
+    pos = Positions()
+    w = Watcher([str(p)], pos, Options(start_at_end=False))
+    w.scan()
+    [(_, key)] = drain(w, now=0.0)
+    p.write_bytes(b"")
+    write(p, b"2\n")
+    drain(w, now=0.05)
+    assert pos.files[key.hex()].end == "read"
