@@ -13,6 +13,15 @@ A leading gap (the file was first read from its end) is not a loss and is not
 reported. Lines re-sent from the spool land in later buckets, so audit a range
 that ends after the spool's re-send of its last window.
 
+The bucks alone cannot show a file that was never read, or the tail of one
+that was not: so the tailer also sends its inventory (``helios.tail.inventory``):
+for every content it has seen, the largest size seen, the first byte read and
+how reading ended. The latest record of each content is compared with what
+the bucks hold: every byte of ``[first, size)`` that no buck holds is
+reported, and so is every content whose reading ended short (deleted,
+corrupt, permission denied, unreadable, skipped), with its reason. A run is
+clean (exit 0) only with no gap and no such finding.
+
 The bucket files come from buck data directories (read in place) or from
 running bucks over the bucket query protocol (``helios.query``), or both; a
 buck that does not answer is reported, and what the others hold is audited.
@@ -30,6 +39,7 @@ from helios.errors import FrameError, QueryError
 from helios.model import Event
 from helios.store import layout
 from helios.store.records import RecordReader
+from helios.tail import inventory
 
 
 def span(event: Event) -> tuple[int, int] | None:
@@ -91,9 +101,60 @@ class Report:
     unreachable: list[str] = field(default_factory=list)  # bucks that did not answer, with why
     fetch_errors: list[str] = field(default_factory=list)  # buckets that could not be read whole
 
+    inventory: dict[tuple[str, bytes], inventory.Record] = field(default_factory=dict)  # latest per host, identity
+    bad_inventory: int = 0  # inventory events that are not valid records
+
     @property
     def gaps(self) -> dict[bytes, list[tuple[int, int]]]:
         return {k: g for k, s in self.sources.items() if (g := s.gaps())}
+
+    @property
+    def findings(self) -> list["Finding"]:
+        """What the inventory says existed and the bucks do not hold, or was
+        not read to its end; one per (host, content)."""
+        out = []
+        for (host, key), rec in sorted(self.inventory.items(), key=lambda kv: (kv[0][0], kv[1].path)):
+            src = self.sources.get(key)
+            missing = _subtract((rec.start, rec.size), src.merged() if src else [])
+            short = rec.end in inventory.SHORT_ENDS
+            if missing or short:
+                out.append(Finding(host, rec, missing, short))
+        return out
+
+    @property
+    def ok(self) -> bool:
+        return not self.gaps and not self.findings
+
+
+@dataclass
+class Finding:
+    host: str
+    record: inventory.Record
+    missing: list[tuple[int, int]]   # byte ranges seen on disk that no buck holds
+    short: bool                      # reading ended before the end (record.end says why)
+
+    @property
+    def missing_bytes(self) -> int:
+        return sum(b - a for a, b in self.missing)
+
+
+def _subtract(want: tuple[int, int], held: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The parts of [a, b) not covered by the sorted, merged ranges ``held``."""
+    a, b = want
+    out = []
+    for s, e in held:
+        if e <= a:
+            continue
+        if s >= b:
+            break
+        if s > a:
+            out.append((a, s))
+        a = max(a, e)
+        if a >= b:
+            break
+    if a < b:
+        out.append((a, b))
+    return out
 
 
 def audit_dirs(data_dirs: list[str], environment: str | None = None, start: float | None = None,
@@ -120,8 +181,28 @@ def audit(data_dirs: Iterable[str], bucks: Iterable[str], environment: str | Non
                     report.damaged_files.append(str(path))
         yield from _buck_events(report, list(bucks), environment, lo, hi, timeout)
 
-    report.sources = collect(events(), lambda e: e.source_id or e.source.encode())
+    report.sources = collect(_inventory(report, events()), lambda e: e.source_id or e.source.encode())
     return report
+
+
+def _inventory(report: Report, events: Iterable[Event]) -> Iterator[Event]:
+    """Take the inventory records out of the stream, keeping the latest of
+    each (host, content); pass the other events on."""
+    latest: dict[tuple[str, bytes], tuple[tuple[int, int], inventory.Record]] = {}
+    for e in events:
+        if e.app != inventory.APP:
+            yield e
+            continue
+        try:
+            rec = inventory.from_event(e)
+        except ValueError:
+            report.bad_inventory += 1
+            continue
+        k = (e.host, rec.identity)
+        order = (e.time, rec.seq)
+        if k not in latest or order > latest[k][0]:
+            latest[k] = (order, rec)
+    report.inventory = {k: rec for k, (_, rec) in latest.items()}
 
 
 def _decoded(report: Report, frames: Iterable[bytes]) -> Iterator[Event]:
@@ -172,7 +253,13 @@ def render(report: Report, as_json: bool = False) -> str:
                          "first": (m := s.merged())[0][0], "last": m[-1][1],
                          "gaps": [{"start": a, "end": b, "bytes": b - a} for a, b in s.gaps()]}
                         for k, s in sorted(report.sources.items(), key=lambda kv: (kv[1].host, kv[1].path))],
-            "ok": not gaps,
+            "inventory": [{"host": f.host, "identity": f.record.identity.hex(), "paths": list(f.record.paths),
+                           "size": f.record.size, "read": f.record.read, "end": f.record.end,
+                           "detail": f.record.detail,
+                           "missing": [{"start": a, "end": b, "bytes": b - a} for a, b in f.missing]}
+                          for f in report.findings],
+            "files_seen": len(report.inventory), "bad_inventory": report.bad_inventory,
+            "ok": report.ok,
         }, indent=2)
     lines = [f"{report.events:,} events in {report.frames:,} frames from {len(report.sources)} files."]
     for k, s in sorted(report.sources.items(), key=lambda kv: (kv[1].host, kv[1].path)):
@@ -191,6 +278,24 @@ def render(report: Report, as_json: bool = False) -> str:
         lines.append(f"not audited: {why}")
     for why in report.fetch_errors:
         lines.append(f"not read whole: {why}")
-    lines.append("No gaps: every byte range read is held by a buck." if not gaps else
-                 f"{sum(len(v) for v in gaps.values())} gap(s) in {len(gaps)} file(s).")
+    findings = report.findings
+    if report.inventory:
+        lines.append(f"Inventory: {len(report.inventory)} file(s) seen by the tailers.")
+    for f in findings:
+        r = f.record
+        where = f"{f.host} {r.path} [{r.identity.hex()[:12]}]"
+        for a, b in f.missing:
+            lines.append(f"{where}: bytes {a:,}..{b:,} seen on disk, held by no buck ({b - a:,} bytes)")
+        if f.short:
+            lines.append(f"{where}: not read to its end ({r.read:,} of {r.size:,} bytes): {r.end}"
+                         + (f": {r.detail}" if r.detail else ""))
+        elif not r.end:
+            lines.append(f"{where}: still being read (the tailer was at byte {r.read:,} of {r.size:,})")
+    if report.bad_inventory:
+        lines.append(f"{report.bad_inventory} inventory record(s) could not be read.")
+    if not gaps and not findings:
+        lines.append("No gaps: every byte range read is held by a buck, and every file seen was read to its end.")
+    else:
+        lines.append(f"{sum(len(v) for v in gaps.values())} gap(s) in {len(gaps)} file(s); "
+                     f"{len(findings)} file(s) seen with bytes no buck holds or not read to their end.")
     return "\n".join(lines)

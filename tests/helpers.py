@@ -232,13 +232,14 @@ def bound_endpoints(data_dir: Path, pid: int | None = None, timeout: float = 15.
     return poll_until(read, timeout, what=f"{data_dir}/stats.json")
 
 
-def buck_events(data_dir: Path, environment: str | None = None):
-    """Every event a buck stored, and whether every record was whole and valid."""
+def buck_events(data_dir: Path, environment: str | None = None, inventory: bool = False):
+    """Every event a buck stored, and whether every record was whole and valid.
+    The tailers' inventory records (app "helios-inventory") only with ``inventory``."""
     events, clean = [], True
     for _, path in layout.list_buckets(Path(data_dir) / "buckets", environment):
         reader = RecordReader(path)
         for frame in reader:
-            events.extend(codec.decode(frame)[1])
+            events.extend(e for e in codec.decode(frame)[1] if inventory or e.app != "helios-inventory")
         if reader.stats.skipped_bytes or reader.stats.corrupt_records:
             clean = False
     return events, clean

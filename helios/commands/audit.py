@@ -26,9 +26,11 @@ def audit(data_dirs: tuple[str, ...], bucks: tuple[str, ...], timeout: float, en
           start: str | None, end: str | None, as_json: bool, config_path: str | None) -> None:
     """Prove nothing was lost: merge the byte ranges of every tailed file held
     by the bucks (read from their data directories, or asked of running bucks
-    with --buck) and report, per host and file, any gap. Exit 0 when there is
-    none, 1 when there are gaps. A --buck that does not answer is reported,
-    and what the others hold is audited."""
+    with --buck) and report, per host and file, any gap; and, from the
+    tailers' inventory, every byte seen on disk that no buck holds and every
+    file seen but not read to its end, with the reason. Exit 0 when there is
+    none, 1 otherwise. A --buck that does not answer is reported, and what the
+    others hold is audited."""
     from helios import audit as audit_mod
     from helios.timespec import TimeSpecError, parse_time
 
@@ -43,7 +45,7 @@ def audit(data_dirs: tuple[str, ...], bucks: tuple[str, ...], timeout: float, en
         raise click.BadParameter(str(exc)) from None
     report = audit_mod.audit([*data_dirs], [*bucks], environment, t0, t1, timeout=timeout)
     click.echo(audit_mod.render(report, as_json=as_json))
-    sys.exit(1 if report.gaps else 0)
+    sys.exit(0 if report.ok else 1)
 
 
 COMMANDS = [audit]

@@ -40,12 +40,14 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from helios import codec
 from helios.errors import HeliosError
 from helios.gctune import tune_gc
 from helios.model import now_ns
 from helios.store.atomic import write_atomic
 from helios.store.durable import make_dirs
 from helios.store.dirlock import lock_dir
+from helios.tail import inventory
 from helios.tail import positions as positions_file
 from helios.tail.encoder import Job, Result, Settings, Workers
 from helios.tail.files import Chunk
@@ -59,6 +61,7 @@ log = logging.getLogger(__name__)
 
 READ_LIMIT = 256 * 1024  # bytes read from one file per turn: fair to the others
 HOUSEKEEPING_S = 0.25
+INVENTORY_EVERY = 10.0  # s between inventory records of a content whose size or offset alone moved
 
 
 
@@ -106,9 +109,11 @@ class Tailer:
         self.positions_path = state / "positions.json"
         self.positions = positions_file.load(self.positions_path)
         self.saved_snapshot = None
+        self.inventory_sent: dict[str, tuple] = {}  # key hex -> the record last sent (all again after a start)
+        self.inventory_seq = 0
         self.spool = Spool(state / "spool", cfg.spool_window, max_bytes=cfg.spool_max_bytes,
                            max_age=cfg.spool_max_age, jitter=cfg.resend_jitter) if cfg.spool else None
-        self.watcher = Watcher(list(cfg.paths), self.positions, self.options(cfg))
+        self.watcher = Watcher(list(cfg.paths), self.positions, self.options(cfg), scope=self.host)
         self.fanout = Fanout(self.factory, list(cfg.bucks), cfg.copies, hwm=cfg.sndhwm, monitor=True)
         self.resender = Resender(self.factory, list(cfg.bucks), self.spool)
         log.info("Tailer on %s follows %s and sends each batch to %d of %s (spool %s).",
@@ -116,6 +121,12 @@ class Tailer:
                  "on in " + str(state / "spool") if self.spool else "off")
         next_scan = next_house = next_save = 0.0
         self.workers = Workers(self.settings, cfg.encoders)
+        # Wait for the encoders to be up (an empty job each) before the first
+        # scan: otherwise the first turn blocks on their start-up (a second on
+        # a busy host), and a file rotated again and again meanwhile is seen late.
+        for _ in self.workers.conns:
+            self.deliver(self.workers.submit(Job()))
+        self.deliver(self.workers.drain())
         tune_gc()
         try:
             self.start_metrics()
@@ -141,8 +152,14 @@ class Tailer:
                     self.fanout.watch()
                     self.watcher.park_idle(now)
                     next_house = now + HOUSEKEEPING_S
+                if self.watcher.dirty:
+                    # A new content or an end of reading: saved and sent at
+                    # once, so a crash a moment later still knows it.
+                    self.save()
+                    self.send_inventory()
                 if now >= next_save:
                     self.save()
+                    self.send_inventory()
                     self.write_stats()
                     next_save = now + self.cfg.positions_interval
         finally:
@@ -150,6 +167,7 @@ class Tailer:
             self.flush(final=True)
             self.workers.close()
             self.save()
+            self.send_inventory(final=True)
             self.watcher.close()
             if self.spool:
                 self.spool.close()
@@ -315,9 +333,43 @@ class Tailer:
         except OSError as exc:
             log.warning("Cannot write the tailer's stats file: %s.", exc)
 
+    def send_inventory(self, final: bool = False) -> None:
+        """Send the inventory records that changed (every one after a start),
+        spooled and sent like events: at once when a content is new, seen at
+        another path or ended; when only its size or offset moved, at most
+        every ``INVENTORY_EVERY`` seconds (and at exit)."""
+        records = []
+        now = time.monotonic()
+        for key, p in self.positions.files.items():
+            major = (tuple(p.paths), p.first, p.end, p.detail)
+            minor = (p.size, p.offset)
+            sent = self.inventory_sent.get(key)
+            if sent is not None:
+                if sent[0] == major and (sent[1] == minor or (now - sent[2] < INVENTORY_EVERY and not final)):
+                    continue
+            self.inventory_sent[key] = (major, minor, now)
+            self.inventory_seq += 1
+            records.append(inventory.Record(bytes.fromhex(key), tuple(p.paths), p.size, p.offset, p.first,
+                                            p.end, p.detail, self.inventory_seq))
+        if not records:
+            return
+        wall = now_ns()
+        env = self.cfg.environment
+        for i in range(0, len(records), 500):
+            frame = codec.encode_events(env, self.host, [inventory.to_event(r, self.host, wall, env)
+                                                         for r in records[i:i + 500]])
+            if self.spool is not None:
+                # Never waits (not even for the bucks to connect): the spool re-sends it.
+                self.spool.append(env, frame)
+                self.fanout.try_send(frame)
+            elif not self.fanout.send(frame, wait=self.cfg.live_wait):
+                log.warning("No buck took %d inventory record(s); they are sent again after a restart.",
+                            len(records[i:i + 500]))
+
     def save(self) -> None:
         """Spool first, then positions: an offset never runs ahead of its data.
         Skipped when nothing moved, so an idle tailer does not fsync."""
+        self.watcher.dirty = False
         self.watcher.remember(time.time())
         snapshot = self.positions.fingerprint()
         if snapshot == self.saved_snapshot:

@@ -11,14 +11,20 @@ marked in the event's fields and never dropped:
   whose file was rotated or deleted, is handed out as it is, marked
   ``{"unterminated": True}``; what the writer adds later starts a new line.
 
-Identity: device, inode, the first line (up to ``FINGERPRINT_BYTES``) and a
-generation, hashed into ``model.source_key``. The first line is there as
-soon as any line can be emitted, stable while the file grows, and different
-after a copytruncate or an inode reuse. The generation is bumped when a file
-is truncated in place and starts again with the same first line, so its new
-lines never share ids with its old ones. Event ids derive from the key and
-the offset, so every copy of a line, whoever reads it and however often, has
-the same id.
+Identity: drawn from the content, never the inode (``helios.tail.identity``
+states the rule): the prefix (first line, up to ``PREFIX_BYTES``) and a number
+``n`` (``generation``) that tells apart contents sharing a prefix, hashed into
+the key. The prefix is there as soon as any line can be emitted and never
+changes as the file grows. Who follows the file gives a ``resolve`` hook that
+picks ``n`` from what is known (the positions); alone, a file takes n = 0, and
+the next number after a truncation that starts again with the same first
+line. The first bytes read (``head``, up to ``HEAD_BYTES``) are kept to tell
+contents apart. Event ids derive from the key and the offset, so every copy of
+a line, whoever reads it, through whichever name or compression, and however
+often, has the same id.
+
+A *sealed* reader reads a compressed rotation decompressed to a temporary file
+(``helios.tail.compressed``) whose byte 0 is the content's byte ``base``.
 """
 
 from __future__ import annotations
@@ -29,16 +35,13 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from helios.model import source_key
+from typing import Callable
+
+from helios.tail.identity import HEAD_BYTES, PREFIX_BYTES, content_key, default_scope, prefix_of
 
 log = logging.getLogger(__name__)
 
-FINGERPRINT_BYTES = 1024
-
-
-def key_of(dev: int, ino: int, fingerprint: bytes, generation: int) -> bytes:
-    fp = fingerprint if not generation else fingerprint + b"\0gen%d" % generation
-    return source_key(dev, ino, fp)
+FINGERPRINT_BYTES = PREFIX_BYTES
 
 
 @dataclass
@@ -86,6 +89,17 @@ class FollowedFile:
     committed: int = -1           # first byte not yet safe (-1: nothing read yet)
     max_line: int = 1024 * 1024
     partial_flush: float = 5.0
+    head: bytes = b""             # the first bytes read, up to HEAD_BYTES
+    base: int = 0                 # content offset of the descriptor's byte 0 (sealed readers)
+    sealed: bool = False          # a compressed rotation: never grows, never truncated
+    problem: str = ""             # why a sealed reader ends early (damaged compressed data)
+    signature: str = ""           # a sealed reader: its file's device, inode, size and mtime when decompressed
+    last_read_at: float = -1.0    # monotonic time of the last read
+    gap: float = 0.0              # seconds between the last two reads (long: the tailer was stopped)
+    matched: bool = False         # its identity is a content known before (resume at its offset)
+    size_total: int = -1          # a sealed reader: the uncompressed size read in all
+    avoid: bytes | None = None    # a key it must not take (the content it had before a truncation)
+    resolve: Callable[["FollowedFile"], None] | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, path: str, pos: int | str = 0, **kw) -> "FollowedFile":
@@ -96,43 +110,56 @@ class FollowedFile:
             if pos == "end":
                 pos = _after_last_newline(fd, st.st_size)
             f = cls(path, fd, st.st_dev, st.st_ino, pos, **kw)
+            f.committed = pos
+            f.identify()
         except BaseException:
             os.close(fd)
             raise
-        f.committed = pos
-        f.identify()
         return f
 
     @property
     def line_offset(self) -> int:
         return self.pos - len(self.pending)
 
-    def read_fingerprint(self) -> bytes | None:
-        """The first line (or the first FINGERPRINT_BYTES), None while the
-        file has no complete first line yet."""
-        head = os.pread(self.fd, FINGERPRINT_BYTES, 0)
-        nl = head.find(b"\n")
-        if nl >= 0:
-            return head[: nl + 1]
-        return head if len(head) == FINGERPRINT_BYTES else None
+    def read_head(self) -> bytes:
+        return self.head if self.base else os.pread(self.fd, HEAD_BYTES, 0)
 
-    def identify(self) -> bytes | None:
+    def read_fingerprint(self) -> bytes | None:
+        """The prefix, None while the file has no complete first line yet."""
+        return prefix_of(self.read_head(), self.sealed)
+
+    def identify(self, complete: bool = False) -> bytes | None:
+        """Decide the identity once the prefix is there (see the module docstring)."""
         if self.key is None:
-            fp = self.read_fingerprint()
-            if fp is not None:
-                self.fingerprint = fp
-                self.key = key_of(self.dev, self.ino, fp, self.generation)
+            head = self.read_head()
+            prefix = prefix_of(head, complete or self.sealed)
+            if prefix is not None:
+                self.fingerprint, self.head = prefix, head
+                if self.resolve is not None:
+                    self.resolve(self)
+                else:
+                    self.key = content_key(prefix, self.generation, default_scope())
+                    if self.key == self.avoid:
+                        self.generation += 1
+                        self.key = content_key(prefix, self.generation, default_scope())
+                self.avoid = None
         return self.key
 
     def read(self, limit: int, now: float | None = None) -> list[Chunk]:
         """Read up to ``limit`` new bytes; return what is ready to hand out."""
         now = time.monotonic() if now is None else now
-        data = os.pread(self.fd, limit, self.pos)
+        if self.last_read_at >= 0:
+            self.gap = now - self.last_read_at
+        self.last_read_at = now
+        data = os.pread(self.fd, limit, self.pos - self.base)
         self.at_eof = len(data) < limit
-        if data and self.pos and self.fingerprint is not None \
-                and os.pread(self.fd, len(self.fingerprint), 0) != self.fingerprint:
-            # Another first line: the file was truncated and written again,
-            # maybe past our offset already. These bytes are not a continuation.
+        if data and self.head and not self.base and (
+                os.pread(self.fd, len(self.head), 0) != self.head if self.pos else
+                data[:len(self.head)] != self.head[:len(data)] or (self.at_eof and len(data) < len(self.head))):
+            # Other first bytes than when it was identified (even at offset 0:
+            # truncated between its identification and its first read): the
+            # file was truncated and written again, maybe past our offset
+            # already. These bytes are not a continuation.
             self.rewritten, self.at_eof = True, True
             return []
         if not data:
@@ -141,16 +168,15 @@ class FollowedFile:
             return []
         self.last_growth = now
         start = self.line_offset
+        if len(self.head) < HEAD_BYTES and self.key is not None and not self.base \
+                and self.pos <= len(self.head) < self.pos + len(data):
+            self.head += data[len(self.head) - self.pos:HEAD_BYTES - self.pos]
         self.pos += len(data)
         buf = self.pending + data if self.pending else data
         if self.key is None and self.identify() is None:
-            # No complete first line yet: nothing can be handed out either,
-            # unless it is a long line, which makes its own fingerprint.
-            if len(buf) < self.max_line:
-                self._keep(buf, now)
-                return []
-            self.fingerprint = buf[:FINGERPRINT_BYTES]
-            self.key = key_of(self.dev, self.ino, self.fingerprint, self.generation)
+            # No complete first line yet: nothing can be handed out either.
+            self._keep(buf, now)
+            return []
         out: list[Chunk] = []
         if self.split_n:
             nl = buf.find(b"\n")
@@ -220,8 +246,7 @@ class FollowedFile:
         if not self.pending:
             return []
         if self.key is None:
-            self.fingerprint = self.read_fingerprint() or self.pending[:FINGERPRINT_BYTES]
-            self.key = key_of(self.dev, self.ino, self.fingerprint, self.generation)
+            self.identify(complete=True)
         start = self.line_offset
         marker: dict = {"unterminated": True}
         if self.split_n:
@@ -233,7 +258,7 @@ class FollowedFile:
         return [chunk]
 
     def size(self) -> int:
-        return os.fstat(self.fd).st_size
+        return os.fstat(self.fd).st_size + self.base
 
     def truncated(self) -> bool:
         """Smaller than what was read, or (found by ``read``, which checks the
@@ -241,23 +266,21 @@ class FollowedFile:
         first line: the file was truncated."""
         if self.rewritten:
             return True
+        if self.sealed:
+            return False
         try:
             return self.size() < self.pos
         except OSError:
             return False
 
     def restart(self) -> None:
-        """After a truncation: read again from 0 as a new generation."""
-        old_fp = self.fingerprint
+        """After a truncation: read again from 0 as another content (never
+        under the identity it had: its old lines keep their ids)."""
+        self.avoid = self.key
         self.pos, self.pending, self.split_n, self.committed, self.rewritten = 0, b"", 0, 0, False
         self.key = self.fingerprint = None
-        if self.identify() is not None and self.fingerprint == old_fp:
-            self.generation += 1
-            self.key = key_of(self.dev, self.ino, self.fingerprint, self.generation)
-        elif self.fingerprint is None:
-            # Identity decided when the first line is complete; it may equal
-            # the old first line, so take the next generation to be safe.
-            self.generation += 1
+        self.head = b""
+        self.identify()
 
     def replaced(self) -> bool:
         """True when its path now names another file, or nothing."""

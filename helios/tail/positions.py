@@ -1,17 +1,26 @@
-"""The tailer's positions file: how far each file's events are safe.
+"""The tailer's positions file: how far each content's events are safe, and
+what the tailer saw of it (its inventory).
 
-An entry is keyed by the file's identity (its source key: device, inode,
-first line, generation), never by path, so a renamed file keeps its place and
+An entry is keyed by the content's identity (``helios.tail.identity``), never
+by path or inode, so a renamed, copied or compressed file keeps its place and
 a new file at an old path does not inherit it. The offset saved is the
 *committed* offset: the first byte whose event is not yet in the spool (or,
 with the spool off, not yet taken by a buck). An offset never runs ahead of
 data that is safe on disk, so a crash at any line re-reads, never skips.
 
+Each entry also holds the inventory of that content: the paths it was seen
+at, the largest size seen (uncompressed), the first byte read, and how reading
+ended (``END_*``). The tailer sends these records to the bucks
+(``helios.tail.inventory``), so that ``helios audit`` knows what existed.
+
 The file is JSON with a version, replaced with ``write_atomic`` (temporary
-file, fsync, rename, fsync of the directory). A file that cannot be read as
-this format is never silently reset: ``load`` moves it aside and reports it,
-and the tailer then reads every file from its beginning (ids are derived from
-identity and offset, so what is read twice is deduplicated downstream).
+file, fsync, rename, fsync of the directory). Version 1 (keys hashed from
+device, inode and first line) is read and converted: its entries keep their
+keys (``legacy``), so lines read again after an upgrade keep their ids. A file
+that cannot be read as either format is never silently reset: ``load`` moves
+it aside and reports it, and the tailer then reads every file from its
+beginning (ids are derived from identity and offset, so what is read twice is
+deduplicated downstream).
 """
 
 from __future__ import annotations
@@ -20,26 +29,69 @@ import base64
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from helios.store.atomic import write_atomic
+from helios.tail.identity import head_hash
 
 log = logging.getLogger(__name__)
 
-VERSION = 1
+VERSION = 2
+MAX_PATHS = 8
+
+# How reading a content ended (the inventory's "end"); "" while it is followed.
+END_READING = ""
+END_READ = "read"                 # read to its end
+END_DELETED = "deleted"           # gone (deleted, or truncated with no copy left) before its end was read
+END_CORRUPT = "corrupt"           # a compressed file that ends early or is damaged: read as far as it goes
+END_DENIED = "permission-denied"  # could not be opened or read: permission denied
+END_UNREADABLE = "unreadable"     # could not be opened or read for another reason
+END_SKIPPED = "skipped"           # left out on purpose (a limit, or start_at = "end")
+ENDS = (END_READING, END_READ, END_DELETED, END_CORRUPT, END_DENIED, END_UNREADABLE, END_SKIPPED)
 
 
 @dataclass
 class Position:
-    path: str          # where the file was last seen
-    dev: int
+    path: str          # where the content was last seen
+    dev: int           # device and inode it was last seen at (a hint, not the identity)
     ino: int
-    fingerprint: bytes  # the first line (up to FINGERPRINT_BYTES)
-    generation: int    # bumped each time the file is truncated in place
+    fingerprint: bytes  # the prefix: its first line (up to PREFIX_BYTES)
+    generation: int    # n: which content with this prefix
     offset: int        # committed: every event before it is safe
-    seen: float        # wall time the file was last read (s)
+    seen: float        # wall time the content was last read (s)
     done: bool = False  # rotated away and read to its end: nothing left to finish
+    head_len: int = 0   # how many first bytes the head covers (up to HEAD_BYTES)
+    head_hash: int = 0  # identity.head_hash of those bytes
+    legacy: bool = False  # converted from version 1: matched by device, inode and first line
+    # The inventory of this content.
+    paths: list[str] = field(default_factory=list)
+    size: int = 0      # the largest size seen (uncompressed)
+    first: int = -1    # the first byte read (-1: none yet)
+    end: str = END_READING
+    detail: str = ""   # why, for an end other than "read"
+    sealed: list[str] = field(default_factory=list)  # compressed files read to their end: "dev:ino:size:mtime_ns"
+    changed: int = 0   # bumped at each inventory change worth sending; not saved
+
+    def saw(self, path: str, size: int | None = None) -> None:
+        if path not in self.paths:
+            self.paths.append(path)
+            del self.paths[:-MAX_PATHS]
+            self.changed += 1
+        if size is not None and size > self.size:
+            self.size = size
+
+    def ended(self, end: str, detail: str = "") -> None:
+        """Record how reading ended; a failure is not overwritten by a later
+        'read' of a shorter copy, but a content read to its end after all is."""
+        if end == END_READ and self.end not in (END_READING, END_READ) and self.offset < self.size:
+            return
+        if (self.end, self.detail) != (end, detail):
+            self.end, self.detail = end, detail
+            self.changed += 1
+
+
+_SAVED = [f.name for f in fields(Position) if f.name != "changed"]
 
 
 @dataclass
@@ -48,34 +100,58 @@ class Positions:
     spool: dict[str, int] = field(default_factory=dict)        # spool bucket relpath -> times sent
     saved_at: float = 0.0
     recovered: bool = False  # the file was corrupt and moved aside: read everything again
+    watching: dict[str, float] = field(default_factory=dict)   # followed path -> wall time first followed
 
     def fingerprint(self) -> tuple:
         """What changes when there is something new to save (offsets, files,
         spool state), cheaply."""
         return (sum(p.offset for p in self.files.values()), len(self.files),
-                sum(p.done for p in self.files.values()), tuple(sorted(self.spool.items())))
+                sum(p.done for p in self.files.values()), sum(p.changed for p in self.files.values()),
+                sum(p.head_len for p in self.files.values()), tuple(sorted(self.spool.items())),
+                len(self.watching))
 
     def to_bytes(self) -> bytes:
         files = {}
         for key, p in self.files.items():
             d = asdict(p)
+            del d["changed"]
             d["fingerprint"] = base64.b64encode(p.fingerprint).decode()
             files[key] = d
         return json.dumps({"version": VERSION, "saved_at": time.time(), "files": files,
-                           "spool": self.spool}, indent=0, sort_keys=True).encode()
+                           "spool": self.spool, "watching": self.watching}, indent=0, sort_keys=True).encode()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "Positions":
         doc = json.loads(data)
-        if not isinstance(doc, dict) or doc.get("version") != VERSION:
-            raise ValueError(f"unknown positions format version {doc.get('version') if isinstance(doc, dict) else None!r}")
+        version = doc.get("version") if isinstance(doc, dict) else None
+        if version not in (1, VERSION):
+            raise ValueError(f"unknown positions format version {version!r}")
         files = {}
         for key, d in doc["files"].items():
             d = dict(d)
             d["fingerprint"] = base64.b64decode(d["fingerprint"])
+            if version == 1:
+                d = _from_v1(d)
+            unknown = set(d) - set(_SAVED)
+            if unknown:
+                raise ValueError(f"unknown position fields {sorted(unknown)}")
             files[key] = Position(**d)
         spool = {str(k): int(v) for k, v in doc.get("spool", {}).items()}
-        return cls(files, spool, float(doc.get("saved_at", 0.0)))
+        watching = {str(k): float(v) for k, v in doc.get("watching", {}).items()}
+        if version == 1:
+            # Watched since each path was last read: siblings written while the
+            # tailer was down (for the upgrade) are then read as new.
+            for p in files.values():
+                watching[p.path] = min(watching.get(p.path, p.seen), p.seen)
+        return cls(files, spool, float(doc.get("saved_at", 0.0)), watching=watching)
+
+
+def _from_v1(d: dict) -> dict:
+    """A version 1 entry: same key, matched as that version matched (device,
+    inode, first line); its inventory starts at its committed offset."""
+    fp = d["fingerprint"]
+    return dict(d, head_len=len(fp), head_hash=head_hash(fp), legacy=True, paths=[d["path"]],
+                size=d["offset"], first=d["offset"], end=END_READ if d.get("done") else END_READING)
 
 
 def load(path: Path) -> Positions:

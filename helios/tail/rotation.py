@@ -2,24 +2,24 @@
 
 logrotate and friends move ``app.log`` to ``app.log.1`` (then ``.2``, ...),
 to ``app.log-20261123``, or copy it there and truncate the original
-(copytruncate), and may compress the old ones (``.gz``). When the tailer
-finds that a file it had read up to offset O is gone from its path, or is
-shorter than O, the lines after O are in one of these siblings: it finds the
-sibling with the same identity (same device and inode: a rename; or the same
-first line: a copy, compressed or not) and finishes it from O, under the old
+(copytruncate), and may compress the old ones (gzip, bzip2, zstd, xz). A
+sibling is matched to a known content by its first bytes
+(``helios.tail.identity``), whatever its name, inode or compression, and
+finished from the offset that content was read to, under the content's
 identity, so the ids are those the lines would have had if read in place.
+A compressed sibling is read decompressed (``helios.tail.compressed``).
 """
 
 from __future__ import annotations
 
-import gzip
 import logging
 import os
-import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from helios.tail.files import FINGERPRINT_BYTES, FollowedFile
+from helios.tail import compressed
+from helios.tail.files import FollowedFile
+from helios.tail.identity import HEAD_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -31,25 +31,56 @@ class Sibling:
     ino: int
     size: int
     mtime: float
+    mtime_ns: int = 0
+    _kind: str | None = field(default="?", repr=False)
+    _head: tuple | None = field(default=None, repr=False)
+    error: OSError | None = field(default=None, repr=False)  # why it could not be opened, if so
 
     @property
-    def gz(self) -> bool:
-        return self.path.endswith(".gz")
+    def kind(self) -> str | None:
+        """Its compression ('gzip', ...), None for a plain file."""
+        if self._kind == "?":
+            self._kind = compressed.kind(self.path)
+        return self._kind
 
-    def first_line(self) -> bytes | None:
-        try:
-            opener = gzip.open if self.gz else open
-            with opener(self.path, "rb") as f:
-                head = f.read(FINGERPRINT_BYTES)
-        except (OSError, EOFError) as exc:
-            log.warning("Cannot read rotated file %s: %s.", self.path, exc)
-            return None
-        nl = head.find(b"\n")
-        return head[: nl + 1] if nl >= 0 else head
+    @property
+    def sealed(self) -> bool:
+        return self.kind is not None
+
+    @property
+    def signature(self) -> str:
+        return f"{self.dev}:{self.ino}:{self.size}:{self.mtime_ns}"
+
+    def head(self) -> tuple[bytes, str]:
+        """Its first uncompressed bytes (up to HEAD_BYTES), and a problem ("" if none)."""
+        if self._head is None:
+            try:
+                if self.sealed:
+                    data, problems = compressed.head(self.path, self.kind, HEAD_BYTES)
+                    self._head = (data, "; ".join(problems))
+                else:
+                    with open(self.path, "rb") as f:
+                        self._head = (f.read(HEAD_BYTES), "")
+            except OSError as exc:
+                self.error = exc
+                self._head = (b"", str(exc))
+        return self._head
+
+
+def stat_sibling(path: str) -> Sibling | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    import stat as stat_mod
+
+    if not stat_mod.S_ISREG(st.st_mode):
+        return None
+    return Sibling(path, st.st_dev, st.st_ino, st.st_size, st.st_mtime, st.st_mtime_ns)
 
 
 def siblings(path: str) -> list[Sibling]:
-    """Rotated siblings of ``path`` (``path.1``, ``path-DATE``, ``.gz`` too),
+    """Rotated siblings of ``path`` (``path.1``, ``path-DATE``, compressed too),
     oldest first by modification time."""
     p = Path(path)
     found = []
@@ -60,48 +91,33 @@ def siblings(path: str) -> list[Sibling]:
     for name in names:
         if name == p.name or not (name.startswith(p.name + ".") or name.startswith(p.name + "-")):
             continue
-        full = str(p.parent / name)
-        try:
-            st = os.stat(full)
-        except OSError:
-            continue
-        if os.path.isfile(full):
-            found.append(Sibling(full, st.st_dev, st.st_ino, st.st_size, st.st_mtime))
+        s = stat_sibling(str(p.parent / name))
+        if s is not None:
+            found.append(s)
     return sorted(found, key=lambda s: (s.mtime, s.path))
 
 
-def find(path: str, dev: int, ino: int, fingerprint: bytes | None) -> Sibling | None:
-    """The sibling that is the file once known as (dev, ino, first line)."""
-    for s in reversed(siblings(path)):
-        if not s.gz and (s.dev, s.ino) == (dev, ino):
-            return s
-    if fingerprint:
-        for s in reversed(siblings(path)):
-            if s.first_line() == fingerprint:
-                return s
-    return None
-
-
-def open_rest(s: Sibling, offset: int, key: bytes, fingerprint: bytes | None, generation: int,
-              **kw) -> FollowedFile | None:
-    """A reader of ``s`` from ``offset`` under a known identity. A compressed
-    sibling is decompressed to an anonymous temporary file first."""
+def open_rest(s: Sibling, offset: int, key: bytes | None, fingerprint: bytes | None, generation: int,
+              head: bytes = b"", split_n: int = 0, **kw) -> FollowedFile | None:
+    """A reader of ``s`` from ``offset`` under a known identity (``key`` None:
+    decided by the reader from the content). A compressed sibling is
+    decompressed to an anonymous temporary file first (from ``offset`` on).
+    None if it cannot be opened (logged; the caller records why)."""
     try:
-        if s.gz:
-            tmp = tempfile.TemporaryFile()
-            with gzip.open(s.path, "rb") as src:
-                while block := src.read(1 << 20):
-                    tmp.write(block)
-            tmp.flush()
-            fd = os.dup(tmp.fileno())
-            tmp.close()
-            st = os.stat(s.path)
-            f = FollowedFile(s.path, fd, st.st_dev, st.st_ino, offset, generation, **kw)
+        if s.sealed:
+            x = compressed.extract(s.path, s.kind, offset)
+            f = FollowedFile(s.path, x.fd, s.dev, s.ino, offset, generation, base=offset, sealed=True,
+                             problem=x.problem, signature=s.signature, **kw)
+            f.head = head or s.head()[0]
+            f.size_total = x.size
         else:
             f = FollowedFile.open(s.path, offset, generation=generation, **kw)
     except (OSError, EOFError) as exc:
-        log.error("Cannot read the rest of rotated file %s from byte %d: %s; those lines are lost.",
-                  s.path, offset, exc)
+        log.error("Cannot read the rest of rotated file %s from byte %d: %s.", s.path, offset, exc)
         return None
-    f.key, f.fingerprint, f.committed, f.rotated = key, fingerprint, offset, True
+    f.committed, f.rotated, f.split_n = offset, True, split_n
+    if key is not None:
+        f.key, f.fingerprint = key, fingerprint
+        if head and not f.sealed:
+            f.head = head
     return f

@@ -59,8 +59,10 @@ def test_a_check_with_no_buck_reachable_is_unknown():
 def test_a_check_with_one_buck_down_still_counts_and_says_which(tmp_path, procs, buck):
     mesh = Mesh(tmp_path, procs, buck)
     down = free_endpoint()
+    # --contains: the tailed lines only, not the tailer's inventory records (live events too).
     proc = procs("--log-level", "warning", "check", "--buck", mesh.pubs[0], "--buck", down, "--seconds", "3",
-                 "--connect-timeout", "0.5", "-w", "5", "--env", "prod", name="check").expect_exit(1)
+                 "--connect-timeout", "0.5", "-w", "5", "--env", "prod", "--contains", "payload",
+                 name="check").expect_exit(1)
     poll_until(lambda: stats(mesh.data[0])["live"]["subscriptions"] == 1, what="the check to subscribe")
     append(mesh.log, lines(0, 10))
     poll_until(lambda: not proc.alive(), timeout=15, what="the check to finish")

@@ -39,7 +39,8 @@ def stuck_subscriber(pubs):
 
 def test_a_stuck_subscriber_slows_neither_ingest_nor_another_subscriber(tmp_path, procs, buck):
     mesh = Mesh(tmp_path, procs, buck, buck_args=("--publish-hwm", "100"))
-    reader = mesh.start("subscribe", "--output", "count", "--interval", "0.5", name="reader")
+    # --contains: the lines only, not the tailer's inventory records (live events too).
+    reader = mesh.start("subscribe", "--output", "count", "--interval", "0.5", "--contains", "payload", name="reader")
     mesh.wait_subscribed()
     stuck = stuck_subscriber(mesh.pubs)
     try:

@@ -62,7 +62,9 @@ def test_line_output_shows_time_environment_host_app_severity_and_the_message_as
 
 def test_count_output_adds_up_to_the_events_sent_once_each(tmp_path, procs, buck):
     mesh = Mesh(tmp_path, procs, buck)
-    sub = mesh.start("subscribe", "--output", "count", "--interval", "0.3", "--env", "prod", name="subscribe")
+    # Only the tailed lines: the tailer's inventory records (app helios-inventory) are live events too.
+    sub = mesh.start("subscribe", "--output", "count", "--interval", "0.3", "--env", "prod", "--contains", "payload",
+                     name="subscribe")
     mesh.wait_subscribed()
     append(mesh.log, lines(0, 3000))
 

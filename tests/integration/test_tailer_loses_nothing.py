@@ -98,6 +98,7 @@ class Case:
         return proc
 
     def events(self):
+        """The tailed lines the bucks hold (the tailer's inventory records left out)."""
         out = []
         for _, _, data in self.b:
             out.extend(buck_events(data)[0])

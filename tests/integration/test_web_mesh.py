@@ -54,7 +54,8 @@ def warm_up(page, log, host="web-1") -> None:
 
 
 def payload(page) -> list[str]:
-    return [m for m in messages(page) if "warm-up" not in m]
+    """The tailed lines shown (not warm-up lines, nor the tailer's inventory records, live events too)."""
+    return [m for m in messages(page) if "warm-up" not in m and " bytes seen, " not in m]
 
 
 def until_payload(page, count: int, timeout: float = 20) -> list[str]:

@@ -41,3 +41,49 @@ def test_files_with_other_identities_are_audited_apart():
 
 def test_client_events_have_no_span():
     assert span(Event(b"i" * 16, 0, 0, "h", "a", None, "", None, b"x", None)) is None
+
+
+# --- the inventory: what the tailer saw, against what the bucks hold ---
+
+from helios.audit import Report, _inventory  # noqa: E402
+from helios.tail import inventory  # noqa: E402
+
+
+def report(events):
+    r = Report({})
+    r.sources = collect(_inventory(r, events), lambda e: e.source_id)
+    return r
+
+
+def inv(size, end="", first=0, seq=1, t=1, key=b"k" * 16, detail=""):
+    e = inventory.to_event(inventory.Record(key, ("/f",), size, size, first, end, detail, seq), "h", t, "prod")
+    return e
+
+
+def test_bytes_seen_on_disk_that_no_buck_holds_are_named_even_at_the_end_of_a_file():
+    r = report([ev(0, b"aaa"), ev(4, b"bb"), inv(20)])
+    [f] = r.findings
+    assert f.missing == [(7, 20)] and not r.ok  # no gap between spans: only the inventory knows
+
+
+def test_a_file_seen_but_never_read_is_named():
+    r = report([inv(50, key=b"z" * 16)])
+    assert [f.missing for f in r.findings] == [[(0, 50)]]
+
+
+def test_a_file_whose_reading_ended_short_is_named_with_its_reason():
+    r = report([ev(0, b"aaa"), inv(4, end="deleted", detail="truncated with no copy")])
+    [f] = r.findings
+    assert f.short and f.missing == [] and f.record.detail == "truncated with no copy"
+    from helios.audit import render
+    assert "not read to its end" in render(r) and "deleted" in render(r)
+
+
+def test_the_latest_record_of_a_file_wins_and_a_clean_run_is_ok():
+    r = report([ev(0, b"aaa"), ev(4, b"bb"), inv(20, end="permission-denied", t=1), inv(7, end="read", t=2)])
+    assert r.findings == [] and r.ok
+
+
+def test_a_start_at_the_end_is_not_a_loss():
+    r = report([ev(100, b"x"), inv(102, first=100)])
+    assert r.ok

@@ -129,3 +129,23 @@ def test_a_file_truncated_and_started_again_with_the_same_first_line_gets_new_id
         out.write(b"header\nnew\n")
     f.restart()
     assert f.pos == 0 and f.key != key and f.generation == 1
+
+
+def test_a_file_rewritten_between_its_identification_and_its_first_read_is_noticed(tmp_path):
+    p = tmp_path / "a.log"
+    p.write_bytes(b"old first line\nold second\n")
+    f = FollowedFile.open(str(p))  # identified; nothing read yet
+    p.write_bytes(b"new first line\n")  # copytruncate, and the writer goes on
+    assert f.read(1 << 20, 0) == []  # not read under the identity of the old content
+    assert f.truncated()
+    f.restart()
+    [c] = f.read(1 << 20, 0)
+    assert c.data == b"new first line\n"
+
+
+def test_identity_does_not_depend_on_the_inode_or_the_name(tmp_path):
+    p = tmp_path / "a.log"
+    p.write_bytes(b"first line\nsecond\n")
+    key = FollowedFile.open(str(p)).key
+    (tmp_path / "copy").write_bytes(p.read_bytes())
+    assert FollowedFile.open(str(tmp_path / "copy")).key == key

@@ -164,3 +164,421 @@ def test_idle_files_are_parked_over_the_descriptor_limit_and_come_back_when_they
     w.scan()
     assert parked in w.current
     assert [m for m, _ in drain(w)] == [b"more"]
+
+
+# --- identity is content: the same bytes get the same ids through any name or compression ---
+
+import bz2  # noqa: E402
+import json  # noqa: E402
+
+import pytest  # noqa: E402
+import zstandard  # noqa: E402
+
+from helios.model import line_id  # noqa: E402
+from helios.tail import positions as positions_file  # noqa: E402
+from helios.tail.positions import END_CORRUPT, END_DELETED  # noqa: E402
+
+COMPRESS = {
+    "gz": lambda data: gzip.compress(data),
+    "bz2": lambda data: bz2.compress(data),
+    "zst": lambda data: zstandard.ZstdCompressor().compress(data),
+}
+
+
+def ids(got):
+    """message -> set of keys it was read under."""
+    out = {}
+    for m, k in got:
+        out.setdefault(m, set()).add(k)
+    return out
+
+
+def restart(w, pos):
+    commit_all(w)
+    w.remember(now_wall=0.0)
+    w.close()
+    pos.saved_at = 0.0
+    return pos
+
+
+def test_the_same_bytes_read_live_from_a_copy_and_compressed_get_the_same_identity(tmp_path):
+    p = tmp_path / "a.log"
+    write(p, b"1 first\n", b"2 second\n")
+    w = Watcher([str(p)], Positions(), Options(start_at_end=False))
+    w.scan()
+    live_key = drain(w)[0][1]
+    shutil.copyfile(p, tmp_path / "a.log.1")
+    (tmp_path / "a.log.2.gz").write_bytes(gzip.compress(p.read_bytes()))
+    w2 = Watcher([str(tmp_path / "a.log*")], Positions(), Options(start_at_end=False))
+    w2.scan()
+    keys = {f.path: f.key for f in w2.readers()}
+    assert set(keys.values()) == {live_key}  # three files, one content, in a fresh tailer too
+
+
+@pytest.mark.parametrize("ext", sorted(COMPRESS))
+def test_a_restart_after_two_compressed_rotations_reads_the_rest_and_the_file_it_never_saw(tmp_path, ext):
+    p = tmp_path / "a.log"
+    write(p, b"1 first\n", b"2 read\n")
+    pos = Positions()
+    w = Watcher([str(p)], pos, Options(start_at_end=False))
+    w.scan()
+    first = drain(w)
+    restart(w, pos)
+    write(p, b"3 unread\n")
+    (tmp_path / f"a.log.2.{ext}").write_bytes(COMPRESS[ext](p.read_bytes()))
+    p.write_bytes(b"4 never seen\n5 never seen\n")
+    (tmp_path / f"a.log.1.{ext}").write_bytes(COMPRESS[ext](p.read_bytes()))
+    p.write_bytes(b"6 current\n")
+    w2 = Watcher([str(p)], pos, Options(start_at_end=True))
+    w2.scan()
+    got = drain(w2)
+    assert sorted(m for m, _ in got) == [b"3 unread", b"4 never seen", b"5 never seen", b"6 current"]
+    assert ids(got)[b"3 unread"] == {first[0][1]}  # finished under the identity it was read with
+
+
+def test_a_new_identity_is_recorded_at_once_so_a_kill_after_a_copytruncate_loses_nothing(tmp_path):
+    p = tmp_path / "a.log"
+    pos = Positions()
+    w = Watcher([str(p.parent / "*.log")], pos, Options(start_at_end=False))
+    w.scan()
+    write(p, b"1 first of a new file\n")
+    w.scan()
+    [(_, key)] = drain(w)
+    assert key.hex() in pos.files and w.dirty  # recorded before any commit or periodic save
+    assert pos.files[key.hex()].offset == 0
+    w.close()  # killed: nothing committed, nothing remembered
+    write(p, b"2 written before the copytruncate\n")
+    (tmp_path / "a.log.1.gz").write_bytes(gzip.compress(p.read_bytes()))
+    p.write_bytes(b"3 after\n")
+    w2 = Watcher([str(p.parent / "*.log")], Positions.from_bytes(pos.to_bytes()), Options(start_at_end=True))
+    w2.scan()
+    got = drain(w2)
+    assert sorted(m for m, _ in got) == [b"1 first of a new file", b"2 written before the copytruncate", b"3 after"]
+    assert ids(got)[b"1 first of a new file"] == {key}  # read again under the same identity: deduplicated
+
+
+def test_a_tailer_behind_by_two_copytruncates_reads_the_copy_it_never_saw(tmp_path):
+    p = tmp_path / "a.log"
+    write(p, b"1 first\n")
+    w = Watcher([str(p)], Positions(), Options(start_at_end=False))
+    w.scan()
+    drain(w)
+    write(p, b"2 before the first copy\n")
+    shutil.copyfile(p, tmp_path / "a.log.1")
+    p.write_bytes(b"3 between the copies\n")
+    os.rename(tmp_path / "a.log.1", tmp_path / "a.log.2")
+    shutil.copyfile(p, tmp_path / "a.log.1")
+    p.write_bytes(b"4 after the second copy and longer than before\n")
+    got = [m for m, _ in drain(w, now=100.0)]
+    assert sorted(got) == [b"2 before the first copy", b"3 between the copies",
+                           b"4 after the second copy and longer than before"]
+
+
+def test_a_glob_of_rotated_and_compressed_siblings_reads_each_content_once_and_never_as_text(tmp_path):
+    p = tmp_path / "app.log"
+    write(p, b"1 first\n", b"2 second\n")
+    pos = Positions()
+    w = Watcher([str(tmp_path / "app.log*")], pos, Options(start_at_end=False))
+    w.scan()
+    drain(w)
+    shutil.copyfile(p, tmp_path / "app.log.1")  # copytruncate
+    p.write_bytes(b"3 third\n")
+    w.scan()
+    drain(w, now=10.0)
+    (tmp_path / "app.log.2.gz").write_bytes(gzip.compress((tmp_path / "app.log.1").read_bytes()))
+    os.unlink(tmp_path / "app.log.1")
+    (tmp_path / "app.log.1.bz2").write_bytes(bz2.compress(b"0 an old file never seen\n"))
+    w.scan()
+    got = drain(w, now=20.0) + drain(w, now=40.0)
+    assert sorted(m for m, _ in got) == [b"0 an old file never seen"]
+    w3 = Watcher([str(tmp_path / "app.log*")], Positions(), Options(start_at_end=False))
+    w3.scan()
+    again = drain(w3)
+    assert all(m.isascii() for m, _ in again)  # decompressed, never gzip bytes as text
+    assert sorted(m for m, _ in again) == [b"0 an old file never seen", b"1 first", b"2 second", b"3 third"]
+
+
+def test_the_last_piece_of_a_long_line_finished_from_a_copy_is_marked_last(tmp_path):
+    p = tmp_path / "a.log"
+    write(p, b"x" * 2500)
+    w = Watcher([str(p)], Positions(), Options(start_at_end=False, max_line=1000))
+    w.scan()
+    pieces = []
+
+    def take(now):
+        for f in w.readers():
+            for c in f.read(1 << 20, now):
+                if c.messages is not None:
+                    pieces.extend(c.fields)
+            if f.at_eof:
+                w.at_end(f, now)
+    take(0.0)
+    assert [fl["split"] for fl in pieces] == [1, 2]
+    write(p, b"y" * 10 + b"\n")
+    shutil.copyfile(p, tmp_path / "a.log.1")
+    p.write_bytes(b"new\n")
+    for t in (1.0, 2.0, 10.0):
+        take(t)
+    assert pieces[-1] == {"split": 3, "last": True}
+
+
+def test_a_truncated_gzip_rotation_is_read_as_far_as_it_goes_and_reported_corrupt(tmp_path):
+    p = tmp_path / "a.log"
+    write(p, b"1 first\n")
+    pos = Positions()
+    w = Watcher([str(p)], pos, Options(start_at_end=False))
+    w.scan()
+    [(_, key)] = drain(w)
+    restart(w, pos)
+    write(p, b"".join(b"%d unread line with some words to compress\n" % i for i in range(2, 20000)))
+    data = gzip.compress(p.read_bytes())
+    (tmp_path / "a.log.1.gz").write_bytes(data[: len(data) // 2])
+    p.write_bytes(b"new\n")
+    w2 = Watcher([str(p)], pos, Options(start_at_end=True))
+    w2.scan()
+    got = [m for m, _ in drain(w2)]
+    assert b"2 unread line with some words to compress" in got and b"new" in got
+    assert b"19999 unread line with some words to compress" not in got
+    entry = pos.files[key.hex()]
+    assert entry.end == "" and str(tmp_path / "a.log.1.gz") in w2.recheck  # it may still be being written
+    import time
+    w2.look_again(time.time() + 60)  # it did not change for a while: cut short for good
+    assert entry.end == END_CORRUPT and "ends early" in entry.detail and entry.done
+
+
+def test_a_compressed_rotation_read_while_still_being_written_is_finished_not_called_corrupt(tmp_path):
+    p = tmp_path / "a.log"
+    write(p, b"1 first\n")
+    pos = Positions()
+    w = Watcher([str(p)], pos, Options(start_at_end=False))
+    w.scan()
+    [(_, key)] = drain(w)
+    restart(w, pos)
+    write(p, b"".join(b"%d unread line with some words to compress\n" % i for i in range(2, 20000)))
+    data = gzip.compress(p.read_bytes())
+    gz = tmp_path / "a.log.1.gz"
+    gz.write_bytes(data[: len(data) // 2])  # gzip is still writing it
+    p.write_bytes(b"new\n")
+    w2 = Watcher([str(p)], pos, Options(start_at_end=True))
+    w2.scan()
+    got = drain(w2)
+    gz.write_bytes(data)  # done
+    w2.scan()
+    got += drain(w2, now=10.0)
+    # (Nothing is committed here, so what was read is read again: under the same ids.)
+    assert set(ids(got)) == {b"new"} | {b"%d unread line with some words to compress" % i for i in range(2, 20000)}
+    assert all(len(keys) == 1 for keys in ids(got).values())
+    assert pos.files[key.hex()].end == "read"
+
+
+def test_a_content_truncated_with_no_copy_after_bytes_were_seen_is_recorded_deleted(tmp_path):
+    p = tmp_path / "a.log"
+    write(p, b"1 first\n")
+    pos = Positions()
+    w = Watcher([str(p)], pos, Options(start_at_end=False))
+    w.scan()
+    [(_, key)] = drain(w)
+    commit_all(w)
+    write(p, b"2 seen but not read\n")
+    w.remember(now_wall=1.0)
+    [f] = w.readers()
+    f.at_eof = False  # seen behind: its size is recorded
+    w.remember(now_wall=1.0)
+    p.write_bytes(b"")
+    write(p, b"3\n")
+    drain(w, now=5.0)
+    entry = pos.files[key.hex()]
+    assert entry.end == END_DELETED and entry.size > entry.offset
+
+
+def test_files_that_share_a_fixed_header_get_their_own_identities(tmp_path):
+    header = b"# fields: time level message\n"
+    write(tmp_path / "a.log", header, b"alpha\n")
+    write(tmp_path / "b.log", header, b"beta\n")
+    pos = Positions()
+    w = Watcher([str(tmp_path / "*.log")], pos, Options(start_at_end=False))
+    w.scan()
+    got = ids(drain(w))
+    assert len(got[header[:-1]]) == 2  # the same first line, two contents
+    p = tmp_path / "a.log"
+    os.rename(p, tmp_path / "a.log.1")  # a rename rotation: the new file starts the same
+    write(p, header)
+    drain(w, now=1.0)
+    write(p, b"gamma\n")
+    got2 = ids(drain(w, now=2.0) + drain(w, now=3.0))
+    assert got2[b"gamma"] and not (got2[b"gamma"] & got[header[:-1]])
+
+
+def test_a_file_shorter_than_its_first_line_keeps_its_identity_as_it_grows(tmp_path):
+    p = tmp_path / "a.log"
+    write(p, b"a first line with no newline yet")
+    w = Watcher([str(p)], Positions(), Options(start_at_end=False))
+    w.scan()
+    assert drain(w) == []
+    write(p, b"\n")
+    [(_, key)] = drain(w)
+    write(p, b"second\n")
+    assert drain(w) == [(b"second", key)]
+    assert Watcher([str(p)], Positions(), Options(start_at_end=False)).follow(str(p)).key == key
+
+
+V1_POSITIONS = """{
+"files": {
+"KEY": {
+"dev": DEV,
+"done": false,
+"fingerprint": "Zmlyc3QgbGluZQo=",
+"generation": 0,
+"ino": INO,
+"offset": 23,
+"path": "PATH",
+"seen": 123.0
+}
+},
+"saved_at": 1796558969.4657938,
+"spool": {},
+"version": 1
+}"""
+
+
+def test_positions_written_by_the_first_format_are_resumed_under_the_same_ids(tmp_path):
+    """An upgrade mid-stream: the file format of 01d012b (keys of device, inode
+    and first line) is read; the file resumes at its offset and lines read
+    again after the upgrade get the ids they had before it."""
+    from helios.model import source_key
+    p = tmp_path / "a.log"
+    write(p, b"first line\nsecond line\n")
+    st = p.stat()
+    old_key = source_key(st.st_dev, st.st_ino, b"first line\n")
+    text = V1_POSITIONS.replace("KEY", old_key.hex()).replace("DEV", str(st.st_dev)) \
+        .replace("INO", str(st.st_ino)).replace("PATH", str(p))
+    (tmp_path / "positions.json").write_text(text)
+    pos = positions_file.load(tmp_path / "positions.json")
+    assert not pos.recovered and pos.files[old_key.hex()].legacy
+    write(p, b"third line\n")
+    w = Watcher([str(p)], pos, Options(start_at_end=True))
+    w.scan()
+    assert drain(w) == [(b"third line", old_key)]
+    # Rotated by copytruncate + gzip while down: the copy is finished under the old key too.
+    commit_all(w)
+    w.remember(now_wall=0.0)
+    w.close()
+    write(p, b"fourth line\n")
+    (tmp_path / "a.log.1.gz").write_bytes(gzip.compress(p.read_bytes()))
+    p.write_bytes(b"new file\n")
+    saved = json.loads(pos.to_bytes())
+    assert saved["version"] == 2
+    w2 = Watcher([str(p)], positions_file.Positions.from_bytes(pos.to_bytes()), Options())
+    w2.scan()
+    got = drain(w2)
+    assert sorted(got) == sorted([(b"fourth line", old_key), (b"new file", got[-1][1])]) or \
+        dict(got)[b"fourth line"] == old_key
+    assert dict(got)[b"fourth line"] == old_key
+    assert line_id(old_key, 34) == line_id(dict(got)[b"fourth line"], 34)
+
+
+def test_finished_contents_are_forgotten_after_two_weeks_once_their_files_are_gone(tmp_path):
+    from helios.tail.watcher import PRUNE_AFTER
+    p = tmp_path / "a.log"
+    write(p, b"1 first\n")
+    pos = Positions()
+    w = Watcher([str(p)], pos, Options(start_at_end=False, rotate_wait=0.0))
+    w.scan()
+    drain(w)
+    os.rename(p, tmp_path / "a.log.1")
+    write(p, b"2 second\n")
+    drain(w, now=10.0)
+    drain(w, now=20.0)
+    commit_all(w)
+    import time
+    now = time.time()
+    w.remember(now_wall=now)
+    old = [k for k, e in pos.files.items() if e.done]
+    assert len(old) == 1
+    assert w.prune(now + PRUNE_AFTER + 60) == 0  # its file is still there (a glob may match it)
+    os.unlink(tmp_path / "a.log.1")
+    assert w.prune(now + PRUNE_AFTER - 60) == 0  # not old enough
+    assert w.prune(now + PRUNE_AFTER + 60) == 1 and old[0] not in pos.files
+    assert len(pos.files) == 1  # the current file stays
+
+
+def test_a_glob_over_a_rename_rotation_then_compression_reads_each_line_once(tmp_path):
+    p = tmp_path / "app.log"
+    write(p, b"1 first\n")
+    w = Watcher([str(tmp_path / "app.log*")], Positions(), Options(start_at_end=False, rotate_wait=1.0))
+    w.scan()
+    got = drain(w)
+    os.rename(p, tmp_path / "app.log.1")
+    write(tmp_path / "app.log.1", b"2 late write to the renamed file\n")
+    write(p, b"3 new file\n")
+    w.scan()
+    got += drain(w, now=10.0)
+    w.scan()
+    got += drain(w, now=20.0)
+    (tmp_path / "app.log.1.gz").write_bytes(gzip.compress((tmp_path / "app.log.1").read_bytes()))
+    os.unlink(tmp_path / "app.log.1")
+    w.scan()
+    got += drain(w, now=30.0) + drain(w, now=40.0)
+    assert sorted(m for m, _ in got) == [b"1 first", b"2 late write to the renamed file", b"3 new file"]
+
+
+def test_an_upgrade_reads_a_rotated_file_written_while_the_old_tailer_was_down(tmp_path):
+    from helios.model import source_key
+    p = tmp_path / "a.log"
+    write(p, b"first line\nsecond line\n")
+    st = p.stat()
+    old_key = source_key(st.st_dev, st.st_ino, b"first line\n")
+    text = V1_POSITIONS.replace("KEY", old_key.hex()).replace("DEV", str(st.st_dev)) \
+        .replace("INO", str(st.st_ino)).replace("PATH", str(p))
+    (tmp_path / "positions.json").write_text(text)
+    pos = positions_file.load(tmp_path / "positions.json")
+    assert pos.watching == {str(p): 123.0}  # watched since it was last read
+    os.rename(p, tmp_path / "a.log.2")  # two rotations while down: a.log.1 was never seen
+    write(tmp_path / "a.log.1", b"never seen\n")
+    write(p, b"current\n")
+    w = Watcher([str(p)], pos, Options(start_at_end=True))
+    w.scan()
+    assert sorted(m for m, _ in drain(w)) == [b"current", b"never seen"]
+
+
+def test_a_file_deleted_while_the_tailer_was_down_is_reported_even_if_it_was_read_to_its_end(tmp_path):
+    p = tmp_path / "a.log"
+    write(p, b"1 first\n")
+    pos = Positions()
+    w = Watcher([str(p)], pos, Options(start_at_end=False))
+    w.scan()
+    [(_, key)] = drain(w)
+    restart(w, pos)
+    os.unlink(p)  # and whatever was written to it after the tailer stopped with it
+    write(p, b"2 a new file\n")
+    w2 = Watcher([str(p)], pos, Options(start_at_end=True))
+    w2.scan()
+    assert [m for m, _ in drain(w2)] == [b"2 a new file"]
+    entry = pos.files[key.hex()]
+    assert entry.end == END_DELETED and "not seen" in entry.detail
+
+
+def test_a_truncation_with_no_copy_after_the_tailer_did_not_look_for_a_while_is_reported(tmp_path):
+    p = tmp_path / "a.log"
+    write(p, b"1 first\n")
+    pos = Positions()
+    w = Watcher([str(p)], pos, Options(start_at_end=False))
+    w.scan()
+    [(_, key)] = drain(w, now=0.0)
+    p.write_bytes(b"")  # while the tailer was stopped: what was written before this, nobody saw
+    write(p, b"2\n")
+    drain(w, now=30.0)
+    assert pos.files[key.hex()].end == END_DELETED and "not looked at it" in pos.files[key.hex()].detail
+
+
+def test_a_truncation_in_place_while_the_tailer_looks_is_not_a_loss(tmp_path):
+    p = tmp_path / "a.log"
+    write(p, b"1 first\n")
+    pos = Positions()
+    w = Watcher([str(p)], pos, Options(start_at_end=False))
+    w.scan()
+    [(_, key)] = drain(w, now=0.0)
+    p.write_bytes(b"")
+    write(p, b"2\n")
+    drain(w, now=0.05)
+    assert pos.files[key.hex()].end == "read"
