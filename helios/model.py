@@ -67,6 +67,11 @@ class Event(NamedTuple):
 
 # How many leading fields of an Event travel in each positional array.
 ROW_FIELDS = len(Event._fields) - 1
+
+# The app of the tailers' inventory records (helios.tail.inventory): events the
+# audit reads, which live views (subscribe, check, graphite, the web's live tail)
+# leave out unless their filter names this app.
+INVENTORY_APP = "helios-inventory"
 # Rows of the first cut had no source_id; they still decode (with b"").
 SHORT_ROW_FIELDS = ROW_FIELDS - 1
 

@@ -60,9 +60,12 @@ class Proc:
     def start(self) -> None:
         self.log = open(self.log_path, "ab")
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.p = subprocess.Popen([sys.executable, "-m", "helios", *self.args], stdout=self.log,
-                                  stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        self.p = subprocess.Popen(self.command(), stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
         self._ended = False
+
+    def command(self) -> list[str]:
+        """The command line this process runs (a subclass may wrap it)."""
+        return [sys.executable, "-m", "helios", *self.args]
 
     def alive(self) -> bool:
         return self.p.poll() is None

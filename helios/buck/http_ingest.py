@@ -472,6 +472,11 @@ class HttpIngest:
             self.counts["body_timeouts"] += 1
             raise Refused(408, f"the body did not arrive within {self.cfg.http_body_timeout:g} s "
                                f"({total} bytes came)", close=True) from None
+        except ConnectionError:
+            # The client went away before its body was whole: nothing was taken,
+            # and the answer goes nowhere (a 400 keeps aiohttp from logging a traceback).
+            self.counts["body_lost"] += 1
+            raise Refused(400, f"the connection ended after {total} bytes of the body", close=True) from None
         body = b"".join(chunks)
         encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
         return decompress(body, encoding, limit)

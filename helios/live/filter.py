@@ -13,7 +13,8 @@ event through.
 
 A severity filter means "this severe or worse", as syslog selectors do
 (``err`` is emerg..err); events of unknown severity pass only when no
-severity is asked for.
+severity is asked for. The tailers' inventory records (app
+``helios-inventory``) pass only a filter that names their app.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import itertools
 from dataclasses import dataclass
 
 from helios.errors import ConfigError
-from helios.model import SEVERITY_BY_NAME, Event, severity_name
+from helios.model import INVENTORY_APP, SEVERITY_BY_NAME, Event, severity_name
 from helios.wire import live
 
 MAX_PREFIXES = 1000
@@ -64,7 +65,7 @@ class Filter:
     def match(self, e: Event) -> bool:
         if self.environments and e.environment not in self.environments:
             return False
-        if self.apps and e.app not in self.apps:
+        if self.apps and e.app not in self.apps or e.app == INVENTORY_APP and not self.apps:
             return False
         if self.severity is not None and (e.severity is None or e.severity > self.severity):
             return False

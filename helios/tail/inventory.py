@@ -43,9 +43,9 @@ from dataclasses import dataclass
 
 import xxhash
 
-from helios.model import Event
+from helios.model import INVENTORY_APP, Event
 
-APP = "helios-inventory"
+APP = INVENTORY_APP
 FORMAT = 1
 ENDS = ("", "read", "deleted", "corrupt", "permission-denied", "unreadable", "skipped")
 SHORT_ENDS = ENDS[2:]   # ends that say bytes may be missing

@@ -33,7 +33,7 @@ from typing import Any, Callable
 import re2
 
 from helios.errors import FilterError
-from helios.model import SEVERITIES, SEVERITY_BY_NAME
+from helios.model import INVENTORY_APP, SEVERITIES, SEVERITY_BY_NAME
 from helios.web.lines import Line
 from helios.wire import live
 
@@ -86,8 +86,8 @@ class Filter:
                 return False
             if hosts and line.host not in hosts:
                 return False
-            if apps and line.app not in apps:
-                return False
+            if apps and line.app not in apps or line.app == INVENTORY_APP and not apps:
+                return False  # inventory records only when their app is asked for
             if sev is not None and (line.severity is None or line.severity > sev):
                 return False
             return text is None or text(line.text)

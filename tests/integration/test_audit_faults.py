@@ -19,7 +19,7 @@ import signal
 import subprocess
 import sys
 
-from tests.helpers import ROOT, Proc, poll_until
+from tests.helpers import Proc, poll_until
 from tests.integration.test_tailer_loses_nothing import Case, Writer
 
 
@@ -105,13 +105,9 @@ def test_a_file_deleted_while_the_tailer_was_stopped_behind_it_is_named(tmp_path
 class Unprivileged(Proc):
     """A helios process that is root without the capabilities that bypass file modes."""
 
-    def start(self) -> None:
-        self.log = open(self.log_path, "ab")
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+    def command(self) -> list[str]:
         drop = "-dac_override,-dac_read_search"
-        self.p = subprocess.Popen(["setpriv", f"--bounding-set={drop}", f"--inh-caps={drop}", "--",
-                                   sys.executable, "-m", "helios", *self.args], stdout=self.log,
-                                  stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        return ["setpriv", f"--bounding-set={drop}", f"--inh-caps={drop}", "--", *super().command()]
 
 
 def test_read_permission_removed_mid_file_is_named_and_a_clean_run_exits_0_again(tmp_path, procs, buck):
