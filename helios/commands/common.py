@@ -42,6 +42,24 @@ def flag(key: str, *decls: str, **kw: Any) -> Callable:
     return click.option(*decls, f"{section}__{name}", default=None, **kw)
 
 
+def spool_options(section: str) -> Callable:
+    """The flags of the spool keys (``config.Spool``, shared by [tailer] and
+    [relay]): one list, so both commands offer the same ones."""
+    options = [
+        flag(f"{section}.spool_window", "--spool-window", type=int, metavar="SECONDS"),
+        flag(f"{section}.spool_max_bytes", "--spool-max-bytes", type=int),
+        flag(f"{section}.spool_max_age", "--spool-max-age", type=float, metavar="SECONDS"),
+        flag(f"{section}.resend_jitter", "--resend-jitter", type=float, metavar="SECONDS"),
+        flag(f"{section}.live_wait", "--live-wait", type=float, metavar="SECONDS"),
+    ]
+
+    def apply(f: Callable) -> Callable:
+        for option in reversed(options):
+            f = option(f)
+        return f
+    return apply
+
+
 def config_option(f: Callable) -> Callable:
     return click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False),
                         help="TOML config file (see `helios check-config --example`).")(f)

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from helios.commands.common import config_option, flag, load, run_service
+from helios.commands.common import config_option, flag, load, run_service, spool_options
 
 
 @click.command()
@@ -18,11 +18,7 @@ from helios.commands.common import config_option, flag, load, run_service
 @flag("relay.rcvhwm", "--rcvhwm", type=int, metavar="MESSAGES")
 @flag("relay.sndhwm", "--sndhwm", type=int, metavar="MESSAGES")
 @flag("relay.max_frame_bytes", "--max-frame-bytes", type=int)
-@flag("relay.spool_window", "--spool-window", type=int, metavar="SECONDS")
-@flag("relay.spool_max_bytes", "--spool-max-bytes", type=int)
-@flag("relay.spool_max_age", "--spool-max-age", type=float, metavar="SECONDS")
-@flag("relay.resend_jitter", "--resend-jitter", type=float, metavar="SECONDS")
-@flag("relay.live_wait", "--live-wait", type=float, metavar="SECONDS")
+@spool_options("relay")
 @flag("relay.sync_interval", "--sync-interval", type=float, metavar="SECONDS")
 @flag("relay.stats_interval", "--stats-interval", type=float, metavar="SECONDS")
 @flag("relay.metrics", "--metrics", metavar="HOST:PORT")

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from helios import config
-from helios.commands.common import config_option, flag, load, overrides_of, run_service
+from helios.commands.common import config_option, flag, load, overrides_of, run_service, spool_options
 
 
 @click.command()
@@ -28,10 +28,7 @@ from helios.commands.common import config_option, flag, load, overrides_of, run_
 @flag("tailer.rescan_interval", "--rescan-interval", type=float, metavar="SECONDS")
 @flag("tailer.state_dir", "--state-dir", metavar="DIR")
 @flag("tailer.spool", "--spool/--no-spool")
-@flag("tailer.spool_window", "--spool-window", type=int, metavar="SECONDS")
-@flag("tailer.spool_max_bytes", "--spool-max-bytes", type=int)
-@flag("tailer.resend_jitter", "--resend-jitter", type=float, metavar="SECONDS")
-@flag("tailer.live_wait", "--live-wait", type=float, metavar="SECONDS")
+@spool_options("tailer")
 @flag("tailer.positions_interval", "--positions-interval", type=float, metavar="SECONDS")
 @flag("tailer.rotate_wait", "--rotate-wait", type=float, metavar="SECONDS")
 @flag("tailer.partial_flush", "--partial-flush", type=float, metavar="SECONDS")
