@@ -233,8 +233,9 @@ class Writer:
                 os.unlink(self.name(len(self.rotated), ext))
                 self._gone(seg, "deleted")
         elif method == "truncate":
-            # Truncation in place loses what was not read yet, whoever reads: give a live tailer a moment.
-            time.sleep(0.3)
+            # Truncation in place loses what was not read yet, whoever reads: the writer's pace
+            # gives a live tailer a moment, as a real truncating program would not wait at all.
+            time.sleep(0.3)  # the writer's pace, not a wait for a result
             with open(self.app, "r+b") as f:
                 f.truncate(0)
             self._gone(self.seg, "truncated")

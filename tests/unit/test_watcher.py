@@ -322,31 +322,11 @@ def test_the_last_piece_of_a_long_line_finished_from_a_copy_is_marked_last(tmp_p
     assert pieces[-1] == {"split": 3, "last": True}
 
 
-def test_a_truncated_gzip_rotation_is_read_as_far_as_it_goes_and_reported_corrupt(tmp_path):
-    p = tmp_path / "a.log"
-    write(p, b"1 first\n")
-    pos = Positions()
-    w = Watcher([str(p)], pos, Options(start_at_end=False))
-    w.scan()
-    [(_, key)] = drain(w)
-    restart(w, pos)
-    write(p, b"".join(b"%d unread line with some words to compress\n" % i for i in range(2, 20000)))
-    data = gzip.compress(p.read_bytes())
-    (tmp_path / "a.log.1.gz").write_bytes(data[: len(data) // 2])
-    p.write_bytes(b"new\n")
-    w2 = Watcher([str(p)], pos, Options(start_at_end=True))
-    w2.scan()
-    got = [m for m, _ in drain(w2)]
-    assert b"2 unread line with some words to compress" in got and b"new" in got
-    assert b"19999 unread line with some words to compress" not in got
-    entry = pos.files[key.hex()]
-    assert entry.end == "" and str(tmp_path / "a.log.1.gz") in w2.recheck  # it may still be being written
-    import time
-    w2.look_again(time.time() + 60)  # it did not change for a while: cut short for good
-    assert entry.end == END_CORRUPT and "ends early" in entry.detail and entry.done
-
-
-def test_a_compressed_rotation_read_while_still_being_written_is_finished_not_called_corrupt(tmp_path):
+def rotated_while_down_as_a_cut_gzip(tmp_path):
+    """A file read to its first line, then (the tailer down) written on,
+    rotated and gzipped, of which only the first half of the .gz is there
+    yet, and a new live file. Returns the positions, the content's key, the
+    .gz path, the whole .gz bytes and a fresh watcher that has scanned."""
     p = tmp_path / "a.log"
     write(p, b"1 first\n")
     pos = Positions()
@@ -357,10 +337,27 @@ def test_a_compressed_rotation_read_while_still_being_written_is_finished_not_ca
     write(p, b"".join(b"%d unread line with some words to compress\n" % i for i in range(2, 20000)))
     data = gzip.compress(p.read_bytes())
     gz = tmp_path / "a.log.1.gz"
-    gz.write_bytes(data[: len(data) // 2])  # gzip is still writing it
+    gz.write_bytes(data[: len(data) // 2])
     p.write_bytes(b"new\n")
     w2 = Watcher([str(p)], pos, Options(start_at_end=True))
     w2.scan()
+    return pos, key, gz, data, w2
+
+
+def test_a_truncated_gzip_rotation_is_read_as_far_as_it_goes_and_reported_corrupt(tmp_path):
+    pos, key, gz, _, w2 = rotated_while_down_as_a_cut_gzip(tmp_path)
+    got = [m for m, _ in drain(w2)]
+    assert b"2 unread line with some words to compress" in got and b"new" in got
+    assert b"19999 unread line with some words to compress" not in got
+    entry = pos.files[key.hex()]
+    assert entry.end == "" and str(gz) in w2.recheck  # it may still be being written
+    import time
+    w2.look_again(time.time() + 60)  # it did not change for a while: cut short for good
+    assert entry.end == END_CORRUPT and "ends early" in entry.detail and entry.done
+
+
+def test_a_compressed_rotation_read_while_still_being_written_is_finished_not_called_corrupt(tmp_path):
+    pos, key, gz, data, w2 = rotated_while_down_as_a_cut_gzip(tmp_path)  # gzip is still writing it
     got = drain(w2)
     gz.write_bytes(data)  # done
     w2.scan()
