@@ -54,7 +54,6 @@ from helios.porter.jobs import (
     ReportJob,
     RetentionJob,
 )
-from helios.porter.jobs.base import Backoff, index_spec  # noqa: F401  (re-exported: the porter's names before its split)
 from helios.porter.seen import Seen
 from helios.porter.state import State
 from helios.query.client import holders
