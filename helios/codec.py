@@ -43,7 +43,7 @@ from __future__ import annotations
 import marshal
 import struct
 import zlib
-from typing import Iterable, NamedTuple, Sequence
+from typing import Any, Iterable, NamedTuple, Sequence
 
 import lz4.block
 import msgpack
@@ -79,7 +79,7 @@ class BatchHeader(NamedTuple):
     flags: int
     environment: str
     host: str
-    count: int
+    count: int  # type: ignore[assignment]  # shadows tuple.count, which no caller uses
     first_time: int
     last_time: int
     raw_size: int
@@ -89,7 +89,7 @@ class BatchHeader(NamedTuple):
 def encode_rows(
     environment: str,
     host: str,
-    rows: Sequence[Sequence],
+    rows: Sequence[Sequence[Any]],
     first_time: int,
     last_time: int,
     *,
@@ -99,8 +99,8 @@ def encode_rows(
     environment) into one frame. The hot path of the tailer: it builds rows
     with ``zip`` and knows the time span already."""
     try:
-        raw = msgpack.packb(rows, use_bin_type=True)
-        header = msgpack.packb(
+        raw: bytes = msgpack.packb(rows, use_bin_type=True)
+        header: bytes = msgpack.packb(
             [environment, host, len(rows), first_time, last_time, len(raw)],
             use_bin_type=True,
         )
@@ -109,7 +109,7 @@ def encode_rows(
     if len(header) > MAX_HEADER:
         raise FrameError(f"batch header is {len(header)} bytes, over the limit of {MAX_HEADER}")
     if compress:
-        payload = lz4.block.compress(raw, store_size=False)
+        payload: bytes = lz4.block.compress(raw, store_size=False)
         flags = FLAG_LZ4
     else:
         payload, flags = raw, 0
@@ -119,9 +119,10 @@ def encode_rows(
 
 def encode_events(environment: str, host: str, events: Iterable[Event], *, compress: bool = True) -> bytes:
     """Encode Events (their ``environment`` field is ignored: the batch's wins)."""
+    events = list(events)
     rows = [tuple(e)[:ROW_FIELDS] for e in events]
-    if rows:
-        times = [r[1] for r in rows]
+    if events:
+        times = [e.time for e in events]
         first, last = min(times), max(times)
     else:
         first = last = 0
@@ -181,7 +182,7 @@ def check_frame(frame: bytes, *, max_raw: int = DEFAULT_MAX_RAW) -> BatchHeader:
     return BatchHeader(version, flags, environment, host, count, first, last, raw_size, payload_offset)
 
 
-def _payload(frame: bytes, header: BatchHeader) -> list:
+def _payload(frame: bytes, header: BatchHeader) -> list[Any]:
     """The frame's events as msgpack arrays, not yet checked one by one."""
     payload = memoryview(frame)[header.payload_offset:]
     if header.flags & FLAG_LZ4:
@@ -203,7 +204,7 @@ def _payload(frame: bytes, header: BatchHeader) -> list:
 
 
 def decode_rows(frame: bytes, *, max_raw: int = DEFAULT_MAX_RAW,
-                set_aside: list | None = None) -> tuple[BatchHeader, list]:
+                set_aside: list[Any] | None = None) -> tuple[BatchHeader, list[Any]]:
     """Check, decompress and unpack a frame; return its header and raw rows
     (lists of ``ROW_FIELDS`` values in Event field order, without the
     environment), each row validated and its id filled in.
@@ -239,15 +240,15 @@ def decode_rows(frame: bytes, *, max_raw: int = DEFAULT_MAX_RAW,
 
 
 def decode(frame: bytes, *, max_raw: int = DEFAULT_MAX_RAW,
-           set_aside: list | None = None) -> tuple[BatchHeader, list[Event]]:
+           set_aside: list[Any] | None = None) -> tuple[BatchHeader, list[Event]]:
     """The inverse of ``encode_rows``/``encode_events`` (``set_aside``: as
     for ``decode_rows``)."""
     header, rows = decode_rows(frame, max_raw=max_raw, set_aside=set_aside)
     env = header.environment
-    return header, [Event(*row, env) for row in rows]
+    return header, [Event._make((*row, env)) for row in rows]
 
 
-def _row_problem(row, storable: bool = False) -> str | None:
+def _row_problem(row: Any, storable: bool = False) -> str | None:
     """Why a decoded row is not an event, or None; with ``storable``, also
     why an index or the archive cannot hold it (``_storage_problem``). Kept
     flat: the porter runs it for every event it loads."""
@@ -276,7 +277,7 @@ def _row_problem(row, storable: bool = False) -> str | None:
     return _storage_problem(row) if storable else None
 
 
-def _storage_problem(row: list) -> str | None:
+def _storage_problem(row: list[Any]) -> str | None:
     """Why an event (``_row_problem`` passed it) is one no index or archive
     can hold: what a porter sets aside, and a buck checks on taking it."""
     _, time_, received, host, app, _, source, offset, _, fields = row[:SHORT_ROW_FIELDS]
@@ -291,7 +292,7 @@ def _storage_problem(row: list) -> str | None:
     return None
 
 
-def _fields_problem(fields: dict) -> str | None:
+def _fields_problem(fields: dict[Any, Any]) -> str | None:
     """Fields holding msgpack extension types (``ExtType``, ``Timestamp``):
     no Helios sender makes them, the index loaders' pipe (marshal) and JSON
     cannot carry them. The check runs in C, and only for events with fields."""
@@ -311,7 +312,7 @@ def span_ok(header: BatchHeader, earliest: int, latest: int) -> bool:
     return earliest <= header.first_time and header.last_time <= latest
 
 
-def _as_text(value) -> str:
+def _as_text(value: Any) -> str:
     return str(value) if type(value) is int else f"{type(value).__name__} {value!r:.80}"
 
 
@@ -342,7 +343,7 @@ def vet(frame: bytes, header: BatchHeader, earliest: int, latest: int, now: int,
                 if fields is None:
                     fields = row[9] = {}
                 if type(fields) is dict:
-                    mark: dict = {}
+                    mark: dict[str, str] = {}
                     if not r_ok:
                         mark["received"] = _as_text(r)
                         row[2] = r = now

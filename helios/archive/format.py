@@ -66,7 +66,7 @@ import itertools
 import math
 import operator
 import struct
-from typing import Iterable, NamedTuple, Sequence
+from typing import Any, Iterable, NamedTuple, Sequence, cast
 
 import lz4.block
 import msgpack
@@ -128,21 +128,21 @@ class ArchiveInfo(NamedTuple):
     """What ``describe`` tells from an object's header, without decompressing."""
     version: int
     environment: str
-    count: int             # events
+    count: int  # type: ignore[assignment]  # events; shadows tuple.count, which no caller uses
     first_time: int        # least event time, ns (0 when empty)
     last_time: int         # greatest event time, ns (0 when empty)
     message_bytes: int     # the messages joined by newlines, i.e. the raw lines
     size: int              # the object's bytes
     separator: bytes       # message layout "split": the byte lines are cut at ... ("template": the placeholder)
     parts: int             # ... into this many columns ("template": 0)
-    stamp: tuple | None    # (format, UTC offset in s) of timestamps rendered from times, or None
-    columns: dict          # name -> (codec, stored bytes, raw bytes)
+    stamp: tuple[str, int] | None    # (format, UTC offset in s) of timestamps rendered from times, or None
+    columns: dict[str, Any]          # name -> (codec, stored bytes, raw bytes)
     layout: str = "split"  # "split" (cut at a separator) or "template" (templates and variables)
 
 
 # --- canonical order ---------------------------------------------------------------
 
-def _sort_key(e) -> tuple:
+def _sort_key(e: Event) -> tuple[int, bytes, int, bytes]:
     return (e[1], e[10], -1 if e[7] is None else e[7], e[0])
 
 
@@ -157,7 +157,7 @@ def canonical(events: Iterable[Event]) -> list[Event]:
         events.sort(key=_sort_key)
     ids = [e[0] for e in events]
     if len(set(ids)) != len(ids):
-        seen: set = set()
+        seen: set[bytes] = set()
         add = seen.add
         events = [e for e, i in zip(events, ids) if not (i in seen or add(i))]
     return events
@@ -182,8 +182,8 @@ def pack(events: Iterable[Event], *, environment: str | None = None, level: int 
         return _pack(events, environment, level, layout, codec, dictionary, version)
 
 
-def _pack(events: Iterable[Event], environment: str | None, level: int, layout, codec: str, dictionary,
-          version: int) -> bytes:
+def _pack(events: Iterable[Event], environment: str | None, level: int, layout: tuple[bytes, int] | str | None,
+          codec: str, dictionary: zstandard.ZstdCompressionDict | None, version: int) -> bytes:
     events = list(events)
     if not all(isinstance(e, tuple) and len(e) == len(Event._fields) for e in events):
         raise ArchiveError(f"cannot pack: every event must be an Event (a tuple of its {len(Event._fields)} fields)")
@@ -207,8 +207,8 @@ def pack_as_given(events: Iterable[Event], *, environment: str | None = None, le
     return _encode(events, environment, level, layout, "zstd", None, VERSION)
 
 
-def _encode(events: list, environment: str | None, level: int, layout: tuple[bytes, int] | str | None,
-            codec: str, dictionary, version: int) -> bytes:
+def _encode(events: list[Event], environment: str | None, level: int, layout: tuple[bytes, int] | str | None,
+            codec: str, dictionary: zstandard.ZstdCompressionDict | None, version: int) -> bytes:
     """The object of ``events`` in their order (``pack`` gives them canonical)."""
     compress = _compressor(version, codec, level, dictionary, layout)
     n = len(events)
@@ -217,12 +217,12 @@ def _encode(events: list, environment: str | None, level: int, layout: tuple[byt
     env = _check_columns(cols, environment)
 
     mlens = list(map(len, messages))
-    streams: dict = {}
+    streams: dict[tuple[Any, ...], int] = {}
     stream = [streams.setdefault(k, len(streams)) for k in zip(hosts, apps, sources, sids)]
     origin_of = _origins(list(streams))
     origin = list(map(origin_of.__getitem__, stream))
 
-    residuals: list = []
+    residuals: list[int | None] = []
     put = residuals.append
     expect = [0] * (max(origin_of, default=-1) + 1)
     for o, off, size in zip(origin, offsets, mlens):
@@ -238,6 +238,8 @@ def _encode(events: list, environment: str | None, level: int, layout: tuple[byt
 
     some = _lines.spread(n, STAMP_SAMPLE)
     stamp = stamps.choose([times[i] for i in some], [messages[i] for i in some])
+    bodies: Sequence[bytes]
+    stamp_miss: list[int]
     if stamp is None:
         bodies, stamp_miss = messages, []
     else:
@@ -251,7 +253,8 @@ def _encode(events: list, environment: str | None, level: int, layout: tuple[byt
     if kind == "template":
         tpls, tids, values = templates.split(lines, sep)
         message_named = [("templates", b"\n".join(tpls)), ("template", _mp(tids)), ("vars", values)]
-        short_at, short = [], []
+        short_at: list[int] = []
+        short: list[int] = []
         del tpls, tids, values
     else:
         message_cols, short_at, short = _lines.cut(lines, sep, parts)
@@ -295,7 +298,8 @@ def _encode(events: list, environment: str | None, level: int, layout: tuple[byt
     return _PREFIX.pack(MAGIC, version, len(header), xxhash.xxh3_64_intdigest(body)) + body
 
 
-def _compressor(version: int, codec: str, level: int, dictionary, layout):
+def _compressor(version: int, codec: str, level: int, dictionary: zstandard.ZstdCompressionDict | None,
+                layout: tuple[bytes, int] | str | None) -> Any:
     """``compress(raw, is_message) -> (codec id, body)`` for these settings,
     or ``ArchiveError`` for settings the version cannot write."""
     if version not in SUPPORTED_VERSIONS:
@@ -328,7 +332,7 @@ def _compressor(version: int, codec: str, level: int, dictionary, layout):
     raise ArchiveError(f"cannot pack: unknown codec {codec!r} (zstd, lz4 or gzip)")
 
 
-def _layout(lines: list[bytes], layout, version: int) -> tuple[str, bytes, int]:
+def _layout(lines: list[bytes], layout: tuple[bytes, int] | str | None, version: int) -> tuple[str, bytes, int]:
     """("split", separator, parts) or ("template", placeholder, 0): the
     message layout asked for, or the smallest on a sample of the lines."""
     if layout == "template":
@@ -363,7 +367,7 @@ def _layout(lines: list[bytes], layout, version: int) -> tuple[str, bytes, int]:
     return ("template", ph, 0) if template_size < split_size else ("split", sep, parts)
 
 
-def _check_columns(cols: Sequence[tuple], environment: str | None) -> str:
+def _check_columns(cols: Sequence[tuple[Any, ...]], environment: str | None) -> str:
     """Refuse, column by column (each check in C), what the format cannot hold."""
     ids, times, received, hosts, apps, severities, sources, offsets, messages, fields, sids, envs = cols
     problems = []
@@ -393,15 +397,16 @@ def _check_columns(cols: Sequence[tuple], environment: str | None) -> str:
     return names.pop() if names else ""
 
 
-def _origins(streams: list[tuple]) -> list[int]:
+def _origins(streams: list[tuple[Any, ...]]) -> list[int]:
     """For each stream (host, app, source, source_id), the number of its file
     (source, source_id): the offset expectation is kept per file."""
-    seen: dict = {}
+    seen: dict[tuple[Any, Any], int] = {}
     return [seen.setdefault((s[2], s[3]), len(seen)) for s in streams]
 
 
-def _mp(value) -> bytes:
-    return msgpack.packb(value, use_bin_type=True)
+def _mp(value: Any) -> bytes:
+    packed: bytes = msgpack.packb(value, use_bin_type=True)
+    return packed
 
 
 def _ints(values: Sequence[int]) -> bytes:
@@ -441,19 +446,21 @@ def _prefix(data: bytes) -> tuple[int, int]:
     return version, hlen
 
 
-def _header(data: bytes) -> tuple[dict, int]:
+# The type of each header field (isinstance's second argument), by version.
+_HEADER_TYPES_V1: tuple[Any, ...] = (str, int, int, int, int, int, bytes, int, (list, type(None)), list)
+_HEADER_TYPES_V2: tuple[Any, ...] = (str, int, int, int, int, int, list, (list, type(None)), list)
+
+
+def _header(data: bytes) -> tuple[dict[str, Any], int]:
     """The checked header of an object (a dict by ``HEADER_V1`` names, plus
     "layout" and "version", its column directory keyed by column name) and
     where its columns start."""
     version, hlen = _prefix(data)
     try:
-        fields = msgpack.unpackb(memoryview(data)[PREFIX_SIZE:PREFIX_SIZE + hlen], raw=False)
+        fields: Any = msgpack.unpackb(memoryview(data)[PREFIX_SIZE:PREFIX_SIZE + hlen], raw=False)
     except Exception as exc:  # msgpack raises many types for garbage
         raise ArchiveError(f"archive header is not valid msgpack: {exc}") from None
-    if version == 1:
-        names, types = HEADER_V1, (str, int, int, int, int, int, bytes, int, (list, type(None)), list)
-    else:
-        names, types = HEADER_V2, (str, int, int, int, int, int, list, (list, type(None)), list)
+    names, types = (HEADER_V1, _HEADER_TYPES_V1) if version == 1 else (HEADER_V2, _HEADER_TYPES_V2)
     if (type(fields) is not list or len(fields) != len(names)
             or any(not isinstance(v, t) or type(v) is bool for v, t in zip(fields, types))):
         raise ArchiveError(f"archive header does not have the fields of format version {version}")
@@ -470,12 +477,12 @@ def _header(data: bytes) -> tuple[dict, int]:
         else:
             raise ArchiveError(f"archive header names a message layout it cannot read: {lay!r:.80}")
     if h["layout"] == "template":
-        names = list(COLUMNS_V1) + list(COLUMNS_TEMPLATE)
+        column_names = list(COLUMNS_V1) + list(COLUMNS_TEMPLATE)
     else:
-        names = list(COLUMNS_V1) + [f"message.{j}" for j in range(h["parts"])]
+        column_names = list(COLUMNS_V1) + [f"message.{j}" for j in range(h["parts"])]
     cols = h["columns"]
     if (len(h["separator"]) != 1 or not (h["layout"] == "template" or 1 <= h["parts"] <= 255)
-            or len(cols) != len(names)
+            or len(cols) != len(column_names)
             or any(type(c) is not list or len(c) != 3 or c[0] not in CODECS[version] for c in cols)
             or any(type(v) is not int or v < 0 for c in cols for v in c[1:])):
         raise ArchiveError("archive header's column directory is garbled")
@@ -490,7 +497,7 @@ def _header(data: bytes) -> tuple[dict, int]:
     start = PREFIX_SIZE + hlen
     if start + sum(c[1] for c in cols) != len(data):
         raise ArchiveError("archive object size does not match its column directory")
-    h["columns"] = dict(zip(names, map(tuple, cols)))
+    h["columns"] = dict(zip(column_names, map(tuple, cols)))
     h["version"] = version
     return h, start
 
@@ -533,7 +540,8 @@ def unpack(data: bytes, *, max_raw: int = DEFAULT_MAX_RAW,
         raise ArchiveError(f"archive object is inconsistent: {type(exc).__name__}: {exc}") from None
 
 
-def _decompress(codec: int, body, size: int, dictionaries) -> bytes:
+def _decompress(codec: int, body: bytes | memoryview, size: int,
+                dictionaries: dict[int, Any] | None) -> bytes:
     """One column's body back to (at most ``size``) bytes."""
     if codec == ZSTD:
         return zstandard.ZstdDecompressor().decompress(body, max_output_size=size)
@@ -552,17 +560,18 @@ def _decompress(codec: int, body, size: int, dictionaries) -> bytes:
     return value
 
 
-def _load(raw: dict, name: str, n: int | None, kind: type = list):
+def _load(raw: dict[str, Any], name: str, n: int | None, kind: type = list) -> Any:
     try:
-        value = msgpack.unpackb(raw[name], raw=False, strict_map_key=False)
+        value: Any = msgpack.unpackb(raw[name], raw=False, strict_map_key=False)
     except Exception as exc:
         raise ArchiveError(f"archive column {name} is not valid msgpack: {exc}") from None
-    if type(value) is not kind or (n is not None and len(value) != n):
+    wrong_kind = type(value) is not kind  # (a variable: mypy would narrow value to object after `is`)
+    if wrong_kind or (n is not None and len(value) != n):
         raise ArchiveError(f"archive column {name} does not hold {n if n is not None else 'its'} values")
     return value
 
 
-def _load_ints(raw: dict, name: str, n: int | None = None) -> list[int]:
+def _load_ints(raw: dict[str, Any], name: str, n: int | None = None) -> list[int]:
     unit, base, deltas = _load(raw, name, 3)
     if type(deltas) is not list or not set(map(type, deltas)) <= {int}:
         raise ArchiveError(f"archive column {name} is not an integer column")
@@ -577,7 +586,7 @@ def _load_ints(raw: dict, name: str, n: int | None = None) -> list[int]:
     return values
 
 
-def _positions(raw: dict, name: str, n: int) -> list[int]:
+def _positions(raw: dict[str, Any], name: str, n: int) -> list[int]:
     """A sparse column's positions: ascending, each below ``n``."""
     at = _load_ints(raw, name)
     if at and (at[0] < 0 or at[-1] >= n or any(b <= a for a, b in zip(at, at[1:]))):
@@ -585,7 +594,7 @@ def _positions(raw: dict, name: str, n: int) -> list[int]:
     return at
 
 
-def _events_v1(h: dict, raw: dict) -> list[Event]:
+def _events_v1(h: dict[str, Any], raw: dict[str, Any]) -> list[Event]:
     n = h["count"]
     times = _load_ints(raw, "time", n)
     received = _load_ints(raw, "received", n)
@@ -615,7 +624,7 @@ def _events_v1(h: dict, raw: dict) -> list[Event]:
     origin_of = _origins(streams)
     origin = list(map(origin_of.__getitem__, stream))
 
-    offsets: list = []
+    offsets: list[int | None] = []
     put = offsets.append
     expect = [0] * (max(origin_of, default=-1) + 1)
     for o, r, size in zip(origin, residuals, map(len, messages)):
@@ -631,16 +640,16 @@ def _events_v1(h: dict, raw: dict) -> list[Event]:
     if len(blob) != ID_BYTES * len(id_at):
         raise ArchiveError(f"archive column id holds {len(blob)} bytes for {len(id_at)} ids")
     stored = {p: blob[k * ID_BYTES:(k + 1) * ID_BYTES] for k, p in enumerate(id_at)}
-    if not stored:
-        ids = list(map(line_id, sid, offsets))
+    if not stored:  # then every event has an offset (see id_at in _encode)
+        ids = list(map(line_id, sid, cast("list[int]", offsets)))
     else:
         get = stored.get
-        ids = [get(i) or line_id(s, o) for i, (s, o) in enumerate(zip(sid, offsets))]
+        ids = [get(i) or line_id(s, cast(int, o)) for i, (s, o) in enumerate(zip(sid, offsets))]
     return list(map(_new_event, zip(ids, times, received, host, app, severities, source, offsets, messages,
                                     fields, sid, itertools.repeat(h["environment"]))))
 
 
-def _template_lines(h: dict, raw: dict) -> list[bytes]:
+def _template_lines(h: dict[str, Any], raw: dict[str, Any]) -> list[bytes]:
     """The lines of the template layout (see ``templates.split``)."""
     lines_n = h["lines"]
     tids = _load(raw, "template", lines_n)
@@ -653,7 +662,7 @@ def _template_lines(h: dict, raw: dict) -> list[bytes]:
         raise ArchiveError(f"archive template columns do not fit together: {exc}") from None
 
 
-def _messages(h: dict, raw: dict, n: int) -> list[bytes]:
+def _messages(h: dict[str, Any], raw: dict[str, Any], n: int) -> list[bytes]:
     """Reassemble the messages from the message columns (see ``lines.cut``)."""
     lines_n, sep, parts = h["lines"], h["separator"], h["parts"]
     if h["layout"] == "template":

@@ -117,7 +117,7 @@ _SCAN_BLOCK = 1 << 16  # bytes searched per read while looking for the next vali
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-def _crc(length_bytes, payload) -> int:
+def _crc(length_bytes: bytes | memoryview, payload: bytes | memoryview) -> int:
     return zlib.crc32(payload, zlib.crc32(length_bytes))
 
 
@@ -168,15 +168,16 @@ class RecordWriter:
 
     def _recover(self) -> int:
         """Find the end of the last valid record; cut off anything after it."""
+        fd = self._checked_fd()
         try:
-            size = os.fstat(self._fd).st_size
+            size = os.fstat(fd).st_size
             if size == 0:
                 return 0
             stats = valid_end(self.path)
             if stats.end < size:
-                os.ftruncate(self._fd, stats.end)
+                os.ftruncate(fd, stats.end)
                 if self._fsync:
-                    durable.fsync(self._fd)
+                    durable.fsync(fd)
                 self.truncated = size - stats.end
                 log.warning(
                     "Truncated %d bytes after the last valid record of bucket file %s "
@@ -228,7 +229,7 @@ class RecordWriter:
         data = b"".join(parts)
         return self._write([data], len(data))
 
-    def _write(self, parts: list, total: int) -> int:
+    def _write(self, parts: list[bytes], total: int) -> int:
         fd = self._checked_fd()
         start = self._size
         try:
@@ -281,7 +282,7 @@ class RecordWriter:
     def __enter__(self) -> "RecordWriter":
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
@@ -376,9 +377,11 @@ class RecordReader:
 
     def _run(self, keep: bool) -> Iterator[bytes]:
         self.stats = ReadStats(end=self._start)
-        owned = isinstance(self._source, (str, os.PathLike))
+        source = self._source
+        owned = isinstance(source, (str, os.PathLike))
+        f: BinaryIO
         try:
-            f = open(self._source, "rb", buffering=0) if owned else self._source
+            f = open(source, "rb", buffering=0) if isinstance(source, (str, os.PathLike)) else source
         except OSError as exc:
             raise RecordError(f"Cannot open bucket file {self.name} for reading: {exc}.") from exc
         try:
@@ -569,10 +572,10 @@ def _chain_plausible(src: _Source, n: int, size: int, block: memoryview, block_s
     return True
 
 
-_candidate_patterns: dict[int, re.Pattern] = {}
+_candidate_patterns: dict[int, re.Pattern[bytes]] = {}
 
 
-def _candidate_pattern(top: int) -> re.Pattern:
+def _candidate_pattern(top: int) -> re.Pattern[bytes]:
     """Positions whose first byte is <= top, not starting eight zero bytes."""
     p = _candidate_patterns.get(top)
     if p is None:
