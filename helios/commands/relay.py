@@ -28,6 +28,7 @@ from helios.commands.common import config_option, flag, load, run_service, spool
 @flag("relay.syslog_tls_cert", "--syslog-tls-cert", metavar="FILE")
 @flag("relay.syslog_tls_key", "--syslog-tls-key", metavar="FILE")
 @flag("relay.syslog_environment", "--syslog-environment", metavar="NAME")
+@flag("relay.syslog_timezone", "--syslog-timezone", metavar="ZONE")
 @flag("relay.syslog_max_message_bytes", "--syslog-max-message-bytes", type=int)
 @flag("relay.syslog_idle_timeout", "--syslog-idle-timeout", type=float, metavar="SECONDS")
 def relay(config_path: str | None, **kwargs: Any) -> None:

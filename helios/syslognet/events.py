@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 from itertools import repeat
+from typing import Any
 
 from helios import codec
 from helios.parse import LINE_BYTES, Parser
@@ -35,10 +36,10 @@ class Framer:
         self.environment = environment
         self.host = host      # the relay's host, in the frame header
         self.parser = Parser("auto", default_host="", default_app="", tz=tzinfo(timezone), containers=False)
-        self._peer_fields: dict[tuple[str, str], dict] = {}
+        self._peer_fields: dict[tuple[str, str], dict[str, Any]] = {}
 
     def frames(self, messages: list[bytes], peers: str | list[str], source: str, now_ns: int,
-               truncated: list[int] | tuple = ()) -> list[tuple[bytes, int, int]]:
+               truncated: list[int] | tuple[int, ...] = ()) -> list[tuple[bytes, int, int]]:
         """Frames of ``messages`` (one peer ``IP:PORT`` for all, or one per
         message), as (frame, events, message bytes)."""
         n = len(messages)
@@ -54,20 +55,18 @@ class Framer:
         cols = self.parser.parse_chunk(chunk + b"\n", now_ns)
         if len(cols.lines) != n:    # cannot happen (one line a message); never lose one if it did
             cols = Parser("raw").parse_chunk(chunk + b"\n", now_ns)
-        one_peer = isinstance(peers, str)
         hosts = cols.hosts
-        if "" in hosts:
-            if one_peer:
+        fields: list[dict[str, Any]]
+        if isinstance(peers, str):
+            if "" in hosts:
                 ip = _ip(peers)
                 hosts = [h or ip for h in hosts]
-            else:
-                hosts = [h or _ip(p) for h, p in zip(hosts, peers)]
-        fields = cols.fields
-        if one_peer:
             shared = self._shared(peers)
-            fields = [shared if f is None else {**f, "peer": peers} for f in fields]
+            fields = [shared if f is None else {**f, "peer": peers} for f in cols.fields]
         else:
-            fields = [self._shared(p) if f is None else {**f, "peer": p} for f, p in zip(fields, peers)]
+            if "" in hosts:
+                hosts = [h or _ip(p) for h, p in zip(hosts, peers)]
+            fields = [self._shared(p) if f is None else {**f, "peer": p} for f, p in zip(cols.fields, peers)]
         if heads is not messages:
             for i, f in enumerate(fields):
                 if LINE_BYTES in f:
@@ -87,7 +86,7 @@ class Framer:
             out.append((frame, len(part), sum(map(len, messages[a:a + MAX_EVENTS]))))
         return out
 
-    def _shared(self, peer: str) -> dict:
+    def _shared(self, peer: str) -> dict[str, Any]:
         """{"peer": peer}, one dict per peer (never changed once made)."""
         f = self._peer_fields.get((peer, ""))
         if f is None:
