@@ -31,6 +31,7 @@ from helios.commands.common import config_option, flag, load, run_service, spool
 @flag("relay.syslog_timezone", "--syslog-timezone", metavar="ZONE")
 @flag("relay.syslog_max_message_bytes", "--syslog-max-message-bytes", type=int)
 @flag("relay.syslog_idle_timeout", "--syslog-idle-timeout", type=float, metavar="SECONDS")
+@flag("relay.syslog_max_connections", "--syslog-max-connections", type=int)
 def relay(config_path: str | None, **kwargs: Any) -> None:
     """Run the host's relay: take batches from the applications of this host
     (client library with [client] relay = the --listen endpoint), append each

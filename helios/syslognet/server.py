@@ -51,6 +51,7 @@ from helios.syslognet.framing import Deframer
 log = logging.getLogger(__name__)
 
 READ_BYTES = 256 * 1024     # one TCP/TLS read: one frame of about a thousand messages
+MAX_READS = 16              # reads of one connection per wake-up (then the others get a turn)
 UDP_BATCH = 2000            # datagrams taken per wake-up
 UDP_RCVBUF = 8 * 1024 * 1024
 ACCEPT_BATCH = 64
@@ -140,7 +141,10 @@ class SyslogInput:
         """Take what the open connections sent (a last message without its
         newline too), then close every socket."""
         for conn in list(self.conns.values()):
-            self._close(conn, None)
+            if conn.ready and not self.paused:
+                self._serve(conn)   # what waits in the kernel's buffer: its sender counts it as sent
+            if conn.sock.fileno() in self.conns:
+                self._close(conn, None)
         for fd, (_, sock) in list(self.listeners.items()):
             sock.close()
         self.listeners.clear()
@@ -299,31 +303,49 @@ class SyslogInput:
                 return
             conn.ready = True
             conn.last = time.monotonic()
-        for _ in range(4):
+        tls = conn.kind == "tls"
+        for _ in range(MAX_READS):
             if self.paused:
                 return
-            try:
-                data = sock.recv(READ_BYTES)
-            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            # TCP: one read is one frame. TLS: a read gives one TLS record
+            # (16 KiB at most), so records are gathered up to READ_BYTES, and
+            # read until OpenSSL has nothing left: bytes it decrypted already
+            # are invisible to poll.
+            chunks: list[bytes] = []
+            size = 0
+            end: str | None = None
+            while size < READ_BYTES:
+                try:
+                    data = sock.recv(READ_BYTES - size)
+                except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    break
+                except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                    end = ""
+                    break
+                except (OSError, ssl.SSLError) as exc:
+                    end = str(exc) or type(exc).__name__
+                    break
+                if not data:
+                    end = ""
+                    break
+                chunks.append(data)
+                size += len(data)
+                if not tls:
+                    break
+            if chunks:
+                data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                conn.last = time.monotonic()
+                self.counts[conn.kind]["read_bytes"] += size
+                d = conn.deframer
+                messages = d.feed(data)
+                self._note_framing(conn)
+                if messages:
+                    self._take(conn.kind, messages, conn.peer, d.truncated, conn)
+            if end is not None:
+                self._close(conn, "connection error" if end else None, end)
                 return
-            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
-                data = b""
-            except (OSError, ssl.SSLError) as exc:
-                self._close(conn, "connection error", str(exc))
-                return
-            if not data:
-                self._close(conn, None)
-                return
-            conn.last = time.monotonic()
-            self.counts[conn.kind]["read_bytes"] += len(data)
-            d = conn.deframer
-            messages = d.feed(data)
-            self._note_framing(conn)
-            if messages:
-                self._take(conn.kind, messages, conn.peer, d.truncated, conn)
-            if conn.kind != "tls" or not sock.pending():
-                if len(data) < READ_BYTES:
-                    return
+            if size < READ_BYTES and not (tls and sock.pending()):
+                return   # drained: poll says when there is more
 
     def _close(self, conn: Conn, why: str | None, detail: str = "") -> None:
         fd = conn.sock.fileno()

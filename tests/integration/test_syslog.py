@@ -202,8 +202,9 @@ def test_bad_framing_oversized_messages_and_idle_connections_are_counted_and_the
     assert got[b"<13>half: a line without its end"]
     cut = [e for m, e in got.items() if len(m) == 1024]
     assert len(cut) == 3 and all(e.fields["truncated"] for e in cut)
-    assert problems(state, "tcp")["oversized"] == 2 and problems(state, "tcp")["malformed octet count"] == 1
-    assert problems(state, "udp")["oversized"] == 1
+    poll_until(lambda: problems(state, "tcp") == {"oversized": 2, "malformed octet count": 1, "idle timeout": 1},
+               what="each problem counted once")
+    poll_until(lambda: problems(state, "udp").get("oversized") == 1, what="the cut datagram counted")
 
 
 def test_a_full_spool_stops_the_reading_of_tcp_and_nothing_is_lost(procs, buck, tmp_path):
@@ -234,3 +235,30 @@ def test_a_full_spool_stops_the_reading_of_tcp_and_nothing_is_lost(procs, buck, 
         return {int(re.search(rb"basket (\d+) ", m)[1]) for m in
                 messages(data_a, b"basket") | messages(data_b, b"basket")}
     poll_until(lambda: arrived() >= want, timeout=90, interval=1, what="every message in the bucks")
+
+
+def test_connections_over_the_limit_are_refused_and_counted_per_input_in_the_metrics(procs, buck, tmp_path):
+    import urllib.request
+
+    _, ep_a, data_a = buck("a")
+    _, state = start_relay(procs, tmp_path, [ep_a], "--syslog-max-connections", "1", "--metrics", "127.0.0.1:0")
+    tcp = port(state, "tcp")
+    first = socket.create_connection(("127.0.0.1", tcp))
+    try:
+        first.sendall(b"<13>first: holds the only place\n")
+        poll_until(lambda: stats(state)["syslog"]["connections"] == 1, what="the first connection")
+        with socket.create_connection(("127.0.0.1", tcp)) as second:
+            second.settimeout(10)
+            assert second.recv(10) == b""           # closed at once
+        first.sendall(b"<13>first: still served\n")
+    finally:
+        first.close()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        u.sendto(b"<13>udp: hello", ("127.0.0.1", port(state, "udp")))
+    poll_until(lambda: len(messages(data_a, b"<13>")) == 3, what="three messages")
+    poll_until(lambda: problems(state, "tcp") == {"too many connections": 1}, what="the refusal counted")
+    text = urllib.request.urlopen(f"http://{stats(state)['metrics']}/metrics", timeout=10).read().decode()
+    assert 'helios_input_events_total{input="syslog/tcp"} 2.0' in text
+    assert 'helios_input_events_total{input="syslog/udp"} 1.0' in text
+    assert 'helios_input_problems_total{input="syslog/tcp",reason="too many connections"} 1.0' in text
+    assert 'helios_input_problems_total{input="syslog/udp",reason="kernel receive buffer full"} 0.0' in text
