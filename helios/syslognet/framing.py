@@ -86,16 +86,17 @@ class Deframer:
         # The common case in C: a run of newline-framed messages, none
         # starting with a digit, none over the limit.
         last = data.rfind(b"\n")
-        if (last >= 0 and not data[:1].isdigit() and _DIGIT_AFTER_LF.search(data, 0, last) is None
-                and (last < self.max_size or max(map(len, data[:last].split(b"\n"))) <= self.max_size)):
-            out = self._drop_empty(data[:last].split(b"\n"))
-            tail = data[last + 1:]
-            if not tail:
+        if last >= 0 and not data[:1].isdigit() and _DIGIT_AFTER_LF.search(data, 0, last) is None:
+            out = data[:last].split(b"\n")
+            if last < self.max_size or max(map(len, out)) <= self.max_size:
+                out = self._drop_empty(out)
+                tail = data[last + 1:]
+                if not tail:
+                    return out
+                base = len(out)
+                out += self._slow(tail)
+                self.truncated = [base + i for i in self.truncated]
                 return out
-            base = len(out)
-            out += self._slow(tail)
-            self.truncated = [base + i for i in self.truncated]
-            return out
         return self._slow(data)
 
     def finish(self) -> list[bytes]:

@@ -145,6 +145,12 @@ class SyslogInput:
                 self._serve(conn)   # what waits in the kernel's buffer: its sender counts it as sent
             if conn.sock.fileno() in self.conns:
                 self._close(conn, None)
+        if self.pending_frames:
+            self._retry_pending()
+            if self.pending_frames:
+                lost = sum(n for _, (_, n, _) in self.pending_frames)
+                log.error("Relay stops with %d syslog messages it read but could not spool (the spool "
+                          "still fails to write): they are lost.", lost)
         for fd, (_, sock) in list(self.listeners.items()):
             sock.close()
         self.listeners.clear()

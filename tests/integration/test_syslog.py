@@ -262,3 +262,25 @@ def test_connections_over_the_limit_are_refused_and_counted_per_input_in_the_met
     assert 'helios_input_events_total{input="syslog/udp"} 1.0' in text
     assert 'helios_input_problems_total{input="syslog/tcp",reason="too many connections"} 1.0' in text
     assert 'helios_input_problems_total{input="syslog/udp",reason="kernel receive buffer full"} 0.0' in text
+
+
+def test_every_udp_datagram_is_either_in_the_bucks_or_counted_as_a_kernel_drop(procs, buck, tmp_path):
+    _, ep_a, data_a = buck("a")
+    relay, state = start_relay(procs, tmp_path, [ep_a], tcp=False)
+    udp = port(state, "udp")
+    sent = 20_000
+    relay.p.send_signal(signal.SIGSTOP)    # the relay reads nothing: the socket's buffer overflows
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            for i in range(sent):
+                u.sendto(b"<13>flood: datagram %d " % i + b"." * 1000, ("127.0.0.1", udp))
+    finally:
+        relay.p.send_signal(signal.SIGCONT)
+
+    def accounted():
+        s = stats(state).get("syslog", {})
+        dropped = s.get("drops", {}).get("udp", {}).get("kernel receive buffer full", 0)
+        return dropped > 0 and dropped + s["inputs"]["udp"].get("events", 0) == sent and dropped
+    dropped = poll_until(accounted, timeout=30, what="every datagram taken or counted as dropped")
+    poll_until(lambda: len(messages(data_a, b"flood")) == sent - dropped, timeout=30,
+               what="every datagram taken in the buck")
