@@ -45,6 +45,7 @@ from collections import Counter
 import zmq
 
 from helios.errors import ServiceError
+from helios.gctune import tune_gc
 from helios.syslognet.events import Framer
 from helios.syslognet.framing import Deframer
 
@@ -110,6 +111,7 @@ class SyslogInput:
         for kind in KINDS:
             for address in self.bound[kind]:
                 log.info("Relay takes syslog over %s on %s.", kind.upper(), address)
+        tune_gc()   # a read makes thousands of short-lived rows and none is in a cycle (as in the tailer)
 
     def _bind(self, kind: str, address: str) -> None:
         host, _, port = address.rpartition(":")

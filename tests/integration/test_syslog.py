@@ -141,7 +141,8 @@ def test_tls_with_a_certificate_from_the_config(procs, buck, tmp_path):
                     "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=localhost"],
                    check=True, capture_output=True)
     _, state = start_relay(procs, tmp_path, [ep_a, ep_b], "--syslog-tls", "127.0.0.1:0", "--syslog-tls-cert",
-                           str(cert), "--syslog-tls-key", str(key), udp=False, tcp=False)
+                           str(cert), "--syslog-tls-key", str(key), "--syslog-idle-timeout", "3",
+                           udp=False, tcp=False)
     # RFC 5425: octet-counted frames; one of them holds a newline.
     frames = [b"<85>1 2026-03-11T08:15:02Z gate sshd 41 - - accepted key %d" % i for i in range(500)]
     frames.append(b"<85>1 2026-03-11T08:15:02Z gate sshd 41 - - two\nlines")
@@ -159,6 +160,11 @@ def test_tls_with_a_certificate_from_the_config(procs, buck, tmp_path):
     with socket.create_connection(("127.0.0.1", port(state, "tls"))) as s:
         s.sendall(b"<13>plain text on the TLS port\n")
         poll_until(lambda: problems(state, "tls").get("tls handshake failed"), what="a counted handshake failure")
+    # A peer that connects and never says a word (not even its handshake) is let go.
+    with socket.create_connection(("127.0.0.1", port(state, "tls"))) as s:
+        poll_until(lambda: problems(state, "tls").get("idle timeout"), what="the silent peer closed")
+        s.settimeout(10)
+        assert s.recv(10) == b""
 
 
 def test_kill_9_of_the_relay_loses_no_syslog_message_it_had_read(procs, buck, tmp_path):
