@@ -614,7 +614,9 @@ class Relay(Spool):
     """The relay of one host (helios relay): takes batches from the
     applications of the host (client library with [client] relay) on a local
     socket, appends each to its spool, and sends it to several bucks, with the
-    same spool, re-send and reconnect behaviour as the tailer."""
+    same spool, re-send and reconnect behaviour as the tailer. With syslog_udp,
+    syslog_tcp or syslog_tls it also takes syslog from the network, each message
+    spooled before the next read (README, Syslog over the network)."""
 
     listen: str = setting("ipc:///run/helios/relay.sock", "PULL endpoint the relay binds for the "
                           "applications' batches; an ipc:// path's directory is created if missing.",
