@@ -147,7 +147,7 @@ def main() -> int:
     path, size, lines = input_file(args.size_mb)
     warm(path)
     print(f"syslog over TCP, {size / MB:.0f} MB, {lines:,} lines, newline-framed, one connection", flush=True)
-    rs, hs = [], []
+    rs, hs, rc, hc = [], [], [], []   # lines/s; CPU µs per line, every process of the side
     for run in range(1, args.repeat + 1):
         print(f"run {run}:", flush=True)
         order = (rsyslog_run, helios_run) if run % 2 else (helios_run, rsyslog_run)
@@ -158,10 +158,14 @@ def main() -> int:
                 continue
             show(res, lines)
             (rs if f is rsyslog_run else hs).append(res["lines_per_s"])
+            (rc if f is rsyslog_run else hc).append(sum(u["cpu_s"] for u in res["usage"].values()) / lines * 1e6)
     if rs and hs:
         r, h = statistics.median(rs), statistics.median(hs)
         print(f"\nrsyslog imtcp -> omfile: {r:,.0f} lines/s; Helios relay -> 2 bucks: {h:,.0f} lines/s; "
               f"Helios / rsyslog = {h / r:.2f} (goal >= 1.0)", flush=True)
+        print(f"CPU per line, every process of each side: rsyslog {statistics.median(rc):.2f} µs, Helios "
+              f"{statistics.median(hc):.2f} µs (on a loaded machine wall time follows the scheduler more than "
+              "the work; this is the work)", flush=True)
     return 0
 
 
