@@ -290,3 +290,33 @@ def test_every_udp_datagram_is_either_in_the_bucks_or_counted_as_a_kernel_drop(p
     dropped = poll_until(accounted, timeout=30, what="every datagram taken or counted as dropped")
     poll_until(lambda: len(messages(data_a, b"flood")) == sent - dropped, timeout=30,
                what="every datagram taken in the buck")
+
+
+def test_a_stop_keeps_what_open_connections_sent_a_last_line_without_its_newline_too(procs, buck, tmp_path):
+    _, ep_a, data_a = buck("a")
+    relay, state = start_relay(procs, tmp_path, [ep_a], udp=False)
+    with socket.create_connection(("127.0.0.1", port(state, "tcp"))) as s:
+        s.sendall(b"<13>app: first\n<13>app: last words")
+        poll_until(lambda: taken(state, "tcp") == 1, what="the first line taken")
+        relay.finish()   # SIGTERM, and it must end cleanly
+    assert set(messages(data_a, b"app:")) == {b"<13>app: first", b"<13>app: last words"}
+
+
+def test_a_relay_that_cannot_listen_or_load_its_certificate_says_why_and_exits_1(procs, tmp_path):
+    taken_port = socket.socket()
+    taken_port.bind(("127.0.0.1", 0))
+    taken_port.listen(1)
+    try:
+        busy = procs("relay", "--listen", f"ipc://{tmp_path}/r1.sock", "--state-dir", str(tmp_path / "r1"),
+                     "--buck", "tcp://127.0.0.1:9", "--copies", "1",
+                     "--syslog-tcp", f"127.0.0.1:{taken_port.getsockname()[1]}", name="busy").expect_exit(1)
+        poll_until(lambda: not busy.alive(), what="the relay to give up")
+    finally:
+        taken_port.close()
+    assert "cannot listen for syslog over TCP on 127.0.0.1:" in busy.output()
+    nocert = procs("relay", "--listen", f"ipc://{tmp_path}/r2.sock", "--state-dir", str(tmp_path / "r2"),
+                   "--buck", "tcp://127.0.0.1:9", "--copies", "1", "--syslog-tls", "127.0.0.1:0",
+                   "--syslog-tls-cert", str(tmp_path / "missing.pem"), "--syslog-tls-key", str(tmp_path / "missing.key"),
+                   name="nocert").expect_exit(1)
+    poll_until(lambda: not nocert.alive(), what="the relay to give up")
+    assert "cannot load the syslog TLS certificate" in nocert.output()
