@@ -25,8 +25,8 @@ What is not a well-formed frame is never fatal; it is counted in
   findable, so an event with its head beats a dropped one. The rest of the
   message is skipped, however long (rsyslog does the same).
 - ``malformed octet count``: a digit starts the frame but no ``LEN SP``
-  follows (more than 9 digits, a non-digit before the space, a length of
-  0): rsyslog then reads the frame as newline-framed, and so does this.
+  follows (more than 9 digits, a non-digit before the space): rsyslog then
+  reads the frame as newline-framed, and so does this.
 - ``empty message``: an empty line or a zero-length frame is left out.
 - ``incomplete frame``: the stream ended inside an octet-counted frame;
   what came is kept, marked truncated.

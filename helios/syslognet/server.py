@@ -27,7 +27,8 @@ The guarantee, per transport:
 
 Every problem has a counted reason (``drops[input][reason]``: oversized,
 malformed octet count, empty message, incomplete frame, idle timeout,
-tls handshake failed, too many connections, connection error, spool full),
+tls handshake failed, too many connections, connection error, spool full,
+accept error, receive error; for UDP also kernel receive buffer full),
 logged at most once a second per reason, never fatal. A connection that
 sends nothing for ``syslog_idle_timeout`` seconds (a half-open one: its
 peer vanished without a FIN) is closed; what it had sent is kept.
