@@ -69,6 +69,7 @@ DRAIN = 256          # messages taken per wake-up before housekeeping gets a tur
 HOUSEKEEPING_S = 0.25
 DRAIN_AT_STOP_S = 2.0  # most time a stop spends on the batches already queued
 RESENT_VERSION = 1
+RECORD_OVERHEAD = 16    # a spool record's bytes besides its frame (length, crc), rounded up
 
 
 class Relay:
@@ -86,6 +87,10 @@ class Relay:
         self.spool: Spool | None = None
         self.receiver: Receiver | None = None
         self.syslog = None
+        # Bytes appended to the spool since its listing (cached up to a second) was
+        # last seen, so that spool_full knows the size now, not a second ago.
+        self.appended = 0
+        self._listing_seen: list | None = None
 
     def stop(self) -> None:
         """Ask the loop to finish; safe from a signal handler."""
@@ -195,6 +200,7 @@ class Relay:
         for header, frame in accepted:
             try:
                 self.spool.append(header.environment, frame)
+                self.appended += len(frame) + RECORD_OVERHEAD
             except RecordError as exc:
                 # Not kept: it still goes live below, but no re-send will cover it.
                 self.counts["spool_errors"] += 1
@@ -217,6 +223,7 @@ class Relay:
         then sent live only, as an application's frame is."""
         try:
             self.spool.append(self.cfg.syslog_environment, frame)
+            self.appended += len(frame) + RECORD_OVERHEAD
         except RecordError as exc:
             if durable:
                 log.error("Relay could not spool syslog messages (it stops reading its syslog connections "
@@ -232,11 +239,15 @@ class Relay:
 
     def spool_full(self) -> bool:
         """Would more appends make the spool prune a bucket no buck has had?
-        Then the syslog connections wait (``helios.syslognet.server``). The
-        spool's listing is up to a second old: the margin covers that."""
+        Then the syslog connections wait (``helios.syslognet.server``, which
+        asks after every frame it spools). The size is the spool's listing
+        (up to a second old) plus what was appended since; the margin covers
+        the next read."""
         spool = self.spool
         buckets = spool.buckets()
-        total = sum(size for *_, size in buckets)
+        if buckets is not self._listing_seen:
+            self._listing_seen, self.appended = buckets, 0
+        total = sum(size for *_, size in buckets) + self.appended
         if total + min(spool.max_bytes // 8, 64 * 1024 * 1024) < spool.max_bytes:
             return False
         now = time.time()

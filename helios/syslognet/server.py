@@ -191,12 +191,25 @@ class SyslogInput:
         """Housekeeping: spool what waits, pause or resume reading, close idle connections."""
         if self.stuck:
             self._retry_pending()
-        full = self.stuck or self.sink.spool_full()
+        self._pause(self.stuck or self.sink.spool_full())
+        if self.paused:
+            return
+        limit = self.cfg.syslog_idle_timeout
+        mono = time.monotonic()
+        for conn in list(self.conns.values()):
+            if mono - conn.last > limit:
+                self._close(conn, "idle timeout")
+
+    def _pause(self, full: bool) -> None:
+        """Stop or start reading the TCP/TLS connections (left out of the poll or put back)."""
         if full != self.paused:
             self.paused = full
             for fd, conn in self.conns.items():
                 if full:
-                    self.poller.unregister(fd)
+                    try:
+                        self.poller.unregister(fd)
+                    except KeyError:
+                        pass
                 else:
                     conn.last = time.monotonic()
                     self.poller.register(fd, zmq.POLLIN)
@@ -209,13 +222,6 @@ class SyslogInput:
                 for conn in list(self.conns.values()):
                     if conn.ready:
                         self._serve(conn)   # a TLS socket may hold decrypted bytes poll cannot see
-        if self.paused:
-            return
-        limit = self.cfg.syslog_idle_timeout
-        mono = time.monotonic()
-        for conn in list(self.conns.values()):
-            if mono - conn.last > limit:
-                self._close(conn, "idle timeout")
 
     # --- UDP ---
 
@@ -392,10 +398,12 @@ class SyslogInput:
                 self.pending_frames.extend((kind, f) for f in frames[i:])
                 if not self.stuck:
                     self.stuck = True
-                    self.tick(time.monotonic())
+                    self._pause(True)
                 return
             counts["events"] += n
             counts["bytes"] += nbytes
+        if not self.paused and self.sink.spool_full():
+            self._pause(True)   # before the next read, not at the next housekeeping turn
 
     def _retry_pending(self) -> None:
         waiting = self.pending_frames

@@ -47,3 +47,27 @@ def test_a_spool_at_its_limit_with_only_its_open_bucket_is_full(tmp_path):
     relay = relay_with_spool(tmp_path)
     fill(relay.spool, MIB, time.time())     # nothing closed: nothing can be pruned yet
     assert relay.spool_full()
+
+
+def test_what_was_spooled_since_the_cached_listing_counts_at_once(tmp_path):
+    from helios.wire.fanout import Fanout
+    from helios.wire.sockets import SocketFactory
+
+    cfg = load(None, {"relay.bucks": ("tcp://127.0.0.1:9",), "relay.copies": 1, "relay.state_dir": str(tmp_path),
+                      "relay.live_wait": 0.0}).relay
+    relay = Relay(cfg)
+    # A day's window: no new window (which makes the spool list itself again) during the test.
+    relay.spool = Spool(tmp_path / "spool", 86400, max_bytes=MIB, max_age=86400, jitter=0)
+    relay.sent = {}
+    relay.fanout = Fanout(SocketFactory(), list(cfg.bucks), 1)
+    try:
+        assert relay.take_syslog(os.urandom(64 * 1024), 1, 64 * 1024, True)
+        assert not relay.spool_full()           # the listing is now cached: 64 KiB
+        cached = relay.spool.buckets()
+        for _ in range(14):
+            assert relay.take_syslog(os.urandom(64 * 1024), 1, 64 * 1024, True)
+        assert relay.spool.buckets() is cached  # still the listing of 64 KiB ...
+        assert relay.spool_full()               # ... but 960 KiB are spooled
+    finally:
+        relay.fanout.close(linger_ms=0)
+        relay.spool.close()
