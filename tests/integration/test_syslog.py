@@ -99,24 +99,26 @@ RSYSLOG_FORWARD = """
 global(workDirectory="{work}")
 module(load="imfile")
 input(type="imfile" file="{input}" tag="billing:" severity="warning" facility="local1")
-action(type="omfwd" target="127.0.0.1" port="{port}" protocol="tcp" TCP_Framing="{framing}")
+action(type="omfwd" target="127.0.0.1" port="{port}" protocol="{protocol}" TCP_Framing="{framing}")
 """
 
 
-@pytest.mark.parametrize("framing", ["octet-counted", "traditional"])
-def test_rsyslog_forwarding_reaches_both_bucks(procs, buck, tmp_path, framing):
+@pytest.mark.parametrize("protocol,framing", [("tcp", "octet-counted"), ("tcp", "traditional"),
+                                               ("udp", "traditional")])
+def test_rsyslog_forwarding_reaches_both_bucks(procs, buck, tmp_path, protocol, framing):
     if shutil.which("rsyslogd") is None:
         require("rsyslog", "rsyslogd is not installed")
     _, ep_a, data_a = buck("a")
     _, ep_b, data_b = buck("b")
-    _, state = start_relay(procs, tmp_path, [ep_a, ep_b], udp=False)
+    _, state = start_relay(procs, tmp_path, [ep_a, ep_b])
     work = tmp_path / "rsyslog"
     work.mkdir()
     source = tmp_path / "billing.log"
     n = 3000
     source.write_bytes(b"".join(b"invoice %d sent\n" % i for i in range(n)))
     conf = work / "rsyslog.conf"
-    conf.write_text(RSYSLOG_FORWARD.format(work=work, input=source, port=port(state, "tcp"), framing=framing))
+    conf.write_text(RSYSLOG_FORWARD.format(work=work, input=source, port=port(state, protocol), protocol=protocol,
+                                           framing=framing))
     rsyslogd = subprocess.Popen(["rsyslogd", "-n", "-f", str(conf), "-i", str(work / "pid")],
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
@@ -128,7 +130,7 @@ def test_rsyslog_forwarding_reaches_both_bucks(procs, buck, tmp_path, framing):
         out = rsyslogd.communicate(timeout=10)[0]
     e = next(iter(got.values()))
     assert (e.app, e.severity, e.host) == ("billing", 4, socket.gethostname()), out
-    assert not problems(state, "tcp")
+    assert not {k: v for k, v in problems(state, protocol).items() if v}
 
 
 def test_tls_with_a_certificate_from_the_config(procs, buck, tmp_path):
