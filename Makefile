@@ -15,6 +15,8 @@ LOGS   ?=
 # systemd-analyze verifies the units in deploy/systemd/ (tests/integration/test_deploy.py). openssl:
 # the certificates of the TLS tests (test_http_auth.py, test_nginx_example.py).
 APT_PACKAGES := python3-venv graphite-carbon python3-whisper nagios4-core chromium chromium-driver systemd openssl
+# Syslog over the network: a real rsyslogd (tests/integration/test_syslog.py, bench/syslog_ingest.py); logger is util-linux (bsdutils)
+APT_PACKAGES += rsyslog bsdutils
 
 .PHONY: demo test bench soak venv sysdeps clean
 

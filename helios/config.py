@@ -614,7 +614,9 @@ class Relay(Spool):
     """The relay of one host (helios relay): takes batches from the
     applications of the host (client library with [client] relay) on a local
     socket, appends each to its spool, and sends it to several bucks, with the
-    same spool, re-send and reconnect behaviour as the tailer."""
+    same spool, re-send and reconnect behaviour as the tailer. With syslog_udp,
+    syslog_tcp or syslog_tls it also takes syslog from the network, each message
+    spooled before the next read (README, Syslog over the network)."""
 
     listen: str = setting("ipc:///run/helios/relay.sock", "PULL endpoint the relay binds for the "
                           "applications' batches; an ipc:// path's directory is created if missing.",
@@ -645,10 +647,39 @@ class Relay(Spool):
                            '"127.0.0.1:9733"; port 0 picks a free one (logged, and in STATE_DIR/stats.json); '
                            '"" turns it off.', lambda v: None if v == "" else listen_address(v))
 
+    # Syslog over the network (helios.syslognet; README, Syslog over the network).
+    syslog_udp: tuple[str, ...] = setting((), 'HOST:PORT addresses to take syslog on over UDP (RFC 5426), '
+                                          'like "0.0.0.0:514"; port 0 picks a free one (in STATE_DIR/stats.json).',
+                                          unique, each=(listen_address,))
+    syslog_tcp: tuple[str, ...] = setting((), "HOST:PORT addresses to take syslog on over TCP, both RFC 6587 "
+                                          "framings (octet counting and newline), told apart per message.",
+                                          unique, each=(listen_address,))
+    syslog_tls: tuple[str, ...] = setting((), "HOST:PORT addresses to take syslog on over TLS (RFC 5425, "
+                                          "usually port 6514); needs syslog_tls_cert and syslog_tls_key.",
+                                          unique, each=(listen_address,))
+    syslog_tls_cert: str = setting("", "PEM file of the TLS certificate (and its chain) for syslog_tls.")
+    syslog_tls_key: str = setting("", "PEM file of the private key of syslog_tls_cert.")
+    syslog_environment: str = setting(
+        "default", "Environment of the events taken over syslog.",
+        matches(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", "an environment name"))
+    syslog_timezone: str = setting("local", "Zone of syslog timestamps without an offset (RFC 3164): an "
+                                   'IANA name, "UTC" or "local".', time_zone)
+    syslog_max_message_bytes: int = setting(64 * 1024, "Longer syslog messages are cut to this many bytes "
+                                            "and marked truncated (counted: oversized) (256..16777216).",
+                                            between(256, 16 * 1024 * 1024))
+    syslog_idle_timeout: float = setting(600.0, "A syslog TCP/TLS connection that sends nothing for this "
+                                         "many seconds is closed (counted: idle timeout) (> 0).", above(0))
+    syslog_max_connections: int = setting(1000, "More syslog TCP/TLS connections at once are refused "
+                                          "(counted: too many connections) (1..100000).", between(1, 100_000))
+
     @staticmethod
     def cross_check(values: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
         yield from Tailer.cross_check(values)  # copies at most the number of bucks
         yield from message_fits_frame(values)
+        if values.get("syslog_tls"):
+            for key in ("syslog_tls_cert", "syslog_tls_key"):
+                if values.get(key) == "":
+                    yield key, "syslog_tls needs a certificate and its key (syslog_tls_cert, syslog_tls_key)"
 
 
 @dataclass(frozen=True)

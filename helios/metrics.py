@@ -369,4 +369,6 @@ def relay_families(relay) -> Families:
         yield counter("helios_refused_messages", "Messages refused whole: over max_message_bytes or "
                       "max_message_parts.", dict(receiver.refused) if receiver is not None else {}, "reason")
         yield from sender_families(lambda: relay.fanout, lambda: relay.spool, c)
+        if relay.syslog is not None:
+            yield from relay.syslog.families()  # per input: helios_input_* (helios.syslognet.server)
     return families

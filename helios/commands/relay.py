@@ -22,6 +22,16 @@ from helios.commands.common import config_option, flag, load, run_service, spool
 @flag("relay.sync_interval", "--sync-interval", type=float, metavar="SECONDS")
 @flag("relay.stats_interval", "--stats-interval", type=float, metavar="SECONDS")
 @flag("relay.metrics", "--metrics", metavar="HOST:PORT")
+@flag("relay.syslog_udp", "--syslog-udp", multiple=True, metavar="HOST:PORT")
+@flag("relay.syslog_tcp", "--syslog-tcp", multiple=True, metavar="HOST:PORT")
+@flag("relay.syslog_tls", "--syslog-tls", multiple=True, metavar="HOST:PORT")
+@flag("relay.syslog_tls_cert", "--syslog-tls-cert", metavar="FILE")
+@flag("relay.syslog_tls_key", "--syslog-tls-key", metavar="FILE")
+@flag("relay.syslog_environment", "--syslog-environment", metavar="NAME")
+@flag("relay.syslog_timezone", "--syslog-timezone", metavar="ZONE")
+@flag("relay.syslog_max_message_bytes", "--syslog-max-message-bytes", type=int)
+@flag("relay.syslog_idle_timeout", "--syslog-idle-timeout", type=float, metavar="SECONDS")
+@flag("relay.syslog_max_connections", "--syslog-max-connections", type=int)
 def relay(config_path: str | None, **kwargs: Any) -> None:
     """Run the host's relay: take batches from the applications of this host
     (client library with [client] relay = the --listen endpoint), append each
@@ -31,7 +41,12 @@ def relay(config_path: str | None, **kwargs: Any) -> None:
     Applications keep recording while every buck is down: the relay spools,
     and each closed spool bucket is re-sent to one random buck once its window
     has passed, until a buck takes it. A relay killed (even with kill -9)
-    loses nothing it had spooled. SIGTERM fsyncs the spool and exits."""
+    loses nothing it had spooled. SIGTERM fsyncs the spool and exits.
+
+    With --syslog-udp/--syslog-tcp/--syslog-tls it also takes syslog from
+    the network (the host's daemons, appliances, rsyslog forwarding): each
+    message is parsed and spooled before the next read, with the same
+    two-buck and re-send guarantee (README, Syslog over the network)."""
     from helios.services.relay import Relay
 
     cfg = load(config_path, kwargs, "relay")

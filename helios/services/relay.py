@@ -29,6 +29,14 @@ socket queue, fsyncs the spool and exits; a restart can lose only what was
 still in flight between an application and the relay at that moment (at most
 the sockets' high-water marks), as a buck restart can for direct ZeroMQ
 clients. One relay per state directory (a lock file).
+
+Syslog over the network (``[relay] syslog_udp``, ``syslog_tcp``,
+``syslog_tls``): the listeners of ``helios.syslognet.server`` are polled in
+this same loop; each read becomes a frame that is spooled, then sent, as
+above (``take_syslog``), before the socket is read again. Why the relay and
+not the tailer: the relay is the host's long-running receiver already (it
+listens, spools and fans out what it did not read from a file), and a
+tailer's loop is paced by file polling, not by sockets.
 """
 
 from __future__ import annotations
@@ -61,6 +69,7 @@ DRAIN = 256          # messages taken per wake-up before housekeeping gets a tur
 HOUSEKEEPING_S = 0.25
 DRAIN_AT_STOP_S = 2.0  # most time a stop spends on the batches already queued
 RESENT_VERSION = 1
+RECORD_OVERHEAD = 16    # a spool record's bytes besides its frame (length, crc), rounded up
 
 
 class Relay:
@@ -77,6 +86,11 @@ class Relay:
         self.metrics = None
         self.spool: Spool | None = None
         self.receiver: Receiver | None = None
+        self.syslog = None
+        # Bytes appended to the spool since its listing (cached up to a second) was
+        # last seen, so that spool_full knows the size now, not a second ago.
+        self.appended = 0
+        self._listing_seen: list | None = None
 
     def stop(self) -> None:
         """Ask the loop to finish; safe from a signal handler."""
@@ -103,6 +117,11 @@ class Relay:
         self.fanout = Fanout(self.factory, list(cfg.bucks), cfg.copies, hwm=cfg.sndhwm, monitor=True)
         self.resender = Resender(self.factory, list(cfg.bucks), self.spool)
         try:
+            if cfg.syslog_udp or cfg.syslog_tcp or cfg.syslog_tls:
+                from helios.syslognet.server import SyslogInput
+
+                self.syslog = SyslogInput(cfg, self, self.name)
+                self.syslog.start()
             if cfg.metrics:
                 from helios import metrics  # only when used; read at scrape time, never in the loop
 
@@ -113,6 +132,8 @@ class Relay:
         finally:
             self.drain(pull)
             pull.close(linger=0)
+            if self.syslog is not None:
+                self.syslog.close()  # what open connections sent, a last line without its newline too
             self.sync()
             self.spool.close()
             self.fanout.close(linger_ms=2000)
@@ -126,7 +147,7 @@ class Relay:
     def loop(self, pull: zmq.Socket) -> None:
         next_house = next_sync = next_stats = 0.0
         while not self.stopping.is_set():
-            if pull.poll(100, zmq.POLLIN):
+            if self.syslog.poll(pull, 100) if self.syslog is not None else pull.poll(100, zmq.POLLIN):
                 for _ in range(DRAIN):
                     try:
                         parts = self.receiver.recv()
@@ -138,6 +159,8 @@ class Relay:
             if now >= next_house:
                 self.counts["resent_buckets"] += self.resender.tick(self.sent, time.time())
                 self.fanout.watch()
+                if self.syslog is not None:
+                    self.syslog.tick(now)
                 next_house = now + HOUSEKEEPING_S
             if now >= next_sync:
                 self.sync()
@@ -177,6 +200,7 @@ class Relay:
         for header, frame in accepted:
             try:
                 self.spool.append(header.environment, frame)
+                self.appended += len(frame) + RECORD_OVERHEAD
             except RecordError as exc:
                 # Not kept: it still goes live below, but no re-send will cover it.
                 self.counts["spool_errors"] += 1
@@ -191,6 +215,46 @@ class Relay:
         if self.fanout.send(frames, wait=self.cfg.live_wait):
             self.counts["events_sent"] += events
             self.counts["bytes_sent"] += nbytes
+
+    def take_syslog(self, frame: bytes, events: int, nbytes: int, durable: bool) -> bool:
+        """A frame of syslog messages: spooled, then sent live. False (and not
+        sent) when the spool could not take it and ``durable`` says it must
+        (TCP, TLS: the listener keeps it and stops reading); a UDP frame is
+        then sent live only, as an application's frame is."""
+        try:
+            self.spool.append(self.cfg.syslog_environment, frame)
+            self.appended += len(frame) + RECORD_OVERHEAD
+        except RecordError as exc:
+            if durable:
+                log.error("Relay could not spool syslog messages (it stops reading its syslog connections "
+                          "until it can): %s", exc)
+                return False
+            self.counts["spool_errors"] += 1
+            log.error("Relay could not spool %d syslog messages from UDP (they are sent live only, and lost "
+                      "if no buck takes them): %s", events, exc)
+        if self.fanout.send([frame], wait=self.cfg.live_wait):
+            self.counts["events_sent"] += events
+            self.counts["bytes_sent"] += len(frame)
+        return True
+
+    def spool_full(self) -> bool:
+        """Would more appends make the spool prune a bucket no buck has had?
+        Then the syslog connections wait (``helios.syslognet.server``, which
+        asks after every frame it spools). The size is the spool's listing
+        (up to a second old) plus what was appended since; the margin covers
+        the next read."""
+        spool = self.spool
+        buckets = spool.buckets()
+        if buckets is not self._listing_seen:
+            self._listing_seen, self.appended = buckets, 0
+        total = sum(size for *_, size in buckets) + self.appended
+        if total + min(spool.max_bytes // 8, 64 * 1024 * 1024) < spool.max_bytes:
+            return False
+        now = time.time()
+        closed = [name for name, _, _ in buckets if name.end <= now]
+        if not closed:
+            return True   # nothing can be pruned yet
+        return self.sent.get(closed[0].relpath(), 0) == 0  # what to_prune would take first
 
     def reject(self, why: str, size: int) -> None:
         reason = why.split(":")[0]
@@ -235,6 +299,7 @@ class Relay:
             "bucks_connected": sum(self.fanout.connected.values()),
             "bad_frames": dict(self.bad),
             "refused_messages": dict(self.receiver.refused) if self.receiver is not None else {},
+            **({"syslog": self.syslog.stats()} if self.syslog is not None else {}),
             **self.counts,
         }
 

@@ -1,0 +1,1 @@
+"""Syslog over the network for the relay: framing (pure), events (pure), server (sockets)."""
