@@ -104,6 +104,7 @@ import zmq.asyncio
 from aiohttp import web
 
 from helios import codec, eventmap, tokens
+from helios.buck import otlp
 from helios.errors import EventError, FrameError, HeaderError, RecordError, ServiceError
 from helios.store import layout
 
@@ -112,6 +113,7 @@ log = logging.getLogger(__name__)
 LEVELS = {"received": b"r", "written": b"w", "fsynced": b"f"}
 FRAME_EVENTS = 1000  # events per frame: keeps every frame far below the codec's size cap
 RETRY_AFTER = "1"
+MAX_SENDERS = 10_000  # per input, as the buck keeps them
 STALL = 5.0  # seconds without a loop round before /healthz says the buck is stuck
 _REQ = struct.Struct(">Q")
 _BUSY = b'{"error": "too many open connections; retry later", "event": null}'
@@ -148,6 +150,8 @@ class HttpIngest:
         self.address = ""  # HOST:PORT actually bound, once started
         self.endpoint = f"inproc://helios-http-{id(self):x}"
         self.counts: Counter[str] = Counter()  # written by the server thread only
+        # input ("http", "otlp") -> "ENV/HOST" -> [last seen, events, newest event ns] (server thread)
+        self.senders: dict[str, dict[str, list]] = {}
         self.fsync_rounds = 0  # written by the loop thread only
         self.pending = 0  # requests admitted and not yet stored by the loop (server thread)
         self.beat = time.monotonic()  # last loop round (set by the loop, read by /healthz)
@@ -245,7 +249,9 @@ class HttpIngest:
         # dict() of a Counter is one C-level copy under the GIL: safe while the
         # server thread counts.
         return {"address": self.address, "pending": self.pending, "fsync_rounds": self.fsync_rounds,
-                "clients": len(getattr(self, "clients", ())), **dict(self.counts)}
+                "clients": len(getattr(self, "clients", ())), **dict(self.counts),
+                "senders": {source: {k: {"last_seen": v[0], "events": v[1], "newest_event": v[2] / 1e9}
+                                     for k, v in list(d.items())} for source, d in list(self.senders.items())}}
 
     # -------------------------------------------------------------- server half
 
@@ -268,6 +274,7 @@ class HttpIngest:
         self.pipe = zmq.asyncio.Socket.from_socket(sync_pipe)
         app = web.Application()
         app.router.add_post("/v1/events", self._post_events)
+        app.router.add_post("/v1/logs", self._post_logs)
         app.router.add_get("/healthz", self._healthz)
         # auto_decompress off: bodies are decompressed here, under our size limit.
         # keepalive_timeout: aiohttp closes a connection that has not sent a whole request's
@@ -403,18 +410,38 @@ class HttpIngest:
         return web.json_response(body)
 
     async def _post_events(self, request: web.Request) -> web.Response:
+        return await self._post(request, None)
+
+    async def _post_logs(self, request: web.Request) -> web.Response:
+        """OTLP/HTTP logs (``helios.buck.otlp``): the same checks, limits,
+        durability and answers' meaning as /v1/events, in OTLP's shapes."""
+        return await self._post(request, otlp.kind_of(request.headers.get("Content-Type", "")) or "")
+
+    async def _post(self, request: web.Request, kind: str | None) -> web.Response:
+        """A request to /v1/events (``kind`` None) or /v1/logs (``kind``:
+        "protobuf", "json", or "" for a content type OTLP does not have)."""
         self.counts["requests"] += 1
+        source = "http" if kind is None else "otlp"
+        refuse = _refuse if kind is None else _otlp_refuser(kind or "json")
         try:
             allowed = self.authorize(request)
         except Refused as exc:
             self.counts[f"status_{exc.status}"] += 1
-            return _refuse(request, exc)
+            self.counts[f"{source}_errors"] += 1
+            return refuse(request, exc)
+        if kind == "":
+            self.counts["status_415"] += 1
+            self.counts[f"{source}_errors"] += 1
+            return refuse(request, Refused(415, f"Content-Type {request.headers.get('Content-Type', '')!r:.60} "
+                                                "is not OTLP (use application/x-protobuf or application/json)"))
         if self.buck.disk.full:
             self.buck.disk.refused_request()
             self.counts["status_507"] += 1
-            return _refuse(request, Refused(507, "the buck's data directory is full; retry later"))
+            self.counts[f"{source}_errors"] += 1
+            return refuse(request, Refused(507, "the buck's data directory is full; retry later"))
         if self.pending >= self.cfg.http_max_pending:  # no use reading a body we cannot take
-            return self._busy(request)
+            self.counts[f"{source}_errors"] += 1
+            return self._busy(request, refuse)
         handed = taken = False
         try:
             level = request.headers.get("Helios-Durability", self.cfg.durability).strip().lower()
@@ -424,37 +451,148 @@ class HttpIngest:
             # slowly holds its own connection (until http_body_timeout), never a slot.
             body = await self._read_body(request)
             if self.pending >= self.cfg.http_max_pending:
-                return self._busy(request)
+                self.counts[f"{source}_errors"] += 1
+                return self._busy(request, refuse)
             self.pending += 1
             taken = True
-            count, frames = self._frames(request, body, allowed)
-            req = _REQ.pack(next(self._ids))
-            fut = None if level == "received" else asyncio.get_running_loop().create_future()
-            self._waiting[req] = fut
-            try:
-                await self.pipe.send_multipart([req, LEVELS[level], *frames])
-            except zmq.ZMQError as exc:  # only while the buck is stopping
-                self._waiting.pop(req, None)
-                raise Refused(503, f"the buck is stopping ({exc})") from None
-            handed = True  # from here the answer reader decrements pending
-            if fut is not None:
-                status, why = await fut
-                if status != b"ok":
-                    raise Refused(507 if status == b"full" else 503, why)
+            if kind is None:
+                count, frames = self._frames(request, body, allowed)
+                rejected, why, seen = 0, "", ()
+            else:
+                count, frames, rejected, why, seen = self._otlp_frames(request, body, kind, allowed)
+            if frames:
+                req = _REQ.pack(next(self._ids))
+                fut = None if level == "received" else asyncio.get_running_loop().create_future()
+                self._waiting[req] = fut
+                try:
+                    await self.pipe.send_multipart([req, LEVELS[level], *frames])
+                except zmq.ZMQError as exc:  # only while the buck is stopping
+                    self._waiting.pop(req, None)
+                    raise Refused(503, f"the buck is stopping ({exc})") from None
+                handed = True  # from here the answer reader decrements pending
+                if fut is not None:
+                    status, why_not = await fut
+                    if status != b"ok":
+                        raise Refused(507 if status == b"full" else 503, why_not)
             self.counts["events"] += count
+            self.counts[f"{source}_events"] += count
+            self.counts[f"{source}_bytes"] += request.content_length or len(body)
             self.counts[f"ok_{level}"] += 1
-            return web.json_response({"accepted": count, "durability": level})
+            if rejected:
+                self.counts[f"{source}_rejected"] += rejected
+            self._seen(source, seen)
+            if kind is None:
+                return web.json_response({"accepted": count, "durability": level})
+            return web.Response(body=otlp.response(kind, rejected, why), content_type=otlp.CONTENT_TYPES[kind])
         except Refused as exc:
             self.counts[f"status_{exc.status}"] += 1
-            return _refuse(request, exc)
+            self.counts[f"{source}_errors"] += 1
+            return refuse(request, exc)
         finally:
             if taken and not handed:
                 self.pending -= 1
 
-    def _busy(self, request: web.Request) -> web.Response:
+    def _busy(self, request: web.Request, refuse=None) -> web.Response:
         self.counts["overloaded"] += 1
-        return _refuse(request, Refused(503, f"the buck is busy ({self.pending} requests in "
-                                             "progress); retry later"))
+        exc = Refused(503, f"the buck is busy ({self.pending} requests in progress); retry later")
+        exc.overload = True  # OTLP says 429 for it
+        return (refuse or _refuse)(request, exc)
+
+    def _seen(self, source: str, seen: Any) -> None:
+        """Who sent what over HTTP (for ``helios status``, by input):
+        ``seen`` holds (environment, host, events, newest event time ns)."""
+        senders = self.senders.setdefault(source, {})
+        now = time.time()
+        for env, host, n, newest in seen:
+            key = f"{env}/{host}"
+            s = senders.get(key)
+            if s is None:
+                if len(senders) >= MAX_SENDERS:  # forget the longest silent
+                    del senders[min(senders, key=lambda k: senders[k][0])]
+                s = senders[key] = [now, 0, 0]
+            s[0] = now
+            s[1] += n
+            s[2] = max(s[2], newest)
+
+    def _otlp_frames(self, request: web.Request, body: bytes, kind: str, allowed: frozenset[str] | None
+                     ) -> tuple[int, list[bytes], int, str, list]:
+        """Decode an OTLP logs request and make frames of its records (one
+        environment each). Records that cannot be kept are left out and
+        counted (partial success: how many, and why the first was refused).
+        Raises Refused(400) for an undecodable body, 413 for too many records
+        and 403, storing nothing, when a record is for an environment the
+        token is not for."""
+        try:
+            decoded = otlp.decode(body, kind)
+        except EventError as exc:
+            raise Refused(400, str(exc)) from None
+        records = otlp.rows(decoded, time.time_ns())
+        if len(records) > self.cfg.http_max_events:
+            raise Refused(413, f"the body holds {len(records)} log records, over the limit of "
+                               f"{self.cfg.http_max_events}")
+        headers = request.headers
+        asked = headers.get("Helios-Environment")
+        # A token for one environment decides it: whatever a resource says, its
+        # records go there (the resource's word is kept as a field).
+        bound = next(iter(allowed)) if allowed is not None and len(allowed) == 1 else None
+        default_env = asked or bound or self.cfg.http_environment
+        if not layout.valid_environment(default_env):
+            raise Refused(400, f"Helios-Environment {default_env!r:.80} is not an environment name")
+        sender = headers.get("Helios-Host") or request.remote or ""
+        app = headers.get("Helios-App", "")
+        max_fields, max_bytes = self.cfg.http_max_fields, self.cfg.http_max_field_bytes
+        by_env: dict[str, list] = {}
+        rejected, first_why = 0, ""
+        for i, rec in enumerate(records):
+            why = rec.problem
+            row = rec.row
+            env = default_env
+            if why is None:
+                if rec.environment is not None and bound is None:
+                    env = rec.environment  # the resource's word wins over the header's default
+                elif rec.environment is not None and rec.environment != env:
+                    row[9].setdefault("deployment.environment", rec.environment)
+                if row[3] is None:
+                    row[3] = sender
+                if row[4] is None:
+                    row[4] = app
+                if not layout.valid_environment(env):
+                    why = f"deployment.environment {env!r:.80} is not an environment name"
+                elif len(row[3]) > eventmap.MAX_NAME or len(row[4]) > eventmap.MAX_NAME:
+                    why = f"host.name and service.name must be at most {eventmap.MAX_NAME} characters"
+                elif len(row[9]) > max_fields:
+                    why = f"{len(row[9])} attributes, over the limit of {max_fields}"
+                else:
+                    too_big = _too_big(row, max_bytes)
+                    if too_big:
+                        why = f"{too_big.replace('field', 'attribute')}, over the limit of {max_bytes} bytes"
+                    elif allowed is not None and env not in allowed:
+                        raise Refused(403, f"log record {i}: the token is not for environment {env!r} "
+                                           f"(it may write: {', '.join(sorted(allowed))})")
+            if why is not None:
+                rejected += 1
+                first_why = first_why or f"log record {i}: {why}"
+                continue
+            by_env.setdefault(env, []).append(row)
+        frames, seen = [], []
+        for env, rows in by_env.items():
+            rows, bad = _packable(rows)
+            if bad:
+                rejected += len(bad)
+                first_why = first_why or f"a log record: {bad[0]}"
+            by_host: dict[str, list] = {}
+            for row in rows:
+                by_host.setdefault(row[3], []).append(row)
+            for host, hrows in by_host.items():
+                seen.append((env, host, len(hrows), max(r[1] for r in hrows)))
+            for k in range(0, len(rows), FRAME_EVENTS):
+                chunk = rows[k:k + FRAME_EVENTS]
+                times = [r[1] for r in chunk]
+                frames.append(codec.encode_rows(env, sender, chunk, min(times), max(times)))
+        if rejected > 1:
+            first_why += f" ({rejected} records refused in all)"
+        return len(records) - rejected, frames, rejected, first_why, seen
+
 
     async def _read_body(self, request: web.Request) -> bytes:
         limit = self.cfg.http_max_body
@@ -576,6 +714,42 @@ class _Site(web.TCPSite):
             reuse_address=self._reuse_address, reuse_port=self._reuse_port,
             ssl_handshake_timeout=self.handshake_timeout)
         self._bound_port = self._server.sockets[0].getsockname()[1] if self._server.sockets else self._port
+
+
+def _otlp_refuser(kind: str):
+    """How /v1/logs refuses: a google.rpc.Status in the request's encoding.
+    The OpenTelemetry exporters retry 429, 502, 503 and 504 only, so a full
+    disk (507 on /v1/events) is 503 here and an overload 429, both with
+    Retry-After."""
+    def refuse(request: web.Request, exc: Refused) -> web.Response:
+        status = 429 if getattr(exc, "overload", False) else 503 if exc.status == 507 else exc.status
+        headers = {"Retry-After": RETRY_AFTER} if status in (429, 503) else {}
+        headers.update(exc.headers or {})
+        resp = web.Response(status=status, body=otlp.status(kind, status, exc.error),
+                            content_type=otlp.CONTENT_TYPES[kind], headers=headers)
+        if exc.close:
+            resp.force_close()
+        return resp
+    return refuse
+
+
+def _packable(rows: list) -> tuple[list, list[str]]:
+    """The rows msgpack can carry, and why the others cannot be (a string
+    with a lone surrogate, which OTLP/JSON can spell)."""
+    try:
+        msgpack.packb(rows, use_bin_type=True)
+        return rows, []
+    except (TypeError, ValueError, OverflowError):
+        pass
+    good, bad = [], []
+    for row in rows:
+        try:
+            msgpack.packb(row, use_bin_type=True)
+        except (TypeError, ValueError, OverflowError) as exc:
+            bad.append(f"a value cannot be stored: {exc}")
+        else:
+            good.append(row)
+    return good, bad
 
 
 def _refuse(request: web.Request, exc: Refused) -> web.Response:

@@ -1,0 +1,312 @@
+"""OpenTelemetry logs (OTLP/HTTP) as Helios events. Pure: no I/O.
+
+The buck's HTTP ingest takes ``POST /v1/logs`` (``helios.buck.http_ingest``);
+this module owns the format: a body (an ``ExportLogsServiceRequest``, in
+protobuf or in OTLP/JSON) becomes event rows for ``helios.codec``, and the
+answers (``ExportLogsServiceResponse``, ``google.rpc.Status``) are written
+in the request's own encoding.
+
+    decode(body, kind)            -> ExportLogsServiceRequest   (EventError if undecodable)
+    encode(request, kind)         -> bytes                      (its inverse: tests, tools)
+    rows(request, now)            -> [Record]                   one per log record, in order
+    response(kind, rejected, why) -> bytes                      the 200 answer
+    status(kind, code, why)       -> bytes                      the 4xx/5xx answer
+
+``kind`` is ``"protobuf"`` (``application/x-protobuf``) or ``"json"``
+(``application/json``).
+
+OTLP/JSON is protobuf's JSON mapping with the OTLP spec's exceptions:
+``traceId`` and ``spanId`` are hex strings (not base64), enums are integers,
+64-bit integers are strings or numbers, keys are lowerCamelCase (the
+protobuf names are taken too) and unknown keys are ignored.
+
+The mapping of one log record::
+
+    resource service.name                     -> app
+    resource host.name                        -> host
+    resource deployment.environment.name      -> environment (the older
+             (or deployment.environment)         deployment.environment too)
+    severity_number 1-24                      -> severity (SEVERITY_OF below)
+    severity_text (when the number is 0)      -> severity, if it names one
+    body: a string                            -> message (UTF-8)
+          bytes                               -> message as they are
+          any other value (map, list, number) -> message as JSON
+    time_unix_nano, else observed_time_unix_nano, else the receive time -> time
+    attributes                                -> fields, by their keys
+    other resource attributes                 -> fields (a record's own win)
+    trace_id, span_id (hex), flags            -> fields trace_id, span_id, trace_flags
+    scope name, version                       -> fields otel.scope.name, otel.scope.version
+    severity_text, severity_number, event_name -> fields of those names (when set)
+
+The id of a record is derived, not random: BLAKE2b (16 bytes) of its
+resource, its scope and itself (each as deterministic protobuf bytes, so the
+same content sent as JSON or protobuf gets the same id) and its position in
+the request (resource, scope and record index). An exporter that retries a
+request (on 429, 503 or a timeout) sends the same body again, so its records
+get the same ids and the porter's dedup keeps them once. The price: two
+records identical in every byte, at the same position of two requests, are
+one event; their times are in nanoseconds, so that takes two copies of one
+record. A record with neither time nor observed time gets the receive time
+and a random id instead (a retry may then store it twice, never lose it).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from typing import Any, NamedTuple
+
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
+
+from helios.errors import EventError
+from helios.eventmap import _SEVERITY  # the severity spellings /v1/events takes
+from helios.model import Event, ROW_FIELDS
+
+KINDS = {"application/x-protobuf": "protobuf", "application/protobuf": "protobuf",
+         "application/json": "json"}
+CONTENT_TYPES = {"protobuf": "application/x-protobuf", "json": "application/json"}
+
+# OTLP SeverityNumber (1-4 TRACE, 5-8 DEBUG, 9-12 INFO, 13-16 WARN, 17-20 ERROR,
+# 21-24 FATAL) -> syslog severity (0 emerg .. 7 debug). The INFO range's upper
+# half is notice; FATAL climbs from crit to emerg.
+SEVERITY_OF = {**{n: 7 for n in range(1, 9)}, 9: 6, 10: 6, 11: 5, 12: 5,
+               **{n: 4 for n in range(13, 17)}, **{n: 3 for n in range(17, 21)},
+               21: 2, 22: 2, 23: 1, 24: 0}
+
+MAX_NS = 2**63 - 1
+_TAIL = [Event._field_defaults[name] for name in Event._fields[10:ROW_FIELDS]]
+_ENV_KEYS = ("deployment.environment.name", "deployment.environment")
+_MAPPED = frozenset(("service.name", "host.name", *_ENV_KEYS))
+_PERSON = b"helios-otlp-1"  # the id's domain: changing it changes every id
+
+
+class Record(NamedTuple):
+    """One log record as Helios keeps it. ``environment``, ``host`` and
+    ``app`` are None when the resource names none (the ingest fills them
+    in); ``problem`` says why the record cannot be kept (then ``row`` is
+    None)."""
+
+    environment: str | None
+    host: str | None
+    app: str | None
+    row: list | None
+    problem: str | None = None
+
+
+def kind_of(content_type: str) -> str | None:
+    """``"protobuf"``, ``"json"`` or None for a Content-Type header."""
+    return KINDS.get(content_type.split(";", 1)[0].strip().lower())
+
+
+# ------------------------------------------------------------------ decoding
+
+def decode(body: bytes, kind: str) -> ExportLogsServiceRequest:
+    """The request in a body; raises EventError saying why it is not one."""
+    request = ExportLogsServiceRequest()
+    if kind == "protobuf":
+        try:
+            request.ParseFromString(body)
+        except (DecodeError, RecursionError, ValueError) as exc:
+            raise EventError(f"the body is not a protobuf ExportLogsServiceRequest: {exc or 'cannot parse'}") from None
+        return request
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise EventError(f"the body is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise EventError(f"the body must be a JSON object (an ExportLogsServiceRequest), got {type(value).__name__}")
+    try:
+        _hex_ids_to_base64(value)
+        json_format.ParseDict(value, request, ignore_unknown_fields=True)
+    except (json_format.ParseError, RecursionError, TypeError, ValueError, AttributeError) as exc:
+        raise EventError(f"the body is not an OTLP/JSON ExportLogsServiceRequest: {exc}") from None
+    return request
+
+
+def _hex_ids_to_base64(value: dict) -> None:
+    """OTLP/JSON writes trace and span ids in hex; protobuf's JSON parser
+    wants base64 for bytes. Rewrites them in place (raises ValueError for an
+    id that is not hex)."""
+    for rl in _list(value, "resourceLogs", "resource_logs"):
+        for sl in _list(rl, "scopeLogs", "scope_logs"):
+            for rec in _list(sl, "logRecords", "log_records"):
+                if not isinstance(rec, dict):
+                    continue
+                for camel, snake in (("traceId", "trace_id"), ("spanId", "span_id")):
+                    for key in (camel, snake):
+                        v = rec.get(key)
+                        if isinstance(v, str):
+                            try:
+                                rec[key] = base64.b64encode(bytes.fromhex(v)).decode()
+                            except ValueError:
+                                raise ValueError(f"{key} {v[:40]!r} is not hex") from None
+
+
+def _list(obj: Any, camel: str, snake: str) -> list:
+    if not isinstance(obj, dict):
+        return []
+    v = obj.get(camel, obj.get(snake))
+    return v if isinstance(v, list) else []
+
+
+def encode(request: ExportLogsServiceRequest, kind: str) -> bytes:
+    """The body of a request: the inverse of ``decode``."""
+    if kind == "protobuf":
+        return request.SerializeToString()
+    value = json_format.MessageToDict(request, use_integers_for_enums=True)
+    for rl in value.get("resourceLogs", ()):
+        for sl in rl.get("scopeLogs", ()):
+            for rec in sl.get("logRecords", ()):
+                for key in ("traceId", "spanId"):
+                    if key in rec:
+                        rec[key] = base64.b64decode(rec[key]).hex()
+    return json.dumps(value).encode()
+
+
+# ------------------------------------------------------------------ answers
+
+def response(kind: str, rejected: int = 0, why: str = "") -> bytes:
+    """An ExportLogsServiceResponse: partial success when records were refused."""
+    resp = ExportLogsServiceResponse()
+    if rejected or why:
+        resp.partial_success.rejected_log_records = rejected
+        resp.partial_success.error_message = why
+    if kind == "protobuf":
+        return resp.SerializeToString()
+    return json.dumps(json_format.MessageToDict(resp)).encode()
+
+
+# google.rpc.Code values for the HTTP statuses the ingest answers with.
+RPC_CODE = {400: 3, 401: 16, 403: 7, 408: 4, 413: 3, 415: 3, 429: 8, 503: 14, 507: 14}
+
+
+def status(kind: str, http_status: int, why: str) -> bytes:
+    """A ``google.rpc.Status`` (code, message): the body of a 4xx or 5xx
+    answer, as OTLP/HTTP asks. Written by hand (two fields) rather than
+    pulling in googleapis-common-protos."""
+    code = RPC_CODE.get(http_status, 2)  # 2: UNKNOWN
+    if kind == "json":
+        return json.dumps({"code": code, "message": why}).encode()
+    text = why.encode()
+    return b"\x08" + _varint(code) + b"\x12" + _varint(len(text)) + text
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+# ------------------------------------------------------------------ mapping
+
+def value_of(v: Any) -> Any:
+    """An AnyValue as a plain value msgpack can carry (None if unset)."""
+    which = v.WhichOneof("value")
+    if which is None:
+        return None
+    if which == "array_value":
+        return [value_of(x) for x in v.array_value.values]
+    if which == "kvlist_value":
+        return {kv.key: value_of(kv.value) for kv in v.kvlist_value.values}
+    return getattr(v, which)
+
+
+def _message(body: Any) -> bytes:
+    which = body.WhichOneof("value")
+    if which is None:
+        return b""
+    if which == "string_value":
+        return body.string_value.encode("utf-8", "surrogatepass")
+    if which == "bytes_value":
+        return body.bytes_value
+    return json.dumps(value_of(body), default=_json_bytes, ensure_ascii=False,
+                      separators=(",", ":")).encode("utf-8", "surrogatepass")
+
+
+def _json_bytes(b: Any) -> str:
+    if isinstance(b, bytes):
+        return base64.b64encode(b).decode()
+    raise TypeError(f"{type(b).__name__} is not JSON serializable")
+
+
+def severity(number: int, text: str) -> int | None:
+    """Helios' (syslog) severity of an OTLP severity number, else of its text."""
+    found = SEVERITY_OF.get(number)
+    if found is not None or not text:
+        return found
+    return _SEVERITY.get(text.strip()) if len(text) < 32 else None
+
+
+def rows(request: ExportLogsServiceRequest, now: int) -> list[Record]:
+    """One Record per log record, in the order of the request."""
+    out: list[Record] = []
+    for ri, rl in enumerate(request.resource_logs):
+        res_attrs = {kv.key: value_of(kv.value) for kv in rl.resource.attributes}
+        res_bytes = rl.resource.SerializeToString(deterministic=True)
+        env = next((res_attrs[k] for k in _ENV_KEYS if res_attrs.get(k) not in (None, "")), None)
+        host, app = res_attrs.get("host.name"), res_attrs.get("service.name")
+        bad = None
+        for what, v in (("deployment.environment", env), ("host.name", host), ("service.name", app)):
+            if v is not None and type(v) is not str:
+                bad = f"resource attribute {what} must be a string, got {type(v).__name__}"
+        shared = {k: v for k, v in res_attrs.items() if k not in _MAPPED}
+        for si, sl in enumerate(rl.scope_logs):
+            scope = {}
+            if sl.scope.name:
+                scope["otel.scope.name"] = sl.scope.name
+            if sl.scope.version:
+                scope["otel.scope.version"] = sl.scope.version
+            scope_bytes = sl.scope.SerializeToString(deterministic=True)
+            for li, rec in enumerate(sl.log_records):
+                if bad is not None:
+                    out.append(Record(None, None, None, None, bad))
+                    continue
+                out.append(_record(rec, ri, si, li, res_bytes, scope_bytes, shared, scope, now, env, host, app))
+    return out
+
+
+def _record(rec: Any, ri: int, si: int, li: int, res_bytes: bytes, scope_bytes: bytes, shared: dict,
+            scope: dict, now: int, env: str | None, host: str | None, app: str | None) -> Record:
+    t = rec.time_unix_nano or rec.observed_time_unix_nano
+    if t > MAX_NS:
+        return Record(env, host, app, None, f"time_unix_nano {t} is after the year 2262")
+    if t:
+        h = hashlib.blake2b(digest_size=16, person=_PERSON)
+        for part in (res_bytes, scope_bytes, rec.SerializeToString(deterministic=True)):
+            h.update(len(part).to_bytes(8, "big"))
+            h.update(part)
+        h.update(ri.to_bytes(8, "big") + si.to_bytes(8, "big") + li.to_bytes(8, "big"))
+        ident = h.digest()
+    else:
+        t, ident = now, os.urandom(16)
+    fields = {**shared, **scope}
+    for kv in rec.attributes:
+        fields[kv.key] = value_of(kv.value)
+    if rec.trace_id:
+        fields["trace_id"] = rec.trace_id.hex()
+    if rec.span_id:
+        fields["span_id"] = rec.span_id.hex()
+    if rec.flags:
+        fields["trace_flags"] = rec.flags
+    if rec.severity_text:
+        fields["severity_text"] = rec.severity_text
+    if rec.severity_number:
+        fields["severity_number"] = rec.severity_number
+    if rec.event_name:
+        fields["event_name"] = rec.event_name
+    row = [ident, t, now, host, app, severity(rec.severity_number, rec.severity_text), "", None,
+           _message(rec.body), fields, *_TAIL]
+    return Record(env, host, app, row)
