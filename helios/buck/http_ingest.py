@@ -457,9 +457,9 @@ class HttpIngest:
             taken = True
             if kind is None:
                 count, frames = self._frames(request, body, allowed)
-                rejected, why, seen = 0, "", ()
+                rejected, why = 0, ""
             else:
-                count, frames, rejected, why, seen = self._otlp_frames(request, body, kind, allowed)
+                count, frames, rejected, why = self._otlp_frames(request, body, kind, allowed)
             if frames:
                 req = _REQ.pack(next(self._ids))
                 fut = None if level == "received" else asyncio.get_running_loop().create_future()
@@ -477,10 +477,11 @@ class HttpIngest:
             self.counts["events"] += count
             self.counts[f"{source}_events"] += count
             self.counts[f"{source}_bytes"] += request.content_length or len(body)
+            self.counts[f"{source}_frame_bytes"] += sum(map(len, frames))
             self.counts[f"ok_{level}"] += 1
             if rejected:
                 self.counts[f"{source}_rejected"] += rejected
-            self._seen(source, seen)
+            self._seen(source, frames)
             if kind is None:
                 return web.json_response({"accepted": count, "durability": level})
             return web.Response(body=otlp.response(kind, rejected, why), content_type=otlp.CONTENT_TYPES[kind])
@@ -498,13 +499,15 @@ class HttpIngest:
         exc.overload = True  # OTLP says 429 for it
         return (refuse or _refuse)(request, exc)
 
-    def _seen(self, source: str, seen: Any) -> None:
-        """Who sent what over HTTP (for ``helios status``, by input):
-        ``seen`` holds (environment, host, events, newest event time ns)."""
+    def _seen(self, source: str, frames: list[bytes]) -> None:
+        """Who sent what over HTTP (for ``helios status``, by input), keyed
+        like the buck's own list of senders: environment and host of each
+        frame's header (/v1/events: the sender; /v1/logs: host.name)."""
         senders = self.senders.setdefault(source, {})
         now = time.time()
-        for env, host, n, newest in seen:
-            key = f"{env}/{host}"
+        for frame in frames:
+            header = codec.check_frame(frame)
+            key, n, newest = f"{header.environment}/{header.host}", header.count, header.last_time
             s = senders.get(key)
             if s is None:
                 if len(senders) >= MAX_SENDERS:  # forget the longest silent
@@ -515,7 +518,7 @@ class HttpIngest:
             s[2] = max(s[2], newest)
 
     def _otlp_frames(self, request: web.Request, body: bytes, kind: str, allowed: frozenset[str] | None
-                     ) -> tuple[int, list[bytes], int, str, list]:
+                     ) -> tuple[int, list[bytes], int, str]:
         """Decode an OTLP logs request and make frames of its records (one
         environment each). Records that cannot be kept are left out and
         counted (partial success: how many, and why the first was refused).
@@ -574,24 +577,25 @@ class HttpIngest:
                 first_why = first_why or f"log record {i}: {why}"
                 continue
             by_env.setdefault(env, []).append(row)
-        frames, seen = [], []
+        frames = []
         for env, rows in by_env.items():
             rows, bad = _packable(rows)
             if bad:
                 rejected += len(bad)
                 first_why = first_why or f"a log record: {bad[0]}"
+            # A frame per host (the resource's host.name): the buck's list of
+            # senders and the frame headers name the hosts the logs are from.
             by_host: dict[str, list] = {}
             for row in rows:
                 by_host.setdefault(row[3], []).append(row)
             for host, hrows in by_host.items():
-                seen.append((env, host, len(hrows), max(r[1] for r in hrows)))
-            for k in range(0, len(rows), FRAME_EVENTS):
-                chunk = rows[k:k + FRAME_EVENTS]
-                times = [r[1] for r in chunk]
-                frames.append(codec.encode_rows(env, sender, chunk, min(times), max(times)))
+                for k in range(0, len(hrows), FRAME_EVENTS):
+                    chunk = hrows[k:k + FRAME_EVENTS]
+                    times = [r[1] for r in chunk]
+                    frames.append(codec.encode_rows(env, host, chunk, min(times), max(times)))
         if rejected > 1:
             first_why += f" ({rejected} records refused in all)"
-        return len(records) - rejected, frames, rejected, first_why, seen
+        return len(records) - rejected, frames, rejected, first_why
 
 
     async def _read_body(self, request: web.Request) -> bytes:

@@ -1,0 +1,269 @@
+"""OTLP/HTTP logs on a real buck's HTTP ingest (POST /v1/logs), by hand-made
+requests: protobuf and JSON, gzip, partial success, every kind of refusal
+answered in the request's encoding, tokens and environments."""
+
+import gzip
+import http.client
+import json
+import subprocess
+import sys
+from urllib.parse import urlsplit
+
+import pytest
+from google.protobuf import json_format
+from google.rpc import status_pb2
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+from helios import tokens
+from helios.buck import otlp
+from tests.helpers import ROOT, buck_events, buck_http, poll_until
+
+T = 1_700_000_000_000_000_000
+PB, JS = "application/x-protobuf", "application/json"
+PROD, STAGE, BOTH = tokens.new_token(), tokens.new_token(), tokens.new_token()
+
+
+def kv(key, value):
+    return KeyValue(key=key, value=AnyValue(string_value=value))
+
+
+def logs(*messages, env="prod", host="web-1", app="cart", t=T, **attrs):
+    """A request of one resource holding a record per message."""
+    req = ExportLogsServiceRequest()
+    rl = req.resource_logs.add()
+    for key, value in (("deployment.environment", env), ("host.name", host), ("service.name", app)):
+        if value is not None:
+            rl.resource.attributes.append(kv(key, value))
+    sl = rl.scope_logs.add()
+    sl.scope.name = "tests"
+    for i, m in enumerate(messages):
+        rec = sl.log_records.add(time_unix_nano=t + i, severity_number=9, body=AnyValue(string_value=m))
+        for k, v in attrs.items():
+            rec.attributes.append(kv(k, v))
+    return req
+
+
+def post(url, body, content_type=PB, path="/v1/logs", **headers):
+    """(status, headers, body) of a POST."""
+    u = urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=15)
+    try:
+        conn.request("POST", path, body=body, headers={"Content-Type": content_type, **headers})
+        resp = conn.getresponse()
+        return resp.status, resp.headers, resp.read()
+    finally:
+        conn.close()
+
+
+def answer(content_type, body):
+    """The ExportLogsServiceResponse of a 200."""
+    resp = ExportLogsServiceResponse()
+    if content_type == PB:
+        resp.ParseFromString(body)
+    else:
+        json_format.Parse(body, resp)
+    return resp
+
+
+def rpc_status(content_type, body):
+    """The google.rpc.Status of a 4xx or 5xx."""
+    st = status_pb2.Status()
+    if content_type.startswith(PB):
+        st.ParseFromString(body)
+    else:
+        json_format.Parse(body, st)
+    return st
+
+
+def stored(data, env=None):
+    events, clean = buck_events(data, env)
+    assert clean
+    return events
+
+
+@pytest.fixture
+def otlp_buck(buck):
+    def start(*extra):
+        _, _, data = buck("a", None, "--http", "127.0.0.1:0", *extra)
+        return data, buck_http(data)
+    return start
+
+
+@pytest.mark.parametrize("content_type", [PB, JS])
+def test_a_request_is_stored_with_its_resource_mapped_and_answered_in_its_own_encoding(otlp_buck, content_type):
+    data, url = otlp_buck()
+    req = logs("paid", "shipped", order="1234")
+    status, headers, body = post(url, otlp.encode(req, otlp.kind_of(content_type)), content_type)
+    assert status == 200 and headers["Content-Type"].startswith(content_type)
+    assert not answer(content_type, body).HasField("partial_success")
+    got = {e.message: e for e in stored(data)}  # fsynced by default: in the file once answered
+    assert set(got) == {b"paid", b"shipped"}
+    e = got[b"paid"]
+    assert (e.environment, e.host, e.app, e.severity, e.time) == ("prod", "web-1", "cart", 6, T)
+    assert e.fields == {"order": "1234", "otel.scope.name": "tests", "severity_number": 9}
+
+
+@pytest.mark.parametrize("content_type", [PB, JS])
+def test_gzip_bodies_are_taken(otlp_buck, content_type):
+    data, url = otlp_buck()
+    body = gzip.compress(otlp.encode(logs("zipped"), otlp.kind_of(content_type)))
+    assert post(url, body, content_type, **{"Content-Encoding": "gzip"})[0] == 200
+    assert [e.message for e in stored(data)] == [b"zipped"]
+
+
+def test_a_retried_request_stores_the_same_ids_so_the_porter_keeps_one_copy(otlp_buck):
+    data, url = otlp_buck()
+    body = logs("once", "twice the same").SerializeToString()
+    assert post(url, body)[0] == 200
+    assert post(url, body)[0] == 200  # the exporter's retry after a lost answer
+    events = stored(data)
+    assert len(events) == 4 and len({e.id for e in events}) == 2
+    # The same request in JSON is the same records: the same ids.
+    assert post(url, otlp.encode(logs("once", "twice the same"), "json"), JS)[0] == 200
+    assert len({e.id for e in stored(data)}) == 2
+
+
+def test_records_that_cannot_be_kept_are_refused_by_partial_success_and_the_rest_stored(otlp_buck):
+    data, url = otlp_buck("--http-max-field-bytes", "1000")
+    req = logs("fine", "too big", env="prod")
+    req.resource_logs[0].scope_logs[0].log_records[1].attributes.append(kv("blob", "x" * 5000))
+    bad_env = logs("bad environment", env="no such/env")
+    req.resource_logs.extend(bad_env.resource_logs)
+    for content_type in (PB, JS):
+        status, _, body = post(url, otlp.encode(req, otlp.kind_of(content_type)), content_type)
+        ps = answer(content_type, body).partial_success
+        assert status == 200 and ps.rejected_log_records == 2
+        assert "log record 1" in ps.error_message and "blob" in ps.error_message and "2 records" in ps.error_message
+    assert [e.message for e in stored(data)] == [b"fine", b"fine"]
+
+
+@pytest.mark.parametrize("content_type", [PB, JS])
+@pytest.mark.parametrize("body", [b"\xff\xfe garbage", b"{\"resourceLogs\": [", b"\x0a\x10\x0a"])
+def test_an_undecodable_body_gets_400_with_a_status_in_its_encoding_and_the_buck_goes_on(
+        otlp_buck, content_type, body):
+    data, url = otlp_buck()
+    if content_type == JS and body.startswith(b"\x0a"):
+        body = b'{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"spanId": "not hex"}]}]}]}'
+    elif content_type == PB and body.startswith(b"{"):
+        body = body + b"\x80"  # a varint that never ends
+    status, headers, got = post(url, body, content_type)
+    assert status == 400 and headers["Content-Type"].startswith(content_type)
+    st = rpc_status(content_type, got)
+    assert st.code == 3 and ("protobuf" in st.message or "JSON" in st.message)
+    assert post(url, logs("after").SerializeToString())[0] == 200
+    assert [e.message for e in stored(data)] == [b"after"]
+
+
+def test_a_body_over_the_limit_gets_413_and_so_does_a_gzip_bomb(otlp_buck):
+    data, url = otlp_buck("--http-max-body", "65536")
+    big = logs("x" * 70_000).SerializeToString()
+    status, headers, body = post(url, big)
+    assert status == 413 and rpc_status(PB, body).message.startswith("the body")
+    bomb = gzip.compress(logs("y" * 10_000_000).SerializeToString())
+    assert len(bomb) < 65536
+    status, _, body = post(url, bomb, JS, **{"Content-Encoding": "gzip"})
+    assert status == 413 and "decompressed" in json.loads(body)["message"]
+    assert stored(data) == []
+
+
+def test_too_many_records_get_413_and_nothing_is_stored(otlp_buck):
+    data, url = otlp_buck("--http-max-events", "10")
+    status, _, body = post(url, logs(*[f"r{i}" for i in range(11)]).SerializeToString())
+    assert status == 413 and "11 log records" in rpc_status(PB, body).message
+    assert stored(data) == []
+
+
+def test_a_content_type_otlp_does_not_have_gets_415_and_an_unknown_encoding_too(otlp_buck):
+    data, url = otlp_buck()
+    status, headers, body = post(url, b"hello", "text/plain")
+    assert status == 415 and "application/x-protobuf" in json.loads(body)["message"]
+    status, _, body = post(url, logs("z").SerializeToString(), PB, **{"Content-Encoding": "br"})
+    assert status == 415 and "Content-Encoding" in rpc_status(PB, body).message
+    assert stored(data) == []
+
+
+def test_an_empty_request_is_answered_200(otlp_buck):
+    data, url = otlp_buck()
+    assert post(url, b"")[0] == 200
+    status, _, body = post(url, b"{}", JS)
+    assert status == 200 and json.loads(body) == {}
+
+
+@pytest.fixture
+def token_buck(buck):
+    """PROD writes prod, STAGE staging, BOTH either of them."""
+    def start():
+        _, _, data = buck("a", None, "--http", "127.0.0.1:0",
+                          "--http-token", f"prod={tokens.hash_token(PROD)}",
+                          "--http-token", f"staging={tokens.hash_token(STAGE)}",
+                          "--http-token", f"prod={tokens.hash_token(BOTH)}",
+                          "--http-token", f"staging={tokens.hash_token(BOTH)}")
+        return data, buck_http(data)
+    return start
+
+
+def test_a_token_for_one_environment_decides_it_whatever_the_resource_claims(token_buck):
+    data, url = token_buck()
+    auth = {"Authorization": f"Bearer {STAGE}"}
+    assert post(url, logs("claims prod", env="prod").SerializeToString(), **auth)[0] == 200
+    assert post(url, logs("says nothing", env=None).SerializeToString(), **auth)[0] == 200
+    assert stored(data, "prod") == []
+    got = {e.message: e for e in stored(data, "staging")}
+    assert got[b"claims prod"].fields["deployment.environment"] == "prod"  # its claim, kept as a field
+    assert "deployment.environment" not in got[b"says nothing"].fields
+    # Asking for another environment outright is refused, as on /v1/events.
+    status, _, body = post(url, logs("by header").SerializeToString(), **auth, **{"Helios-Environment": "prod"})
+    assert status == 403 and rpc_status(PB, body).code == 7
+    assert stored(data, "prod") == []
+
+
+def test_a_token_for_several_environments_takes_the_resources_word_within_them_and_403_outside(token_buck):
+    data, url = token_buck()
+    auth = {"Authorization": f"Bearer {BOTH}"}
+    assert post(url, logs("to prod", env="prod").SerializeToString(), **auth)[0] == 200
+    assert post(url, logs("to staging", env="staging").SerializeToString(), **auth)[0] == 200
+    req = logs("fine", env="prod")
+    req.resource_logs.extend(logs("elsewhere", env="billing").resource_logs)
+    status, _, body = post(url, otlp.encode(req, "json"), JS, **auth)
+    assert status == 403 and "billing" in json.loads(body)["message"]
+    assert [e.message for e in stored(data, "prod")] == [b"to prod"]  # nothing of the refused request
+    assert [e.message for e in stored(data, "staging")] == [b"to staging"]
+    assert stored(data, "billing") == []
+
+
+def test_without_a_valid_token_401_and_nothing_is_stored(token_buck):
+    data, url = token_buck()
+    status, headers, body = post(url, logs("anon").SerializeToString())
+    assert status == 401 and headers["WWW-Authenticate"] and rpc_status(PB, body).code == 16
+    assert post(url, logs("forged").SerializeToString(), Authorization="Bearer nope")[0] == 401
+    assert stored(data) == []
+
+
+def test_senders_and_counts_by_input_in_stats_metrics_and_status(buck):
+    _, _, data = buck("a", None, "--http", "127.0.0.1:0", "--metrics", "127.0.0.1:0")
+    url = buck_http(data)
+    assert post(url, logs("a", "b", host="otel-host").SerializeToString())[0] == 200
+    assert post(url, json.dumps([{"message": "c", "environment": "prod"}]).encode(), JS, "/v1/events")[0] == 200
+    assert post(url, b"junk")[0] == 400
+    s = poll_until(lambda: (s := json.loads((data / "stats.json").read_text()))["http"].get("otlp_events") == 2 and s,
+                   what="the OTLP request in the stats")
+    assert s["http"]["senders"]["otlp"]["prod/otel-host"]["events"] == 2
+    assert s["http"]["senders"]["http"]["prod/127.0.0.1"]["events"] == 1
+    metrics_url = f"http://{s['metrics']}/metrics"
+    u = urlsplit(metrics_url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+    conn.request("GET", "/metrics")
+    text = conn.getresponse().read().decode()
+    assert 'helios_input_events_total{input="otlp"} 2.0' in text
+    assert 'helios_input_events_total{input="http"} 1.0' in text
+    assert 'helios_input_events_total{input="zmq"} 0.0' in text
+    assert 'helios_input_errors_total{input="otlp"} 1.0' in text
+    out = subprocess.run([sys.executable, "-m", "helios", "status", "--buck", s["query"], "--interval", "0"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert "SENDERS BY INPUT" in out.stdout, out.stdout + out.stderr
+    assert "otlp (/v1/logs): 1 sender(s), 2 events: prod/otel-host" in out.stdout
+    assert "http (/v1/events): 1 sender(s), 1 events: prod/127.0.0.1" in out.stdout
