@@ -129,6 +129,8 @@ MSGPACK_TYPES = {"application/msgpack", "application/x-msgpack", "application/vn
 class Refused(Exception):
     """A request answered with an error: ``status`` and what the body says."""
 
+    overload = False  # refused because the buck is busy (/v1/logs answers 429)
+
     def __init__(self, status: int, error: str, event: int | None = None, before: list | None = None,
                  headers: dict[str, str] | None = None, close: bool = False) -> None:
         super().__init__(error)
@@ -423,25 +425,28 @@ class HttpIngest:
         self.counts["requests"] += 1
         source = "http" if kind is None else "otlp"
         refuse = _refuse if kind is None else _otlp_refuser(kind or "json")
+
+        def fail(exc: Refused) -> web.Response:
+            resp = refuse(request, exc)
+            if exc.overload and kind is None:
+                self.counts["overloaded"] += 1  # 503, as counted since before /v1/logs
+            else:
+                self.counts[f"status_{resp.status}"] += 1  # what was answered (/v1/logs: 507 is 503)
+            self.counts[f"{source}_errors"] += 1
+            return resp
+
         try:
             allowed = self.authorize(request)
         except Refused as exc:
-            self.counts[f"status_{exc.status}"] += 1
-            self.counts[f"{source}_errors"] += 1
-            return refuse(request, exc)
+            return fail(exc)
         if kind == "":
-            self.counts["status_415"] += 1
-            self.counts[f"{source}_errors"] += 1
-            return refuse(request, Refused(415, f"Content-Type {request.headers.get('Content-Type', '')!r:.60} "
-                                                "is not OTLP (use application/x-protobuf or application/json)"))
+            return fail(Refused(415, f"Content-Type {request.headers.get('Content-Type', '')!r:.60} "
+                                     "is not OTLP (use application/x-protobuf or application/json)"))
         if self.buck.disk.full:
             self.buck.disk.refused_request()
-            self.counts["status_507"] += 1
-            self.counts[f"{source}_errors"] += 1
-            return refuse(request, Refused(507, "the buck's data directory is full; retry later"))
+            return fail(Refused(507, "the buck's data directory is full; retry later"))
         if self.pending >= self.cfg.http_max_pending:  # no use reading a body we cannot take
-            self.counts[f"{source}_errors"] += 1
-            return self._busy(request, refuse)
+            return fail(self._busy())
         handed = taken = False
         try:
             level = request.headers.get("Helios-Durability", self.cfg.durability).strip().lower()
@@ -451,8 +456,7 @@ class HttpIngest:
             # slowly holds its own connection (until http_body_timeout), never a slot.
             body = await self._read_body(request)
             if self.pending >= self.cfg.http_max_pending:
-                self.counts[f"{source}_errors"] += 1
-                return self._busy(request, refuse)
+                return fail(self._busy())
             self.pending += 1
             taken = True
             if kind is None:
@@ -486,18 +490,15 @@ class HttpIngest:
                 return web.json_response({"accepted": count, "durability": level})
             return web.Response(body=otlp.response(kind, rejected, why), content_type=otlp.CONTENT_TYPES[kind])
         except Refused as exc:
-            self.counts[f"status_{exc.status}"] += 1
-            self.counts[f"{source}_errors"] += 1
-            return refuse(request, exc)
+            return fail(exc)
         finally:
             if taken and not handed:
                 self.pending -= 1
 
-    def _busy(self, request: web.Request, refuse=None) -> web.Response:
-        self.counts["overloaded"] += 1
+    def _busy(self) -> Refused:
         exc = Refused(503, f"the buck is busy ({self.pending} requests in progress); retry later")
         exc.overload = True  # OTLP says 429 for it
-        return (refuse or _refuse)(request, exc)
+        return exc
 
     def _seen(self, source: str, frames: list[bytes]) -> None:
         """Who sent what over HTTP (for ``helios status``, by input), keyed
@@ -726,7 +727,7 @@ def _otlp_refuser(kind: str):
     disk (507 on /v1/events) is 503 here and an overload 429, both with
     Retry-After."""
     def refuse(request: web.Request, exc: Refused) -> web.Response:
-        status = 429 if getattr(exc, "overload", False) else 503 if exc.status == 507 else exc.status
+        status = 429 if exc.overload else 503 if exc.status == 507 else exc.status
         headers = {"Retry-After": RETRY_AFTER} if status in (429, 503) else {}
         headers.update(exc.headers or {})
         resp = web.Response(status=status, body=otlp.status(kind, status, exc.error),

@@ -96,7 +96,7 @@ class Record(NamedTuple):
     environment: str | None
     host: str | None
     app: str | None
-    row: list | None
+    row: list[Any] | None
     problem: str | None = None
 
 
@@ -130,7 +130,7 @@ def decode(body: bytes, kind: str) -> ExportLogsServiceRequest:
     return request
 
 
-def _hex_ids_to_base64(value: dict) -> None:
+def _hex_ids_to_base64(value: dict[str, Any]) -> None:
     """OTLP/JSON writes trace and span ids in hex; protobuf's JSON parser
     wants base64 for bytes. Rewrites them in place (raises ValueError for an
     id that is not hex)."""
@@ -149,7 +149,7 @@ def _hex_ids_to_base64(value: dict) -> None:
                                 raise ValueError(f"{key} {v[:40]!r} is not hex") from None
 
 
-def _list(obj: Any, camel: str, snake: str) -> list:
+def _list(obj: Any, camel: str, snake: str) -> list[Any]:
     if not isinstance(obj, dict):
         return []
     v = obj.get(camel, obj.get(snake))
@@ -159,7 +159,7 @@ def _list(obj: Any, camel: str, snake: str) -> list:
 def encode(request: ExportLogsServiceRequest, kind: str) -> bytes:
     """The body of a request: the inverse of ``decode``."""
     if kind == "protobuf":
-        return request.SerializeToString()
+        return bytes(request.SerializeToString())
     value = json_format.MessageToDict(request, use_integers_for_enums=True)
     for rl in value.get("resourceLogs", ()):
         for sl in rl.get("scopeLogs", ()):
@@ -179,7 +179,7 @@ def response(kind: str, rejected: int = 0, why: str = "") -> bytes:
         resp.partial_success.rejected_log_records = rejected
         resp.partial_success.error_message = why
     if kind == "protobuf":
-        return resp.SerializeToString()
+        return bytes(resp.SerializeToString())
     return json.dumps(json_format.MessageToDict(resp)).encode()
 
 
@@ -229,9 +229,9 @@ def _message(body: Any) -> bytes:
     if which is None:
         return b""
     if which == "string_value":
-        return body.string_value.encode("utf-8", "surrogatepass")
+        return str(body.string_value).encode("utf-8", "surrogatepass")
     if which == "bytes_value":
-        return body.bytes_value
+        return bytes(body.bytes_value)
     return json.dumps(value_of(body), default=_json_bytes, ensure_ascii=False,
                       separators=(",", ":")).encode("utf-8", "surrogatepass")
 
@@ -278,8 +278,8 @@ def rows(request: ExportLogsServiceRequest, now: int) -> list[Record]:
     return out
 
 
-def _record(rec: Any, ri: int, si: int, li: int, res_bytes: bytes, scope_bytes: bytes, shared: dict,
-            scope: dict, now: int, env: str | None, host: str | None, app: str | None) -> Record:
+def _record(rec: Any, ri: int, si: int, li: int, res_bytes: bytes, scope_bytes: bytes, shared: dict[str, Any],
+            scope: dict[str, Any], now: int, env: str | None, host: str | None, app: str | None) -> Record:
     t = rec.time_unix_nano or rec.observed_time_unix_nano
     if t > MAX_NS:
         return Record(env, host, app, None, f"time_unix_nano {t} is after the year 2262")
