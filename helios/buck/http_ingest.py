@@ -182,8 +182,9 @@ class HttpIngest:
         if self._failed is not None:
             self.sock.close(linger=0)
             raise ServiceError(f"HTTP ingest cannot listen on {self.cfg.http}: {self._failed}")
-        log.info("Buck %s takes events over HTTP on %s://%s/v1/events (durability %s by default%s).",
-                 self.buck.name, self.scheme, self.address, self.cfg.durability,
+        log.info("Buck %s takes events over HTTP on %s://%s/v1/events%s (durability %s by default%s).",
+                 self.buck.name, self.scheme, self.address,
+                 " and OpenTelemetry logs on /v1/logs" if self.cfg.otlp else "", self.cfg.durability,
                  f", {len(self.tokens)} bearer token(s)" if self.tokens else ", no authentication")
         if not self.tokens and not _loopback(self.host):
             log.warning("Buck %s: its HTTP ingest listens on %s WITHOUT AUTHENTICATION: anybody who can "
@@ -276,7 +277,8 @@ class HttpIngest:
         self.pipe = zmq.asyncio.Socket.from_socket(sync_pipe)
         app = web.Application()
         app.router.add_post("/v1/events", self._post_events)
-        app.router.add_post("/v1/logs", self._post_logs)
+        if self.cfg.otlp:
+            app.router.add_post("/v1/logs", self._post_logs)
         app.router.add_get("/healthz", self._healthz)
         # auto_decompress off: bodies are decompressed here, under our size limit.
         # keepalive_timeout: aiohttp closes a connection that has not sent a whole request's

@@ -267,3 +267,13 @@ def test_senders_and_counts_by_input_in_stats_metrics_and_status(buck):
     assert "SENDERS BY INPUT" in out.stdout, out.stdout + out.stderr
     assert "otlp (/v1/logs): 1 sender(s), 2 events: prod/otel-host" in out.stdout
     assert "http (/v1/events): 1 sender(s), 1 events: prod/127.0.0.1" in out.stdout
+
+
+def test_with_otlp_false_in_the_config_v1_logs_is_not_there_and_v1_events_is(buck, tmp_path):
+    config = tmp_path / "helios.toml"
+    config.write_text("[buck]\notlp = false\n")
+    _, _, data = buck("a", None, "--config", str(config), "--http", "127.0.0.1:0")
+    url = buck_http(data)
+    assert post(url, logs("nobody listens").SerializeToString())[0] == 404
+    assert post(url, b'[{"message": "still here"}]', JS, "/v1/events")[0] == 200
+    assert [e.message for e in stored(data)] == [b"still here"]
