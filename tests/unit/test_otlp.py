@@ -1,6 +1,7 @@
 """helios.buck.otlp: OTLP logs requests in protobuf and OTLP/JSON, decoded,
 encoded back, and mapped to Helios event rows."""
 
+import base64
 import json
 
 import pytest
@@ -58,6 +59,18 @@ def test_a_request_decodes_back_to_itself_in_either_encoding(kind):
     body = otlp.encode(EVERY_KIND, kind)
     assert otlp.decode(body, kind) == EVERY_KIND
     assert otlp.encode(otlp.decode(body, kind), kind) == body
+
+
+def test_otlp_json_with_the_protobuf_names_enum_names_and_base64_decodes_the_same():
+    from google.protobuf import json_format
+    value = json_format.MessageToDict(EVERY_KIND, preserving_proto_field_name=True)
+    rec = value["resource_logs"][0]["scope_logs"][0]["log_records"][0]
+    assert rec["severity_number"] == "SEVERITY_NUMBER_ERROR" and rec["time_unix_nano"] == str(T)
+    for key in ("trace_id", "span_id"):
+        rec[key] = base64.b64decode(rec[key]).hex().upper()
+    rec["attributes"][3]["value"]["bytes_value"] = "AP8"  # url-safe base64 without its padding is fine too
+    rec["attributes"][1]["value"]["double_value"] = "12.5"
+    assert otlp.decode(json.dumps(value).encode(), "json") == EVERY_KIND
 
 
 def test_otlp_json_spells_ids_in_hex_enums_as_integers_and_int64_as_strings():
@@ -167,7 +180,13 @@ def test_a_record_without_any_time_gets_the_receive_time_and_a_random_id():
     ("json", b'{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"body": {"intValue": 1e400}}]}]}]}', "OTLP"),
     ("json", b"[" * 100_000, "not valid JSON"),
     ("json", b'{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"body": {"stringValue": "\\ud800"}}]}]}]}',
-     "Unpaired surrogate"),
+     "surrogates not allowed"),
+    ("json", b'{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"body": {"stringValue": "a", "intValue": 1}}]}]}]}',
+     "2 kinds at once"),
+    ("json", b'{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"timeUnixNano": "99999999999999999999"}]}]}]}',
+     "OTLP"),
+    ("json", b'{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"body": {"bytesValue": "!!"}}]}]}]}', "bytesValue"),
+    ("json", b'{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"attributes": {"a": 1}}]}]}]}', "attributes"),
 ])
 def test_an_undecodable_body_raises_event_error_saying_why(kind, body, says):
     with pytest.raises(EventError, match=says):
