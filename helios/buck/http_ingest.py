@@ -532,10 +532,15 @@ class HttpIngest:
             decoded = otlp.decode(body, kind)
         except EventError as exc:
             raise Refused(400, str(exc)) from None
+        count = sum(len(sl.log_records) for rl in decoded.resource_logs for sl in rl.scope_logs)
+        if count > self.cfg.http_max_events:
+            raise Refused(413, f"the body holds {count} log records, over the limit of {self.cfg.http_max_events}")
+        copied = otlp.copied_bytes(decoded)
+        if copied > self.cfg.http_max_body:
+            raise Refused(413, f"the resource and scope attributes, copied into each of their log records, would "
+                               f"take about {copied} bytes, over the limit of {self.cfg.http_max_body} "
+                               "(send fewer records per request, or smaller resources)")
         records = otlp.rows(decoded, time.time_ns())
-        if len(records) > self.cfg.http_max_events:
-            raise Refused(413, f"the body holds {len(records)} log records, over the limit of "
-                               f"{self.cfg.http_max_events}")
         headers = request.headers
         asked = headers.get("Helios-Environment")
         # A token for one environment decides it: whatever a resource says, its
@@ -547,6 +552,9 @@ class HttpIngest:
         sender = headers.get("Helios-Host") or request.remote or ""
         app = headers.get("Helios-App", "")
         max_fields, max_bytes = self.cfg.http_max_fields, self.cfg.http_max_field_bytes
+        # No value takes more than ~6 bytes per byte of the body (a control character
+        # in a map body, written as JSON, is \u00XX): a smaller body needs no look.
+        small = 6 * len(body) + 64 <= max_bytes
         by_env: dict[str, list] = {}
         rejected, first_why = 0, ""
         for i, rec in enumerate(records):
@@ -569,7 +577,7 @@ class HttpIngest:
                 elif len(row[9]) > max_fields:
                     why = f"{len(row[9])} attributes, over the limit of {max_fields}"
                 else:
-                    too_big = _too_big(row, max_bytes)
+                    too_big = None if small else _too_big(row, max_bytes)
                     if too_big:
                         why = f"{too_big.replace('field', 'attribute')}, over the limit of {max_bytes} bytes"
                     elif allowed is not None and env not in allowed:
@@ -582,10 +590,6 @@ class HttpIngest:
             by_env.setdefault(env, []).append(row)
         frames = []
         for env, rows in by_env.items():
-            rows, bad = _packable(rows)
-            if bad:
-                rejected += len(bad)
-                first_why = first_why or f"a log record: {bad[0]}"
             # A frame per host (the resource's host.name): the buck's list of
             # senders and the frame headers name the hosts the logs are from.
             by_host: dict[str, list] = {}
@@ -594,8 +598,14 @@ class HttpIngest:
             for host, hrows in by_host.items():
                 for k in range(0, len(hrows), FRAME_EVENTS):
                     chunk = hrows[k:k + FRAME_EVENTS]
-                    times = [r[1] for r in chunk]
-                    frames.append(codec.encode_rows(env, host, chunk, min(times), max(times)))
+                    try:
+                        frames.append(_frame(env, host, chunk))
+                    except FrameError:
+                        chunk, bad = _packable(chunk)
+                        rejected += len(bad)
+                        first_why = first_why or f"a log record: {bad[0]}"
+                        if chunk:
+                            frames.append(_frame(env, host, chunk))
         if rejected > 1:
             first_why += f" ({rejected} records refused in all)"
         return len(records) - rejected, frames, rejected, first_why
@@ -740,14 +750,13 @@ def _otlp_refuser(kind: str):
     return refuse
 
 
+def _frame(env: str, host: str, rows: list) -> bytes:
+    times = [r[1] for r in rows]
+    return codec.encode_rows(env, host, rows, min(times), max(times))
+
+
 def _packable(rows: list) -> tuple[list, list[str]]:
-    """The rows msgpack can carry, and why the others cannot be (a string
-    with a lone surrogate, which OTLP/JSON can spell)."""
-    try:
-        msgpack.packb(rows, use_bin_type=True)
-        return rows, []
-    except (TypeError, ValueError, OverflowError):
-        pass
+    """The rows msgpack can carry, and why the others cannot be."""
     good, bad = [], []
     for row in rows:
         try:

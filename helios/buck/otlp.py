@@ -9,6 +9,7 @@ in the request's own encoding.
     decode(body, kind)            -> ExportLogsServiceRequest   (EventError if undecodable)
     encode(request, kind)         -> bytes                      (its inverse: tests, tools)
     rows(request, now)            -> [Record]                   one per log record, in order
+    copied_bytes(request)         -> int                        what rows() copies into every record
     response(kind, rejected, why) -> bytes                      the 200 answer
     status(kind, code, why)       -> bytes                      the 4xx/5xx answer
 
@@ -397,6 +398,18 @@ def severity(number: int, text: str) -> int | None:
     if found is not None or not text:
         return found
     return _SEVERITY.get(text.strip()) if len(text) < 32 else None
+
+
+def copied_bytes(request: ExportLogsServiceRequest) -> int:
+    """About how many bytes the resources' and scopes' attributes take once
+    copied into each of their records' fields: a small request whose records
+    share a large resource would otherwise grow a thousandfold in the buck."""
+    total = 0
+    for rl in request.resource_logs:
+        res = rl.resource.ByteSize()
+        for sl in rl.scope_logs:
+            total += (res + sl.scope.ByteSize()) * len(sl.log_records)
+    return total
 
 
 def rows(request: ExportLogsServiceRequest, now: int) -> list[Record]:

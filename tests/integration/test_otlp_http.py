@@ -277,3 +277,15 @@ def test_with_otlp_false_in_the_config_v1_logs_is_not_there_and_v1_events_is(buc
     assert post(url, logs("nobody listens").SerializeToString())[0] == 404
     assert post(url, b'[{"message": "still here"}]', JS, "/v1/events")[0] == 200
     assert [e.message for e in stored(data)] == [b"still here"]
+
+
+def test_a_small_request_whose_records_share_a_huge_resource_gets_413_not_a_thousandfold_frame(otlp_buck):
+    data, url = otlp_buck()
+    req = logs(*["r"] * 5000)
+    req.resource_logs[0].resource.attributes.append(kv("padding", "p" * 100_000))
+    body = gzip.compress(req.SerializeToString())
+    assert len(body) < 200_000  # while the records would carry 5000 x 100 KB
+    status, _, answer_ = post(url, body, **{"Content-Encoding": "gzip"})
+    assert status == 413 and "copied into each of their log records" in rpc_status(PB, answer_).message
+    assert post(url, logs("after").SerializeToString())[0] == 200
+    assert [e.message for e in stored(data)] == [b"after"]

@@ -237,3 +237,9 @@ def test_content_types_name_the_encoding():
     assert otlp.kind_of("application/x-protobuf") == "protobuf"
     assert otlp.kind_of("Application/JSON; charset=utf-8") == "json"
     assert otlp.kind_of("text/plain") is None and otlp.kind_of("") is None
+
+
+def test_copied_bytes_grow_with_the_records_that_share_a_resource():
+    one = otlp.copied_bytes(request({"time_unix_nano": T}))
+    assert one > 0 and otlp.copied_bytes(request(*[{"time_unix_nano": T}] * 10)) == 10 * one
+    assert otlp.copied_bytes(ExportLogsServiceRequest()) == 0
