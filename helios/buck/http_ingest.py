@@ -1,4 +1,4 @@
-"""The buck's HTTP ingest: ``POST /v1/events`` and ``GET /healthz``.
+"""The buck's HTTP ingest: ``POST /v1/events``, ``POST /v1/logs`` and ``GET /healthz``.
 
 For applications in any language (and ``helios.client`` over HTTP): a body of
 events as maps (``helios.eventmap``) goes in, and the answer says they are
@@ -73,6 +73,19 @@ Timestamp; no other extension types). ``Content-Encoding`` ``gzip`` or
 ``lz4`` (the lz4 frame format, as ``lz4 -c`` writes it). Headers
 ``Helios-Environment``, ``Helios-Host`` and ``Helios-App`` give defaults for
 events that name none; an event's host defaults to the sender's address.
+
+OpenTelemetry logs (``POST /v1/logs``, unless ``[buck] otlp = false``): an
+OTLP/HTTP ExportLogsServiceRequest in protobuf or OTLP/JSON, mapped to events
+by ``helios.buck.otlp``, through the same authentication, limits (records
+count as events), durability and hand-off to the loop. Its answers follow
+the OTLP spec, in the request's encoding: 200 with an
+ExportLogsServiceResponse whose ``partial_success`` counts and names the
+records left out (over a field limit, an environment name Helios cannot
+have), or a ``google.rpc.Status`` with 400, 401, 403 (a record for an
+environment the token is not for: nothing stored), 413 or 415; a full disk
+is 503 and an overload 429 (with Retry-After), since the exporters retry
+only 429, 502, 503 and 504. A token for exactly one environment decides the
+environment of every record (the resource's claim is kept as a field).
 
 Why aiohttp: an event-driven HTTP/1.1 server with keep-alive, streaming
 request bodies and no per-connection thread, so thousands of idle keep-alive
