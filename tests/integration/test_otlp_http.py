@@ -6,6 +6,7 @@ import gzip
 import http.client
 import json
 import subprocess
+import threading
 import sys
 from urllib.parse import urlsplit
 
@@ -289,3 +290,33 @@ def test_a_small_request_whose_records_share_a_huge_resource_gets_413_not_a_thou
     assert status == 413 and "copied into each of their log records" in rpc_status(PB, answer_).message
     assert post(url, logs("after").SerializeToString())[0] == 200
     assert [e.message for e in stored(data)] == [b"after"]
+
+
+def test_past_http_max_pending_requests_get_429_with_retry_after_and_only_acked_records_are_stored(otlp_buck):
+    data, url = otlp_buck("--http-max-pending", "1", "--durability", "fsynced")
+    answers, acked = [], set()
+    lock = threading.Lock()
+
+    def client(k):
+        for n in range(10):
+            tag = f"c{k}-{n}"
+            status, headers, body = post(url, logs(*[f"{tag}-{i}" for i in range(300)]).SerializeToString())
+            with lock:
+                answers.append((status, headers.get("Retry-After"), headers.get("Content-Type"), body))
+                if status == 200:
+                    acked.add(tag)
+
+    def some_429():
+        threads = [threading.Thread(target=client, args=(k + 10 * len(answers),)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return any(a[0] == 429 for a in answers)
+    poll_until(some_429, timeout=60, interval=0, what="a request refused while another was in progress")
+    assert {a[0] for a in answers} <= {200, 429}
+    for status, retry_after, ctype, body in answers:
+        if status == 429:
+            assert retry_after == "1" and ctype.startswith(PB) and rpc_status(PB, body).code == 8
+    tags = {e.message.decode().rsplit("-", 1)[0] for e in stored(data)}
+    assert tags == acked  # what got 429 left nothing behind
