@@ -569,6 +569,7 @@ class HttpIngest:
         # in a map body, written as JSON, is \u00XX): a smaller body needs no look.
         small = 6 * len(body) + 64 <= max_bytes
         by_env: dict[str, list] = {}
+        valid: dict[str, bool] = {}  # environment name -> valid (a request has few)
         rejected, first_why = 0, ""
         for i, rec in enumerate(records):
             why = rec.problem
@@ -583,7 +584,10 @@ class HttpIngest:
                     row[3] = sender
                 if row[4] is None:
                     row[4] = app
-                if not layout.valid_environment(env):
+                ok = valid.get(env)
+                if ok is None:
+                    ok = valid[env] = layout.valid_environment(env)
+                if not ok:
                     why = f"deployment.environment {env!r:.80} is not an environment name"
                 elif len(row[3]) > eventmap.MAX_NAME or len(row[4]) > eventmap.MAX_NAME:
                     why = f"host.name and service.name must be at most {eventmap.MAX_NAME} characters"

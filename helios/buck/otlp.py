@@ -362,6 +362,9 @@ def _varint(n: int) -> bytes:
 
 # ------------------------------------------------------------------ mapping
 
+_SCALAR_KINDS = frozenset(("string_value", "int_value", "bool_value", "double_value", "bytes_value"))
+
+
 def value_of(v: Any) -> Any:
     """An AnyValue as a plain value msgpack can carry (None if unset)."""
     which = v.WhichOneof("value")
@@ -455,7 +458,9 @@ def _record(rec: Any, ri: int, si: int, li: int, prefix: bytes, shared: dict[str
         t, ident = now, os.urandom(16)
     fields = shared.copy()
     for kv in rec.attributes:
-        fields[kv.key] = value_of(kv.value)
+        v = kv.value
+        which = v.WhichOneof("value")
+        fields[kv.key] = getattr(v, which) if which in _SCALAR_KINDS else value_of(v)
     trace, span, flags, text, number, name = (rec.trace_id, rec.span_id, rec.flags, rec.severity_text,
                                               rec.severity_number, rec.event_name)
     if trace:
