@@ -423,6 +423,7 @@ def rows(request: ExportLogsServiceRequest, now: int) -> list[Record]:
         res_bytes = rl.resource.SerializeToString(deterministic=True)
         env = next((res_attrs[k] for k in _ENV_KEYS if res_attrs.get(k) not in (None, "")), None)
         host, app = res_attrs.get("host.name"), res_attrs.get("service.name")
+        host, app = (None if host == "" else host), (None if app == "" else app)  # "" says nothing
         bad = None
         for what, v in (("deployment.environment", env), ("host.name", host), ("service.name", app)):
             if v is not None and type(v) is not str:

@@ -123,6 +123,14 @@ def test_the_newer_deployment_environment_name_wins_over_the_older_key():
     assert otlp.rows(req, 0)[0].environment == "new"
 
 
+def test_empty_resource_names_count_as_none():
+    req = request({"time_unix_nano": T}, resource=[kv("host.name", string_value=""), kv("service.name", string_value=""),
+                                                   kv("deployment.environment", string_value="")])
+    (rec,) = otlp.rows(req, 0)
+    assert (rec.environment, rec.host, rec.app) == (None, None, None) and rec.row[9] == {
+        "otel.scope.name": "shop.cart", "otel.scope.version": "1.2"}
+
+
 def test_a_resource_attribute_of_the_wrong_type_refuses_its_records_with_a_reason():
     req = request({"time_unix_nano": T}, {"time_unix_nano": T}, resource=[kv("host.name", int_value=3)])
     recs = otlp.rows(req, 0)
