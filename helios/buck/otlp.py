@@ -128,8 +128,9 @@ def decode(body: bytes, kind: str) -> ExportLogsServiceRequest:
     if not isinstance(value, dict):
         raise EventError(f"the body must be a JSON object (an ExportLogsServiceRequest), got {type(value).__name__}")
     try:
-        return ExportLogsServiceRequest(resource_logs=[_resource_logs(x) for x in _items(value, "resourceLogs",
-                                                                                          "resource_logs")])
+        # The C constructor takes nested dicts for messages (its stubs say messages only).
+        resource_logs: Any = [_resource_logs(x) for x in _items(value, "resourceLogs", "resource_logs")]
+        return ExportLogsServiceRequest(resource_logs=resource_logs)
     except (TypeError, ValueError, OverflowError, RecursionError) as exc:
         raise EventError(f"the body is not an OTLP/JSON ExportLogsServiceRequest: {exc}") from None
 
@@ -147,6 +148,11 @@ MAX_DEPTH = 100  # nested arrays and maps in one value, as protobuf's parser all
 def _get(obj: dict[str, Any], camel: str, snake: str) -> Any:
     v = obj.get(camel)
     return obj.get(snake) if v is None else v
+
+
+def _spec(*fields: tuple[str, str, Any]) -> dict[str, tuple[str, Any]]:
+    """Both spellings of each field -> (protobuf name, conversion)."""
+    return {name: (snake, conv) for camel, snake, conv in fields for name in (camel, snake)}
 
 
 def _items(obj: Any, camel: str, snake: str) -> list[Any]:
@@ -223,9 +229,9 @@ def _severity_number(v: Any) -> int:
     return _int(v)
 
 
-_SCALARS: list[tuple[str, str, Any]] = [
+_SCALARS = _spec(
     ("stringValue", "string_value", _str), ("boolValue", "bool_value", _bool), ("intValue", "int_value", _int),
-    ("doubleValue", "double_value", _double), ("bytesValue", "bytes_value", _b64)]
+    ("doubleValue", "double_value", _double), ("bytesValue", "bytes_value", _b64))
 
 
 def _any(v: Any, depth: int = 0) -> dict[str, Any]:
@@ -260,34 +266,37 @@ def _attributes(v: Any) -> list[dict[str, Any]]:
     return [_kv(x) for x in v]
 
 
-def _fields(obj: dict[str, Any], spec: list[tuple[str, str, Any]]) -> dict[str, Any]:
+def _fields(obj: dict[str, Any], spec: dict[str, tuple[str, Any]]) -> dict[str, Any]:
+    """Constructor arguments from the keys of ``obj`` that ``spec`` knows
+    (by either spelling), each through its conversion."""
     out: dict[str, Any] = {}
-    for camel, snake, conv in spec:
-        x = _get(obj, camel, snake)
-        if x is not None:
-            try:
-                out[snake] = conv(x)
-            except (TypeError, ValueError) as exc:  # say where: "body: intValue: ..."
-                raise type(exc)(f"{camel}: {exc}") from None
+    for key, x in obj.items():
+        known = spec.get(key)
+        if known is None or x is None:
+            continue
+        try:
+            out[known[0]] = known[1](x)
+        except (TypeError, ValueError) as exc:  # say where: "body: intValue: ..."
+            raise type(exc)(f"{key}: {exc}") from None
     return out
 
 
-_RECORD: list[tuple[str, str, Any]] = [
+_RECORD = _spec(
     ("timeUnixNano", "time_unix_nano", _int), ("observedTimeUnixNano", "observed_time_unix_nano", _int),
     ("severityNumber", "severity_number", _severity_number), ("severityText", "severity_text", _str),
     ("body", "body", _any), ("attributes", "attributes", _attributes),
     ("droppedAttributesCount", "dropped_attributes_count", _int), ("flags", "flags", _int),
-    ("traceId", "trace_id", _hex), ("spanId", "span_id", _hex), ("eventName", "event_name", _str)]
-_SCOPE: list[tuple[str, str, Any]] = [
-    ("name", "name", _str), ("version", "version", _str), ("attributes", "attributes", _attributes),
-    ("droppedAttributesCount", "dropped_attributes_count", _int)]
-_RESOURCE: list[tuple[str, str, Any]] = [
-    ("attributes", "attributes", _attributes), ("droppedAttributesCount", "dropped_attributes_count", _int)]
+    ("traceId", "trace_id", _hex), ("spanId", "span_id", _hex), ("eventName", "event_name", _str))
+_SCOPE = _spec(("name", "name", _str), ("version", "version", _str), ("attributes", "attributes", _attributes),
+               ("droppedAttributesCount", "dropped_attributes_count", _int))
+_RESOURCE = _spec(("attributes", "attributes", _attributes),
+                  ("droppedAttributesCount", "dropped_attributes_count", _int))
+_SCHEMA_URL = _spec(("schemaUrl", "schema_url", _str))
 
 
 def _resource_logs(v: Any) -> dict[str, Any]:
     rl = _object(v, "a resourceLogs item")
-    out = _fields(rl, [("schemaUrl", "schema_url", _str)])
+    out = _fields(rl, _SCHEMA_URL)
     res = _get(rl, "resource", "resource")
     if res is not None:
         out["resource"] = _fields(_object(res, "resource"), _RESOURCE)
@@ -297,7 +306,7 @@ def _resource_logs(v: Any) -> dict[str, Any]:
 
 def _scope_logs(v: Any) -> dict[str, Any]:
     sl = _object(v, "a scopeLogs item")
-    out = _fields(sl, [("schemaUrl", "schema_url", _str)])
+    out = _fields(sl, _SCHEMA_URL)
     scope = _get(sl, "scope", "scope")
     if scope is not None:
         out["scope"] = _fields(_object(scope, "scope"), _SCOPE)
