@@ -5,6 +5,7 @@ answered in the request's encoding, tokens and environments."""
 import gzip
 import http.client
 import json
+import shutil
 import subprocess
 import threading
 import sys
@@ -21,7 +22,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from helios import tokens
 from helios.buck import otlp
-from tests.helpers import ROOT, buck_events, buck_http, poll_until
+from tests.helpers import ROOT, buck_events, buck_http, poll_until, require
 
 T = 1_700_000_000_000_000_000
 PB, JS = "application/x-protobuf", "application/json"
@@ -320,3 +321,29 @@ def test_past_http_max_pending_requests_get_429_with_retry_after_and_only_acked_
             assert retry_after == "1" and ctype.startswith(PB) and rpc_status(PB, body).code == 8
     tags = {e.message.decode().rsplit("-", 1)[0] for e in stored(data)}
     assert tags == acked  # what got 429 left nothing behind
+
+
+def test_curl_posts_otlp_json_plain_and_gzipped(otlp_buck, tmp_path):
+    curl = shutil.which("curl")
+    if curl is None:
+        require("curl", "curl is not installed")
+    data, url = otlp_buck()
+    body = json.dumps({"resourceLogs": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "cron"}},
+                                    {"key": "host.name", "value": {"stringValue": "box-1"}}]},
+        "scopeLogs": [{"logRecords": [{"timeUnixNano": str(T), "severityNumber": 17, "severityText": "ERROR",
+                                       "traceId": "5B8EFFF798038103D269B633813FC60C",
+                                       "body": {"stringValue": "backup failed"}}]}]}]}).encode()
+    (tmp_path / "logs.json").write_bytes(body)
+    (tmp_path / "logs.json.gz").write_bytes(gzip.compress(body.replace(b"backup failed", b"backup failed again")))
+    for name, extra in (("logs.json", []), ("logs.json.gz", ["-H", "Content-Encoding: gzip"])):
+        out = subprocess.run([curl, "-sS", "-w", "\\n%{http_code} %{content_type}", "-X", "POST", f"{url}/v1/logs",
+                              "-H", "Content-Type: application/json", *extra, "--data-binary", f"@{tmp_path / name}"],
+                             capture_output=True, text=True, timeout=30)
+        answer_, status = out.stdout.rsplit("\n", 1)
+        assert status.startswith("200 application/json") and json.loads(answer_) == {}, out.stdout + out.stderr
+    got = {e.message: e for e in stored(data)}
+    assert set(got) == {b"backup failed", b"backup failed again"}
+    e = got[b"backup failed"]
+    assert (e.app, e.host, e.severity, e.environment) == ("cron", "box-1", 3, "default")
+    assert e.fields["trace_id"] == "5b8efff798038103d269b633813fc60c"
