@@ -293,6 +293,11 @@ class Buck:
     full_log_interval: float = setting(10.0, "While the data directory is full, what was refused is "
                                        "logged once per this many seconds (0 < x <= 3600).",
                                        above(0, 3600))
+    # --- OpenTelemetry (helios.buck.otlp) ---
+    otlp: bool = setting(True, "With http set: take OpenTelemetry logs (OTLP/HTTP, protobuf or JSON, "
+                         "gzip too) at POST /v1/logs, with the tokens, limits and durability of "
+                         "/v1/events. Point an SDK or collector at it: "
+                         "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT=http://HOST:PORT/v1/logs. false: 404.")
 
     @staticmethod
     def cross_check(values: Mapping[str, Any]) -> Iterator[tuple[str, str]]:

@@ -30,6 +30,10 @@ its help text)::
                                                              live events a subscriber missed, as it reports
                     helios_live_subscriptions, helios_open_buckets
                     helios_http_requests_total{code}         HTTP ingest requests by status code
+                    helios_input_events_total{input}, helios_input_bytes_total{input},
+                    helios_input_dropped_total{input}, helios_input_errors_total{input}
+                                                             per input: zmq (tailers, relays, clients),
+                                                             http (/v1/events), otlp (/v1/logs); see input_counts
     tailer          helios_events_in_total, helios_bytes_in_total   lines read, and their bytes
                     helios_file_read_lag_bytes{path}         bytes of a followed file not read yet
                     helios_files_followed
@@ -214,7 +218,36 @@ def buck_families(buck) -> Families:
         if buck.http is not None:
             yield counter("helios_http_requests", "HTTP ingest requests by status code.",
                           http_codes(dict(buck.http.counts)), "code")
+        inputs = input_counts(c, bad, dict(buck.http.counts) if buck.http is not None else None)
+        for what, doc in (("events", "Events stored, by input."),
+                          ("bytes", "Bytes taken, by input: frames as they arrived (zmq), request bodies "
+                                    "as they arrived (http, otlp)."),
+                          ("dropped", "What an input refused and did not store: frames (zmq) or events "
+                                      "and log records in requests otherwise answered (http, otlp)."),
+                          ("errors", "Failures by input: frames accepted but not written (zmq), requests "
+                                     "answered with an error status (http, otlp).")):
+            yield counter(f"helios_input_{what}", doc, {k: v[what] for k, v in inputs.items()}, "input")
     return families
+
+
+def input_counts(buck: Mapping[str, int], bad: Mapping[str, int], http: Mapping[str, int] | None
+                 ) -> dict[str, dict[str, int]]:
+    """A buck's counts per input (zmq, http, otlp): events, bytes, dropped
+    and errors. The buck counts every stored frame; what its HTTP ingest
+    stored is taken out of those to leave ZeroMQ's share."""
+    h = http or {}
+    out = {"zmq": {"events": buck.get("events", 0), "bytes": buck.get("bytes", 0),
+                   "dropped": sum(bad.values()), "errors": buck.get("write_errors", 0)}}
+    if http is None:
+        return out
+    for source in ("http", "otlp"):
+        out[source] = {"events": h.get(f"{source}_events", 0), "bytes": h.get(f"{source}_bytes", 0),
+                       "dropped": h.get(f"{source}_rejected", 0), "errors": h.get(f"{source}_errors", 0)}
+        out["zmq"]["events"] -= out[source]["events"]
+        out["zmq"]["bytes"] -= h.get(f"{source}_frame_bytes", 0)
+    for key in ("events", "bytes"):
+        out["zmq"][key] = max(out["zmq"][key], 0)  # HTTP counts "received" requests before the loop does
+    return out
 
 
 def http_codes(counts: Mapping[str, int]) -> dict[str, int]:

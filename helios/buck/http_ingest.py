@@ -1,4 +1,4 @@
-"""The buck's HTTP ingest: ``POST /v1/events`` and ``GET /healthz``.
+"""The buck's HTTP ingest: ``POST /v1/events``, ``POST /v1/logs`` and ``GET /healthz``.
 
 For applications in any language (and ``helios.client`` over HTTP): a body of
 events as maps (``helios.eventmap``) goes in, and the answer says they are
@@ -74,6 +74,19 @@ Timestamp; no other extension types). ``Content-Encoding`` ``gzip`` or
 ``Helios-Environment``, ``Helios-Host`` and ``Helios-App`` give defaults for
 events that name none; an event's host defaults to the sender's address.
 
+OpenTelemetry logs (``POST /v1/logs``, unless ``[buck] otlp = false``): an
+OTLP/HTTP ExportLogsServiceRequest in protobuf or OTLP/JSON, mapped to events
+by ``helios.buck.otlp``, through the same authentication, limits (records
+count as events), durability and hand-off to the loop. Its answers follow
+the OTLP spec, in the request's encoding: 200 with an
+ExportLogsServiceResponse whose ``partial_success`` counts and names the
+records left out (over a field limit, an environment name Helios cannot
+have), or a ``google.rpc.Status`` with 400, 401, 403 (a record for an
+environment the token is not for: nothing stored), 413 or 415; a full disk
+is 503 and an overload 429 (with Retry-After), since the exporters retry
+only 429, 502, 503 and 504. A token for exactly one environment decides the
+environment of every record (the resource's claim is kept as a field).
+
 Why aiohttp: an event-driven HTTP/1.1 server with keep-alive, streaming
 request bodies and no per-connection thread, so thousands of idle keep-alive
 connections cost only their sockets; it is mature, widely deployed, keeps up
@@ -104,6 +117,7 @@ import zmq.asyncio
 from aiohttp import web
 
 from helios import codec, eventmap, tokens
+from helios.buck import otlp
 from helios.errors import EventError, FrameError, HeaderError, RecordError, ServiceError
 from helios.store import layout
 
@@ -112,6 +126,7 @@ log = logging.getLogger(__name__)
 LEVELS = {"received": b"r", "written": b"w", "fsynced": b"f"}
 FRAME_EVENTS = 1000  # events per frame: keeps every frame far below the codec's size cap
 RETRY_AFTER = "1"
+MAX_SENDERS = 10_000  # per input, as the buck keeps them
 STALL = 5.0  # seconds without a loop round before /healthz says the buck is stuck
 _REQ = struct.Struct(">Q")
 _BUSY = b'{"error": "too many open connections; retry later", "event": null}'
@@ -126,6 +141,8 @@ MSGPACK_TYPES = {"application/msgpack", "application/x-msgpack", "application/vn
 
 class Refused(Exception):
     """A request answered with an error: ``status`` and what the body says."""
+
+    overload = False  # refused because the buck is busy (/v1/logs answers 429)
 
     def __init__(self, status: int, error: str, event: int | None = None, before: list | None = None,
                  headers: dict[str, str] | None = None, close: bool = False) -> None:
@@ -148,6 +165,8 @@ class HttpIngest:
         self.address = ""  # HOST:PORT actually bound, once started
         self.endpoint = f"inproc://helios-http-{id(self):x}"
         self.counts: Counter[str] = Counter()  # written by the server thread only
+        # input ("http", "otlp") -> "ENV/HOST" -> [last seen, events, newest event ns] (server thread)
+        self.senders: dict[str, dict[str, list]] = {}
         self.fsync_rounds = 0  # written by the loop thread only
         self.pending = 0  # requests admitted and not yet stored by the loop (server thread)
         self.beat = time.monotonic()  # last loop round (set by the loop, read by /healthz)
@@ -176,8 +195,9 @@ class HttpIngest:
         if self._failed is not None:
             self.sock.close(linger=0)
             raise ServiceError(f"HTTP ingest cannot listen on {self.cfg.http}: {self._failed}")
-        log.info("Buck %s takes events over HTTP on %s://%s/v1/events (durability %s by default%s).",
-                 self.buck.name, self.scheme, self.address, self.cfg.durability,
+        log.info("Buck %s takes events over HTTP on %s://%s/v1/events%s (durability %s by default%s).",
+                 self.buck.name, self.scheme, self.address,
+                 " and OpenTelemetry logs on /v1/logs" if self.cfg.otlp else "", self.cfg.durability,
                  f", {len(self.tokens)} bearer token(s)" if self.tokens else ", no authentication")
         if not self.tokens and not _loopback(self.host):
             log.warning("Buck %s: its HTTP ingest listens on %s WITHOUT AUTHENTICATION: anybody who can "
@@ -245,7 +265,9 @@ class HttpIngest:
         # dict() of a Counter is one C-level copy under the GIL: safe while the
         # server thread counts.
         return {"address": self.address, "pending": self.pending, "fsync_rounds": self.fsync_rounds,
-                "clients": len(getattr(self, "clients", ())), **dict(self.counts)}
+                "clients": len(getattr(self, "clients", ())), **dict(self.counts),
+                "senders": {source: {k: {"last_seen": v[0], "events": v[1], "newest_event": v[2] / 1e9}
+                                     for k, v in list(d.items())} for source, d in list(self.senders.items())}}
 
     # -------------------------------------------------------------- server half
 
@@ -268,6 +290,8 @@ class HttpIngest:
         self.pipe = zmq.asyncio.Socket.from_socket(sync_pipe)
         app = web.Application()
         app.router.add_post("/v1/events", self._post_events)
+        if self.cfg.otlp:
+            app.router.add_post("/v1/logs", self._post_logs)
         app.router.add_get("/healthz", self._healthz)
         # auto_decompress off: bodies are decompressed here, under our size limit.
         # keepalive_timeout: aiohttp closes a connection that has not sent a whole request's
@@ -403,18 +427,41 @@ class HttpIngest:
         return web.json_response(body)
 
     async def _post_events(self, request: web.Request) -> web.Response:
+        return await self._post(request, None)
+
+    async def _post_logs(self, request: web.Request) -> web.Response:
+        """OTLP/HTTP logs (``helios.buck.otlp``): the same checks, limits,
+        durability and answers' meaning as /v1/events, in OTLP's shapes."""
+        return await self._post(request, otlp.kind_of(request.headers.get("Content-Type", "")) or "")
+
+    async def _post(self, request: web.Request, kind: str | None) -> web.Response:
+        """A request to /v1/events (``kind`` None) or /v1/logs (``kind``:
+        "protobuf", "json", or "" for a content type OTLP does not have)."""
         self.counts["requests"] += 1
+        source = "http" if kind is None else "otlp"
+        refuse = _refuse if kind is None else _otlp_refuser(kind or "json")
+
+        def fail(exc: Refused) -> web.Response:
+            resp = refuse(request, exc)
+            if exc.overload and kind is None:
+                self.counts["overloaded"] += 1  # 503, as counted since before /v1/logs
+            else:
+                self.counts[f"status_{resp.status}"] += 1  # what was answered (/v1/logs: 507 is 503)
+            self.counts[f"{source}_errors"] += 1
+            return resp
+
         try:
             allowed = self.authorize(request)
         except Refused as exc:
-            self.counts[f"status_{exc.status}"] += 1
-            return _refuse(request, exc)
+            return fail(exc)
+        if kind == "":
+            return fail(Refused(415, f"Content-Type {request.headers.get('Content-Type', '')!r:.60} "
+                                     "is not OTLP (use application/x-protobuf or application/json)"))
         if self.buck.disk.full:
             self.buck.disk.refused_request()
-            self.counts["status_507"] += 1
-            return _refuse(request, Refused(507, "the buck's data directory is full; retry later"))
+            return fail(Refused(507, "the buck's data directory is full; retry later"))
         if self.pending >= self.cfg.http_max_pending:  # no use reading a body we cannot take
-            return self._busy(request)
+            return fail(self._busy())
         handed = taken = False
         try:
             level = request.headers.get("Helios-Durability", self.cfg.durability).strip().lower()
@@ -424,37 +471,162 @@ class HttpIngest:
             # slowly holds its own connection (until http_body_timeout), never a slot.
             body = await self._read_body(request)
             if self.pending >= self.cfg.http_max_pending:
-                return self._busy(request)
+                return fail(self._busy())
             self.pending += 1
             taken = True
-            count, frames = self._frames(request, body, allowed)
-            req = _REQ.pack(next(self._ids))
-            fut = None if level == "received" else asyncio.get_running_loop().create_future()
-            self._waiting[req] = fut
-            try:
-                await self.pipe.send_multipart([req, LEVELS[level], *frames])
-            except zmq.ZMQError as exc:  # only while the buck is stopping
-                self._waiting.pop(req, None)
-                raise Refused(503, f"the buck is stopping ({exc})") from None
-            handed = True  # from here the answer reader decrements pending
-            if fut is not None:
-                status, why = await fut
-                if status != b"ok":
-                    raise Refused(507 if status == b"full" else 503, why)
+            if kind is None:
+                count, frames = self._frames(request, body, allowed)
+                rejected, why = 0, ""
+            else:
+                count, frames, rejected, why = self._otlp_frames(request, body, kind, allowed)
+            if frames:
+                req = _REQ.pack(next(self._ids))
+                fut = None if level == "received" else asyncio.get_running_loop().create_future()
+                self._waiting[req] = fut
+                try:
+                    await self.pipe.send_multipart([req, LEVELS[level], *frames])
+                except zmq.ZMQError as exc:  # only while the buck is stopping
+                    self._waiting.pop(req, None)
+                    raise Refused(503, f"the buck is stopping ({exc})") from None
+                handed = True  # from here the answer reader decrements pending
+                if fut is not None:
+                    status, why_not = await fut
+                    if status != b"ok":
+                        raise Refused(507 if status == b"full" else 503, why_not)
             self.counts["events"] += count
+            self.counts[f"{source}_events"] += count
+            self.counts[f"{source}_bytes"] += request.content_length or len(body)
+            self.counts[f"{source}_frame_bytes"] += sum(map(len, frames))
             self.counts[f"ok_{level}"] += 1
-            return web.json_response({"accepted": count, "durability": level})
+            if rejected:
+                self.counts[f"{source}_rejected"] += rejected
+            self._seen(source, frames)
+            if kind is None:
+                return web.json_response({"accepted": count, "durability": level})
+            return web.Response(body=otlp.response(kind, rejected, why), content_type=otlp.CONTENT_TYPES[kind])
         except Refused as exc:
-            self.counts[f"status_{exc.status}"] += 1
-            return _refuse(request, exc)
+            return fail(exc)
         finally:
             if taken and not handed:
                 self.pending -= 1
 
-    def _busy(self, request: web.Request) -> web.Response:
-        self.counts["overloaded"] += 1
-        return _refuse(request, Refused(503, f"the buck is busy ({self.pending} requests in "
-                                             "progress); retry later"))
+    def _busy(self) -> Refused:
+        exc = Refused(503, f"the buck is busy ({self.pending} requests in progress); retry later")
+        exc.overload = True  # OTLP says 429 for it
+        return exc
+
+    def _seen(self, source: str, frames: list[bytes]) -> None:
+        """Who sent what over HTTP (for ``helios status``, by input), keyed
+        like the buck's own list of senders: environment and host of each
+        frame's header (/v1/events: the sender; /v1/logs: host.name)."""
+        senders = self.senders.setdefault(source, {})
+        now = time.time()
+        for frame in frames:
+            header = codec.check_frame(frame)
+            key, n, newest = f"{header.environment}/{header.host}", header.count, header.last_time
+            s = senders.get(key)
+            if s is None:
+                if len(senders) >= MAX_SENDERS:  # forget the longest silent
+                    del senders[min(senders, key=lambda k: senders[k][0])]
+                s = senders[key] = [now, 0, 0]
+            s[0] = now
+            s[1] += n
+            s[2] = max(s[2], newest)
+
+    def _otlp_frames(self, request: web.Request, body: bytes, kind: str, allowed: frozenset[str] | None
+                     ) -> tuple[int, list[bytes], int, str]:
+        """Decode an OTLP logs request and make frames of its records (one
+        environment each). Records that cannot be kept are left out and
+        counted (partial success: how many, and why the first was refused).
+        Raises Refused(400) for an undecodable body, 413 for too many records
+        and 403, storing nothing, when a record is for an environment the
+        token is not for."""
+        try:
+            decoded = otlp.decode(body, kind)
+        except EventError as exc:
+            raise Refused(400, str(exc)) from None
+        count = sum(len(sl.log_records) for rl in decoded.resource_logs for sl in rl.scope_logs)
+        if count > self.cfg.http_max_events:
+            raise Refused(413, f"the body holds {count} log records, over the limit of {self.cfg.http_max_events}")
+        copied = otlp.copied_bytes(decoded)
+        if copied > self.cfg.http_max_body:
+            raise Refused(413, f"the resource and scope attributes, copied into each of their log records, would "
+                               f"take about {copied} bytes, over the limit of {self.cfg.http_max_body} "
+                               "(send fewer records per request, or smaller resources)")
+        records = otlp.rows(decoded, time.time_ns())
+        headers = request.headers
+        asked = headers.get("Helios-Environment")
+        # A token for one environment decides it: whatever a resource says, its
+        # records go there (the resource's word is kept as a field).
+        bound = next(iter(allowed)) if allowed is not None and len(allowed) == 1 else None
+        default_env = asked or bound or self.cfg.http_environment
+        if not layout.valid_environment(default_env):
+            raise Refused(400, f"Helios-Environment {default_env!r:.80} is not an environment name")
+        sender = headers.get("Helios-Host") or request.remote or ""
+        app = headers.get("Helios-App", "")
+        max_fields, max_bytes = self.cfg.http_max_fields, self.cfg.http_max_field_bytes
+        # No value takes more than ~6 bytes per byte of the body (a control character
+        # in a map body, written as JSON, is \u00XX): a smaller body needs no look.
+        small = 6 * len(body) + 64 <= max_bytes
+        by_env: dict[str, list] = {}
+        valid: dict[str, bool] = {}  # environment name -> valid (a request has few)
+        rejected, first_why = 0, ""
+        for i, rec in enumerate(records):
+            why = rec.problem
+            row = rec.row
+            env = default_env
+            if why is None:
+                if rec.environment is not None and bound is None:
+                    env = rec.environment  # the resource's word wins over the header's default
+                elif rec.environment is not None and rec.environment != env:
+                    row[9].setdefault("deployment.environment", rec.environment)
+                if row[3] is None:
+                    row[3] = sender
+                if row[4] is None:
+                    row[4] = app
+                ok = valid.get(env)
+                if ok is None:
+                    ok = valid[env] = layout.valid_environment(env)
+                if not ok:
+                    why = f"deployment.environment {env!r:.80} is not an environment name"
+                elif len(row[3]) > eventmap.MAX_NAME or len(row[4]) > eventmap.MAX_NAME:
+                    why = f"host.name and service.name must be at most {eventmap.MAX_NAME} characters"
+                elif len(row[9]) > max_fields:
+                    why = f"{len(row[9])} attributes, over the limit of {max_fields}"
+                else:
+                    too_big = None if small else _too_big(row, max_bytes)
+                    if too_big:
+                        why = f"{too_big.replace('field', 'attribute')}, over the limit of {max_bytes} bytes"
+                    elif allowed is not None and env not in allowed:
+                        raise Refused(403, f"log record {i}: the token is not for environment {env!r} "
+                                           f"(it may write: {', '.join(sorted(allowed))})")
+            if why is not None:
+                rejected += 1
+                first_why = first_why or f"log record {i}: {why}"
+                continue
+            by_env.setdefault(env, []).append(row)
+        frames = []
+        for env, rows in by_env.items():
+            # A frame per host (the resource's host.name): the buck's list of
+            # senders and the frame headers name the hosts the logs are from.
+            by_host: dict[str, list] = {}
+            for row in rows:
+                by_host.setdefault(row[3], []).append(row)
+            for host, hrows in by_host.items():
+                for k in range(0, len(hrows), FRAME_EVENTS):
+                    chunk = hrows[k:k + FRAME_EVENTS]
+                    try:
+                        frames.append(_frame(env, host, chunk))
+                    except FrameError:
+                        chunk, bad = _packable(chunk)
+                        rejected += len(bad)
+                        first_why = first_why or f"a log record: {bad[0]}"
+                        if chunk:
+                            frames.append(_frame(env, host, chunk))
+        if rejected > 1:
+            first_why += f" ({rejected} records refused in all)"
+        return len(records) - rejected, frames, rejected, first_why
+
 
     async def _read_body(self, request: web.Request) -> bytes:
         limit = self.cfg.http_max_body
@@ -576,6 +748,41 @@ class _Site(web.TCPSite):
             reuse_address=self._reuse_address, reuse_port=self._reuse_port,
             ssl_handshake_timeout=self.handshake_timeout)
         self._bound_port = self._server.sockets[0].getsockname()[1] if self._server.sockets else self._port
+
+
+def _otlp_refuser(kind: str):
+    """How /v1/logs refuses: a google.rpc.Status in the request's encoding.
+    The OpenTelemetry exporters retry 429, 502, 503 and 504 only, so a full
+    disk (507 on /v1/events) is 503 here and an overload 429, both with
+    Retry-After."""
+    def refuse(request: web.Request, exc: Refused) -> web.Response:
+        status = 429 if exc.overload else 503 if exc.status == 507 else exc.status
+        headers = {"Retry-After": RETRY_AFTER} if status in (429, 503) else {}
+        headers.update(exc.headers or {})
+        resp = web.Response(status=status, body=otlp.status(kind, status, exc.error),
+                            content_type=otlp.CONTENT_TYPES[kind], headers=headers)
+        if exc.close:
+            resp.force_close()
+        return resp
+    return refuse
+
+
+def _frame(env: str, host: str, rows: list) -> bytes:
+    times = [r[1] for r in rows]
+    return codec.encode_rows(env, host, rows, min(times), max(times))
+
+
+def _packable(rows: list) -> tuple[list, list[str]]:
+    """The rows msgpack can carry, and why the others cannot be."""
+    good, bad = [], []
+    for row in rows:
+        try:
+            msgpack.packb(row, use_bin_type=True)
+        except (TypeError, ValueError, OverflowError) as exc:
+            bad.append(f"a value cannot be stored: {exc}")
+        else:
+            good.append(row)
+    return good, bad
 
 
 def _refuse(request: web.Request, exc: Refused) -> web.Response:

@@ -40,6 +40,8 @@ class Status:
     senders: list[dict] = field(default_factory=list)
     porters: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # input kind ("zmq", "http", "otlp") -> senders ("ENV/HOST") heard through it, with their events
+    inputs: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def _ago(seconds: float) -> str:
@@ -99,6 +101,7 @@ def assess(first: dict[str, Any], second: dict[str, Any], interval: float, now: 
         for source, report in (s2.get("reports") or {}).items():
             if source not in porters or report.get("received", 0) > porters[source].get("received", 0):
                 porters[source] = {**report, "source": source}
+    st.inputs = by_input(second, {s["sender"] for s in senders.values() if now - s["last_seen"] <= seen})
     for s in sorted(senders.values(), key=lambda s: s["sender"]):
         silent = now - s["last_seen"]
         if silent > seen:
@@ -119,6 +122,28 @@ def assess(first: dict[str, Any], second: dict[str, Any], interval: float, now: 
         for problem in p.get("problems") or ():
             st.warnings.append(f"porter {source}: {problem}")
     return st
+
+
+def by_input(stats: dict[str, Any], listed: set[str]) -> dict[str, dict[str, int]]:
+    """The senders in ``listed`` by the input they came through, with their
+    events, summed over the bucks: the HTTP ingest's own lists (``http``:
+    /v1/events, ``otlp``: /v1/logs), and ZeroMQ (tailers, relays, clients)
+    for the events of a sender the HTTP lists do not account for."""
+    out: dict[str, dict[str, int]] = {}
+    for s in stats.values():
+        if not isinstance(s, dict):
+            continue
+        through_http: dict[str, int] = {}
+        for kind, senders in sorted(((s.get("http") or {}).get("senders") or {}).items()):
+            for key, v in senders.items():
+                if key in listed:
+                    out.setdefault(kind, {})[key] = out.get(kind, {}).get(key, 0) + v.get("events", 0)
+                    through_http[key] = through_http.get(key, 0) + v.get("events", 0)
+        for key, v in (s.get("senders") or {}).items():
+            rest = v.get("events", 0) - through_http.get(key, 0)
+            if key in listed and rest > 0:
+                out.setdefault("zmq", {})[key] = out.get("zmq", {}).get(key, 0) + rest
+    return out
 
 
 def _when(ns_or_s: Any) -> str:
@@ -156,6 +181,14 @@ def render(st: Status, colour: bool) -> str:
             c("behind", "yellow", True) if s["delay"] is not None and s["delay"] > BEHIND_S else c("ok", "green"))
         out.append(f"  {flag_:<6} {s['sender']}  last sent {_ago(s['silent'])} ago  delay {delay}  "
                    f"{s['events']:,} events to {len(s['bucks'])} buck(s)")
+    if st.inputs:
+        out += ["", c("SENDERS BY INPUT", "white", True)]
+        names = {"zmq": "zmq (tailers, relays, clients)", "http": "http (/v1/events)", "otlp": "otlp (/v1/logs)"}
+        for kind, senders in sorted(st.inputs.items()):
+            shown = sorted(senders)[:10]
+            more = f" and {len(senders) - len(shown)} more" if len(senders) > len(shown) else ""
+            out.append(f"  {names.get(kind, kind)}: {len(senders)} sender(s), {sum(senders.values()):,} events: "
+                       f"{', '.join(shown)}{more}")
     out += ["", c("PORTER", "white", True)]
     if not st.porters:
         out.append("  (no porter has reported to these bucks)")
