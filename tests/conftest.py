@@ -1,6 +1,9 @@
 """Fixtures every test may use. Shared helpers live in tests/helpers.py;
 fixtures live here, never in a test module another one imports."""
 
+import os
+import subprocess
+
 import pytest
 
 from tests.helpers import ANY_PORT, MotoServer, Proc, bound_endpoints, poll_until, require
@@ -242,3 +245,17 @@ def users_toml():
     bob = f"bob:{hash_password(PASSWORDS['bob'])}:prod"
     ops = f"ops:{tokens.hash_token(OPS_TOKEN)}:staging"
     return f"[web]\nusers = {json.dumps([alice, bob])}\ntokens = {json.dumps([ops])}\n"
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """An 8 MiB tmpfs at tmp_path/buck-a (the buck fixture's data dir for "a")."""
+    where = tmp_path / "buck-a"
+    where.mkdir()
+    if os.geteuid() != 0:
+        require("root", "mounting a small tmpfs needs root; run as root to test a full disk")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(where)], capture_output=True)
+    if done.returncode != 0:
+        require("root", f"cannot mount a tmpfs here ({done.stderr.decode().strip()}): no full disk to test")
+    yield where
+    subprocess.run(["umount", "-l", str(where)], check=False)

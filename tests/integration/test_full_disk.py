@@ -10,29 +10,13 @@ from __future__ import annotations
 import errno
 import http.client
 import json
-import os
 import subprocess
 import sys
 import time
 from urllib.parse import urlsplit
 
-import pytest
 
-from tests.helpers import ROOT, buck_events, buck_http, poll_until, require
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    """An 8 MiB tmpfs at tmp_path/buck-a (the buck fixture's data dir for "a")."""
-    where = tmp_path / "buck-a"
-    where.mkdir()
-    if os.geteuid() != 0:
-        require("root", "mounting a small tmpfs needs root; run as root to test a full disk")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(where)], capture_output=True)
-    if done.returncode != 0:
-        require("root", f"cannot mount a tmpfs here ({done.stderr.decode().strip()}): no full disk to test")
-    yield where
-    subprocess.run(["umount", "-l", str(where)], check=False)
+from tests.helpers import ROOT, buck_events, buck_http, poll_until
 
 
 def fill(where):

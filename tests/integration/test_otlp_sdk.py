@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from helios import tokens
 from tests.helpers import buck_events, buck_http, poll_until
-from tests.integration.test_full_disk import fill, health, small_disk  # noqa: F401 - a fixture
+from tests.integration.test_full_disk import fill, health
 
 # The SDK's own handler is what the issue asks for; it warns that it moves to
 # opentelemetry-instrumentation-logging one day.
