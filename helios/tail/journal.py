@@ -1,0 +1,261 @@
+"""The systemd journal's export format, and journal entries as events. Pure.
+
+``journalctl -o export`` writes entries one after another, each a run of
+fields ended by an empty line (``man systemd.journal-export-formats``)::
+
+    KEY=value\\n                          a text field (no newline, printable)
+    KEY\\n <64-bit LE length> <bytes> \\n  a binary field (anything else)
+    \\n                                   the end of the entry
+
+``parse`` and ``serialize`` are inverses (tested as round trips): an entry is
+a list of (name, value bytes), in order, a name possibly repeated. ``parse``
+takes a buffer that may end inside an entry and says how much it used, so a
+reader of a pipe keeps the rest for the next read.
+
+An entry becomes an event (``to_row``):
+
+    MESSAGE               message (bytes as stored: a binary MESSAGE stays bytes)
+    PRIORITY              severity (0..7; anything else: unknown)
+    _HOSTNAME             host (else the tailer's)
+    SYSLOG_IDENTIFIER, else _SYSTEMD_UNIT   app (else the tailer's app)
+    _PID                  fields["pid"] (an integer)
+    __REALTIME_TIMESTAMP  time (microseconds in the journal, ns in the event)
+    __CURSOR              source_id and offset, hence the id (below)
+
+Every other field is kept in ``fields`` under its journal name (a text value
+as a string, a value that is not UTF-8 as bytes, a repeated name as a list),
+except those in ``DROPPED``: the entry's address (kept as the id), and
+trusted fields that are the same on every entry of a host or mean nothing
+off it (capabilities, cgroup paths, SELinux context, stream ids).
+
+Identity: the cursor's sequence number id (``s=``, random, 128 bits, drawn
+when a journal starts a new numbering) and sequence number (``i=``, +1 per
+entry written under that id, never reused). ``source_id`` is a hash of the
+seqnum id and ``offset`` is the seqnum, so the id is ``line_id(source_id,
+seqnum)`` like a tailed line's: the same for every read of the same entry of
+the same journal files, whatever the tailer's restarts, filters or cursor.
+Chosen over a hash of boot id, monotonic time and content (``b=``, ``m=``,
+``x=``): two identical messages of one process in the same microsecond (a
+burst, or imported entries) would share that id and the porter would keep
+only one. (An entry copied into another journal, by systemd-journal-remote
+for instance, is numbered again there: it has another id.)
+
+For ``helios audit``: seqnums stand where a file's bytes stand. An entry's
+span is ``(after, seqnum]``, ``after`` (``fields["journal_after"]``) being
+the seqnum of the entry the tailer read before it in the same numbering
+(itself minus one when none): the entries in between were filtered out or
+are in journal files this tailer does not read (another user's, say), not
+lost. So the spans of everything a tailer read join without a hole, and a
+hole is an entry it read that no buck holds.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import xxhash
+
+from helios.errors import HeliosError
+
+Entry = list[tuple[str, bytes]]
+
+_LEN = struct.Struct("<Q")
+MAX_FIELD = 768 * 1024 * 1024  # larger than journald's own limit; anything over it is a broken stream
+
+# Addresses and noise: never kept as fields (see the module docstring).
+ADDRESS = frozenset({"__CURSOR", "__REALTIME_TIMESTAMP", "__MONOTONIC_TIMESTAMP", "__SEQNUM", "__SEQNUM_ID"})
+MAPPED = frozenset({"MESSAGE", "PRIORITY", "_HOSTNAME", "SYSLOG_IDENTIFIER", "_PID"})
+NOISY = frozenset({"_CAP_EFFECTIVE", "_SELINUX_CONTEXT", "_SYSTEMD_CGROUP", "_SYSTEMD_SLICE",
+                   "_SYSTEMD_OWNER_UID", "_STREAM_ID", "_SOURCE_MONOTONIC_TIMESTAMP", "_AUDIT_SESSION",
+                   "_AUDIT_LOGINUID", "_MACHINE_ID", "_SYSTEMD_INVOCATION_ID"})
+DROPPED = ADDRESS | MAPPED | NOISY
+AFTER = "journal_after"   # the field that makes an event's audit span (module docstring)
+
+
+class ExportFormatError(HeliosError):
+    """The bytes are not journal export format."""
+
+
+def parse(data: bytes | memoryview, final: bool = False) -> tuple[list[Entry], int]:
+    """The complete entries at the start of ``data``, and how many bytes they
+    took. With ``final``, the data ends there: a last entry without its empty
+    line is taken as it is. ``ExportFormatError`` for data that is not the
+    format (a field without a name, a binary field without its newline)."""
+    data = bytes(data)
+    entries: list[Entry] = []
+    pos = used = 0
+    entry: Entry = []
+    end = len(data)
+    while pos < end:
+        nl = data.find(b"\n", pos)
+        if nl < 0:
+            break
+        if nl == pos:  # the empty line: an entry ends
+            pos += 1
+            if entry:
+                entries.append(entry)
+                entry = []
+            used = pos
+            continue
+        eq = data.find(b"=", pos, nl)
+        if eq >= 0:
+            if eq == pos:
+                raise ExportFormatError(f"a field without a name at byte {pos}")
+            entry.append((data[pos:eq].decode("ascii", "replace"), data[eq + 1:nl]))
+            pos = nl + 1
+            continue
+        # A binary field: its name, then length, value and a newline.
+        start = nl + 1
+        if start + 8 > end:
+            break
+        (size,) = _LEN.unpack_from(data, start)
+        if size > MAX_FIELD:
+            raise ExportFormatError(f"a binary field of {size} bytes at byte {pos}")
+        stop = start + 8 + size
+        if stop + 1 > end:
+            break
+        if data[stop] != 0x0A:
+            raise ExportFormatError(f"the binary field {data[pos:nl][:64]!r} at byte {pos} does not end "
+                                    "with a newline")
+        entry.append((data[pos:nl].decode("ascii", "replace"), data[start + 8:stop]))
+        pos = stop + 1
+    if final and entry and pos >= end:
+        entries.append(entry)
+        used = end
+    return entries, used
+
+
+def _is_text(value: bytes) -> bool:
+    """What journalctl writes as ``KEY=value``: no control character but tab."""
+    return not any(b < 0x20 and b != 0x09 or b == 0x7F for b in value)
+
+
+def serialize(entries: list[Entry]) -> bytes:
+    """Export format of ``entries`` (the inverse of ``parse``)."""
+    out = bytearray()
+    for entry in entries:
+        for name, value in entry:
+            if _is_text(value):
+                out += name.encode() + b"=" + value + b"\n"
+            else:
+                out += name.encode() + b"\n" + _LEN.pack(len(value)) + value + b"\n"
+        out += b"\n"
+    return bytes(out)
+
+
+# --- cursors ---
+
+@dataclass(frozen=True)
+class Cursor:
+    text: str
+    seqnum_id: str
+    seqnum: int
+
+
+def parse_cursor(text: str) -> Cursor:
+    """``s=SEQNUM_ID;i=SEQNUM(hex);b=...;m=...;t=...;x=...`` -> Cursor;
+    ValueError when it is not one."""
+    parts = dict(p.split("=", 1) for p in text.split(";") if "=" in p)
+    try:
+        sid, seq = parts["s"], int(parts["i"], 16)
+    except (KeyError, ValueError):
+        raise ValueError(f"not a journal cursor: {text[:120]!r}") from None
+    if not sid or len(sid) > 64:
+        raise ValueError(f"not a journal cursor: {text[:120]!r}")
+    return Cursor(text, sid, seq)
+
+
+def series_key(seqnum_id: str) -> bytes:
+    """The ``source_id`` of every entry numbered under ``seqnum_id``."""
+    return xxhash.xxh3_128_digest(b"helios-journal\0" + seqnum_id.encode())
+
+
+# --- entries to events ---
+
+def _text(value: bytes):
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value
+
+
+def _int(value: bytes | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def unit_name(name: str) -> str:
+    """A unit as journalctl names it: "nginx" is "nginx.service"."""
+    return name if "." in name else name + ".service"
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Units and identifiers to include (only those: journalctl matches) and
+    to exclude (dropped here, after reading)."""
+
+    include_units: tuple[str, ...] = ()
+    include_identifiers: tuple[str, ...] = ()
+    exclude_units: tuple[str, ...] = ()
+    exclude_identifiers: tuple[str, ...] = ()
+
+    def matches(self) -> list[str]:
+        """journalctl match arguments: the included units OR the included
+        identifiers (matches on one field are ORed, ``+`` ORs two groups)."""
+        units = [f"_SYSTEMD_UNIT={unit_name(u)}" for u in self.include_units]
+        idents = [f"SYSLOG_IDENTIFIER={i}" for i in self.include_identifiers]
+        return units + (["+"] if units and idents else []) + idents
+
+    def excluded(self, entry: Entry) -> bool:
+        """Is this entry one of an excluded unit or identifier?"""
+        if not (self.exclude_units or self.exclude_identifiers):
+            return False
+        units = {unit_name(u).encode() for u in self.exclude_units}
+        idents = {i.encode() for i in self.exclude_identifiers}
+        return any(name == "_SYSTEMD_UNIT" and value in units or name == "SYSLOG_IDENTIFIER" and value in idents
+                   for name, value in entry)
+
+
+def to_row(entry: Entry, received: int, host: str, app: str, source: str, after: dict[str, int]) -> tuple | None:
+    """The event row (``helios.model.Event`` fields in order, id empty: it is
+    derived from source_id and offset) of one entry; None for an entry
+    without a cursor (not one journalctl wrote). ``after`` maps each seqnum
+    id to the last seqnum read under it, and is updated."""
+    first: dict[str, bytes] = {}
+    fields: dict = {}
+    for name, value in entry:
+        if name not in first:
+            first[name] = value
+            if name not in DROPPED:
+                fields[name] = _text(value)
+        elif name not in DROPPED:
+            old = fields[name]
+            fields[name] = (old if isinstance(old, list) else [old]) + [_text(value)]
+    try:
+        cursor = parse_cursor(first["__CURSOR"].decode("ascii"))
+    except (KeyError, UnicodeDecodeError, ValueError):
+        return None
+    seq = cursor.seqnum
+    prev = after.get(cursor.seqnum_id)
+    fields[AFTER] = prev if prev is not None and prev < seq else seq - 1
+    after[cursor.seqnum_id] = seq
+    pid = _int(first.get("_PID"))
+    if pid is not None:
+        fields["pid"] = pid
+    usec = _int(first.get("__REALTIME_TIMESTAMP"))
+    time_ns = usec * 1000 if usec is not None and usec >= 0 else received
+    prio = _int(first.get("PRIORITY"))
+    severity = prio if prio is not None and 0 <= prio <= 7 else None
+    h = first.get("_HOSTNAME")
+    a = first.get("SYSLOG_IDENTIFIER") or first.get("_SYSTEMD_UNIT")
+    return (b"", time_ns, received, h.decode("utf-8", "replace") if h else host,
+            a.decode("utf-8", "replace") if a else app, severity, source, seq,
+            first.get("MESSAGE", b""), fields, series_key(cursor.seqnum_id))
+
+
+def span(offset: int, fields: dict) -> tuple[int, int]:
+    """The seqnums ``[after + 1, offset + 1)`` a journal event stands for in the audit."""
+    return fields[AFTER] + 1, offset + 1

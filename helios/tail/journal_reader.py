@@ -1,0 +1,215 @@
+"""Follow the systemd journal through ``journalctl -o export --follow``.
+
+As Vector does: a ``journalctl`` child process writes the export format
+(``helios.tail.journal``) to a pipe that the tailer reads without blocking,
+a turn at a time like its files. Where it starts:
+
+- after the committed cursor (``--after-cursor``), when the positions have one;
+- else, with ``start_at = "beginning"``, at the oldest entry (``--no-tail``);
+- else after the newest entry there is now: its cursor is asked first
+  (``-n 1``), so an entry written between this start and the first one read
+  is not skipped however soon the tailer stops.
+
+Entries read are *read*, not *committed*: the tailer commits a cursor (into
+its positions) only once the events before it are in the spool, so a crash
+reads again from the committed cursor and the ids (``helios.tail.journal``)
+make the second copy a duplicate the porter drops.
+
+Included units and identifiers are journalctl matches (what is left out
+never leaves journalctl); excluded ones are dropped here after reading,
+journalctl having no negative match. If journalctl ends (killed, journal
+files vacuumed under it), it is started again after the last cursor read,
+at most once a second, and the tailer says so. A journalctl that cannot be
+run, or a journal directory that cannot be read, stops the tailer at start
+with a sentence saying which (``ServiceError``).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from helios.errors import ServiceError
+from helios.tail import journal
+
+log = logging.getLogger(__name__)
+
+READ_LIMIT = 256 * 1024
+RESTART_S = 1.0
+
+
+def source_name(directory: str) -> str:
+    """The events' ``source`` and the positions' key: "journal" for the
+    local journal, "journal:/abs/dir" for a directory of journal files."""
+    return "journal:" + os.path.abspath(directory) if directory else "journal"
+
+
+def check(directory: str, command: str = "journalctl") -> str:
+    """The journalctl to run; ``ServiceError`` when it cannot be, or when the
+    directory cannot be read."""
+    exe = shutil.which(command)
+    if exe is None:
+        raise ServiceError(f"cannot read the systemd journal: {command} is not installed or not on PATH "
+                           "(on Debian it is in the package systemd)")
+    if directory:
+        d = Path(directory)
+        try:
+            names = os.listdir(d)
+        except OSError as exc:
+            raise ServiceError(f"cannot read the journal directory {directory}: {exc.strerror or exc}") from None
+        for name in names:
+            if name.endswith((".journal", ".journal~")):
+                try:
+                    with open(d / name, "rb"):
+                        pass
+                except OSError as exc:
+                    raise ServiceError(f"cannot read the journal file {d / name}: {exc.strerror or exc}") from None
+    return exe
+
+
+class JournalReader:
+    def __init__(self, directory: str, cursor: str, start_at: str, filter: journal.Filter,
+                 host: str, app: str, command: str = "journalctl") -> None:
+        self.directory = directory
+        self.exe = check(directory, command)
+        self.filter = filter
+        self.host, self.app = host, app
+        self.source = source_name(directory)
+        self.read_cursor = cursor          # the cursor of the last entry read (committed or not)
+        self.after: dict[str, int] = {}    # seqnum id -> last seqnum read (the audit's spans)
+        if cursor:
+            try:
+                c = journal.parse_cursor(cursor)
+                self.after[c.seqnum_id] = c.seqnum
+            except ValueError:
+                log.warning("The saved journal cursor %r is not one; the journal is read from its beginning.",
+                            cursor[:120])
+                self.read_cursor = ""
+        elif start_at == "end":
+            self.read_cursor = self.newest_cursor()
+        self.proc: subprocess.Popen | None = None
+        self.buf = b""
+        self.restart_at = 0.0
+        self.counts = {"entries": 0, "excluded": 0, "bytes": 0, "errors": 0, "restarts": 0}
+        self.start()
+
+    def base_args(self) -> list[str]:
+        args = [self.exe, "-o", "export", "--no-pager"]
+        if self.directory:
+            args.append(f"--directory={self.directory}")
+        return args
+
+    def newest_cursor(self) -> str:
+        """The cursor of the newest entry now ("" when there is none)."""
+        try:
+            out = subprocess.run(self.base_args() + ["-n", "1"], capture_output=True, timeout=60).stdout
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise ServiceError(f"cannot run {self.exe}: {exc}") from None
+        entries, _ = journal.parse(out, final=True)
+        for name, value in entries[-1] if entries else []:
+            if name == "__CURSOR":
+                c = journal.parse_cursor(value.decode("ascii", "replace"))
+                self.after[c.seqnum_id] = c.seqnum
+                return c.text
+        return ""
+
+    def command(self) -> list[str]:
+        args = self.base_args() + ["--follow", "--no-tail"]
+        if self.read_cursor:
+            args.append(f"--after-cursor={self.read_cursor}")
+        return args + self.filter.matches()
+
+    def start(self) -> None:
+        self.buf = b""
+        try:
+            self.proc = subprocess.Popen(self.command(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                         stdin=subprocess.DEVNULL)
+        except OSError as exc:
+            raise ServiceError(f"cannot run {self.exe}: {exc}") from None
+        for f in (self.proc.stdout, self.proc.stderr):
+            fl = fcntl.fcntl(f.fileno(), fcntl.F_GETFL)
+            fcntl.fcntl(f.fileno(), fcntl.F_SETFL, fl | os.O_NONBLOCK)
+        self.stderr = b""
+
+    def read(self, received: int, limit: int = READ_LIMIT) -> tuple[list[tuple], str, bool]:
+        """(event rows, cursor of the last entry read, more waiting?). The
+        cursor is that of the last entry read even when it was excluded."""
+        if self.proc is None:
+            if time.monotonic() < self.restart_at:
+                return [], self.read_cursor, False
+            self.start()
+        try:
+            data = os.read(self.proc.stdout.fileno(), limit)
+        except BlockingIOError:
+            self.drain_stderr()
+            return [], self.read_cursor, False
+        if not data:
+            self.ended()
+            return [], self.read_cursor, False
+        self.counts["bytes"] += len(data)
+        self.buf += data
+        try:
+            entries, used = journal.parse(self.buf)
+        except journal.ExportFormatError as exc:
+            # journalctl wrote something else: start it again after the last good entry.
+            self.counts["errors"] += 1
+            log.error("journalctl wrote something that is not the export format (%s); it is started again "
+                      "after the last entry read.", exc)
+            self.stop()
+            self.restart_at = time.monotonic() + RESTART_S
+            return [], self.read_cursor, False
+        self.buf = self.buf[used:]
+        rows = []
+        for entry in entries:
+            row = journal.to_row(entry, received, self.host, self.app, self.source, self.after)
+            if row is None:
+                self.counts["errors"] += 1
+                continue
+            self.read_cursor = next(v for k, v in entry if k == "__CURSOR").decode("ascii")
+            if self.filter.excluded(entry):
+                self.counts["excluded"] += 1
+                continue
+            rows.append(row)
+        self.counts["entries"] += len(rows)
+        return rows, self.read_cursor, len(data) == limit
+
+    def drain_stderr(self) -> None:
+        try:
+            while chunk := os.read(self.proc.stderr.fileno(), 65536):
+                self.stderr = (self.stderr + chunk)[-4096:]
+        except (BlockingIOError, OSError):
+            pass
+
+    def ended(self) -> None:
+        """journalctl closed its output: say why, start it again in a while."""
+        self.drain_stderr()
+        code = self.proc.wait()
+        why = self.stderr.decode(errors="replace").strip().replace("\n", "; ") or f"exit status {code}"
+        self.counts["errors"] += 1
+        self.counts["restarts"] += 1
+        log.warning("journalctl stopped (%s); it is started again after the last entry read.", why)
+        self.close_proc()
+        self.restart_at = time.monotonic() + RESTART_S
+
+    def close_proc(self) -> None:
+        if self.proc is not None:
+            for f in (self.proc.stdout, self.proc.stderr):
+                f.close()
+            self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.close_proc()
+
+    close = stop
