@@ -10,7 +10,9 @@ bucks and all copies, merged into spans, must leave no hole between the first
 byte seen and the last: a hole is a range of the file that no buck holds.
 
 A leading gap (the file was first read from its end) is not a loss and is not
-reported. Lines re-sent from the spool land in later buckets, so audit a range
+reported. Journal entries are audited the same way with sequence numbers in place of
+bytes (``helios.tail.journal``): a gap is a run of entries the tailer read
+that no buck holds. Lines re-sent from the spool land in later buckets, so audit a range
 that ends after the spool's re-send of its last window.
 
 The bucks alone cannot show a file that was never read, or the tail of one
@@ -48,6 +50,9 @@ def span(event: Event) -> tuple[int, int] | None:
     if event.offset is None or not event.source:
         return None
     f = event.fields or {}
+    if type(f.get("journal_after")) is int and event.source.startswith("journal"):
+        # A journal entry: sequence numbers, not bytes (helios.tail.journal, "For helios audit").
+        return f["journal_after"] + 1, event.offset + 1
     newline = 0 if f.get("unterminated") or (f.get("split") and not f.get("last")) else 1
     # A message shorter than its line (CRLF, a container record) carries the line's length.
     return event.offset, event.offset + f.get("line_bytes", len(event.message)) + newline

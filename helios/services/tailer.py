@@ -114,6 +114,7 @@ class Tailer:
         self.spool = Spool(state / "spool", cfg.spool_window, max_bytes=cfg.spool_max_bytes,
                            max_age=cfg.spool_max_age, jitter=cfg.resend_jitter) if cfg.spool else None
         self.watcher = Watcher(list(cfg.paths), self.positions, self.options(cfg), scope=self.host)
+        self.journal = self.open_journal(cfg)
         self.fanout = Fanout(self.factory, list(cfg.bucks), cfg.copies, hwm=cfg.sndhwm, monitor=True)
         self.resender = Resender(self.factory, list(cfg.bucks), self.spool)
         log.info("Tailer on %s follows %s and sends each batch to %d of %s (spool %s).",
@@ -137,7 +138,10 @@ class Tailer:
                 if now >= next_scan:
                     self.watcher.scan()
                     next_scan = now + self.cfg.rescan_interval
-                if not self.pass_over_files(now):
+                busy = self.pass_over_files(now)
+                if self.journal is not None:
+                    busy = self.read_journal() or busy
+                if not busy:
                     # Every file is at its end: nothing waits for more.
                     self.flush()
                     self.stopping.wait(self.cfg.poll_interval)
@@ -166,6 +170,8 @@ class Tailer:
             self.release_multiline(0)
             self.flush(final=True)
             self.workers.close()
+            if self.journal is not None:
+                self.journal.close()
             self.save()
             self.send_inventory(final=True)
             self.watcher.close()
@@ -292,6 +298,54 @@ class Tailer:
             counts["dropped"] += result.dropped     # lines a [[tailer.parse]] drop matched
             counts["batches"] += len(result.frames)
             counts["bytes"] += sum(map(len, result.frames))
+
+    # --- the systemd journal (helios.tail.journal_reader) ---
+
+    def open_journal(self, cfg):
+        if not (cfg.journal or cfg.journal_dir):
+            return None
+        from helios.tail.journal import Filter
+        from helios.tail.journal_reader import JournalReader, source_name
+
+        filt = Filter(tuple(cfg.journal_include_units), tuple(cfg.journal_include_identifiers),
+                      tuple(cfg.journal_exclude_units), tuple(cfg.journal_exclude_identifiers))
+        reader = JournalReader(cfg.journal_dir, self.positions.journal.get(source_name(cfg.journal_dir), ""),
+                               cfg.start_at, filt, self.host, cfg.app)
+        log.info("Tailer reads %s with %s.", cfg.journal_dir or "the local journal", " ".join(reader.command()))
+        return reader
+
+    def read_journal(self) -> bool:
+        """Read one turn of journal entries; spool them, then commit their
+        cursor, then send them (as ``deliver`` does for lines). True if more waits."""
+        j = self.journal
+        rows, cursor, more = j.read(now_ns())
+        if not rows and cursor == self.positions.journal.get(j.source, ""):
+            return more
+        env, n, counts = self.cfg.environment, self.cfg.batch_events, self.counts
+        frames = [codec.encode_rows(env, self.host, rows[i:i + n], min(r[1] for r in rows[i:i + n]),
+                                    max(r[1] for r in rows[i:i + n])) for i in range(0, len(rows), n)]
+        sizes = [len(rows[i:i + n]) for i in range(0, len(rows), n)]
+        if self.spool is not None:
+            for frame in frames:
+                self.spool.append(env, frame)
+            self.positions.journal[j.source] = cursor
+            for frame, k in zip(frames, sizes):
+                if self.fanout.send(frame, wait=self.cfg.live_wait):
+                    counts["events_sent"] += k
+                    counts["bytes_sent"] += len(frame)
+                else:
+                    counts["live_unsent"] += 1
+        else:
+            for frame, k in zip(frames, sizes):
+                if not self.fanout.send_until(frame, self.stopping):
+                    # Stopping: the cursor stays before these entries; they are read again at the next start.
+                    return False
+                counts["events_sent"] += k
+                counts["bytes_sent"] += len(frame)
+            self.positions.journal[j.source] = cursor
+        counts["batches"] += len(frames)
+        counts["bytes"] += sum(map(len, frames))
+        return more
 
     def commit(self, job: Job) -> None:
         for key, end in job.commits.items():
