@@ -118,7 +118,7 @@ class Tailer:
         self.fanout = Fanout(self.factory, list(cfg.bucks), cfg.copies, hwm=cfg.sndhwm, monitor=True)
         self.resender = Resender(self.factory, list(cfg.bucks), self.spool)
         log.info("Tailer on %s follows %s and sends each batch to %d of %s (spool %s).",
-                 self.host, ", ".join(cfg.paths), self.fanout.copies, ", ".join(cfg.bucks),
+                 self.host, ", ".join(cfg.paths) or "no files", self.fanout.copies, ", ".join(cfg.bucks),
                  "on in " + str(state / "spool") if self.spool else "off")
         next_scan = next_house = next_save = 0.0
         self.workers = Workers(self.settings, cfg.encoders)
@@ -309,7 +309,7 @@ class Tailer:
 
         filt = Filter(tuple(cfg.journal_include_units), tuple(cfg.journal_include_identifiers),
                       tuple(cfg.journal_exclude_units), tuple(cfg.journal_exclude_identifiers))
-        reader = JournalReader(cfg.journal_dir, self.positions.journal.get(source_name(cfg.journal_dir), ""),
+        reader = JournalReader(cfg.journal_dir, self.positions.journal.get(source_name(cfg.journal_dir), {}),
                                cfg.start_at, filt, self.host, cfg.app)
         log.info("Tailer reads %s with %s.", cfg.journal_dir or "the local journal", " ".join(reader.command()))
         return reader
@@ -319,7 +319,8 @@ class Tailer:
         cursor, then send them (as ``deliver`` does for lines). True if more waits."""
         j = self.journal
         rows, cursor, more = j.read(now_ns())
-        if not rows and cursor == self.positions.journal.get(j.source, ""):
+        position = j.position()   # taken with the rows: what is committed once they are spooled
+        if not rows and cursor == self.positions.journal.get(j.source, {}).get("cursor", ""):
             return more
         env, n, counts = self.cfg.environment, self.cfg.batch_events, self.counts
         frames = [codec.encode_rows(env, self.host, rows[i:i + n], min(r[1] for r in rows[i:i + n]),
@@ -328,7 +329,7 @@ class Tailer:
         if self.spool is not None:
             for frame in frames:
                 self.spool.append(env, frame)
-            self.positions.journal[j.source] = cursor
+            self.positions.journal[j.source] = position
             for frame, k in zip(frames, sizes):
                 if self.fanout.send(frame, wait=self.cfg.live_wait):
                     counts["events_sent"] += k
@@ -342,9 +343,10 @@ class Tailer:
                     return False
                 counts["events_sent"] += k
                 counts["bytes_sent"] += len(frame)
-            self.positions.journal[j.source] = cursor
+            self.positions.journal[j.source] = position
         counts["batches"] += len(frames)
         counts["bytes"] += sum(map(len, frames))
+        counts.update({"journal_" + k: v for k, v in j.counts.items()})
         return more
 
     def commit(self, job: Job) -> None:

@@ -73,19 +73,21 @@ def check(directory: str, command: str = "journalctl") -> str:
 
 
 class JournalReader:
-    def __init__(self, directory: str, cursor: str, start_at: str, filter: journal.Filter,
+    def __init__(self, directory: str, saved: dict, start_at: str, filter: journal.Filter,
                  host: str, app: str, command: str = "journalctl") -> None:
         self.directory = directory
         self.exe = check(directory, command)
         self.filter = filter
         self.host, self.app = host, app
         self.source = source_name(directory)
+        cursor = saved.get("cursor", "")
         self.read_cursor = cursor          # the cursor of the last entry read (committed or not)
-        self.after: dict[str, int] = {}    # seqnum id -> last seqnum read (the audit's spans)
+        # seqnum id -> last seqnum sent (the audit's spans: an excluded entry is not sent, so its
+        # seqnum stays in the span of the next one sent)
+        self.after: dict[str, int] = dict(saved.get("after", {}))
         if cursor:
             try:
-                c = journal.parse_cursor(cursor)
-                self.after[c.seqnum_id] = c.seqnum
+                journal.parse_cursor(cursor)
             except ValueError:
                 log.warning("The saved journal cursor %r is not one; the journal is read from its beginning.",
                             cursor[:120])
@@ -136,6 +138,10 @@ class JournalReader:
             fcntl.fcntl(f.fileno(), fcntl.F_SETFL, fl | os.O_NONBLOCK)
         self.stderr = b""
 
+    def position(self) -> dict:
+        """What the positions keep: where to start again and the audit's spans."""
+        return {"cursor": self.read_cursor, "after": dict(self.after)}
+
     def read(self, received: int, limit: int = READ_LIMIT) -> tuple[list[tuple], str, bool]:
         """(event rows, cursor of the last entry read, more waiting?). The
         cursor is that of the last entry read even when it was excluded."""
@@ -166,14 +172,17 @@ class JournalReader:
         self.buf = self.buf[used:]
         rows = []
         for entry in entries:
+            if self.filter.excluded(entry):
+                cursor = next((v for k, v in entry if k == "__CURSOR"), None)
+                if cursor is not None:
+                    self.read_cursor = cursor.decode("ascii", "replace")
+                self.counts["excluded"] += 1
+                continue
             row = journal.to_row(entry, received, self.host, self.app, self.source, self.after)
             if row is None:
                 self.counts["errors"] += 1
                 continue
             self.read_cursor = next(v for k, v in entry if k == "__CURSOR").decode("ascii")
-            if self.filter.excluded(entry):
-                self.counts["excluded"] += 1
-                continue
             rows.append(row)
         self.counts["entries"] += len(rows)
         return rows, self.read_cursor, len(data) == limit

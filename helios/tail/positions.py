@@ -103,7 +103,8 @@ class Positions:
     saved_at: float = 0.0
     recovered: bool = False  # the file was corrupt and moved aside: read everything again
     watching: dict[str, float] = field(default_factory=dict)   # followed path -> wall time first followed
-    journal: dict[str, str] = field(default_factory=dict)      # journal source -> committed cursor (tail.journal)
+    # journal source -> {"cursor": committed cursor, "after": {seqnum id: last seqnum sent}} (tail.journal_reader)
+    journal: dict[str, dict] = field(default_factory=dict)
 
     def fingerprint(self) -> tuple:
         """What changes when there is something new to save (offsets, files,
@@ -111,7 +112,7 @@ class Positions:
         return (sum(p.offset for p in self.files.values()), len(self.files),
                 sum(p.done for p in self.files.values()), sum(p.changed for p in self.files.values()),
                 sum(p.head_len for p in self.files.values()), tuple(sorted(self.spool.items())),
-                len(self.watching), tuple(sorted(self.journal.items())))
+                len(self.watching), tuple(sorted((k, v["cursor"]) for k, v in self.journal.items())))
 
     def to_bytes(self) -> bytes:
         files = {}
@@ -141,7 +142,8 @@ class Positions:
             files[key] = Position(**d)
         spool = {str(k): int(v) for k, v in doc.get("spool", {}).items()}
         watching = {str(k): float(v) for k, v in doc.get("watching", {}).items()}
-        journal = {str(k): str(v) for k, v in doc.get("journal", {}).items()}
+        journal = {str(k): {"cursor": str(v["cursor"]), "after": {str(s): int(n) for s, n in v["after"].items()}}
+                   for k, v in doc.get("journal", {}).items()}
         if version == 1:
             # Watched since each path was last read: siblings written while the
             # tailer was down (for the upgrade) are then read as new.
