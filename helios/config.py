@@ -420,6 +420,9 @@ class Tailer(Spool):
                                                      each=(not_empty,))
     journal_exclude_identifiers: tuple[str, ...] = setting((), "Leave out entries with these "
                                                            "SYSLOG_IDENTIFIERs.", unique, each=(not_empty,))
+    journal_start_at: str = setting("", 'Where to start in the journal when no cursor is saved yet: "end" '
+                                    '(after its newest entry), "beginning", or "" (as start_at).',
+                                    one_of("", "end", "beginning"))
 
     @staticmethod
     def cross_check(values: Mapping[str, Any]) -> Iterator[tuple[str, str]]:

@@ -43,6 +43,7 @@ from helios.commands.common import config_option, flag, load, overrides_of, run_
 @flag("tailer.journal_include_identifiers", "--journal-identifier", multiple=True, metavar="IDENTIFIER")
 @flag("tailer.journal_exclude_units", "--journal-exclude-unit", multiple=True, metavar="UNIT")
 @flag("tailer.journal_exclude_identifiers", "--journal-exclude-identifier", multiple=True, metavar="IDENTIFIER")
+@flag("tailer.journal_start_at", "--journal-start-at", type=click.Choice(["end", "beginning"]))
 def tailer(config_path: str | None, **kwargs: Any) -> None:
     """Run a tailer: follow the files matching the globs (new files are picked
     up while running), parse each line's time, host, app and severity, and

@@ -231,3 +231,44 @@ def test_journalctl_missing_is_a_clear_error(tmp_path, procs, buck):
                        env=env)
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert "journalctl is not installed or not on PATH" in r.stderr
+
+
+def test_metrics_count_events_bytes_and_errors_per_input(tmp_path, procs, buck):
+    from tests.integration.test_metrics import metrics_address, scrape
+
+    log = tmp_path / "app.log"
+    log.write_bytes(b"Nov 23 10:00:00 web-1 app[42]: a line\n" * 7)
+    m = Mesh(tmp_path, procs, buck, extra=["--metrics", "127.0.0.1:0", "--path", str(log)])
+    write_journal(m.dir / "x.journal", numbered(20))
+    m.start()
+    m.check(set(range(20)))
+    addr = metrics_address(tmp_path / "state" / "stats.json")
+    poll_until(lambda: scrape(addr)[("helios_input_events_total", (("input", "files"),))] == 7,
+               what="the file's lines counted")
+    s = scrape(addr)
+    assert s[("helios_input_events_total", (("input", "journal"),))] == 20
+    assert s[("helios_input_bytes_total", (("input", "journal"),))] > 20 * 100
+    assert s[("helios_input_errors_total", (("input", "journal"),))] == 0
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for task in __import__("pathlib").Path(f"/proc/{pid}/task").iterdir():
+        out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+def test_journalctl_killed_is_started_again_after_the_last_entry_read(tmp_path, procs, buck):
+    m = Mesh(tmp_path, procs, buck)
+    write_journal(m.dir / "x.journal", numbered(10))
+    t = m.start()
+    m.check(set(range(10)))
+    journalctl = [c for c in children(t.p.pid)
+                  if __import__("pathlib").Path(f"/proc/{c}/comm").read_text().strip() == "journalctl"]
+    assert len(journalctl) == 1
+    __import__("os").kill(journalctl[0], signal.SIGKILL)    # the tailer's own child, by its pid
+    poll_until(lambda: "journalctl stopped" in t.output(), what="the tailer to notice journalctl ended")
+    write_journal(m.dir / "x.journal", numbered(10, start=10))
+    m.check(set(range(20)))
+    poll_until(lambda: m.stats().get("journal_restarts") == 1 and m.stats().get("journal_entries") == 20,
+               what="one restart, every entry read once")
