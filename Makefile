@@ -15,6 +15,8 @@ LOGS   ?=
 # systemd-analyze verifies the units in deploy/systemd/ (tests/integration/test_deploy.py). openssl:
 # the certificates of the TLS tests (test_http_auth.py, test_nginx_example.py).
 APT_PACKAGES := python3-venv graphite-carbon python3-whisper nagios4-core chromium chromium-driver systemd openssl
+# systemd-journal-remote: the journal tests write real journal files with it
+APT_PACKAGES += systemd-journal-remote
 
 .PHONY: demo test bench soak venv sysdeps clean
 
