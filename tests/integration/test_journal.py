@@ -5,21 +5,21 @@ once by id, restarts and kills included."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
 import time
 from collections import defaultdict
-
-import pytest
+from pathlib import Path
 
 from helios.model import line_id
 from helios.tail.journal import series_key
-from tests.helpers import buck_events, poll_until
+from tests.helpers import buck_events, needs, poll_until
 from tests.integration.journalfiles import BOOT, JOURNAL_REMOTE, number_of, numbered, write_journal
 
-pytestmark = pytest.mark.skipif(not __import__("os").path.exists(JOURNAL_REMOTE),
-                                reason="systemd-journal-remote is not installed (make installs it)")
+pytestmark = needs("systemd-journal-remote", None if os.access(JOURNAL_REMOTE, os.X_OK) else
+                   f"{JOURNAL_REMOTE} is not installed (make installs it): no journal files to read")
 
 FAST = ["--spool-window", "2", "--resend-jitter", "0.5", "--positions-interval", "0.2", "--live-wait", "0.2"]
 
@@ -225,7 +225,7 @@ def test_a_missing_journal_directory_is_a_clear_error(tmp_path, procs, buck):
 
 def test_journalctl_missing_is_a_clear_error(tmp_path, procs, buck):
     _, ep, _ = buck("a")
-    env = dict(__import__("os").environ, PATH=str(tmp_path))   # no journalctl there
+    env = dict(os.environ, PATH=str(tmp_path))   # no journalctl there
     r = subprocess.run([sys.executable, "-m", "helios", "tailer", "--journal", "--buck", ep, "--copies", "1",
                         "--state-dir", str(tmp_path / "state")], capture_output=True, text=True, timeout=60,
                        env=env)
@@ -253,7 +253,7 @@ def test_metrics_count_events_bytes_and_errors_per_input(tmp_path, procs, buck):
 
 def children(pid: int) -> list[int]:
     out = []
-    for task in __import__("pathlib").Path(f"/proc/{pid}/task").iterdir():
+    for task in Path(f"/proc/{pid}/task").iterdir():
         out += [int(c) for c in (task / "children").read_text().split()]
     return out
 
@@ -264,9 +264,9 @@ def test_journalctl_killed_is_started_again_after_the_last_entry_read(tmp_path, 
     t = m.start()
     m.check(set(range(10)))
     journalctl = [c for c in children(t.p.pid)
-                  if __import__("pathlib").Path(f"/proc/{c}/comm").read_text().strip() == "journalctl"]
+                  if Path(f"/proc/{c}/comm").read_text().strip() == "journalctl"]
     assert len(journalctl) == 1
-    __import__("os").kill(journalctl[0], signal.SIGKILL)    # the tailer's own child, by its pid
+    os.kill(journalctl[0], signal.SIGKILL)    # the tailer's own child, by its pid
     poll_until(lambda: "journalctl stopped" in t.output(), what="the tailer to notice journalctl ended")
     write_journal(m.dir / "x.journal", numbered(10, start=10))
     m.check(set(range(20)))

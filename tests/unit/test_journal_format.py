@@ -125,3 +125,13 @@ def test_excluded_units_and_identifiers_are_left_out():
     assert f.excluded([("SYSLOG_IDENTIFIER", b"cron")])
     assert not f.excluded([("SYSLOG_IDENTIFIER", b"crond"), ("_SYSTEMD_UNIT", b"crond.service")])
     assert not Filter().excluded(entry(1))
+
+
+def test_the_positions_file_keeps_the_journal_cursor_and_spans_through_a_save():
+    from helios.tail.positions import Positions
+
+    p = Positions(journal={"journal:/var/log/remote": {"cursor": (CURSOR % 9).decode(), "after": {"f198": 9}}})
+    again = Positions.from_bytes(p.to_bytes())
+    assert again.journal == p.journal
+    moved = Positions(journal={"journal:/var/log/remote": {"cursor": (CURSOR % 10).decode(), "after": {}}})
+    assert moved.fingerprint() != p.fingerprint()     # a new cursor is something to save
