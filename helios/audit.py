@@ -271,10 +271,11 @@ def render(report: Report, as_json: bool = False) -> str:
         m = s.merged()
         g = s.gaps()
         state = "OK" if not g else f"{len(g)} GAP(S)"
-        lines.append(f"{s.host} {s.path} [{k.hex()[:12]}]: bytes {m[0][0]:,}..{m[-1][1]:,}, "
+        unit = "entries" if s.path.startswith("journal") else "bytes"   # a journal's spans are seqnums
+        lines.append(f"{s.host} {s.path} [{k.hex()[:12]}]: {unit} {m[0][0]:,}..{m[-1][1]:,}, "
                      f"{s.events:,} events: {state}")
         for a, b in g:
-            lines.append(f"    missing bytes {a:,}..{b:,} ({b - a:,} bytes)")
+            lines.append(f"    missing {unit} {a:,}..{b:,} ({b - a:,} {unit})")
     if report.bad_frames:
         lines.append(f"{report.bad_frames} frame(s) could not be decoded.")
     for path in report.damaged_files:

@@ -212,6 +212,8 @@ def test_the_audit_names_an_entry_no_buck_holds(tmp_path, procs, buck):
     assert r.returncode != 0
     gaps = [g for s in json.loads(r.stdout)["sources"] for g in s["gaps"]]
     assert gaps == [{"start": 11, "end": 13, "bytes": 2}]   # seqnums 11 and 12: entries 10 and 11
+    text = subprocess.run(args[:4] + args[5:], capture_output=True, text=True, timeout=120).stdout
+    assert "missing entries 11..13 (2 entries)" in text, text
 
 
 def test_a_missing_journal_directory_is_a_clear_error(tmp_path, procs, buck):
