@@ -260,13 +260,18 @@ def children(pid: int) -> list[int]:
     return out
 
 
+def written(pid: int) -> int:
+    """Bytes the process ``pid`` wrote (/proc/PID/io)."""
+    io = dict(line.split(": ") for line in Path(f"/proc/{pid}/io").read_text().splitlines())
+    return int(io["wchar"])
+
+
 def test_journalctl_killed_is_started_again_after_the_last_entry_read(tmp_path, procs, buck):
     m = Mesh(tmp_path, procs, buck)
     write_journal(m.dir / "x.journal", numbered(10))
     t = m.start()
     m.check(set(range(10)))
-    journalctl = [c for c in children(t.p.pid)
-                  if Path(f"/proc/{c}/comm").read_text().strip() == "journalctl"]
+    journalctl = [c for c in children(t.p.pid) if Path(f"/proc/{c}/comm").read_text().strip() == "journalctl"]
     assert len(journalctl) == 1
     os.kill(journalctl[0], signal.SIGKILL)    # the tailer's own child, by its pid
     poll_until(lambda: "journalctl stopped" in t.output(), what="the tailer to notice journalctl ended")
@@ -274,3 +279,34 @@ def test_journalctl_killed_is_started_again_after_the_last_entry_read(tmp_path, 
     m.check(set(range(20)))
     poll_until(lambda: m.stats().get("journal_restarts") == 1 and m.stats().get("journal_entries") == 20,
                what="one restart, every entry read once")
+
+
+def test_starting_at_the_end_skips_what_was_there_and_misses_nothing_written_after(tmp_path, procs, buck):
+    m = Mesh(tmp_path, procs, buck, extra=["--journal-start-at", "end"])
+    write_journal(m.dir / "x.journal", numbered(10))
+    t = m.start()
+    # The start position is committed at once, before any new entry: a stop now loses nothing.
+    poll_until(lambda: ";i=a;" in next(iter(m.positions().values()), {}).get("cursor", ""),
+               what="the newest entry's cursor committed")
+    t.stop()
+    write_journal(m.dir / "x.journal", numbered(5, start=10))     # while the tailer is down
+    m.start()
+    write_journal(m.dir / "x.journal", numbered(5, start=15))     # while it follows
+    m.check(set(range(10, 20)))
+
+
+def test_without_the_spool_the_cursor_waits_for_a_buck(tmp_path, procs, buck):
+    m = Mesh(tmp_path, procs, buck, extra=["--no-spool", "--copies", "1"])
+    for proc, _, _ in m.b:
+        proc.stop()                                   # no buck takes anything
+    write_journal(m.dir / "x.journal", numbered(20))
+    t = m.start()
+    (child,) = [c for c in children(t.p.pid) if Path(f"/proc/{c}/comm").read_text().strip() == "journalctl"]
+    poll_until(lambda: written(child) > 20 * 300, what="journalctl to write the entries")
+    poll_until(lambda: m.stats().get("bucks_connected") == 0, what="the tailer's stats")
+    t.stop()
+    assert m.positions() == {}, "a cursor was committed with no buck having the entries"
+    for proc, _, _ in m.b:
+        proc.start()
+    m.start()
+    poll_until(lambda: m.held()[0].keys() == set(range(20)), timeout=60, what="every entry in a buck")
