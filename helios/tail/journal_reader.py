@@ -39,7 +39,8 @@ from helios.tail import journal
 
 log = logging.getLogger(__name__)
 
-READ_LIMIT = 256 * 1024
+READ_LIMIT = 1024 * 1024   # bytes of export format read per turn
+PIPE_BYTES = 1024 * 1024   # what an unprivileged process may ask (/proc/sys/fs/pipe-max-size)
 RESTART_S = 1.0
 
 
@@ -136,6 +137,11 @@ class JournalReader:
         for f in (self.proc.stdout, self.proc.stderr):
             fl = fcntl.fcntl(f.fileno(), fcntl.F_GETFL)
             fcntl.fcntl(f.fileno(), fcntl.F_SETFL, fl | os.O_NONBLOCK)
+        try:
+            # A bigger pipe: journalctl writes a backlog on while the tailer spools and sends.
+            fcntl.fcntl(self.proc.stdout.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_BYTES)
+        except OSError:
+            pass  # the default 64 KiB: slower on a backlog, as correct
         self.stderr = b""
 
     def position(self) -> dict:
@@ -149,14 +155,25 @@ class JournalReader:
             if time.monotonic() < self.restart_at:
                 return [], self.read_cursor, False
             self.start()
-        try:
-            data = os.read(self.proc.stdout.fileno(), limit)
-        except BlockingIOError:
-            self.drain_stderr()
-            return [], self.read_cursor, False
-        if not data:
+        parts, total, eof = [], 0, False
+        fd = self.proc.stdout.fileno()
+        while total < limit:
+            try:
+                part = os.read(fd, limit - total)
+            except BlockingIOError:
+                break
+            if not part:
+                eof = True
+                break
+            parts.append(part)
+            total += len(part)
+        if eof and not parts:
             self.ended()
             return [], self.read_cursor, False
+        if not parts:
+            self.drain_stderr()
+            return [], self.read_cursor, False
+        data = b"".join(parts)
         self.counts["bytes"] += len(data)
         self.buf += data
         try:
@@ -185,7 +202,7 @@ class JournalReader:
             self.read_cursor = next(v for k, v in entry if k == "__CURSOR").decode("ascii")
             rows.append(row)
         self.counts["entries"] += len(rows)
-        return rows, self.read_cursor, len(data) == limit
+        return rows, self.read_cursor, True   # more may wait: the next turn looks without sleeping
 
     def drain_stderr(self) -> None:
         try:
