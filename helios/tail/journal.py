@@ -23,7 +23,8 @@ An entry becomes an event (``to_row``):
     __CURSOR              source_id and offset, hence the id (below)
 
 Every other field is kept in ``fields`` under its journal name (a text value
-as a string, a value that is not UTF-8 as bytes, a repeated name as a list),
+as a string, a value that is not UTF-8 as bytes, a repeated name as a list;
+a mapped field that is repeated is mapped from its first value and kept too),
 except those in ``DROPPED``: the entry's address (kept as the id), and
 trusted fields that are the same on every entry of a host or mean nothing
 off it (capabilities, cgroup paths, SELinux context, stream ids).
@@ -87,7 +88,19 @@ def parse(data: bytes | memoryview, final: bool = False) -> tuple[list[Entry], i
     pos = used = 0
     entry: Entry = []
     end = len(data)
+    names = _NAMES
     while pos < end:
+        if not entry:
+            # Fast path: an entry of text fields only, up to its empty line, split at once. A
+            # binary field's name line has no "=", so "every line has one" proves there is none
+            # (and so that this empty line is not inside a binary value).
+            stop = data.find(b"\n\n", pos)
+            if stop > pos:
+                pairs = [line.partition(b"=") for line in data[pos:stop].split(b"\n")]
+                if all(sep and k for k, sep, _ in pairs):
+                    entries.append([(names.get(k) or _name(k), v) for k, _, v in pairs])
+                    pos = used = stop + 2
+                    continue
         nl = data.find(b"\n", pos)
         if nl < 0:
             break
@@ -124,6 +137,16 @@ def parse(data: bytes | memoryview, final: bool = False) -> tuple[list[Entry], i
         entries.append(entry)
         used = end
     return entries, used
+
+
+_NAMES: dict[bytes, str] = {}
+
+
+def _name(raw: bytes) -> str:
+    name = raw.decode("ascii", "replace")
+    if len(_NAMES) < 4096:  # field names repeat; a stream of odd ones cannot grow this for ever
+        _NAMES[raw] = name
+    return name
 
 
 def _is_text(value: bytes) -> bool:
@@ -224,16 +247,16 @@ def to_row(entry: Entry, received: int, host: str, app: str, source: str, after:
     derived from source_id and offset) of one entry; None for an entry
     without a cursor (not one journalctl wrote). ``after`` maps each seqnum
     id to the last seqnum read under it, and is updated."""
-    first: dict[str, bytes] = {}
-    fields: dict = {}
-    for name, value in entry:
-        if name not in first:
-            first[name] = value
-            if name not in DROPPED:
-                fields[name] = _text(value)
-        elif name not in DROPPED:
-            old = fields[name]
-            fields[name] = (old if isinstance(old, list) else [old]) + [_text(value)]
+    first = dict(entry)             # names in order; a repeated name's value is fixed below
+    fields: dict = {name: _text(value) for name, value in first.items() if name not in DROPPED}
+    if len(first) != len(entry):    # a name repeated: its first value maps, all are kept as a list
+        seen: dict[str, list] = {}
+        for name, value in entry:
+            seen.setdefault(name, []).append(value)
+        for name, values in seen.items():
+            first[name] = values[0]
+            if len(values) > 1 and (name not in DROPPED or name in MAPPED):   # no value is lost
+                fields[name] = [_text(v) for v in values]
     try:
         cursor = parse_cursor(first["__CURSOR"].decode("ascii"))
     except (KeyError, UnicodeDecodeError, ValueError):

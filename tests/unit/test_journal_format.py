@@ -95,6 +95,11 @@ def test_repeated_fields_are_lists_and_non_utf8_values_stay_bytes():
     assert f["MULTI"] == ["a", "b\x01"] and f["LATIN1"] == b"caf\xe9" and f["UTF8"] == "caf\u00e9"
 
 
+def test_a_repeated_message_maps_its_first_value_and_keeps_all():
+    row = journal.to_row(entry(1, b"one") + [("MESSAGE", b"two")], 5, "me", "", "journal", {})
+    assert row[8] == b"one" and row[9]["MESSAGE"] == ["one", "two"]
+
+
 def test_an_entry_without_a_cursor_is_not_an_event():
     assert journal.to_row([("MESSAGE", b"x")], 5, "me", "", "journal", {}) is None
 
