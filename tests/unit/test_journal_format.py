@@ -140,3 +140,23 @@ def test_the_positions_file_keeps_the_journal_cursor_and_spans_through_a_save():
     assert again.journal == p.journal
     moved = Positions(journal={"journal:/var/log/remote": {"cursor": (CURSOR % 10).decode(), "after": {}}})
     assert moved.fingerprint() != p.fingerprint()     # a new cursor is something to save
+
+
+def test_random_entries_survive_a_round_trip_read_in_random_pieces():
+    import random
+
+    rng = random.Random(20)
+    alphabet = [b"a", b"=", b"\n", b"\n\n", b"\x00", b"\t", b"\xff", b"MESSAGE\n", b"x" * 9]
+    entries = [[(rng.choice(["MESSAGE", "_PID", "A_B", "X"]), b"".join(rng.choices(alphabet, k=rng.randrange(6))))
+                for _ in range(rng.randrange(1, 6))] for _ in range(300)]
+    data = serialize(entries)
+    got, pos = [], 0
+    buf = b""
+    while pos < len(data):
+        step = rng.randrange(1, 200)
+        buf += data[pos:pos + step]
+        pos += step
+        more, used = parse(buf)
+        got += more
+        buf = buf[used:]
+    assert got == entries and buf == b""
