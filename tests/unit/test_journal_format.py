@@ -160,3 +160,14 @@ def test_random_entries_survive_a_round_trip_read_in_random_pieces():
         got += more
         buf = buf[used:]
     assert got == entries and buf == b""
+
+
+def test_an_entry_cannot_forge_the_audit_marker():
+    """Journal field names are upper case: the lower-case marker is the tailer's own."""
+    row = journal.to_row(entry(5, JOURNAL_AFTER=b"0"), 5, "me", "", "journal", {"f198332a183140ae9ebab8cd2290ff33": 4})
+    assert row[9]["journal_after"] == 4 and row[9]["JOURNAL_AFTER"] == "0"
+
+
+def test_a_binary_field_claiming_a_huge_length_is_an_error_not_an_allocation():
+    with pytest.raises(ExportFormatError, match="a binary field of"):
+        parse(b"MESSAGE\n" + struct.pack("<Q", 2 ** 63) + b"x\n\n")
