@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 import xxhash
 
@@ -196,7 +197,7 @@ def series_key(seqnum_id: str) -> bytes:
 
 # --- entries to events ---
 
-def _text(value: bytes):
+def _text(value: bytes) -> str | bytes:
     try:
         return value.decode("utf-8")
     except UnicodeDecodeError:
@@ -242,15 +243,15 @@ class Filter:
                    for name, value in entry)
 
 
-def to_row(entry: Entry, received: int, host: str, app: str, source: str, after: dict[str, int]) -> tuple | None:
+def to_row(entry: Entry, received: int, host: str, app: str, source: str, after: dict[str, int]) -> tuple[Any, ...] | None:
     """The event row (``helios.model.Event`` fields in order, id empty: it is
     derived from source_id and offset) of one entry; None for an entry
     without a cursor (not one journalctl wrote). ``after`` maps each seqnum
     id to the last seqnum read under it, and is updated."""
     first = dict(entry)             # names in order; a repeated name's value is fixed below
-    fields: dict = {name: _text(value) for name, value in first.items() if name not in DROPPED}
+    fields: dict[str, Any] = {name: _text(value) for name, value in first.items() if name not in DROPPED}
     if len(first) != len(entry):    # a name repeated: its first value maps, all are kept as a list
-        seen: dict[str, list] = {}
+        seen: dict[str, list[bytes]] = {}
         for name, value in entry:
             seen.setdefault(name, []).append(value)
         for name, values in seen.items():
@@ -279,6 +280,6 @@ def to_row(entry: Entry, received: int, host: str, app: str, source: str, after:
             first.get("MESSAGE", b""), fields, series_key(cursor.seqnum_id))
 
 
-def span(offset: int, fields: dict) -> tuple[int, int]:
+def span(offset: int, fields: Mapping[str, Any]) -> tuple[int, int]:
     """The seqnums ``[after + 1, offset + 1)`` a journal event stands for in the audit."""
     return fields[AFTER] + 1, offset + 1

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 READ_LIMIT = 1024 * 1024   # bytes of export format read per turn
 PIPE_BYTES = 1024 * 1024   # what an unprivileged process may ask (/proc/sys/fs/pipe-max-size)
 RESTART_S = 1.0
+STDERR_LINES = 20   # journalctl's stderr lines logged per start of it
 
 
 def source_name(directory: str) -> str:
@@ -143,6 +144,7 @@ class JournalReader:
         except OSError:
             pass  # the default 64 KiB: slower on a backlog, as correct
         self.stderr = b""
+        self.stderr_lines = 0
 
     def position(self) -> dict:
         """What the positions keep: where to start again and the audit's spans."""
@@ -167,11 +169,11 @@ class JournalReader:
                 break
             parts.append(part)
             total += len(part)
+        self.drain_stderr()
         if eof and not parts:
             self.ended()
             return [], self.read_cursor, False
         if not parts:
-            self.drain_stderr()
             return [], self.read_cursor, False
         data = b"".join(parts)
         self.counts["bytes"] += len(data)
@@ -205,16 +207,28 @@ class JournalReader:
         return rows, self.read_cursor, True   # more may wait: the next turn looks without sleeping
 
     def drain_stderr(self) -> None:
+        """Read what journalctl says on stderr (never let it block on a full
+        pipe); each new line is logged, at most ``STDERR_LINES`` per start
+        (its hints matter: "you are currently not seeing messages from other
+        users and the system")."""
         try:
             while chunk := os.read(self.proc.stderr.fileno(), 65536):
                 self.stderr = (self.stderr + chunk)[-4096:]
+                for line in chunk.decode(errors="replace").splitlines():
+                    if line.strip() and self.stderr_lines < STDERR_LINES:
+                        self.stderr_lines += 1
+                        log.warning("journalctl: %s", line.strip()[:500])
         except (BlockingIOError, OSError):
             pass
 
     def ended(self) -> None:
         """journalctl closed its output: say why, start it again in a while."""
         self.drain_stderr()
-        code = self.proc.wait()
+        try:
+            code = self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:   # closed its output but runs on: not a reader any more
+            self.proc.kill()
+            code = self.proc.wait()
         why = self.stderr.decode(errors="replace").strip().replace("\n", "; ") or f"exit status {code}"
         self.counts["errors"] += 1
         self.counts["restarts"] += 1
