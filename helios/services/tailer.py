@@ -314,6 +314,22 @@ class Tailer:
         log.info("Tailer reads %s with %s.", cfg.journal_dir or "the local journal", " ".join(reader.command()))
         return reader
 
+    @staticmethod
+    def journal_keys(cfg) -> tuple:
+        return (cfg.journal, cfg.journal_dir, cfg.journal_include_units, cfg.journal_include_identifiers,
+                cfg.journal_exclude_units, cfg.journal_exclude_identifiers, cfg.host, cfg.app)
+
+    def reload_journal(self, cfg) -> None:
+        """A reload that changes the journal keys starts journalctl again from
+        the committed cursor (what was read is spooled already: nothing waits)."""
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
+        try:
+            self.journal = self.open_journal(cfg)
+        except HeliosError as exc:
+            log.error("The journal is not read after the reload: %s", exc)
+
     def read_journal(self) -> bool:
         """Read one turn of journal entries; spool them, then commit their
         cursor, then send them (as ``deliver`` does for lines). True if more waits."""
@@ -456,8 +472,11 @@ class Tailer:
             self.resender = Resender(self.factory, list(cfg.bucks), self.spool)
         self.watcher.patterns = list(cfg.paths)
         self.watcher.opts = self.options(cfg)
+        journal_changed = self.journal_keys(cfg) != self.journal_keys(self.cfg)
         old = self.settings
         self.configure(cfg)
+        if journal_changed:
+            self.reload_journal(cfg)
         if self.settings != old or cfg.encoders != len(self.workers.conns):
             self.workers.close()
             self.workers = Workers(self.settings, cfg.encoders)

@@ -310,3 +310,19 @@ def test_without_the_spool_the_cursor_waits_for_a_buck(tmp_path, procs, buck):
         proc.start()
     m.start()
     poll_until(lambda: m.held()[0].keys() == set(range(20)), timeout=60, what="every entry in a buck")
+
+
+def test_sighup_applies_new_journal_filters_from_the_cursor(tmp_path, procs, buck):
+    m = Mesh(tmp_path, procs, buck)
+    conf = tmp_path / "tailer.toml"
+    conf.write_text(f'[tailer]\njournal_dir = "{m.dir}"\n')
+    m.extra = ["--config", str(conf)]
+    write_journal(m.dir / "x.journal", numbered(5, 0, "web.service", "web") + numbered(5, 5, "db.service", "db"))
+    t = m.start()
+    m.check(set(range(10)))
+    conf.write_text(f'[tailer]\njournal_dir = "{m.dir}"\njournal_exclude_units = ["db"]\n')
+    t.p.send_signal(signal.SIGHUP)
+    poll_until(lambda: t.output().count("Tailer reads") == 2, what="journalctl started again with the new keys")
+    write_journal(m.dir / "x.journal", numbered(5, 10, "web.service", "web") + numbered(5, 15, "db.service", "db"))
+    m.check(set(range(15)))
+    poll_until(lambda: m.stats().get("journal_excluded") == 5, what="the db entries left out")
