@@ -291,10 +291,15 @@ def render(report: Report, as_json: bool = False) -> str:
         r = f.record
         where = f"{f.host} {r.path} [{r.identity.hex()[:12]}]"
         for a, b in f.missing:
-            lines.append(f"{where}: bytes {a:,}..{b:,} seen on disk, held by no buck ({b - a:,} bytes)")
+            if r.path.startswith("journal"):
+                lines.append(f"{where}: entries {a:,}..{b:,} read, held by no buck ({b - a:,} entries)")
+            else:
+                lines.append(f"{where}: bytes {a:,}..{b:,} seen on disk, held by no buck ({b - a:,} bytes)")
         if f.short:
             lines.append(f"{where}: not read to its end ({r.read:,} of {r.size:,} bytes): {r.end}"
                          + (f": {r.detail}" if r.detail else ""))
+        elif not r.end and r.path.startswith("journal"):
+            lines.append(f"{where}: being read (the tailer had sent up to entry {r.read:,})")
         elif not r.end:
             lines.append(f"{where}: still being read (the tailer was at byte {r.read:,} of {r.size:,})")
     if report.bad_inventory:

@@ -412,7 +412,8 @@ class Tailer:
         every ``INVENTORY_EVERY`` seconds (and at exit)."""
         records = []
         now = time.monotonic()
-        for key, p in self.positions.files.items():
+        journal = self.journal.inventory(self.positions.journal.get(self.journal.source, {})) if self.journal else []
+        for key, p in list(self.positions.files.items()) + journal:
             major = (tuple(p.paths), p.first, p.end, p.detail)
             minor = (p.size, p.offset)
             sent = self.inventory_sent.get(key)

@@ -33,6 +33,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 from helios.errors import ServiceError
 from helios.tail import journal
@@ -87,6 +88,7 @@ class JournalReader:
         # seqnum id -> last seqnum sent (the audit's spans: an excluded entry is not sent, so its
         # seqnum stays in the span of the next one sent)
         self.after: dict[str, int] = dict(saved.get("after", {}))
+        self.first: dict[str, int] = dict(saved.get("first", {}))   # seqnum id -> first seqnum sent
         if cursor:
             try:
                 journal.parse_cursor(cursor)
@@ -119,6 +121,7 @@ class JournalReader:
             if name == "__CURSOR":
                 c = journal.parse_cursor(value.decode("ascii", "replace"))
                 self.after[c.seqnum_id] = c.seqnum
+                self.first[c.seqnum_id] = c.seqnum + 1   # what came before is not this tailer's
                 return c.text
         return ""
 
@@ -148,7 +151,16 @@ class JournalReader:
 
     def position(self) -> dict:
         """What the positions keep: where to start again and the audit's spans."""
-        return {"cursor": self.read_cursor, "after": dict(self.after)}
+        return {"cursor": self.read_cursor, "after": dict(self.after), "first": dict(self.first)}
+
+    def inventory(self, position: dict) -> list[tuple[str, SimpleNamespace]]:
+        """(identity hex, what ``Tailer.send_inventory`` reads of a file's
+        position) per numbering of a committed ``position``: seqnums
+        [first, last sent + 1) were read; the audit finds any no buck holds."""
+        return [(journal.series_key(sid).hex(),
+                 SimpleNamespace(paths=[self.source], first=position.get("first", {}).get(sid, last + 1), end="",
+                                 detail="", size=last + 1, offset=last + 1))
+                for sid, last in position.get("after", {}).items()]
 
     def read(self, received: int, limit: int = READ_LIMIT) -> tuple[list[tuple], str, bool]:
         """(event rows, cursor of the last entry read, more waiting?). The
@@ -197,10 +209,13 @@ class JournalReader:
                     self.read_cursor = cursor.decode("ascii", "replace")
                 self.counts["excluded"] += 1
                 continue
+            numberings = len(self.after)
             row = journal.to_row(entry, received, self.host, self.app, self.source, self.after)
             if row is None:
                 self.counts["errors"] += 1
                 continue
+            if len(self.after) > numberings:   # a numbering first seen: where its spans start
+                self.first.setdefault(next(reversed(self.after)), row[9][journal.AFTER] + 1)
             self.read_cursor = next(v for k, v in entry if k == "__CURSOR").decode("ascii")
             rows.append(row)
         self.counts["entries"] += len(rows)

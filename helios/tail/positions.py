@@ -103,7 +103,8 @@ class Positions:
     saved_at: float = 0.0
     recovered: bool = False  # the file was corrupt and moved aside: read everything again
     watching: dict[str, float] = field(default_factory=dict)   # followed path -> wall time first followed
-    # journal source -> {"cursor": committed cursor, "after": {seqnum id: last seqnum sent}} (tail.journal_reader)
+    # journal source -> {"cursor": committed cursor, "after": {seqnum id: last seqnum sent},
+    #                    "first": {seqnum id: first seqnum sent}} (tail.journal_reader; the inventory)
     journal: dict[str, dict] = field(default_factory=dict)
 
     def fingerprint(self) -> tuple:
@@ -142,7 +143,8 @@ class Positions:
             files[key] = Position(**d)
         spool = {str(k): int(v) for k, v in doc.get("spool", {}).items()}
         watching = {str(k): float(v) for k, v in doc.get("watching", {}).items()}
-        journal = {str(k): {"cursor": str(v["cursor"]), "after": {str(s): int(n) for s, n in v["after"].items()}}
+        journal = {str(k): {"cursor": str(v["cursor"]), "after": {str(s): int(n) for s, n in v["after"].items()},
+                            "first": {str(s): int(n) for s, n in v.get("first", {}).items()}}
                    for k, v in doc.get("journal", {}).items()}
         if version == 1:
             # Watched since each path was last read: siblings written while the

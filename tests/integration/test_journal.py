@@ -184,12 +184,9 @@ def test_included_and_excluded_units_and_identifiers(tmp_path, procs, buck):
     assert report["ok"] and [s["gaps"] for s in report["sources"]] == [[]]
 
 
-def test_the_audit_names_an_entry_no_buck_holds(tmp_path, procs, buck):
-    """Break it on purpose: drop the records of some entries from both bucks' files."""
-    m = Mesh(tmp_path, procs, buck)
-    write_journal(m.dir / "x.journal", numbered(30))
-    m.start()
-    m.check(set(range(30)))
+def drop_entries(m: Mesh, numbers: set[int]) -> tuple[dict, str]:
+    """Break it on purpose: stop everything, take the events of these entries
+    out of both bucks' files; the audit's report, as JSON and as text."""
     m.tailer.stop()
     for proc, _, _ in m.b:
         proc.stop()
@@ -203,17 +200,40 @@ def test_the_audit_names_an_entry_no_buck_holds(tmp_path, procs, buck):
             with RecordWriter(path) as w:
                 for frame in frames:
                     header, events = codec.decode(frame)
-                    kept = [e for e in events if number_of(e.message) not in (10, 11)]
+                    kept = [e for e in events if number_of(e.message) not in numbers]
                     w.append(codec.encode_events(header.environment, header.host, kept))
-    args = [sys.executable, "-m", "helios", "audit", "--json"]
+    args = [sys.executable, "-m", "helios", "audit"]
     for _, _, data in m.b:
         args += ["--data-dir", str(data)]
-    r = subprocess.run(args, capture_output=True, text=True, timeout=120)
-    assert r.returncode != 0
-    gaps = [g for s in json.loads(r.stdout)["sources"] for g in s["gaps"]]
+    r = subprocess.run(args + ["--json"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1, r.stdout + r.stderr
+    text = subprocess.run(args, capture_output=True, text=True, timeout=120).stdout
+    return json.loads(r.stdout), text
+
+
+def test_the_audit_names_an_entry_no_buck_holds(tmp_path, procs, buck):
+    m = Mesh(tmp_path, procs, buck)
+    write_journal(m.dir / "x.journal", numbered(30))
+    m.start()
+    m.check(set(range(30)))
+    report, text = drop_entries(m, {10, 11})
+    gaps = [g for s in report["sources"] for g in s["gaps"]]
     assert gaps == [{"start": 11, "end": 13, "bytes": 2}]   # seqnums 11 and 12: entries 10 and 11
-    text = subprocess.run(args[:4] + args[5:], capture_output=True, text=True, timeout=120).stdout
     assert "missing entries 11..13 (2 entries)" in text, text
+
+
+def test_the_audit_names_the_last_entries_read_that_no_buck_holds(tmp_path, procs, buck):
+    """No later entry shows the hole: the tailer's inventory says how far it read."""
+    m = Mesh(tmp_path, procs, buck)
+    write_journal(m.dir / "x.journal", numbered(30))
+    m.start()
+    m.check(set(range(30)))
+    report, text = drop_entries(m, {28, 29})
+    assert [g for s in report["sources"] for g in s["gaps"]] == []
+    (finding,) = report["inventory"]
+    assert finding["paths"] == [f"journal:{m.dir}"] and finding["end"] == ""
+    assert finding["missing"] == [{"start": 29, "end": 31, "bytes": 2}]   # seqnums 29 and 30
+    assert "entries 29..31 read, held by no buck (2 entries)" in text, text
 
 
 def test_a_missing_journal_directory_is_a_clear_error(tmp_path, procs, buck):

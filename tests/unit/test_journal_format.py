@@ -135,7 +135,8 @@ def test_excluded_units_and_identifiers_are_left_out():
 def test_the_positions_file_keeps_the_journal_cursor_and_spans_through_a_save():
     from helios.tail.positions import Positions
 
-    p = Positions(journal={"journal:/var/log/remote": {"cursor": (CURSOR % 9).decode(), "after": {"f198": 9}}})
+    p = Positions(journal={"journal:/var/log/remote": {"cursor": (CURSOR % 9).decode(), "after": {"f198": 9},
+                                                       "first": {"f198": 1}}})
     again = Positions.from_bytes(p.to_bytes())
     assert again.journal == p.journal
     moved = Positions(journal={"journal:/var/log/remote": {"cursor": (CURSOR % 10).decode(), "after": {}}})
