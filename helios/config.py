@@ -422,7 +422,8 @@ class Tailer(Spool):
                                                            "SYSLOG_IDENTIFIERs.", unique, each=(not_empty,))
     journal_start_at: str = setting("", 'Where to start in the journal when no cursor is saved yet: "end" '
                                     '(after its newest entry), "beginning", or "" (as start_at).',
-                                    one_of("", "end", "beginning"))
+                                    lambda v: None if v in ("", "end", "beginning") else
+                                    f'must be "end", "beginning" or "" (as start_at), got {v!r}')
 
     @staticmethod
     def cross_check(values: Mapping[str, Any]) -> Iterator[tuple[str, str]]:

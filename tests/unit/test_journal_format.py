@@ -172,3 +172,23 @@ def test_an_entry_cannot_forge_the_audit_marker():
 def test_a_binary_field_claiming_a_huge_length_is_an_error_not_an_allocation():
     with pytest.raises(ExportFormatError, match="a binary field of"):
         parse(b"MESSAGE\n" + struct.pack("<Q", 2 ** 63) + b"x\n\n")
+
+
+def test_a_tailer_reading_only_the_journal_needs_no_paths(tmp_path):
+    from helios import config
+    from helios.errors import ConfigError
+
+    path = tmp_path / "t.toml"
+    path.write_text('[tailer]\nbucks = ["tcp://a:1"]\ncopies = 1\njournal_dir = "/var/log/remote"\n'
+                    'journal_exclude_units = ["cron"]\n')
+    cfg = config.load(path, require=["tailer"]).tailer
+    assert cfg.paths == () and cfg.journal_dir == "/var/log/remote" and cfg.journal_exclude_units == ("cron",)
+    path.write_text('[tailer]\nbucks = ["tcp://a:1"]\ncopies = 1\npaths = []\n')
+    with pytest.raises(ConfigError) as caught:
+        config.load(path, require=["tailer"])
+    assert caught.value.problems == ["tailer.paths: must not be empty"]
+    path.write_text('[tailer]\nbucks = ["tcp://a:1"]\ncopies = 1\njournal = true\njournal_start_at = "now"\n')
+    with pytest.raises(ConfigError) as caught:
+        config.load(path, require=["tailer"])
+    assert caught.value.problems == ["tailer.journal_start_at: must be \"end\", \"beginning\" or \"\" (as "
+                                     "start_at), got 'now'"]
