@@ -47,7 +47,9 @@ the seqnum of the entry the tailer read before it in the same numbering
 (itself minus one when none): the entries in between were filtered out or
 are in journal files this tailer does not read (another user's, say), not
 lost. So the spans of everything a tailer read join without a hole, and a
-hole is an entry it read that no buck holds.
+hole is an entry it read that no buck holds. The tailer's inventory has a
+record per numbering (``JournalReader.inventory``: first and last seqnum
+sent), so the last entries read, which no later span follows, are checked too.
 """
 
 from __future__ import annotations
