@@ -310,7 +310,8 @@ class Tailer:
         filt = Filter(tuple(cfg.journal_include_units), tuple(cfg.journal_include_identifiers),
                       tuple(cfg.journal_exclude_units), tuple(cfg.journal_exclude_identifiers))
         reader = JournalReader(cfg.journal_dir, self.positions.journal.get(source_name(cfg.journal_dir), {}),
-                               cfg.journal_start_at or cfg.start_at, filt, self.host, cfg.app)
+                               cfg.journal_start_at or cfg.start_at, filt, self.host, cfg.app,
+                               max_value=cfg.max_line_bytes)
         log.info("Tailer reads %s with %s.", cfg.journal_dir or "the local journal", " ".join(reader.command()))
         return reader
 

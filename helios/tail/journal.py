@@ -75,6 +75,8 @@ NOISY = frozenset({"_CAP_EFFECTIVE", "_SELINUX_CONTEXT", "_SYSTEMD_CGROUP", "_SY
                    "_AUDIT_LOGINUID", "_MACHINE_ID", "_SYSTEMD_INVOCATION_ID"})
 DROPPED = ADDRESS | MAPPED | NOISY
 AFTER = "journal_after"   # the field that makes an event's audit span (module docstring)
+CUT = "journal_cut"       # {field name: length as read} of values too long to carry (``to_row``)
+MAX_VALUE = 1024 * 1024
 
 
 class ExportFormatError(HeliosError):
@@ -245,11 +247,23 @@ class Filter:
                    for name, value in entry)
 
 
-def to_row(entry: Entry, received: int, host: str, app: str, source: str, after: dict[str, int]) -> tuple[Any, ...] | None:
+def to_row(entry: Entry, received: int, host: str, app: str, source: str, after: dict[str, int],
+           max_value: int = MAX_VALUE) -> tuple[Any, ...] | None:
     """The event row (``helios.model.Event`` fields in order, id empty: it is
     derived from source_id and offset) of one entry; None for an entry
     without a cursor (not one journalctl wrote). ``after`` maps each seqnum
-    id to the last seqnum read under it, and is updated."""
+    id to the last seqnum read under it, and is updated.
+
+    A value longer than ``max_value`` bytes (a core dump in ``COREDUMP``, say)
+    would make a batch no buck takes: such a field is left out, a MESSAGE is
+    cut to ``max_value`` bytes, and ``fields["journal_cut"]`` names each with
+    its length as read."""
+    cut: dict[str, int] = {}
+    for name, value in entry:
+        if len(value) > max_value:
+            cut[name] = cut.get(name, 0) + len(value)
+    if cut:
+        entry = [(n, v[:max_value] if n == "MESSAGE" else v) for n, v in entry if n not in cut or n == "MESSAGE"]
     first = dict(entry)             # names in order; a repeated name's value is fixed below
     fields: dict[str, Any] = {name: _text(value) for name, value in first.items() if name not in DROPPED}
     if len(first) != len(entry):    # a name repeated: its first value maps, all are kept as a list
@@ -267,6 +281,8 @@ def to_row(entry: Entry, received: int, host: str, app: str, source: str, after:
     seq = cursor.seqnum
     prev = after.get(cursor.seqnum_id)
     fields[AFTER] = prev if prev is not None and prev < seq else seq - 1
+    if cut:
+        fields[CUT] = cut
     after[cursor.seqnum_id] = seq
     pid = _int(first.get("_PID"))
     if pid is not None:

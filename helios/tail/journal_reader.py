@@ -77,10 +77,11 @@ def check(directory: str, command: str = "journalctl") -> str:
 
 class JournalReader:
     def __init__(self, directory: str, saved: dict, start_at: str, filter: journal.Filter,
-                 host: str, app: str, command: str = "journalctl") -> None:
+                 host: str, app: str, command: str = "journalctl", max_value: int = journal.MAX_VALUE) -> None:
         self.directory = directory
         self.exe = check(directory, command)
         self.filter = filter
+        self.max_value = max_value
         self.host, self.app = host, app
         self.source = source_name(directory)
         cursor = saved.get("cursor", "")
@@ -210,7 +211,7 @@ class JournalReader:
                 self.counts["excluded"] += 1
                 continue
             numberings = len(self.after)
-            row = journal.to_row(entry, received, self.host, self.app, self.source, self.after)
+            row = journal.to_row(entry, received, self.host, self.app, self.source, self.after, self.max_value)
             if row is None:
                 self.counts["errors"] += 1
                 continue

@@ -346,3 +346,13 @@ def test_sighup_applies_new_journal_filters_from_the_cursor(tmp_path, procs, buc
     write_journal(m.dir / "x.journal", numbered(5, 10, "web.service", "web") + numbered(5, 15, "db.service", "db"))
     m.check(set(range(15)))
     poll_until(lambda: m.stats().get("journal_excluded") == 5, what="the db entries left out")
+
+
+def test_a_core_dump_sized_field_is_left_out_and_named_not_a_batch_no_buck_takes(tmp_path, procs, buck):
+    m = Mesh(tmp_path, procs, buck, extra=["--max-line-bytes", "65536"])
+    big = numbered(1, 0, COREDUMP=bytes(range(256)) * 1024)     # 256 KiB of binary, over the limit
+    write_journal(m.dir / "x.journal", numbered(3, 1) + big + numbered(3, 4))
+    m.start()
+    m.check(set(range(7)))
+    (e,) = [e for e in buck_events(m.b[0][2])[0] if e.message == b"entry 00000000"]
+    assert e.fields["journal_cut"] == {"COREDUMP": 256 * 1024} and "COREDUMP" not in e.fields

@@ -192,3 +192,11 @@ def test_a_tailer_reading_only_the_journal_needs_no_paths(tmp_path):
         config.load(path, require=["tailer"])
     assert caught.value.problems == ["tailer.journal_start_at: must be \"end\", \"beginning\" or \"\" (as "
                                      "start_at), got 'now'"]
+
+
+def test_values_too_long_to_carry_are_left_out_or_cut_and_named():
+    core = b"\x7fELF" + bytes(2000)
+    row = journal.to_row(entry(1, b"m" * 1500, COREDUMP=core), 5, "me", "", "journal", {}, max_value=1024)
+    assert row[8] == b"m" * 1024
+    assert "COREDUMP" not in row[9] and row[9]["journal_cut"] == {"MESSAGE": 1500, "COREDUMP": 2004}
+    assert "journal_cut" not in journal.to_row(entry(2), 5, "me", "", "journal", {})[9]
