@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 READ_LIMIT = 1024 * 1024   # bytes of export format read per turn
 PIPE_BYTES = 1024 * 1024   # what an unprivileged process may ask (/proc/sys/fs/pipe-max-size)
 RESTART_S = 1.0
+RETRY_S = 30.0      # between tries to run a journalctl that could not be run
 STDERR_LINES = 20   # journalctl's stderr lines logged per start of it
 
 
@@ -114,10 +115,13 @@ class JournalReader:
     def newest_cursor(self) -> str:
         """The cursor of the newest entry now ("" when there is none)."""
         try:
-            out = subprocess.run(self.base_args() + ["-n", "1"], capture_output=True, timeout=60).stdout
+            done = subprocess.run(self.base_args() + ["-n", "1"], capture_output=True, timeout=60)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise ServiceError(f"cannot run {self.exe}: {exc}") from None
-        entries, _ = journal.parse(out, final=True)
+        if done.returncode != 0:   # not "from the beginning" instead: that could be months of entries
+            why = done.stderr.decode(errors="replace").strip().replace("\n", "; ")
+            raise ServiceError(f"cannot find the newest journal entry ({why or f'exit status {done.returncode}'})")
+        entries, _ = journal.parse(done.stdout, final=True)
         for name, value in entries[-1] if entries else []:
             if name == "__CURSOR":
                 c = journal.parse_cursor(value.decode("ascii", "replace"))
@@ -169,7 +173,13 @@ class JournalReader:
         if self.proc is None:
             if time.monotonic() < self.restart_at:
                 return [], self.read_cursor, False
-            self.start()
+            try:
+                self.start()
+            except ServiceError as exc:   # journalctl removed under a running tailer, say
+                self.counts["errors"] += 1
+                log.error("%s; the journal is not read, tried again in %.0f s.", exc, RETRY_S)
+                self.restart_at = time.monotonic() + RETRY_S
+                return [], self.read_cursor, False
         parts, total, eof = [], 0, False
         fd = self.proc.stdout.fileno()
         while total < limit:
