@@ -337,6 +337,7 @@ class Tailer:
         j = self.journal
         rows, cursor, more = j.read(now_ns())
         position = j.position()   # taken with the rows: what is committed once they are spooled
+        self.counts.update({"journal_" + k: v for k, v in j.counts.items()})
         if not rows and cursor == self.positions.journal.get(j.source, {}).get("cursor", ""):
             return more
         env, n, counts = self.cfg.environment, self.cfg.batch_events, self.counts
@@ -363,7 +364,6 @@ class Tailer:
             self.positions.journal[j.source] = position
         counts["batches"] += len(frames)
         counts["bytes"] += sum(map(len, frames))
-        counts.update({"journal_" + k: v for k, v in j.counts.items()})
         return more
 
     def commit(self, job: Job) -> None:
