@@ -159,6 +159,38 @@ def _is_text(value: bytes) -> bool:
     return not any(b < 0x20 and b != 0x09 or b == 0x7F for b in value)
 
 
+CUT_PREFIX = "~cut "   # a pseudo field "~cut NAME=LENGTH": a value dropped while read (``oversized``)
+
+
+def oversized(data: bytes, max_value: int) -> tuple[int, int, str, int] | None:
+    """In ``data``, the start of an entry not complete yet, the first binary
+    field longer than ``max_value``: (where its name starts, where its value
+    starts, its name, its length), or None. A reader of a pipe uses it to drop
+    such a value (a core dump can be hundreds of MB) as it streams by, instead
+    of holding it whole: it puts a ``CUT_PREFIX`` text field in its place."""
+    pos, end = 0, len(data)
+    while pos < end:
+        nl = data.find(b"\n", pos)
+        if nl < 0 or nl == pos:
+            return None
+        if data.find(b"=", pos, nl) >= 0:
+            pos = nl + 1
+            continue
+        if nl + 9 > end:
+            return None
+        (size,) = _LEN.unpack_from(data, nl + 1)
+        if size > MAX_FIELD:
+            raise ExportFormatError(f"a binary field of {size} bytes at byte {pos}")
+        if size > max_value:
+            return pos, nl + 9, data[pos:nl].decode("ascii", "replace"), size
+        pos = nl + 9 + size + 1
+    return None
+
+
+def binary_field(name: str, value: bytes) -> bytes:
+    return name.encode() + b"\n" + _LEN.pack(len(value)) + value + b"\n"
+
+
 def serialize(entries: list[Entry]) -> bytes:
     """Export format of ``entries`` (the inverse of ``parse``)."""
     out = bytearray()
@@ -167,7 +199,7 @@ def serialize(entries: list[Entry]) -> bytes:
             if _is_text(value):
                 out += name.encode() + b"=" + value + b"\n"
             else:
-                out += name.encode() + b"\n" + _LEN.pack(len(value)) + value + b"\n"
+                out += binary_field(name, value)
         out += b"\n"
     return bytes(out)
 
@@ -262,8 +294,11 @@ def to_row(entry: Entry, received: int, host: str, app: str, source: str, after:
     for name, value in entry:
         if len(value) > max_value:
             cut[name] = cut.get(name, 0) + len(value)
+        elif name.startswith(CUT_PREFIX):   # dropped while read (oversized)
+            cut[name[len(CUT_PREFIX):]] = cut.get(name[len(CUT_PREFIX):], 0) + int(value)
     if cut:
-        entry = [(n, v[:max_value] if n == "MESSAGE" else v) for n, v in entry if n not in cut or n == "MESSAGE"]
+        entry = [(n, v[:max_value] if n == "MESSAGE" else v) for n, v in entry
+                 if (n not in cut or n == "MESSAGE") and not n.startswith(CUT_PREFIX)]
     first = dict(entry)             # names in order; a repeated name's value is fixed below
     fields: dict[str, Any] = {name: _text(value) for name, value in first.items() if name not in DROPPED}
     if len(first) != len(entry):    # a name repeated: its first value maps, all are kept as a list

@@ -138,6 +138,7 @@ class JournalReader:
 
     def start(self) -> None:
         self.buf = b""
+        self.skip = 0   # bytes of a dropped value still to come (drop_oversized)
         try:
             self.proc = subprocess.Popen(self.command(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                          stdin=subprocess.DEVNULL)
@@ -200,9 +201,19 @@ class JournalReader:
             return [], self.read_cursor, False
         data = b"".join(parts)
         self.counts["bytes"] += len(data)
+        if self.skip:   # the rest of a value too long to carry streams by
+            n = min(self.skip, len(data))
+            self.skip -= n
+            data = data[n:]
         self.buf += data
+        entries = []
         try:
-            entries, used = journal.parse(self.buf)
+            while True:
+                more, used = journal.parse(self.buf)
+                entries += more
+                self.buf = self.buf[used:]
+                if not self.drop_oversized():
+                    break
         except journal.ExportFormatError as exc:
             # journalctl wrote something else: start it again after the last good entry.
             self.counts["errors"] += 1
@@ -211,7 +222,6 @@ class JournalReader:
             self.stop()
             self.restart_at = time.monotonic() + RESTART_S
             return [], self.read_cursor, False
-        self.buf = self.buf[used:]
         rows = []
         for entry in entries:
             if self.filter.excluded(entry):
@@ -231,6 +241,26 @@ class JournalReader:
             rows.append(row)
         self.counts["entries"] += len(rows)
         return rows, self.read_cursor, True   # more may wait: the next turn looks without sleeping
+
+    def drop_oversized(self) -> bool:
+        """If the entry being read has a value longer than ``max_value``, put
+        a ``journal.CUT_PREFIX`` field in its place (a MESSAGE keeps its first
+        ``max_value`` bytes) and drop the rest as it arrives (``skip``), so a
+        core dump is never held whole. True if the buffer changed."""
+        found = journal.oversized(self.buf, self.max_value)
+        if found is None:
+            return False
+        start, vstart, name, size = found
+        keep = self.buf[:start]
+        if name == "MESSAGE":
+            if len(self.buf) < vstart + self.max_value:
+                return False   # its first max_value bytes are kept: wait for them
+            keep += journal.binary_field("MESSAGE", self.buf[vstart:vstart + self.max_value])
+        keep += f"{journal.CUT_PREFIX}{name}={size}\n".encode()
+        taken = min(len(self.buf) - vstart, size + 1)   # the value and its newline
+        self.skip = size + 1 - taken
+        self.buf = keep + self.buf[vstart + taken:]
+        return True
 
     def drain_stderr(self) -> None:
         """Read what journalctl says on stderr (never let it block on a full

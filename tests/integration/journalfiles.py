@@ -38,4 +38,4 @@ def write_journal(path: Path, entries: list) -> Path:
 
 
 def number_of(message: bytes) -> int | None:
-    return int(message[6:]) if message.startswith(b"entry ") else None
+    return int(message[6:14]) if message.startswith(b"entry ") else None

@@ -350,9 +350,16 @@ def test_sighup_applies_new_journal_filters_from_the_cursor(tmp_path, procs, buc
 
 def test_a_core_dump_sized_field_is_left_out_and_named_not_a_batch_no_buck_takes(tmp_path, procs, buck):
     m = Mesh(tmp_path, procs, buck, extra=["--max-line-bytes", "65536"])
-    big = numbered(1, 0, COREDUMP=bytes(range(256)) * 1024)     # 256 KiB of binary, over the limit
-    write_journal(m.dir / "x.journal", numbered(3, 1) + big + numbered(3, 4))
+    small = numbered(1, 0, COREDUMP=bytes(range(256)) * 1024)     # 256 KiB of binary: read whole, then cut
+    big = numbered(1, 1, COREDUMP=bytes(range(256)) * 12 * 1024)  # 3 MiB: dropped as it streams by
+    long_message = numbered(1, 2)
+    long_message[0][-1] = ("MESSAGE", b"entry 00000002 " + b"\x01" * (2 * 1024 * 1024))   # binary, 2 MiB
+    write_journal(m.dir / "x.journal", small + big + long_message + numbered(3, 3))
     m.start()
-    m.check(set(range(7)))
-    (e,) = [e for e in buck_events(m.b[0][2])[0] if e.message == b"entry 00000000"]
-    assert e.fields["journal_cut"] == {"COREDUMP": 256 * 1024} and "COREDUMP" not in e.fields
+    m.check(set(range(6)))
+    events = {number_of(e.message): e for e in buck_events(m.b[0][2])[0]}
+    assert events[0].fields["journal_cut"] == {"COREDUMP": 256 * 1024} and "COREDUMP" not in events[0].fields
+    assert events[1].fields["journal_cut"] == {"COREDUMP": 3 * 1024 * 1024} and "COREDUMP" not in events[1].fields
+    assert events[2].fields["journal_cut"] == {"MESSAGE": 15 + 2 * 1024 * 1024}
+    assert events[2].message == (b"entry 00000002 " + b"\x01" * (2 * 1024 * 1024))[:65536]
+    assert all("journal_cut" not in events[n].fields for n in (3, 4, 5))

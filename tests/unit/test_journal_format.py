@@ -200,3 +200,19 @@ def test_values_too_long_to_carry_are_left_out_or_cut_and_named():
     assert row[8] == b"m" * 1024
     assert "COREDUMP" not in row[9] and row[9]["journal_cut"] == {"MESSAGE": 1500, "COREDUMP": 2004}
     assert "journal_cut" not in journal.to_row(entry(2), 5, "me", "", "journal", {})[9]
+
+
+def test_oversized_finds_the_first_binary_value_too_long_in_an_entry_being_read():
+    head = serialize([[("A", b"x"), ("SMALL", b"\x00\x01"), ("COREDUMP", b"\x00" * 100)]])
+    pos = head.index(b"COREDUMP")
+    assert journal.oversized(head[:pos + 20], 50) == (pos, pos + 9 + 8, "COREDUMP", 100)
+    assert journal.oversized(head[:pos + 12], 50) is None      # its length not read yet
+    assert journal.oversized(head[:pos + 20], 100) is None
+    with pytest.raises(ExportFormatError):
+        journal.oversized(b"COREDUMP\n" + struct.pack("<Q", 2 ** 63), 50)
+
+
+def test_a_value_dropped_while_read_is_named_with_its_length():
+    e = entry(1) + [("~cut COREDUMP", b"123456789")]
+    row = journal.to_row(e, 5, "me", "", "journal", {})
+    assert row[9]["journal_cut"] == {"COREDUMP": 123456789} and "~cut COREDUMP" not in row[9]
