@@ -363,3 +363,15 @@ def test_a_core_dump_sized_field_is_left_out_and_named_not_a_batch_no_buck_takes
     assert events[2].fields["journal_cut"] == {"MESSAGE": 15 + 2 * 1024 * 1024}
     assert events[2].message == (b"entry 00000002 " + b"\x01" * (2 * 1024 * 1024))[:65536]
     assert all("journal_cut" not in events[n].fields for n in (3, 4, 5))
+
+
+def test_a_journal_file_deleted_while_followed_and_a_new_one_written(tmp_path, procs, buck):
+    """As journald's vacuum does: the entries read are kept, the next file is followed."""
+    m = Mesh(tmp_path, procs, buck)
+    write_journal(m.dir / "x.journal", numbered(10))
+    t = m.start()
+    m.check(set(range(10)))
+    (m.dir / "x.journal").unlink()
+    write_journal(m.dir / "y.journal", numbered(10, start=10))
+    m.check(set(range(20)))
+    assert t.alive()
