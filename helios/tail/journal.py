@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Mapping
 
 import xxhash
@@ -216,7 +217,11 @@ class Cursor:
 def parse_cursor(text: str) -> Cursor:
     """``s=SEQNUM_ID;i=SEQNUM(hex);b=...;m=...;t=...;x=...`` -> Cursor;
     ValueError when it is not one."""
-    parts = dict(p.split("=", 1) for p in text.split(";") if "=" in p)
+    head = text.split(";", 2)
+    if len(head) >= 2 and head[0][:2] == "s=" and head[1][:2] == "i=":   # journalctl's own order
+        parts = {"s": head[0][2:], "i": head[1][2:]}
+    else:
+        parts = dict(p.split("=", 1) for p in text.split(";") if "=" in p)
     try:
         sid, seq = parts["s"], int(parts["i"], 16)
     except (KeyError, ValueError):
@@ -291,11 +296,14 @@ def to_row(entry: Entry, received: int, host: str, app: str, source: str, after:
     cut to ``max_value`` bytes, and ``fields["journal_cut"]`` names each with
     its length as read."""
     cut: dict[str, int] = {}
-    for name, value in entry:
-        if len(value) > max_value:
-            cut[name] = cut.get(name, 0) + len(value)
-        elif name.startswith(CUT_PREFIX):   # dropped while read (oversized)
-            cut[name[len(CUT_PREFIX):]] = cut.get(name[len(CUT_PREFIX):], 0) + int(value)
+    # Both checks in C: the longest value, and the greatest name ("~" sorts after every journal name).
+    if max(map(len, map(itemgetter(1), entry)), default=0) > max_value or \
+            max(map(itemgetter(0), entry), default="") >= "~":
+        for name, value in entry:
+            if len(value) > max_value:
+                cut[name] = cut.get(name, 0) + len(value)
+            elif name.startswith(CUT_PREFIX):   # dropped while read (oversized)
+                cut[name[len(CUT_PREFIX):]] = cut.get(name[len(CUT_PREFIX):], 0) + int(value)
     if cut:
         entry = [(n, v[:max_value] if n == "MESSAGE" else v) for n, v in entry
                  if (n not in cut or n == "MESSAGE") and not n.startswith(CUT_PREFIX)]
