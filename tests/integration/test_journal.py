@@ -375,3 +375,13 @@ def test_a_journal_file_deleted_while_followed_and_a_new_one_written(tmp_path, p
     write_journal(m.dir / "y.journal", numbered(10, start=10))
     m.check(set(range(20)))
     assert t.alive()
+
+
+def test_the_demo_reads_the_machines_journal_when_asked(tmp_path):
+    """`make demo` reads the journal by itself when journalctl shows an entry; here it is asked to."""
+    r = subprocess.run([sys.executable, "-m", "helios", "demo", "--journal", "--no-web", "--duration", "3",
+                        "--dir", str(tmp_path)], capture_output=True, text=True, timeout=90)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "and this machine's journal (new entries)" in r.stdout
+    log = (tmp_path / "logs" / "tailer.log").read_text()
+    assert "Tailer reads the local journal with" in log and "Traceback" not in log
