@@ -121,7 +121,7 @@ class Tailer:
                  self.host, ", ".join(cfg.paths) or "no files", self.fanout.copies, ", ".join(cfg.bucks),
                  "on in " + str(state / "spool") if self.spool else "off")
         next_scan = next_house = next_save = 0.0
-        self.workers = Workers(self.settings, cfg.encoders)
+        self.workers = Workers(self.settings, self.encoders(cfg))
         # Wait for the encoders to be up (an empty job each) before the first
         # scan: otherwise the first turn blocks on their start-up (a second on
         # a busy host), and a file rotated again and again meanwhile is seen late.
@@ -184,6 +184,11 @@ class Tailer:
                 self.metrics.close()
             log.info("Tailer stopped: %d lines in %d batches; positions saved to %s.",
                      self.counts["lines"], self.counts["batches"], self.positions_path)
+
+    @staticmethod
+    def encoders(cfg) -> int:
+        """Encoder processes: none when only the journal is read (its entries are encoded here)."""
+        return cfg.encoders if cfg.paths else 0
 
     @staticmethod
     def options(cfg) -> Options:
@@ -479,8 +484,8 @@ class Tailer:
         self.configure(cfg)
         if journal_changed:
             self.reload_journal(cfg)
-        if self.settings != old or cfg.encoders != len(self.workers.conns):
+        if self.settings != old or self.encoders(cfg) != len(self.workers.conns):
             self.workers.close()
-            self.workers = Workers(self.settings, cfg.encoders)
+            self.workers = Workers(self.settings, self.encoders(cfg))
         self.watcher.scan()
         log.info("Configuration reloaded: following %s, sending to %s.", ", ".join(cfg.paths), ", ".join(cfg.bucks))
