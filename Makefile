@@ -17,6 +17,8 @@ LOGS   ?=
 APT_PACKAGES := python3-venv graphite-carbon python3-whisper nagios4-core chromium chromium-driver systemd openssl
 # Syslog over the network: a real rsyslogd (tests/integration/test_syslog.py, bench/syslog_ingest.py); logger is util-linux (bsdutils)
 APT_PACKAGES += rsyslog bsdutils
+# systemd-journal-remote: the journal tests write real journal files with it
+APT_PACKAGES += systemd-journal-remote
 
 .PHONY: demo test bench soak venv sysdeps clean
 

@@ -10,7 +10,9 @@ bucks and all copies, merged into spans, must leave no hole between the first
 byte seen and the last: a hole is a range of the file that no buck holds.
 
 A leading gap (the file was first read from its end) is not a loss and is not
-reported. Lines re-sent from the spool land in later buckets, so audit a range
+reported. Journal entries are audited the same way with sequence numbers in place of
+bytes (``helios.tail.journal``): a gap is a run of entries the tailer read
+that no buck holds. Lines re-sent from the spool land in later buckets, so audit a range
 that ends after the spool's re-send of its last window.
 
 The bucks alone cannot show a file that was never read, or the tail of one
@@ -48,6 +50,9 @@ def span(event: Event) -> tuple[int, int] | None:
     if event.offset is None or not event.source:
         return None
     f = event.fields or {}
+    if type(f.get("journal_after")) is int and event.source.startswith("journal"):
+        # A journal entry: sequence numbers, not bytes (helios.tail.journal, "For helios audit").
+        return f["journal_after"] + 1, event.offset + 1
     newline = 0 if f.get("unterminated") or (f.get("split") and not f.get("last")) else 1
     # A message shorter than its line (CRLF, a container record) carries the line's length.
     return event.offset, event.offset + f.get("line_bytes", len(event.message)) + newline
@@ -266,10 +271,11 @@ def render(report: Report, as_json: bool = False) -> str:
         m = s.merged()
         g = s.gaps()
         state = "OK" if not g else f"{len(g)} GAP(S)"
-        lines.append(f"{s.host} {s.path} [{k.hex()[:12]}]: bytes {m[0][0]:,}..{m[-1][1]:,}, "
+        unit = "entries" if s.path.startswith("journal") else "bytes"   # a journal's spans are seqnums
+        lines.append(f"{s.host} {s.path} [{k.hex()[:12]}]: {unit} {m[0][0]:,}..{m[-1][1]:,}, "
                      f"{s.events:,} events: {state}")
         for a, b in g:
-            lines.append(f"    missing bytes {a:,}..{b:,} ({b - a:,} bytes)")
+            lines.append(f"    missing {unit} {a:,}..{b:,} ({b - a:,} {unit})")
     if report.bad_frames:
         lines.append(f"{report.bad_frames} frame(s) could not be decoded.")
     for path in report.damaged_files:
@@ -285,10 +291,15 @@ def render(report: Report, as_json: bool = False) -> str:
         r = f.record
         where = f"{f.host} {r.path} [{r.identity.hex()[:12]}]"
         for a, b in f.missing:
-            lines.append(f"{where}: bytes {a:,}..{b:,} seen on disk, held by no buck ({b - a:,} bytes)")
+            if r.path.startswith("journal"):
+                lines.append(f"{where}: entries {a:,}..{b:,} read, held by no buck ({b - a:,} entries)")
+            else:
+                lines.append(f"{where}: bytes {a:,}..{b:,} seen on disk, held by no buck ({b - a:,} bytes)")
         if f.short:
             lines.append(f"{where}: not read to its end ({r.read:,} of {r.size:,} bytes): {r.end}"
                          + (f": {r.detail}" if r.detail else ""))
+        elif not r.end and r.path.startswith("journal"):
+            lines.append(f"{where}: being read (the tailer had sent up to entry {r.read:,})")
         elif not r.end:
             lines.append(f"{where}: still being read (the tailer was at byte {r.read:,} of {r.size:,})")
     if report.bad_inventory:

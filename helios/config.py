@@ -43,10 +43,12 @@ DAY = 86400
 
 
 def setting(default: Any, doc: str, *checks: Check, each: tuple[Check, ...] = (),
-            required: bool = False, example: Any = None) -> Any:
+            required: bool = False, example: Any = None, unless: tuple[str, ...] = ()) -> Any:
     """A config key: its default, its doc, its checks. A required key has no
-    meaningful default; ``example`` is what ``describe()`` shows for it."""
-    meta = {"doc": doc, "checks": checks, "each": each, "required": required, "example": example}
+    meaningful default (it is not required when a key of ``unless`` is set);
+    ``example`` is what ``describe()`` shows for it."""
+    meta = {"doc": doc, "checks": checks, "each": each, "required": required, "example": example,
+            "unless": unless}
     return field(default=default, metadata=meta)
 
 
@@ -341,8 +343,9 @@ class Tailer(Spool):
         "default", "Environment of the events; it becomes a directory name.",
         matches(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", "an environment name"))
     host: str = setting("", 'Host name of the events; "" means this machine\'s hostname.')
-    paths: tuple[str, ...] = setting((), "Globs of the files to follow.", not_empty,
-                                     each=(not_empty,), required=True,
+    paths: tuple[str, ...] = setting((), "Globs of the files to follow (none: only the journal, "
+                                     "with journal = true or journal_dir).",
+                                     each=(not_empty,), required=True, unless=("journal", "journal_dir"),
                                      example=["/var/log/syslog", "/var/log/app/*.log"])
     format: str = setting("auto", "Line format: auto, rfc3164, rfc5424, iso8601, json or raw.",
                           one_of("auto", "rfc3164", "rfc5424", "iso8601", "json", "raw"))
@@ -407,12 +410,33 @@ class Tailer(Spool):
                             "them (0..16; 0: the tailer does it all in one process). Parsing is most "
                             "of a tailer's work: with 2, a backlog is read on every core of a small host.",
                             between(0, 16))
+    # --- the systemd journal (README, The systemd journal) ---
+    journal: bool = setting(False, "Also read the local systemd journal (journalctl -o export --follow); "
+                            "its cursor is kept with the positions.")
+    journal_dir: str = setting("", "A directory of journal files to read instead of the local journal "
+                               '(journalctl --directory); setting it turns the journal on. "": the local one.')
+    journal_include_units: tuple[str, ...] = setting((), 'Read only these units\' entries ("nginx" means '
+                                                     '"nginx.service"), and those of journal_include_identifiers; '
+                                                     "none: every entry.", unique, each=(not_empty,))
+    journal_include_identifiers: tuple[str, ...] = setting((), "Read only entries with these SYSLOG_IDENTIFIERs "
+                                                           "(and those of journal_include_units).",
+                                                           unique, each=(not_empty,))
+    journal_exclude_units: tuple[str, ...] = setting((), "Leave out these units' entries.", unique,
+                                                     each=(not_empty,))
+    journal_exclude_identifiers: tuple[str, ...] = setting((), "Leave out entries with these "
+                                                           "SYSLOG_IDENTIFIERs.", unique, each=(not_empty,))
+    journal_start_at: str = setting("", 'Where to start in the journal when no cursor is saved yet: "end" '
+                                    '(after its newest entry), "beginning", or "" (as start_at).',
+                                    lambda v: None if v in ("", "end", "beginning") else
+                                    f'must be "end", "beginning" or "" (as start_at), got {v!r}')
 
     @staticmethod
     def cross_check(values: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
         bucks, copies = values.get("bucks"), values.get("copies")
         if bucks and copies is not None and copies > len(bucks):
             yield "copies", f"must be at most the number of bucks ({len(bucks)}), got {copies}"
+        if "paths" in values and not values["paths"] and not values.get("journal") and not values.get("journal_dir"):
+            yield "paths", "must not be empty"
 
 
 def _parse_table(v: dict) -> str | None:
@@ -968,7 +992,7 @@ def _build(name: str, cls: type, table: dict[str, Any], problems: list[str],
     for key, f in known.items():
         path = f"{name}.{key}"
         if key not in table:
-            if not f.metadata["required"]:
+            if not f.metadata["required"] or any(table.get(k) for k in f.metadata["unless"]):
                 values[key] = f.default
             elif check_required:
                 problems.append(f"{path}: required, not set")

@@ -37,6 +37,7 @@ its help text)::
     tailer          helios_events_in_total, helios_bytes_in_total   lines read, and their bytes
                     helios_file_read_lag_bytes{path}         bytes of a followed file not read yet
                     helios_files_followed
+                    helios_input_{events,bytes,errors}_total{input}   per input: files, journal
     relay           helios_events_in_total, helios_frames_in_total, helios_bytes_in_total
                                                              taken from applications
                     helios_dropped_frames_total{reason}      frames refused
@@ -325,8 +326,25 @@ def tailer_families(tailer) -> Families:
         yield gauge("helios_file_read_lag_bytes", "Bytes of a followed file not read yet (its size "
                     "minus the read position).", lag, "path")
         yield gauge("helios_files_followed", "Files followed (open, draining or parked).", len(lag))
+        yield from input_families(tailer, c)
         yield from sender_families(lambda: tailer.fanout, lambda: tailer.spool, c)
     return families
+
+
+def input_families(tailer, c: dict) -> Iterable[Metric]:
+    """Per input of a tailer ("files", "journal"): events and bytes read, and
+    errors (journal: entries journalctl wrote that are not events, and
+    journalctl ending by itself)."""
+    events, nbytes, errors = {"files": c.get("lines", 0)}, {"files": c.get("line_bytes", 0)}, {"files": 0}
+    journal = getattr(tailer, "journal", None)
+    if journal is not None:
+        j = dict(journal.counts)
+        events["journal"], nbytes["journal"], errors["journal"] = j["entries"], j["bytes"], j["errors"]
+    yield counter("helios_input_events", "Events read, per input (journal: entries sent, the excluded "
+                  "left out).", events, "input")
+    yield counter("helios_input_bytes", "Bytes read, per input (journal: of journalctl's export format).",
+                  nbytes, "input")
+    yield counter("helios_input_errors", "Errors, per input.", errors, "input")
 
 
 def read_lag(watcher) -> dict[str, int]:

@@ -20,8 +20,11 @@ from helios.errors import HeliosError
               help="Where bucks keep their files (default: a new temporary folder, kept on exit).")
 @click.option("--env", "environment", default="demo", show_default=True, help="Environment of the events.")
 @click.option("--web/--no-web", default=True, show_default=True, help="Also serve the browser live tail.")
+@click.option("--journal/--no-journal", default=None,
+              help="Also read this machine's systemd journal, from its newest entry on "
+                   "(default: when journalctl shows an entry here).")
 def demo(logs: tuple[str, ...], rate: int, duration: float | None, workdir: str | None, environment: str,
-         web: bool) -> None:
+         web: bool, journal: bool | None) -> None:
     """Run the whole mesh on this machine on embedded defaults: two bucks, a
     tailer, the browser live tail, and a generator writing realistic log
     lines to a file in a temporary folder, all on 127.0.0.1. Prints what runs
@@ -29,10 +32,11 @@ def demo(logs: tuple[str, ...], rate: int, duration: float | None, workdir: str 
     by each buck. Ctrl-C stops everything cleanly.
 
     Given LOGS (e.g. /var/log/syslog), the tailer follows those instead of the
-    generator's file, from their end."""
+    generator's file, from their end. The tailer also reads the machine's
+    systemd journal when it has one (--no-journal: not)."""
     from helios.services.demo import Demo
 
-    d = Demo(logs=list(logs), rate=rate, workdir=workdir, environment=environment, web=web)
+    d = Demo(logs=list(logs), rate=rate, workdir=workdir, environment=environment, web=web, journal=journal)
     signal.signal(signal.SIGTERM, lambda *_: d.stop())
     signal.signal(signal.SIGINT, lambda *_: d.stop())
     try:

@@ -37,6 +37,13 @@ from helios.commands.common import config_option, flag, load, overrides_of, run_
 @flag("tailer.max_open_files", "--max-open-files", type=int)
 @flag("tailer.metrics", "--metrics", metavar="HOST:PORT")
 @flag("tailer.encoders", "--encoders", type=int, metavar="N")
+@flag("tailer.journal", "--journal/--no-journal")
+@flag("tailer.journal_dir", "--journal-dir", metavar="DIR")
+@flag("tailer.journal_include_units", "--journal-unit", multiple=True, metavar="UNIT")
+@flag("tailer.journal_include_identifiers", "--journal-identifier", multiple=True, metavar="IDENTIFIER")
+@flag("tailer.journal_exclude_units", "--journal-exclude-unit", multiple=True, metavar="UNIT")
+@flag("tailer.journal_exclude_identifiers", "--journal-exclude-identifier", multiple=True, metavar="IDENTIFIER")
+@flag("tailer.journal_start_at", "--journal-start-at", type=click.Choice(["end", "beginning"]))
 def tailer(config_path: str | None, **kwargs: Any) -> None:
     """Run a tailer: follow the files matching the globs (new files are picked
     up while running), parse each line's time, host, app and severity, and
@@ -46,7 +53,11 @@ def tailer(config_path: str | None, **kwargs: Any) -> None:
     Lines that cannot be parsed keep their receive time; none is dropped.
     Every batch is appended to a local spool before its offset is saved, and
     each closed spool bucket is re-sent to one random buck. SIGTERM saves
-    positions and exits; SIGHUP reloads the config file (flags still win)."""
+    positions and exits; SIGHUP reloads the config file (flags still win).
+
+    With --journal (the local systemd journal) or --journal-dir DIR (a
+    directory of journal files), journal entries are read too, through
+    journalctl; their cursor is saved with the positions."""
     from helios.services.tailer import Tailer
 
     cfg = load(config_path, kwargs, "tailer")

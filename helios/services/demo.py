@@ -22,10 +22,20 @@ from helios.errors import ServiceError
 from helios.wire.ports import free_endpoint, free_port
 
 
+def has_journal() -> bool:
+    """Does this machine have a systemd journal with an entry this user can read?"""
+    try:
+        out = subprocess.run(["journalctl", "-q", "-n", "1", "-o", "cat"], capture_output=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0 and bool(out.stdout)
+
+
 class Demo:
     def __init__(self, logs: list[str], rate: int = 200, workdir: str | None = None,
-                 environment: str = "demo", out=None, web: bool = True) -> None:
+                 environment: str = "demo", out=None, web: bool = True, journal: bool | None = None) -> None:
         self.logs = logs
+        self.journal = has_journal() if journal is None else journal
         self.rate = rate
         self.environment = environment
         self.web = web
@@ -87,6 +97,8 @@ class Demo:
                      "--state-dir", str(self.dir / "tailer")]
         for p in paths:
             tail_args += ["--path", p]
+        if self.journal:
+            tail_args += ["--journal", "--journal-start-at", "end"]
         for ep in endpoints.values():
             tail_args += ["--buck", ep]
         self.start("tailer", tail_args)
@@ -103,7 +115,8 @@ class Demo:
         self.say(f"Helios demo in {self.dir}  (Ctrl-C stops everything)")
         for name, ep in endpoints.items():
             self.say(f"  {name:<9} pid {self.procs[name].pid:<7} ingest {ep}   buckets {self.dir / name / 'buckets' / self.environment}")
-        self.say(f"  tailer    pid {self.procs['tailer'].pid:<7} follows {', '.join(paths)}")
+        self.say(f"  tailer    pid {self.procs['tailer'].pid:<7} follows {', '.join(paths)}"
+                 + (" and this machine's journal (new entries)" if self.journal else ""))
         if web_url:
             self.say(f"  web       pid {self.procs['web'].pid:<7} live tail at {web_url}  (open it in a browser)")
         if gen:

@@ -114,13 +114,14 @@ class Tailer:
         self.spool = Spool(state / "spool", cfg.spool_window, max_bytes=cfg.spool_max_bytes,
                            max_age=cfg.spool_max_age, jitter=cfg.resend_jitter) if cfg.spool else None
         self.watcher = Watcher(list(cfg.paths), self.positions, self.options(cfg), scope=self.host)
+        self.journal = self.open_journal(cfg)
         self.fanout = Fanout(self.factory, list(cfg.bucks), cfg.copies, hwm=cfg.sndhwm, monitor=True)
         self.resender = Resender(self.factory, list(cfg.bucks), self.spool)
         log.info("Tailer on %s follows %s and sends each batch to %d of %s (spool %s).",
-                 self.host, ", ".join(cfg.paths), self.fanout.copies, ", ".join(cfg.bucks),
+                 self.host, ", ".join(cfg.paths) or "no files", self.fanout.copies, ", ".join(cfg.bucks),
                  "on in " + str(state / "spool") if self.spool else "off")
         next_scan = next_house = next_save = 0.0
-        self.workers = Workers(self.settings, cfg.encoders)
+        self.workers = Workers(self.settings, self.encoders(cfg))
         # Wait for the encoders to be up (an empty job each) before the first
         # scan: otherwise the first turn blocks on their start-up (a second on
         # a busy host), and a file rotated again and again meanwhile is seen late.
@@ -137,7 +138,10 @@ class Tailer:
                 if now >= next_scan:
                     self.watcher.scan()
                     next_scan = now + self.cfg.rescan_interval
-                if not self.pass_over_files(now):
+                busy = self.pass_over_files(now)
+                if self.journal is not None:
+                    busy = self.read_journal() or busy
+                if not busy:
                     # Every file is at its end: nothing waits for more.
                     self.flush()
                     self.stopping.wait(self.cfg.poll_interval)
@@ -166,6 +170,8 @@ class Tailer:
             self.release_multiline(0)
             self.flush(final=True)
             self.workers.close()
+            if self.journal is not None:
+                self.journal.close()
             self.save()
             self.send_inventory(final=True)
             self.watcher.close()
@@ -178,6 +184,11 @@ class Tailer:
                 self.metrics.close()
             log.info("Tailer stopped: %d lines in %d batches; positions saved to %s.",
                      self.counts["lines"], self.counts["batches"], self.positions_path)
+
+    @staticmethod
+    def encoders(cfg) -> int:
+        """Encoder processes: none when only the journal is read (its entries are encoded here)."""
+        return cfg.encoders if cfg.paths else 0
 
     @staticmethod
     def options(cfg) -> Options:
@@ -293,6 +304,73 @@ class Tailer:
             counts["batches"] += len(result.frames)
             counts["bytes"] += sum(map(len, result.frames))
 
+    # --- the systemd journal (helios.tail.journal_reader) ---
+
+    def open_journal(self, cfg):
+        if not (cfg.journal or cfg.journal_dir):
+            return None
+        from helios.tail.journal import Filter
+        from helios.tail.journal_reader import JournalReader, source_name
+
+        filt = Filter(tuple(cfg.journal_include_units), tuple(cfg.journal_include_identifiers),
+                      tuple(cfg.journal_exclude_units), tuple(cfg.journal_exclude_identifiers))
+        reader = JournalReader(cfg.journal_dir, self.positions.journal.get(source_name(cfg.journal_dir), {}),
+                               cfg.journal_start_at or cfg.start_at, filt, self.host, cfg.app,
+                               max_value=cfg.max_line_bytes)
+        log.info("Tailer reads %s with %s.", cfg.journal_dir or "the local journal", " ".join(reader.command()))
+        return reader
+
+    @staticmethod
+    def journal_keys(cfg) -> tuple:
+        return (cfg.journal, cfg.journal_dir, cfg.journal_include_units, cfg.journal_include_identifiers,
+                cfg.journal_exclude_units, cfg.journal_exclude_identifiers, cfg.host, cfg.app)
+
+    def reload_journal(self, cfg) -> None:
+        """A reload that changes the journal keys starts journalctl again from
+        the committed cursor (what was read is spooled already: nothing waits)."""
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
+        try:
+            self.journal = self.open_journal(cfg)
+        except HeliosError as exc:
+            log.error("The journal is not read after the reload: %s", exc)
+
+    def read_journal(self) -> bool:
+        """Read one turn of journal entries; spool them, then commit their
+        cursor, then send them (as ``deliver`` does for lines). True if more waits."""
+        j = self.journal
+        rows, cursor, more = j.read(now_ns())
+        position = j.position()   # taken with the rows: what is committed once they are spooled
+        self.counts.update({"journal_" + k: v for k, v in j.counts.items()})
+        if not rows and cursor == self.positions.journal.get(j.source, {}).get("cursor", ""):
+            return more
+        env, n, counts = self.cfg.environment, self.cfg.batch_events, self.counts
+        frames = [codec.encode_rows(env, self.host, rows[i:i + n], min(r[1] for r in rows[i:i + n]),
+                                    max(r[1] for r in rows[i:i + n])) for i in range(0, len(rows), n)]
+        sizes = [len(rows[i:i + n]) for i in range(0, len(rows), n)]
+        if self.spool is not None:
+            for frame in frames:
+                self.spool.append(env, frame)
+            self.positions.journal[j.source] = position
+            for frame, k in zip(frames, sizes):
+                if self.fanout.send(frame, wait=self.cfg.live_wait):
+                    counts["events_sent"] += k
+                    counts["bytes_sent"] += len(frame)
+                else:
+                    counts["live_unsent"] += 1
+        else:
+            for frame, k in zip(frames, sizes):
+                if not self.fanout.send_until(frame, self.stopping):
+                    # Stopping: the cursor stays before these entries; they are read again at the next start.
+                    return False
+                counts["events_sent"] += k
+                counts["bytes_sent"] += len(frame)
+            self.positions.journal[j.source] = position
+        counts["batches"] += len(frames)
+        counts["bytes"] += sum(map(len, frames))
+        return more
+
     def commit(self, job: Job) -> None:
         for key, end in job.commits.items():
             self.watcher.commit(key, end)
@@ -340,7 +418,8 @@ class Tailer:
         every ``INVENTORY_EVERY`` seconds (and at exit)."""
         records = []
         now = time.monotonic()
-        for key, p in self.positions.files.items():
+        journal = self.journal.inventory(self.positions.journal.get(self.journal.source, {})) if self.journal else []
+        for key, p in list(self.positions.files.items()) + journal:
             major = (tuple(p.paths), p.first, p.end, p.detail)
             minor = (p.size, p.offset)
             sent = self.inventory_sent.get(key)
@@ -400,10 +479,13 @@ class Tailer:
             self.resender = Resender(self.factory, list(cfg.bucks), self.spool)
         self.watcher.patterns = list(cfg.paths)
         self.watcher.opts = self.options(cfg)
+        journal_changed = self.journal_keys(cfg) != self.journal_keys(self.cfg)
         old = self.settings
         self.configure(cfg)
-        if self.settings != old or cfg.encoders != len(self.workers.conns):
+        if journal_changed:
+            self.reload_journal(cfg)
+        if self.settings != old or self.encoders(cfg) != len(self.workers.conns):
             self.workers.close()
-            self.workers = Workers(self.settings, cfg.encoders)
+            self.workers = Workers(self.settings, self.encoders(cfg))
         self.watcher.scan()
         log.info("Configuration reloaded: following %s, sending to %s.", ", ".join(cfg.paths), ", ".join(cfg.bucks))

@@ -10,7 +10,9 @@ data that is safe on disk, so a crash at any line re-reads, never skips.
 
 Each entry also holds the inventory of that content: the paths it was seen
 at, the largest size seen (uncompressed), the first byte read, and how reading
-ended (``END_*``). The tailer sends these records to the bucks
+ended (``END_*``). Beside the files, ``journal`` holds the committed cursor
+of each journal source (``helios.tail.journal_reader``): like an offset, it
+never runs ahead of the spool. The tailer sends these records to the bucks
 (``helios.tail.inventory``), so that ``helios audit`` knows what existed.
 
 The file is JSON with a version, replaced with ``write_atomic`` (temporary
@@ -101,6 +103,9 @@ class Positions:
     saved_at: float = 0.0
     recovered: bool = False  # the file was corrupt and moved aside: read everything again
     watching: dict[str, float] = field(default_factory=dict)   # followed path -> wall time first followed
+    # journal source -> {"cursor": committed cursor, "after": {seqnum id: last seqnum sent},
+    #                    "first": {seqnum id: first seqnum sent}} (tail.journal_reader; the inventory)
+    journal: dict[str, dict] = field(default_factory=dict)
 
     def fingerprint(self) -> tuple:
         """What changes when there is something new to save (offsets, files,
@@ -108,7 +113,7 @@ class Positions:
         return (sum(p.offset for p in self.files.values()), len(self.files),
                 sum(p.done for p in self.files.values()), sum(p.changed for p in self.files.values()),
                 sum(p.head_len for p in self.files.values()), tuple(sorted(self.spool.items())),
-                len(self.watching))
+                len(self.watching), tuple(sorted((k, v["cursor"]) for k, v in self.journal.items())))
 
     def to_bytes(self) -> bytes:
         files = {}
@@ -118,7 +123,7 @@ class Positions:
             d["fingerprint"] = base64.b64encode(p.fingerprint).decode()
             files[key] = d
         return json.dumps({"version": VERSION, "saved_at": time.time(), "files": files,
-                           "spool": self.spool, "watching": self.watching}, indent=0, sort_keys=True).encode()
+                           "spool": self.spool, "watching": self.watching, "journal": self.journal}, indent=0, sort_keys=True).encode()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "Positions":
@@ -138,12 +143,15 @@ class Positions:
             files[key] = Position(**d)
         spool = {str(k): int(v) for k, v in doc.get("spool", {}).items()}
         watching = {str(k): float(v) for k, v in doc.get("watching", {}).items()}
+        journal = {str(k): {"cursor": str(v["cursor"]), "after": {str(s): int(n) for s, n in v["after"].items()},
+                            "first": {str(s): int(n) for s, n in v.get("first", {}).items()}}
+                   for k, v in doc.get("journal", {}).items()}
         if version == 1:
             # Watched since each path was last read: siblings written while the
             # tailer was down (for the upgrade) are then read as new.
             for p in files.values():
                 watching[p.path] = min(watching.get(p.path, p.seen), p.seen)
-        return cls(files, spool, float(doc.get("saved_at", 0.0)), watching=watching)
+        return cls(files, spool, float(doc.get("saved_at", 0.0)), watching=watching, journal=journal)
 
 
 def _from_v1(d: dict) -> dict:
