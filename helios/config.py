@@ -32,10 +32,11 @@ import textwrap
 import tomllib
 import zoneinfo
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any, get_args, get_origin, get_type_hints
 
 from helios.errors import ConfigError
+from helios.wire import address as buck_address
 
 Check = Callable[[Any], "str | None"]
 
@@ -839,6 +840,26 @@ class Security:
 
 
 @dataclass(frozen=True)
+class Mesh:
+    """The bucks, each named once by its address: every command that talks to
+    a buck (tailer and relay: its ingest; subscribe, check, graphite, web:
+    its live feed; status, buckets, porter, history: its query endpoint)
+    derives the endpoint it needs from it. A section's own endpoint list
+    ([tailer] bucks, [subscribe] bucks, [web] bucks_pub, [query] bucks,
+    [porter] bucks) wins over this, for bucks with unrelated ports."""
+
+    bucks: tuple[str, ...] = setting(
+        (), "Every buck's address, HOST[:PORT]: its ingest port (default 7301); its live feed is "
+        "that port + 1 and its query endpoint + 2 ([buck] publish and query \"auto\").",
+        unique, each=(buck_address.check,), example=("buck-a:7301", "buck-b:7301"))
+
+
+# The endpoint lists that [mesh] bucks fills: (section, key, role).
+MESH_KEYS = (("tailer", "bucks", "ingest"), ("relay", "bucks", "ingest"), ("subscribe", "bucks", "feed"),
+             ("web", "bucks_pub", "feed"), ("query", "bucks", "query"), ("porter", "bucks", "query"))
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration: one attribute per section (the TOML table name)."""
 
@@ -853,6 +874,7 @@ class Config:
     porter: Porter = Porter()
     history: History = History()
     security: Security = Security()
+    mesh: Mesh = Mesh()
     sections_present: frozenset[str] = frozenset()
 
 
@@ -894,14 +916,35 @@ def load(path: str | os.PathLike | None, overrides: Mapping[str, Any] | None = N
             continue
         data.setdefault(name, {})[key] = list(value) if isinstance(value, tuple) else value
     built = {}
+    mesh = _build("mesh", Mesh, data.get("mesh", {}), problems, file_ok) if "mesh" in data else Mesh()
+    # Addresses given as flags win over the file's endpoint lists; those in
+    # the file fill only the lists the file leaves out. Explicit endpoints
+    # given as flags win over both.
+    given = {tuple(k.split(".", 1)) for k, v in (overrides or {}).items() if v not in (None, ())}
+    keep = given if ("mesh", "bucks") in given else {(n, k) for n, t in data.items() for k in t}
+    filled = _mesh_fill(mesh.bucks, keep)
     for name, cls in SECTIONS.items():
-        if name in data or name in require:
-            built[name] = _build(name, cls, data.get(name, {}), problems, file_ok)
+        if name == "mesh":
+            built[name] = mesh
+        elif name in data or name in require:
+            built[name] = _build(name, cls, {**data.get(name, {}), **filled.get(name, {})}, problems, file_ok)
         else:
-            built[name] = cls()
+            built[name] = replace(cls(), **filled.get(name, {}))
     if problems:
         raise ConfigError(problems, source="flags" if path is None else str(path))
     return Config(**built, sections_present=frozenset(data))
+
+
+def _mesh_fill(addresses: tuple[str, ...], keep: set[tuple[str, ...]]) -> dict[str, dict[str, Any]]:
+    """The endpoint lists that [mesh] bucks gives the sections, but for the
+    (section, key) in ``keep`` (section -> key -> endpoints)."""
+    if not addresses:
+        return {}
+    try:
+        return {section: {key: list(buck_address.endpoints(addresses, role))}
+                for section, key, role in MESH_KEYS if (section, key) not in keep}
+    except buck_address.AddressError:
+        return {}  # already reported by the [mesh] check
 
 
 def _read(path: str | os.PathLike | None, problems: list[str]) -> dict[str, Any]:

@@ -6,13 +6,13 @@ from typing import Any
 
 import click
 
-from helios.commands.common import config_option, flag, load, run_service, spool_options
+from helios.commands.common import buck_options, config_option, flag, load, run_service, spool_options
 
 
 @click.command()
 @config_option
 @flag("relay.listen", "--listen", metavar="ENDPOINT")
-@flag("relay.bucks", "--buck", "-b", multiple=True, metavar="ENDPOINT")
+@buck_options("relay.bucks", "ingest")
 @flag("relay.state_dir", "--state-dir", metavar="DIR")
 @flag("relay.copies", "--copies", type=int)
 @flag("relay.rcvhwm", "--rcvhwm", type=int, metavar="MESSAGES")

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import click
 
-from helios.commands.common import config_option, flag, load, run_service
+from helios.commands.common import buck_options, config_option, flag, load, run_service
 from helios.commands.history import iso, time_ns
 from helios.commands.porter import INDEXES
 
@@ -93,7 +93,7 @@ def writer_for(output: str, out):
 @click.command()
 @index_flags
 @click.argument("text", nargs=-1)
-@click.option("--env", "environment", metavar="ENV", help="The environment (required, unless --history gives it).")
+@click.option("--env", "-e", "environment", metavar="ENV", help="The environment (required, unless --history gives it).")
 @click.option("--start", help="From this time: ISO 8601 (UTC unless an offset is given), relative like -2h, 'now', "
               "or epoch seconds. [default: -1h; with --history, the request's start]")
 @click.option("--end", help="Before this time (same forms). [default: now; with --history, the request's end]")
@@ -113,7 +113,7 @@ def writer_for(output: str, out):
               "columns; raw: the message as read.")
 @click.option("--follow", "-f", is_flag=True, help="After the matches, go on printing new matching events as "
               "they reach the bucks (their live feed, [subscribe] bucks), until Ctrl-C.")
-@flag("subscribe.bucks", "--live-buck", multiple=True, metavar="ENDPOINT")
+@buck_options("subscribe.bucks", "feed", "--live-buck")
 def search(config_path: str | None, text: tuple[str, ...], environment: str | None, start: str | None,
            end: str | None, history_id: str | None, hosts: tuple[str, ...], apps: tuple[str, ...],
            severity: str | None, limit: int, everything: bool, reverse: bool, count_only: bool, output: str,
