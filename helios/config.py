@@ -352,8 +352,8 @@ class Tailer(Spool):
     bucks: tuple[str, ...] = setting((), "Buck ingest endpoints to connect to.", not_empty, unique,
                                      each=(endpoint(),), required=True,
                                      example=["tcp://buck-a:7301", "tcp://buck-b:7301"])
-    copies: int = setting(2, "Each batch goes to this many distinct bucks (1..8, at most the "
-                          "number of bucks).", between(1, 8))
+    copies: int = setting(2, "Each batch goes to this many distinct bucks (1..8; with fewer "
+                          "bucks, to every one, and the service says so once).", between(1, 8))
     batch_events: int = setting(2000, "A batch closes at this many events (1..100000)...",
                                 between(1, 100_000))
     batch_bytes: int = setting(1024 * 1024, "... or this many bytes of lines (1024..67108864)...",
@@ -403,12 +403,6 @@ class Tailer(Spool):
                             "them (0..16; 0: the tailer does it all in one process). Parsing is most "
                             "of a tailer's work: with 2, a backlog is read on every core of a small host.",
                             between(0, 16))
-
-    @staticmethod
-    def cross_check(values: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
-        bucks, copies = values.get("bucks"), values.get("copies")
-        if bucks and copies is not None and copies > len(bucks):
-            yield "copies", f"must be at most the number of bucks ({len(bucks)}), got {copies}"
 
 
 def _parse_table(v: dict) -> str | None:
@@ -625,8 +619,8 @@ class Relay(Spool):
     bucks: tuple[str, ...] = setting((), "Buck ingest endpoints to connect to.", not_empty, unique,
                                      each=(endpoint(),), required=True,
                                      example=["tcp://buck-a:7301", "tcp://buck-b:7301"])
-    copies: int = setting(2, "Each batch goes to this many distinct bucks (1..8, at most the "
-                          "number of bucks).", between(1, 8))
+    copies: int = setting(2, "Each batch goes to this many distinct bucks (1..8; with fewer "
+                          "bucks, to every one, and the service says so once).", between(1, 8))
     rcvhwm: int = setting(1000, "ZeroMQ receive high-water mark, in messages (>= 1); a full queue "
                           "makes the applications' sends wait.", at_least(1))
     sndhwm: int = setting(1000, "ZeroMQ send high-water mark per buck, in messages (>= 1).",
@@ -648,7 +642,6 @@ class Relay(Spool):
 
     @staticmethod
     def cross_check(values: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
-        yield from Tailer.cross_check(values)  # copies at most the number of bucks
         yield from message_fits_frame(values)
 
 
@@ -929,7 +922,7 @@ def load(path: str | os.PathLike | None, overrides: Mapping[str, Any] | None = N
         elif name in data or name in require:
             built[name] = _build(name, cls, {**data.get(name, {}), **filled.get(name, {})}, problems, file_ok)
         else:
-            built[name] = replace(cls(), **filled.get(name, {}))
+            built[name] = replace(cls(), **{k: tuple(v) for k, v in filled.get(name, {}).items()})
     if problems:
         raise ConfigError(problems, source="flags" if path is None else str(path))
     return Config(**built, sections_present=frozenset(data))

@@ -104,6 +104,14 @@ def output_option(choices: tuple[str, ...], default: str, help: str) -> Callable
     return apply
 
 
+def warn_copies(section: Any, name: str) -> None:
+    """One line when ``copies`` is more than the bucks there are: each batch
+    then goes to every buck (helios.wire.fanout.Fanout takes the smaller)."""
+    if section.copies > len(section.bucks):
+        click.echo(f"helios: warning: {name} copies = {section.copies}, but there are {len(section.bucks)} "
+                   f"buck(s): each batch goes to every one ({len(section.bucks)} copies).", err=True)
+
+
 def config_option(f: Callable) -> Callable:
     return click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False),
                         help="TOML config file (see `helios check-config --example`).")(f)

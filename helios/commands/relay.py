@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from helios.commands.common import buck_options, config_option, flag, load, run_service, spool_options
+from helios.commands.common import buck_options, config_option, flag, load, run_service, spool_options, warn_copies
 
 
 @click.command()
@@ -35,6 +35,7 @@ def relay(config_path: str | None, **kwargs: Any) -> None:
     from helios.services.relay import Relay
 
     cfg = load(config_path, kwargs, "relay")
+    warn_copies(cfg.relay, "[relay]")
     run_service(lambda: Relay(cfg.relay))
 
 

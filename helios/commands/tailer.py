@@ -15,6 +15,7 @@ from helios.commands.common import (
     overrides_of,
     run_service,
     spool_options,
+    warn_copies,
 )
 
 
@@ -58,6 +59,7 @@ def tailer(config_path: str | None, **kwargs: Any) -> None:
     from helios.services.tailer import Tailer
 
     cfg = load(config_path, kwargs, "tailer")
+    warn_copies(cfg.tailer, "[tailer]")
     def reload():
         return config.load(config_path, overrides_of(kwargs), require=("tailer",)).tailer
 
