@@ -421,7 +421,7 @@ class Mesh:
                 "--timeout", "3", "--archive-age", "3600", "--prune-age", "7200", "--recent-days", "30",
                 "--workers", "0", "--env", ENV]
         for q in self.queries.values():
-            args += ["--buck", q]
+            args += ["--query", q]
         return args
 
     def porter_status(self) -> dict:

@@ -94,7 +94,7 @@ class Demo:
         if self.web:
             port = free_port()
             web_url = f"http://127.0.0.1:{port}/"
-            self.start("web", ["web", "--listen", f"127.0.0.1:{port}", *[x for p in pubs.values() for x in ("--buck", p)]])
+            self.start("web", ["web", "--listen", f"127.0.0.1:{port}", *[x for p in pubs.values() for x in ("--feed", p)]])
         gen = None
         if not self.logs:
             gen = threading.Thread(target=self.generate, args=(gen_file,), daemon=True)

@@ -97,7 +97,7 @@ def test_a_history_index_in_opensearch_is_built_searched_and_dropped(tmp_path, p
     events = events_of("prod", OLD, 200, "os", seed=5)
     FolderArchive(tmp_path / "archive").put(key_for("prod", OLD * NS, 60), fmt.pack(events, environment="prod", level=3))
     place = ["--history-dir", str(tmp_path / "history"), "--archive-dir", str(tmp_path / "archive"),
-             "--index", "opensearch", "--index-url", osmem_url, "--buck", free_endpoint(), "--timeout", "0.3"]
+             "--index", "opensearch", "--index-url", osmem_url, "--query", free_endpoint(), "--timeout", "0.3"]
     procs("history", "serve", *place, "--poll-interval", "0.1", name="history-serve")
     r = helios("history", "request", *place, "--env", "prod", "--start", iso(OLD), "--end", iso(OLD + 60))
     assert r.returncode == 0, r.stderr

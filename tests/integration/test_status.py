@@ -18,7 +18,7 @@ from tests.helpers import ROOT, buck_query, poll_until
 def status(*endpoints, extra=()):
     args = [sys.executable, "-m", "helios", "status", "--interval", "0.2", "--timeout", "1", *extra]
     for ep in endpoints:
-        args += ["--buck", ep]
+        args += ["--query", ep]
     return subprocess.run(args, capture_output=True, text=True, timeout=60, cwd=ROOT)
 
 

@@ -117,7 +117,7 @@ def test_a_closed_pipe_ends_it_quietly(tmp_path, buck):
 
 def test_a_buck_started_after_the_subscriber_is_connected_to_and_heard(tmp_path, procs, buck):
     pub = free_endpoint()
-    sub = procs("--log-level", "warning", "subscribe", "--buck", pub, "--output", "json", name="subscribe")
+    sub = procs("--log-level", "warning", "subscribe", "--feed", pub, "--output", "json", name="subscribe")
     _, ep, data = buck("late", None, "--publish", pub)
     log = tmp_path / "late.log"
     log.write_bytes(b"")
