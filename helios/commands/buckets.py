@@ -131,9 +131,9 @@ def _print_table(endpoints, held, failed) -> None:
               show_default=True, help="bucket: a bucket file, records as the buck stored them; ndjson: the "
               "decoded events, one JSON object per line.")
 @click.option("--ndjson", "form", flag_value="ndjson", hidden=True, help="The same as -o ndjson.")
-@click.option("--to", "output", metavar="FILE|-", default="-", show_default=True,
+@click.option("--to", "dest", metavar="FILE|-", default="-", show_default=True,
               help="Where to write: a file (a bucket file is replaced once complete), or - for standard output.")
-def get(config_path: str | None, bucket_id: str, output: str, form: str, **kwargs: Any) -> None:
+def get(config_path: str | None, bucket_id: str, dest: str, form: str, **kwargs: Any) -> None:
     """Copy one bucket (BUCKET_ID as `helios buckets ls` shows it) from a buck
     that holds it: as a bucket file (records as the buck stored them; read it
     with any Helios tool) or, with -o ndjson, as decoded events. It is
@@ -151,7 +151,7 @@ def get(config_path: str | None, bucket_id: str, output: str, form: str, **kwarg
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="BUCKET_ID") from None
     ndjson = form == "ndjson"
-    if output == "-" and not ndjson and sys.stdout.isatty():
+    if dest == "-" and not ndjson and sys.stdout.isatty():
         _fail("refusing to write a binary bucket file to a terminal: use -o ndjson for the events as JSON "
               "lines, --to FILE, or a pipe", 2)
     with QueryClient(timeout=cfg.timeout) as qc:
@@ -159,10 +159,10 @@ def get(config_path: str | None, bucket_id: str, output: str, form: str, **kwarg
         stream = qc.fetch_bucket(endpoint, bucket_id)
         try:
             if ndjson:
-                bad = _write_ndjson(stream, output)
+                bad = _write_ndjson(stream, dest)
             else:
                 bad = 0
-                _write_bucket(stream, output)
+                _write_bucket(stream, dest)
         except QueryError as exc:
             _fail(f"fetching {bucket_id} from {endpoint} failed after {stream.records} record(s): {exc}")
     open_note = "; it is still open, more may come" if stream.state == "open" else ""

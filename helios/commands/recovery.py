@@ -40,12 +40,12 @@ def _fail(text: str, code: int = 1) -> None:
               show_default=True, help="bucket: bucket files in a buck's layout under --to (a directory); ndjson: "
               "one JSON object per event, exact (see helios.export).")
 @click.option("--format", "form", type=click.Choice(["bucket", "ndjson"]), hidden=True, help="The same as -o.")
-@click.option("--to", "output", default="-", show_default=True, metavar="PATH",
+@click.option("--to", "dest", default="-", show_default=True, metavar="PATH",
               help="The directory (-o bucket) or file (-o ndjson; - is standard output).")
 @click.option("--window", type=int, default=60, show_default=True, metavar="SECONDS",
               help="Bucket files: the width of their windows (must divide 86400).")
 def export(config_path: str | None, text: tuple[str, ...], environment: str | None, start: str | None,
-           end: str | None, history_id: str | None, form: str, output: str, window: int, **kwargs: Any) -> None:
+           end: str | None, history_id: str | None, form: str, dest: str, window: int, **kwargs: Any) -> None:
     """Write the events of ENV from --start to --end (all of them, or those
     matching TEXT: the query of `helios search`) out of the recent index, or
     a history index with --history, in time order.
@@ -63,7 +63,7 @@ def export(config_path: str | None, text: tuple[str, ...], environment: str | No
 
     if window <= 0 or DAY % window:
         raise click.BadParameter("must divide 86400", param_hint="--window")
-    if form == "bucket" and output == "-":
+    if form == "bucket" and dest == "-":
         raise click.UsageError("-o bucket writes a directory: give it with --to DIR")
     cfg = load(config_path, kwargs, "history")
     index, req = open_target(cfg, history_id)
@@ -82,7 +82,7 @@ def export(config_path: str | None, text: tuple[str, ...], environment: str | No
     count = 0
     try:
         if form == "bucket":
-            out = BucketExport(output, width=window)
+            out = BucketExport(dest, width=window)
             try:
                 for e in scan(index, replace(q, limit=None)):
                     out.add([e])
@@ -92,7 +92,7 @@ def export(config_path: str | None, text: tuple[str, ...], environment: str | No
             click.echo(f"helios: exported {count:,} event(s) of {environment} into {len(out.files)} bucket file(s) "
                        f"under {out.root}.", err=True)
         else:
-            stream = sys.stdout.buffer if output == "-" else open(output, "wb")
+            stream = sys.stdout.buffer if dest == "-" else open(dest, "wb")
             try:
                 page = []
                 for e in scan(index, q):

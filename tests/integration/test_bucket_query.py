@@ -260,8 +260,12 @@ def test_helios_buckets_ls_and_get_end_to_end(buck, tmp_path):
     assert r.returncode == 1 and b"no buck holds prod/20240131/000000-60s" in r.stderr
     assert not (tmp_path / "none.bkt").exists()
 
-    stats = json.loads(helios("buckets", "stats", "--query", qa, "--query", qb).stdout)
+    stats = json.loads(helios("buckets", "stats", "--query", qa, "--query", qb, "-o", "json").stdout)
     assert (stats[qa]["events"], stats[qb]["events"]) == (24, 20)
+    # For people: a table, one row per buck, named by the address each was given as.
+    table = helios("buckets", "stats", "--buck", ing_a, "--buck", ing_b).stdout.decode().splitlines()
+    assert table[0].split()[:5] == ["BUCK", "NAME", "UP", "FRAMES", "EVENTS"]
+    assert [(row.split()[1], row.split()[5]) for row in table[1:]] == [("buck-a", "24"), ("buck-b", "20")]
 
 
 def tailed(key, lines, env="prod"):

@@ -72,7 +72,7 @@ def test_follow_prints_new_matching_events_from_the_live_feed(tmp_path, procs, b
     args, events = recent
     _, ingest, data = buck("a")
     pub = poll_until(lambda: json.loads((data / "stats.json").read_text()).get("publish"), what="the live feed")
-    follow = procs("search", *args[:-2], "--end", "now", "--live-buck", pub, "--follow", "timeout",
+    follow = procs("search", *args[:-2], "--end", "now", "--feed", pub, "--follow", "timeout",
                    "--history-dir", str(tmp_path / "h"), name="search-follow")
     poll_until(lambda: "following the live feed" in follow.output(), what="search to follow")
     push = zmq.Context.instance().socket(zmq.PUSH)
