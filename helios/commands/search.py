@@ -159,8 +159,10 @@ def search(config_path: str | None, text: tuple[str, ...], environment: str | No
     shown = 0
     try:
         if count_only:
-            click.echo(index.count(q))
-            return
+            total = index.count(q)
+            click.echo(total)
+            sys.stdout.flush()
+            sys.exit(0 if total else 1)
         write = writer_for(output, out)
         hits = scan(index, q) if everything else iter(index.search(q))
         page: list = []
@@ -175,6 +177,11 @@ def search(config_path: str | None, text: tuple[str, ...], environment: str | No
         out.flush()
         if not shown and req is None:
             _hint_history(index, q)
+        if not everything and shown >= limit:
+            total = index.count(replace(q, limit=None))
+            if total > shown:
+                click.echo(f"helios: {shown:,} of {total:,} matches (use --limit N, or --all for every one).",
+                           err=True)
     except HeliosError as exc:
         _fail(str(exc))
     except BrokenPipeError:
