@@ -292,9 +292,29 @@ def test_helios_audit_asks_running_bucks_and_finds_the_gap_the_data_dirs_show(bu
     assert by_query.returncode == by_dirs.returncode == 1
     report, want = json.loads(by_query.stdout), json.loads(by_dirs.stdout)
     assert report["sources"] == want["sources"]
+    # The same bucks by their addresses, and the data directories after one --data-dir (or none).
+    for args in (("--buck", ing_a, "-b", ing_b, "-o", "json"), ("--data-dir", str(data_a), str(data_b), "-o", "json"),
+                 (str(data_a), str(data_b), "-o", "json")):
+        again = helios("audit", *args)
+        assert again.returncode == 1 and json.loads(again.stdout)["sources"] == want["sources"], (args, again)
     [src] = report["sources"]
     assert src["gaps"] == [{"start": 170, "end": 180, "bytes": 10}] and src["events"] == 39
 
     dead = free_endpoint()
     r = helios("audit", "--query", buck_query(data_a), "--query", dead, "--timeout", "1")
     assert r.returncode == 1 and f"not audited: buck {dead} did not answer" in r.stdout.decode()
+
+
+def test_buckets_get_writes_no_bucket_file_to_a_terminal_and_says_what_to_use(tmp_path):
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        r = subprocess.run([sys.executable, "-m", "helios", "buckets", "get", "prod/20240131/000000-60s",
+                            "--query", free_endpoint()], stdout=follower, stderr=subprocess.PIPE, cwd=ROOT,
+                           timeout=60)
+    finally:
+        os.close(follower)
+        os.close(leader)
+    assert r.returncode == 2
+    assert b"refusing to write a binary bucket file to a terminal: use -o ndjson" in r.stderr
