@@ -895,7 +895,7 @@ def load(path: str | os.PathLike | None, overrides: Mapping[str, Any] | None = N
     data: dict[str, dict[str, Any]] = {}
     for name, table in raw.items():
         if name not in SECTIONS:
-            problems.append(f"{name}: unknown section {known_sections}")
+            problems.append(f"{name}: unknown section{_did_you_mean(name, SECTIONS)} {known_sections}")
         elif not isinstance(table, dict):
             problems.append(f"{name}: must be a table ([{name}]), got {_show(table)}")
         else:
@@ -940,6 +940,14 @@ def _mesh_fill(addresses: tuple[str, ...], keep: set[tuple[str, ...]]) -> dict[s
         return {}  # already reported by the [mesh] check
 
 
+def _did_you_mean(word: str, known: Iterable[str]) -> str:
+    """'; did you mean X?' for the known name closest to a misspelt one, or ''."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
 def _read(path: str | os.PathLike | None, problems: list[str]) -> dict[str, Any]:
     if path is None:
         return {}
@@ -962,7 +970,8 @@ def _build(name: str, cls: type, table: dict[str, Any], problems: list[str],
     known = {f.name: f for f in fields(cls)}
     for key in table:
         if key not in known:
-            problems.append(f"{name}.{key}: unknown key (known: {', '.join(sorted(known))})")
+            problems.append(f"{name}.{key}: unknown key{_did_you_mean(key, known)} "
+                            f"(known: {', '.join(sorted(known))})")
     hints = get_type_hints(cls)
     values: dict[str, Any] = {}
     for key, f in known.items():

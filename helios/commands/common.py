@@ -73,13 +73,12 @@ def buck_options(key: str, role: str, *old: str) -> Callable:
     options = [
         flag("mesh.bucks", "--buck", "-b", multiple=True, metavar="HOST[:PORT]",
              help=f"A buck's address: its ingest port (default 7301); the {ROLE_NAMES[role]} endpoint "
-                  f"follows from it (live feed: port + 1, query: + 2). Repeat for every buck. "
-                  f"[config: [mesh] bucks]"),
+                  f"follows from it (live feed: port + 1, query: + 2). Repeat for every buck; "
+                  f"config [mesh] bucks."),
         flag(key, ROLE_FLAGS[role], multiple=True, metavar="ENDPOINT",
              help=f"A buck's {ROLE_NAMES[role]} endpoint, for a buck whose ports do not follow from "
-                  f"its address (repeatable; wins over --buck). "
-                  f"[config: [{key.split('.')[0]}] {key.split('.')[1]}; "
-                  f"default: {_shown(config.default(*key.split('.')))}]"),
+                  f"its address (repeatable; wins over --buck; config [{key.split('.')[0]}] "
+                  f"{key.split('.')[1]}).  [default: {_shown(config.default(*key.split('.')))}]"),
     ]
     if old:
         options.append(flag(key, *old, multiple=True, hidden=True))

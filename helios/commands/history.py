@@ -190,7 +190,20 @@ def request_cmd(config_path: str | None, environment: str, start: str, end: str,
 
 
 def _watch(store, request_id: str):
-    """Show progress until the request is ready, failed or expired."""
+    """Show progress until the request is ready, failed or expired. Ctrl-C
+    stops only the watching: the build goes on, and the message says how
+    to follow it."""
+    try:
+        return _watch_until_done(store, request_id)
+    except KeyboardInterrupt:
+        click.echo("", err=True)
+        click.echo(f"helios: stopped watching; history request {request_id} is still being built by `helios "
+                   f"history serve`. Follow it with `helios history status --wait {request_id}`; once ready, "
+                   f"`helios search --history {request_id} TEXT`.", err=True)
+        sys.exit(130)
+
+
+def _watch_until_done(store, request_id: str):
     tty = sys.stderr.isatty()
     shown, last_line = "", 0.0
     hint_at = time.monotonic() + 10

@@ -118,8 +118,9 @@ def run_cmd(**kwargs: Any) -> None:
 @porter_flags
 def once_cmd(**kwargs: Any) -> None:
     """Do one pass (index, archive, prune, retention) and exit: for cron and
-    tests. Exit 1 if the index or the archive failed during the pass, or
-    the porter's quarantine could not be written (the window waits)."""
+    tests. Exit 1 if no buck answered (each one's reason is logged), the
+    index or the archive failed during the pass, or the porter's
+    quarantine could not be written (the window waits)."""
     _run(_merged(kwargs), once=True)
 
 

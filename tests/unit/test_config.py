@@ -393,3 +393,14 @@ def test_the_spool_keys_are_one_sub_schema_of_tailer_and_relay(tmp_path):
     assert sorted(p.split(":")[0] for p in found) == [
         "relay.spool_max_age", "relay.spool_window", "tailer.spool_max_age", "tailer.spool_window"]
     assert "spool" not in config.SECTIONS  # a part of both, not a section
+
+
+def test_a_misspelt_section_or_key_gets_the_closest_known_name(tmp_path):
+    (tmp_path / "c.toml").write_text('[tailr]\npaths = []\n[buck]\ningets = "tcp://127.0.0.1:7301"\n'
+                                     'colour = "red"\n')
+    with pytest.raises(ConfigError) as exc:
+        config.load(tmp_path / "c.toml")
+    tailr, ingets, colour = sorted(exc.value.problems, key=lambda p: ("tailr" not in p, "ingets" not in p))
+    assert tailr.startswith("tailr: unknown section; did you mean tailer? (known: ")
+    assert ingets.startswith("buck.ingets: unknown key; did you mean ingest? (known: ")
+    assert "did you mean" not in colour
