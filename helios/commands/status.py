@@ -122,12 +122,15 @@ def assess(first: dict[str, Any], second: dict[str, Any], interval: float, now: 
 
 
 def _when(ns_or_s: Any) -> str:
+    """A window's end as `helios porter status` shows it (ISO 8601 UTC, to the second)."""
+    from helios.timespec import iso_s
+
     if not ns_or_s:
         return "-"
     t = float(ns_or_s)
     if t > 1e14:  # ns
         t /= 1e9
-    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(t))
+    return iso_s(t)
 
 
 def render(st: Status, colour: bool) -> str:
