@@ -349,7 +349,9 @@ class Tailer(Spool):
     start_at: str = setting("end", "end or beginning: where to start in files that exist at first "
                             "start (files created later are always read from the beginning).",
                             one_of("end", "beginning"))
-    bucks: tuple[str, ...] = setting((), "Buck ingest endpoints to connect to.", not_empty, unique,
+    bucks: tuple[str, ...] = setting((), "Buck ingest endpoints to connect to; left out, [mesh] bucks "
+                                     "gives them (this list wins, for bucks with unrelated ports).", not_empty,
+                                     unique,
                                      each=(endpoint(),), required=True,
                                      example=["tcp://buck-a:7301", "tcp://buck-b:7301"])
     copies: int = setting(2, "Each batch goes to this many distinct bucks (1..8; with fewer "
@@ -425,7 +427,8 @@ class Web:
     and serves the page and its socket.io endpoint."""
 
     bucks_pub: tuple[str, ...] = setting(
-        ("tcp://127.0.0.1:7302",), "Live feed (PUB) endpoints of the bucks, one per buck.",
+        ("tcp://127.0.0.1:7302",), "Live feed (PUB) endpoints of the bucks, one per buck; left out, [mesh] "
+        "bucks gives them (this list wins).",
         not_empty, unique, each=(endpoint(),))
     listen: str = setting("127.0.0.1:7390", "HOST:PORT the page and socket.io are served on "
                           "(port 0: a free one, logged).", listen_address)
@@ -574,7 +577,7 @@ class Subscribe:
 
     bucks: tuple[str, ...] = setting(
         ("tcp://127.0.0.1:7302",), "Live feed (PUB) endpoints of the bucks, one per buck "
-        "(each buck's [buck] publish).", not_empty, unique, each=(endpoint(),))
+        "(each buck's [buck] publish); left out, [mesh] bucks gives them (this list wins).", not_empty, unique, each=(endpoint(),))
     dedup_window: float = setting(
         10.0, "Seconds an event id is remembered to drop the copy from another buck; events first "
         "read longer ago are not live (re-sent spool buckets) and are skipped (0 < x <= 3600).",
@@ -616,7 +619,9 @@ class Relay(Spool):
                           endpoint(bind=True))
     state_dir: str = setting("./helios-data/relay", "Where the relay keeps its spool (STATE_DIR/spool/) "
                              "and what it re-sent (STATE_DIR/resent.json).", not_empty)
-    bucks: tuple[str, ...] = setting((), "Buck ingest endpoints to connect to.", not_empty, unique,
+    bucks: tuple[str, ...] = setting((), "Buck ingest endpoints to connect to; left out, [mesh] bucks "
+                                     "gives them (this list wins, for bucks with unrelated ports).", not_empty,
+                                     unique,
                                      each=(endpoint(),), required=True,
                                      example=["tcp://buck-a:7301", "tcp://buck-b:7301"])
     copies: int = setting(2, "Each batch goes to this many distinct bucks (1..8; with fewer "
@@ -652,7 +657,7 @@ class Query:
 
     bucks: tuple[str, ...] = setting(
         ("tcp://127.0.0.1:7303",), "Bucket query (ROUTER) endpoints of the bucks, one per buck "
-        "(each buck's [buck] query).", not_empty, unique, each=(endpoint(),))
+        "(each buck's [buck] query); left out, [mesh] bucks gives them (this list wins).", not_empty, unique, each=(endpoint(),))
     timeout: float = setting(5.0, "Seconds to wait for a buck's answer; a buck that does not "
                              "answer in time is reported as down, the others are not held up "
                              "(0 < x <= 600).", above(0, 600))
@@ -684,7 +689,7 @@ class Porter:
 
     bucks: tuple[str, ...] = setting(
         ("tcp://127.0.0.1:7303",), "Bucket query (ROUTER) endpoints of every buck, one per buck "
-        "(each buck's [buck] query).", not_empty, unique, each=(endpoint(),))
+        "(each buck's [buck] query); left out, [mesh] bucks gives them (this list wins).", not_empty, unique, each=(endpoint(),))
     environments: tuple[str, ...] = setting(
         (), "Environments to port; empty: every environment the bucks hold.", unique,
         each=(matches(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", "an environment name"),))
@@ -980,7 +985,9 @@ def _build(name: str, cls: type, table: dict[str, Any], problems: list[str],
             if not f.metadata["required"]:
                 values[key] = f.default
             elif check_required:
-                problems.append(f"{path}: required, not set")
+                given_by = " (or the bucks' addresses: [mesh] bucks, or --buck)" if any(
+                    (name, key) == (n, k) for n, k, _ in MESH_KEYS) else ""
+                problems.append(f"{path}: required, not set{given_by}")
             continue
         value, found = _check(path, table[key], hints[key], f.metadata)
         problems.extend(found)

@@ -1,6 +1,6 @@
 """``helios buckets ls|get|stats``: what the bucks hold, over the bucket query
 protocol (``helios.query``). The bucks come from ``--buck`` (repeatable) or
-the ``[query] bucks`` list of a config file."""
+the ``[mesh] bucks`` addresses (or ``[query] bucks`` endpoints) of a config file."""
 
 from __future__ import annotations
 

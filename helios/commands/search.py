@@ -112,7 +112,7 @@ def writer_for(output: str, out):
               help="line: TIME ENV HOST APP SEVERITY MESSAGE; json: one JSON object per line; table: aligned "
               "columns; raw: the message as read.")
 @click.option("--follow", "-f", is_flag=True, help="After the matches, go on printing new matching events as "
-              "they reach the bucks (their live feed, [subscribe] bucks), until Ctrl-C.")
+              "they reach the bucks (their live feed: --buck, or [mesh] bucks), until Ctrl-C.")
 @buck_options("subscribe.bucks", "feed", "--live-buck")
 def search(config_path: str | None, text: tuple[str, ...], environment: str | None, start: str | None,
            end: str | None, history_id: str | None, hosts: tuple[str, ...], apps: tuple[str, ...],

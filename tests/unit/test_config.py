@@ -288,11 +288,12 @@ def test_required_keys_are_missing_only_when_their_section_is_required(tmp_path)
     with pytest.raises(ConfigError) as caught:
         config.load(path, require=["tailer"])
     assert caught.value.problems == ["tailer.paths: required, not set",
-                                     "tailer.bucks: required, not set"]
+                                     "tailer.bucks: required, not set (or the bucks' addresses: [mesh] bucks, or --buck)"]
 
 
 def test_a_section_present_in_the_file_is_fully_validated_even_if_not_required(tmp_path):
-    assert only_problem(tmp_path, '[tailer]\npaths = ["/x"]\n') == "tailer.bucks: required, not set"
+    assert only_problem(tmp_path, '[tailer]\npaths = ["/x"]\n') == \
+        "tailer.bucks: required, not set (or the bucks' addresses: [mesh] bucks, or --buck)"
 
 
 def test_an_empty_required_list_is_reported(tmp_path):
