@@ -102,3 +102,31 @@ def test_the_relay_removes_its_socket_file_when_it_stops(tmp_path, procs, buck):
     push.close(linger=2000)
     assert relay.stop() == 0
     assert not sock.exists()
+
+
+def test_an_ipv6_address_reaches_the_buck_too(tmp_path, procs, buck):
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        import pytest
+
+        pytest.skip("no IPv6 loopback here")
+    port = free_run(3)
+    _, ingest, data = buck("six", f"tcp://[::1]:{port}", "--publish", "auto", "--query", "auto")
+    assert ingest == f"tcp://[::1]:{port}"
+    r = helios("status", "-b", f"[::1]:{port}", "--interval", "0", "-o", "json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert [b["endpoint"] for b in json.loads(r.stdout)["bucks"]] == [f"tcp://[::1]:{port + 2}"]
+    sub = procs("subscribe", "-b", f"[::1]:{port}", "-o", "raw", "--reorder-delay", "0", name="subscribe6")
+    poll_until(lambda: json.loads((data / "stats.json").read_text())["live"]["subscriptions"] >= 1,
+               what="the subscription over IPv6")
+    push = zmq.Context.instance().socket(zmq.PUSH)
+    push.setsockopt(zmq.IPV6, 1)
+    push.connect(ingest)
+    now = time.time_ns()
+    push.send(codec.encode_events("prod", "h", [Event(random_id(), now, now, "h", "a", 6, "", None, b"over six", None)]))
+    push.close(linger=2000)
+    poll_until(lambda: "over six" in sub.output(), what="the event over IPv6")
