@@ -49,7 +49,7 @@ def test_rebuild_fills_the_recent_index_from_the_archive_with_workers(tmp_path, 
     mesh = historymesh.build(tmp_path, procs, per_window=300)
     cfg = str(mesh.config)
     # The old windows were archived and pruned; rebuilding them puts them in the recent index.
-    rb = mesh.run("rebuild", "-c", cfg, "--env", "prod", "--start", iso(OLD), "--end", iso(OLD + 180), "-w", "2")
+    rb = mesh.run("rebuild", "-c", cfg, "--env", "prod", "--start", iso(OLD), "--end", iso(OLD + 180), "--workers", "2")
     assert rb.returncode == 0, rb.stderr
     assert "900 event(s) new to the index" in rb.stderr
     n = mesh.run("search", "-c", cfg, "--env", "prod", "--start", iso(OLD), "--end", iso(OLD + 180), "--count")
