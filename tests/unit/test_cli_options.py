@@ -81,3 +81,23 @@ def test_every_command_that_can_reach_a_buck_is_listed_above():
     have = {path.removeprefix("helios ") for path, cmd in commands()
             if any("--buck" in p.opts for p in options(cmd))}
     assert have == set(BUCK_ROLES), have ^ set(BUCK_ROLES)
+
+
+def test_json_is_still_o_json(tmp_path):
+    from click.testing import CliRunner
+
+    runner = CliRunner()
+    args = ["history", "list", "--history-dir", str(tmp_path / "h")]
+    old, new, text = (runner.invoke(cli, [*args, *extra]) for extra in (["--json"], ["-o", "json"], []))
+    assert old.exit_code == new.exit_code == text.exit_code == 0, (old.output, new.output)
+    assert old.stdout == new.stdout == "[]\n" and text.stdout.startswith("ID ")
+
+
+def test_old_flag_names_still_work_hidden():
+    from click.testing import CliRunner
+
+    runner = CliRunner()
+    # check --seconds is --duration: both refuse 0 the same way (bad arguments, exit 3)
+    for flag in ("--seconds", "--duration"):
+        r = runner.invoke(cli, ["check", flag, "0"])
+        assert r.exit_code == 3 and "bad arguments" in r.output, (flag, r.output)
