@@ -109,7 +109,7 @@ class Demo:
         if gen:
             self.say(f"  generator (thread) writes {self.rate} lines/s to {gen_file}")
         self.say(f"  service logs in {self.dir / 'logs'}")
-        self.say("  buckets:  helios buckets ls " + " ".join(f"-b {q}" for q in self.queries.values()))
+        self.say("  buckets:  helios buckets ls " + " ".join(f"--query {q}" for q in self.queries.values()))
         self.say()
 
         started = time.monotonic()
