@@ -28,7 +28,7 @@ class PluginCommand(click.Command):
 
 @click.command(cls=PluginCommand)
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
-              help="TOML config file (its [subscribe] section; see `helios check-config --example`).")
+              help="TOML config file (its [mesh] bucks, or [subscribe] bucks; see `helios check-config --example`).")
 @buck_options("subscribe.bucks", "feed")
 @filter_options
 @click.option("--duration", "seconds", type=click.FloatRange(min=0.1, max=3600), default=10.0, show_default=True,
