@@ -86,3 +86,16 @@ def test_a_tailer_needs_no_bucks_section_of_its_own_with_mesh(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text('[mesh]\nbucks = ["a"]\n[tailer]\npaths = ["/var/log/*.log"]\n')
     assert config.load(path, require=("tailer",)).tailer.bucks == ("tcp://a:7301",)
+
+
+def test_an_explicit_endpoint_flag_wins_over_the_files_mesh(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[mesh]\nbucks = ["a:7301"]\n')
+    cfg = config.load(path, {"subscribe.bucks": ("tcp://x:9000",)})
+    assert cfg.subscribe.bucks == ("tcp://x:9000",) and cfg.query.bucks == ("tcp://a:7303",)
+
+
+def test_without_any_address_the_defaults_are_the_local_bucks_ports():
+    cfg = config.load(None)
+    assert cfg.subscribe.bucks == endpoints(["127.0.0.1"], "feed")
+    assert cfg.query.bucks == cfg.porter.bucks == endpoints(["127.0.0.1"], "query")
