@@ -350,7 +350,7 @@ class Tailer(Spool):
                             "start (files created later are always read from the beginning).",
                             one_of("end", "beginning"))
     bucks: tuple[str, ...] = setting((), "Buck ingest endpoints to connect to; left out, [mesh] bucks "
-                                     "gives them (this list wins, for bucks with unrelated ports).", not_empty,
+                                     "gives them (this list wins, for bucks with unrelated ports; an entry may be a buck's address, HOST[:PORT]).", not_empty,
                                      unique,
                                      each=(endpoint(),), required=True,
                                      example=["tcp://buck-a:7301", "tcp://buck-b:7301"])
@@ -428,7 +428,7 @@ class Web:
 
     bucks_pub: tuple[str, ...] = setting(
         ("tcp://127.0.0.1:7302",), "Live feed (PUB) endpoints of the bucks, one per buck; left out, [mesh] "
-        "bucks gives them (this list wins).",
+        "bucks gives them (this list wins; an entry may be a buck's address, HOST[:PORT]).",
         not_empty, unique, each=(endpoint(),))
     listen: str = setting("127.0.0.1:7390", "HOST:PORT the page and socket.io are served on "
                           "(port 0: a free one, logged).", listen_address)
@@ -577,7 +577,7 @@ class Subscribe:
 
     bucks: tuple[str, ...] = setting(
         ("tcp://127.0.0.1:7302",), "Live feed (PUB) endpoints of the bucks, one per buck "
-        "(each buck's [buck] publish); left out, [mesh] bucks gives them (this list wins).", not_empty, unique, each=(endpoint(),))
+        "(each buck's [buck] publish); left out, [mesh] bucks gives them (this list wins; an entry may be a buck's address, HOST[:PORT]).", not_empty, unique, each=(endpoint(),))
     dedup_window: float = setting(
         10.0, "Seconds an event id is remembered to drop the copy from another buck; events first "
         "read longer ago are not live (re-sent spool buckets) and are skipped (0 < x <= 3600).",
@@ -620,7 +620,7 @@ class Relay(Spool):
     state_dir: str = setting("./helios-data/relay", "Where the relay keeps its spool (STATE_DIR/spool/) "
                              "and what it re-sent (STATE_DIR/resent.json).", not_empty)
     bucks: tuple[str, ...] = setting((), "Buck ingest endpoints to connect to; left out, [mesh] bucks "
-                                     "gives them (this list wins, for bucks with unrelated ports).", not_empty,
+                                     "gives them (this list wins, for bucks with unrelated ports; an entry may be a buck's address, HOST[:PORT]).", not_empty,
                                      unique,
                                      each=(endpoint(),), required=True,
                                      example=["tcp://buck-a:7301", "tcp://buck-b:7301"])
@@ -657,7 +657,7 @@ class Query:
 
     bucks: tuple[str, ...] = setting(
         ("tcp://127.0.0.1:7303",), "Bucket query (ROUTER) endpoints of the bucks, one per buck "
-        "(each buck's [buck] query); left out, [mesh] bucks gives them (this list wins).", not_empty, unique, each=(endpoint(),))
+        "(each buck's [buck] query); left out, [mesh] bucks gives them (this list wins; an entry may be a buck's address, HOST[:PORT]).", not_empty, unique, each=(endpoint(),))
     timeout: float = setting(5.0, "Seconds to wait for a buck's answer; a buck that does not "
                              "answer in time is reported as down, the others are not held up "
                              "(0 < x <= 600).", above(0, 600))
@@ -689,7 +689,7 @@ class Porter:
 
     bucks: tuple[str, ...] = setting(
         ("tcp://127.0.0.1:7303",), "Bucket query (ROUTER) endpoints of every buck, one per buck "
-        "(each buck's [buck] query); left out, [mesh] bucks gives them (this list wins).", not_empty, unique, each=(endpoint(),))
+        "(each buck's [buck] query); left out, [mesh] bucks gives them (this list wins; an entry may be a buck's address, HOST[:PORT]).", not_empty, unique, each=(endpoint(),))
     environments: tuple[str, ...] = setting(
         (), "Environments to port; empty: every environment the bucks hold.", unique,
         each=(matches(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", "an environment name"),))
@@ -905,6 +905,7 @@ def load(path: str | os.PathLike | None, overrides: Mapping[str, Any] | None = N
             problems.append(f"{name}: must be a table ([{name}]), got {_show(table)}")
         else:
             data[name] = dict(table)
+    _addresses_in_lists(data, problems)   # in the file's lists; an explicit endpoint flag takes endpoints
     for dotted, value in (overrides or {}).items():
         if value is None or value == ():
             continue
@@ -931,6 +932,27 @@ def load(path: str | os.PathLike | None, overrides: Mapping[str, Any] | None = N
     if problems:
         raise ConfigError(problems, source="flags" if path is None else str(path))
     return Config(**built, sections_present=frozenset(data))
+
+
+def _addresses_in_lists(data: dict[str, dict[str, Any]], problems: list[str]) -> None:
+    """A section's own list of buck endpoints may name a buck by its address
+    too (``HOST[:PORT]``, no scheme): it becomes the endpoint of the
+    section's role, as [mesh] bucks would give it. A bad address is reported
+    and left out."""
+    for section, key, role in MESH_KEYS:
+        values = data.get(section, {}).get(key)
+        if not isinstance(values, list):
+            continue
+        out = []
+        for i, v in enumerate(values):
+            if not isinstance(v, str) or "/" in v or not v.strip():   # an endpoint, or what endpoint() reports
+                out.append(v)
+                continue
+            try:
+                out.append(buck_address.parse(v).endpoint(role))
+            except buck_address.AddressError as exc:
+                problems.append(f"{section}.{key}[{i}]: {exc}")
+        data[section][key] = out
 
 
 def _mesh_fill(addresses: tuple[str, ...], keep: set[tuple[str, ...]]) -> dict[str, dict[str, Any]]:

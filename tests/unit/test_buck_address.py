@@ -99,3 +99,25 @@ def test_without_any_address_the_defaults_are_the_local_bucks_ports():
     cfg = config.load(None)
     assert cfg.subscribe.bucks == endpoints(["127.0.0.1"], "feed")
     assert cfg.query.bucks == cfg.porter.bucks == endpoints(["127.0.0.1"], "query")
+
+
+def test_a_sections_own_list_takes_addresses_too_and_endpoints_as_before(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[subscribe]\nbucks = ["a:7301", "tcp://b:9000"]\n[porter]\nbucks = ["c"]\n'
+                    '[tailer]\npaths = ["/x"]\nbucks = ["[::1]:7401", "ipc:///run/b.sock"]\n')
+    cfg = config.load(path)
+    assert cfg.subscribe.bucks == ("tcp://a:7302", "tcp://b:9000")
+    assert cfg.porter.bucks == ("tcp://c:7303",)
+    assert cfg.tailer.bucks == ("tcp://[::1]:7401", "ipc:///run/b.sock")
+    path.write_text('[query]\nbucks = ["a:99999", "b"]\n')
+    with pytest.raises(ConfigError) as exc:
+        config.load(path)
+    assert exc.value.problems == ["query.bucks[0]: 'a:99999': the port must be 1..65533 (the live feed and query "
+                                  "endpoints take the two above it)"]
+
+
+def test_an_explicit_endpoint_flag_takes_only_endpoints():
+    # --feed buck-a:7302 is not read as an address (which would give 7303): it is refused.
+    with pytest.raises(ConfigError) as exc:
+        config.load(None, {"subscribe.bucks": ("buck-a:7302",)})
+    assert "'buck-a:7302' is not a ZeroMQ endpoint" in exc.value.problems[0]
