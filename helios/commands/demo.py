@@ -18,7 +18,7 @@ from helios.errors import HeliosError
               help="Stop after this long (default: run until Ctrl-C).")
 @click.option("--dir", "workdir", type=click.Path(file_okay=False),
               help="Where bucks keep their files (default: a new temporary folder, kept on exit).")
-@click.option("--env", "-e", "environment", default="demo", show_default=True, help="Environment of the events.")
+@click.option("--env", "environment", default="demo", show_default=True, help="Environment of the events.")
 @click.option("--web/--no-web", default=True, show_default=True, help="Also serve the browser live tail.")
 def demo(logs: tuple[str, ...], rate: int, duration: float | None, workdir: str | None, environment: str,
          web: bool) -> None:
