@@ -621,7 +621,7 @@ def slow_repeat(work: Path, duration: float, payloads: list[bytes], slow: int) -
     try:
         wait_for(lambda: read_stats(data).get("http"), 15, "the buck")
         servers.append(Server([sys.executable, "-m", "helios", "web", "--listen", f"127.0.0.1:{web_port}",
-                               "--buck", pub], work / "sweb.out"))
+                               "--feed", pub], work / "sweb.out"))
         post_url, page_url = f"http://127.0.0.1:{http_port}/v1/events", f"http://127.0.0.1:{web_port}/"
         wait_for(lambda: _get_ok(page_url), 15, "helios web")
         def measured(pids):

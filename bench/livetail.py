@@ -130,7 +130,7 @@ class Mesh:
         self.start("tailer", *tail)
         web = ["web", "--listen", f"127.0.0.1:{self.port}"]
         for ep in self.publish:
-            web += ["--buck", ep]
+            web += ["--feed", ep]
         self.start("web", *web)
         import urllib.request
 

@@ -325,7 +325,7 @@ def one_repeat(base: Path, meta: dict, workers: int, work: Path) -> dict:
                   str(work / "archive"), "--grace", "0", "--prune-age", "1e12", "--recent-days", "7",
                   "--workers", str(workers), "--timeout", "60"]
         for q in queries:
-            common += ["--buck", q]
+            common += ["--query", q]
         index = run_porter([*common, "--archive-age", "1e12"], work / "porter-index.log")
         archive = run_porter([*common, "--archive-age", "0"], work / "porter-archive.log")
     finally:

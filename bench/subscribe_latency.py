@@ -159,7 +159,7 @@ def latency_run(workdir: Path, rates: list[int], duration: float, reorder_delay:
 
     sub = Proc("subscribe", ["--log-level", "warning", "subscribe", "--output", "raw", "--env", LAT_ENV,
                              "--reorder-delay", str(reorder_delay),
-                             *[x for p in mesh.pubs for x in ("--buck", p)]], workdir, stdout=subprocess.PIPE)
+                             *[x for p in mesh.pubs for x in ("--feed", p)]], workdir, stdout=subprocess.PIPE)
 
     def read_subscribe():
         for line in sub.p.stdout:
@@ -282,7 +282,7 @@ def ingest_run(workdir: Path, events: int, mode: str, prefixes: int = 100_000) -
             mesh.subscribed(1, 1)
         elif mode == "reader":
             extra = Proc("reader", ["--log-level", "warning", "subscribe", "--output", "count",
-                                    *[x for p in mesh.pubs for x in ("--buck", p)]], workdir)
+                                    *[x for p in mesh.pubs for x in ("--feed", p)]], workdir)
             mesh.subscribed(1, 1)
         start = time.monotonic()
         mesh.start_tailer()

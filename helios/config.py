@@ -32,10 +32,11 @@ import textwrap
 import tomllib
 import zoneinfo
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any, get_args, get_origin, get_type_hints
 
 from helios.errors import ConfigError
+from helios.wire import address as buck_address
 
 Check = Callable[[Any], "str | None"]
 
@@ -356,11 +357,13 @@ class Tailer(Spool):
     start_at: str = setting("end", "end or beginning: where to start in files that exist at first "
                             "start (files created later are always read from the beginning).",
                             one_of("end", "beginning"))
-    bucks: tuple[str, ...] = setting((), "Buck ingest endpoints to connect to.", not_empty, unique,
+    bucks: tuple[str, ...] = setting((), "Buck ingest endpoints to connect to; left out, [mesh] bucks "
+                                     "gives them (this list wins, for bucks with unrelated ports; an entry may be a buck's address, HOST[:PORT]).", not_empty,
+                                     unique,
                                      each=(endpoint(),), required=True,
                                      example=["tcp://buck-a:7301", "tcp://buck-b:7301"])
-    copies: int = setting(2, "Each batch goes to this many distinct bucks (1..8, at most the "
-                          "number of bucks).", between(1, 8))
+    copies: int = setting(2, "Each batch goes to this many distinct bucks (1..8; with fewer "
+                          "bucks, to every one, and the service says so once).", between(1, 8))
     batch_events: int = setting(2000, "A batch closes at this many events (1..100000)...",
                                 between(1, 100_000))
     batch_bytes: int = setting(1024 * 1024, "... or this many bytes of lines (1024..67108864)...",
@@ -432,9 +435,6 @@ class Tailer(Spool):
 
     @staticmethod
     def cross_check(values: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
-        bucks, copies = values.get("bucks"), values.get("copies")
-        if bucks and copies is not None and copies > len(bucks):
-            yield "copies", f"must be at most the number of bucks ({len(bucks)}), got {copies}"
         if "paths" in values and not values["paths"] and not values.get("journal") and not values.get("journal_dir"):
             yield "paths", "must not be empty"
 
@@ -459,7 +459,8 @@ class Web:
     and serves the page and its socket.io endpoint."""
 
     bucks_pub: tuple[str, ...] = setting(
-        ("tcp://127.0.0.1:7302",), "Live feed (PUB) endpoints of the bucks, one per buck.",
+        ("tcp://127.0.0.1:7302",), "Live feed (PUB) endpoints of the bucks, one per buck; left out, [mesh] "
+        "bucks gives them (this list wins; an entry may be a buck's address, HOST[:PORT]).",
         not_empty, unique, each=(endpoint(),))
     listen: str = setting("127.0.0.1:7390", "HOST:PORT the page and socket.io are served on "
                           "(port 0: a free one, logged).", listen_address)
@@ -608,7 +609,7 @@ class Subscribe:
 
     bucks: tuple[str, ...] = setting(
         ("tcp://127.0.0.1:7302",), "Live feed (PUB) endpoints of the bucks, one per buck "
-        "(each buck's [buck] publish).", not_empty, unique, each=(endpoint(),))
+        "(each buck's [buck] publish); left out, [mesh] bucks gives them (this list wins; an entry may be a buck's address, HOST[:PORT]).", not_empty, unique, each=(endpoint(),))
     dedup_window: float = setting(
         10.0, "Seconds an event id is remembered to drop the copy from another buck; events first "
         "read longer ago are not live (re-sent spool buckets) and are skipped (0 < x <= 3600).",
@@ -652,11 +653,13 @@ class Relay(Spool):
                           endpoint(bind=True))
     state_dir: str = setting("./helios-data/relay", "Where the relay keeps its spool (STATE_DIR/spool/) "
                              "and what it re-sent (STATE_DIR/resent.json).", not_empty)
-    bucks: tuple[str, ...] = setting((), "Buck ingest endpoints to connect to.", not_empty, unique,
+    bucks: tuple[str, ...] = setting((), "Buck ingest endpoints to connect to; left out, [mesh] bucks "
+                                     "gives them (this list wins, for bucks with unrelated ports; an entry may be a buck's address, HOST[:PORT]).", not_empty,
+                                     unique,
                                      each=(endpoint(),), required=True,
                                      example=["tcp://buck-a:7301", "tcp://buck-b:7301"])
-    copies: int = setting(2, "Each batch goes to this many distinct bucks (1..8, at most the "
-                          "number of bucks).", between(1, 8))
+    copies: int = setting(2, "Each batch goes to this many distinct bucks (1..8; with fewer "
+                          "bucks, to every one, and the service says so once).", between(1, 8))
     rcvhwm: int = setting(1000, "ZeroMQ receive high-water mark, in messages (>= 1); a full queue "
                           "makes the applications' sends wait.", at_least(1))
     sndhwm: int = setting(1000, "ZeroMQ send high-water mark per buck, in messages (>= 1).",
@@ -703,7 +706,6 @@ class Relay(Spool):
 
     @staticmethod
     def cross_check(values: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
-        yield from Tailer.cross_check(values)  # copies at most the number of bucks
         yield from message_fits_frame(values)
         if values.get("syslog_tls"):
             for key in ("syslog_tls_cert", "syslog_tls_key"):
@@ -718,7 +720,7 @@ class Query:
 
     bucks: tuple[str, ...] = setting(
         ("tcp://127.0.0.1:7303",), "Bucket query (ROUTER) endpoints of the bucks, one per buck "
-        "(each buck's [buck] query).", not_empty, unique, each=(endpoint(),))
+        "(each buck's [buck] query); left out, [mesh] bucks gives them (this list wins; an entry may be a buck's address, HOST[:PORT]).", not_empty, unique, each=(endpoint(),))
     timeout: float = setting(5.0, "Seconds to wait for a buck's answer; a buck that does not "
                              "answer in time is reported as down, the others are not held up "
                              "(0 < x <= 600).", above(0, 600))
@@ -750,7 +752,7 @@ class Porter:
 
     bucks: tuple[str, ...] = setting(
         ("tcp://127.0.0.1:7303",), "Bucket query (ROUTER) endpoints of every buck, one per buck "
-        "(each buck's [buck] query).", not_empty, unique, each=(endpoint(),))
+        "(each buck's [buck] query); left out, [mesh] bucks gives them (this list wins; an entry may be a buck's address, HOST[:PORT]).", not_empty, unique, each=(endpoint(),))
     environments: tuple[str, ...] = setting(
         (), "Environments to port; empty: every environment the bucks hold.", unique,
         each=(matches(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", "an environment name"),))
@@ -899,6 +901,26 @@ class Security:
 
 
 @dataclass(frozen=True)
+class Mesh:
+    """The bucks, each named once by its address: every command that talks to
+    a buck (tailer and relay: its ingest; subscribe, check, graphite, web:
+    its live feed; status, buckets, porter, history: its query endpoint)
+    derives the endpoint it needs from it. A section's own endpoint list
+    ([tailer] bucks, [subscribe] bucks, [web] bucks_pub, [query] bucks,
+    [porter] bucks) wins over this, for bucks with unrelated ports."""
+
+    bucks: tuple[str, ...] = setting(
+        (), "Every buck's address, HOST[:PORT]: its ingest port (default 7301); its live feed is "
+        "that port + 1 and its query endpoint + 2 ([buck] publish and query \"auto\").",
+        unique, each=(buck_address.check,), example=("buck-a:7301", "buck-b:7301"))
+
+
+# The endpoint lists that [mesh] bucks fills: (section, key, role).
+MESH_KEYS = (("tailer", "bucks", "ingest"), ("relay", "bucks", "ingest"), ("subscribe", "bucks", "feed"),
+             ("web", "bucks_pub", "feed"), ("query", "bucks", "query"), ("porter", "bucks", "query"))
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration: one attribute per section (the TOML table name)."""
 
@@ -913,6 +935,7 @@ class Config:
     porter: Porter = Porter()
     history: History = History()
     security: Security = Security()
+    mesh: Mesh = Mesh()
     sections_present: frozenset[str] = frozenset()
 
 
@@ -940,11 +963,12 @@ def load(path: str | os.PathLike | None, overrides: Mapping[str, Any] | None = N
     data: dict[str, dict[str, Any]] = {}
     for name, table in raw.items():
         if name not in SECTIONS:
-            problems.append(f"{name}: unknown section {known_sections}")
+            problems.append(f"{name}: unknown section{_did_you_mean(name, SECTIONS)} {known_sections}")
         elif not isinstance(table, dict):
             problems.append(f"{name}: must be a table ([{name}]), got {_show(table)}")
         else:
             data[name] = dict(table)
+    _addresses_in_lists(data, problems)   # in the file's lists; an explicit endpoint flag takes endpoints
     for dotted, value in (overrides or {}).items():
         if value is None or value == ():
             continue
@@ -954,14 +978,64 @@ def load(path: str | os.PathLike | None, overrides: Mapping[str, Any] | None = N
             continue
         data.setdefault(name, {})[key] = list(value) if isinstance(value, tuple) else value
     built = {}
+    mesh = _build("mesh", Mesh, data.get("mesh", {}), problems, file_ok) if "mesh" in data else Mesh()
+    # Addresses given as flags win over the file's endpoint lists; those in
+    # the file fill only the lists the file leaves out. Explicit endpoints
+    # given as flags win over both.
+    given = {tuple(k.split(".", 1)) for k, v in (overrides or {}).items() if v not in (None, ())}
+    keep = given if ("mesh", "bucks") in given else {(n, k) for n, t in data.items() for k in t}
+    filled = _mesh_fill(mesh.bucks, keep)
     for name, cls in SECTIONS.items():
-        if name in data or name in require:
-            built[name] = _build(name, cls, data.get(name, {}), problems, file_ok)
+        if name == "mesh":
+            built[name] = mesh
+        elif name in data or name in require:
+            built[name] = _build(name, cls, {**data.get(name, {}), **filled.get(name, {})}, problems, file_ok)
         else:
-            built[name] = cls()
+            built[name] = replace(cls(), **{k: tuple(v) for k, v in filled.get(name, {}).items()})
     if problems:
         raise ConfigError(problems, source="flags" if path is None else str(path))
     return Config(**built, sections_present=frozenset(data))
+
+
+def _addresses_in_lists(data: dict[str, dict[str, Any]], problems: list[str]) -> None:
+    """A section's own list of buck endpoints may name a buck by its address
+    too (``HOST[:PORT]``, no scheme): it becomes the endpoint of the
+    section's role, as [mesh] bucks would give it. A bad address is reported
+    and left out."""
+    for section, key, role in MESH_KEYS:
+        values = data.get(section, {}).get(key)
+        if not isinstance(values, list):
+            continue
+        out = []
+        for i, v in enumerate(values):
+            if not isinstance(v, str) or "/" in v or not v.strip():   # an endpoint, or what endpoint() reports
+                out.append(v)
+                continue
+            try:
+                out.append(buck_address.parse(v).endpoint(role))
+            except buck_address.AddressError as exc:
+                problems.append(f"{section}.{key}[{i}]: {exc}")
+        data[section][key] = out
+
+
+def _mesh_fill(addresses: tuple[str, ...], keep: set[tuple[str, ...]]) -> dict[str, dict[str, Any]]:
+    """The endpoint lists that [mesh] bucks gives the sections, but for the
+    (section, key) in ``keep`` (section -> key -> endpoints)."""
+    if not addresses:
+        return {}
+    try:
+        return {section: {key: list(buck_address.endpoints(addresses, role))}
+                for section, key, role in MESH_KEYS if (section, key) not in keep}
+    except buck_address.AddressError:
+        return {}  # already reported by the [mesh] check
+
+
+def _did_you_mean(word: str, known: Iterable[str]) -> str:
+    """'; did you mean X?' for the known name closest to a misspelt one, or ''."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
 
 
 def _read(path: str | os.PathLike | None, problems: list[str]) -> dict[str, Any]:
@@ -986,7 +1060,8 @@ def _build(name: str, cls: type, table: dict[str, Any], problems: list[str],
     known = {f.name: f for f in fields(cls)}
     for key in table:
         if key not in known:
-            problems.append(f"{name}.{key}: unknown key (known: {', '.join(sorted(known))})")
+            problems.append(f"{name}.{key}: unknown key{_did_you_mean(key, known)} "
+                            f"(known: {', '.join(sorted(known))})")
     hints = get_type_hints(cls)
     values: dict[str, Any] = {}
     for key, f in known.items():
@@ -995,7 +1070,9 @@ def _build(name: str, cls: type, table: dict[str, Any], problems: list[str],
             if not f.metadata["required"] or any(table.get(k) for k in f.metadata["unless"]):
                 values[key] = f.default
             elif check_required:
-                problems.append(f"{path}: required, not set")
+                given_by = " (or the bucks' addresses: [mesh] bucks, or --buck)" if any(
+                    (name, key) == (n, k) for n, k, _ in MESH_KEYS) else ""
+                problems.append(f"{path}: required, not set{given_by}")
             continue
         value, found = _check(path, table[key], hints[key], f.metadata)
         problems.extend(found)

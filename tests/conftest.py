@@ -6,6 +6,7 @@ import subprocess
 
 import pytest
 
+from helios.wire.ports import free_run
 from tests.helpers import ANY_PORT, MotoServer, Proc, bound_endpoints, poll_until, require
 
 
@@ -43,20 +44,32 @@ def procs(tmp_path, request):
 
 @pytest.fixture
 def buck(procs, tmp_path):
-    """Start a buck; returns (proc, ingest endpoint, data dir). Its ingest,
-    live feed and query endpoints are bound on ports the OS picks unless
-    given (``endpoint``, or ``--publish``/``--query`` in ``extra``); the
-    process is then told the ports it got, so that a restart
-    (``proc.stop(); proc.start()``) binds the same ones."""
+    """Start a buck; returns (proc, ingest endpoint, data dir). Without an
+    ``endpoint``, its ingest port P comes from ``free_run(3)`` and its live
+    feed and query endpoints are "auto" (P + 1, P + 2), so that the ingest
+    endpoint is also the buck's one address (``--buck``) for every command.
+    With an ``endpoint``, the live feed and query ports are ones the OS picks
+    (stats.json "publish" and "query"; tests.helpers.buck_query); an
+    ``--publish``/``--query`` in ``extra`` wins either way. A restart
+    (``proc.stop(); proc.start()``) binds the same ports."""
+    taken: set[int] = set()
+
     def start(name: str = "a", endpoint: str | None = None, *extra: str):
         data = tmp_path / f"buck-{name}"
-        # Each buck its own live feed and query endpoints (stats.json "publish" and "query",
-        # tests.helpers.buck_query); an --publish or --query in extra wins.
-        args = ["buck", "--name", f"buck-{name}", "--ingest", endpoint or ANY_PORT, "--data-dir", str(data),
-                "--stats-interval", "0.2", "--publish", ANY_PORT, "--query", ANY_PORT, *extra]
-        p = procs(*args, name=f"buck-{name}")
-        # The buck writes its stats file once it has bound its sockets.
-        poll_until(lambda: (data / "stats.json").exists() or not p.alive(), what=f"buck-{name} to start")
+        for attempt in range(3):
+            ingest, others = endpoint, ANY_PORT
+            if endpoint is None:
+                port = free_run(3, taken=taken)
+                taken.update(range(port, port + 3))
+                ingest, others = f"tcp://127.0.0.1:{port}", "auto"
+            args = ["buck", "--name", f"buck-{name}", "--ingest", ingest, "--data-dir", str(data),
+                    "--stats-interval", "0.2", "--publish", others, "--query", others, *extra]
+            p = procs(*args, name=f"buck-{name}" + (f"-{attempt}" if attempt else ""))
+            # The buck writes its stats file once it has bound its sockets.
+            poll_until(lambda: (data / "stats.json").exists() or not p.alive(), what=f"buck-{name} to start")
+            if p.alive() or endpoint is not None or "in use" not in p.output():
+                break
+            p.expect_exit(1)   # another process took a port between free_run and the bind: try others
         if not p.alive():
             return p, endpoint, data
         stats = bound_endpoints(data, pid=p.p.pid)

@@ -420,8 +420,11 @@ class Mesh:
                 "--archive-dir", str(self.work / "archive"), "--grace", "0.5", "--poll-interval", "0.2",
                 "--timeout", "3", "--archive-age", "3600", "--prune-age", "7200", "--recent-days", "30",
                 "--workers", "0", "--env", ENV]
+        # The query endpoint's flag: --query since the one buck address (--buck HOST:PORT) came;
+        # the older code an upgrade starts from took it as --buck.
+        flag = "--query" if Path(self.code).resolve() == Path(ROOT).resolve() else "--buck"
         for q in self.queries.values():
-            args += ["--buck", q]
+            args += [flag, q]
         return args
 
     def porter_status(self) -> dict:
@@ -450,9 +453,10 @@ class Mesh:
 
         out = self.work / "export.ndjson"
         r = helios(["export", "--index-dir", str(self.work / "index"), "--env", ENV, "--start", str(int(start)),
-                    "--end", str(int(end) + 1), "-o", str(out)], self.code)
+                    "--end", str(int(end) + 1)], self.code)     # NDJSON on standard output, in every version
         if r.returncode != 0:
             raise AssertionError(f"helios export failed: {r.stderr.decode(errors='replace')}")
+        out.write_bytes(r.stdout)
         with open(out, "rb") as f:
             return [from_json(line) for line in f if line.strip()]
 

@@ -137,7 +137,7 @@ def porter_service(work: Path, bucks: list[m.Buck]) -> m.Service:
             "--archive-dir", str(work / "archive"), "--grace", "0.5", "--poll-interval", "0.2", "--timeout", "2",
             "--workers", "1", "--env", ENV]
     for b in bucks:
-        args += ["--buck", b.query]
+        args += ["--query", b.query]
     return m.Service("porter", m.helios_cmd(*args), work)
 
 

@@ -596,7 +596,7 @@ def run_mesh(a, prof: dict, work: Path) -> dict:
     bucks = start_bucks()
     try:
         t0 = time.perf_counter()
-        p = reporting.helios(["porter", "once", "--buck", query["a"], "--buck", query["b"], "--state-dir",
+        p = reporting.helios(["porter", "once", "--query", query["a"], "--query", query["b"], "--state-dir",
                               str(work / "porter"), "--index-dir", str(work / "index"), "--archive-dir",
                               str(work / "archive"), "--grace", "0", "--archive-age", "0", "--prune-age", "1e12",
                               "--workers", "1", "--timeout", "60"], logs / "porter.out")

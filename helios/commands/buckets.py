@@ -1,6 +1,6 @@
 """``helios buckets ls|get|stats``: what the bucks hold, over the bucket query
 protocol (``helios.query``). The bucks come from ``--buck`` (repeatable) or
-the ``[query] bucks`` list of a config file."""
+the ``[mesh] bucks`` addresses (or ``[query] bucks`` endpoints) of a config file."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import click
 
-from helios.commands.common import config_option, flag, load
+from helios.commands.common import buck_options, config_option, flag, load, output_option
 
 NS = 1_000_000_000
 
@@ -21,7 +21,7 @@ def query_options(f: Callable) -> Callable:
     """--buck, --timeout and -c, shared by every buckets command."""
     for option in reversed([
         config_option,
-        flag("query.bucks", "--buck", "-b", multiple=True, metavar="ENDPOINT"),
+        buck_options("query.bucks", "query"),
         flag("query.timeout", "--timeout", type=float, metavar="SECONDS"),
     ]):
         f = option(f)
@@ -66,13 +66,13 @@ def buckets() -> None:
 
 @buckets.command("ls", short_help="List the buckets of every buck, and which bucks hold each.")
 @query_options
-@click.option("--env", "environment", metavar="ENV", help="Only this environment (default: all).")
+@click.option("--env", "-e", "environment", metavar="ENV", help="Only this environment (default: all).")
 @click.option("--start", help="Only buckets whose window ends after this time: ISO 8601 (UTC if no "
               "offset), relative like -2h, 'now', or epoch seconds.")
 @click.option("--end", help="Only buckets whose window starts before this time (same forms as --start).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON: every bucket with the bucks holding it "
-              "and their sizes, and each buck's error if it failed.")
-def ls(config_path: str | None, environment: str | None, start: str | None, end: str | None, as_json: bool,
+@output_option(("table", "json"), "table", "table: one row per bucket; json: every bucket with the bucks "
+               "holding it and their sizes, and each buck's error if it failed.")
+def ls(config_path: str | None, environment: str | None, start: str | None, end: str | None, output: str,
        **kwargs: Any) -> None:
     """List the buckets of every buck: id (ENV/YYYYMMDD/HHMMSS-<width>s),
     state (open: a buck may still append to it), size, and which bucks hold
@@ -92,7 +92,7 @@ def ls(config_path: str | None, environment: str | None, start: str | None, end:
         listings = qc.list_buckets(cfg.bucks, environment, t0, t1)
     held = holders(listings)
     failed = {ep: r for ep, r in listings.items() if isinstance(r, QueryError)}
-    if as_json:
+    if output == "json":
         click.echo(json.dumps({
             "bucks": {ep: {"ok": False, "error": str(r)} if ep in failed else {"ok": True, "buckets": len(r)}
                       for ep, r in listings.items()},
@@ -127,15 +127,18 @@ def _print_table(endpoints, held, failed) -> None:
 @buckets.command("get", short_help="Copy one bucket out of a buck: a bucket file, or events as NDJSON.")
 @query_options
 @click.argument("bucket_id")
-@click.option("-o", "--output", metavar="FILE|-", default="-", show_default=True,
-              help="Where to write: a bucket file (replaced once complete), or - for standard output.")
-@click.option("--ndjson", is_flag=True, help="Write the decoded events, one JSON object per line, instead "
-              "of a bucket file.")
-def get(config_path: str | None, bucket_id: str, output: str, ndjson: bool, **kwargs: Any) -> None:
+@click.option("--output", "-o", "form", type=click.Choice(["bucket", "ndjson"]), default="bucket",
+              show_default=True, help="bucket: a bucket file, records as the buck stored them; ndjson: the "
+              "decoded events, one JSON object per line.")
+@click.option("--ndjson", "form", flag_value="ndjson", hidden=True, help="The same as -o ndjson.")
+@click.option("--to", "dest", metavar="FILE|-", default="-", show_default=True,
+              help="Where to write: a file (a bucket file is replaced once complete), or - for standard output.")
+def get(config_path: str | None, bucket_id: str, dest: str, form: str, **kwargs: Any) -> None:
     """Copy one bucket (BUCKET_ID as `helios buckets ls` shows it) from a buck
     that holds it: as a bucket file (records as the buck stored them; read it
-    with any Helios tool) or, with --ndjson, as decoded events. It is
-    streamed in chunks, so a bucket of any size is fine.
+    with any Helios tool) or, with -o ndjson, as decoded events. It is
+    streamed in chunks, so a bucket of any size is fine. A bucket file is
+    not written to a terminal.
 
     With several --buck, the first one that holds the bucket is used."""
     from helios.errors import QueryError
@@ -147,17 +150,19 @@ def get(config_path: str | None, bucket_id: str, output: str, ndjson: bool, **kw
         layout.parse_bucket_id(bucket_id)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="BUCKET_ID") from None
-    if output == "-" and not ndjson and sys.stdout.isatty():
-        _fail("refusing to write a binary bucket file to a terminal: use -o FILE, a pipe, or --ndjson", 2)
+    ndjson = form == "ndjson"
+    if dest == "-" and not ndjson and sys.stdout.isatty():
+        _fail("refusing to write a binary bucket file to a terminal: use -o ndjson for the events as JSON "
+              "lines, --to FILE, or a pipe", 2)
     with QueryClient(timeout=cfg.timeout) as qc:
         endpoint = _holder(qc, cfg.bucks, bucket_id)
         stream = qc.fetch_bucket(endpoint, bucket_id)
         try:
             if ndjson:
-                bad = _write_ndjson(stream, output)
+                bad = _write_ndjson(stream, dest)
             else:
                 bad = 0
-                _write_bucket(stream, output)
+                _write_bucket(stream, dest)
         except QueryError as exc:
             _fail(f"fetching {bucket_id} from {endpoint} failed after {stream.records} record(s): {exc}")
     open_note = "; it is still open, more may come" if stream.state == "open" else ""
@@ -238,22 +243,52 @@ def _write_ndjson(stream, output: str) -> int:
     return bad
 
 
-@buckets.command("stats", short_help="Print each buck's stats as JSON.")
+@buckets.command("stats", short_help="Each buck's figures: events, frames, storage, live feed.")
 @query_options
-def stats(config_path: str | None, **kwargs: Any) -> None:
-    """Print each buck's stats as JSON (what it writes to its stats.json:
-    frames, events, bad frames, open buckets, live feed, queries), keyed by
-    endpoint; a buck that did not answer gets {"error": ...}. Exit 1 when
-    one did not."""
+@output_option(("table", "json"), "table", "table: one row per buck; json: each buck's whole stats, as its "
+               "stats.json holds them.")
+def stats(config_path: str | None, output: str, **kwargs: Any) -> None:
+    """Print each buck's figures (what it writes to its stats.json): a table
+    of name, uptime, frames, events, bytes stored, open buckets, bad frames,
+    live subscriptions and disk free; with -o json the whole stats keyed by
+    endpoint, where a buck that did not answer gets {"error": ...}. Exit 1
+    when one did not answer."""
+    import time
+
     from helios.errors import QueryError
     from helios.query.client import QueryClient
 
     cfg = load(config_path, kwargs, "query").query
     with QueryClient(timeout=cfg.timeout) as qc:
         results = qc.stats(cfg.bucks)
-    click.echo(json.dumps({ep: {"error": str(r)} if isinstance(r, QueryError) else r
-                           for ep, r in results.items()}, indent=2, default=str))
-    sys.exit(1 if any(isinstance(r, QueryError) for r in results.values()) else 0)
+    if output == "json":
+        click.echo(json.dumps({ep: {"error": str(r)} if isinstance(r, QueryError) else r
+                               for ep, r in results.items()}, indent=2, default=str))
+    else:
+        click.echo(stats_table(results, time.time()))
+    failed = [ep for ep, r in results.items() if isinstance(r, QueryError)]
+    for ep in failed:
+        click.echo(f"helios: {results[ep]}", err=True)
+    sys.exit(1 if failed else 0)
+
+
+def stats_table(results: dict[str, Any], now: float) -> str:
+    """The bucks' stats as aligned rows (a buck that did not answer: DOWN)."""
+    rows = [["BUCK", "NAME", "UP", "FRAMES", "EVENTS", "STORED", "OPEN", "BAD", "SUBS", "DISK FREE"]]
+    for ep, r in results.items():
+        if not isinstance(r, dict):
+            rows.append([_short(ep), "DOWN", *["-"] * 8])
+            continue
+        live = r.get("live") or {}
+        up = max(now - float(r.get("started") or now), 0.0)
+        rows.append([_short(ep), str(r.get("name") or "-"),
+                     f"{up / 3600:.1f} h" if up >= 5400 else f"{up / 60:.0f} min" if up >= 90 else f"{up:.0f} s",
+                     f"{r.get('frames', 0):,}", f"{r.get('events', 0):,}", _size(int(r.get("stored_bytes") or 0)),
+                     str(r.get("open_buckets", "-")), f"{sum((r.get('bad_frames') or {}).values()):,}",
+                     str(live.get("subscriptions", "-")),
+                     _size(int(r["disk_free"])) if r.get("disk_free") is not None else "-"])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
 
 
 COMMANDS = [buckets]

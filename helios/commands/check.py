@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from helios import config
-from helios.commands.common import build_feed, filter_options, flag
+from helios.commands.common import buck_options, build_feed, filter_options, flag
 from helios.errors import ConfigError, HeliosError
 
 
@@ -28,11 +28,14 @@ class PluginCommand(click.Command):
 
 @click.command(cls=PluginCommand)
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
-              help="TOML config file (its [subscribe] section; see `helios check-config --example`).")
-@flag("subscribe.bucks", "--buck", "-b", multiple=True, metavar="ENDPOINT")
+              help="TOML config file (its [mesh] bucks, or [subscribe] bucks; see `helios check-config --example`).")
+@buck_options("subscribe.bucks", "feed")
 @filter_options
-@click.option("--seconds", type=click.FloatRange(min=0.1, max=3600), default=10.0, show_default=True,
-              help="Seconds of live events to count (keep it under the monitor's plugin timeout).")
+@click.option("--duration", "seconds", type=click.FloatRange(min=0.1, max=3600), default=10.0, show_default=True,
+              metavar="SECONDS", help="Seconds of live events to count (keep it under the monitor's plugin "
+              "timeout).")
+@click.option("--seconds", "seconds", type=click.FloatRange(min=0.1, max=3600), hidden=True,
+              help="The same as --duration.")
 @click.option("--warning", "-w", metavar="RANGE", help="Warning when the count breaches this "
               "monitoring-plugins range: 10 (more than 10), 10: (fewer than 10), ~:10 (more than "
               "10), 10:20 (outside 10..20), @10:20 (inside 10..20).")
@@ -44,7 +47,7 @@ def check(config_path: str | None, environments: tuple[str, ...], apps: tuple[st
           severity: str | None, hosts: tuple[str, ...], contains: tuple[str, ...], seconds: float,
           warning: str | None, critical: str | None, label: str, **kwargs: Any) -> None:
     """A Nagios / monitoring-plugins check: count the live events that match
-    the filter during --seconds (each event once, from every buck) and compare
+    the filter during --duration (each event once, from every buck) and compare
     the count with the --warning and --critical ranges.
 
     Prints one status line with perfdata ('events', 'dropped', 'bucks') and

@@ -60,6 +60,57 @@ def spool_options(section: str) -> Callable:
     return apply
 
 
+# The explicit endpoint flag of each role (helios.wire.address.OFFSETS).
+ROLE_FLAGS = {"ingest": "--ingest", "feed": "--feed", "query": "--query"}
+ROLE_NAMES = {"ingest": "ingest (PULL)", "feed": "live feed (PUB)", "query": "bucket query (ROUTER)"}
+
+
+def buck_options(key: str, role: str, *old: str) -> Callable:
+    """``--buck/-b HOST[:PORT]``, the bucks' one address each (config
+    [mesh] bucks), and the explicit endpoint flag of ``role`` (config key
+    ``section.key``), which wins over it for bucks with unrelated ports.
+    ``old`` are earlier names of the explicit flag, kept hidden."""
+    options = [
+        flag("mesh.bucks", "--buck", "-b", multiple=True, metavar="HOST[:PORT]",
+             help=f"A buck's address: its ingest port (default 7301); the {ROLE_NAMES[role]} endpoint "
+                  f"follows from it (live feed: port + 1, query: + 2). Repeat for every buck; "
+                  f"config [mesh] bucks."),
+        flag(key, ROLE_FLAGS[role], multiple=True, metavar="ENDPOINT",
+             help=f"A buck's {ROLE_NAMES[role]} endpoint, for a buck whose ports do not follow from "
+                  f"its address (repeatable; wins over --buck; config [{key.split('.')[0]}] "
+                  f"{key.split('.')[1]}).  [default: {_shown(config.default(*key.split('.')))}]"),
+    ]
+    if old:
+        options.append(flag(key, *old, multiple=True, hidden=True))
+
+    def apply(f: Callable) -> Callable:
+        for option in reversed(options):
+            f = option(f)
+        return f
+    return apply
+
+
+def output_option(choices: tuple[str, ...], default: str, help: str) -> Callable:
+    """``-o/--output FORMAT``, with ``--json`` kept as an alias of ``-o json``
+    (when json is one of the formats). The command gets ``output``."""
+    def apply(f: Callable) -> Callable:
+        f = click.option("--output", "-o", type=click.Choice(choices), default=default, show_default=True,
+                         help=help)(f)
+        if "json" in choices:
+            f = click.option("--json", "output", flag_value="json", hidden=True,
+                             help="The same as -o json.")(f)
+        return f
+    return apply
+
+
+def warn_copies(section: Any, name: str) -> None:
+    """One line when ``copies`` is more than the bucks there are: each batch
+    then goes to every buck (helios.wire.fanout.Fanout takes the smaller)."""
+    if section.copies > len(section.bucks):
+        click.echo(f"helios: warning: {name} copies = {section.copies}, but there are {len(section.bucks)} "
+                   f"buck(s): each batch goes to every one ({len(section.bucks)} copies).", err=True)
+
+
 def config_option(f: Callable) -> Callable:
     return click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False),
                         help="TOML config file (see `helios check-config --example`).")(f)

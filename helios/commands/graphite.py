@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from helios.commands.common import (
+    buck_options,
     build_feed,
     config_option,
     filter_options,
@@ -18,7 +19,7 @@ from helios.commands.common import (
 
 @click.command()
 @config_option
-@flag("subscribe.bucks", "--buck", "-b", multiple=True, metavar="ENDPOINT")
+@buck_options("subscribe.bucks", "feed")
 @flag("graphite.carbon", "--carbon", metavar="HOST:PORT")
 @flag("graphite.prefix", "--prefix")
 @flag("graphite.interval", "--interval", type=int, metavar="SECONDS")

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import click
 
-from helios.commands.common import config_option, flag, load, run_service
+from helios.commands.common import config_option, flag, load, output_option, run_service
 from helios.commands.porter import place_options
 
 NS = 1_000_000_000
@@ -145,14 +145,14 @@ def history() -> None:
 
 @history.command("request", short_help="Ask for a history index of a time range; wait until it is ready.")
 @place_flags
-@click.option("--env", "environment", required=True, metavar="ENV", help="The environment.")
+@click.option("--env", "-e", "environment", required=True, metavar="ENV", help="The environment.")
 @click.option("--start", required=True, help="Start of the range: ISO 8601 (2026-11-20T10:00, UTC unless an "
               "offset is given), relative like -2h, 'now', or epoch seconds.")
 @click.option("--end", default="now", show_default=True, help="End of the range (same forms as --start).")
 @click.option("--wait/--no-wait", default=True, show_default=True,
               help="Show the build's progress until it is ready or failed; --no-wait returns at once.")
-@click.option("--json", "as_json", is_flag=True, help="Print the request as JSON (with --wait, once done).")
-def request_cmd(config_path: str | None, environment: str, start: str, end: str, wait: bool, as_json: bool,
+@output_option(("text", "json"), "text", "text: for people; json: the request as JSON (with --wait, once done).")
+def request_cmd(config_path: str | None, environment: str, start: str, end: str, wait: bool, output: str,
                 **kwargs: Any) -> None:
     """Ask for the events of ENV from --start to --end in a temporary index of
     their own (helios-history-ID), built from the archive and the bucks by
@@ -180,7 +180,7 @@ def request_cmd(config_path: str | None, environment: str, start: str, end: str,
         click.echo(f"helios: this range was asked for before: request {r.id} is {r.state}.", err=True)
     if wait:
         r = _watch(store, r.id)
-    if as_json:
+    if output == "json":
         click.echo(json.dumps(r.to_dict(), indent=2))
     store.close()
     if r.state == "failed":
@@ -190,7 +190,20 @@ def request_cmd(config_path: str | None, environment: str, start: str, end: str,
 
 
 def _watch(store, request_id: str):
-    """Show progress until the request is ready, failed or expired."""
+    """Show progress until the request is ready, failed or expired. Ctrl-C
+    stops only the watching: the build goes on, and the message says how
+    to follow it."""
+    try:
+        return _watch_until_done(store, request_id)
+    except KeyboardInterrupt:
+        click.echo("", err=True)
+        click.echo(f"helios: stopped watching; history request {request_id} is still being built by `helios "
+                   f"history serve`. Follow it with `helios history status --wait {request_id}`; once ready, "
+                   f"`helios search --history {request_id} TEXT`.", err=True)
+        sys.exit(130)
+
+
+def _watch_until_done(store, request_id: str):
     tty = sys.stderr.isatty()
     shown, last_line = "", 0.0
     hint_at = time.monotonic() + 10
@@ -221,9 +234,9 @@ def _watch(store, request_id: str):
 @history.command("status", short_help="Show one request: state, progress, expiry.")
 @store_flags
 @click.argument("request_id", metavar="ID")
-@click.option("--json", "as_json", is_flag=True, help="Print the request as JSON.")
+@output_option(("text", "json"), "text", "text: for people; json: the request as JSON.")
 @click.option("--wait", is_flag=True, help="Show the progress until it is ready or failed, as `request` does.")
-def status_cmd(config_path: str | None, request_id: str, as_json: bool, wait: bool, **kwargs: Any) -> None:
+def status_cmd(config_path: str | None, request_id: str, output: str, wait: bool, **kwargs: Any) -> None:
     """Show history request ID: its range, state (queued, building, ready,
     failed with its reason, expired), progress (windows done of all, events
     loaded, bytes read, estimated time left) and when it expires. Exit 0,
@@ -231,7 +244,7 @@ def status_cmd(config_path: str | None, request_id: str, as_json: bool, wait: bo
     cfg = load(config_path, kwargs, "history")
     store = _store(cfg)
     r = _watch(store, request_id) if wait else _get(store, request_id)
-    click.echo(json.dumps(r.to_dict(), indent=2) if as_json else describe(r))
+    click.echo(json.dumps(r.to_dict(), indent=2) if output == "json" else describe(r))
     sys.exit(1 if r.state == "failed" else 0)
 
 
@@ -239,14 +252,14 @@ def status_cmd(config_path: str | None, request_id: str, as_json: bool, wait: bo
 @store_flags
 @click.option("--state", "states", multiple=True, type=click.Choice(["queued", "building", "ready", "failed", "expired"]),
               help="Only requests in this state (repeatable).")
-@click.option("--json", "as_json", is_flag=True, help="Print the requests as JSON.")
-def list_cmd(config_path: str | None, states: tuple[str, ...], as_json: bool, **kwargs: Any) -> None:
+@output_option(("text", "json"), "text", "text: for people; json: the requests as JSON.")
+def list_cmd(config_path: str | None, states: tuple[str, ...], output: str, **kwargs: Any) -> None:
     """List the history requests, newest first: id, environment, range,
     state, progress and events, and when a ready one expires."""
     cfg = load(config_path, kwargs, "history")
     store = _store(cfg)
     found = store.list(states)
-    if as_json:
+    if output == "json":
         click.echo(json.dumps([r.to_dict() for r in found], indent=2))
         return
     rows = [["ID", "ENV", "START", "END", "STATE", "DONE", "EVENTS", "EXPIRES"]]

@@ -17,7 +17,7 @@ import click
               help="What the key may do at the bucks (repeat for several): sender (push events), reader "
                    "(live feed, list and fetch buckets), porter (reader, and prune and report), admin (all). "
                    "Written in the public key file; without it the key is a sender of every environment.")
-@click.option("--env", "envs", multiple=True, metavar="ENV",
+@click.option("--env", "-e", "envs", multiple=True, metavar="ENV",
               help="An environment the role applies to (repeat, or comma-separated); '*' (the default "
                    "with --role) for every environment.")
 @click.option("--token", "token_env", metavar="ENV",

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import click
 
-from helios.commands.common import config_option, flag, load, run_alone, run_service
+from helios.commands.common import buck_options, config_option, flag, load, output_option, run_alone, run_service
 
 INDEXES = click.Choice(["sqlite", "elasticsearch", "opensearch"])
 
@@ -22,7 +22,7 @@ def place_options() -> list[Callable]:
     are: the porter's, and those of every command that reads what it wrote
     (``helios history``)."""
     return [
-        flag("porter.bucks", "--buck", "-b", multiple=True, metavar="ENDPOINT"),
+        buck_options("porter.bucks", "query"),
         flag("porter.index", "--index", type=INDEXES),
         flag("porter.index_url", "--index-url", metavar="URL"),
         flag("porter.index_dir", "--index-dir", metavar="DIR"),
@@ -118,26 +118,27 @@ def run_cmd(**kwargs: Any) -> None:
 @porter_flags
 def once_cmd(**kwargs: Any) -> None:
     """Do one pass (index, archive, prune, retention) and exit: for cron and
-    tests. Exit 1 if the index or the archive failed during the pass, or
-    the porter's quarantine could not be written (the window waits)."""
+    tests. Exit 1 if no buck answered (each one's reason is logged), the
+    index or the archive failed during the pass, or the porter's
+    quarantine could not be written (the window waits)."""
     _run(_merged(kwargs), once=True)
 
 
 @porter.command("status")
 @porter_flags
-@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
-def status_cmd(as_json: bool, **kwargs: Any) -> None:
+@output_option(("text", "json"), "text", "text: for people; json: the status as JSON.")
+def status_cmd(output: str, **kwargs: Any) -> None:
     """Show, per environment, the last window indexed, archived and pruned,
     and what is behind (asking the bucks which windows they hold, when they
     answer), with the health of the index, the archive and the bucks as the
     running porter last saw them. Exit 1 when the porter reports a failing
     index or archive."""
     kwargs = _merged(kwargs)
-    kwargs.pop("as_json", None)
+    kwargs.pop("output", None)
     config_path = kwargs.pop("config_path", None)
     cfg = load(config_path, kwargs, "porter").porter
     status = gather_status(cfg)
-    if as_json:
+    if output == "json":
         click.echo(json.dumps(status, indent=2, sort_keys=True))
     else:
         from helios.porter.report import render

@@ -31,25 +31,26 @@ def _fail(text: str, code: int = 1) -> None:
 @click.command()
 @index_flags
 @click.argument("text", nargs=-1)
-@click.option("--env", "environment", metavar="ENV", help="The environment (required, unless --history gives it).")
+@click.option("--env", "-e", "environment", metavar="ENV", help="The environment (required, unless --history gives it).")
 @click.option("--start", help="From this time: ISO 8601 (UTC unless an offset is given), relative like -2h, or "
-              "epoch seconds. [default: with --history, the request's start]")
+              "epoch seconds. [default: -1h, as search; with --history, the request's start]")
 @click.option("--end", help="Before this time (same forms). [default: with --history, the request's end; else now]")
 @click.option("--history", "history_id", metavar="ID", help="Export from history index ID instead of the recent index.")
-@click.option("--format", "form", type=click.Choice(["bucket", "ndjson"]), default="ndjson", show_default=True,
-              help="bucket: bucket files in a buck's layout under --output (a directory); ndjson: one JSON object "
-              "per event, exact (see helios.export).")
-@click.option("--output", "-o", default="-", show_default=True, metavar="PATH",
-              help="The directory (bucket) or file (ndjson; - is standard output).")
+@click.option("--output", "-o", "form", type=click.Choice(["bucket", "ndjson"]), default="ndjson",
+              show_default=True, help="bucket: bucket files in a buck's layout under --to (a directory); ndjson: "
+              "one JSON object per event, exact (see helios.export).")
+@click.option("--format", "form", type=click.Choice(["bucket", "ndjson"]), hidden=True, help="The same as -o.")
+@click.option("--to", "dest", default="-", show_default=True, metavar="PATH",
+              help="The directory (-o bucket) or file (-o ndjson; - is standard output).")
 @click.option("--window", type=int, default=60, show_default=True, metavar="SECONDS",
               help="Bucket files: the width of their windows (must divide 86400).")
 def export(config_path: str | None, text: tuple[str, ...], environment: str | None, start: str | None,
-           end: str | None, history_id: str | None, form: str, output: str, window: int, **kwargs: Any) -> None:
+           end: str | None, history_id: str | None, form: str, dest: str, window: int, **kwargs: Any) -> None:
     """Write the events of ENV from --start to --end (all of them, or those
     matching TEXT: the query of `helios search`) out of the recent index, or
     a history index with --history, in time order.
 
-    --format bucket writes OUTPUT/buckets/ENV/YYYYMMDD/HHMMSS-<window>s.bkt,
+    -o bucket writes PATH/buckets/ENV/YYYYMMDD/HHMMSS-<window>s.bkt,
     the files a buck keeps: start a buck with --data-dir OUTPUT and the porter
     archives them, or `helios rebuild` loads them into an index. Every event
     comes back whole: the same ids, times, bytes and fields."""
@@ -62,8 +63,8 @@ def export(config_path: str | None, text: tuple[str, ...], environment: str | No
 
     if window <= 0 or DAY % window:
         raise click.BadParameter("must divide 86400", param_hint="--window")
-    if form == "bucket" and output == "-":
-        raise click.UsageError("--format bucket writes a directory: give it with --output DIR")
+    if form == "bucket" and dest == "-":
+        raise click.UsageError("-o bucket writes a directory: give it with --to DIR")
     cfg = load(config_path, kwargs, "history")
     index, req = open_target(cfg, history_id)
     if req is not None:
@@ -72,9 +73,7 @@ def export(config_path: str | None, text: tuple[str, ...], environment: str | No
         environment = req.environment
     if environment is None:
         raise click.UsageError("give the environment: --env ENV (or a history index: --history ID)")
-    if start is None and req is None:
-        raise click.UsageError("give the range: --start (and --end, default now)")
-    t0 = time_ns(start, "--start") if start else req.start
+    t0 = time_ns(start, "--start") if start else (req.start if req else time_ns("-1h", "--start"))
     t1 = time_ns(end, "--end") if end else (req.end if req else time_ns("now", "--end"))
     try:
         q = parse_query(" ".join(text), environment=environment, start=t0, end=t1, limit=None)
@@ -83,7 +82,7 @@ def export(config_path: str | None, text: tuple[str, ...], environment: str | No
     count = 0
     try:
         if form == "bucket":
-            out = BucketExport(output, width=window)
+            out = BucketExport(dest, width=window)
             try:
                 for e in scan(index, replace(q, limit=None)):
                     out.add([e])
@@ -93,7 +92,7 @@ def export(config_path: str | None, text: tuple[str, ...], environment: str | No
             click.echo(f"helios: exported {count:,} event(s) of {environment} into {len(out.files)} bucket file(s) "
                        f"under {out.root}.", err=True)
         else:
-            stream = sys.stdout.buffer if output == "-" else open(output, "wb")
+            stream = sys.stdout.buffer if dest == "-" else open(dest, "wb")
             try:
                 page = []
                 for e in scan(index, q):
@@ -120,11 +119,11 @@ def export(config_path: str | None, text: tuple[str, ...], environment: str | No
 @place_flags
 @flag("porter.workers", "--index-workers", type=int)
 @flag("history.margin", "--margin", type=float, metavar="SECONDS")
-@click.option("--env", "environment", required=True, metavar="ENV", help="The environment.")
+@click.option("--env", "-e", "environment", required=True, metavar="ENV", help="The environment.")
 @click.option("--start", required=True, help="From this time: ISO 8601 (UTC unless an offset is given), relative "
               "like -2h, or epoch seconds.")
 @click.option("--end", default="now", show_default=True, help="Before this time (same forms).")
-@click.option("--workers", "-w", type=click.IntRange(1, 64), default=1, show_default=True,
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Processes that read and load at once, each a contiguous part of the range.")
 def rebuild(config_path: str | None, environment: str, start: str, end: str, workers: int, **kwargs: Any) -> None:
     """Build the recent index (the [porter] index settings) for ENV from

@@ -6,13 +6,13 @@ from typing import Any
 
 import click
 
-from helios.commands.common import config_option, flag, load, run_service, spool_options
+from helios.commands.common import buck_options, config_option, flag, load, run_service, spool_options, warn_copies
 
 
 @click.command()
 @config_option
 @flag("relay.listen", "--listen", metavar="ENDPOINT")
-@flag("relay.bucks", "--buck", "-b", multiple=True, metavar="ENDPOINT")
+@buck_options("relay.bucks", "ingest")
 @flag("relay.state_dir", "--state-dir", metavar="DIR")
 @flag("relay.copies", "--copies", type=int)
 @flag("relay.rcvhwm", "--rcvhwm", type=int, metavar="MESSAGES")
@@ -50,6 +50,7 @@ def relay(config_path: str | None, **kwargs: Any) -> None:
     from helios.services.relay import Relay
 
     cfg = load(config_path, kwargs, "relay")
+    warn_copies(cfg.relay, "[relay]")
     run_service(lambda: Relay(cfg.relay))
 
 

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import click
 
-from helios.commands.common import config_option, flag, load, run_service
+from helios.commands.common import buck_options, config_option, flag, load, run_service
 from helios.commands.history import iso, time_ns
 from helios.commands.porter import INDEXES
 
@@ -93,7 +93,7 @@ def writer_for(output: str, out):
 @click.command()
 @index_flags
 @click.argument("text", nargs=-1)
-@click.option("--env", "environment", metavar="ENV", help="The environment (required, unless --history gives it).")
+@click.option("--env", "-e", "environment", metavar="ENV", help="The environment (required, unless --history gives it).")
 @click.option("--start", help="From this time: ISO 8601 (UTC unless an offset is given), relative like -2h, 'now', "
               "or epoch seconds. [default: -1h; with --history, the request's start]")
 @click.option("--end", help="Before this time (same forms). [default: now; with --history, the request's end]")
@@ -112,8 +112,8 @@ def writer_for(output: str, out):
               help="line: TIME ENV HOST APP SEVERITY MESSAGE; json: one JSON object per line; table: aligned "
               "columns; raw: the message as read.")
 @click.option("--follow", "-f", is_flag=True, help="After the matches, go on printing new matching events as "
-              "they reach the bucks (their live feed, [subscribe] bucks), until Ctrl-C.")
-@flag("subscribe.bucks", "--live-buck", multiple=True, metavar="ENDPOINT")
+              "they reach the bucks (their live feed: --buck, or [mesh] bucks), until Ctrl-C.")
+@buck_options("subscribe.bucks", "feed", "--live-buck")
 def search(config_path: str | None, text: tuple[str, ...], environment: str | None, start: str | None,
            end: str | None, history_id: str | None, hosts: tuple[str, ...], apps: tuple[str, ...],
            severity: str | None, limit: int, everything: bool, reverse: bool, count_only: bool, output: str,
@@ -159,8 +159,10 @@ def search(config_path: str | None, text: tuple[str, ...], environment: str | No
     shown = 0
     try:
         if count_only:
-            click.echo(index.count(q))
-            return
+            total = index.count(q)
+            click.echo(total)
+            sys.stdout.flush()
+            sys.exit(0 if total else 1)
         write = writer_for(output, out)
         hits = scan(index, q) if everything else iter(index.search(q))
         page: list = []
@@ -175,6 +177,11 @@ def search(config_path: str | None, text: tuple[str, ...], environment: str | No
         out.flush()
         if not shown and req is None:
             _hint_history(index, q)
+        if not everything and shown >= limit:
+            total = index.count(replace(q, limit=None))
+            if total > shown:
+                click.echo(f"helios: {shown:,} of {total:,} matches (use --limit N, or --all for every one).",
+                           err=True)
     except HeliosError as exc:
         _fail(str(exc))
     except BrokenPipeError:

@@ -22,7 +22,7 @@ from typing import Any
 
 import click
 
-from helios.commands.common import config_option, flag, load
+from helios.commands.common import buck_options, config_option, flag, load, output_option
 
 # A sender silent for longer than this is listed as gone quiet (a warning);
 # one silent beyond --seen is not listed at all.
@@ -147,12 +147,15 @@ def by_input(stats: dict[str, Any], listed: set[str]) -> dict[str, dict[str, int
 
 
 def _when(ns_or_s: Any) -> str:
+    """A window's end as `helios porter status` shows it (ISO 8601 UTC, to the second)."""
+    from helios.timespec import iso_s
+
     if not ns_or_s:
         return "-"
     t = float(ns_or_s)
     if t > 1e14:  # ns
         t /= 1e9
-    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(t))
+    return iso_s(t)
 
 
 def render(st: Status, colour: bool) -> str:
@@ -210,14 +213,14 @@ def render(st: Status, colour: bool) -> str:
 
 @click.command("status", short_help="The whole mesh at a glance: bucks, senders, porter.")
 @config_option
-@flag("query.bucks", "--buck", "-b", multiple=True, metavar="ENDPOINT")
+@buck_options("query.bucks", "query")
 @flag("query.timeout", "--timeout", type=float, metavar="SECONDS")
 @click.option("--interval", type=float, default=1.0, show_default=True,
               help="Seconds between the two rounds of stats that give each buck's ingest rate (0: one round).")
 @click.option("--seen", type=float, default=600.0, show_default=True,
               help="List senders heard from in the last this many seconds.")
-@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
-def status(config_path: str | None, interval: float, seen: float, as_json: bool, **kwargs: Any) -> None:
+@output_option(("text", "json"), "text", "text: for people; json: the status as JSON.")
+def status(config_path: str | None, interval: float, seen: float, output: str, **kwargs: Any) -> None:
     """Show the whole mesh from any host that reaches the bucks: each buck up
     or down with its ingest rate and disk use; the tailers, relays and
     clients that sent in the last minutes, with how far behind they are; the
@@ -233,7 +236,7 @@ def status(config_path: str | None, interval: float, seen: float, as_json: bool,
             time.sleep(interval)  # the rate is the difference of two counts
         second = qc.stats(cfg.bucks)
     st = assess(first, second, interval, time.time(), seen)
-    if as_json:
+    if output == "json":
         click.echo(json.dumps(asdict(st), indent=2, default=str))
     else:
         click.echo(render(st, colour=sys.stdout.isatty()))

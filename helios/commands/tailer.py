@@ -7,13 +7,22 @@ from typing import Any
 import click
 
 from helios import config
-from helios.commands.common import config_option, flag, load, overrides_of, run_service, spool_options
+from helios.commands.common import (
+    buck_options,
+    config_option,
+    flag,
+    load,
+    overrides_of,
+    run_service,
+    spool_options,
+    warn_copies,
+)
 
 
 @click.command()
 @config_option
 @flag("tailer.paths", "--path", "-p", multiple=True, metavar="GLOB")
-@flag("tailer.bucks", "--buck", "-b", multiple=True, metavar="ENDPOINT")
+@buck_options("tailer.bucks", "ingest")
 @flag("tailer.environment", "--env", "-e")
 @flag("tailer.host", "--host")
 @flag("tailer.app", "--app")
@@ -61,6 +70,7 @@ def tailer(config_path: str | None, **kwargs: Any) -> None:
     from helios.services.tailer import Tailer
 
     cfg = load(config_path, kwargs, "tailer")
+    warn_copies(cfg.tailer, "[tailer]")
     def reload():
         return config.load(config_path, overrides_of(kwargs), require=("tailer",)).tailer
 

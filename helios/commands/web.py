@@ -6,12 +6,12 @@ from typing import Any
 
 import click
 
-from helios.commands.common import config_option, flag, load, run_service
+from helios.commands.common import buck_options, config_option, flag, load, run_service
 
 
 @click.command()
 @config_option
-@flag("web.bucks_pub", "--buck", "-b", multiple=True, metavar="ENDPOINT")
+@buck_options("web.bucks_pub", "feed")
 @flag("web.listen", "--listen", metavar="HOST:PORT")
 @flag("web.metrics", "--metrics", metavar="HOST:PORT")
 @flag("web.max_lines", "--max-lines", type=int)
@@ -33,7 +33,7 @@ from helios.commands.common import config_option, flag, load, run_service
 @flag("porter.index_dir", "--index-dir", metavar="DIR")
 def web(config_path: str | None, **kwargs: Any) -> None:
     """Serve the browser live tail: subscribe to the live feed (PUB) of every
-    buck given by --buck, and show the events in a page at http://LISTEN/.
+    buck (--buck, or --feed endpoints), and show the events in a page at http://LISTEN/.
 
     Copies of an event from two bucks are shown once, the bucks' streams are
     merged in time order, and each page's filters (environment, host, app,

@@ -10,7 +10,7 @@ import click
 
 @click.command("hash-password")
 @click.option("--user", metavar="NAME", help="Print a whole [web] users entry for this user name.")
-@click.option("--env", "environments", multiple=True, metavar="ENV",
+@click.option("--env", "-e", "environments", multiple=True, metavar="ENV",
               help="With --user: the user may see only this environment (repeatable; default: all).")
 @click.option("--stdin", "from_stdin", is_flag=True,
               help="Read the password from the first line of standard input instead of asking twice.")

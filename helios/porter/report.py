@@ -82,6 +82,7 @@ def summarize(listed: Listed | None, states: Iterable[WindowState], now: float, 
 
     def env(e: str) -> dict:
         return out.setdefault(e, {"last_indexed": None, "last_archived": None, "last_pruned": None,
+                                  "indexed_to": None, "archived_to": None, "pruned_to": None,
                                   "windows_indexed": 0, "events_indexed": 0, "windows_archived": 0,
                                   "archive_bytes": 0, "windows_skipped": 0, "windows_pruned": 0})
 
@@ -94,15 +95,18 @@ def summarize(listed: Listed | None, states: Iterable[WindowState], now: float, 
             d["windows_indexed"] += 1
             d["events_indexed"] += ws.index_events or 0
             d["last_indexed"] = max(d["last_indexed"] or start, start)
+            d["indexed_to"] = max(d["indexed_to"] or ws.name.end, ws.name.end)
         if ws.archived_at is not None:
             d["windows_archived"] += 1
             d["archive_bytes"] += ws.archive_size or 0
             d["last_archived"] = max(d["last_archived"] or start, start)
+            d["archived_to"] = max(d["archived_to"] or ws.name.end, ws.name.end)
         if ws.skipped is not None:
             d["windows_skipped"] += 1
         if ws.pruned_from:
             d["windows_pruned"] += 1
             d["last_pruned"] = max(d["last_pruned"] or start, start)
+            d["pruned_to"] = max(d["pruned_to"] or ws.name.end, ws.name.end)
     if listed is not None:
         prune_at = max(prune_age, archive_age)
         for name, held in listed:
@@ -139,7 +143,8 @@ def summarize(listed: Listed | None, states: Iterable[WindowState], now: float, 
         if listed is not None:
             for k in ("held", "open", "index_behind", "archive_behind", "prune_behind", "prune_waiting"):
                 d.setdefault(k, 0)
-        for k in ("last_indexed", "last_archived", "last_pruned", "oldest_behind"):
+        for k in ("last_indexed", "last_archived", "last_pruned", "indexed_to", "archived_to", "pruned_to",
+                  "oldest_behind"):
             if d.get(k) is not None:
                 d[k] = iso(d[k])
     return dict(sorted(out.items()))
@@ -169,11 +174,12 @@ def render(status: dict) -> str:
         lines.append("no windows seen yet")
     for name, d in envs.items():
         lines.append(f"environment {name}:")
-        lines.append(f"  last indexed   {d['last_indexed'] or '-'}  ({d['windows_indexed']} windows, "
+        # "to": the end of the last window done, as `helios status` shows it.
+        lines.append(f"  indexed to     {d.get('indexed_to') or '-'}  ({d['windows_indexed']} windows, "
                      f"{d['events_indexed']} events)")
-        lines.append(f"  last archived  {d['last_archived'] or '-'}  ({d['windows_archived']} windows, "
+        lines.append(f"  archived to    {d.get('archived_to') or '-'}  ({d['windows_archived']} windows, "
                      f"{d['archive_bytes']} bytes; {d['windows_skipped']} blacklisted)")
-        lines.append(f"  last pruned    {d['last_pruned'] or '-'}  ({d['windows_pruned']} windows)")
+        lines.append(f"  pruned to      {d.get('pruned_to') or '-'}  ({d['windows_pruned']} windows)")
         if d.get("too_old"):
             t = d["too_old"]
             lines.append(f"  too old        {t['events']} events left out of the index in {t['windows']} windows "

@@ -106,7 +106,7 @@ class Demo:
         if self.web:
             port = free_port()
             web_url = f"http://127.0.0.1:{port}/"
-            self.start("web", ["web", "--listen", f"127.0.0.1:{port}", *[x for p in pubs.values() for x in ("--buck", p)]])
+            self.start("web", ["web", "--listen", f"127.0.0.1:{port}", *[x for p in pubs.values() for x in ("--feed", p)]])
         gen = None
         if not self.logs:
             gen = threading.Thread(target=self.generate, args=(gen_file,), daemon=True)
@@ -122,7 +122,7 @@ class Demo:
         if gen:
             self.say(f"  generator (thread) writes {self.rate} lines/s to {gen_file}")
         self.say(f"  service logs in {self.dir / 'logs'}")
-        self.say("  buckets:  helios buckets ls " + " ".join(f"-b {q}" for q in self.queries.values()))
+        self.say("  buckets:  helios buckets ls " + " ".join(f"--query {q}" for q in self.queries.values()))
         self.say()
 
         started = time.monotonic()

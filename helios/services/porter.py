@@ -101,8 +101,8 @@ class Porter:
 
     def run(self) -> int:
         """Pass after pass until stopped (or one pass with ``once``); returns
-        0, or 1 when ``once`` met an index or archive that failed, or a
-        quarantine it could not write."""
+        0, or 1 when ``once`` met an index or archive that failed, a
+        quarantine it could not write, or no buck that answered."""
         from helios.porter.workers import Resources
         from helios.query.client import QueryClient
 
@@ -148,7 +148,11 @@ class Porter:
             log.info("Porter stopped: %d window(s) indexed, %d archived, %d pruned from bucks.",
                      self.counts["indexed"], self.counts["archived"], self.counts["pruned"])
         failed = ctx.index_backoff.failures or ctx.archive_backoff.failures or ctx.quarantine_failed
-        return 1 if self.once and failed else 0
+        no_buck = bool(ctx.bucks) and all(v != "ok" for v in ctx.bucks.values())
+        if self.once and no_buck:
+            log.error("No buck answered, so nothing was ported: %s",
+                      "; ".join(f"{ep}: {why}" for ep, why in ctx.bucks.items()))
+        return 1 if self.once and (failed or no_buck) else 0
 
     def _nap(self) -> None:
         now = time.time()

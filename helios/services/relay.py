@@ -134,6 +134,7 @@ class Relay:
             pull.close(linger=0)
             if self.syslog is not None:
                 self.syslog.close()  # what open connections sent, a last line without its newline too
+            remove_ipc_file(cfg.listen)
             self.sync()
             self.spool.close()
             self.fanout.close(linger_ms=2000)
@@ -324,6 +325,19 @@ def load_resent(path: Path) -> dict[str, int]:
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         log.warning("Relay cannot read %s (%s); closed spool buckets will be re-sent again.", path, exc)
         return {}
+
+
+def remove_ipc_file(endpoint: str) -> None:
+    """The socket file of an ipc:// endpoint, removed once the relay no
+    longer listens on it (ZeroMQ leaves it behind)."""
+    if not endpoint.startswith("ipc://"):
+        return
+    path = Path(endpoint[len("ipc://"):])
+    try:
+        if path.is_socket():
+            path.unlink()
+    except OSError as exc:
+        log.warning("Relay could not remove its socket file %s: %s", path, exc)
 
 
 def make_ipc_dir(endpoint: str) -> None:

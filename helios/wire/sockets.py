@@ -191,6 +191,8 @@ class SocketFactory:
         try:
             for opt, value in spec.options.items():
                 sock.setsockopt(opt, value)
+            if endpoint.startswith("tcp://["):   # an IPv6 address (helios.wire.address: [::1]:7301)
+                sock.setsockopt(zmq.IPV6, 1)
             for name, value in overrides.items():
                 if value is None:
                     continue

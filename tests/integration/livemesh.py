@@ -48,7 +48,7 @@ class Mesh:
         self.procs = procs
 
     def buck_flags(self):
-        return [x for p in self.pubs for x in ("--buck", p)]
+        return [x for p in self.pubs for x in ("--feed", p)]
 
     def start(self, command, *args, name):
         """A live subscriber command on both bucks, logging warnings only."""

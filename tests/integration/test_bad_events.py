@@ -158,7 +158,7 @@ def test_a_forged_header_gets_past_a_header_check_and_the_porter_quarantines_the
     assert json.loads(line)["time"] == TOP and json.loads(line)["id"] == top["id"].hex()
 
     # The report the porter left with the buck carries it to `helios status`.
-    r = subprocess.run([sys.executable, "-m", "helios", "status", "--timeout", "2", "--buck", q, "--json"],
+    r = subprocess.run([sys.executable, "-m", "helios", "status", "--timeout", "2", "--query", q, "--json"],
                        cwd=ROOT, capture_output=True, text=True, timeout=60)
     st = json.loads(r.stdout)
     assert any("kept in quarantine" in w for w in st["warnings"]), st["warnings"]
@@ -251,7 +251,7 @@ def test_corrected_and_quarantined_events_show_in_the_metrics(procs, buck, tmp_p
     now = time.time_ns()
     push(ingest, frame([event(0), event(1, TOP)]), frame([event(2), event(3, TOP)], first=now, last=now))
     poll_until(lambda: value(buck_metrics, "helios_corrected_events_total") == 1, what="one corrected event counted")
-    text = subprocess.run([sys.executable, "-m", "helios", "status", "--timeout", "2", "--buck", q], cwd=ROOT,
+    text = subprocess.run([sys.executable, "-m", "helios", "status", "--timeout", "2", "--query", q], cwd=ROOT,
                           capture_output=True, text=True, timeout=60).stdout
     assert "1 event times corrected" in text
     procs(*porter_args(tmp_path, [q], "--metrics", "127.0.0.1:0"), name="porter")

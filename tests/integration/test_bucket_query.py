@@ -219,7 +219,7 @@ def test_a_dead_buck_among_live_ones_is_named_after_the_timeout_and_holds_up_no_
             # The client goes on working with the live bucks after a timeout.
             assert all(isinstance(r, dict) for r in qc.stats(live).values())
 
-        r = helios("buckets", "ls", "--buck", live[0], "--buck", dead, "--buck", live[1], "--timeout", "1")
+        r = helios("buckets", "ls", "--query", live[0], "--query", dead, "--query", live[1], "--timeout", "1")
         out = r.stdout.decode()
         assert r.returncode == 1 and bucket_id in out and "?" in out and "1 of 3 bucks did not answer" in out
         assert dead in r.stderr.decode()
@@ -234,34 +234,38 @@ def test_helios_buckets_ls_and_get_end_to_end(buck, tmp_path):
     send(ing_a, [frame(both), frame(only_a, env="dev")], data_a, 24)
     send(ing_b, [frame(both)], data_b, 20)
 
-    r = helios("buckets", "ls", "-b", qa, "-b", qb)
+    r = helios("buckets", "ls", "--query", qa, "--query", qb)
     assert r.returncode == 0, r.stderr
     rows = {line.split()[0]: line.split() for line in r.stdout.decode().splitlines()[1:-1]}
     [prod] = [k for k in rows if k.startswith("prod/")]
     [dev] = [k for k in rows if k.startswith("dev/")]
     assert rows[prod][1] == "open" and rows[prod][-2:] == ["yes", "yes"] and rows[dev][-2:] == ["yes", "-"]
 
-    listing = json.loads(helios("buckets", "ls", "-b", qa, "-b", qb, "--json", "--env", "dev").stdout)
+    listing = json.loads(helios("buckets", "ls", "--query", qa, "--query", qb, "--json", "--env", "dev").stdout)
     assert [b["id"] for b in listing["buckets"]] == [dev] and list(listing["buckets"][0]["bucks"]) == [qa]
 
     out = tmp_path / "dev.bkt"
-    r = helios("buckets", "get", "-b", qb, "-b", qa, dev, "-o", str(out))
+    r = helios("buckets", "get", "--query", qb, "--query", qa, dev, "--to", str(out))
     assert r.returncode == 0, r.stderr
     name = layout.parse_bucket_id(dev)
     assert out.read_bytes() == layout.bucket_path(data_a / "buckets", "dev", name.start, name.width).read_bytes()
     assert b"1 record(s)" in r.stderr and b"still open" in r.stderr
 
-    r = helios("buckets", "get", "-b", qa, prod, "--ndjson")
+    r = helios("buckets", "get", "--query", qa, prod, "--ndjson")
     events = [json.loads(line) for line in r.stdout.splitlines()]
     assert [e["id"] for e in events] == [e.id.hex() for e in both]
     assert events[0]["message"] == both[0].message.decode()
 
-    r = helios("buckets", "get", "-b", qa, "prod/20240131/000000-60s", "-o", str(tmp_path / "none.bkt"))
+    r = helios("buckets", "get", "--query", qa, "prod/20240131/000000-60s", "--to", str(tmp_path / "none.bkt"))
     assert r.returncode == 1 and b"no buck holds prod/20240131/000000-60s" in r.stderr
     assert not (tmp_path / "none.bkt").exists()
 
-    stats = json.loads(helios("buckets", "stats", "-b", qa, "-b", qb).stdout)
+    stats = json.loads(helios("buckets", "stats", "--query", qa, "--query", qb, "-o", "json").stdout)
     assert (stats[qa]["events"], stats[qb]["events"]) == (24, 20)
+    # For people: a table, one row per buck, named by the address each was given as.
+    table = helios("buckets", "stats", "--buck", ing_a, "--buck", ing_b).stdout.decode().splitlines()
+    assert table[0].split()[:5] == ["BUCK", "NAME", "UP", "FRAMES", "EVENTS"]
+    assert [(row.split()[1], row.split()[5]) for row in table[1:]] == [("buck-a", "24"), ("buck-b", "20")]
 
 
 def tailed(key, lines, env="prod"):
@@ -283,14 +287,34 @@ def test_helios_audit_asks_running_bucks_and_finds_the_gap_the_data_dirs_show(bu
     send(ing_a, [frame(events[:10]), frame(events[20:30])], data_a, 20)
     send(ing_b, [frame(events[10:17]), frame(events[18:20]), frame(events[30:])], data_b, 19)
 
-    by_query = helios("audit", "--buck", buck_query(data_a), "--buck", buck_query(data_b), "--json")
+    by_query = helios("audit", "--query", buck_query(data_a), "--query", buck_query(data_b), "--json")
     by_dirs = helios("audit", "--data-dir", str(data_a), "--data-dir", str(data_b), "--json")
     assert by_query.returncode == by_dirs.returncode == 1
     report, want = json.loads(by_query.stdout), json.loads(by_dirs.stdout)
     assert report["sources"] == want["sources"]
+    # The same bucks by their addresses, and the data directories after one --data-dir (or none).
+    for args in (("--buck", ing_a, "-b", ing_b, "-o", "json"), ("--data-dir", str(data_a), str(data_b), "-o", "json"),
+                 (str(data_a), str(data_b), "-o", "json")):
+        again = helios("audit", *args)
+        assert again.returncode == 1 and json.loads(again.stdout)["sources"] == want["sources"], (args, again)
     [src] = report["sources"]
     assert src["gaps"] == [{"start": 170, "end": 180, "bytes": 10}] and src["events"] == 39
 
     dead = free_endpoint()
-    r = helios("audit", "--buck", buck_query(data_a), "--buck", dead, "--timeout", "1")
+    r = helios("audit", "--query", buck_query(data_a), "--query", dead, "--timeout", "1")
     assert r.returncode == 1 and f"not audited: buck {dead} did not answer" in r.stdout.decode()
+
+
+def test_buckets_get_writes_no_bucket_file_to_a_terminal_and_says_what_to_use(tmp_path):
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        r = subprocess.run([sys.executable, "-m", "helios", "buckets", "get", "prod/20240131/000000-60s",
+                            "--query", free_endpoint()], stdout=follower, stderr=subprocess.PIPE, cwd=ROOT,
+                           timeout=60)
+    finally:
+        os.close(follower)
+        os.close(leader)
+    assert r.returncode == 2
+    assert b"refusing to write a binary bucket file to a terminal: use -o ndjson" in r.stderr

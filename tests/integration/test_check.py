@@ -51,7 +51,7 @@ def test_each_threshold_gives_its_state_as_exit_code_with_perfdata(tmp_path, pro
 
 
 def test_a_check_with_no_buck_reachable_is_unknown():
-    r = run_check("--buck", free_endpoint(), "--connect-timeout", "0.3", "--seconds", "1", "-c", "10")
+    r = run_check("--feed", free_endpoint(), "--connect-timeout", "0.3", "--seconds", "1", "-c", "10")
     assert r.returncode == 3
     assert r.stdout.startswith("HELIOS UNKNOWN - no buck reachable within 0.3 s"), r.stdout
 
@@ -60,7 +60,7 @@ def test_a_check_with_one_buck_down_still_counts_and_says_which(tmp_path, procs,
     mesh = Mesh(tmp_path, procs, buck)
     down = free_endpoint()
     # --contains: the tailed lines only, not the tailer's inventory records (live events too).
-    proc = procs("--log-level", "warning", "check", "--buck", mesh.pubs[0], "--buck", down, "--seconds", "3",
+    proc = procs("--log-level", "warning", "check", "--feed", mesh.pubs[0], "--feed", down, "--seconds", "3",
                  "--connect-timeout", "0.5", "-w", "5", "--env", "prod", "--contains", "payload",
                  name="check").expect_exit(1)
     poll_until(lambda: stats(mesh.data[0])["live"]["subscriptions"] == 1, what="the check to subscribe")
@@ -77,7 +77,7 @@ def test_a_check_with_one_buck_down_still_counts_and_says_which(tmp_path, procs,
     (["--severity", "loud"], "not a severity"),
     (["--bogus"], "No such option"),
     (["--seconds", "0"], "--seconds"),
-    (["--buck", "nowhere"], "subscribe.bucks"),
+    (["--feed", "nowhere"], "subscribe.bucks"),
 ])
 def test_bad_arguments_are_unknown_on_standard_output(args, why):
     r = run_check(*args)

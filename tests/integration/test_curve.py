@@ -76,12 +76,12 @@ def tailer_stats(p) -> dict:
 
 
 def subscriber(procs, name: str, config: str | None, pub: str):
-    args = ["subscribe", "-b", pub, "--output", "raw", "--reorder-delay", "0"]
+    args = ["subscribe", "--feed", pub, "--output", "raw", "--reorder-delay", "0"]
     return procs(*args, *(["-c", config] if config else []), name=f"sub-{name}")
 
 
 def ls(config: str | None, query: str) -> subprocess.CompletedProcess:
-    return helios("buckets", "ls", "-b", query, "--timeout", "1.5", *(["-c", config] if config else []))
+    return helios("buckets", "ls", "--query", query, "--timeout", "1.5", *(["-c", config] if config else []))
 
 
 def messages(data: Path) -> list[bytes]:
@@ -218,9 +218,9 @@ def test_bytes_on_the_wire_never_contain_a_line_in_plaintext(keys, procs, buck, 
         secret = b"user=alice password=hunter2-and-a-marker-that-is-unmistakable"
         tailer(procs, tmp_path, "allowed", keys.tailer, taps["ingest"].endpoint, secret)
         poll_until(lambda: secret in sub.log_path.read_bytes(), timeout=15, what="the line, live")
-        listing = helios("buckets", "ls", "--json", "-c", keys.ops, "-b", taps["query"].endpoint)
+        listing = helios("buckets", "ls", "--json", "-c", keys.ops, "--query", taps["query"].endpoint)
         bucket_id = json.loads(listing.stdout)["buckets"][0]["id"]
-        got = helios("buckets", "get", bucket_id, "--ndjson", "-c", keys.ops, "-b", taps["query"].endpoint)
+        got = helios("buckets", "get", bucket_id, "--ndjson", "-c", keys.ops, "--query", taps["query"].endpoint)
         assert got.returncode == 0 and "hunter2" in got.stdout, (listing, got)
         for name, tap in taps.items():
             seen = tap.bytes()
@@ -270,12 +270,12 @@ def test_a_service_refuses_to_start_with_a_secret_key_others_can_read_naming_the
 def test_a_service_refuses_to_start_with_a_missing_or_malformed_key_naming_the_file(keys, tmp_path):
     missing = tmp_path / "nowhere.key_secret"
     cfg = write_security(tmp_path / "missing.toml", secret_key=str(missing), server_key=str(keys.dir / "server.key"))
-    r = helios("buckets", "ls", "-c", cfg, "-b", "tcp://127.0.0.1:1")
+    r = helios("buckets", "ls", "-c", cfg, "--query", "tcp://127.0.0.1:1")
     assert r.returncode == 2 and f"security.secret_key: {missing}: no such secret key file" in r.stderr, r
     bad = tmp_path / "bad.key"
     bad.write_text('curve\n    public-key = "not a key"\n')
     cfg = write_security(tmp_path / "bad.toml", secret_key=str(keys.dir / "private/ops.key_secret"), server_key=str(bad))
-    r = helios("subscribe", "-c", cfg, "-b", "tcp://127.0.0.1:1", "--duration", "0")
+    r = helios("subscribe", "-c", cfg, "--feed", "tcp://127.0.0.1:1", "--duration", "0")
     assert r.returncode == 2 and f"security.server_key: {bad}" in r.stderr and "40 z85" in r.stderr, r
     # A buck without its keys set at all: every missing key named.
     cfg = write_security(tmp_path / "nokeys.toml", secret_key=str(keys.dir / "private/ops.key_secret"))

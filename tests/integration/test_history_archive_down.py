@@ -30,7 +30,7 @@ def test_a_build_fails_with_its_reason_when_the_archive_is_unreachable_and_can_b
     windows = {OLD + w * 60: events_of("prod", OLD + w * 60, 300, f"old{w}", seed=w) for w in range(2)}
     fill_s3(moto.url, windows)
     place = ["--history-dir", str(tmp_path / "history"), "--archive", "s3", "--s3-bucket", "archive",
-             "--s3-prefix", "helios", "--s3-endpoint", moto.url, "--buck", free_endpoint(), "--timeout", "0.5"]
+             "--s3-prefix", "helios", "--s3-endpoint", moto.url, "--query", free_endpoint(), "--timeout", "0.5"]
     procs("history", "serve", *place, "--poll-interval", "0.1", name="history-serve")
     moto.stop()                                   # the archive goes away
     run = lambda *a: subprocess.run([sys.executable, "-m", "helios", *a], cwd=ROOT, capture_output=True,  # noqa: E731

@@ -151,7 +151,7 @@ def test_the_web_app_serves_its_metrics_and_counts_open_pages(procs, buck):
 
     _, ingest, data = buck("a")
     pub = json.loads((data / "stats.json").read_text())["publish"]
-    web = procs("web", "--listen", "127.0.0.1:0", "--buck", pub, "--metrics", "127.0.0.1:0", name="web")
+    web = procs("web", "--listen", "127.0.0.1:0", "--feed", pub, "--metrics", "127.0.0.1:0", name="web")
     address = poll_until(lambda: (m := re.search(r"serves its metrics on http://([\d.:]+)/metrics", web.output()))
                          and m.group(1), timeout=30, what="the web app's metrics address")
     assert value(address, "helios_web_sessions") == 0

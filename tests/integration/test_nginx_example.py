@@ -44,7 +44,7 @@ def test_the_example_nginx_config_passes_tokens_to_the_bucks_and_serves_the_web_
     proc, _, data = buck("a", None, "--http", "127.0.0.1:0", "--http-token", f"prod={tokens.hash_token(TOKEN)}")
     buck_port = int(buck_http(data).rsplit(":", 1)[1])
     web_port = free_port()
-    web = procs("web", "--listen", f"127.0.0.1:{web_port}", "--buck", "tcp://127.0.0.1:1",
+    web = procs("web", "--listen", f"127.0.0.1:{web_port}", "--feed", "tcp://127.0.0.1:1",
                 "--allowed-host", "logs.example.net")  # the name the proxy serves (its Host)
     poll_until(lambda: "Serving the live tail" in web.output(), what="helios web to start")
     cert, key = make_certificate(tmp_path)

@@ -44,7 +44,7 @@ def porter_args(tmp, queries, *extra, cmd="run", state="porter"):
             "--archive-age", "0", "--prune-age", "0", "--backoff-min", "0.2", "--backoff-max", "1",
             "--recent-days", "30", "--archive-level", "3"]
     for q in queries:
-        args += ["--buck", q]
+        args += ["--query", q]
     return [*args, *extra]
 
 
@@ -273,7 +273,7 @@ def test_a_dead_buck_among_live_ones_does_not_stop_porting_and_status_says_so(tm
     assert_once_and_whole(index_events(tmp_path), want)
 
     st = subprocess.run([sys.executable, "-m", "helios", "porter", "status", "--json", "--state-dir",
-                         str(tmp_path / "porter"), "--timeout", "1", "-b", qs[0], "-b", dead, "-b", qs[1],
+                         str(tmp_path / "porter"), "--timeout", "1", "--query", qs[0], "--query", dead, "--query", qs[1],
                          "--prune-age", "0", "--archive-age", "0"],
                         cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert st.returncode == 0, st.stderr
@@ -286,7 +286,7 @@ def test_a_dead_buck_among_live_ones_does_not_stop_porting_and_status_says_so(tm
             prod["prune_behind"], prod["prune_waiting"]) == (2, 2, 0, 0, 2, 0)
     assert prod["events_indexed"] == len(want)
     # The porter left its progress with the live bucks, for `helios status` on any host.
-    mesh = subprocess.run([sys.executable, "-m", "helios", "status", "--json", "--interval", "0", "-b", qs[0], "-b",
+    mesh = subprocess.run([sys.executable, "-m", "helios", "status", "--json", "--interval", "0", "--query", qs[0], "--query",
                            qs[1]], cwd=ROOT, capture_output=True, text=True, timeout=30)
     (report,) = json.loads(mesh.stdout)["porters"]
     assert report["environments"]["prod"]["indexed"] == YESTERDAY + 120
@@ -313,7 +313,7 @@ def test_an_archive_that_is_down_is_retried_and_nothing_is_pruned_until_it_works
     assert all(len(v) == 2 for v in held.values()), "a window was pruned while the archive was down"
     assert_once_and_whole(index_events(tmp_path), want)  # the index goes on meanwhile
     st = subprocess.run([sys.executable, "-m", "helios", "porter", "status", "--state-dir", str(tmp_path / "porter"),
-                         "-b", qs[0], "-b", qs[1]], cwd=ROOT, capture_output=True, text=True, timeout=30)
+                         "--query", qs[0], "--query", qs[1]], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert st.returncode == 1 and "archive: DOWN" in st.stdout and "Nothing is pruned" in st.stdout
 
     blocker.unlink()  # the archive is back

@@ -55,18 +55,18 @@ def test_events_older_than_the_index_keeps_are_counted_and_warned_about(tmp_path
     assert "recent_days 7" in logged
 
     st = helios("porter", "status", "--json", "--state-dir", str(tmp_path / "porter"),
-                *[x for q in queries for x in ("--buck", q)])
+                *[x for q in queries for x in ("--query", q)])
     too_old = json.loads(st.stdout)["environments"]["prod"]["too_old"]
     assert too_old["events"] == 300 and too_old["windows"] >= 1
     assert too_old["oldest"].startswith(f"{old:%Y-%m-%d}")
-    text = helios("porter", "status", "--state-dir", str(tmp_path / "porter"), *[x for q in queries for x in ("--buck", q)])
+    text = helios("porter", "status", "--state-dir", str(tmp_path / "porter"), *[x for q in queries for x in ("--query", q)])
     assert "300 events left out of the index" in text.stdout
 
     # A second pass over nothing new leaves the figure as it is (counted once, with the window's mark).
     helios(*porter_args(tmp_path, queries, "--recent-days", "7", cmd="once"))
     st = helios("porter", "status", "--json", "--state-dir", str(tmp_path / "porter"),
-                *[x for q in queries for x in ("--buck", q)])
+                *[x for q in queries for x in ("--query", q)])
     assert json.loads(st.stdout)["environments"]["prod"]["too_old"]["events"] == 300
 
-    mesh = helios("status", *[x for q in queries for x in ("--buck", q)])
+    mesh = helios("status", *[x for q in queries for x in ("--query", q)])
     assert "300 events too old for the index" in mesh.stdout, mesh.stdout

@@ -24,13 +24,13 @@ def test_export_then_reimport_of_a_window_yields_byte_identical_events(tmp_path,
     want = sorted((e for e in mesh.old if (OLD + 60) * NS <= e.time < (OLD + 120) * NS), key=lambda e: (e.time, e.id))
 
     out = tmp_path / "export"
-    ex = mesh.run("export", "-c", cfg, "--history", rid, "--format", "bucket", "-o", str(out))
+    ex = mesh.run("export", "-c", cfg, "--history", rid, "-o", "bucket", "--to", str(out))
     assert ex.returncode == 0 and f"exported {len(want):,} event(s)" in ex.stderr, ex.stderr
     # A buck serves the exported files; `helios rebuild` loads them into a fresh index.
     procs("buck", "--name", "buck-x", "--ingest", ANY_PORT, "--publish", "", "--query", ANY_PORT,
           "--data-dir", str(out), "--stats-interval", "0.2", name="buck-x")
     q = buck_query(out)
-    rb = mesh.run("rebuild", "--env", "prod", *window, "--buck", q, "--archive-dir", str(tmp_path / "empty-archive"),
+    rb = mesh.run("rebuild", "--env", "prod", *window, "--query", q, "--archive-dir", str(tmp_path / "empty-archive"),
                   "--index-dir", str(tmp_path / "reimported"), "--history-dir", str(tmp_path / "h2"), "--workers", "2")
     assert rb.returncode == 0, rb.stderr
     assert f"{len(want):,} event(s) new to the index" in rb.stderr
@@ -49,7 +49,7 @@ def test_rebuild_fills_the_recent_index_from_the_archive_with_workers(tmp_path, 
     mesh = historymesh.build(tmp_path, procs, per_window=300)
     cfg = str(mesh.config)
     # The old windows were archived and pruned; rebuilding them puts them in the recent index.
-    rb = mesh.run("rebuild", "-c", cfg, "--env", "prod", "--start", iso(OLD), "--end", iso(OLD + 180), "-w", "2")
+    rb = mesh.run("rebuild", "-c", cfg, "--env", "prod", "--start", iso(OLD), "--end", iso(OLD + 180), "--workers", "2")
     assert rb.returncode == 0, rb.stderr
     assert "900 event(s) new to the index" in rb.stderr
     n = mesh.run("search", "-c", cfg, "--env", "prod", "--start", iso(OLD), "--end", iso(OLD + 180), "--count")

@@ -231,7 +231,7 @@ def test_only_keys_that_may_read_every_environment_get_onto_the_live_feed(keys, 
         cfg = tmp_path / f"sub-{name}.toml"
         cfg.write_text(f'[security]\ncurve = true\nsecret_key = "{keys.dir}/private/{name}.key_secret"\n'
                        f'server_key = "{keys.dir}/server.key"\n')
-        subs[name] = procs("subscribe", "-b", pub, "--output", "raw", "--reorder-delay", "0", "-c", str(cfg),
+        subs[name] = procs("subscribe", "--feed", pub, "--output", "raw", "--reorder-delay", "0", "-c", str(cfg),
                            name=f"sub-{name}")
     poll_until(lambda: "Connected to the live feed" in subs["web"].output(), timeout=15, what="the web key's feed")
     poll_until(lambda: b.proc.output().count("on the live feed: only a reader") >= 2, timeout=15,
@@ -320,7 +320,7 @@ def run_porter(keys, tmp_path, key: str, query: str) -> subprocess.CompletedProc
     cfg.write_text(f'[security]\ncurve = true\nsecret_key = "{keys.dir}/private/{key}.key_secret"\n'
                    f'server_key = "{keys.dir}/server.key"\n')
     state = tmp_path / f"porter-{key}"
-    return helios("porter", "once", "-c", str(cfg), "--buck", query, "--state-dir", str(state), "--index-dir",
+    return helios("porter", "once", "-c", str(cfg), "--query", query, "--state-dir", str(state), "--index-dir",
                   str(state / "index"), "--archive-dir", str(state / "archive"), "--grace", "0", "--timeout", "3",
                   "--archive-age", "0", "--prune-age", "0", "--recent-days", "30", "--workers", "0", timeout=90)
 

@@ -53,6 +53,24 @@ def test_search_prints_lines_json_or_a_table_and_pages_with_all(recent):
     assert newest == events[-1].message.decode() + "\n"
 
 
+def test_search_says_when_it_printed_only_some_of_the_matches(recent):
+    args, events = recent
+    cut = helios("search", *args, "-n", "100")
+    assert cut.returncode == 0 and len(cut.stdout.splitlines()) == 100
+    assert f"100 of {len(events)} matches (use --limit N, or --all for every one)" in cut.stderr
+    whole = helios("search", *args, "-n", str(len(events)))
+    assert len(whole.stdout.splitlines()) == len(events) and "matches" not in whole.stderr
+
+
+def test_search_count_exits_1_when_nothing_matches_as_its_help_says(recent):
+    args, events = recent
+    some = helios("search", *args, "--count")
+    assert (some.returncode, some.stdout) == (0, f"{len(events)}\n")
+    none = helios("search", *args, "no-such-word-anywhere", "--count")
+    assert (none.returncode, none.stdout) == (1, "0\n")
+    assert "1 when nothing did" in " ".join(helios("search", "--help").stdout.split())
+
+
 def test_search_filters_by_host_app_severity_and_text(recent):
     args, events = recent
     want = [e for e in events if e.host == "web-1" and e.app == "nginx" and e.severity <= 3 and b" 200 " in e.message]
@@ -72,7 +90,7 @@ def test_follow_prints_new_matching_events_from_the_live_feed(tmp_path, procs, b
     args, events = recent
     _, ingest, data = buck("a")
     pub = poll_until(lambda: json.loads((data / "stats.json").read_text()).get("publish"), what="the live feed")
-    follow = procs("search", *args[:-2], "--end", "now", "--live-buck", pub, "--follow", "timeout",
+    follow = procs("search", *args[:-2], "--end", "now", "--feed", pub, "--follow", "timeout",
                    "--history-dir", str(tmp_path / "h"), name="search-follow")
     poll_until(lambda: "following the live feed" in follow.output(), what="search to follow")
     push = zmq.Context.instance().socket(zmq.PUSH)
@@ -97,7 +115,7 @@ def test_a_history_index_in_opensearch_is_built_searched_and_dropped(tmp_path, p
     events = events_of("prod", OLD, 200, "os", seed=5)
     FolderArchive(tmp_path / "archive").put(key_for("prod", OLD * NS, 60), fmt.pack(events, environment="prod", level=3))
     place = ["--history-dir", str(tmp_path / "history"), "--archive-dir", str(tmp_path / "archive"),
-             "--index", "opensearch", "--index-url", osmem_url, "--buck", free_endpoint(), "--timeout", "0.3"]
+             "--index", "opensearch", "--index-url", osmem_url, "--query", free_endpoint(), "--timeout", "0.3"]
     procs("history", "serve", *place, "--poll-interval", "0.1", name="history-serve")
     r = helios("history", "request", *place, "--env", "prod", "--start", iso(OLD), "--end", iso(OLD + 60))
     assert r.returncode == 0, r.stderr
@@ -112,3 +130,19 @@ def test_a_history_index_in_opensearch_is_built_searched_and_dropped(tmp_path, p
     assert dropped.returncode == 0, dropped.stderr
     assert index.environments() == []
     index.close()
+
+
+def test_export_defaults_to_the_last_hour_as_search_does(tmp_path):
+    now = int(time.time())
+    recent, older = events_of("prod", now - 600, 40, "x", seed=5), events_of("prod", now - 3 * 3600, 30, "x", seed=6)
+    index = open_index("sqlite", str(tmp_path / "index"))
+    index.load("prod", recent + older)
+    index.close()
+    place = ["--index-dir", str(tmp_path / "index"), "--env", "prod"]
+    ex = helios("export", *place)
+    assert ex.returncode == 0, ex.stderr
+    assert sorted(json.loads(x)["id"] for x in ex.stdout.splitlines()) == sorted(e.id.hex() for e in recent)
+    assert "exported 40 event(s)" in ex.stderr
+    found = helios("search", *place, "--count")
+    assert found.stdout == "40\n"
+    assert helios("export", *place, "--start", "-4h").stdout.count("\n") == 70

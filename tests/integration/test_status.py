@@ -15,10 +15,12 @@ from helios.query.client import QueryClient
 from tests.helpers import ROOT, buck_query, poll_until
 
 
-def status(*endpoints, extra=()):
+def status(*addresses, extra=()):
+    """``helios status`` of the bucks at these addresses (a buck's ingest
+    endpoint is its address: the tests' bucks bind the "auto" ports)."""
     args = [sys.executable, "-m", "helios", "status", "--interval", "0.2", "--timeout", "1", *extra]
-    for ep in endpoints:
-        args += ["--buck", ep]
+    for address in addresses:
+        args += ["--buck", address]
     return subprocess.run(args, capture_output=True, text=True, timeout=60, cwd=ROOT)
 
 
@@ -45,7 +47,7 @@ def test_status_shows_bucks_senders_and_the_porter_and_then_a_dead_buck(buck):
                                             "behind": "0 windows"}}, "problems": []}
         assert all(r is None for r in qc.report([qa, qb], "porter@host-p", report).values())
 
-    r = status(qa, qb, extra=("--json",))
+    r = status(ia, ib, extra=("-o", "json"))
     assert r.returncode == 0, r.stdout + r.stderr
     st = json.loads(r.stdout)
     assert [b["up"] for b in st["bucks"]] == [True, True]
@@ -56,11 +58,11 @@ def test_status_shows_bucks_senders_and_the_porter_and_then_a_dead_buck(buck):
     assert st["porters"][0]["source"] == "porter@host-p" and "prod" in st["porters"][0]["environments"]
     assert st["warnings"] == []
 
-    text = status(qa, qb).stdout
+    text = status(ia, ib).stdout
     assert "prod/web-1" in text and "porter@host-p" in text and "No warnings." in text
 
     pb.stop(signal.SIGKILL)
-    r = status(qa, qb)
+    r = status(ia, ib)
     assert r.returncode == 1
     assert f"DOWN  {qb}" in r.stdout
     assert f"buck {qb} is DOWN" in r.stdout

@@ -91,7 +91,7 @@ def test_ctrl_c_exits_cleanly_with_code_0(tmp_path, procs, buck):
 
 def test_a_closed_pipe_ends_it_quietly(tmp_path, buck):
     _, ep, data = buck("a")
-    sub = subprocess.Popen(f"{sys.executable} -m helios subscribe --buck {stats(data)['publish']} | head -n 1",
+    sub = subprocess.Popen(f"{sys.executable} -m helios subscribe --buck {ep} | head -n 1",
                            shell=True, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            start_new_session=True)
     push = zmq.Context.instance().socket(zmq.PUSH)
@@ -117,7 +117,7 @@ def test_a_closed_pipe_ends_it_quietly(tmp_path, buck):
 
 def test_a_buck_started_after_the_subscriber_is_connected_to_and_heard(tmp_path, procs, buck):
     pub = free_endpoint()
-    sub = procs("--log-level", "warning", "subscribe", "--buck", pub, "--output", "json", name="subscribe")
+    sub = procs("--log-level", "warning", "subscribe", "--feed", pub, "--output", "json", name="subscribe")
     _, ep, data = buck("late", None, "--publish", pub)
     log = tmp_path / "late.log"
     log.write_bytes(b"")

@@ -46,7 +46,7 @@ def start_auth_web(procs, tmp_path, toml: str, *bucks: str, listen: str | None =
     # On a port the OS picks unless given; the web app logs where it serves.
     args = ["web", "-c", str(path), "--listen", listen or "127.0.0.1:0"]
     for ep in bucks:
-        args += ["--buck", ep]
+        args += ["--feed", ep]
     proc = procs(*args, name=path.stem)
     web = AuthWeb(proc, web_url(proc))
 
@@ -137,7 +137,7 @@ def test_a_socket_io_connection_without_a_login_is_refused(procs, fake_buck, tmp
 
 def test_beyond_127_0_0_1_the_web_app_refuses_to_start_without_users(procs, fake_buck, tmp_path):
     port = free_port()
-    proc = procs("web", "--listen", f"0.0.0.0:{port}", "--buck", fake_buck().endpoint).expect_exit(1)
+    proc = procs("web", "--listen", f"0.0.0.0:{port}", "--feed", fake_buck().endpoint).expect_exit(1)
     poll_until(lambda: not proc.alive(), what="helios web to refuse to start")
     assert proc.stop() == 1
     assert "needs [web] users or tokens" in proc.output()
@@ -149,7 +149,7 @@ def test_a_session_key_file_readable_by_others_is_refused(procs, fake_buck, tmp_
     key.chmod(0o644)
     (tmp_path / "w.toml").write_text(users_toml + f'secret_file = "{key}"\n')
     proc = procs("web", "-c", str(tmp_path / "w.toml"), "--listen", "127.0.0.1:0",
-                 "--buck", fake_buck().endpoint).expect_exit(1)
+                 "--feed", fake_buck().endpoint).expect_exit(1)
     poll_until(lambda: not proc.alive(), what="helios web to refuse to start")
     assert proc.stop() == 1
     assert "readable by others" in proc.output() and "chmod 600" in proc.output()

@@ -54,7 +54,7 @@ def start_web(procs, *bucks: str, extra: tuple[str, ...] = ()) -> Web:
     """``helios web`` on a port the OS picks, fed by ``bucks`` (live feed endpoints)."""
     args = ["web", "--listen", "127.0.0.1:0"]
     for ep in bucks:
-        args += ["--buck", ep]
+        args += ["--feed", ep]
     proc = procs(*args, *extra, name=f"web-{next(_webs)}")
     web = Web(proc, web_url(proc))
 

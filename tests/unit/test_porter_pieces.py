@@ -293,6 +293,15 @@ def test_summary_counts_what_is_behind_per_environment():
     assert (d["held"], d["index_behind"], d["archive_behind"], d["prune_behind"], d["prune_waiting"]) == (2, 1, 2, 2, 2)
     assert d["last_indexed"] == "2026-11-20T00:00:00Z" and d["events_indexed"] == 7
     assert "behind: index 1, archive 2, prune 2" in render({"environments": {"prod": d}})
+    # The window shown as `helios status` shows it: indexed to the end of the last window done.
+    assert d["indexed_to"] == "2026-11-20T00:01:00Z"
+    assert "indexed to     2026-11-20T00:01:00Z" in render({"environments": {"prod": d}})
+    from helios.commands.status import assess, render as mesh_render
+
+    report = {"received": W2.end + 100, "environments": {"prod": {"indexed": W1.end, "archived": None,
+                                                                  "pruned": None, "behind": "-"}}}
+    st = assess({}, {"tcp://a:7303": {"events": 7, "reports": {"porter@p": report}}}, 0, W2.end + 100)
+    assert "prod: indexed to 2026-11-20T00:01:00Z" in mesh_render(st, colour=False)
 
 
 # --------------------------------------------------------------------------- archive workers
