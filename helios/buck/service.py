@@ -34,6 +34,7 @@ from helios.store import layout
 from helios.store.atomic import write_atomic
 from helios.store.durable import make_dirs
 from helios.store.buckets import BucketFiles
+from helios.store.dirlock import lock_dir
 from helios.query.server import DRAIN as QUERY_DRAIN
 from helios.query.server import QueryServer
 from helios.buck.diskfull import DiskFull, is_full
@@ -141,6 +142,14 @@ class Buck:
         self.reload_asked.set()
 
     def run(self) -> None:
+        # One buck per data directory: two would append to the same bucket files.
+        lock = lock_dir(self.data_dir, "buck", flag="--data-dir", what="data directory")
+        try:
+            self._run()
+        finally:
+            lock.close()
+
+    def _run(self) -> None:
         if self.cfg.metrics:
             from helios import metrics  # only when used; read at scrape time, never in the loop
 
