@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 from helios import config
-from tests.helpers import buck_events
+from tests.helpers import bound_endpoints, buck_events
 
 
 def helios(*args, timeout=60):
@@ -101,3 +101,16 @@ def test_the_demo_runs_the_mesh_and_counts_events_in_both_bucks(tmp_path):
     # Every batch went to both bucks: they hold the same events.
     held = [{e.id for e in buck_events(tmp_path / name)[0]} for name in ("buck-a", "buck-b")]
     assert held[0] and held[0] == held[1]
+
+
+def test_a_second_buck_on_the_same_data_directory_is_refused(tmp_path, procs):
+    first = procs("buck", "--ingest", "tcp://127.0.0.1:*", "--data-dir", str(tmp_path / "a"), name="first")
+    bound_endpoints(tmp_path / "a", first.p.pid)
+    r = helios("buck", "--ingest", "tcp://127.0.0.1:*", "--data-dir", str(tmp_path / "a"))
+    assert r.returncode == 1
+    assert f"another buck is running with the data directory {tmp_path / 'a'}" in r.stderr
+    assert "give each buck its own --data-dir" in r.stderr
+    # The first one goes on storing; a buck on its own directory starts.
+    other = procs("buck", "--ingest", "tcp://127.0.0.1:*", "--data-dir", str(tmp_path / "b"), name="other")
+    bound_endpoints(tmp_path / "b")
+    assert first.alive() and other.alive()
