@@ -172,8 +172,11 @@ class Watcher:
         """Open files that match now and are not followed yet; on the first
         scan, finish what the previous run left in rotated files."""
         matched = []
+        self.pattern_hits: dict[str, int] = {}  # files each pattern matched at this scan (for the tailer's log)
         for pattern in self.patterns:
-            matched.extend(p for p in sorted(glob.glob(pattern)) if os.path.isfile(p))
+            hits = [p for p in sorted(glob.glob(pattern)) if os.path.isfile(p)]
+            self.pattern_hits[pattern] = len(hits)
+            matched.extend(hits)
         now = time.time()
         for path in matched:
             if path not in self.positions.watching:
