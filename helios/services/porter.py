@@ -45,6 +45,7 @@ from typing import Any
 
 from helios.errors import QueryError, ServiceError
 from helios.porter import report
+from helios.porter import windows as win
 from helios.porter.jobs import (
     ArchiveJob,
     Context,
@@ -142,13 +143,51 @@ class Porter:
             ctx.res.close()
             ctx.qc.close()
             self.report.write_status()
+            try:
+                why = "" if self.counts["indexed"] else self.why_nothing_indexed()
+            except Exception as exc:  # never hide why the porter stops
+                why = f" (and why nothing was indexed could not be told: {exc})"
             ctx.state.close()
             if ctx.metrics is not None:
                 ctx.metrics.close()
-            log.info("Porter stopped: %d window(s) indexed, %d archived, %d pruned from bucks.",
-                     self.counts["indexed"], self.counts["archived"], self.counts["pruned"])
+            log.info("Porter stopped: %d window(s) indexed, %d archived, %d pruned from bucks%s.",
+                     self.counts["indexed"], self.counts["archived"], self.counts["pruned"], why)
         failed = ctx.index_backoff.failures or ctx.archive_backoff.failures or ctx.quarantine_failed
         return 1 if self.once and failed else 0
+
+    def why_nothing_indexed(self) -> str:
+        """Why the last look at the bucks found no window to index, as the
+        rest of the stop line: no buck answered, none holds a window, or
+        what each window they hold waits for."""
+        ctx = self.ctx
+        answered = [ep for ep, st in ctx.bucks.items() if st == "ok"]
+        if not answered:
+            return "; no buck answered: " + "; ".join(f"{ep}: {st}" for ep, st in ctx.bucks.items())
+        if not ctx.listed:
+            envs = f" of {', '.join(self.cfg.environments)}" if self.cfg.environments else ""
+            return f"; the bucks ({len(answered)} answered) hold no window{envs} yet"
+        now = time.time()
+        states = {ws.name: ws for ws in ctx.state.windows()}
+        is_open = due_later = before = 0
+        soonest = None
+        for name, held in ctx.listed:
+            ws = states.get(name)
+            if ws is not None and ws.indexed and not report.index_todo(name, held, ws, now, self.cfg.grace):
+                before += 1
+            elif any(e.open for e in held.values()):
+                is_open += 1
+                soonest = min(soonest or name.end, name.end)
+            elif not win.due(name, now, self.cfg.grace):
+                due_later += 1
+        parts = []
+        if is_open:
+            parts.append(f"{is_open} still open on a buck (a buck closes a window a little after its end; the "
+                         f"oldest ended {max(0.0, now - soonest):.0f} s ago), loaded once closed")
+        if due_later:
+            parts.append(f"{due_later} within the grace of {self.cfg.grace:g} s after their end")
+        if before:
+            parts.append(f"{before} indexed before")
+        return f"; of the {len(ctx.listed)} window(s) the bucks hold: " + ", ".join(parts) if parts else ""
 
     def _nap(self) -> None:
         now = time.time()
