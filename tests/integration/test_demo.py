@@ -118,3 +118,18 @@ def test_the_demo_runs_everything_and_every_printed_command_works(tmp_path):
     assert a + b >= 2 * indexed  # at least the two live copies of each indexed event
     # Nothing outside the demo's folder.
     assert list(cwd.iterdir()) == []
+
+
+def test_make_demo_installs_only_what_the_demo_needs():
+    """`make demo` installs the package without the test extras, and no
+    Debian package but python3-venv (no nagios, carbon or chromium)."""
+    r = subprocess.run(["make", "-n", "-B", "demo"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    plan = r.stdout
+    assert "pip install -q -e ." in plan and "[test]" not in plan
+    for package in ("nagios4-core", "graphite-carbon", "chromium", "python3-whisper"):
+        assert package not in plan
+    assert "python3-venv" in plan
+    assert ".venv/bin/helios demo" in plan
+    r = subprocess.run(["make", "-n", "-B", "test"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert "pip install -q -e '.[test]'" in r.stdout and "chromium" in r.stdout
