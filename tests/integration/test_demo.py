@@ -85,6 +85,11 @@ def test_the_demo_runs_everything_and_every_printed_command_works(tmp_path):
         for label in ("mesh status", "buckets", "porter", "audit"):
             r = run_printed(printed(text, label), cwd)
             assert r.returncode == 0, (label, r.stdout, r.stderr)
+            if label == "mesh status":  # copies and distinct events apart; a new buck's bytes are counted
+                assert "copies stored since start" in r.stdout and " 0 B on disk" not in r.stdout, r.stdout
+                assert "distinct events)" in r.stdout, r.stdout
+            if label == "audit":
+                assert re.search(r"[\d,]+ distinct events held as [\d,]+ stored copies", r.stdout), r.stdout
         # subscribe runs until Ctrl-C: its first line is enough.
         sub = subprocess.Popen(printed(text, "live events"), cwd=cwd, env=env_with_tree(),
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
