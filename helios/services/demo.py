@@ -62,8 +62,9 @@ def toml_list(values: list[str]) -> str:
 
 class Demo:
     def __init__(self, logs: list[str], rate: int = 200, workdir: str | None = None,
-                 environment: str = "demo", out=None, web: bool = True) -> None:
+                 environment: str = "demo", out=None, web: bool = True, window: int = WINDOW) -> None:
         self.logs = logs
+        self.window = window
         self.rate = rate
         self.environment = environment
         self.web = web
@@ -140,7 +141,7 @@ bucks = {toml_list(list(ingests.values()))}
 state_dir = {toml_str(str(d / 'tailer'))}
 start_at = {toml_str('end' if self.logs else 'beginning')}
 timezone = "UTC"
-spool_window = {WINDOW}
+spool_window = {self.window}
 resend_jitter = 2.0
 
 [web]
@@ -197,7 +198,7 @@ dir = {toml_str(str(d / 'history'))}
         c = ["-c", str(config)]
         for name, ep in ingests.items():
             self.start(name, ["buck", "--name", name, "--ingest", ep, "--data-dir", str(self.dir / name),
-                              "--publish", pubs[name], "--query", self.queries[name], "--window", str(WINDOW)])
+                              "--publish", pubs[name], "--query", self.queries[name], "--window", str(self.window)])
         if not self.logs:
             gen_file.touch()
         self.start("tailer", ["tailer", *c])
@@ -221,7 +222,7 @@ dir = {toml_str(str(d / 'history'))}
                      f"queries {self.queries[name]}")
             self.say(f"            buckets in {self.dir / name / 'buckets' / self.environment}")
         self.say(f"  tailer    pid {self.procs['tailer'].pid:<7} follows {', '.join(paths)}")
-        self.say(f"  porter    pid {self.procs['porter'].pid:<7} indexes each closed {WINDOW} s window into "
+        self.say(f"  porter    pid {self.procs['porter'].pid:<7} indexes each closed {self.window} s window into "
                  f"{self.dir / 'index'}")
         self.say(f"  history   pid {self.procs['history'].pid:<7} builds history indexes in {self.dir / 'history'}")
         if gen:
@@ -239,8 +240,9 @@ dir = {toml_str(str(d / 'history'))}
         self.say(f"  audit:         {helios} audit " + " ".join(f"-b {v}" for v in self.queries.values()))
         self.say(f"  history index: {helios} history request -c {cfg} --env {env} --start -10m")
         self.say(f"  porter:        {helios} porter status -c {cfg}")
-        self.say(f"Events are searchable once their {WINDOW} s window closed and the porter indexed it "
-                 "(about half a minute).")
+        self.say(f"Events are searchable once their {self.window} s window closed on both bucks (a buck holds it "
+                 f"open two windows more) and the porter indexed it: {2 * self.window}..{3 * self.window + 3} s "
+                 "after they are written.")
         self.say()
 
         started = time.monotonic()
