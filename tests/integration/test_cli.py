@@ -114,3 +114,22 @@ def test_a_second_buck_on_the_same_data_directory_is_refused(tmp_path, procs):
     other = procs("buck", "--ingest", "tcp://127.0.0.1:*", "--data-dir", str(tmp_path / "b"), name="other")
     bound_endpoints(tmp_path / "b")
     assert first.alive() and other.alive()
+
+
+def test_a_buck_restarted_on_its_data_directory_starts_again(tmp_path, procs):
+    """The lock goes with the process: a stopped (or killed) buck leaves
+    no lock behind that would refuse its own restart."""
+    first = procs("buck", "--ingest", "tcp://127.0.0.1:*", "--data-dir", str(tmp_path / "a"), name="first")
+    bound_endpoints(tmp_path / "a", first.p.pid)
+    first.p.kill()
+    first.p.wait()
+    first.expect_exit(-9)
+    again = procs("buck", "--ingest", "tcp://127.0.0.1:*", "--data-dir", str(tmp_path / "a"), name="again")
+    bound_endpoints(tmp_path / "a", again.p.pid)
+    assert again.alive()
+
+
+def test_a_demo_window_that_does_not_divide_a_day_is_refused():
+    r = helios("demo", "--window", "7", "--duration", "1")
+    assert r.returncode == 2
+    assert "7 does not divide 86400" in r.stderr

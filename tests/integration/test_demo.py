@@ -138,3 +138,36 @@ def test_make_demo_installs_only_what_the_demo_needs():
     assert ".venv/bin/helios demo" in plan
     r = subprocess.run(["make", "-n", "-B", "test"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert "pip install -q -e '.[test]'" in r.stdout and "chromium" in r.stdout
+
+
+def test_the_demo_follows_given_files_from_their_end_and_counts_them(tmp_path):
+    cwd = tmp_path / "elsewhere"
+    cwd.mkdir()
+    log = cwd / "app.log"
+    log.write_text("Dec  6 10:00:00 old-host app[1]: written before the demo, not read\n")
+    out_path = tmp_path / "demo.out"
+    with open(out_path, "w") as out:
+        demo = subprocess.Popen([sys.executable, "-m", "helios", "demo", "app.log", "--no-web",
+                                 "--dir", str(tmp_path / "demo")], cwd=cwd, env=env_with_tree(), stdout=out,
+                                stderr=subprocess.STDOUT)
+    try:
+        poll_until(lambda: "tailer read" in out_path.read_text(), timeout=60, what="the demo's counts")
+        assert f"follows {log}" in out_path.read_text()  # the relative path, made absolute
+        n = iter(range(10**6))
+        with open(log, "a") as f:
+            def more():
+                f.write("".join(f"<11>Dec  6 10:00:01 web-1 app[2]: given line {next(n)}\n" for _ in range(5)))
+                f.flush()
+                return re.search(r"tailer read ([1-9][\d,]*) events", out_path.read_text())
+            poll_until(more, timeout=60, interval=0.5, what="the given file's lines to be read")
+    finally:
+        demo.send_signal(signal.SIGINT)
+        demo.wait(timeout=90)
+    text = out_path.read_text()
+    assert demo.returncode == 0, text
+    assert "generated" not in text and "generator" not in text
+    final = re.search(r"Final counts: tailer read ([\d,]+) events\s+stored copies ([\d,]+) \+ ([\d,]+)", text)
+    assert final, text
+    read = int(final.group(1).replace(",", ""))
+    assert 0 < read <= next(n)  # only what was appended after the start
+    assert sorted(p.name for p in cwd.iterdir()) == ["app.log"]
