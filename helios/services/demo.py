@@ -124,8 +124,10 @@ class Demo:
 
     def count_line(self, c: dict) -> str:
         gen = f"generated {self.generated:,} lines   " if not self.logs else ""
-        copies = " + ".join(self.n(v) for v in c["bucks"].values())
-        return (f"{gen}tailer read {self.n(c['read'])} events   stored copies {copies} (buck-a + buck-b)   "
+        held = [v for v in c["bucks"].values() if v is not None]
+        per = f", {sum(held) / c['read']:.1f} per event read" if held and c["read"] else ""
+        copies = f"{sum(held):,} (" + ", ".join(f"{n} {self.n(v)}" for n, v in c["bucks"].items()) + per + ")"
+        return (f"{gen}tailer read {self.n(c['read'])} events   stored copies {copies}   "
                 f"searchable {self.n(c['indexed'])} distinct events")
 
     def write_config(self, ingests: dict[str, str], pubs: dict[str, str], queries: dict[str, str],
@@ -227,7 +229,7 @@ dir = {toml_str(str(d / 'history'))}
         self.say(f"  history   pid {self.procs['history'].pid:<7} builds history indexes in {self.dir / 'history'}")
         if gen:
             self.say(f"  generator (thread) writes {self.rate} lines/s to {gen_file}")
-        self.say(f"  config    {config} (every process and command below reads it)")
+        self.say(f"  config    {config} (the tailer, porter, history server, web and every command below read it)")
         self.say(f"  service logs in {self.dir / 'logs'}")
         self.say()
         if activate:
