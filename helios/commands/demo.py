@@ -23,8 +23,11 @@ from helios.errors import HeliosError
 @click.option("--window", default=10, show_default=True, type=click.IntRange(1, 3600), metavar="SECONDS",
               help="Width of the bucks' and the spool's windows; it must divide 86400. Events are searchable "
               "2 to 3 windows after they are written.")
+@click.option("--index-open-windows/--no-index-open-windows", default=True, show_default=True,
+              help="The porter also indexes the windows the bucks still hold open: events are searchable within "
+              "seconds, not 2 to 3 windows later.")
 def demo(logs: tuple[str, ...], rate: int, duration: float | None, workdir: str | None, environment: str,
-         web: bool, window: int) -> None:
+         web: bool, window: int, index_open_windows: bool) -> None:
     """Run the whole mesh on this machine on embedded defaults: two bucks, a
     tailer, the porter, a history server, the web (live tail, search, archie)
     and a generator writing realistic log lines (with priorities, several
@@ -41,7 +44,8 @@ def demo(logs: tuple[str, ...], rate: int, duration: float | None, workdir: str 
     if 86400 % window:
         raise click.BadParameter(f"{window} does not divide 86400 (a day): try 5, 10, 15, 20, 30 or 60",
                                  param_hint="--window")
-    d = Demo(logs=list(logs), rate=rate, workdir=workdir, environment=environment, web=web, window=window)
+    d = Demo(logs=list(logs), rate=rate, workdir=workdir, environment=environment, web=web, window=window,
+             index_open_windows=index_open_windows)
     signal.signal(signal.SIGTERM, lambda *_: d.stop())
     signal.signal(signal.SIGINT, lambda *_: d.stop())
     try:

@@ -62,9 +62,11 @@ def toml_list(values: list[str]) -> str:
 
 class Demo:
     def __init__(self, logs: list[str], rate: int = 200, workdir: str | None = None,
-                 environment: str = "demo", out=None, web: bool = True, window: int = WINDOW) -> None:
+                 environment: str = "demo", out=None, web: bool = True, window: int = WINDOW,
+                 index_open_windows: bool = True) -> None:
         self.logs = logs
         self.window = window
+        self.index_open_windows = index_open_windows
         self.rate = rate
         self.environment = environment
         self.web = web
@@ -164,6 +166,7 @@ archive_dir = {toml_str(str(d / 'archive'))}
 grace = 1.0
 poll_interval = 1.0
 workers = 0
+index_open_windows = {'true' if self.index_open_windows else 'false'}
 
 [history]
 dir = {toml_str(str(d / 'history'))}
@@ -242,9 +245,13 @@ dir = {toml_str(str(d / 'history'))}
         self.say(f"  audit:         {helios} audit " + " ".join(f"-b {v}" for v in self.queries.values()))
         self.say(f"  history index: {helios} history request -c {cfg} --env {env} --start -10m")
         self.say(f"  porter:        {helios} porter status -c {cfg}")
-        self.say(f"Events are searchable once their {self.window} s window closed on both bucks (a buck holds it "
-                 f"open two windows more) and the porter indexed it: {2 * self.window}..{3 * self.window + 3} s "
-                 "after they are written.")
+        if self.index_open_windows:
+            self.say("Events are searchable a second or two after they are written (the porter indexes the windows "
+                     "the bucks still hold open, then each window whole once closed, each event once).")
+        else:
+            self.say(f"Events are searchable once their {self.window} s window closed on both bucks (a buck holds "
+                     f"it open two windows more) and the porter indexed it: {2 * self.window}.."
+                     f"{3 * self.window + 3} s after they are written.")
         self.say()
 
         started = time.monotonic()

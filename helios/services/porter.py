@@ -118,6 +118,11 @@ class Porter:
             self.index.close()
             raise
         self.archive = ArchiveJob(ctx)
+        self.fresh = None
+        if self.cfg.index_open_windows:
+            from helios.porter.jobs.fresh import FreshJob
+
+            self.fresh = FreshJob(ctx)
         self.prune = PruneJob(ctx)
         self.retention = RetentionJob(ctx, index_busy=lambda: self.index.busy)
         if self.cfg.metrics:
@@ -139,6 +144,8 @@ class Porter:
             self.archive.drain()
             self.index.warn_left_out()
             self.index.close()
+            if self.fresh is not None:
+                self.fresh.close()
             self.archive.close()
             ctx.res.close()
             ctx.qc.close()
@@ -181,8 +188,10 @@ class Porter:
                 due_later += 1
         parts = []
         if is_open:
-            parts.append(f"{is_open} still open on a buck (a buck closes a window a little after its end; the "
-                         f"oldest ended {max(0.0, now - soonest):.0f} s ago), loaded once closed")
+            when = (f"the oldest ends in {soonest - now:.0f} s" if soonest > now else
+                    f"the oldest ended {now - soonest:.0f} s ago")
+            parts.append(f"{is_open} still open on a buck (a buck closes a window two windows after its end; "
+                         f"{when}), loaded once closed")
         if due_later:
             parts.append(f"{due_later} within the grace of {self.cfg.grace:g} s after their end")
         if before:
@@ -210,6 +219,8 @@ class Porter:
         worked = False
         for job in (self.index, self.archive, self.prune, self.retention, self.report):
             worked |= job.run_pass(p)
+            if job is self.index and self.fresh is not None:
+                self.fresh.run_pass(p)  # not "worked": the porter still naps between looks
         return worked
 
     def _note_bucks(self, listings: dict) -> None:
