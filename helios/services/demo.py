@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import random
 import shlex
+import sqlite3
 import shutil
 import subprocess
 import sys
@@ -30,7 +31,7 @@ import urllib.request
 from pathlib import Path
 
 from helios import loadgen
-from helios.errors import ServiceError
+from helios.errors import HeliosError, ServiceError
 from helios.wire.ports import free_endpoint, free_port
 
 WINDOW = 10  # seconds: the bucks' and the spool's windows, so events are searchable within ~half a minute
@@ -116,9 +117,29 @@ class Demo:
             c["bucks"][name] = self.read_json(self.dir / name / "stats.json").get("events")
         t = self.read_json(self.dir / "tailer" / "stats.json")
         c["read"], c["sent"] = t.get("lines"), t.get("events_sent")
-        envs = self.read_json(self.dir / "porter" / "status.json").get("environments") or {}
-        c["indexed"] = (envs.get(self.environment) or {}).get("events_indexed")
+        c["indexed"] = self.searchable()
         return c
+
+    def searchable(self) -> int | None:
+        """Distinct events in the recent index (the porter keeps each once),
+        the tailer's inventory records aside; None before the first load."""
+        from helios.index.base import open_index
+        from helios.index.query import parse_query
+        from helios.model import INVENTORY_APP
+
+        if not (self.dir / "index" / "helios-recent").exists():
+            return None
+        try:
+            index = open_index("sqlite", str(self.dir / "index"), "helios-recent")
+            try:
+                every = parse_query("", environment=self.environment, start=0, end=2 ** 63 - 1, limit=None)
+                inventory = parse_query(f"app:{INVENTORY_APP}", environment=self.environment, start=0,
+                                        end=2 ** 63 - 1, limit=None)
+                return index.count(every) - index.count(inventory)
+            finally:
+                index.close()
+        except (HeliosError, OSError, sqlite3.Error):  # busy or not there yet: a guide, shown next second
+            return None
 
     @staticmethod
     def n(value) -> str:
