@@ -217,10 +217,10 @@ class Porter:
                       if not wanted or n.environment in wanted]
         p = Pass(listings, ctx.listed)
         worked = False
+        if self.fresh is not None:
+            self.fresh.run_pass(p)  # first, so a window loading does not hold it up; not "worked": naps go on
         for job in (self.index, self.archive, self.prune, self.retention, self.report):
             worked |= job.run_pass(p)
-            if job is self.index and self.fresh is not None:
-                self.fresh.run_pass(p)  # not "worked": the porter still naps between looks
         return worked
 
     def _note_bucks(self, listings: dict) -> None:
