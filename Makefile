@@ -20,9 +20,16 @@ APT_PACKAGES += rsyslog bsdutils
 # systemd-journal-remote: the journal tests write real journal files with it
 APT_PACKAGES += systemd-journal-remote
 
-.PHONY: demo test bench soak venv sysdeps clean
+# The demo needs only the package itself and a venv: no test extras, no nagios,
+# carbon or chromium (its own stamp, so `make demo` never installs the test set).
+DEMO_APT_PACKAGES := python3-venv
+DEMO_STAMP := $(VENV)/.demo-stamp
 
-demo: $(STAMP)
+.PHONY: demo test bench soak venv sysdeps sysdeps-demo clean
+
+# helios lands in .venv/bin, not on PATH: the demo prints its commands with
+# that path, and `. .venv/bin/activate` puts it on PATH.
+demo: $(DEMO_STAMP)
 	$(VENV)/bin/helios demo $(LOGS)
 
 # The linters first (ruff; mypy, strict on the pure modules: pyproject.toml),
@@ -56,10 +63,18 @@ $(STAMP): setup.cfg pyproject.toml | sysdeps
 	$(PY) -m pip install -q -e '.[test]'
 	@touch $@
 
+$(DEMO_STAMP): setup.cfg pyproject.toml | sysdeps-demo
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	@touch $@
+
 # Install what Debian must provide, when it is missing and we may (root).
 # Quick when everything is there: one dpkg-query per package, no apt.
-sysdeps:
-	@missing=$$(for p in $(APT_PACKAGES); do \
+sysdeps: SYSDEPS = $(APT_PACKAGES)
+sysdeps-demo: SYSDEPS = $(DEMO_APT_PACKAGES)
+sysdeps sysdeps-demo:
+	@missing=$$(for p in $(SYSDEPS); do \
 	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

@@ -63,7 +63,12 @@ class Source:
     host: str
     path: str
     spans: list[tuple[int, int]] = field(default_factory=list)
-    events: int = 0
+    events: int = 0  # copies held: a line is stored about 3 times (two live copies, one spool re-send)
+
+    @property
+    def distinct(self) -> int:
+        """Distinct lines held (by their offset in the content): each counted once."""
+        return len({a for a, _ in self.spans})
 
     def merged(self) -> list[tuple[int, int]]:
         out: list[list[int]] = []
@@ -108,6 +113,14 @@ class Report:
 
     inventory: dict[tuple[str, bytes], inventory.Record] = field(default_factory=dict)  # latest per host, identity
     bad_inventory: int = 0  # inventory events that are not valid records
+    other_ids: set[bytes] = field(default_factory=set)  # ids of the events not read from a file (client events)
+    inventory_events: int = 0  # copies of inventory records among ``events``
+
+    @property
+    def distinct(self) -> int:
+        """Distinct events held (``events`` counts every stored copy): tailed
+        lines by (content, offset), the others by id; inventory records aside."""
+        return sum(s.distinct for s in self.sources.values()) + len(self.other_ids)
 
     @property
     def gaps(self) -> dict[bytes, list[tuple[int, int]]]:
@@ -186,8 +199,17 @@ def audit(data_dirs: Iterable[str], bucks: Iterable[str], environment: str | Non
                     report.damaged_files.append(str(path))
         yield from _buck_events(report, list(bucks), environment, lo, hi, timeout)
 
-    report.sources = collect(_inventory(report, events()), lambda e: e.source_id or e.source.encode())
+    report.sources = collect(_others(report, _inventory(report, events())),
+                             lambda e: e.source_id or e.source.encode())
     return report
+
+
+def _others(report: Report, events: Iterable[Event]) -> Iterator[Event]:
+    """Note the ids of events not read from a file (they have no span), to count them once."""
+    for e in events:
+        if span(e) is None:
+            report.other_ids.add(e.id)
+        yield e
 
 
 def _inventory(report: Report, events: Iterable[Event]) -> Iterator[Event]:
@@ -198,6 +220,7 @@ def _inventory(report: Report, events: Iterable[Event]) -> Iterator[Event]:
         if e.app != inventory.APP:
             yield e
             continue
+        report.inventory_events += 1
         try:
             rec = inventory.from_event(e)
         except ValueError:
@@ -251,10 +274,13 @@ def render(report: Report, as_json: bool = False) -> str:
     gaps = report.gaps
     if as_json:
         return json.dumps({
-            "frames": report.frames, "events": report.events, "bad_frames": report.bad_frames,
+            "frames": report.frames, "events": report.events, "stored_copies": report.events,
+            "distinct_events": report.distinct, "inventory_records": report.inventory_events,
+            "bad_frames": report.bad_frames,
             "damaged_files": report.damaged_files, "unreachable": report.unreachable,
             "fetch_errors": report.fetch_errors,
             "sources": [{"identity": k.hex(), "host": s.host, "path": s.path, "events": s.events,
+                         "distinct": s.distinct,
                          "first": (m := s.merged())[0][0], "last": m[-1][1],
                          "gaps": [{"start": a, "end": b, "bytes": b - a} for a, b in s.gaps()]}
                         for k, s in sorted(report.sources.items(), key=lambda kv: (kv[1].host, kv[1].path))],
@@ -266,14 +292,17 @@ def render(report: Report, as_json: bool = False) -> str:
             "files_seen": len(report.inventory), "bad_inventory": report.bad_inventory,
             "ok": report.ok,
         }, indent=2)
-    lines = [f"{report.events:,} events in {report.frames:,} frames from {len(report.sources)} files."]
+    inv = f" (and {report.inventory_events:,} of inventory records)" if report.inventory_events else ""
+    lines = [f"{report.distinct:,} distinct events held as {report.events - report.inventory_events:,} stored "
+             f"copies{inv} in {report.frames:,} frames from {len(report.sources)} files (two live copies of "
+             "each batch and one re-send of each closed spool window: about 3 copies of an event)."]
     for k, s in sorted(report.sources.items(), key=lambda kv: (kv[1].host, kv[1].path)):
         m = s.merged()
         g = s.gaps()
         state = "OK" if not g else f"{len(g)} GAP(S)"
         unit = "entries" if s.path.startswith("journal") else "bytes"   # a journal's spans are seqnums
         lines.append(f"{s.host} {s.path} [{k.hex()[:12]}]: {unit} {m[0][0]:,}..{m[-1][1]:,}, "
-                     f"{s.events:,} events: {state}")
+                     f"{s.distinct:,} {'entries' if unit == 'entries' else 'lines'} ({s.events:,} copies): {state}")
         for a, b in g:
             lines.append(f"    missing {unit} {a:,}..{b:,} ({b - a:,} {unit})")
     if report.bad_frames:

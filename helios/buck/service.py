@@ -34,6 +34,7 @@ from helios.store import layout
 from helios.store.atomic import write_atomic
 from helios.store.durable import make_dirs
 from helios.store.buckets import BucketFiles
+from helios.store.dirlock import lock_dir
 from helios.query.server import DRAIN as QUERY_DRAIN
 from helios.query.server import QueryServer
 from helios.buck.diskfull import DiskFull, is_full
@@ -96,7 +97,7 @@ class Buck:
         self._bad_logged: dict[str, tuple[float, int]] = {}
         self.started = time.time()
         self.senders: dict[str, list] = {}
-        self._stored, self._stored_at = 0, -1e9
+        self._stored, self._stored_at, self._stored_counted = 0, -1e9, 0
         self.publisher: Publisher | None = None
         self.http = None  # an HttpIngest when [buck] http is set
         self.query: QueryServer | None = None  # bucket queries, when [buck] query is not ""
@@ -141,6 +142,14 @@ class Buck:
         self.reload_asked.set()
 
     def run(self) -> None:
+        # One buck per data directory: two would append to the same bucket files.
+        lock = lock_dir(self.data_dir, "buck", flag="--data-dir", what="data directory")
+        try:
+            self._run()
+        finally:
+            lock.close()
+
+    def _run(self) -> None:
         if self.cfg.metrics:
             from helios import metrics  # only when used; read at scrape time, never in the loop
 
@@ -429,9 +438,12 @@ class Buck:
             self._stored_at = now
             try:
                 self._stored = sum(path.stat().st_size for _, path in layout.list_buckets(self.data_dir / "buckets"))
+                self._stored_counted = self.counts["bytes"]
             except OSError:
                 pass
-        return {**fs, "stored_bytes": self._stored}
+        # Plus what was stored since that listing (frames; their record headers aside), so a
+        # new buck does not show "stored 0 B" beside the events it took in its first minute.
+        return {**fs, "stored_bytes": self._stored + self.counts["bytes"] - self._stored_counted}
 
     def stats(self) -> dict:
         return {

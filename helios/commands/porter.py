@@ -57,6 +57,7 @@ def porter_flags(f: Callable) -> Callable:
         flag("porter.backoff_min", "--backoff-min", type=float, metavar="SECONDS"),
         flag("porter.backoff_max", "--backoff-max", type=float, metavar="SECONDS"),
         flag("porter.workers", "--workers", type=int),
+        flag("porter.index_open_windows", "--index-open-windows/--no-index-open-windows"),
     ]
     for option in reversed(options):
         f = option(f)

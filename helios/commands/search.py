@@ -36,6 +36,23 @@ def _fail(text: str, code: int = 1) -> None:
     sys.exit(code)
 
 
+def _no_index_here(cfg) -> None:
+    """An embedded index that does not exist is said as such, with where it
+    was looked for: not "no events" (a relative index_dir, like the default
+    ./helios-data/index, depends on the folder the command runs in)."""
+    from pathlib import Path
+
+    p = cfg.porter
+    if p.index != "sqlite":
+        return
+    root = Path(p.index_dir) / p.index_name
+    if not root.exists():
+        where = (f" ([porter] index_dir {p.index_dir} is relative to the current directory {Path.cwd()}: run "
+                 "where the porter runs, or give its config file with -c or --index-dir)"
+                 if not Path(p.index_dir).is_absolute() else "")
+        _fail(f"no index at {root.absolute()}: no porter has indexed anything there{where}")
+
+
 def open_target(cfg, history_id: str | None):
     """(index, request or None): the recent index, or the ready history index ID."""
     from helios.errors import HeliosError
@@ -43,6 +60,7 @@ def open_target(cfg, history_id: str | None):
 
     try:
         if history_id is None:
+            _no_index_here(cfg)
             return places.recent_index(cfg), None
         with places.store(cfg) as store:
             r = store.get(history_id)

@@ -174,7 +174,11 @@ def render(st: Status, colour: bool) -> str:
             disk = f"  disk {_size(b['disk_free'])} free of {_size(b['disk_total'])}"
         fixed = f"  {b['corrected_events']:,} event times corrected" if b.get("corrected_events") else ""
         out.append(f"  {c('up', 'green', True)}    {b['endpoint']}  {b['name']}  up {_ago(b['uptime'])}  "
-                   f"ingest {rate}  {b['events']:,} events  stored {_size(b['stored_bytes'] or 0)}{disk}{fixed}")
+                   f"ingest {rate}  {b['events']:,} copies stored since start  "
+                   f"{_size(b['stored_bytes'] or 0)} on disk{disk}{fixed}")
+    if any(b["up"] for b in st.bucks):
+        out.append("  (copies: each batch goes live to two bucks and each closed spool window is re-sent once, so "
+                   "the bucks store about 3 copies of an event; the porter indexes it once)")
     out += ["", c("SENDERS (tailers, relays, clients) seen recently", "white", True)]
     if not st.senders:
         out.append("  (none)")
@@ -183,15 +187,15 @@ def render(st: Status, colour: bool) -> str:
         flag_ = c("quiet", "yellow", True) if s["silent"] > QUIET_S else (
             c("behind", "yellow", True) if s["delay"] is not None and s["delay"] > BEHIND_S else c("ok", "green"))
         out.append(f"  {flag_:<6} {s['sender']}  last sent {_ago(s['silent'])} ago  delay {delay}  "
-                   f"{s['events']:,} events to {len(s['bucks'])} buck(s)")
+                   f"{s['events']:,} copies stored by {len(s['bucks'])} buck(s)")
     if st.inputs:
         out += ["", c("SENDERS BY INPUT", "white", True)]
         names = {"zmq": "zmq (tailers, relays, clients)", "http": "http (/v1/events)", "otlp": "otlp (/v1/logs)"}
         for kind, senders in sorted(st.inputs.items()):
             shown = sorted(senders)[:10]
             more = f" and {len(senders) - len(shown)} more" if len(senders) > len(shown) else ""
-            out.append(f"  {names.get(kind, kind)}: {len(senders)} sender(s), {sum(senders.values()):,} events: "
-                       f"{', '.join(shown)}{more}")
+            out.append(f"  {names.get(kind, kind)}: {len(senders)} sender(s), {sum(senders.values()):,} copies "
+                       f"stored: {', '.join(shown)}{more}")
     out += ["", c("PORTER", "white", True)]
     if not st.porters:
         out.append("  (no porter has reported to these bucks)")
@@ -200,8 +204,10 @@ def render(st: Status, colour: bool) -> str:
         for env, e in sorted((p.get("environments") or {}).items()):
             too_old = (f"; {c(format(e['too_old'], ',') + ' events too old for the index', 'yellow', True)}"
                        if e.get("too_old") else "")
-            out.append(f"    {env}: indexed to {_when(e.get('indexed'))}, archived to {_when(e.get('archived'))}, "
-                       f"pruned to {_when(e.get('pruned'))}; behind: {e.get('behind', '-')}{too_old}")
+            events = f" ({e['events_indexed']:,} distinct events)" if e.get("events_indexed") is not None else ""
+            out.append(f"    {env}: indexed to {_when(e.get('indexed'))}{events}, archived to "
+                       f"{_when(e.get('archived'))}, pruned to {_when(e.get('pruned'))}; "
+                       f"behind: {e.get('behind', '-')}{too_old}")
     out.append("")
     if st.warnings:
         out.append(c("WARNINGS", "red", True))

@@ -45,6 +45,7 @@ from typing import Any
 
 from helios.errors import QueryError, ServiceError
 from helios.porter import report
+from helios.porter import windows as win
 from helios.porter.jobs import (
     ArchiveJob,
     Context,
@@ -117,6 +118,11 @@ class Porter:
             self.index.close()
             raise
         self.archive = ArchiveJob(ctx)
+        self.fresh = None
+        if self.cfg.index_open_windows:
+            from helios.porter.jobs.fresh import FreshJob
+
+            self.fresh = FreshJob(ctx)
         self.prune = PruneJob(ctx)
         self.retention = RetentionJob(ctx, index_busy=lambda: self.index.busy)
         if self.cfg.metrics:
@@ -138,21 +144,63 @@ class Porter:
             self.archive.drain()
             self.index.warn_left_out()
             self.index.close()
+            if self.fresh is not None:
+                self.fresh.close()
             self.archive.close()
             ctx.res.close()
             ctx.qc.close()
             self.report.write_status()
+            try:
+                why = "" if self.counts["indexed"] else self.why_nothing_indexed()
+            except Exception as exc:  # never hide why the porter stops
+                why = f" (and why nothing was indexed could not be told: {exc})"
             ctx.state.close()
             if ctx.metrics is not None:
                 ctx.metrics.close()
-            log.info("Porter stopped: %d window(s) indexed, %d archived, %d pruned from bucks.",
-                     self.counts["indexed"], self.counts["archived"], self.counts["pruned"])
+            log.info("Porter stopped: %d window(s) indexed, %d archived, %d pruned from bucks%s.",
+                     self.counts["indexed"], self.counts["archived"], self.counts["pruned"], why)
         failed = ctx.index_backoff.failures or ctx.archive_backoff.failures or ctx.quarantine_failed
         no_buck = bool(ctx.bucks) and all(v != "ok" for v in ctx.bucks.values())
         if self.once and no_buck:
             log.error("No buck answered, so nothing was ported: %s",
                       "; ".join(f"{ep}: {why}" for ep, why in ctx.bucks.items()))
         return 1 if self.once and (failed or no_buck) else 0
+
+    def why_nothing_indexed(self) -> str:
+        """Why the last look at the bucks found no window to index, as the
+        rest of the stop line: no buck answered, none holds a window, or
+        what each window they hold waits for."""
+        ctx = self.ctx
+        answered = [ep for ep, st in ctx.bucks.items() if st == "ok"]
+        if not answered:
+            return "; no buck answered: " + "; ".join(f"{ep}: {st}" for ep, st in ctx.bucks.items())
+        if not ctx.listed:
+            envs = f" of {', '.join(self.cfg.environments)}" if self.cfg.environments else ""
+            return f"; the bucks ({len(answered)} answered) hold no window{envs} yet"
+        now = time.time()
+        states = {ws.name: ws for ws in ctx.state.windows()}
+        is_open = due_later = before = 0
+        soonest = None
+        for name, held in ctx.listed:
+            ws = states.get(name)
+            if ws is not None and ws.indexed and not report.index_todo(name, held, ws, now, self.cfg.grace):
+                before += 1
+            elif any(e.open for e in held.values()):
+                is_open += 1
+                soonest = min(soonest or name.end, name.end)
+            elif not win.due(name, now, self.cfg.grace):
+                due_later += 1
+        parts = []
+        if is_open:
+            when = (f"the oldest ends in {soonest - now:.0f} s" if soonest > now else
+                    f"the oldest ended {now - soonest:.0f} s ago")
+            parts.append(f"{is_open} still open on a buck (a buck closes a window two windows after its end; "
+                         f"{when}), loaded once closed")
+        if due_later:
+            parts.append(f"{due_later} within the grace of {self.cfg.grace:g} s after their end")
+        if before:
+            parts.append(f"{before} indexed before")
+        return f"; of the {len(ctx.listed)} window(s) the bucks hold: " + ", ".join(parts) if parts else ""
 
     def _nap(self) -> None:
         now = time.time()
@@ -173,6 +221,8 @@ class Porter:
                       if not wanted or n.environment in wanted]
         p = Pass(listings, ctx.listed)
         worked = False
+        if self.fresh is not None:
+            self.fresh.run_pass(p)  # first, so a window loading does not hold it up; not "worked": naps go on
         for job in (self.index, self.archive, self.prune, self.retention, self.report):
             worked |= job.run_pass(p)
         return worked

@@ -60,6 +60,7 @@ from helios.wire.sockets import SocketFactory
 log = logging.getLogger(__name__)
 
 READ_LIMIT = 256 * 1024  # bytes read from one file per turn: fair to the others
+NO_BUCK_S = 5.0  # seconds without any buck connected before the tailer says so
 HOUSEKEEPING_S = 0.25
 INVENTORY_EVERY = 10.0  # s between inventory records of a content whose size or offset alone moved
 
@@ -137,6 +138,7 @@ class Tailer:
                     self.apply_reload()
                 if now >= next_scan:
                     self.watcher.scan()
+                    self.say_what_matches()
                     next_scan = now + self.cfg.rescan_interval
                 busy = self.pass_over_files(now)
                 if self.journal is not None:
@@ -154,6 +156,7 @@ class Tailer:
                         self.release_multiline(self.cfg.partial_flush)
                     self.resend_spool()
                     self.fanout.watch()
+                    self.say_if_no_buck(now)
                     self.watcher.park_idle(now)
                     next_house = now + HOUSEKEEPING_S
                 if self.watcher.dirty:
@@ -182,8 +185,56 @@ class Tailer:
             self.write_stats()
             if self.metrics is not None:
                 self.metrics.close()
-            log.info("Tailer stopped: %d lines in %d batches; positions saved to %s.",
-                     self.counts["lines"], self.counts["batches"], self.positions_path)
+            log.info("Tailer stopped: %s; positions saved to %s.", self.summary(), self.positions_path)
+
+    def summary(self) -> str:
+        """What was read and what reached a buck, told apart: lines left to
+        the spool (no buck took them live) are not said to be sent."""
+        c = self.counts
+        text = f"read {c['lines']:,} lines in {c['batches']:,} batches, {c['events_sent']:,} events sent live to a buck"
+        if c["live_unsent"] and self.spool is not None:
+            text += (f"; {c['live_unsent']:,} batch(es) no buck took live are in the spool "
+                     f"({Path(self.cfg.state_dir) / 'spool'}), sent when a buck answers")
+        return text
+
+    def say_what_matches(self) -> None:
+        """Log, once and then at each change, the paths that match no file
+        (a typo, a log not written yet, a directory that does not exist)."""
+        hits = getattr(self.watcher, "pattern_hits", {})
+        said = getattr(self, "_said_matches", {})
+        for pattern, n in hits.items():
+            state = "none" if n == 0 else "some"
+            if said.get(pattern) == state:
+                continue
+            if state == "none":
+                parent = os.path.dirname(pattern) or "."
+                why = (f"the directory {parent} does not exist" if not any(c in parent for c in "*?[")
+                       and not os.path.isdir(parent) else "no file matches it")
+                log.warning("Nothing to follow at %s: %s (yet); looked for again every %g s.",
+                            pattern, why, self.cfg.rescan_interval)
+            elif pattern in said:
+                log.info("%s now matches %d file(s).", pattern, n)
+            said[pattern] = state
+        self._said_matches = said
+
+    def say_if_no_buck(self, now: float) -> None:
+        """Log once when no buck has been connected for NO_BUCK_S seconds, and
+        once when one answers again (each buck's losses are logged by the Fanout)."""
+        up = sum(self.fanout.connected.values())
+        since = getattr(self, "_no_buck_since", None)
+        if up:
+            if getattr(self, "_no_buck_said", False):
+                log.info("A buck answers again (%d of %d connected): the spool's batches are re-sent to it.",
+                         up, len(self.fanout.connected))
+            self._no_buck_since, self._no_buck_said = None, False
+            return
+        if since is None:
+            self._no_buck_since = now
+        elif not getattr(self, "_no_buck_said", False) and now - since >= NO_BUCK_S:
+            self._no_buck_said = True
+            log.warning("No buck answers at %s (for %.0f s): %s", ", ".join(self.fanout.connected), now - since,
+                        "lines read go to the spool and are sent when a buck answers." if self.spool is not None
+                        else "with the spool off, reading waits for a buck.")
 
     @staticmethod
     def encoders(cfg) -> int:

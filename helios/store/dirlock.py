@@ -18,7 +18,7 @@ from helios.errors import HeliosError
 from helios.store import durable
 
 
-def lock_dir(state: Path, service: str) -> IO[str]:
+def lock_dir(state: Path, service: str, flag: str = "--state-dir", what: str = "state directory") -> IO[str]:
     """Lock ``state`` for this process; keep the returned file open. Raises
     HeliosError naming ``service`` when another process holds it."""
     path = Path(state) / "lock"
@@ -28,8 +28,8 @@ def lock_dir(state: Path, service: str) -> IO[str]:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         f.close()
-        raise HeliosError(f"another {service} is running with the state directory {state} "
-                          f"(give each {service} its own --state-dir)") from None
+        raise HeliosError(f"another {service} is running with the {what} {state} "
+                          f"(give each {service} its own {flag})") from None
     f.seek(0)
     f.truncate()
     f.write(f"{os.getpid()}\n")

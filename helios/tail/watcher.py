@@ -172,8 +172,11 @@ class Watcher:
         """Open files that match now and are not followed yet; on the first
         scan, finish what the previous run left in rotated files."""
         matched = []
+        self.pattern_hits: dict[str, int] = {}  # files each pattern matched at this scan (for the tailer's log)
         for pattern in self.patterns:
-            matched.extend(p for p in sorted(glob.glob(pattern)) if os.path.isfile(p))
+            hits = [p for p in sorted(glob.glob(pattern)) if os.path.isfile(p)]
+            self.pattern_hits[pattern] = len(hits)
+            matched.extend(hits)
         now = time.time()
         for path in matched:
             if path not in self.positions.watching:
@@ -307,12 +310,14 @@ class Watcher:
             p = self.positions.files.get(k)
             if p is None:
                 p = self.positions.files[k] = Position(path, 0, 0, b"", 0, 0, time.time(), first=0)
-        before = (p.end, p.size)
+        before = (p.end, p.size, p.detail)
         p.saw(path, size)
         p.ended(end, f"cannot open {path}: {exc.strerror or exc}")
-        if (p.end, p.size) != before:
-            self.dirty = True
-            log.warning("Cannot open %s to follow it: %s.", path, exc)
+        if (p.end, p.size, p.detail) != before:
+            self.dirty = True  # the inventory says so (its size too)
+            if (p.end, p.detail) != (before[0], before[2]):  # said once, not at each growth of the file
+                log.warning("Cannot open %s to follow it: %s; looked at again every rescan, said again "
+                            "only if the reason changes.", path, exc)
 
     def forget_unreadable(self, path: str) -> None:
         """A file once unreadable is read now: its placeholder says so."""

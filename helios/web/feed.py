@@ -193,6 +193,13 @@ class Feed:
             for p in current - wanted:
                 link.sock.setsockopt(zmq.UNSUBSCRIBE, p)
         if wanted != current:
+            # A topic no longer subscribed to (no page wants it) may be read by
+            # others meanwhile (helios subscribe, check): its sequence moves on
+            # without us, which is no gap of any page. Only topics under a
+            # prefix held throughout keep their place.
+            kept = tuple(current & wanted)
+            for link in self.links:
+                link.gaps.forget(lambda t: t.startswith(kept))
             shown = ", ".join(repr(p.replace(live.SEP, b"/").replace(live.WHOLE, b"(whole batches) ")
                                    .decode(errors="replace")) for p in sorted(wanted))
             log.info("Live topics subscribed: %s.", shown or "none (no browser is watching)")

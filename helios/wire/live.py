@@ -55,7 +55,7 @@ subscription messages on XPUB; 2 is ours.
 from __future__ import annotations
 
 import os
-from typing import Iterable, NamedTuple
+from typing import Callable, Iterable, NamedTuple
 
 import msgpack
 
@@ -217,6 +217,12 @@ class Gaps:
         self.messages[inc] = self.messages.get(inc, 0) + meta.seq - seq
         self.events[inc] = self.events.get(inc, 0) + missed
         return missed
+
+    def forget(self, keep: Callable[[bytes], bool]) -> None:
+        """Forget where each topic that ``keep`` rejects was: after an
+        unsubscribe, what others read meanwhile is no gap of ours, so the
+        topic's next message starts afresh, like a first one."""
+        self.next = {k: v for k, v in self.next.items() if keep(k[1])}
 
     @property
     def total_events(self) -> int:

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 from helios import config
-from tests.helpers import buck_events
+from tests.helpers import bound_endpoints, buck_events
 
 
 def helios(*args, timeout=60):
@@ -93,11 +93,43 @@ def test_the_demo_runs_the_mesh_and_counts_events_in_both_bucks(tmp_path):
     r = helios("demo", "--duration", "4", "--rate", "500", "--dir", str(tmp_path), timeout=90)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "buck-a" in r.stdout and "tailer" in r.stdout and "generator" in r.stdout
-    assert re.search(r"live tail at http://127\.0\.0\.1:\d+/", r.stdout)
-    final = re.search(r"Final counts: buck-a ([\d,]+)\s+buck-b ([\d,]+)", r.stdout)
+    assert re.search(r"live tail http://127\.0\.0\.1:\d+/", r.stdout)
+    final = re.search(r"Final counts: .*stored copies [\d,]+ \(buck-a ([\d,]+), buck-b ([\d,]+)", r.stdout)
     assert final, r.stdout
     a, b = (int(x.replace(",", "")) for x in final.groups())
     assert a > 0 and b > 0
     # Every batch went to both bucks: they hold the same events.
     held = [{e.id for e in buck_events(tmp_path / name)[0]} for name in ("buck-a", "buck-b")]
     assert held[0] and held[0] == held[1]
+
+
+def test_a_second_buck_on_the_same_data_directory_is_refused(tmp_path, procs):
+    first = procs("buck", "--ingest", "tcp://127.0.0.1:*", "--data-dir", str(tmp_path / "a"), name="first")
+    bound_endpoints(tmp_path / "a", first.p.pid)
+    r = helios("buck", "--ingest", "tcp://127.0.0.1:*", "--data-dir", str(tmp_path / "a"))
+    assert r.returncode == 1
+    assert f"another buck is running with the data directory {tmp_path / 'a'}" in r.stderr
+    assert "give each buck its own --data-dir" in r.stderr
+    # The first one goes on storing; a buck on its own directory starts.
+    other = procs("buck", "--ingest", "tcp://127.0.0.1:*", "--data-dir", str(tmp_path / "b"), name="other")
+    bound_endpoints(tmp_path / "b")
+    assert first.alive() and other.alive()
+
+
+def test_a_buck_restarted_on_its_data_directory_starts_again(tmp_path, procs):
+    """The lock goes with the process: a stopped (or killed) buck leaves
+    no lock behind that would refuse its own restart."""
+    first = procs("buck", "--ingest", "tcp://127.0.0.1:*", "--data-dir", str(tmp_path / "a"), name="first")
+    bound_endpoints(tmp_path / "a", first.p.pid)
+    first.p.kill()
+    first.p.wait()
+    first.expect_exit(-9)
+    again = procs("buck", "--ingest", "tcp://127.0.0.1:*", "--data-dir", str(tmp_path / "a"), name="again")
+    bound_endpoints(tmp_path / "a", again.p.pid)
+    assert again.alive()
+
+
+def test_a_demo_window_that_does_not_divide_a_day_is_refused():
+    r = helios("demo", "--window", "7", "--duration", "1")
+    assert r.returncode == 2
+    assert "7 does not divide 86400" in r.stderr

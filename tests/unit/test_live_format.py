@@ -110,3 +110,14 @@ def test_anything_else_is_not_a_drop_report():
         live.read_report([b"\x02other", b""])
     with pytest.raises(FrameError):
         live.read_report([live.REPORT + b"x", b"\xc1"])
+
+
+def test_a_forgotten_topic_starts_afresh_so_what_others_read_meanwhile_is_no_gap():
+    g = live.Gaps()
+    g.see(b"kept", live.Meta("a", 1, 0, 0), 5)
+    g.see(b"gone", live.Meta("a", 1, 0, 0), 5)
+    g.forget(lambda t: t.startswith((b"kept",)))
+    # Another subscriber read messages 1..9 of "gone" while we were not subscribed.
+    assert g.see(b"gone", live.Meta("a", 1, 10, 50), 5) == 0
+    # A topic held throughout still counts its gaps.
+    assert g.see(b"kept", live.Meta("a", 1, 3, 15), 5) == 10

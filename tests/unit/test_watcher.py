@@ -579,3 +579,25 @@ def test_a_truncation_in_place_while_the_tailer_looks_is_not_a_loss(tmp_path):
     write(p, b"2\n")
     drain(w, now=0.05)
     assert pos.files[key.hex()].end == "read"
+
+
+def test_a_growing_file_that_cannot_be_opened_is_said_once_not_at_each_scan(tmp_path, caplog):
+    """The scan looks at an unreadable file every rescan (a log the tailer's
+    user may not read grows all the time): the inventory follows its size,
+    the warning is logged once, and again only if the reason changes."""
+    import errno
+    import logging
+
+    path = str(tmp_path / "secret.log")
+    w = Watcher([path], Positions(), Options(start_at_end=False))
+    denied = PermissionError(errno.EACCES, "Permission denied")
+    with caplog.at_level(logging.WARNING, logger="helios.tail.watcher"):
+        for size in (100, 200, 300, 400):
+            w.unreadable(path, denied, size)
+        assert [r.getMessage() for r in caplog.records].count(
+            f"Cannot open {path} to follow it: {denied}; looked at again every rescan, said again only if the "
+            "reason changes.") == 1
+        (p,) = [p for p in w.positions.files.values() if p.path == path]
+        assert p.size == 400  # the inventory knows how much exists unread
+        w.unreadable(path, OSError(errno.EIO, "Input/output error"), 500)
+    assert len(caplog.records) == 2

@@ -70,7 +70,8 @@ class ReportJob:
             envs[env] = {**last.get(env, {"indexed": None, "archived": None, "pruned": None}),
                          "behind": f"index {b.get('index_behind', 0)}, archive {b.get('archive_behind', 0)}, "
                                    f"prune {b.get('prune_behind', 0)} window(s)",
-                         "too_old": (left_out.get(env) or {}).get("events", 0)}
+                         "too_old": (left_out.get(env) or {}).get("events", 0),
+                         "events_indexed": b.get("events_indexed", 0)}  # distinct: each event once
         problems = [f"the {b.what} ({b.where}) is failing since {report.iso(b.since)}: {b.error}; nothing is "
                     "pruned until it works" for b in (ctx.index_backoff, ctx.archive_backoff) if b.failures]
         problems += [f"buck {ep} does not answer" for ep, st in ctx.bucks.items() if st != "ok"]

@@ -63,7 +63,8 @@
     follow: true,       // keep the newest line in view
     highlight: "",
     filterSent: null,   // the last filter the server took
-    filterAnswers: 0    // answers to filters sent (taken or refused)
+    filterAnswers: 0,   // answers to filters sent (taken or refused)
+    missedBase: {}      // per buck: the feed's missed count when this page first heard of it
   };
 
   // --- drawing -----------------------------------------------------------
@@ -283,11 +284,15 @@
     var html = "";
     for (var i = 0; i < s.bucks.length; i++) {
       var b = s.bucks[i];
+      // This page's own misses: what the feed missed before it opened is not.
+      var base = st.missedBase[b.endpoint];
+      if (base === undefined || b.missed < base) base = st.missedBase[b.endpoint] = b.missed;
+      var missed = b.missed - base;
       html += '<span class="buck" data-endpoint="' + esc(b.endpoint) + '" data-state="' + esc(b.state) +
         '" title="' + esc(b.state) + " since " + esc(new Date(b.since * 1000).toLocaleTimeString()) +
-        (b.missed ? "; " + fmt(b.missed) + " events missed on this feed" : "") + '">' +
+        (missed ? "; " + fmt(missed) + " events missed on this feed since this page opened" : "") + '">' +
         esc(b.endpoint.replace(/^tcp:\/\//, "")) + " <b>" + esc(b.state) + "</b> " + fmt(b.events) + " events" +
-        (b.missed ? ' <i class="missed">' + fmt(b.missed) + " missed</i>" : "") + "</span>";
+        (missed ? ' <i class="missed">' + fmt(missed) + " missed</i>" : "") + "</span>";
     }
     ui.bucks.innerHTML = html;
   }
