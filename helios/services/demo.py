@@ -236,7 +236,7 @@ dir = {toml_str(str(d / 'history'))}
         c = ["-c", str(config)]
         for name, ep in ingests.items():
             self.start(name, ["buck", "--name", name, "--ingest", ep, "--data-dir", str(self.dir / name),
-                              "--publish", pubs[name], "--query", self.queries[name], "--window", str(self.window)])
+                              "--feed", pubs[name], "--query", self.queries[name], "--window", str(self.window)])
         if not self.logs:
             gen_file.touch()
         self.start("tailer", ["tailer", *c])
