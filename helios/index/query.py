@@ -82,6 +82,8 @@ DEFAULT_LIMIT = 100
 FILTER_KEYS = {"host": "hosts", "app": "apps", "sev": "severity", "severity": "severity"}
 MAX_PAIRS = 128             # searchable fields of one event (values of a list count one each)
 MAX_VALUE = 1024            # characters of a searchable value: a longer one is kept, not indexed
+MAX_QUERY_FIELDS = 64       # fields one query may name ...
+MAX_QUERY_VALUES = 1024     # ... and values of them in all (each is an SQL variable, a keyword term)
 _FIELD_KEY = re.compile(r"[A-Za-z_@][\w.@-]{0,127}")
 
 # A word character: an ASCII letter or digit, or any non-ASCII character
@@ -171,6 +173,9 @@ class Query:
             if not values or not all(isinstance(v, str) for v in values):
                 raise SearchError(f"field {key} needs one or more text values")
             pairs.append((key, values))
+        if len(pairs) > MAX_QUERY_FIELDS or sum(len(v) for _, v in pairs) > MAX_QUERY_VALUES:
+            raise SearchError(f"a query may name at most {MAX_QUERY_FIELDS} fields and {MAX_QUERY_VALUES} field "
+                              "values in all")
         set_(self, "fields", tuple(pairs))
         if self.severity is not None and (type(self.severity) is not int or not 0 <= self.severity <= 7):
             raise SearchError(f"severity must be 0..7 (0 is emerg), not {self.severity!r}")

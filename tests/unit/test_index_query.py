@@ -50,6 +50,8 @@ def test_filters_repeat_take_quoted_values_and_severity_names_or_numbers():
     ("http..status:500", "http..status: has an empty part: nested keys are written a.b.c"),
     ("http.:500", "http.: has an empty part"),
     ("k" * 129 + ":v", "is not a field name a query can use"),
+    ("k:" + ",".join(map(str, range(1025))), "at most 64 fields and 1024 field values in all"),
+    (" ".join(f"k{i}:v" for i in range(65)), "at most 64 fields"),
     ('"conn reset', "unterminated quote"),
     ('"ends in backslash\\"', "unterminated quote"),
     ("sev:bogus", "sev:bogus is not a severity"),
