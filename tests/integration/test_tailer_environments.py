@@ -5,8 +5,11 @@ that environment's bucket files, also after a restart."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from helios.store import layout
-from tests.helpers import buck_events, poll_until
+from tests.helpers import ROOT, buck_events, poll_until
 
 CONFIG = """
 [tailer]
@@ -62,3 +65,34 @@ def test_two_paths_with_two_environments_reach_the_buck_each_under_its_own(tmp_p
         f.write(b"AUDIT bob\n")
     want["audit"].append(b"AUDIT bob")
     poll_until(lambda: by_env() == want, timeout=30, what="the new line after a restart")
+
+
+def test_a_path_sent_to_an_environment_the_tailers_key_may_not_send_to_is_refused_by_the_buck(tmp_path, procs,
+                                                                                               buck):
+    # The tailer's config moves billing.log to "billing", but its key is a sender for "prod" only:
+    # the buck stores the prod lines and refuses (and counts) the billing frames; the config
+    # cannot widen what the key may do.
+    kdir, allow = tmp_path / "keys", tmp_path / "allow"
+    allow.mkdir()
+    for name, opts in (("server", ()), ("tailer", ("--role", "sender", "--env", "prod"))):
+        r = subprocess.run([sys.executable, "-m", "helios", "keygen", name, "--dir", str(kdir), *opts], cwd=ROOT,
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+    (allow / "tailer.key").write_bytes((kdir / "tailer.key").read_bytes())
+    buck_cfg = tmp_path / "buck.toml"
+    buck_cfg.write_text(f'[security]\ncurve = true\nserver_secret_key = "{kdir}/private/server.key_secret"\n'
+                        f'allow_dir = "{allow}"\n')
+    proc, endpoint, data = buck("a", None, "--config", str(buck_cfg))
+    billing, app = tmp_path / "billing.log", tmp_path / "app.log"
+    billing.write_bytes(b"invoice 1 paid\n")
+    app.write_bytes(b"an app line\n")
+    config = tmp_path / "tailer.toml"
+    config.write_text(f'[tailer]\ncopies = 1\nstart_at = "beginning"\n\n[[tailer.parse]]\npaths = ["{billing}"]\n'
+                      f'environment = "billing"\n\n[security]\ncurve = true\n'
+                      f'secret_key = "{kdir}/private/tailer.key_secret"\nserver_key = "{kdir}/server.key"\n')
+    procs("tailer", "--config", str(config), "--path", str(tmp_path / "*.log"), "--buck", endpoint,
+          "--env", "prod", "--state-dir", str(tmp_path / "state"), name="tailer")
+    poll_until(lambda: "may not send to billing" in proc.output(), timeout=30, what="the buck to refuse billing")
+    poll_until(lambda: [e.message for e in buck_events(data)[0]] == [b"an app line"], timeout=30,
+               what="the prod line stored")
+    assert not [n for n, _ in layout.list_buckets(data / "buckets", "billing")]
