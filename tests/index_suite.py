@@ -271,4 +271,13 @@ def test_fields_combine_with_words_filters_the_range_and_paging(with_fields):
     assert index.search(one_day) == expected(one_day, events) != []
 
 
+def test_fields_of_a_load_that_is_partly_there_already_are_found_once(with_fields):
+    index, events = with_fields
+    new = make_event(900, T0 + 7 * 10**9, b"user=dave", fields={"user": "dave", "status": "500"})
+    assert index.load(ENV, [new, *events[:4], new]) == 1
+    assert index.search(query("user:dave")) == [new]
+    q = query("status:500")
+    assert index.search(q) == expected(q, events + [new]) and len(index.search(q)) == 4
+
+
 __all__ = [name for name in dir() if name.startswith("test_")] + ["loaded", "with_fields"]

@@ -85,6 +85,7 @@ MAX_VALUE = 1024            # characters of a searchable value: a longer one is 
 MAX_QUERY_FIELDS = 64       # fields one query may name ...
 MAX_QUERY_VALUES = 1024     # ... and values of them in all (each is an SQL variable, a keyword term)
 _FIELD_KEY = re.compile(r"[A-Za-z_@][\w.@-]{0,127}")
+_KEY_OK: dict[str, bool] = {}      # keys repeat: each is checked once
 
 # A word character: an ASCII letter or digit, or any non-ASCII character
 # (as bytes: any byte >= 0x80, so the rule also holds on bytes that are
@@ -260,7 +261,12 @@ def _walk_fields(obj: dict, prefix: str, out: dict, depth: int) -> None:
             if depth < 16:
                 _walk_fields(value, name + ".", out, depth + 1)
             continue
-        if not _FIELD_KEY.fullmatch(name):
+        ok = _KEY_OK.get(name)
+        if ok is None:
+            if len(_KEY_OK) > 10_000:
+                _KEY_OK.clear()
+            ok = _KEY_OK[name] = _FIELD_KEY.fullmatch(name) is not None
+        if not ok:
             continue
         for v in value if isinstance(value, (list, tuple)) else (value,):
             text = field_text(v)

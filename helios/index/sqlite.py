@@ -180,6 +180,19 @@ def _fv_rows(conn: sqlite3.Connection, above: int) -> list[tuple]:
     return out
 
 
+def _fv_of(rows: list, events: Sequence, top: int) -> list[tuple]:
+    """The fv rows of ``events`` when every one of them was just inserted:
+    the i-th then has rowid ``top + 1 + i`` (SQLite gives a new row the
+    largest rowid plus one, and we hold the write lock), so the fields are
+    read from memory, not back from the table."""
+    out = []
+    for i, (row, e) in enumerate(zip(rows, events)):
+        if row[9] is not None:
+            n = top + 1 + i
+            out += [(k, v, n) for k, v in field_pairs(e[9])]
+    return out
+
+
 def _pack(fields) -> bytes:
     return msgpack.packb(fields, use_bin_type=True)
 
@@ -582,7 +595,8 @@ class SqliteIndex:
                     # Rows above the old maximum are exactly the ones just added: we hold the write lock.
                     conn.execute("INSERT INTO tri(rowid, msg) SELECT n, msg FROM ev WHERE n > ?", (top,))
                     if with_fields:
-                        conn.executemany(_FV_INSERT, _fv_rows(conn, top))
+                        conn.executemany(_FV_INSERT, _fv_of(rows, events, top) if added == len(rows)
+                                         else _fv_rows(conn, top))
                     if self.term_index:
                         conn.execute("INSERT INTO words(rowid, msg) SELECT n, msg FROM ev WHERE n > ?", (top,))
                 conn.execute("COMMIT")
