@@ -39,6 +39,11 @@ What it measures:
 4. Compression: the archive's bytes (the objects as stored, without the
    folder's 40-byte checksum trailers) against ``zstd -19`` of ``raw.log``.
 
+``--fields`` gives each event the ``key=value`` pairs of its line as fields
+(what the parser gives logfmt lines: about 2 lines in 9 of ``loadgen``
+have some, 4-6 pairs each), so the index also builds its field index; the
+input is cached apart.
+
 ``--repeat N`` gives medians and ranges; a markdown block at the end is ready
 for BENCHMARKS.md, and the raw results land in ``bench/out/porter-*.json``.
 """
@@ -67,6 +72,7 @@ sys.path.insert(0, str(ROOT))
 
 from helios import codec, loadgen  # noqa: E402
 from helios.model import source_key  # noqa: E402
+from helios.parsing.fields import key_values  # noqa: E402
 from helios.store import layout  # noqa: E402
 from helios.store.records import RecordWriter  # noqa: E402
 from helios.wire.ports import free_endpoint  # noqa: E402
@@ -90,9 +96,9 @@ def log(msg: str) -> None:
 
 # --------------------------------------------------------------------- input
 
-def make_input(events: int, resend: bool) -> Path:
+def make_input(events: int, resend: bool, with_fields: bool = False) -> Path:
     """The cached bucket files of two bucks (see the module docstring)."""
-    tag = f"porter-{events}{'' if resend else '-noresend'}"
+    tag = f"porter-{events}{'' if resend else '-noresend'}{'-fields' if with_fields else ''}"
     base = OUT / tag
     meta_path = base / "meta.json"
     with contextlib.suppress(OSError, ValueError):
@@ -162,8 +168,9 @@ def make_input(events: int, resend: bool) -> Path:
             off = offsets[host]
             offsets[host] = off + len(text)
             # Ids travel empty: the porter derives them (as from a tailer).
+            fields = key_values(text[:-1]) if with_fields else None
             pending[host].append((b"", t_ns, received, host, app, 6, f"/var/log/{host}.log", off, text[:-1],
-                                  None, key))
+                                  fields, key))
             chunk.append(text)
             if len(pending[host]) >= BATCH:
                 flush(host, received / NS)
@@ -356,9 +363,10 @@ def main() -> None:
     ap.add_argument("--anchor-rows", type=int, default=500_000, help="rows of the fts5_limits.py baseline")
     ap.add_argument("--no-resend", action="store_true", help="no spool re-send copies (two copies, not three)")
     ap.add_argument("--keep", action="store_true", help="keep the work directories")
+    ap.add_argument("--fields", action="store_true", help="events carry their line's key=value pairs as fields")
     a = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    base = make_input(a.events, not a.no_resend)
+    base = make_input(a.events, not a.no_resend, a.fields)
     meta = json.loads((base / "meta.json").read_text())
     anchor = load_anchor()
     scratch = Path(tempfile.mkdtemp(prefix="porter-bench-", dir=OUT))
@@ -415,7 +423,7 @@ def summary(a, meta: dict, z: dict, runs: list) -> None:
     copies = meta["events_stored"] / n
     log("")
     log(f"Command: `.venv/bin/python bench/porter.py --events {n} --repeat {a.repeat} --workers {a.workers}"
-        f"{' --no-resend' if a.no_resend else ''}` ({datetime.date.today()}; 2 shared cores; "
+        f"{' --no-resend' if a.no_resend else ''}{' --fields' if a.fields else ''}` ({datetime.date.today()}; 2 shared cores; "
         f"{len(runs)} repeat(s) done)")
     log("")
     log(f"{n:,} events ({meta['raw_bytes'] / MB:,.0f} MB of raw lines), stored about {copies:.1f} times over "

@@ -404,9 +404,9 @@ class Tailer(Spool):
                                       "(every key=value pair becomes a field), mask (regexes whose matches "
                                       "are overwritten with '*' before lines leave the host), drop (regexes whose "
                                       "lines do not leave the host; counted), rename, fields, "
-                                      "encoding (utf-16, shift_jis, ...) and "
+                                      "encoding (utf-16, shift_jis, ...), environment (of these files' events) and "
                                       "[[tailer.parse.rules]] "
-                                      "(regex or grok, time_format, timezone, app, fields; first match wins, "
+                                      "(regex or grok, time_format, timezone, app, fields, environment; first match wins, "
                                       "the default parser reads the rest). See README, Parsing.",
                                       each=(lambda v: _parse_table(v),))
     encoders: int = setting(2, "Processes that parse and encode lines beside the one that reads "

@@ -161,6 +161,8 @@ class Parser(Clock):
         # Drops: lines they match do not leave the host (see _drop); counted.
         self.drops = [re.compile(m.encode("utf-8"), re.M) for m in drops]
         self.last_dropped: list[int] = []
+        # Lines a rule with an environment matched, after each chunk: line -> environment.
+        self.environments: dict[int, str] = {}
         self.dropped = 0
         self._reshaped = False              # a container record's text replaced its line in this chunk
         self.rename = dict(rename or {})
@@ -179,6 +181,7 @@ class Parser(Clock):
         if self.encoding:
             return self._parse_decoded(chunk, now_ns)
         self.last_dropped = []
+        self.environments = {}
         for rx in self.masks:
             # What a mask matches (its first group if it has one) becomes as
             # many "*" bytes before anything is read from the line: the bytes
@@ -263,6 +266,7 @@ class Parser(Clock):
         inner = self._decoded.parse_chunk(b"".join(d + b"\n" for d in decoded), now_ns)
         self.matched = self._decoded.matched
         self.last_dropped = self._decoded.last_dropped
+        self.environments = self._decoded.environments
         self.dropped = self._decoded.dropped
         fields = inner.fields
         for i, (message, line) in enumerate(zip(inner.messages, lines)):
@@ -469,6 +473,8 @@ class Parser(Clock):
                 out.apps[i] = self._apps[row[rule.app]]
             elif rule.set_app:
                 out.apps[i] = rule.set_app
+            if rule.set_environment:
+                self.environments[i] = rule.set_environment
             if rule.severity is not None:
                 word = row[rule.severity]
                 out.severities[i] = int(word) if word.isdigit() and int(word) < 8 else self._level[word]
@@ -559,6 +565,8 @@ class Parser(Clock):
             if partial:
                 f["partial"] = True
             out.fields[i] = f
+        for k, env in self._inner.environments.items():     # a rule's environment, as on a plain line
+            self.environments[items[k][0]] = env
 
     def _unwrap_cri(self, out: Columns, pairs, stream, partial) -> None:
         items = []

@@ -220,4 +220,64 @@ def test_drop_removes_the_whole_index(loaded):
     assert index.load(ENV, corpus()[:2]) == 2          # and it can be used again
 
 
-__all__ = [name for name in dir() if name.startswith("test_")] + ["loaded"]
+FIELD_EVENTS = [
+    # (message, fields): what the parser makes of logfmt, JSON (flattened, dotted) and client events (nested).
+    (b"level=error msg=\"payment declined\" user=alice status=500", {"level": "error", "msg": "payment declined",
+                                                                      "user": "alice", "status": "500"}),
+    (b'{"http":{"status":500,"method":"GET"},"user":"bob"}', {"http.status": 500, "http.method": "GET",
+                                                             "user": "bob"}),
+    (b"client event", {"http": {"status": 404, "ok": False}, "user": "Alice", "tags": ["blue", "green"]}),
+    (b"user=carol status=200 ratio=0.5", {"user": "carol", "status": "200", "ratio": 0.5}),
+    (b"no fields here, user=alice in the text only", None),
+]
+
+
+@pytest.fixture
+def with_fields(index):
+    events = [make_event(500 + i, T0 + i * 3_600 * 10**9 + (i % 2) * DAY, msg, fields=f)
+              for i, (msg, f) in enumerate(FIELD_EVENTS * 3)]
+    assert index.load(ENV, events) == len(events)
+    return index, events
+
+
+def test_fields_are_found_by_key_and_exact_value_nested_or_dotted(with_fields):
+    index, events = with_fields
+    for text, want in [("user:alice", {0}), ("user:Alice", {2}), ('msg:"payment declined"', {0}),
+                       ("http.status:500", {1}), ("http.status:404,500", {1, 2}), ("status:500", {0}),
+                       ("http.ok:false", {2}), ("tags:green", {2}), ("ratio:0.5", {3}), ("user:nobody", set()),
+                       ("user:alice status:500", {0}), ("user:alice status:200", set()),
+                       ("user:alice,bob,carol", {0, 1, 3}), ("http.method:GET user:bob", {1})]:
+        q = query(text)
+        hits = index.search(q)
+        assert {FIELD_EVENTS.index((e.message, e.fields)) for e in hits} == want, text
+        assert hits == expected(q, events), text
+        assert index.count(q) == len(expected(q, events)) == 3 * len(want), text
+
+
+def test_fields_combine_with_words_filters_the_range_and_paging(with_fields):
+    index, events = with_fields
+    for text in ('payment user:alice', '"declined" status:500 host:web-1 app:sshd sev:info',
+                 "user:alice host:db-9", "error user:alice,bob", '"user=alice"'):
+        q = query(text)
+        assert index.search(q) == expected(q, events), text
+    q = query("user:alice,bob,carol", limit=2, order="desc")
+    seen = []
+    while q is not None:
+        page = index.search(q)
+        seen += page
+        q = q.next_page(page)
+    assert seen == expected(query("user:alice,bob,carol", order="desc"), events) and len(seen) == 9
+    one_day = query("user:alice", start=T0 + DAY, end=T0 + 2 * DAY)
+    assert index.search(one_day) == expected(one_day, events) != []
+
+
+def test_fields_of_a_load_that_is_partly_there_already_are_found_once(with_fields):
+    index, events = with_fields
+    new = make_event(900, T0 + 7 * 10**9, b"user=dave", fields={"user": "dave", "status": "500"})
+    assert index.load(ENV, [new, *events[:4], new]) == 1
+    assert index.search(query("user:dave")) == [new]
+    q = query("status:500")
+    assert index.search(q) == expected(q, events + [new]) and len(index.search(q)) == 4
+
+
+__all__ = [name for name in dir() if name.startswith("test_")] + ["loaded", "with_fields"]

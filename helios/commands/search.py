@@ -137,8 +137,9 @@ def search(config_path: str | None, text: tuple[str, ...], environment: str | No
            severity: str | None, limit: int, everything: bool, reverse: bool, count_only: bool, output: str,
            follow: bool, **kwargs: Any) -> None:
     """Find events: TEXT is whole words (error), substrings (quoted, or any
-    word with other characters: user=bob, /api/v1) and filters (host:web1
-    app:nginx,haproxy sev:err), all of which must match; see
+    word with other characters: user=bob, /api/v1), filters (host:web1
+    app:nginx,haproxy sev:err) and fields (user:alice http.status:500
+    msg:"payment declined"), all of which must match; see
     helios.index.query. Searches the recent index (the [porter] index
     settings), or with --history ID a history index.
 

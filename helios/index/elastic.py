@@ -12,6 +12,7 @@ and every query filters on it). An index template ``PREFIX`` maps them:
     message_b64            binary: the raw bytes, only when they are not UTF-8
     fields                 object, not indexed: the fields, when they are plain JSON
     fields_mp              binary: the fields as msgpack, exact (always, when there are fields)
+    fields_kv              keyword, many: "key=value" per pair of ``helios.index.query.field_pairs``
 
 Loading uses the clients' ``streaming_bulk`` helper with op type
 ``create`` and ``_id`` = the event id in hex: a 409 ("already there") is
@@ -23,7 +24,16 @@ refuses becomes an ``IndexStoreError`` naming the first few reasons.
 Searching: terms are ``regexp`` queries on ``message.wc`` (the whole word,
 ASCII case-insensitive, with the word boundaries of ``helios.index.query``)
 and substrings are ``wildcard`` queries on it (exact, case-sensitive), so
-both backends answer exactly what the sqlite index answers. The wildcard
+both backends answer exactly what the sqlite index answers. A field
+``key:a,b`` is a ``terms`` query on ``fields_kv`` for ``key=a``, ``key=b``:
+a plain keyword, which Elasticsearch and OpenSearch map and query alike
+(``flattened`` is Elasticsearch's alone, ``flat_object`` OpenSearch's), and
+exact as sqlite's ``fv`` is. A key has no ``=`` (``field_pairs`` leaves such
+keys out), so the first ``=`` ends it.
+
+Indices made before ``fields_kv`` existed do not have it: their events are
+not found by field (words and filters still find them). New daily indices
+take the new template; ``helios export`` and a reload fill an old day. The wildcard
 field type needs Elasticsearch 7.9+ or OpenSearch 2.15+. Hits are sorted by
 (time, id) and paged with ``search_after``.
 
@@ -47,7 +57,7 @@ import msgpack
 
 from helios.errors import IndexStoreError
 from helios.index.base import DEFAULT_NAME, check_name, day_of
-from helios.index.query import Query
+from helios.index.query import Query, field_pairs
 from helios.model import ROW_FIELDS, Event
 from helios.store.layout import valid_environment
 
@@ -104,6 +114,9 @@ def document(e: Event, environment: str) -> dict:
         doc["fields_mp"] = base64.b64encode(msgpack.packb(e.fields, use_bin_type=True)).decode("ascii")
         if _jsonable(e.fields):
             doc["fields"] = e.fields
+        pairs = field_pairs(e.fields)
+        if pairs:
+            doc["fields_kv"] = [f"{k}={v}" for k, v in pairs]
     return doc
 
 
@@ -151,6 +164,7 @@ def template(prefix: str) -> dict:
                     "message_b64": {"type": "binary"},
                     "fields": {"type": "object", "enabled": False},
                     "fields_mp": {"type": "binary"},
+                    "fields_kv": keyword,
                 },
             },
         },
@@ -171,6 +185,8 @@ def search_body(q: Query) -> dict:
         filters.append({"terms": {"app": list(q.apps)}})
     if q.severity is not None:
         filters.append({"range": {"severity": {"lte": q.severity}}})
+    for key, values in q.fields:
+        filters.append({"terms": {"fields_kv": [f"{key}={v}" for v in values]}})
     for s in q.substrings:
         try:
             text = s.decode("utf-8")

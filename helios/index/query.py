@@ -14,6 +14,10 @@ A ``Query`` asks for the events of one environment in a time range
 - ``hosts`` / ``apps``: any of these (exact names); ``severity``: this
   severe or worse (syslog numbers, 0 is emerg), as the live filters read it;
   events of unknown severity pass only when no severity is asked for.
+- ``fields``: (key, values) pairs: the event has field ``key`` with one of
+  ``values``, exactly (case-sensitive). What a field's value is as text,
+  and which fields are searchable, is ``field_pairs``: the one definition
+  every backend indexes and ``matches`` reads.
 
 Hits come in time order (``order`` "asc" or "desc"), ties broken by event
 id, so an answer is deterministic on every backend. ``limit`` caps a page;
@@ -37,8 +41,12 @@ The query string
   backslash and ``\\xHH`` one raw byte; any other backslash is itself;
 - ``host:``, ``app:`` (comma-separated or repeated: any of them) and
   ``sev:`` / ``severity:`` (a syslog name or 0..7) filter; a value may be
-  quoted. Any other ``word:...`` is refused with a hint to quote it, so a
-  mistyped filter never silently becomes text to search for.
+  quoted.
+- any other ``key:value`` is a field (``user:alice``, ``http.status:500``,
+  ``msg:"payment declined"``, ``status:404,500``): the event's field
+  ``key`` (dotted for nested keys) is one of the values. A key is a letter,
+  ``_`` or ``@``, then letters, digits, ``_``, ``.``, ``-``, ``@``. A value
+  that starts with ``//`` (``http://x``) is refused with a hint to quote it.
 
 ``format_query`` writes the text back; ``parse_query(format_query(q))``
 gives ``q`` again.
@@ -59,6 +67,8 @@ __all__ = [
     "Cursor",
     "ORDERS",
     "Query",
+    "field_pairs",
+    "field_text",
     "format_query",
     "is_word",
     "matches",
@@ -70,6 +80,12 @@ Cursor = tuple  # (time ns, id bytes) of the last hit of a page
 ORDERS = ("asc", "desc")
 DEFAULT_LIMIT = 100
 FILTER_KEYS = {"host": "hosts", "app": "apps", "sev": "severity", "severity": "severity"}
+MAX_PAIRS = 128             # searchable fields of one event (values of a list count one each)
+MAX_VALUE = 1024            # characters of a searchable value: a longer one is kept, not indexed
+MAX_QUERY_FIELDS = 64       # fields one query may name ...
+MAX_QUERY_VALUES = 1024     # ... and values of them in all (each is an SQL variable, a keyword term)
+_FIELD_KEY = re.compile(r"[A-Za-z_@][\w.@-]{0,127}")
+_KEY_OK: dict[str, bool] = {}      # keys repeat: each is checked once
 
 # A word character: an ASCII letter or digit, or any non-ASCII character
 # (as bytes: any byte >= 0x80, so the rule also holds on bytes that are
@@ -115,6 +131,7 @@ class Query:
     limit: int | None = DEFAULT_LIMIT       # None: every hit
     order: str = "asc"                      # "asc" or "desc" by (time, id)
     after: Cursor | None = field(default=None)  # (time, id) of the last hit already seen
+    fields: tuple[tuple[str, tuple[str, ...]], ...] = ()   # (key, any of these values), all of them
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -144,6 +161,23 @@ class Query:
             if not all(isinstance(v, str) and v for v in values):
                 raise SearchError(f"{name} must be non-empty names")
             set_(self, name, values)
+        pairs = []
+        for item in _as_tuple(self.fields, "fields"):
+            try:
+                key, values = item
+            except (TypeError, ValueError):
+                raise SearchError("fields must be (key, values) pairs") from None
+            if not isinstance(key, str) or not _FIELD_KEY.fullmatch(key):
+                raise SearchError(f"field name {key!r} is not searchable: a letter, '_' or '@', then letters, "
+                                  "digits, '_', '.', '-', '@' (at most 128)")
+            values = _as_tuple(values, f"the values of field {key}")
+            if not values or not all(isinstance(v, str) for v in values):
+                raise SearchError(f"field {key} needs one or more text values")
+            pairs.append((key, values))
+        if len(pairs) > MAX_QUERY_FIELDS or sum(len(v) for _, v in pairs) > MAX_QUERY_VALUES:
+            raise SearchError(f"a query may name at most {MAX_QUERY_FIELDS} fields and {MAX_QUERY_VALUES} field "
+                              "values in all")
+        set_(self, "fields", tuple(pairs))
         if self.severity is not None and (type(self.severity) is not int or not 0 <= self.severity <= 7):
             raise SearchError(f"severity must be 0..7 (0 is emerg), not {self.severity!r}")
         if self.limit is not None and (type(self.limit) is not int or self.limit < 1):
@@ -179,6 +213,67 @@ def past_cursor(q: Query, t: int, event_id: bytes) -> bool:
     return (t, event_id) < q.after if q.descending else (t, event_id) > q.after
 
 
+def field_text(value) -> str | None:
+    """A scalar field value as the text a query compares with it (None:
+    not searchable): strings as they are, integers (and floats without a
+    fraction) in decimal, other floats as Python writes them, booleans as
+    ``true``/``false``, bytes when they are UTF-8."""
+    t = type(value)
+    if t is str:
+        text = value
+    elif t is bool:
+        return "true" if value else "false"
+    elif t is int:
+        return str(value)
+    elif t is float:
+        return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
+    elif t is bytes:
+        try:
+            text = value.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    else:
+        return None
+    return text if len(text) <= MAX_VALUE else None
+
+
+def field_pairs(fields) -> list[tuple[str, str]]:
+    """The (key, value text) pairs by which an event's fields are searched,
+    without repeats, at most ``MAX_PAIRS``. Nested mappings give dotted
+    keys (``{"http": {"status": 500}}`` -> ``("http.status", "500")``), so a
+    nested key and a flattened one are the same; each scalar element of a
+    list is a value of its key; keys that a query cannot name, null, and
+    values longer than ``MAX_VALUE`` are left out."""
+    out: dict[tuple[str, str], None] = {}
+    if isinstance(fields, dict):
+        _walk_fields(fields, "", out, 0)
+    return list(out)
+
+
+def _walk_fields(obj: dict, prefix: str, out: dict, depth: int) -> None:
+    for key, value in obj.items():
+        if len(out) >= MAX_PAIRS:
+            return
+        if not isinstance(key, str):
+            continue
+        name = prefix + key
+        if isinstance(value, dict):
+            if depth < 16:
+                _walk_fields(value, name + ".", out, depth + 1)
+            continue
+        ok = _KEY_OK.get(name)
+        if ok is None:
+            if len(_KEY_OK) > 10_000:
+                _KEY_OK.clear()
+            ok = _KEY_OK[name] = _FIELD_KEY.fullmatch(name) is not None
+        if not ok:
+            continue
+        for v in value if isinstance(value, (list, tuple)) else (value,):
+            text = field_text(v)
+            if text is not None and len(out) < MAX_PAIRS:
+                out[(name, text)] = None
+
+
 def matches(q: Query, e: Event) -> bool:
     """Does event ``e`` answer ``q`` (ignoring its limit)? The reference
     meaning of a query; see the module docstring."""
@@ -192,6 +287,10 @@ def matches(q: Query, e: Event) -> bool:
         return False
     if q.severity is not None and (e.severity is None or e.severity > q.severity):
         return False
+    if q.fields:
+        have = set(field_pairs(e.fields))
+        if not all(any((k, v) in have for v in values) for k, values in q.fields):
+            return False
     message = e.message
     if not all(s in message for s in q.substrings):
         return False
@@ -200,7 +299,7 @@ def matches(q: Query, e: Event) -> bool:
 
 # ---------------------------------------------------------------- the query string
 
-_TOKEN = re.compile(r'\s*(?:(?P<key>[A-Za-z_]\w*):)?(?:"(?P<quoted>(?:[^"\\]|\\.)*)(?P<close>")?|(?P<bare>[^\s"]*))',
+_TOKEN = re.compile(r'\s*(?:(?P<key>[A-Za-z_@][\w.@-]*):)?(?:"(?P<quoted>(?:[^"\\]|\\.)*)(?P<close>")?|(?P<bare>[^\s"]*))',
                     re.S)
 _ESCAPES = re.compile(r'\\x([0-9A-Fa-f]{2})|\\(["\\])|(\\)|([^\\]+)', re.S)
 
@@ -233,6 +332,7 @@ def parse_query(text: str, *, environment: str, start: int, end: int, limit: int
     hosts: list[str] = []
     apps: list[str] = []
     severity: int | None = None
+    fields: dict[str, list[str]] = {}
     pos = 0
     text = text or ""
     while pos < len(text):
@@ -248,17 +348,26 @@ def parse_query(text: str, *, environment: str, start: int, end: int, limit: int
                 raise SearchError('an empty quoted string "" matches everything: leave it out')
             continue
         if key is not None:
-            if key.lower() not in FILTER_KEYS:
-                raise SearchError(f"unknown filter {key}: (the filters are host:, app:, sev:); to search for "
-                                  f"the text itself, quote it: {_quote(m.group(0).strip().encode())}")
-            if quoted:
+            if quoted is None and (bare or "").startswith("//"):
+                raise SearchError(f"{key}:{bare} reads as the field {key}; to search for the text itself, "
+                                  f"quote it: {_quote(m.group(0).strip().encode())}")
+            if quoted is not None:
                 names = [_unescape(quoted).decode("utf-8", "replace")]
             else:
                 names = [v for v in (bare or "").split(",") if v]
             if not names:
-                raise SearchError(f"{key}: needs a value, e.g. {key}:web1")
-            kind = FILTER_KEYS[key.lower()]
-            if kind == "hosts":
+                example = "web1" if key.lower() in FILTER_KEYS else "value"
+                raise SearchError(f"{key}: needs a value, e.g. {key}:{example}; to search for the text itself, "
+                                  f"quote it: {_quote(m.group(0).strip().encode())}")
+            kind = FILTER_KEYS.get(key.lower(), "field")
+            if kind == "field":
+                if not _FIELD_KEY.fullmatch(key):
+                    raise SearchError(f"{key}: is not a field name a query can use (at most 128 characters; "
+                                      "a letter, '_' or '@', then letters, digits, '_', '.', '-', '@')")
+                if key.endswith(".") or ".." in key:
+                    raise SearchError(f"{key}: has an empty part: nested keys are written a.b.c")
+                fields.setdefault(key, []).extend(n for n in names if n not in fields.get(key, ()))
+            elif kind == "hosts":
                 hosts += names
             elif kind == "apps":
                 apps += names
@@ -273,7 +382,7 @@ def parse_query(text: str, *, environment: str, start: int, end: int, limit: int
         else:
             subs.append(bare.encode())
     return Query(environment, start, end, tuple(terms), tuple(subs), tuple(hosts), tuple(apps), severity,
-                 limit, order, after)
+                 limit, order, after, tuple((k, tuple(v)) for k, v in fields.items()))
 
 
 def _quote(b: bytes) -> str:
@@ -299,4 +408,9 @@ def format_query(q: Query) -> str:
     parts += [f"host:{_quote_name(h)}" for h in q.hosts] + [f"app:{_quote_name(a)}" for a in q.apps]
     if q.severity is not None:
         parts.append(f"sev:{SEVERITIES[q.severity]}")
+    for key, values in q.fields:
+        if all(re.fullmatch(r'[^\s",]+', v) and not v.startswith("//") for v in values):
+            parts.append(f"{key}:{','.join(values)}")
+        else:
+            parts += [f"{key}:{_quote(v.encode())}" for v in values]
     return " ".join(parts)

@@ -2,7 +2,7 @@
 
 Layout on disk (``LOCATION/NAME/``)::
 
-    index.json                    {"format": 1, "shards": 2, "term_index": false}
+    index.json                    {"format": 1, "shards": 2, "term_index": false}   (META_FORMAT)
     ENV/YYYY-MM-DD/0.db, 1.db     one file per (environment, UTC day, shard), WAL mode
 
 Why so many files:
@@ -23,7 +23,11 @@ severity, source, offset, message bytes, fields as msgpack, source id) with
 a unique index on ``(source id, offset, id)`` (the dedup key; see
 ``_schema``) and one on ``(t, id)``, and a contentless FTS5
 trigram table ``tri`` (``detail=none``: it answers "which rows hold all of
-these trigrams", the cheapest layout to build). With ``term_index`` a
+these trigrams", the cheapest layout to build), and ``fv``, the searchable
+fields: one row (key, value text, event rowid) per pair of
+``helios.index.query.field_pairs``, its primary key in that order
+(``WITHOUT ROWID``), so ``key:value`` is one b-tree range and "does row n
+have it" one lookup. With ``term_index`` a
 second contentless FTS5 table ``words`` (unicode61) indexes words too;
 whether it pays for itself is measured by ``bench/index.py``.
 
@@ -31,7 +35,8 @@ Loading: one transaction per (file, up to ``txn_rows`` events): ``INSERT
 OR IGNORE`` the rows (the unique key drops an event already there),
 then feed the new rows (rowid above the old maximum; the write lock makes
 that exact) to FTS5 in one ``INSERT .. SELECT``, so the text index work
-never leaves C. Two processes loading the same file take turns on its
+never leaves C. Only when some of the events have fields are the new rows'
+fields read back and their pairs added to ``fv``. Two processes loading the same file take turns on its
 write lock (busy timeout), so concurrent porters never duplicate. With
 ``workers`` > 1, ``load`` partitions by shard and hands each part to a
 persistent worker process (frames of ``marshal`` data over a pipe); small
@@ -43,10 +48,16 @@ more that are UTF-8) become one FTS5 expression, an AND of their trigrams
 ``instr`` on the message bytes for substrings, ``LIKE`` then a whole-word
 regex (``helios_word``) for terms. A file with few candidates (under
 ``MANY``) is answered from them. With many (common needles) and a limit,
-rows are first walked in time order with the rechecks alone, which finds
+rows are first walked in time order with the rechecks alone (a field is
+rechecked by one ``fv`` lookup), which finds
 ``limit`` hits after a few hundred rows; a walk that reads its budget of
 rows without finding them falls back to the candidates. Shorter needles and
 filters alone are answered by walking the time range.
+
+Each file's ``PRAGMA user_version`` is its schema (``FORMAT``). A file of
+format 1 (before fields were searchable) is brought to format 2 the first
+time it is opened: ``fv`` is made and filled from the stored fields, in one
+transaction, so an index built before keeps working and finds fields too.
 
 Events are deduplicated per (environment, day), by that key: a copy of an
 event with a different time on another day is a different row.
@@ -81,7 +92,7 @@ from helios.errors import IndexStoreError
 from helios.gctune import tune_gc
 from helios.index.base import DEFAULT_NAME, check_name, day_of
 from helios.store import durable
-from helios.index.query import DAY_NS, Query, word_regex
+from helios.index.query import DAY_NS, Query, field_pairs, word_regex
 from helios.model import Event
 from helios.store.layout import valid_environment
 
@@ -89,7 +100,8 @@ __all__ = ["FORMAT", "SqliteIndex"]
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1                  # index.json "format" and each file's PRAGMA user_version
+META_FORMAT = 1             # index.json "format"
+FORMAT = 2                  # each file's PRAGMA user_version (2: the fv table of searchable fields)
 META = "index.json"
 DEFAULT_SHARDS = 2
 TXN_ROWS = 100_000          # events per transaction: big enough to amortize the commit
@@ -130,6 +142,7 @@ def _schema(term_index: bool) -> list[str]:
         # case_sensitive 0 (the default) folds case, so one index serves
         # case-insensitive terms and, rechecked, case-sensitive substrings.
         "CREATE VIRTUAL TABLE tri USING fts5(msg, content='', tokenize='trigram', detail='none')",
+        _FV_DDL,
     ]
     if term_index:
         ddl.append("CREATE VIRTUAL TABLE words USING fts5(msg, content='',"
@@ -151,6 +164,35 @@ def _schema(term_index: bool) -> list[str]:
     return ddl
 
 
+_FV_DDL = "CREATE TABLE fv(k TEXT NOT NULL, v TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY(k, v, n)) WITHOUT ROWID"
+_FV_INSERT = "INSERT OR IGNORE INTO fv(k, v, n) VALUES (?,?,?)"
+
+
+def _fv_rows(conn: sqlite3.Connection, above: int) -> list[tuple]:
+    """The fv rows of the events with rowid above ``above`` that have fields."""
+    out = []
+    for n, blob in conn.execute("SELECT n, fields FROM ev WHERE n > ? AND fields IS NOT NULL", (above,)):
+        try:
+            fields = _unpack(blob)
+        except ValueError:          # not msgpack (cannot come from this code): nothing to search by
+            continue
+        out += [(k, v, n) for k, v in field_pairs(fields)]
+    return out
+
+
+def _fv_of(rows: list, events: Sequence, top: int) -> list[tuple]:
+    """The fv rows of ``events`` when every one of them was just inserted:
+    the i-th then has rowid ``top + 1 + i`` (SQLite gives a new row the
+    largest rowid plus one, and we hold the write lock), so the fields are
+    read from memory, not back from the table."""
+    out = []
+    for i, (row, e) in enumerate(zip(rows, events)):
+        if row[9] is not None:
+            n = top + 1 + i
+            out += [(k, v, n) for k, v in field_pairs(e[9])]
+    return out
+
+
 def _pack(fields) -> bytes:
     return msgpack.packb(fields, use_bin_type=True)
 
@@ -159,11 +201,12 @@ def _unpack(blob: bytes):
     return msgpack.unpackb(blob, raw=False, strict_map_key=False)
 
 
-def _rows(events: Sequence) -> Iterable[tuple]:
+def _rows(events: Sequence) -> tuple[Iterable[tuple], bool]:
+    """The rows to insert, and whether any has fields."""
     fields = list(map(_FIELDS, events)) if isinstance(events[0], Event) else [e[9] for e in events]
     if fields.count(None) == len(fields):       # the usual case: no structured fields, all in C
-        return map(_ROW, events)
-    return [(*e[:9], None if e[9] is None else _pack(e[9]), e[10]) for e in events]
+        return map(_ROW, events), False
+    return [(*e[:9], None if e[9] is None else _pack(e[9]), e[10]) for e in events], True
 
 
 def _word(msg: bytes, term: str) -> int:
@@ -196,6 +239,14 @@ class _Plan:
         if q.severity is not None:
             where.append("sev <= ?")
             params.append(q.severity)
+        # Each field is a lookup of fv's primary key: (key, value) gives the
+        # rowids holding it, and (key, value, n) says if row n holds it.
+        fields: list[tuple[str, list]] = []
+        for key, values in q.fields:
+            marks = ",".join("?" * len(values))
+            fields.append((f"SELECT n FROM fv WHERE k = ? AND v IN ({marks})", [key, *values]))
+            where.append(f"EXISTS (SELECT 1 FROM fv WHERE k = ? AND v IN ({marks}) AND fv.n = ev.n)")
+            params += [key, *values]
         grams: list[str] = []
         for s in q.substrings:
             where.append("instr(msg, ?) > 0")
@@ -217,13 +268,15 @@ class _Plan:
             elif len(t) >= 3:
                 grams += _trigrams(t)
         self.filters, self.params = where, params
-        self.matches = []                           # (SQL, param) of the FTS5 lookups
+        # (SQL giving rowids, its params) of the index lookups: fields first
+        # (exact, and a b-tree range), then the FTS5 tables.
+        self.matches: list[tuple[str, list]] = list(fields)
         if grams:
-            self.matches.append(("n IN (SELECT rowid FROM tri WHERE tri MATCH ?)",
-                                 " AND ".join(_fts_quote(g) for g in dict.fromkeys(grams))))
+            self.matches.append(("SELECT rowid FROM tri WHERE tri MATCH ?",
+                                 [" AND ".join(_fts_quote(g) for g in dict.fromkeys(grams))]))
         if words:
-            self.matches.append(("n IN (SELECT rowid FROM words WHERE words MATCH ?)",
-                                 " AND ".join(_fts_quote(w) for w in words)))
+            self.matches.append(("SELECT rowid FROM words WHERE words MATCH ?",
+                                 [" AND ".join(_fts_quote(w) for w in words)]))
 
     def _range(self, t: str) -> tuple[list[str], list]:
         """The time range and cursor, on column expression ``t``."""
@@ -245,9 +298,9 @@ class _Plan:
         if rowids is not None:              # the first lookup's rowids, already known: no second FTS5 pass
             where.append(f"n IN ({','.join(map(str, rowids))})")
             matches = matches[1:]
-        for clause, param in matches:
-            where.append(clause)
-            params.append(param)
+        for lookup, lookup_params in matches:
+            where.append(f"n IN ({lookup})")
+            params += lookup_params
         return f"SELECT {select} FROM ev WHERE {' AND '.join(where + self.filters)}", params + self.params
 
     def _walk(self, select: str) -> tuple[str, list]:
@@ -267,12 +320,13 @@ class _Plan:
             # range than in the file, and the candidates answer after all.
             budget = max(WALK_MIN, WALK_PER_HIT * limit)
             where, params = self._range("t")
-            inner = f"SELECT {_COLUMNS} FROM ev WHERE {' AND '.join(where)}{order} LIMIT {budget}"
+            inner = f"SELECT {_COLUMNS}, n FROM ev WHERE {' AND '.join(where)}{order} LIMIT {budget}"
             filters = " AND ".join(self.filters) or "1"
             # No outer ORDER BY: it would make SQLite read the whole budget
             # before answering. The inner rows stream in order; sorting the
             # few hits again costs nothing and makes that order certain.
-            rows = conn.execute(f"SELECT * FROM ({inner}) WHERE {filters}{lim}", params + self.params).fetchall()
+            rows = conn.execute(f"SELECT {_COLUMNS} FROM ({inner}) AS ev WHERE {filters}{lim}",
+                                params + self.params).fetchall()
             rows.sort(key=_KEY, reverse=self.q.descending)
             if len(rows) == limit or conn.execute(
                     f"SELECT count(*) FROM (SELECT 1 FROM ev WHERE {' AND '.join(where)} LIMIT {budget + 1})",
@@ -287,10 +341,8 @@ class _Plan:
 
     def _few_candidates(self, conn: sqlite3.Connection) -> list[int] | None:
         """The rowids the first FTS5 lookup finds, or None when there are ``MANY`` or more."""
-        clause, param = self.matches[0]
-        table = "tri" if "FROM tri" in clause else "words"
-        rowids = [r[0] for r in conn.execute(f"SELECT rowid FROM {table} WHERE {table} MATCH ? LIMIT ?",
-                                             (param, MANY))]
+        lookup, params = self.matches[0]
+        rowids = [r[0] for r in conn.execute(f"{lookup} LIMIT ?", (*params, MANY))]
         return rowids if len(rowids) < MANY else None
 
 
@@ -356,9 +408,9 @@ class SqliteIndex:
                 return None
             except (OSError, ValueError) as exc:
                 raise IndexStoreError(f"sqlite index {self.root}: cannot read {META}: {exc}") from None
-            if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            if not isinstance(meta, dict) or meta.get("format") != META_FORMAT:
                 raise IndexStoreError(f"sqlite index {self.root}: {META} is of format {meta.get('format')!r}; "
-                                      f"this Helios reads format {FORMAT}")
+                                      f"this Helios reads format {META_FORMAT}")
             for key, want in self._want.items():
                 if want is not None and meta.get(key) != want:
                     raise IndexStoreError(f"sqlite index {self.root} was created with {key}={meta.get(key)!r}, "
@@ -373,7 +425,7 @@ class SqliteIndex:
         try:
             durable.make_dirs(self.root)  # 0750 whatever the umask
             tmp = self.root / f".{META}.{os.getpid()}.{threading.get_ident()}"
-            tmp.write_text(json.dumps({"format": FORMAT, "shards": self._want["shards"] or DEFAULT_SHARDS,
+            tmp.write_text(json.dumps({"format": META_FORMAT, "shards": self._want["shards"] or DEFAULT_SHARDS,
                                        "term_index": bool(self._want["term_index"])}) + "\n")
             try:
                 os.link(tmp, self.root / META)      # fails if another process made it first: theirs wins
@@ -427,6 +479,8 @@ class SqliteIndex:
                     conn.close()
                     return None
                 self._create_schema(conn)
+            elif version == 1:
+                self._migrate_1_to_2(conn, path)
             elif version != FORMAT:
                 conn.close()
                 raise IndexStoreError(f"sqlite index file {path} is of format {version}; "
@@ -460,6 +514,25 @@ class SqliteIndex:
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
+            raise
+
+    def _migrate_1_to_2(self, conn: sqlite3.Connection, path: Path) -> None:
+        """Format 1 had no fv table: make it and fill it from the stored
+        fields, in one transaction (another process may be doing the same:
+        the second finds format 2 and leaves it)."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute("PRAGMA user_version").fetchone()[0] == 1:
+                conn.execute(_FV_DDL)
+                rows = _fv_rows(conn, 0)
+                conn.executemany(_FV_INSERT, rows)
+                conn.execute(f"PRAGMA user_version={FORMAT}")
+                log.info("The sqlite index file %s now has its fields searchable (format 1 to 2: %d field "
+                         "values indexed).", path, len(rows))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
 
     def _close_matching(self, environment: str | None = None, day: str | None = None) -> None:
@@ -516,10 +589,14 @@ class SqliteIndex:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 top = conn.execute("SELECT coalesce(max(n), 0) FROM ev").fetchone()[0]
-                added = conn.executemany(_INSERT, _rows(events)).rowcount
+                rows, with_fields = _rows(events)
+                added = conn.executemany(_INSERT, rows).rowcount
                 if added:
                     # Rows above the old maximum are exactly the ones just added: we hold the write lock.
                     conn.execute("INSERT INTO tri(rowid, msg) SELECT n, msg FROM ev WHERE n > ?", (top,))
+                    if with_fields:
+                        conn.executemany(_FV_INSERT, _fv_of(rows, events, top) if added == len(rows)
+                                         else _fv_rows(conn, top))
                     if self.term_index:
                         conn.execute("INSERT INTO words(rowid, msg) SELECT n, msg FROM ev WHERE n > ?", (top,))
                 conn.execute("COMMIT")

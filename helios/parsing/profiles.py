@@ -5,7 +5,10 @@ read: a time zone, ``key_values``, ``mask`` (regexes whose matches are
 overwritten with ``*`` before a line leaves the host), ``rename`` (field
 names to new names), ``fields`` (added to every line), ``encoding`` (of
 the text: ``utf-16``, ``shift_jis``, ...), ``drop`` (regexes whose lines do
-not leave the host), and user rules (``helios.parsing.rules``).
+not leave the host), ``environment`` (the environment of the events of these
+files, instead of the tailer's), and user rules (``helios.parsing.rules``;
+a rule's ``environment`` moves the lines it matches, which wins over the
+table's).
 A file takes the first table one of whose globs matches its path (``*``
 matches ``/`` too), or its path without a rotation suffix (``.1``,
 ``-20240311``, ``.gz``...); a file that matches none is read by the default parser
@@ -31,9 +34,11 @@ from helios.parse import FORMATS, Parser
 from helios.parsing import encodings
 from helios.parsing.rules import RuleError, compile_rules
 from helios.parsing.timestamps import zone
+from helios.store.layout import valid_environment
 
 _ROTATED = re.compile(r"(?:\.\d{1,3}|-\d{8}(?:\d{2})?|\.old)(?:\.gz|\.bz2|\.xz|\.zst)?$")
-TABLE_KEYS = ("paths", "format", "timezone", "app", "key_values", "rules", "mask", "rename", "fields", "encoding", "drop")
+TABLE_KEYS = ("paths", "format", "timezone", "app", "key_values", "rules", "mask", "rename", "fields", "encoding", "drop",
+              "environment")
 
 
 def check_table(table: Any) -> str | None:
@@ -57,6 +62,9 @@ def check_table(table: Any) -> str | None:
             problems.append(f"timezone: {exc}")
     if "app" in table and not isinstance(table["app"], str):
         problems.append("app must be a string")
+    if "environment" in table and not valid_environment(table["environment"]):
+        problems.append(f"environment {table['environment']!r} is not a valid environment name (a letter or digit, "
+                        "then letters, digits, '_', '.', '-'; at most 64)")
     for key in ("mask", "drop"):
         problems += _regexes(table, key)
     for key in ("rename", "fields"):
@@ -112,6 +120,7 @@ class Profiles:
         self.default = self._make({})
         self._parsers: dict[int, Parser] = {}
         self._by_path: dict[str, Parser] = {}
+        self._env_by_path: dict[str, str] = {}
 
     def _make(self, table: Mapping[str, Any]) -> Parser:
         return Parser(table.get("format", self._base["fmt"]), default_host=self._base["host"],
@@ -130,6 +139,17 @@ class Profiles:
                 if any(fnmatch.fnmatchcase(candidate, glob) for glob in table["paths"]):
                     return i
         return None
+
+    def environment(self, path: str, default: str) -> str:
+        """The environment of ``path``'s events: its table's, or ``default``."""
+        env = self._env_by_path.get(path)
+        if env is None:
+            i = self.table_of(path)
+            env = self.tables[i].get("environment", default) if i is not None else default
+            if len(self._env_by_path) > 10_000:
+                self._env_by_path.clear()
+            self._env_by_path[path] = env
+        return env
 
     def parser(self, path: str) -> Parser:
         parser = self._by_path.get(path)

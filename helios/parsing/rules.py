@@ -37,11 +37,12 @@ from typing import Any, Mapping
 
 from helios.parsing import severity as sev
 from helios.parsing.timestamps import zone
+from helios.store.layout import valid_environment
 
 SPECIAL = ("time", "host", "app", "severity")
 EPOCH_UNITS = {"epoch": 1_000_000_000, "epoch_s": 1_000_000_000, "epoch_ms": 1_000_000,
                "epoch_us": 1_000, "epoch_ns": 1}
-RULE_KEYS = ("name", "regex", "grok", "time_format", "timezone", "app", "fields")
+RULE_KEYS = ("name", "regex", "grok", "time_format", "timezone", "app", "fields", "environment")
 
 # The grok library: names to regular expressions (which may use other names).
 GROK: dict[str, str] = {
@@ -131,7 +132,8 @@ class Rule:
     ``severity`` are indexes into that tuple (or None)."""
 
     def __init__(self, name: str, regex: str, field_names: dict[str, str], *, time_format: str = "auto",
-                 timezone: str = "", set_app: str = "", add_fields: Mapping[str, Any] | None = None) -> None:
+                 timezone: str = "", set_app: str = "", add_fields: Mapping[str, Any] | None = None,
+                 set_environment: str = "") -> None:
         self.name = name
         try:
             self.line_rx = re.compile(regex.encode("utf-8"))
@@ -161,6 +163,10 @@ class Rule:
         except ValueError as exc:
             raise RuleError(str(exc)) from None
         self.set_app = set_app
+        if set_environment and not valid_environment(set_environment):
+            raise RuleError(f"environment {set_environment!r} is not a valid environment name (a letter or "
+                            "digit, then letters, digits, '_', '.', '-'; at most 64)")
+        self.set_environment = set_environment     # the lines it matches go to this environment
         self.add_fields = dict(add_fields or {})
 
     def rows(self, text: bytes, lines: list[bytes]) -> list:
@@ -208,14 +214,15 @@ def compile_rule(table: Mapping[str, Any], position: int = 0) -> Rule:
         order: list[str] = []
         pattern = expand_grok(grok, order)
         names = {f"_g{i}": name for i, name in enumerate(order)}
-    for key in ("name", "time_format", "timezone", "app"):
+    for key in ("name", "time_format", "timezone", "app", "environment"):
         if key in table and not isinstance(table[key], str):
             raise RuleError(f"{key} must be a string")
     if "fields" in table and not isinstance(table["fields"], dict):
         raise RuleError("fields must be a table of names to values")
     return Rule(table.get("name") or f"rule {position + 1}", pattern, names,
                 time_format=table.get("time_format", "auto"), timezone=table.get("timezone", ""),
-                set_app=table.get("app", ""), add_fields=table.get("fields"))
+                set_app=table.get("app", ""), add_fields=table.get("fields"),
+                set_environment=table.get("environment", ""))
 
 
 def compile_rules(tables) -> list[Rule]:

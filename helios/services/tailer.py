@@ -320,13 +320,12 @@ class Tailer:
 
     def deliver(self, done: list[tuple[Job, Result]], final: bool = False) -> None:
         """Encoded jobs, in the order they were read: spool, commit, send."""
-        env, per_frame = self.cfg.environment, self.settings.batch_events
         counts = self.counts
         for job, result in done:
-            # Frames hold batch_events events each, the last one the rest.
-            sizes = [min(per_frame, result.lines - i * per_frame) for i in range(len(result.frames))]
+            # Each frame has its environment (a [[tailer.parse]] table's, or a rule's, or the tailer's).
+            sizes = result.sizes
             if self.spool is not None:
-                for frame in result.frames:
+                for frame, env in zip(result.frames, result.envs):
                     self.spool.append(env, frame)
                 self.commit(job)
                 for frame, n in zip(result.frames, sizes):

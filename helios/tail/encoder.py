@@ -3,7 +3,10 @@
 A ``Job`` is what one batch was: chunks of lines read from files, with the
 file offsets they commit. ``Encoder.encode`` turns a job into batch frames:
 it parses every chunk into columns, zips the columns into event rows, and
-encodes rows into frames of at most ``batch_events`` events. It is pure
+encodes rows into frames of at most ``batch_events`` events. A frame's
+header carries one environment, so rows are grouped by theirs first: the
+tailer's, or a ``[[tailer.parse]]`` table's for its files, or a rule's for
+the lines it matched (``helios.parsing.profiles``). It is pure
 (chunks in, frames out), so it runs the same in the tailer's process or in a
 worker.
 
@@ -89,6 +92,8 @@ class Result:
     lines: int
     line_bytes: int
     dropped: int = 0     # lines a drop rule matched (sent as one empty event per run)
+    envs: list[str] = field(default_factory=list)   # each frame's environment
+    sizes: list[int] = field(default_factory=list)  # each frame's events
 
 
 class Encoder:
@@ -97,20 +102,23 @@ class Encoder:
         self.profiles = Profiles(settings.format, settings.host, settings.app, settings.timezone, settings.parse)
 
     def encode(self, chunks: list[tuple[Chunk, int]]) -> Result:
-        rows: list = []
-        times: list[int] = []
+        groups: dict[str, tuple[list, list[int]]] = {}     # environment -> (rows, times), in the order met
         line_bytes = 0
         read = dropped = 0
         for chunk, received in chunks:
             parser = self.profiles.parser(chunk.path)
+            env = self.profiles.environment(chunk.path, self.s.environment)
             cols = parser.parse_chunk(chunk.data, received)
+            moved = parser.environments      # lines a rule sends to another environment
             read += len(cols.lines)
             sizes = None
             if chunk.messages is None and parser.last_dropped:
                 # Lines a [[tailer.parse]] drop matched: each run of them travels as one
                 # empty event that says how many lines and bytes it stands for.
                 dropped += len(parser.last_dropped)
-                cols, sizes = _collapse_drops(cols, parser.last_dropped)
+                cols, sizes, keep = _collapse_drops(cols, parser.last_dropped)
+                if moved:
+                    moved = {k: moved[i] for k, i in enumerate(keep) if i in moved}
             if chunk.messages is None:
                 lines = cols.lines
                 # All in C: len, +1 and the running sum (a generator here costs 5% of the tailer).
@@ -125,20 +133,33 @@ class Encoder:
                 if any(cols.fields):        # the tailer's markers (split, ...) and the parsed fields
                     fields = [_merged(mine, parsed) for mine, parsed in zip(fields, cols.fields)]
             # Ids travel empty: the codec derives them from the key and the offset.
-            rows.extend(zip(itertools.repeat(b""), cols.times, itertools.repeat(received), cols.hosts, cols.apps,
-                            cols.severities, itertools.repeat(chunk.path), offsets, messages, fields,
-                            itertools.repeat(chunk.key)))
-            times.extend(cols.times)
+            made = zip(itertools.repeat(b""), cols.times, itertools.repeat(received), cols.hosts, cols.apps,
+                       cols.severities, itertools.repeat(chunk.path), offsets, messages, fields,
+                       itertools.repeat(chunk.key))
+            if not moved:
+                rows, times = groups.setdefault(env, ([], []))
+                rows.extend(made)
+                times.extend(cols.times)
+            else:
+                for k, row in enumerate(made):
+                    rows, times = groups.setdefault(moved.get(k, env), ([], []))
+                    rows.append(row)
+                    times.append(row[1])
             line_bytes += sum(map(len, lines))
         n = self.s.batch_events
-        frames = [codec.encode_rows(self.s.environment, self.s.host, rows[i:i + n], min(times[i:i + n]),
-                                    max(times[i:i + n]))
-                  for i in range(0, len(rows), n)]
-        return Result(frames, read, line_bytes, dropped)
+        frames, envs, counts = [], [], []
+        for env, (rows, times) in groups.items():
+            for i in range(0, len(rows), n):
+                frames.append(codec.encode_rows(env, self.s.host, rows[i:i + n], min(times[i:i + n]),
+                                                max(times[i:i + n])))
+                envs.append(env)
+                counts.append(len(rows[i:i + n]))
+        return Result(frames, read, line_bytes, dropped, envs, counts)
 
 
 def _collapse_drops(cols, drop: list[int]):
-    """(Columns, each row's size in bytes as read) where each run of dropped lines is one row: an empty message
+    """(Columns, each row's size in bytes as read, the line each row comes
+    from) where each run of dropped lines is one row: an empty message
     with fields {"dropped": lines, "line_bytes": bytes of the run, the
     newlines between its lines included}, so that the audit still sees
     every byte of the file accounted for."""
@@ -164,7 +185,7 @@ def _collapse_drops(cols, drop: list[int]):
             sizes.append(stub[i]["line_bytes"])      # the run's bytes: the next row starts after it
         else:
             sizes.append(len(cols.lines[i]))
-    return type(cols)(*out), sizes
+    return type(cols)(*out), sizes, keep
 
 
 def _merged(mine: dict | None, parsed: dict | None) -> dict | None:
@@ -196,7 +217,8 @@ def _work(conn: Connection, settings: Settings) -> None:
             return
         r = encoder.encode(_unpack_chunks(data))
         try:
-            conn.send_bytes(msgpack.packb([r.frames, r.lines, r.line_bytes, r.dropped], use_bin_type=True))
+            conn.send_bytes(msgpack.packb([r.frames, r.lines, r.line_bytes, r.dropped, r.envs, r.sizes],
+                                          use_bin_type=True))
         except OSError:  # the tailer let go of this worker (it closed the pipe)
             return
 

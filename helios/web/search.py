@@ -23,7 +23,7 @@ from flask import Blueprint, jsonify, render_template, request
 
 from helios import __version__
 from helios.errors import HistoryError, SearchError
-from helios.index.query import Query, format_query, parse_query
+from helios.index.query import Query, field_pairs, format_query, parse_query
 from helios.model import severity_name
 from helios.timespec import TimeSpecError, iso_ms, parse_time, parse_time_ns
 from helios.web.indexes import error_handlers, indexes, json_error, may_see, visible
@@ -60,7 +60,8 @@ def _cursor(text: str) -> tuple[int, bytes] | None:
 def hit(e) -> dict:
     return {"id": e.id.hex(), "time": iso_ms(e.time), "time_ns": e.time, "host": e.host, "app": e.app,
             "severity": severity_name(e.severity), "severity_code": e.severity, "source": e.source,
-            "offset": e.offset, "message": e.message.decode("utf-8", "replace")}
+            "offset": e.offset, "message": e.message.decode("utf-8", "replace"),
+            "fields": [[k, v] for k, v in field_pairs(e.fields)]}     # as key:value finds them
 
 
 def _coverage(index, q: Query) -> dict:
@@ -108,7 +109,8 @@ def api_search():
     out = {
         "environment": environment, "start_ns": start, "end_ns": end, "start": iso_ms(start), "end": iso_ms(end),
         "query": format_query(q), "order": q.order,
-        "needles": {"terms": list(q.terms), "substrings": [s.decode("utf-8", "replace") for s in q.substrings]},
+        "needles": {"terms": list(q.terms), "substrings": [s.decode("utf-8", "replace") for s in q.substrings],
+                    "fields": [[k, list(v)] for k, v in q.fields]},
         "hits": [hit(e) for e in hits],
         "next": f"{nxt.after[0]}:{nxt.after[1].hex()}" if nxt is not None else None,
         "total": index.count(q) if request.args.get("count") == "1" else None,

@@ -82,8 +82,35 @@ def test_search_filters_by_host_app_severity_and_text(recent):
 
 def test_search_refuses_a_bad_query_with_a_hint(recent):
     args, _ = recent
-    r = helios("search", *args, "user:bob")
-    assert r.returncode == 2 and "unknown filter user:" in r.stderr
+    r = helios("search", *args, "http://x")
+    assert r.returncode == 2 and 'reads as the field http; to search for the text itself, quote it: "http://x"' \
+        in r.stderr
+    r = helios("search", *args, "http..status:500")
+    assert r.returncode == 2 and "nested keys are written a.b.c" in r.stderr
+
+
+def test_search_finds_events_by_their_fields(tmp_path):
+    t = (OLD + 5) * NS
+    rows = [(b"level=error msg=\"payment declined\" user=alice", {"level": "error", "msg": "payment declined",
+                                                                  "user": "alice"}),
+            (b'{"http":{"status":500},"user":"bob"}', {"http.status": 500, "user": "bob"}),
+            (b"user=alice status=200", {"user": "alice", "status": "200"})]
+    events = [Event(random_id(), t + i, t + i, "web-1", "api", 6, "", None, m, f, b"", "prod")
+              for i, (m, f) in enumerate(rows)]
+    index = open_index("sqlite", str(tmp_path / "index"))
+    index.load("prod", events)
+    index.close()
+    args = ["--index-dir", str(tmp_path / "index"), "--env", "prod", "--start", iso(OLD), "--end", iso(OLD + 60)]
+
+    def found(*query):
+        r = helios("search", *args, *query, "-o", "raw")
+        return r.stdout.splitlines()
+
+    assert found("user:alice") == [rows[0][0].decode(), rows[2][0].decode()]
+    assert found("http.status:500") == [rows[1][0].decode()]
+    assert found('msg:"payment declined"', "error") == [rows[0][0].decode()]
+    assert found("user:alice,bob", "host:web-1", "--count") == ["3"]
+    assert helios("search", *args, "user:carol").returncode == 1
 
 
 def test_follow_prints_new_matching_events_from_the_live_feed(tmp_path, procs, buck, recent):

@@ -102,3 +102,57 @@ def test_big_jobs_with_small_batches_never_deadlock_the_pipes():
         signal.alarm(0)
         workers.close()
     assert len(messages(done)) == 48_000
+
+
+PER_PATH = Settings("prod", "host-a", "auto", "", "UTC", 50, parse=(
+    {"paths": ["/var/log/billing/*.log"], "environment": "billing"},
+    {"paths": ["/var/log/mixed.log"], "drop": ["^DEBUG"],
+     "rules": [{"name": "audit", "regex": r"^AUDIT (?P<user>\w+)", "environment": "audit"}]},
+))
+
+
+def by_environment(result) -> dict[str, list[bytes]]:
+    out: dict[str, list[bytes]] = {}
+    for frame, env, size in zip(result.frames, result.envs, result.sizes):
+        header, events = codec.decode(frame)
+        assert header.environment == env and len(events) == size
+        out.setdefault(env, []).extend(e.message for e in events)
+    return out
+
+
+def chunk(path: str, lines: list[bytes], key: bytes = KEY) -> Chunk:
+    data = b"".join(line + b"\n" for line in lines)
+    return Chunk(path, key, 0, len(data), data)
+
+
+def test_files_of_a_parse_table_with_an_environment_go_out_in_frames_of_that_environment():
+    billing = [b"invoice %d" % i for i in range(70)]
+    other = [b"plain %d" % i for i in range(3)]
+    result = Encoder(PER_PATH).encode([(chunk("/var/log/billing/a.log", billing[:40]), 1_000),
+                                       (chunk("/var/log/app.log", other, b"o" * 16), 1_000),
+                                       (chunk("/var/log/billing/a.log.1", billing[40:]), 1_000)])
+    assert by_environment(result) == {"billing": billing, "prod": other}
+    assert result.envs == ["billing", "billing", "prod"] and result.sizes == [50, 20, 3]   # never a mixed frame
+
+
+def test_a_rule_with_an_environment_moves_the_lines_it_matches_even_between_dropped_ones():
+    lines = [b"hello", b"DEBUG x", b"DEBUG y", b"AUDIT alice logged in", b"DEBUG z", b"bye", b"AUDIT bob"]
+    result = Encoder(PER_PATH).encode([(chunk("/var/log/mixed.log", lines), 1_000)])
+    got = by_environment(result)
+    assert got["audit"] == [b"AUDIT alice logged in", b"AUDIT bob"]
+    assert got["prod"] == [b"hello", b"", b"", b"bye"]          # each run of dropped lines is one empty event
+    assert result.dropped == 3 and result.lines == 7
+
+
+@pytest.mark.parametrize("count", [0, 1])
+def test_workers_keep_each_frames_environment(count):
+    workers = Workers(PER_PATH, count)
+    try:
+        job = Job()
+        job.add(chunk("/var/log/billing/a.log", [b"one", b"two"]), 1_000, 0.0)
+        job.add(chunk("/var/log/mixed.log", [b"AUDIT carol", b"three"], b"m" * 16), 1_000, 0.0)
+        done = workers.submit(job) + workers.drain()
+    finally:
+        workers.close()
+    (_, result), = done
+    assert by_environment(result) == {"billing": [b"one", b"two"], "audit": [b"AUDIT carol"], "prod": [b"three"]}

@@ -58,6 +58,14 @@ def test_fields_are_kept_exactly_and_shown_as_json_when_they_can_be():
     assert "fields" not in binary and "fields_mp" in binary
 
 
+def test_fields_are_searchable_as_key_value_keywords_nested_or_flat():
+    doc = document(ev(b"x", {"http": {"status": 500}, "user.name": "alice", "tags": ["a", "b"], "gone": None}),
+                   "Prod")
+    assert doc["fields_kv"] == ["http.status=500", "user.name=alice", "tags=a", "tags=b"]
+    assert "fields_kv" not in document(ev(b"x"), "Prod")
+    assert "fields_kv" not in document(ev(b"x", {"gone": None}), "Prod")
+
+
 def test_bulk_lines_pair_each_action_with_its_document():
     pairs = list(bulk_lines("helios-history-4f2a", "prod", [ev(b"a")]))
     assert pairs == [({"create": {"_index": "helios-history-4f2a-prod-2023.11.15", "_id": bytes(range(16)).hex()}},
@@ -71,13 +79,15 @@ def test_index_names_lowercase_the_environment_and_use_the_utc_day():
 
 
 def test_a_search_filters_by_environment_range_and_every_part_of_the_query():
-    q = parse_query('error "a*b?c\\\\d" host:web-1 app:sshd sev:err', environment="Prod", start=5, end=9)
+    q = parse_query('error "a*b?c\\\\d" host:web-1 app:sshd sev:err http.status:404,500', environment="Prod",
+                    start=5, end=9)
     assert search_body(q) == {"bool": {"filter": [
         {"term": {"environment": "Prod"}},
         {"range": {"time": {"gte": 5, "lt": 9}}},
         {"terms": {"host": ["web-1"]}},
         {"terms": {"app": ["sshd"]}},
         {"range": {"severity": {"lte": 3}}},
+        {"terms": {"fields_kv": ["http.status=404", "http.status=500"]}},
         {"wildcard": {"message.wc": {"value": "*a\\*b\\?c\\\\d*"}}},
         {"regexp": {"message.wc": {"value": "(.*[^A-Za-z0-9\u0080-\U0010ffff])?error([^A-Za-z0-9\u0080-\U0010ffff].*)?",
                                    "flags": "NONE", "case_insensitive": True}}},

@@ -5,9 +5,11 @@ process, the layout on disk, and clear errors for what it cannot use."""
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 
 import pytest
 
@@ -113,6 +115,58 @@ def test_common_needles_are_walked_in_time_order_with_the_same_answer(tmp_path, 
                 assert page == expected(q, events), (text, order)
                 if q.next_page(page) is not None:
                     assert index.search(q.next_page(page)) == expected(q.next_page(page), events), (text, order)
+
+
+def test_common_field_values_are_walked_in_time_order_with_the_same_answer(tmp_path, monkeypatch):
+    monkeypatch.setattr(sqlite_index, "MANY", 5)
+    monkeypatch.setattr(sqlite_index, "WALK_PER_HIT", 1)
+    events = [make_event(20_000 + i, T0 + i * 10**9, b"line %d" % i,
+                         fields={"user": ("alice", "bob")[i % 2], "n": i % 7}) for i in range(300)]
+    with open_index("sqlite", str(tmp_path)) as index:
+        index.load(ENV, events)
+        for walk_min in (10_000, 20):
+            monkeypatch.setattr(sqlite_index, "WALK_MIN", walk_min)
+            for text in ("user:alice", "user:bob n:3", "line n:6", "user:carol"):
+                q = query(text, start=0, end=2**62, limit=7, order="desc")
+                assert index.search(q) == expected(q, events), (text, walk_min)
+                assert index.count(q) == len(expected(replace(q, limit=None), events))
+
+
+def _make_format_1(tmp_path):
+    """An index as Helios wrote it before fields were searchable: format 1
+    files are this schema without the fv table."""
+    from tests.index_suite import FIELD_EVENTS
+
+    events = [make_event(700 + i, T0 + i * 10**9, msg, fields=f) for i, (msg, f) in enumerate(FIELD_EVENTS)]
+    with open_index("sqlite", str(tmp_path)) as index:
+        index.load(ENV, events)
+    for db in (tmp_path / "helios-recent").rglob("*.db"):
+        conn = sqlite3.connect(db)
+        conn.executescript("DROP TABLE fv; PRAGMA user_version=1;")
+        conn.close()
+    return events
+
+
+def test_an_index_made_before_fields_were_searchable_is_brought_up_to_date_and_finds_them(tmp_path):
+    events = _make_format_1(tmp_path)
+    with open_index("sqlite", str(tmp_path)) as index:
+        for text in ("user:alice", "http.status:404,500", "tags:blue"):
+            assert index.search(query(text)) == expected(query(text), events) != [], text
+        more = make_event(800, T0 + 50 * 10**9, b"user=dave", fields={"user": "dave"})
+        assert index.load(ENV, [more]) == 1
+        assert index.search(query("user:dave")) == [more]
+    versions = {sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0]
+                for db in (tmp_path / "helios-recent").rglob("*.db")}
+    assert versions == {sqlite_index.FORMAT}
+
+
+def test_a_file_of_a_newer_format_is_refused_by_name(tmp_path):
+    with open_index("sqlite", str(tmp_path)) as index:
+        index.load(ENV, corpus()[:1])
+    db = next((tmp_path / "helios-recent").rglob("*.db"))
+    sqlite3.connect(db).execute("PRAGMA user_version=99").connection.close()
+    with pytest.raises(IndexStoreError, match=f"{db.name} is of format 99; this Helios reads format 2"):
+        open_index("sqlite", str(tmp_path)).search(query())
 
 
 def test_substrings_that_are_not_utf8_are_found(loaded):

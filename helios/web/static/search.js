@@ -63,6 +63,8 @@
     const sev = h.severity_code === null ? "u" : h.severity_code;
     div.className = "hit s" + sev;
     div.title = (h.source ? h.source + (h.offset !== null ? " @" + h.offset : "") + " \u2013 " : "") + "id " + h.id;
+    // The fields, as key:value finds them (a tooltip: plain text, never markup).
+    if (h.fields && h.fields.length) div.title += "\n" + h.fields.map((kv) => kv[0] + ":" + kv[1]).join("\n");
     div.append(cell("t", h.time), cell("h", h.host || "-"), cell("a", h.app || "-"), cell("v", h.severity),
                marked(h.message, state.highlight));
     return div;
