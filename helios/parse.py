@@ -549,7 +549,8 @@ class Parser(Clock):
         over the runtime's time."""
         if not items:
             return
-        inner = self._inner_parser().parse_chunk(
+        inner_parser = self._inner_parser()
+        inner = inner_parser.parse_chunk(
             b"".join(t.split(b"\n", 1)[0].rstrip(b"\r") + b"\n" for _, t, _, _, _ in items), self._now)
         messages = out.messages
         self._reshaped = True
@@ -565,7 +566,7 @@ class Parser(Clock):
             if partial:
                 f["partial"] = True
             out.fields[i] = f
-        for k, env in self._inner.environments.items():     # a rule's environment, as on a plain line
+        for k, env in inner_parser.environments.items():     # a rule's environment, as on a plain line
             self.environments[items[k][0]] = env
 
     def _unwrap_cri(self, out: Columns, pairs, stream, partial) -> None:
