@@ -90,10 +90,11 @@ import msgpack
 
 from helios.errors import IndexStoreError
 from helios.gctune import tune_gc
-from helios.index.base import DEFAULT_NAME, check_name, day_of
+from helios.index.base import (DEFAULT_NAME, check_context, check_name, check_step, check_top, context_by_time,
+                               day_of, merge_top)
 from helios.store import durable
 from helios.index.query import DAY_NS, Query, field_pairs, word_regex
-from helios.model import Event
+from helios.model import Event, severity_name
 from helios.store.layout import valid_environment
 
 __all__ = ["FORMAT", "SqliteIndex"]
@@ -323,8 +324,12 @@ class _Plan:
         return conn.execute(sql + order + lim, params).fetchall()
 
     def count(self, conn: sqlite3.Connection) -> int:
-        sql, params = self._candidates("count(*)") if self.matches else self._walk("count(*)")
+        sql, params = self.matching("count(*)")
         return conn.execute(sql, params).fetchone()[0]
+
+    def matching(self, select: str) -> tuple[str, list]:
+        """SELECT ``select`` over every matching row of a file (no order, no limit)."""
+        return self._candidates(select) if self.matches else self._walk(select)
 
     def _few_candidates(self, conn: sqlite3.Connection) -> list[int] | None:
         """The rowids the first FTS5 lookup finds, or None when there are ``MANY`` or more."""
@@ -646,6 +651,104 @@ class SqliteIndex:
             except sqlite3.Error as exc:
                 raise IndexStoreError(f"sqlite index {self.root}: count failed: {exc}") from None
         return total
+
+    # ------------------------------------------------------------ aggregations
+
+    def _each_file(self, q: Query):
+        """(connection) of every file holding days of ``q``'s range."""
+        for day in self._days_in(replace(q, order="asc")):
+            yield from self._shard_conns(q.environment, day)
+
+    def histogram(self, q: Query, step: int) -> list[tuple[int, dict[int | None, int]]]:
+        check_step(q, step)
+        if q.end <= q.start or self._read_meta() is None:
+            return []
+        q = replace(q, after=None)
+        plan = _Plan(q, self.term_index)
+        # GROUP BY in SQLite, over the rows the query's plan reads: the
+        # bucket is integer arithmetic on t, so nothing leaves C but one
+        # row per (bucket, severity) of each file.
+        sql, params = plan.matching(f"t / {int(step)} AS b, sev, count(*)")
+        out: dict[int, dict] = defaultdict(dict)
+        with self._lock:
+            try:
+                for conn in self._each_file(q):
+                    for b, sev, c in conn.execute(sql + " GROUP BY b, sev", params):
+                        bucket = out[b * step]
+                        bucket[sev] = bucket.get(sev, 0) + c
+            except sqlite3.Error as exc:
+                raise IndexStoreError(f"sqlite index {self.root}: histogram failed: {exc}") from None
+        return sorted(out.items())
+
+    def top(self, q: Query, field: str, n: int = 10) -> list[tuple[str, int]]:
+        check_top(field, n)
+        if q.end <= q.start or self._read_meta() is None:
+            return []
+        q = replace(q, after=None)
+        plan = _Plan(q, self.term_index)
+        column = {"host": "host", "app": "app", "severity": "sev"}.get(field)
+        if column is not None:
+            sql, params = plan.matching(f"{column} AS v, count(*)")
+            sql += " GROUP BY v"
+        else:                       # an extracted field: its fv rows whose event matches
+            inner, inner_params = plan.matching("n")
+            sql, params = f"SELECT v, count(*) FROM fv WHERE k = ? AND n IN ({inner}) GROUP BY v", [field,
+                                                                                                  *inner_params]
+        counts: dict[str, int] = defaultdict(int)
+        with self._lock:
+            try:
+                for conn in self._each_file(q):
+                    for v, c in conn.execute(sql, params):
+                        counts[severity_name(v) if column == "sev" else v] += c
+            except sqlite3.Error as exc:
+                raise IndexStoreError(f"sqlite index {self.root}: top values failed: {exc}") from None
+        return merge_top(counts, n)
+
+    def context(self, environment: str, t: int, event_id: bytes, before: int = 10,
+                after: int = 10) -> tuple[list[Event], Event | None, list[Event]]:
+        check_context(before, after)
+        if self._read_meta() is None or not valid_environment(environment):
+            return [], None, []
+        day = day_of(t).isoformat()
+        with self._lock:
+            try:
+                row = None
+                for conn in self._shard_conns(environment, day):
+                    row = conn.execute(f"SELECT {_COLUMNS} FROM ev WHERE t = ? AND id = ?", (t, event_id)).fetchone()
+                    if row is not None:
+                        break
+                if row is None:
+                    return [], None, []
+                event = self._event(row, environment)
+                if not event.source_id or event.offset is None:
+                    return context_by_time(self, event, before, after)
+                # The source's lines are spread over the shards (by id) and
+                # may be over days; the dedup key (source_id, offset, id)
+                # walks each file's part in offset order.
+                key = "ifnull(off, -1)"
+                sides = []
+                for op, order, want in (("<", "DESC", before), (">", "ASC", after)):
+                    rows: list = []
+                    if want:
+                        sql = (f"SELECT {_COLUMNS} FROM ev WHERE source_id = ? AND ({key}, id) {op} (?, ?) "
+                               f"ORDER BY source_id {order}, {key} {order}, id {order} LIMIT {int(want)}")
+                        days = [d for _, d in self._day_dirs(environment)]
+                        near = [d for d in days if (d <= day if op == "<" else d >= day)]
+                        for d in (near[::-1] if op == "<" else near):
+                            for conn in self._shard_conns(environment, d):
+                                rows += conn.execute(sql, (event.source_id, event.offset, event.id)).fetchall()
+                            if len(rows) >= want and d != day:
+                                break
+                    rows.sort(key=lambda r: (-1 if r[7] is None else r[7], r[0]))
+                    sides.append(rows[-want:] if op == "<" else rows[:want])
+            except sqlite3.Error as exc:
+                raise IndexStoreError(f"sqlite index {self.root}: context failed: {exc}") from None
+        return ([self._event(r, environment) for r in sides[0]] if before else [], event,
+                [self._event(r, environment) for r in sides[1]] if after else [])
+
+    @staticmethod
+    def _event(r, environment: str) -> Event:
+        return Event(*r[:9], None if r[9] is None else _unpack(r[9]), r[10], environment)
 
     # ------------------------------------------------------------ days and environments
 
