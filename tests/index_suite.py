@@ -319,6 +319,13 @@ def test_top_values_of_host_app_severity_and_a_field_with_counts(loaded):
     assert index.top(query(), "no.such.field", 5) == []
 
 
+def test_field_keys_are_the_extracted_fields_the_matching_events_have(loaded):
+    index, _ = loaded
+    keys = dict(index.field_keys(query(), 10))
+    assert set(keys) == {"user", "n"} and keys["user"] == 3
+    assert index.field_keys(query("host:web-2"), 10) == []
+
+
 def test_bad_aggregation_requests_are_refused_clearly(loaded):
     from helios.errors import SearchError
 

@@ -84,6 +84,9 @@ class Index(Protocol):
         """The ``n`` most frequent values of ``field`` (host, app, severity or
         an extracted field's key) among ``q``'s events, with their counts."""
 
+    def field_keys(self, q: Query, n: int = 10) -> list[tuple[str, int]]:
+        """The ``n`` extracted field keys most of ``q``'s events have, with how many have each."""
+
     def context(self, environment: str, t: int, event_id: bytes, before: int = 10,
                 after: int = 10) -> tuple[list[Event], Event | None, list[Event]]:
         """The event (time ``t``, id ``event_id``), with up to ``before`` and

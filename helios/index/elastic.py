@@ -68,6 +68,7 @@ __all__ = ["ElasticIndex", "bulk_body", "bulk_lines", "document", "event_from_do
 log = logging.getLogger(__name__)
 
 MAX_WINDOW = 10_000          # a search page can hold at most this many hits (index.max_result_window)
+KEY_TERMS = 1000            # fields_kv terms read to find the field keys (field_keys)
 MAX_LISTED_DAYS = 100        # past this many days, a search names the indices by pattern
 # Lucene regexp class of a character that is not a word character (see helios.index.query).
 _NOT_WORD = "[^A-Za-z0-9\u0080-\U0010ffff]"
@@ -420,6 +421,21 @@ class ElasticIndex:
                 key = str(b["key"])
                 if key.startswith(field + "="):
                     counts[key[len(field) + 1:]] = b["doc_count"]
+        return merge_top(counts, n)
+
+    def field_keys(self, q: Query, n: int = 10) -> list[tuple[str, int]]:
+        check_top("key", n)
+        if q.end <= q.start:
+            return []
+        # fields_kv holds "key=value" terms only: the keys are summed from
+        # its most frequent terms (KEY_TERMS of them), so a key whose values
+        # are all rare may be missed, and a key's count is of its values
+        # (an event with a list of two counts twice).
+        aggs = {"v": {"terms": {"field": "fields_kv", "size": KEY_TERMS}}}
+        counts: dict[str, int] = {}
+        for b in self._aggregate(replace(q, after=None), aggs, "listing field keys").get("v", {}).get("buckets", []):
+            key = str(b["key"]).partition("=")[0]
+            counts[key] = counts.get(key, 0) + b["doc_count"]
         return merge_top(counts, n)
 
     def context(self, environment: str, t: int, event_id: bytes, before: int = 10,

@@ -704,6 +704,24 @@ class SqliteIndex:
                 raise IndexStoreError(f"sqlite index {self.root}: top values failed: {exc}") from None
         return merge_top(counts, n)
 
+    def field_keys(self, q: Query, n: int = 10) -> list[tuple[str, int]]:
+        check_top("key", n)
+        if q.end <= q.start or self._read_meta() is None:
+            return []
+        plan = _Plan(replace(q, after=None), self.term_index)
+        inner, params = plan.matching("n")
+        # One event counts once per key, whatever the number of its values (a list).
+        sql = f"SELECT k, count(DISTINCT n) FROM fv WHERE n IN ({inner}) GROUP BY k"
+        counts: dict[str, int] = defaultdict(int)
+        with self._lock:
+            try:
+                for conn in self._each_file(q):
+                    for k, c in conn.execute(sql, params):
+                        counts[k] += c
+            except sqlite3.Error as exc:
+                raise IndexStoreError(f"sqlite index {self.root}: field keys failed: {exc}") from None
+        return merge_top(counts, n)
+
     def context(self, environment: str, t: int, event_id: bytes, before: int = 10,
                 after: int = 10) -> tuple[list[Event], Event | None, list[Event]]:
         check_context(before, after)
