@@ -294,3 +294,32 @@ def test_bad_context_and_aggregation_parameters_are_refused_clearly(web):
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(url + path, timeout=10)
         assert err.value.code in (400, 404) and message in json.load(err.value)["error"], path
+
+
+@pytest.mark.parametrize("width", [1400, 700])
+def test_the_live_pages_first_row_is_below_its_header_and_its_column_headers(procs, fake_buck, chromium, width):
+    from tests.integration.webpage import event, start_web, until_shown
+
+    buck = fake_buck()
+    web = start_web(procs, buck.endpoint)
+    context = chromium.new_context(viewport={"width": width, "height": 600})
+    page = context.new_page()
+    page.goto(web.url)
+    buck.wait_subscribed()
+    buck.publish([event(i, f"row {i}") for i in range(5)])
+    until_shown(page, 5)
+    first = page.locator("#lines .l", has_text="row 0")
+    first.wait_for()
+    cols = page.locator("#cols").bounding_box()
+    header = page.locator("header").bounding_box()
+    row = first.bounding_box()
+    assert [c.lower() for c in page.locator("#cols > span").all_inner_texts()] == ["time", "env", "host", "app", "severity", "message"]
+    assert cols["y"] >= header["y"] + header["height"] - 1
+    assert row["y"] >= cols["y"] + cols["height"] - 1, (row, cols)
+    # The topmost point of the first row is the row itself, not the header drawn over it.
+    at = page.evaluate("([x, y]) => document.elementFromPoint(x, y).closest('.l') !== null",
+                       [row["x"] + 40, row["y"] + 2])
+    assert at
+    for col in ("t", "h", "a", "v", "m"):
+        assert abs(page.locator(f"#cols .{col}").bounding_box()["x"] - first.locator(f".{col}").bounding_box()["x"]) < 2
+    context.close()
