@@ -80,13 +80,19 @@ bucks_pub = ["{free_endpoint()}"]
 
 @pytest.fixture
 def web(site, procs):
-    config, url, events = site
-    proc = procs("web", "-c", str(config), name="web")
+    return _start(site, procs)
+
+
+def _start(site, procs, config=None):
+    config_, url, events = site
+    proc = procs("web", "-c", str(config or config_), name="web")
 
     def answers():
         assert proc.alive(), proc.output()
         try:
             urllib.request.urlopen(url + "api/environments", timeout=2).close()
+            return True
+        except urllib.error.HTTPError:      # a login is asked for: it answers
             return True
         except OSError:
             return False
@@ -323,3 +329,29 @@ def test_the_live_pages_first_row_is_below_its_header_and_its_column_headers(pro
     for col in ("t", "h", "a", "v", "m"):
         assert abs(page.locator(f"#cols .{col}").bounding_box()["x"] - first.locator(f".{col}").bounding_box()["x"]) < 2
     context.close()
+
+
+def test_an_account_limited_to_one_environment_sees_only_its_counts_and_contexts(site, procs, users_toml, tmp_path):
+    from tests.integration.webpage import OPS_TOKEN
+
+    config, url, events = site
+    limited = tmp_path / "limited.toml"      # the ops token may see dev only
+    limited.write_text(config.read_text() + users_toml.replace("[web]\n", "").replace(":staging", ":dev"))
+    _start(site, procs, limited)
+
+    def get(path):
+        req = urllib.request.Request(url + path, headers={"Authorization": f"Bearer {OPS_TOKEN}"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, json.load(r)
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.load(exc)
+
+    args = urllib.parse.urlencode({"start": iso(HOUR0), "end": iso(HOUR0 + 3600)})
+    status, facets = get(f"api/facets?env=dev&{args}")
+    assert status == 200 and facets["facets"]["environment"] == [["dev", 2]]     # prod is not even named
+    e = events[100]
+    for path in (f"api/facets?env=prod&{args}", f"api/histogram?env=prod&{args}",
+                 f"api/context?env=prod&t={e.time}&id={e.id.hex()}"):
+        status, body = get(path)
+        assert status == 403 and "may not see environment 'prod'" in body["error"], path
