@@ -11,7 +11,8 @@ logs, every 10th event with a field ``user`` (50 values). Then, each the
 median of ``--repeat`` runs, over the whole day and over its last hour:
 
 - ``histogram``: ``index.histogram(q, step)`` with the page's step (about 60 buckets);
-- ``top host``, ``top app``, ``top severity``, ``top user`` (an extracted field), 10 values;
+- ``top host``, ``top app``, ``top severity``, ``top user`` (an extracted field), 10 values,
+  and ``tops`` of host, app and severity at once (one pass: the sidebar's way);
 - a word query's histogram (``q = "timeout"``, about 1 event in 50);
 - the naive way, for the whole day: ``SELECT t, sev`` of every row into
   Python and counting there (what the page would cost without GROUP BY).
@@ -101,6 +102,7 @@ def main() -> None:
         print(f"-- {label} ({index.count(q):,} events), median of {a.repeat}:")
         rows = [("histogram", lambda: index.histogram(q, step))]
         rows += [(f"top {f}", lambda f=f: index.top(q, f, 10)) for f in ("host", "app", "severity", "user")]
+        rows.append(("tops host+app+severity", lambda: index.tops(q, ("host", "app", "severity"), 10)))
         wq = parse_query("timeout", environment="prod", start=start, end=end, limit=None)
         rows.append(("histogram of 'timeout'", lambda: index.histogram(wq, step)))
         got = {}

@@ -315,6 +315,8 @@ def test_top_values_of_host_app_severity_and_a_field_with_counts(loaded):
             assert index.top(q, field, 1) == want[:1]
         want = Counter(v for e in hits for k, v in field_pairs(e.fields) if k == "n")
         assert index.top(q, "n", 10) == sorted(want.items(), key=lambda vc: (-vc[1], vc[0]))
+        fields = ["host", "app", "severity", "n", "user"]
+        assert index.tops(q, fields, 10) == {f: index.top(q, f, 10) for f in fields}, text
     assert index.top(query(), "user", 5) == [("alice", 3)]
     assert index.top(query(), "no.such.field", 5) == []
 

@@ -84,6 +84,10 @@ class Index(Protocol):
         """The ``n`` most frequent values of ``field`` (host, app, severity or
         an extracted field's key) among ``q``'s events, with their counts."""
 
+    def tops(self, q: Query, fields: Sequence[str], n: int = 10) -> dict[str, list[tuple[str, int]]]:
+        """``top`` of each of ``fields`` at once (one pass over the matches
+        where the backend can): what the search page's sidebar asks."""
+
     def field_keys(self, q: Query, n: int = 10) -> list[tuple[str, int]]:
         """The ``n`` extracted field keys most of ``q``'s events have, with how many have each."""
 

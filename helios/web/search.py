@@ -174,16 +174,14 @@ def api_facets():
     index, req, environment = _target()
     q = _query(index, req, environment)
     n = _int("n", 10, 1, 100)
-    facets = {}
-    for name in ("host", "app", "severity"):
-        facets[name] = index.top(q, name, n)
+    facets = index.tops(q, ("host", "app", "severity"), n)
     if req is None:
         seen = [e for e in index.environments() if may_see(e)]
         facets["environment"] = top_values(index, q, "environment", n, environments=seen)
     else:
         facets["environment"] = [[environment, index.count(q)]]
     keys = index.field_keys(q, _int("keys", 8, 0, 50)) if request.args.get("keys") != "0" else []
-    fields = {k: index.top(q, k, n) for k, _ in keys}
+    fields = index.tops(q, [k for k, _ in keys], n) if keys else {}
     return jsonify(**_described(q, req), facets=facets, fields=fields, keys=keys)
 
 
