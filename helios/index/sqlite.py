@@ -705,8 +705,8 @@ class SqliteIndex:
         return merge_top(counts, n)
 
     def tops(self, q: Query, fields: Sequence[str], n: int = 10) -> dict[str, list[tuple[str, int]]]:
-        """One GROUP BY for the columns (host, app, severity) and one over fv
-        for the extracted fields, rather than a pass over the range each."""
+        """The columns (host, app, severity), and the extracted fields in one
+        pass over fv rather than one each."""
         for f in fields:
             check_top(f, n)
         columns = [f for f in fields if f in ("host", "app", "severity")]
@@ -717,10 +717,12 @@ class SqliteIndex:
         plan = _Plan(replace(q, after=None), self.term_index)
         names = {"host": "host", "app": "app", "severity": "sev"}
         statements = []
-        if columns:
-            cols = ", ".join(names[c] for c in columns)
-            sql, params = plan.matching(f"{cols}, count(*)")
-            statements.append(("columns", sql + f" GROUP BY {cols}", params))
+        # A GROUP BY per column: one GROUP BY of (host, app, sev) read the
+        # rows once but sorted far more groups, and took longer than three
+        # (bench/aggregations.py: 4.4 s against 3.7 s for a day of 1 M events).
+        for c in columns:
+            sql, params = plan.matching(f"{names[c]}, count(*)")
+            statements.append((c, sql + f" GROUP BY {names[c]}", params))
         if keys:
             inner, inner_params = plan.matching("n")
             marks = ",".join("?" * len(keys))
@@ -734,9 +736,7 @@ class SqliteIndex:
                             if kind == "fields":
                                 counts[row[0]][row[1]] += row[2]
                                 continue
-                            c = row[-1]
-                            for f, v in zip(columns, row):
-                                counts[f][severity_name(v) if f == "severity" else v] += c
+                            counts[kind][severity_name(row[0]) if kind == "severity" else row[0]] += row[1]
             except sqlite3.Error as exc:
                 raise IndexStoreError(f"sqlite index {self.root}: top values failed: {exc}") from None
         return {f: merge_top(counts[f], n) for f in fields}
