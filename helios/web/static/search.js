@@ -12,7 +12,7 @@
   const $ = (id) => document.getElementById(id);
   const form = $("s-form"), results = $("s-results"), more = $("s-more");
   const state = { params: null, next: null, shown: 0, total: null, highlight: null, history: null, busy: false,
-                  pending: null, searches: 0, histograms: 0, facets: 0, contexts: 0, utc: true, hist: null };
+                  pending: null, seq: 0, searches: 0, histograms: 0, facets: 0, contexts: 0, utc: true, hist: null };
   window.heliosSearch = state;   // for tests: state.searches counts finished searches
 
   // --- highlighting: terms are whole words (ASCII case-insensitive), substrings exact.
@@ -225,8 +225,7 @@
     const here = address(params);
     if (opts && opts.push && here !== location.search) history.pushState(null, "", here);
     else history.replaceState(null, "", here);
-    histogram(params);
-    facets(params);
+    const seq = ++state.seq;
     try {
       const first = new URLSearchParams(params); first.set("count", "1");
       const data = await fetchPage(first);
@@ -244,6 +243,10 @@
       showError(e.message);
       $("s-summary").textContent = "";
     } finally {
+      // The histogram and the sidebar after the hits: the index answers one
+      // request at a time, and the hits are what the user waits for.
+      histogram(params, seq);
+      facets(params, seq);
       state.busy = false;
       state.searches++;
       if (state.pending) { const o = state.pending; state.pending = null; run(o === true ? undefined : o); }
@@ -255,18 +258,20 @@
   const SEV_VAR = { emerg: "--emerg", alert: "--emerg", crit: "--emerg", err: "--err", warning: "--warn",
                     notice: "--notice", info: "--ok", debug: "--debug", "-": "--dim" };
   const colour = (name) => getComputedStyle(document.body).getPropertyValue(SEV_VAR[name]).trim() || "#888";
-  async function histogram(params) {
+  async function histogram(params, seq) {
     const p = new URLSearchParams(params);
     const width = $("s-canvas").parentElement.clientWidth || 800;
     p.set("buckets", String(Math.max(10, Math.min(240, Math.floor(width / 8)))));
+    let h = null;
     try {
-      state.hist = await H.api("/api/histogram?" + p.toString());
+      h = await H.api("/api/histogram?" + p.toString());
     } catch (e) {
-      state.hist = null;
-    } finally {
-      drawHistogram();
-      state.histograms++;
+      h = null;
     }
+    if (seq !== state.seq) return;          // a newer search has begun: its own histogram follows
+    state.hist = h;
+    drawHistogram();
+    state.histograms++;
   }
   function drawHistogram() {
     const canvas = $("s-canvas"), h = state.hist;
@@ -383,12 +388,16 @@
     if (!(" " + q + " ").includes(" " + term + " ")) $("s-q").value = (q ? q + " " : "") + term;
     run({ push: true });
   }
-  async function facets(params) {
+  async function facets(params, seq) {
     const box = $("s-fields");
     let data;
     try {
       data = await H.api("/api/facets?" + params.toString());
     } catch (e) {
+      data = null;
+    }
+    if (seq !== state.seq) return;
+    if (!data) {
       box.textContent = "";
       state.facets++;
       return;
