@@ -41,6 +41,7 @@ error_handlers(bp)
 
 NS = 1_000_000_000
 MAX_LIMIT = 1000
+MAX_NS = 2**63              # times are ns in a signed 64-bit integer (sqlite, Elasticsearch long)
 
 
 def _time(name: str, default_ns: int | None) -> int:
@@ -50,9 +51,12 @@ def _time(name: str, default_ns: int | None) -> int:
             raise SearchError(f"give {name}")
         return default_ns
     try:
-        return parse_time_ns(text)
-    except TimeSpecError as exc:
+        value = parse_time_ns(text)
+    except (TimeSpecError, OverflowError, ValueError) as exc:
         raise SearchError(f"{name}: {exc}") from None
+    if not 0 <= value < MAX_NS:
+        raise SearchError(f"{name}: {text[:40]!r} is out of range (from 1970 to 2262)")
+    return value
 
 
 def _cursor(text: str) -> tuple[int, bytes] | None:
@@ -191,6 +195,8 @@ def api_context():
     try:
         t = int(request.args.get("t", ""))
         event_id = bytes.fromhex(request.args.get("id", ""))
+        if not 0 <= t < MAX_NS:
+            raise ValueError(t)
     except ValueError:
         raise SearchError("give the event: t (its time in ns) and id (hex), as a hit gives them") from None
     before, after = _int("before", 10, 0, MAX_CONTEXT), _int("after", 10, 0, MAX_CONTEXT)

@@ -296,7 +296,12 @@ def test_bad_context_and_aggregation_parameters_are_refused_clearly(web):
                           ("api/context?env=prod&t=1&id=00", "no event of prod"),
                           ("api/context?env=prod&t=1&id=00&before=9999", "before must be 0..500"),
                           ("api/histogram?env=prod&buckets=0", "buckets must be 1..1000"),
-                          ("api/facets?env=prod&n=many", "n must be a whole number")):
+                          ("api/facets?env=prod&n=many", "n must be a whole number"),
+                          ("api/context?env=prod&t=99999999999999999999999&id=00", "give the event"),
+                          ("api/context?env=prod&t=-5&id=00", "give the event"),
+                          ("api/histogram?env=prod&start=99999999999999999999", "start:"),
+                          ("api/facets?env=prod&start=0&end=99999999999999999999", "end:"),
+                          ("api/search?env=prod&start=-99999999999999999999", "start:")):
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(url + path, timeout=10)
         assert err.value.code in (400, 404) and message in json.load(err.value)["error"], path
