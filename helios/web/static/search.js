@@ -263,12 +263,14 @@
     const width = $("s-canvas").parentElement.clientWidth || 800;
     p.set("buckets", String(Math.max(10, Math.min(240, Math.floor(width / 8)))));
     let h = null;
+    $("s-hist").classList.add("counting");
     try {
       h = await H.api("/api/histogram?" + p.toString());
     } catch (e) {
       h = null;
     }
     if (seq !== state.seq) return;          // a newer search has begun: its own histogram follows
+    $("s-hist").classList.remove("counting");
     state.hist = h;
     drawHistogram();
     state.histograms++;
@@ -391,12 +393,14 @@
   async function facets(params, seq) {
     const box = $("s-fields");
     let data;
+    box.classList.add("counting");
     try {
       data = await H.api("/api/facets?" + params.toString());
     } catch (e) {
       data = null;
     }
     if (seq !== state.seq) return;
+    box.classList.remove("counting");
     if (!data) {
       box.textContent = "";
       state.facets++;
