@@ -123,7 +123,7 @@ def _int(name: str, default: int, low: int, high: int) -> int:
     return value
 
 
-def _query(index, req, environment: str, limit: int | None = None, after=None) -> Query:
+def _query(req, environment: str, limit: int | None = None, after=None) -> Query:
     now = parse_time("now")
     start = _time("start", req.start if req else int((now - 3600) * NS))
     end = _time("end", req.end if req else int(now * NS))
@@ -133,7 +133,7 @@ def _query(index, req, environment: str, limit: int | None = None, after=None) -
                        order=request.args.get("order", "asc"), after=after)
 
 
-def _described(q: Query, req) -> dict:
+def _described(q: Query) -> dict:
     return {"environment": q.environment, "start_ns": q.start, "end_ns": q.end, "start": iso_ms(q.start),
             "end": iso_ms(q.end), "query": format_query(q)}
 
@@ -145,11 +145,11 @@ def api_search():
         limit = min(MAX_LIMIT, max(1, int(request.args.get("limit", "100"))))
     except ValueError:
         raise SearchError("limit must be a number") from None
-    q = _query(index, req, environment, limit, _cursor(request.args.get("after", "")))
+    q = _query(req, environment, limit, _cursor(request.args.get("after", "")))
     hits = index.search(q)
     nxt = q.next_page(hits)
     out = {
-        **_described(q, req), "order": q.order,
+        **_described(q), "order": q.order,
         "needles": {"terms": list(q.terms), "substrings": [s.decode("utf-8", "replace") for s in q.substrings],
                     "fields": [[k, list(v)] for k, v in q.fields]},
         "hits": [hit(e) for e in hits],
@@ -166,17 +166,17 @@ def api_search():
 @bp.get("/api/histogram")
 def api_histogram():
     index, req, environment = _target()
-    q = _query(index, req, environment)
+    q = _query(req, environment)
     step = histogram_step(q.start, q.end, _int("buckets", 60, 1, 1000))
     buckets = index.histogram(q, step)
-    return jsonify(**_described(q, req), step_ns=step,
+    return jsonify(**_described(q), step_ns=step,
                    buckets=[[t, {severity_name(s): c for s, c in counts.items()}] for t, counts in buckets])
 
 
 @bp.get("/api/facets")
 def api_facets():
     index, req, environment = _target()
-    q = _query(index, req, environment)
+    q = _query(req, environment)
     n = _int("n", 10, 1, 100)
     facets = index.tops(q, ("host", "app", "severity"), n)
     if req is None:
@@ -186,7 +186,7 @@ def api_facets():
         facets["environment"] = [[environment, index.count(q)]]
     keys = index.field_keys(q, _int("keys", 8, 0, 50)) if request.args.get("keys") != "0" else []
     fields = index.tops(q, [k for k, _ in keys], n) if keys else {}
-    return jsonify(**_described(q, req), facets=facets, fields=fields, keys=keys)
+    return jsonify(**_described(q), facets=facets, fields=fields, keys=keys)
 
 
 @bp.get("/api/context")
