@@ -281,3 +281,107 @@ def test_fields_of_a_load_that_is_partly_there_already_are_found_once(with_field
 
 
 __all__ = [name for name in dir() if name.startswith("test_")] + ["loaded", "with_fields"]
+
+
+# --- aggregations: histogram, top values, an event's context (the same answers on every backend)
+
+def _histogram_expected(q: Query, events: list[Event], step: int) -> list:
+    out: dict = {}
+    for e in expected(q, events):
+        bucket = out.setdefault(e.time // step * step, {})
+        bucket[e.severity] = bucket.get(e.severity, 0) + 1
+    return sorted(out.items())
+
+
+@pytest.mark.parametrize("text", ["", "error", "sev:err", "host:web-1,db-1", "user:alice"])
+def test_histogram_counts_matching_events_per_bucket_and_severity(loaded, text):
+    index, events = loaded
+    q = query(text)
+    for step in (3_600 * 10**9, 6 * 3_600 * 10**9, DAY):
+        assert index.histogram(q, step) == _histogram_expected(q, events, step), (text, step)
+
+
+def test_histogram_buckets_are_round_times_and_the_range_bounds_them(loaded):
+    index, events = loaded
+    q = query(start=T0 + 90 * 60 * 10**9, end=T0 + 270 * 60 * 10**9)   # 01:30 to 04:30
+    got = index.histogram(q, 3_600 * 10**9)
+    assert [b for b, _ in got] == [T0 + h * 3_600 * 10**9 for h in (2, 3, 4)]
+    assert got == _histogram_expected(q, events, 3_600 * 10**9)
+
+
+def test_top_values_of_host_app_severity_and_a_field_with_counts(loaded):
+    index, events = loaded
+    from collections import Counter
+    from helios.index.query import field_pairs
+    from helios.model import severity_name
+
+    for text in ("", "error", "host:web-2"):
+        q = query(text)
+        hits = expected(q, events)
+        for field, value in (("host", lambda e: e.host), ("app", lambda e: e.app),
+                             ("severity", lambda e: severity_name(e.severity))):
+            want = sorted(Counter(map(value, hits)).items(), key=lambda vc: (-vc[1], vc[0]))
+            assert index.top(q, field, 10) == want, (text, field)
+            assert index.top(q, field, 1) == want[:1]
+        want = Counter(v for e in hits for k, v in field_pairs(e.fields) if k == "n")
+        assert index.top(q, "n", 10) == sorted(want.items(), key=lambda vc: (-vc[1], vc[0]))
+        fields = ["host", "app", "severity", "n", "user"]
+        assert index.tops(q, fields, 10) == {f: index.top(q, f, 10) for f in fields}, text
+    assert index.top(query(), "user", 5) == [("alice", 3)]
+    assert index.top(query(), "no.such.field", 5) == []
+
+
+def test_field_keys_are_the_extracted_fields_the_matching_events_have(loaded):
+    index, _ = loaded
+    keys = dict(index.field_keys(query(), 10))
+    assert set(keys) == {"user", "n", "raw"} and keys["user"] == 3   # raw: two bytes that are UTF-8
+    assert index.field_keys(query("host:web-2"), 10) == []
+
+
+def test_bad_aggregation_requests_are_refused_clearly(loaded):
+    from helios.errors import SearchError
+
+    index, _ = loaded
+    with pytest.raises(SearchError, match="whole seconds"):
+        index.histogram(query(), 10**6)
+    with pytest.raises(SearchError, match="more than"):
+        index.histogram(query(), 10**9)
+    with pytest.raises(SearchError, match="not a field"):
+        index.top(query(), "no spaces", 5)
+    with pytest.raises(SearchError, match="1..1000"):
+        index.top(query(), "host", 0)
+    with pytest.raises(SearchError, match="before"):
+        index.context(ENV, T0, b"x" * 16, -1, 3)
+
+
+def test_context_is_the_lines_before_and_after_in_the_same_source(index):
+    # Two files, interleaved in time, over two days: the context follows one file by offset.
+    src_a, src_b = b"\xaa" * 16, b"\xbb" * 16
+    events = []
+    for i in range(40):
+        for src, name in ((src_a, b"a"), (src_b, b"b")):
+            t = T0 + DAY - 20 * 60 * 10**9 + i * 60 * 10**9 + (1 if src == src_b else 0)
+            e = make_event(i, t, b"file %s line %d" % (name, i))
+            events.append(e._replace(id=src[:8] + i.to_bytes(8, "big"), source_id=src, offset=i * 50))
+    index.load(ENV, events)
+    middle = next(e for e in events if e.source_id == src_a and e.offset == 20 * 50)
+    before, event, after = index.context(ENV, middle.time, middle.id, 5, 3)
+    assert event.message == b"file a line 20"
+    assert [e.message for e in before] == [b"file a line %d" % i for i in range(15, 20)]
+    assert [e.message for e in after] == [b"file a line %d" % i for i in range(21, 24)]
+    first = next(e for e in events if e.source_id == src_b and e.offset == 0)
+    before, event, after = index.context(ENV, first.time, first.id, 5, 2)
+    assert before == [] and [e.message for e in after] == [b"file b line 1", b"file b line 2"]
+    assert index.context(ENV, middle.time, b"\x00" * 16, 5, 5) == ([], None, [])
+
+
+def test_context_of_an_event_without_a_source_is_its_host_and_app_by_time(index):
+    events = [make_event(i, T0 + i * 10**9, b"client %d" % i, host="api-1" if i % 2 else "api-2")
+              ._replace(source="", offset=None, source_id=b"") for i in range(20)]
+    index.load(ENV, events)
+    before, event, after = index.context(ENV, events[9].time, events[9].id, 2, 2)
+    assert [e.message for e in before] == [b"client 5", b"client 7"]
+    assert [e.message for e in after] == [b"client 11", b"client 13"]
+
+
+__all__ += [name for name in dir() if name.startswith("test_") and name not in __all__]

@@ -132,10 +132,15 @@ def writer_for(output: str, out):
 @click.option("--follow", "-f", is_flag=True, help="After the matches, go on printing new matching events as "
               "they reach the bucks (their live feed: --buck, or [mesh] bucks), until Ctrl-C.")
 @buck_options("subscribe.bucks", "feed", "--live-buck")
+@click.option("--histogram", "histogram", is_flag=True, help="Print how many events match per time bucket (about "
+              "40 round buckets over the range) as text bars, by severity with -o json.")
+@click.option("--top", "top_field", metavar="FIELD", help="Print the most frequent values of FIELD among the "
+              "matches, with counts: host, app, severity, environment or an extracted field (user, http.status); "
+              "-n values [default: 10].")
 def search(config_path: str | None, text: tuple[str, ...], environment: str | None, start: str | None,
            end: str | None, history_id: str | None, hosts: tuple[str, ...], apps: tuple[str, ...],
            severity: str | None, limit: int, everything: bool, reverse: bool, count_only: bool, output: str,
-           follow: bool, **kwargs: Any) -> None:
+           follow: bool, histogram: bool = False, top_field: str | None = None, **kwargs: Any) -> None:
     """Find events: TEXT is whole words (error), substrings (quoted, or any
     word with other characters: user=bob, /api/v1), filters (host:web1
     app:nginx,haproxy sev:err) and fields (user:alice http.status:500
@@ -174,6 +179,23 @@ def search(config_path: str | None, text: tuple[str, ...], environment: str | No
         q = replace(q, hosts=q.hosts + hosts, apps=q.apps + apps, severity=sev)
     except (SearchError, ConfigError) as exc:
         _fail(str(exc) if isinstance(exc, SearchError) else "; ".join(exc.problems), 2)
+    if histogram or top_field:
+        if histogram and top_field:
+            raise click.UsageError("--histogram or --top, not both")
+        if follow or count_only:
+            raise click.UsageError("--histogram and --top count what is in the index: not with --follow or --count")
+        ctx = click.get_current_context()
+        n = limit if ctx.get_parameter_source("limit") is not click.core.ParameterSource.DEFAULT else 10
+        try:
+            found = (_print_histogram(index, q, output) if histogram
+                     else _print_top(index, q, top_field, n, output))
+        except SearchError as exc:
+            _fail(str(exc), 2)
+        except HeliosError as exc:
+            _fail(str(exc))
+        finally:
+            index.close()
+        sys.exit(0 if found else 1)
     out = sys.stdout.buffer
     shown = 0
     try:
@@ -212,6 +234,65 @@ def search(config_path: str | None, text: tuple[str, ...], environment: str | No
         _follow(cfg, q, output)
         return
     sys.exit(0 if shown else 1)
+
+
+BAR_WIDTH = 50
+SEVERITY_ORDER = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug", "-")
+
+
+def histogram_lines(buckets: list, start: int, end: int, step: int, width: int = BAR_WIDTH) -> list[str]:
+    """Text bars of a histogram, every bucket of [start, end) (empty ones too): TIME COUNT BAR."""
+    from helios.timespec import iso_s
+
+    counts = {t: sum(c.values()) for t, c in buckets}
+    top = max(counts.values(), default=0)
+    cw = max(5, len(f"{top:,}"))
+    lines = []
+    for t in range(start // step * step, end, step):
+        c = counts.get(t, 0)
+        bar = "\u2588" * (round(c / top * width) if top else 0) or ("\u258f" if c else "")
+        lines.append(f"{iso_s(t / NS)}  {c:>{cw},}  {bar}".rstrip())
+    return lines
+
+
+def _print_histogram(index, q, output: str) -> bool:
+    import json
+
+    from helios.index.base import histogram_step
+    from helios.model import severity_name
+    from helios.timespec import iso_s
+
+    step = histogram_step(q.start, q.end, 40)
+    buckets = index.histogram(q, step)
+    if output == "json":
+        for t, counts in buckets:
+            click.echo(json.dumps({"time": iso_s(t / NS), "time_ns": t, "step_s": step // NS,
+                                   "count": sum(counts.values()),
+                                   "severity": {severity_name(k): v for k, v in sorted(
+                                       counts.items(), key=lambda kv: 9 if kv[0] is None else kv[0])}}))
+    else:
+        total = sum(sum(c.values()) for _, c in buckets)
+        click.echo(f"{total:,} event(s) of {q.environment} from {iso_s(q.start / NS)} to {iso_s(q.end / NS)}, "
+                   f"per {step // NS} s:")
+        for line in histogram_lines(buckets, q.start, q.end, step):
+            click.echo(line)
+    return bool(buckets)
+
+
+def _print_top(index, q, field: str, n: int, output: str) -> bool:
+    import json
+
+    from helios.index.base import top_values
+
+    values = top_values(index, q, field, n)
+    if output == "json":
+        for v, c in values:
+            click.echo(json.dumps({"field": field, "value": v, "count": c}))
+    else:
+        cw = max((len(f"{c:,}") for _, c in values), default=5)
+        for v, c in values:
+            click.echo(f"{c:>{cw},}  {v}")
+    return bool(values)
 
 
 def _hint_history(index, q) -> None:

@@ -56,9 +56,10 @@ from typing import Any, Iterable, Iterator, Sequence
 import msgpack
 
 from helios.errors import IndexStoreError
-from helios.index.base import DEFAULT_NAME, check_name, day_of
+from helios.index.base import (DEFAULT_NAME, check_context, check_name, check_step, check_top, context_by_time,
+                               day_of, merge_top)
 from helios.index.query import Query, field_pairs
-from helios.model import ROW_FIELDS, Event
+from helios.model import ROW_FIELDS, Event, severity_name
 from helios.store.layout import valid_environment
 
 __all__ = ["ElasticIndex", "bulk_body", "bulk_lines", "document", "event_from_document", "index_name",
@@ -67,6 +68,7 @@ __all__ = ["ElasticIndex", "bulk_body", "bulk_lines", "document", "event_from_do
 log = logging.getLogger(__name__)
 
 MAX_WINDOW = 10_000          # a search page can hold at most this many hits (index.max_result_window)
+KEY_TERMS = 1000            # fields_kv terms read to find the field keys (field_keys)
 MAX_LISTED_DAYS = 100        # past this many days, a search names the indices by pattern
 # Lucene regexp class of a character that is not a word character (see helios.index.query).
 _NOT_WORD = "[^A-Za-z0-9\u0080-\U0010ffff]"
@@ -173,6 +175,11 @@ def template(prefix: str) -> dict:
 
 def _wildcard_escape(text: str) -> str:
     return re.sub(r"([\\*?])", r"\\\1", text)
+
+
+def _lucene_escape(text: str) -> str:
+    """``text`` as a Lucene regexp matching itself."""
+    return "".join(c if c.isalnum() else "\\" + c for c in text)
 
 
 def search_body(q: Query) -> dict:
@@ -355,6 +362,135 @@ class ElasticIndex:
         with self._translated("counting"):
             return self.client.count(index=self._indices_for(q), body={"query": search_body(q)},
                                      ignore_unavailable=True, allow_no_indices=True)["count"]
+
+    # ------------------------------------------------------------ aggregations
+
+    def _aggregate(self, q: Query, aggs: dict, doing: str) -> dict:
+        body = {"size": 0, "query": search_body(q), "aggs": aggs, "track_total_hits": False}
+        with self._translated(doing):
+            r = self.client.search(index=self._indices_for(q), body=body, ignore_unavailable=True,
+                                   allow_no_indices=True)
+        return r.get("aggregations") or {}
+
+    def histogram(self, q: Query, step: int) -> list[tuple[int, dict[int | None, int]]]:
+        check_step(q, step)
+        if q.end <= q.start:
+            return []
+        q = replace(q, after=None)
+        # A date_histogram on @timestamp (ms): buckets from the epoch, exact
+        # for whole-second steps (a numeric histogram on the ns "time" would
+        # compute in doubles and misplace events near a boundary).
+        step_ms = step // 1_000_000
+        aggs = {"t": {"date_histogram": {"field": "@timestamp", "fixed_interval": f"{step_ms}ms", "min_doc_count": 1},
+                      "aggs": {"sev": {"terms": {"field": "severity", "size": 16, "missing": -1}}}}}
+        out = []
+        for b in self._aggregate(q, aggs, "counting a histogram").get("t", {}).get("buckets", []):
+            counts = {}
+            for s in b.get("sev", {}).get("buckets", []):
+                sev = int(s["key"])
+                counts[None if sev < 0 else sev] = s["doc_count"]
+            if b["doc_count"]:
+                out.append((int(b["key"]) * 1_000_000, counts))
+        return out
+
+    def top(self, q: Query, field: str, n: int = 10) -> list[tuple[str, int]]:
+        check_top(field, n)
+        if q.end <= q.start:
+            return []
+        q = replace(q, after=None)
+        counts: dict[str, int] = {}
+        if field in ("host", "app", "severity"):
+            terms = {"field": field, "size": n + 1}
+            if field == "severity":
+                terms["missing"] = -1
+            for b in self._aggregate(q, {"v": {"terms": terms}}, f"top values of {field}")["v"]["buckets"]:
+                key = severity_name(int(b["key"])) if field == "severity" else str(b["key"])
+                counts[key] = counts.get(key, 0) + b["doc_count"]
+        else:
+            # fields_kv holds "key=value": the values of one key are the terms
+            # with its prefix (include: a regexp on the whole term).
+            body_q = search_body(q)
+            body_q["bool"]["filter"].append({"prefix": {"fields_kv": f"{field}="}})
+            body = {"size": 0, "query": body_q, "track_total_hits": False,
+                    "aggs": {"v": {"terms": {"field": "fields_kv", "size": n + 1,
+                                             "include": _lucene_escape(field + "=") + ".*"}}}}
+            with self._translated(f"top values of {field}"):
+                r = self.client.search(index=self._indices_for(q), body=body, ignore_unavailable=True,
+                                       allow_no_indices=True)
+            for b in (r.get("aggregations") or {}).get("v", {}).get("buckets", []):
+                key = str(b["key"])
+                if key.startswith(field + "="):
+                    counts[key[len(field) + 1:]] = b["doc_count"]
+        return merge_top(counts, n)
+
+    def tops(self, q: Query, fields: Sequence[str], n: int = 10) -> dict[str, list[tuple[str, int]]]:
+        """The columns in one request of several terms aggregations; each extracted field by ``top``."""
+        for f in fields:
+            check_top(f, n)
+        columns = [f for f in fields if f in ("host", "app", "severity")]
+        out: dict[str, list] = {}
+        if columns and q.end > q.start:
+            aggs = {f: {"terms": {"field": f, "size": n + 1, **({"missing": -1} if f == "severity" else {})}}
+                    for f in columns}
+            got = self._aggregate(replace(q, after=None), aggs, "top values")
+            for f in columns:
+                counts: dict[str, int] = {}
+                for b in got.get(f, {}).get("buckets", []):
+                    key = severity_name(int(b["key"])) if f == "severity" else str(b["key"])
+                    counts[key] = counts.get(key, 0) + b["doc_count"]
+                out[f] = merge_top(counts, n)
+        for f in fields:
+            if f not in out:
+                out[f] = self.top(q, f, n)
+        return out
+
+    def field_keys(self, q: Query, n: int = 10) -> list[tuple[str, int]]:
+        check_top("key", n)
+        if q.end <= q.start:
+            return []
+        # fields_kv holds "key=value" terms only: the keys are summed from
+        # its most frequent terms (KEY_TERMS of them), so a key whose values
+        # are all rare may be missed, and a key's count is of its values
+        # (an event with a list of two counts twice).
+        aggs = {"v": {"terms": {"field": "fields_kv", "size": KEY_TERMS}}}
+        counts: dict[str, int] = {}
+        for b in self._aggregate(replace(q, after=None), aggs, "listing field keys").get("v", {}).get("buckets", []):
+            key = str(b["key"]).partition("=")[0]
+            counts[key] = counts.get(key, 0) + b["doc_count"]
+        return merge_top(counts, n)
+
+    def context(self, environment: str, t: int, event_id: bytes, before: int = 10,
+                after: int = 10) -> tuple[list[Event], Event | None, list[Event]]:
+        check_context(before, after)
+        self._check_environment(environment)
+        index = f"{self.name}-{environment.lower()}-*"
+        with self._translated("finding an event"):
+            r = self.client.search(index=index, body={"size": 1, "query": {"bool": {"filter": [
+                {"term": {"environment": environment}}, {"term": {"id": event_id.hex()}},
+                {"term": {"time": t}}]}}}, ignore_unavailable=True, allow_no_indices=True)["hits"]["hits"]
+        if not r:
+            return [], None, []
+        event = event_from_document(r[0]["_source"])
+        if not event.source_id or event.offset is None:
+            return context_by_time(self, event, before, after)
+        sides = []
+        for op, order, want in (("lt", "desc", before), ("gt", "asc", after)):
+            if not want:
+                sides.append([])
+                continue
+            # The same offset can hold two ids (a line rewritten in place): search_after on (offset, id).
+            body = {"size": want, "sort": [{"offset": order}, {"id": order}],
+                    "query": {"bool": {"filter": [{"term": {"environment": environment}},
+                                                  {"term": {"source_id": event.source_id.hex()}},
+                                                  {"range": {"offset": {"lte" if op == "lt" else "gte":
+                                                                        event.offset}}}]}},
+                    "search_after": [event.offset, event.id.hex()]}
+            with self._translated("reading an event's context"):
+                hits = self.client.search(index=index, body=body, ignore_unavailable=True,
+                                          allow_no_indices=True)["hits"]["hits"]
+            evs = [event_from_document(h["_source"]) for h in hits]
+            sides.append(evs[::-1] if op == "lt" else evs)
+        return sides[0], event, sides[1]
 
     # ------------------------------------------------------------ days and environments
 

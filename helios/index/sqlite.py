@@ -90,10 +90,11 @@ import msgpack
 
 from helios.errors import IndexStoreError
 from helios.gctune import tune_gc
-from helios.index.base import DEFAULT_NAME, check_name, day_of
+from helios.index.base import (DEFAULT_NAME, check_context, check_name, check_step, check_top, context_by_time,
+                               day_of, merge_top)
 from helios.store import durable
 from helios.index.query import DAY_NS, Query, field_pairs, word_regex
-from helios.model import Event
+from helios.model import Event, severity_name
 from helios.store.layout import valid_environment
 
 __all__ = ["FORMAT", "SqliteIndex"]
@@ -336,8 +337,12 @@ class _Plan:
         return conn.execute(sql + order + lim, params).fetchall()
 
     def count(self, conn: sqlite3.Connection) -> int:
-        sql, params = self._candidates("count(*)") if self.matches else self._walk("count(*)")
+        sql, params = self.matching("count(*)")
         return conn.execute(sql, params).fetchone()[0]
+
+    def matching(self, select: str) -> tuple[str, list]:
+        """SELECT ``select`` over every matching row of a file (no order, no limit)."""
+        return self._candidates(select) if self.matches else self._walk(select)
 
     def _few_candidates(self, conn: sqlite3.Connection) -> list[int] | None:
         """The rowids the first FTS5 lookup finds, or None when there are ``MANY`` or more."""
@@ -660,6 +665,159 @@ class SqliteIndex:
             except sqlite3.Error as exc:
                 raise IndexStoreError(f"sqlite index {self.root}: count failed: {exc}") from None
         return total
+
+    # ------------------------------------------------------------ aggregations
+
+    def _each_file(self, q: Query):
+        """(connection) of every file holding days of ``q``'s range."""
+        for day in self._days_in(replace(q, order="asc")):
+            yield from self._shard_conns(q.environment, day)
+
+    def histogram(self, q: Query, step: int) -> list[tuple[int, dict[int | None, int]]]:
+        check_step(q, step)
+        if q.end <= q.start or self._read_meta() is None:
+            return []
+        q = replace(q, after=None)
+        plan = _Plan(q, self.term_index)
+        # GROUP BY in SQLite, over the rows the query's plan reads: the
+        # bucket is integer arithmetic on t, so nothing leaves C but one
+        # row per (bucket, severity) of each file.
+        sql, params = plan.matching(f"t / {int(step)} AS b, sev, count(*)")
+        out: dict[int, dict] = defaultdict(dict)
+        with self._lock:
+            try:
+                for conn in self._each_file(q):
+                    for b, sev, c in conn.execute(sql + " GROUP BY b, sev", params):
+                        bucket = out[b * step]
+                        bucket[sev] = bucket.get(sev, 0) + c
+            except sqlite3.Error as exc:
+                raise IndexStoreError(f"sqlite index {self.root}: histogram failed: {exc}") from None
+        return sorted(out.items())
+
+    def top(self, q: Query, field: str, n: int = 10) -> list[tuple[str, int]]:
+        check_top(field, n)
+        if q.end <= q.start or self._read_meta() is None:
+            return []
+        q = replace(q, after=None)
+        plan = _Plan(q, self.term_index)
+        column = {"host": "host", "app": "app", "severity": "sev"}.get(field)
+        if column is not None:
+            sql, params = plan.matching(f"{column} AS v, count(*)")
+            sql += " GROUP BY v"
+        else:                       # an extracted field: its fv rows whose event matches
+            inner, inner_params = plan.matching("n")
+            sql, params = f"SELECT v, count(*) FROM fv WHERE k = ? AND n IN ({inner}) GROUP BY v", [field,
+                                                                                                  *inner_params]
+        counts: dict[str, int] = defaultdict(int)
+        with self._lock:
+            try:
+                for conn in self._each_file(q):
+                    for v, c in conn.execute(sql, params):
+                        counts[severity_name(v) if column == "sev" else v] += c
+            except sqlite3.Error as exc:
+                raise IndexStoreError(f"sqlite index {self.root}: top values failed: {exc}") from None
+        return merge_top(counts, n)
+
+    def tops(self, q: Query, fields: Sequence[str], n: int = 10) -> dict[str, list[tuple[str, int]]]:
+        """The columns (host, app, severity), and the extracted fields in one
+        pass over fv rather than one each."""
+        for f in fields:
+            check_top(f, n)
+        columns = [f for f in fields if f in ("host", "app", "severity")]
+        keys = [f for f in fields if f not in columns]
+        counts: dict[str, dict] = {f: defaultdict(int) for f in fields}
+        if q.end <= q.start or self._read_meta() is None or not fields:
+            return {f: [] for f in fields}
+        plan = _Plan(replace(q, after=None), self.term_index)
+        names = {"host": "host", "app": "app", "severity": "sev"}
+        statements = []
+        # A GROUP BY per column: one GROUP BY of (host, app, sev) read the
+        # rows once but sorted far more groups, and took longer than three
+        # (bench/aggregations.py: 4.4 s against 3.7 s for a day of 1 M events).
+        for c in columns:
+            sql, params = plan.matching(f"{names[c]}, count(*)")
+            statements.append((c, sql + f" GROUP BY {names[c]}", params))
+        if keys:
+            inner, inner_params = plan.matching("n")
+            marks = ",".join("?" * len(keys))
+            statements.append(("fields", f"SELECT k, v, count(*) FROM fv WHERE k IN ({marks}) AND n IN ({inner}) "
+                                         "GROUP BY k, v", [*keys, *inner_params]))
+        with self._lock:
+            try:
+                for conn in self._each_file(q):
+                    for kind, sql, params in statements:
+                        for row in conn.execute(sql, params):
+                            if kind == "fields":
+                                counts[row[0]][row[1]] += row[2]
+                                continue
+                            counts[kind][severity_name(row[0]) if kind == "severity" else row[0]] += row[1]
+            except sqlite3.Error as exc:
+                raise IndexStoreError(f"sqlite index {self.root}: top values failed: {exc}") from None
+        return {f: merge_top(counts[f], n) for f in fields}
+
+    def field_keys(self, q: Query, n: int = 10) -> list[tuple[str, int]]:
+        check_top("key", n)
+        if q.end <= q.start or self._read_meta() is None:
+            return []
+        plan = _Plan(replace(q, after=None), self.term_index)
+        inner, params = plan.matching("n")
+        # One event counts once per key, whatever the number of its values (a list).
+        sql = f"SELECT k, count(DISTINCT n) FROM fv WHERE n IN ({inner}) GROUP BY k"
+        counts: dict[str, int] = defaultdict(int)
+        with self._lock:
+            try:
+                for conn in self._each_file(q):
+                    for k, c in conn.execute(sql, params):
+                        counts[k] += c
+            except sqlite3.Error as exc:
+                raise IndexStoreError(f"sqlite index {self.root}: field keys failed: {exc}") from None
+        return merge_top(counts, n)
+
+    def context(self, environment: str, t: int, event_id: bytes, before: int = 10,
+                after: int = 10) -> tuple[list[Event], Event | None, list[Event]]:
+        check_context(before, after)
+        if self._read_meta() is None or not valid_environment(environment):
+            return [], None, []
+        day = day_of(t).isoformat()
+        with self._lock:
+            try:
+                row = None
+                for conn in self._shard_conns(environment, day):
+                    row = conn.execute(f"SELECT {_COLUMNS} FROM ev WHERE t = ? AND id = ?", (t, event_id)).fetchone()
+                    if row is not None:
+                        break
+                if row is None:
+                    return [], None, []
+                event = self._event(row, environment)
+                if not event.source_id or event.offset is None:
+                    return context_by_time(self, event, before, after)
+                # The source's lines are spread over the shards (by id) and
+                # may be over days; the dedup key (source_id, offset, id)
+                # walks each file's part in offset order.
+                key = "ifnull(off, -1)"
+                sides = []
+                for op, order, want in (("<", "DESC", before), (">", "ASC", after)):
+                    rows: list = []
+                    if want:
+                        sql = (f"SELECT {_COLUMNS} FROM ev WHERE source_id = ? AND ({key}, id) {op} (?, ?) "
+                               f"ORDER BY source_id {order}, {key} {order}, id {order} LIMIT {int(want)}")
+                        days = [d for _, d in self._day_dirs(environment)]
+                        near = [d for d in days if (d <= day if op == "<" else d >= day)]
+                        for d in (near[::-1] if op == "<" else near):
+                            for conn in self._shard_conns(environment, d):
+                                rows += conn.execute(sql, (event.source_id, event.offset, event.id)).fetchall()
+                            if len(rows) >= want and d != day:
+                                break
+                    rows.sort(key=lambda r: (-1 if r[7] is None else r[7], r[0]))
+                    sides.append(rows[-want:] if op == "<" else rows[:want])
+            except sqlite3.Error as exc:
+                raise IndexStoreError(f"sqlite index {self.root}: context failed: {exc}") from None
+        return ([self._event(r, environment) for r in sides[0]] if before else [], event,
+                [self._event(r, environment) for r in sides[1]] if after else [])
+
+    @staticmethod
+    def _event(r, environment: str) -> Event:
+        return Event(*r[:9], None if r[9] is None else _unpack(r[9]), r[10], environment)
 
     # ------------------------------------------------------------ days and environments
 

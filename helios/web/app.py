@@ -114,7 +114,8 @@ def create_app(cfg, full=None) -> tuple[Flask, SocketIO, Feed]:
 
     @app.get("/")
     def page():
-        return render_template("live.html", version=__version__)
+        # Links to the search page and archie when this process serves them (a whole config).
+        return render_template("live.html", version=__version__, pages="search" in app.blueprints)
 
     @app.get("/api/status")
     def status():
