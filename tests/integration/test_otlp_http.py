@@ -264,7 +264,7 @@ def test_senders_and_counts_by_input_in_stats_metrics_and_status(buck):
     assert 'helios_input_events_total{input="http"} 1.0' in text
     assert 'helios_input_events_total{input="zmq"} 0.0' in text
     assert 'helios_input_errors_total{input="otlp"} 1.0' in text
-    out = subprocess.run([sys.executable, "-m", "helios", "status", "--buck", s["query"], "--interval", "0"],
+    out = subprocess.run([sys.executable, "-m", "helios", "status", "--query", s["query"], "--interval", "0"],
                          capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert "SENDERS BY INPUT" in out.stdout, out.stdout + out.stderr
     assert "otlp (/v1/logs): 1 sender(s), 2 events: prod/otel-host" in out.stdout

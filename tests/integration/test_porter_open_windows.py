@@ -45,7 +45,7 @@ def mesh(tmp_path, procs, buck, window: str):
               "--archive-dir", str(tmp_path / "archive"), "--poll-interval", "0.5", "--grace", "0.5",
               "--workers", "0", "--index-open-windows"]
     for q in queries:
-        porter += ["--buck", q]
+        porter += ["--query", q]
     procs(*porter, "run", name="porter")
     return log, queries
 

@@ -16,7 +16,7 @@ def porter_once(tmp_path, *bucks: str) -> subprocess.CompletedProcess:
     args = [sys.executable, "-m", "helios", "porter", "--state-dir", str(tmp_path / "porter"),
             "--index-dir", str(tmp_path / "index"), "--archive-dir", str(tmp_path / "archive"), "--timeout", "2"]
     for b in bucks:
-        args += ["--buck", b]
+        args += ["--query", b]
     return subprocess.run([*args, "once"], capture_output=True, text=True, timeout=120)
 
 

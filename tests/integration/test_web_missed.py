@@ -28,7 +28,7 @@ def test_a_page_opened_after_a_subscriber_read_the_feed_shows_nothing_missed(tmp
     poll_until(lambda: web.status()["counts"]["sessions"] == 0, what="the page to be gone")
 
     # A subscriber reads the feed meanwhile: the buck publishes for it alone.
-    sub = procs("subscribe", "--buck", pub, "-o", "raw", name="subscribe")
+    sub = procs("subscribe", "--feed", pub, "-o", "raw", name="subscribe")
     poll_until(lambda: append(log, syslog(100, 1, word="sub-warm-up")) or "sub-warm-up" in sub.output(),
                timeout=20, interval=0.3, what="the subscriber to read")
     append(log, syslog(1000, 300))
