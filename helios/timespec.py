@@ -58,8 +58,12 @@ def parse_time_ns(text: str, now: float | None = None) -> int:
     """``parse_time`` in nanoseconds since the epoch (the unit of event times)."""
     v = _read(text, now)
     if isinstance(v, datetime.datetime):  # exact to the microsecond, not through a float
-        return (v - _EPOCH) // datetime.timedelta(microseconds=1) * 1000
-    return round(v * NS)
+        ns = (v - _EPOCH) // datetime.timedelta(microseconds=1) * 1000
+    else:
+        ns = round(v * NS)
+    if not -(2**63) <= ns < 2**63:  # what an event time (int64 ns) can be: the indexes and frames hold no more
+        raise TimeSpecError(f"{text!r} is out of range: times are 1677-09-21 .. 2262-04-11 (int64 nanoseconds)")
+    return ns
 
 
 def iso_ms(ns: int) -> str:

@@ -97,3 +97,14 @@ def test_times_are_read_and_printed_without_float_rounding():
     assert parse_time_ns("1795000020.123456789") == 1_795_000_020_123_456_789
     assert parse_time_ns("2026-11-18T11:07:00.123456Z") == 1_795_000_020_123_456_000
     assert iso_ms(1_795_000_020_999_999_999) == "2026-11-18T11:07:00.999Z"  # not the next second
+
+
+def test_a_time_past_what_an_event_can_hold_is_a_clear_error_not_an_overflow_later():
+    import pytest
+
+    from helios.timespec import TimeSpecError, parse_time_ns
+
+    for text in ("99999999999999999999", "-999999999w", "9999-01-01T00:00"):
+        with pytest.raises(TimeSpecError, match="out of range"):
+            parse_time_ns(text)
+    assert parse_time_ns("2262-04-11T00:00") > 0
