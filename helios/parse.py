@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import operator
 import re
 from typing import Callable, NamedTuple
 
@@ -82,6 +83,8 @@ _KV_TIME = ("time", "ts", "timestamp", "t", "@timestamp")
 _KV_HOST = ("host", "hostname", "devname")
 _KV_APP = ("app", "service", "logger", "component", "program")
 
+
+_COL0, _COL1, _COL2, _COL3 = (operator.itemgetter(k) for k in range(4))
 
 _PASS_NAMES = {"_run_3164_fast": "rfc3164", "_run_3164": "rfc3164", "_run_5424": "rfc5424",
                "_run_app_fast": "app log", "_run_app": "app log", "_run_apache": "apache error log",
@@ -357,9 +360,15 @@ class Parser(Clock):
     # -- the passes: each returns (hits, times, severities, hosts, apps, extra) --
 
     def _run_3164_fast(self, text: bytes, n: int) -> tuple:
-        pri, stamp, host, tag = self._columns(L.RFC3164_FAST, text, n)
-        return (stamp, list(map(self._bsd_times.__getitem__, stamp)), list(map(self._pri.__getitem__, pri)),
-                list(map(self._hosts.__getitem__, host)), list(map(self._apps.__getitem__, tag)), None)
+        # (pri, stamp, host, tag) rows; each column is read straight through
+        # its cache (a map of maps: no column of bytes is made but the stamp's).
+        rows = L.RFC3164_FAST.findall(text)
+        del rows[n:]
+        stamp = list(map(_COL1, rows))
+        return (stamp, list(map(self._bsd_times.__getitem__, stamp)),
+                list(map(self._pri.__getitem__, map(_COL0, rows))),
+                list(map(self._hosts.__getitem__, map(_COL2, rows))),
+                list(map(self._apps.__getitem__, map(_COL3, rows))), None)
 
     def _run_app_fast(self, text: bytes, n: int) -> tuple:
         stamp, word, bracket, logger = self._columns(L.APP_FAST, text, n)
@@ -520,13 +529,10 @@ class Parser(Clock):
             return
         i = pos = 0
         level = self._level
-        before = L.KEY_BEFORE
-        for m in L.KV_LEVEL_RX.finditer(chunk):
+        count = chunk.count
+        for m in L.KV_LEVEL_RX.finditer(chunk):   # (what comes before the key is checked by the regex)
             at = m.start()
-            k = 8 if chunk[at - 1] == 121 else 3 if chunk[at - 2] == 118 else 5   # severity=, lvl=, level=
-            if at > k and chunk[at - k - 1] not in before:
-                continue                    # "xlevel=", "log_level=": another key
-            i += chunk.count(b"\n", pos, at)  # the line it is on (a count in C)
+            i += count(b"\n", pos, at)     # the line it is on (a count in C)
             pos = at
             if sevs[i] is None:
                 sevs[i] = level[m[1]]

@@ -157,8 +157,13 @@ GLOG_SEVERITY = {b"I": 6, b"W": 4, b"E": 3, b"F": 2}
 
 LOGCAT_SEVERITY = {b"V": 7, b"D": 7, b"I": 6, b"W": 4, b"E": 3, b"F": 2, b"A": 0}
 
-# (It starts with the literal "=": sre then finds candidates with a fast scan,
-# several times faster than an alternation of the keys first.)
-KV_LEVEL_RX = re.compile(rb'=(?:(?<=level=)|(?<=lvl=)|(?<=severity=))"?([A-Za-z]{1,16})')
 # What may come before such a key (else it is another key: "xlevel=", "log_level=").
 KEY_BEFORE = frozenset(b" \t,;([{.>\n")
+_NOT_BEFORE = rb"[^ \t,;(\[{.>\n]"
+# "level=", "lvl=" or "severity=" (at the start of the text or after one of
+# KEY_BEFORE) and its word. It starts with the literal "=": sre then finds
+# candidates with a fast scan, several times faster than an alternation of
+# the keys first; the lookbehinds check the key and what comes before it.
+KV_LEVEL_RX = re.compile(
+    rb'=(?:(?<=level=)(?<!' + _NOT_BEFORE + rb'level=)|(?<=lvl=)(?<!' + _NOT_BEFORE + rb'lvl=)'
+    rb'|(?<=severity=)(?<!' + _NOT_BEFORE + rb'severity=))"?([A-Za-z]{1,16})')
