@@ -381,7 +381,7 @@ class Parser(Clock):
         if None in sevs or b"" in apps:     # not a level, or no app: the loose pass decides
             stamp = [s if v is not None and a else b"" for s, v, a in zip(stamp, sevs, apps)]
         # (Only ISO 8601 here: straight to its cache, one call less a line.)
-        return (stamp, list(map(self._iso_times.__getitem__, stamp)), sevs, None,
+        return (stamp, self.iso_column(stamp), sevs, None,
                 list(map(self._apps.__getitem__, apps)), None)
 
     def _run_3164(self, text: bytes, n: int) -> tuple:
@@ -405,7 +405,7 @@ class Parser(Clock):
                     found = {**sds[s], **(found or {})}
                 out.fields[i] = found
 
-        return (stamp, list(map(self._iso_times.__getitem__, stamp)), list(map(self._pri.__getitem__, pri)),
+        return (stamp, self.iso_column(stamp), list(map(self._pri.__getitem__, pri)),
                 self._names(self._hosts, host), self._names(self._apps, app), extra)
 
     def _run_app(self, text: bytes, n: int) -> tuple:
