@@ -91,9 +91,10 @@ RFC3164 = _compile(
     rb"(?: +(?:(" + TAG + rb")" + PID_SUB + rb"|([A-Za-z_%/][\w.()/%-]{0,47})(?:\[[^\]\n]{0,32}\])?"
     rb"(?= |$)))?))?)?.*")
 # RFC 5424: "<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID [SD] msg" ("-" is nil).
+# (Spaces in SD and before an app's " name - " are [^\S\n]: \s would take a line end.)
 # The atomic groups keep a line with too few fields from backtracking through
 # every way of cutting each one.
-SD = rb'(?:-|(?:\[[^\]\s"]{1,32}(?:\s+[^\s\]="]{1,32}=\s*"(?:[^"\\\n]|\\.)*")*\s*\])+)'
+SD = rb'(?:-|(?:\[[^\]\s"]{1,32}(?:[^\S\n]+[^\s\]="]{1,32}=[^\S\n]*"(?:[^"\\\n]|\\.)*")*[^\S\n]*\])+)'
 RFC5424 = _compile(
     rb"^(?:<(\d{1,3})>\d{1,2} (?>(\S{1,40})\S*) (?>(\S{1,255})\S*) (?>(\S{1,48})\S*)"
     rb"(?: (?>(\S{1,128})\S*) (?>(\S{1,32})\S*)(?: (" + SD + rb"))?)?)?.*")
@@ -128,7 +129,7 @@ APP = _compile(
     rb"(?:([\w.$/<>-]{1,128})(?:[ \t]*:(?=[ \t]|$)|[ \t]+-[ \t]|[ \t]+\[|\t(?=\S)))?)?"
     rb"| (?!" + LEVEL + rb")(?:([\w.:@/%-]{1,255}) )?([^\s:\[\]]{1,48})(?:\[[^\]\n]{0,32}\])?"
     rb"(?: \([^)\n]{0,64}\))?:(?= |$)"
-    rb"|\|([\w.$-]{1,64})\||\s([\w.$-]{1,64}(?: \*\d{1,3})?) - )?)?.*")
+    rb"|\|([\w.$-]{1,64})\||[^\S\n]([\w.$-]{1,64}(?: \*\d{1,3})?) - )?)?.*")
 # The fast app pass: an ISO time, a word (a level, checked by its cache), an
 # optional "[thread]" or "[thread:Component@line]" and an optional logger
 # ending in ":" or " - ". A line is taken only when its word is a level and
