@@ -193,7 +193,8 @@ class Parser(Clock):
             lines.pop()
         n = len(lines)
         self._set_now(now_ns)
-        if b"\r" in chunk:                  # CRLF: the "\r" is not part of the message
+        crlf = b"\r" in chunk
+        if crlf:                            # CRLF: the "\r" is not part of the message
             messages = [line[:-1] if line[-1:] == b"\r" else line for line in lines]
         else:
             messages = lines.copy()         # (a container record's text replaces its line)
@@ -236,7 +237,7 @@ class Parser(Clock):
             self._drop(out, chunk)
         if self.rename or self.add_fields:
             self._edit_fields(out.fields)
-        if self._reshaped or b"\r" in chunk:
+        if self._reshaped or crlf:
             # A message shorter than its line (a CRLF's "\r" left out, a
             # container record unwrapped) says how many bytes its line had,
             # so that what the audit counts is the file's bytes.
@@ -321,7 +322,7 @@ class Parser(Clock):
         whole = len(left) == len(lines)
         text = chunk if whole else b"\n".join([lines[i] for i in left])
         hits, times, sevs, hosts, apps, extra = run(text, len(left))
-        if whole and b"" not in hits:       # every line recognised: the usual case, all in C
+        if whole and all(hits):             # every line recognised: the usual case, all in C
             out.times[:] = times
             out.severities[:] = sevs
             if hosts is not None:
