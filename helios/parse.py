@@ -166,6 +166,7 @@ class Parser(Clock):
         self.last_dropped: list[int] = []
         self.dropped = 0
         self._reshaped = False              # a container record's text replaced its line in this chunk
+        self._left_text: tuple = (None, b"")  # (lines left, their text) of the last pass that read none
         self.rename = dict(rename or {})
         # Lines in another encoding than UTF-8 (helios.parsing.encodings).
         self.encoding = "" if encoding.replace("-", "").replace("_", "").lower() in ("", "utf8") else encoding
@@ -201,6 +202,7 @@ class Parser(Clock):
         out = Columns(lines, [now_ns] * n, [self.default_host] * n, [self.default_app] * n, [None] * n,
                       messages, [None] * n)
         left = range(n)
+        self._left_text = (None, b"")
         if self.explain:
             self.matched = [None] * n
         for k, rule in enumerate(self.rules):
@@ -320,8 +322,16 @@ class Parser(Clock):
         what it recognised into ``out``, and returns the lines still left."""
         lines = out.lines
         whole = len(left) == len(lines)
-        text = chunk if whole else b"\n".join([lines[i] for i in left])
+        if whole:
+            text = chunk
+        elif self._left_text[0] is left:    # the pass before read none of these lines
+            text = self._left_text[1]
+        else:
+            text = b"\n".join([lines[i] for i in left])
         hits, times, sevs, hosts, apps, extra = run(text, len(left))
+        if not any(hits):                   # none recognised (a layout of another pass): as they were
+            self._left_text = (left, text)
+            return left
         if whole and all(hits):             # every line recognised: the usual case, all in C
             out.times[:] = times
             out.severities[:] = sevs
