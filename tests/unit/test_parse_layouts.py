@@ -450,3 +450,19 @@ def test_optional_groups_become_alternations_and_nothing_else_changes():
     rx = rb"^(?:<(\d{1,3})>)?(?:(\w+)(?: (\d+))?:)?.*"
     text = b"<13>app 12: x\napp: y\nplain\n<7>\n"
     assert re.findall(_branches(rx), text, re.M) == re.findall(rx, text, re.M)
+
+
+@pytest.mark.parametrize("tz", [UTC, zoneinfo.ZoneInfo("Europe/Paris")])
+@pytest.mark.parametrize("stamps", [
+    [b"2026-11-24T16:00:01.5Z", b"2026-11-24 16:00:01,123", b"2026-11-24T16:00:01.123456789+02:00",
+     b"2026-11-24T16:00:01.1234567891234-0530", b"2262-04-11T23:47:16.999999999Z"],      # all with a fraction
+    [b"2026-11-24T16:00:01.5Z", b"2026-11-24T16:00:01.Z", b"2026-02-30T10:00:00.1", b"-", b"",
+     b"2026-11-24T16:00:01Z", b"9999-12-31T23:59:59.5Z", b"2026-11-24T25:00:01.1", b"1969-12-31T23:59:59.9Z"],
+])
+def test_a_column_of_iso_stamps_converts_as_each_stamp_alone(tz, stamps):
+    """Clock.iso_column (a column at a time, for stamps with fractions) gives
+    what the per-stamp cache gives, the receive time for what is no time."""
+    column, single = Parser(tz=tz), Parser(tz=tz)
+    column._set_now(NOW)
+    single._set_now(NOW)
+    assert column.iso_column(stamps) == [single._iso_times[s] for s in stamps]
