@@ -8,7 +8,9 @@ rules whose time is epoch or strptime. Same-run comparisons:
 - ``re split``: a bare ``findall`` of ``^(\\S+) (\\S+) (\\S+)`` over the chunk
   plus ``split(b"\\n")``: the floor any regex parser pays;
 - with ``--against TREE``: the parser of another checkout (say the main
-  branch, to see what a change costs), on the same chunks.
+  branch, to see what a change costs), on the same chunks. Each tree runs
+  in a process of its own (``helios.parse`` imports ``helios.parsing``, so
+  the two cannot share one), the two alternating, once per repeat.
 
 CPU time (process_time), best of ``--repeat`` runs: on a busy machine the
 figures are noisy; compare the ratios.
@@ -19,20 +21,23 @@ figures are noisy; compare the ratios.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
+import pickle
 import random
 import re
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# ``--child TREE`` times the parser of TREE (see time_cases): its helios first.
+_CHILD = sys.argv[sys.argv.index("--child") + 1] if "--child" in sys.argv[:-1] else None
+sys.path.insert(0, _CHILD or str(ROOT))
 
-from helios import loadgen
-from helios.parse import Parser
-from helios.parsing.rules import compile_rules
+from helios import loadgen  # noqa: E402
+from helios.parse import Parser  # noqa: E402
 
 T0 = 1_764_000_000
 NOW = T0 * 10**9
@@ -71,6 +76,9 @@ def layouts(n: int) -> dict[str, list[bytes]]:
                                          "time": f"2026-11-24T16:00:{i // 1000 % 60:02d}.{i % 10**9:09d}Z"}).encode() for i in range(n)],
         "logfmt": [b'time=2026-11-24T16:00:%02dZ level=info msg="request %d" host=%s dur=%dms'
                    % (i // 1000 % 60, i, hosts[i % 9].encode(), i % 700) for i in range(n)],
+        # What a syslog receiver gets: the loadgen lines with a PRI (the severity is the PRI's).
+        "rfc3164 with PRI (a syslog receiver's)": [b"<%d>" % (8 + i % 8) + loadgen.rfc3164_line(rng, T0 + i / 2000)
+                                                   .encode().rstrip(b"\n") for i in range(n)],
     }
     return out
 
@@ -118,15 +126,28 @@ def bare(chunk: bytes) -> None:
     chunk.split(b"\n")
 
 
-def other_parser(tree: str):
-    spec = importlib.util.spec_from_file_location("other_parse", Path(tree) / "helios" / "parse.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, tree)
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(tree)
-    return module.Parser
+def time_cases(cases: list, repeat: int) -> dict[str, float]:
+    """Best CPU seconds of each case with the imported parser; a rule case
+    that this parser cannot run (it has no rules) is left out."""
+    took = {}
+    for name, lines, rule in cases:
+        chunks = chunks_of(lines)
+        if rule:
+            try:
+                from helios.parsing.rules import compile_rules
+                parser = Parser("auto", rules=compile_rules([rule]))
+            except (ImportError, TypeError):
+                continue
+        else:
+            parser = Parser("auto")
+        took[name] = best(lambda c: parser.parse_chunk(c, NOW), chunks, repeat)
+    return took
+
+
+def time_in_child(tree: str, cases_file: str, repeat: int) -> dict[str, float]:
+    out = subprocess.run([sys.executable, __file__, "--child", tree, "--cases", cases_file, "--repeat", str(repeat)],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out.splitlines()[-1])
 
 
 def main() -> None:
@@ -134,26 +155,38 @@ def main() -> None:
     ap.add_argument("--lines", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--against", metavar="TREE", help="also time the parser of this checkout (e.g. /work/main)")
+    ap.add_argument("--child", metavar="TREE", help=argparse.SUPPRESS)
+    ap.add_argument("--cases", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    other = other_parser(args.against) if args.against else None
+    if args.child:                          # one tree's timings, as JSON on the last line
+        with open(args.cases, "rb") as f:
+            print(json.dumps(time_cases(pickle.load(f), args.repeat)))
+        return
     cases = [(name, lines, None) for name, lines in layouts(args.lines).items()]
     cases += [(name, strptime_lines(args.lines) if "strptime" in name else ras_lines(args.lines), rule)
               for name, rule in RULES.items()]
     head = f"{'layout':<44} {'lines/s':>11} {'÷ re split':>10}"
-    if other:
+    if args.against:
         head += f" {'other lines/s':>14} {'this ÷ other':>12}"
+        # Both trees in processes of their own, alternating (this, other, other, this, ...).
+        with tempfile.NamedTemporaryFile(suffix=".pickle") as f:
+            pickle.dump(cases, f)
+            f.flush()
+            this: dict[str, float] = {}
+            other: dict[str, float] = {}
+            for r in range(args.repeat):
+                for tree, into in ((str(ROOT), this), (args.against, other))[::1 if r % 2 == 0 else -1]:
+                    for name, took in time_in_child(tree, f.name, 1).items():
+                        into[name] = min(took, into.get(name, float("inf")))
+    else:
+        this, other = time_cases(cases, args.repeat), {}
     print(head)
-    for name, lines, rule in cases:
-        chunks = chunks_of(lines)
-        parser = Parser("auto", rules=compile_rules([rule]) if rule else ())
-        took = best(lambda c: parser.parse_chunk(c, NOW), chunks, args.repeat)
-        floor = best(bare, chunks, args.repeat)
-        rate = len(lines) / took
-        row = f"{name:<44} {rate:>11,.0f} {floor / took:>10.2f}"
-        if other and rule is None:
-            old = other("auto")
-            other_took = best(lambda c: old.parse_chunk(c, NOW), chunks, args.repeat)
-            row += f" {len(lines) / other_took:>14,.0f} {other_took / took:>12.2f}"
+    for name, lines, _ in cases:
+        floor = best(bare, chunks_of(lines), args.repeat)
+        took = this[name]
+        row = f"{name:<44} {len(lines) / took:>11,.0f} {floor / took:>10.2f}"
+        if name in other:
+            row += f" {len(lines) / other[name]:>14,.0f} {other[name] / took:>12.2f}"
         print(row, flush=True)
 
 

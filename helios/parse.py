@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import operator
 import re
 from typing import Callable, NamedTuple
 
@@ -82,6 +83,8 @@ _KV_TIME = ("time", "ts", "timestamp", "t", "@timestamp")
 _KV_HOST = ("host", "hostname", "devname")
 _KV_APP = ("app", "service", "logger", "component", "program")
 
+
+_COL0, _COL1, _COL2, _COL3 = (operator.itemgetter(k) for k in range(4))
 
 _PASS_NAMES = {"_run_3164_fast": "rfc3164", "_run_3164": "rfc3164", "_run_5424": "rfc5424",
                "_run_app_fast": "app log", "_run_app": "app log", "_run_apache": "apache error log",
@@ -165,6 +168,7 @@ class Parser(Clock):
         self.environments: dict[int, str] = {}
         self.dropped = 0
         self._reshaped = False              # a container record's text replaced its line in this chunk
+        self._left_text: tuple = (None, b"")  # (lines left, their text) of the last pass that read none
         self.rename = dict(rename or {})
         # Lines in another encoding than UTF-8 (helios.parsing.encodings).
         self.encoding = "" if encoding.replace("-", "").replace("_", "").lower() in ("", "utf8") else encoding
@@ -193,13 +197,15 @@ class Parser(Clock):
             lines.pop()
         n = len(lines)
         self._set_now(now_ns)
-        if b"\r" in chunk:                  # CRLF: the "\r" is not part of the message
+        crlf = b"\r" in chunk
+        if crlf:                            # CRLF: the "\r" is not part of the message
             messages = [line[:-1] if line[-1:] == b"\r" else line for line in lines]
         else:
             messages = lines.copy()         # (a container record's text replaces its line)
         out = Columns(lines, [now_ns] * n, [self.default_host] * n, [self.default_app] * n, [None] * n,
                       messages, [None] * n)
         left = range(n)
+        self._left_text = (None, b"")
         if self.explain:
             self.matched = [None] * n
         for k, rule in enumerate(self.rules):
@@ -236,7 +242,7 @@ class Parser(Clock):
             self._drop(out, chunk)
         if self.rename or self.add_fields:
             self._edit_fields(out.fields)
-        if self._reshaped or b"\r" in chunk:
+        if self._reshaped or crlf:
             # A message shorter than its line (a CRLF's "\r" left out, a
             # container record unwrapped) says how many bytes its line had,
             # so that what the audit counts is the file's bytes.
@@ -320,9 +326,17 @@ class Parser(Clock):
         what it recognised into ``out``, and returns the lines still left."""
         lines = out.lines
         whole = len(left) == len(lines)
-        text = chunk if whole else b"\n".join([lines[i] for i in left])
+        if whole:
+            text = chunk
+        elif self._left_text[0] is left:    # the pass before read none of these lines
+            text = self._left_text[1]
+        else:
+            text = b"\n".join([lines[i] for i in left])
         hits, times, sevs, hosts, apps, extra = run(text, len(left))
-        if whole and b"" not in hits:       # every line recognised: the usual case, all in C
+        if not any(hits):                   # none recognised (a layout of another pass): as they were
+            self._left_text = (left, text)
+            return left
+        if whole and all(hits):             # every line recognised: the usual case, all in C
             out.times[:] = times
             out.severities[:] = sevs
             if hosts is not None:
@@ -361,9 +375,15 @@ class Parser(Clock):
     # -- the passes: each returns (hits, times, severities, hosts, apps, extra) --
 
     def _run_3164_fast(self, text: bytes, n: int) -> tuple:
-        pri, stamp, host, tag = self._columns(L.RFC3164_FAST, text, n)
-        return (stamp, list(map(self._bsd_times.__getitem__, stamp)), list(map(self._pri.__getitem__, pri)),
-                list(map(self._hosts.__getitem__, host)), list(map(self._apps.__getitem__, tag)), None)
+        # (pri, stamp, host, tag) rows; each column is read straight through
+        # its cache (a map of maps: no column of bytes is made but the stamp's).
+        rows = L.RFC3164_FAST.findall(text)
+        del rows[n:]
+        stamp = list(map(_COL1, rows))
+        return (stamp, list(map(self._bsd_times.__getitem__, stamp)),
+                list(map(self._pri.__getitem__, map(_COL0, rows))),
+                list(map(self._hosts.__getitem__, map(_COL2, rows))),
+                list(map(self._apps.__getitem__, map(_COL3, rows))), None)
 
     def _run_app_fast(self, text: bytes, n: int) -> tuple:
         stamp, word, bracket, logger = self._columns(L.APP_FAST, text, n)
@@ -376,7 +396,7 @@ class Parser(Clock):
         if None in sevs or b"" in apps:     # not a level, or no app: the loose pass decides
             stamp = [s if v is not None and a else b"" for s, v, a in zip(stamp, sevs, apps)]
         # (Only ISO 8601 here: straight to its cache, one call less a line.)
-        return (stamp, list(map(self._iso_times.__getitem__, stamp)), sevs, None,
+        return (stamp, self.iso_column(stamp), sevs, None,
                 list(map(self._apps.__getitem__, apps)), None)
 
     def _run_3164(self, text: bytes, n: int) -> tuple:
@@ -400,7 +420,7 @@ class Parser(Clock):
                     found = {**sds[s], **(found or {})}
                 out.fields[i] = found
 
-        return (stamp, list(map(self._iso_times.__getitem__, stamp)), list(map(self._pri.__getitem__, pri)),
+        return (stamp, self.iso_column(stamp), list(map(self._pri.__getitem__, pri)),
                 self._names(self._hosts, host), self._names(self._apps, app), extra)
 
     def _run_app(self, text: bytes, n: int) -> tuple:
@@ -526,13 +546,10 @@ class Parser(Clock):
             return
         i = pos = 0
         level = self._level
-        before = L.KEY_BEFORE
-        for m in L.KV_LEVEL_RX.finditer(chunk):
+        count = chunk.count
+        for m in L.KV_LEVEL_RX.finditer(chunk):   # (what comes before the key is checked by the regex)
             at = m.start()
-            k = 8 if chunk[at - 1] == 121 else 3 if chunk[at - 2] == 118 else 5   # severity=, lvl=, level=
-            if at > k and chunk[at - k - 1] not in before:
-                continue                    # "xlevel=", "log_level=": another key
-            i += chunk.count(b"\n", pos, at)  # the line it is on (a count in C)
+            i += count(b"\n", pos, at)     # the line it is on (a count in C)
             pos = at
             if sevs[i] is None:
                 sevs[i] = level[m[1]]

@@ -26,6 +26,7 @@ is not cached and gives the receive time (``TimeCache``).
 from __future__ import annotations
 
 import datetime
+import operator
 import re
 from typing import Callable
 
@@ -44,6 +45,14 @@ ISO_PARTS = re.compile(
 # A fraction after the seconds: ".123", ",123", or ":606" (a count of ms, as
 # some Java apps print them unpadded: ":6" is 6 ms).
 FRACTION = re.compile(rb"(.*\d:\d\d?:\d\d?)([.,:])(\d{1,9})")
+
+# An ISO timestamp cut where _iso_ns cuts it: its first 19 bytes, a fraction
+# (with its "." or ","), the rest (a zone); see Clock.iso_column.
+_ISO_CUT = re.compile(rb"^(.{0,19})([.,][0-9]*|)(.*)", re.M)
+_CUTS = tuple(operator.itemgetter(k) for k in range(3))
+_DIGITS = operator.itemgetter(slice(1, 10))          # b".123" -> b"123" (at most 9 digits)
+_NINE = operator.methodcaller("ljust", 9, b"0")      # b"123" -> b"123000000": ns
+
 
 class Cache(dict):
     """A memo of ``fn``: ``cache[key]`` computes a missing value once. Cleared
@@ -277,6 +286,34 @@ class Clock:
             base = self._iso_seconds[head + zone]
             return None if base is None else base + int(frac[:9].ljust(9, b"0"))
         return self._iso_seconds[ts]
+
+    def iso_column(self, stamps) -> list[int]:
+        """``[self._iso_times[s] for s in stamps]``, faster. Stamps with a
+        fraction are all new, so instead of a cache miss each (three calls
+        and a dict entry), one findall cuts every stamp as ``_iso_ns`` does
+        and one loop adds its fraction to the whole seconds. (Which way a
+        column goes, by its first stamp, changes only the speed.)"""
+        if stamps[0][19:20] not in (b".", b","):
+            return list(map(self._iso_times.__getitem__, stamps))
+        seconds, now = self._iso_seconds, self._now
+        rows = _ISO_CUT.findall(b"\n".join(stamps))
+        heads, fracs, zones = (list(map(get, rows)) for get in _CUTS)
+        if min(map(len, fracs)) > 1:        # every stamp has a fraction: all in C if every base is known
+            bases = list(map(seconds.__getitem__, map(operator.add, heads, zones)))
+            if None not in bases:
+                out = list(map(operator.add, bases, map(int, map(_NINE, map(_DIGITS, fracs)))))
+                if min(out) >= 0 and max(out) <= _MAX_NS:
+                    return out
+        out = []
+        for head, frac, zone in rows:
+            if frac:
+                base = None if len(frac) == 1 else seconds[head + zone]
+                ns = now if base is None else base + int(frac[1:10].ljust(9, b"0"))
+            else:
+                base = seconds[head + zone]
+                ns = now if base is None else base
+            out.append(ns if 0 <= ns <= _MAX_NS else now)
+        return out
 
     def _iso_seconds_ns(self, ts: bytes) -> int | None:
         m = ISO_PARTS.fullmatch(ts)

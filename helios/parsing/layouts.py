@@ -20,6 +20,45 @@ MON = (rb"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
 ISO_TS = rb"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:[Zz]|[+-]\d\d(?::?\d\d)?| UTC| GMT)?"
 LEVEL = sev.LEVEL_WORD
 
+
+def _branches(pattern: bytes) -> bytes:
+    """``(?:X)?`` written as ``(?:X|)``: the same language and the same
+    match (a greedy ``?`` tries X first, then nothing, as the alternation
+    does), but sre runs an optional group that is more than one character
+    wide through its general REPEAT, which allocates a context at every
+    try, and an alternation through a plain BRANCH: the BSD fast pass is
+    a quarter faster so. Lazy (``??``) and possessive (``?+``) groups, and
+    everything inside ``[...]``, are left as they are."""
+    stack: list[bool] = []              # per open paren: is it "(?:"
+    edits = []                          # indexes of the ")" of a "(?:X)?"
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i:i + 1]
+        if c == b"\\":
+            i += 2
+            continue
+        if c == b"[":                   # a class: "]" first (or after "^") is a literal
+            i += 1
+            i += pattern[i:i + 1] == b"^"
+            i += pattern[i:i + 1] == b"]"
+            while i < n and pattern[i:i + 1] != b"]":
+                i += 2 if pattern[i:i + 1] == b"\\" else 1
+        elif c == b"(":
+            stack.append(pattern[i:i + 3] == b"(?:")
+        elif c == b")":
+            if stack.pop() and pattern[i + 1:i + 2] == b"?" and pattern[i + 2:i + 3] not in (b"?", b"+"):
+                edits.append(i)
+        i += 1
+    for i in reversed(edits):
+        pattern = pattern[:i] + b"|)" + pattern[i + 2:]
+    return pattern
+
+
+def _compile(pattern: bytes) -> re.Pattern:
+    """A pass pattern: per line (``re.M``), optional groups as alternations (see ``_branches``)."""
+    return re.compile(_branches(pattern), re.M)
+
+
 # The patterns of the batch passes. None may consume a "\n" inside its header:
 # each must match each line exactly once (see the module docstring). Captured
 # fields are bounded (a longer host is cut) so that no cache key is huge.
@@ -42,22 +81,23 @@ PID_SUB = rb"(?:\[[^\]\n]{0,32}\])?(?: \([^)\n]{0,64}\))?:"
 # a simple pattern. Every other line is left to the loose pass, which starts
 # after all the others and gives the same answer on a canonical line, so
 # which one read a line changes nothing.
-RFC3164_FAST = re.compile(
+RFC3164_FAST = _compile(
     rb"^(?:(?:<(\d{1,3})>)?((?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d\d:\d\d:\d\d)"
-    rb" +(?!20\d\d )(\S{1,255}+)\S*+(?<![:\]]) +(" + TAG + rb")(?:\[[^\]\n]{0,32}\])?:)?.*", re.M)
-RFC3164 = re.compile(
+    rb" +(?!20\d\d )(\S{1,255}+)\S*+(?<![:\]]) +(" + TAG + rb")(?:\[[^\]\n]{0,32}\])?:)?.*")
+RFC3164 = _compile(
     rb"^(?:(?:<(\d{1,3})>)? ?(?:\d{1,10}: [*.]?)?(" + MON + rb" {1,2}\d{1,2}(?: \d{4})? \d\d:\d\d:\d\d(?:\.\d{1,9})?(?: 20\d\d(?= ))?"
     rb"|(?<=>)" + ISO_TS
     + rb"):?(?: +(?:([^\s:\[\]]{1,48})" + PID_SUB + rb"(?= |$)|(\S{1,255})\S*(?= |$)"
     rb"(?: +(?:(" + TAG + rb")" + PID_SUB + rb"|([A-Za-z_%/][\w.()/%-]{0,47})(?:\[[^\]\n]{0,32}\])?"
-    rb"(?= |$)))?))?)?.*", re.M)
+    rb"(?= |$)))?))?)?.*")
 # RFC 5424: "<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID [SD] msg" ("-" is nil).
+# (Spaces in SD and before an app's " name - " are [^\S\n]: \s would take a line end.)
 # The atomic groups keep a line with too few fields from backtracking through
 # every way of cutting each one.
-SD = rb'(?:-|(?:\[[^\]\s"]{1,32}(?:\s+[^\s\]="]{1,32}=\s*"(?:[^"\\\n]|\\.)*")*\s*\])+)'
-RFC5424 = re.compile(
+SD = rb'(?:-|(?:\[[^\]\s"]{1,32}(?:[^\S\n]+[^\s\]="]{1,32}=[^\S\n]*"(?:[^"\\\n]|\\.)*")*[^\S\n]*\])+)'
+RFC5424 = _compile(
     rb"^(?:<(\d{1,3})>\d{1,2} (?>(\S{1,40})\S*) (?>(\S{1,255})\S*) (?>(\S{1,48})\S*)"
-    rb"(?: (?>(\S{1,128})\S*) (?>(\S{1,32})\S*)(?: (" + SD + rb"))?)?)?.*", re.M)
+    rb"(?: (?>(\S{1,128})\S*) (?>(\S{1,32})\S*)(?: (" + SD + rb"))?)?)?.*")
 # App logs: a timestamp first (ISO 8601, bracketed or not, the layouts of
 # helios.parsing.timestamps, a time of day with ms: logback's default, epoch
 # seconds with a fraction: Squid), then one of: a CRI container record ("stdout
@@ -79,7 +119,7 @@ APP_TIME = (
 # first bracket after the level is captured.
 BRACKET = rb"\[((?:[^\[\]\n]|\[[^\[\]\n]{0,64}\]){0,200}+)\][ \t]*(?:-[ \t]*)?"
 BRACKET_MORE = rb"\[(?:[^\[\]\n]|\[[^\[\]\n]{0,64}\]){0,200}+\][ \t]*(?:-[ \t]*)?"  # (not captured)
-APP = re.compile(
+APP = _compile(
     rb"^(?:(?:[\w.-]{1,64}\.log[\w.:-]{0,40}[ :])?(?:\[?(" + LEVEL + rb")\]?[ \t]+)?(" + APP_TIME + rb")(?:"
     rb" (stdout|stderr) ([PF])(?= |$)"
     rb"|(?:[ \t]*[-,|:][ \t]*|[ \t]+|(?<=\]))(?:\d{1,10}[ \t]+)?(?:\[(?!" + LEVEL + rb" ?\])[^\]\n]{0,64}\][ \t]+)?"
@@ -89,37 +129,42 @@ APP = re.compile(
     rb"(?:([\w.$/<>-]{1,128})(?:[ \t]*:(?=[ \t]|$)|[ \t]+-[ \t]|[ \t]+\[|\t(?=\S)))?)?"
     rb"| (?!" + LEVEL + rb")(?:([\w.:@/%-]{1,255}) )?([^\s:\[\]]{1,48})(?:\[[^\]\n]{0,32}\])?"
     rb"(?: \([^)\n]{0,64}\))?:(?= |$)"
-    rb"|\|([\w.$-]{1,64})\||\s([\w.$-]{1,64}(?: \*\d{1,3})?) - )?)?.*", re.M)
+    rb"|\|([\w.$-]{1,64})\||[^\S\n]([\w.$-]{1,64}(?: \*\d{1,3})?) - )?)?.*")
 # The fast app pass: an ISO time, a word (a level, checked by its cache), an
 # optional "[thread]" or "[thread:Component@line]" and an optional logger
 # ending in ":" or " - ". A line is taken only when its word is a level and
 # it names an app; every other line is left to the loose pass (APP).
-APP_FAST = re.compile(
+APP_FAST = _compile(
     rb"^(?:(" + ISO_TS + rb")(?:[ \t]*[-,|][ \t]*|[ \t]+)\[?([A-Za-z]{1,13})\]?"
     rb"(?:[ \t]+\[((?:[^\[\]\n]|\[[^\[\]\n]{0,64}\]){0,200}+)\])?"
-    rb"(?:[ \t]+(?:-[ \t]+)?([\w.$/<>-]{1,128})(?:[ \t]*:(?=[ \t]|$)|[ \t]+-[ \t]))?)?.*", re.M)
+    rb"(?:[ \t]+(?:-[ \t]+)?([\w.$/<>-]{1,128})(?:[ \t]*:(?=[ \t]|$)|[ \t]+-[ \t]))?)?.*")
 # Apache httpd error log: "[Sun Dec 04 04:47:44 2005] [notice] msg" (2.4: "[core:notice]").
-APACHE = re.compile(
+APACHE = _compile(
     rb"^(?:\[(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (" + MON + rb" [ \d]\d \d\d:\d\d:\d\d(?:\.\d{1,9})? \d{4})\]"
-    rb" \[(?:\w{1,32}:)?(\w{1,16})\])?.*", re.M)
+    rb" \[(?:\w{1,32}:)?(\w{1,16})\])?.*")
 # Android logcat threadtime: "03-17 16:13:38.811  1702  2395 D Tag: msg".
-LOGCAT = re.compile(
-    rb"^(?:(\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) +\d+ +\d+ ([VDIWEFA]) ([^:\n]{0,64}?) ?:)?.*", re.M)
+LOGCAT = _compile(
+    rb"^(?:(\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) +\d+ +\d+ ([VDIWEFA]) ([^:\n]{0,64}?) ?:)?.*")
 # Web server access logs (NCSA common and combined: Apache, nginx):
 # 'CLIENT IDENT USER [11/Mar/2024:08:15:02 +0000] "GET / HTTP/1.1" 200 612 ...'.
 # The time, and the status as a field; the client is not the host.
-ACCESS = re.compile(
+ACCESS = _compile(
     rb'^(?:[^\s\[\]"]{1,255} \S{1,255} \S{1,255} \[(\d\d/' + MON + rb'/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\]'
-    rb' "[^"\n]{0,8192}" (\d{3}) )?.*', re.M)
+    rb' "[^"\n]{0,8192}" (\d{3}) )?.*')
 # glog (Kubernetes components, many Go and C++ programs):
 # "I0311 08:15:02.118123    1234 file.go:12] msg": severity letter, MMdd, time.
-GLOG = re.compile(rb"^(?:([IWEF])(\d{4} \d\d:\d\d:\d\d\.\d{6}) +\d+ [^:\]\n]{1,128}:\d+\] )?.*", re.M)
+GLOG = _compile(rb"^(?:([IWEF])(\d{4} \d\d:\d\d:\d\d\.\d{6}) +\d+ [^:\]\n]{1,128}:\d+\] )?.*")
 GLOG_SEVERITY = {b"I": 6, b"W": 4, b"E": 3, b"F": 2}
 
 LOGCAT_SEVERITY = {b"V": 7, b"D": 7, b"I": 6, b"W": 4, b"E": 3, b"F": 2, b"A": 0}
 
-# (It starts with the literal "=": sre then finds candidates with a fast scan,
-# several times faster than an alternation of the keys first.)
-KV_LEVEL_RX = re.compile(rb'=(?:(?<=level=)|(?<=lvl=)|(?<=severity=))"?([A-Za-z]{1,16})')
 # What may come before such a key (else it is another key: "xlevel=", "log_level=").
 KEY_BEFORE = frozenset(b" \t,;([{.>\n")
+_NOT_BEFORE = rb"[^ \t,;(\[{.>\n]"
+# "level=", "lvl=" or "severity=" (at the start of the text or after one of
+# KEY_BEFORE) and its word. It starts with the literal "=": sre then finds
+# candidates with a fast scan, several times faster than an alternation of
+# the keys first; the lookbehinds check the key and what comes before it.
+KV_LEVEL_RX = re.compile(
+    rb'=(?:(?<=level=)(?<!' + _NOT_BEFORE + rb'level=)|(?<=lvl=)(?<!' + _NOT_BEFORE + rb'lvl=)'
+    rb'|(?<=severity=)(?<!' + _NOT_BEFORE + rb'severity=))"?([A-Za-z]{1,16})')

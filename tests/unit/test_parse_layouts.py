@@ -418,3 +418,51 @@ def test_cisco_ios_line_with_a_sequence_number_gives_time_app_and_severity():
     assert one(b"<189>123: *Mar 11 08:15:02.118: %SYS-5-CONFIG_I: Configured from console") == (
         ns(2026, 3, 11, 8, 15, 2, 118_000_000), "dhost", "%SYS-5-CONFIG_I", 5)
     assert one(b"<166>Mar 11 2024 08:15:02: %ASA-6-302013: Built outbound TCP")[1:] == ("dhost", "%ASA-6-302013", 6)
+
+
+@pytest.mark.parametrize("first, second", [
+    # A time alone on a line, then "word - ...": the app pass's " name - " took the newline.
+    (b"2026-11-24 16:00:01,978", b"nova - compute started"),
+    # An RFC 5424 structured data element left open, then a line starting with "]".
+    (b'<165>1 2026-11-24T16:00:01Z h1 app 12 ID47 [origin@123', b'] tail'),
+])
+def test_no_layout_reads_across_a_line_end_so_every_line_keeps_its_own_columns(first, second):
+    """Each pass matches each line once (helios.parsing.layouts): a header
+    that ran into the next line shifted every later line's columns by one,
+    or failed the chunk."""
+    last = b"Dec  5 15:53:13 web-07 nginx[3462]: GET /"
+    alone = [parse(line) for line in (first, second, last)]
+    together = parse(first, second, last)
+    for k, c in enumerate(alone):
+        assert (together.times[k], together.hosts[k], together.apps[k], together.severities[k]) == \
+            (c.times[0], c.hosts[0], c.apps[0], c.severities[0])
+    assert together.hosts[2] == "web-07" and together.apps[2] == "nginx"
+
+
+def test_optional_groups_become_alternations_and_nothing_else_changes():
+    """layouts._branches: (?:X)? -> (?:X|) (the same matches, faster in sre);
+    classes, escapes, lazy and possessive groups, capturing groups stay."""
+    from helios.parsing.layouts import _branches
+    assert _branches(rb"(?:a)?b(?:c(?:d)?)?") == rb"(?:a|)b(?:c(?:d|)|)"
+    same = rb"[(?:)?]\(?:x\)?(?:y)??(?:z)?+(w)?[]x)?]"
+    assert _branches(same) == same
+    import re
+    rx = rb"^(?:<(\d{1,3})>)?(?:(\w+)(?: (\d+))?:)?.*"
+    text = b"<13>app 12: x\napp: y\nplain\n<7>\n"
+    assert re.findall(_branches(rx), text, re.M) == re.findall(rx, text, re.M)
+
+
+@pytest.mark.parametrize("tz", [UTC, zoneinfo.ZoneInfo("Europe/Paris")])
+@pytest.mark.parametrize("stamps", [
+    [b"2026-11-24T16:00:01.5Z", b"2026-11-24 16:00:01,123", b"2026-11-24T16:00:01.123456789+02:00",
+     b"2026-11-24T16:00:01.1234567891234-0530", b"2262-04-11T23:47:16.999999999Z"],      # all with a fraction
+    [b"2026-11-24T16:00:01.5Z", b"2026-11-24T16:00:01.Z", b"2026-02-30T10:00:00.1", b"-", b"",
+     b"2026-11-24T16:00:01Z", b"9999-12-31T23:59:59.5Z", b"2026-11-24T25:00:01.1", b"1969-12-31T23:59:59.9Z"],
+])
+def test_a_column_of_iso_stamps_converts_as_each_stamp_alone(tz, stamps):
+    """Clock.iso_column (a column at a time, for stamps with fractions) gives
+    what the per-stamp cache gives, the receive time for what is no time."""
+    column, single = Parser(tz=tz), Parser(tz=tz)
+    column._set_now(NOW)
+    single._set_now(NOW)
+    assert column.iso_column(stamps) == [single._iso_times[s] for s in stamps]
