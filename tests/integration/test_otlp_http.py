@@ -267,8 +267,8 @@ def test_senders_and_counts_by_input_in_stats_metrics_and_status(buck):
     out = subprocess.run([sys.executable, "-m", "helios", "status", "--query", s["query"], "--interval", "0"],
                          capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert "SENDERS BY INPUT" in out.stdout, out.stdout + out.stderr
-    assert "otlp (/v1/logs): 1 sender(s), 2 events: prod/otel-host" in out.stdout
-    assert "http (/v1/events): 1 sender(s), 1 events: prod/127.0.0.1" in out.stdout
+    assert "otlp (/v1/logs): 1 sender(s), 2 copies stored: prod/otel-host" in out.stdout
+    assert "http (/v1/events): 1 sender(s), 1 copies stored: prod/127.0.0.1" in out.stdout
 
 
 def test_with_otlp_false_in_the_config_v1_logs_is_not_there_and_v1_events_is(buck, tmp_path):

@@ -54,7 +54,7 @@ def test_events_are_searchable_while_their_window_is_open(tmp_path, procs, buck)
     log, queries = mesh(tmp_path, procs, buck, "3600")  # an hour: the window stays open throughout
     append(log, syslog(0, 50))
     poll_until(lambda: count(tmp_path) == 50, timeout=30, interval=0.3, what="50 events in the index")
-    r = subprocess.run([sys.executable, "-m", "helios", "buckets", "ls", *[x for q in queries for x in ("-b", q)]],
+    r = subprocess.run([sys.executable, "-m", "helios", "buckets", "ls", *[x for q in queries for x in ("--query", q)]],
                        capture_output=True, text=True, timeout=60)
     assert " open " in f" {r.stdout} " and "closed" not in r.stdout, r.stdout
     append(log, syslog(50, 25))
