@@ -65,7 +65,7 @@ import datetime
 import json
 import operator
 import re
-from typing import Callable, NamedTuple
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 from helios.parsing import encodings, jsonlog
 from helios.parsing import fields as kvfields
@@ -98,7 +98,7 @@ class Columns(NamedTuple):
     apps: list[str]               # parsed app name (no "[pid]"), else the default app
     severities: list[int | None]  # 0 (emerg) .. 7 (debug), None when unknown
     messages: list[bytes]         # what the event carries (no CRLF "\r"; a container record's text)
-    fields: list[dict | None]     # parsed fields (key=value, JSON keys, RFC 5424), else None
+    fields: list[dict[str, Any] | None]     # parsed fields (key=value, JSON keys, RFC 5424), else None
 
 
 class Parser(Clock):
@@ -116,9 +116,9 @@ class Parser(Clock):
     ``drops`` are regexes whose lines do not leave the host."""
 
     def __init__(self, fmt: str = "auto", *, default_host: str = "", default_app: str = "",
-                 tz: datetime.tzinfo = datetime.timezone.utc, rules=(), key_values: bool = False,
-                 containers: bool = True, masks=(), rename=None, add_fields=None, encoding: str = "",
-                 drops=()) -> None:
+                 tz: datetime.tzinfo = datetime.timezone.utc, rules: Sequence[Any] = (), key_values: bool = False,
+                 containers: bool = True, masks: Iterable[str] = (), rename: Mapping[str, str] | None = None,
+                 add_fields: Mapping[str, Any] | None = None, encoding: str = "", drops: Iterable[str] = ()) -> None:
         if fmt not in FORMATS:
             raise ValueError(f"unknown log format {fmt!r}: expected one of {', '.join(FORMATS)}")
         self.fmt = fmt
@@ -141,15 +141,16 @@ class Parser(Clock):
         self._5424_ids = Cache(_ids_fields)
         self._statuses = Cache(lambda raw: {"status": int(raw)})   # (shared: never changed once made)
         self._5424_sd = Cache(kvfields.structured_data)    # (SD repeats, as the rest of a header does)
-        passes = {
+        passes: dict[str, Callable[..., Any]] = {
             "rfc3164": self._run_3164_fast, "rfc5424": self._run_5424, "iso8601": self._run_app_fast,
             "apache": self._run_apache, "logcat": self._run_logcat, "json": self._parse_json,  # json: line by line
             "access": self._run_access, "glog": self._run_glog,
         }
-        loose = {"rfc3164": self._run_3164, "iso8601": self._run_app}
+        loose: dict[str, Callable[..., Any]] = {"rfc3164": self._run_3164, "iso8601": self._run_app}
         # The loose passes start last; one goes first only when it read most
         # of a chunk (a file of variants), and then the fast pass it backs
         # never needs to run on those lines.
+        self._order: list[Callable[..., Any]]
         if fmt == "auto":
             self._order = list(passes.values()) + list(loose.values())
         else:
@@ -168,7 +169,7 @@ class Parser(Clock):
         self.environments: dict[int, str] = {}
         self.dropped = 0
         self._reshaped = False              # a container record's text replaced its line in this chunk
-        self._left_text: tuple = (None, b"")  # (lines left, their text) of the last pass that read none
+        self._left_text: tuple[Sequence[int] | None, bytes] = (None, b"")  # (lines left, their text) of the last pass that read none
         self.rename = dict(rename or {})
         # Lines in another encoding than UTF-8 (helios.parsing.encodings).
         self.encoding = "" if encoding.replace("-", "").replace("_", "").lower() in ("", "utf8") else encoding
@@ -204,15 +205,15 @@ class Parser(Clock):
             messages = lines.copy()         # (a container record's text replaces its line)
         out = Columns(lines, [now_ns] * n, [self.default_host] * n, [self.default_app] * n, [None] * n,
                       messages, [None] * n)
-        left = range(n)
+        left: Sequence[int] = range(n)
         self._left_text = (None, b"")
         if self.explain:
             self.matched = [None] * n
         for k, rule in enumerate(self.rules):
-            before = left
+            was = left
             left = self._fill_rule(k, rule, out, left, chunk)
             if self.explain:
-                self._note(before, left, rule.name)
+                self._note(was, left, rule.name)
             if not left:
                 break
         if left and self._order:
@@ -303,7 +304,7 @@ class Parser(Clock):
         self.dropped += len(hit)
         self._reshaped = self._reshaped or bool(hit)
 
-    def _edit_fields(self, fields: list) -> None:
+    def _edit_fields(self, fields: list[dict[str, Any] | None]) -> None:
         """Renames (``rename``: old name -> new) and added fields
         (``add_fields``, which the line's own fields win over)."""
         rename, add = self.rename, self.add_fields
@@ -316,12 +317,12 @@ class Parser(Clock):
                 f = {rename.get(k, k): v for k, v in f.items()}
             fields[i] = {**add, **f} if add else f
 
-    def _note(self, before, after, name: str) -> None:
+    def _note(self, before: Sequence[int], after: Sequence[int], name: str) -> None:
         gone = set(before).difference(after)
         for i in gone:
             self.matched[i] = name
 
-    def _fill(self, run: Callable, out: Columns, left, chunk: bytes) -> list[int]:
+    def _fill(self, run: Callable[..., Any], out: Columns, left: Sequence[int], chunk: bytes) -> Sequence[int]:
         """Runs a pass over the lines ``left`` by the passes before, writes
         what it recognised into ``out``, and returns the lines still left."""
         lines = out.lines
@@ -363,18 +364,18 @@ class Parser(Clock):
             extra(out, got_k, got_i)
         return still
 
-    def _columns(self, rx: re.Pattern, text: bytes, n: int) -> list:
+    def _columns(self, rx: re.Pattern[bytes], text: bytes, n: int) -> list[Any]:  # one tuple a group
         rows = rx.findall(text)
         del rows[n:]                        # the empty match after a final b"\n"
         return list(zip(*rows))
 
-    def _names(self, cache: Cache, col) -> list[str] | None:
+    def _names(self, cache: Cache, col: Sequence[bytes]) -> list[str] | None:
         """A host or app column through its cache; None when every value is empty."""
         return list(map(cache.__getitem__, col)) if any(col) else None
 
     # -- the passes: each returns (hits, times, severities, hosts, apps, extra) --
 
-    def _run_3164_fast(self, text: bytes, n: int) -> tuple:
+    def _run_3164_fast(self, text: bytes, n: int) -> tuple[Any, ...]:
         # (pri, stamp, host, tag) rows; each column is read straight through
         # its cache (a map of maps: no column of bytes is made but the stamp's).
         rows = L.RFC3164_FAST.findall(text)
@@ -385,7 +386,7 @@ class Parser(Clock):
                 list(map(self._hosts.__getitem__, map(_COL2, rows))),
                 list(map(self._apps.__getitem__, map(_COL3, rows))), None)
 
-    def _run_app_fast(self, text: bytes, n: int) -> tuple:
+    def _run_app_fast(self, text: bytes, n: int) -> tuple[Any, ...]:
         stamp, word, bracket, logger = self._columns(L.APP_FAST, text, n)
         sevs = list(map(self._level.__getitem__, word))
         apps = list(map(self._bracket_apps.__getitem__, bracket)) if any(bracket) else bracket
@@ -399,7 +400,7 @@ class Parser(Clock):
         return (stamp, self.iso_column(stamp), sevs, None,
                 list(map(self._apps.__getitem__, apps)), None)
 
-    def _run_3164(self, text: bytes, n: int) -> tuple:
+    def _run_3164(self, text: bytes, n: int) -> tuple[Any, ...]:
         pri, stamp, first_tag, host, tag, bare_tag = self._columns(L.RFC3164, text, n)
         if any(first_tag):                  # "dhcpd[4305]: ..." with no host
             tag = [a or b for a, b in zip(first_tag, tag)]
@@ -408,10 +409,10 @@ class Parser(Clock):
         return (stamp, list(map(self._bsd_times.__getitem__, stamp)), list(map(self._pri.__getitem__, pri)),
                 self._names(self._hosts, host), self._names(self._apps, tag), None)
 
-    def _run_5424(self, text: bytes, n: int) -> tuple:
+    def _run_5424(self, text: bytes, n: int) -> tuple[Any, ...]:
         pri, stamp, host, app, procid, msgid, sd = self._columns(L.RFC5424, text, n)
 
-        def extra(out: Columns, ks, idx) -> None:
+        def extra(out: Columns, ks: Sequence[int], idx: Sequence[int]) -> None:
             ids, sds = self._5424_ids, self._5424_sd
             for k, i in zip(ks, idx):
                 s = sd[k]
@@ -423,7 +424,7 @@ class Parser(Clock):
         return (stamp, self.iso_column(stamp), list(map(self._pri.__getitem__, pri)),
                 self._names(self._hosts, host), self._names(self._apps, app), extra)
 
-    def _run_app(self, text: bytes, n: int) -> tuple:
+    def _run_app(self, text: bytes, n: int) -> tuple[Any, ...]:
         (level0, stamp, stream, partial, py_name, level, column, bracket, logger, bsd_host, bsd_tag, bar,
          dash) = self._columns(L.APP, text, n)
         at = list(map(self._bracket_apps.__getitem__, bracket)) if any(bracket) else bracket
@@ -443,39 +444,39 @@ class Parser(Clock):
             hosts = self._names(self._hosts, bsd_host)
         extra = None
         if any(stream):
-            def extra(out: Columns, ks, idx) -> None:
+            def extra(out: Columns, ks: Sequence[int], idx: Sequence[int]) -> None:
                 self._unwrap_cri(out, [(k, i) for k, i in zip(ks, idx) if stream[k]], stream, partial)
         return (stamp, list(map(self._app_times.__getitem__, stamp)), list(map(self._level.__getitem__, level)),
                 hosts, self._names(self._apps, apps), extra)
 
-    def _run_apache(self, text: bytes, n: int) -> tuple:
+    def _run_apache(self, text: bytes, n: int) -> tuple[Any, ...]:
         stamp, level = self._columns(L.APACHE, text, n)
         return stamp, list(map(self._apache_times.__getitem__, stamp)), list(map(self._level.__getitem__, level)), \
             None, None, None
 
-    def _run_access(self, text: bytes, n: int) -> tuple:
+    def _run_access(self, text: bytes, n: int) -> tuple[Any, ...]:
         stamp, status = self._columns(L.ACCESS, text, n)
 
-        def extra(out: Columns, ks, idx) -> None:
+        def extra(out: Columns, ks: Sequence[int], idx: Sequence[int]) -> None:
             statuses = self._statuses
             for k, i in zip(ks, idx):
                 out.fields[i] = statuses[status[k]]
 
         return stamp, list(map(self._access_times.__getitem__, stamp)), [None] * n, None, None, extra
 
-    def _run_glog(self, text: bytes, n: int) -> tuple:
+    def _run_glog(self, text: bytes, n: int) -> tuple[Any, ...]:
         level, stamp = self._columns(L.GLOG, text, n)
         return (stamp, list(map(self._glog_times.__getitem__, stamp)), [L.GLOG_SEVERITY.get(x) for x in level],
                 None, None, None)
 
-    def _run_logcat(self, text: bytes, n: int) -> tuple:
+    def _run_logcat(self, text: bytes, n: int) -> tuple[Any, ...]:
         stamp, level, tag = self._columns(L.LOGCAT, text, n)
         return (stamp, list(map(self._logcat_times.__getitem__, stamp)), [L.LOGCAT_SEVERITY.get(x) for x in level],
                 None, self._names(self._apps, tag), None)
 
     # -- user rules ------------------------------------------------------------
 
-    def _fill_rule(self, k: int, rule, out: Columns, left, chunk: bytes) -> list[int]:
+    def _fill_rule(self, k: int, rule: Any, out: Columns, left: Sequence[int], chunk: bytes) -> list[int]:
         lines = out.lines
         subset = [lines[i] for i in left]
         rows = rule.rows(chunk if len(subset) == len(lines) else b"\n".join(subset), subset)
@@ -505,7 +506,7 @@ class Parser(Clock):
 
     # -- key=value, containers --------------------------------------------------
 
-    def _key_values(self, out: Columns, chunk: bytes, unparsed: list[int]) -> None:
+    def _key_values(self, out: Columns, chunk: bytes, unparsed: Sequence[int]) -> None:
         """``key=value`` pairs. Lines that no pass recognised and that hold
         pairs (logfmt: ``time=... level=info msg=...``) get them as fields,
         and the usual keys fill in their columns. Every line's ``level=``,
@@ -560,7 +561,7 @@ class Parser(Clock):
                                  tz=self._tz, rules=self.rules, key_values=self.key_values, containers=False)
         return self._inner
 
-    def _unwrap(self, out: Columns, items: list[tuple[int, bytes, int | None, str, bool]]) -> None:
+    def _unwrap(self, out: Columns, items: Sequence[tuple[int, bytes, int | None, str, bool]]) -> None:
         """Container records: ``items`` are (line, text, runtime time, stream,
         partial). The text is parsed as a line of its own; what it says wins
         over the runtime's time."""
@@ -586,7 +587,8 @@ class Parser(Clock):
         for k, env in inner_parser.environments.items():     # a rule's environment, as on a plain line
             self.environments[items[k][0]] = env
 
-    def _unwrap_cri(self, out: Columns, pairs, stream, partial) -> None:
+    def _unwrap_cri(self, out: Columns, pairs: Iterable[tuple[int, int]], stream: Sequence[bytes],
+                    partial: Sequence[bytes]) -> None:
         items = []
         for k, i in pairs:
             line = out.messages[i]
@@ -596,7 +598,7 @@ class Parser(Clock):
 
     # -- JSON lines (one at a time: json.loads is the cost anyway) ----------
 
-    def _parse_json(self, out: Columns, indexes) -> list[int]:
+    def _parse_json(self, out: Columns, indexes: Sequence[int]) -> list[int]:
         """Parses the lines ``indexes`` that are JSON objects into ``out``;
         returns the others."""
         decode = _JSON.raw_decode
@@ -660,7 +662,7 @@ class Parser(Clock):
 
 
 
-def _ids_fields(pair: tuple[bytes, bytes]) -> dict | None:
+def _ids_fields(pair: tuple[bytes, bytes]) -> dict[str, str] | None:
     procid, msgid = pair
     found = {}
     if procid and procid != b"-":
@@ -687,7 +689,7 @@ def _component_at(bracket: bytes) -> bytes:
 _STARS = bytes(i if i in (10, 13) else 42 for i in range(256))   # every byte to "*", but b"\n" and b"\r"
 
 
-def _stars(m: re.Match) -> bytes:
+def _stars(m: re.Match[bytes]) -> bytes:
     whole = m.group(0)
     if m.re.groups and m.start(1) >= 0:
         a, b = m.start(1) - m.start(), m.end(1) - m.start()
