@@ -44,10 +44,11 @@ from helios import codec
 from helios.errors import HeliosError
 from helios.gctune import tune_gc
 from helios.model import now_ns
+from helios.parsing import containers
 from helios.store.atomic import write_atomic
 from helios.store.durable import make_dirs
 from helios.store.dirlock import lock_dir
-from helios.tail import inventory
+from helios.tail import inventory, notify
 from helios.tail import positions as positions_file
 from helios.tail.encoder import Job, Result, Settings, Workers
 from helios.tail.files import Chunk
@@ -87,14 +88,28 @@ class Tailer:
                                  cfg.parse)
         self.multiline = re.compile(cfg.multiline_start.encode()) if cfg.multiline_start else None
         self.ml_held: dict[bytes, tuple] = getattr(self, "ml_held", {})
+        # Container logs (README: Containers and Kubernetes): records of a line not ended yet, per content.
+        self.containers = containers.Sources(cfg.kubernetes_root, cfg.docker_root) if cfg.kubernetes else None
+        self.ct_held: dict[bytes, tuple] = getattr(self, "ct_held", {})
+
+    def patterns(self, cfg) -> list[str]:
+        """The globs followed: the configured ones, and the container roots' with kubernetes on."""
+        out = list(cfg.paths)
+        if cfg.kubernetes:
+            out += [g for g in containers.Sources(cfg.kubernetes_root, cfg.docker_root).globs() if g not in out]
+        return out
 
     def stop(self) -> None:
         """Finish cleanly; safe from a signal handler."""
         self.stopping.set()
+        if getattr(self, "notifier", None) is not None:
+            self.notifier.wake()
 
     def reload(self) -> None:
         """Re-read the config at the next turn; safe from a signal handler."""
         self.reload_asked.set()
+        if getattr(self, "notifier", None) is not None:
+            self.notifier.wake()
 
     # --- the loop ---
 
@@ -113,13 +128,14 @@ class Tailer:
         self.inventory_seq = 0
         self.spool = Spool(state / "spool", cfg.spool_window, max_bytes=cfg.spool_max_bytes,
                            max_age=cfg.spool_max_age, jitter=cfg.resend_jitter) if cfg.spool else None
-        self.watcher = Watcher(list(cfg.paths), self.positions, self.options(cfg), scope=self.host)
+        self.watcher = Watcher(self.patterns(cfg), self.positions, self.options(cfg), scope=self.host)
+        self.notifier = notify.open_notifier(cfg.watch)
         self.fanout = Fanout(self.factory, list(cfg.bucks), cfg.copies, hwm=cfg.sndhwm, monitor=True)
         self.resender = Resender(self.factory, list(cfg.bucks), self.spool)
         log.info("Tailer on %s follows %s and sends each batch to %d of %s (spool %s).",
-                 self.host, ", ".join(cfg.paths), self.fanout.copies, ", ".join(cfg.bucks),
+                 self.host, ", ".join(self.watcher.patterns), self.fanout.copies, ", ".join(cfg.bucks),
                  "on in " + str(state / "spool") if self.spool else "off")
-        next_scan = next_house = next_save = 0.0
+        next_scan = next_house = next_save = next_full = 0.0
         self.workers = Workers(self.settings, cfg.encoders)
         # Wait for the encoders to be up (an empty job each) before the first
         # scan: otherwise the first turn blocks on their start-up (a second on
@@ -134,13 +150,34 @@ class Tailer:
                 now = time.monotonic()
                 if self.reload_asked.is_set():
                     self.apply_reload()
+                readers = None  # every file
+                if self.notifier is not None:
+                    # inotify (README: Many files): only files that changed, are being read,
+                    # or wait for something; all of them at each safety pass.
+                    changes = self.notifier.take()
+                    if changes.created or changes.overflow:
+                        next_scan = now
+                    if not changes.overflow and now < next_full:
+                        readers = self.changed_readers(changes.paths)
+                    else:
+                        next_full = now + self.cfg.watch_safety_poll
                 if now >= next_scan:
                     self.watcher.scan()
-                    next_scan = now + self.cfg.rescan_interval
-                if not self.pass_over_files(now):
+                    interval = self.cfg.rescan_interval
+                    if self.notifier is not None:
+                        self.watch_dirs()
+                        interval *= 10  # creations wake a scan; this one is the safety net
+                    next_scan = now + interval
+                if not self.pass_over_files(now, readers):
                     # Every file is at its end: nothing waits for more.
                     self.flush()
-                    self.stopping.wait(self.cfg.poll_interval)
+                    if self.notifier is None:
+                        self.stopping.wait(self.cfg.poll_interval)
+                    elif not self.stopping.is_set():
+                        wake = min(next_full, next_scan, next_house, next_save)
+                        if self.notifier.polled:
+                            wake = min(wake, now + self.cfg.poll_interval)
+                        self.notifier.wait(wake - time.monotonic())
                 elif self.job.chunks and time.monotonic() - self.job.opened >= self.cfg.batch_delay:
                     self.dispatch()
                 self.deliver(self.workers.ready())
@@ -148,6 +185,8 @@ class Tailer:
                 if now >= next_house:
                     if self.ml_held:
                         self.release_multiline(self.cfg.partial_flush)
+                    if self.ct_held:
+                        self.release_containers(self.cfg.partial_flush)
                     self.resend_spool()
                     self.fanout.watch()
                     self.watcher.park_idle(now)
@@ -169,6 +208,8 @@ class Tailer:
             self.save()
             self.send_inventory(final=True)
             self.watcher.close()
+            if self.notifier is not None:
+                self.notifier.close()
             if self.spool:
                 self.spool.close()
             self.fanout.close(linger_ms=2000)
@@ -185,10 +226,35 @@ class Tailer:
                        partial_flush=cfg.partial_flush, rotate_wait=cfg.rotate_wait,
                        max_open=cfg.max_open_files)
 
-    def pass_over_files(self, now: float) -> bool:
-        """Read one turn from every file; True if any file had more to give."""
+    def changed_readers(self, paths: set[str]) -> list:
+        """The readers to look at after inotify events on ``paths``: those,
+        those not at their end, those with a part line or a wait running
+        (rotated, compressed), and those in polled directories. Parked files
+        that changed are reopened first."""
+        w, polled = self.watcher, self.notifier.polled
+        if paths and w.parked:
+            back = paths & w.parked.keys()
+            if back:
+                w.unpark(back)
+        return [f for f in w.readers()
+                if not f.at_eof or f.pending or f.rotated or f.sealed or f.path in paths
+                or (polled and os.path.dirname(f.path) in polled)]
+
+    def watch_dirs(self) -> None:
+        """One inotify watch per directory of followed files, and on each
+        level of the globs where new files or directories may appear."""
+        w, n = self.watcher, self.notifier
+        dirs = {os.path.dirname(f.path) or "." for f in w.readers()}
+        dirs.update(os.path.dirname(p) or "." for p in w.parked)
+        for pattern in w.patterns:
+            dirs.update(notify.pattern_dirs(pattern))
+        for d in dirs:
+            n.watch(d)
+
+    def pass_over_files(self, now: float, readers: list | None = None) -> bool:
+        """Read one turn from every file (or from ``readers``); True if any file had more to give."""
         busy = False
-        for f in self.watcher.readers():
+        for f in self.watcher.readers() if readers is None else readers:
             try:
                 chunks = f.read(READ_LIMIT, now)
                 for chunk in chunks:
@@ -206,6 +272,13 @@ class Tailer:
 
     def take(self, chunk: Chunk, grouped: bool = False) -> None:
         """Add a chunk to the job at hand; a full job goes to be encoded."""
+        if self.containers is not None and not grouped:
+            meta = self.containers.fields(chunk.path)
+            if meta is not None:
+                chunk = self.join_container(chunk, meta)
+                if chunk is None:
+                    return
+                grouped = True
         if self.multiline is not None and chunk.messages is None and not grouped:
             chunk = self.group_multiline(chunk)
             if chunk is None:
@@ -233,6 +306,52 @@ class Tailer:
         last = items.pop()
         self.ml_held[chunk.key] = (last, chunk.path, time.monotonic())
         return Chunk.events(chunk.path, chunk.key, last[0], items) if items else None
+
+    def join_container(self, chunk: Chunk, meta: dict) -> Chunk | None:
+        """Container records to events: partial records (CRI ``P``, Docker
+        ``log`` without its newline) joined with the rest of their line, each
+        event under the offset of its first record, with the container's
+        fields. Records of a line not ended yet are held, and the chunk
+        commits only up to the first of them: a restart reads them again and
+        joins them the same way (lines of the other stream after them are read
+        again too, under the same ids: deduplicated downstream)."""
+        held = self.ct_held.pop(chunk.key, None)
+        pending = held[0] if held else []
+        if chunk.messages is None:
+            lines, off, marks = [], chunk.offset, {}
+            for line in chunk.data[:-1].split(b"\n"):
+                lines.append((off, line))
+                off += len(line) + 1
+        else:
+            lines = list(zip(chunk.offsets, chunk.messages))
+            marks = {o: f for o, f in zip(chunk.offsets, chunk.fields) if f}
+        joined, pending = containers.join_lines(pending, lines)
+        if pending:
+            since = held[2] if held and held[0] and held[0][0] == pending[0] else time.monotonic()
+            self.ct_held[chunk.key] = (pending, chunk.path, since, chunk.end)
+        return self.container_chunk(chunk.path, chunk.key, pending[0][0] if pending else chunk.end,
+                                    joined, meta, marks)
+
+    @staticmethod
+    def container_chunk(path: str, key: bytes, end: int, joined: list, meta: dict,
+                        marks: dict | None = None) -> Chunk | None:
+        if not joined:
+            return None
+        fields = [{**meta, **j.fields, **(marks.get(j.offset) or {} if marks else {})} for j in joined]
+        return Chunk(path, key, joined[0].offset, end, b"".join(j.head.replace(b"\n", b" ") + b"\n" for j in joined),
+                     [j.message for j in joined], [j.offset for j in joined], fields)
+
+    def release_containers(self, older_than: float) -> None:
+        """Records of a line whose end never came within ``older_than``
+        seconds: handed out as one event per stream, marked partial."""
+        now = time.monotonic()
+        for key, (pending, path, since, end) in list(self.ct_held.items()):
+            if now - since >= older_than:
+                del self.ct_held[key]
+                meta = self.containers.fields(path) if self.containers else None
+                chunk = self.container_chunk(path, key, end, containers.flush_pending(pending), meta or {})
+                if chunk is not None:
+                    self.take(chunk, grouped=True)
 
     def release_multiline(self, older_than: float) -> None:
         """Hand out held multiline events that waited long enough (all with 0)."""
@@ -398,7 +517,7 @@ class Tailer:
             self.fanout = Fanout(self.factory, list(cfg.bucks), cfg.copies, hwm=cfg.sndhwm, monitor=True)
             self.resender.close()
             self.resender = Resender(self.factory, list(cfg.bucks), self.spool)
-        self.watcher.patterns = list(cfg.paths)
+        self.watcher.patterns = self.patterns(cfg)
         self.watcher.opts = self.options(cfg)
         old = self.settings
         self.configure(cfg)

@@ -584,8 +584,10 @@ class Watcher:
             del self.current[f.path]
             self.parked[f.path] = f
 
-    def unpark(self) -> None:
-        for path, f in list(self.parked.items()):
+    def unpark(self, only: set[str] | None = None) -> None:
+        """Reopen parked files that grew (only those at ``only``, when given: inotify said so)."""
+        items = list(self.parked.items()) if only is None else [(p, self.parked[p]) for p in only if p in self.parked]
+        for path, f in items:
             try:
                 st = os.stat(path)
             except OSError:
