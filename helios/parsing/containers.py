@@ -198,8 +198,10 @@ def docker_fields(path: str, root: str, config: dict | None = None) -> dict | No
         return None
     cid = parts[0]
     fields: dict = {"container_id": cid}
-    name = config.get("Name") if isinstance(config, dict) else None
-    labels = ((config or {}).get("Config") or {}).get("Labels") if isinstance(config, dict) else None
+    config = config if isinstance(config, dict) else {}
+    name = config.get("Name")
+    inner = config.get("Config")
+    labels = inner.get("Labels") if isinstance(inner, dict) else None
     labels = labels if isinstance(labels, dict) else {}
     for key, label in (("namespace", "io.kubernetes.pod.namespace"), ("pod", "io.kubernetes.pod.name"),
                        ("pod_uid", "io.kubernetes.pod.uid")):

@@ -165,8 +165,9 @@ class Tailer:
                     self.watcher.scan()
                     interval = self.cfg.rescan_interval
                     if self.notifier is not None:
-                        self.watch_dirs()
                         interval *= 10  # creations wake a scan; this one is the safety net
+                        if self.watch_dirs():
+                            interval = 0  # new directories: scan once more, for files made before their watch
                     next_scan = now + interval
                 if not self.pass_over_files(now, readers):
                     # Every file is at its end: nothing waits for more.
@@ -240,16 +241,18 @@ class Tailer:
                 if not f.at_eof or f.pending or f.rotated or f.sealed or f.path in paths
                 or (polled and os.path.dirname(f.path) in polled)]
 
-    def watch_dirs(self) -> None:
+    def watch_dirs(self) -> int:
         """One inotify watch per directory of followed files, and on each
-        level of the globs where new files or directories may appear."""
+        level of the globs where new files or directories may appear; how many are new."""
         w, n = self.watcher, self.notifier
         dirs = {os.path.dirname(f.path) or "." for f in w.readers()}
         dirs.update(os.path.dirname(p) or "." for p in w.parked)
         for pattern in w.patterns:
             dirs.update(notify.pattern_dirs(pattern))
+        before = n.watches()
         for d in dirs:
             n.watch(d)
+        return n.watches() - before
 
     def pass_over_files(self, now: float, readers: list | None = None) -> bool:
         """Read one turn from every file (or from ``readers``); True if any file had more to give."""
