@@ -160,7 +160,7 @@ def run(work: Path, ingest: list[str], feeds: Feeds, nfiles: int, mode: str, idl
     logs.mkdir()
     paths = [logs / f"f{i:05d}.log" for i in range(nfiles)]
     for p in paths:
-        p.write_bytes(b"Nov 23 10:00:00 web-1 app[1]: the first line\n")
+        p.write_bytes(b"Nov 23 10:00:00 web-1 app[1]: the first line of %s\n" % p.name.encode())
     state = work / f"state-{nfiles}-{mode}"
     args = ["--log-level", "warning", "tailer", "--path", str(logs / "*.log"), "--env", ENV, "--start-at", "end",
             "--state-dir", str(state), "--watch", mode, *[x for ep in ingest for x in ("--buck", ep)]]
@@ -168,7 +168,7 @@ def run(work: Path, ingest: list[str], feeds: Feeds, nfiles: int, mode: str, idl
     try:
         wait(lambda: (stats(state / "stats.json") or {}).get("files", 0) >= nfiles, 300,
              f"the tailer to follow {nfiles} files")
-        time.sleep(3.0)  # settle: parking, first positions save
+        time.sleep(16.0)  # settle: parking, and the saves that follow the last change (INVENTORY_EVERY + 2 s)
         c0, w0 = cpu_seconds(t.p.pid), time.monotonic()
         time.sleep(idle)
         cpu = (cpu_seconds(t.p.pid) - c0) / (time.monotonic() - w0) * 100

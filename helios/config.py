@@ -415,7 +415,7 @@ class Tailer(Spool):
                          "with polling for network and FUSE filesystems or where inotify is missing).",
                          one_of("auto", "inotify", "poll"))
     watch_safety_poll: float = setting(2.0, "With inotify, every open file is still looked at this "
-                                       "often, and the globs rescanned every rescan_interval x 10, "
+                                       "often, and the globs rescanned every rescan_interval x 60, "
                                        "whatever the events say (0 < x <= 60).", above(0, 60))
 
     @staticmethod

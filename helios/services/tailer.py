@@ -62,6 +62,7 @@ log = logging.getLogger(__name__)
 
 READ_LIMIT = 256 * 1024  # bytes read from one file per turn: fair to the others
 HOUSEKEEPING_S = 0.25
+IDLE_SAVE_S = 30.0  # s between saves of an idle tailer's positions (their "seen" times)
 INVENTORY_EVERY = 10.0  # s between inventory records of a content whose size or offset alone moved
 
 
@@ -135,7 +136,9 @@ class Tailer:
         log.info("Tailer on %s follows %s and sends each batch to %d of %s (spool %s).",
                  self.host, ", ".join(self.watcher.patterns), self.fanout.copies, ", ".join(cfg.bucks),
                  "on in " + str(state / "spool") if self.spool else "off")
-        next_scan = next_house = next_save = next_full = 0.0
+        next_scan = next_house = next_save = next_full = next_idle_save = 0.0
+        self.saved_moved, last_moved = None, 0.0
+        self.took = 0
         self.workers = Workers(self.settings, cfg.encoders)
         # Wait for the encoders to be up (an empty job each) before the first
         # scan: otherwise the first turn blocks on their start-up (a second on
@@ -165,7 +168,7 @@ class Tailer:
                     self.watcher.scan()
                     interval = self.cfg.rescan_interval
                     if self.notifier is not None:
-                        interval *= 10  # creations wake a scan; this one is the safety net
+                        interval *= 60  # creations wake a scan; this one is the safety net
                         if self.watch_dirs():
                             interval = 0  # new directories: scan once more, for files made before their watch
                     next_scan = now + interval
@@ -198,8 +201,17 @@ class Tailer:
                     self.save()
                     self.send_inventory()
                 if now >= next_save:
-                    self.save()
-                    self.send_inventory()
+                    # Idle (nothing read, sent, re-sent or found for longer than the
+                    # inventory's own delay): the positions and the inventory cannot
+                    # have moved; looked at again every IDLE_SAVE_S.
+                    moved = self.moved()
+                    if moved != self.saved_moved:
+                        self.saved_moved, last_moved = moved, now
+                    if now - last_moved <= INVENTORY_EVERY + 2 * self.cfg.positions_interval \
+                            or now >= next_idle_save:
+                        self.save()
+                        self.send_inventory()
+                        next_idle_save = now + IDLE_SAVE_S
                     self.write_stats()
                     next_save = now + self.cfg.positions_interval
         finally:
@@ -226,6 +238,14 @@ class Tailer:
         return Options(start_at_end=cfg.start_at == "end", max_line=cfg.max_line_bytes,
                        partial_flush=cfg.partial_flush, rotate_wait=cfg.rotate_wait,
                        max_open=cfg.max_open_files)
+
+    def moved(self) -> tuple:
+        """Changes whenever the positions or the inventory may have: chunks
+        taken, batches delivered, spool buckets re-sent, contents or
+        readers added or let go."""
+        c, w = self.counts, self.watcher
+        return (self.took, c["batches"], c["lines"], c["resent_buckets"], len(self.positions.files),
+                len(self.positions.spool), len(w.current), len(w.draining), len(w.parked), len(self.ct_held))
 
     def changed_readers(self, paths: set[str]) -> list:
         """The readers to look at after inotify events on ``paths``: those,
@@ -286,6 +306,7 @@ class Tailer:
             chunk = self.group_multiline(chunk)
             if chunk is None:
                 return
+        self.took += 1
         self.job.add(chunk, now_ns(), time.monotonic())
         if self.job.lines >= self.cfg.batch_events or self.job.nbytes >= self.cfg.batch_bytes:
             self.dispatch()
