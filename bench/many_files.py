@@ -12,7 +12,7 @@ default 20 ms), a fresh tailer (default ``max_open_files`` 512: the other
 files are parked without a descriptor) follows that many files, each with a
 line in it, and sends to two bucks:
 
-- idle CPU: once it follows every file and has been quiet 3 s, the CPU
+- idle CPU: once it follows every file and has been quiet 16 s, the CPU
   seconds (utime + stime from /proc, the tailer and its encoder processes)
   over ``--idle`` seconds, as a percentage of one core;
 - latency: ``--lines`` lines appended one at a time (100 ms apart) to files
