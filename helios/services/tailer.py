@@ -68,6 +68,33 @@ INVENTORY_EVERY = 10.0  # s between inventory records of a content whose size or
 
 
 
+FD_RESERVE = 64  # descriptors kept for sockets, the spool, positions, inotify, encoders' pipes
+
+
+def open_files_budget(max_open: int) -> int:
+    """``max_open_files`` as the descriptor limit allows: the soft limit
+    (``ulimit -n``) is raised toward the hard one if it is too low, and if
+    even that is short, fewer files are kept open (the others are parked,
+    which costs nothing while they are idle) and the tailer says so."""
+    import resource
+
+    need = max_open + FD_RESERVE
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY and soft < need:
+            want = need if hard == resource.RLIM_INFINITY else min(need, hard)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            soft = want
+    except (ValueError, OSError):
+        return max_open
+    if soft != resource.RLIM_INFINITY and soft < need:
+        fit = max(8, soft - FD_RESERVE)
+        log.warning("max_open_files is %d but the descriptor limit (ulimit -n) is %d: at most %d files are "
+                    "kept open, the others parked.", max_open, soft, fit)
+        return fit
+    return max_open
+
+
 class Tailer:
     def __init__(self, cfg, factory: SocketFactory | None = None,
                  reload: Callable[[], object] | None = None) -> None:
@@ -194,6 +221,8 @@ class Tailer:
                     self.resend_spool()
                     self.fanout.watch()
                     self.watcher.park_idle(now)
+                    if self.watcher.behind:
+                        self.watcher.unpark(set(self.watcher.behind))
                     next_house = now + HOUSEKEEPING_S
                 if self.watcher.dirty:
                     # A new content or an end of reading: saved and sent at
@@ -216,6 +245,10 @@ class Tailer:
                     next_save = now + self.cfg.positions_interval
         finally:
             self.release_multiline(0)
+            if self.ct_held:
+                # Unfinished lines of files still followed wait for the next run (their
+                # records are read again); those of files let go are sent now.
+                self.release_containers(0, gone_only=True)
             self.flush(final=True)
             self.workers.close()
             self.save()
@@ -237,7 +270,7 @@ class Tailer:
     def options(cfg) -> Options:
         return Options(start_at_end=cfg.start_at == "end", max_line=cfg.max_line_bytes,
                        partial_flush=cfg.partial_flush, rotate_wait=cfg.rotate_wait,
-                       max_open=cfg.max_open_files)
+                       max_open=open_files_budget(cfg.max_open_files))
 
     def moved(self) -> tuple:
         """Changes whenever the positions or the inventory may have: chunks
@@ -365,12 +398,15 @@ class Tailer:
         return Chunk(path, key, joined[0].offset, end, b"".join(j.head.replace(b"\n", b" ") + b"\n" for j in joined),
                      [j.message for j in joined], [j.offset for j in joined], fields)
 
-    def release_containers(self, older_than: float) -> None:
+    def release_containers(self, older_than: float, gone_only: bool = False) -> None:
         """Records of a line whose end never came within ``older_than``
-        seconds: handed out as one event per stream, marked partial."""
+        seconds: handed out as one event per stream, marked partial (with
+        ``gone_only``, only those of files no longer followed)."""
         now = time.monotonic()
+        w = self.watcher
+        followed = {f.key for f in w.readers() + list(w.parked.values())} if gone_only else set()
         for key, (pending, path, since, end) in list(self.ct_held.items()):
-            if now - since >= older_than:
+            if now - since >= older_than and key not in followed:
                 del self.ct_held[key]
                 meta = self.containers.fields(path) if self.containers else None
                 chunk = self.container_chunk(path, key, end, containers.flush_pending(pending), meta or {})

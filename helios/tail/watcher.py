@@ -85,6 +85,7 @@ class Watcher:
         self.current: dict[str, FollowedFile] = {}
         self.draining: list[FollowedFile] = []
         self.parked: dict[str, FollowedFile] = {}  # fd closed, state kept
+        self.behind: set[str] = set()  # parked files with bytes to read, waiting for a descriptor
         self.first_scan = True
         # A fresh start (no positions yet) follows start_at; a restart or a
         # start after a corrupt positions file does not skip anything.
@@ -252,6 +253,13 @@ class Watcher:
         adopted = self.adopt(path, f)
         if adopted is not None:
             return adopted
+        if len(self.current) + len(self.draining) >= self.opts.max_open:
+            # No descriptor to spare (max_open): parked at once, opened when there is room.
+            f.close()
+            self.parked[path] = f
+            self.behind.add(path)
+            log.info("Following %s from byte %d (parked: %d files open).", path, f.pos, self.opts.max_open)
+            return f
         self.current[path] = f
         log.info("Following %s from byte %d.", path, f.pos)
         return f
@@ -575,6 +583,8 @@ class Watcher:
 
     def park_idle(self, now: float) -> None:
         over = len(self.current) + len(self.draining) - self.opts.max_open
+        if self.behind:  # parked files wait for a descriptor: make room among the idle ones
+            over += min(len(self.behind), max(1, self.opts.max_open // 4))
         if over <= 0:
             return
         idle = sorted((f for f in self.current.values() if f.at_eof and not f.pending and f.key),
@@ -588,12 +598,16 @@ class Watcher:
         """Reopen parked files that grew (only those at ``only``, when given: inotify said so)."""
         items = list(self.parked.items()) if only is None else [(p, self.parked[p]) for p in only if p in self.parked]
         for path, f in items:
+            self.behind.discard(path)
             try:
                 st = os.stat(path)
             except OSError:
                 st = None
             if st is not None and (st.st_dev, st.st_ino) == (f.dev, f.ino):
                 if st.st_size != f.pos:
+                    if len(self.current) + len(self.draining) >= self.opts.max_open:
+                        self.behind.add(path)  # no descriptor to spare: opened once idle ones are parked
+                        continue
                     try:
                         f.fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
                     except OSError as exc:

@@ -184,3 +184,25 @@ def test_the_kubelets_rotation_and_gzip_lose_and_repeat_nothing(tmp_path, procs,
     messages = [e.message for e in events]
     assert sorted(messages) == sorted(expected)  # each once: one id per line
     assert all(e.fields["container"] == "api" and e.fields["namespace"] == "shop" for e in events)
+
+
+def test_a_line_cut_by_a_rotation_or_never_finished_is_sent_marked_partial(tmp_path, procs, buck):
+    node = Node(tmp_path, procs, buck, extra=["--partial-flush", "1"])
+    log = node.pod_log()
+    err = node.pod_log(container="sidecar")
+    node.start()
+    with open(log, "ab") as f:
+        f.write(cri(b"whole") + cri(b"cut by the rotation: ", tag=b"P"))
+    node.wait_for({b"whole"})
+    os.rename(log, log.with_name("0.log.20240311-081502"))
+    with open(log, "wb") as f:
+        f.write(cri(b"its end, in the new file"))
+    with open(err, "ab") as f:
+        f.write(cri(b"the container died here", stream=b"stderr", tag=b"P"))
+    node.wait_for({b"cut by the rotation: ", b"its end, in the new file", b"the container died here"})
+    events = {e.message: e for e in node.by_id().values()}
+    assert len(events) == 4
+    assert events[b"cut by the rotation: "].fields["partial"] is True
+    assert events[b"the container died here"].fields["partial"] is True
+    assert events[b"the container died here"].fields["container"] == "sidecar"
+    assert "partial" not in events[b"its end, in the new file"].fields
