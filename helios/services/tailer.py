@@ -68,14 +68,16 @@ INVENTORY_EVERY = 10.0  # s between inventory records of a content whose size or
 
 
 
+_SAID: set[int] = set()
 FD_RESERVE = 64  # descriptors kept for sockets, the spool, positions, inotify, encoders' pipes
 
 
-def open_files_budget(max_open: int) -> int:
-    """``max_open_files`` as the descriptor limit allows: the soft limit
-    (``ulimit -n``) is raised toward the hard one if it is too low, and if
-    even that is short, fewer files are kept open (the others are parked,
-    which costs nothing while they are idle) and the tailer says so."""
+def fd_cap(max_open: int) -> int:
+    """The readers the descriptor limit allows open at once: the soft limit
+    (``ulimit -n``) is raised toward the hard one if it is short of
+    ``max_open`` (plus FD_RESERVE); if even that is short, fewer files are
+    kept open (the others are parked, which costs nothing while they are
+    idle, and new ones wait parked for a descriptor) and the tailer says so."""
     import resource
 
     need = max_open + FD_RESERVE
@@ -86,13 +88,15 @@ def open_files_budget(max_open: int) -> int:
             resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
             soft = want
     except (ValueError, OSError):
-        return max_open
-    if soft != resource.RLIM_INFINITY and soft < need:
-        fit = max(8, soft - FD_RESERVE)
+        soft = resource.RLIM_INFINITY
+    if soft == resource.RLIM_INFINITY:
+        return 1 << 30
+    fit = max(8, soft - FD_RESERVE)
+    if fit < max_open and fit not in _SAID:
+        _SAID.add(fit)
         log.warning("max_open_files is %d but the descriptor limit (ulimit -n) is %d: at most %d files are "
                     "kept open, the others parked.", max_open, soft, fit)
-        return fit
-    return max_open
+    return fit
 
 
 class Tailer:
@@ -270,7 +274,8 @@ class Tailer:
     def options(cfg) -> Options:
         return Options(start_at_end=cfg.start_at == "end", max_line=cfg.max_line_bytes,
                        partial_flush=cfg.partial_flush, rotate_wait=cfg.rotate_wait,
-                       max_open=open_files_budget(cfg.max_open_files))
+                       max_open=min(cfg.max_open_files, fd_cap(cfg.max_open_files)),
+                       fd_cap=fd_cap(cfg.max_open_files))
 
     def moved(self) -> tuple:
         """Changes whenever the positions or the inventory may have: chunks

@@ -65,6 +65,7 @@ class Options:
     partial_flush: float = 5.0
     rotate_wait: float = 5.0
     max_open: int = 512
+    fd_cap: int = 0       # open readers the descriptor limit allows (0: no cap); beyond it new files wait parked
 
     def reader_kw(self) -> dict:
         return {"max_line": self.max_line, "partial_flush": self.partial_flush}
@@ -253,12 +254,12 @@ class Watcher:
         adopted = self.adopt(path, f)
         if adopted is not None:
             return adopted
-        if len(self.current) + len(self.draining) >= self.opts.max_open:
-            # No descriptor to spare (max_open): parked at once, opened when there is room.
+        if self.opts.fd_cap and len(self.current) + len(self.draining) >= self.opts.fd_cap:
+            # No descriptor to spare (ulimit -n): parked at once, opened when there is room.
             f.close()
             self.parked[path] = f
             self.behind.add(path)
-            log.info("Following %s from byte %d (parked: %d files open).", path, f.pos, self.opts.max_open)
+            log.info("Following %s from byte %d (parked: %d files open).", path, f.pos, self.opts.fd_cap)
             return f
         self.current[path] = f
         log.info("Following %s from byte %d.", path, f.pos)
@@ -605,7 +606,7 @@ class Watcher:
                 st = None
             if st is not None and (st.st_dev, st.st_ino) == (f.dev, f.ino):
                 if st.st_size != f.pos:
-                    if len(self.current) + len(self.draining) >= self.opts.max_open:
+                    if self.opts.fd_cap and len(self.current) + len(self.draining) >= self.opts.fd_cap:
                         self.behind.add(path)  # no descriptor to spare: opened once idle ones are parked
                         continue
                     try:

@@ -63,7 +63,7 @@ def test_the_open_files_budget_follows_the_limits():
     import sys
 
     code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_NOFILE, (int(sys.argv[1]), int(sys.argv[2])));"
-            "from helios.services.tailer import open_files_budget; print(open_files_budget(512),"
+            "from helios.services.tailer import fd_cap; print(min(512, fd_cap(512)),"
             " resource.getrlimit(resource.RLIMIT_NOFILE)[0])")
 
     def budget(soft, hard):
