@@ -62,6 +62,7 @@ log = logging.getLogger(__name__)
 
 READ_LIMIT = 256 * 1024  # bytes read from one file per turn: fair to the others
 HOUSEKEEPING_S = 0.25
+CREATED_SETTLE_S = 0.2  # s from a file's creation (inotify) to the scan that follows it
 IDLE_SAVE_S = 30.0  # s between saves of an idle tailer's positions (their "seen" times)
 INVENTORY_EVERY = 10.0  # s between inventory records of a content whose size or offset alone moved
 
@@ -189,8 +190,12 @@ class Tailer:
                     # inotify (README: Many files): only files that changed, are being read,
                     # or wait for something; all of them at each safety pass.
                     changes = self.notifier.take()
-                    if changes.created or changes.overflow:
+                    if changes.overflow:
                         next_scan = now
+                    elif changes.created:
+                        # Not at once: a copy (copytruncate) caught half-written would not be
+                        # known by its first bytes yet; as soon as polling would have seen it.
+                        next_scan = min(next_scan, now + min(self.cfg.rescan_interval, CREATED_SETTLE_S))
                     if not changes.overflow and now < next_full:
                         readers = self.changed_readers(changes.paths)
                     else:
