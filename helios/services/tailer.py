@@ -163,6 +163,7 @@ class Tailer:
                            max_age=cfg.spool_max_age, jitter=cfg.resend_jitter) if cfg.spool else None
         self.watcher = Watcher(self.patterns(cfg), self.positions, self.options(cfg), scope=self.host)
         self.notifier = notify.open_notifier(cfg.watch)
+        self.aliases: dict[str, str] = {}  # real path -> followed symlink (inotify)
         self.fanout = Fanout(self.factory, list(cfg.bucks), cfg.copies, hwm=cfg.sndhwm, monitor=True)
         self.resender = Resender(self.factory, list(cfg.bucks), self.spool)
         log.info("Tailer on %s follows %s and sends each batch to %d of %s (spool %s).",
@@ -296,6 +297,8 @@ class Tailer:
         (rotated, compressed), and those in polled directories. Parked files
         that changed are reopened first."""
         w, polled = self.watcher, self.notifier.polled
+        if paths and self.aliases:
+            paths = paths | {self.aliases[p] for p in paths if p in self.aliases}
         if paths and w.parked:
             back = paths & w.parked.keys()
             if back:
@@ -310,6 +313,14 @@ class Tailer:
         w, n = self.watcher, self.notifier
         dirs = {os.path.dirname(f.path) or "." for f in w.readers()}
         dirs.update(os.path.dirname(p) or "." for p in w.parked)
+        # A followed symlink (/var/log/containers/*.log): its target's directory is
+        # where the writes are seen; events there are mapped back to the link.
+        self.aliases = {}
+        for path in [f.path for f in w.readers()] + list(w.parked):
+            if os.path.islink(path):
+                real = os.path.realpath(path)
+                self.aliases[real] = path
+                dirs.add(os.path.dirname(real))
         for pattern in w.patterns:
             dirs.update(notify.pattern_dirs(pattern))
         before = n.watches()

@@ -112,3 +112,17 @@ def test_with_watch_poll_the_tailer_polls(tmp_path, procs, buck):
     with open(logs / "app.log", "ab") as f:
         f.write(line("polled"))
     m.arrives(line("polled")[:-1])
+
+
+def test_a_followed_symlink_is_woken_by_writes_to_its_target(tmp_path, procs, buck):
+    # Like /var/log/containers/*.log, links to the kubelet's files in /var/log/pods.
+    real, links = tmp_path / "pods" / "c", tmp_path / "containers"
+    real.mkdir(parents=True)
+    links.mkdir()
+    (real / "0.log").write_bytes(line("through a link"))
+    os.symlink(real / "0.log", links / "c.log")
+    m = Mesh(tmp_path, procs, buck, str(links / "*.log"))
+    m.arrives(line("through a link")[:-1])
+    with open(real / "0.log", "ab") as f:
+        f.write(line("written to the target"))
+    m.arrives(line("written to the target")[:-1])
