@@ -186,6 +186,7 @@ class Tailer:
                 now = time.monotonic()
                 if self.reload_asked.is_set():
                     self.apply_reload()
+                    next_scan = now  # (and new globs' directories watched)
                 readers = None  # every file
                 if self.notifier is not None:
                     # inotify (README: Many files): only files that changed, are being read,
@@ -205,7 +206,8 @@ class Tailer:
                     self.watcher.scan()
                     interval = self.cfg.rescan_interval
                     if self.notifier is not None:
-                        interval *= 60  # creations wake a scan; this one is the safety net
+                        if not self.notifier.polled:
+                            interval *= 60  # creations wake a scan; this one is the safety net
                         if self.watch_dirs():
                             interval = 0  # new directories: scan once more, for files made before their watch
                     next_scan = now + interval
