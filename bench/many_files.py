@@ -12,7 +12,7 @@ default 20 ms), a fresh tailer (default ``max_open_files`` 512: the other
 files are parked without a descriptor) follows that many files, each with a
 line in it, and sends to two bucks:
 
-- idle CPU: once it follows every file and has been quiet 16 s, the CPU
+- idle CPU: once it follows every file and has been quiet 30 s, the CPU
   seconds (utime + stime from /proc, the tailer and its encoder processes)
   over ``--idle`` seconds, as a percentage of one core;
 - latency: ``--lines`` lines appended one at a time (100 ms apart) to files
@@ -168,7 +168,7 @@ def run(work: Path, ingest: list[str], feeds: Feeds, nfiles: int, mode: str, idl
     try:
         wait(lambda: (stats(state / "stats.json") or {}).get("files", 0) >= nfiles, 300,
              f"the tailer to follow {nfiles} files")
-        time.sleep(16.0)  # settle: parking, and the saves that follow the last change (INVENTORY_EVERY + 2 s)
+        time.sleep(30.0)  # settle: parking, and the saves that follow the last change (INVENTORY_EVERY + 2 s)
         c0, w0 = cpu_seconds(t.p.pid), time.monotonic()
         time.sleep(idle)
         cpu = (cpu_seconds(t.p.pid) - c0) / (time.monotonic() - w0) * 100
@@ -188,7 +188,7 @@ def run(work: Path, ingest: list[str], feeds: Feeds, nfiles: int, mode: str, idl
                 "p95_ms": percentile(lat, 0.95), "max_ms": max(lat)}
     finally:
         t.stop()
-        shutil.rmtree(logs, ignore_errors=True)
+    shutil.rmtree(logs, ignore_errors=True)
 
 
 def main() -> None:
@@ -203,6 +203,7 @@ def main() -> None:
     say(f"ulimit -n: {os.sysconf('SC_OPEN_MAX')}; fs.inotify.max_user_watches: "
         f"{Path('/proc/sys/fs/inotify/max_user_watches').read_text().strip()}; load: {os.getloadavg()[0]:.2f}")
     work = Path(tempfile.mkdtemp(prefix="helios-many-files-"))
+    ok = False
     bucks, ingest, pubs = [], [], []
     try:
         for name in ("a", "b"):
@@ -237,10 +238,14 @@ def main() -> None:
                 say(f"{n:>6}   {p['idle_cpu_pct'] / max(i['idle_cpu_pct'], 1e-9):10.1f}x          "
                     f"{p['p95_ms'] / max(i['p95_ms'], 1e-9):6.2f}x")
         print(json.dumps(results))
+        ok = True
     finally:
         for b in bucks:
             b.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        if ok:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            say(f"(kept {work} and its logs)")
 
 
 if __name__ == "__main__":

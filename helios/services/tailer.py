@@ -198,9 +198,10 @@ class Tailer:
                         # Not at once: a copy (copytruncate) caught half-written would not be
                         # known by its first bytes yet; as soon as polling would have seen it.
                         next_scan = min(next_scan, now + min(self.cfg.rescan_interval, CREATED_SETTLE_S))
-                    if not changes.overflow and now < next_full:
-                        readers = self.changed_readers(changes.paths)
-                    else:
+                    # (Parked files that changed are reopened here, also before a full pass.)
+                    readers = self.changed_readers(changes.paths)
+                    if changes.overflow or now >= next_full:
+                        readers = None
                         next_full = now + self.cfg.watch_safety_poll
                 if now >= next_scan:
                     self.watcher.scan()
@@ -248,11 +249,13 @@ class Tailer:
                     moved = self.moved()
                     if moved != self.saved_moved:
                         self.saved_moved, last_moved = moved, now
-                    if now - last_moved <= INVENTORY_EVERY + 2 * self.cfg.positions_interval \
-                            or now >= next_idle_save:
+                    if now >= next_idle_save:
                         self.save()
                         self.send_inventory()
                         next_idle_save = now + IDLE_SAVE_S
+                    elif now - last_moved <= INVENTORY_EVERY + 2 * self.cfg.positions_interval:
+                        self.save(parked=False)
+                        self.send_inventory()
                     self.write_stats()
                     next_save = now + self.cfg.positions_interval
         finally:
@@ -568,11 +571,12 @@ class Tailer:
                 log.warning("No buck took %d inventory record(s); they are sent again after a restart.",
                             len(records[i:i + 500]))
 
-    def save(self) -> None:
+    def save(self, parked: bool = True) -> None:
         """Spool first, then positions: an offset never runs ahead of its data.
-        Skipped when nothing moved, so an idle tailer does not fsync."""
+        Skipped when nothing moved, so an idle tailer does not fsync. Parked
+        files are looked at with ``parked`` only (their "seen" time alone moves)."""
         self.watcher.dirty = False
-        self.watcher.remember(time.time())
+        self.watcher.remember(time.time(), parked)
         snapshot = self.positions.fingerprint()
         if snapshot == self.saved_snapshot:
             return

@@ -663,10 +663,11 @@ class Watcher:
         if end > p.offset:
             p.offset = end
 
-    def remember(self, now_wall: float) -> None:
+    def remember(self, now_wall: float, parked: bool = True) -> None:
         """Record every reader's identity, head and size seen in the
-        positions (offsets are set by the tailer as chunks become safe)."""
-        for f in self.readers() + list(self.parked.values()):
+        positions (offsets are set by the tailer as chunks become safe).
+        Parked files (closed, idle: nothing of theirs moves) only with ``parked``."""
+        for f in self.readers() + (list(self.parked.values()) if parked else []):
             if f.key is None:
                 continue
             p = self.positions.files.get(f.key.hex())
