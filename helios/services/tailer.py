@@ -63,7 +63,7 @@ log = logging.getLogger(__name__)
 READ_LIMIT = 256 * 1024  # bytes read from one file per turn: fair to the others
 HOUSEKEEPING_S = 0.25
 CREATED_SETTLE_S = 0.2  # s from a file's creation (inotify) to the scan that follows it
-IDLE_SAVE_S = 30.0  # s between saves of an idle tailer's positions (their "seen" times)
+IDLE_SAVE_S = 300.0  # s between looks at an idle tailer's positions and inventory (only "seen" times move)
 INVENTORY_EVERY = 10.0  # s between inventory records of a content whose size or offset alone moved
 
 
