@@ -12,7 +12,7 @@ default 20 ms), a fresh tailer (default ``max_open_files`` 512: the other
 files are parked without a descriptor) follows that many files, each with a
 line in it, and sends to two bucks:
 
-- idle CPU: once it follows every file and has been quiet 30 s, the CPU
+- idle CPU: once it follows every file and has been quiet ``--settle`` (30) s, the CPU
   seconds (utime + stime from /proc, the tailer and its encoder processes)
   over ``--idle`` seconds, as a percentage of one core;
 - latency: ``--lines`` lines appended one at a time (100 ms apart) to files
@@ -155,7 +155,7 @@ class Feeds:
 
 
 def run(work: Path, ingest: list[str], feeds: Feeds, nfiles: int, mode: str, idle: float, lines: int,
-        seq0: int) -> dict:
+        seq0: int, settle: float = 30.0) -> dict:
     logs = work / f"logs-{nfiles}-{mode}"
     logs.mkdir()
     paths = [logs / f"f{i:05d}.log" for i in range(nfiles)]
@@ -168,7 +168,7 @@ def run(work: Path, ingest: list[str], feeds: Feeds, nfiles: int, mode: str, idl
     try:
         wait(lambda: (stats(state / "stats.json") or {}).get("files", 0) >= nfiles, 300,
              f"the tailer to follow {nfiles} files")
-        time.sleep(30.0)  # settle: parking, and the saves that follow the last change (INVENTORY_EVERY + 2 s)
+        time.sleep(settle)  # parking, and the saves that follow the last change (INVENTORY_EVERY + 2 s)
         c0, w0 = cpu_seconds(t.p.pid), time.monotonic()
         time.sleep(idle)
         cpu = (cpu_seconds(t.p.pid) - c0) / (time.monotonic() - w0) * 100
@@ -197,6 +197,7 @@ def main() -> None:
     ap.add_argument("--idle", type=float, default=10.0, help="seconds of idle CPU measured")
     ap.add_argument("--lines", type=int, default=40, help="lines timed per run")
     ap.add_argument("--modes", default="inotify,poll")
+    ap.add_argument("--settle", type=float, default=30.0, help="seconds of quiet before the idle CPU is measured")
     a = ap.parse_args()
     counts = [int(x) for x in a.files.split(",")]
     modes = a.modes.split(",")
@@ -223,7 +224,7 @@ def main() -> None:
         seq = 0
         for n in counts:
             for mode in modes:
-                r = run(work, ingest, feeds, n, mode, a.idle, a.lines, seq)
+                r = run(work, ingest, feeds, n, mode, a.idle, a.lines, seq, a.settle)
                 seq += a.lines
                 results.append(r)
                 say(f"{n:>6} files  {mode:<8} idle CPU {r['idle_cpu_pct']:6.2f} % of a core   "
