@@ -432,6 +432,21 @@ class Tailer(Spool):
                                     '(after its newest entry), "beginning", or "" (as start_at).',
                                     lambda v: None if v in ("", "end", "beginning") else
                                     f'must be "end", "beginning" or "" (as start_at), got {v!r}')
+    # --- containers and many files (README: Containers and Kubernetes; Many files) ---
+    kubernetes: bool = setting(False, "Follow container logs: kubernetes_root/NAMESPACE_POD_UID/CONTAINER/N.log "
+                               "(CRI) and docker_root/ID/ID-json.log (Docker json-file), unwrapped, with "
+                               "partial records joined into one event and namespace, pod, pod_uid, container "
+                               "and stream as fields.")
+    kubernetes_root: str = setting("/var/log/pods", "Where the kubelet keeps pod logs.", not_empty)
+    docker_root: str = setting("/var/lib/docker/containers", "Where Docker keeps json-file logs "
+                               '("" to leave Docker out).')
+    watch: str = setting("auto", 'How changes are noticed: "inotify" (one watch per directory: an idle '
+                         'tailer sleeps), "poll" (a look every poll_interval), or "auto" (inotify, '
+                         "with polling for network and FUSE filesystems or where inotify is missing).",
+                         one_of("auto", "inotify", "poll"))
+    watch_safety_poll: float = setting(2.0, "With inotify, every open file is still looked at this "
+                                       "often, and the globs rescanned every rescan_interval x 60, "
+                                       "whatever the events say (0 < x <= 60).", above(0, 60))
 
     @staticmethod
     def cross_check(values: Mapping[str, Any]) -> Iterator[tuple[str, str]]:

@@ -53,6 +53,11 @@ from helios.commands.common import (
 @flag("tailer.journal_exclude_units", "--journal-exclude-unit", multiple=True, metavar="UNIT")
 @flag("tailer.journal_exclude_identifiers", "--journal-exclude-identifier", multiple=True, metavar="IDENTIFIER")
 @flag("tailer.journal_start_at", "--journal-start-at", type=click.Choice(["end", "beginning"]))
+@flag("tailer.kubernetes", "--kubernetes/--no-kubernetes")
+@flag("tailer.kubernetes_root", "--kubernetes-root", metavar="DIR")
+@flag("tailer.docker_root", "--docker-root", metavar="DIR")
+@flag("tailer.watch", "--watch", type=click.Choice(["auto", "inotify", "poll"]))
+@flag("tailer.watch_safety_poll", "--watch-safety-poll", type=float, metavar="SECONDS")
 def tailer(config_path: str | None, **kwargs: Any) -> None:
     """Run a tailer: follow the files matching the globs (new files are picked
     up while running), parse each line's time, host, app and severity, and
@@ -69,12 +74,34 @@ def tailer(config_path: str | None, **kwargs: Any) -> None:
     journalctl; their cursor is saved with the positions."""
     from helios.services.tailer import Tailer
 
+    if kwargs.get("tailer__kubernetes") and not kwargs.get("tailer__paths") and not _file_paths(config_path):
+        # --kubernetes alone: the container roots are the paths.
+        from helios.parsing.containers import Sources
+
+        kwargs["tailer__paths"] = tuple(Sources(
+            kwargs.get("tailer__kubernetes_root") or config.default("tailer", "kubernetes_root"),
+            kwargs.get("tailer__docker_root") if kwargs.get("tailer__docker_root") is not None
+            else config.default("tailer", "docker_root")).globs())
     cfg = load(config_path, kwargs, "tailer")
     warn_copies(cfg.tailer, "[tailer]")
     def reload():
         return config.load(config_path, overrides_of(kwargs), require=("tailer",)).tailer
 
     run_service(lambda: Tailer(cfg.tailer, reload=reload))
+
+
+def _file_paths(config_path: str | None) -> bool:
+    """Does the config file set [tailer] paths? (Unreadable: the loader says why.)"""
+    if config_path is None:
+        return False
+    import tomllib
+
+    try:
+        with open(config_path, "rb") as f:
+            table = tomllib.load(f).get("tailer")
+    except (OSError, ValueError):
+        return False
+    return isinstance(table, dict) and "paths" in table
 
 
 COMMANDS = [tailer]

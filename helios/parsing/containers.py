@@ -19,6 +19,7 @@ docstring); ``join_partials`` does the same on records already read.
 from __future__ import annotations
 
 import json
+import os
 import re
 from typing import Iterable, NamedTuple
 
@@ -145,3 +146,111 @@ def join_lines(pending: list[tuple[int, bytes, Record]], lines: Iterable[tuple[i
             pieces.clear()
     still = sorted((p for pieces in open_.values() for p in pieces), key=lambda p: p[0])
     return out, still
+
+
+def flush_pending(pending: list[tuple[int, bytes, Record]]) -> list[Joined]:
+    """The records of lines that never ended (their container stopped, the
+    file rotated between pieces, or they waited too long), each stream's
+    pieces as one event marked ``partial``. Pure."""
+    out: list[Joined] = []
+    by_stream: dict[str, list[tuple[int, bytes, Record]]] = {}
+    for item in pending:
+        by_stream.setdefault(item[2].stream, []).append(item)
+    for pieces in by_stream.values():
+        first_offset, first_line, _ = pieces[0]
+        last_offset, last_line, _ = pieces[-1]
+        fields = {"line_bytes": last_offset + len(last_line) - first_offset, "partial": True}
+        if len(pieces) > 1:
+            fields["pieces"] = len(pieces)
+        out.append(Joined(first_offset, first_line, b"".join(r.text for _, _, r in pieces), fields))
+    return sorted(out, key=lambda j: j.offset)
+
+
+# --- where container logs are, and whose they are ---
+
+def pod_fields(path: str, root: str) -> dict | None:
+    """Fields of a kubelet log ``ROOT/NAMESPACE_POD_UID/CONTAINER/N.log`` (or
+    a rotation of it beside it), None if ``path`` is not one. Namespace and
+    pod names cannot hold "_" (DNS names), so the directory splits at its
+    first two. Pure."""
+    rel = os.path.relpath(path, root)
+    parts = rel.split(os.sep)
+    if len(parts) != 3 or parts[0] in ("..", "."):
+        return None
+    pod_dir, container, _ = parts
+    bits = pod_dir.split("_", 2)
+    if len(bits) == 3:
+        fields = {"namespace": bits[0], "pod": bits[1], "pod_uid": bits[2]}
+    else:
+        fields = {"pod": pod_dir}
+    fields["container"] = container
+    return fields
+
+
+def docker_fields(path: str, root: str, config: dict | None = None) -> dict | None:
+    """Fields of a Docker log ``ROOT/ID/ID-json.log``: the container's name
+    from its ``config.v2.json`` (``config``, as read) if there is one, else
+    its short id; Kubernetes' labels, when Docker ran it for a kubelet, give
+    namespace, pod and pod_uid. None if ``path`` is not one. Pure."""
+    rel = os.path.relpath(path, root)
+    parts = rel.split(os.sep)
+    if len(parts) != 2 or parts[0] in ("..", ".") or "-json.log" not in parts[1]:
+        return None
+    cid = parts[0]
+    fields: dict = {"container_id": cid}
+    config = config if isinstance(config, dict) else {}
+    name = config.get("Name")
+    inner = config.get("Config")
+    labels = inner.get("Labels") if isinstance(inner, dict) else None
+    labels = labels if isinstance(labels, dict) else {}
+    for key, label in (("namespace", "io.kubernetes.pod.namespace"), ("pod", "io.kubernetes.pod.name"),
+                       ("pod_uid", "io.kubernetes.pod.uid")):
+        if isinstance(labels.get(label), str):
+            fields[key] = labels[label]
+    kube_name = labels.get("io.kubernetes.container.name")
+    if isinstance(kube_name, str):
+        fields["container"] = kube_name
+    elif isinstance(name, str) and name.strip("/"):
+        fields["container"] = name.strip("/")
+    else:
+        fields["container"] = cid[:12]
+    return fields
+
+
+class Sources:
+    """The container log roots the tailer follows, and the fields of a path
+    under them (Docker's config files read once per container)."""
+
+    def __init__(self, pods_root: str, docker_root: str) -> None:
+        self.pods_root = os.path.abspath(pods_root) if pods_root else ""
+        self.docker_root = os.path.abspath(docker_root) if docker_root else ""
+        self.cache: dict[str, dict | None] = {}
+
+    def globs(self) -> list[str]:
+        out = []
+        if self.pods_root:
+            out.append(os.path.join(self.pods_root, "*", "*", "*.log"))
+        if self.docker_root:
+            out.append(os.path.join(self.docker_root, "*", "*-json.log"))
+        return out
+
+    def fields(self, path: str) -> dict | None:
+        """namespace, pod, pod_uid, container (a copy: the caller may add to it), None if not a container log."""
+        directory = os.path.dirname(path)
+        if directory not in self.cache:
+            if len(self.cache) > 100_000:
+                self.cache.clear()
+            apath = os.path.abspath(path)
+            found = pod_fields(apath, self.pods_root) if self.pods_root else None
+            if found is None and self.docker_root:
+                config = None
+                if docker_fields(apath, self.docker_root) is not None:
+                    try:
+                        with open(os.path.join(os.path.dirname(apath), "config.v2.json"), "rb") as f:
+                            config = json.loads(f.read(4 * 1024 * 1024))
+                    except (OSError, ValueError, RecursionError):
+                        config = None
+                found = docker_fields(apath, self.docker_root, config)
+            self.cache[directory] = found
+        found = self.cache[directory]
+        return None if found is None else dict(found)

@@ -44,10 +44,11 @@ from helios import codec
 from helios.errors import HeliosError
 from helios.gctune import tune_gc
 from helios.model import now_ns
+from helios.parsing import containers
 from helios.store.atomic import write_atomic
 from helios.store.durable import make_dirs
 from helios.store.dirlock import lock_dir
-from helios.tail import inventory
+from helios.tail import inventory, notify
 from helios.tail import positions as positions_file
 from helios.tail.encoder import Job, Result, Settings, Workers
 from helios.tail.files import Chunk
@@ -62,9 +63,42 @@ log = logging.getLogger(__name__)
 READ_LIMIT = 256 * 1024  # bytes read from one file per turn: fair to the others
 NO_BUCK_S = 5.0  # seconds without any buck connected before the tailer says so
 HOUSEKEEPING_S = 0.25
+CREATED_SETTLE_S = 0.2  # s from a file's creation (inotify) to the scan that follows it
+IDLE_SAVE_S = 300.0  # s between looks at an idle tailer's positions and inventory (only "seen" times move)
 INVENTORY_EVERY = 10.0  # s between inventory records of a content whose size or offset alone moved
 
 
+
+
+_SAID: set[int] = set()
+FD_RESERVE = 64  # descriptors kept for sockets, the spool, positions, inotify, encoders' pipes
+
+
+def fd_cap(max_open: int) -> int:
+    """The readers the descriptor limit allows open at once: the soft limit
+    (``ulimit -n``) is raised toward the hard one if it is short of
+    ``max_open`` (plus FD_RESERVE); if even that is short, fewer files are
+    kept open (the others are parked, which costs nothing while they are
+    idle, and new ones wait parked for a descriptor) and the tailer says so."""
+    import resource
+
+    need = max_open + FD_RESERVE
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY and soft < need:
+            want = need if hard == resource.RLIM_INFINITY else min(need, hard)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            soft = want
+    except (ValueError, OSError):
+        soft = resource.RLIM_INFINITY
+    if soft == resource.RLIM_INFINITY:
+        return 1 << 30
+    fit = max(8, soft - FD_RESERVE)
+    if fit < max_open and fit not in _SAID:
+        _SAID.add(fit)
+        log.warning("max_open_files is %d but the descriptor limit (ulimit -n) is %d: at most %d files are "
+                    "kept open, the others parked.", max_open, soft, fit)
+    return fit
 
 
 class Tailer:
@@ -88,14 +122,28 @@ class Tailer:
                                  cfg.parse)
         self.multiline = re.compile(cfg.multiline_start.encode()) if cfg.multiline_start else None
         self.ml_held: dict[bytes, tuple] = getattr(self, "ml_held", {})
+        # Container logs (README: Containers and Kubernetes): records of a line not ended yet, per content.
+        self.containers = containers.Sources(cfg.kubernetes_root, cfg.docker_root) if cfg.kubernetes else None
+        self.ct_held: dict[bytes, tuple] = getattr(self, "ct_held", {})
+
+    def patterns(self, cfg) -> list[str]:
+        """The globs followed: the configured ones, and the container roots' with kubernetes on."""
+        out = list(cfg.paths)
+        if cfg.kubernetes:
+            out += [g for g in containers.Sources(cfg.kubernetes_root, cfg.docker_root).globs() if g not in out]
+        return out
 
     def stop(self) -> None:
         """Finish cleanly; safe from a signal handler."""
         self.stopping.set()
+        if getattr(self, "notifier", None) is not None:
+            self.notifier.wake()
 
     def reload(self) -> None:
         """Re-read the config at the next turn; safe from a signal handler."""
         self.reload_asked.set()
+        if getattr(self, "notifier", None) is not None:
+            self.notifier.wake()
 
     # --- the loop ---
 
@@ -114,14 +162,18 @@ class Tailer:
         self.inventory_seq = 0
         self.spool = Spool(state / "spool", cfg.spool_window, max_bytes=cfg.spool_max_bytes,
                            max_age=cfg.spool_max_age, jitter=cfg.resend_jitter) if cfg.spool else None
-        self.watcher = Watcher(list(cfg.paths), self.positions, self.options(cfg), scope=self.host)
+        self.watcher = Watcher(self.patterns(cfg), self.positions, self.options(cfg), scope=self.host)
         self.journal = self.open_journal(cfg)
+        self.notifier = notify.open_notifier(cfg.watch)
+        self.aliases: dict[str, str] = {}  # real path -> followed symlink (inotify)
         self.fanout = Fanout(self.factory, list(cfg.bucks), cfg.copies, hwm=cfg.sndhwm, monitor=True)
         self.resender = Resender(self.factory, list(cfg.bucks), self.spool)
         log.info("Tailer on %s follows %s and sends each batch to %d of %s (spool %s).",
-                 self.host, ", ".join(cfg.paths) or "no files", self.fanout.copies, ", ".join(cfg.bucks),
+                 self.host, ", ".join(self.watcher.patterns) or "no files", self.fanout.copies, ", ".join(cfg.bucks),
                  "on in " + str(state / "spool") if self.spool else "off")
-        next_scan = next_house = next_save = 0.0
+        next_scan = next_house = next_save = next_full = next_idle_save = 0.0
+        self.saved_moved, last_moved = None, 0.0
+        self.took = 0
         self.workers = Workers(self.settings, self.encoders(cfg))
         # Wait for the encoders to be up (an empty job each) before the first
         # scan: otherwise the first turn blocks on their start-up (a second on
@@ -136,17 +188,48 @@ class Tailer:
                 now = time.monotonic()
                 if self.reload_asked.is_set():
                     self.apply_reload()
+                    next_scan = now  # (and new globs' directories watched)
+                readers = None  # every file
+                if self.notifier is not None:
+                    # inotify (README: Many files): only files that changed, are being read,
+                    # or wait for something; all of them at each safety pass.
+                    changes = self.notifier.take()
+                    if changes.overflow:
+                        next_scan = now
+                    elif changes.created:
+                        # Not at once: a copy (copytruncate) caught half-written would not be
+                        # known by its first bytes yet; as soon as polling would have seen it.
+                        next_scan = min(next_scan, now + min(self.cfg.rescan_interval, CREATED_SETTLE_S))
+                    # (Parked files that changed are reopened here, also before a full pass.)
+                    readers = self.changed_readers(changes.paths)
+                    if changes.overflow or now >= next_full:
+                        readers = None
+                        next_full = now + self.cfg.watch_safety_poll
                 if now >= next_scan:
                     self.watcher.scan()
                     self.say_what_matches()
-                    next_scan = now + self.cfg.rescan_interval
-                busy = self.pass_over_files(now)
+                    interval = self.cfg.rescan_interval
+                    if self.notifier is not None:
+                        if not self.notifier.polled:
+                            interval *= 60  # creations wake a scan; this one is the safety net
+                        if self.watch_dirs():
+                            interval = 0  # new directories: scan once more, for files made before their watch
+                    next_scan = now + interval
+                busy = self.pass_over_files(now, readers)
                 if self.journal is not None:
                     busy = self.read_journal() or busy
                 if not busy:
                     # Every file is at its end: nothing waits for more.
                     self.flush()
-                    self.stopping.wait(self.cfg.poll_interval)
+                    if self.notifier is None:
+                        self.stopping.wait(self.cfg.poll_interval)
+                    elif not self.stopping.is_set():
+                        wake = min(next_full, next_scan, next_house, next_save)
+                        if self.notifier.polled:
+                            wake = min(wake, now + self.cfg.poll_interval)
+                        # (journalctl's pipe wakes it too: new entries are read at once)
+                        self.notifier.wait(wake - time.monotonic(),
+                                           self.journal.fileno() if self.journal is not None else None)
                 elif self.job.chunks and time.monotonic() - self.job.opened >= self.cfg.batch_delay:
                     self.dispatch()
                 self.deliver(self.workers.ready())
@@ -154,10 +237,14 @@ class Tailer:
                 if now >= next_house:
                     if self.ml_held:
                         self.release_multiline(self.cfg.partial_flush)
+                    if self.ct_held:
+                        self.release_containers(self.cfg.partial_flush)
                     self.resend_spool()
                     self.fanout.watch()
                     self.say_if_no_buck(now)
                     self.watcher.park_idle(now)
+                    if self.watcher.behind:
+                        self.watcher.unpark(set(self.watcher.behind))
                     next_house = now + HOUSEKEEPING_S
                 if self.watcher.dirty:
                     # A new content or an end of reading: saved and sent at
@@ -165,12 +252,27 @@ class Tailer:
                     self.save()
                     self.send_inventory()
                 if now >= next_save:
-                    self.save()
-                    self.send_inventory()
+                    # Idle (nothing read, sent, re-sent or found for longer than the
+                    # inventory's own delay): the positions and the inventory cannot
+                    # have moved; looked at again every IDLE_SAVE_S.
+                    moved = self.moved()
+                    if moved != self.saved_moved:
+                        self.saved_moved, last_moved = moved, now
+                    if now >= next_idle_save:
+                        self.save()
+                        self.send_inventory()
+                        next_idle_save = now + IDLE_SAVE_S
+                    elif now - last_moved <= INVENTORY_EVERY + 2 * self.cfg.positions_interval:
+                        self.save(parked=False)
+                        self.send_inventory()
                     self.write_stats()
                     next_save = now + self.cfg.positions_interval
         finally:
             self.release_multiline(0)
+            if self.ct_held:
+                # Unfinished lines of files still followed wait for the next run (their
+                # records are read again); those of files let go are sent now.
+                self.release_containers(0, gone_only=True)
             self.flush(final=True)
             self.workers.close()
             if self.journal is not None:
@@ -178,6 +280,8 @@ class Tailer:
             self.save()
             self.send_inventory(final=True)
             self.watcher.close()
+            if self.notifier is not None:
+                self.notifier.close()
             if self.spool:
                 self.spool.close()
             self.fanout.close(linger_ms=2000)
@@ -239,18 +343,64 @@ class Tailer:
     @staticmethod
     def encoders(cfg) -> int:
         """Encoder processes: none when only the journal is read (its entries are encoded here)."""
-        return cfg.encoders if cfg.paths else 0
+        return cfg.encoders if cfg.paths or cfg.kubernetes else 0
 
     @staticmethod
     def options(cfg) -> Options:
         return Options(start_at_end=cfg.start_at == "end", max_line=cfg.max_line_bytes,
                        partial_flush=cfg.partial_flush, rotate_wait=cfg.rotate_wait,
-                       max_open=cfg.max_open_files)
+                       max_open=min(cfg.max_open_files, fd_cap(cfg.max_open_files)),
+                       fd_cap=fd_cap(cfg.max_open_files))
 
-    def pass_over_files(self, now: float) -> bool:
-        """Read one turn from every file; True if any file had more to give."""
+    def moved(self) -> tuple:
+        """Changes whenever the positions or the inventory may have: chunks
+        taken, batches delivered, spool buckets re-sent, contents or
+        readers added or let go."""
+        c, w = self.counts, self.watcher
+        return (self.took, c["batches"], c["lines"], c["resent_buckets"], len(self.positions.files),
+                len(self.positions.spool), len(w.current), len(w.draining), len(w.parked), len(self.ct_held))
+
+    def changed_readers(self, paths: set[str]) -> list:
+        """The readers to look at after inotify events on ``paths``: those,
+        those not at their end, those with a part line or a wait running
+        (rotated, compressed), and those in polled directories. Parked files
+        that changed are reopened first."""
+        w, polled = self.watcher, self.notifier.polled
+        if paths and self.aliases:
+            paths = paths | {self.aliases[p] for p in paths if p in self.aliases}
+        if paths and w.parked:
+            back = paths & w.parked.keys()
+            if back:
+                w.unpark(back)
+        return [f for f in w.readers()
+                if not f.at_eof or f.pending or f.rotated or f.sealed or f.path in paths
+                or (polled and os.path.dirname(f.path) in polled)]
+
+    def watch_dirs(self) -> int:
+        """One inotify watch per directory of followed files, and on each
+        level of the globs where new files or directories may appear; how many are new."""
+        w, n = self.watcher, self.notifier
+        dirs = {os.path.dirname(f.path) or "." for f in w.readers()}
+        dirs.update(os.path.dirname(p) or "." for p in w.parked)
+        # A followed symlink (/var/log/containers/*.log): its target's directory is
+        # where the writes are seen; events there are mapped back to the link.
+        self.aliases = {}
+        for path in [f.path for f in w.readers()] + list(w.parked):
+            if os.path.islink(path):
+                real = os.path.realpath(path)
+                self.aliases[real] = path
+                dirs.add(os.path.dirname(real))
+        for pattern in w.patterns:
+            dirs.update(notify.pattern_dirs(pattern))
+        before = n.watches()
+        for d in dirs:
+            n.watch(d)
+        return n.watches() - before
+
+    def pass_over_files(self, now: float, readers: list | None = None) -> bool:
+        """Read one turn from every file (or from ``readers``); True if any file had more to give."""
         busy = False
-        for f in self.watcher.readers():
+        for f in self.watcher.readers() if readers is None else readers:
             try:
                 chunks = f.read(READ_LIMIT, now)
                 for chunk in chunks:
@@ -268,10 +418,18 @@ class Tailer:
 
     def take(self, chunk: Chunk, grouped: bool = False) -> None:
         """Add a chunk to the job at hand; a full job goes to be encoded."""
+        if self.containers is not None and not grouped:
+            meta = self.containers.fields(chunk.path)
+            if meta is not None:
+                chunk = self.join_container(chunk, meta)
+                if chunk is None:
+                    return
+                grouped = True
         if self.multiline is not None and chunk.messages is None and not grouped:
             chunk = self.group_multiline(chunk)
             if chunk is None:
                 return
+        self.took += 1
         self.job.add(chunk, now_ns(), time.monotonic())
         if self.job.lines >= self.cfg.batch_events or self.job.nbytes >= self.cfg.batch_bytes:
             self.dispatch()
@@ -295,6 +453,55 @@ class Tailer:
         last = items.pop()
         self.ml_held[chunk.key] = (last, chunk.path, time.monotonic())
         return Chunk.events(chunk.path, chunk.key, last[0], items) if items else None
+
+    def join_container(self, chunk: Chunk, meta: dict) -> Chunk | None:
+        """Container records to events: partial records (CRI ``P``, Docker
+        ``log`` without its newline) joined with the rest of their line, each
+        event under the offset of its first record, with the container's
+        fields. Records of a line not ended yet are held, and the chunk
+        commits only up to the first of them: a restart reads them again and
+        joins them the same way (lines of the other stream after them are read
+        again too, under the same ids: deduplicated downstream)."""
+        held = self.ct_held.pop(chunk.key, None)
+        pending = held[0] if held else []
+        if chunk.messages is None:
+            lines, off, marks = [], chunk.offset, {}
+            for line in chunk.data[:-1].split(b"\n"):
+                lines.append((off, line))
+                off += len(line) + 1
+        else:
+            lines = list(zip(chunk.offsets, chunk.messages))
+            marks = {o: f for o, f in zip(chunk.offsets, chunk.fields) if f}
+        joined, pending = containers.join_lines(pending, lines)
+        if pending:
+            since = held[2] if held and held[0] and held[0][0] == pending[0] else time.monotonic()
+            self.ct_held[chunk.key] = (pending, chunk.path, since, chunk.end)
+        return self.container_chunk(chunk.path, chunk.key, pending[0][0] if pending else chunk.end,
+                                    joined, meta, marks)
+
+    @staticmethod
+    def container_chunk(path: str, key: bytes, end: int, joined: list, meta: dict,
+                        marks: dict | None = None) -> Chunk | None:
+        if not joined:
+            return None
+        fields = [{**meta, **j.fields, **(marks.get(j.offset) or {} if marks else {})} for j in joined]
+        return Chunk(path, key, joined[0].offset, end, b"".join(j.head.replace(b"\n", b" ") + b"\n" for j in joined),
+                     [j.message for j in joined], [j.offset for j in joined], fields)
+
+    def release_containers(self, older_than: float, gone_only: bool = False) -> None:
+        """Records of a line whose end never came within ``older_than``
+        seconds: handed out as one event per stream, marked partial (with
+        ``gone_only``, only those of files no longer followed)."""
+        now = time.monotonic()
+        w = self.watcher
+        followed = {f.key for f in w.readers() + list(w.parked.values())} if gone_only else set()
+        for key, (pending, path, since, end) in list(self.ct_held.items()):
+            if now - since >= older_than and key not in followed:
+                del self.ct_held[key]
+                meta = self.containers.fields(path) if self.containers else None
+                chunk = self.container_chunk(path, key, end, containers.flush_pending(pending), meta or {})
+                if chunk is not None:
+                    self.take(chunk, grouped=True)
 
     def release_multiline(self, older_than: float) -> None:
         """Hand out held multiline events that waited long enough (all with 0)."""
@@ -495,11 +702,12 @@ class Tailer:
                 log.warning("No buck took %d inventory record(s); they are sent again after a restart.",
                             len(records[i:i + 500]))
 
-    def save(self) -> None:
+    def save(self, parked: bool = True) -> None:
         """Spool first, then positions: an offset never runs ahead of its data.
-        Skipped when nothing moved, so an idle tailer does not fsync."""
+        Skipped when nothing moved, so an idle tailer does not fsync. Parked
+        files are looked at with ``parked`` only (their "seen" time alone moves)."""
         self.watcher.dirty = False
-        self.watcher.remember(time.time())
+        self.watcher.remember(time.time(), parked)
         snapshot = self.positions.fingerprint()
         if snapshot == self.saved_snapshot:
             return
@@ -527,7 +735,7 @@ class Tailer:
             self.fanout = Fanout(self.factory, list(cfg.bucks), cfg.copies, hwm=cfg.sndhwm, monitor=True)
             self.resender.close()
             self.resender = Resender(self.factory, list(cfg.bucks), self.spool)
-        self.watcher.patterns = list(cfg.paths)
+        self.watcher.patterns = self.patterns(cfg)
         self.watcher.opts = self.options(cfg)
         journal_changed = self.journal_keys(cfg) != self.journal_keys(self.cfg)
         old = self.settings

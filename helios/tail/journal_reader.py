@@ -155,6 +155,11 @@ class JournalReader:
         self.stderr = b""
         self.stderr_lines = 0
 
+    def fileno(self) -> int | None:
+        """journalctl's output pipe, to wait on with other descriptors (None while it is not running)."""
+        proc = getattr(self, "proc", None)
+        return proc.stdout.fileno() if proc is not None and proc.stdout is not None else None
+
     def position(self) -> dict:
         """What the positions keep: where to start again and the audit's spans."""
         return {"cursor": self.read_cursor, "after": dict(self.after), "first": dict(self.first)}

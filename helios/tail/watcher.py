@@ -65,6 +65,7 @@ class Options:
     partial_flush: float = 5.0
     rotate_wait: float = 5.0
     max_open: int = 512
+    fd_cap: int = 0       # open readers the descriptor limit allows (0: no cap); beyond it new files wait parked
 
     def reader_kw(self) -> dict:
         return {"max_line": self.max_line, "partial_flush": self.partial_flush}
@@ -85,6 +86,7 @@ class Watcher:
         self.current: dict[str, FollowedFile] = {}
         self.draining: list[FollowedFile] = []
         self.parked: dict[str, FollowedFile] = {}  # fd closed, state kept
+        self.behind: set[str] = set()  # parked files with bytes to read, waiting for a descriptor
         self.first_scan = True
         # A fresh start (no positions yet) follows start_at; a restart or a
         # start after a corrupt positions file does not skip anything.
@@ -255,6 +257,13 @@ class Watcher:
         adopted = self.adopt(path, f)
         if adopted is not None:
             return adopted
+        if self.opts.fd_cap and len(self.current) + len(self.draining) >= self.opts.fd_cap:
+            # No descriptor to spare (ulimit -n): parked at once, opened when there is room.
+            f.close()
+            self.parked[path] = f
+            self.behind.add(path)
+            log.info("Following %s from byte %d (parked: %d files open).", path, f.pos, self.opts.fd_cap)
+            return f
         self.current[path] = f
         log.info("Following %s from byte %d.", path, f.pos)
         return f
@@ -580,6 +589,8 @@ class Watcher:
 
     def park_idle(self, now: float) -> None:
         over = len(self.current) + len(self.draining) - self.opts.max_open
+        if self.behind:  # parked files wait for a descriptor: make room among the idle ones
+            over += min(len(self.behind), max(1, self.opts.max_open // 4))
         if over <= 0:
             return
         idle = sorted((f for f in self.current.values() if f.at_eof and not f.pending and f.key),
@@ -589,14 +600,20 @@ class Watcher:
             del self.current[f.path]
             self.parked[f.path] = f
 
-    def unpark(self) -> None:
-        for path, f in list(self.parked.items()):
+    def unpark(self, only: set[str] | None = None) -> None:
+        """Reopen parked files that grew (only those at ``only``, when given: inotify said so)."""
+        items = list(self.parked.items()) if only is None else [(p, self.parked[p]) for p in only if p in self.parked]
+        for path, f in items:
+            self.behind.discard(path)
             try:
                 st = os.stat(path)
             except OSError:
                 st = None
             if st is not None and (st.st_dev, st.st_ino) == (f.dev, f.ino):
                 if st.st_size != f.pos:
+                    if self.opts.fd_cap and len(self.current) + len(self.draining) >= self.opts.fd_cap:
+                        self.behind.add(path)  # no descriptor to spare: opened once idle ones are parked
+                        continue
                     try:
                         f.fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
                     except OSError as exc:
@@ -651,10 +668,11 @@ class Watcher:
         if end > p.offset:
             p.offset = end
 
-    def remember(self, now_wall: float) -> None:
+    def remember(self, now_wall: float, parked: bool = True) -> None:
         """Record every reader's identity, head and size seen in the
-        positions (offsets are set by the tailer as chunks become safe)."""
-        for f in self.readers() + list(self.parked.values()):
+        positions (offsets are set by the tailer as chunks become safe).
+        Parked files (closed, idle: nothing of theirs moves) only with ``parked``."""
+        for f in self.readers() + (list(self.parked.values()) if parked else []):
             if f.key is None:
                 continue
             p = self.positions.files.get(f.key.hex())

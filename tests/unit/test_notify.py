@@ -1,0 +1,105 @@
+"""helios.tail.notify on real directories: one watch per directory, writes,
+creations, renames and deletions reported by path, a lost queue reported as
+an overflow, and a wake that ends a wait."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from helios.tail import notify
+
+
+@pytest.fixture
+def notifier():
+    n = notify.open_notifier("auto")
+    if n is None:
+        pytest.skip("no inotify on this kernel")
+    yield n
+    n.close()
+
+
+def test_writes_creations_renames_and_deletions_are_reported_by_path(tmp_path, notifier):
+    a = tmp_path / "a.log"
+    a.write_bytes(b"x\n")
+    assert notifier.watch(str(tmp_path)) and notifier.watch(str(tmp_path))
+    assert notifier.watches() == 1
+    assert notifier.take() == notify.Changes(set(), False, False)
+    with open(a, "ab") as f:
+        f.write(b"y\n")
+    assert notifier.wait(5.0)
+    c = notifier.take()
+    assert c.paths == {str(a)} and not c.created and not c.overflow
+    os.rename(a, tmp_path / "a.log.1")
+    (tmp_path / "a.log").touch()
+    notifier.wait(5.0)
+    c = notifier.take()
+    assert c.created and {str(a), str(tmp_path / "a.log.1")} <= c.paths
+    os.unlink(tmp_path / "a.log.1")
+    notifier.wait(5.0)
+    assert str(tmp_path / "a.log.1") in notifier.take().paths
+
+
+def test_a_truncation_in_place_is_reported(tmp_path, notifier):
+    a = tmp_path / "a.log"
+    a.write_bytes(b"x\n" * 10)
+    notifier.watch(str(tmp_path))
+    os.truncate(a, 0)
+    notifier.wait(5.0)
+    assert str(a) in notifier.take().paths
+
+
+def test_a_wake_from_another_thread_ends_a_wait(tmp_path, notifier):
+    notifier.watch(str(tmp_path))
+    t = threading.Timer(0.05, notifier.wake)
+    t.start()
+    assert notifier.wait(30.0)  # returns long before the timeout: woken
+    t.join()
+    assert notifier.take() == notify.Changes(set(), False, False)
+
+
+def test_a_missing_directory_is_not_watched_and_a_removed_one_asks_for_a_scan(tmp_path, notifier):
+    assert not notifier.watch(str(tmp_path / "nope"))
+    d = tmp_path / "pod"
+    d.mkdir()
+    assert notifier.watch(str(d))
+    d.rmdir()
+    notifier.wait(5.0)
+    assert notifier.take().created and notifier.watches() == 0
+
+
+def test_a_full_event_queue_is_reported_as_an_overflow(tmp_path, notifier):
+    with open("/proc/sys/fs/inotify/max_queued_events") as f:
+        limit = int(f.read())
+    if limit > 100_000:
+        pytest.skip("the event queue is too large to fill here")
+    notifier.watch(str(tmp_path))
+    # Two files in turn: the kernel merges only an event equal to the one before.
+    fds = [os.open(tmp_path / name, os.O_WRONLY | os.O_CREAT | os.O_APPEND) for name in ("a.log", "b.log")]
+    try:
+        for i in range(limit + 10):
+            os.write(fds[i % 2], b"x")
+    finally:
+        for fd in fds:
+            os.close(fd)
+    assert notifier.take().overflow
+
+
+def test_local_directories_are_not_remote_and_statfs_answers(tmp_path):
+    assert notify.fs_type(str(tmp_path)) is not None
+    assert notify.remote_fs(str(tmp_path)) is None
+
+
+def test_a_polled_mode_has_no_notifier():
+    assert notify.open_notifier("poll") is None
+
+
+def test_pattern_dirs_name_every_level_where_new_files_can_appear(tmp_path):
+    pods = tmp_path / "pods"
+    (pods / "ns_p_u" / "c").mkdir(parents=True)
+    got = set(notify.pattern_dirs(str(pods / "*" / "*" / "*.log")))
+    assert got == {str(pods), str(pods / "ns_p_u"), str(pods / "ns_p_u" / "c")}
+    assert notify.pattern_dirs(str(tmp_path / "app" / "*.log")) == [str(tmp_path / "app")]
+    assert notify.pattern_dirs("x.log") == ["."]
