@@ -43,13 +43,16 @@ persistent worker process (frames of ``marshal`` data over a pipe); small
 loads stay in-process.
 
 Searching: the needles of a query (terms and substrings of 3 characters or
-more that are UTF-8) become one FTS5 expression, an AND of their trigrams
-(``detail=none`` cannot do phrases); the candidates are rechecked exactly:
+more that are UTF-8) become one FTS5 expression per file, an AND of the
+trigrams of theirs that are rarest in that file (``_pick``: FTS5 reads each
+trigram's whole list, so a common one costs more than it saves;
+``detail=none`` cannot do phrases); the candidates are rechecked exactly:
 ``instr`` on the message bytes for substrings, ``LIKE`` then a whole-word
 regex (``helios_word``) for terms. A file with few candidates (under
 ``MANY``) is answered from them. With many (common needles) and a limit,
 rows are first walked in time order with the rechecks alone (a field is
-rechecked by one ``fv`` lookup), which finds
+rechecked by one ``fv`` lookup; with one host, that host's rows only, by
+the index ``ev_host``), which finds
 ``limit`` hits after a few hundred rows; a walk that reads its budget of
 rows without finding them falls back to the candidates. Shorter needles and
 filters alone are answered by walking the time range.
@@ -113,6 +116,7 @@ WALK_PER_HIT = 100          # ... or this many per hit asked for
 MAX_TRIGRAMS = 24           # an AND of more trigrams is rarely more selective, only slower
 PICK_MIN, PICK_MAX = 3, 6   # trigrams of a query looked up in a file: the rarest there (see _pick)
 PICK_SELECTIVE = 1e-7       # ... fewer than PICK_MAX once they are this rare together, by the sample
+PICK_COST = 30              # ... and none more common than this times the rows the ones taken leave
 SAMPLE_ROWS = 2_000         # newest messages of a file that estimate how common a trigram is there
 BUSY_TIMEOUT = 120.0        # seconds a writer waits for another process's transaction
 MAX_OPEN = 64               # connections kept open (LRU)
@@ -259,24 +263,34 @@ def _pick(needles: list[list[str]], conn: _Conn) -> list[str]:
     FTS5 answers an AND of trigrams by reading every one's whole list of
     rows, so a needle such as "from 203.0.97.230 port 35587" cost the sum of
     its common trigrams' lists ("por", " po", "fro": a fifth of all rows
-    each) although three of its rare ones alone leave a handful of rows.
+    each) although two of its rare ones alone leave a handful of rows.
     Which are rare is estimated from the file's newest messages; trigrams
     that overlap one already taken (in the same needle) add little and are
-    skipped. Every needle is rechecked exactly, so any choice gives the same
-    answer; only its speed depends on it."""
+    taken only when too few others are. Every needle is rechecked exactly,
+    so any choice gives the same answer; only its speed depends on it."""
     grams = [(k, i, g) for k, needle in enumerate(needles) for i, g in enumerate(needle)]
     if len(grams) <= PICK_MIN:
         return [g for _, _, g in grams]
     _sample(conn)
+    rows = max(conn.sample_rows, 1)
     ranked = sorted(grams, key=lambda x: (_gram_count(conn, x[2]), x[0], x[1]))
     chosen: list[tuple[int, int, str]] = []
     estimate = 1.0
-    for k, i, g in ranked:
-        if any(k == ck and abs(i - ci) < 3 for ck, ci, _ in chosen):
-            continue
-        chosen.append((k, i, g))
-        estimate *= (_gram_count(conn, g) + 0.5) / max(conn.sample_rows, 1)
-        if len(chosen) >= PICK_MAX or (len(chosen) >= PICK_MIN and estimate < PICK_SELECTIVE):
+    # Reading a trigram's list costs far less per row than rechecking a
+    # candidate row, so one is worth adding while it is no more common than
+    # PICK_COST times the fraction of rows the ones taken leave.
+    for overlapping in (False, True):
+        for k, i, g in ranked:
+            if (k, i, g) in chosen or (not overlapping and any(k == ck and abs(i - ci) < 3 for ck, ci, _ in chosen)):
+                continue
+            share = (_gram_count(conn, g) + 0.5) / rows
+            if chosen and share > PICK_COST * estimate:
+                break
+            chosen.append((k, i, g))
+            estimate *= share
+            if len(chosen) >= PICK_MAX or (len(chosen) >= PICK_MIN and estimate < PICK_SELECTIVE):
+                break
+        if len(chosen) >= PICK_MIN or estimate < PICK_SELECTIVE:
             break
     return [g for _, _, g in chosen]
 
