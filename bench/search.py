@@ -57,6 +57,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from queue import Full
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -127,10 +128,23 @@ def _generate(base: str, events: int, hours: int, chunk: int, queue) -> None:
             per_host.setdefault(host, []).append(line)
         for host, lines in per_host.items():
             files[host].write(b"".join(lines))
-        queue.put(b"".join(line for _, line in pairs))
+        if not _put(queue, b"".join(line for _, line in pairs)):
+            return
     for f in files.values():
         f.close()
-    queue.put(None)
+    _put(queue, None)
+
+
+def _put(queue, item) -> bool:
+    """Put, unless the main process is gone (killed: then this one ends too)."""
+    parent = os.getppid()
+    while True:
+        try:
+            queue.put(item, timeout=2)
+            return True
+        except Full:
+            if os.getppid() != parent or parent == 1:
+                return False
 
 
 class Sources:
@@ -279,7 +293,7 @@ class Aggregates:
         self.conns = {}
 
 
-def index_queries(base: Path, terms: dict, runs: int) -> dict:
+def index_queries(base: Path, terms: dict, runs: int, aggregates: bool = True) -> dict:
     end = END * NS
     kinds = {
         "word, last hour": [(t, dict(text=t, start=end - HOUR)) for t in terms["word"]],
@@ -307,7 +321,7 @@ def index_queries(base: Path, terms: dict, runs: int) -> dict:
         log(f"index: {kind}: p50 {ms(pct(warm, 50))}, p95 {ms(pct(warm, 95))}, cold max {ms(max(cold))}; hits {hits}")
     # Aggregates: 24 h ending at a different hour each time (so no answer is the previous one).
     for kind, fn in (("histogram 5 min x sev, 24 h", lambda a, s, e: a.histogram(s, e, 300 * NS)),
-                     ("top 10 apps, 24 h", lambda a, s, e: a.top("app", s, e))):
+                     ("top 10 apps, 24 h", lambda a, s, e: a.top("app", s, e))) if aggregates else ():
         cold, warm = [], []
         for k in range(len(terms["word"])):
             e = end - k * HOUR
@@ -410,6 +424,7 @@ def main() -> int:
     ap.add_argument("--build-only", action="store_true", help="build (or check) the input, run no query")
     ap.add_argument("--runs", type=int, default=5, help="warm runs per term (default 5)")
     ap.add_argument("--terms", type=int, default=5, help="distinct terms per query kind (default 5)")
+    ap.add_argument("--no-aggregates", action="store_true", help="leave out the histogram and top-apps queries")
     ap.add_argument("--chunk", type=int, default=250_000, help="events per load call")
     ap.add_argument("--workers", type=int, default=2, help="index loader processes")
     args = ap.parse_args()
@@ -437,7 +452,7 @@ def main() -> int:
     log(f"opened every index file in {time.perf_counter() - t:.1f} s")
     terms = pick_terms(base, args.hours, args.terms)
     log(f"terms: {json.dumps(terms)}")
-    idx = index_queries(base, terms, args.runs)
+    idx = index_queries(base, terms, args.runs, not args.no_aggregates)
     rg = rg_queries(base, terms)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     (OUT / f"search-{stamp}.json").write_text(json.dumps({"meta": meta, "terms": terms, "index": idx, "rg": rg,
