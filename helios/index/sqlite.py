@@ -43,13 +43,16 @@ persistent worker process (frames of ``marshal`` data over a pipe); small
 loads stay in-process.
 
 Searching: the needles of a query (terms and substrings of 3 characters or
-more that are UTF-8) become one FTS5 expression, an AND of their trigrams
-(``detail=none`` cannot do phrases); the candidates are rechecked exactly:
+more that are UTF-8) become one FTS5 expression per file, an AND of the
+trigrams of theirs that are rarest in that file (``_pick``: FTS5 reads each
+trigram's whole list, so a common one costs more than it saves;
+``detail=none`` cannot do phrases); the candidates are rechecked exactly:
 ``instr`` on the message bytes for substrings, ``LIKE`` then a whole-word
 regex (``helios_word``) for terms. A file with few candidates (under
 ``MANY``) is answered from them. With many (common needles) and a limit,
 rows are first walked in time order with the rechecks alone (a field is
-rechecked by one ``fv`` lookup), which finds
+rechecked by one ``fv`` lookup; with one host, that host's rows only, by
+the index ``ev_host``), which finds
 ``limit`` hits after a few hundred rows; a walk that reads its budget of
 rows without finding them falls back to the candidates. Shorter needles and
 filters alone are answered by walking the time range.
@@ -112,6 +115,10 @@ MANY = 2_000                # candidates in a file past which a limited search w
 WALK_MIN = 20_000           # rows such a walk may read before it gives up (at least) ...
 WALK_PER_HIT = 100          # ... or this many per hit asked for
 MAX_TRIGRAMS = 24           # an AND of more trigrams is rarely more selective, only slower
+PICK_MIN, PICK_MAX = 3, 6   # trigrams of a query looked up in a file: the rarest there (see _pick)
+PICK_SELECTIVE = 1e-7       # ... fewer than PICK_MAX once they are this rare together, by the sample
+PICK_COST = 30              # ... and none more common than this times the rows the ones taken leave
+SAMPLE_ROWS = 2_000         # newest messages of a file that estimate how common a trigram is there
 BUSY_TIMEOUT = 120.0        # seconds a writer waits for another process's transaction
 MAX_OPEN = 64               # connections kept open (LRU)
 AUTOMERGE = 16              # FTS5 segments merged at once (its default is 4); see _schema
@@ -140,6 +147,7 @@ def _schema(term_index: bool) -> list[str]:
         # event with this key and 16.0 with a unique index on the id.
         "CREATE UNIQUE INDEX ev_key ON ev(source_id, ifnull(off, -1), id)",
         "CREATE INDEX ev_t ON ev(t, id)",
+        _HOST_DDL,
         # case_sensitive 0 (the default) folds case, so one index serves
         # case-insensitive terms and, rechecked, case-sensitive substrings.
         "CREATE VIRTUAL TABLE tri USING fts5(msg, content='', tokenize='trigram', detail='none')",
@@ -165,6 +173,11 @@ def _schema(term_index: bool) -> list[str]:
     return ddl
 
 
+# A host's rows in time order: "host:web-3 sev:warning bob" walks that
+# host's rows of the range (its hits are ~13 times denser there than in all
+# rows of a 13-host fleet) instead of every row, or every row holding "bob".
+# Files made before it get it when first opened (_ensure_host_index).
+_HOST_DDL = "CREATE INDEX IF NOT EXISTS ev_host ON ev(host, t)"
 _FV_DDL = "CREATE TABLE fv(k TEXT NOT NULL, v TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY(k, v, n)) WITHOUT ROWID"
 _FV_INSERT = "INSERT OR IGNORE INTO fv(k, v, n) VALUES (?,?,?)"
 
@@ -226,6 +239,76 @@ def _fts_quote(token: str) -> str:
     return '"' + token.replace('"', '""') + '"'
 
 
+def _fts_and(tokens: Iterable[str]) -> str:
+    return " AND ".join(_fts_quote(g) for g in dict.fromkeys(tokens))
+
+
+class _Conn(sqlite3.Connection):
+    """A connection to one index file, with a sample of its newest messages
+    (lowercase, as the trigram index folds case) and what it says of the
+    trigrams asked so far."""
+
+    sample: str | None = None
+    sample_rows = 0
+    gram_counts: dict[str, int]
+
+
+def _sample(conn: _Conn) -> None:
+    """Take the file's newest messages as its sample, once it has enough
+    (a file still filling up is sampled again at each query)."""
+    if conn.sample is None or conn.sample_rows < SAMPLE_ROWS:
+        rows = conn.execute(f"SELECT msg FROM ev ORDER BY n DESC LIMIT {SAMPLE_ROWS}").fetchall()
+        if conn.sample is None or len(rows) > conn.sample_rows:
+            conn.sample = "\n".join(bytes(r[0]).decode("utf-8", "replace") for r in rows).lower()
+            conn.sample_rows = len(rows)
+            conn.gram_counts = {}
+
+
+def _gram_count(conn: _Conn, gram: str) -> int:
+    n = conn.gram_counts.get(gram)
+    if n is None:
+        n = conn.gram_counts[gram] = conn.sample.count(gram.lower())
+    return n
+
+
+def _pick(needles: list[list[str]], conn: _Conn) -> list[str]:
+    """The trigrams of a query to look up in this file: its rarest there.
+
+    FTS5 answers an AND of trigrams by reading every one's whole list of
+    rows, so a needle such as "from 203.0.97.230 port 35587" cost the sum of
+    its common trigrams' lists ("por", " po", "fro": a fifth of all rows
+    each) although two of its rare ones alone leave a handful of rows.
+    Which are rare is estimated from the file's newest messages; trigrams
+    that overlap one already taken (in the same needle) add little and are
+    taken only when too few others are. Every needle is rechecked exactly,
+    so any choice gives the same answer; only its speed depends on it."""
+    grams = [(k, i, g) for k, needle in enumerate(needles) for i, g in enumerate(needle)]
+    if len(grams) <= PICK_MIN:
+        return [g for _, _, g in grams]
+    _sample(conn)
+    rows = max(conn.sample_rows, 1)
+    ranked = sorted(grams, key=lambda x: (_gram_count(conn, x[2]), x[0], x[1]))
+    chosen: list[tuple[int, int, str]] = []
+    estimate = 1.0
+    # Reading a trigram's list costs far less per row than rechecking a
+    # candidate row, so one is worth adding while it is no more common than
+    # PICK_COST times the fraction of rows the ones taken leave.
+    for overlapping in (False, True):
+        for k, i, g in ranked:
+            if (k, i, g) in chosen or (not overlapping and any(k == ck and abs(i - ci) < 3 for ck, ci, _ in chosen)):
+                continue
+            share = (_gram_count(conn, g) + 0.5) / rows
+            if chosen and share > PICK_COST * estimate:
+                break
+            chosen.append((k, i, g))
+            estimate *= share
+            if len(chosen) >= PICK_MAX or (len(chosen) >= PICK_MIN and estimate < PICK_SELECTIVE):
+                break
+        if len(chosen) >= PICK_MIN or estimate < PICK_SELECTIVE:
+            break
+    return [g for _, _, g in chosen]
+
+
 class _Plan:
     """The SQL pieces of one query, the same for every file it reads."""
 
@@ -248,7 +331,7 @@ class _Plan:
             fields.append((f"SELECT n FROM fv WHERE k = ? AND v IN ({marks})", [key, *values]))
             where.append(f"EXISTS (SELECT 1 FROM fv WHERE k = ? AND v IN ({marks}) AND fv.n = ev.n)")
             params += [key, *values]
-        grams: list[str] = []
+        grams: list[list[str]] = []        # per needle
         for s in q.substrings:
             where.append("instr(msg, ?) > 0")
             params.append(s)
@@ -256,8 +339,8 @@ class _Plan:
                 text = s.decode("utf-8")
             except UnicodeDecodeError:
                 continue                            # not UTF-8: the recheck alone finds it
-            if len(text) >= 3:
-                grams += _trigrams(text)
+            if len(text) >= 3 and "\x00" not in text:      # FTS5 reads a NUL as the end of the text
+                grams.append(_trigrams(text))
         words: list[str] = []
         for t in q.terms:
             # LIKE (C, ASCII case-insensitive, as terms are) weeds out most
@@ -267,17 +350,30 @@ class _Plan:
             if term_index and t.isalnum():          # a unicode61 token exactly
                 words.append(t)
             elif len(t) >= 3:
-                grams += _trigrams(t)
+                grams.append(_trigrams(t))
         self.filters, self.params = where, params
+        # One host: walks read that host's rows only (the index ev_host).
+        self.host = q.hosts[0] if len(q.hosts) == 1 else None
         # (SQL giving rowids, its params) of the index lookups: fields first
         # (exact, and a b-tree range), then the FTS5 tables.
         self.matches: list[tuple[str, list]] = list(fields)
-        if grams:
+        self._grams = [needle for needle in grams if needle]
+        self._tri: int | None = None
+        if self._grams:
+            self._tri = len(self.matches)
             self.matches.append(("SELECT rowid FROM tri WHERE tri MATCH ?",
-                                 [" AND ".join(_fts_quote(g) for g in dict.fromkeys(grams))]))
+                                 [_fts_and(g for needle in self._grams for g in needle)]))
         if words:
             self.matches.append(("SELECT rowid FROM words WHERE words MATCH ?",
                                  [" AND ".join(_fts_quote(w) for w in words)]))
+
+    def lookups(self, conn: sqlite3.Connection) -> list[tuple[str, list]]:
+        """``matches`` with the trigrams looked up in this file (``_pick``)."""
+        if self._tri is None or not isinstance(conn, _Conn):
+            return self.matches
+        out = list(self.matches)
+        out[self._tri] = (out[self._tri][0], [_fts_and(_pick(self._grams, conn))])
+        return out
 
     def _range(self, t: str) -> tuple[list[str], list]:
         """The time range and cursor, on column expression ``t``."""
@@ -292,10 +388,9 @@ class _Plan:
         d = "DESC" if self.q.descending else "ASC"
         return f" ORDER BY t {d}, id {d}"
 
-    def _candidates(self, select: str, rowids: list[int] | None = None) -> tuple[str, list]:
+    def _candidates(self, select: str, matches: list, rowids: list[int] | None = None) -> tuple[str, list]:
         # "+t": look up the candidate rowids; never walk the time index instead.
         where, params = self._range("+t")
-        matches = self.matches
         if rowids is not None:              # the first lookup's rowids, already known: no second FTS5 pass
             where.append(f"n IN ({','.join(map(str, rowids))})")
             matches = matches[1:]
@@ -312,8 +407,9 @@ class _Plan:
         """Up to ``limit`` matching rows of one file, in the query's order."""
         order = self._order()
         lim = "" if limit is None else f" LIMIT {int(limit)}"
-        rowids = self._few_candidates(conn) if self.matches else None
-        if self.matches and limit is not None and rowids is None:
+        matches = self.lookups(conn)
+        rowids = self._few_candidates(conn, matches) if matches else None
+        if matches and limit is not None and rowids is None:
             # Common needles: rows in time order hold hits often, so a walk
             # that rechecks each finds `limit` soon, where fetching and
             # sorting every candidate would not. The walk is bounded: if its
@@ -321,6 +417,9 @@ class _Plan:
             # range than in the file, and the candidates answer after all.
             budget = max(WALK_MIN, WALK_PER_HIT * limit)
             where, params = self._range("t")
+            if self.host is not None:
+                where.append("host = ?")
+                params.append(self.host)
             inner = f"SELECT {_COLUMNS}, n FROM ev WHERE {' AND '.join(where)}{order} LIMIT {budget}"
             filters = " AND ".join(self.filters) or "1"
             # No outer ORDER BY: it would make SQLite read the whole budget
@@ -333,20 +432,23 @@ class _Plan:
                     f"SELECT count(*) FROM (SELECT 1 FROM ev WHERE {' AND '.join(where)} LIMIT {budget + 1})",
                     params).fetchone()[0] <= budget:
                 return rows
-        sql, params = self._candidates(_COLUMNS, rowids) if self.matches else self._walk(_COLUMNS)
+        sql, params = self._candidates(_COLUMNS, matches, rowids) if matches else self._walk(_COLUMNS)
         return conn.execute(sql + order + lim, params).fetchall()
 
     def count(self, conn: sqlite3.Connection) -> int:
-        sql, params = self.matching("count(*)")
+        sql, params = self.matching("count(*)", self.lookups(conn))
         return conn.execute(sql, params).fetchone()[0]
 
-    def matching(self, select: str) -> tuple[str, list]:
-        """SELECT ``select`` over every matching row of a file (no order, no limit)."""
-        return self._candidates(select) if self.matches else self._walk(select)
+    def matching(self, select: str, matches: list | None = None) -> tuple[str, list]:
+        """SELECT ``select`` over every matching row of a file (no order, no
+        limit); ``matches``: the lookups for that file (``lookups``), else
+        all of them (the same rows: every needle is rechecked in SQL)."""
+        matches = self.matches if matches is None else matches
+        return self._candidates(select, matches) if matches else self._walk(select)
 
-    def _few_candidates(self, conn: sqlite3.Connection) -> list[int] | None:
-        """The rowids the first FTS5 lookup finds, or None when there are ``MANY`` or more."""
-        lookup, params = self.matches[0]
+    def _few_candidates(self, conn: sqlite3.Connection, matches: list) -> list[int] | None:
+        """The rowids the first lookup finds, or None when there are ``MANY`` or more."""
+        lookup, params = matches[0]
         rowids = [r[0] for r in conn.execute(f"{lookup} LIMIT ?", (*params, MANY))]
         return rowids if len(rowids) < MANY else None
 
@@ -474,7 +576,8 @@ class SqliteIndex:
             if create:
                 durable.make_dirs(path.parent)
                 durable.precreate(path)  # 0640 whatever the umask, and so its -wal and -shm
-            conn = sqlite3.connect(path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False,
+                                   factory=_Conn)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(f"PRAGMA cache_size=-{self.cache_mb * 1024}")
             conn.create_function("helios_word", 2, _word, deterministic=True)
@@ -490,6 +593,7 @@ class SqliteIndex:
                 conn.close()
                 raise IndexStoreError(f"sqlite index file {path} is of format {version}; "
                                       f"this Helios reads format {FORMAT}")
+            self._ensure_host_index(conn, path)
         except sqlite3.Error as exc:
             raise IndexStoreError(f"sqlite index file {path}: {exc}") from None
         self._conns[key] = conn
@@ -520,6 +624,20 @@ class SqliteIndex:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+    def _ensure_host_index(self, conn: sqlite3.Connection, path: Path) -> None:
+        """Add ev_host to a file made before it (same format: the index only
+        makes some searches faster, and a file without it answers the same)."""
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'ev_host'").fetchone():
+            return
+        t = time.monotonic()
+        try:
+            conn.execute(_HOST_DDL)
+        except sqlite3.OperationalError as exc:        # a read-only file: searched without it
+            log.warning("The sqlite index file %s has no index of hosts and cannot get one (%s); searches "
+                        "by host read more rows.", path, exc)
+            return
+        log.info("The sqlite index file %s now has an index of hosts (made in %.1f s).", path, time.monotonic() - t)
 
     def _migrate_1_to_2(self, conn: sqlite3.Connection, path: Path) -> None:
         """Format 1 had no fv table: make it and fill it from the stored

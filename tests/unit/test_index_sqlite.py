@@ -132,6 +132,73 @@ def test_common_field_values_are_walked_in_time_order_with_the_same_answer(tmp_p
                 assert index.count(q) == len(expected(replace(q, limit=None), events))
 
 
+@pytest.mark.parametrize("walk_min", [10_000, 20], ids=["walk finds the hits", "walk gives up"])
+def test_common_needles_on_one_host_walk_its_rows_with_the_same_answer(tmp_path, monkeypatch, walk_min):
+    monkeypatch.setattr(sqlite_index, "MANY", 5)
+    monkeypatch.setattr(sqlite_index, "WALK_MIN", walk_min)
+    monkeypatch.setattr(sqlite_index, "WALK_PER_HIT", 1)
+    events = [make_event(30_000 + i, T0 + (i // 3) * 10**9, b"line %d conn reset" % i, host=f"web-{i % 3}",
+                         severity=i % 8) for i in range(600)]
+    with open_index("sqlite", str(tmp_path)) as index:
+        index.load(ENV, events)
+        for text in ("reset host:web-1", "reset host:web-2 sev:warning", "host:web-0 line",
+                     "reset host:web-1,web-2", "reset host:web-9"):
+            for order in ("asc", "desc"):
+                q = query(text, start=T0 + 20 * 10**9, end=T0 + 150 * 10**9, limit=7, order=order)
+                page = index.search(q)
+                assert page == expected(q, events), (text, order)
+                if q.next_page(page) is not None:
+                    assert index.search(q.next_page(page)) == expected(q.next_page(page), events), (text, order)
+
+
+def test_an_index_made_before_the_host_index_gets_it_when_opened_and_answers_the_same(tmp_path):
+    events = corpus()
+    with open_index("sqlite", str(tmp_path)) as index:
+        index.load(ENV, events)
+    dbs = list((tmp_path / "helios-recent").rglob("*.db"))
+    for db in dbs:
+        conn = sqlite3.connect(db)
+        conn.execute("DROP INDEX ev_host")
+        conn.close()
+    with open_index("sqlite", str(tmp_path)) as index:
+        for text in ("host:web-2 error", "host:db-1", "Failed host:web-1 sev:err"):
+            assert index.search(query(text)) == expected(query(text), events), text
+    for db in dbs:
+        names = {r[0] for r in sqlite3.connect(db).execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert "ev_host" in names, db
+
+
+def test_a_substring_with_a_nul_byte_is_found(tmp_path):
+    events = [make_event(40_000 + i, T0 + i * 10**9, b"rec%d a\x00bcd tail" % i if i % 5 == 0 else b"rec%d abcd" % i)
+              for i in range(50)]
+    with open_index("sqlite", str(tmp_path)) as index:
+        index.load(ENV, events)
+        for text in ('"a\\x00bcd"', '"\\x00bc"', '"rec10 a\\x00bcd tail"'):
+            q = query(text)
+            assert index.search(q) == expected(q, events) != [], text
+            assert index.count(q) == len(expected(q, events))
+
+
+@pytest.mark.parametrize("sample_rows", [40, 10_000], ids=["sampled", "file still filling up"])
+def test_long_needles_look_up_their_rarest_trigrams_with_the_same_answer(tmp_path, monkeypatch, sample_rows):
+    monkeypatch.setattr(sqlite_index, "SAMPLE_ROWS", sample_rows)
+    events = [make_event(50_000 + i, T0 + i * 10**9,
+                         b"Failed password for invalid user bob from 203.0.%d.%d port %d ssh2" % (i % 7, i % 11, 1024 + i)
+                         if i % 2 else b"Accepted publickey for alice from 10.0.%d.9 port %d ssh2" % (i % 5, 2048 + i))
+              for i in range(400)]
+    with open_index("sqlite", str(tmp_path)) as index:
+        index.load(ENV, events[:200])
+        for batch in (None, events[200:]):
+            if batch:
+                index.load(ENV, batch)
+            for text in ('"from 203.0.3.4 port 1124 ssh2"', '"invalid user bob from 203.0.6"', '"port 2"',
+                         'Failed "for invalid user" "port 1091"', "alice publickey Accepted ssh2",
+                         '"from 10.0.4.9 port 2052"', '"from 203.0.3.4 port 9999"'):
+                q = query(text)
+                assert index.search(q) == expected(q, events[:len(events) if batch else 200]), text
+                assert index.count(q) == len(expected(q, events[:len(events) if batch else 200])), text
+
+
 def _make_format_1(tmp_path):
     """An index as Helios wrote it before fields were searchable: format 1
     files are this schema without the fv table."""
