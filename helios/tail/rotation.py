@@ -79,6 +79,25 @@ def stat_sibling(path: str) -> Sibling | None:
     return Sibling(path, st.st_dev, st.st_ino, st.st_size, st.st_mtime, st.st_mtime_ns)
 
 
+def locate(path: str, dev: int, ino: int) -> Sibling | None:
+    """The file (``dev``, ``ino``) last known at ``path``: there, or renamed
+    in the same folder since (the next rotation moves ``.1.gz`` to ``.2.gz``
+    and puts another file at ``.1.gz``). None when it is gone."""
+    s = stat_sibling(path)
+    if s is not None and (s.dev, s.ino) == (dev, ino):
+        return s
+    folder = os.path.dirname(path) or "."
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return None
+    for name in names:
+        s = stat_sibling(os.path.join(folder, name))
+        if s is not None and (s.dev, s.ino) == (dev, ino):
+            return s
+    return None
+
+
 def siblings(path: str) -> list[Sibling]:
     """Rotated siblings of ``path`` (``path.1``, ``path-DATE``, compressed too),
     oldest first by modification time."""

@@ -198,7 +198,8 @@ class Watcher:
         """Compressed files read cut short while they were new: read again
         from where they ended if they changed; corrupt if they stopped changing."""
         for path, (sig, k) in list(self.recheck.items()):
-            s = rotation.stat_sibling(path)
+            dev, ino = (int(x) for x in sig.split(":")[:2])
+            s = rotation.locate(path, dev, ino)  # by inode: a rotation may have renamed it
             p = self.positions.files.get(k)
             if p is None or p.done:
                 del self.recheck[path]
@@ -547,19 +548,21 @@ class Watcher:
             p.done = True
             p.saw(f.path, f.pos)
             if f.sealed:
-                s = rotation.stat_sibling(f.path)
+                # The file read, by its inode: its name may hold another file by
+                # now (the next rotation moved it on), which is not done.
+                s = rotation.locate(f.path, f.dev, f.ino)
                 if f.problem and s is not None and (s.signature != f.signature
                                                     or time.time() - s.mtime < STILL_WRITTEN):
                     # Cut short, but maybe still being compressed: looked at again
                     # by scan() until it stops changing.
                     p.done = False
-                    self.recheck[f.path] = (f.signature, f.key.hex())
+                    self.recheck[s.path] = (f.signature, f.key.hex())
                     log.info("%s ends early (%s); it may still be being written: it is read again "
-                             "once it stops changing.", f.path, f.problem)
+                             "once it stops changing.", s.path, f.problem)
                     return
-                if s is not None:
-                    p.sealed = (p.sealed + [s.signature])[-8:]
-                    self.done_sigs.add(s.signature)
+                # Done is what was decompressed (its signature then), nothing else.
+                p.sealed = (p.sealed + [f.signature])[-8:]
+                self.done_sigs.add(f.signature)
                 if f.problem:
                     p.ended(END_CORRUPT, f"{f.path}: {f.problem}")
                     log.warning("%s was read as far as it goes (%d bytes): %s.", f.path, f.pos, f.problem)

@@ -579,3 +579,92 @@ def test_a_truncation_in_place_while_the_tailer_looks_is_not_a_loss(tmp_path):
     write(p, b"2\n")
     drain(w, now=0.05)
     assert pos.files[key.hex()].end == "read"
+
+
+def gzip_rotate(tmp_path, method):
+    """logrotate with ``compress`` (no delaycompress): app.log.N.gz -> N+1,
+    app.log renamed (or copied, then truncated) to app.log.1, gzipped to
+    app.log.1.gz (the compressed file has its own inode), the plain one removed."""
+    p = tmp_path / "app.log"
+    for n in sorted((int(x.name.split(".")[2]) for x in tmp_path.glob("app.log.*.gz")), reverse=True):
+        os.rename(tmp_path / f"app.log.{n}.gz", tmp_path / f"app.log.{n + 1}.gz")
+    if method == "rename":
+        os.rename(p, tmp_path / "app.log.1")
+        p.touch()
+    else:
+        shutil.copyfile(p, tmp_path / "app.log.1")
+        os.truncate(p, 0)
+    (tmp_path / "app.log.1.gz").write_bytes(gzip.compress((tmp_path / "app.log.1").read_bytes()))
+    os.unlink(tmp_path / "app.log.1")
+
+
+def test_a_compressed_copy_let_go_after_later_rotations_does_not_take_the_file_now_at_its_name(tmp_path):
+    """Seed 1018 of the soak: a compressed copy (A) is being finished when two
+    more rotations happen (the tailer stopped): app.log.1.gz then names the
+    copy of a content (C) the tailer never opened. Letting A go must not mark
+    C's file as read: C is read, from its beginning, once."""
+    p = tmp_path / "app.log"
+    write(p, b"A1 first of A\n", b"A2 second of A\n")
+    pos = Positions()
+    w = Watcher([str(p)], pos, Options(start_at_end=False))
+    w.scan()
+    live = w.current[str(p)]
+    assert len(live.read(len(b"A1 first of A\n"))[0].data.splitlines()) == 1
+    gzip_rotate(tmp_path, "copytruncate")
+    write(p, b"B1 first of B, longer than what was read of A\n")
+    assert live.read(1 << 20) == [] and live.at_eof  # another first line: rewritten
+    w.at_end(live, 0.0)  # finishes A from app.log.1.gz: that reader is not read yet
+    [copy] = w.draining
+    assert copy.sealed and copy.path == str(tmp_path / "app.log.1.gz")
+    got = [(m, k) for c in live.read(1 << 20) for m, k in [(c.data, c.key)]]
+    assert got and got[0][0] == b"B1 first of B, longer than what was read of A\n"
+    # The tailer is stopped: a rename, then a copytruncate of the content created by the rename.
+    gzip_rotate(tmp_path, "rename")
+    write(p, b"C1 first of C\n", b"C2 never opened by the tailer\n")
+    gzip_rotate(tmp_path, "copytruncate")
+    write(p, b"D1 first of D\n")
+    assert gzip.decompress((tmp_path / "app.log.1.gz").read_bytes()).startswith(b"C1")
+    got = drain(w, now=100.0) + drain(w, now=200.0)
+    msgs = sorted(m for m, _ in got)
+    assert msgs == [b"A2 second of A", b"C1 first of C", b"C2 never opened by the tailer", b"D1 first of D"]
+    assert w.draining == []
+    a = next(q for q in pos.files.values() if q.fingerprint == b"A1 first of A\n")
+    c = next(q for q in pos.files.values() if q.fingerprint == b"C1 first of C\n")
+    st = os.stat(tmp_path / "app.log.3.gz")   # A's compressed copy, moved on twice
+    assert a.sealed == [f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"]
+    assert c.done and c.end == "read" and c.size == 44
+
+
+def test_a_compressed_copy_cut_short_and_renamed_by_the_next_rotation_is_looked_at_again_by_inode(tmp_path):
+    """A .gz read while still being written, then moved on (app.log.1.gz ->
+    app.log.2.gz) and completed: read again from where it ended, under its
+    own name now; the file that took its old name is not mistaken for it."""
+    p = tmp_path / "app.log"
+    write(p, b"A1 first of A\n")
+    pos = Positions()
+    w = Watcher([str(p)], pos, Options(start_at_end=False))
+    w.scan()
+    drain(w)
+    commit_all(w)
+    w.remember(now_wall=0.0)
+    w.close()
+    body = b"A1 first of A\n" + b"".join(b"A%d line of A %s\n" % (i, b"x" * (i % 50)) for i in range(2, 3000))
+    whole = gzip.compress(body)
+    gz = tmp_path / "app.log.1.gz"
+    gz.write_bytes(whole[:len(whole) // 2])   # the tailer restarts while gzip writes
+    p.write_bytes(b"B1 first of B\n")
+    w2 = Watcher([str(p)], pos, Options(start_at_end=False))
+    w2.scan()
+    first = drain(w2)
+    assert str(gz) in w2.recheck
+    with open(gz, "wb") as out:                # gzip finishes, then the next rotation
+        out.write(whole)
+    gzip_rotate(tmp_path, "rename")
+    write(p, b"C1 first of C\n")
+    w2.scan()
+    got = first + drain(w2, now=100.0) + drain(w2, now=200.0)
+    msgs = [m for m, _ in got]
+    assert all(len(keys) == 1 for keys in ids(got).values())  # what is read again keeps its id
+    assert set(body[:-1].split(b"\n")[1:]) <= set(msgs) and b"B1 first of B" in msgs and b"C1 first of C" in msgs
+    a = next(q for q in pos.files.values() if q.fingerprint == b"A1 first of A\n")
+    assert a.done and a.end == "read" and a.size == len(body)
