@@ -95,6 +95,7 @@ class Extracted:
     base: int        # the uncompressed offset of the temporary file's byte 0
     size: int        # uncompressed bytes read in all
     problem: str     # "" when the whole file decompressed
+    line_start: int = 0  # the uncompressed offset where the line holding byte ``base`` starts
 
 
 def extract(path: str, name: str, skip: int) -> Extracted:
@@ -103,9 +104,13 @@ def extract(path: str, name: str, skip: int) -> Extracted:
     costs little disk."""
     problems: list[str] = []
     tmp = tempfile.TemporaryFile()
-    total = 0
+    total = start = 0
     try:
         for block in stream(path, name, problems):
+            if total < skip:
+                nl = block.rfind(b"\n", 0, skip - total)
+                if nl >= 0:
+                    start = total + nl + 1
             if total + len(block) > skip:
                 tmp.write(block[max(0, skip - total):])
             total += len(block)
@@ -113,7 +118,7 @@ def extract(path: str, name: str, skip: int) -> Extracted:
         fd = os.dup(tmp.fileno())
     finally:
         tmp.close()
-    return Extracted(fd, skip, total, "; ".join(problems))
+    return Extracted(fd, skip, total, "; ".join(problems), start if skip else 0)
 
 
 def holds_exactly(path: str, name: str | None, n: int) -> bool:

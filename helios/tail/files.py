@@ -301,6 +301,37 @@ class FollowedFile:
             self.fd = None
 
 
+def pieces_before(run: int, max_line: int) -> int:
+    """How many pieces of a long line were handed out when a reader stopped
+    ``run`` bytes into it (its committed offset): pieces are whole
+    ``max_line`` bytes, so a run that is not a multiple of them ended with
+    a last line flushed without its newline (what follows is a new line)."""
+    return run // max_line if run > 0 and max_line > 0 and run % max_line == 0 else 0
+
+
+def line_start(fd: int, offset: int, base: int = 0) -> int:
+    """The offset of the first byte of the line that holds byte ``offset``
+    (``offset`` itself after a newline), read backwards from ``fd`` (whose
+    byte 0 is the content's byte ``base``)."""
+    at = offset
+    while at > base:
+        n = min(at - base, 1 << 20)
+        block = os.pread(fd, n, at - n - base)
+        nl = block.rfind(b"\n")
+        if nl >= 0:
+            return at - n + nl + 1
+        at -= n
+    return base
+
+
+def resume_split(f: "FollowedFile") -> None:
+    """A reader resumed at its committed offset in the middle of a long line
+    (a restart between its pieces) goes on numbering the pieces, so that the
+    last one is still marked ``{"split": n, "last": True}``."""
+    if f.fd is not None and f.pos > f.base and not f.split_n:
+        f.split_n = pieces_before(f.pos - line_start(f.fd, f.pos, f.base), f.max_line)
+
+
 _LONG: dict[int, re.Pattern] = {}
 
 

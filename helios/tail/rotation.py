@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from helios.tail import compressed
-from helios.tail.files import FollowedFile
+from helios.tail.files import FollowedFile, pieces_before, resume_split
 from helios.tail.identity import HEAD_BYTES
 
 log = logging.getLogger(__name__)
@@ -135,6 +135,12 @@ def open_rest(s: Sibling, offset: int, key: bytes | None, fingerprint: bytes | N
         log.error("Cannot read the rest of rotated file %s from byte %d: %s.", s.path, offset, exc)
         return None
     f.committed, f.rotated, f.split_n = offset, True, split_n
+    if not split_n:
+        # Resumed between the pieces of a long line (a restart): go on numbering them.
+        if f.sealed:
+            f.split_n = pieces_before(offset - x.line_start, f.max_line)
+        else:
+            resume_split(f)
     if key is not None:
         f.key, f.fingerprint = key, fingerprint
         if head and not f.sealed:

@@ -45,7 +45,7 @@ import time
 from dataclasses import dataclass
 
 from helios.tail import compressed, rotation
-from helios.tail.files import Chunk, FollowedFile, _after_last_newline
+from helios.tail.files import Chunk, FollowedFile, _after_last_newline, resume_split
 from helios.tail.identity import content_key, default_scope, head_hash, prefix_of
 from helios.tail.positions import (END_CORRUPT, END_DELETED, END_DENIED, END_READ, END_READING, END_SKIPPED,
                                    END_UNREADABLE, Position, Positions)
@@ -237,6 +237,7 @@ class Watcher:
         if f.matched and p is not None:
             if p.offset <= f.size():
                 f.pos = f.committed = p.offset
+                resume_split(f)  # resumed between the pieces of a long line: still numbered
                 p.done = False
                 p.ended(END_READING)
             else:

@@ -668,3 +668,56 @@ def test_a_compressed_copy_cut_short_and_renamed_by_the_next_rotation_is_looked_
     assert set(body[:-1].split(b"\n")[1:]) <= set(msgs) and b"B1 first of B" in msgs and b"C1 first of C" in msgs
     a = next(q for q in pos.files.values() if q.fingerprint == b"A1 first of A\n")
     assert a.done and a.end == "read" and a.size == len(body)
+
+
+@pytest.mark.parametrize("then", ["still-there", "renamed", "gzipped"])
+def test_a_restart_between_the_pieces_of_a_long_line_still_marks_its_last_piece(tmp_path, then):
+    """Seed 1020 of the soak: the tailer stopped after handing out (and
+    committing) two pieces of a long line; the next run, from the same file,
+    its rename or its compressed rotation, numbers the rest on and marks it last."""
+    p = tmp_path / "app.log"
+    write(p, b"1 first\n", b"x" * 2500)
+    pos = Positions()
+    w = Watcher([str(p)], pos, Options(start_at_end=False, max_line=1000))
+    w.scan()
+    fields = []
+    for c in w.current[str(p)].read(1 << 20, 0.0):
+        fields.extend(c.fields or [None])
+    assert fields == [None, {"split": 1}, {"split": 2}]
+    restart(w, pos)   # killed: the two pieces are committed, the rest of the line pending
+    write(p, b"y" * 10 + b"\n", b"3 after\n")
+    if then == "renamed":
+        os.rename(p, tmp_path / "app.log.1")
+        p.write_bytes(b"4 new file\n")
+    elif then == "gzipped":
+        (tmp_path / "app.log.1.gz").write_bytes(gzip.compress(p.read_bytes()))
+        p.write_bytes(b"4 new file\n")
+    w2 = Watcher([str(p)], pos, Options(start_at_end=False, max_line=1000))
+    w2.scan()
+    got = []
+    for now in (1.0, 10.0):
+        for f in w2.readers():
+            for c in f.read(1 << 20, now):
+                got.extend(zip(c.messages or c.data[:-1].split(b"\n"), c.fields or [None] * 99))
+            if f.at_eof:
+                w2.at_end(f, now)
+    assert got[0] == (b"x" * 500 + b"y" * 10, {"split": 3, "last": True})
+    assert [m for m, _ in got[1:]] == [b"3 after"] + ([b"4 new file"] if then != "still-there" else [])
+
+
+def test_a_restart_after_a_last_line_flushed_without_its_newline_starts_a_new_line(tmp_path):
+    p = tmp_path / "app.log"
+    write(p, b"1 first\n", b"2 no newline yet")
+    pos = Positions()
+    w = Watcher([str(p)], pos, Options(start_at_end=False, max_line=1000, partial_flush=1.0))
+    w.scan()
+    f = w.current[str(p)]
+    f.read(1 << 20, 0.0)
+    [c] = f.read(1 << 20, 5.0)   # flushed as it is
+    assert c.fields == [{"unterminated": True}]
+    restart(w, pos)
+    write(p, b" and the rest\n")
+    w2 = Watcher([str(p)], pos, Options(start_at_end=False, max_line=1000))
+    w2.scan()
+    [c] = w2.current[str(p)].read(1 << 20, 6.0)
+    assert c.messages is None and c.data == b" and the rest\n"   # a new, plain line
