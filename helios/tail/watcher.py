@@ -200,6 +200,15 @@ class Watcher:
         for path, (sig, k) in list(self.recheck.items()):
             dev, ino = (int(x) for x in sig.split(":")[:2])
             s = rotation.locate(path, dev, ino)  # by inode: a rotation may have renamed it
+            if not k:
+                # A compressed sibling too new to show its first line: looked at
+                # again once it changed or stopped changing.
+                if s is None:
+                    del self.recheck[path]
+                elif s.signature != sig or now - s.mtime >= STILL_WRITTEN:
+                    del self.recheck[path]
+                    self.sweep_files([s], float("-inf"))
+                continue
             p = self.positions.files.get(k)
             if p is None or p.done:
                 del self.recheck[path]
@@ -418,9 +427,13 @@ class Watcher:
                     or s.signature in self.done_sigs:
                 continue
             head, problem = s.head()
-            prefix = prefix_of(head, complete=True)
+            # A compressed file cut short decides no prefix before its first newline.
+            prefix = prefix_of(head, complete=not problem)
             if prefix is None:
-                if problem:
+                if problem and s.sealed and time.time() - s.mtime < STILL_WRITTEN:
+                    # Still being compressed (the plain file beside it is read meanwhile).
+                    self.recheck.setdefault(s.path, (s.signature, ""))
+                elif problem:
                     self.unreadable_sibling(s, problem)
                 continue
             m = self.match(prefix, head, s.sealed, s.dev, s.ino, live=False)

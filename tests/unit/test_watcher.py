@@ -721,3 +721,30 @@ def test_a_restart_after_a_last_line_flushed_without_its_newline_starts_a_new_li
     w2.scan()
     [c] = w2.current[str(p)].read(1 << 20, 6.0)
     assert c.messages is None and c.data == b" and the rest\n"   # a new, plain line
+
+
+def test_a_compressed_rotation_seen_before_its_first_block_is_written_is_not_called_corrupt(tmp_path):
+    """bzip2 writes nothing that decompresses before a whole block: a sweep
+    in that moment sees a cut-short file with no first line. It is looked at
+    again when it changes, and never reported corrupt, nor read as another content."""
+    p = tmp_path / "app.log"
+    body = b"".join(b"%d line of the first file %s\n" % (i, b"z" * (i % 70)) for i in range(4000))
+    write(p, body)
+    pos = Positions()
+    w = Watcher([str(p)], pos, Options(start_at_end=False, rotate_wait=1.0))
+    w.scan()
+    got = drain(w)
+    os.rename(p, tmp_path / "app.log.1")
+    whole = bz2.compress((tmp_path / "app.log.1").read_bytes())
+    (tmp_path / "app.log.1.bz2").write_bytes(whole[:len(whole) // 2])   # bzip2 at work
+    write(p, b"new file\n")
+    got += drain(w, now=10.0)
+    assert str(tmp_path / "app.log.1.bz2") in w.recheck
+    (tmp_path / "app.log.1.bz2").write_bytes(whole)
+    os.unlink(tmp_path / "app.log.1")
+    w.scan()
+    got += drain(w, now=20.0)
+    assert sorted(set(m for m, _ in got)) == sorted(body[:-1].split(b"\n") + [b"new file"])
+    assert all(len(keys) == 1 for keys in ids(got).values())
+    assert not w.recheck
+    assert [q.end for q in pos.files.values()] == ["read", ""]   # no "corrupt", no third content
