@@ -25,6 +25,7 @@ import zstandard
 _MAGIC = ((b"\x1f\x8b", "gzip"), (b"\x28\xb5\x2f\xfd", "zstd"), (b"\xfd7zXZ\x00", "xz"))
 _BZ2_BLOCK = b"1AY&SY"  # after b"BZh" and the level digit: a text line cannot be taken for bzip2
 CHUNK = 1 << 20
+HEAD_CHUNK = 1 << 14
 
 
 def kind(path: str) -> str | None:
@@ -52,14 +53,14 @@ def _decompressor(name: str):
 _ERRORS = (zlib.error, OSError, EOFError, lzma.LZMAError, zstandard.ZstdError, ValueError)
 
 
-def stream(path: str, name: str, problems: list[str]) -> Iterator[bytes]:
+def stream(path: str, name: str, problems: list[str], chunk_size: int = CHUNK) -> Iterator[bytes]:
     """The uncompressed bytes of ``path``, every member or frame in turn;
     what goes wrong is appended to ``problems`` and ends the stream."""
     d = _decompressor(name)
     started = False
     try:
         with open(path, "rb") as f:
-            while chunk := f.read(CHUNK):
+            while chunk := f.read(chunk_size):
                 while chunk:
                     out = d.decompress(chunk)
                     started = True
@@ -82,7 +83,7 @@ def head(path: str, name: str, n: int) -> tuple[bytes, list[str]]:
     """The first ``n`` uncompressed bytes (fewer if there are not that many)."""
     problems: list[str] = []
     got = bytearray()
-    for block in stream(path, name, problems):
+    for block in stream(path, name, problems, HEAD_CHUNK):  # a small read: its first bytes only
         got += block
         if len(got) >= n:
             return bytes(got[:n]), []

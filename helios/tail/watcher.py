@@ -93,7 +93,9 @@ class Watcher:
         self.dirty = False   # a new identity or an inventory end: save (and send) now
         self.pruned_at = float("-inf")
         self.recheck: dict[str, tuple[str, str]] = {}  # compressed file cut short -> (its signature, key hex)
-        self.done_sigs: set[str] = {sig for p in positions.files.values() for sig in p.sealed}
+        # Files (by signature) not to read again -> the content read from them ("": none of ours).
+        self.done_sigs: dict[str, str] = {sig: k for k, p in positions.files.items() for sig in p.sealed}
+        self.verified: set[str] = set()  # signatures whose first bytes were checked against their content
 
     def kw(self, resolve: bool = True) -> dict:
         kw = self.opts.reader_kw()
@@ -222,7 +224,7 @@ class Watcher:
                 del self.recheck[path]
                 p.done = True
                 p.sealed = (p.sealed + [sig])[-8:]
-                self.done_sigs.add(sig)
+                self.done_sigs[sig] = k
                 p.ended(END_CORRUPT, f"{path}: it ends early (the compressed data is cut short)")
                 log.warning("%s ends early and did not change for %d s: read as far as it goes.",
                             path, STILL_WRITTEN)
@@ -303,7 +305,7 @@ class Watcher:
         """A compressed file matched by a glob: read once, decompressed, like
         a swept sibling (the same content as a plain file: the same identity)."""
         if self.first_scan and self.fresh and self.opts.start_at_end and not self.from_beginning:
-            self.done_sigs.add(s.signature)
+            self.done_sigs[s.signature] = ""
             return
         self.sweep_files([s], float("-inf"))
 
@@ -424,7 +426,7 @@ class Watcher:
         active = {r.key for r in self.readers() if r.key is not None}
         for s in files:
             if s.path in self.current or s.path in self.parked or (s.dev, s.ino) in busy \
-                    or s.signature in self.done_sigs:
+                    or self.already_read(s):
                 continue
             head, problem = s.head()
             # A compressed file cut short decides no prefix before its first newline.
@@ -443,7 +445,8 @@ class Watcher:
                     continue
                 if (s.sealed and compressed.holds_exactly(s.path, s.kind, p.offset)) \
                         or (not s.sealed and s.size <= p.offset):
-                    self.done_sigs.add(s.signature)
+                    self.done_sigs[s.signature] = k
+                    self.verified.add(s.signature)
                     continue
                 if self.finish(s, k, p) is not None:
                     active.add(bytes.fromhex(k))
@@ -459,7 +462,30 @@ class Watcher:
                 log.info("Reading %s, written while the tailer was not looking, from its beginning.", s.path)
                 self.draining.append(r)
             else:
-                self.done_sigs.add(s.signature)  # older than our watch: not ours to read
+                self.done_sigs[s.signature] = ""  # older than our watch: not ours to read
+
+    def already_read(self, s: rotation.Sibling) -> bool:
+        """Is ``s`` a file already read (or not ours)? Taken from what was
+        recorded, once checked against its first bytes: a file recorded under
+        a content it does not hold (its name reused by the next rotation while
+        it was read) is read, never skipped unseen."""
+        k = self.done_sigs.get(s.signature)
+        if k is None:
+            return False
+        if not k or s.signature in self.verified:
+            return True
+        p = self.positions.files.get(k)
+        if p is None:
+            return True  # forgotten: finished long ago
+        head, _ = s.head()
+        if head[:len(p.fingerprint)] == p.fingerprint and self.agrees(p, head, s.sealed, s.dev, s.ino, live=False):
+            self.verified.add(s.signature)
+            return True
+        del self.done_sigs[s.signature]
+        p.sealed = [sig for sig in p.sealed if sig != s.signature]
+        self.dirty = True
+        log.error("%s was recorded as read as %s, but it holds another content: it is read now.", s.path, p.path)
+        return False
 
     def unreadable_sibling(self, s: rotation.Sibling, problem: str) -> None:
         if s.mtime < min(self.positions.watching.values(), default=0.0):
@@ -472,7 +498,7 @@ class Watcher:
         p.done = True
         end = END_DENIED if "denied" in problem.lower() else END_CORRUPT if s.sealed else END_UNREADABLE
         p.ended(end, problem)
-        self.done_sigs.add(s.signature)
+        self.done_sigs[s.signature] = ""
         self.dirty = True
 
     def finish_copy(self, f: FollowedFile, offset: int, unseen: float = 0.0) -> None:
@@ -576,7 +602,7 @@ class Watcher:
                     return
                 # Done is what was decompressed (its signature then), nothing else.
                 p.sealed = (p.sealed + [f.signature])[-8:]
-                self.done_sigs.add(f.signature)
+                self.done_sigs[f.signature] = f.key.hex()
                 if f.problem:
                     p.ended(END_CORRUPT, f"{f.path}: {f.problem}")
                     log.warning("%s was read as far as it goes (%d bytes): %s.", f.path, f.pos, f.problem)

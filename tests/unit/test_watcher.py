@@ -748,3 +748,28 @@ def test_a_compressed_rotation_seen_before_its_first_block_is_written_is_not_cal
     assert all(len(keys) == 1 for keys in ids(got).values())
     assert not w.recheck
     assert [q.end for q in pos.files.values()] == ["read", ""]   # no "corrupt", no third content
+
+
+def test_a_file_recorded_as_read_under_a_content_it_does_not_hold_is_read_all_the_same(tmp_path, caplog):
+    """Broken on purpose: positions that say C's compressed file was read as
+    A (what the tailer of seed 1018 wrote). The next run checks a recorded
+    file's first bytes before it skips it: C is read, and the error is said."""
+    p = tmp_path / "app.log"
+    write(p, b"A1 first of A\n")
+    pos = Positions()
+    w = Watcher([str(p)], pos, Options(start_at_end=False))
+    w.scan()
+    drain(w)
+    restart(w, pos)
+    gzip_rotate(tmp_path, "copytruncate")     # A -> app.log.1.gz, read to its end already
+    write(p, b"C1 first of C\n", b"C2 never read\n")
+    gzip_rotate(tmp_path, "copytruncate")     # C -> app.log.1.gz, A -> app.log.2.gz
+    write(p, b"D1 first of D\n")
+    st = os.stat(tmp_path / "app.log.1.gz")
+    [a] = pos.files.values()
+    a.sealed.append(f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}")   # the wrong record
+    w2 = Watcher([str(p)], Positions.from_bytes(pos.to_bytes()), Options(start_at_end=False))
+    w2.scan()
+    got = sorted(m for m, _ in drain(w2))
+    assert got == [b"C1 first of C", b"C2 never read", b"D1 first of D"]
+    assert "holds another content: it is read now" in caplog.text
