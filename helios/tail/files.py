@@ -96,6 +96,7 @@ class FollowedFile:
     signature: str = ""           # a sealed reader: its file's device, inode, size and mtime when decompressed
     last_read_at: float = -1.0    # monotonic time of the last read
     gap: float = 0.0              # seconds between the last two reads (long: the tailer was stopped)
+    behind_size: int = 0          # the file's size when a read last left bytes after it (seen, not read yet)
     matched: bool = False         # its identity is a content known before (resume at its offset)
     size_total: int = -1          # a sealed reader: the uncompressed size read in all
     avoid: bytes | None = None    # a key it must not take (the content it had before a truncation)
@@ -162,6 +163,13 @@ class FollowedFile:
             # already. These bytes are not a continuation.
             self.rewritten, self.at_eof = True, True
             return []
+        if not self.at_eof and not self.base:
+            # Behind the writer: the bytes after this read were seen on disk. If the
+            # file is truncated before they are read, they are a loss to report.
+            try:
+                self.behind_size = max(self.behind_size, os.fstat(self.fd).st_size)
+            except OSError:
+                pass
         if not data:
             if self.pending and now - self.pending_since >= self.partial_flush:
                 return self.take_pending()
@@ -278,6 +286,7 @@ class FollowedFile:
         under the identity it had: its old lines keep their ids)."""
         self.avoid = self.key
         self.pos, self.pending, self.split_n, self.committed, self.rewritten = 0, b"", 0, 0, False
+        self.behind_size = 0
         self.key = self.fingerprint = None
         self.head = b""
         self.identify()

@@ -511,7 +511,7 @@ class Watcher:
         if p is None:
             return
         p.offset = max(p.offset, min(offset, f.committed if f.committed >= 0 else offset))
-        p.saw(f.path, f.pos)
+        p.saw(f.path, max(f.pos, f.behind_size))  # bytes it knew were there count as seen
         for s in rotation.siblings(f.path):
             # (A draining reader keeps the name it was opened by: compare files, not names.)
             if (s.dev, s.ino) == (f.dev, f.ino) or any((r.dev, r.ino) == (s.dev, s.ino) for r in self.draining):

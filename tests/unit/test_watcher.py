@@ -773,3 +773,26 @@ def test_a_file_recorded_as_read_under_a_content_it_does_not_hold_is_read_all_th
     got = sorted(m for m, _ in drain(w2))
     assert got == [b"C1 first of C", b"C2 never read", b"D1 first of D"]
     assert "holds another content: it is read now" in caplog.text
+
+
+def test_a_truncation_while_the_tailer_was_behind_reports_the_bytes_it_had_seen_and_not_read(tmp_path):
+    """Soak seed 1010: the tailer, behind the writer (its last read stopped
+    short of the end), is stopped for less than UNSEEN_S; the file is
+    truncated meanwhile (no copy). The bytes it knew were there are a loss
+    the audit must name: "deleted", with the size it had seen."""
+    p = tmp_path / "app.log"
+    pos = Positions()
+    w = Watcher([str(p.parent / "*.log")], pos, Options(start_at_end=False))
+    write(p, b"1 first\n")
+    w.scan()
+    drain(w)
+    write(p, b"2 read\n", b"3 seen, never read\n", b"4 seen, never read\n")
+    f = w.current[str(p)]
+    [c] = f.read(len(b"2 read\n"), 1.0)     # behind: a short turn of reading
+    assert c.data == b"2 read\n" and not f.at_eof
+    size = p.stat().st_size
+    p.write_bytes(b"5 new\n")               # truncated and written again while the tailer was stopped
+    got = drain(w, now=2.5)                 # 1.5 s later: less than UNSEEN_S
+    assert [m for m, _ in got] == [b"5 new"]
+    old = pos.files[c.key.hex()]
+    assert old.end == "deleted" and old.size == size and "truncated after byte 15" in old.detail
