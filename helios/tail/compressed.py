@@ -53,13 +53,17 @@ def _decompressor(name: str):
 _ERRORS = (zlib.error, OSError, EOFError, lzma.LZMAError, zstandard.ZstdError, ValueError)
 
 
-def stream(path: str, name: str, problems: list[str], chunk_size: int = CHUNK) -> Iterator[bytes]:
-    """The uncompressed bytes of ``path``, every member or frame in turn;
-    what goes wrong is appended to ``problems`` and ends the stream."""
+def stream(path: str, name: str, problems: list[str], chunk_size: int = CHUNK,
+           fd: int | None = None) -> Iterator[bytes]:
+    """The uncompressed bytes of ``path`` (or of the open descriptor ``fd``,
+    read from its start, left open), every member or frame in turn; what goes
+    wrong is appended to ``problems`` and ends the stream."""
     d = _decompressor(name)
     started = False
     try:
-        with open(path, "rb") as f:
+        with (open(path, "rb") if fd is None else os.fdopen(os.dup(fd), "rb")) as f:
+            if fd is not None:
+                f.seek(0)
             while chunk := f.read(chunk_size):
                 while chunk:
                     out = d.decompress(chunk)
@@ -79,11 +83,11 @@ def stream(path: str, name: str, problems: list[str], chunk_size: int = CHUNK) -
         problems.append(f"the {name} data is damaged ({exc})")
 
 
-def head(path: str, name: str, n: int) -> tuple[bytes, list[str]]:
+def head(path: str, name: str, n: int, fd: int | None = None) -> tuple[bytes, list[str]]:
     """The first ``n`` uncompressed bytes (fewer if there are not that many)."""
     problems: list[str] = []
     got = bytearray()
-    for block in stream(path, name, problems, HEAD_CHUNK):  # a small read: its first bytes only
+    for block in stream(path, name, problems, HEAD_CHUNK, fd=fd):  # a small read: its first bytes only
         got += block
         if len(got) >= n:
             return bytes(got[:n]), []
@@ -99,15 +103,16 @@ class Extracted:
     line_start: int = 0  # the uncompressed offset where the line holding byte ``base`` starts
 
 
-def extract(path: str, name: str, skip: int) -> Extracted:
-    """Decompress ``path`` to an anonymous temporary file, leaving out its
-    first ``skip`` bytes (already read): a file finished from near its end
-    costs little disk."""
+def extract(path: str, name: str, skip: int, fd: int | None = None) -> Extracted:
+    """Decompress ``path`` (or the open ``fd``: the very file that was looked
+    at, whatever its name holds now) to an anonymous temporary file, leaving
+    out its first ``skip`` bytes (already read): a file finished from near its
+    end costs little disk."""
     problems: list[str] = []
     tmp = tempfile.TemporaryFile()
     total = start = 0
     try:
-        for block in stream(path, name, problems):
+        for block in stream(path, name, problems, fd=fd):
             if total < skip:
                 nl = block.rfind(b"\n", 0, skip - total)
                 if nl >= 0:

@@ -796,3 +796,35 @@ def test_a_truncation_while_the_tailer_was_behind_reports_the_bytes_it_had_seen_
     assert [m for m, _ in got] == [b"5 new"]
     old = pos.files[c.key.hex()]
     assert old.end == "deleted" and old.size == size and "truncated after byte 15" in old.detail
+
+
+def test_siblings_renamed_between_their_listing_and_their_reading_are_read_as_the_files_they_are(tmp_path):
+    """Soak seed 1018 again: the tailer listed the siblings, was stopped, and a
+    rotation moved app.log.1.gz (B) to app.log.2.gz and put C there. What it
+    listed as app.log.1.gz is B's file: C is not recorded under B's file
+    (which would leave B unread), and both are read, each once."""
+    from helios.tail import rotation
+
+    p = tmp_path / "app.log"
+    write(p, b"A1 first of A\n")
+    pos = Positions()
+    w = Watcher([str(p)], pos, Options(start_at_end=False))
+    w.scan()
+    drain(w)
+    restart(w, pos)
+    p.write_bytes(b"B1 first of B\nB2\n")
+    gzip_rotate(tmp_path, "rename")             # B -> app.log.1.gz
+    listed = rotation.siblings(str(p))          # ... listed; then the tailer is stopped
+    write(p, b"C1 first of C\nC2\n")
+    gzip_rotate(tmp_path, "copytruncate")       # C -> app.log.1.gz, B -> app.log.2.gz
+    w2 = Watcher([str(p)], pos, Options(start_at_end=False))
+    w2.first_scan = False
+    w2.sweep_files(listed, float("-inf"))       # goes on with what it had listed
+    w2.scan()
+    w2.sweep(str(p))
+    got = drain(w2, now=10.0) + drain(w2, now=20.0)
+    assert sorted(m for m, _ in got) == [b"B1 first of B", b"B2", b"C1 first of C", b"C2"]
+    for name, first in (("app.log.2.gz", b"B1 first of B\n"), ("app.log.1.gz", b"C1 first of C\n")):
+        st = os.stat(tmp_path / name)
+        [q] = [q for q in pos.files.values() if q.fingerprint == first]
+        assert [sig.split(":")[1] for sig in q.sealed] == [str(st.st_ino)]
