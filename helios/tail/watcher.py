@@ -41,6 +41,8 @@ import errno
 import glob
 import logging
 import os
+import signal
+import threading
 import time
 from dataclasses import dataclass
 
@@ -70,6 +72,37 @@ class Options:
         return {"max_line": self.max_line, "partial_flush": self.partial_flush}
 
 
+_continued = [float("-inf")]  # monotonic time of the last SIGCONT: the process was stopped before it
+
+
+def _on_continue(signum, frame) -> None:
+    _continued[0] = time.monotonic()
+
+
+def watch_continue() -> None:
+    """Note when the process is continued after a stop (SIGSTOP, SIGTSTP):
+    a truncation the tailer finds just after that may have taken bytes
+    written while it was stopped, however short the stop (see finish_copy).
+    Only the main thread can set a handler; an existing one is kept."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    before = signal.getsignal(signal.SIGCONT)
+    if before in (_on_continue, None) or getattr(before, "__name__", "") == "_chained_continue":
+        return
+    if callable(before):
+        def _chained_continue(signum, frame):
+            _on_continue(signum, frame)
+            before(signum, frame)
+        signal.signal(signal.SIGCONT, _chained_continue)
+    else:
+        signal.signal(signal.SIGCONT, _on_continue)
+
+
+def stopped_since(t: float) -> bool:
+    """Was the process continued after a stop since monotonic time ``t``?"""
+    return _continued[0] > t
+
+
 def unread_key(path: str) -> bytes:
     """The inventory key of a file that could not be read at all (no content known)."""
     return content_key(b"\0unreadable\0" + path.encode(errors="surrogateescape"))
@@ -95,6 +128,7 @@ class Watcher:
         self.recheck: dict[str, tuple[str, str]] = {}  # compressed file cut short -> (its signature, key hex)
         # Files (by signature) not to read again -> the content read from them ("": none of ours).
         self.done_sigs: dict[str, str] = {sig: k for k, p in positions.files.items() for sig in p.sealed}
+        watch_continue()
         self.verified: set[str] = set()  # signatures whose first bytes were checked against their content
 
     def kw(self, resolve: bool = True) -> dict:
@@ -501,12 +535,13 @@ class Watcher:
         self.done_sigs[s.signature] = ""
         self.dirty = True
 
-    def finish_copy(self, f: FollowedFile, offset: int, unseen: float = 0.0) -> None:
+    def finish_copy(self, f: FollowedFile, offset: int, unseen: float = 0.0, stopped: bool = False) -> None:
         """``f`` was truncated after being read to ``offset``: if a rotated copy
         of it exists (copytruncate), finish the copy from there. With no copy,
         bytes seen and not read are lost, and so may be bytes never seen if
-        the tailer had not looked at the file for ``unseen`` >= UNSEEN_S seconds
-        (it was stopped): both are reported."""
+        the tailer had not looked at the file for ``unseen`` >= UNSEEN_S seconds,
+        or was ``stopped`` (SIGSTOP, then SIGCONT) since its last look, however
+        briefly: both are reported."""
         p = self.position(f)
         if p is None:
             return
@@ -529,11 +564,13 @@ class Watcher:
                 self.draining.append(r)
                 return
         p.done = True
-        if offset < p.size or unseen >= UNSEEN_S:
+        blind = unseen >= UNSEEN_S or stopped
+        if offset < p.size or blind:
             p.ended(END_DELETED, f"{f.path} was truncated after byte {offset} of {p.size} seen, "
                                  f"and no copy of it was found"
-                    + (f"; the tailer had not looked at it for {unseen:.1f} s, so anything written "
-                       f"meanwhile was not seen" if unseen >= UNSEEN_S else ""))
+                    + (f"; the tailer had not looked at it for {unseen:.1f} s"
+                       + (" (it was stopped)" if stopped else "") + ", so anything written meanwhile was not seen"
+                       if blind else ""))
             log.warning("%s was truncated after byte %d of %d seen, with no copy beside it: bytes %d..%d are "
                         "lost; reading it again from the beginning.", f.path, offset, p.size, offset, p.size)
         else:
@@ -563,7 +600,9 @@ class Watcher:
                 return last
             return []
         if f.truncated():
-            self.finish_copy(f, f.line_offset, unseen=f.gap)
+            # Stopped between its last two reads (a SIGCONT came): whatever the
+            # stop lasted, bytes written then may be gone unseen.
+            self.finish_copy(f, f.line_offset, unseen=f.gap, stopped=stopped_since(f.last_read_at - f.gap))
             f.restart()
             self.sweep(f.path)
             return []

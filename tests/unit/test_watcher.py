@@ -828,3 +828,35 @@ def test_siblings_renamed_between_their_listing_and_their_reading_are_read_as_th
         st = os.stat(tmp_path / name)
         [q] = [q for q in pos.files.values() if q.fingerprint == first]
         assert [sig.split(":")[1] for sig in q.sealed] == [str(st.st_ino)]
+
+
+def test_a_truncation_found_just_after_a_short_stop_is_reported_as_possibly_unseen(tmp_path, monkeypatch):
+    """The tailer at the end of its file is stopped (SIGSTOP) for less than
+    UNSEEN_S; meanwhile lines are written and the file truncated in place. It
+    cannot know what it missed, but it knows it was stopped (SIGCONT came):
+    the truncation is reported, so the audit does not say "No gaps"."""
+    import signal
+    import time
+
+    from helios.tail import watcher as watcher_mod
+
+    monkeypatch.setattr(watcher_mod, "_continued", [float("-inf")])
+    p = tmp_path / "app.log"
+    pos = Positions()
+    w = Watcher([str(p.parent / "*.log")], pos, Options(start_at_end=False))
+    write(p, b"1 first\n", b"2 read\n")
+    w.scan()
+    t0 = time.monotonic() - 1.0                 # (the looks below are a second ago and just now)
+    [(_, key), _] = drain(w, now=t0)
+    p.write_bytes(b"3 new\n")                   # written on, then truncated: while it was stopped
+    drain(w, now=t0 + 0.5)                      # a normal look: no stop, a truncation is no loss
+    assert pos.files[key.hex()].end == "read"
+
+    write(p, b"4 read\n")
+    drain(w, now=t0 + 0.6)
+    [new] = [q for q in pos.files.values() if q.fingerprint == b"3 new\n"]
+    os.kill(os.getpid(), signal.SIGCONT)        # the tailer was stopped and is continued
+    assert watcher_mod.stopped_since(t0 + 0.6)
+    p.write_bytes(b"5 after\n")
+    drain(w, now=t0 + 1.5)                      # 0.9 s after its last look: less than UNSEEN_S
+    assert new.end == "deleted" and "had not looked at it" in new.detail
