@@ -171,7 +171,8 @@ class FollowedFile:
             except OSError:
                 pass
         if not data:
-            if self.pending and now - self.pending_since >= self.partial_flush:
+            if self.pending and now - self.pending_since >= self.partial_flush and not self.shrunk():
+                # (A file that shrank was truncated: its copy may hold the rest of the line.)
                 return self.take_pending()
             return []
         self.last_growth = now
@@ -200,6 +201,7 @@ class FollowedFile:
             buf, start = buf[nl + 1:], start + nl + 1
         cut = buf.rfind(b"\n") + 1
         if cut:
+            self.pending = b""              # what is left is a new line: its wait starts now
             complete = buf[:cut]
             if len(complete) > self.max_line and _long_line(self.max_line).search(complete):
                 out.append(self._split_complete(complete, start))
@@ -267,6 +269,15 @@ class FollowedFile:
 
     def size(self) -> int:
         return os.fstat(self.fd).st_size + self.base
+
+    def shrunk(self) -> bool:
+        """Smaller than what was read (truncated)."""
+        if self.sealed or self.fd is None:
+            return False
+        try:
+            return self.size() < self.pos
+        except OSError:
+            return False
 
     def truncated(self) -> bool:
         """Smaller than what was read, or (found by ``read``, which checks the

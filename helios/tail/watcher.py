@@ -535,7 +535,7 @@ class Watcher:
         self.done_sigs[s.signature] = ""
         self.dirty = True
 
-    def finish_copy(self, f: FollowedFile, offset: int, unseen: float = 0.0, stopped: bool = False) -> None:
+    def finish_copy(self, f: FollowedFile, offset: int, unseen: float = 0.0, stopped: bool = False) -> bool:
         """``f`` was truncated after being read to ``offset``: if a rotated copy
         of it exists (copytruncate), finish the copy from there. With no copy,
         bytes seen and not read are lost, and so may be bytes never seen if
@@ -544,7 +544,7 @@ class Watcher:
         briefly: both are reported."""
         p = self.position(f)
         if p is None:
-            return
+            return False
         p.offset = max(p.offset, min(offset, f.committed if f.committed >= 0 else offset))
         p.saw(f.path, max(f.pos, f.behind_size))  # bytes it knew were there count as seen
         for s in rotation.siblings(f.path):
@@ -562,8 +562,10 @@ class Watcher:
                          f.path, s.path, offset)
                 p.saw(s.path, r.size_total if r.sealed else r.size())
                 self.draining.append(r)
-                return
+                return True
         p.done = True
+        if f.pending and offset == f.line_offset:
+            offset = f.pos  # the caller hands out the unfinished last line it read: all there is of it
         blind = unseen >= UNSEEN_S or stopped
         if offset < p.size or blind:
             p.ended(END_DELETED, f"{f.path} was truncated after byte {offset} of {p.size} seen, "
@@ -578,6 +580,7 @@ class Watcher:
             log.info("%s was truncated after byte %d (all of it read); reading it again from the beginning.",
                      f.path, offset)
         self.dirty = True
+        return False
 
     # --- reading ---
 
@@ -602,10 +605,12 @@ class Watcher:
         if f.truncated():
             # Stopped between its last two reads (a SIGCONT came): whatever the
             # stop lasted, bytes written then may be gone unseen.
-            self.finish_copy(f, f.line_offset, unseen=f.gap, stopped=stopped_since(f.last_read_at - f.gap))
+            copied = self.finish_copy(f, f.line_offset, unseen=f.gap, stopped=stopped_since(f.last_read_at - f.gap))
+            # With no copy, an unfinished last line read before the truncation is all there is of it.
+            last = [] if copied else f.take_pending()
             f.restart()
             self.sweep(f.path)
-            return []
+            return last
         if f.replaced():
             log.info("%s was rotated or deleted; reading its old file to the end.", f.path)
             # The writer may go on writing to its old file until it reopens

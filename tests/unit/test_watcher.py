@@ -860,3 +860,22 @@ def test_a_truncation_found_just_after_a_short_stop_is_reported_as_possibly_unse
     p.write_bytes(b"5 after\n")
     drain(w, now=t0 + 1.5)                      # 0.9 s after its last look: less than UNSEEN_S
     assert new.end == "deleted" and "had not looked at it" in new.detail
+
+
+def test_an_unfinished_last_line_of_a_file_truncated_with_no_copy_is_handed_out_once(tmp_path):
+    p = tmp_path / "app.log"
+    pos = Positions()
+    w = Watcher([str(p)], pos, Options(start_at_end=False, partial_flush=0.5))
+    write(p, b"1 first\n", b"2 unfinis")
+    w.scan()
+    f = w.current[str(p)]
+    assert [c.data for c in f.read(1 << 20, 0.0)] == [b"1 first\n"]
+    key = f.key
+    p.write_bytes(b"3 new\n")                  # truncated in place: no copy
+    got = []
+    for now in (1.0, 1.1):                     # (looked at often: nothing unseen)
+        got += [(m, fl) for c in f.read(1 << 20, now) for m, fl in zip(c.messages or [c.data[:-1]], c.fields or [None])]
+        if f.at_eof:
+            got += [(m, fl) for c in w.at_end(f, now) for m, fl in zip(c.messages, c.fields)]
+    assert got == [(b"2 unfinis", {"unterminated": True}), (b"3 new", None)]
+    assert pos.files[key.hex()].end == "read"   # all of it was handed out
