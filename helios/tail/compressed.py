@@ -25,6 +25,7 @@ import zstandard
 _MAGIC = ((b"\x1f\x8b", "gzip"), (b"\x28\xb5\x2f\xfd", "zstd"), (b"\xfd7zXZ\x00", "xz"))
 _BZ2_BLOCK = b"1AY&SY"  # after b"BZh" and the level digit: a text line cannot be taken for bzip2
 CHUNK = 1 << 20
+HEAD_CHUNK = 1 << 14
 
 
 def kind(path: str) -> str | None:
@@ -52,14 +53,18 @@ def _decompressor(name: str):
 _ERRORS = (zlib.error, OSError, EOFError, lzma.LZMAError, zstandard.ZstdError, ValueError)
 
 
-def stream(path: str, name: str, problems: list[str]) -> Iterator[bytes]:
-    """The uncompressed bytes of ``path``, every member or frame in turn;
-    what goes wrong is appended to ``problems`` and ends the stream."""
+def stream(path: str, name: str, problems: list[str], chunk_size: int = CHUNK,
+           fd: int | None = None) -> Iterator[bytes]:
+    """The uncompressed bytes of ``path`` (or of the open descriptor ``fd``,
+    read from its start, left open), every member or frame in turn; what goes
+    wrong is appended to ``problems`` and ends the stream."""
     d = _decompressor(name)
     started = False
     try:
-        with open(path, "rb") as f:
-            while chunk := f.read(CHUNK):
+        with (open(path, "rb") if fd is None else os.fdopen(os.dup(fd), "rb")) as f:
+            if fd is not None:
+                f.seek(0)
+            while chunk := f.read(chunk_size):
                 while chunk:
                     out = d.decompress(chunk)
                     started = True
@@ -78,11 +83,11 @@ def stream(path: str, name: str, problems: list[str]) -> Iterator[bytes]:
         problems.append(f"the {name} data is damaged ({exc})")
 
 
-def head(path: str, name: str, n: int) -> tuple[bytes, list[str]]:
+def head(path: str, name: str, n: int, fd: int | None = None) -> tuple[bytes, list[str]]:
     """The first ``n`` uncompressed bytes (fewer if there are not that many)."""
     problems: list[str] = []
     got = bytearray()
-    for block in stream(path, name, problems):
+    for block in stream(path, name, problems, HEAD_CHUNK, fd=fd):  # a small read: its first bytes only
         got += block
         if len(got) >= n:
             return bytes(got[:n]), []
@@ -95,17 +100,23 @@ class Extracted:
     base: int        # the uncompressed offset of the temporary file's byte 0
     size: int        # uncompressed bytes read in all
     problem: str     # "" when the whole file decompressed
+    line_start: int = 0  # the uncompressed offset where the line holding byte ``base`` starts
 
 
-def extract(path: str, name: str, skip: int) -> Extracted:
-    """Decompress ``path`` to an anonymous temporary file, leaving out its
-    first ``skip`` bytes (already read): a file finished from near its end
-    costs little disk."""
+def extract(path: str, name: str, skip: int, fd: int | None = None) -> Extracted:
+    """Decompress ``path`` (or the open ``fd``: the very file that was looked
+    at, whatever its name holds now) to an anonymous temporary file, leaving
+    out its first ``skip`` bytes (already read): a file finished from near its
+    end costs little disk."""
     problems: list[str] = []
     tmp = tempfile.TemporaryFile()
-    total = 0
+    total = start = 0
     try:
-        for block in stream(path, name, problems):
+        for block in stream(path, name, problems, fd=fd):
+            if total < skip:
+                nl = block.rfind(b"\n", 0, skip - total)
+                if nl >= 0:
+                    start = total + nl + 1
             if total + len(block) > skip:
                 tmp.write(block[max(0, skip - total):])
             total += len(block)
@@ -113,7 +124,7 @@ def extract(path: str, name: str, skip: int) -> Extracted:
         fd = os.dup(tmp.fileno())
     finally:
         tmp.close()
-    return Extracted(fd, skip, total, "; ".join(problems))
+    return Extracted(fd, skip, total, "; ".join(problems), start if skip else 0)
 
 
 def holds_exactly(path: str, name: str | None, n: int) -> bool:

@@ -96,6 +96,7 @@ class FollowedFile:
     signature: str = ""           # a sealed reader: its file's device, inode, size and mtime when decompressed
     last_read_at: float = -1.0    # monotonic time of the last read
     gap: float = 0.0              # seconds between the last two reads (long: the tailer was stopped)
+    behind_size: int = 0          # the file's size when a read last left bytes after it (seen, not read yet)
     matched: bool = False         # its identity is a content known before (resume at its offset)
     size_total: int = -1          # a sealed reader: the uncompressed size read in all
     avoid: bytes | None = None    # a key it must not take (the content it had before a truncation)
@@ -162,8 +163,16 @@ class FollowedFile:
             # already. These bytes are not a continuation.
             self.rewritten, self.at_eof = True, True
             return []
+        if not self.at_eof and not self.base:
+            # Behind the writer: the bytes after this read were seen on disk. If the
+            # file is truncated before they are read, they are a loss to report.
+            try:
+                self.behind_size = max(self.behind_size, os.fstat(self.fd).st_size)
+            except OSError:
+                pass
         if not data:
-            if self.pending and now - self.pending_since >= self.partial_flush:
+            if self.pending and now - self.pending_since >= self.partial_flush and not self.shrunk():
+                # (A file that shrank was truncated: its copy may hold the rest of the line.)
                 return self.take_pending()
             return []
         self.last_growth = now
@@ -192,6 +201,7 @@ class FollowedFile:
             buf, start = buf[nl + 1:], start + nl + 1
         cut = buf.rfind(b"\n") + 1
         if cut:
+            self.pending = b""              # what is left is a new line: its wait starts now
             complete = buf[:cut]
             if len(complete) > self.max_line and _long_line(self.max_line).search(complete):
                 out.append(self._split_complete(complete, start))
@@ -260,6 +270,15 @@ class FollowedFile:
     def size(self) -> int:
         return os.fstat(self.fd).st_size + self.base
 
+    def shrunk(self) -> bool:
+        """Smaller than what was read (truncated)."""
+        if self.sealed or self.fd is None:
+            return False
+        try:
+            return self.size() < self.pos
+        except OSError:
+            return False
+
     def truncated(self) -> bool:
         """Smaller than what was read, or (found by ``read``, which checks the
         first line before it takes new bytes) written again with another
@@ -278,6 +297,7 @@ class FollowedFile:
         under the identity it had: its old lines keep their ids)."""
         self.avoid = self.key
         self.pos, self.pending, self.split_n, self.committed, self.rewritten = 0, b"", 0, 0, False
+        self.behind_size = 0
         self.key = self.fingerprint = None
         self.head = b""
         self.identify()
@@ -299,6 +319,37 @@ class FollowedFile:
             except OSError:
                 pass
             self.fd = None
+
+
+def pieces_before(run: int, max_line: int) -> int:
+    """How many pieces of a long line were handed out when a reader stopped
+    ``run`` bytes into it (its committed offset): pieces are whole
+    ``max_line`` bytes, so a run that is not a multiple of them ended with
+    a last line flushed without its newline (what follows is a new line)."""
+    return run // max_line if run > 0 and max_line > 0 and run % max_line == 0 else 0
+
+
+def line_start(fd: int, offset: int, base: int = 0) -> int:
+    """The offset of the first byte of the line that holds byte ``offset``
+    (``offset`` itself after a newline), read backwards from ``fd`` (whose
+    byte 0 is the content's byte ``base``)."""
+    at = offset
+    while at > base:
+        n = min(at - base, 1 << 20)
+        block = os.pread(fd, n, at - n - base)
+        nl = block.rfind(b"\n")
+        if nl >= 0:
+            return at - n + nl + 1
+        at -= n
+    return base
+
+
+def resume_split(f: "FollowedFile") -> None:
+    """A reader resumed at its committed offset in the middle of a long line
+    (a restart between its pieces) goes on numbering the pieces, so that the
+    last one is still marked ``{"split": n, "last": True}``."""
+    if f.fd is not None and f.pos > f.base and not f.split_n:
+        f.split_n = pieces_before(f.pos - line_start(f.fd, f.pos, f.base), f.max_line)
 
 
 _LONG: dict[int, re.Pattern] = {}

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from helios.tail import compressed
-from helios.tail.files import FollowedFile
+from helios.tail.files import FollowedFile, pieces_before, resume_split
 from helios.tail.identity import HEAD_BYTES
 
 log = logging.getLogger(__name__)
@@ -52,14 +52,19 @@ class Sibling:
         return f"{self.dev}:{self.ino}:{self.size}:{self.mtime_ns}"
 
     def head(self) -> tuple[bytes, str]:
-        """Its first uncompressed bytes (up to HEAD_BYTES), and a problem ("" if none)."""
+        """Its first uncompressed bytes (up to HEAD_BYTES), and a problem ("" if none).
+        Nothing (and no problem) when its name holds another file by now (a
+        rotation moved it on since it was listed): it is looked at under its new name."""
         if self._head is None:
             try:
-                if self.sealed:
-                    data, problems = compressed.head(self.path, self.kind, HEAD_BYTES)
-                    self._head = (data, "; ".join(problems))
-                else:
-                    with open(self.path, "rb") as f:
+                with open(self.path, "rb") as f:
+                    st = os.fstat(f.fileno())
+                    if (st.st_dev, st.st_ino) != (self.dev, self.ino):
+                        self._head = (b"", "")
+                    elif self.sealed:
+                        data, problems = compressed.head(self.path, self.kind, HEAD_BYTES, fd=f.fileno())
+                        self._head = (data, "; ".join(problems))
+                    else:
                         self._head = (f.read(HEAD_BYTES), "")
             except OSError as exc:
                 self.error = exc
@@ -77,6 +82,37 @@ def stat_sibling(path: str) -> Sibling | None:
     if not stat_mod.S_ISREG(st.st_mode):
         return None
     return Sibling(path, st.st_dev, st.st_ino, st.st_size, st.st_mtime, st.st_mtime_ns)
+
+
+def locate(path: str, dev: int, ino: int) -> Sibling | None:
+    """The file (``dev``, ``ino``) last known at ``path``: there, or renamed
+    in the same folder since (the next rotation moves ``.1.gz`` to ``.2.gz``
+    and puts another file at ``.1.gz``). None when it is gone."""
+    s = stat_sibling(path)
+    if s is not None and (s.dev, s.ino) == (dev, ino):
+        return s
+    folder = os.path.dirname(path) or "."
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return None
+    for name in names:
+        s = stat_sibling(os.path.join(folder, name))
+        if s is not None and (s.dev, s.ino) == (dev, ino):
+            return s
+    return None
+
+
+def _same_file(s: Sibling) -> Sibling:
+    """``s`` as it is now: where its file is (a rotation may have renamed it
+    since it was listed); FileNotFoundError when it is gone."""
+    now = locate(s.path, s.dev, s.ino)
+    if now is None:
+        raise FileNotFoundError(f"{s.path} is gone")
+    if now.path != s.path:
+        log.info("%s was renamed to %s meanwhile.", s.path, now.path)
+    now._head = s._head if now.path == s.path else None
+    return now
 
 
 def siblings(path: str) -> list[Sibling]:
@@ -104,18 +140,38 @@ def open_rest(s: Sibling, offset: int, key: bytes | None, fingerprint: bytes | N
     decompressed to an anonymous temporary file first (from ``offset`` on).
     None if it cannot be opened (logged; the caller records why)."""
     try:
+        s = _same_file(s)
         if s.sealed:
-            x = compressed.extract(s.path, s.kind, offset)
+            fd = os.open(s.path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                st = os.fstat(fd)
+                if (st.st_dev, st.st_ino) != (s.dev, s.ino):
+                    raise FileNotFoundError(f"{s.path} names another file now")
+                # The signature of what is decompressed, taken before (a file still
+                # being written changes it, and is then looked at again).
+                sig = f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+                x = compressed.extract(s.path, s.kind, offset, fd=fd)
+            finally:
+                os.close(fd)
             f = FollowedFile(s.path, x.fd, s.dev, s.ino, offset, generation, base=offset, sealed=True,
-                             problem=x.problem, signature=s.signature, **kw)
+                             problem=x.problem, signature=sig, **kw)
             f.head = head or s.head()[0]
             f.size_total = x.size
         else:
             f = FollowedFile.open(s.path, offset, generation=generation, **kw)
+            if (f.dev, f.ino) != (s.dev, s.ino):
+                f.close()
+                raise FileNotFoundError(f"{s.path} names another file now")
     except (OSError, EOFError) as exc:
         log.error("Cannot read the rest of rotated file %s from byte %d: %s.", s.path, offset, exc)
         return None
     f.committed, f.rotated, f.split_n = offset, True, split_n
+    if not split_n:
+        # Resumed between the pieces of a long line (a restart): go on numbering them.
+        if f.sealed:
+            f.split_n = pieces_before(offset - x.line_start, f.max_line)
+        else:
+            resume_split(f)
     if key is not None:
         f.key, f.fingerprint = key, fingerprint
         if head and not f.sealed:

@@ -41,11 +41,13 @@ import errno
 import glob
 import logging
 import os
+import signal
+import threading
 import time
 from dataclasses import dataclass
 
 from helios.tail import compressed, rotation
-from helios.tail.files import Chunk, FollowedFile, _after_last_newline
+from helios.tail.files import Chunk, FollowedFile, _after_last_newline, resume_split
 from helios.tail.identity import content_key, default_scope, head_hash, prefix_of
 from helios.tail.positions import (END_CORRUPT, END_DELETED, END_DENIED, END_READ, END_READING, END_SKIPPED,
                                    END_UNREADABLE, Position, Positions)
@@ -69,6 +71,37 @@ class Options:
 
     def reader_kw(self) -> dict:
         return {"max_line": self.max_line, "partial_flush": self.partial_flush}
+
+
+_continued = [float("-inf")]  # monotonic time of the last SIGCONT: the process was stopped before it
+
+
+def _on_continue(signum, frame) -> None:
+    _continued[0] = time.monotonic()
+
+
+def watch_continue() -> None:
+    """Note when the process is continued after a stop (SIGSTOP, SIGTSTP):
+    a truncation the tailer finds just after that may have taken bytes
+    written while it was stopped, however short the stop (see finish_copy).
+    Only the main thread can set a handler; an existing one is kept."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    before = signal.getsignal(signal.SIGCONT)
+    if before in (_on_continue, None) or getattr(before, "__name__", "") == "_chained_continue":
+        return
+    if callable(before):
+        def _chained_continue(signum, frame):
+            _on_continue(signum, frame)
+            before(signum, frame)
+        signal.signal(signal.SIGCONT, _chained_continue)
+    else:
+        signal.signal(signal.SIGCONT, _on_continue)
+
+
+def stopped_since(t: float) -> bool:
+    """Was the process continued after a stop since monotonic time ``t``?"""
+    return _continued[0] > t
 
 
 def unread_key(path: str) -> bytes:
@@ -95,7 +128,10 @@ class Watcher:
         self.dirty = False   # a new identity or an inventory end: save (and send) now
         self.pruned_at = float("-inf")
         self.recheck: dict[str, tuple[str, str]] = {}  # compressed file cut short -> (its signature, key hex)
-        self.done_sigs: set[str] = {sig for p in positions.files.values() for sig in p.sealed}
+        # Files (by signature) not to read again -> the content read from them ("": none of ours).
+        self.done_sigs: dict[str, str] = {sig: k for k, p in positions.files.items() for sig in p.sealed}
+        watch_continue()
+        self.verified: set[str] = set()  # signatures whose first bytes were checked against their content
 
     def kw(self, resolve: bool = True) -> dict:
         kw = self.opts.reader_kw()
@@ -203,7 +239,17 @@ class Watcher:
         """Compressed files read cut short while they were new: read again
         from where they ended if they changed; corrupt if they stopped changing."""
         for path, (sig, k) in list(self.recheck.items()):
-            s = rotation.stat_sibling(path)
+            dev, ino = (int(x) for x in sig.split(":")[:2])
+            s = rotation.locate(path, dev, ino)  # by inode: a rotation may have renamed it
+            if not k:
+                # A compressed sibling too new to show its first line: looked at
+                # again once it changed or stopped changing.
+                if s is None:
+                    del self.recheck[path]
+                elif s.signature != sig or now - s.mtime >= STILL_WRITTEN:
+                    del self.recheck[path]
+                    self.sweep_files([s], float("-inf"))
+                continue
             p = self.positions.files.get(k)
             if p is None or p.done:
                 del self.recheck[path]
@@ -217,7 +263,7 @@ class Watcher:
                 del self.recheck[path]
                 p.done = True
                 p.sealed = (p.sealed + [sig])[-8:]
-                self.done_sigs.add(sig)
+                self.done_sigs[sig] = k
                 p.ended(END_CORRUPT, f"{path}: it ends early (the compressed data is cut short)")
                 log.warning("%s ends early and did not change for %d s: read as far as it goes.",
                             path, STILL_WRITTEN)
@@ -241,6 +287,7 @@ class Watcher:
         if f.matched and p is not None:
             if p.offset <= f.size():
                 f.pos = f.committed = p.offset
+                resume_split(f)  # resumed between the pieces of a long line: still numbered
                 p.done = False
                 p.ended(END_READING)
             else:
@@ -304,7 +351,7 @@ class Watcher:
         """A compressed file matched by a glob: read once, decompressed, like
         a swept sibling (the same content as a plain file: the same identity)."""
         if self.first_scan and self.fresh and self.opts.start_at_end and not self.from_beginning:
-            self.done_sigs.add(s.signature)
+            self.done_sigs[s.signature] = ""
             return
         self.sweep_files([s], float("-inf"))
 
@@ -427,12 +474,16 @@ class Watcher:
         active = {r.key for r in self.readers() if r.key is not None}
         for s in files:
             if s.path in self.current or s.path in self.parked or (s.dev, s.ino) in busy \
-                    or s.signature in self.done_sigs:
+                    or self.already_read(s):
                 continue
             head, problem = s.head()
-            prefix = prefix_of(head, complete=True)
+            # A compressed file cut short decides no prefix before its first newline.
+            prefix = prefix_of(head, complete=not problem)
             if prefix is None:
-                if problem:
+                if problem and s.sealed and time.time() - s.mtime < STILL_WRITTEN:
+                    # Still being compressed (the plain file beside it is read meanwhile).
+                    self.recheck.setdefault(s.path, (s.signature, ""))
+                elif problem:
                     self.unreadable_sibling(s, problem)
                 continue
             m = self.match(prefix, head, s.sealed, s.dev, s.ino, live=False)
@@ -442,7 +493,8 @@ class Watcher:
                     continue
                 if (s.sealed and compressed.holds_exactly(s.path, s.kind, p.offset)) \
                         or (not s.sealed and s.size <= p.offset):
-                    self.done_sigs.add(s.signature)
+                    self.done_sigs[s.signature] = k
+                    self.verified.add(s.signature)
                     continue
                 if self.finish(s, k, p) is not None:
                     active.add(bytes.fromhex(k))
@@ -458,7 +510,30 @@ class Watcher:
                 log.info("Reading %s, written while the tailer was not looking, from its beginning.", s.path)
                 self.draining.append(r)
             else:
-                self.done_sigs.add(s.signature)  # older than our watch: not ours to read
+                self.done_sigs[s.signature] = ""  # older than our watch: not ours to read
+
+    def already_read(self, s: rotation.Sibling) -> bool:
+        """Is ``s`` a file already read (or not ours)? Taken from what was
+        recorded, once checked against its first bytes: a file recorded under
+        a content it does not hold (its name reused by the next rotation while
+        it was read) is read, never skipped unseen."""
+        k = self.done_sigs.get(s.signature)
+        if k is None:
+            return False
+        if not k or s.signature in self.verified:
+            return True
+        p = self.positions.files.get(k)
+        if p is None:
+            return True  # forgotten: finished long ago
+        head, _ = s.head()
+        if head[:len(p.fingerprint)] == p.fingerprint and self.agrees(p, head, s.sealed, s.dev, s.ino, live=False):
+            self.verified.add(s.signature)
+            return True
+        del self.done_sigs[s.signature]
+        p.sealed = [sig for sig in p.sealed if sig != s.signature]
+        self.dirty = True
+        log.error("%s was recorded as read as %s, but it holds another content: it is read now.", s.path, p.path)
+        return False
 
     def unreadable_sibling(self, s: rotation.Sibling, problem: str) -> None:
         if s.mtime < min(self.positions.watching.values(), default=0.0):
@@ -471,20 +546,21 @@ class Watcher:
         p.done = True
         end = END_DENIED if "denied" in problem.lower() else END_CORRUPT if s.sealed else END_UNREADABLE
         p.ended(end, problem)
-        self.done_sigs.add(s.signature)
+        self.done_sigs[s.signature] = ""
         self.dirty = True
 
-    def finish_copy(self, f: FollowedFile, offset: int, unseen: float = 0.0) -> None:
+    def finish_copy(self, f: FollowedFile, offset: int, unseen: float = 0.0, stopped: bool = False) -> bool:
         """``f`` was truncated after being read to ``offset``: if a rotated copy
         of it exists (copytruncate), finish the copy from there. With no copy,
         bytes seen and not read are lost, and so may be bytes never seen if
-        the tailer had not looked at the file for ``unseen`` >= UNSEEN_S seconds
-        (it was stopped): both are reported."""
+        the tailer had not looked at the file for ``unseen`` >= UNSEEN_S seconds,
+        or was ``stopped`` (SIGSTOP, then SIGCONT) since its last look, however
+        briefly: both are reported."""
         p = self.position(f)
         if p is None:
-            return
+            return False
         p.offset = max(p.offset, min(offset, f.committed if f.committed >= 0 else offset))
-        p.saw(f.path, f.pos)
+        p.saw(f.path, max(f.pos, f.behind_size))  # bytes it knew were there count as seen
         for s in rotation.siblings(f.path):
             # (A draining reader keeps the name it was opened by: compare files, not names.)
             if (s.dev, s.ino) == (f.dev, f.ino) or any((r.dev, r.ino) == (s.dev, s.ino) for r in self.draining):
@@ -500,13 +576,17 @@ class Watcher:
                          f.path, s.path, offset)
                 p.saw(s.path, r.size_total if r.sealed else r.size())
                 self.draining.append(r)
-                return
+                return True
         p.done = True
-        if offset < p.size or unseen >= UNSEEN_S:
+        if f.pending and offset == f.line_offset:
+            offset = f.pos  # the caller hands out the unfinished last line it read: all there is of it
+        blind = unseen >= UNSEEN_S or stopped
+        if offset < p.size or blind:
             p.ended(END_DELETED, f"{f.path} was truncated after byte {offset} of {p.size} seen, "
                                  f"and no copy of it was found"
-                    + (f"; the tailer had not looked at it for {unseen:.1f} s, so anything written "
-                       f"meanwhile was not seen" if unseen >= UNSEEN_S else ""))
+                    + (f"; the tailer had not looked at it for {unseen:.1f} s"
+                       + (" (it was stopped)" if stopped else "") + ", so anything written meanwhile was not seen"
+                       if blind else ""))
             log.warning("%s was truncated after byte %d of %d seen, with no copy beside it: bytes %d..%d are "
                         "lost; reading it again from the beginning.", f.path, offset, p.size, offset, p.size)
         else:
@@ -514,6 +594,7 @@ class Watcher:
             log.info("%s was truncated after byte %d (all of it read); reading it again from the beginning.",
                      f.path, offset)
         self.dirty = True
+        return False
 
     # --- reading ---
 
@@ -536,10 +617,14 @@ class Watcher:
                 return last
             return []
         if f.truncated():
-            self.finish_copy(f, f.line_offset, unseen=f.gap)
+            # Stopped between its last two reads (a SIGCONT came): whatever the
+            # stop lasted, bytes written then may be gone unseen.
+            copied = self.finish_copy(f, f.line_offset, unseen=f.gap, stopped=stopped_since(f.last_read_at - f.gap))
+            # With no copy, an unfinished last line read before the truncation is all there is of it.
+            last = [] if copied else f.take_pending()
             f.restart()
             self.sweep(f.path)
-            return []
+            return last
         if f.replaced():
             log.info("%s was rotated or deleted; reading its old file to the end.", f.path)
             # The writer may go on writing to its old file until it reopens
@@ -561,19 +646,21 @@ class Watcher:
             p.done = True
             p.saw(f.path, f.pos)
             if f.sealed:
-                s = rotation.stat_sibling(f.path)
+                # The file read, by its inode: its name may hold another file by
+                # now (the next rotation moved it on), which is not done.
+                s = rotation.locate(f.path, f.dev, f.ino)
                 if f.problem and s is not None and (s.signature != f.signature
                                                     or time.time() - s.mtime < STILL_WRITTEN):
                     # Cut short, but maybe still being compressed: looked at again
                     # by scan() until it stops changing.
                     p.done = False
-                    self.recheck[f.path] = (f.signature, f.key.hex())
+                    self.recheck[s.path] = (f.signature, f.key.hex())
                     log.info("%s ends early (%s); it may still be being written: it is read again "
-                             "once it stops changing.", f.path, f.problem)
+                             "once it stops changing.", s.path, f.problem)
                     return
-                if s is not None:
-                    p.sealed = (p.sealed + [s.signature])[-8:]
-                    self.done_sigs.add(s.signature)
+                # Done is what was decompressed (its signature then), nothing else.
+                p.sealed = (p.sealed + [f.signature])[-8:]
+                self.done_sigs[f.signature] = f.key.hex()
                 if f.problem:
                     p.ended(END_CORRUPT, f"{f.path}: {f.problem}")
                     log.warning("%s was read as far as it goes (%d bytes): %s.", f.path, f.pos, f.problem)

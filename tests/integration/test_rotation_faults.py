@@ -99,3 +99,61 @@ def test_a_glob_matching_rotated_and_compressed_siblings_reads_each_line_once(tm
     expected = run_writer(case, 4.0, action=copytruncate_and_compress, every=0.7)
     case.check(expected)
     assert all(e.message.isascii() for e in case.events()), "compressed bytes were read as text"
+
+
+def gzip_rotate(app, method):
+    """logrotate with compress, no delaycompress: .N.gz -> .N+1.gz, then app.log
+    renamed (a new one created) or copied and truncated to app.log.1.gz."""
+    shift(app)
+    if method == "rename":
+        os.rename(app, app.with_name("app.log.1"))
+        app.touch()
+    else:
+        shutil.copyfile(app, app.with_name("app.log.1"))
+        os.truncate(app, 0)
+    compress(app.with_name("app.log.1"))
+
+
+def test_a_compressed_copy_being_finished_when_the_tailer_is_stopped_across_two_rotations_loses_nothing(
+        tmp_path, procs, buck):
+    """Soak seed 1018, with the tailer stopped at a chosen point: while it
+    finishes a compressed copy (A, app.log.1.gz) beside a larger live file
+    (B), SIGSTOP; then a rename (B) and a copytruncate of the new file (C,
+    which the tailer never opened) put C's copy at app.log.1.gz; SIGCONT. A's
+    copy ends before B (read in turns), at a name that now holds C: C must
+    still be read, and the audit agree."""
+    # Parsing in the reading process: each turn of reading costs its parsing, so A is read for a while.
+    case = Case(tmp_path, procs, buck, tailer_extra=["--encoders", "0"])
+    app = case.paths[0]
+    with open(app, "ab") as f:
+        f.write(lines(0, 100))
+    case.check(set(range(100)))
+    case.tailer.p.send_signal(signal.SIGSTOP)
+    try:
+        with open(app, "ab") as f:
+            f.write(lines(100, 50_000))
+        gzip_rotate(app, "copytruncate")          # A: read to line 99, the rest only in app.log.1.gz
+        with open(app, "ab") as f:
+            for i in range(200_000, 400_000, 50_000):
+                f.write(lines(i, 50_000))         # B: read in turns with A, and longer
+    finally:
+        case.tailer.p.send_signal(signal.SIGCONT)
+    # The chosen point: the tailer has opened A's copy and reads it and B in turns.
+    poll_until(lambda: "finishing the copy from byte" in case.tailer.output(), timeout=60, interval=0.002,
+               what="the tailer to finish A from its compressed copy")
+    case.tailer.p.send_signal(signal.SIGSTOP)
+    try:
+        gzip_rotate(app, "rename")                # B -> app.log.1.gz, A -> app.log.2.gz
+        with open(app, "ab") as f:
+            f.write(lines(500_000, 2000))         # C, never opened by the tailer
+        gzip_rotate(app, "copytruncate")          # C -> app.log.1.gz, B -> .2.gz, A -> .3.gz
+        with open(app, "ab") as f:
+            f.write(lines(600_000, 10))           # D
+    finally:
+        case.tailer.p.send_signal(signal.SIGCONT)
+    case.check(set(range(50_100)) | set(range(200_000, 400_000)) | set(range(500_000, 502_000))
+               | set(range(600_000, 600_010)), timeout=120)
+
+
+def lines(start, n):
+    return b"".join(Writer.line(None, i) for i in range(start, start + n))

@@ -63,3 +63,29 @@ def test_the_gzip_trailer_tells_a_file_already_read_to_its_end(tmp_path):
     p.write_bytes(gzip.compress(TEXT))
     assert compressed.holds_exactly(str(p), "gzip", len(TEXT))
     assert not compressed.holds_exactly(str(p), "gzip", len(TEXT) - 1)
+
+
+@pytest.mark.parametrize("name", sorted(PACK))
+def test_an_extract_from_an_offset_says_where_the_line_holding_it_starts(tmp_path, name):
+    body = b"1 first\n" + b"y" * 300_000 + b"\n3 last\n"
+    p = tmp_path / "f"
+    p.write_bytes(PACK[name](body))
+    for skip, start in ((0, 0), (8, 8), (100_008, 8), (300_009, 300_009), (300_012, 300_009)):
+        x = compressed.extract(str(p), name, skip)
+        os.close(x.fd)
+        assert (x.line_start, x.size) == (start, len(body)), skip
+
+
+def test_an_extract_and_a_head_read_the_open_file_not_what_its_name_holds_now(tmp_path):
+    p = tmp_path / "f.gz"
+    p.write_bytes(gzip.compress(b"1 the file that was opened\n"))
+    fd = os.open(p, os.O_RDONLY)
+    try:
+        os.rename(p, tmp_path / "f.1.gz")
+        p.write_bytes(gzip.compress(b"2 another file at its name\n"))
+        assert compressed.head(str(p), "gzip", 100, fd=fd)[0] == b"1 the file that was opened\n"
+        x = compressed.extract(str(p), "gzip", 2, fd=fd)
+        assert os.pread(x.fd, 100, 0) == b"the file that was opened\n"
+        os.close(x.fd)
+    finally:
+        os.close(fd)

@@ -149,3 +149,32 @@ def test_identity_does_not_depend_on_the_inode_or_the_name(tmp_path):
     key = FollowedFile.open(str(p)).key
     (tmp_path / "copy").write_bytes(p.read_bytes())
     assert FollowedFile.open(str(tmp_path / "copy")).key == key
+
+
+def test_the_wait_for_a_newline_starts_with_each_new_unfinished_line(tmp_path):
+    """Soak seed 1002: reads that end inside a line, one after the other, are
+    each a new unfinished line; only one that waits partial_flush seconds for
+    its newline is handed out unterminated."""
+    p = tmp_path / "a.log"
+    p.write_bytes(b"1 one\n2 tw")
+    f = FollowedFile.open(str(p), partial_flush=5.0)
+    assert events(f.read(1 << 20, now=100.0)) == [(0, b"1 one", None)]
+    with open(p, "ab") as out:
+        out.write(b"o\n3 th")
+    assert events(f.read(1 << 20, now=104.0)) == [(6, b"2 two", None)]
+    assert f.read(1 << 20, now=106.0) == []            # "3 th" waits since 104, not 100
+    with open(p, "ab") as out:
+        out.write(b"ree\n")
+    assert events(f.read(1 << 20, now=107.0)) == [(12, b"3 three", None)]
+
+
+def test_an_unfinished_line_of_a_file_truncated_meanwhile_is_not_handed_out_as_it_is(tmp_path):
+    """Its copy (copytruncate) may hold the rest of the line: the truncation
+    is noticed first, never a piece flushed as a line of its own."""
+    p = tmp_path / "a.log"
+    p.write_bytes(b"1 one\n2 tw")
+    f = FollowedFile.open(str(p), partial_flush=0.5)
+    assert events(f.read(1 << 20, now=100.0)) == [(0, b"1 one", None)]
+    os.truncate(p, 0)
+    assert f.read(1 << 20, now=110.0) == []
+    assert f.truncated() and f.pending == b"2 tw" and f.line_offset == 6

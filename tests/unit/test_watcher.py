@@ -601,3 +601,301 @@ def test_a_growing_file_that_cannot_be_opened_is_said_once_not_at_each_scan(tmp_
         assert p.size == 400  # the inventory knows how much exists unread
         w.unreadable(path, OSError(errno.EIO, "Input/output error"), 500)
     assert len(caplog.records) == 2
+def gzip_rotate(tmp_path, method):
+    """logrotate with ``compress`` (no delaycompress): app.log.N.gz -> N+1,
+    app.log renamed (or copied, then truncated) to app.log.1, gzipped to
+    app.log.1.gz (the compressed file has its own inode), the plain one removed."""
+    p = tmp_path / "app.log"
+    for n in sorted((int(x.name.split(".")[2]) for x in tmp_path.glob("app.log.*.gz")), reverse=True):
+        os.rename(tmp_path / f"app.log.{n}.gz", tmp_path / f"app.log.{n + 1}.gz")
+    if method == "rename":
+        os.rename(p, tmp_path / "app.log.1")
+        p.touch()
+    else:
+        shutil.copyfile(p, tmp_path / "app.log.1")
+        os.truncate(p, 0)
+    (tmp_path / "app.log.1.gz").write_bytes(gzip.compress((tmp_path / "app.log.1").read_bytes()))
+    os.unlink(tmp_path / "app.log.1")
+
+
+def test_a_compressed_copy_let_go_after_later_rotations_does_not_take_the_file_now_at_its_name(tmp_path):
+    """Seed 1018 of the soak: a compressed copy (A) is being finished when two
+    more rotations happen (the tailer stopped): app.log.1.gz then names the
+    copy of a content (C) the tailer never opened. Letting A go must not mark
+    C's file as read: C is read, from its beginning, once."""
+    p = tmp_path / "app.log"
+    write(p, b"A1 first of A\n", b"A2 second of A\n")
+    pos = Positions()
+    w = Watcher([str(p)], pos, Options(start_at_end=False))
+    w.scan()
+    live = w.current[str(p)]
+    assert len(live.read(len(b"A1 first of A\n"))[0].data.splitlines()) == 1
+    gzip_rotate(tmp_path, "copytruncate")
+    write(p, b"B1 first of B, longer than what was read of A\n")
+    assert live.read(1 << 20) == [] and live.at_eof  # another first line: rewritten
+    w.at_end(live, 0.0)  # finishes A from app.log.1.gz: that reader is not read yet
+    [copy] = w.draining
+    assert copy.sealed and copy.path == str(tmp_path / "app.log.1.gz")
+    got = [(m, k) for c in live.read(1 << 20) for m, k in [(c.data, c.key)]]
+    assert got and got[0][0] == b"B1 first of B, longer than what was read of A\n"
+    # The tailer is stopped: a rename, then a copytruncate of the content created by the rename.
+    gzip_rotate(tmp_path, "rename")
+    write(p, b"C1 first of C\n", b"C2 never opened by the tailer\n")
+    gzip_rotate(tmp_path, "copytruncate")
+    write(p, b"D1 first of D\n")
+    assert gzip.decompress((tmp_path / "app.log.1.gz").read_bytes()).startswith(b"C1")
+    got = drain(w, now=100.0) + drain(w, now=200.0)
+    msgs = sorted(m for m, _ in got)
+    assert msgs == [b"A2 second of A", b"C1 first of C", b"C2 never opened by the tailer", b"D1 first of D"]
+    assert w.draining == []
+    a = next(q for q in pos.files.values() if q.fingerprint == b"A1 first of A\n")
+    c = next(q for q in pos.files.values() if q.fingerprint == b"C1 first of C\n")
+    st = os.stat(tmp_path / "app.log.3.gz")   # A's compressed copy, moved on twice
+    assert a.sealed == [f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"]
+    assert c.done and c.end == "read" and c.size == 44
+
+
+def test_a_compressed_copy_cut_short_and_renamed_by_the_next_rotation_is_looked_at_again_by_inode(tmp_path):
+    """A .gz read while still being written, then moved on (app.log.1.gz ->
+    app.log.2.gz) and completed: read again from where it ended, under its
+    own name now; the file that took its old name is not mistaken for it."""
+    p = tmp_path / "app.log"
+    write(p, b"A1 first of A\n")
+    pos = Positions()
+    w = Watcher([str(p)], pos, Options(start_at_end=False))
+    w.scan()
+    drain(w)
+    commit_all(w)
+    w.remember(now_wall=0.0)
+    w.close()
+    body = b"A1 first of A\n" + b"".join(b"A%d line of A %s\n" % (i, b"x" * (i % 50)) for i in range(2, 3000))
+    whole = gzip.compress(body)
+    gz = tmp_path / "app.log.1.gz"
+    gz.write_bytes(whole[:len(whole) // 2])   # the tailer restarts while gzip writes
+    p.write_bytes(b"B1 first of B\n")
+    w2 = Watcher([str(p)], pos, Options(start_at_end=False))
+    w2.scan()
+    first = drain(w2)
+    assert str(gz) in w2.recheck
+    with open(gz, "wb") as out:                # gzip finishes, then the next rotation
+        out.write(whole)
+    gzip_rotate(tmp_path, "rename")
+    write(p, b"C1 first of C\n")
+    w2.scan()
+    got = first + drain(w2, now=100.0) + drain(w2, now=200.0)
+    msgs = [m for m, _ in got]
+    assert all(len(keys) == 1 for keys in ids(got).values())  # what is read again keeps its id
+    assert set(body[:-1].split(b"\n")[1:]) <= set(msgs) and b"B1 first of B" in msgs and b"C1 first of C" in msgs
+    a = next(q for q in pos.files.values() if q.fingerprint == b"A1 first of A\n")
+    assert a.done and a.end == "read" and a.size == len(body)
+
+
+@pytest.mark.parametrize("then", ["still-there", "renamed", "gzipped"])
+def test_a_restart_between_the_pieces_of_a_long_line_still_marks_its_last_piece(tmp_path, then):
+    """Seed 1020 of the soak: the tailer stopped after handing out (and
+    committing) two pieces of a long line; the next run, from the same file,
+    its rename or its compressed rotation, numbers the rest on and marks it last."""
+    p = tmp_path / "app.log"
+    write(p, b"1 first\n", b"x" * 2500)
+    pos = Positions()
+    w = Watcher([str(p)], pos, Options(start_at_end=False, max_line=1000))
+    w.scan()
+    fields = []
+    for c in w.current[str(p)].read(1 << 20, 0.0):
+        fields.extend(c.fields or [None])
+    assert fields == [None, {"split": 1}, {"split": 2}]
+    restart(w, pos)   # killed: the two pieces are committed, the rest of the line pending
+    write(p, b"y" * 10 + b"\n", b"3 after\n")
+    if then == "renamed":
+        os.rename(p, tmp_path / "app.log.1")
+        p.write_bytes(b"4 new file\n")
+    elif then == "gzipped":
+        (tmp_path / "app.log.1.gz").write_bytes(gzip.compress(p.read_bytes()))
+        p.write_bytes(b"4 new file\n")
+    w2 = Watcher([str(p)], pos, Options(start_at_end=False, max_line=1000))
+    w2.scan()
+    got = []
+    for now in (1.0, 10.0):
+        for f in w2.readers():
+            for c in f.read(1 << 20, now):
+                got.extend(zip(c.messages or c.data[:-1].split(b"\n"), c.fields or [None] * 99))
+            if f.at_eof:
+                w2.at_end(f, now)
+    assert got[0] == (b"x" * 500 + b"y" * 10, {"split": 3, "last": True})
+    assert [m for m, _ in got[1:]] == [b"3 after"] + ([b"4 new file"] if then != "still-there" else [])
+
+
+def test_a_restart_after_a_last_line_flushed_without_its_newline_starts_a_new_line(tmp_path):
+    p = tmp_path / "app.log"
+    write(p, b"1 first\n", b"2 no newline yet")
+    pos = Positions()
+    w = Watcher([str(p)], pos, Options(start_at_end=False, max_line=1000, partial_flush=1.0))
+    w.scan()
+    f = w.current[str(p)]
+    f.read(1 << 20, 0.0)
+    [c] = f.read(1 << 20, 5.0)   # flushed as it is
+    assert c.fields == [{"unterminated": True}]
+    restart(w, pos)
+    write(p, b" and the rest\n")
+    w2 = Watcher([str(p)], pos, Options(start_at_end=False, max_line=1000))
+    w2.scan()
+    [c] = w2.current[str(p)].read(1 << 20, 6.0)
+    assert c.messages is None and c.data == b" and the rest\n"   # a new, plain line
+
+
+def test_a_compressed_rotation_seen_before_its_first_block_is_written_is_not_called_corrupt(tmp_path):
+    """bzip2 writes nothing that decompresses before a whole block: a sweep
+    in that moment sees a cut-short file with no first line. It is looked at
+    again when it changes, and never reported corrupt, nor read as another content."""
+    p = tmp_path / "app.log"
+    body = b"".join(b"%d line of the first file %s\n" % (i, b"z" * (i % 70)) for i in range(4000))
+    write(p, body)
+    pos = Positions()
+    w = Watcher([str(p)], pos, Options(start_at_end=False, rotate_wait=1.0))
+    w.scan()
+    got = drain(w)
+    os.rename(p, tmp_path / "app.log.1")
+    whole = bz2.compress((tmp_path / "app.log.1").read_bytes())
+    (tmp_path / "app.log.1.bz2").write_bytes(whole[:len(whole) // 2])   # bzip2 at work
+    write(p, b"new file\n")
+    got += drain(w, now=10.0)
+    assert str(tmp_path / "app.log.1.bz2") in w.recheck
+    (tmp_path / "app.log.1.bz2").write_bytes(whole)
+    os.unlink(tmp_path / "app.log.1")
+    w.scan()
+    got += drain(w, now=20.0)
+    assert sorted(set(m for m, _ in got)) == sorted(body[:-1].split(b"\n") + [b"new file"])
+    assert all(len(keys) == 1 for keys in ids(got).values())
+    assert not w.recheck
+    assert [q.end for q in pos.files.values()] == ["read", ""]   # no "corrupt", no third content
+
+
+def test_a_file_recorded_as_read_under_a_content_it_does_not_hold_is_read_all_the_same(tmp_path, caplog):
+    """Broken on purpose: positions that say C's compressed file was read as
+    A (what the tailer of seed 1018 wrote). The next run checks a recorded
+    file's first bytes before it skips it: C is read, and the error is said."""
+    p = tmp_path / "app.log"
+    write(p, b"A1 first of A\n")
+    pos = Positions()
+    w = Watcher([str(p)], pos, Options(start_at_end=False))
+    w.scan()
+    drain(w)
+    restart(w, pos)
+    gzip_rotate(tmp_path, "copytruncate")     # A -> app.log.1.gz, read to its end already
+    write(p, b"C1 first of C\n", b"C2 never read\n")
+    gzip_rotate(tmp_path, "copytruncate")     # C -> app.log.1.gz, A -> app.log.2.gz
+    write(p, b"D1 first of D\n")
+    st = os.stat(tmp_path / "app.log.1.gz")
+    [a] = pos.files.values()
+    a.sealed.append(f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}")   # the wrong record
+    w2 = Watcher([str(p)], Positions.from_bytes(pos.to_bytes()), Options(start_at_end=False))
+    w2.scan()
+    got = sorted(m for m, _ in drain(w2))
+    assert got == [b"C1 first of C", b"C2 never read", b"D1 first of D"]
+    assert "holds another content: it is read now" in caplog.text
+
+
+def test_a_truncation_while_the_tailer_was_behind_reports_the_bytes_it_had_seen_and_not_read(tmp_path):
+    """Soak seed 1010: the tailer, behind the writer (its last read stopped
+    short of the end), is stopped for less than UNSEEN_S; the file is
+    truncated meanwhile (no copy). The bytes it knew were there are a loss
+    the audit must name: "deleted", with the size it had seen."""
+    p = tmp_path / "app.log"
+    pos = Positions()
+    w = Watcher([str(p.parent / "*.log")], pos, Options(start_at_end=False))
+    write(p, b"1 first\n")
+    w.scan()
+    drain(w)
+    write(p, b"2 read\n", b"3 seen, never read\n", b"4 seen, never read\n")
+    f = w.current[str(p)]
+    [c] = f.read(len(b"2 read\n"), 1.0)     # behind: a short turn of reading
+    assert c.data == b"2 read\n" and not f.at_eof
+    size = p.stat().st_size
+    p.write_bytes(b"5 new\n")               # truncated and written again while the tailer was stopped
+    got = drain(w, now=2.5)                 # 1.5 s later: less than UNSEEN_S
+    assert [m for m, _ in got] == [b"5 new"]
+    old = pos.files[c.key.hex()]
+    assert old.end == "deleted" and old.size == size and "truncated after byte 15" in old.detail
+
+
+def test_siblings_renamed_between_their_listing_and_their_reading_are_read_as_the_files_they_are(tmp_path):
+    """Soak seed 1018 again: the tailer listed the siblings, was stopped, and a
+    rotation moved app.log.1.gz (B) to app.log.2.gz and put C there. What it
+    listed as app.log.1.gz is B's file: C is not recorded under B's file
+    (which would leave B unread), and both are read, each once."""
+    from helios.tail import rotation
+
+    p = tmp_path / "app.log"
+    write(p, b"A1 first of A\n")
+    pos = Positions()
+    w = Watcher([str(p)], pos, Options(start_at_end=False))
+    w.scan()
+    drain(w)
+    restart(w, pos)
+    p.write_bytes(b"B1 first of B\nB2\n")
+    gzip_rotate(tmp_path, "rename")             # B -> app.log.1.gz
+    listed = rotation.siblings(str(p))          # ... listed; then the tailer is stopped
+    write(p, b"C1 first of C\nC2\n")
+    gzip_rotate(tmp_path, "copytruncate")       # C -> app.log.1.gz, B -> app.log.2.gz
+    w2 = Watcher([str(p)], pos, Options(start_at_end=False))
+    w2.first_scan = False
+    w2.sweep_files(listed, float("-inf"))       # goes on with what it had listed
+    w2.scan()
+    w2.sweep(str(p))
+    got = drain(w2, now=10.0) + drain(w2, now=20.0)
+    assert sorted(m for m, _ in got) == [b"B1 first of B", b"B2", b"C1 first of C", b"C2"]
+    for name, first in (("app.log.2.gz", b"B1 first of B\n"), ("app.log.1.gz", b"C1 first of C\n")):
+        st = os.stat(tmp_path / name)
+        [q] = [q for q in pos.files.values() if q.fingerprint == first]
+        assert [sig.split(":")[1] for sig in q.sealed] == [str(st.st_ino)]
+
+
+def test_a_truncation_found_just_after_a_short_stop_is_reported_as_possibly_unseen(tmp_path, monkeypatch):
+    """The tailer at the end of its file is stopped (SIGSTOP) for less than
+    UNSEEN_S; meanwhile lines are written and the file truncated in place. It
+    cannot know what it missed, but it knows it was stopped (SIGCONT came):
+    the truncation is reported, so the audit does not say "No gaps"."""
+    import signal
+    import time
+
+    from helios.tail import watcher as watcher_mod
+
+    monkeypatch.setattr(watcher_mod, "_continued", [float("-inf")])
+    p = tmp_path / "app.log"
+    pos = Positions()
+    w = Watcher([str(p.parent / "*.log")], pos, Options(start_at_end=False))
+    write(p, b"1 first\n", b"2 read\n")
+    w.scan()
+    t0 = time.monotonic() - 1.0                 # (the looks below are a second ago and just now)
+    [(_, key), _] = drain(w, now=t0)
+    p.write_bytes(b"3 new\n")                   # written on, then truncated: while it was stopped
+    drain(w, now=t0 + 0.5)                      # a normal look: no stop, a truncation is no loss
+    assert pos.files[key.hex()].end == "read"
+
+    write(p, b"4 read\n")
+    drain(w, now=t0 + 0.6)
+    [new] = [q for q in pos.files.values() if q.fingerprint == b"3 new\n"]
+    os.kill(os.getpid(), signal.SIGCONT)        # the tailer was stopped and is continued
+    assert watcher_mod.stopped_since(t0 + 0.6)
+    p.write_bytes(b"5 after\n")
+    drain(w, now=t0 + 1.5)                      # 0.9 s after its last look: less than UNSEEN_S
+    assert new.end == "deleted" and "had not looked at it" in new.detail
+
+
+def test_an_unfinished_last_line_of_a_file_truncated_with_no_copy_is_handed_out_once(tmp_path):
+    p = tmp_path / "app.log"
+    pos = Positions()
+    w = Watcher([str(p)], pos, Options(start_at_end=False, partial_flush=0.5))
+    write(p, b"1 first\n", b"2 unfinis")
+    w.scan()
+    f = w.current[str(p)]
+    assert [c.data for c in f.read(1 << 20, 0.0)] == [b"1 first\n"]
+    key = f.key
+    p.write_bytes(b"3 new\n")                  # truncated in place: no copy
+    got = []
+    for now in (1.0, 1.1):                     # (looked at often: nothing unseen)
+        got += [(m, fl) for c in f.read(1 << 20, now) for m, fl in zip(c.messages or [c.data[:-1]], c.fields or [None])]
+        if f.at_eof:
+            got += [(m, fl) for c in w.at_end(f, now) for m, fl in zip(c.messages, c.fields)]
+    assert got == [(b"2 unfinis", {"unterminated": True}), (b"3 new", None)]
+    assert pos.files[key.hex()].end == "read"   # all of it was handed out
