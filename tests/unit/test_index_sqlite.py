@@ -232,7 +232,7 @@ def test_a_file_of_a_newer_format_is_refused_by_name(tmp_path):
         index.load(ENV, corpus()[:1])
     db = next((tmp_path / "helios-recent").rglob("*.db"))
     sqlite3.connect(db).execute("PRAGMA user_version=99").connection.close()
-    with pytest.raises(IndexStoreError, match=f"{db.name} is of format 99; this Helios reads format 2"):
+    with pytest.raises(IndexStoreError, match=f"{db.name} is of format 99; this Helios reads format {sqlite_index.FORMAT}"):
         open_index("sqlite", str(tmp_path)).search(query())
 
 
