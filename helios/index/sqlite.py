@@ -115,7 +115,8 @@ log = logging.getLogger(__name__)
 
 META_FORMAT = 1             # index.json "format"
 FORMAT = 3                  # each file's PRAGMA user_version (2: the fv table of searchable fields; 3: agg)
-MINUTE_NS = 60 * 10**9      # the rollup's unit of time (agg.m)
+MINUTE_NS = 60 * 10**9      # the rollup's unit of time (agg.m) ...
+HOUR_NS = 3600 * 10**9      # ... and its coarser level's (agg_h.m)
 META = "index.json"
 DEFAULT_SHARDS = 2
 TXN_ROWS = 100_000          # events per transaction: big enough to amortize the commit
@@ -163,6 +164,7 @@ def _schema(term_index: bool) -> list[str]:
         "CREATE VIRTUAL TABLE tri USING fts5(msg, content='', tokenize='trigram', detail='none')",
         _FV_DDL,
         _AGG_DDL,
+        _AGG_H_DDL,
     ]
     if term_index:
         ddl.append("CREATE VIRTUAL TABLE words USING fts5(msg, content='',"
@@ -196,10 +198,22 @@ _FV_INSERT = "INSERT OR IGNORE INTO fv(k, v, n) VALUES (?,?,?)"
 # FTS5), so it counts exactly the rows ev holds. Severity None is -1 here (a
 # primary key column cannot be NULL). No row of ev is ever deleted (a day
 # goes whole, with its files), so additions are all it needs.
-_AGG_DDL = ("CREATE TABLE agg(m INTEGER NOT NULL, sev INTEGER NOT NULL, host TEXT NOT NULL, app TEXT NOT NULL,"
+def _agg_ddl(table: str) -> str:
+    return (f"CREATE TABLE {table}(m INTEGER NOT NULL, sev INTEGER NOT NULL, host TEXT NOT NULL, app TEXT NOT NULL,"
             " n INTEGER NOT NULL, PRIMARY KEY(m, sev, host, app)) WITHOUT ROWID")
-_AGG_ADD = (f"INSERT INTO agg(m, sev, host, app, n) SELECT t / {MINUTE_NS}, ifnull(sev, -1), host, app, count(*)"
+
+
+def _agg_add(table: str, grain: int) -> str:
+    return (f"INSERT INTO {table}(m, sev, host, app, n) SELECT t / {grain}, ifnull(sev, -1), host, app, count(*)"
             " FROM ev WHERE n > ? GROUP BY 1, 2, 3, 4 ON CONFLICT DO UPDATE SET n = n + excluded.n")
+
+
+# Per hour too (agg_h): a day holds a few hundred (severity, host, app) a
+# minute, so 24 h of agg alone is some hundreds of thousands of rows to add
+# up; whole hours of agg_h are 60 times fewer.
+ROLLUPS = (("agg_h", HOUR_NS), ("agg", MINUTE_NS))     # coarsest first
+_AGG_DDL, _AGG_H_DDL = _agg_ddl("agg"), _agg_ddl("agg_h")
+_AGG_ADDS = [_agg_add(table, grain) for table, grain in ROLLUPS]
 
 
 def _fv_rows(conn: sqlite3.Connection, above: int) -> list[tuple]:
@@ -475,22 +489,21 @@ class _Plan:
         return rowids if len(rowids) < MANY else None
 
 
-def _rollup_parts(q: Query, ev_part, agg_part, unit: int = MINUTE_NS) -> tuple[list, list]:
+def _rollup_parts(q: Query, ev_part, agg_part, unit: int | None = None) -> tuple[list, list]:
     """The statements (sql, params) that count ``q`` in a file with the
-    rollup agg, and in one without. A query of environment, time, hosts, apps
-    and severity only (no needle, no field) is counted from agg over its
-    whole minutes (``agg_part(where, params)``) and from the events over the
+    rollups, and in one without. A query of environment, time, hosts, apps
+    and severity only (no needle, no field) is counted from agg_h over its
+    whole hours, from agg over the whole minutes left at either end
+    (``agg_part(table, grain, where, params)``) and from the events over the
     partial minutes at its ends (``ev_part(query)``), so the answer is exact
     for any range; any other query reads the events (``ev_part(q)``).
-    ``unit``: the answer's grain (a histogram's step), a multiple of a minute
-    for agg to serve."""
+    ``unit``: the answer's grain (a histogram's step), if any; a rollup
+    serves only if its grain divides it."""
     full = [ev_part(q)]
-    if q.terms or q.substrings or q.fields or q.start < 0 or unit % MINUTE_NS:
+    if q.terms or q.substrings or q.fields or q.start < 0:
         return full, full
-    lo, hi = -(-q.start // MINUTE_NS), q.end // MINUTE_NS      # the whole minutes: [lo, hi)
-    if lo >= hi:
-        return full, full
-    where, params = ["m >= ?", "m < ?"], [lo, hi]
+    levels = [(table, grain) for table, grain in ROLLUPS if unit is None or unit % grain == 0]
+    where, params = ["m >= ?", "m < ?"], []
     for name, column in (("hosts", "host"), ("apps", "app")):
         values = getattr(q, name)
         if values:
@@ -499,11 +512,25 @@ def _rollup_parts(q: Query, ev_part, agg_part, unit: int = MINUTE_NS) -> tuple[l
     if q.severity is not None:
         where.append("sev BETWEEN 0 AND ?")         # -1 (None) is never "this severe or worse", as NULL in ev
         params.append(q.severity)
-    rolled = [agg_part(" AND ".join(where), params)]
-    if q.start < lo * MINUTE_NS:
-        rolled.append(ev_part(replace(q, end=lo * MINUTE_NS)))
-    if hi * MINUTE_NS < q.end:
-        rolled.append(ev_part(replace(q, start=hi * MINUTE_NS)))
+    filters = " AND ".join(where)
+    rolled: list = []
+
+    def split(start: int, end: int, levels: list) -> None:
+        if start >= end:
+            return
+        if not levels:
+            rolled.append(ev_part(q if (start, end) == (q.start, q.end) else replace(q, start=start, end=end)))
+            return
+        (table, grain), finer = levels[0], levels[1:]
+        lo, hi = -(-start // grain), end // grain      # the whole units of this level: [lo, hi)
+        if lo >= hi:
+            split(start, end, finer)
+            return
+        rolled.append(agg_part(table, grain, filters, [lo, hi, *params]))
+        split(start, lo * grain, finer)
+        split(hi * grain, end, finer)
+
+    split(q.start, q.end, levels)
     return rolled, full
 
 
@@ -728,9 +755,11 @@ class SqliteIndex:
             return
         try:
             if conn.execute("PRAGMA user_version").fetchone()[0] == 2:
-                conn.execute("DROP TABLE IF EXISTS agg")
-                conn.execute(_AGG_DDL)
-                conn.execute(_AGG_ADD, (0,))
+                for table, _ in ROLLUPS:
+                    conn.execute(f"DROP TABLE IF EXISTS {table}")
+                    conn.execute(_agg_ddl(table))
+                for add in _AGG_ADDS:
+                    conn.execute(add, (0,))
                 conn.execute(f"PRAGMA user_version={FORMAT}")
             conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
@@ -808,7 +837,8 @@ class SqliteIndex:
                     # Rows above the old maximum are exactly the ones just added: we hold the write lock.
                     conn.execute("INSERT INTO tri(rowid, msg) SELECT n, msg FROM ev WHERE n > ?", (top,))
                     if getattr(conn, "agg", False):
-                        conn.execute(_AGG_ADD, (top,))
+                        for add in _AGG_ADDS:
+                            conn.execute(add, (top,))
                     if with_fields:
                         conn.executemany(_FV_INSERT, _fv_of(rows, events, top) if added == len(rows)
                                          else _fv_rows(conn, top))
@@ -897,8 +927,8 @@ class SqliteIndex:
             sql, params = _Plan(part, self.term_index).matching(f"t / {step} AS b, sev, count(*)")
             return sql + " GROUP BY b, sev", params
 
-        def agg_part(where: str, params: list) -> tuple[str, list]:
-            return (f"SELECT m * {MINUTE_NS} / {step} AS b, nullif(sev, -1), sum(n) FROM agg WHERE {where} "
+        def agg_part(table: str, grain: int, where: str, params: list) -> tuple[str, list]:
+            return (f"SELECT m * {grain} / {step} AS b, nullif(sev, -1), sum(n) FROM {table} WHERE {where} "
                     "GROUP BY b, sev", params)
 
         rolled, full = _rollup_parts(q, ev_part, agg_part, step)
@@ -944,9 +974,9 @@ class SqliteIndex:
             sql, params = _Plan(part, self.term_index).matching(f"{column} AS v, count(*)")
             return sql + " GROUP BY v", params
 
-        def agg_part(where: str, params: list) -> tuple[str, list]:
+        def agg_part(table: str, grain: int, where: str, params: list) -> tuple[str, list]:
             v = "nullif(sev, -1)" if column == "sev" else column
-            return f"SELECT {v} AS v, sum(n) FROM agg WHERE {where} GROUP BY {column}", params
+            return f"SELECT {v} AS v, sum(n) FROM {table} WHERE {where} GROUP BY {column}", params
 
         return _rollup_parts(q, ev_part, agg_part)
 
