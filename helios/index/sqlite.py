@@ -165,6 +165,7 @@ def _schema(term_index: bool) -> list[str]:
         _FV_DDL,
         _AGG_DDL,
         _AGG_H_DDL,
+        _AGG_S_DDL,
     ]
     if term_index:
         ddl.append("CREATE VIRTUAL TABLE words USING fts5(msg, content='',"
@@ -198,22 +199,27 @@ _FV_INSERT = "INSERT OR IGNORE INTO fv(k, v, n) VALUES (?,?,?)"
 # FTS5), so it counts exactly the rows ev holds. Severity None is -1 here (a
 # primary key column cannot be NULL). No row of ev is ever deleted (a day
 # goes whole, with its files), so additions are all it needs.
-def _agg_ddl(table: str) -> str:
-    return (f"CREATE TABLE {table}(m INTEGER NOT NULL, sev INTEGER NOT NULL, host TEXT NOT NULL, app TEXT NOT NULL,"
-            " n INTEGER NOT NULL, PRIMARY KEY(m, sev, host, app)) WITHOUT ROWID")
+def _agg_ddl(table: str, by_source: bool = True) -> str:
+    source = " host TEXT NOT NULL, app TEXT NOT NULL," if by_source else ""
+    return (f"CREATE TABLE {table}(m INTEGER NOT NULL, sev INTEGER NOT NULL,{source} n INTEGER NOT NULL,"
+            f" PRIMARY KEY(m, sev{', host, app' if by_source else ''})) WITHOUT ROWID")
 
 
-def _agg_add(table: str, grain: int) -> str:
-    return (f"INSERT INTO {table}(m, sev, host, app, n) SELECT t / {grain}, ifnull(sev, -1), host, app, count(*)"
-            " FROM ev WHERE n > ? GROUP BY 1, 2, 3, 4 ON CONFLICT DO UPDATE SET n = n + excluded.n")
+def _agg_add(table: str, grain: int, by_source: bool = True) -> str:
+    source = ", host, app" if by_source else ""
+    keys = "1, 2, 3, 4" if by_source else "1, 2"
+    return (f"INSERT INTO {table}(m, sev{source}, n) SELECT t / {grain}, ifnull(sev, -1){source}, count(*)"
+            f" FROM ev WHERE n > ? GROUP BY {keys} ON CONFLICT DO UPDATE SET n = n + excluded.n")
 
 
-# Per hour too (agg_h): a day holds a few hundred (severity, host, app) a
-# minute, so 24 h of agg alone is some hundreds of thousands of rows to add
-# up; whole hours of agg_h are 60 times fewer.
-ROLLUPS = (("agg_h", HOUR_NS), ("agg", MINUTE_NS))     # coarsest first
-_AGG_DDL, _AGG_H_DDL = _agg_ddl("agg"), _agg_ddl("agg_h")
-_AGG_ADDS = [_agg_add(table, grain) for table, grain in ROLLUPS]
+# Per hour too (agg_h), and per minute by severity alone (agg_s): a day
+# holds a few hundred (severity, host, app) a minute, so 24 h of agg alone is
+# some hundreds of thousands of rows to add up; whole hours of agg_h are 60
+# times fewer, and agg_s (a histogram with no host or app filter) 8 rows a
+# minute at most. (table, grain, has host and app), coarsest first.
+ROLLUPS = (("agg_h", HOUR_NS, True), ("agg_s", MINUTE_NS, False), ("agg", MINUTE_NS, True))
+_AGG_DDL, _AGG_H_DDL, _AGG_S_DDL = _agg_ddl("agg"), _agg_ddl("agg_h"), _agg_ddl("agg_s", False)
+_AGG_ADDS = [_agg_add(*rollup) for rollup in ROLLUPS]
 
 
 def _fv_rows(conn: sqlite3.Connection, above: int) -> list[tuple]:
@@ -489,7 +495,8 @@ class _Plan:
         return rowids if len(rowids) < MANY else None
 
 
-def _rollup_parts(q: Query, ev_part, agg_part, unit: int | None = None) -> tuple[list, list]:
+def _rollup_parts(q: Query, ev_part, agg_part, unit: int | None = None,
+                  by_source: bool = True) -> tuple[list, list]:
     """The statements (sql, params) that count ``q`` in a file with the
     rollups, and in one without. A query of environment, time, hosts, apps
     and severity only (no needle, no field) is counted from agg_h over its
@@ -498,11 +505,16 @@ def _rollup_parts(q: Query, ev_part, agg_part, unit: int | None = None) -> tuple
     partial minutes at its ends (``ev_part(query)``), so the answer is exact
     for any range; any other query reads the events (``ev_part(q)``).
     ``unit``: the answer's grain (a histogram's step), if any; a rollup
-    serves only if its grain divides it."""
+    serves only if its grain divides it. ``by_source``: the answer needs
+    host or app (agg_s has neither)."""
     full = [ev_part(q)]
     if q.terms or q.substrings or q.fields or q.start < 0:
         return full, full
-    levels = [(table, grain) for table, grain in ROLLUPS if unit is None or unit % grain == 0]
+    levels: list[tuple[str, int]] = []
+    for table, grain, has_source in ROLLUPS:
+        if ((unit is None or unit % grain == 0) and (has_source or not (by_source or q.hosts or q.apps))
+                and grain not in [g for _, g in levels]):
+            levels.append((table, grain))
     where, params = ["m >= ?", "m < ?"], []
     for name, column in (("hosts", "host"), ("apps", "app")):
         values = getattr(q, name)
@@ -755,9 +767,9 @@ class SqliteIndex:
             return
         try:
             if conn.execute("PRAGMA user_version").fetchone()[0] == 2:
-                for table, _ in ROLLUPS:
+                for table, _, by_source in ROLLUPS:
                     conn.execute(f"DROP TABLE IF EXISTS {table}")
-                    conn.execute(_agg_ddl(table))
+                    conn.execute(_agg_ddl(table, by_source))
                 for add in _AGG_ADDS:
                     conn.execute(add, (0,))
                 conn.execute(f"PRAGMA user_version={FORMAT}")
@@ -931,7 +943,7 @@ class SqliteIndex:
             return (f"SELECT m * {grain} / {step} AS b, nullif(sev, -1), sum(n) FROM {table} WHERE {where} "
                     "GROUP BY b, sev", params)
 
-        rolled, full = _rollup_parts(q, ev_part, agg_part, step)
+        rolled, full = _rollup_parts(q, ev_part, agg_part, step, by_source=False)
         out: dict[int, dict] = defaultdict(dict)
         with self._lock:
             try:
@@ -978,7 +990,7 @@ class SqliteIndex:
             v = "nullif(sev, -1)" if column == "sev" else column
             return f"SELECT {v} AS v, sum(n) FROM {table} WHERE {where} GROUP BY {column}", params
 
-        return _rollup_parts(q, ev_part, agg_part)
+        return _rollup_parts(q, ev_part, agg_part, by_source=column != "sev")
 
     def tops(self, q: Query, fields: Sequence[str], n: int = 10) -> dict[str, list[tuple[str, int]]]:
         """The columns (host, app, severity), and the extracted fields in one

@@ -388,6 +388,7 @@ def test_histograms_and_top_values_without_needles_are_read_from_the_rollup(tmp_
         for db in (tmp_path / "helios-recent").rglob("*.db"):
             with sqlite3.connect(db) as conn:
                 conn.execute("UPDATE agg SET n = n + 1000")
+                conn.execute("UPDATE agg_s SET n = n + 1000")
         assert index.top(q, "host")[0][1] > 100
         assert sum(sum(b.values()) for _, b in index.histogram(q, 60 * 10**9)) > 100
         assert index.top(replace(q, start=T0 + 1), "host") == [("web-1", 99 + 1000 * 99)]   # 99 whole minutes
@@ -397,6 +398,7 @@ def test_histograms_and_top_values_without_needles_are_read_from_the_rollup(tmp_
         for db in (tmp_path / "helios-recent").rglob("*.db"):
             with sqlite3.connect(db) as conn:
                 conn.execute("UPDATE agg SET n = n - 1000")
+                conn.execute("UPDATE agg_s SET n = n - 1000")
                 conn.execute("UPDATE agg_h SET n = n + 5000")
         # [T0 + 1 ns, T0 + 100 min): no whole hour; [T0, ...): hour 0 from agg_h, then 40 minutes from agg.
         assert index.top(replace(q, start=T0 + 1), "host") == [("web-1", 99)]
@@ -416,7 +418,7 @@ def test_an_index_made_before_the_rollup_gets_it_when_opened_and_counts_the_same
         index.load(ENV, events)
     for db in (tmp_path / "helios-recent").rglob("*.db"):
         with sqlite3.connect(db) as conn:
-            conn.executescript("DROP TABLE agg; DROP TABLE agg_h; PRAGMA user_version=2;")
+            conn.executescript("DROP TABLE agg; DROP TABLE agg_h; DROP TABLE agg_s; PRAGMA user_version=2;")
     with caplog.at_level(logging.INFO, logger="helios.index.sqlite"):
         with open_index("sqlite", str(tmp_path)) as index:
             _check_rollup_answers(index, events, rng, queries=10)
@@ -441,7 +443,7 @@ def test_a_read_only_file_without_the_rollup_is_counted_from_its_events(tmp_path
     dbs = list((tmp_path / "helios-recent").rglob("*.db"))
     for db in dbs:
         with sqlite3.connect(db) as conn:
-            conn.executescript("DROP TABLE agg; DROP TABLE agg_h; PRAGMA user_version=2; PRAGMA journal_mode=DELETE;")
+            conn.executescript("DROP TABLE agg; DROP TABLE agg_h; DROP TABLE agg_s; PRAGMA user_version=2; PRAGMA journal_mode=DELETE;")
     if os.geteuid() == 0:           # root writes read-only files: the migration is left out instead
         monkeypatch.setattr(sqlite_index.SqliteIndex, "_migrate_2_to_3", lambda *a: None)
     for p in [*dbs, *{db.parent for db in dbs}]:
