@@ -205,11 +205,18 @@ def _agg_ddl(table: str, by_source: bool = True) -> str:
             f" PRIMARY KEY(m, sev{', host, app' if by_source else ''})) WITHOUT ROWID")
 
 
-def _agg_add(table: str, grain: int, by_source: bool = True) -> str:
-    source = ", host, app" if by_source else ""
-    keys = "1, 2, 3, 4" if by_source else "1, 2"
-    return (f"INSERT INTO {table}(m, sev{source}, n) SELECT t / {grain}, ifnull(sev, -1){source}, count(*)"
-            f" FROM ev WHERE n > ? GROUP BY {keys} ON CONFLICT DO UPDATE SET n = n + excluded.n")
+def _add_to_rollups(conn: sqlite3.Connection, above: int) -> None:
+    """Add the rows of ev with rowid above ``above`` to the rollups: one
+    GROUP BY over them (into a temporary table of a few hundred rows), then
+    each rollup from that."""
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS agg_new(m INTEGER, sev INTEGER, host TEXT, app TEXT, n INTEGER)")
+    conn.execute("DELETE FROM agg_new")
+    conn.execute(f"INSERT INTO agg_new SELECT t / {MINUTE_NS}, ifnull(sev, -1), host, app, count(*) FROM ev"
+                 " WHERE n > ? GROUP BY 1, 2, 3, 4", (above,))
+    for table, grain, by_source in ROLLUPS:
+        source = ", host, app" if by_source else ""
+        conn.execute(f"INSERT INTO {table}(m, sev{source}, n) SELECT m / {grain // MINUTE_NS}, sev{source}, sum(n)"
+                     f" FROM agg_new WHERE true GROUP BY 1, 2{source} ON CONFLICT DO UPDATE SET n = n + excluded.n")
 
 
 # Per hour too (agg_h), and per minute by severity alone (agg_s): a day
@@ -219,7 +226,6 @@ def _agg_add(table: str, grain: int, by_source: bool = True) -> str:
 # minute at most. (table, grain, has host and app), coarsest first.
 ROLLUPS = (("agg_h", HOUR_NS, True), ("agg_s", MINUTE_NS, False), ("agg", MINUTE_NS, True))
 _AGG_DDL, _AGG_H_DDL, _AGG_S_DDL = _agg_ddl("agg"), _agg_ddl("agg_h"), _agg_ddl("agg_s", False)
-_AGG_ADDS = [_agg_add(*rollup) for rollup in ROLLUPS]
 
 
 def _fv_rows(conn: sqlite3.Connection, above: int) -> list[tuple]:
@@ -770,8 +776,7 @@ class SqliteIndex:
                 for table, _, by_source in ROLLUPS:
                     conn.execute(f"DROP TABLE IF EXISTS {table}")
                     conn.execute(_agg_ddl(table, by_source))
-                for add in _AGG_ADDS:
-                    conn.execute(add, (0,))
+                _add_to_rollups(conn, 0)
                 conn.execute(f"PRAGMA user_version={FORMAT}")
             conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
@@ -849,8 +854,7 @@ class SqliteIndex:
                     # Rows above the old maximum are exactly the ones just added: we hold the write lock.
                     conn.execute("INSERT INTO tri(rowid, msg) SELECT n, msg FROM ev WHERE n > ?", (top,))
                     if getattr(conn, "agg", False):
-                        for add in _AGG_ADDS:
-                            conn.execute(add, (top,))
+                        _add_to_rollups(conn, top)
                     if with_fields:
                         conn.executemany(_FV_INSERT, _fv_of(rows, events, top) if added == len(rows)
                                          else _fv_rows(conn, top))
