@@ -62,17 +62,16 @@ format 1 (before fields were searchable) is brought to format 2 the first
 time it is opened: ``fv`` is made and filled from the stored fields, in one
 transaction, so an index built before keeps working and finds fields too.
 
-Counting: ``agg`` (format 3) holds events per (minute, severity, host,
-app), added to in each load's transaction from the rows it added (rowid above
-the old maximum, as for FTS5), so it is exact under the dedup key. A
-histogram or top values of a query with no needle and no field reads it for
-the whole minutes of the range and the events for the partial minutes at its
-ends (``_rollup_parts``); other queries count the events by ``GROUP BY``. A
-file of format 2 gets ``agg`` from its events when first opened
+Counting: the rollups (format 3) hold events per (minute, severity, host,
+app) in ``agg``, per hour in ``agg_h`` and per (minute, severity) in
+``agg_s``, added to in each load's transaction from the rows it added (the
+events themselves when all were new, else the rows above the old maximum
+rowid, as for FTS5), so they are exact under the dedup key. A histogram or
+top values of a query with no needle and no field reads them for the whole
+hours and minutes of the range and the events for the partial minutes at
+its ends (``_rollup_parts``); other queries count the events by ``GROUP
+BY``. A file of format 2 gets them from its events when first opened
 (``_migrate_2_to_3``); one that cannot be written counts its events.
-
-Events are deduplicated per (environment, day), by that key: a copy of an
-event with a different time on another day is a different row.
 """
 
 from __future__ import annotations
