@@ -72,6 +72,9 @@ hours and minutes of the range and the events for the partial minutes at
 its ends (``_rollup_parts``); other queries count the events by ``GROUP
 BY``. A file of format 2 gets them from its events when first opened
 (``_migrate_2_to_3``); one that cannot be written counts its events.
+
+Events are deduplicated per (environment, day), by that key: a copy of an
+event with a different time on another day is a different row.
 """
 
 from __future__ import annotations
@@ -193,11 +196,11 @@ def _schema(term_index: bool) -> list[str]:
 _HOST_DDL = "CREATE INDEX IF NOT EXISTS ev_host ON ev(host, t)"
 _FV_DDL = "CREATE TABLE fv(k TEXT NOT NULL, v TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY(k, v, n)) WITHOUT ROWID"
 _FV_INSERT = "INSERT OR IGNORE INTO fv(k, v, n) VALUES (?,?,?)"
-# The rollup: events per (minute, severity, host, app), kept in the load's
-# transaction from the rows it added (rowid above the old maximum, as for
-# FTS5), so it counts exactly the rows ev holds. Severity None is -1 here (a
-# primary key column cannot be NULL). No row of ev is ever deleted (a day
-# goes whole, with its files), so additions are all it needs.
+# The rollups (ROLLUPS, below): events per (time unit, severity[, host,
+# app]), kept in the load's transaction from the rows it added, so they count
+# exactly the rows ev holds. Severity None is -1 there (a primary key column
+# cannot be NULL). No row of ev is ever deleted (a day goes whole, with its
+# files), so additions are all they need.
 def _agg_ddl(table: str, by_source: bool = True) -> str:
     source = " host TEXT NOT NULL, app TEXT NOT NULL," if by_source else ""
     return (f"CREATE TABLE {table}(m INTEGER NOT NULL, sev INTEGER NOT NULL,{source} n INTEGER NOT NULL,"
@@ -305,7 +308,7 @@ class _Conn(sqlite3.Connection):
     (lowercase, as the trigram index folds case) and what it says of the
     trigrams asked so far."""
 
-    agg = False             # the file has the rollup table agg (format 3)
+    agg = False             # the file has the rollups (format 3)
 
     sample: str | None = None
     sample_rows = 0
@@ -802,7 +805,7 @@ class SqliteIndex:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        log.info("The sqlite index file %s now has a rollup of counts per minute (format 2 to 3, made in "
+        log.info("The sqlite index file %s now has a rollup of counts (format 2 to 3, made in "
                  "%.1f s).", path, time.monotonic() - t)
 
     def _close_matching(self, environment: str | None = None, day: str | None = None) -> None:
