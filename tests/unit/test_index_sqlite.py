@@ -454,3 +454,13 @@ def test_a_read_only_file_without_the_rollup_is_counted_from_its_events(tmp_path
     finally:
         for p in [*dbs, *{db.parent for db in dbs}]:
             p.chmod(p.stat().st_mode | stat.S_IWUSR)
+
+
+def test_rollup_counts_an_event_given_twice_in_one_load_once(tmp_path):
+    import random
+
+    rng = random.Random(8)
+    events = _random_events(rng, 600)
+    with open_index("sqlite", str(tmp_path)) as index:
+        assert index.load(ENV, events + events[100:300] + events[:5]) == 600
+        _check_rollup_answers(index, events, rng, queries=15)
