@@ -29,9 +29,8 @@ cache only):
   taken from a line of the last 24 h, limit 100;
 - **host + sev + word, 24 h**: ``host:H sev:warning USER``, limit 100;
 - **histogram, 24 h**: counts per 5 minutes, by severity, over 24 h ending
-  at different hours (SQL on the index files directly: the index has no
-  aggregation method on this branch);
-- **top 10 apps, 24 h**: the same way.
+  at different hours (``SqliteIndex.histogram``);
+- **top 10 apps, 24 h**: the same way (``SqliteIndex.top``).
 
 p50 and p95 are over the warm runs of all terms of a kind. ``rg`` (Debian's
 ripgrep) runs the same selective queries over the raw files (``-w -i`` for a
@@ -258,39 +257,23 @@ def _files(base: Path, start: int, end: int) -> list[Path]:
 
 
 class Aggregates:
-    """Histogram and top values by SQL on the index files (read-only connections)."""
+    """Histogram and top values through ``SqliteIndex.histogram`` and ``top``
+    (fresh connections each, as the searches)."""
 
     def __init__(self, base: Path) -> None:
-        self.base = base
-        self.conns: dict[Path, sqlite3.Connection] = {}
+        self.index = SqliteIndex(base, "index")
 
-    def _conn(self, path: Path) -> sqlite3.Connection:
-        c = self.conns.get(path)
-        if c is None:
-            c = self.conns[path] = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-            c.execute("PRAGMA cache_size=-65536")
-        return c
+    def _q(self, start: int, end: int):
+        return parse_query("", environment=ENV, start=start, end=end, limit=None)
 
-    def histogram(self, start: int, end: int, width: int) -> dict:
-        out: dict = {}
-        for path in _files(self.base, start, end):
-            for w, sev, n in self._conn(path).execute(
-                    "SELECT t / ?, sev, count(*) FROM ev WHERE t >= ? AND t < ? GROUP BY 1, 2", (width, start, end)):
-                out[(w, sev)] = out.get((w, sev), 0) + n
-        return out
+    def histogram(self, start: int, end: int, width: int) -> list:
+        return self.index.histogram(self._q(start, end), width)
 
     def top(self, column: str, start: int, end: int, n: int = 10) -> list:
-        counts: dict = {}
-        for path in _files(self.base, start, end):
-            for v, c in self._conn(path).execute(
-                    f"SELECT {column}, count(*) FROM ev WHERE t >= ? AND t < ? GROUP BY 1", (start, end)):
-                counts[v] = counts.get(v, 0) + c
-        return sorted(counts.items(), key=lambda kv: -kv[1])[:n]
+        return self.index.top(self._q(start, end), column, n)
 
     def close(self) -> None:
-        for c in self.conns.values():
-            c.close()
-        self.conns = {}
+        self.index.close()
 
 
 def index_queries(base: Path, terms: dict, runs: int, aggregates: bool = True) -> dict:

@@ -62,6 +62,17 @@ format 1 (before fields were searchable) is brought to format 2 the first
 time it is opened: ``fv`` is made and filled from the stored fields, in one
 transaction, so an index built before keeps working and finds fields too.
 
+Counting: the rollups (format 3) hold events per (minute, severity, host,
+app) in ``agg``, per hour in ``agg_h`` and per (minute, severity) in
+``agg_s``, added to in each load's transaction from the rows it added (the
+events themselves when all were new, else the rows above the old maximum
+rowid, as for FTS5), so they are exact under the dedup key. A histogram or
+top values of a query with no needle and no field reads them for the whole
+hours and minutes of the range and the events for the partial minutes at
+its ends (``_rollup_parts``); other queries count the events by ``GROUP
+BY``. A file of format 2 gets them from its events when first opened
+(``_migrate_2_to_3``); one that cannot be written counts its events.
+
 Events are deduplicated per (environment, day), by that key: a copy of an
 event with a different time on another day is a different row.
 """
@@ -82,7 +93,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections import OrderedDict, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from dataclasses import replace
 from itertools import islice, zip_longest
 from operator import attrgetter, itemgetter
@@ -105,7 +116,9 @@ __all__ = ["FORMAT", "SqliteIndex"]
 log = logging.getLogger(__name__)
 
 META_FORMAT = 1             # index.json "format"
-FORMAT = 2                  # each file's PRAGMA user_version (2: the fv table of searchable fields)
+FORMAT = 3                  # each file's PRAGMA user_version (2: the fv table of searchable fields; 3: agg)
+MINUTE_NS = 60 * 10**9      # the rollup's unit of time (agg.m) ...
+HOUR_NS = 3600 * 10**9      # ... and its coarser level's (agg_h.m)
 META = "index.json"
 DEFAULT_SHARDS = 2
 TXN_ROWS = 100_000          # events per transaction: big enough to amortize the commit
@@ -152,6 +165,9 @@ def _schema(term_index: bool) -> list[str]:
         # case-insensitive terms and, rechecked, case-sensitive substrings.
         "CREATE VIRTUAL TABLE tri USING fts5(msg, content='', tokenize='trigram', detail='none')",
         _FV_DDL,
+        _AGG_DDL,
+        _AGG_H_DDL,
+        _AGG_S_DDL,
     ]
     if term_index:
         ddl.append("CREATE VIRTUAL TABLE words USING fts5(msg, content='',"
@@ -180,6 +196,50 @@ def _schema(term_index: bool) -> list[str]:
 _HOST_DDL = "CREATE INDEX IF NOT EXISTS ev_host ON ev(host, t)"
 _FV_DDL = "CREATE TABLE fv(k TEXT NOT NULL, v TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY(k, v, n)) WITHOUT ROWID"
 _FV_INSERT = "INSERT OR IGNORE INTO fv(k, v, n) VALUES (?,?,?)"
+# The rollups (ROLLUPS, below): events per (time unit, severity[, host,
+# app]), kept in the load's transaction from the rows it added, so they count
+# exactly the rows ev holds. Severity None is -1 there (a primary key column
+# cannot be NULL). No row of ev is ever deleted (a day goes whole, with its
+# files), so additions are all they need.
+def _agg_ddl(table: str, by_source: bool = True) -> str:
+    source = " host TEXT NOT NULL, app TEXT NOT NULL," if by_source else ""
+    return (f"CREATE TABLE {table}(m INTEGER NOT NULL, sev INTEGER NOT NULL,{source} n INTEGER NOT NULL,"
+            f" PRIMARY KEY(m, sev{', host, app' if by_source else ''})) WITHOUT ROWID")
+
+
+_T, _HOST, _APP, _SEV = itemgetter(1), itemgetter(3), itemgetter(4), itemgetter(5)
+
+
+def _add_to_rollups(conn: sqlite3.Connection, above: int, events: Sequence | None = None) -> None:
+    """Add the rows of ev with rowid above ``above`` to the rollups: counted
+    by (minute, severity, host, app) into a temporary table of a few hundred
+    rows, then each rollup from that. ``events``: exactly those rows, when
+    known (every event of the load was new): counted in memory (a Counter
+    over zips, nearly all in C), which costs less than the GROUP BY over the
+    rows just written (its sort); bench/rollup.py."""
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS agg_new(m INTEGER, sev INTEGER, host TEXT, app TEXT, n INTEGER)")
+    conn.execute("DELETE FROM agg_new")
+    if events is not None and min(map(_T, events)) >= 0:      # floor is SQLite's truncation for t >= 0
+        counts = Counter(zip([e[1] // MINUTE_NS for e in events], map(_SEV, events), map(_HOST, events),
+                             map(_APP, events)))
+        conn.executemany("INSERT INTO agg_new VALUES (?, ifnull(?, -1), ?, ?, ?)",
+                         [(*k, n) for k, n in counts.items()])
+    else:
+        conn.execute(f"INSERT INTO agg_new SELECT t / {MINUTE_NS}, ifnull(sev, -1), host, app, count(*) FROM ev"
+                     " WHERE n > ? GROUP BY 1, 2, 3, 4", (above,))
+    for table, grain, by_source in ROLLUPS:
+        source = ", host, app" if by_source else ""
+        conn.execute(f"INSERT INTO {table}(m, sev{source}, n) SELECT m / {grain // MINUTE_NS}, sev{source}, sum(n)"
+                     f" FROM agg_new WHERE true GROUP BY 1, 2{source} ON CONFLICT DO UPDATE SET n = n + excluded.n")
+
+
+# Per hour too (agg_h), and per minute by severity alone (agg_s): a day
+# holds a few hundred (severity, host, app) a minute, so 24 h of agg alone is
+# some hundreds of thousands of rows to add up; whole hours of agg_h are 60
+# times fewer, and agg_s (a histogram with no host or app filter) 8 rows a
+# minute at most. (table, grain, has host and app), coarsest first.
+ROLLUPS = (("agg_h", HOUR_NS, True), ("agg_s", MINUTE_NS, False), ("agg", MINUTE_NS, True))
+_AGG_DDL, _AGG_H_DDL, _AGG_S_DDL = _agg_ddl("agg"), _agg_ddl("agg_h"), _agg_ddl("agg_s", False)
 
 
 def _fv_rows(conn: sqlite3.Connection, above: int) -> list[tuple]:
@@ -247,6 +307,8 @@ class _Conn(sqlite3.Connection):
     """A connection to one index file, with a sample of its newest messages
     (lowercase, as the trigram index folds case) and what it says of the
     trigrams asked so far."""
+
+    agg = False             # the file has the rollups (format 3)
 
     sample: str | None = None
     sample_rows = 0
@@ -453,6 +515,57 @@ class _Plan:
         return rowids if len(rowids) < MANY else None
 
 
+def _rollup_parts(q: Query, ev_part, agg_part, unit: int | None = None,
+                  by_source: bool = True) -> tuple[list, list]:
+    """The statements (sql, params) that count ``q`` in a file with the
+    rollups, and in one without. A query of environment, time, hosts, apps
+    and severity only (no needle, no field) is counted from agg_h over its
+    whole hours, from agg over the whole minutes left at either end
+    (``agg_part(table, grain, where, params)``) and from the events over the
+    partial minutes at its ends (``ev_part(query)``), so the answer is exact
+    for any range; any other query reads the events (``ev_part(q)``).
+    ``unit``: the answer's grain (a histogram's step), if any; a rollup
+    serves only if its grain divides it. ``by_source``: the answer needs
+    host or app (agg_s has neither)."""
+    full = [ev_part(q)]
+    if q.terms or q.substrings or q.fields or q.start < 0:
+        return full, full
+    levels: list[tuple[str, int]] = []
+    for table, grain, has_source in ROLLUPS:
+        if ((unit is None or unit % grain == 0) and (has_source or not (by_source or q.hosts or q.apps))
+                and grain not in [g for _, g in levels]):
+            levels.append((table, grain))
+    where, params = ["m >= ?", "m < ?"], []
+    for name, column in (("hosts", "host"), ("apps", "app")):
+        values = getattr(q, name)
+        if values:
+            where.append(f"{column} IN ({','.join('?' * len(values))})")
+            params += values
+    if q.severity is not None:
+        where.append("sev BETWEEN 0 AND ?")         # -1 (None) is never "this severe or worse", as NULL in ev
+        params.append(q.severity)
+    filters = " AND ".join(where)
+    rolled: list = []
+
+    def split(start: int, end: int, levels: list) -> None:
+        if start >= end:
+            return
+        if not levels:
+            rolled.append(ev_part(q if (start, end) == (q.start, q.end) else replace(q, start=start, end=end)))
+            return
+        (table, grain), finer = levels[0], levels[1:]
+        lo, hi = -(-start // grain), end // grain      # the whole units of this level: [lo, hi)
+        if lo >= hi:
+            split(start, end, finer)
+            return
+        rolled.append(agg_part(table, grain, filters, [lo, hi, *params]))
+        split(start, lo * grain, finer)
+        split(hi * grain, end, finer)
+
+    split(q.start, q.end, levels)
+    return rolled, full
+
+
 class SqliteIndex:
     """A named sqlite index under the directory ``location``.
 
@@ -587,13 +700,16 @@ class SqliteIndex:
                     conn.close()
                     return None
                 self._create_schema(conn)
-            elif version == 1:
-                self._migrate_1_to_2(conn, path)
+            elif version in (1, 2):
+                if version == 1:
+                    self._migrate_1_to_2(conn, path)
+                self._migrate_2_to_3(conn, path)
             elif version != FORMAT:
                 conn.close()
                 raise IndexStoreError(f"sqlite index file {path} is of format {version}; "
                                       f"this Helios reads format {FORMAT}")
             self._ensure_host_index(conn, path)
+            conn.agg = conn.execute("PRAGMA user_version").fetchone()[0] == FORMAT
         except sqlite3.Error as exc:
             raise IndexStoreError(f"sqlite index file {path}: {exc}") from None
         self._conns[key] = conn
@@ -658,6 +774,40 @@ class SqliteIndex:
                 conn.execute("ROLLBACK")
             raise
 
+    def _migrate_2_to_3(self, conn: sqlite3.Connection, path: Path) -> None:
+        """Format 2 had no rollup: make agg from the rows there, in one
+        transaction. A file that cannot be written (read-only) stays at
+        format 2 and its histograms and top values are counted from ev."""
+        t = time.monotonic()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            log.warning("The sqlite index file %s has no rollup of counts and cannot get one (%s); its "
+                        "histograms and top values read every event.", path, exc)
+            return
+        try:
+            if conn.execute("PRAGMA user_version").fetchone()[0] == 2:
+                for table, _, by_source in ROLLUPS:
+                    conn.execute(f"DROP TABLE IF EXISTS {table}")
+                    conn.execute(_agg_ddl(table, by_source))
+                _add_to_rollups(conn, 0)
+                conn.execute(f"PRAGMA user_version={FORMAT}")
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if "readonly" not in str(exc).replace(" ", "").lower():
+                raise
+            log.warning("The sqlite index file %s has no rollup of counts and cannot get one (%s); its "
+                        "histograms and top values read every event.", path, exc)
+            return
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        log.info("The sqlite index file %s now has a rollup of counts (format 2 to 3, made in "
+                 "%.1f s).", path, time.monotonic() - t)
+
     def _close_matching(self, environment: str | None = None, day: str | None = None) -> None:
         for key in [k for k in self._conns if (environment is None or k[0] == environment)
                     and (day is None or k[1] == day)]:
@@ -717,6 +867,8 @@ class SqliteIndex:
                 if added:
                     # Rows above the old maximum are exactly the ones just added: we hold the write lock.
                     conn.execute("INSERT INTO tri(rowid, msg) SELECT n, msg FROM ev WHERE n > ?", (top,))
+                    if getattr(conn, "agg", False):
+                        _add_to_rollups(conn, top, events if added == len(events) else None)
                     if with_fields:
                         conn.executemany(_FV_INSERT, _fv_of(rows, events, top) if added == len(rows)
                                          else _fv_rows(conn, top))
@@ -796,18 +948,28 @@ class SqliteIndex:
         if q.end <= q.start or self._read_meta() is None:
             return []
         q = replace(q, after=None)
-        plan = _Plan(q, self.term_index)
-        # GROUP BY in SQLite, over the rows the query's plan reads: the
-        # bucket is integer arithmetic on t, so nothing leaves C but one
-        # row per (bucket, severity) of each file.
-        sql, params = plan.matching(f"t / {int(step)} AS b, sev, count(*)")
+        step = int(step)
+
+        def ev_part(part: Query) -> tuple[str, list]:
+            # GROUP BY in SQLite, over the rows the query's plan reads: the
+            # bucket is integer arithmetic on t, so nothing leaves C but one
+            # row per (bucket, severity) of each file.
+            sql, params = _Plan(part, self.term_index).matching(f"t / {step} AS b, sev, count(*)")
+            return sql + " GROUP BY b, sev", params
+
+        def agg_part(table: str, grain: int, where: str, params: list) -> tuple[str, list]:
+            return (f"SELECT m * {grain} / {step} AS b, nullif(sev, -1), sum(n) FROM {table} WHERE {where} "
+                    "GROUP BY b, sev", params)
+
+        rolled, full = _rollup_parts(q, ev_part, agg_part, step, by_source=False)
         out: dict[int, dict] = defaultdict(dict)
         with self._lock:
             try:
                 for conn in self._each_file(q):
-                    for b, sev, c in conn.execute(sql + " GROUP BY b, sev", params):
-                        bucket = out[b * step]
-                        bucket[sev] = bucket.get(sev, 0) + c
+                    for sql, params in rolled if getattr(conn, "agg", False) else full:
+                        for b, sev, c in conn.execute(sql, params):
+                            bucket = out[b * step]
+                            bucket[sev] = bucket.get(sev, 0) + c
             except sqlite3.Error as exc:
                 raise IndexStoreError(f"sqlite index {self.root}: histogram failed: {exc}") from None
         return sorted(out.items())
@@ -817,24 +979,36 @@ class SqliteIndex:
         if q.end <= q.start or self._read_meta() is None:
             return []
         q = replace(q, after=None)
-        plan = _Plan(q, self.term_index)
         column = {"host": "host", "app": "app", "severity": "sev"}.get(field)
         if column is not None:
-            sql, params = plan.matching(f"{column} AS v, count(*)")
-            sql += " GROUP BY v"
+            rolled, full = self._column_parts(q, column)
         else:                       # an extracted field: its fv rows whose event matches
-            inner, inner_params = plan.matching("n")
-            sql, params = f"SELECT v, count(*) FROM fv WHERE k = ? AND n IN ({inner}) GROUP BY v", [field,
-                                                                                                  *inner_params]
+            inner, inner_params = _Plan(q, self.term_index).matching("n")
+            rolled = full = [(f"SELECT v, count(*) FROM fv WHERE k = ? AND n IN ({inner}) GROUP BY v",
+                              [field, *inner_params])]
         counts: dict[str, int] = defaultdict(int)
         with self._lock:
             try:
                 for conn in self._each_file(q):
-                    for v, c in conn.execute(sql, params):
-                        counts[severity_name(v) if column == "sev" else v] += c
+                    for sql, params in rolled if getattr(conn, "agg", False) else full:
+                        for v, c in conn.execute(sql, params):
+                            counts[severity_name(v) if column == "sev" else v] += c
             except sqlite3.Error as exc:
                 raise IndexStoreError(f"sqlite index {self.root}: top values failed: {exc}") from None
         return merge_top(counts, n)
+
+    def _column_parts(self, q: Query, column: str) -> tuple[list, list]:
+        """(sql, params) counting rows of ``q`` by ``column`` (host, app or
+        sev), with the rollup and without (``_rollup_parts``)."""
+        def ev_part(part: Query) -> tuple[str, list]:
+            sql, params = _Plan(part, self.term_index).matching(f"{column} AS v, count(*)")
+            return sql + " GROUP BY v", params
+
+        def agg_part(table: str, grain: int, where: str, params: list) -> tuple[str, list]:
+            v = "nullif(sev, -1)" if column == "sev" else column
+            return f"SELECT {v} AS v, sum(n) FROM {table} WHERE {where} GROUP BY {column}", params
+
+        return _rollup_parts(q, ev_part, agg_part, by_source=column != "sev")
 
     def tops(self, q: Query, fields: Sequence[str], n: int = 10) -> dict[str, list[tuple[str, int]]]:
         """The columns (host, app, severity), and the extracted fields in one
@@ -846,24 +1020,28 @@ class SqliteIndex:
         counts: dict[str, dict] = {f: defaultdict(int) for f in fields}
         if q.end <= q.start or self._read_meta() is None or not fields:
             return {f: [] for f in fields}
-        plan = _Plan(replace(q, after=None), self.term_index)
+        q = replace(q, after=None)
         names = {"host": "host", "app": "app", "severity": "sev"}
-        statements = []
+        rolled: list[tuple] = []
+        full: list[tuple] = []
         # A GROUP BY per column: one GROUP BY of (host, app, sev) read the
         # rows once but sorted far more groups, and took longer than three
         # (bench/aggregations.py: 4.4 s against 3.7 s for a day of 1 M events).
         for c in columns:
-            sql, params = plan.matching(f"{names[c]}, count(*)")
-            statements.append((c, sql + f" GROUP BY {names[c]}", params))
+            with_agg, without = self._column_parts(q, names[c])
+            rolled += [(c, *st) for st in with_agg]
+            full += [(c, *st) for st in without]
         if keys:
-            inner, inner_params = plan.matching("n")
+            inner, inner_params = _Plan(q, self.term_index).matching("n")
             marks = ",".join("?" * len(keys))
-            statements.append(("fields", f"SELECT k, v, count(*) FROM fv WHERE k IN ({marks}) AND n IN ({inner}) "
-                                         "GROUP BY k, v", [*keys, *inner_params]))
+            st = ("fields", f"SELECT k, v, count(*) FROM fv WHERE k IN ({marks}) AND n IN ({inner}) "
+                            "GROUP BY k, v", [*keys, *inner_params])
+            rolled.append(st)
+            full.append(st)
         with self._lock:
             try:
                 for conn in self._each_file(q):
-                    for kind, sql, params in statements:
+                    for kind, sql, params in rolled if getattr(conn, "agg", False) else full:
                         for row in conn.execute(sql, params):
                             if kind == "fields":
                                 counts[row[0]][row[1]] += row[2]

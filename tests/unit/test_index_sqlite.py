@@ -232,7 +232,7 @@ def test_a_file_of_a_newer_format_is_refused_by_name(tmp_path):
         index.load(ENV, corpus()[:1])
     db = next((tmp_path / "helios-recent").rglob("*.db"))
     sqlite3.connect(db).execute("PRAGMA user_version=99").connection.close()
-    with pytest.raises(IndexStoreError, match=f"{db.name} is of format 99; this Helios reads format 2"):
+    with pytest.raises(IndexStoreError, match=f"{db.name} is of format 99; this Helios reads format {sqlite_index.FORMAT}"):
         open_index("sqlite", str(tmp_path)).search(query())
 
 
@@ -269,3 +269,198 @@ def test_bad_names_and_environments_are_refused(tmp_path):
         open_index("sqlite", str(tmp_path)).load("../etc", corpus()[:1])
     with pytest.raises(IndexStoreError, match="unknown index kind"):
         open_index("lucene", str(tmp_path))
+
+
+# ------------------------------------------------------------ the rollup (agg)
+
+MINUTE = 60 * 10**9
+
+
+def _random_events(rng, n: int, first: int = 0) -> list:
+    """Events over two days and a bit: times on and off minute boundaries,
+    hosts, apps and severities (None too) varying."""
+    events = []
+    for i in range(first, first + n):
+        t = T0 - 3600 * 10**9 + rng.randrange(50 * 3600) * 10**9
+        if rng.random() < 0.3:
+            t = t // MINUTE * MINUTE + rng.choice((0, 1, MINUTE - 1))
+        elif rng.random() < 0.5:
+            t += rng.randrange(10**9)
+        events.append(make_event(i, t, b"rolled line %d" % i, host=rng.choice(("web-1", "web-2", "db-1")),
+                                 app=rng.choice(("sshd", "nginx", "cron", "kernel")),
+                                 severity=rng.choice((None, 0, 2, 3, 4, 6, 7))))
+    return events
+
+
+def _reference(q, events):
+    """histogram(q, step) and tops(q, ...) counted in Python from the events."""
+    from collections import Counter
+
+    from helios.index.base import merge_top
+    from helios.model import severity_name
+
+    hits = expected(replace(q, limit=None), list({e.id: e for e in events}.values()))
+
+    def histogram(step):
+        out: dict = {}
+        for e in hits:
+            bucket = out.setdefault(e.time // step * step, {})
+            bucket[e.severity] = bucket.get(e.severity, 0) + 1
+        return sorted(out.items())
+
+    tops = {"host": merge_top(Counter(e.host for e in hits), 10), "app": merge_top(Counter(e.app for e in hits), 10),
+            "severity": merge_top(Counter(severity_name(e.severity) for e in hits), 10)}
+    return histogram, tops
+
+
+def _random_query(rng):
+    start = T0 - 2 * 3600 * 10**9 + rng.randrange(52 * 3600 * 10**9)
+    if rng.random() < 0.3:
+        start = start // MINUTE * MINUTE
+    end = start + rng.choice((rng.randrange(3 * MINUTE), rng.randrange(30 * 3600 * 10**9)))
+    if rng.random() < 0.3:
+        end = end // MINUTE * MINUTE + rng.choice((0, 1))
+    kw: dict = {}
+    if rng.random() < 0.3:
+        kw["hosts"] = tuple(rng.sample(("web-1", "web-2", "db-1", "none-such"), rng.randint(1, 2)))
+    if rng.random() < 0.3:
+        kw["apps"] = tuple(rng.sample(("sshd", "nginx", "cron", "kernel"), rng.randint(1, 3)))
+    if rng.random() < 0.3:
+        kw["severity"] = rng.choice((0, 3, 4, 7))
+    return replace(query(start=start, end=max(start, end), limit=None), **kw)
+
+
+def _check_rollup_answers(index, events, rng, queries: int = 40) -> None:
+    for _ in range(queries):
+        q = _random_query(rng)
+        histogram, tops = _reference(q, events)
+        for step in (60 * 10**9, 300 * 10**9, 3600 * 10**9, 7 * 10**9):
+            if (q.end - q.start) // step <= 10_000:
+                assert index.histogram(q, step) == histogram(step), (q, step)
+        assert index.tops(q, ["host", "app", "severity"]) == tops, q
+        assert index.top(q, "app") == tops["app"], q
+
+
+def test_rollup_answers_equal_the_events_counted_for_random_data_ranges_and_duplicate_loads(tmp_path):
+    import random
+
+    rng = random.Random(21)
+    events = _random_events(rng, 3000)
+    with open_index("sqlite", str(tmp_path)) as index:
+        for i in range(0, 3000, 700):                   # batches, then every batch again, overlapping
+            index.load(ENV, events[i:i + 700])
+        assert index.load(ENV, events[350:2400]) == 0
+        assert index.load(ENV, events[::-1]) == 0
+        _check_rollup_answers(index, events, rng)
+        more = _random_events(rng, 500, first=3000)      # a load half old, half new
+        assert index.load(ENV, events[:500] + more) == 500
+        _check_rollup_answers(index, events + more, rng)
+
+
+def test_rollup_stays_exact_through_worker_processes_and_a_killed_loader(tmp_path, monkeypatch):
+    import os
+    import random
+    import signal
+
+    monkeypatch.setattr(sqlite_index, "PARALLEL_MIN", 10)
+    monkeypatch.setattr(sqlite_index, "FRAME_ROWS", 37)
+    rng = random.Random(5)
+    events = _random_events(rng, 1500)
+    with open_index("sqlite", str(tmp_path), name="frames", workers=2) as index:
+        assert index.load(ENV, events[:600]) == 600
+        for pid in index.worker_pids():
+            os.kill(pid, signal.SIGKILL)
+        with pytest.raises(IndexStoreError, match="loader process died"):
+            index.load(ENV, events)
+        assert index.load(ENV, events) == 900
+        assert index.load(ENV, events) == 0
+        _check_rollup_answers(index, events, rng, queries=15)
+
+
+def test_histograms_and_top_values_without_needles_are_read_from_the_rollup(tmp_path):
+    """Break the rollup on purpose: a query of time, host, app and severity
+    only sees it, one with a needle or a field counts the events."""
+    events = [make_event(i, T0 + i * MINUTE, b"tick %d" % i, fields={"k": "v"}) for i in range(100)]
+    with open_index("sqlite", str(tmp_path)) as index:
+        index.load(ENV, events)
+        q = query(start=T0, end=T0 + 100 * MINUTE, limit=None)
+        assert index.top(q, "host") == [("web-1", 100)]
+        for db in (tmp_path / "helios-recent").rglob("*.db"):
+            with sqlite3.connect(db) as conn:
+                conn.execute("UPDATE agg SET n = n + 1000")
+                conn.execute("UPDATE agg_s SET n = n + 1000")
+        assert index.top(q, "host")[0][1] > 100
+        assert sum(sum(b.values()) for _, b in index.histogram(q, 60 * 10**9)) > 100
+        assert index.top(replace(q, start=T0 + 1), "host") == [("web-1", 99 + 1000 * 99)]   # 99 whole minutes
+        assert index.top(query("tick", start=T0, end=T0 + 100 * MINUTE), "host") == [("web-1", 100)]
+        assert index.top(query("k:v", start=T0, end=T0 + 100 * MINUTE), "host") == [("web-1", 100)]
+        assert sum(sum(b.values()) for _, b in index.histogram(q, 7 * 10**9)) == 100     # not whole minutes
+        for db in (tmp_path / "helios-recent").rglob("*.db"):
+            with sqlite3.connect(db) as conn:
+                conn.execute("UPDATE agg SET n = n - 1000")
+                conn.execute("UPDATE agg_s SET n = n - 1000")
+                conn.execute("UPDATE agg_h SET n = n + 5000")
+        # [T0 + 1 ns, T0 + 100 min): no whole hour; [T0, ...): hour 0 from agg_h, then 40 minutes from agg.
+        assert index.top(replace(q, start=T0 + 1), "host") == [("web-1", 99)]
+        files = len(list((tmp_path / "helios-recent").rglob("*.db")))       # one agg_h row of hour 0 each
+        assert index.top(q, "host") == [("web-1", 100 + 5000 * files)]
+        assert index.histogram(q, 3600 * 10**9) == [(T0, {6: 60 + 5000 * files}), (T0 + 3600 * 10**9, {6: 40})]
+        assert sum(sum(b.values()) for _, b in index.histogram(q, 300 * 10**9)) == 100   # minutes only
+
+
+def test_an_index_made_before_the_rollup_gets_it_when_opened_and_counts_the_same(tmp_path, caplog):
+    import logging
+    import random
+
+    rng = random.Random(3)
+    events = _random_events(rng, 1000)
+    with open_index("sqlite", str(tmp_path)) as index:
+        index.load(ENV, events)
+    for db in (tmp_path / "helios-recent").rglob("*.db"):
+        with sqlite3.connect(db) as conn:
+            conn.executescript("DROP TABLE agg; DROP TABLE agg_h; DROP TABLE agg_s; PRAGMA user_version=2;")
+    with caplog.at_level(logging.INFO, logger="helios.index.sqlite"):
+        with open_index("sqlite", str(tmp_path)) as index:
+            _check_rollup_answers(index, events, rng, queries=10)
+            more = _random_events(rng, 200, first=1000)
+            assert index.load(ENV, more) == 200
+            _check_rollup_answers(index, events + more, rng, queries=10)
+    assert "now has a rollup of counts" in caplog.text
+    versions = {sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0]
+                for db in (tmp_path / "helios-recent").rglob("*.db")}
+    assert versions == {sqlite_index.FORMAT}
+
+
+def test_a_read_only_file_without_the_rollup_is_counted_from_its_events(tmp_path, monkeypatch):
+    import os
+    import random
+    import stat
+
+    rng = random.Random(4)
+    events = _random_events(rng, 400)
+    with open_index("sqlite", str(tmp_path)) as index:
+        index.load(ENV, events)
+    dbs = list((tmp_path / "helios-recent").rglob("*.db"))
+    for db in dbs:
+        with sqlite3.connect(db) as conn:
+            conn.executescript("DROP TABLE agg; DROP TABLE agg_h; DROP TABLE agg_s; PRAGMA user_version=2; PRAGMA journal_mode=DELETE;")
+    if os.geteuid() == 0:           # root writes read-only files: the migration is left out instead
+        monkeypatch.setattr(sqlite_index.SqliteIndex, "_migrate_2_to_3", lambda *a: None)
+    for p in [*dbs, *{db.parent for db in dbs}]:
+        p.chmod(p.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    try:
+        with open_index("sqlite", str(tmp_path)) as index:
+            _check_rollup_answers(index, events, rng, queries=10)
+    finally:
+        for p in [*dbs, *{db.parent for db in dbs}]:
+            p.chmod(p.stat().st_mode | stat.S_IWUSR)
+
+
+def test_rollup_counts_an_event_given_twice_in_one_load_once(tmp_path):
+    import random
+
+    rng = random.Random(8)
+    events = _random_events(rng, 600)
+    with open_index("sqlite", str(tmp_path)) as index:
+        assert index.load(ENV, events + events[100:300] + events[:5]) == 600
+        _check_rollup_answers(index, events, rng, queries=15)
