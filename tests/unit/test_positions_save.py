@@ -192,3 +192,18 @@ def test_kill_9_while_saving_never_leaves_a_position_ahead_of_the_spool(tmp_path
         saved = positions.load(tmp_path / "positions.json")
         assert not saved.recovered
         assert 0 < saved.files["aa" * 16].offset <= (tmp_path / "spool").stat().st_size
+
+
+def test_close_waits_for_the_last_snapshot_on_disk(tmp_path):
+    """What SIGTERM relies on: ``close`` returns once the newest snapshot is
+    written, however slow the disk."""
+    path = tmp_path / "positions.json"
+    p = sample()
+    s = SlowSaver(path)
+    s.submit(p.snapshot())
+    poll_until(s.entered.is_set, what="the writer busy")
+    p.files[KEY_A].offset = 500
+    s.submit(p.snapshot())                # waits behind the slow write
+    threading.Timer(0.3, s.gate.set).start()
+    assert s.close(timeout=30)
+    assert positions.load(path).files[KEY_A].offset == 500
