@@ -250,8 +250,9 @@ class Tailer:
                     next_house = now + HOUSEKEEPING_S
                 if self.watcher.dirty:
                     # A new content or an end of reading: saved and sent at
-                    # once, so a crash a moment later still knows it.
-                    self.save()
+                    # once, so a crash a moment later still knows it. (Parked files
+                    # are not looked at: with thousands, that walk alone blocks the loop.)
+                    self.save(parked=False)
                     self.send_inventory()
                 if now >= next_save:
                     # Idle (nothing read, sent, re-sent or found for longer than the
