@@ -730,6 +730,9 @@ class Tailer:
             return
         if self.spool is not None:
             self.spool.sync()
+        if self.saver.need_full:
+            self.saver.need_full = False
+            self.positions.touch_all()
         # Taken after the spool sync: what the snapshot holds is in the spool.
         # The saver writes it later (never earlier), in its own thread.
         self.saver.submit(self.positions.snapshot())

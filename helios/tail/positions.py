@@ -182,6 +182,10 @@ class Positions:
         return (self.moves, len(self.files), tuple(sorted(self.spool.items())),
                 len(self.watching), tuple(sorted((k, v["cursor"]) for k, v in self.journal.items())))
 
+    def touch_all(self) -> None:
+        """Every entry goes into the next snapshot (after a failed one)."""
+        self.touched = dict(self.files)
+
     def snapshot(self) -> "Snapshot":
         """A copy of what a save writes, cheap to take on the tailer's loop:
         the entries that changed since the last snapshot are copied, the others
@@ -296,6 +300,7 @@ class Saver:
         self.path = path
         self.fragments: dict[str, str] = {}
         self.failed = False          # the last write failed: the tailer saves again
+        self.need_full = False       # the fragments may be incomplete: the next snapshot holds every entry
         self.saves = 0               # files written
         self._pending: Snapshot | None = None
         self._busy = False
@@ -335,6 +340,9 @@ class Saver:
                 snap, self._pending, self._busy = self._pending, None, True
             try:
                 self.write(snap)
+            except Exception:   # never the end of the thread: close() must not wait forever
+                log.exception("Cannot save positions to %s.", self.path)
+                self.failed = self.need_full = True
             finally:
                 with self._cond:
                     self._busy = False
@@ -369,7 +377,7 @@ class Saver:
         except Exception:
             # (Never seen; the fragments are then rebuilt from a full snapshot.)
             log.exception("Cannot serialize positions for %s.", self.path)
-            self.failed = True
+            self.failed = self.need_full = True
             return
         try:
             write_atomic(self.path, data)

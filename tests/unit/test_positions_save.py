@@ -207,3 +207,38 @@ def test_close_waits_for_the_last_snapshot_on_disk(tmp_path):
     threading.Timer(0.3, s.gate.set).start()
     assert s.close(timeout=30)
     assert positions.load(path).files[KEY_A].offset == 500
+
+
+class BrokenOnce(Saver):
+    """A writer whose first serialization fails (a bug, say)."""
+
+    broken = True
+
+    def render(self, snap, saved_at=None):
+        if self.broken:
+            self.broken = False
+            for key, d in snap.changed.items():   # half the fragments made, then the failure
+                self.fragments[key] = "{}"
+                break
+            raise RuntimeError("boom")
+        return super().render(snap, saved_at)
+
+
+def test_a_failed_save_is_reported_and_the_next_one_holds_every_entry(tmp_path, caplog):
+    path = tmp_path / "positions.json"
+    p = sample()
+    s = BrokenOnce(path)
+    try:
+        s.submit(p.snapshot())
+        assert s.wait(timeout=30)
+        assert s.failed and s.need_full and not path.exists()
+        assert "Cannot serialize positions" in caplog.text
+        # What Tailer.save does next: every entry again.
+        p.touch_all()
+        s.need_full = False
+        s.submit(p.snapshot())
+        assert s.wait(timeout=30)
+        assert not s.failed
+        assert reference(positions.load(path)) == reference(p)
+    finally:
+        assert s.close(timeout=30)
