@@ -268,7 +268,7 @@ class Tailer:
                     elif now - last_moved <= INVENTORY_EVERY + 2 * self.cfg.positions_interval:
                         self.save(parked=False)
                         self.send_inventory()
-                    self.write_stats()
+                    self.write_stats(later=True)
                     next_save = now + self.cfg.positions_interval
         finally:
             self.release_multiline(0)
@@ -663,10 +663,15 @@ class Tailer:
                 "files": len(w.current) + len(w.draining) + len(w.parked),
                 "bucks_connected": sum(self.fanout.connected.values()), **self.counts}
 
-    def write_stats(self) -> None:
-        """STATE_DIR/stats.json, for the operator tools (not durable: a guide, not state)."""
+    def write_stats(self, later: bool = False) -> None:
+        """STATE_DIR/stats.json, for the operator tools (not durable: a guide, not state).
+        ``later``: written by the positions' saver thread (its rename can wait
+        behind the positions' fsync, the loop does not)."""
         if getattr(self, "started", None) is None:
             return  # stopped before it started
+        if later:
+            self.saver.write_later(Path(self.cfg.state_dir) / "stats.json", json.dumps(self.stats()).encode())
+            return
         try:
             write_atomic(Path(self.cfg.state_dir) / "stats.json", json.dumps(self.stats()).encode(),
                          durable=False)

@@ -303,6 +303,7 @@ class Saver:
         self.need_full = False       # the fragments may be incomplete: the next snapshot holds every entry
         self.saves = 0               # files written
         self._pending: Snapshot | None = None
+        self._extra: tuple[Path, bytes] | None = None   # a guide file (not durable) written after positions
         self._busy = False
         self._closing = False
         self._cond = threading.Condition()
@@ -318,10 +319,19 @@ class Saver:
             self._pending = snap
             self._cond.notify_all()
 
+    def write_later(self, path: Path, data: bytes) -> None:
+        """Write a file that is only a guide (not durable: no fsync), e.g. the
+        stats, in this thread: its rename does not wait on the loop for the
+        positions' fsync. The newest wins."""
+        with self._cond:
+            self._extra = (path, data)
+            self._cond.notify_all()
+
     def wait(self, timeout: float | None = None) -> bool:
         """Until every snapshot submitted is written (or failed); False on timeout."""
         with self._cond:
-            return self._cond.wait_for(lambda: self._pending is None and not self._busy, timeout)
+            return self._cond.wait_for(lambda: self._pending is None and self._extra is None and not self._busy,
+                                       timeout)
 
     def close(self, timeout: float | None = None) -> bool:
         done = self.wait(timeout)
@@ -334,12 +344,18 @@ class Saver:
     def _run(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._pending is not None or self._closing)
-                if self._pending is None:
+                self._cond.wait_for(lambda: self._pending is not None or self._extra is not None or self._closing)
+                if self._pending is None and self._extra is None:
                     return
-                snap, self._pending, self._busy = self._pending, None, True
+                snap, self._pending, extra, self._extra, self._busy = self._pending, None, self._extra, None, True
             try:
-                self.write(snap)
+                if snap is not None:
+                    self.write(snap)
+                if extra is not None:
+                    try:
+                        write_atomic(extra[0], extra[1], durable=False)
+                    except OSError as exc:
+                        log.warning("Cannot write %s: %s.", extra[0], exc)
             except Exception:   # never the end of the thread: close() must not wait forever
                 log.exception("Cannot save positions to %s.", self.path)
                 self.failed = self.need_full = True

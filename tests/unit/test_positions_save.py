@@ -242,3 +242,12 @@ def test_a_failed_save_is_reported_and_the_next_one_holds_every_entry(tmp_path, 
         assert reference(positions.load(path)) == reference(p)
     finally:
         assert s.close(timeout=30)
+
+
+def test_a_guide_file_is_written_by_the_saver_thread_too(tmp_path):
+    s = Saver(tmp_path / "positions.json")
+    s.write_later(tmp_path / "stats.json", b'{"lines": 1}')
+    s.write_later(tmp_path / "stats.json", b'{"lines": 2}')   # the newest wins
+    assert s.close(timeout=30)
+    assert (tmp_path / "stats.json").read_bytes() == b'{"lines": 2}'
+    assert not (tmp_path / "positions.json").exists()
