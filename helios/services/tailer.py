@@ -158,8 +158,10 @@ class Tailer:
         self.positions_path = state / "positions.json"
         self.positions = positions_file.load(self.positions_path)
         self.saved_snapshot = None
+        self.saver = positions_file.Saver(self.positions_path)  # writes in its own thread
         self.inventory_sent: dict[str, tuple] = {}  # key hex -> the record last sent (all again after a start)
         self.inventory_seq = 0
+        self.inventory_waiting: dict = {}  # key hex -> position whose record may have changed, not sent yet
         self.spool = Spool(state / "spool", cfg.spool_window, max_bytes=cfg.spool_max_bytes,
                            max_age=cfg.spool_max_age, jitter=cfg.resend_jitter) if cfg.spool else None
         self.watcher = Watcher(self.patterns(cfg), self.positions, self.options(cfg), scope=self.host)
@@ -248,8 +250,9 @@ class Tailer:
                     next_house = now + HOUSEKEEPING_S
                 if self.watcher.dirty:
                     # A new content or an end of reading: saved and sent at
-                    # once, so a crash a moment later still knows it.
-                    self.save()
+                    # once, so a crash a moment later still knows it. (Parked files
+                    # are not looked at: with thousands, that walk alone blocks the loop.)
+                    self.save(parked=False)
                     self.send_inventory()
                 if now >= next_save:
                     # Idle (nothing read, sent, re-sent or found for longer than the
@@ -265,7 +268,7 @@ class Tailer:
                     elif now - last_moved <= INVENTORY_EVERY + 2 * self.cfg.positions_interval:
                         self.save(parked=False)
                         self.send_inventory()
-                    self.write_stats()
+                    self.write_stats(later=True)
                     next_save = now + self.cfg.positions_interval
         finally:
             self.release_multiline(0)
@@ -279,6 +282,8 @@ class Tailer:
                 self.journal.close()
             self.save()
             self.send_inventory(final=True)
+            # The last save is on disk before exit: positions are what a restart reads.
+            self.saver.close()
             self.watcher.close()
             if self.notifier is not None:
                 self.notifier.close()
@@ -658,10 +663,15 @@ class Tailer:
                 "files": len(w.current) + len(w.draining) + len(w.parked),
                 "bucks_connected": sum(self.fanout.connected.values()), **self.counts}
 
-    def write_stats(self) -> None:
-        """STATE_DIR/stats.json, for the operator tools (not durable: a guide, not state)."""
+    def write_stats(self, later: bool = False) -> None:
+        """STATE_DIR/stats.json, for the operator tools (not durable: a guide, not state).
+        ``later``: written by the positions' saver thread (its rename can wait
+        behind the positions' fsync, the loop does not)."""
         if getattr(self, "started", None) is None:
             return  # stopped before it started
+        if later:
+            self.saver.write_later(Path(self.cfg.state_dir) / "stats.json", json.dumps(self.stats()).encode())
+            return
         try:
             write_atomic(Path(self.cfg.state_dir) / "stats.json", json.dumps(self.stats()).encode(),
                          durable=False)
@@ -676,13 +686,25 @@ class Tailer:
         records = []
         now = time.monotonic()
         journal = self.journal.inventory(self.positions.journal.get(self.journal.source, {})) if self.journal else []
-        for key, p in list(self.positions.files.items()) + journal:
+        # Only the contents whose record may have changed since the last look
+        # (every one after a start); those held back by INVENTORY_EVERY wait.
+        touched = self.inventory_waiting
+        touched.update(self.positions.take_inventory_touched())
+        files = self.positions.files
+        for key, p in list(touched.items()) + journal:
+            if key in touched and files.get(key) is not p:
+                del touched[key]    # let go of
+                continue
             major = (tuple(p.paths), p.first, p.end, p.detail)
             minor = (p.size, p.offset)
             sent = self.inventory_sent.get(key)
             if sent is not None:
-                if sent[0] == major and (sent[1] == minor or (now - sent[2] < INVENTORY_EVERY and not final)):
+                if sent[0] == major and sent[1] == minor:
+                    touched.pop(key, None)
                     continue
+                if sent[0] == major and now - sent[2] < INVENTORY_EVERY and not final:
+                    continue        # (stays in touched: looked at again next time)
+            touched.pop(key, None)
             self.inventory_sent[key] = (major, minor, now)
             self.inventory_seq += 1
             records.append(inventory.Record(bytes.fromhex(key), tuple(p.paths), p.size, p.offset, p.first,
@@ -708,17 +730,18 @@ class Tailer:
         files are looked at with ``parked`` only (their "seen" time alone moves)."""
         self.watcher.dirty = False
         self.watcher.remember(time.time(), parked)
-        snapshot = self.positions.fingerprint()
-        if snapshot == self.saved_snapshot:
+        fingerprint = self.positions.fingerprint()
+        if fingerprint == self.saved_snapshot and not self.saver.failed:
             return
         if self.spool is not None:
             self.spool.sync()
-        try:
-            positions_file.save(self.positions_path, self.positions)
-            self.saved_snapshot = snapshot
-        except OSError as exc:
-            log.error("Cannot save positions to %s: %s; a restart would read again from older positions.",
-                      self.positions_path, exc)
+        if self.saver.need_full:
+            self.saver.need_full = False
+            self.positions.touch_all()
+        # Taken after the spool sync: what the snapshot holds is in the spool.
+        # The saver writes it later (never earlier), in its own thread.
+        self.saver.submit(self.positions.snapshot())
+        self.saved_snapshot = fingerprint
 
     def apply_reload(self) -> None:
         self.reload_asked.clear()

@@ -30,6 +30,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -75,11 +76,22 @@ class Position:
     sealed: list[str] = field(default_factory=list)  # compressed files read to their end: "dev:ino:size:mtime_ns"
     changed: int = 0   # bumped at each inventory change worth sending; not saved
 
+    def __setattr__(self, name: str, value) -> None:
+        # Each change is told to the Positions holding it (``_owner``): a save
+        # serializes, and the inventory walks, only the entries that changed.
+        object.__setattr__(self, name, value)
+        owner = self.__dict__.get("_owner")
+        if owner is not None and name in _WATCHED:
+            owner.touch(self, name)
+
     def saw(self, path: str, size: int | None = None) -> None:
         if path not in self.paths:
             self.paths.append(path)
             del self.paths[:-MAX_PATHS]
             self.changed += 1
+            owner = self.__dict__.get("_owner")
+            if owner is not None:
+                owner.touch(self, "paths")   # (changed in place)
         if size is not None and size > self.size:
             self.size = size
 
@@ -94,6 +106,37 @@ class Position:
 
 
 _SAVED = [f.name for f in fields(Position) if f.name != "changed"]
+_WATCHED = frozenset(_SAVED) | {"changed"}
+# Fields whose change alone is not worth a save (the old fingerprint ignored them).
+_MINOR = frozenset({"seen", "path", "dev", "ino", "size"})
+# Fields an inventory record carries (``Tailer.send_inventory``).
+_INVENTORY = frozenset({"paths", "first", "end", "detail", "size", "offset", "changed"})
+
+
+class _Files(dict):
+    """key hex -> Position; an entry put in is owned by its Positions, which
+    then hears of each change to it."""
+
+    def __init__(self, owner: "Positions", items: dict) -> None:
+        super().__init__()
+        self.owner = owner
+        for key, p in items.items():
+            self[key] = p
+
+    def __setitem__(self, key: str, p: Position) -> None:
+        super().__setitem__(key, p)
+        object.__setattr__(p, "_owner", self.owner)
+        object.__setattr__(p, "_key", key)
+        self.owner.touch(p, "offset")
+
+    def setdefault(self, key, default=None):  # type: ignore[override]
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def update(self, *args, **kw) -> None:  # type: ignore[override]
+        for key, p in dict(*args, **kw).items():
+            self[key] = p
 
 
 @dataclass
@@ -107,13 +150,57 @@ class Positions:
     #                    "first": {seqnum id: first seqnum sent}} (tail.journal_reader; the inventory)
     journal: dict[str, dict] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.moves = 0                            # bumped by each change worth a save
+        self.touched: dict[str, Position] = {}    # changed since the last snapshot
+        self.inventory_touched: dict[str, Position] = {}  # changed since taken by the inventory
+        self.files = _Files(self, self.files)
+
+    def __setattr__(self, name: str, value) -> None:
+        if name == "files" and "touched" in self.__dict__ and not isinstance(value, _Files):
+            value = _Files(self, value)
+        object.__setattr__(self, name, value)
+
+    def touch(self, p: Position, name: str) -> None:
+        key = p.__dict__["_key"]
+        self.touched[key] = p
+        if name not in _MINOR:
+            self.moves += 1
+        if name in _INVENTORY:
+            self.inventory_touched[key] = p
+
+    def take_inventory_touched(self) -> dict[str, Position]:
+        """The entries whose inventory may have changed since the last call
+        (every entry at the first)."""
+        out, self.inventory_touched = self.inventory_touched, {}
+        files = self.files
+        return {k: p for k, p in out.items() if files.get(k) is p}
+
     def fingerprint(self) -> tuple:
         """What changes when there is something new to save (offsets, files,
-        spool state), cheaply."""
-        return (sum(p.offset for p in self.files.values()), len(self.files),
-                sum(p.done for p in self.files.values()), sum(p.changed for p in self.files.values()),
-                sum(p.head_len for p in self.files.values()), tuple(sorted(self.spool.items())),
+        spool state), without walking the entries."""
+        return (self.moves, len(self.files), tuple(sorted(self.spool.items())),
                 len(self.watching), tuple(sorted((k, v["cursor"]) for k, v in self.journal.items())))
+
+    def touch_all(self) -> None:
+        """Every entry goes into the next snapshot (after a failed one)."""
+        self.touched = dict(self.files)
+
+    def snapshot(self) -> "Snapshot":
+        """A copy of what a save writes, cheap to take on the tailer's loop:
+        the entries that changed since the last snapshot are copied, the others
+        are known to the ``Saver`` already (as serialized fragments)."""
+        files = self.files
+        changed = {}
+        for key, p in self.touched.items():
+            if files.get(key) is p:
+                d = p.__dict__.copy()
+                d["paths"], d["sealed"] = list(p.paths), list(p.sealed)
+                changed[key] = d
+        self.touched = {}
+        journal = {k: {"cursor": v["cursor"], "after": dict(v["after"]), "first": dict(v.get("first", {}))}
+                   for k, v in self.journal.items()}
+        return Snapshot(list(files), changed, dict(self.spool), dict(self.watching), journal)
 
     def to_bytes(self) -> bytes:
         files = {}
@@ -182,3 +269,137 @@ def load(path: Path) -> Positions:
 
 def save(path: Path, positions: Positions) -> None:
     write_atomic(path, positions.to_bytes())
+
+
+@dataclass
+class Snapshot:
+    keys: list[str]                 # every entry's key
+    changed: dict[str, dict]        # key -> the fields of an entry changed since the last snapshot
+    spool: dict[str, int]
+    watching: dict[str, float]
+    journal: dict[str, dict]
+
+
+def _fragment(d: dict) -> str:
+    entry = {name: d[name] for name in _SAVED}
+    entry["fingerprint"] = base64.b64encode(d["fingerprint"]).decode()
+    return json.dumps(entry, indent=0, sort_keys=True)
+
+
+class Saver:
+    """Writes positions files in a thread of its own, so the tailer's loop
+    does not wait for JSON, write and fsync: at most one save in flight, the
+    newest snapshot waiting wins. Each entry is kept serialized (a fragment)
+    and serialized again only when it changed, so a save joins strings.
+
+    A snapshot is taken after the spool was synced: a save that comes later
+    than the snapshot is always safe (it never runs ahead of the spool).
+    ``close`` waits for the last snapshot to be on disk."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fragments: dict[str, str] = {}
+        self.failed = False          # the last write failed: the tailer saves again
+        self.need_full = False       # the fragments may be incomplete: the next snapshot holds every entry
+        self.saves = 0               # files written
+        self._pending: Snapshot | None = None
+        self._extra: tuple[Path, bytes] | None = None   # a guide file (not durable) written after positions
+        self._busy = False
+        self._closing = False
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="positions-saver", daemon=True)
+        self._thread.start()
+
+    def submit(self, snap: Snapshot) -> None:
+        with self._cond:
+            old = self._pending
+            if old is not None:
+                # The older snapshot is dropped: its changed entries are not.
+                snap.changed = {**old.changed, **snap.changed}
+            self._pending = snap
+            self._cond.notify_all()
+
+    def write_later(self, path: Path, data: bytes) -> None:
+        """Write a file that is only a guide (not durable: no fsync), e.g. the
+        stats, in this thread: its rename does not wait on the loop for the
+        positions' fsync. The newest wins."""
+        with self._cond:
+            self._extra = (path, data)
+            self._cond.notify_all()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Until every snapshot submitted is written (or failed); False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._pending is None and self._extra is None and not self._busy,
+                                       timeout)
+
+    def close(self, timeout: float | None = None) -> bool:
+        done = self.wait(timeout)
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
+        return done
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._pending is not None or self._extra is not None or self._closing)
+                if self._pending is None and self._extra is None:
+                    return
+                snap, self._pending, extra, self._extra, self._busy = self._pending, None, self._extra, None, True
+            try:
+                if snap is not None:
+                    self.write(snap)
+                if extra is not None:
+                    try:
+                        write_atomic(extra[0], extra[1], durable=False)
+                    except OSError as exc:
+                        log.warning("Cannot write %s: %s.", extra[0], exc)
+            except Exception:   # never the end of the thread: close() must not wait forever
+                log.exception("Cannot save positions to %s.", self.path)
+                self.failed = self.need_full = True
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def render(self, snap: Snapshot, saved_at: float | None = None) -> bytes:
+        """The file's bytes: the same as ``Positions.to_bytes`` gives."""
+        frags = self.fragments
+        for key, d in snap.changed.items():
+            frags[key] = _fragment(d)
+        if len(frags) > len(snap.keys):
+            keep = set(snap.keys)
+            for key in [k for k in frags if k not in keep]:
+                del frags[key]
+        if snap.keys:
+            files = "{\n" + ",\n".join(json.dumps(k) + ": " + frags[k] for k in sorted(snap.keys)) + "\n}"
+        else:
+            files = "{}"
+
+        def dump(v) -> str:
+            return json.dumps(v, indent=0, sort_keys=True)
+
+        saved_at = time.time() if saved_at is None else saved_at
+        return ("{\n\"files\": " + files + ",\n\"journal\": " + dump(snap.journal)
+                + ",\n\"saved_at\": " + dump(saved_at) + ",\n\"spool\": " + dump(snap.spool)
+                + ",\n\"version\": " + dump(VERSION) + ",\n\"watching\": " + dump(snap.watching)
+                + "\n}").encode()
+
+    def write(self, snap: Snapshot) -> None:
+        try:
+            data = self.render(snap)
+        except Exception:
+            # (Never seen; the fragments are then rebuilt from a full snapshot.)
+            log.exception("Cannot serialize positions for %s.", self.path)
+            self.failed = self.need_full = True
+            return
+        try:
+            write_atomic(self.path, data)
+            self.failed = False
+            self.saves += 1
+        except OSError as exc:
+            self.failed = True
+            log.error("Cannot save positions to %s: %s; a restart would read again from older positions.",
+                      self.path, exc)
