@@ -27,15 +27,25 @@ TEMPLATES = [
 USERS = ("root", "alice", "bob", "deploy", "backup", "www-data", "carol", "admin")
 
 
-def rfc3164_line(rng: random.Random, t: float) -> str:
-    app, msg = rng.choice(TEMPLATES)
-    values = dict(
+def _values(rng: random.Random) -> dict[str, object]:
+    """The random parts a template is filled with (in one order: a seeded run makes the same lines)."""
+    return dict(
         pid=rng.randint(100, 65000), user=rng.choice(USERS), a=rng.randint(0, 255), b=rng.randint(0, 255),
         c=rng.randint(1, 254), port=rng.randint(1024, 65535), hex=f"{rng.getrandbits(48):012x}",
         n=rng.randint(1, 10_000_000),
     )
+
+
+def _stamp(t: float) -> str:
+    """An RFC 3164 timestamp (UTC): ``Mar  4 09:39:40``."""
     tm = time.gmtime(t)
-    stamp = f"{MONTHS[tm.tm_mon - 1]} {tm.tm_mday:2d} {tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d}"
+    return f"{MONTHS[tm.tm_mon - 1]} {tm.tm_mday:2d} {tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d}"
+
+
+def rfc3164_line(rng: random.Random, t: float) -> str:
+    app, msg = rng.choice(TEMPLATES)
+    values = _values(rng)
+    stamp = _stamp(t)
     return f"{stamp} {rng.choice(HOSTS)} {app.format(**values)}: {msg.format(**values)}\n"
 
 
@@ -71,13 +81,8 @@ def demo_line(rng: random.Random, t: float) -> str:
     every event has a severity): several hosts and apps, mostly info, some
     notices, warnings and errors, now and then a critical one."""
     _, facility, severity, app, msg = rng.choices(DEMO_TEMPLATES, _DEMO_WEIGHTS)[0]
-    values = dict(
-        pid=rng.randint(100, 65000), user=rng.choice(USERS), a=rng.randint(0, 255), b=rng.randint(0, 255),
-        c=rng.randint(1, 254), port=rng.randint(1024, 65535), hex=f"{rng.getrandbits(48):012x}",
-        n=rng.randint(1, 10_000_000),
-    )
-    tm = time.gmtime(t)
-    stamp = f"{MONTHS[tm.tm_mon - 1]} {tm.tm_mday:2d} {tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d}"
+    values = _values(rng)
+    stamp = _stamp(t)
     return (f"<{facility * 8 + severity}>{stamp} {rng.choice(HOSTS)} {app.format(**values)}: "
             f"{msg.format(**values)}\n")
 
