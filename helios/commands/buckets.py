@@ -260,7 +260,9 @@ def stats(config_path: str | None, output: str, **kwargs: Any) -> None:
 
     cfg = load(config_path, kwargs, "query").query
     with QueryClient(timeout=cfg.timeout) as qc:
-        results = qc.stats(cfg.bucks)
+        answered = qc.stats(cfg.bucks)
+    results = {ep: answered[ep] for ep in cfg.bucks if ep in answered}  # in the order given, not of answers
+    results.update(answered)
     if output == "json":
         click.echo(json.dumps({ep: {"error": str(r)} if isinstance(r, QueryError) else r
                                for ep, r in results.items()}, indent=2, default=str))
