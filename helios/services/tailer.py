@@ -212,8 +212,10 @@ class Tailer:
                     self.say_what_matches()
                     interval = self.cfg.rescan_interval
                     if self.notifier is not None:
-                        if not self.notifier.polled:
-                            interval *= 60  # creations wake a scan; this one is the safety net
+                        if not (self.notifier.polled or self.notifier.missing):
+                            # Creations wake a scan; this one is the safety net. (A glob's directory
+                            # that does not exist yet has no watch: it is looked for every interval.)
+                            interval *= 60
                         if self.watch_dirs():
                             interval = 0  # new directories: scan once more, for files made before their watch
                     next_scan = now + interval
