@@ -765,7 +765,7 @@ class SqliteIndex:
                 conn.execute(_FV_DDL)
                 rows = _fv_rows(conn, 0)
                 conn.executemany(_FV_INSERT, rows)
-                conn.execute(f"PRAGMA user_version={FORMAT}")
+                conn.execute("PRAGMA user_version=2")   # not FORMAT: _migrate_2_to_3 comes next
                 log.info("The sqlite index file %s now has its fields searchable (format 1 to 2: %d field "
                          "values indexed).", path, len(rows))
             conn.execute("COMMIT")
