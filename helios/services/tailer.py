@@ -209,6 +209,7 @@ class Tailer:
                         next_full = now + self.cfg.watch_safety_poll
                 if now >= next_scan:
                     self.watcher.scan()
+                    readers = None  # every file this turn: one the scan just opened is read now, not at the safety pass
                     self.say_what_matches()
                     interval = self.cfg.rescan_interval
                     if self.notifier is not None:
