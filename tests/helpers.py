@@ -248,6 +248,14 @@ def buck_events(data_dir: Path, environment: str | None = None, inventory: bool 
     return events, clean
 
 
+def bucks_events(data_dirs) -> list:
+    """Every tailed event held by any of the bucks (each copy once per buck holding it)."""
+    out = []
+    for data in data_dirs:
+        out.extend(buck_events(data)[0])
+    return out
+
+
 def buck_http(data_dir: Path, timeout: float = 10.0) -> str:
     """The base URL (http://HOST:PORT) of a buck's HTTP ingest, from its stats.json."""
     import json

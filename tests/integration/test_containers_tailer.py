@@ -13,7 +13,7 @@ import shutil
 import signal
 import time
 
-from tests.helpers import buck_events, poll_until
+from tests.helpers import bucks_events, poll_until
 
 FAST = ["--spool-window", "2", "--resend-jitter", "0.5", "--rotate-wait", "1", "--partial-flush", "30",
         "--positions-interval", "0.2", "--rescan-interval", "0.2", "--live-wait", "0.2"]
@@ -49,10 +49,7 @@ class Node:
         return self.tailer
 
     def events(self):
-        out = []
-        for _, _, data in self.b:
-            out.extend(buck_events(data)[0])
-        return out
+        return bucks_events(data for _, _, data in self.b)
 
     def by_id(self):
         return {e.id: e for e in self.events()}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from helios.model import line_id
 from helios.tail.journal import series_key
-from tests.helpers import buck_events, needs, poll_until
+from tests.helpers import buck_events, bucks_events, needs, poll_until
 from tests.integration.journalfiles import BOOT, JOURNAL_REMOTE, number_of, numbered, write_journal
 
 pytestmark = needs("systemd-journal-remote", None if os.access(JOURNAL_REMOTE, os.X_OK) else
@@ -49,10 +49,7 @@ class Mesh:
         return self.tailer
 
     def events(self):
-        out = []
-        for _, _, data in self.b:
-            out.extend(buck_events(data)[0])
-        return out
+        return bucks_events(data for _, _, data in self.b)
 
     def held(self):
         """entry number -> ids, over both bucks; and per buck, the numbers it holds."""

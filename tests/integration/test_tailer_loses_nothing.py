@@ -18,7 +18,7 @@ import time
 from collections import defaultdict
 
 
-from tests.helpers import buck_events, poll_until
+from tests.helpers import bucks_events, poll_until
 
 FAST = ["--spool-window", "2", "--resend-jitter", "0.5", "--rotate-wait", "1", "--partial-flush", "0.5",
         "--positions-interval", "0.2", "--rescan-interval", "0.2", "--live-wait", "0.2"]
@@ -99,10 +99,7 @@ class Case:
 
     def events(self):
         """The tailed lines the bucks hold (the tailer's inventory records left out)."""
-        out = []
-        for _, _, data in self.b:
-            out.extend(buck_events(data)[0])
-        return out
+        return bucks_events(data for _, _, data in self.b)
 
     def held(self):
         """line number -> set of ids carrying it, over both bucks."""
