@@ -35,6 +35,16 @@ def commit_all(w):
             w.commit(f.key, f.line_offset)
 
 
+def read_then_stop(path, pos):
+    """A tailer run that reads ``path`` to its end, commits, saves and stops."""
+    w = Watcher([str(path)], pos, Options(start_at_end=False))
+    w.scan()
+    drain(w)
+    commit_all(w)
+    w.remember(now_wall=0.0)
+    w.close()
+
+
 def write(path, *lines, mode="ab"):
     with open(path, mode) as out:
         out.write(b"".join(lines))
@@ -135,12 +145,7 @@ def test_a_compressed_rotated_file_is_finished_after_a_restart(tmp_path):
     p = tmp_path / "a.log"
     write(p, b"1 first\n")
     pos = Positions()
-    w = Watcher([str(p)], pos, Options(start_at_end=False))
-    w.scan()
-    drain(w)
-    commit_all(w)
-    w.remember(now_wall=0.0)
-    w.close()
+    read_then_stop(p, pos)
     write(p, b"2 unread\n")
     with open(p, "rb") as src, gzip.open(tmp_path / "a.log.1.gz", "wb") as dst:
         dst.write(src.read())
@@ -662,12 +667,7 @@ def test_a_compressed_copy_cut_short_and_renamed_by_the_next_rotation_is_looked_
     p = tmp_path / "app.log"
     write(p, b"A1 first of A\n")
     pos = Positions()
-    w = Watcher([str(p)], pos, Options(start_at_end=False))
-    w.scan()
-    drain(w)
-    commit_all(w)
-    w.remember(now_wall=0.0)
-    w.close()
+    read_then_stop(p, pos)
     body = b"A1 first of A\n" + b"".join(b"A%d line of A %s\n" % (i, b"x" * (i % 50)) for i in range(2, 3000))
     whole = gzip.compress(body)
     gz = tmp_path / "app.log.1.gz"
