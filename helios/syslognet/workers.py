@@ -1,0 +1,191 @@
+"""Syslog reads to frames in worker processes, results back in read order.
+
+The relay's thread reads the sockets and cuts each read into messages
+(``framing.Deframer``, a few C calls per read); parsing and encoding them
+(``events.Framer``) is nine tenths of the rest of its work. ``Pool`` hands
+each read's messages to one of ``count`` worker processes in turn and gives
+the frames back in the order the reads were given, so the relay spools and
+sends them as if it had made them itself, while the next read is taken. It is
+the tailer's pattern (``helios.tail.encoder.Workers``), with a syslog job:
+(input kind, messages, peer or peers, truncated indexes, received ns).
+
+One job in flight per worker, never two: with two, the relay could block
+writing a job to a worker that is itself blocked writing a result the relay
+has not read yet (both socket buffers full: a deadlock). So at most
+``count`` reads are between the socket and the spool; while every worker is
+busy, ``submit`` waits for the oldest, the relay reads nothing meanwhile, and
+TCP's back-pressure works as before.
+
+A worker that dies loses nothing: the pool still holds the messages of every
+job it gave out, frames them itself, in order, and from then on frames every
+job itself (and says so once).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import socket
+import subprocess
+import sys
+from collections import deque
+from multiprocessing.connection import Connection
+
+import msgpack
+
+from helios.gctune import tune_gc
+from helios.syslognet.events import Framer
+
+log = logging.getLogger(__name__)
+
+Job = tuple   # (kind, messages, peers: str | list[str], truncated: list[int], now_ns)
+Frames = list  # [(frame, events, message bytes)]
+
+
+class Pool:
+    def __init__(self, environment: str, host: str, timezone: str, count: int) -> None:
+        self.args = [environment, host, timezone]
+        self.framer = Framer(environment, host, timezone)
+        # [job, worker's pipe (None once its frames are in), frames], oldest first
+        self.pending: deque[list] = deque()
+        self.busy: dict[int, list] = {}      # a worker's pipe fd -> its job in flight
+        self.conns: list[Connection] = []
+        self.procs: list[subprocess.Popen] = []
+        for _ in range(count):
+            try:
+                conn, proc = _start(self.args)
+            except OSError as exc:
+                log.error("Cannot start a syslog framing process (%s); the relay frames syslog by itself.", exc)
+                self.close()
+                break
+            self.conns.append(conn)
+            self.procs.append(proc)
+
+    def fds(self) -> list[int]:
+        """The workers' pipes, for the relay's poll (readable: a result is in)."""
+        return [c.fileno() for c in self.conns]
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.pending)
+
+    def submit(self, job: Job) -> list[tuple[Job, Frames]]:
+        """Give out a job; returns the results that are in (in order),
+        waiting for the oldest when every worker is busy."""
+        while self.conns and (len(self.busy) >= len(self.conns) or len(self.pending) >= 2 * len(self.conns)):
+            self._receive(self._oldest_busy())
+        conn = next((c for c in self.conns if c.fileno() not in self.busy), None)
+        entry = [job, conn, None]
+        if conn is None:
+            entry[2] = self._frame(job)
+        else:
+            try:
+                conn.send_bytes(msgpack.packb(job, use_bin_type=True))
+                self.busy[conn.fileno()] = entry
+            except (OSError, ValueError) as exc:
+                entry[1:] = [None, self._frame(job)]
+                self._lost(exc)
+        self.pending.append(entry)
+        return self.ready()
+
+    def collect(self, fd: int) -> list[tuple[Job, Frames]]:
+        """The worker on ``fd`` has its result: take it; returns the results
+        that are then in order."""
+        entry = self.busy.get(fd)
+        if entry is not None:
+            self._receive(entry)
+        elif fd in self.fds():
+            self._lost(EOFError("its pipe closed"))   # readable with no job out: the worker ended
+        return self.ready()
+
+    def ready(self) -> list[tuple[Job, Frames]]:
+        """The results that are in, in order, without waiting."""
+        done = []
+        while self.pending and self.pending[0][2] is not None:
+            job, _, frames = self.pending.popleft()
+            done.append((job, frames))
+        return done
+
+    def drain(self) -> list[tuple[Job, Frames]]:
+        """Every result still to come, in order (waits for them)."""
+        while self.busy:
+            self._receive(self._oldest_busy())
+        return self.ready()
+
+    def _oldest_busy(self) -> list:
+        return next(e for e in self.pending if e[2] is None)
+
+    def _receive(self, entry: list) -> None:
+        conn = entry[1]
+        try:
+            frames = [tuple(f) for f in msgpack.unpackb(conn.recv_bytes(), raw=False)]
+        except (EOFError, OSError, ValueError) as exc:
+            self._lost(exc)
+            return
+        self.busy.pop(conn.fileno(), None)
+        entry[1:] = [None, frames]
+
+    def _frame(self, job: Job) -> Frames:
+        kind, messages, peers, truncated, now_ns = job
+        return self.framer.frames(messages, peers, f"syslog/{kind}", now_ns, truncated)
+
+    def _lost(self, exc: BaseException) -> None:
+        """A worker is gone: the jobs still out are framed here, in order,
+        and so is everything from now on (nothing is lost; the relay is slower)."""
+        if self.conns:
+            log.error("A syslog framing process failed (%s); the relay frames syslog by itself from now on.",
+                      exc or type(exc).__name__)
+        self.close()
+        for entry in self.busy.values():
+            entry[1:] = [None, self._frame(entry[0])]
+        self.busy.clear()
+
+    def close(self) -> None:
+        conns, procs = self.conns, self.procs
+        self.conns, self.procs = [], []
+        for conn in conns:
+            conn.close()
+        for p in procs:
+            try:
+                p.wait(timeout=2)   # the closed pipe ends it
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+def _work(conn: Connection, args: list[str]) -> None:
+    """A worker's life: jobs in, frames out, in order, until the pipe closes."""
+    framer = Framer(*args)
+    tune_gc()
+    while True:
+        try:
+            data = conn.recv_bytes()
+        except (EOFError, OSError):
+            return
+        kind, messages, peers, truncated, now_ns = msgpack.unpackb(data, raw=False)
+        frames = framer.frames(messages, peers, f"syslog/{kind}", now_ns, truncated)
+        try:
+            conn.send_bytes(msgpack.packb(frames, use_bin_type=True))
+        except OSError:   # the relay let go of this worker (it closed the pipe)
+            return
+
+
+def _start(args: list[str]) -> tuple[Connection, subprocess.Popen]:
+    """A worker process over a socket pair (a plain subprocess: a fork of a
+    process with a ZeroMQ context is not safe)."""
+    mine, theirs = socket.socketpair()
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "helios.syslognet.workers", str(theirs.fileno()),
+                                 json.dumps(args)], pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+    finally:
+        theirs.close()
+    return Connection(mine.detach()), proc
+
+
+if __name__ == "__main__":
+    # The relay and its process group get SIGINT and SIGTERM; the relay
+    # decides when its workers are done, by closing their pipes.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _work(Connection(int(sys.argv[1])), json.loads(sys.argv[2]))
