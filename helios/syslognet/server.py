@@ -118,7 +118,7 @@ class SyslogInput:
                 log.info("Relay takes syslog over %s on %s.", kind.upper(), address)
         workers = cfg.syslog_workers
         if workers:
-            self.pool = Pool(cfg.syslog_environment, self.host, cfg.syslog_timezone, workers)
+            self.pool = Pool(cfg.syslog_environment, self.host, cfg.syslog_timezone, self.max_size, workers)
             self._watch_pool()
         tune_gc()   # a read makes thousands of short-lived rows and none is in a cycle (as in the tailer)
 
@@ -369,10 +369,17 @@ class SyslogInput:
                 conn.last = time.monotonic()
                 self.counts[conn.kind]["read_bytes"] += size
                 d = conn.deframer
-                messages = d.feed(data)
-                self._note_framing(conn)
-                if messages:
-                    self._take(conn.kind, messages, conn.peer, d.truncated, conn)
+                if self.pool is None:
+                    messages = d.feed(data)
+                    self._note_framing(conn)
+                    if messages:
+                        self._take(conn.kind, messages, conn.peer, d.truncated, conn)
+                else:   # the worker cuts the block of newline-framed messages
+                    block, messages = d.feed_raw(data)
+                    self._note_framing(conn)
+                    if block or messages:
+                        self._spool_results(self.pool.submit((conn.kind, block, messages, conn.peer,
+                                                              d.truncated, time.time_ns())))
             if end is not None:
                 self._close(conn, "connection error" if end else None, end)
                 return
@@ -409,13 +416,16 @@ class SyslogInput:
         if self.pool is None:
             self._spool(kind, self.framer.frames(messages, peers, f"syslog/{kind}", time.time_ns(), truncated))
             return
-        self._spool_results(self.pool.submit((kind, messages, peers, list(truncated), time.time_ns())))
+        self._spool_results(self.pool.submit((kind, b"", messages, peers, list(truncated), time.time_ns())))
 
     def _spool_results(self, results) -> None:
         if self._pool_fds and not self.pool.conns:
             self._watch_pool()   # a worker failed: the pool frames here from now on
-        for job, frames in results:
-            self._spool(job[0], frames)
+        for job, (frames, problems) in results:
+            kind = job[0]
+            for reason, n in problems.items():
+                self._problem(kind, reason, f"from {job[3]}", n)
+            self._spool(kind, frames)
 
     def _watch_pool(self) -> None:
         """Poll the workers' pipes (a result in is spooled at once)."""

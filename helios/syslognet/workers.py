@@ -7,7 +7,12 @@ each read's messages to one of ``count`` worker processes in turn and gives
 the frames back in the order the reads were given, so the relay spools and
 sends them as if it had made them itself, while the next read is taken. It is
 the tailer's pattern (``helios.tail.encoder.Workers``), with a syslog job:
-(input kind, messages, peer or peers, truncated indexes, received ns).
+(input kind, block, messages, peer or peers, truncated indexes, received
+ns). The block is a read's run of newline-framed messages, still uncut
+(``Deframer.feed_raw``): the worker cuts it (``split_block``), so the relay
+makes no object per message at all in the common case; the messages are
+those the relay cut itself (octet counting, a stream's end, UDP), which come
+after the block. A result is (frames, problems of the block: reason -> count).
 
 One job in flight per worker, never two: with two, the relay could block
 writing a job to a worker that is itself blocked writing a result the relay
@@ -36,17 +41,18 @@ import msgpack
 
 from helios.gctune import tune_gc
 from helios.syslognet.events import Framer
+from helios.syslognet.framing import split_block
 
 log = logging.getLogger(__name__)
 
-Job = tuple   # (kind, messages, peers: str | list[str], truncated: list[int], now_ns)
-Frames = list  # [(frame, events, message bytes)]
+Job = tuple   # (kind, block, messages, peers: str | list[str], truncated: list[int], now_ns)
+Result = tuple  # ([(frame, events, message bytes)], {reason: count})
 
 
 class Pool:
-    def __init__(self, environment: str, host: str, timezone: str, count: int) -> None:
-        self.args = [environment, host, timezone]
-        self.framer = Framer(environment, host, timezone)
+    def __init__(self, environment: str, host: str, timezone: str, max_size: int, count: int) -> None:
+        self.args = [environment, host, timezone, max_size]
+        self.framer = _Framer(*self.args)
         # [job, worker's pipe (None once its frames are in), frames], oldest first
         self.pending: deque[list] = deque()
         self.busy: dict[int, list] = {}      # a worker's pipe fd -> its job in flight
@@ -70,7 +76,7 @@ class Pool:
     def in_flight(self) -> int:
         return len(self.pending)
 
-    def submit(self, job: Job) -> list[tuple[Job, Frames]]:
+    def submit(self, job: Job) -> list[tuple[Job, Result]]:
         """Give out a job; returns the results that are in (in order),
         waiting for the oldest when every worker is busy."""
         while self.conns and (len(self.busy) >= len(self.conns) or len(self.pending) >= 2 * len(self.conns)):
@@ -89,7 +95,7 @@ class Pool:
         self.pending.append(entry)
         return self.ready()
 
-    def collect(self, fd: int) -> list[tuple[Job, Frames]]:
+    def collect(self, fd: int) -> list[tuple[Job, Result]]:
         """The worker on ``fd`` has its result: take it; returns the results
         that are then in order."""
         entry = self.busy.get(fd)
@@ -99,7 +105,7 @@ class Pool:
             self._lost(EOFError("its pipe closed"))   # readable with no job out: the worker ended
         return self.ready()
 
-    def ready(self) -> list[tuple[Job, Frames]]:
+    def ready(self) -> list[tuple[Job, Result]]:
         """The results that are in, in order, without waiting."""
         done = []
         while self.pending and self.pending[0][2] is not None:
@@ -107,7 +113,7 @@ class Pool:
             done.append((job, frames))
         return done
 
-    def drain(self) -> list[tuple[Job, Frames]]:
+    def drain(self) -> list[tuple[Job, Result]]:
         """Every result still to come, in order (waits for them)."""
         while self.busy:
             self._receive(self._oldest_busy())
@@ -119,16 +125,16 @@ class Pool:
     def _receive(self, entry: list) -> None:
         conn = entry[1]
         try:
-            frames = [tuple(f) for f in msgpack.unpackb(conn.recv_bytes(), raw=False)]
+            frames, problems = msgpack.unpackb(conn.recv_bytes(), raw=False)
+            frames = ([tuple(f) for f in frames], problems)
         except (EOFError, OSError, ValueError) as exc:
             self._lost(exc)
             return
         self.busy.pop(conn.fileno(), None)
         entry[1:] = [None, frames]
 
-    def _frame(self, job: Job) -> Frames:
-        kind, messages, peers, truncated, now_ns = job
-        return self.framer.frames(messages, peers, f"syslog/{kind}", now_ns, truncated)
+    def _frame(self, job: Job) -> Result:
+        return self.framer.run(job)
 
     def _lost(self, exc: BaseException) -> None:
         """A worker is gone: the jobs still out are framed here, in order,
@@ -154,19 +160,38 @@ class Pool:
                 p.wait()
 
 
-def _work(conn: Connection, args: list[str]) -> None:
+class _Framer:
+    """A job to its result, in a worker or in the relay."""
+
+    def __init__(self, environment: str, host: str, timezone: str, max_size: int) -> None:
+        self.framer = Framer(environment, host, timezone)
+        self.max_size = max_size
+
+    def run(self, job: Job) -> Result:
+        kind, block, messages, peers, truncated, now_ns = job
+        problems: dict[str, int] = {}
+        if block:
+            first, cut, problems, _ = split_block(block, self.max_size)
+            if messages:
+                truncated = cut + [len(first) + i for i in truncated]
+                messages = first + messages
+            else:
+                messages, truncated = first, cut
+        return self.framer.frames(messages, peers, f"syslog/{kind}", now_ns, truncated), problems
+
+
+def _work(conn: Connection, args: list) -> None:
     """A worker's life: jobs in, frames out, in order, until the pipe closes."""
-    framer = Framer(*args)
+    framer = _Framer(*args)
     tune_gc()
     while True:
         try:
             data = conn.recv_bytes()
         except (EOFError, OSError):
             return
-        kind, messages, peers, truncated, now_ns = msgpack.unpackb(data, raw=False)
-        frames = framer.frames(messages, peers, f"syslog/{kind}", now_ns, truncated)
+        result = framer.run(msgpack.unpackb(data, raw=False))
         try:
-            conn.send_bytes(msgpack.packb(frames, use_bin_type=True))
+            conn.send_bytes(msgpack.packb(result, use_bin_type=True))
         except OSError:   # the relay let go of this worker (it closed the pipe)
             return
 
