@@ -10,8 +10,15 @@ The guarantee, per transport:
 - **TCP and TLS** have no acknowledgement of their own in syslog, so the
   only promise a receiver can keep is *read, spool, then read more*: each
   read is cut into messages (``framing.Deframer``), parsed and encoded into
-  a frame (``events.Framer``), and appended to the spool before the socket
-  is read again. A ``kill -9`` loses nothing that was read: it was spooled.
+  a frame (``events.Framer``), and appended to the spool, with at most
+  ``syslog_workers`` reads between the socket and the spool: they are
+  parsed in worker processes (``workers.Pool``) while the next read is
+  taken, and spooled in the order they were read. With every worker busy
+  the relay reads nothing, so this is a bounded extension of the kernel's
+  receive buffer (at most ``syslog_workers`` x ``READ_BYTES``), never a
+  queue that grows. A ``kill -9`` loses what the kernel's buffer and those
+  reads held (the sender counted both as sent, and no receiver can take
+  them back: TCP syslog has no acknowledgement); everything spooled is kept.
   When the spool cannot take more, the sockets are not read (they are left
   out of the poll): the kernel's buffers fill, TCP's window closes and the
   senders wait (rsyslog queues, ``logger`` blocks). That is back-pressure,
