@@ -39,15 +39,16 @@ class Framer:
         self._peer_fields: dict[tuple[str, str], dict[str, Any]] = {}
 
     def frames(self, messages: list[bytes], peers: str | list[str], source: str, now_ns: int,
-               truncated: list[int] | tuple[int, ...] = ()) -> list[tuple[bytes, int, int]]:
+               truncated: list[int] | tuple[int, ...] = (), joined: bytes | None = None) -> list[tuple[bytes, int, int]]:
         """Frames of ``messages`` (one peer ``IP:PORT`` for all, or one per
-        message), as (frame, events, message bytes)."""
+        message), as (frame, events, message bytes). ``joined``: the messages
+        joined by newlines, when the caller has it (none holds a newline)."""
         n = len(messages)
         if not n:
             return []
-        chunk = b"\n".join(messages)
+        chunk = b"\n".join(messages) if joined is None else joined
         heads = messages
-        if chunk.count(b"\n") != n - 1 or b"\r" in chunk:
+        if (joined is None and chunk.count(b"\n") != n - 1) or b"\r" in chunk:
             # A message holding newlines (octet counting allows them): its
             # first line says its header. A "\r" stays in the message.
             heads = [m.split(b"\n", 1)[0].rstrip(b"\r") for m in messages]

@@ -170,6 +170,7 @@ class _Framer:
     def run(self, job: Job) -> Result:
         kind, block, messages, peers, truncated, now_ns = job
         problems: dict[str, int] = {}
+        joined = None
         if block:
             first, cut, problems, _ = split_block(block, self.max_size)
             if messages:
@@ -177,7 +178,9 @@ class _Framer:
                 messages = first + messages
             else:
                 messages, truncated = first, cut
-        return self.framer.frames(messages, peers, f"syslog/{kind}", now_ns, truncated), problems
+                if not problems:
+                    joined = block   # the messages as they came: no need to join them again
+        return self.framer.frames(messages, peers, f"syslog/{kind}", now_ns, truncated, joined), problems
 
 
 def _work(conn: Connection, args: list) -> None:
