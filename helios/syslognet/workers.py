@@ -169,18 +169,20 @@ class _Framer:
 
     def run(self, job: Job) -> Result:
         kind, block, messages, peers, truncated, now_ns = job
-        problems: dict[str, int] = {}
-        joined = None
-        if block:
-            first, cut, problems, _ = split_block(block, self.max_size)
-            if messages:
-                truncated = cut + [len(first) + i for i in truncated]
-                messages = first + messages
-            else:
-                messages, truncated = first, cut
-                if not problems:
-                    joined = block   # the messages as they came: no need to join them again
+        messages, truncated, problems, joined = cut_job(block, messages, truncated, self.max_size)
         return self.framer.frames(messages, peers, f"syslog/{kind}", now_ns, truncated, joined), problems
+
+
+def cut_job(block: bytes, messages: list[bytes], truncated: list[int], max_size: int):
+    """A job's messages, all cut: (messages, indexes of the truncated ones,
+    problems of the block, the messages joined by newlines if that is the
+    block as it came, else None)."""
+    if not block:
+        return messages, truncated, {}, None
+    first, cut, problems, _ = split_block(block, max_size)
+    if messages:
+        return first + messages, cut + [len(first) + i for i in truncated], problems, None
+    return first, cut, problems, (None if problems else block)
 
 
 def _work(conn: Connection, args: list) -> None:
