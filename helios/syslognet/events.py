@@ -38,17 +38,29 @@ class Framer:
         self.parser = Parser("auto", default_host="", default_app="", tz=tzinfo(timezone), containers=False)
         self._peer_fields: dict[tuple[str, str], dict[str, Any]] = {}
 
+    def frames_of_block(self, block: bytes, peer: str, source: str, now_ns: int,
+                        max_size: int) -> list[tuple[bytes, int, int]] | None:
+        """``frames`` of the messages of a block of newline-framed ones
+        (``framing.split_block``'s input) that holds no empty line and no
+        ``\r``: the parser's cut of the block is the messages', so the
+        block is cut once. None when a line is over ``max_size`` (the block
+        must go through ``split_block``)."""
+        cols = self.parser.parse_chunk(block + b"\n", now_ns)
+        lines = cols.lines
+        if len(block) > max_size and max(map(len, lines)) > max_size:
+            return None
+        return self._encode(cols, lines, False, peer, source, now_ns, ())
+
     def frames(self, messages: list[bytes], peers: str | list[str], source: str, now_ns: int,
-               truncated: list[int] | tuple[int, ...] = (), joined: bytes | None = None) -> list[tuple[bytes, int, int]]:
+               truncated: list[int] | tuple[int, ...] = ()) -> list[tuple[bytes, int, int]]:
         """Frames of ``messages`` (one peer ``IP:PORT`` for all, or one per
-        message), as (frame, events, message bytes). ``joined``: the messages
-        joined by newlines, when the caller has it (none holds a newline)."""
+        message), as (frame, events, message bytes)."""
         n = len(messages)
         if not n:
             return []
-        chunk = b"\n".join(messages) if joined is None else joined
+        chunk = b"\n".join(messages)
         heads = messages
-        if (joined is None and chunk.count(b"\n") != n - 1) or b"\r" in chunk:
+        if chunk.count(b"\n") != n - 1 or b"\r" in chunk:
             # A message holding newlines (octet counting allows them): its
             # first line says its header. A "\r" stays in the message.
             heads = [m.split(b"\n", 1)[0].rstrip(b"\r") for m in messages]
@@ -56,6 +68,11 @@ class Framer:
         cols = self.parser.parse_chunk(chunk + b"\n", now_ns)
         if len(cols.lines) != n:    # cannot happen (one line a message); never lose one if it did
             cols = Parser("raw").parse_chunk(chunk + b"\n", now_ns)
+        return self._encode(cols, messages, heads is not messages, peers, source, now_ns, truncated)
+
+    def _encode(self, cols, messages: list[bytes], cut_heads: bool, peers: str | list[str], source: str,
+                now_ns: int, truncated) -> list[tuple[bytes, int, int]]:
+        n = len(messages)
         hosts = cols.hosts
         fields: list[dict[str, Any]]
         if isinstance(peers, str):
@@ -68,7 +85,7 @@ class Framer:
             if "" in hosts:
                 hosts = [h or _ip(p) for h, p in zip(hosts, peers)]
             fields = [self._shared(p) if f is None else {**f, "peer": p} for f, p in zip(cols.fields, peers)]
-        if heads is not messages:
+        if cut_heads:
             for i, f in enumerate(fields):
                 if LINE_BYTES in f:
                     fields[i] = {k: v for k, v in f.items() if k != LINE_BYTES}

@@ -169,20 +169,29 @@ class _Framer:
 
     def run(self, job: Job) -> Result:
         kind, block, messages, peers, truncated, now_ns = job
-        messages, truncated, problems, joined = cut_job(block, messages, truncated, self.max_size)
-        return self.framer.frames(messages, peers, f"syslog/{kind}", now_ns, truncated, joined), problems
+        if block and not messages and isinstance(peers, str) and _clean(block):
+            # The common case: the parser's cut of the block is the only one.
+            frames = self.framer.frames_of_block(block, peers, f"syslog/{kind}", now_ns, self.max_size)
+            if frames is not None:
+                return frames, {}
+        messages, truncated, problems = cut_job(block, messages, truncated, self.max_size)
+        return self.framer.frames(messages, peers, f"syslog/{kind}", now_ns, truncated), problems
+
+
+def _clean(block: bytes) -> bool:
+    """No empty line and no "\r" in the block (then its lines are its messages)."""
+    return block[:1] != b"\n" and block[-1:] != b"\n" and b"\n\n" not in block and b"\r" not in block
 
 
 def cut_job(block: bytes, messages: list[bytes], truncated: list[int], max_size: int):
     """A job's messages, all cut: (messages, indexes of the truncated ones,
-    problems of the block, the messages joined by newlines if that is the
-    block as it came, else None)."""
+    problems of the block)."""
     if not block:
-        return messages, truncated, {}, None
+        return messages, truncated, {}
     first, cut, problems, _ = split_block(block, max_size)
     if messages:
-        return first + messages, cut + [len(first) + i for i in truncated], problems, None
-    return first, cut, problems, (None if problems else block)
+        return first + messages, cut + [len(first) + i for i in truncated], problems
+    return first, cut, problems
 
 
 def _work(conn: Connection, args: list) -> None:

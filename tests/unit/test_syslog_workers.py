@@ -134,3 +134,24 @@ def test_big_reads_never_deadlock_the_pipes():
         assert sum(n for _, (frames, _) in got for _, n, _ in frames) == 6 * 3000
     finally:
         p.close()
+
+
+@pytest.mark.parametrize("extra", [b"", b"\r", b"\n", b"y" * 2000], ids=["clean", "crlf", "empty-line", "oversized"])
+def test_a_whole_block_framed_in_one_cut_gives_the_events_of_the_messages_cut_first(extra):
+    from helios.syslognet.events import Framer
+
+    lines = [b"<13>Mar 11 08:15:02 gate app[7]: line %d k=v" % k for k in range(200)]
+    lines[7] += extra
+    stream = b"\n".join(lines) + b"\n"
+    d = Deframer(MAX)
+    want_messages = d.feed(stream)
+    want = Framer("default", "relay-host", "UTC").frames(want_messages, PEER, "syslog/tcp", 5, d.truncated)
+    raw = Deframer(MAX)
+    block, rest = raw.feed_raw(stream)
+    assert block and not rest
+    p = pool(0)
+    (_, (frames, problems)), = run(p, [("tcp", block, [], PEER, [], 5)])
+    assert {**problems, **raw.problems} == dict(d.problems)
+    got = [e._replace(id=b"") for f, _, _ in frames for e in codec.decode(f)[1]]
+    assert got == [e._replace(id=b"") for f, _, _ in want for e in codec.decode(f)[1]]
+    assert len(got) == len(want_messages) and [e.message for e in got] == want_messages
