@@ -12,7 +12,10 @@ ns). The block is a read's run of newline-framed messages, still uncut
 (``Deframer.feed_raw``): the worker cuts it (``split_block``), so the relay
 makes no object per message at all in the common case; the messages are
 those the relay cut itself (octet counting, a stream's end, UDP), which come
-after the block. A result is (frames, problems of the block: reason -> count).
+after the block. A result is (frames, problems of the block: reason -> count). On the pipe
+a job is its small parts (msgpack), then the block as it is; a result is the
+frames' counts and the problems, then each frame as it is: nothing big is
+copied into a msgpack buffer.
 
 One job in flight per worker, never two: with two, the relay could block
 writing a job to a worker that is itself blocked writing a result the relay
@@ -87,7 +90,10 @@ class Pool:
             entry[2] = self._frame(job)
         else:
             try:
-                conn.send_bytes(msgpack.packb(job, use_bin_type=True))
+                kind, block, messages, peers, truncated, now_ns = job
+                # The block goes as it is (packing it would copy it, and grow a buffer to its size on the way).
+                conn.send_bytes(msgpack.packb((kind, messages, peers, truncated, now_ns), use_bin_type=True))
+                conn.send_bytes(block)
                 self.busy[conn.fileno()] = entry
             except (OSError, ValueError) as exc:
                 entry[1:] = [None, self._frame(job)]
@@ -125,8 +131,8 @@ class Pool:
     def _receive(self, entry: list) -> None:
         conn = entry[1]
         try:
-            frames, problems = msgpack.unpackb(conn.recv_bytes(), raw=False)
-            frames = ([tuple(f) for f in frames], problems)
+            sizes, problems = msgpack.unpackb(conn.recv_bytes(), raw=False)
+            frames = ([(conn.recv_bytes(), n, nbytes) for n, nbytes in sizes], problems)
         except (EOFError, OSError, ValueError) as exc:
             self._lost(exc)
             return
@@ -203,9 +209,17 @@ def _work(conn: Connection, args: list) -> None:
             data = conn.recv_bytes()
         except (EOFError, OSError):
             return
-        result = framer.run(msgpack.unpackb(data, raw=False))
+        kind, messages, peers, truncated, now_ns = msgpack.unpackb(data, raw=False)
         try:
-            conn.send_bytes(msgpack.packb(result, use_bin_type=True))
+            block = conn.recv_bytes()
+        except (EOFError, OSError):
+            return
+        result = framer.run((kind, block, messages, peers, truncated, now_ns))
+        frames, problems = result
+        try:
+            conn.send_bytes(msgpack.packb(([(n, nbytes) for _, n, nbytes in frames], problems), use_bin_type=True))
+            for frame, _, _ in frames:
+                conn.send_bytes(frame)
         except OSError:   # the relay let go of this worker (it closed the pipe)
             return
 
