@@ -34,6 +34,10 @@ What is not a well-formed frame is never fatal; it is counted in
 Speed: a stream of newline-framed messages (the common case: ``logger``,
 most appliances) is cut with a handful of C calls per read, whatever the
 number of messages; octet-counted frames take a short Python step each.
+``feed_raw`` leaves that run of newline-framed messages uncut, as one block,
+for ``split_block`` in another process (the relay's framing processes,
+``helios.syslognet.workers``): the reading process then makes no object per
+message.
 """
 
 from __future__ import annotations

@@ -9,11 +9,13 @@ sends them as if it had made them itself, while the next read is taken. It is
 the tailer's pattern (``helios.tail.encoder.Workers``), with a syslog job:
 (input kind, block, messages, peer or peers, truncated indexes, received
 ns). The block is a read's run of newline-framed messages, still uncut
-(``Deframer.feed_raw``): the worker cuts it (``split_block``), so the relay
-makes no object per message at all in the common case; the messages are
-those the relay cut itself (octet counting, a stream's end, UDP), which come
-after the block. A result is (frames, problems of the block: reason -> count). On the pipe
-a job is its small parts (msgpack), then the block as it is; a result is the
+(``Deframer.feed_raw``): the worker cuts it, so the relay makes no object
+per message at all in the common case (and when the block has no empty
+line, no CR and no line over the size limit, the parser's cut is the only
+one: ``Framer.frames_of_block``); the messages are those the relay cut
+itself (octet counting, a stream's end, UDP), which come after the block. A
+result is (frames, problems of the block: reason -> count). On the pipe a
+job is its small parts (msgpack), then the block as it is; a result is the
 frames' counts and the problems, then each frame as it is: nothing big is
 copied into a msgpack buffer.
 
