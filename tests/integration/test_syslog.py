@@ -344,3 +344,15 @@ def test_a_framing_process_killed_mid_stream_loses_nothing_and_the_relay_goes_on
     got = poll_until(lambda: len(got := messages(data_a, b"charge")) == n and got, what=f"{n} messages in the buck")
     assert {re.search(rb"charge (\d+)", m)[1] for m in got} == {b"%d" % i for i in range(n)}
     assert relay.alive() and "frames syslog by itself" in relay.output()
+
+
+def test_with_no_framing_processes_the_relay_frames_every_message_itself(procs, buck, tmp_path):
+    _, ep_a, data_a = buck("a")
+    relay, state = start_relay(procs, tmp_path, [ep_a], "--syslog-workers", "0")
+    assert _children(relay.p.pid) == []
+    logger("--tcp", "--octet-count", "--rfc5424", "-n", "127.0.0.1", "-P", str(port(state, "tcp")), "-t", "solo",
+           stdin=b"".join(b"alone %d\n" % i for i in range(300)))
+    logger("--udp", "-n", "127.0.0.1", "-P", str(port(state, "udp")), "-t", "solo",
+           stdin=b"".join(b"alone udp %d\n" % i for i in range(50)))
+    got = poll_until(lambda: len(got := messages(data_a, b"alone")) == 350 and got, what="350 messages in the buck")
+    assert {e.app for e in got.values()} == {"solo"}
