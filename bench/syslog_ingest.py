@@ -23,7 +23,8 @@ sender costs next to nothing and is not what is measured.
 
 Wall time runs from the sender's connect to done. Printed: lines/s of each,
 the ratio Helios / rsyslog (goal >= 1.0), and the CPU seconds of each
-process. ``--repeat N`` alternates which side goes first and prints medians.
+process (and of the processes it started: the relay's ``syslog_workers``)
+from the sender's connect to done, so start-up is not counted. ``--repeat N`` alternates which side goes first and prints medians.
 """
 
 from __future__ import annotations
@@ -39,8 +40,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ingest import (MB, MIB, SYSLOGD_CONFS, LineCounter, Proc, find_daemon, free_port, helios_cmd,  # noqa: E402
+from ingest import (CLK_TCK, MB, MIB, SYSLOGD_CONFS, LineCounter, Proc, find_daemon, free_port, helios_cmd,  # noqa: E402
                     input_file, listening, loadavg, read_stats, start_bucks, stop_and_clean, wait_live, warm)
+
+
+def own_cpu(pid: int) -> float:
+    """CPU seconds of one process alone (not its children)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def send_file(port: int, path: Path) -> None:
@@ -71,6 +79,7 @@ def rsyslog_run(path: Path, size: int, lines: int, args, run_no: int) -> dict | 
                 raise RuntimeError(f"rsyslogd does not listen on port {port}:\n{recv.log_tail()}")
             time.sleep(0.02)
         load = loadavg()
+        before = {"rsyslogd": recv.usage()["cpu_s"]}
         wall0, t0 = time.time(), time.perf_counter()
         send_file(port, path)
         while counter.count() < lines:
@@ -81,7 +90,7 @@ def rsyslog_run(path: Path, size: int, lines: int, args, run_no: int) -> dict | 
         end = (work / "out.log").stat().st_mtime
         wall = end - wall0 if wall0 < end <= time.time() else time.perf_counter() - t0
         return {"who": f"{version} ({args.rsyslog})", "wall_s": wall, "lines_per_s": lines / wall,
-                "load": load, "usage": {"rsyslogd": recv.usage()}}
+                "load": load, "usage": since(before, {"rsyslogd": recv.usage()})}
     finally:
         counter.close()
         stop_and_clean(procs, work, args.keep)
@@ -114,15 +123,25 @@ def helios_run(path: Path, size: int, lines: int, args, run_no: int) -> dict:
                 time.sleep(0.05)
         time.sleep(2.5)   # the fanout's connect grace: both bucks connected before the first batch
         load = loadavg()
+        before = {p.name: p.usage()["cpu_s"] for p in procs}
+        relay_own = own_cpu(relay.p.pid)
         wall0, t0 = time.time(), time.perf_counter()
         send_file(port, path)
         wall, _ = wait_live(dirs, procs, lines, wall0, t0, timeout=60 + size / MB * 2)
-        usage = {p.name: p.usage() for p in procs}
+        usage = since(before, {p.name: p.usage() for p in procs})
+        # The relay's own process (reads, spools, sends) apart from its framing processes.
+        usage["relay"]["own_cpu_s"] = own_cpu(relay.p.pid) - relay_own
         events = [read_stats(d)["events"] for d in dirs]
         return {"who": "helios relay -> 2 bucks", "wall_s": wall, "lines_per_s": lines / wall, "load": load,
                 "usage": usage, "events": events}
     finally:
         stop_and_clean(procs, work, args.keep)
+
+
+def since(before: dict, usage: dict) -> dict:
+    """CPU seconds spent since ``before`` (the start-up, imports and the relay's
+    framing processes' own, is not the work measured)."""
+    return {name: {**u, "cpu_s": u["cpu_s"] - before.get(name, 0.0)} for name, u in usage.items()}
 
 
 def show(res: dict, lines: int) -> None:
@@ -131,6 +150,11 @@ def show(res: dict, lines: int) -> None:
     for name, u in res["usage"].items():
         print(f"    {name:18s} cpu {u['cpu_s']:7.2f} s ({u['cpu_s'] / lines * 1e6:.2f} µs/line)  "
               f"peak rss {u['peak_rss'] / MIB:6.1f} MiB", flush=True)
+        if "own_cpu_s" in u:
+            own = u["own_cpu_s"]
+            print(f"    {'':18s} of which its own process {own:.2f} s ({own / lines * 1e6:.2f} µs/line), its "
+                  f"syslog_workers {u['cpu_s'] - own:.2f} s ({(u['cpu_s'] - own) / lines * 1e6:.2f} µs/line)",
+                  flush=True)
 
 
 def main() -> int:

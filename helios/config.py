@@ -718,6 +718,9 @@ class Relay(Spool):
                                          "many seconds is closed (counted: idle timeout) (> 0).", above(0))
     syslog_max_connections: int = setting(1000, "More syslog TCP/TLS connections at once are refused "
                                           "(counted: too many connections) (1..100000).", between(1, 100_000))
+    syslog_workers: int = setting(2, "Processes that parse and encode syslog messages beside the relay's "
+                                  "own, which reads the sockets and spools (0..16; 0: the relay does it all).",
+                                  between(0, 16))
 
     @staticmethod
     def cross_check(values: Mapping[str, Any]) -> Iterator[tuple[str, str]]:

@@ -32,6 +32,7 @@ from helios.commands.common import buck_options, config_option, flag, load, run_
 @flag("relay.syslog_max_message_bytes", "--syslog-max-message-bytes", type=int)
 @flag("relay.syslog_idle_timeout", "--syslog-idle-timeout", type=float, metavar="SECONDS")
 @flag("relay.syslog_max_connections", "--syslog-max-connections", type=int)
+@flag("relay.syslog_workers", "--syslog-workers", type=int)
 def relay(config_path: str | None, **kwargs: Any) -> None:
     """Run the host's relay: take batches from the applications of this host
     (client library with [client] relay = the --listen endpoint), append each

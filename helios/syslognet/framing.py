@@ -34,6 +34,10 @@ What is not a well-formed frame is never fatal; it is counted in
 Speed: a stream of newline-framed messages (the common case: ``logger``,
 most appliances) is cut with a handful of C calls per read, whatever the
 number of messages; octet-counted frames take a short Python step each.
+``feed_raw`` leaves that run of newline-framed messages uncut, as one block,
+for ``split_block`` in another process (the relay's framing processes,
+``helios.syslognet.workers``): the reading process then makes no object per
+message.
 """
 
 from __future__ import annotations
@@ -59,6 +63,29 @@ def newline_frame(messages: list[bytes]) -> bytes:
     return b"".join(m + b"\n" for m in messages)
 
 
+def split_block(block: bytes, max_size: int) -> tuple[list[bytes], list[int], dict[str, int], int]:
+    """The messages of a run of newline-framed ones (``Deframer.feed_raw``'s
+    block: no frame in it starts with a digit, no trailing newline): (messages,
+    indexes of the truncated ones, problems, bytes skipped). Empty lines are
+    left out and lines over ``max_size`` are cut, as ``Deframer`` does."""
+    out = block.split(b"\n")
+    problems: dict[str, int] = {}
+    cut: list[int] = []
+    skipped = 0
+    if b"" in out:
+        n = len(out)
+        out = [x for x in out if x]
+        problems["empty message"] = n - len(out)
+    if len(block) > max_size and out and max(map(len, out)) > max_size:
+        for i, m in enumerate(out):
+            if len(m) > max_size:
+                cut.append(i)
+                skipped += len(m) - max_size
+                out[i] = m[:max_size]
+        problems["oversized"] = len(cut)
+    return out, cut, problems, skipped
+
+
 class Deframer:
     """Cuts one stream into messages (see the module docstring)."""
 
@@ -75,6 +102,20 @@ class Deframer:
 
     def feed(self, data: bytes) -> list[bytes]:
         """The complete messages of what the stream has given so far."""
+        block, out = self.feed_raw(data)
+        if not block:
+            return out
+        first, cut, problems, skipped = split_block(block, self.max_size)
+        self.problems.update(problems)
+        self.skipped_bytes += skipped
+        self.truncated = cut + [len(first) + i for i in self.truncated]
+        return first + out
+
+    def feed_raw(self, data: bytes) -> tuple[bytes, list[bytes]]:
+        """As ``feed``, but the leading run of newline-framed messages comes
+        uncut, as one block for ``split_block`` (which another process may
+        run): (block, the messages after it). ``truncated`` indexes the
+        messages after the block."""
         self.truncated = []
         if self.rest:
             data = self.rest + data
@@ -82,22 +123,14 @@ class Deframer:
         if self.skip or self.skip_line:
             data = self._skip(data)
         if not data:
-            return []
+            return b"", []
         # The common case in C: a run of newline-framed messages, none
-        # starting with a digit, none over the limit.
+        # starting with a digit (which would be octet counting).
         last = data.rfind(b"\n")
         if last >= 0 and not data[:1].isdigit() and _DIGIT_AFTER_LF.search(data, 0, last) is None:
-            out = data[:last].split(b"\n")
-            if last < self.max_size or max(map(len, out)) <= self.max_size:
-                out = self._drop_empty(out)
-                tail = data[last + 1:]
-                if not tail:
-                    return out
-                base = len(out)
-                out += self._slow(tail)
-                self.truncated = [base + i for i in self.truncated]
-                return out
-        return self._slow(data)
+            tail = data[last + 1:]
+            return data[:last], (self._slow(tail) if tail else [])
+        return b"", self._slow(data)
 
     def finish(self) -> list[bytes]:
         """The end of the stream: what is left becomes a last message."""
@@ -118,13 +151,6 @@ class Deframer:
         return [rest]
 
     # -- the slow path: one frame at a time ----------------------------------
-
-    def _drop_empty(self, lines: list[bytes]) -> list[bytes]:
-        if b"" in lines:
-            n = len(lines)
-            lines = [x for x in lines if x]
-            self.problems["empty message"] += n - len(lines)
-        return lines
 
     def _skip(self, data: bytes) -> bytes:
         if self.skip:

@@ -10,8 +10,15 @@ The guarantee, per transport:
 - **TCP and TLS** have no acknowledgement of their own in syslog, so the
   only promise a receiver can keep is *read, spool, then read more*: each
   read is cut into messages (``framing.Deframer``), parsed and encoded into
-  a frame (``events.Framer``), and appended to the spool before the socket
-  is read again. A ``kill -9`` loses nothing that was read: it was spooled.
+  a frame (``events.Framer``), and appended to the spool, with at most
+  ``syslog_workers`` reads between the socket and the spool: they are
+  parsed in worker processes (``workers.Pool``) while the next read is
+  taken, and spooled in the order they were read. With every worker busy
+  the relay reads nothing, so this is a bounded extension of the kernel's
+  receive buffer (at most ``syslog_workers`` x ``READ_BYTES``), never a
+  queue that grows. A ``kill -9`` loses what the kernel's buffer and those
+  reads held (the sender counted both as sent, and no receiver can take
+  them back: TCP syslog has no acknowledgement); everything spooled is kept.
   When the spool cannot take more, the sockets are not read (they are left
   out of the poll): the kernel's buffers fill, TCP's window closes and the
   senders wait (rsyslog queues, ``logger`` blocks). That is back-pressure,
@@ -49,6 +56,7 @@ from helios.errors import ServiceError
 from helios.gctune import tune_gc
 from helios.syslognet.events import Framer
 from helios.syslognet.framing import Deframer
+from helios.syslognet.workers import Pool
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +85,7 @@ class SyslogInput:
         self.cfg = cfg
         self.sink = sink
         self.max_size = cfg.syslog_max_message_bytes
+        self.host = host
         self.framer = Framer(cfg.syslog_environment, host, cfg.syslog_timezone)
         self.listeners: dict[int, tuple[str, socket.socket]] = {}
         self.conns: dict[int, Conn] = {}
@@ -90,6 +99,8 @@ class SyslogInput:
         self._zsock: zmq.Socket | None = None
         self.stuck = False          # a frame waits for a spool write that failed
         self.pending_frames: list[tuple[str, tuple[bytes, int, int]]] = []
+        self.pool: Pool | None = None
+        self._pool_fds: set[int] = set()
 
     # --- set-up and end ---
 
@@ -112,6 +123,10 @@ class SyslogInput:
         for kind in KINDS:
             for address in self.bound[kind]:
                 log.info("Relay takes syslog over %s on %s.", kind.upper(), address)
+        workers = cfg.syslog_workers
+        if workers:
+            self.pool = Pool(cfg.syslog_environment, self.host, cfg.syslog_timezone, self.max_size, workers)
+            self._watch_pool()
         tune_gc()   # a read makes thousands of short-lived rows and none is in a cycle (as in the tailer)
 
     def _bind(self, kind: str, address: str) -> None:
@@ -148,6 +163,10 @@ class SyslogInput:
                 self._serve(conn)   # what waits in the kernel's buffer: its sender counts it as sent
             if conn.sock.fileno() in self.conns:
                 self._close(conn, None)
+        if self.pool is not None:
+            self._spool_results(self.pool.drain())
+            self.pool.close()
+            self._watch_pool()
         if self.pending_frames:
             self._retry_pending()
             if self.pending_frames:
@@ -171,6 +190,9 @@ class SyslogInput:
             if item is zsock:
                 zmq_ready = True
                 continue
+            if item in self._pool_fds:
+                self._spool_results(self.pool.collect(item))
+                continue
             listener = self.listeners.get(item)
             if listener is not None:
                 kind, sock = listener
@@ -189,6 +211,8 @@ class SyslogInput:
 
     def tick(self, now: float) -> None:
         """Housekeeping: spool what waits, pause or resume reading, close idle connections."""
+        if self.pool is not None:
+            self._spool_results(self.pool.ready())
         if self.stuck:
             self._retry_pending()
         self._pause(self.stuck or self.sink.spool_full())
@@ -352,10 +376,17 @@ class SyslogInput:
                 conn.last = time.monotonic()
                 self.counts[conn.kind]["read_bytes"] += size
                 d = conn.deframer
-                messages = d.feed(data)
-                self._note_framing(conn)
-                if messages:
-                    self._take(conn.kind, messages, conn.peer, d.truncated, conn)
+                if self.pool is None:
+                    messages = d.feed(data)
+                    self._note_framing(conn)
+                    if messages:
+                        self._take(conn.kind, messages, conn.peer, d.truncated, conn)
+                else:   # the worker cuts the block of newline-framed messages
+                    block, messages = d.feed_raw(data)
+                    self._note_framing(conn)
+                    if block or messages:
+                        self._spool_results(self.pool.submit((conn.kind, block, messages, conn.peer,
+                                                              d.truncated, time.time_ns())))
             if end is not None:
                 self._close(conn, "connection error" if end else None, end)
                 return
@@ -389,7 +420,36 @@ class SyslogInput:
     # --- to the spool ---
 
     def _take(self, kind: str, messages: list[bytes], peers, truncated, conn: Conn | None) -> None:
-        frames = self.framer.frames(messages, peers, f"syslog/{kind}", time.time_ns(), truncated)
+        if self.pool is None:
+            self._spool(kind, self.framer.frames(messages, peers, f"syslog/{kind}", time.time_ns(), truncated))
+            return
+        self._spool_results(self.pool.submit((kind, b"", messages, peers, list(truncated), time.time_ns())))
+
+    def _spool_results(self, results) -> None:
+        if self._pool_fds and not self.pool.conns:
+            self._watch_pool()   # a worker failed: the pool frames here from now on
+        for job, (frames, problems) in results:
+            kind = job[0]
+            for reason, n in problems.items():
+                self._problem(kind, reason, f"from {job[3]}", n)
+            self._spool(kind, frames)
+
+    def _watch_pool(self) -> None:
+        """Poll the workers' pipes (a result in is spooled at once)."""
+        for fd in self._pool_fds:
+            try:
+                self.poller.unregister(fd)
+            except KeyError:
+                pass
+        self._pool_fds = set(self.pool.fds()) if self.pool is not None else set()
+        for fd in self._pool_fds:
+            self.poller.register(fd, zmq.POLLIN)
+
+    def _spool(self, kind: str, frames: list[tuple[bytes, int, int]]) -> None:
+        """Frames to the spool, in order; behind a failed write they wait their turn."""
+        if self.stuck:
+            self.pending_frames.extend((kind, f) for f in frames)
+            return
         counts = self.counts[kind]
         durable = kind != "udp"
         for i, (frame, n, nbytes) in enumerate(frames):
@@ -409,7 +469,7 @@ class SyslogInput:
         waiting = self.pending_frames
         while waiting:
             kind, (frame, n, nbytes) = waiting[0]
-            if not self.sink.take_syslog(frame, n, nbytes, True):
+            if not self.sink.take_syslog(frame, n, nbytes, kind != "udp"):
                 return
             waiting.pop(0)
             self.counts[kind]["events"] += n

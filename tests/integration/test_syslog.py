@@ -322,3 +322,37 @@ def test_a_relay_that_cannot_listen_or_load_its_certificate_says_why_and_exits_1
                    name="nocert").expect_exit(1)
     poll_until(lambda: not nocert.alive(), what="the relay to give up")
     assert "cannot load the syslog TLS certificate" in nocert.output()
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(c) for c in f.read().split()]
+
+
+def test_a_framing_process_killed_mid_stream_loses_nothing_and_the_relay_goes_on(procs, buck, tmp_path):
+    _, ep_a, data_a = buck("a")
+    relay, state = start_relay(procs, tmp_path, [ep_a], "--syslog-workers", "2", udp=False)
+    workers = poll_until(lambda: len(c := _children(relay.p.pid)) == 2 and c, what="two framing processes")
+    n = 20000
+    with socket.create_connection(("127.0.0.1", port(state, "tcp"))) as s:
+        s.sendall(b"".join(b"<13>Mar 11 08:15:02 gate pay[7]: charge %d done\n" % i for i in range(n // 2)))
+        poll_until(lambda: taken(state, "tcp") > 0, what="the relay to spool a first read")
+        for pid in workers:
+            subprocess.run(["kill", "-9", str(pid)], check=True)
+        s.sendall(b"".join(b"<13>Mar 11 08:15:02 gate pay[7]: charge %d done\n" % i for i in range(n // 2, n)))
+    poll_until(lambda: taken(state, "tcp") == n, what="every message spooled")
+    got = poll_until(lambda: len(got := messages(data_a, b"charge")) == n and got, what=f"{n} messages in the buck")
+    assert {re.search(rb"charge (\d+)", m)[1] for m in got} == {b"%d" % i for i in range(n)}
+    assert relay.alive() and "frames syslog by itself" in relay.output()
+
+
+def test_with_no_framing_processes_the_relay_frames_every_message_itself(procs, buck, tmp_path):
+    _, ep_a, data_a = buck("a")
+    relay, state = start_relay(procs, tmp_path, [ep_a], "--syslog-workers", "0")
+    assert _children(relay.p.pid) == []
+    logger("--tcp", "--octet-count", "--rfc5424", "-n", "127.0.0.1", "-P", str(port(state, "tcp")), "-t", "solo",
+           stdin=b"".join(b"alone %d\n" % i for i in range(300)))
+    logger("--udp", "-n", "127.0.0.1", "-P", str(port(state, "udp")), "-t", "solo",
+           stdin=b"".join(b"alone udp %d\n" % i for i in range(50)))
+    got = poll_until(lambda: len(got := messages(data_a, b"alone")) == 350 and got, what="350 messages in the buck")
+    assert {e.app for e in got.values()} == {"solo"}

@@ -128,3 +128,25 @@ def test_tls_without_a_certificate_is_a_config_problem_with_every_other_one():
     text = str(exc.value)
     for key in ("syslog_tls_cert", "syslog_tls_key", "syslog_tcp[0]", "syslog_max_message_bytes"):
         assert f"relay.{key}" in text, text
+
+
+piece = st.sampled_from([b"<13>ab", b"\n", b"\n\n", b"7 <13>oct", b"12x ", b"0 ", b"9", b" ", b"y" * 40, b"\r"])
+
+
+@given(st.lists(piece, max_size=60), st.lists(st.integers(min_value=0), max_size=6))
+def test_a_read_cut_by_the_worker_gives_what_feed_gives(pieces, cuts):
+    """feed_raw in the relay, then cut_job in a framing process: the same
+    messages, truncated marks and problems as feed, read after read."""
+    from helios.syslognet.workers import cut_job
+
+    data = b"".join(pieces)
+    whole, raw = Deframer(max_size=16), Deframer(max_size=16)
+    prev = 0
+    for cut in sorted({c % (len(data) + 1) for c in cuts}) + [len(data)]:
+        want = whole.feed(data[prev:cut])
+        block, rest = raw.feed_raw(data[prev:cut])
+        got, truncated, problems = cut_job(block, rest, raw.truncated, 16)
+        assert got == want and truncated == whole.truncated
+        raw.problems.update(problems)
+        assert raw.problems == whole.problems
+        prev = cut
