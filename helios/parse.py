@@ -63,7 +63,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import operator
 import re
 from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
@@ -84,7 +83,6 @@ _KV_HOST = ("host", "hostname", "devname")
 _KV_APP = ("app", "service", "logger", "component", "program")
 
 
-_COL0, _COL1, _COL2, _COL3 = (operator.itemgetter(k) for k in range(4))
 
 _PASS_NAMES = {"_run_3164_fast": "rfc3164", "_run_3164": "rfc3164", "_run_5424": "rfc5424",
                "_run_app_fast": "app log", "_run_app": "app log", "_run_apache": "apache error log",
@@ -138,6 +136,10 @@ class Parser(Clock):
         self._bracket_apps = Cache(_component_at, {b"": b""})
         # (procid, msgid) -> their fields. The dicts are shared by the events
         # that have the same pair: fields are never changed once made.
+        # Headers of the fast BSD pass ("<13>Dec  5 17:42:15 web-1 sshd") -> (time, severity,
+        # host, app): a new one each second per host and app. Cleared with the year (a new day).
+        self._3164_heads = _Headers(self._3164_head, {b"": (0, None, default_host, default_app)}, 20_000)
+        self._yearless = (*self._yearless, self._3164_heads)
         self._5424_ids = Cache(_ids_fields)
         self._statuses = Cache(lambda raw: {"status": int(raw)})   # (shared: never changed once made)
         self._5424_sd = Cache(kvfields.structured_data)    # (SD repeats, as the rest of a header does)
@@ -376,15 +378,21 @@ class Parser(Clock):
     # -- the passes: each returns (hits, times, severities, hosts, apps, extra) --
 
     def _run_3164_fast(self, text: bytes, n: int) -> tuple[Any, ...]:
-        # (pri, stamp, host, tag) rows; each column is read straight through
-        # its cache (a map of maps: no column of bytes is made but the stamp's).
-        rows = L.RFC3164_FAST.findall(text)
-        del rows[n:]
-        stamp = list(map(_COL1, rows))
-        return (stamp, list(map(self._bsd_times.__getitem__, stamp)),
-                list(map(self._pri.__getitem__, map(_COL0, rows))),
-                list(map(self._hosts.__getitem__, map(_COL2, rows))),
-                list(map(self._apps.__getitem__, map(_COL3, rows))), None)
+        # One group, the header: each goes through its cache to (time,
+        # severity, host, app), and the rows are turned into columns in C.
+        heads = L.RFC3164_FAST.findall(text)
+        del heads[n:]
+        if not any(heads):
+            return heads, None, None, None, None, None
+        times, sevs, hosts, apps = zip(*map(self._3164_heads.__getitem__, heads))
+        return heads, times, sevs, hosts, apps, None
+
+    def _3164_head(self, head: bytes) -> tuple[tuple[int, int | None, str, str], bool]:
+        """A header of the fast BSD pass -> ((time, severity, host, app), whether to keep
+        it): not when its time did not convert (that is the receive time of one chunk)."""
+        pri, stamp, host, tag = L.RFC3164_FAST_PARTS.fullmatch(head).groups(b"")
+        times = self._bsd_times
+        return (times[stamp], self._pri[pri], self._hosts[host], self._apps[tag]), stamp in times
 
     def _run_app_fast(self, text: bytes, n: int) -> tuple[Any, ...]:
         stamp, word, bracket, logger = self._columns(L.APP_FAST, text, n)
@@ -660,6 +668,16 @@ class Parser(Clock):
             self._unwrap(out, [(i, t.encode("utf-8"), ns, s, p) for i, t, ns, s, p in docker])
         return still
 
+
+
+class _Headers(Cache):
+    """A Cache whose function says whether to keep what it computed."""
+
+    def __missing__(self, key):
+        value, keep = self.fn(key)
+        if keep:
+            self._keep(key, value)
+        return value
 
 
 def _ids_fields(pair: tuple[bytes, bytes]) -> dict[str, str] | None:
