@@ -154,6 +154,15 @@ def test_rfc3164_impossible_date_gets_the_receive_time():
     assert one(b"Feb 30 10:00:00 combo app: x")[0] == NOW
 
 
+def test_rfc3164_impossible_date_gets_each_chunks_own_receive_time():
+    # (A header is read once and remembered: not one whose time is the receive time of a chunk.)
+    parser = Parser()
+    line = b"Feb 30 10:00:00 combo app: x\nJun 14 15:16:01 combo app: x\n"
+    assert parser.parse_chunk(line, NOW).times == [NOW, ns(2026, 6, 14, 15, 16, 1)]
+    assert parser.parse_chunk(line, NOW + 5).times == [NOW + 5, ns(2026, 6, 14, 15, 16, 1)]
+    assert parser.parse_chunk(line, NOW + 5).hosts == ["combo", "combo"]
+
+
 def test_rfc3164_only_format_leaves_other_lines_unparsed():
     assert one(b"2026-01-01T00:00:00Z x", fmt="rfc3164") == UNPARSED
 
@@ -467,6 +476,7 @@ def test_caches_stay_bounded_when_every_value_is_new():
     cols = parser.parse_chunk(lines, NOW)
     assert cols.hosts[-1] == "host119999"
     assert len(parser._hosts) <= 100_000 and len(parser._apps) <= 100_000
+    assert len(parser._3164_heads) <= 20_000
 
 
 # -- loghub samples ---------------------------------------------------------------
