@@ -140,6 +140,7 @@ class Parser(Clock):
         # host, app): a new one each second per host and app. Cleared with the year (a new day).
         self._3164_heads = _Headers(self._3164_head, {b"": (0, None, default_host, default_app)}, 20_000)
         self._yearless = (*self._yearless, self._3164_heads)
+        self._3164_names = Cache(self._3164_host_tag, size=20_000)    # b" web-1 sshd" -> ("web-1", "sshd")
         self._5424_ids = Cache(_ids_fields)
         self._statuses = Cache(lambda raw: {"status": int(raw)})   # (shared: never changed once made)
         self._5424_sd = Cache(kvfields.structured_data)    # (SD repeats, as the rest of a header does)
@@ -389,10 +390,20 @@ class Parser(Clock):
 
     def _3164_head(self, head: bytes) -> tuple[tuple[int, int | None, str, str], bool]:
         """A header of the fast BSD pass -> ((time, severity, host, app), whether to keep
-        it): not when its time did not convert (that is the receive time of one chunk)."""
-        pri, stamp, host, tag = L.RFC3164_FAST_PARTS.fullmatch(head).groups(b"")
+        it): not when its time did not convert (that is the receive time of one chunk).
+        A header is new each second: its "host tag" part has a cache of its own."""
+        if head[:1] == b"<":
+            end = head.index(b">")
+            pri, stamp, names = head[1:end], head[end + 1:end + 16], head[end + 16:]
+        else:
+            pri, stamp, names = b"", head[:15], head[15:]
         times = self._bsd_times
-        return (times[stamp], self._pri[pri], self._hosts[host], self._apps[tag]), stamp in times
+        host, app = self._3164_names[names]
+        return (times[stamp], self._pri[pri], host, app), stamp in times
+
+    def _3164_host_tag(self, names: bytes) -> tuple[str, str]:
+        host, tag = L.RFC3164_FAST_NAMES.fullmatch(names).groups()
+        return self._hosts[host], self._apps[tag]
 
     def _run_app_fast(self, text: bytes, n: int) -> tuple[Any, ...]:
         stamp, word, bracket, logger = self._columns(L.APP_FAST, text, n)
