@@ -163,6 +163,15 @@ def test_rfc3164_impossible_date_gets_each_chunks_own_receive_time():
     assert parser.parse_chunk(line, NOW + 5).hosts == ["combo", "combo"]
 
 
+def test_rfc3164_line_with_pri_reads_the_same_after_lines_without_one():
+    # (The fast pass reads a chunk without a PRI faster; a PRI further down must not change a line.)
+    odd = b"<191>Dec  5 17:42:15 web[-01 systemd[1]: x"
+    alone = one(odd)
+    assert alone == (ns(2025, 12, 5, 17, 42, 15), "web[-01", "systemd", 7)
+    cols = Parser(default_host="dhost", default_app="dapp").parse_chunk(b"Jun 14 15:16:01 h a: x\n" + odd + b"\n", NOW)
+    assert (cols.times[1], cols.hosts[1], cols.apps[1], cols.severities[1]) == alone
+
+
 def test_rfc3164_only_format_leaves_other_lines_unparsed():
     assert one(b"2026-01-01T00:00:00Z x", fmt="rfc3164") == UNPARSED
 
