@@ -142,13 +142,14 @@ class Parser(Clock):
         self._pri = Cache(lambda raw: int(raw) & 7 if int(raw) < 192 else None, {b"": None})
         self._level = Cache(sev.of_word, {b"": None})
         self._bracket_apps = Cache(_component_at, {b"": b""})
-        # (procid, msgid) -> their fields. The dicts are shared by the events
-        # that have the same pair: fields are never changed once made.
         # Headers of the fast BSD pass ("Dec  5 17:42:15 web-1 sshd") -> (time, host, app):
         # a new one each second per host and app. Cleared with the year (a new day).
-        self._3164_heads = _Headers(self._3164_head, {b"": (0, default_host, default_app)}, 20_000)
-        self._yearless = (*self._yearless, self._3164_heads)
         self._3164_names = Cache(self._3164_host_tag, size=20_000)    # b" web-1 sshd" -> ("web-1", "sshd")
+        self._3164_heads = _BsdHeaders(self._bsd_times, self._3164_names, {b"": (0, default_host, default_app)},
+                                       20_000)
+        self._yearless = (*self._yearless, self._3164_heads)
+        # (procid, msgid) -> their fields. The dicts are shared by the events
+        # that have the same pair: fields are never changed once made.
         self._5424_ids = Cache(_ids_fields)
         self._statuses = Cache(lambda raw: {"status": int(raw)})   # (shared: never changed once made)
         self._5424_sd = Cache(kvfields.structured_data)    # (SD repeats, as the rest of a header does)
@@ -410,16 +411,6 @@ class Parser(Clock):
             return heads, None, None, None, None, None
         rows = list(map(self._3164_heads.__getitem__, heads))
         return heads, list(map(_COL0, rows)), sevs, list(map(_COL1, rows)), list(map(_COL2, rows)), None
-
-    def _3164_head(self, head: bytes) -> tuple[tuple[int, str, str], bool]:
-        """A header of the fast BSD pass -> ((time, host, app), whether to keep it):
-        not when its time did not convert (that is the receive time of one chunk).
-        A header is new each second: its " host tag" part has a cache of its own."""
-        stamp = head[:15]
-        times = self._bsd_times
-        ns = times[stamp]
-        host, app = self._3164_names[head[15:]]
-        return (ns, host, app), stamp in times
 
     def _3164_host_tag(self, names: bytes) -> tuple[str, str]:
         host, tag = L.RFC3164_FAST_NAMES.fullmatch(names).groups()
@@ -701,13 +692,24 @@ class Parser(Clock):
 
 
 
-class _Headers(Cache):
-    """A Cache whose function says whether to keep what it computed."""
+class _BsdHeaders(Cache):
+    """Headers of the fast BSD pass ("Dec  5 17:42:15 web-1 sshd") -> (time, host, app).
+    The stamp is the first 15 bytes; " web-1 sshd" goes through ``names``. A header
+    whose time did not convert is not kept (its time is the receive time of one chunk).
+    (One method a miss: a header is new each second per host and app.)"""
 
-    def __missing__(self, key):
-        value, keep = self.fn(key)
-        if keep:
-            self._keep(key, value)
+    def __init__(self, times: Cache, names: Cache, fixed: dict, size: int) -> None:
+        super().__init__(None, fixed, size)
+        self.times, self.names = times, names
+
+    def __missing__(self, head):
+        stamp = head[:15]
+        times = self.times
+        value = (times[stamp], *self.names[head[15:]])
+        if stamp in times:
+            if len(self) >= self.size:
+                self.clear()
+            self[head] = value
         return value
 
 
