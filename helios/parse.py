@@ -153,6 +153,7 @@ class Parser(Clock):
         self._5424_ids = Cache(_ids_fields)
         self._statuses = Cache(lambda raw: {"status": int(raw)})   # (shared: never changed once made)
         self._5424_sd = Cache(kvfields.structured_data)    # (SD repeats, as the rest of a header does)
+        self._5424_fields = Cache(self._5424_merged, size=20_000)    # (procid, msgid, SD) -> fields (shared)
         passes: dict[str, Callable[..., Any]] = {
             "rfc3164": self._run_3164_fast, "rfc5424": self._run_5424, "iso8601": self._run_app_fast,
             "apache": self._run_apache, "logcat": self._run_logcat, "json": self._parse_json,  # json: line by line
@@ -443,16 +444,24 @@ class Parser(Clock):
         pri, stamp, host, app, procid, msgid, sd = self._columns(L.RFC5424, text, n)
 
         def extra(out: Columns, ks: Sequence[int], idx: Sequence[int]) -> None:
-            ids, sds = self._5424_ids, self._5424_sd
+            # (procid, msgid, SD) -> fields through a cache: in C for every row, then placed.
+            found = list(map(self._5424_fields.__getitem__, zip(procid, msgid, sd)))
+            fields = out.fields
+            if len(ks) == len(fields) == n:     # (every line, in order: ks and idx are both range(n))
+                fields[:] = found
+                return
             for k, i in zip(ks, idx):
-                s = sd[k]
-                found = ids[procid[k], msgid[k]]
-                if s and s != b"-":
-                    found = {**sds[s], **(found or {})}
-                out.fields[i] = found
+                fields[i] = found[k]
 
         return (stamp, self.iso_column(stamp), list(map(self._pri.__getitem__, pri)),
                 self._names(self._hosts, host), self._names(self._apps, app), extra)
+
+    def _5424_merged(self, key: tuple[bytes, bytes, bytes]) -> dict[str, Any] | None:
+        procid, msgid, sd = key
+        found = self._5424_ids[procid, msgid]
+        if sd and sd != b"-":
+            found = {**self._5424_sd[sd], **(found or {})}
+        return found
 
     def _run_app(self, text: bytes, n: int) -> tuple[Any, ...]:
         (level0, stamp, stream, partial, py_name, level, column, bracket, logger, bsd_host, bsd_tag, bar,

@@ -229,6 +229,19 @@ def test_rfc5424_nil_host_and_app_give_the_defaults():
     assert one(b"<34>1 2003-10-11T22:14:15Z - - - - - msg")[1:] == ("dhost", "dapp", 2)
 
 
+def test_rfc5424_fields_are_each_lines_own_among_other_lines():
+    a = b'<165>1 2003-10-11T22:14:15Z h app 42 ID47 [ex@1 ip="10.0.0.1"] one'
+    b = b"<165>1 2003-10-11T22:14:15Z h app - ID48 - two"
+    c = b'<165>1 2003-10-11T22:14:15Z h app 43 - [ex@1 ip="10.0.0.2"][ex@2 a="b"] three'
+    bsd = b"Jun 14 15:16:01 h app: x"
+    cols = Parser().parse_chunk(b"\n".join([bsd, a, b, bsd, c, a]) + b"\n", NOW)
+    assert cols.fields == [None, {"ex@1.ip": "10.0.0.1", "procid": "42", "msgid": "ID47"}, {"msgid": "ID48"}, None,
+                           {"ex@1.ip": "10.0.0.2", "ex@2.a": "b", "procid": "43"},
+                           {"ex@1.ip": "10.0.0.1", "procid": "42", "msgid": "ID47"}]
+    alone = Parser().parse_chunk(b"\n".join([a, b, c]) + b"\n", NOW).fields
+    assert alone == [cols.fields[1], cols.fields[2], cols.fields[4]]
+
+
 def test_rfc5424_nil_time_gives_the_receive_time():
     assert one(b"<34>1 - host app - - - msg")[0:3] == (NOW, "host", "app")
 
