@@ -18,7 +18,8 @@ in reads of 256 KiB as the tailer reads a file: the parse of what
 ``bench/ingest.py`` feeds the tailer's encoders.
 
 CPU time (process_time) per line, the median of ``--repeat`` runs (and the
-best); each run parses with a new ``Parser``, as a tailer reading a stream
+best), with the garbage collector set as in the tailer's encoder workers;
+each run parses with a new ``Parser``, as a tailer reading a stream
 meets each second's timestamps for the first time. On a busy machine the
 figures are noisy; compare the ratios.
 
@@ -28,6 +29,7 @@ figures are noisy; compare the ratios.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import pickle
 import random
@@ -164,7 +166,14 @@ def case_chunks(lines) -> list[bytes]:
 
 def time_cases(cases: list, repeat: int) -> dict[str, list[float]]:
     """CPU seconds of each run of each case with the imported parser; a rule
-    case that this parser cannot run (it has no rules) is left out."""
+    case that this parser cannot run (it has no rules) is left out. The
+    collector is set as in the tailer's encoder workers (helios.gctune)."""
+    gc.collect()
+    try:
+        from helios.gctune import tune_gc
+        tune_gc()
+    except ImportError:                     # (a tree from before it)
+        pass
     took = {}
     for name, lines, rule in cases:
         chunks = case_chunks(lines)
