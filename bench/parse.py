@@ -12,19 +12,29 @@ rules whose time is epoch or strptime. Same-run comparisons:
   in a process of its own (``helios.parse`` imports ``helios.parsing``, so
   the two cannot share one), the two alternating, once per repeat.
 
-CPU time (process_time), best of ``--repeat`` runs: on a busy machine the
+Also the ingest bench's syslog input (``--input``, by default
+bench/out/input-20mb.log when bench/ingest.py has made it; its first 20 MB),
+in reads of 256 KiB as the tailer reads a file: the parse of what
+``bench/ingest.py`` feeds the tailer's encoders.
+
+CPU time (process_time) per line, the median of ``--repeat`` runs (and the
+best), with the garbage collector set as in the tailer's encoder workers;
+each run parses with a new ``Parser``, as a tailer reading a stream
+meets each second's timestamps for the first time. On a busy machine the
 figures are noisy; compare the ratios.
 
-    python bench/parse.py [--lines 100000] [--repeat 5] [--against /work/main]
+    python bench/parse.py [--lines 100000] [--repeat 5] [--against /work/main] [--input FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import pickle
 import random
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -103,19 +113,43 @@ def strptime_lines(n: int) -> list[bytes]:
             for i in range(n)]
 
 
+READ = 256 * 1024           # what the tailer reads from a file per turn (helios.services.tailer.READ_LIMIT)
+INPUT_BYTES = 20_000_000
+INGEST = "ingest bench's input ({})"
+
+
 def chunks_of(lines: list[bytes]) -> list[bytes]:
     return [b"".join(line + b"\n" for line in lines[i:i + CHUNK]) for i in range(0, len(lines), CHUNK)]
 
 
-def best(fn, chunks: list[bytes], repeat: int) -> float:
-    fn(chunks[0])
-    b = float("inf")
+def reads_of(path: str) -> list[bytes]:
+    """The first INPUT_BYTES of a file in reads of READ bytes, each cut after its last newline."""
+    with open(path, "rb") as f:
+        data = f.read(INPUT_BYTES)
+    out, pos = [], 0
+    while True:
+        end = data.rfind(b"\n", pos, pos + READ) + 1
+        if end <= pos:
+            return out
+        out.append(data[pos:end])
+        pos = end
+
+
+def runs(make, chunks: list[bytes], repeat: int) -> list[float]:
+    """CPU seconds of each of ``repeat`` runs over ``chunks``, each with a new ``make()``."""
+    make()(chunks[0])
+    took = []
     for _ in range(repeat):
+        fn = make()
         t = time.process_time()
         for c in chunks:
             fn(c)
-        b = min(b, time.process_time() - t)
-    return b
+        took.append(time.process_time() - t)
+    return took
+
+
+def best(fn, chunks: list[bytes], repeat: int) -> float:
+    return min(runs(lambda: fn, chunks, repeat))
 
 
 _SPLIT = re.compile(rb"^(\S+) (\S+) (\S+)", re.M)
@@ -126,25 +160,41 @@ def bare(chunk: bytes) -> None:
     chunk.split(b"\n")
 
 
-def time_cases(cases: list, repeat: int) -> dict[str, float]:
-    """Best CPU seconds of each case with the imported parser; a rule case
-    that this parser cannot run (it has no rules) is left out."""
+def case_chunks(lines) -> list[bytes]:
+    return reads_of(lines) if isinstance(lines, str) else chunks_of(lines)   # (a path: the ingest input)
+
+
+def time_cases(cases: list, repeat: int) -> dict[str, list[float]]:
+    """CPU seconds of each run of each case with the imported parser; a rule
+    case that this parser cannot run (it has no rules) is left out. The
+    collector is set as in the tailer's encoder workers (helios.gctune)."""
+    gc.collect()
+    try:
+        from helios.gctune import tune_gc
+        tune_gc()
+    except ImportError:                     # (a tree from before it)
+        pass
     took = {}
     for name, lines, rule in cases:
-        chunks = chunks_of(lines)
+        chunks = case_chunks(lines)
         if rule:
             try:
                 from helios.parsing.rules import compile_rules
-                parser = Parser("auto", rules=compile_rules([rule]))
+                compiled = compile_rules([rule])
             except (ImportError, TypeError):
                 continue
         else:
-            parser = Parser("auto")
-        took[name] = best(lambda c: parser.parse_chunk(c, NOW), chunks, repeat)
+            compiled = ()
+
+        def make():
+            parser = Parser("auto", rules=compiled) if compiled else Parser("auto")
+            return lambda c: parser.parse_chunk(c, NOW)
+
+        took[name] = runs(make, chunks, repeat)
     return took
 
 
-def time_in_child(tree: str, cases_file: str, repeat: int) -> dict[str, float]:
+def time_in_child(tree: str, cases_file: str, repeat: int) -> dict[str, list[float]]:
     out = subprocess.run([sys.executable, __file__, "--child", tree, "--cases", cases_file, "--repeat", str(repeat)],
                          check=True, capture_output=True, text=True).stdout
     return json.loads(out.splitlines()[-1])
@@ -155,6 +205,8 @@ def main() -> None:
     ap.add_argument("--lines", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--against", metavar="TREE", help="also time the parser of this checkout (e.g. /work/main)")
+    ap.add_argument("--input", default=str(ROOT / "bench" / "out" / "input-20mb.log"),
+                    help="the ingest bench's input (its first 20 MB; left out if missing)")
     ap.add_argument("--child", metavar="TREE", help=argparse.SUPPRESS)
     ap.add_argument("--cases", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -165,28 +217,34 @@ def main() -> None:
     cases = [(name, lines, None) for name, lines in layouts(args.lines).items()]
     cases += [(name, strptime_lines(args.lines) if "strptime" in name else ras_lines(args.lines), rule)
               for name, rule in RULES.items()]
-    head = f"{'layout':<44} {'lines/s':>11} {'÷ re split':>10}"
+    if Path(args.input).is_file():
+        cases.append((INGEST.format(Path(args.input).name), args.input, None))
+    head = f"{'layout':<44} {'lines/s':>11} {'us/line':>8} {'(best)':>7} {'÷ re split':>10}"
     if args.against:
-        head += f" {'other lines/s':>14} {'this ÷ other':>12}"
+        head += f" {'other us/line':>13} {'(best)':>7} {'this ÷ other':>12}"
         # Both trees in processes of their own, alternating (this, other, other, this, ...).
         with tempfile.NamedTemporaryFile(suffix=".pickle") as f:
             pickle.dump(cases, f)
             f.flush()
-            this: dict[str, float] = {}
-            other: dict[str, float] = {}
+            this: dict[str, list[float]] = {}
+            other: dict[str, list[float]] = {}
             for r in range(args.repeat):
                 for tree, into in ((str(ROOT), this), (args.against, other))[::1 if r % 2 == 0 else -1]:
                     for name, took in time_in_child(tree, f.name, 1).items():
-                        into[name] = min(took, into.get(name, float("inf")))
+                        into.setdefault(name, []).extend(took)
     else:
         this, other = time_cases(cases, args.repeat), {}
     print(head)
     for name, lines, _ in cases:
-        floor = best(bare, chunks_of(lines), args.repeat)
-        took = this[name]
-        row = f"{name:<44} {len(lines) / took:>11,.0f} {floor / took:>10.2f}"
+        chunks = case_chunks(lines)
+        n = sum(c.count(b"\n") for c in chunks)
+        floor = best(bare, chunks, args.repeat)
+        took = statistics.median(this[name])
+        row = (f"{name:<44} {n / took:>11,.0f} {took / n * 1e6:>8.3f} {min(this[name]) / n * 1e6:>7.3f}"
+               f" {floor / took:>10.2f}")
         if name in other:
-            row += f" {len(lines) / other[name]:>14,.0f} {other[name] / took:>12.2f}"
+            was = statistics.median(other[name])
+            row += f" {was / n * 1e6:>13.3f} {min(other[name]) / n * 1e6:>7.3f} {was / took:>12.2f}"
         print(row, flush=True)
 
 

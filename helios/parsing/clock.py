@@ -56,12 +56,13 @@ _NINE = operator.methodcaller("ljust", 9, b"0")      # b"123" -> b"123000000": n
 
 class Cache(dict):
     """A memo of ``fn``: ``cache[key]`` computes a missing value once. Cleared
-    when it passes ``_CACHE_MAX`` entries; ``fixed`` entries survive that."""
+    when it passes ``size`` entries or is cleared; ``fixed`` entries survive that."""
 
-    def __init__(self, fn: Callable, fixed: dict | None = None) -> None:
+    def __init__(self, fn: Callable, fixed: dict | None = None, size: int = _CACHE_MAX) -> None:
         super().__init__(fixed or {})
         self.fn = fn
         self.fixed = dict(fixed or {})
+        self.size = size
 
     def __missing__(self, key):
         value = self.fn(key)
@@ -69,10 +70,14 @@ class Cache(dict):
         return value
 
     def _keep(self, key, value) -> None:
-        if len(self) >= _CACHE_MAX:
+        if len(self) >= self.size:
             self.clear()
-            self.update(self.fixed)
         self[key] = value
+
+    def clear(self) -> None:
+        """Forgets every entry but the ``fixed`` ones."""
+        super().clear()
+        self.update(self.fixed)
 
 
 class TimeCache(Cache):

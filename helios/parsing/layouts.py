@@ -81,9 +81,20 @@ PID_SUB = rb"(?:\[[^\]\n]{0,32}\])?(?: \([^)\n]{0,64}\))?:"
 # a simple pattern. Every other line is left to the loose pass, which starts
 # after all the others and gives the same answer on a canonical line, so
 # which one read a line changes nothing.
-RFC3164_FAST = _compile(
-    rb"^(?:(?:<(\d{1,3})>)?((?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d\d:\d\d:\d\d)"
-    rb" +(?!20\d\d )(\S{1,255}+)\S*+(?<![:\]]) +(" + TAG + rb")(?:\[[^\]\n]{0,32}\])?:)?.*")
+# Its one group is the header from stamp to tag: a findall of one group
+# gives a list of bytes (no tuple a line), and the header ("Dec  5 17:42:15
+# web-1 sshd") goes through one cache to its time, host and app
+# (helios.parse). On a miss, it is cut into the stamp (15 bytes) and " host
+# tag", which RFC3164_FAST_NAMES splits: the host (a run of non-spaces, cut
+# at 255) and the tag. RFC3164_FAST_PRI is the same with the PRI as a group
+# of its own before it (kept out of the header: it would make a header new
+# for each severity); it runs on the chunks where a line starts with "<".
+_FAST_HEADER = (
+    rb"((?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d\d:\d\d:\d\d"
+    rb" +(?!20\d\d )\S{1,255}+\S*+(?<![:\]]) +(?:" + TAG + rb"))(?:\[[^\]\n]{0,32}\])?:")
+RFC3164_FAST = _compile(rb"^(?:" + _FAST_HEADER + rb")?.*")
+RFC3164_FAST_PRI = _compile(rb"^(?:(?:<(\d{1,3})>)?" + _FAST_HEADER + rb")?.*")
+RFC3164_FAST_NAMES = re.compile(rb" +(\S{1,255})\S* +(.*)", re.S)
 RFC3164 = _compile(
     rb"^(?:(?:<(\d{1,3})>)? ?(?:\d{1,10}: [*.]?)?(" + MON + rb" {1,2}\d{1,2}(?: \d{4})? \d\d:\d\d:\d\d(?:\.\d{1,9})?(?: 20\d\d(?= ))?"
     rb"|(?<=>)" + ISO_TS

@@ -154,6 +154,24 @@ def test_rfc3164_impossible_date_gets_the_receive_time():
     assert one(b"Feb 30 10:00:00 combo app: x")[0] == NOW
 
 
+def test_rfc3164_impossible_date_gets_each_chunks_own_receive_time():
+    # (A header is read once and remembered: not one whose time is the receive time of a chunk.)
+    parser = Parser()
+    line = b"Feb 30 10:00:00 combo app: x\nJun 14 15:16:01 combo app: x\n"
+    assert parser.parse_chunk(line, NOW).times == [NOW, ns(2026, 6, 14, 15, 16, 1)]
+    assert parser.parse_chunk(line, NOW + 5).times == [NOW + 5, ns(2026, 6, 14, 15, 16, 1)]
+    assert parser.parse_chunk(line, NOW + 5).hosts == ["combo", "combo"]
+
+
+def test_rfc3164_line_with_pri_reads_the_same_after_lines_without_one():
+    # (The fast pass reads a chunk without a PRI faster; a PRI further down must not change a line.)
+    odd = b"<191>Dec  5 17:42:15 web[-01 systemd[1]: x"
+    alone = one(odd)
+    assert alone == (ns(2025, 12, 5, 17, 42, 15), "web[-01", "systemd", 7)
+    cols = Parser(default_host="dhost", default_app="dapp").parse_chunk(b"Jun 14 15:16:01 h a: x\n" + odd + b"\n", NOW)
+    assert (cols.times[1], cols.hosts[1], cols.apps[1], cols.severities[1]) == alone
+
+
 def test_rfc3164_only_format_leaves_other_lines_unparsed():
     assert one(b"2026-01-01T00:00:00Z x", fmt="rfc3164") == UNPARSED
 
@@ -209,6 +227,19 @@ def test_rfc5424_line_gives_time_host_app_and_severity():
 
 def test_rfc5424_nil_host_and_app_give_the_defaults():
     assert one(b"<34>1 2003-10-11T22:14:15Z - - - - - msg")[1:] == ("dhost", "dapp", 2)
+
+
+def test_rfc5424_fields_are_each_lines_own_among_other_lines():
+    a = b'<165>1 2003-10-11T22:14:15Z h app 42 ID47 [ex@1 ip="10.0.0.1"] one'
+    b = b"<165>1 2003-10-11T22:14:15Z h app - ID48 - two"
+    c = b'<165>1 2003-10-11T22:14:15Z h app 43 - [ex@1 ip="10.0.0.2"][ex@2 a="b"] three'
+    bsd = b"Jun 14 15:16:01 h app: x"
+    cols = Parser().parse_chunk(b"\n".join([bsd, a, b, bsd, c, a]) + b"\n", NOW)
+    assert cols.fields == [None, {"ex@1.ip": "10.0.0.1", "procid": "42", "msgid": "ID47"}, {"msgid": "ID48"}, None,
+                           {"ex@1.ip": "10.0.0.2", "ex@2.a": "b", "procid": "43"},
+                           {"ex@1.ip": "10.0.0.1", "procid": "42", "msgid": "ID47"}]
+    alone = Parser().parse_chunk(b"\n".join([a, b, c]) + b"\n", NOW).fields
+    assert alone == [cols.fields[1], cols.fields[2], cols.fields[4]]
 
 
 def test_rfc5424_nil_time_gives_the_receive_time():
@@ -467,6 +498,7 @@ def test_caches_stay_bounded_when_every_value_is_new():
     cols = parser.parse_chunk(lines, NOW)
     assert cols.hosts[-1] == "host119999"
     assert len(parser._hosts) <= 100_000 and len(parser._apps) <= 100_000
+    assert len(parser._3164_heads) <= 20_000
 
 
 # -- loghub samples ---------------------------------------------------------------
