@@ -317,7 +317,8 @@ def test_the_live_pages_first_row_is_below_its_header_and_its_column_headers(pro
     page = context.new_page()
     page.goto(web.url)
     buck.wait_subscribed()
-    buck.publish([event(i, f"row {i}") for i in range(5)])
+    buck.publish([event(i, f"row {i}", host="web-1" if i != 1 else "a-long-host-name.eu-west-1.compute.internal",
+                        app="nginx" if i != 1 else "postfix/smtpd-and-more") for i in range(5)])
     until_shown(page, 5)
     first = page.locator("#lines .l", has_text="row 0")
     first.wait_for()
@@ -333,6 +334,12 @@ def test_the_live_pages_first_row_is_below_its_header_and_its_column_headers(pro
     assert at
     for col in ("t", "h", "a", "v", "m"):
         assert abs(page.locator(f"#cols .{col}").bounding_box()["x"] - first.locator(f".{col}").bounding_box()["x"]) < 2
+    # Every header fits its column (none runs into the next), and a long host or app does not push a row's
+    # message out of line.
+    assert page.evaluate("[...document.querySelectorAll('#cols > span:not(.m)')]"
+                         ".every(c => c.scrollWidth <= c.clientWidth)")
+    long_row = page.locator("#lines .l", has_text="row 1")
+    assert abs(page.locator("#cols .m").bounding_box()["x"] - long_row.locator(".m").bounding_box()["x"]) < 2
     context.close()
 
 
