@@ -340,6 +340,22 @@ def test_the_live_pages_first_row_is_below_its_header_and_its_column_headers(pro
                          ".every(c => c.scrollWidth <= c.clientWidth)")
     long_row = page.locator("#lines .l", has_text="row 1")
     assert abs(page.locator("#cols .m").bounding_box()["x"] - long_row.locator(".m").bounding_box()["x"]) < 2
+
+    # Following a page longer than the window, the top row in view is whole (it is not cut by the headers),
+    # and the newest row is in view.
+    buck.publish([event(i, f"more {i}") for i in range(5, 105)])
+    until_shown(page, 105)
+    page.wait_for_timeout(200)  # a frame or two to draw
+    view = page.evaluate("""() => {
+      const s = document.getElementById('scroller').getBoundingClientRect();
+      const rows = [...document.querySelectorAll('#lines .l')].filter(r => r.style.display !== 'none')
+        .map(r => [r.getBoundingClientRect(), r.textContent]).filter(([b]) => b.bottom > s.top + 1 && b.top < s.bottom - 1);
+      rows.sort((a, b) => a[0].top - b[0].top);
+      return {top: s.top, bottom: s.bottom, first: rows[0][0].top, last: rows[rows.length - 1][0].bottom,
+              newest: rows[rows.length - 1][1]};
+    }""")
+    assert view["first"] >= view["top"] - 0.5, view
+    assert view["last"] <= view["bottom"] + 0.5 and "more 104" in view["newest"], view
     context.close()
 
 
