@@ -383,3 +383,30 @@ def test_an_account_limited_to_one_environment_sees_only_its_counts_and_contexts
                  f"api/context?env=prod&t={e.time}&id={e.id.hex()}"):
         status, body = get(path)
         assert status == 403 and "may not see environment 'prod'" in body["error"], path
+
+
+def test_the_search_page_opened_with_no_search_shows_the_last_hour_of_the_only_environment(procs, page, tmp_path):
+    """From the live page's link (/search, nothing in the address): with one environment there is nothing
+    to choose, so its last hour is shown at once, not an empty page."""
+    index = open_index("sqlite", str(tmp_path / "index"), name="helios-recent")
+    now = time.time_ns()
+    index.load("demo", [e._replace(environment="demo", time=now - (60 - i) * NS, received=now - (60 - i) * NS)
+                        for i, e in enumerate(corpus()[:30])])
+    index.close()
+    port = free_port()
+    config = tmp_path / "helios.toml"
+    config.write_text(f'[porter]\nindex_dir = "{tmp_path / "index"}"\n\n[history]\ndir = "{tmp_path / "history"}"\n\n'
+                      f'[web]\nlisten = "127.0.0.1:{port}"\nbucks_pub = ["{free_endpoint()}"]\n')
+    url, _ = _start((config, f"http://127.0.0.1:{port}/", []), procs)
+    page.goto(url + "search")
+    settled(page)
+    assert page.input_value("#s-env") == "demo" and page.locator("#s-results .hit").count() == 30
+    assert "env=demo" in page.url                             # and the address holds it, to share
+
+
+def test_the_search_page_opened_with_no_search_asks_which_environment_when_there_are_several(web, page):
+    url, _ = web
+    page.goto(url + "search")
+    poll_until(lambda: "Pick an environment" in page.inner_text("#s-summary"), what="the hint")
+    assert "dev" in page.inner_text("#s-summary") and "prod" in page.inner_text("#s-summary")
+    assert page.evaluate("heliosSearch.searches") == 0
