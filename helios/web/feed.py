@@ -100,6 +100,8 @@ class BuckLink:
                 "messages": self.messages, "events": self.events, "bad": self.bad,
                 "missed": self.missed, "last_event": self.last_event}
 
+SUBSCRIBE_SETTLE = 2.0  # seconds for a new subscription to reach every buck (see watched_since)
+
 
 class Feed:
     """See the module docstring. ``send(session, batch)`` delivers a batch to
@@ -193,7 +195,8 @@ class Feed:
 
     def _subscribe(self, current: set[bytes], wanted: set[bytes]) -> set[bytes]:
         if wanted - current:
-            self.watched_since = now_ns()
+            # The bucks hear of it a moment later; what they read meanwhile comes only by re-send.
+            self.watched_since = now_ns() + int(SUBSCRIBE_SETTLE * 1e9)
         for link in self.links:
             for p in wanted - current:
                 link.sock.setsockopt(zmq.SUBSCRIBE, p)

@@ -205,7 +205,10 @@ def test_lines_that_come_later_than_max_delay_are_counted_as_dropped_and_stale_r
     web = start_web(procs, buck.endpoint, extra=("--max-delay", "0.5", "--max-age", "60"))
     page = page_of(web.url)
     buck.wait_subscribed()
-    # Read after the page asked for it, reaching the web more than max_delay later: the mesh is behind.
+    subscribed = time.time_ns()
+    # Read after the page asked for it (and its subscription settled, 2 s), reaching the web more than
+    # max_delay later: the mesh is behind.
+    poll_until(lambda: time.time_ns() - subscribed > 2.2e9, what="the subscription to settle")
     read_at = time.time_ns()
     poll_until(lambda: time.time_ns() - read_at > 1e9, what="the line to be a second late")
     late = event(1, "late")._replace(received=read_at)
