@@ -307,6 +307,15 @@ def test_bad_context_and_aggregation_parameters_are_refused_clearly(web):
         assert err.value.code in (400, 404) and message in json.load(err.value)["error"], path
 
 
+# The live page's rows in view (by their boxes), the scroller's edges, and the newest row's text.
+VIEW_ROWS = """() => {
+  const s = document.getElementById('scroller').getBoundingClientRect();
+  const rows = [...document.querySelectorAll('#lines .l')].filter(r => r.style.display !== 'none')
+    .map(r => [r.getBoundingClientRect(), r.textContent]).filter(([b]) => b.bottom > s.top + 1 && b.top < s.bottom - 1);
+  rows.sort((a, b) => a[0].top - b[0].top);
+  return {top: s.top, bottom: s.bottom, first: rows[0][0].top, last: rows[rows.length - 1][0].bottom,
+          newest: rows[rows.length - 1][1]};
+}"""
 @pytest.mark.parametrize("width", [1400, 700])
 def test_the_live_pages_first_row_is_below_its_header_and_its_column_headers(procs, fake_buck, chromium, width):
     from tests.integration.webpage import event, start_web, until_shown
@@ -345,17 +354,16 @@ def test_the_live_pages_first_row_is_below_its_header_and_its_column_headers(pro
     # and the newest row is in view.
     buck.publish([event(i, f"more {i}") for i in range(5, 105)])
     until_shown(page, 105)
-    page.wait_for_timeout(200)  # a frame or two to draw
-    view = page.evaluate("""() => {
-      const s = document.getElementById('scroller').getBoundingClientRect();
-      const rows = [...document.querySelectorAll('#lines .l')].filter(r => r.style.display !== 'none')
-        .map(r => [r.getBoundingClientRect(), r.textContent]).filter(([b]) => b.bottom > s.top + 1 && b.top < s.bottom - 1);
-      rows.sort((a, b) => a[0].top - b[0].top);
-      return {top: s.top, bottom: s.bottom, first: rows[0][0].top, last: rows[rows.length - 1][0].bottom,
-              newest: rows[rows.length - 1][1]};
-    }""")
-    assert view["first"] >= view["top"] - 0.5, view
-    assert view["last"] <= view["bottom"] + 0.5 and "more 104" in view["newest"], view
+    views = []
+
+    def whole_rows():
+        views.append(page.evaluate(VIEW_ROWS))
+        v = views[-1]
+        return v["first"] >= v["top"] - 0.5 and v["last"] <= v["bottom"] + 0.5 and "more 104" in v["newest"]
+    try:
+        poll_until(whole_rows, timeout=10, what="whole rows at the top and the newest row in view")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the last view: {views[-1]}") from None
     context.close()
 
 
