@@ -325,6 +325,7 @@ def test_the_live_pages_first_row_is_below_its_header_and_its_column_headers(pro
     context = chromium.new_context(viewport={"width": width, "height": 600})
     page = context.new_page()
     page.goto(web.url)
+    wait_js(page, "window.heliosLive && window.heliosLive.filterSent !== null")  # as page_of: the server took its filter
     buck.wait_subscribed()
     buck.publish([event(i, f"row {i}", host="web-1" if i != 1 else "a-long-host-name.eu-west-1.compute.internal",
                         app="nginx" if i != 1 else "postfix/smtpd-and-more") for i in range(5)])
