@@ -104,7 +104,8 @@ def progress_line(state: str, frac: float, p: dict, eta: float | None, width: in
     filled = int(round(frac * width))
     text = (f"{state:9s} {frac * 100:3.0f}% [{'#' * filled}{'.' * (width - filled)}] "
             f"{p['windows_done']}/{p['windows_total']} windows, {p['events_loaded']:,} events, "
-            f"{size(p['bytes_read'])} of {size(p['bytes_total'])}")
+            + (f"{size(p['bytes_read'])} read" if state == "ready"     # the total was the plan's guess
+               else f"{size(p['bytes_read'])} of {size(p['bytes_total'])}"))
     return text + (f", ETA {duration(eta)}" if eta is not None else "")
 
 

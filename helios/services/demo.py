@@ -261,8 +261,9 @@ dir = {toml_str(str(d / 'history'))}
             self.say(f"            buckets in {self.dir / name / 'buckets' / self.environment}")
         self.say(f"  tailer    pid {self.procs['tailer'].pid:<7} follows {', '.join(paths)}"
                  + (" and this machine's journal (new entries)" if self.journal else ""))
-        self.say(f"  porter    pid {self.procs['porter'].pid:<7} indexes each closed {self.window} s window into "
-                 f"{self.dir / 'index'}")
+        what = (f"indexes what the bucks append to open windows, then each {self.window} s window once closed,"
+                if self.index_open_windows else f"indexes each {self.window} s window once closed")
+        self.say(f"  porter    pid {self.procs['porter'].pid:<7} {what} into {self.dir / 'index'}")
         self.say(f"  history   pid {self.procs['history'].pid:<7} builds history indexes in {self.dir / 'history'}")
         if gen:
             self.say(f"  generator (thread) writes {self.rate} lines/s to {gen_file}")

@@ -211,10 +211,12 @@ class LiveTail:
 
             self.metrics = Endpoint.start("web", self.url, self.cfg.metrics, web_families(self.feed, self.feed.hub))
         self.feed.start()
-        log.info("Serving the live tail on %s, fed by %d buck(s): %s; %s.", self.url, len(self.cfg.bucks_pub),
+        log.info("Serving the live tail on %s, fed by %d buck(s): %s; %s; %s.", self.url, len(self.cfg.bucks_pub),
                  ", ".join(self.cfg.bucks_pub),
                  "a login is required" if self.app.extensions["helios_auth"].required
-                 else "no login (this machine only)")
+                 else "no login (this machine only)",
+                 f"search on {self.url}search, archie on {self.url}archie" if "search" in self.app.blueprints
+                 else "no search or archie (they need the porter's settings: helios web -c helios.toml)")
         try:
             self.server.serve_forever(poll_interval=0.2)
         finally:

@@ -11,7 +11,9 @@ showing it: the page gets each buck's state once a second.
 Per turn: receive what arrived (a bounded number of messages per socket, so
 one busy buck cannot starve the others), drop copies (``Dedup``) and stale
 re-sends (``max_age``), count lines that come later than ``max_delay`` as
-dropped for the pages that would have shown them, hold lines briefly to merge the bucks' streams in time
+dropped for the pages that would have shown them (unless they were read
+before this process subscribed to their topic: a spool re-send of lines
+from before a page was opened is no line that page failed to keep up with), hold lines briefly to merge the bucks' streams in time
 order (``Reorder``), hand the due lines to every session, and every
 ``flush_interval`` send each session its next batch. Nothing here blocks on a
 browser: sending is a queue put, and a slow browser only makes its own
@@ -98,6 +100,8 @@ class BuckLink:
                 "messages": self.messages, "events": self.events, "bad": self.bad,
                 "missed": self.missed, "last_event": self.last_event}
 
+SUBSCRIBE_SETTLE = 2.0  # seconds for a new subscription to reach every buck (see watched_since)
+
 
 class Feed:
     """See the module docstring. ``send(session, batch)`` delivers a batch to
@@ -118,6 +122,9 @@ class Feed:
         self._status_lock = threading.Lock()
         self._status: dict = {"bucks": [], "counts": {}}
         self._bad_logged = 0.0
+        # Wall time (ns) this process last subscribed to a topic more: a late
+        # line read before it was no page's line yet (see _receive).
+        self.watched_since = now_ns()
         self.thread = threading.Thread(target=self.run, name="live-feed", daemon=True)
         self.ready = threading.Event()
 
@@ -187,6 +194,9 @@ class Feed:
                 link.sock.close(linger=0)
 
     def _subscribe(self, current: set[bytes], wanted: set[bytes]) -> set[bytes]:
+        if wanted - current:
+            # The bucks hear of it a moment later; what they read meanwhile comes only by re-send.
+            self.watched_since = now_ns() + int(SUBSCRIBE_SETTLE * 1e9)
         for link in self.links:
             for p in wanted - current:
                 link.sock.setsockopt(zmq.SUBSCRIBE, p)
@@ -218,6 +228,10 @@ class Feed:
         # Live but late: the mesh (or this process) is behind. Shown late, such a
         # line would keep the page behind too; it is counted as dropped instead.
         late_before = wall - int(self.cfg.max_delay * 1e9) if self.cfg.max_delay else None
+        # ... unless it was read before a page asked for its topic: then it is
+        # a re-send (a spool window sent again soon after a page was opened,
+        # as with the demo's 10 s windows), not a line a page fell behind on.
+        unwatched_before = self.watched_since
         late = []
         for _ in range(DRAIN):
             try:
@@ -244,7 +258,10 @@ class Feed:
                     self.counts["too_old"] += 1
                     continue
                 if late_before is not None and e.received < late_before:
-                    late.append(Line.of(e, max_chars))
+                    if e.received < unwatched_before:
+                        self.counts["before_watched"] += 1
+                    else:
+                        late.append(Line.of(e, max_chars))
                     continue
                 fresh.append(Line.of(e, max_chars))
         if fresh or late:

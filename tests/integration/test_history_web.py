@@ -99,6 +99,8 @@ def test_old_events_are_found_on_the_search_page_after_it_asks_for_a_history_ind
     assert row.get_attribute("data-state") == "ready"
     assert row.locator("a.search-link").get_attribute("href").startswith("/search?history=")
     assert "1,200" in row.inner_text() and "3/3 windows" in row.inner_text()
+    read = row.locator("td").nth(7).inner_text()   # what was read, not "21.3 MiB of 21.4 MiB" when done
+    assert read.endswith("iB") and " of " not in read
     screenshot(page, "archie.png", tmp_path)
 
 

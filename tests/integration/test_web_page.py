@@ -202,15 +202,35 @@ def test_a_page_that_cannot_keep_up_is_told_how_many_lines_were_dropped(procs, f
 def test_lines_that_come_later_than_max_delay_are_counted_as_dropped_and_stale_re_sends_are_not_shown(
         procs, fake_buck, page_of):
     buck = fake_buck()
-    web = start_web(procs, buck.endpoint, extra=("--max-delay", "5", "--max-age", "60"))
+    web = start_web(procs, buck.endpoint, extra=("--max-delay", "0.5", "--max-age", "60"))
     page = page_of(web.url)
     buck.wait_subscribed()
-    buck.publish([event(1, "late", age=10), event(2, "re-sent", age=120), event(3, "on time")])
+    subscribed = time.time_ns()
+    # Read after the page asked for it (and its subscription settled, 2 s), reaching the web more than
+    # max_delay later: the mesh is behind.
+    poll_until(lambda: time.time_ns() - subscribed > 2.2e9, what="the subscription to settle")
+    read_at = time.time_ns()
+    poll_until(lambda: time.time_ns() - read_at > 1e9, what="the line to be a second late")
+    late = event(1, "late")._replace(received=read_at)
+    buck.publish([late, event(2, "re-sent", age=120), event(3, "on time")])
     assert until_shown(page, 1) == ["on time"]
     poll_until(lambda: "1 line dropped to keep up" in (page.text_content("#dropped") or ""), what="the late line counted")
     # The status is refreshed once a second.
     poll_until(lambda: (c := web.status()["counts"]).get("late") == 1 and c.get("too_old") == 1,
                what="one late and one stale line counted")
+
+
+def test_a_re_send_of_lines_read_before_the_page_was_opened_is_not_counted_as_dropped(procs, fake_buck, page_of):
+    """A spool window re-sent soon after a page opened (the demo's 10 s windows) holds lines read
+    before anyone watched: not live, and no line the page failed to keep up with."""
+    buck = fake_buck()
+    web = start_web(procs, buck.endpoint, extra=("--max-delay", "5", "--max-age", "60"))
+    page = page_of(web.url)
+    buck.wait_subscribed()
+    buck.publish([event(i, f"re-sent {i}", age=10) for i in range(1, 50)] + [event(50, "on time")])
+    assert until_shown(page, 1) == ["on time"]
+    poll_until(lambda: web.status()["counts"].get("before_watched") == 49, what="the re-sent lines counted apart")
+    assert page.is_hidden("#dropped") and web.status()["counts"].get("late", 0) == 0
 
 
 def test_a_buck_that_goes_away_is_shown_down_and_its_lines_come_again_when_it_is_back(procs, fake_buck,

@@ -307,6 +307,15 @@ def test_bad_context_and_aggregation_parameters_are_refused_clearly(web):
         assert err.value.code in (400, 404) and message in json.load(err.value)["error"], path
 
 
+# The live page's rows in view (by their boxes), the scroller's edges, and the newest row's text.
+VIEW_ROWS = """() => {
+  const s = document.getElementById('scroller').getBoundingClientRect();
+  const rows = [...document.querySelectorAll('#lines .l')].filter(r => r.style.display !== 'none')
+    .map(r => [r.getBoundingClientRect(), r.textContent]).filter(([b]) => b.bottom > s.top + 1 && b.top < s.bottom - 1);
+  rows.sort((a, b) => a[0].top - b[0].top);
+  return {top: s.top, bottom: s.bottom, first: rows[0][0].top, last: rows[rows.length - 1][0].bottom,
+          newest: rows[rows.length - 1][1]};
+}"""
 @pytest.mark.parametrize("width", [1400, 700])
 def test_the_live_pages_first_row_is_below_its_header_and_its_column_headers(procs, fake_buck, chromium, width):
     from tests.integration.webpage import event, start_web, until_shown
@@ -316,8 +325,10 @@ def test_the_live_pages_first_row_is_below_its_header_and_its_column_headers(pro
     context = chromium.new_context(viewport={"width": width, "height": 600})
     page = context.new_page()
     page.goto(web.url)
+    wait_js(page, "window.heliosLive && window.heliosLive.filterSent !== null")  # as page_of: the server took its filter
     buck.wait_subscribed()
-    buck.publish([event(i, f"row {i}") for i in range(5)])
+    buck.publish([event(i, f"row {i}", host="web-1" if i != 1 else "a-long-host-name.eu-west-1.compute.internal",
+                        app="nginx" if i != 1 else "postfix/smtpd-and-more") for i in range(5)])
     until_shown(page, 5)
     first = page.locator("#lines .l", has_text="row 0")
     first.wait_for()
@@ -333,6 +344,27 @@ def test_the_live_pages_first_row_is_below_its_header_and_its_column_headers(pro
     assert at
     for col in ("t", "h", "a", "v", "m"):
         assert abs(page.locator(f"#cols .{col}").bounding_box()["x"] - first.locator(f".{col}").bounding_box()["x"]) < 2
+    # Every header fits its column (none runs into the next), and a long host or app does not push a row's
+    # message out of line.
+    assert page.evaluate("[...document.querySelectorAll('#cols > span:not(.m)')]"
+                         ".every(c => c.scrollWidth <= c.clientWidth)")
+    long_row = page.locator("#lines .l", has_text="row 1")
+    assert abs(page.locator("#cols .m").bounding_box()["x"] - long_row.locator(".m").bounding_box()["x"]) < 2
+
+    # Following a page longer than the window, the top row in view is whole (it is not cut by the headers),
+    # and the newest row is in view.
+    buck.publish([event(i, f"more {i}") for i in range(5, 105)])
+    until_shown(page, 105)
+    views = []
+
+    def whole_rows():
+        views.append(page.evaluate(VIEW_ROWS))
+        v = views[-1]
+        return v["first"] >= v["top"] - 0.5 and v["last"] <= v["bottom"] + 0.5 and "more 104" in v["newest"]
+    try:
+        poll_until(whole_rows, timeout=10, what="whole rows at the top and the newest row in view")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the last view: {views[-1]}") from None
     context.close()
 
 
@@ -360,3 +392,30 @@ def test_an_account_limited_to_one_environment_sees_only_its_counts_and_contexts
                  f"api/context?env=prod&t={e.time}&id={e.id.hex()}"):
         status, body = get(path)
         assert status == 403 and "may not see environment 'prod'" in body["error"], path
+
+
+def test_the_search_page_opened_with_no_search_shows_the_last_hour_of_the_only_environment(procs, page, tmp_path):
+    """From the live page's link (/search, nothing in the address): with one environment there is nothing
+    to choose, so its last hour is shown at once, not an empty page."""
+    index = open_index("sqlite", str(tmp_path / "index"), name="helios-recent")
+    now = time.time_ns()
+    index.load("demo", [e._replace(environment="demo", time=now - (60 - i) * NS, received=now - (60 - i) * NS)
+                        for i, e in enumerate(corpus()[:30])])
+    index.close()
+    port = free_port()
+    config = tmp_path / "helios.toml"
+    config.write_text(f'[porter]\nindex_dir = "{tmp_path / "index"}"\n\n[history]\ndir = "{tmp_path / "history"}"\n\n'
+                      f'[web]\nlisten = "127.0.0.1:{port}"\nbucks_pub = ["{free_endpoint()}"]\n')
+    url, _ = _start((config, f"http://127.0.0.1:{port}/", []), procs)
+    page.goto(url + "search")
+    settled(page)
+    assert page.input_value("#s-env") == "demo" and page.locator("#s-results .hit").count() == 30
+    assert "env=demo" in page.url                             # and the address holds it, to share
+
+
+def test_the_search_page_opened_with_no_search_asks_which_environment_when_there_are_several(web, page):
+    url, _ = web
+    page.goto(url + "search")
+    poll_until(lambda: "Pick an environment" in page.inner_text("#s-summary"), what="the hint")
+    assert "dev" in page.inner_text("#s-summary") and "prod" in page.inner_text("#s-summary")
+    assert page.evaluate("heliosSearch.searches") == 0

@@ -69,7 +69,9 @@
       const p = r.progress;
       tr.append(td(r.id, "id"), td(r.environment), td(H.isoSeconds(r.start), "when"), td(H.isoSeconds(r.end), "when"), td(st),
                 td(progressCell(r)), td(p.events_loaded.toLocaleString("en")),
-                td(H.bytes(p.bytes_read) + " of " + H.bytes(p.bytes_total)),
+                // The total is the plan's guess (the largest copy of each window among the bucks); once
+                // built, what was read is the figure ("21.3 MiB of 21.4 MiB" on a finished request misled).
+                td(r.state === "ready" ? H.bytes(p.bytes_read) : H.bytes(p.bytes_read) + " of " + H.bytes(p.bytes_total)),
                 td(r.state === "building" ? H.seconds(p.eta_s) : ""),
                 td(r.state === "ready" && r.expires ? new Date(r.expires * 1000).toISOString().slice(0, 16).replace("T", " ") + "Z" : "", "when"),
                 td(actions(r)));

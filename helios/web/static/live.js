@@ -169,7 +169,7 @@
     if (fresh.length) take(fresh);
     if (fresh.length || st.dirty) {
       st.dirty = false;
-      ui.spacer.style.height = st.rows.length * st.rowPx + "px";
+      ui.spacer.style.height = st.rows.length * st.rowPx + slack() + "px";
       if (st.follow) scrollToNewest();
       draw();
       ui.shown.textContent = fmt(st.rows.length);
@@ -205,8 +205,15 @@
 
   // Following: the newest line stays in view until the user scrolls up, and
   // again once they scroll back to the bottom. Our own scrolling is not theirs.
+  // The list ends in less than a row of empty space, so that following
+  // scrolls by whole rows: the top row in view is whole, never cut in half
+  // under the column headers.
+  function slack() {
+    return ui.scroller.clientHeight % st.rowPx;
+  }
+
   function scrollToNewest() {
-    var s = ui.scroller, top = Math.max(0, st.rows.length * st.rowPx - s.clientHeight);
+    var s = ui.scroller, top = Math.max(0, st.rows.length * st.rowPx + slack() - s.clientHeight);
     if (s.scrollTop !== top) {
       st.selfScroll = true;
       s.scrollTop = top;

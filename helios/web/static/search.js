@@ -492,7 +492,14 @@
   H.api("/api/environments").then((d) => {
     const list = $("s-envs");
     for (const n of d.environments) { const o = document.createElement("option"); o.value = n; list.appendChild(o); }
-    if (!$("s-env").value && d.environments.length === 1) $("s-env").value = d.environments[0];
+    if (!$("s-env").value && d.environments.length === 1) {
+      $("s-env").value = d.environments[0];
+      // Opened with no search in its address (from the live page's link): with one environment
+      // there is nothing to choose, so show its last hour at once rather than an empty page.
+      if (!state.params && !state.history && !state.busy) run();
+    } else if (!$("s-env").value && !state.params && d.environments.length > 1) {
+      $("s-summary").textContent = "Pick an environment (" + d.environments.join(", ") + ") and Search.";
+    }
   }).catch(() => {});
 
   // The page's address holds the search: open it again, or from a link (archie's "search it").
