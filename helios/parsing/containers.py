@@ -63,6 +63,14 @@ def record(line: bytes) -> Record | None:
     return docker(line) if line[:1] == b"{" else cri(line)
 
 
+def looks_like(first_line: bytes) -> bool:
+    """Whether a file whose first line is ``first_line`` is a container log
+    (Docker json-file or CRI): the tailer then joins its split records
+    wherever the file is. One line decides: a runtime writes nothing else
+    into its files, and an application's own JSON lines lack ``stream``."""
+    return record(first_line.rstrip(b"\n")) is not None
+
+
 MAX_JOINED = 1024 * 1024
 
 
