@@ -15,6 +15,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.helpers import ROOT, buck_events, poll_until
 
 FAST = ["--spool-window", "2", "--resend-jitter", "0.5", "--rotate-wait", "1", "--partial-flush", "30",
@@ -87,34 +89,45 @@ def test_a_docker_json_log_under_any_path_is_unwrapped_and_its_split_records_joi
     assert "holds container records" in host.tailer.output() and str(plain) + " holds" not in host.tailer.output()
 
 
-def test_a_copied_cri_log_joins_a_1_mib_line_and_a_kill_9_between_pieces_loses_and_repeats_nothing(
-        tmp_path, procs, buck):
+def cri_record(text: bytes, partial: bool = False, stream: str = "stdout") -> bytes:
+    return cri(text, stream=stream.encode(), tag=b"P" if partial else b"F")
+
+
+def docker_record(text: bytes, partial: bool = False, stream: str = "stdout") -> bytes:
+    return docker(text.decode() + ("" if partial else "\n"), stream)
+
+
+@pytest.mark.parametrize("record", [cri_record, docker_record], ids=["cri", "docker"])
+def test_a_copied_container_log_joins_a_1_mib_line_and_a_kill_9_between_pieces_loses_and_repeats_nothing(
+        tmp_path, procs, buck, record):
     host = Host(tmp_path, procs, buck)
-    log = host.logs / "copied-0.log"
+    log = host.logs / ("copied-0.log" if record is cri_record else "copied-json.log")
     big = b"".join(b"%07d," % i for i in range(1024 * 1024 // 8))
     assert len(big) == 1024 * 1024
     pieces = [big[i:i + PIECE] for i in range(0, len(big), PIECE)]
-    head = cri(b"before")
+    head = record(b"before")
     with open(log, "wb") as f:
         f.write(head)
         for p in pieces[:-1]:
-            f.write(cri(p, tag=b"P"))
-        f.write(cri(pieces[-1]))
-        f.write(cri(b"piece one, ", tag=b"P") + cri(b"other stream meanwhile", stream=b"stderr"))
+            f.write(record(p, partial=True))
+        f.write(record(pieces[-1]))
+        f.write(record(b"piece one, ", partial=True) + record(b"other stream meanwhile", stream="stderr"))
     host.start()
     host.wait_for({b"before", big, b"other stream meanwhile"})
     events = {e.message: e for e in host.by_id().values()}
     assert events[big].offset == len(head) and events[big].fields["pieces"] == len(pieces) == 64
-    assert "partial" not in events[big].fields or events[big].fields["partial"] is False
+    assert events[big].fields["line_bytes"] == sum(len(record(p, partial=True)) for p in pieces[:-1]) \
+        + len(record(pieces[-1])) - 1
+    assert events[big].fields.get("partial", False) is False
     # kill -9 while "piece one, " waits for the rest of its line; the rest comes while the tailer is down.
     host.tailer.stop(signal.SIGKILL)
     with open(log, "ab") as f:
-        f.write(cri(b"piece two, ", tag=b"P"))
+        f.write(record(b"piece two, ", partial=True))
     host.start()
     host.wait_for({b"before"})
     host.tailer.stop(signal.SIGKILL)                  # and once more, at once after the restart
     with open(log, "ab") as f:
-        f.write(cri(b"the end") + cri(b"after"))
+        f.write(record(b"the end") + record(b"after"))
     host.start()
     host.wait_for({b"piece one, piece two, the end", b"after"})
     messages = sorted(e.message for e in host.by_id().values())
