@@ -63,6 +63,8 @@ def test_audit_env_accounts_for_lines_moved_to_other_environments_and_names_a_ra
     code, out = run_audit(data, "--env", "prod")
     assert f"{web} " in out and "held in audit, prod" in out and f"{billing} " in out and "held in billing" in out
     assert run_audit(data)[0] == 0                 # all environments at once, as before
+    code, out = run_audit("--buck", endpoint, "--env", "audit")     # asked of the running buck
+    assert code == 0 and "held in audit, prod" in out, out
     assert b.stop() == 0
 
     # Broken: the buck lost the audit environment's buckets (web.log's AUDIT lines).
@@ -74,6 +76,11 @@ def test_audit_env_accounts_for_lines_moved_to_other_environments_and_names_a_ra
     assert f"missing bytes {first:,}..{first + len(WEB[1]):,}" in out        # named, to the byte
     assert f"missing bytes {second:,}..{second + len(WEB[3]):,}" in out
     assert [line for line in out.splitlines() if f"{billing} " in line][0].endswith(": OK")
+    b.start()                                      # the same, asked of the buck over its query endpoint
+    code, out = poll_until(lambda: (r := run_audit("--buck", endpoint, "--env", "prod"))[0] == 1 and r,
+                           timeout=30, what="the restarted buck's answer")
+    assert code == 1 and f"missing bytes {first:,}..{first + len(WEB[1]):,}" in out, out
+    assert b.stop() == 0
 
     # Broken: the billing environment lost its buckets: the tailer's environment names the whole file.
     shutil.rmtree(data / "buckets" / "billing")
