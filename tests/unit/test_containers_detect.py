@@ -37,3 +37,52 @@ def test_the_config_accepts_format_docker_and_cri_and_names_them_when_a_format_i
     assert check_table({"paths": ["/x/*"], "format": "cri"}) is None
     assert check_table({"paths": ["/x/*"], "format": "docker"}) is None
     assert "auto, rfc3164, rfc5424, iso8601, json, raw, docker, cri" in check_table({"paths": ["/x/*"], "format": "k8s"})
+
+
+# --- joining, whatever the read chunks are ---
+
+from helios.audit import span  # noqa: E402
+from helios.model import Event  # noqa: E402
+from helios.parsing import containers  # noqa: E402
+
+
+def _records():
+    out = []
+    for i in range(4):
+        out.append(b"2024-03-11T08:15:02Z stdout P part %d a, " % i)
+        out.append(b"2024-03-11T08:15:02Z stderr F err %d" % i)
+        out.append(b"2024-03-11T08:15:02Z stdout F end %d" % i)
+        out.append(json.dumps({"log": "d%d\n" % i, "stream": "stdout"}).encode())
+    return out
+
+
+def _with_offsets(lines):
+    out, off = [], 0
+    for line in lines:
+        out.append((off, line))
+        off += len(line) + 1
+    return out
+
+
+def test_join_lines_gives_the_same_events_however_the_lines_are_cut_into_reads():
+    items = _with_offsets(_records())
+    whole, pending = containers.join_lines([], items)
+    assert pending == [] and len(whole) == 12
+    for cut in range(len(items) + 1):
+        first, pending = containers.join_lines([], items[:cut])
+        rest, pending = containers.join_lines(pending, items[cut:])
+        assert first + rest == whole and pending == [], cut
+
+
+def test_a_line_past_1_mib_is_given_out_in_pieces_marked_partial_that_cover_every_byte():
+    piece = b"x" * 16384
+    lines = [b"2024-03-11T08:15:02Z stdout P " + piece] * 70 + [b"2024-03-11T08:15:02Z stdout F tail"]
+    items = _with_offsets(lines)
+    events, pending = containers.join_lines([], items)
+    assert pending == [] and len(events) == 2
+    assert len(events[0].message) == containers.MAX_JOINED and events[0].fields["partial"] is True
+    assert events[1].message == piece * 6 + b"tail" and events[1].fields["partial"] is False
+    spans = [span(Event(b"i" * 16, 0, 0, "h", "a", None, "/f", j.offset, j.message, j.fields, b"k" * 16))
+             for j in events]
+    end = items[-1][0] + len(lines[-1]) + 1
+    assert spans == [(0, spans[1][0]), (spans[1][0], end)]          # no gap, no overlap
