@@ -163,3 +163,28 @@ def test_a_parse_table_format_cri_joins_a_file_auto_would_not_and_another_format
                what="off.log's two records")
     off = sorted((e for e in host.by_id().values() if e.source.endswith("off.log")), key=lambda e: e.offset)
     assert [e.message for e in off] == [cri(b"left ", tag=b"P")[:-1], cri(b"apart")[:-1]]   # raw: as written
+
+
+MASKED = """
+[[tailer.parse]]
+paths = ["{logs}/*-json.log"]
+mask = ['pw=(\\S+)']
+drop = ['healthcheck']
+"""
+
+
+def test_a_joined_container_line_is_masked_whole_and_a_dropped_one_is_counted_and_audited(tmp_path, procs, buck):
+    host = Host(tmp_path, procs, buck, MASKED)
+    secret = "s3cr3t-" + "x" * 20
+    log = host.logs / "app-json.log"
+    log.write_bytes(docker("login ok pw=" + secret[:10]) + docker(secret[10:] + " done\n")
+                    + docker("GET /healthcheck 200\n") + docker("bye\n"))
+    host.start()
+    stars = "*" * len(secret)
+    host.wait_for({f"login ok pw={stars} done".encode(), b"bye"})
+    events = host.by_id().values()
+    assert all(secret[:10].encode() not in e.message and secret[10:].encode() not in e.message for e in events)
+    assert [e.fields["dropped"] for e in events if e.message == b""] == [1]
+    host.tailer.stop(signal.SIGTERM)
+    result = host.audit()
+    assert result.returncode == 0 and "No gaps" in result.stdout, result.stdout + result.stderr
