@@ -37,6 +37,7 @@ def parse_test(file: str, config_path: str | None, as_path: str | None, now: str
     from helios import config
     from helios.errors import ConfigError
     from helios.model import severity_name
+    from helios.parsing import containers
     from helios.parsing.profiles import Profiles
     from helios.parsing.rules import RuleError
     from helios.timespec import TimeSpecError, parse_time
@@ -68,18 +69,42 @@ def parse_test(file: str, config_path: str | None, as_path: str | None, now: str
                   if table is not None else "no [[tailer.parse]] table matches; the default parser")
                + f"; zone {cfg.timezone if table is None else cfg.parse[table].get('timezone', cfg.timezone)}"
                + f"; environment {home}")
+    # A container log (its first line a Docker json-file or CRI record, or a table's format docker/cri):
+    # its records are joined into the application's lines, as the tailer does.
+    with open(file, "rb") as f:
+        first = f.readline()
+    mode = profiles.container_format(path)
+    joining = mode == "join" or (mode == "auto" and containers.looks_like(first))
+    if joining:
+        click.echo("# container records: split lines are joined, as the tailer does")
     counts: Counter = Counter()
     envs: Counter = Counter()
     shown = 0
     number = 0
+    pending: list = []
+    offset = 0
     with open(file, "rb") as f:
         while True:
             lines = [line for _, line in zip(range(CHUNK_LINES), f)]
+            joined = None
+            if joining:
+                items = []
+                for line in lines:
+                    items.append((offset, line[:-1] if line.endswith(b"\n") else line))
+                    offset += len(line)
+                joined, pending = containers.join_lines(pending, items)
+                if not lines:
+                    joined, pending = containers.flush_pending(pending), []
+                lines = [j.head.replace(b"\n", b" ") + b"\n" for j in joined]
             if not lines:
                 break
             chunk = b"".join(lines)
             cols = parser.parse_chunk(chunk, int(now_ns))
             moved = parser.environments
+            if joined is not None:      # the joined text is the message; the record's fields are kept
+                cols = cols._replace(messages=[j.message for j in joined],
+                                     fields=[{**(parsed or {}), **j.fields} or None
+                                             for parsed, j in zip(cols.fields, joined)])
             for k in range(len(cols.lines)):
                 number += 1
                 what = parser.matched[k] or "unparsed"
@@ -98,7 +123,7 @@ def parse_test(file: str, config_path: str | None, as_path: str | None, now: str
                 click.echo(f"{number:6d} {what:<16} {when} env={env} host={cols.hosts[k]!r} app={cols.apps[k]!r} "
                            f"severity={severity_name(cols.severities[k])}{extra}")
                 click.echo(f"       | {cols.messages[k].decode('utf-8', 'replace')}")
-    click.echo(f"# {number} lines")
+    click.echo(f"# {number} {'events' if joining else 'lines'}")
     by_rules = 0
     for name in rules:
         count = counts.pop(name, 0)

@@ -72,6 +72,25 @@ def test_parse_test_shows_the_environment_each_line_goes_to_per_line_per_rule_an
     assert "#   environment prod                 4" in out and "env=audit" not in out
 
 
+def test_parse_test_joins_the_records_of_a_container_log_as_the_tailer_does(tmp_path):
+    import json
+    records = [json.dumps({"log": text, "stream": stream, "time": "2024-03-11T08:15:02.5Z"})
+               for text, stream in (("2024-03-11 08:15:02 ERROR part one ", "stdout"), ("other\n", "stderr"),
+                                    ("and two\n", "stdout"), ("never ended", "stdout"))]
+    (tmp_path / "c-json.log").write_text("\n".join(records) + "\n")
+    out = CliRunner().invoke(cli, ["parse-test", "--now", "2024-03-11T12:00:00Z", str(tmp_path / "c-json.log")]).output
+    assert "# container records: split lines are joined" in out and "# 3 events" in out
+    assert "       | 2024-03-11 08:15:02 ERROR part one and two" in out
+    joined = [line for line in out.splitlines() if "pieces=2" in line]
+    assert len(joined) == 1 and "severity=err" in joined[0] and "2024-03-11T08:15:02.500000000Z" in joined[0]
+    assert "       | never ended" in out and "partial=True" in out
+    # The same records in a file whose table says format = "raw": one event per record, as written.
+    (tmp_path / "raw.toml").write_text(f'[tailer]\npaths = ["/x"]\nbucks = ["tcp://b1:7301"]\n'
+                                       f'[[tailer.parse]]\npaths = ["{tmp_path}/*"]\nformat = "raw"\n')
+    out = CliRunner().invoke(cli, ["parse-test", "-c", str(tmp_path / "raw.toml"), str(tmp_path / "c-json.log")]).output
+    assert "# 4 lines" in out and "joined" not in out
+
+
 def test_parse_test_of_a_path_no_table_matches_uses_the_default_parser(tmp_path):
     result = run(tmp_path, "--path", "/srv/app.log", "-q")
     assert "no [[tailer.parse]] table matches" in result.output
