@@ -63,12 +63,26 @@ def record(line: bytes) -> Record | None:
     return docker(line) if line[:1] == b"{" else cri(line)
 
 
+_DOCKER_KEYS = frozenset(("log", "stream", "time", "attrs"))   # what the json-file driver writes, no more
+
+
 def looks_like(first_line: bytes) -> bool:
     """Whether a file whose first line is ``first_line`` is a container log
     (Docker json-file or CRI): the tailer then joins its split records
     wherever the file is. One line decides: a runtime writes nothing else
-    into its files, and an application's own JSON lines lack ``stream``."""
-    return record(first_line.rstrip(b"\n")) is not None
+    into its files. A JSON line must hold ``log``, ``stream`` and ``time``
+    and nothing but those and ``attrs``, as Docker writes it: an
+    application's own JSON lines, which may have a ``log`` or a ``stream``,
+    are not taken for records (their lines would be joined)."""
+    line = first_line.rstrip(b"\n")
+    if line[:1] != b"{":
+        return cri(line) is not None
+    try:
+        obj = json.loads(line)
+    except (ValueError, RecursionError):
+        return False
+    return (isinstance(obj, dict) and {"log", "stream", "time"} <= obj.keys() <= _DOCKER_KEYS
+            and docker(line) is not None)
 
 
 MAX_JOINED = 1024 * 1024

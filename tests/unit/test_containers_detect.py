@@ -14,7 +14,9 @@ def test_a_docker_or_cri_first_line_says_container_log_and_an_app_json_or_text_l
     assert looks_like(b"2024-03-11T08:15:02.118000000Z stderr P a piece")
     assert looks_like(b"2024-03-11T08:15:02+01:00 stdout F \r")
     assert not looks_like(b'{"log": "hi", "level": "info"}')           # an app's JSON: no stream
-    assert not looks_like(b'{"log": 1, "stream": "stdout"}')
+    assert not looks_like(b'{"log": 1, "stream": "stdout", "time": "2024-03-11T08:15:02Z"}')
+    assert not looks_like(b'{"log": "x", "stream": "stdout", "time": "2024-03-11T08:15:02Z", "user": "bob"}')
+    assert looks_like(b'{"log": "x", "stream": "stdout", "time": "2024-03-11T08:15:02Z", "attrs": {"tag": "a"}}')
     assert not looks_like(b"2024-03-11T08:15:02Z INFO started")
     assert not looks_like(b"")
 
