@@ -85,6 +85,23 @@ def looks_like(first_line: bytes) -> bool:
             and docker(line) is not None)
 
 
+_CRI_PARTIAL = re.compile(rb" std(?:out|err) P[ \n]")
+
+
+def nothing_to_join(data: bytes) -> bool:
+    """True when ``data`` (complete lines, each ending in a newline) holds no
+    record that a later one continues: every Docker record's ``log`` ends in
+    its newline, no CRI record is a ``P``. The tailer then passes such a
+    chunk on as it is (the parser unwraps each record: the same events as
+    joining gives, at the speed of plain lines); otherwise it joins. A few C
+    scans of the chunk, no decoding. A doubt (a line that is no record, a
+    ``P`` in a text) answers False, which only costs the slower way."""
+    if data[:1] == b"{":
+        n = data.count(b"\n")
+        return data.count(b'\\n","stream"') + data.count(b'\\n", "stream"') == n
+    return _CRI_PARTIAL.search(data) is None
+
+
 MAX_JOINED = 1024 * 1024
 
 

@@ -77,8 +77,16 @@ def test_a_docker_json_log_under_any_path_is_unwrapped_and_its_split_records_joi
     log.write_bytes(b"".join(records))
     # A plain file beside it: its lines stay as they are, one event each, even one that looks like a record.
     plain.write_bytes(b"2024-03-11 08:15:02 INFO started\n" + docker("not a container log") + b"last\n")
+    # Whole records only (the common case): passed on as they are, unwrapped by the parser.
+    whole = host.logs / "9e11-json.log"
+    whole.write_bytes(docker("2024-03-11 08:15:02,118 ERROR [main] com.x.Y: boom\n") + docker("ok\n", "stderr"))
     host.start()
-    host.wait_for({b"x" * 100 + b"y" * 100 + b"z", b"short one", b"2024-03-11 08:15:02 INFO started", b"last"})
+    host.wait_for({b"x" * 100 + b"y" * 100 + b"z", b"short one", b"2024-03-11 08:15:02 INFO started", b"last",
+                   b"2024-03-11 08:15:02,118 ERROR [main] com.x.Y: boom", b"ok"})
+    fast = sorted((e for e in host.by_id().values() if e.source == str(whole)), key=lambda e: e.offset)
+    assert [(e.fields["stream"], e.severity, e.app) for e in fast] == [("stdout", 3, "com.x.Y"), ("stderr", None, "")]
+    assert [e.fields["line_bytes"] for e in fast] == [len(docker("2024-03-11 08:15:02,118 ERROR [main] com.x.Y: "
+                                                                 "boom\n")) - 1, len(docker("ok\n", "stderr")) - 1]
     events = {e.message: e for e in host.by_id().values()}
     joined = events[b"x" * 100 + b"y" * 100 + b"z"]
     assert joined.offset == 0 and joined.fields["pieces"] == 3 and joined.fields["stream"] == "stdout"

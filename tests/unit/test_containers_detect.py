@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from helios.parsing.containers import looks_like
 from helios.parsing.profiles import Profiles, check_table
 
@@ -47,6 +49,8 @@ from helios.audit import span  # noqa: E402
 from helios.model import Event  # noqa: E402
 from helios.parsing import containers  # noqa: E402
 
+KEY = b"k" * 16
+
 
 def _records():
     out = []
@@ -88,3 +92,43 @@ def test_a_line_past_1_mib_is_given_out_in_pieces_marked_partial_that_cover_ever
              for j in events]
     end = items[-1][0] + len(lines[-1]) + 1
     assert spans == [(0, spans[1][0]), (spans[1][0], end)]          # no gap, no overlap
+
+
+# --- whole records pass as they are: the same events as joining gives ---
+
+from helios import codec  # noqa: E402
+from helios.services.tailer import Tailer  # noqa: E402
+from helios.tail.encoder import Encoder, Settings  # noqa: E402
+from helios.tail.files import Chunk  # noqa: E402
+
+TEXTS = [(b"2024-03-11 08:15:02 ERROR a", b"stdout"), (b"b x=1", b"stderr"), (b'{"level":"warn","msg":"m"}', b"stdout")]
+
+
+def _docker_lines(compact: bool):
+    sep = (",", ":") if compact else None
+    return [json.dumps({"log": t.decode() + "\n", "stream": s.decode(), "time": "2024-03-11T08:15:02.118Z"},
+                       separators=sep).encode() for t, s in TEXTS]
+
+
+@pytest.mark.parametrize("lines", [_docker_lines(True), _docker_lines(False),
+                                   [b"2024-03-11T08:15:02.118Z %s F %s" % (s, t) for t, s in TEXTS]],
+                         ids=["docker", "docker-spaced", "cri"])
+def test_a_chunk_of_whole_records_passed_as_it_is_gives_the_events_joining_gives(lines):
+    data = b"".join(line + b"\n" for line in lines)
+    assert containers.nothing_to_join(data)
+    settings = Settings("prod", "h", "auto", "", "UTC", 1000, ())
+    events = [e for f in Encoder(settings).encode([(Chunk("/x", KEY, 0, len(data), data), 5)]).frames
+              for e in codec.decode(f)[1]]
+    joined, _ = containers.join_lines([], _with_offsets(lines))
+    chunk = Tailer.container_chunk("/x", KEY, len(data), joined, {})
+    assert events == [e for f in Encoder(settings).encode([(chunk, 5)]).frames for e in codec.decode(f)[1]]
+    assert [e.message for e in events] == [t for t, _ in TEXTS] and events[0].severity == 3
+
+
+def test_a_partial_record_anywhere_in_a_chunk_sends_it_the_joining_way():
+    docker = b"".join(line + b"\n" for line in _docker_lines(True))
+    assert not containers.nothing_to_join(docker.replace(b'a\\n"', b'a"'))
+    assert not containers.nothing_to_join(docker + b"\n")                     # a line that is no record
+    cri = b"2024-03-11T08:15:02Z stdout F x\n2024-03-11T08:15:02Z stderr P \n"
+    assert not containers.nothing_to_join(cri)
+    assert not containers.nothing_to_join(b"2024-03-11T08:15:02Z stdout P\n")   # an empty piece
