@@ -94,11 +94,14 @@ def nothing_to_join(data: bytes) -> bool:
     its newline, no CRI record is a ``P``. The tailer then passes such a
     chunk on as it is (the parser unwraps each record: the same events as
     joining gives, at the speed of plain lines); otherwise it joins. A few C
-    scans of the chunk, no decoding. A doubt (a line that is no record, a
-    ``P`` in a text) answers False, which only costs the slower way."""
-    if data[:1] == b"{":
-        n = data.count(b"\n")
-        return data.count(b'\\n","stream"') + data.count(b'\\n", "stream"') == n
+    scans of the chunk, no decoding. A doubt (a ``P`` in a text) answers
+    False, which only costs the slower way; lines that are no record (a
+    banner) change nothing: they are single events either way."""
+    # Every Docker record has its log's closing quote right before "stream" (the driver
+    # writes log first); a whole one has the escaped newline before that quote.
+    records = data.count(b'","stream"') + data.count(b'", "stream"')
+    if records and data.count(b'\\n","stream"') + data.count(b'\\n", "stream"') != records:
+        return False
     return _CRI_PARTIAL.search(data) is None
 
 

@@ -128,7 +128,8 @@ def test_a_chunk_of_whole_records_passed_as_it_is_gives_the_events_joining_gives
 def test_a_partial_record_anywhere_in_a_chunk_sends_it_the_joining_way():
     docker = b"".join(line + b"\n" for line in _docker_lines(True))
     assert not containers.nothing_to_join(docker.replace(b'a\\n"', b'a"'))
-    assert not containers.nothing_to_join(docker + b"\n")                     # a line that is no record
+    assert containers.nothing_to_join(b"# banner\n" + docker + b"\n")           # lines that are no record
+    assert not containers.nothing_to_join(b"# banner\n" + docker.replace(b'a\\n"', b'a"'))
     cri = b"2024-03-11T08:15:02Z stdout F x\n2024-03-11T08:15:02Z stderr P \n"
     assert not containers.nothing_to_join(cri)
     assert not containers.nothing_to_join(b"2024-03-11T08:15:02Z stdout P\n")   # an empty piece
