@@ -70,3 +70,25 @@ def test_joined_container_records_are_masked_whole_and_a_dropped_one_keeps_its_r
     assert b"secret" not in b"".join(e.message + json.dumps(e.fields).encode() for e in events)
     spans = [span(e) for e in events]
     assert spans == [(0, items[2][0]), (items[2][0], items[3][0]), (items[3][0], off)]
+
+
+def test_a_mask_anchored_at_the_line_start_hides_a_container_records_text_in_the_message_and_the_fields():
+    settings = Settings("prod", "h", "auto", "", "UTC", 100,
+                        ({"paths": ["/c/*"], "mask": [r"^password=(\S+)"], "key_values": True},))
+    records = [json.dumps({"log": t, "stream": "stdout", "time": "2024-03-11T08:15:02Z"}).encode()
+               for t in ("password=hunter2 user=bob\n", "password=split", "ted\n")]
+    whole = records[0] + b"\n"                    # passed as it is (nothing to join): the parser unwraps it
+    events = [e for f in Encoder(settings).encode([(Chunk("/c/x-json.log", KEY, 0, len(whole), whole), 5)]).frames
+              for e in codec.decode(f)[1]]
+    items, off = [], 0
+    for r in records:
+        items.append((off, r))
+        off += len(r) + 1
+    joined, _ = containers.join_lines([], items)
+    chunk = Chunk("/c/x-json.log", KEY, 0, off, b"".join(j.head + b"\n" for j in joined),
+                  [j.message for j in joined], [j.offset for j in joined], [j.fields for j in joined])
+    events += [e for f in Encoder(settings).encode([(chunk, 5)]).frames for e in codec.decode(f)[1]]
+    assert [e.message for e in events] == [b"password=******* user=bob"] * 2 + [b"password=********"]
+    assert events[0].fields["user"] == "bob"
+    seen = b"".join(e.message + json.dumps(e.fields).encode() for e in events)
+    assert b"hunter2" not in seen and b"split" not in seen and b"ted" not in seen
