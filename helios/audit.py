@@ -128,6 +128,7 @@ class Report:
     inventory_events: int = 0  # copies of inventory records among ``events``
     environment: str | None = None  # the one asked for (None: all)
     inventory_order: dict = field(default_factory=dict)  # (host, identity) -> (time, seq) of the latest record
+    elsewhere: int = 0  # with an environment: copies of its files' lines held in other environments
 
     @property
     def distinct(self) -> int:
@@ -226,7 +227,9 @@ def audit(data_dirs: Iterable[str], bucks: Iterable[str], environment: str | Non
         if wanted:
             elsewhere = Report({})   # frames and events of the others are not this environment's counts
             related = _related(events(elsewhere, None, skip=environment), wanted, key_of)
+            before = sum(src.events for src in report.sources.values())
             collect(_inventory(report, related, count=False), key_of, report.sources)
+            report.elsewhere = sum(src.events for src in report.sources.values()) - before
             report.bad_frames += elsewhere.bad_frames
             report.unreachable += [w for w in elsewhere.unreachable if w not in report.unreachable]
             report.fetch_errors += elsewhere.fetch_errors
@@ -321,6 +324,7 @@ def render(report: Report, as_json: bool = False) -> str:
     if as_json:
         return json.dumps({
             "frames": report.frames, "events": report.events, "stored_copies": report.events,
+            "copies_in_other_environments": report.elsewhere,
             "distinct_events": report.distinct, "inventory_records": report.inventory_events,
             "bad_frames": report.bad_frames,
             "damaged_files": report.damaged_files, "unreachable": report.unreachable,
@@ -340,8 +344,11 @@ def render(report: Report, as_json: bool = False) -> str:
             "ok": report.ok,
         }, indent=2)
     inv = f" (and {report.inventory_events:,} of inventory records)" if report.inventory_events else ""
-    lines = [f"{report.distinct:,} distinct events held as {report.events - report.inventory_events:,} stored "
-             f"copies{inv} in {report.frames:,} frames from {len(report.sources)} files (two live copies of "
+    copies = report.events - report.inventory_events + report.elsewhere
+    other = (f", {report.elsewhere:,} of them in other environments (lines of these files a rule or a table "
+             "sent there)") if report.elsewhere else ""
+    lines = [f"{report.distinct:,} distinct events held as {copies:,} stored "
+             f"copies{inv} in {report.frames:,} frames from {len(report.sources)} files{other} (two live copies of "
              "each batch and one re-send of each closed spool window: about 3 copies of an event)."]
     for k, s in sorted(report.sources.items(), key=lambda kv: (kv[1].host, kv[1].path)):
         m = s.merged()

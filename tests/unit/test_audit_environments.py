@@ -43,6 +43,8 @@ def test_lines_a_rule_moved_are_found_in_their_environment_and_a_lost_one_is_nam
     assert r.ok, render(r)
     assert set(r.sources) == {KEY} and r.sources[KEY].environments == {"prod", "audit"}   # not /other.log
     assert "held in audit, prod" in render(r) and r.events == 4       # the counts are prod's
+    assert r.elsewhere == 1 and "4 distinct events held as 4 stored copies" in render(r)
+    assert "1 of them in other environments" in render(r)
     r = audit([tmp_path], (), "audit")                                 # a file audit holds one line of
     assert r.ok and r.findings == []
     # The moved line lost: named by the environment it was asked for.
