@@ -434,14 +434,16 @@ class Tailer:
         if not grouped:
             meta = self.container_meta(chunk)
             if meta is not None:
-                # A container log found by its first line (no path fields), with no record
-                # to join in this chunk nor held from the last: passed on as it is, the
-                # parser unwraps each record (the same events, at plain lines' speed).
-                if (meta or chunk.messages is not None or chunk.key in self.ct_held
+                # No record to join in this chunk nor held from the last: passed on as it
+                # is, the parser unwraps each record (the same events, at plain lines'
+                # speed), with the container's fields for every line.
+                if (chunk.messages is not None or chunk.key in self.ct_held
                         or not containers.nothing_to_join(chunk.data)):
                     chunk = self.join_container(chunk, meta)
                     if chunk is None:
                         return
+                elif meta:
+                    chunk = Chunk(chunk.path, chunk.key, chunk.offset, chunk.end, chunk.data, fields=[meta])
                 grouped = True
         if self.multiline is not None and chunk.messages is None and not grouped:
             chunk = self.group_multiline(chunk)

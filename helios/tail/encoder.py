@@ -128,6 +128,9 @@ class Encoder:
                                                     initial=chunk.offset))
                 offsets.pop()
                 messages, fields = cols.messages, cols.fields
+                if chunk.fields:            # fields for every line (a container's, from its path)
+                    extra = chunk.fields[0]
+                    fields = [{**(f or {}), **extra} for f in fields]
             else:
                 lines = messages = chunk.messages
                 offsets, fields = chunk.offsets, chunk.fields

@@ -113,16 +113,19 @@ def _docker_lines(compact: bool):
 @pytest.mark.parametrize("lines", [_docker_lines(True), _docker_lines(False),
                                    [b"2024-03-11T08:15:02.118Z %s F %s" % (s, t) for t, s in TEXTS]],
                          ids=["docker", "docker-spaced", "cri"])
-def test_a_chunk_of_whole_records_passed_as_it_is_gives_the_events_joining_gives(lines):
+@pytest.mark.parametrize("meta", [{}, {"namespace": "shop", "pod": "web-1", "container": "nginx"}],
+                         ids=["anywhere", "kubernetes"])
+def test_a_chunk_of_whole_records_passed_as_it_is_gives_the_events_joining_gives(lines, meta):
     data = b"".join(line + b"\n" for line in lines)
     assert containers.nothing_to_join(data)
     settings = Settings("prod", "h", "auto", "", "UTC", 1000, ())
-    events = [e for f in Encoder(settings).encode([(Chunk("/x", KEY, 0, len(data), data), 5)]).frames
-              for e in codec.decode(f)[1]]
+    fast = Chunk("/x", KEY, 0, len(data), data, fields=[meta] if meta else None)   # as the tailer passes it
+    events = [e for f in Encoder(settings).encode([(fast, 5)]).frames for e in codec.decode(f)[1]]
     joined, _ = containers.join_lines([], _with_offsets(lines))
-    chunk = Tailer.container_chunk("/x", KEY, len(data), joined, {})
+    chunk = Tailer.container_chunk("/x", KEY, len(data), joined, meta)
     assert events == [e for f in Encoder(settings).encode([(chunk, 5)]).frames for e in codec.decode(f)[1]]
     assert [e.message for e in events] == [t for t, _ in TEXTS] and events[0].severity == 3
+    assert all(meta.items() <= e.fields.items() for e in events)
 
 
 def test_a_partial_record_anywhere_in_a_chunk_sends_it_the_joining_way():
