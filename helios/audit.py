@@ -24,6 +24,14 @@ reported, and so is every content whose reading ended short (deleted,
 corrupt, permission denied, unreadable, skipped), with its reason. A run is
 clean (exit 0) only with no gap and no such finding.
 
+With one environment (``--env E``), the files audited are those with events
+or inventory records in E; as a rule or a ``[[tailer.parse]]`` table may send
+lines of one file to other environments (and the inventory travels in the
+tailer's own), the spans and inventory records of THOSE files are then taken
+from every other environment too (what the asker may read), so a file whose
+lines went elsewhere is still accounted for byte by byte; each file says in
+which environments its lines are held.
+
 The bucket files come from buck data directories (read in place) or from
 running bucks over the bucket query protocol (``helios.query``), or both; a
 buck that does not answer is reported, and what the others hold is audited.
@@ -64,6 +72,7 @@ class Source:
     path: str
     spans: list[tuple[int, int]] = field(default_factory=list)
     events: int = 0  # copies held: a line is stored about 3 times (two live copies, one spool re-send)
+    environments: set[str] = field(default_factory=set)  # where its events are held
 
     @property
     def distinct(self) -> int:
@@ -84,10 +93,11 @@ class Source:
         return [(m[i][1], m[i + 1][0]) for i in range(len(m) - 1)]
 
 
-def collect(events: Iterable[Event], key_of) -> dict[bytes, Source]:
-    """Group events by source identity; ``key_of(event)`` gives the identity
-    (the tailer's source key, carried in ``fields`` or derived)."""
-    sources: dict[bytes, Source] = {}
+def collect(events: Iterable[Event], key_of, sources: dict[bytes, Source] | None = None) -> dict[bytes, Source]:
+    """Group events by source identity (added to ``sources`` if given);
+    ``key_of(event)`` gives the identity (the tailer's source key, carried in
+    ``fields`` or derived)."""
+    sources = {} if sources is None else sources
     for e in events:
         s = span(e)
         if s is None:
@@ -98,6 +108,7 @@ def collect(events: Iterable[Event], key_of) -> dict[bytes, Source]:
             src = sources[key] = Source(e.host, e.source)
         src.spans.append(s)
         src.events += 1
+        src.environments.add(e.environment)
     return sources
 
 
@@ -115,6 +126,9 @@ class Report:
     bad_inventory: int = 0  # inventory events that are not valid records
     other_ids: set[bytes] = field(default_factory=set)  # ids of the events not read from a file (client events)
     inventory_events: int = 0  # copies of inventory records among ``events``
+    environment: str | None = None  # the one asked for (None: all)
+    inventory_order: dict = field(default_factory=dict)  # (host, identity) -> (time, seq) of the latest record
+    elsewhere: int = 0  # with an environment: copies of its files' lines held in other environments
 
     @property
     def distinct(self) -> int:
@@ -186,22 +200,53 @@ def audit(data_dirs: Iterable[str], bucks: Iterable[str], environment: str | Non
     """Merge the spans of every bucket in the data directories and of every
     bucket the bucks (query endpoints) hold, of ``environment`` (None: all),
     in windows overlapping [start, end] (seconds; None: unbounded)."""
-    report = Report({})
+    report = Report({}, environment=environment)
     lo = None if start is None else int(start)
     hi = None if end is None else int(end) + 1
+    data_dirs, bucks = list(data_dirs), list(bucks)
 
-    def events():
+    def events(counts: Report, env: str | None, skip: str | None = None):
         for d in data_dirs:
-            for _, path in layout.list_buckets(Path(d) / "buckets", environment, lo, hi):
+            for name, path in layout.list_buckets(Path(d) / "buckets", env, lo, hi):
+                if name.environment == skip:
+                    continue
                 reader = RecordReader(path)
-                yield from _decoded(report, reader)
+                yield from _decoded(counts, reader)
                 if reader.stats.corrupt_records or reader.stats.skipped_bytes and not reader.stats.torn_tail:
                     report.damaged_files.append(str(path))
-        yield from _buck_events(report, list(bucks), environment, lo, hi, timeout)
+        yield from _buck_events(counts, bucks, env, lo, hi, timeout, skip)
 
-    report.sources = collect(_others(report, _inventory(report, events())),
-                             lambda e: e.source_id or e.source.encode())
+    def key_of(e: Event) -> bytes:
+        return e.source_id or e.source.encode()
+
+    report.sources = collect(_others(report, _inventory(report, events(report, environment))), key_of)
+    if environment is not None:
+        # The same files' lines and inventory in the other environments (a rule or
+        # a table moved them; the inventory is in the tailer's environment).
+        wanted = set(report.sources) | {identity for _, identity in report.inventory}
+        if wanted:
+            elsewhere = Report({})   # frames and events of the others are not this environment's counts
+            related = _related(events(elsewhere, None, skip=environment), wanted, key_of)
+            before = sum(src.events for src in report.sources.values())
+            collect(_inventory(report, related, count=False), key_of, report.sources)
+            report.elsewhere = sum(src.events for src in report.sources.values()) - before
+            report.bad_frames += elsewhere.bad_frames
+            report.unreachable += [w for w in elsewhere.unreachable if w not in report.unreachable]
+            report.fetch_errors += elsewhere.fetch_errors
     return report
+
+
+def _related(events: Iterable[Event], wanted: set[bytes], key_of) -> Iterator[Event]:
+    """The events and inventory records of the contents in ``wanted``."""
+    for e in events:
+        if e.app == inventory.APP:
+            try:
+                if inventory.from_event(e).identity in wanted:
+                    yield e
+            except ValueError:
+                pass
+        elif span(e) is not None and key_of(e) in wanted:
+            yield e
 
 
 def _others(report: Report, events: Iterable[Event]) -> Iterator[Event]:
@@ -212,15 +257,17 @@ def _others(report: Report, events: Iterable[Event]) -> Iterator[Event]:
         yield e
 
 
-def _inventory(report: Report, events: Iterable[Event]) -> Iterator[Event]:
+def _inventory(report: Report, events: Iterable[Event], count: bool = True) -> Iterator[Event]:
     """Take the inventory records out of the stream, keeping the latest of
-    each (host, content); pass the other events on."""
-    latest: dict[tuple[str, bytes], tuple[tuple[int, int], inventory.Record]] = {}
+    each (host, content) in ``report.inventory`` (with those already there);
+    pass the other events on. ``count``: they are copies of the asked environment's."""
+    order_of = report.inventory_order
     for e in events:
         if e.app != inventory.APP:
             yield e
             continue
-        report.inventory_events += 1
+        if count:
+            report.inventory_events += 1
         try:
             rec = inventory.from_event(e)
         except ValueError:
@@ -228,9 +275,9 @@ def _inventory(report: Report, events: Iterable[Event]) -> Iterator[Event]:
             continue
         k = (e.host, rec.identity)
         order = (e.time, rec.seq)
-        if k not in latest or order > latest[k][0]:
-            latest[k] = (order, rec)
-    report.inventory = {k: rec for k, (_, rec) in latest.items()}
+        if k not in order_of or order > order_of[k]:
+            order_of[k] = order
+            report.inventory[k] = rec
 
 
 def _decoded(report: Report, frames: Iterable[bytes]) -> Iterator[Event]:
@@ -246,8 +293,8 @@ def _decoded(report: Report, frames: Iterable[bytes]) -> Iterator[Event]:
 
 
 def _buck_events(report: Report, bucks: list[str], environment: str | None, lo: int | None, hi: int | None,
-                 timeout: float) -> Iterator[Event]:
-    """The events of every bucket each buck lists, fetched in chunks."""
+                 timeout: float, skip: str | None = None) -> Iterator[Event]:
+    """The events of every bucket each buck lists (but those of environment ``skip``), fetched in chunks."""
     if not bucks:
         return
     from helios.query.client import QueryClient
@@ -261,6 +308,8 @@ def _buck_events(report: Report, bucks: list[str], environment: str | None, lo: 
                 report.unreachable.append(str(entries))
                 continue
             for entry in entries:
+                if entry.environment == skip:
+                    continue
                 stream = qc.fetch_bucket(ep, entry.id)
                 try:
                     yield from _decoded(report, stream)
@@ -275,6 +324,7 @@ def render(report: Report, as_json: bool = False) -> str:
     if as_json:
         return json.dumps({
             "frames": report.frames, "events": report.events, "stored_copies": report.events,
+            "copies_in_other_environments": report.elsewhere,
             "distinct_events": report.distinct, "inventory_records": report.inventory_events,
             "bad_frames": report.bad_frames,
             "damaged_files": report.damaged_files, "unreachable": report.unreachable,
@@ -282,6 +332,7 @@ def render(report: Report, as_json: bool = False) -> str:
             "sources": [{"identity": k.hex(), "host": s.host, "path": s.path, "events": s.events,
                          "distinct": s.distinct,
                          "first": (m := s.merged())[0][0], "last": m[-1][1],
+                         "environments": sorted(s.environments),
                          "gaps": [{"start": a, "end": b, "bytes": b - a} for a, b in s.gaps()]}
                         for k, s in sorted(report.sources.items(), key=lambda kv: (kv[1].host, kv[1].path))],
             "inventory": [{"host": f.host, "identity": f.record.identity.hex(), "paths": list(f.record.paths),
@@ -293,16 +344,23 @@ def render(report: Report, as_json: bool = False) -> str:
             "ok": report.ok,
         }, indent=2)
     inv = f" (and {report.inventory_events:,} of inventory records)" if report.inventory_events else ""
-    lines = [f"{report.distinct:,} distinct events held as {report.events - report.inventory_events:,} stored "
-             f"copies{inv} in {report.frames:,} frames from {len(report.sources)} files (two live copies of "
+    copies = report.events - report.inventory_events + report.elsewhere
+    other = (f", {report.elsewhere:,} of them in other environments (lines of these files a rule or a table "
+             "sent there)") if report.elsewhere else ""
+    lines = [f"{report.distinct:,} distinct events held as {copies:,} stored "
+             f"copies{inv} in {report.frames:,} frames from {len(report.sources)} files{other} (two live copies of "
              "each batch and one re-send of each closed spool window: about 3 copies of an event)."]
     for k, s in sorted(report.sources.items(), key=lambda kv: (kv[1].host, kv[1].path)):
         m = s.merged()
         g = s.gaps()
         state = "OK" if not g else f"{len(g)} GAP(S)"
         unit = "entries" if s.path.startswith("journal") else "bytes"   # a journal's spans are seqnums
+        # Said when its lines are not all where they were asked for (or, asked for all, in more than one).
+        apart = len(s.environments) > 1 if report.environment is None else s.environments != {report.environment}
+        held = f", held in {', '.join(sorted(s.environments))}" if apart else ""
         lines.append(f"{s.host} {s.path} [{k.hex()[:12]}]: {unit} {m[0][0]:,}..{m[-1][1]:,}, "
-                     f"{s.distinct:,} {'entries' if unit == 'entries' else 'lines'} ({s.events:,} copies): {state}")
+                     f"{s.distinct:,} {'entries' if unit == 'entries' else 'lines'} ({s.events:,} copies{held}): "
+                     f"{state}")
         for a, b in g:
             lines.append(f"    missing {unit} {a:,}..{b:,} ({b - a:,} {unit})")
     if report.bad_frames:

@@ -9,8 +9,13 @@ exporters write it (``Timestamp``/``timeUnixNano``, ``SeverityText``,
 ``SeverityNumber``, ``Resource`` attributes ``service.name`` and
 ``host.name``), Elasticsearch's own JSON logs (``node.name``, ``component``),
 Bunyan and pino (``name``, numeric ``level``), NXLog's Windows events
-(``EventTime``, ``Hostname``, ``SourceName``, ``Severity``), GELF, Serilog,
-logrus, zap, structlog and the like. The first key of each list that holds a usable value wins.
+(``EventTime``, ``Hostname``, ``SourceName``, ``Severity``), GELF, Serilog
+(``SourceContext``, ``MachineName``, also under ``Properties``), logrus, zap,
+structlog, logstash-logback-encoder (``HOSTNAME``), python-json-logger
+(``asctime``), Google Cloud's (``serviceContext.service``), ``journalctl -o
+json`` (``__REALTIME_TIMESTAMP``, ``_HOSTNAME``, ``SYSLOG_IDENTIFIER``,
+``PRIORITY``), Fluent Bit's Kubernetes records (``kubernetes.container_name``)
+and the like. The first key of each list that holds a usable value wins.
 
 Fields are every other key, flattened, except the message itself. Values are
 kept as JSON gave them (strings, numbers, booleans, null); a list becomes its
@@ -27,17 +32,21 @@ MAX_FIELDS = 64
 
 TIME_KEYS = ("@timestamp", "timestamp", "time", "ts", "Timestamp", "timeUnixNano", "time_unix_nano",
              "TimeUnixNano", "datetime", "date", "t", "eventTime", "observedTimeUnixNano",
-             "ObservedTimestamp", "log.time", "@t", "EventTime", "EventReceivedTime")
+             "ObservedTimestamp", "log.time", "@t", "EventTime", "EventReceivedTime", "asctime",
+             "__REALTIME_TIMESTAMP")
 LEVEL_KEYS = ("log.level", "level", "severity", "SeverityText", "severityText", "severity_text", "lvl",
-              "loglevel", "log_level", "levelname", "level_name", "@l", "Level", "Severity", "syslog.severity")
+              "loglevel", "log_level", "levelname", "level_name", "@l", "Level", "Severity", "syslog.severity",
+              "PRIORITY")
 OTEL_LEVEL_KEYS = ("SeverityNumber", "severityNumber", "severity_number")
 HOST_KEYS = ("host.name", "host.hostname", "hostname", "host", "node.name", "elasticsearch.node.name",
              "Resource.host.name", "resource.host.name", "resource.attributes.host.name",
-             "kubernetes.node_name", "kubernetes.host", "computer_name", "syslog.hostname", "Hostname")
+             "kubernetes.node_name", "kubernetes.host", "computer_name", "syslog.hostname", "Hostname", "HOSTNAME",
+             "_HOSTNAME", "Properties.MachineName", "MachineName")
 APP_KEYS = ("service.name", "Resource.service.name", "resource.service.name",
             "resource.attributes.service.name", "app", "application", "app_name", "appname", "service",
             "program", "syslog.appname", "process.name", "log.logger", "logger", "logger_name",
-            "loggerName", "component", "SourceName", "name")
+            "loggerName", "component", "SourceName", "serviceContext.service", "SYSLOG_IDENTIFIER",
+            "SourceContext", "Properties.SourceContext", "kubernetes.container_name", "name")
 MESSAGE_KEYS = ("message", "msg", "log", "Body", "body", "MESSAGE", "@m", "short_message")
 _INT64 = 2**63
 # Key -> (role, rank): one walk over a line's keys finds every role (a line

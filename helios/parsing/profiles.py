@@ -9,6 +9,10 @@ not leave the host), ``environment`` (the environment of the events of these
 files, instead of the tailer's), and user rules (``helios.parsing.rules``;
 a rule's ``environment`` moves the lines it matches, which wins over the
 table's).
+``format = "docker"`` or ``"cri"`` says a table's files are container logs
+(``helios.parsing.containers``): records split by the runtime are joined,
+wherever the files are. With ``format = "auto"`` (the default) the tailer
+decides per file from its first line; any other format turns joining off.
 A file takes the first table one of whose globs matches its path (``*``
 matches ``/`` too), or its path without a rotation suffix (``.1``,
 ``-20240311``, ``.gz``...); a file that matches none is read by the default parser
@@ -37,6 +41,8 @@ from helios.parsing.timestamps import zone
 from helios.store.layout import valid_environment
 
 _ROTATED = re.compile(r"(?:\.\d{1,3}|-\d{8}(?:\d{2})?|\.old)(?:\.gz|\.bz2|\.xz|\.zst)?$")
+# Formats of a table's files that are container logs: read by the auto parser, their records joined by the tailer.
+CONTAINER_FORMATS = ("docker", "cri")
 TABLE_KEYS = ("paths", "format", "timezone", "app", "key_values", "rules", "mask", "rename", "fields", "encoding", "drop",
               "environment")
 
@@ -53,8 +59,8 @@ def check_table(table: Any) -> str | None:
     paths = table.get("paths")
     if not (isinstance(paths, list) and paths and all(isinstance(p, str) and p for p in paths)):
         problems.append("paths must be a non-empty list of globs")
-    if "format" in table and table["format"] not in FORMATS:
-        problems.append(f"format must be one of {', '.join(FORMATS)}")
+    if "format" in table and table["format"] not in FORMATS + CONTAINER_FORMATS:
+        problems.append(f"format must be one of {', '.join(FORMATS + CONTAINER_FORMATS)}")
     if "timezone" in table:
         try:
             zone(table["timezone"]) if isinstance(table["timezone"], str) else zone("?")
@@ -123,7 +129,8 @@ class Profiles:
         self._env_by_path: dict[str, str] = {}
 
     def _make(self, table: Mapping[str, Any]) -> Parser:
-        return Parser(table.get("format", self._base["fmt"]), default_host=self._base["host"],
+        fmt = table.get("format", self._base["fmt"])
+        return Parser("auto" if fmt in CONTAINER_FORMATS else fmt, default_host=self._base["host"],
                       default_app=table.get("app", self._base["app"]),
                       tz=zone(table.get("timezone", self._base["timezone"])),
                       rules=compile_rules(table.get("rules", [])), key_values=table.get("key_values", False),
@@ -150,6 +157,15 @@ class Profiles:
                 self._env_by_path.clear()
             self._env_by_path[path] = env
         return env
+
+    def container_format(self, path: str) -> str:
+        """How the tailer tells whether ``path`` is a container log whose
+        split records it joins: "auto" (from the file's first line), "join"
+        (a table says docker or cri), or "" (a table, or the tailer, names
+        another format: never). Not cached: asked once per file."""
+        i = self.table_of(path)
+        fmt = self.tables[i].get("format", self._base["fmt"]) if i is not None else self._base["fmt"]
+        return "join" if fmt in CONTAINER_FORMATS else "auto" if fmt == "auto" else ""
 
     def parser(self, path: str) -> Parser:
         parser = self._by_path.get(path)

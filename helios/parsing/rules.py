@@ -96,6 +96,26 @@ GROK: dict[str, str] = {
     "HTTPDATE": r"%{MONTHDAY}/%{MONTH}/%{YEAR}:%{TIME} [+-]\d{4}",
     "PROG": r"[\x21-\x5a\x5c\x5e-\x7e]+",
     "JAVACLASS": r"(?:[a-zA-Z$_][a-zA-Z$_0-9]*\.)*[a-zA-Z$_][a-zA-Z$_0-9]*",
+    # Logstash's names for what its examples use most (their fields named for Helios' columns where
+    # Logstash's are: SYSLOGBASE's logsource is the host, its timestamp the time, its program the app).
+    "TZ": r"(?:[APMCE][SD]T|UTC|GMT)",
+    "ISO8601_SECOND": r"%{SECOND}",
+    "DATE": r"(?:%{DATE_US}|%{DATE_EU})",
+    "DATESTAMP": r"%{DATE}[- ]%{TIME}",
+    "HTTPDERROR_DATE": r"%{DAY} %{MONTH} %{MONTHDAY} %{TIME} %{YEAR}",
+    "URIPROTO": r"[A-Za-z][A-Za-z0-9+\-.]*",
+    "URIHOST": r"%{IPORHOST}(?::%{POSINT})?",
+    "URIPATHPARAM": r"%{URIPATH}(?:%{URIPARAM})?",
+    "URI": r"%{URIPROTO}://(?:%{USER}(?::[^@]*)?@)?(?:%{URIHOST})?(?:%{URIPATHPARAM})?",
+    "SYSLOGHOST": r"%{IPORHOST}",
+    "SYSLOGFACILITY": r"<%{NONNEGINT:facility}\.%{NONNEGINT:priority}>",
+    "SYSLOGPROG": r"%{PROG:program}(?:\[%{POSINT:pid}\])?",
+    "SYSLOGBASE": r"%{SYSLOGTIMESTAMP:timestamp} (?:%{SYSLOGFACILITY} )?%{SYSLOGHOST:host} %{SYSLOGPROG}:",
+    "HTTPDUSER": r"(?:%{EMAILADDRESS}|%{USER})",
+    "COMMONAPACHELOG": r'%{IPORHOST:clientip} %{HTTPDUSER:ident} %{HTTPDUSER:auth} \[%{HTTPDATE:timestamp}\] '
+                       r'"(?:%{WORD:verb} %{NOTSPACE:request}(?: HTTP/%{NUMBER:httpversion})?|%{DATA:rawrequest})" '
+                       r'%{NUMBER:response} (?:%{NUMBER:bytes}|-)',
+    "COMBINEDAPACHELOG": r"%{COMMONAPACHELOG} %{QS:referrer} %{QS:agent}",
 }
 
 _REF = re.compile(r"%\{(\w+)(?::([\w.@\[\]-]+))?(?::\w+)?\}")
@@ -105,9 +125,17 @@ class RuleError(ValueError):
     """A rule that cannot be compiled; the message says what to fix."""
 
 
-def expand_grok(pattern: str, names: list[str] | None = None, depth: int = 0) -> str:
+# The time layout of a library pattern that ``auto`` does not read: a rule whose time
+# group is one of these, without a time_format of its own, reads it so.
+GROK_TIME_FORMATS = {"HTTPDATE": "%d/%b/%Y:%H:%M:%S %z", "HTTPDERROR_DATE": "%a %b %d %H:%M:%S %Y"}
+
+
+def expand_grok(pattern: str, names: list[str] | None = None, depth: int = 0, capture: bool = True,
+                kinds: list[str] | None = None) -> str:
     """A grok pattern as a regular expression. Named references become
-    groups ``_gN`` (their field names, in order, are appended to ``names``)."""
+    groups ``_gN`` (their field names, in order, are appended to ``names``);
+    inside a named reference, the library's own named references do not
+    capture (``%{COMBINEDAPACHELOG:line}`` is one field, as in Logstash)."""
     if depth > 12:
         raise RuleError("grok patterns nest too deep (a pattern that refers to itself?)")
     if names is None:
@@ -117,10 +145,13 @@ def expand_grok(pattern: str, names: list[str] | None = None, depth: int = 0) ->
         name, field = m[1], m[2]
         if name not in GROK:
             raise RuleError(f"unknown grok pattern %{{{name}}} (known: {', '.join(sorted(GROK))})")
-        inner = expand_grok(GROK[name], names if field is None else [], depth + 1)
-        if field is None:
+        named = field is not None and capture
+        inner = expand_grok(GROK[name], names, depth + 1, capture and not named, kinds)
+        if not named:
             return f"(?:{inner})"
         names.append(field)
+        if kinds is not None:
+            kinds.append(name)       # (the library pattern of each field, in the same order)
         return f"(?P<_g{len(names) - 1}>{inner})"
 
     return _REF.sub(sub, pattern)
@@ -210,17 +241,22 @@ def compile_rule(table: Mapping[str, Any], position: int = 0) -> Rule:
     if not isinstance(pattern, str) or not pattern:
         raise RuleError("the pattern must be a non-empty string")
     names: dict[str, str] = {}
+    time_format = table.get("time_format", "auto")
     if grok is not None:
         order: list[str] = []
-        pattern = expand_grok(grok, order)
+        kinds: list[str] = []
+        pattern = expand_grok(grok, order, kinds=kinds)
         names = {f"_g{i}": name for i, name in enumerate(order)}
+        if "time_format" not in table:
+            time_kind = next((k for n, k in zip(order, kinds) if n in ("time", "timestamp")), "")
+            time_format = GROK_TIME_FORMATS.get(time_kind, time_format)
     for key in ("name", "time_format", "timezone", "app", "environment"):
         if key in table and not isinstance(table[key], str):
             raise RuleError(f"{key} must be a string")
     if "fields" in table and not isinstance(table["fields"], dict):
         raise RuleError("fields must be a table of names to values")
     return Rule(table.get("name") or f"rule {position + 1}", pattern, names,
-                time_format=table.get("time_format", "auto"), timezone=table.get("timezone", ""),
+                time_format=time_format, timezone=table.get("timezone", ""),
                 set_app=table.get("app", ""), add_fields=table.get("fields"),
                 set_environment=table.get("environment", ""))
 

@@ -45,6 +45,7 @@ from helios.errors import HeliosError
 from helios.gctune import tune_gc
 from helios.model import now_ns
 from helios.parsing import containers
+from helios.parsing.profiles import Profiles
 from helios.store.atomic import write_atomic
 from helios.store.durable import make_dirs
 from helios.store.dirlock import lock_dir
@@ -125,6 +126,10 @@ class Tailer:
         # Container logs (README: Containers and Kubernetes): records of a line not ended yet, per content.
         self.containers = containers.Sources(cfg.kubernetes_root, cfg.docker_root) if cfg.kubernetes else None
         self.ct_held: dict[bytes, tuple] = getattr(self, "ct_held", {})
+        # Any other followed file is a container log if its first line is a record (or a
+        # [[tailer.parse]] table says format = "docker"/"cri"): content key -> True/False, decided once.
+        self.ct_profiles = Profiles(cfg.format, "", "", "UTC", cfg.parse)
+        self.ct_kind: dict[bytes, bool] = {}
 
     def patterns(self, cfg) -> list[str]:
         """The globs followed: the configured ones, and the container roots' with kubernetes on."""
@@ -426,12 +431,19 @@ class Tailer:
 
     def take(self, chunk: Chunk, grouped: bool = False) -> None:
         """Add a chunk to the job at hand; a full job goes to be encoded."""
-        if self.containers is not None and not grouped:
-            meta = self.containers.fields(chunk.path)
+        if not grouped:
+            meta = self.container_meta(chunk)
             if meta is not None:
-                chunk = self.join_container(chunk, meta)
-                if chunk is None:
-                    return
+                # No record to join in this chunk nor held from the last: passed on as it
+                # is, the parser unwraps each record (the same events, at plain lines'
+                # speed), with the container's fields for every line.
+                if (chunk.messages is not None or chunk.key in self.ct_held
+                        or not containers.nothing_to_join(chunk.data)):
+                    chunk = self.join_container(chunk, meta)
+                    if chunk is None:
+                        return
+                elif meta:
+                    chunk = Chunk(chunk.path, chunk.key, chunk.offset, chunk.end, chunk.data, fields=[meta])
                 grouped = True
         if self.multiline is not None and chunk.messages is None and not grouped:
             chunk = self.group_multiline(chunk)
@@ -461,6 +473,42 @@ class Tailer:
         last = items.pop()
         self.ml_held[chunk.key] = (last, chunk.path, time.monotonic())
         return Chunk.events(chunk.path, chunk.key, last[0], items) if items else None
+
+    def container_meta(self, chunk: Chunk) -> dict | None:
+        """The fields of a container log's events (those its path gives under
+        the --kubernetes roots, else none), or None if ``chunk``'s file is not
+        one. Elsewhere a file is one if its first line is a Docker json-file or
+        CRI record (README: Containers anywhere), decided once per content."""
+        if self.containers is not None:
+            meta = self.containers.fields(chunk.path)
+            if meta is not None:
+                return meta
+        kind = self.ct_kind.get(chunk.key)
+        if kind is None:
+            mode = self.ct_profiles.container_format(chunk.path)
+            kind = mode == "join" or (mode == "auto" and containers.looks_like(self.first_line(chunk)))
+            if len(self.ct_kind) > 100_000:
+                self.ct_kind.clear()
+            self.ct_kind[chunk.key] = kind
+            if kind:
+                log.info("%s holds container records: split lines are joined.", chunk.path)
+        return {} if kind else None
+
+    @staticmethod
+    def first_line(chunk: Chunk) -> bytes:
+        """The first line of ``chunk``'s file: read from the file when the
+        chunk starts further on (after a restart), so that the same file is
+        always judged by the same line; the chunk's own first line if the
+        file cannot be read (or has no newline in its first 64 KiB)."""
+        own = chunk.messages[0] if chunk.messages is not None else chunk.data.split(b"\n", 1)[0]
+        if chunk.offset == 0:
+            return own
+        try:
+            with open(chunk.path, "rb") as f:
+                head = f.read(64 * 1024)
+        except OSError:
+            return own
+        return head.split(b"\n", 1)[0] if b"\n" in head else own
 
     def join_container(self, chunk: Chunk, meta: dict) -> Chunk | None:
         """Container records to events: partial records (CRI ``P``, Docker

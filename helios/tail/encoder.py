@@ -39,6 +39,7 @@ import msgpack
 
 from helios import codec
 from helios.gctune import tune_gc
+from helios.parse import _stars
 from helios.parsing.profiles import Profiles
 from helios.tail.files import Chunk
 
@@ -127,9 +128,15 @@ class Encoder:
                                                     initial=chunk.offset))
                 offsets.pop()
                 messages, fields = cols.messages, cols.fields
+                if chunk.fields:            # fields for every line (a container's, from its path)
+                    extra = chunk.fields[0]
+                    fields = [{**(f or {}), **extra} for f in fields]
             else:
                 lines = messages = chunk.messages
                 offsets, fields = chunk.offsets, chunk.fields
+                if parser.masks or parser.last_dropped:
+                    messages, fields = _slow_edits(parser, messages, fields)
+                    dropped += len(parser.last_dropped)
                 if any(cols.fields):        # the tailer's markers (split, ...) and the parsed fields
                     fields = [_merged(mine, parsed) for mine, parsed in zip(fields, cols.fields)]
             # Ids travel empty: the codec derives them from the key and the offset.
@@ -188,10 +195,35 @@ def _collapse_drops(cols, drop: list[int]):
     return type(cols)(*out), sizes, keep
 
 
+def _slow_edits(parser, messages: list[bytes], fields: list) -> tuple[list[bytes], list]:
+    """Masks and drops on events the tailer made (multi-line, joined
+    container records, split or unterminated lines), whose messages are
+    not the lines the parser read (it reads their first lines): each mask
+    is applied to the whole message, so that no line of the event leaves
+    the host unmasked; an event whose first line a drop matches leaves as
+    an empty message that keeps its byte count (``line_bytes``) for the audit."""
+    out = list(messages)
+    for rx in parser.masks:
+        out = [rx.sub(_stars, m) for m in out]
+    if parser.last_dropped:
+        fields = list(fields)
+        for k in parser.last_dropped:
+            f = dict(fields[k] or {})
+            f.setdefault("line_bytes", len(messages[k]))
+            fields[k] = f
+            out[k] = b""
+    return out, fields
+
+
 def _merged(mine: dict | None, parsed: dict | None) -> dict | None:
+    """An event's fields: the tailer's (``mine``) over the parsed ones. The
+    parsed ``line_bytes`` is that of the event's first line only: the byte
+    count of a multi-line event is its message's, or the tailer's own."""
     if parsed is None:
         return mine
-    return parsed if mine is None else {**parsed, **mine}
+    if "line_bytes" in parsed:
+        parsed = {k: v for k, v in parsed.items() if k != "line_bytes"}
+    return (parsed or None) if mine is None else {**parsed, **mine}
 
 
 # --- workers ---

@@ -50,7 +50,8 @@ class Chunk:
     ending with a newline, and offsets follow from their lengths. Slow path
     (split, unterminated or multiline events): ``messages``, ``offsets`` and
     ``fields`` are given one per event, and ``data`` holds only the first line
-    of each, for the parser."""
+    of each, for the parser. A fast-path chunk may carry in ``fields`` one
+    mapping added to every line's fields (a container's, from its path)."""
 
     path: str
     key: bytes

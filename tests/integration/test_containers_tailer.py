@@ -203,3 +203,18 @@ def test_a_line_cut_by_a_rotation_or_never_finished_is_sent_marked_partial(tmp_p
     assert events[b"the container died here"].fields["partial"] is True
     assert events[b"the container died here"].fields["container"] == "sidecar"
     assert "partial" not in events[b"its end, in the new file"].fields
+
+
+def test_whole_records_with_nothing_to_join_keep_the_pods_fields(tmp_path, procs, buck):
+    node = Node(tmp_path, procs, buck)
+    log = node.pod_log(container="api")
+    node.start()
+    with open(log, "ab") as f:      # only whole records: passed on as they are, with the path's fields
+        f.write(cri(b"2024-03-11 08:15:02,118 ERROR [main] com.x.Y: boom") + cri(b"ok", stream=b"stderr"))
+    node.wait_for({b"2024-03-11 08:15:02,118 ERROR [main] com.x.Y: boom", b"ok"})
+    events = sorted(node.by_id().values(), key=lambda e: e.offset)
+    assert [(e.fields["namespace"], e.fields["pod"], e.fields["container"], e.fields["stream"]) for e in events] == \
+        [("shop", "web-7d9f-x2v", "api", "stdout"), ("shop", "web-7d9f-x2v", "api", "stderr")]
+    assert events[0].severity == 3 and events[0].app == "com.x.Y"
+    assert [e.fields["line_bytes"] for e in events] == [len(cri(b"2024-03-11 08:15:02,118 ERROR [main] com.x.Y: "
+                                                                b"boom")) - 1, len(cri(b"ok", stream=b"stderr")) - 1]
