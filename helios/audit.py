@@ -129,6 +129,7 @@ class Report:
     environment: str | None = None  # the one asked for (None: all)
     inventory_order: dict = field(default_factory=dict)  # (host, identity) -> (time, seq) of the latest record
     elsewhere: int = 0  # with an environment: copies of its files' lines held in other environments
+    answered: int = 0  # data directories read and bucks that answered: none, and nothing was audited
 
     @property
     def distinct(self) -> int:
@@ -155,7 +156,8 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return not self.gaps and not self.findings
+        # No buck answering proves nothing, though it shows no gap: that is a failure too.
+        return self.answered > 0 and not self.gaps and not self.findings
 
 
 @dataclass
@@ -204,6 +206,11 @@ def audit(data_dirs: Iterable[str], bucks: Iterable[str], environment: str | Non
     lo = None if start is None else int(start)
     hi = None if end is None else int(end) + 1
     data_dirs, bucks = list(data_dirs), list(bucks)
+    for d in data_dirs:
+        if (Path(d) / "buckets").is_dir():
+            report.answered += 1
+        else:
+            report.unreachable.append(f"{d}: no buckets/ folder in it (not a buck's data directory?)")
 
     def events(counts: Report, env: str | None, skip: str | None = None):
         for d in data_dirs:
@@ -307,6 +314,7 @@ def _buck_events(report: Report, bucks: list[str], environment: str | None, lo: 
             if isinstance(entries, QueryError):
                 report.unreachable.append(str(entries))
                 continue
+            report.answered += 1
             for entry in entries:
                 if entry.environment == skip:
                     continue
@@ -327,7 +335,7 @@ def render(report: Report, as_json: bool = False) -> str:
             "copies_in_other_environments": report.elsewhere,
             "distinct_events": report.distinct, "inventory_records": report.inventory_events,
             "bad_frames": report.bad_frames,
-            "damaged_files": report.damaged_files, "unreachable": report.unreachable,
+            "damaged_files": report.damaged_files, "unreachable": report.unreachable, "answered": report.answered,
             "fetch_errors": report.fetch_errors,
             "sources": [{"identity": k.hex(), "host": s.host, "path": s.path, "events": s.events,
                          "distinct": s.distinct,
@@ -369,6 +377,8 @@ def render(report: Report, as_json: bool = False) -> str:
         lines.append(f"damaged bucket file (records skipped): {path}")
     for why in report.unreachable:
         lines.append(f"not audited: {why}")
+    if not report.answered:
+        lines.append("Nothing audited: no buck answered.")
     for why in report.fetch_errors:
         lines.append(f"not read whole: {why}")
     findings = report.findings

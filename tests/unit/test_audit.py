@@ -50,7 +50,7 @@ from helios.tail import inventory  # noqa: E402
 
 
 def report(events):
-    r = Report({})
+    r = Report({}, answered=1)   # as read from one buck
     r.sources = collect(_inventory(r, events), lambda e: e.source_id)
     return r
 
@@ -120,3 +120,21 @@ def test_the_audit_counts_distinct_events_apart_from_the_stored_copies(tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "11 distinct events held as 33 stored copies" in r.stdout
     assert "10 lines (30 copies): OK" in r.stdout
+
+
+def test_an_audit_that_reached_no_buck_proves_nothing_and_fails(tmp_path):
+    """No gap is seen when nothing is read: exit 1, and say why, not "No gaps"."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:   # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    r = subprocess.run([sys.executable, "-m", "helios", "audit", "--buck", f"127.0.0.1:{port}", "--timeout", "0.5"],
+                       capture_output=True, text=True)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "Nothing audited: no buck answered." in r.stdout and "not audited:" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "helios", "audit", str(tmp_path / "typo")], capture_output=True, text=True)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "not a buck's data directory" in r.stdout and "Nothing audited" in r.stdout
