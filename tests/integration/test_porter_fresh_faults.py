@@ -19,7 +19,7 @@ from tests.integration.test_porter_open_windows import count, syslog
 from tests.integration.test_web_mesh import append
 
 
-def mesh(tmp_path, procs, buck, window: str):
+def mesh(tmp_path, procs, buck, window: str, *index: str):
     """Two bucks, a tailer with a spool re-sending its closed windows, a
     porter with its default (open windows indexed); their Procs."""
     bucks = [buck(n, None, "--window", window) for n in ("a", "b")]
@@ -33,15 +33,15 @@ def mesh(tmp_path, procs, buck, window: str):
     procs(*args)
     porter = ["porter", "--index-dir", str(tmp_path / "index"), "--state-dir", str(tmp_path / "porter"),
               "--archive-dir", str(tmp_path / "archive"), "--poll-interval", "0.5", "--grace", "0.5",
-              "--workers", "0"]
+              "--workers", "0", *index]
     for _, _, data in bucks:
         porter += ["--query", buck_query(data)]
     return log, procs(*porter, "run", name="porter"), [p for p, _, _ in bucks]
 
 
-def exported(tmp_path) -> Counter:
+def exported(tmp_path, *index: str) -> Counter:
     """How many times each line (by its number) is in the index, from `helios export`."""
-    r = subprocess.run([sys.executable, "-m", "helios", "export", "--index-dir", str(tmp_path / "index"),
+    r = subprocess.run([sys.executable, "-m", "helios", "export", "--index-dir", str(tmp_path / "index"), *index,
                         "--env", "prod", "--start", "2000-01-01T00:00:00Z", "-o", "ndjson"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
@@ -57,8 +57,8 @@ def exported(tmp_path) -> Counter:
     return lines
 
 
-def assert_exactly_once(tmp_path, total: int) -> None:
-    lines = exported(tmp_path)
+def assert_exactly_once(tmp_path, total: int, *index: str) -> None:
+    lines = exported(tmp_path, *index)
     assert sorted(lines) == list(range(total)), f"missing: {sorted(set(range(total)) - set(lines))[:20]}"
     assert set(lines.values()) == {1}, {k: v for k, v in lines.items() if v != 1}
 
@@ -130,3 +130,22 @@ def test_a_buck_killed_mid_window_leaves_the_bucks_different_copies_and_each_lin
     poll_until(lambda: count(tmp_path) == 90, timeout=30, interval=0.3, what="90 events")
     settle(tmp_path, 90)
     assert_exactly_once(tmp_path, 90)
+
+
+def test_the_same_in_opensearch_a_porter_killed_between_early_and_window_load(tmp_path, procs, buck, osmem_url):
+    index = ("--index", "opensearch", "--index-url", osmem_url)
+    log, porter, _ = mesh(tmp_path, procs, buck, "8", *index)
+
+    def lines() -> int:
+        try:
+            return sum(exported(tmp_path, *index).values())
+        except AssertionError:   # no index yet
+            return -1
+    append(log, syslog(0, 40))
+    poll_until(lambda: lines() == 40, timeout=30, interval=0.5, what="40 events while open")
+    porter.stop(signal.SIGKILL)
+    append(log, syslog(40, 20))
+    porter.start()
+    poll_until(lambda: lines() == 60, timeout=30, interval=0.5, what="60 events after the restart")
+    settle(tmp_path, 60)
+    assert_exactly_once(tmp_path, 60, *index)
