@@ -107,29 +107,35 @@ def test_what_an_early_load_failed_to_index_comes_with_the_window_and_the_rest_o
     close_and_load(ctx, index)
     lines = indexed(tmp_path)
     assert len(lines) == 60 and set(lines.values()) == {1}
-    (ws,) = ctx.state.windows()
-    assert ws.index_events == 60         # 50 loaded early, 10 by the window's load
+    assert sum(ws.index_events for ws in ctx.state.windows()) == 60   # 50 loaded early, 10 by the window's load
     assert ctx.counts["events_indexed"] == 10 and not ctx.early
 
 
-def test_a_buck_file_replaced_mid_window_is_fetched_whole_by_the_window_load(tmp_path, buck, porter):
+@pytest.mark.parametrize("after", [5, 60], ids=["shorter", "grown-past-the-offset"])
+def test_a_buck_file_replaced_mid_window_is_fetched_whole_by_the_window_load(tmp_path, buck, porter, after):
     proc, ingest, data = buck("a", None, "--window", "10")
     ctx, fresh, index = porter(buck_query(data))
     poll_until(lambda: time.time() % 10 < 1, timeout=15, interval=0.05, what="a window's start")
     push(ingest, codec.encode_events("prod", "web-1", events(0, 40)))
     poll_until(lambda: stored(data) >= 40, what="the buck to store 40")
     assert fresh.run_pass(look(ctx))
-    (before,) = [name for name, _ in look(ctx).listed]
-    # The buck loses its disk: its open window starts again from nothing, shorter than the offset loaded.
+    ((before, held),) = look(ctx).listed
+    size = held[ctx.cfg.bucks[0]].size
+    # The buck loses its disk: its open window starts again from nothing, and
+    # (with more events after) grows past the offset loaded, with other records.
     proc.stop()
     for f in (data / "buckets").rglob("*.bkt"):
         f.unlink()
     proc.start()
     poll_until(lambda: (data / "stats.json").exists(), what="the buck to start again")
-    push(ingest, codec.encode_events("prod", "web-1", events(40, 5)))
-    poll_until(lambda: any(e.size for _, held in look(ctx).listed for e in held.values()),
-               what="the buck to hold the window again")
-    assert [name for name, _ in look(ctx).listed] == [before]   # the same window, its file shorter now
+    frames = [codec.encode_events("prod", "web-1", events(40 + i, 1)) for i in range(after)]
+    push(ingest, *frames)
+    want = size + 1 if after > 5 else 1
+
+    def regrown():
+        return [h[ctx.cfg.bucks[0]].size for _, h in look(ctx).listed if h[ctx.cfg.bucks[0]].size >= want]
+    poll_until(regrown, what="the buck to hold the window again")
+    assert [name for name, _ in look(ctx).listed] == [before]   # the same window, another file
     close_and_load(ctx, index)
     lines = indexed(tmp_path)
-    assert len(lines) == 45 and set(lines.values()) == {1}, lines
+    assert len(lines) == 40 + after and set(lines.values()) == {1}, lines

@@ -8,7 +8,7 @@ import time
 
 from helios import codec
 from helios.model import Event
-from helios.porter.early import Early
+from helios.porter.early import Early, Mark
 from helios.porter.merge import Merger
 from helios.query.protocol import BucketEntry
 
@@ -24,12 +24,14 @@ def frame(n: int) -> bytes:
 
 
 def test_the_window_load_goes_on_from_the_offset_only_on_the_file_it_was_loaded_from():
-    early = Early(offsets={"tcp://a:1": ("prod/w", 600)})
-    assert early.resume_at("tcp://a:1", entry(size=1000)) == 600
-    assert early.resume_at("tcp://a:1", entry(size=600)) == 600      # nothing new: an empty fetch
-    assert early.resume_at("tcp://a:1", entry(size=599)) == 0        # shorter: replaced, fetched whole
-    assert early.resume_at("tcp://a:1", entry("prod/other")) == 0    # another file
-    assert early.resume_at("tcp://b:1", entry()) == 0                # a buck not loaded from early
+    mark = Mark("prod/w", 600, b"d" * 16, 100)
+    early = Early(offsets={"tcp://a:1": mark})
+    assert early.resume_at("tcp://a:1", entry(size=1000)) == mark
+    assert mark.check_at == 600 - 8 - 100                            # the last record taken is checked first
+    assert early.resume_at("tcp://a:1", entry(size=600)) == mark     # nothing new: only that check
+    assert early.resume_at("tcp://a:1", entry(size=599)) is None     # shorter: replaced, fetched whole
+    assert early.resume_at("tcp://a:1", entry("prod/other")) is None  # another file
+    assert early.resume_at("tcp://b:1", entry()) is None              # a buck not loaded from early
 
 
 def test_left_out_adds_up_counts_and_widens_the_span():

@@ -34,7 +34,7 @@ from __future__ import annotations
 import time
 
 from helios.errors import HeliosError, QueryError
-from helios.porter.early import Early
+from helios.porter.early import Early, Mark, Resumed
 from helios.porter.jobs.base import NS, Context, Pass, first_day, log, window_id
 from helios.porter.jobs.window import keep_aside
 from helios.porter.merge import Merger
@@ -76,21 +76,20 @@ class FreshJob:
         ctx = self.ctx
         early = ctx.early.get(name) or Early()
         merger = Merger(name.environment, window=name, owners=ctx.frame_owners, taken=early.frames)
-        moved: dict[str, tuple[str, int]] = {}
+        moved: dict[str, Mark] = {}
         for ep, entry in held.items():
-            start = early.resume_at(ep, entry)
-            if entry.size <= start:
+            resumed = Resumed(ctx.qc, ep, entry, early)
+            if entry.size <= resumed.mark.offset:
                 continue
             try:
-                stream = ctx.qc.fetch_bucket(ep, entry.id, offset=start)
-                for frame in stream:
+                for frame in resumed:
                     merger.add_frame(frame)
             except QueryError as exc:
                 # What this buck's stream gave before it failed is loaded below
                 # (claimed and kept once); its offset stays, so it is fetched again.
                 self._note_failure(f"fetching window {window_id(name)} from {ep}: {exc}")
                 continue
-            moved[ep] = (entry.id, stream.next)
+            moved[ep] = resumed.mark
         if not moved and not merger.digests:
             return False
         if merger.set_aside and not keep_aside(ctx, name, merger):

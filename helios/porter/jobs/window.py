@@ -13,7 +13,7 @@ from typing import Any
 from helios.errors import HeliosError, QueryError
 from helios.porter import report
 from helios.porter.jobs.base import LEASE_S, Backoff, Context, Pass, log, window_id
-from helios.porter.early import Early
+from helios.porter.early import Early, Resumed
 from helios.porter.merge import Merger
 from helios.porter.state import WindowState
 from helios.porter.workers import Job
@@ -125,8 +125,8 @@ class WindowJob:
             if ctx.stopping.is_set():
                 return merger, [], failed
             try:
-                stream = ctx.qc.fetch_bucket(ep, entry.id, offset=early.resume_at(ep, entry) if early else 0)
-                for frame in stream:
+                resumed = Resumed(ctx.qc, ep, entry, early)
+                for frame in resumed:
                     if ctx.stopping.is_set():
                         # Asked to stop: a window not yet handed to a job is
                         # dropped (nothing was marked), not fetched to its end.
@@ -137,7 +137,8 @@ class WindowJob:
                 log.warning("Could not fetch window %s from buck %s (%s); the other bucks' copies go on, "
                             "and this one is fetched again later.", window_id(name), ep, exc)
                 continue
-            if stream.corrupt_records or stream.skipped_bytes:
+            stream = resumed.stream
+            if stream is not None and (stream.corrupt_records or stream.skipped_bytes):
                 log.warning("Buck %s's copy of window %s is damaged: %d corrupt record(s), %d byte(s) skipped; "
                             "the intact records were taken.", ep, window_id(name), stream.corrupt_records,
                             stream.skipped_bytes)
