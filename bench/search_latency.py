@@ -14,13 +14,16 @@ to the generator's file (one write, O_APPEND: whole lines only), and
 ``helios search`` is polled until it finds it; the figure is the time from
 the write to the first search that finds it. Prints p50, p95 and max of
 each, and the same-run comparison as a ratio (closed windows only over
-open windows indexed). Each run also checks the index holds each marker
-once (exactly once, after the window's own load too).
+open windows indexed). Each run also checks the index holds each event
+once (exactly once, after the window's own load too: ``helios export``,
+ids counted), and reports the CPU time of the porter (its process and
+every process it started) per event indexed, and the ratio on / off.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import signal
@@ -34,9 +37,35 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(a, index_open: bool) -> list[float]:
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of ``pid`` and every live process under it."""
+    parents: dict[int, int] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                stat = open(f"/proc/{d}/stat").read()
+            except OSError:
+                continue
+            parents[int(d)] = int(stat.rsplit(")", 1)[1].split()[1])
+    tree, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        tree.add(p)
+        todo.extend(c for c, pp in parents.items() if pp == p and c not in tree)
+    ticks = 0
+    for p in tree:
+        try:
+            f = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])  # utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def run(a, index_open: bool) -> tuple[list[float], dict]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     found: dict[str, float] = {}
+    info: dict = {}
     with tempfile.TemporaryDirectory(prefix="helios-search-latency-") as tmp:
         folder = Path(tmp) / "demo"
         out = open(Path(tmp) / "demo.out", "w+")
@@ -82,14 +111,27 @@ def run(a, index_open: bool) -> list[float]:
             twice = {m for m in hits if hits.count(m) > 1}
             if twice:
                 print(f"  DUPLICATES in the index: {sorted(twice)}")
+            out.flush()
+            m = re.search(r"porter\s+pid (\d+)", Path(out.name).read_text())
+            if m:
+                info["cpu_s"] = cpu_seconds(int(m.group(1)))
+            r = subprocess.run([sys.executable, "-m", "helios", "export", "-c", str(config), "--env", "demo",
+                                "--start", "-1d", "-o", "ndjson"], env=env, capture_output=True, text=True)
+            ids = [json.loads(line)["id"] for line in r.stdout.splitlines() if line.strip()]
+            info["events"], info["duplicates"] = len(ids), len(ids) - len(set(ids))
         finally:
             demo.send_signal(signal.SIGINT)
             demo.wait(timeout=60)
             out.close()
-    return sorted(found.values())
+    return sorted(found.values()), info
 
 
-def summary(label: str, lat: list[float], a) -> float | None:
+def summary(label: str, result: tuple[list[float], dict], a) -> float | None:
+    lat, info = result
+    if "cpu_s" in info and info.get("events"):
+        info["per_event"] = info["cpu_s"] / info["events"]
+        print(f"{label}: porter CPU {info['cpu_s']:.1f} s for {info['events']} events in the index "
+              f"({info['per_event'] * 1e6:.0f} us/event), {info['duplicates']} duplicate(s) in the index")
     if not lat:
         print(f"{label}: no marker was found")
         return None
@@ -107,10 +149,14 @@ def main() -> int:
     ap.add_argument("--rate", type=int, default=200)
     ap.add_argument("--every", type=float, default=3.0, help="seconds between markers")
     a = ap.parse_args()
-    fresh = summary("open windows indexed", run(a, True), a)
-    closed = summary("closed windows only  ", run(a, False), a)
+    on, off = run(a, True), run(a, False)
+    fresh = summary("open windows indexed (default)", on, a)
+    closed = summary("closed windows only           ", off, a)
     if fresh and closed:
         print(f"same run: p95 closed windows only / open windows indexed = {closed / fresh:.1f}x")
+    if on[1].get("per_event") and off[1].get("per_event"):
+        print(f"same run: porter CPU per event, open windows indexed / closed windows only = "
+              f"{on[1]['per_event'] / off[1]['per_event']:.2f}x")
     return 0 if fresh and closed else 1
 
 

@@ -840,11 +840,11 @@ class Porter:
     backoff_max: float = setting(300.0, "... up to this many seconds (0 < x <= 86400).", above(0, 86400))
     workers: int = setting(2, "Processes that load the index, each a window at a time (0: load in "
                            "the porter's own process; 0..16).", between(0, 16))
-    index_open_windows: bool = setting(False, "Also index the events of windows the bucks still hold open, "
+    index_open_windows: bool = setting(True, "Also index the events of windows the bucks still hold open, "
                                        "each pass (poll_interval), as they arrive: searchable within seconds "
-                                       "instead of once their window closed. Each is loaded again with its "
-                                       "window, the index keeping it once (by its key); the newest events are "
-                                       "fetched and decoded twice.")
+                                       "instead of once their window closed (false: only closed windows are "
+                                       "loaded). A closed window's load goes on from where the early loads "
+                                       "left off, so each event is still fetched and decoded once.")
 
     @staticmethod
     def cross_check(values: Mapping[str, Any]) -> Iterator[tuple[str, str]]:

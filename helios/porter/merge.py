@@ -75,10 +75,14 @@ class Merger:
     of frame are in ``set_aside``, for the porter's quarantine.
 
     ``window`` names the window for ``owners`` (any value that compares
-    equal for the same window)."""
+    equal for the same window). ``taken``: digests of frames of this window
+    whose events were already ported (by the porter's early loads of an open
+    window, ``helios.porter.jobs.fresh``); they are skipped like a copy
+    (``frame_copies``). It is only read: the digests this merge takes are in
+    ``digests``."""
 
     def __init__(self, environment: str | None = None, *, window: object = None,
-                 owners: FrameOwners | None = None) -> None:
+                 owners: FrameOwners | None = None, taken: set[bytes] | frozenset[bytes] = frozenset()) -> None:
         self.environment = environment
         self.window = window
         self.owners = owners
@@ -94,6 +98,12 @@ class Merger:
         self.events_aside = 0
         self._by_id: dict[bytes, Event] = {}
         self._digests: set[bytes] = set()
+        self._taken = taken
+
+    @property
+    def digests(self) -> set[bytes]:
+        """The digests of the frames this merge took (decoded or not)."""
+        return self._digests
 
     def add_frame(self, frame: bytes) -> None:
         """Decode one frame and add its events, unless the same bytes were
@@ -101,7 +111,7 @@ class Merger:
         decode (the bucks checked it on arrival, so this means damage on the
         way) is counted in ``bad_frames``; the others go on."""
         digest = xxhash.xxh3_128_digest(frame)
-        if digest in self._digests:
+        if digest in self._digests or digest in self._taken:
             self.frame_copies += 1
             return
         self._digests.add(digest)

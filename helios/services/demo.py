@@ -282,7 +282,7 @@ dir = {toml_str(str(d / 'history'))}
         self.say(f"  porter:        {helios} porter status -c {cfg}")
         if self.index_open_windows:
             self.say("Events are searchable a second or two after they are written (the porter indexes the windows "
-                     "the bucks still hold open, then each window whole once closed, each event once).")
+                     "the bucks still hold open, then the rest of each window once closed, each event once).")
         else:
             self.say(f"Events are searchable once their {self.window} s window closed on both bucks (a buck holds "
                      f"it open two windows more) and the porter indexed it: {2 * self.window}.."

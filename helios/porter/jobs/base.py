@@ -117,6 +117,7 @@ class Context:
         self.quarantine_summary = quarantine_summary(state_dir)
         self.quarantine_at = time.monotonic()
         self.frame_owners = FrameOwners()
+        self.early: dict[BucketName, Any] = {}   # window -> helios.porter.early.Early: loaded while open
         self.bucks: dict[str, str] = {}        # endpoint -> "ok" or why it is down
         self.listed: report.Listed | None = None
         self.listed_at: float | None = None     # when the bucks were last asked

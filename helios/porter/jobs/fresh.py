@@ -1,32 +1,42 @@
-"""The fresh job (``[porter] index_open_windows``): the newest events,
-searchable within seconds instead of once their window closed.
+"""The fresh job (``[porter] index_open_windows``, on by default): the
+newest events, searchable within seconds instead of once their window
+closed.
 
 Each pass, for every window a buck still holds open, it fetches what each
 buck appended since the last pass (the fetch is by byte offset, so only the
-new records travel), merges the copies, leaves out what the index job
-would (events it cannot hold, events older than the index keeps) and loads
-the rest into the recent index.
+new records travel), merges the copies (skipping, undecoded, frames it took
+in an earlier pass of the window), claims the events for the window in the
+dedup ledger as the window's own load does (dropping those the ledger
+gives to another window), leaves out those older than the index keeps
+(counted, as the index job counts them) and loads the rest into the recent
+index.
 
-Exactly once: the index job still loads every window whole once it is
-closed, with the dedup ledger's claims, and marks it; that is what the
-state, the archive and pruning go by. The fresh job marks nothing and
-claims nothing: it only puts events in the index early. The index keeps an
-event once by its key (source id, offset, id: ``INSERT OR IGNORE`` in
-SQLite, ``_id`` with op type create in Elasticsearch and OpenSearch), so
-the window's load later adds nothing twice. What it costs: the newest
-events are fetched and decoded twice (here, then with their window), and
-the index looks up each once more.
+Exactly once: what it loaded is remembered per window (``ctx.early``,
+``helios.porter.early``): per buck the offset loaded up to, and the frames
+taken. Once the window is closed, the index job fetches each buck's copy
+from that offset on only, skips those frames, claims and loads the rest,
+and marks the window (what the state, the archive and pruning go by), its
+count adding what was loaded early. An offset moves only once its events
+were claimed and loaded; a fetch, claim or load that fails leaves it, to
+be fetched again (the next pass, or the window's own load). A porter
+killed meanwhile forgets the offsets and loads the window whole: the
+ledger gives it the same events again and the index keeps each once by its
+key (source id, offset, id: ``INSERT OR IGNORE`` in SQLite, ``_id`` with
+op type create in Elasticsearch and OpenSearch). What unusable frames a
+fetch brings are kept in the quarantine first, as the window's load would.
 
-A fetch or load that fails is logged and left: the window's own load later
-makes up for it. Offsets are kept in memory only; after a restart a window
-still open is fetched from its start (loaded again, kept once)."""
+What it costs: one fetch and decode per event, as with the window loads
+alone, but in more, smaller loads (a transaction a pass per open window).
+"""
 
 from __future__ import annotations
 
 import time
 
 from helios.errors import HeliosError, QueryError
+from helios.porter.early import Early, Mark, Resumed
 from helios.porter.jobs.base import NS, Context, Pass, first_day, log, window_id
+from helios.porter.jobs.window import keep_aside
 from helios.porter.merge import Merger
 from helios.porter.workers import Resources
 from helios.store.layout import BucketName
@@ -40,15 +50,17 @@ class FreshJob:
         spec = dict(ctx.spec)
         spec["index_options"] = {k: v for k, v in spec.get("index_options", {}).items() if k != "workers"}
         self.res = Resources(spec)
-        self.offsets: dict[tuple[str, str], int] = {}   # (bucket id, buck endpoint) -> bytes fetched
         self._failed_logged = 0.0
 
     def run_pass(self, p: Pass) -> bool:
         ctx = self.ctx
+        listed = {name for name, _ in p.listed}
+        # Forget the windows no buck holds any more (pruned, or dropped by an operator).
+        for name in [n for n in ctx.early if n not in listed]:
+            del ctx.early[name]
         if not ctx.index_backoff.ready(time.time()) or ctx.index_backoff.failures:
             return False  # the index is failing: the index job retries it, not us
         wanted = set(ctx.cfg.environments)
-        open_ids = set()
         worked = False
         for name, held in p.listed:
             if ctx.stopping.is_set():
@@ -57,40 +69,52 @@ class FreshJob:
                 continue
             if not any(e.open for e in held.values()):
                 continue
-            open_ids.update(e.id for e in held.values())
             worked |= self.load_new(name, held)
-        # Forget the offsets of windows no longer open: their own load took over.
-        self.offsets = {k: v for k, v in self.offsets.items() if k[0] in open_ids}
         return worked
 
     def load_new(self, name: BucketName, held: dict) -> bool:
         ctx = self.ctx
-        merger = Merger(name.environment, window=name)
-        moved: dict[tuple[str, str], int] = {}
+        early = ctx.early.get(name) or Early()
+        merger = Merger(name.environment, window=name, owners=ctx.frame_owners, taken=early.frames)
+        moved: dict[str, Mark] = {}
         for ep, entry in held.items():
-            key = (entry.id, ep)
-            start = self.offsets.get(key, 0)
-            if entry.size <= start:
+            resumed = Resumed(ctx.qc, ep, entry, early)
+            if entry.size <= resumed.mark.offset:
                 continue
             try:
-                stream = ctx.qc.fetch_bucket(ep, entry.id, offset=start)
-                for frame in stream:
+                for frame in resumed:
                     merger.add_frame(frame)
             except QueryError as exc:
+                # What this buck's stream gave before it failed is loaded below
+                # (claimed and kept once); its offset stays, so it is fetched again.
                 self._note_failure(f"fetching window {window_id(name)} from {ep}: {exc}")
                 continue
-            moved[key] = stream.next
-        if not moved:
+            moved[ep] = resumed.mark
+        if not moved and not merger.digests:
+            return False
+        if merger.set_aside and not keep_aside(ctx, name, merger):
+            return False
+        try:
+            rows, _ = ctx.seen.claim(name, merger.rows())
+        except HeliosError as exc:
+            self._note_failure(f"recording window {window_id(name)} in the dedup ledger: {exc}")
             return False
         cutoff = first_day(ctx.cfg.recent_days) * NS
-        events = [e for e in merger.rows() if e[1] >= cutoff]
+        events = [e for e in rows if e[1] >= cutoff]
+        old = [e[1] for e in rows if e[1] < cutoff] if len(events) < len(rows) else []
         try:
             if events:
                 self.res.index.load(name.environment, events)
         except (HeliosError, OSError, ValueError) as exc:
             self._note_failure(f"loading {len(events)} event(s) of window {window_id(name)}: {exc}")
             return False
-        self.offsets.update(moved)
+        # Claimed and loaded: the window's own load goes on from here.
+        early.offsets.update(moved)
+        early.frames |= merger.digests
+        early.events += len(events)
+        if old:
+            early.add_left_out((len(old), min(old), max(old)))
+        ctx.early[name] = early
         ctx.counts["fresh_loaded"] += len(events)
         return bool(events)
 

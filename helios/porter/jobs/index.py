@@ -4,7 +4,12 @@ holds it, merged, cleared of events an earlier window already ported and of
 events older than the index keeps (counted as ``left_out``, warned about
 once per environment and pass), and loaded by the index loader. A buck that
 held the window but was down when it was loaded is fetched alone when it
-comes back."""
+comes back.
+
+A window the fresh job loaded early while it was open
+(``[porter] index_open_windows``) is fetched from where that left off on
+each buck (``helios.porter.early``), and only the rest is claimed and
+loaded; the window's counts add what was loaded early."""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import time
 from typing import Any
 
 from helios.porter import report
+from helios.porter.early import Early
 from helios.porter.jobs.base import (
     NS,
     Backoff,
@@ -67,6 +73,9 @@ class IndexJob(WindowJob):
                 todo.append((name, srcs, states.get(name)))
         return todo
 
+    def early(self, name: BucketName) -> Early | None:
+        return self.ctx.early.get(name)
+
     def events(self, merger: Merger) -> list:
         # The index sorts as it searches, so its loads take the rows as decoded.
         return merger.rows()
@@ -79,17 +88,28 @@ class IndexJob(WindowJob):
             meta["too_old"] = len(old)
             meta["left_out"] = (len(old), min(old), max(old))
             events = kept
+        meta["early"] = early = self.early(name)
+        if early is not None and early.left_out:
+            lo = meta.get("left_out") or (0, early.left_out[1], early.left_out[2])
+            meta["left_out"] = (lo[0] + early.left_out[0], min(lo[1], early.left_out[1]),
+                                max(lo[2], early.left_out[2]))
         return Job("index", {"environment": name.environment}, events, meta)
 
     def done(self, job: Job, value: Any) -> None:
         ctx, m = self.ctx, job.meta
         name: BucketName = m["name"]
         took = time.monotonic() - job.started
-        ctx.state.mark_indexed(name, len(job.events), m["sources"], left_out=m.get("left_out"))
+        early: Early | None = m.get("early")
+        before = early.events if early is not None else 0
+        ctx.state.mark_indexed(name, before + len(job.events), m["sources"], left_out=m.get("left_out"))
+        if early is not None and ctx.early.get(name) is early:
+            del ctx.early[name]   # the window is loaded: a buck fetched again later is fetched whole
         if m.get("left_out"):
             self._note_left_out(name.environment, *m["left_out"])
         new = (f"{value} new to the index" if not m.get("loaded_with") else
                f"{value} new to the index with the {m['loaded_with']} window(s) loaded with it")
+        if before:
+            new += f", and {before} loaded while it was open"
         log.info("Indexed window %s: %d event(s), %s, from %d buck(s) "
                  "(dropped: %d duplicate frame(s) or event(s), %d frame(s) and %d event(s) ported "
                  "with an earlier window%s) in %.2f s.",

@@ -13,6 +13,7 @@ from typing import Any
 from helios.errors import HeliosError, QueryError
 from helios.porter import report
 from helios.porter.jobs.base import LEASE_S, Backoff, Context, Pass, log, window_id
+from helios.porter.early import Early, Resumed
 from helios.porter.merge import Merger
 from helios.porter.state import WindowState
 from helios.porter.workers import Job
@@ -51,6 +52,11 @@ class WindowJob:
     @property
     def busy(self) -> int:
         return 0
+
+    def early(self, name: BucketName) -> Early | None:
+        """What was loaded of the window while it was open, to go on from
+        (``helios.porter.early``); None: the window is fetched whole."""
+        return None
 
     # The round.
     def run_pass(self, p: Pass) -> bool:
@@ -110,15 +116,17 @@ class WindowJob:
 
     def fetch(self, name: BucketName, srcs: dict) -> tuple[Merger, list[str], dict[str, str]]:
         ctx = self.ctx
-        merger = Merger(name.environment, window=name, owners=ctx.frame_owners)
+        early = self.early(name)
+        merger = Merger(name.environment, window=name, owners=ctx.frame_owners,
+                        taken=early.frames if early is not None else frozenset())
         ok: list[str] = []
         failed: dict[str, str] = {}
         for ep, entry in srcs.items():
             if ctx.stopping.is_set():
                 return merger, [], failed
             try:
-                stream = ctx.qc.fetch_bucket(ep, entry.id)
-                for frame in stream:
+                resumed = Resumed(ctx.qc, ep, entry, early)
+                for frame in resumed:
                     if ctx.stopping.is_set():
                         # Asked to stop: a window not yet handed to a job is
                         # dropped (nothing was marked), not fetched to its end.
@@ -129,7 +137,8 @@ class WindowJob:
                 log.warning("Could not fetch window %s from buck %s (%s); the other bucks' copies go on, "
                             "and this one is fetched again later.", window_id(name), ep, exc)
                 continue
-            if stream.corrupt_records or stream.skipped_bytes:
+            stream = resumed.stream
+            if stream is not None and (stream.corrupt_records or stream.skipped_bytes):
                 log.warning("Buck %s's copy of window %s is damaged: %d corrupt record(s), %d byte(s) skipped; "
                             "the intact records were taken.", ep, window_id(name), stream.corrupt_records,
                             stream.skipped_bytes)
@@ -142,24 +151,7 @@ class WindowJob:
         the quarantine (``helios.porter.quarantine``), before the window's
         job runs: once it is marked, the bucks may prune it. False when it
         cannot be written: the window waits for the next pass."""
-        ctx = self.ctx
-        try:
-            added = ctx.quarantine.put(name, merger.set_aside)
-        except (OSError, HeliosError) as exc:
-            log.error("Cannot keep %d frame(s) of window %s in the quarantine (%s): %s; the window is left "
-                      "for the next pass, so nothing is pruned.", len(merger.set_aside), window_id(name),
-                      ctx.quarantine.dir, exc)
-            ctx.counts["quarantine_failures"] += 1
-            ctx.quarantine_failed = True
-            return False
-        if added:
-            ctx.counts["quarantined_frames"] += added
-            ctx.quarantine_at = float("-inf")  # counted again with the next status
-            first = merger.set_aside[0][2][0] if merger.set_aside[0][2] else "?"
-            log.warning("Window %s: %d event(s) that no index or archive can hold and %d frame(s) that do not "
-                        "decode are kept in the quarantine (%s; first: %s); the rest of the window goes on.",
-                        window_id(name), merger.events_aside, merger.bad_frames, ctx.quarantine.dir, first)
-        return True
+        return keep_aside(self.ctx, name, merger)
 
     def finish(self, results: list) -> None:
         now = time.time()
@@ -175,3 +167,24 @@ class WindowJob:
             self.ctx.state.release(self.kind, name)
         if results:
             self.ctx.progressed()
+
+
+def keep_aside(ctx: Context, name: BucketName, merger: Merger) -> bool:
+    """``WindowJob.set_aside``, for any job that ports a window's events."""
+    try:
+        added = ctx.quarantine.put(name, merger.set_aside)
+    except (OSError, HeliosError) as exc:
+        log.error("Cannot keep %d frame(s) of window %s in the quarantine (%s): %s; the window is left "
+                  "for the next pass, so nothing is pruned.", len(merger.set_aside), window_id(name),
+                  ctx.quarantine.dir, exc)
+        ctx.counts["quarantine_failures"] += 1
+        ctx.quarantine_failed = True
+        return False
+    if added:
+        ctx.counts["quarantined_frames"] += added
+        ctx.quarantine_at = float("-inf")  # counted again with the next status
+        first = merger.set_aside[0][2][0] if merger.set_aside[0][2] else "?"
+        log.warning("Window %s: %d event(s) that no index or archive can hold and %d frame(s) that do not "
+                    "decode are kept in the quarantine (%s; first: %s); the rest of the window goes on.",
+                    window_id(name), merger.events_aside, merger.bad_frames, ctx.quarantine.dir, first)
+    return True
