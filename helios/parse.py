@@ -89,7 +89,7 @@ _COL0, _COL1, _COL2, _COL3 = (operator.itemgetter(k) for k in range(4))
 _GETTERS = tuple(operator.itemgetter(k) for k in range(16))
 
 
-def _getters(n: int) -> Sequence[operator.itemgetter]:
+def _getters(n: int) -> Sequence[operator.itemgetter[Any]]:
     return _GETTERS[:n] if n <= len(_GETTERS) else [operator.itemgetter(k) for k in range(n)]
 
 _PASS_NAMES = {"_run_3164_fast": "rfc3164", "_run_3164": "rfc3164", "_run_5424": "rfc5424",
@@ -414,7 +414,9 @@ class Parser(Clock):
         return heads, list(map(_COL0, rows)), sevs, list(map(_COL1, rows)), list(map(_COL2, rows)), None
 
     def _3164_host_tag(self, names: bytes) -> tuple[str, str]:
-        host, tag = L.RFC3164_FAST_NAMES.fullmatch(names).groups()
+        m = L.RFC3164_FAST_NAMES.fullmatch(names)
+        assert m is not None   # the fast pass's header pattern matched these bytes already
+        host, tag = m.groups()
         return self._hosts[host], self._apps[tag]
 
     def _run_app_fast(self, text: bytes, n: int) -> tuple[Any, ...]:
@@ -458,7 +460,7 @@ class Parser(Clock):
 
     def _5424_merged(self, key: tuple[bytes, bytes, bytes]) -> dict[str, Any] | None:
         procid, msgid, sd = key
-        found = self._5424_ids[procid, msgid]
+        found: dict[str, Any] | None = self._5424_ids[procid, msgid]
         if sd and sd != b"-":
             found = {**self._5424_sd[sd], **(found or {})}
         return found
@@ -711,11 +713,11 @@ class _BsdHeaders(Cache):
     whose time did not convert is not kept (its time is the receive time of one chunk).
     (One method a miss: a header is new each second per host and app.)"""
 
-    def __init__(self, times: Cache, names: Cache, fixed: dict, size: int) -> None:
-        super().__init__(None, fixed, size)
+    def __init__(self, times: Cache, names: Cache, fixed: dict[bytes, tuple[int, str, str]], size: int) -> None:
+        super().__init__(self.__missing__, fixed, size)   # (the fn is not used: __missing__ is this class's own)
         self.times, self.names = times, names
 
-    def __missing__(self, head):
+    def __missing__(self, head: bytes) -> tuple[int, str, str]:
         stamp = head[:15]
         times = self.times
         value = (times[stamp], *self.names[head[15:]])

@@ -120,8 +120,9 @@ class Clock:
         self._apache_times = TimeCache(self._apache_ns)
         self._access_times = TimeCache(self._access_ns)
         self._glog_times = TimeCache(self._glog_ns)
-        self._yearless = (self._bsd_times, self._app_times, self._logcat_times, self._other_seconds,
-                          self._glog_times)
+        # The caches whose values depend on the year (cleared with it); a subclass adds its own.
+        self._yearless: tuple[Cache, ...] = (self._bsd_times, self._app_times, self._logcat_times,
+                                             self._other_seconds, self._glog_times)
         self._time_caches = (self._iso_times, self._bsd_times, self._app_times, self._logcat_times,
                              self._apache_times, self._access_times, self._glog_times)
         self._rule_times = [TimeCache(self._rule_reader(r)) for r in rules]
