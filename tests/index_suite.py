@@ -14,7 +14,7 @@ import pytest
 
 from helios.index import Index, Query, parse_query
 from helios.index.query import matches
-from helios.model import Event
+from helios.model import INVENTORY_APP, Event
 
 DAY = 86_400 * 10**9
 T0 = 1_700_006_400 * 10**9          # 2023-11-15T00:00:00Z, a day start
@@ -105,6 +105,18 @@ def test_rows_as_decoded_load_like_events(index):
     assert index.load(ENV, rows) == len(events)
     assert index.load(ENV, events) == 0
     assert index.search(query()) == sorted(events, key=lambda e: (e.time, e.id))
+
+
+def test_the_tailers_inventory_records_are_not_indexed(index):
+    # They are for the audit (which reads the bucks); in search, counts and
+    # the field sidebar they would pass for log lines.
+    lines = [make_event(i, T0 + i, b"line %d" % i) for i in range(3)]
+    records = [make_event(100 + i, T0 + i, b"inventory", app=INVENTORY_APP) for i in range(2)]
+    assert index.load(ENV, [*lines, *records]) == 3
+    assert index.load(ENV, [list(e)[:11] for e in records]) == 0          # as rows too
+    assert index.search(query()) == lines
+    assert index.count(query(f"app:{INVENTORY_APP}")) == 0
+    assert INVENTORY_APP not in dict(index.top(query(), "app"))
 
 
 def test_a_term_matches_whole_words_ignoring_ascii_case(loaded):

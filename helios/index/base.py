@@ -40,7 +40,7 @@ from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
 
 from helios.errors import IndexStoreError
 from helios.index.query import Query
-from helios.model import Event
+from helios.model import INVENTORY_APP, Event
 
 __all__ = ["DEFAULT_NAME", "FACETS", "Index", "KINDS", "check_name", "histogram_step", "open_index", "scan",
            "top_values"]
@@ -111,6 +111,17 @@ class Index(Protocol):
 
     def close(self) -> None:
         """Release connections; the index stays."""
+
+
+def searchable(events: Sequence) -> Sequence:
+    """What an index takes of ``events`` (Events or rows in Event field
+    order): all but the tailers' inventory records. Those are for
+    ``helios audit``, which reads them from the bucks (the archive keeps them
+    too); in an index they would show in searches, counts and the field
+    sidebar as if they were log lines."""
+    if not any(e[4] == INVENTORY_APP for e in events):
+        return events
+    return [e for e in events if e[4] != INVENTORY_APP]
 
 
 def scan(index: Index, q: Query, page: int = SCAN_PAGE) -> Iterator[Event]:

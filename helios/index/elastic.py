@@ -56,7 +56,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import msgpack
 
 from helios.errors import IndexStoreError
-from helios.index.base import (DEFAULT_NAME, check_context, check_name, check_step, check_top, context_by_time,
+from helios.index.base import (DEFAULT_NAME, check_context, check_name, check_step, check_top, context_by_time, searchable,
                                day_of, merge_top)
 from helios.index.query import Query, field_pairs
 from helios.model import ROW_FIELDS, Event, severity_name
@@ -298,6 +298,7 @@ class ElasticIndex:
         """Bulk-create the events; return how many were new (the rest were
         there already). Searchable once it returns."""
         self._check_environment(environment)
+        events = searchable(events)
         if not len(events):
             return 0
         events = [e if type(e) is Event else Event(*e[:ROW_FIELDS], environment) for e in events]

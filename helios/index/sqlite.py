@@ -104,7 +104,7 @@ import msgpack
 
 from helios.errors import IndexStoreError
 from helios.gctune import tune_gc
-from helios.index.base import (DEFAULT_NAME, check_context, check_name, check_step, check_top, context_by_time,
+from helios.index.base import (DEFAULT_NAME, check_context, check_name, check_step, check_top, context_by_time, searchable,
                                day_of, merge_top)
 from helios.store import durable
 from helios.index.query import DAY_NS, Query, field_pairs, word_regex
@@ -820,6 +820,7 @@ class SqliteIndex:
         order); return how many were new. Idempotent; see the module docstring."""
         if not valid_environment(environment):
             raise IndexStoreError(f"sqlite index: {environment!r} is not a valid environment name")
+        events = searchable(events)
         if not len(events):
             return 0
         meta = self._ensure_meta()

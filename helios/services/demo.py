@@ -131,11 +131,10 @@ class Demo:
         return c
 
     def searchable(self) -> int | None:
-        """Distinct events in the recent index (the porter keeps each once),
-        the tailer's inventory records aside; None before the first load."""
+        """Distinct events in the recent index (the porter keeps each once;
+        the index holds no inventory record); None before the first load."""
         from helios.index.base import open_index
         from helios.index.query import parse_query
-        from helios.model import INVENTORY_APP
 
         if not (self.dir / "index" / "helios-recent").exists():
             return None
@@ -143,9 +142,7 @@ class Demo:
             index = open_index("sqlite", str(self.dir / "index"), "helios-recent")
             try:
                 every = parse_query("", environment=self.environment, start=0, end=2 ** 63 - 1, limit=None)
-                inventory = parse_query(f"app:{INVENTORY_APP}", environment=self.environment, start=0,
-                                        end=2 ** 63 - 1, limit=None)
-                return index.count(every) - index.count(inventory)
+                return index.count(every)
             finally:
                 index.close()
         except (HeliosError, OSError, sqlite3.Error):  # busy or not there yet: a guide, shown next second
