@@ -466,3 +466,26 @@ def test_rollup_counts_an_event_given_twice_in_one_load_once(tmp_path):
     with open_index("sqlite", str(tmp_path)) as index:
         assert index.load(ENV, events + events[100:300] + events[:5]) == 600
         _check_rollup_answers(index, events, rng, queries=15)
+
+
+def test_files_with_and_without_fts5_row_sizes_load_and_answer_the_same(tmp_path, monkeypatch):
+    """Files made before columnsize=0 keep their %_docsize tables; an index
+    holding both kinds (one day each) loads and answers as one."""
+    events = corpus()
+    old_day = [e for e in events if e.time < T0 + 86_400 * 10**9]
+    with monkeypatch.context() as m:
+        m.setattr(sqlite_index, "_NO_SIZES", "")
+        with open_index("sqlite", str(tmp_path), term_index=True) as index:
+            index.load(ENV, old_day[:len(old_day) // 2])
+    with open_index("sqlite", str(tmp_path), term_index=True) as index:
+        index.load(ENV, old_day[len(old_day) // 2:])
+        index.load(ENV, events)
+        index.load(ENV, events)
+        for text in ("error", '"conn reset"', "host:web-2 error", "Failed", '"ssh2"'):
+            assert index.search(query(text)) == expected(query(text), events), text
+            assert index.count(query(text)) == len(expected(query(text), events)), text
+    kinds = {}
+    for db in (tmp_path / "helios-recent").rglob("*.db"):
+        tables = {r[0] for r in sqlite3.connect(db).execute("SELECT name FROM sqlite_master")}
+        kinds[db.parent.name] = ("tri_docsize" in tables, "words_docsize" in tables)
+    assert sorted(set(kinds.values())) == [(False, False), (True, True)], kinds
