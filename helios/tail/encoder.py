@@ -2,8 +2,8 @@
 
 A ``Job`` is what one batch was: chunks of lines read from files, with the
 file offsets they commit. ``Encoder.encode`` turns a job into batch frames:
-it parses every chunk into columns, zips the columns into event rows, and
-encodes rows into frames of at most ``batch_events`` events. A frame's
+it parses every chunk into columns and encodes the columns as they are
+(``codec.encode_runs``) into frames of at most ``batch_events`` events. A frame's
 header carries one environment, so rows are grouped by theirs first: the
 tailer's, or a ``[[tailer.parse]]`` table's for its files, or a rule's for
 the lines it matched (``helios.parsing.profiles``). It is pure
@@ -102,7 +102,7 @@ class Encoder:
         self.profiles = Profiles(settings.format, settings.host, settings.app, settings.timezone, settings.parse)
 
     def encode(self, chunks: list[tuple[Chunk, int]]) -> Result:
-        groups: dict[str, tuple[list, list[int]]] = {}     # environment -> (rows, times), in the order met
+        groups: dict[str, list[tuple]] = {}     # environment -> runs (codec.encode_runs), in the order met
         line_bytes = 0
         read = dropped = 0
         for chunk, received in chunks:
@@ -132,29 +132,46 @@ class Encoder:
                 offsets, fields = chunk.offsets, chunk.fields
                 if any(cols.fields):        # the tailer's markers (split, ...) and the parsed fields
                     fields = [_merged(mine, parsed) for mine, parsed in zip(fields, cols.fields)]
-            # Ids travel empty: the codec derives them from the key and the offset.
-            made = zip(itertools.repeat(b""), cols.times, itertools.repeat(received), cols.hosts, cols.apps,
-                       cols.severities, itertools.repeat(chunk.path), offsets, messages, fields,
-                       itertools.repeat(chunk.key))
+            # The parser's columns go out as they are: one run per file read
+            # (ids travel empty: the codec derives them from the key and the offset).
+            columns = (cols.times, cols.hosts, cols.apps, cols.severities, offsets, messages, fields)
             if not moved:
-                rows, times = groups.setdefault(env, ([], []))
-                rows.extend(made)
-                times.extend(cols.times)
+                groups.setdefault(env, []).append((chunk.path, chunk.key, received, *columns))
             else:
-                for k, row in enumerate(made):
-                    rows, times = groups.setdefault(moved.get(k, env), ([], []))
-                    rows.append(row)
-                    times.append(row[1])
+                picks: dict[str, list[int]] = {}
+                for k in range(len(offsets)):
+                    picks.setdefault(moved.get(k, env), []).append(k)
+                for to, ks in picks.items():
+                    groups.setdefault(to, []).append(
+                        (chunk.path, chunk.key, received, *([col[k] for k in ks] for col in columns)))
             line_bytes += sum(map(len, lines))
-        n = self.s.batch_events
         frames, envs, counts = [], [], []
-        for env, (rows, times) in groups.items():
-            for i in range(0, len(rows), n):
-                frames.append(codec.encode_rows(env, self.s.host, rows[i:i + n], min(times[i:i + n]),
-                                                max(times[i:i + n])))
+        for env, runs in groups.items():
+            for part in _parts(runs, self.s.batch_events):
+                frames.append(codec.encode_runs(env, self.s.host, part, min(min(r[3]) for r in part),
+                                                max(max(r[3]) for r in part)))
                 envs.append(env)
-                counts.append(len(rows[i:i + n]))
+                counts.append(sum(len(r[3]) for r in part))
         return Result(frames, read, line_bytes, dropped, envs, counts)
+
+
+def _parts(runs: list[tuple], n: int):
+    """Runs in frames of at most ``n`` events: a run that crosses a
+    frame's end is cut in two; empty runs are left out."""
+    part: list[tuple] = []
+    size = 0
+    for run in runs:
+        start, total = 0, len(run[3])
+        while start < total:
+            take = min(n - size, total - start)
+            part.append(run if take == total else run[:3] + tuple(col[start:start + take] for col in run[3:]))
+            size += take
+            start += take
+            if size >= n:
+                yield part
+                part, size = [], 0
+    if part:
+        yield part
 
 
 def _collapse_drops(cols, drop: list[int]):

@@ -45,6 +45,41 @@ def test_frames_hold_at_most_batch_events_and_every_line_once():
     assert result.lines == 120
 
 
+def test_chunks_of_two_files_cut_across_frames_keep_each_lines_source_offset_and_id():
+    """Runs (one per chunk) cut where a frame ends: every event still has its
+    own file, offset, receive time and id, in the order read; a slow-path
+    chunk (messages given one per event) keeps its marks."""
+    other = b"o" * 16
+    a = b"".join(b"Nov 30 10:00:01 web1 a[1]: a%d\n" % i for i in range(30))
+    b = b"".join(b"Nov 30 10:00:02 web2 b[2]: b%d\n" % i for i in range(45))
+    slow = Chunk.events("/var/log/c.log", other, 900, [(800, b"Nov 30 10:00:03 web3 c: long\nmore", {"split": 1}),
+                                                        (850, b"Nov 30 10:00:03 web3 c: end", None)])
+    job = Job()
+    job.add(Chunk("/var/log/a.log", KEY, 100, 100 + len(a), a), 7, 0.0)
+    job.add(Chunk("/var/log/b.log", other, 0, len(b), b), 8, 0.0)
+    job.add(slow, 9, 0.0)
+    job.add(Chunk("/var/log/a.log", KEY, 100 + len(a), 100 + 2 * len(a), a), 10, 0.0)
+    result = Encoder(SETTINGS).encode(job.chunks)
+    assert [codec.check_frame(f).count for f in result.frames] == [50, 50, 7] == result.sizes
+    events = [e for f in result.frames for e in codec.decode(f)[1]]
+    expect, off = [], 100
+    for rec, data in ((7, a), (10, a)):
+        for line in data.splitlines(keepends=True):
+            expect.append(("/var/log/a.log", KEY, off, rec, line[:-1]))
+            off += len(line)
+        if rec == 7:
+            boff = 0
+            for line in b.splitlines(keepends=True):
+                expect.append(("/var/log/b.log", other, boff, 8, line[:-1]))
+                boff += len(line)
+            expect += [("/var/log/c.log", other, 800, 9, b"Nov 30 10:00:03 web3 c: long\nmore"),
+                       ("/var/log/c.log", other, 850, 9, b"Nov 30 10:00:03 web3 c: end")]
+    assert [(e.source, e.source_id, e.offset, e.received, e.message) for e in events] == expect
+    assert all(e.id == line_id(e.source_id, e.offset) for e in events)
+    assert [e.fields for e in events if e.source == "/var/log/c.log"] == [{"split": 1}, None]
+    assert {e.host for e in events} == {"web1", "web2", "web3"}
+
+
 @pytest.mark.parametrize("count", [1, 2])
 def test_workers_give_the_same_frames_in_the_order_of_the_jobs(count):
     local = Workers(SETTINGS, 0)
