@@ -26,6 +26,7 @@ import itertools
 import json
 import logging
 import operator
+import os
 import signal
 import socket
 import subprocess
@@ -213,26 +214,50 @@ def _merged(mine: dict | None, parsed: dict | None) -> dict | None:
 
 # --- workers ---
 
-def _pack_chunks(chunks: list[tuple[Chunk, int]]) -> bytes:
-    return msgpack.packb([(c.path, c.key, c.offset, c.end, c.data, c.messages, c.offsets, c.fields, r)
-                          for c, r in chunks], use_bin_type=True)
+# A job crosses to a worker as a small msgpack message (each chunk's path,
+# key, offsets, slow-path lists and the size of its bytes) on the
+# ``Connection``, then each chunk's bytes as they are on the socket itself:
+# no packing, no copy into a message, and the worker receives each chunk
+# straight into the one bytes object the parser reads (``MSG_WAITALL``).
+# That hand-off was ~0.25 us of each line's CPU (packed, unpacked and copied
+# through ``recv_bytes`` twice); the frames coming back are small.
+
+def _send_job(conn: Connection, sock: socket.socket, chunks: list[tuple[Chunk, int]]) -> None:
+    conn.send_bytes(msgpack.packb([(c.path, c.key, c.offset, c.end, len(c.data), c.messages, c.offsets, c.fields, r)
+                                   for c, r in chunks], use_bin_type=True))
+    for c, _ in chunks:
+        if c.data:
+            sock.sendall(c.data)
 
 
-def _unpack_chunks(data: bytes) -> list[tuple[Chunk, int]]:
-    return [(Chunk(p, k, o, e, d, m, offs, f), r)
-            for p, k, o, e, d, m, offs, f, r in msgpack.unpackb(data, raw=False, use_list=True)]
+def _recv_job(conn: Connection, sock: socket.socket) -> list[tuple[Chunk, int]]:
+    """The next job (raises EOFError or OSError once the tailer let go)."""
+    out = []
+    for p, k, o, e, n, m, offs, f, r in msgpack.unpackb(conn.recv_bytes(), raw=False, use_list=True):
+        out.append((Chunk(p, k, o, e, _recv_exact(sock, n), m, offs, f), r))
+    return out
 
 
-def _work(conn: Connection, settings: Settings) -> None:
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    data = sock.recv(n, socket.MSG_WAITALL) if n else b""
+    while len(data) < n:    # a signal cut the wait short (rare): the rest, joined
+        more = sock.recv(n - len(data), socket.MSG_WAITALL)
+        if not more:
+            raise EOFError("the tailer closed the pipe")
+        data += more
+    return data
+
+
+def _work(conn: Connection, sock: socket.socket, settings: Settings) -> None:
     """A worker's life: jobs in, results out, in order, until the pipe closes."""
     encoder = Encoder(settings)
     tune_gc()
     while True:
         try:
-            data = conn.recv_bytes()
+            chunks = _recv_job(conn, sock)
         except (EOFError, OSError):
             return
-        r = encoder.encode(_unpack_chunks(data))
+        r = encoder.encode(chunks)
         try:
             conn.send_bytes(msgpack.packb([r.frames, r.lines, r.line_bytes, r.dropped, r.envs, r.sizes],
                                           use_bin_type=True))
@@ -240,8 +265,9 @@ def _work(conn: Connection, settings: Settings) -> None:
             return
 
 
-def _start(settings: Settings) -> tuple[Connection, subprocess.Popen]:
-    """A worker process, talking over a socket pair. A plain subprocess, not
+def _start(settings: Settings) -> tuple[Connection, socket.socket, subprocess.Popen]:
+    """A worker process, talking over a socket pair (as a ``Connection`` for
+    messages and as a socket for chunks' bytes). A plain subprocess, not
     multiprocessing's: its spawn would import the tailer's ``__main__`` again,
     and a fork of a process with a ZeroMQ context is not safe."""
     mine, theirs = socket.socketpair()
@@ -249,9 +275,12 @@ def _start(settings: Settings) -> tuple[Connection, subprocess.Popen]:
         proc = subprocess.Popen([sys.executable, "-m", "helios.tail.encoder", str(theirs.fileno()),
                                  json.dumps(asdict(settings))], pass_fds=(theirs.fileno(),),
                                 stdin=subprocess.DEVNULL)
+    except BaseException:
+        mine.close()
+        raise
     finally:
         theirs.close()
-    return Connection(mine.detach()), proc
+    return Connection(os.dup(mine.fileno())), mine, proc
 
 
 class Workers:
@@ -269,16 +298,18 @@ class Workers:
         self.depth = 1
         self.pending: deque[tuple[Job, Connection | None, Result | None]] = deque()
         self.conns: list[Connection] = []
+        self.socks: dict[Connection, socket.socket] = {}    # each worker's socket, for chunks' bytes
         self.procs: list[subprocess.Popen] = []
         self.turn = 0
         for _ in range(count):
             try:
-                conn, proc = _start(settings)
+                conn, sock, proc = _start(settings)
             except OSError as exc:
                 log.error("Cannot start a tailer encoder process (%s); the tailer encodes by itself.", exc)
                 self.close()
                 break
             self.conns.append(conn)
+            self.socks[conn] = sock
             self.procs.append(proc)
 
     @property
@@ -297,7 +328,7 @@ class Workers:
         conn = self.conns[self.turn % len(self.conns)]
         self.turn += 1
         try:
-            conn.send_bytes(_pack_chunks(job.chunks))
+            _send_job(conn, self.socks[conn], job.chunks)
             self.pending.append((job, conn, None))
         except (OSError, ValueError) as exc:
             self._lost(conn, exc)
@@ -338,10 +369,11 @@ class Workers:
                              for j, _, r in self.pending)
 
     def close(self) -> None:
-        conns, procs = self.conns, self.procs
-        self.conns, self.procs = [], []
+        conns, socks, procs = self.conns, self.socks, self.procs
+        self.conns, self.socks, self.procs = [], {}, []
         for conn in conns:
             conn.close()
+            socks[conn].close()     # the worker sees the end once both are closed
         for p in procs:
             try:
                 p.wait(timeout=2)  # the closed pipe ends it
@@ -355,5 +387,6 @@ if __name__ == "__main__":
     # tailer decides when its workers are done, by closing their pipes.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    _work(Connection(int(sys.argv[1])), Settings(**json.loads(sys.argv[2])))
+    fd = int(sys.argv[1])
+    _work(Connection(fd), socket.socket(fileno=os.dup(fd)), Settings(**json.loads(sys.argv[2])))
 
