@@ -78,13 +78,45 @@ class Job:
     nbytes: int = 0
     opened: float = 0.0  # monotonic time of its first chunk
 
-    def add(self, chunk: Chunk, received: int, opened: float) -> None:
+    def add(self, chunk: Chunk, received: int, opened: float, room: int | None = None) -> Chunk | None:
+        """Add a chunk; with ``room``, only its first ``room`` lines if it is
+        a fast-path chunk of more: returns the rest (None if it all went in),
+        for the next job. A job cut at ``batch_events`` lines makes one full
+        frame, not a full one and a small one (each frame costs its spool
+        record, two sends and the bucks' work on it, whatever its size)."""
         if not self.chunks:
             self.opened = opened
+        rest = None
+        if chunk.messages is not None:
+            lines = len(chunk.messages)
+        else:
+            lines = chunk.data.count(b"\n")
+            if room is not None and 0 < room < lines:
+                chunk, rest = _cut(chunk, room, lines)
+                lines = room
         self.chunks.append((chunk, received))
         self.commits[chunk.key] = chunk.end
-        self.lines += len(chunk.messages) if chunk.messages is not None else chunk.data.count(b"\n")
+        self.lines += lines
         self.nbytes += len(chunk.data)
+        return rest
+
+
+def _cut(chunk: Chunk, n: int, lines: int) -> tuple[Chunk, Chunk | None]:
+    """A fast-path chunk of ``lines`` lines as its first ``n`` lines and the
+    rest: found from a guess by line length, then newline by newline."""
+    data = chunk.data
+    if chunk.end != chunk.offset + len(data):
+        return chunk, None      # not plain lines from its offset on: left whole
+    cut = data.find(b"\n", max(len(data) * n // lines - 1, 0)) + 1    # found: the last byte is one
+    k = data.count(b"\n", 0, cut)
+    while k > n:
+        cut = data.rfind(b"\n", 0, cut - 1) + 1
+        k -= 1
+    while k < n:
+        cut = data.find(b"\n", cut) + 1
+        k += 1
+    return (Chunk(chunk.path, chunk.key, chunk.offset, chunk.offset + cut, data[:cut]),
+            Chunk(chunk.path, chunk.key, chunk.offset + cut, chunk.end, data[cut:]))
 
 
 @dataclass

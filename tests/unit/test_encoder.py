@@ -8,6 +8,8 @@ import os
 import signal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from helios import codec
 from helios.model import line_id
@@ -191,3 +193,46 @@ def test_workers_keep_each_frames_environment(count):
         workers.close()
     (_, result), = done
     assert by_environment(result) == {"billing": [b"one", b"two"], "audit": [b"AUDIT carol"], "prod": [b"three"]}
+
+
+@settings(max_examples=200, deadline=None)
+@given(lengths=st.lists(st.integers(0, 300), min_size=1, max_size=60), room=st.integers(1, 70),
+       offset=st.integers(0, 10**9))
+def test_a_chunk_cut_at_a_jobs_room_keeps_every_byte_and_offset(lengths, room, offset):
+    data = b"".join(b"x" * n + b"\n" for n in lengths)
+    chunk = Chunk("/var/log/x.log", KEY, offset, offset + len(data), data)
+    job = Job()
+    rest = job.add(chunk, 1, 0.0, room)
+    (first, _), = job.chunks
+    assert job.lines == min(room, len(lengths)) == first.data.count(b"\n")
+    assert job.commits == {KEY: first.end} and first.offset == offset and first.end == offset + len(first.data)
+    if room >= len(lengths):
+        assert rest is None and first is chunk
+    else:
+        assert first.data + rest.data == data
+        assert (rest.offset, rest.end) == (first.end, chunk.end)
+
+
+def test_jobs_cut_at_batch_events_make_full_frames_only():
+    """The tailer fills a job to ``batch_events`` lines and carries the rest
+    of a chunk to the next job: 120 lines in chunks of 35 make frames of 50,
+    50 and 20, the lines in order, each offset as read."""
+    data = b"".join(b"Nov 30 10:00:00 web1 nginx[1]: line %d\n" % i for i in range(120))
+    starts = [0] + [i + 1 for i, c in enumerate(data) if c == 10]
+    chunks = [Chunk("/x", KEY, starts[i], starts[min(i + 35, 120)], data[starts[i]:starts[min(i + 35, 120)]])
+              for i in range(0, 120, 35)]
+    done, job = [], Job()
+    for chunk in chunks:
+        while chunk is not None:
+            chunk = job.add(chunk, 1, 0.0, SETTINGS.batch_events - job.lines)
+            if job.lines >= SETTINGS.batch_events:
+                done.append(job)
+                job = Job()
+    done.append(job)
+    encoder = Encoder(SETTINGS)
+    results = [encoder.encode(j.chunks) for j in done]
+    assert [r.sizes for r in results] == [[50], [50], [20]]
+    assert [j.commits[KEY] for j in done] == [starts[50], starts[100], len(data)]
+    events = [e for r in results for f in r.frames for e in codec.decode(f)[1]]
+    assert [e.offset for e in events] == starts[:120]
+    assert [e.message for e in events] == data.splitlines()
