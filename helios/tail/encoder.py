@@ -177,7 +177,9 @@ class Encoder:
                 for to, ks in picks.items():
                     groups.setdefault(to, []).append(
                         (chunk.path, chunk.key, received, *([col[k] for k in ks] for col in columns)))
-            line_bytes += sum(map(len, lines))
+            # Bytes of the lines as read, their newlines left out (of plain lines: all but the newlines).
+            line_bytes += len(chunk.data) - len(lines) if sizes is None and chunk.messages is None \
+                else sum(map(len, lines))
         frames, envs, counts = [], [], []
         for env, runs in groups.items():
             for part in _parts(runs, self.s.batch_events):
