@@ -27,6 +27,7 @@ import json
 import logging
 import operator
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -90,7 +91,7 @@ class Job:
         if chunk.messages is not None:
             lines = len(chunk.messages)
         else:
-            lines = chunk.data.count(b"\n")
+            lines = chunk.lines if chunk.lines >= 0 else chunk.data.count(b"\n")
             if room is not None and 0 < room < lines:
                 chunk, rest = _cut(chunk, room, lines)
                 lines = room
@@ -108,7 +109,7 @@ def _cut(chunk: Chunk, n: int, lines: int) -> tuple[Chunk, Chunk | None]:
     if chunk.end != chunk.offset + len(data):
         return chunk, None      # not plain lines from its offset on: left whole
     cut = data.find(b"\n", max(len(data) * n // lines - 1, 0)) + 1    # found: the last byte is one
-    k = data.count(b"\n", 0, cut)
+    k = data.count(b"\n", 0, cut) if cut <= len(data) // 2 else lines - data.count(b"\n", cut)
     while k > n:
         cut = data.rfind(b"\n", 0, cut - 1) + 1
         k -= 1
@@ -116,7 +117,7 @@ def _cut(chunk: Chunk, n: int, lines: int) -> tuple[Chunk, Chunk | None]:
         cut = data.find(b"\n", cut) + 1
         k += 1
     return (Chunk(chunk.path, chunk.key, chunk.offset, chunk.offset + cut, data[:cut]),
-            Chunk(chunk.path, chunk.key, chunk.offset + cut, chunk.end, data[cut:]))
+            Chunk(chunk.path, chunk.key, chunk.offset + cut, chunk.end, data[cut:], lines=lines - n))
 
 
 @dataclass
@@ -333,6 +334,8 @@ class Workers:
         self.pending: deque[tuple[Job, Connection | None, Result | None]] = deque()
         self.conns: list[Connection] = []
         self.socks: dict[Connection, socket.socket] = {}    # each worker's socket, for chunks' bytes
+        # A poll object per worker, made once: Connection.poll(0) builds a selector per call.
+        self.polls: dict[Connection, select.poll] = {}
         self.procs: list[subprocess.Popen] = []
         self.turn = 0
         for _ in range(count):
@@ -344,6 +347,8 @@ class Workers:
                 break
             self.conns.append(conn)
             self.socks[conn] = sock
+            self.polls[conn] = select.poll()
+            self.polls[conn].register(conn.fileno(), select.POLLIN)
             self.procs.append(proc)
 
     @property
@@ -374,7 +379,7 @@ class Workers:
         done = []
         while self.pending:
             job, conn, result = self.pending[0]
-            if result is None and not conn.poll(0):
+            if result is None and not self.polls[conn].poll(0):     # (a worker's end counts as in)
                 break
             done.append(self._take_oldest())
         return done
@@ -404,7 +409,7 @@ class Workers:
 
     def close(self) -> None:
         conns, socks, procs = self.conns, self.socks, self.procs
-        self.conns, self.socks, self.procs = [], {}, []
+        self.conns, self.socks, self.polls, self.procs = [], {}, {}, []
         for conn in conns:
             conn.close()
             socks[conn].close()     # the worker sees the end once both are closed

@@ -211,6 +211,7 @@ def test_a_chunk_cut_at_a_jobs_room_keeps_every_byte_and_offset(lengths, room, o
     else:
         assert first.data + rest.data == data
         assert (rest.offset, rest.end) == (first.end, chunk.end)
+        assert rest.lines == rest.data.count(b"\n")    # counted once: the next job takes it as is
 
 
 def test_jobs_cut_at_batch_events_make_full_frames_only():
