@@ -153,7 +153,12 @@ class Encoder:
                 cols, sizes, keep = _collapse_drops(cols, parser.last_dropped)
                 if moved:
                     moved = {k: moved[i] for k, i in enumerate(keep) if i in moved}
-            if chunk.messages is None:
+            if chunk.messages is None and sizes is None and not moved and cols.messages == cols.lines \
+                    and chunk.end == chunk.offset + len(chunk.data):
+                # Plain lines, each message the line as read: they go as the chunk's bytes,
+                # the first offset and the codec's split give every message and offset back.
+                lines, offsets, messages, fields = cols.lines, chunk.offset, chunk.data, cols.fields
+            elif chunk.messages is None:
                 lines = cols.lines
                 # All in C: len, +1 and the running sum (a generator here costs 5% of the tailer).
                 # Offsets count the lines as read; the messages lack a CRLF's "\r".
@@ -200,6 +205,8 @@ def _parts(runs: list[tuple], n: int):
         start, total = 0, len(run[3])
         while start < total:
             take = min(n - size, total - start)
+            if take < total and type(run[7]) is int:    # a block cut in two: as columns
+                run = run[:7] + codec.block_lines(0, run[7], run[8]) + run[9:]
             part.append(run if take == total else run[:3] + tuple(col[start:start + take] for col in run[3:]))
             size += take
             start += take

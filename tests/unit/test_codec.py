@@ -217,6 +217,34 @@ run_strategy = st.integers(0, 30).flatmap(lambda n: st.tuples(
              min_size=n, max_size=n)))
 
 
+def as_block(run, first):
+    """The run with its messages as one block of lines from offset ``first``
+    (the offsets those lengths give)."""
+    src, sid, rec, times, hosts, apps, sevs, _, messages, fields = run
+    messages = [m.replace(b"\n", b" ") for m in messages]
+    block = b"".join(m + b"\n" for m in messages)
+    offsets, at = [], first
+    for m in messages:
+        offsets.append(at)
+        at += len(m) + 1
+    return (src, sid, rec, times, hosts, apps, sevs, first, block, fields), \
+        (src, sid, rec, times, hosts, apps, sevs, offsets, messages, fields)
+
+
+@settings(max_examples=200, deadline=None)
+@given(runs=st.lists(st.tuples(run_strategy, st.integers(0, 2**40), st.booleans()), max_size=5),
+       compress=st.booleans())
+def test_runs_with_blocks_of_lines_decode_to_the_same_rows(runs, compress):
+    sent, meant = [], []
+    for run, first, block in runs:
+        b, cols = as_block(run, first)
+        sent.append(b if block else cols)
+        meant.append(cols)
+    times = [t for run in meant for t in run[3]] or [0]
+    frame = codec.encode_runs("prod", "tailer-1", sent, min(times), max(times), compress=compress)
+    assert codec.decode_rows(frame)[1] == rows_of(meant)
+
+
 def rows_of(runs):
     """What the row layout carries for these runs (ids derived)."""
     return [[line_id(sid, off), t, rec, h, a, sev, src, off, m, f, sid]
@@ -260,6 +288,10 @@ def test_a_buck_vets_a_runs_frame_and_stores_it_as_it_came():
         ([["/f", b"short", 1, [1], ["h"], ["a"], [None], [0], [b"x"], [None]]], "run 0 .*source_id"),
         ([["/f", KEY, 1, ["1"], ["h"], ["a"], [None], [0], [b"x"], [None]]], "event 0 .*time"),
         ([["/f", KEY, 1, [1], ["h"], ["a"], [None], [-5], [b"x"], [None]]], "event 0 .*offset"),
+        ([["/f", KEY, 1, [1], ["h"], ["a"], [None], 0, b"x", [None]]], "run 0 .*newline"),
+        ([["/f", KEY, 1, [1], ["h"], ["a"], [None], 0, [b"x\n"], [None]]], "run 0 .*newline"),
+        ([["/f", KEY, 1, [1], ["h"], ["a"], [None], -1, b"x\n", [None]]], "run 0 .*offset"),
+        ([["/f", KEY, 1, [1], ["h"], ["a"], [None], 0, b"x\ny\n", [None]]], "run 0 .*one length"),
     ],
 )
 def test_a_malformed_run_is_a_frame_error(payload, why):

@@ -237,3 +237,19 @@ def test_jobs_cut_at_batch_events_make_full_frames_only():
     events = [e for r in results for f in r.frames for e in codec.decode(f)[1]]
     assert [e.offset for e in events] == starts[:120]
     assert [e.message for e in events] == data.splitlines()
+
+
+def test_crlf_lines_lose_their_cr_and_keep_their_offsets_beside_plain_ones():
+    """Plain lines travel as one block, CRLF lines as columns (their
+    messages lack the "\\r" their offsets count): both decode as read."""
+    plain = b"Nov 30 10:00:00 web1 a: one\nNov 30 10:00:00 web1 a: two\n"
+    crlf = b"Nov 30 10:00:00 web1 a: three\r\nNov 30 10:00:00 web1 a: four\r\n"
+    job = Job()
+    job.add(Chunk("/x", KEY, 0, len(plain), plain), 1, 0.0)
+    job.add(Chunk("/x", KEY, len(plain), len(plain) + len(crlf), crlf), 1, 0.0)
+    result = Encoder(SETTINGS).encode(job.chunks)
+    events = [e for f in result.frames for e in codec.decode(f)[1]]
+    assert [(e.offset, e.message) for e in events] == [
+        (0, b"Nov 30 10:00:00 web1 a: one"), (28, b"Nov 30 10:00:00 web1 a: two"),
+        (56, b"Nov 30 10:00:00 web1 a: three"), (87, b"Nov 30 10:00:00 web1 a: four")]
+    assert result.line_bytes == len(plain) + len(crlf) - 4
