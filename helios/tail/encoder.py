@@ -41,7 +41,6 @@ import msgpack
 
 from helios import codec
 from helios.gctune import tune_gc
-from helios.parsing.profiles import Profiles
 from helios.tail.files import Chunk
 
 log = logging.getLogger(__name__)
@@ -132,6 +131,10 @@ class Result:
 
 class Encoder:
     def __init__(self, settings: Settings) -> None:
+        # Imported here: the parsers compile their patterns on import (a tenth of a
+        # second of CPU), which a tailer whose workers encode never needs itself.
+        from helios.parsing.profiles import Profiles
+
         self.s = settings
         self.profiles = Profiles(settings.format, settings.host, settings.app, settings.timezone, settings.parse)
 
@@ -331,7 +334,8 @@ class Workers:
     encoded here."""
 
     def __init__(self, settings: Settings, count: int) -> None:
-        self.encoder = Encoder(settings)
+        self.settings = settings
+        self._encoder: Encoder | None = None
         # One job in flight per worker, never two: with two, this process could
         # block writing a job to a worker that is itself blocked writing a
         # result this process has not read yet (both socket buffers full: a
@@ -357,6 +361,14 @@ class Workers:
             self.polls[conn] = select.poll()
             self.polls[conn].register(conn.fileno(), select.POLLIN)
             self.procs.append(proc)
+
+    @property
+    def encoder(self) -> Encoder:
+        """This process's own encoder, made once needed (no worker, or one failed):
+        with workers up, this process never imports the parsers."""
+        if self._encoder is None:
+            self._encoder = Encoder(self.settings)
+        return self._encoder
 
     @property
     def in_flight(self) -> int:
