@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 
+import msgpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -253,3 +254,40 @@ def test_crlf_lines_lose_their_cr_and_keep_their_offsets_beside_plain_ones():
         (0, b"Nov 30 10:00:00 web1 a: one"), (28, b"Nov 30 10:00:00 web1 a: two"),
         (56, b"Nov 30 10:00:00 web1 a: three"), (87, b"Nov 30 10:00:00 web1 a: four")]
     assert result.line_bytes == len(plain) + len(crlf) - 4
+
+
+def test_a_job_crosses_the_pipe_whole_and_a_job_cut_short_is_the_end():
+    """The chunks' bytes go raw after the job's message; the worker reads
+    exactly each chunk's bytes however the socket splits them, and a tailer
+    that lets go in the middle of a chunk ends the worker's job (EOFError),
+    nothing half-read is encoded."""
+    import socket
+    import threading
+    from multiprocessing.connection import Connection
+
+    from helios.tail.encoder import _recv_job, _send_job
+
+    big = b"".join(b"Nov 30 10:00:00 web1 a: %d\n" % i for i in range(40_000))     # ~1 MB: many socket reads
+    chunks = [(Chunk("/a", KEY, 0, len(big), big), 5),
+              (Chunk.events("/b", KEY, 99, [(7, b"x\ny", {"split": 1}), (50, b"z", None)]), 6),
+              (Chunk("/c", KEY, 3, 3, b""), 7)]
+    mine, theirs = socket.socketpair()
+    tx, rx = Connection(os.dup(mine.fileno())), Connection(os.dup(theirs.fileno()))
+    try:
+        sender = threading.Thread(target=_send_job, args=(tx, mine, chunks))
+        sender.start()
+        got = _recv_job(rx, theirs)
+        sender.join()
+        assert got == chunks
+        # Cut short: the message says 1 MB follows, 10 bytes come, then the end.
+        tx.send_bytes(msgpack.packb([("/a", KEY, 0, len(big), len(big), None, None, None, 5)], use_bin_type=True))
+        mine.sendall(big[:10])
+        tx.close()
+        mine.close()
+        with pytest.raises(EOFError):
+            _recv_job(rx, theirs)
+    finally:
+        for c in (tx, rx):
+            c.close()
+        mine.close()
+        theirs.close()
