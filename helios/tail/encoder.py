@@ -26,16 +26,15 @@ import itertools
 import json
 import logging
 import operator
-import os
 import select
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import zoneinfo
 from collections import deque
 from dataclasses import asdict, dataclass, field
-from multiprocessing.connection import Connection
 
 import msgpack
 
@@ -259,27 +258,63 @@ def _merged(mine: dict | None, parsed: dict | None) -> dict | None:
 
 # --- workers ---
 
-# A job crosses to a worker as a small msgpack message (each chunk's path,
-# key, offsets, slow-path lists and the size of its bytes) on the
-# ``Connection``, then each chunk's bytes as they are on the socket itself:
-# no packing, no copy into a message, and the worker receives each chunk
+# A worker talks over a socket pair (``Pipe``): length-prefixed messages,
+# and after a job's message (each chunk's path, key, offsets, slow-path
+# lists and the size of its bytes) each chunk's bytes as they are: no
+# packing, no copy into a message, and the worker receives each chunk
 # straight into the one bytes object the parser reads (``MSG_WAITALL``).
 # That hand-off was ~0.25 us of each line's CPU (packed, unpacked and copied
-# through ``recv_bytes`` twice); the frames coming back are small.
+# through multiprocessing's ``recv_bytes`` twice); the frames coming back
+# are small. Not multiprocessing's ``Connection`` either: its import is a
+# sixth of a worker's start-up, and its ``poll`` builds a selector per call.
 
-def _send_job(conn: Connection, sock: socket.socket, chunks: list[tuple[Chunk, int]]) -> None:
-    conn.send_bytes(msgpack.packb([(c.path, c.key, c.offset, c.end, len(c.data), c.messages, c.offsets, c.fields, r)
-                                   for c, r in chunks], use_bin_type=True))
+_LENGTH = struct.Struct("!Q")
+
+
+class Pipe:
+    """One end of a worker's socket pair. Errors are ``OSError``, and
+    ``EOFError`` once the other end closed."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.poller = select.poll()
+        self.poller.register(sock.fileno(), select.POLLIN)
+
+    def send(self, message: bytes) -> None:
+        if len(message) < 65536:
+            self.sock.sendall(_LENGTH.pack(len(message)) + message)
+        else:
+            self.sock.sendall(_LENGTH.pack(len(message)))
+            self.sock.sendall(message)
+
+    def send_raw(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def recv(self) -> bytes:
+        (n,) = _LENGTH.unpack(_recv_exact(self.sock, _LENGTH.size))
+        return _recv_exact(self.sock, n)
+
+    def ready(self) -> bool:
+        """Is a message in (or the other end gone)? Never waits."""
+        return bool(self.poller.poll(0))
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _send_job(pipe: Pipe, chunks: list[tuple[Chunk, int]]) -> None:
+    pipe.send(msgpack.packb([(c.path, c.key, c.offset, c.end, len(c.data), c.messages, c.offsets, c.fields, r)
+                             for c, r in chunks], use_bin_type=True))
     for c, _ in chunks:
         if c.data:
-            sock.sendall(c.data)
+            pipe.send_raw(c.data)
 
 
-def _recv_job(conn: Connection, sock: socket.socket) -> list[tuple[Chunk, int]]:
+def _recv_job(pipe: Pipe) -> list[tuple[Chunk, int]]:
     """The next job (raises EOFError or OSError once the tailer let go)."""
     out = []
-    for p, k, o, e, n, m, offs, f, r in msgpack.unpackb(conn.recv_bytes(), raw=False, use_list=True):
-        out.append((Chunk(p, k, o, e, _recv_exact(sock, n), m, offs, f), r))
+    for p, k, o, e, n, m, offs, f, r in msgpack.unpackb(pipe.recv(), raw=False, use_list=True):
+        out.append((Chunk(p, k, o, e, _recv_exact(pipe.sock, n), m, offs, f), r))
     return out
 
 
@@ -293,26 +328,25 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
     return data
 
 
-def _work(conn: Connection, sock: socket.socket, settings: Settings) -> None:
+def _work(pipe: Pipe, settings: Settings) -> None:
     """A worker's life: jobs in, results out, in order, until the pipe closes."""
     encoder = Encoder(settings)
     tune_gc()
     while True:
         try:
-            chunks = _recv_job(conn, sock)
+            chunks = _recv_job(pipe)
         except (EOFError, OSError):
             return
         r = encoder.encode(chunks)
         try:
-            conn.send_bytes(msgpack.packb([r.frames, r.lines, r.line_bytes, r.dropped, r.envs, r.sizes],
-                                          use_bin_type=True))
+            pipe.send(msgpack.packb([r.frames, r.lines, r.line_bytes, r.dropped, r.envs, r.sizes],
+                                    use_bin_type=True))
         except OSError:  # the tailer let go of this worker (it closed the pipe)
             return
 
 
-def _start(settings: Settings) -> tuple[Connection, socket.socket, subprocess.Popen]:
-    """A worker process, talking over a socket pair (as a ``Connection`` for
-    messages and as a socket for chunks' bytes). A plain subprocess, not
+def _start(settings: Settings) -> tuple[Pipe, subprocess.Popen]:
+    """A worker process, talking over a socket pair. A plain subprocess, not
     multiprocessing's: its spawn would import the tailer's ``__main__`` again,
     and a fork of a process with a ZeroMQ context is not safe."""
     mine, theirs = socket.socketpair()
@@ -325,7 +359,7 @@ def _start(settings: Settings) -> tuple[Connection, socket.socket, subprocess.Po
         raise
     finally:
         theirs.close()
-    return Connection(os.dup(mine.fileno())), mine, proc
+    return Pipe(mine), proc
 
 
 class Workers:
@@ -342,24 +376,18 @@ class Workers:
         # deadlock, seen with small batches). With one, a worker this process
         # writes to is always reading.
         self.depth = 1
-        self.pending: deque[tuple[Job, Connection | None, Result | None]] = deque()
-        self.conns: list[Connection] = []
-        self.socks: dict[Connection, socket.socket] = {}    # each worker's socket, for chunks' bytes
-        # A poll object per worker, made once: Connection.poll(0) builds a selector per call.
-        self.polls: dict[Connection, select.poll] = {}
+        self.pending: deque[tuple[Job, Pipe | None, Result | None]] = deque()
+        self.conns: list[Pipe] = []
         self.procs: list[subprocess.Popen] = []
         self.turn = 0
         for _ in range(count):
             try:
-                conn, sock, proc = _start(settings)
+                conn, proc = _start(settings)
             except OSError as exc:
                 log.error("Cannot start a tailer encoder process (%s); the tailer encodes by itself.", exc)
                 self.close()
                 break
             self.conns.append(conn)
-            self.socks[conn] = sock
-            self.polls[conn] = select.poll()
-            self.polls[conn].register(conn.fileno(), select.POLLIN)
             self.procs.append(proc)
 
     @property
@@ -386,7 +414,7 @@ class Workers:
         conn = self.conns[self.turn % len(self.conns)]
         self.turn += 1
         try:
-            _send_job(conn, self.socks[conn], job.chunks)
+            _send_job(conn, job.chunks)
             self.pending.append((job, conn, None))
         except (OSError, ValueError) as exc:
             self._lost(conn, exc)
@@ -398,7 +426,7 @@ class Workers:
         done = []
         while self.pending:
             job, conn, result = self.pending[0]
-            if result is None and not self.polls[conn].poll(0):     # (a worker's end counts as in)
+            if result is None and not conn.ready():
                 break
             done.append(self._take_oldest())
         return done
@@ -411,13 +439,13 @@ class Workers:
         job, conn, result = self.pending.popleft()
         if result is None:
             try:
-                result = Result(*msgpack.unpackb(conn.recv_bytes(), raw=False))
+                result = Result(*msgpack.unpackb(conn.recv(), raw=False))
             except (EOFError, OSError) as exc:
                 self._lost(conn, exc)
                 result = self.encoder.encode(job.chunks)
         return job, result
 
-    def _lost(self, conn: Connection, exc: Exception) -> None:
+    def _lost(self, conn: Pipe, exc: Exception) -> None:
         """A worker is gone: every job it held is encoded here, in order, and
         so is everything from now on (nothing was lost; the tailer is slower)."""
         log.error("A tailer encoder process failed (%s); the tailer encodes by itself from now on.",
@@ -427,11 +455,10 @@ class Workers:
                              for j, _, r in self.pending)
 
     def close(self) -> None:
-        conns, socks, procs = self.conns, self.socks, self.procs
-        self.conns, self.socks, self.polls, self.procs = [], {}, {}, []
+        conns, procs = self.conns, self.procs
+        self.conns, self.procs = [], []
         for conn in conns:
             conn.close()
-            socks[conn].close()     # the worker sees the end once both are closed
         for p in procs:
             try:
                 p.wait(timeout=2)  # the closed pipe ends it
@@ -446,5 +473,5 @@ if __name__ == "__main__":
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     fd = int(sys.argv[1])
-    _work(Connection(fd), socket.socket(fileno=os.dup(fd)), Settings(**json.loads(sys.argv[2])))
+    _work(Pipe(socket.socket(fileno=fd)), Settings(**json.loads(sys.argv[2])))
 

@@ -263,31 +263,30 @@ def test_a_job_crosses_the_pipe_whole_and_a_job_cut_short_is_the_end():
     nothing half-read is encoded."""
     import socket
     import threading
-    from multiprocessing.connection import Connection
 
-    from helios.tail.encoder import _recv_job, _send_job
+    from helios.tail.encoder import Pipe, _recv_job, _send_job
 
     big = b"".join(b"Nov 30 10:00:00 web1 a: %d\n" % i for i in range(40_000))     # ~1 MB: many socket reads
     chunks = [(Chunk("/a", KEY, 0, len(big), big), 5),
               (Chunk.events("/b", KEY, 99, [(7, b"x\ny", {"split": 1}), (50, b"z", None)]), 6),
               (Chunk("/c", KEY, 3, 3, b""), 7)]
-    mine, theirs = socket.socketpair()
-    tx, rx = Connection(os.dup(mine.fileno())), Connection(os.dup(theirs.fileno()))
+    tx, rx = (Pipe(s) for s in socket.socketpair())
     try:
-        sender = threading.Thread(target=_send_job, args=(tx, mine, chunks))
+        sender = threading.Thread(target=_send_job, args=(tx, chunks))
         sender.start()
-        got = _recv_job(rx, theirs)
+        got = _recv_job(rx)
         sender.join()
         assert got == chunks
+        assert not rx.ready()
         # Cut short: the message says 1 MB follows, 10 bytes come, then the end.
-        tx.send_bytes(msgpack.packb([("/a", KEY, 0, len(big), len(big), None, None, None, 5)], use_bin_type=True))
-        mine.sendall(big[:10])
+        tx.send(msgpack.packb([("/a", KEY, 0, len(big), len(big), None, None, None, 5)], use_bin_type=True))
+        tx.send_raw(big[:10])
         tx.close()
-        mine.close()
+        assert rx.ready()       # the end counts as in: the tailer reads it and finds the worker gone
         with pytest.raises(EOFError):
-            _recv_job(rx, theirs)
+            _recv_job(rx)
+        with pytest.raises(EOFError):
+            rx.recv()
     finally:
-        for c in (tx, rx):
-            c.close()
-        mine.close()
-        theirs.close()
+        tx.close()
+        rx.close()
