@@ -222,6 +222,8 @@ class Proc:
             fields = stat[stat.rindex(")") + 2:].split()
             # fields[0] is state (field 3); utime and stime are fields 14 and 15.
             total["cpu_s"] += (int(fields[11]) + int(fields[12])) / CLK_TCK
+            if pid == self.p.pid:   # the process itself (the tailer's reader), without its encoders
+                total["own_cpu_s"] = (int(fields[11]) + int(fields[12])) / CLK_TCK
             for line in status.splitlines():
                 if line.startswith("VmHWM:"):
                     total["peak_rss"] += int(line.split()[1]) * 1024
@@ -632,7 +634,10 @@ def report_helios(res: dict, size: int, lines: int) -> None:
             f"{sent / MB:.1f} MB ({sent / size:.3f} per byte read)")
     for name, x in res["usage"].items():
         log(f"    {name:8s} cpu {x['cpu_s']:7.2f} s ({x['cpu_s'] / lines * 1e6:.2f} µs/line)  "
-            f"peak rss {x['peak_rss'] / MIB:7.1f} MiB")
+            f"peak rss {x['peak_rss'] / MIB:7.1f} MiB" + (
+                f"  (reader {x['own_cpu_s'] / lines * 1e6:.2f}, encoders "
+                f"{(x['cpu_s'] - x['own_cpu_s']) / lines * 1e6:.2f} µs/line)"
+                if x.get("processes", 1) > 1 and "own_cpu_s" in x else ""))
     if v == "on":
         log(f"    stored per buck: {[f'{b / MB:.1f} MB' for b in res['stored_bytes']]} "
             f"({res['stored_bytes'][0] / size:.3f} of bytes read); frames {res['frames']}; "
@@ -1095,6 +1100,12 @@ def markdown(runs: list[dict], argv: str, rev: str, size: int, lines: int, args,
         for n in names:
             md.append(f"| {label} | {n} | {fr([x['usage'][n]['cpu_s'] for x in rs], f1)} | {fr(us(rs, n), f2)} "
                       f"| {fr([x['usage'][n]['peak_rss'] / MIB for x in rs], f1)} |")
+            if all(x["usage"][n].get("processes", 1) > 1 and "own_cpu_s" in x["usage"][n] for x in rs):
+                # The tailer's own process (it reads, spools and sends) and its encoder processes.
+                own = [x["usage"][n]["own_cpu_s"] for x in rs]
+                enc = [x["usage"][n]["cpu_s"] - x["usage"][n]["own_cpu_s"] for x in rs]
+                md.append(f"| {label} | {n}: reader | {fr(own, f1)} | {fr([c / lines * 1e6 for c in own], f2)} | |")
+                md.append(f"| {label} | {n}: encoders | {fr(enc, f1)} | {fr([c / lines * 1e6 for c in enc], f2)} | |")
         total = [sum(x["usage"][n]["cpu_s"] for n in names) for x in rs]
         md.append(f"| {label} | all | {fr(total, f1)} | {fr([t / lines * 1e6 for t in total], f2)} | |")
         md.append(f"| {label} | (cores busy: CPU s / wall s) | {fr([t / x['wall_s'] for t, x in zip(total, rs)], f2)} | | |")

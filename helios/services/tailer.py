@@ -450,9 +450,11 @@ class Tailer:
             if chunk is None:
                 return
         self.took += 1
-        self.job.add(chunk, now_ns(), time.monotonic())
-        if self.job.lines >= self.cfg.batch_events or self.job.nbytes >= self.cfg.batch_bytes:
-            self.dispatch()
+        received, opened = now_ns(), time.monotonic()
+        while chunk is not None:    # a job is cut at batch_events lines: one full frame
+            chunk = self.job.add(chunk, received, opened, self.cfg.batch_events - self.job.lines)
+            if self.job.lines >= self.cfg.batch_events or self.job.nbytes >= self.cfg.batch_bytes:
+                self.dispatch()
 
     def group_multiline(self, chunk: Chunk) -> Chunk | None:
         """Join continuation lines to the line that starts their event. The

@@ -2,8 +2,8 @@
 
 A ``Job`` is what one batch was: chunks of lines read from files, with the
 file offsets they commit. ``Encoder.encode`` turns a job into batch frames:
-it parses every chunk into columns, zips the columns into event rows, and
-encodes rows into frames of at most ``batch_events`` events. A frame's
+it parses every chunk into columns and encodes the columns as they are
+(``codec.encode_runs``) into frames of at most ``batch_events`` events. A frame's
 header carries one environment, so rows are grouped by theirs first: the
 tailer's, or a ``[[tailer.parse]]`` table's for its files, or a rule's for
 the lines it matched (``helios.parsing.profiles``). It is pure
@@ -26,21 +26,20 @@ import itertools
 import json
 import logging
 import operator
+import select
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import zoneinfo
 from collections import deque
 from dataclasses import asdict, dataclass, field
-from multiprocessing.connection import Connection
 
 import msgpack
 
 from helios import codec
 from helios.gctune import tune_gc
-from helios.parse import _stars
-from helios.parsing.profiles import Profiles
 from helios.tail.files import Chunk
 
 log = logging.getLogger(__name__)
@@ -78,13 +77,45 @@ class Job:
     nbytes: int = 0
     opened: float = 0.0  # monotonic time of its first chunk
 
-    def add(self, chunk: Chunk, received: int, opened: float) -> None:
+    def add(self, chunk: Chunk, received: int, opened: float, room: int | None = None) -> Chunk | None:
+        """Add a chunk; with ``room``, only its first ``room`` lines if it is
+        a fast-path chunk of more: returns the rest (None if it all went in),
+        for the next job. A job cut at ``batch_events`` lines makes one full
+        frame, not a full one and a small one (each frame costs its spool
+        record, two sends and the bucks' work on it, whatever its size)."""
         if not self.chunks:
             self.opened = opened
+        rest = None
+        if chunk.messages is not None:
+            lines = len(chunk.messages)
+        else:
+            lines = chunk.lines if chunk.lines >= 0 else chunk.data.count(b"\n")
+            if room is not None and 0 < room < lines:
+                chunk, rest = _cut(chunk, room, lines)
+                lines = room
         self.chunks.append((chunk, received))
         self.commits[chunk.key] = chunk.end
-        self.lines += len(chunk.messages) if chunk.messages is not None else chunk.data.count(b"\n")
+        self.lines += lines
         self.nbytes += len(chunk.data)
+        return rest
+
+
+def _cut(chunk: Chunk, n: int, lines: int) -> tuple[Chunk, Chunk | None]:
+    """A fast-path chunk of ``lines`` lines as its first ``n`` lines and the
+    rest: found from a guess by line length, then newline by newline."""
+    data = chunk.data
+    if chunk.end != chunk.offset + len(data):
+        return chunk, None      # not plain lines from its offset on: left whole
+    cut = data.find(b"\n", max(len(data) * n // lines - 1, 0)) + 1    # found: the last byte is one
+    k = data.count(b"\n", 0, cut) if cut <= len(data) // 2 else lines - data.count(b"\n", cut)
+    while k > n:
+        cut = data.rfind(b"\n", 0, cut - 1) + 1
+        k -= 1
+    while k < n:
+        cut = data.find(b"\n", cut) + 1
+        k += 1
+    return (Chunk(chunk.path, chunk.key, chunk.offset, chunk.offset + cut, data[:cut]),
+            Chunk(chunk.path, chunk.key, chunk.offset + cut, chunk.end, data[cut:], lines=lines - n))
 
 
 @dataclass
@@ -99,11 +130,15 @@ class Result:
 
 class Encoder:
     def __init__(self, settings: Settings) -> None:
+        # Imported here: the parsers compile their patterns on import (a tenth of a
+        # second of CPU), which a tailer whose workers encode never needs itself.
+        from helios.parsing.profiles import Profiles
+
         self.s = settings
         self.profiles = Profiles(settings.format, settings.host, settings.app, settings.timezone, settings.parse)
 
     def encode(self, chunks: list[tuple[Chunk, int]]) -> Result:
-        groups: dict[str, tuple[list, list[int]]] = {}     # environment -> (rows, times), in the order met
+        groups: dict[str, list[tuple]] = {}     # environment -> runs (codec.encode_runs), in the order met
         line_bytes = 0
         read = dropped = 0
         for chunk, received in chunks:
@@ -120,7 +155,12 @@ class Encoder:
                 cols, sizes, keep = _collapse_drops(cols, parser.last_dropped)
                 if moved:
                     moved = {k: moved[i] for k, i in enumerate(keep) if i in moved}
-            if chunk.messages is None:
+            if chunk.messages is None and sizes is None and not moved and not chunk.fields \
+                    and cols.messages == cols.lines and chunk.end == chunk.offset + len(chunk.data):
+                # Plain lines, each message the line as read: they go as the chunk's bytes,
+                # the first offset and the codec's split give every message and offset back.
+                lines, offsets, messages, fields = cols.lines, chunk.offset, chunk.data, cols.fields
+            elif chunk.messages is None:
                 lines = cols.lines
                 # All in C: len, +1 and the running sum (a generator here costs 5% of the tailer).
                 # Offsets count the lines as read; the messages lack a CRLF's "\r".
@@ -139,29 +179,50 @@ class Encoder:
                     dropped += len(parser.last_dropped)
                 if any(cols.fields):        # the tailer's markers (split, ...) and the parsed fields
                     fields = [_merged(mine, parsed) for mine, parsed in zip(fields, cols.fields)]
-            # Ids travel empty: the codec derives them from the key and the offset.
-            made = zip(itertools.repeat(b""), cols.times, itertools.repeat(received), cols.hosts, cols.apps,
-                       cols.severities, itertools.repeat(chunk.path), offsets, messages, fields,
-                       itertools.repeat(chunk.key))
+            # The parser's columns go out as they are: one run per file read
+            # (ids travel empty: the codec derives them from the key and the offset).
+            columns = (cols.times, cols.hosts, cols.apps, cols.severities, offsets, messages, fields)
             if not moved:
-                rows, times = groups.setdefault(env, ([], []))
-                rows.extend(made)
-                times.extend(cols.times)
+                groups.setdefault(env, []).append((chunk.path, chunk.key, received, *columns))
             else:
-                for k, row in enumerate(made):
-                    rows, times = groups.setdefault(moved.get(k, env), ([], []))
-                    rows.append(row)
-                    times.append(row[1])
-            line_bytes += sum(map(len, lines))
-        n = self.s.batch_events
+                picks: dict[str, list[int]] = {}
+                for k in range(len(offsets)):
+                    picks.setdefault(moved.get(k, env), []).append(k)
+                for to, ks in picks.items():
+                    groups.setdefault(to, []).append(
+                        (chunk.path, chunk.key, received, *([col[k] for k in ks] for col in columns)))
+            # Bytes of the lines as read, their newlines left out (of plain lines: all but the newlines).
+            line_bytes += len(chunk.data) - len(lines) if sizes is None and chunk.messages is None \
+                else sum(map(len, lines))
         frames, envs, counts = [], [], []
-        for env, (rows, times) in groups.items():
-            for i in range(0, len(rows), n):
-                frames.append(codec.encode_rows(env, self.s.host, rows[i:i + n], min(times[i:i + n]),
-                                                max(times[i:i + n])))
+        for env, runs in groups.items():
+            for part in _parts(runs, self.s.batch_events):
+                frames.append(codec.encode_runs(env, self.s.host, part, min(min(r[3]) for r in part),
+                                                max(max(r[3]) for r in part)))
                 envs.append(env)
-                counts.append(len(rows[i:i + n]))
+                counts.append(sum(len(r[3]) for r in part))
         return Result(frames, read, line_bytes, dropped, envs, counts)
+
+
+def _parts(runs: list[tuple], n: int):
+    """Runs in frames of at most ``n`` events: a run that crosses a
+    frame's end is cut in two; empty runs are left out."""
+    part: list[tuple] = []
+    size = 0
+    for run in runs:
+        start, total = 0, len(run[3])
+        while start < total:
+            take = min(n - size, total - start)
+            if take < total and type(run[7]) is int:    # a block cut in two: as columns
+                run = run[:7] + codec.block_lines(0, run[7], run[8]) + run[9:]
+            part.append(run if take == total else run[:3] + tuple(col[start:start + take] for col in run[3:]))
+            size += take
+            start += take
+            if size >= n:
+                yield part
+                part, size = [], 0
+    if part:
+        yield part
 
 
 def _collapse_drops(cols, drop: list[int]):
@@ -202,6 +263,8 @@ def _slow_edits(parser, messages: list[bytes], fields: list) -> tuple[list[bytes
     is applied to the whole message, so that no line of the event leaves
     the host unmasked; an event whose first line a drop matches leaves as
     an empty message that keeps its byte count (``line_bytes``) for the audit."""
+    from helios.parse import _stars   # (here: the reader, which never parses, never imports the parsers)
+
     out = list(messages)
     for rx in parser.masks:
         out = [rx.sub(_stars, m) for m in out]
@@ -228,34 +291,94 @@ def _merged(mine: dict | None, parsed: dict | None) -> dict | None:
 
 # --- workers ---
 
-def _pack_chunks(chunks: list[tuple[Chunk, int]]) -> bytes:
-    return msgpack.packb([(c.path, c.key, c.offset, c.end, c.data, c.messages, c.offsets, c.fields, r)
-                          for c, r in chunks], use_bin_type=True)
+# A worker talks over a socket pair (``Pipe``): length-prefixed messages,
+# and after a job's message (each chunk's path, key, offsets, slow-path
+# lists and the size of its bytes) each chunk's bytes as they are: no
+# packing, no copy into a message, and the worker receives each chunk
+# straight into the one bytes object the parser reads (``MSG_WAITALL``).
+# That hand-off was ~0.25 us of each line's CPU (packed, unpacked and copied
+# through multiprocessing's ``recv_bytes`` twice); the frames coming back
+# are small. Not multiprocessing's ``Connection`` either: its import is a
+# sixth of a worker's start-up, and its ``poll`` builds a selector per call.
+
+_LENGTH = struct.Struct("!Q")
 
 
-def _unpack_chunks(data: bytes) -> list[tuple[Chunk, int]]:
-    return [(Chunk(p, k, o, e, d, m, offs, f), r)
-            for p, k, o, e, d, m, offs, f, r in msgpack.unpackb(data, raw=False, use_list=True)]
+class Pipe:
+    """One end of a worker's socket pair. Errors are ``OSError``, and
+    ``EOFError`` once the other end closed."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.poller = select.poll()
+        self.poller.register(sock.fileno(), select.POLLIN)
+
+    def send(self, message: bytes) -> None:
+        if len(message) < 65536:
+            self.sock.sendall(_LENGTH.pack(len(message)) + message)
+        else:
+            self.sock.sendall(_LENGTH.pack(len(message)))
+            self.sock.sendall(message)
+
+    def send_raw(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def recv(self) -> bytes:
+        (n,) = _LENGTH.unpack(_recv_exact(self.sock, _LENGTH.size))
+        return _recv_exact(self.sock, n)
+
+    def ready(self) -> bool:
+        """Is a message in (or the other end gone)? Never waits."""
+        return bool(self.poller.poll(0))
+
+    def close(self) -> None:
+        self.sock.close()
 
 
-def _work(conn: Connection, settings: Settings) -> None:
+def _send_job(pipe: Pipe, chunks: list[tuple[Chunk, int]]) -> None:
+    pipe.send(msgpack.packb([(c.path, c.key, c.offset, c.end, len(c.data), c.messages, c.offsets, c.fields, r)
+                             for c, r in chunks], use_bin_type=True))
+    for c, _ in chunks:
+        if c.data:
+            pipe.send_raw(c.data)
+
+
+def _recv_job(pipe: Pipe) -> list[tuple[Chunk, int]]:
+    """The next job (raises EOFError or OSError once the tailer let go)."""
+    out = []
+    for p, k, o, e, n, m, offs, f, r in msgpack.unpackb(pipe.recv(), raw=False, use_list=True):
+        out.append((Chunk(p, k, o, e, _recv_exact(pipe.sock, n), m, offs, f), r))
+    return out
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    data = sock.recv(n, socket.MSG_WAITALL) if n else b""
+    while len(data) < n:    # a signal cut the wait short (rare): the rest, joined
+        more = sock.recv(n - len(data), socket.MSG_WAITALL)
+        if not more:
+            raise EOFError("the tailer closed the pipe")
+        data += more
+    return data
+
+
+def _work(pipe: Pipe, settings: Settings) -> None:
     """A worker's life: jobs in, results out, in order, until the pipe closes."""
     encoder = Encoder(settings)
     tune_gc()
     while True:
         try:
-            data = conn.recv_bytes()
+            chunks = _recv_job(pipe)
         except (EOFError, OSError):
             return
-        r = encoder.encode(_unpack_chunks(data))
+        r = encoder.encode(chunks)
         try:
-            conn.send_bytes(msgpack.packb([r.frames, r.lines, r.line_bytes, r.dropped, r.envs, r.sizes],
-                                          use_bin_type=True))
+            pipe.send(msgpack.packb([r.frames, r.lines, r.line_bytes, r.dropped, r.envs, r.sizes],
+                                    use_bin_type=True))
         except OSError:  # the tailer let go of this worker (it closed the pipe)
             return
 
 
-def _start(settings: Settings) -> tuple[Connection, subprocess.Popen]:
+def _start(settings: Settings) -> tuple[Pipe, subprocess.Popen]:
     """A worker process, talking over a socket pair. A plain subprocess, not
     multiprocessing's: its spawn would import the tailer's ``__main__`` again,
     and a fork of a process with a ZeroMQ context is not safe."""
@@ -264,9 +387,12 @@ def _start(settings: Settings) -> tuple[Connection, subprocess.Popen]:
         proc = subprocess.Popen([sys.executable, "-m", "helios.tail.encoder", str(theirs.fileno()),
                                  json.dumps(asdict(settings))], pass_fds=(theirs.fileno(),),
                                 stdin=subprocess.DEVNULL)
+    except BaseException:
+        mine.close()
+        raise
     finally:
         theirs.close()
-    return Connection(mine.detach()), proc
+    return Pipe(mine), proc
 
 
 class Workers:
@@ -275,15 +401,16 @@ class Workers:
     encoded here."""
 
     def __init__(self, settings: Settings, count: int) -> None:
-        self.encoder = Encoder(settings)
+        self.settings = settings
+        self._encoder: Encoder | None = None
         # One job in flight per worker, never two: with two, this process could
         # block writing a job to a worker that is itself blocked writing a
         # result this process has not read yet (both socket buffers full: a
         # deadlock, seen with small batches). With one, a worker this process
         # writes to is always reading.
         self.depth = 1
-        self.pending: deque[tuple[Job, Connection | None, Result | None]] = deque()
-        self.conns: list[Connection] = []
+        self.pending: deque[tuple[Job, Pipe | None, Result | None]] = deque()
+        self.conns: list[Pipe] = []
         self.procs: list[subprocess.Popen] = []
         self.turn = 0
         for _ in range(count):
@@ -295,6 +422,14 @@ class Workers:
                 break
             self.conns.append(conn)
             self.procs.append(proc)
+
+    @property
+    def encoder(self) -> Encoder:
+        """This process's own encoder, made once needed (no worker, or one failed):
+        with workers up, this process never imports the parsers."""
+        if self._encoder is None:
+            self._encoder = Encoder(self.settings)
+        return self._encoder
 
     @property
     def in_flight(self) -> int:
@@ -312,7 +447,7 @@ class Workers:
         conn = self.conns[self.turn % len(self.conns)]
         self.turn += 1
         try:
-            conn.send_bytes(_pack_chunks(job.chunks))
+            _send_job(conn, job.chunks)
             self.pending.append((job, conn, None))
         except (OSError, ValueError) as exc:
             self._lost(conn, exc)
@@ -324,7 +459,7 @@ class Workers:
         done = []
         while self.pending:
             job, conn, result = self.pending[0]
-            if result is None and not conn.poll(0):
+            if result is None and not conn.ready():
                 break
             done.append(self._take_oldest())
         return done
@@ -337,13 +472,13 @@ class Workers:
         job, conn, result = self.pending.popleft()
         if result is None:
             try:
-                result = Result(*msgpack.unpackb(conn.recv_bytes(), raw=False))
+                result = Result(*msgpack.unpackb(conn.recv(), raw=False))
             except (EOFError, OSError) as exc:
                 self._lost(conn, exc)
                 result = self.encoder.encode(job.chunks)
         return job, result
 
-    def _lost(self, conn: Connection, exc: Exception) -> None:
+    def _lost(self, conn: Pipe, exc: Exception) -> None:
         """A worker is gone: every job it held is encoded here, in order, and
         so is everything from now on (nothing was lost; the tailer is slower)."""
         log.error("A tailer encoder process failed (%s); the tailer encodes by itself from now on.",
@@ -370,5 +505,6 @@ if __name__ == "__main__":
     # tailer decides when its workers are done, by closing their pipes.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    _work(Connection(int(sys.argv[1])), Settings(**json.loads(sys.argv[2])))
+    fd = int(sys.argv[1])
+    _work(Pipe(socket.socket(fileno=fd)), Settings(**json.loads(sys.argv[2])))
 

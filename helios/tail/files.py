@@ -61,6 +61,7 @@ class Chunk:
     messages: list[bytes] | None = None
     offsets: list[int] | None = None
     fields: list[dict | None] | None = None
+    lines: int = -1     # newlines in ``data`` when already counted (-1: not yet)
 
     @classmethod
     def events(cls, path: str, key: bytes, end: int, items: list[tuple[int, bytes, dict | None]]) -> "Chunk":

@@ -199,3 +199,116 @@ def test_an_empty_id_without_source_and_offset_is_refused():
     raw = msgpack.packb([row], use_bin_type=True)
     with pytest.raises(FrameError, match="id must be"):
         codec.decode(_forge(["prod", "h", 1, 5, 5, len(raw)], raw))
+
+
+# --- runs (FLAG_RUNS): the tailer's lines as columns, one source per run ---
+
+KEY2 = source_key(3, 4, b"another first line")
+
+run_strategy = st.integers(0, 30).flatmap(lambda n: st.tuples(
+    st.text(max_size=30), st.sampled_from([KEY, KEY2]), st.integers(0, 2**63 - 1),
+    st.lists(st.integers(0, 2**63 - 1), min_size=n, max_size=n),
+    st.lists(st.text(max_size=20), min_size=n, max_size=n),
+    st.lists(st.text(max_size=20), min_size=n, max_size=n),
+    st.lists(st.none() | st.integers(0, 7), min_size=n, max_size=n),
+    st.lists(st.integers(0, 2**63 - 1), min_size=n, max_size=n),
+    st.lists(st.binary(max_size=300), min_size=n, max_size=n),
+    st.lists(st.none() | st.dictionaries(st.text(max_size=8), st.integers(0, 9) | st.text(max_size=8), max_size=3),
+             min_size=n, max_size=n)))
+
+
+def as_block(run, first):
+    """The run with its messages as one block of lines from offset ``first``
+    (the offsets those lengths give)."""
+    src, sid, rec, times, hosts, apps, sevs, _, messages, fields = run
+    messages = [m.replace(b"\n", b" ") for m in messages]
+    block = b"".join(m + b"\n" for m in messages)
+    offsets, at = [], first
+    for m in messages:
+        offsets.append(at)
+        at += len(m) + 1
+    return (src, sid, rec, times, hosts, apps, sevs, first, block, fields), \
+        (src, sid, rec, times, hosts, apps, sevs, offsets, messages, fields)
+
+
+@settings(max_examples=200, deadline=None)
+@given(runs=st.lists(st.tuples(run_strategy, st.integers(0, 2**40), st.booleans()), max_size=5),
+       compress=st.booleans())
+def test_runs_with_blocks_of_lines_decode_to_the_same_rows(runs, compress):
+    sent, meant = [], []
+    for run, first, block in runs:
+        b, cols = as_block(run, first)
+        sent.append(b if block else cols)
+        meant.append(cols)
+    times = [t for run in meant for t in run[3]] or [0]
+    frame = codec.encode_runs("prod", "tailer-1", sent, min(times), max(times), compress=compress)
+    assert codec.decode_rows(frame)[1] == rows_of(meant)
+
+
+def rows_of(runs):
+    """What the row layout carries for these runs (ids derived)."""
+    return [[line_id(sid, off), t, rec, h, a, sev, src, off, m, f, sid]
+            for src, sid, rec, *cols in runs for t, h, a, sev, off, m, f in zip(*cols)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(runs=st.lists(run_strategy, max_size=5), compress=st.booleans())
+def test_runs_decode_to_the_rows_the_row_layout_carries(runs, compress):
+    times = [t for run in runs for t in run[3]] or [0]
+    frame = codec.encode_runs("prod", "tailer-1", runs, min(times), max(times), compress=compress)
+    header, rows = codec.decode_rows(frame)
+    assert rows == rows_of(runs)
+    assert (header.environment, header.host, header.count) == ("prod", "tailer-1", len(rows))
+    assert header.flags & codec.FLAG_RUNS
+    # The same events as the row layout would give, ids included.
+    as_rows = codec.encode_rows("prod", "tailer-1", [[b"", *r[1:]] for r in rows], min(times), max(times),
+                                compress=compress)
+    assert codec.decode(frame)[1] == codec.decode(as_rows)[1]
+
+
+def test_a_buck_vets_a_runs_frame_and_stores_it_as_it_came():
+    run = ("/var/log/x", KEY, 7, [5, 6], ["h", "h"], ["a", "b"], [None, 3], [0, 10], [b"one", b"two"], [None, None])
+    frame = codec.encode_runs("prod", "h", [run], 5, 6)
+    header = codec.check_frame(frame)
+    assert codec.vet(frame, header, 0, 100, 50) == (header, frame, [])
+    # A time out of range: corrected, the frame re-encoded as rows, nothing lost.
+    header2, fixed, reasons = codec.vet(frame, header, 6, 100, 50)
+    assert len(reasons) == 1 and not header2.flags & codec.FLAG_RUNS
+    events = codec.decode(fixed)[1]
+    assert [(e.message, e.time, e.id) for e in events] == [(b"one", 7, line_id(KEY, 0)), (b"two", 6, line_id(KEY, 10))]
+
+
+@pytest.mark.parametrize(
+    "payload, why",
+    [
+        ({"a": 1}, "array of runs"),
+        ([[1, 2]], "run 0 .*10 fields"),
+        ([["/f", KEY, 1, [1], ["h"], ["a"], [None], [0], [b"x"], []]], "run 0 .*one length"),
+        ([["/f", KEY, 1, [1], ["h"], ["a"], [None], [0], b"x", [None]]], "run 0 .*one length"),
+        ([["/f", b"short", 1, [1], ["h"], ["a"], [None], [0], [b"x"], [None]]], "run 0 .*source_id"),
+        ([["/f", KEY, 1, ["1"], ["h"], ["a"], [None], [0], [b"x"], [None]]], "event 0 .*time"),
+        ([["/f", KEY, 1, [1], ["h"], ["a"], [None], [-5], [b"x"], [None]]], "event 0 .*offset"),
+        ([["/f", KEY, 1, [1], ["h"], ["a"], [None], 0, b"x", [None]]], "run 0 .*newline"),
+        ([["/f", KEY, 1, [1], ["h"], ["a"], [None], 0, [b"x\n"], [None]]], "run 0 .*newline"),
+        ([["/f", KEY, 1, [1], ["h"], ["a"], [None], -1, b"x\n", [None]]], "run 0 .*offset"),
+        ([["/f", KEY, 1, [1], ["h"], ["a"], [None], 0, b"x\ny\n", [None]]], "run 0 .*one length"),
+    ],
+)
+def test_a_malformed_run_is_a_frame_error(payload, why):
+    raw = msgpack.packb(payload, use_bin_type=True)
+    frame = _forge(["prod", "h", 1, 1, 1, len(raw)], raw, codec.FLAG_RUNS)
+    with pytest.raises(FrameError, match=why):
+        codec.decode(frame)
+
+
+def test_runs_that_hold_more_or_fewer_events_than_the_header_are_refused():
+    run = ["/f", KEY, 1, [1, 2], ["h", "h"], ["a", "a"], [None, None], [0, 5], [b"x", b"y"], [None, None]]
+    raw = msgpack.packb([run], use_bin_type=True)
+    with pytest.raises(FrameError, match="array of 3 events"):
+        codec.decode(_forge(["prod", "h", 3, 1, 2, len(raw)], raw, codec.FLAG_RUNS))
+
+
+def test_runs_of_unequal_columns_are_not_encoded():
+    run = ("/f", KEY, 1, [1, 2], ["h"], ["a", "a"], [None, None], [0, 5], [b"x", b"y"], [None, None])
+    with pytest.raises(FrameError, match="one length"):
+        codec.encode_runs("prod", "h", [run], 1, 2)

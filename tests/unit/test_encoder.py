@@ -7,7 +7,10 @@ from __future__ import annotations
 import os
 import signal
 
+import msgpack
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from helios import codec
 from helios.model import line_id
@@ -43,6 +46,41 @@ def test_frames_hold_at_most_batch_events_and_every_line_once():
                                            for i in range(120)]
     assert events[1].id == line_id(KEY, events[1].offset) and events[1].app == "nginx"
     assert result.lines == 120
+
+
+def test_chunks_of_two_files_cut_across_frames_keep_each_lines_source_offset_and_id():
+    """Runs (one per chunk) cut where a frame ends: every event still has its
+    own file, offset, receive time and id, in the order read; a slow-path
+    chunk (messages given one per event) keeps its marks."""
+    other = b"o" * 16
+    a = b"".join(b"Nov 30 10:00:01 web1 a[1]: a%d\n" % i for i in range(30))
+    b = b"".join(b"Nov 30 10:00:02 web2 b[2]: b%d\n" % i for i in range(45))
+    slow = Chunk.events("/var/log/c.log", other, 900, [(800, b"Nov 30 10:00:03 web3 c: long\nmore", {"split": 1}),
+                                                        (850, b"Nov 30 10:00:03 web3 c: end", None)])
+    job = Job()
+    job.add(Chunk("/var/log/a.log", KEY, 100, 100 + len(a), a), 7, 0.0)
+    job.add(Chunk("/var/log/b.log", other, 0, len(b), b), 8, 0.0)
+    job.add(slow, 9, 0.0)
+    job.add(Chunk("/var/log/a.log", KEY, 100 + len(a), 100 + 2 * len(a), a), 10, 0.0)
+    result = Encoder(SETTINGS).encode(job.chunks)
+    assert [codec.check_frame(f).count for f in result.frames] == [50, 50, 7] == result.sizes
+    events = [e for f in result.frames for e in codec.decode(f)[1]]
+    expect, off = [], 100
+    for rec, data in ((7, a), (10, a)):
+        for line in data.splitlines(keepends=True):
+            expect.append(("/var/log/a.log", KEY, off, rec, line[:-1]))
+            off += len(line)
+        if rec == 7:
+            boff = 0
+            for line in b.splitlines(keepends=True):
+                expect.append(("/var/log/b.log", other, boff, 8, line[:-1]))
+                boff += len(line)
+            expect += [("/var/log/c.log", other, 800, 9, b"Nov 30 10:00:03 web3 c: long\nmore"),
+                       ("/var/log/c.log", other, 850, 9, b"Nov 30 10:00:03 web3 c: end")]
+    assert [(e.source, e.source_id, e.offset, e.received, e.message) for e in events] == expect
+    assert all(e.id == line_id(e.source_id, e.offset) for e in events)
+    assert [e.fields for e in events if e.source == "/var/log/c.log"] == [{"split": 1}, None]
+    assert {e.host for e in events} == {"web1", "web2", "web3"}
 
 
 @pytest.mark.parametrize("count", [1, 2])
@@ -156,3 +194,99 @@ def test_workers_keep_each_frames_environment(count):
         workers.close()
     (_, result), = done
     assert by_environment(result) == {"billing": [b"one", b"two"], "audit": [b"AUDIT carol"], "prod": [b"three"]}
+
+
+@settings(max_examples=200, deadline=None)
+@given(lengths=st.lists(st.integers(0, 300), min_size=1, max_size=60), room=st.integers(1, 70),
+       offset=st.integers(0, 10**9))
+def test_a_chunk_cut_at_a_jobs_room_keeps_every_byte_and_offset(lengths, room, offset):
+    data = b"".join(b"x" * n + b"\n" for n in lengths)
+    chunk = Chunk("/var/log/x.log", KEY, offset, offset + len(data), data)
+    job = Job()
+    rest = job.add(chunk, 1, 0.0, room)
+    (first, _), = job.chunks
+    assert job.lines == min(room, len(lengths)) == first.data.count(b"\n")
+    assert job.commits == {KEY: first.end} and first.offset == offset and first.end == offset + len(first.data)
+    if room >= len(lengths):
+        assert rest is None and first is chunk
+    else:
+        assert first.data + rest.data == data
+        assert (rest.offset, rest.end) == (first.end, chunk.end)
+        assert rest.lines == rest.data.count(b"\n")    # counted once: the next job takes it as is
+
+
+def test_jobs_cut_at_batch_events_make_full_frames_only():
+    """The tailer fills a job to ``batch_events`` lines and carries the rest
+    of a chunk to the next job: 120 lines in chunks of 35 make frames of 50,
+    50 and 20, the lines in order, each offset as read."""
+    data = b"".join(b"Nov 30 10:00:00 web1 nginx[1]: line %d\n" % i for i in range(120))
+    starts = [0] + [i + 1 for i, c in enumerate(data) if c == 10]
+    chunks = [Chunk("/x", KEY, starts[i], starts[min(i + 35, 120)], data[starts[i]:starts[min(i + 35, 120)]])
+              for i in range(0, 120, 35)]
+    done, job = [], Job()
+    for chunk in chunks:
+        while chunk is not None:
+            chunk = job.add(chunk, 1, 0.0, SETTINGS.batch_events - job.lines)
+            if job.lines >= SETTINGS.batch_events:
+                done.append(job)
+                job = Job()
+    done.append(job)
+    encoder = Encoder(SETTINGS)
+    results = [encoder.encode(j.chunks) for j in done]
+    assert [r.sizes for r in results] == [[50], [50], [20]]
+    assert [j.commits[KEY] for j in done] == [starts[50], starts[100], len(data)]
+    events = [e for r in results for f in r.frames for e in codec.decode(f)[1]]
+    assert [e.offset for e in events] == starts[:120]
+    assert [e.message for e in events] == data.splitlines()
+
+
+def test_crlf_lines_lose_their_cr_and_keep_their_offsets_beside_plain_ones():
+    """Plain lines travel as one block, CRLF lines as columns (their
+    messages lack the "\\r" their offsets count): both decode as read."""
+    plain = b"Nov 30 10:00:00 web1 a: one\nNov 30 10:00:00 web1 a: two\n"
+    crlf = b"Nov 30 10:00:00 web1 a: three\r\nNov 30 10:00:00 web1 a: four\r\n"
+    job = Job()
+    job.add(Chunk("/x", KEY, 0, len(plain), plain), 1, 0.0)
+    job.add(Chunk("/x", KEY, len(plain), len(plain) + len(crlf), crlf), 1, 0.0)
+    result = Encoder(SETTINGS).encode(job.chunks)
+    events = [e for f in result.frames for e in codec.decode(f)[1]]
+    assert [(e.offset, e.message) for e in events] == [
+        (0, b"Nov 30 10:00:00 web1 a: one"), (28, b"Nov 30 10:00:00 web1 a: two"),
+        (56, b"Nov 30 10:00:00 web1 a: three"), (87, b"Nov 30 10:00:00 web1 a: four")]
+    assert result.line_bytes == len(plain) + len(crlf) - 4
+
+
+def test_a_job_crosses_the_pipe_whole_and_a_job_cut_short_is_the_end():
+    """The chunks' bytes go raw after the job's message; the worker reads
+    exactly each chunk's bytes however the socket splits them, and a tailer
+    that lets go in the middle of a chunk ends the worker's job (EOFError),
+    nothing half-read is encoded."""
+    import socket
+    import threading
+
+    from helios.tail.encoder import Pipe, _recv_job, _send_job
+
+    big = b"".join(b"Nov 30 10:00:00 web1 a: %d\n" % i for i in range(40_000))     # ~1 MB: many socket reads
+    chunks = [(Chunk("/a", KEY, 0, len(big), big), 5),
+              (Chunk.events("/b", KEY, 99, [(7, b"x\ny", {"split": 1}), (50, b"z", None)]), 6),
+              (Chunk("/c", KEY, 3, 3, b""), 7)]
+    tx, rx = (Pipe(s) for s in socket.socketpair())
+    try:
+        sender = threading.Thread(target=_send_job, args=(tx, chunks))
+        sender.start()
+        got = _recv_job(rx)
+        sender.join()
+        assert got == chunks
+        assert not rx.ready()
+        # Cut short: the message says 1 MB follows, 10 bytes come, then the end.
+        tx.send(msgpack.packb([("/a", KEY, 0, len(big), len(big), None, None, None, 5)], use_bin_type=True))
+        tx.send_raw(big[:10])
+        tx.close()
+        assert rx.ready()       # the end counts as in: the tailer reads it and finds the worker gone
+        with pytest.raises(EOFError):
+            _recv_job(rx)
+        with pytest.raises(EOFError):
+            rx.recv()
+    finally:
+        tx.close()
+        rx.close()

@@ -68,7 +68,19 @@ def fix_crc(frame: bytearray) -> bytes:
 def damaged_frames(draw):
     """A valid frame with bytes flipped, cut, inserted or its header replaced;
     usually with the checksum recomputed, so the damage reaches the decoders."""
-    frame = bytearray(codec.encode_events("prod", "h", draw(events), compress=draw(st.booleans())))
+    if draw(st.booleans()):
+        frame = bytearray(codec.encode_events("prod", "h", draw(events), compress=draw(st.booleans())))
+    else:   # the tailer's runs: columns, or plain lines as one block
+        evs = draw(events)
+        times = [e.time for e in evs] or [0]
+        messages = [e.message.replace(b"\n", b" ") for e in evs]
+        block = draw(st.booleans())
+        run = ("/var/log/x", line_id(b"k" * 16, 0)[:16], 5, [e.time for e in evs], [e.host for e in evs],
+               [e.app for e in evs], [e.severity for e in evs],
+               draw(st.integers(0, 10**6)) if block else [e.offset or 0 for e in evs],
+               b"".join(m + b"\n" for m in messages) if block else messages, [e.fields for e in evs])
+        frame = bytearray(codec.encode_runs("prod", "h", [run], min(times), max(times),
+                                            compress=draw(st.booleans())))
     for _ in range(draw(st.integers(1, 4))):
         kind = draw(st.sampled_from(["flip", "cut", "insert", "header", "raw_size"]))
         at = draw(st.integers(0, max(0, len(frame) - 1)))
