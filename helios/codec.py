@@ -128,7 +128,7 @@ def encode_rows(
     return _frame(environment, host, len(rows), first_time, last_time, raw, 0, compress)
 
 
-Run = tuple  # (source, source_id, received, times, hosts, apps, severities, offsets, messages, fields)
+Run = tuple[Any, ...]  # (source, source_id, received, times, hosts, apps, severities, offsets, messages, fields)
 
 
 def encode_runs(
