@@ -119,12 +119,20 @@ class Tailer:
         self.cfg = cfg
         self.host = cfg.host or socket.gethostname()
         self.settings = Settings(cfg.environment, self.host, cfg.format, cfg.app, cfg.timezone, cfg.batch_events,
-                                 cfg.parse)
+                                 cfg.parse, self.container_roots(cfg))
         self.multiline = re.compile(cfg.multiline_start.encode()) if cfg.multiline_start else None
         self.ml_held: dict[bytes, tuple] = getattr(self, "ml_held", {})
         # Container logs (README: Containers and Kubernetes): records of a line not ended yet, per content.
         self.containers = containers.Sources(cfg.kubernetes_root, cfg.docker_root) if cfg.kubernetes else None
         self.ct_held: dict[bytes, tuple] = getattr(self, "ct_held", {})
+
+    @staticmethod
+    def container_roots(cfg) -> tuple[str, ...]:
+        """With kubernetes on, the container log roots (each ending in "/"): their files' frames say input "container"."""
+        if not cfg.kubernetes:
+            return ()
+        roots = (cfg.kubernetes_root, cfg.docker_root)
+        return tuple(os.path.join(os.path.abspath(r), "") for r in roots if r)
 
     def patterns(self, cfg) -> list[str]:
         """The globs followed: the configured ones, and the container roots' with kubernetes on."""
@@ -612,7 +620,7 @@ class Tailer:
             return more
         env, n, counts = self.cfg.environment, self.cfg.batch_events, self.counts
         frames = [codec.encode_rows(env, self.host, rows[i:i + n], min(r[1] for r in rows[i:i + n]),
-                                    max(r[1] for r in rows[i:i + n])) for i in range(0, len(rows), n)]
+                                    max(r[1] for r in rows[i:i + n]), input="journal") for i in range(0, len(rows), n)]
         sizes = [len(rows[i:i + n]) for i in range(0, len(rows), n)]
         if self.spool is not None:
             for frame in frames:
@@ -718,7 +726,7 @@ class Tailer:
         env = self.cfg.environment
         for i in range(0, len(records), 500):
             frame = codec.encode_events(env, self.host, [inventory.to_event(r, self.host, wall, env)
-                                                         for r in records[i:i + 500]])
+                                                         for r in records[i:i + 500]], input="inventory")
             if self.spool is not None:
                 # Never waits (not even for the bucks to connect): the spool re-sends it.
                 self.spool.append(env, frame)

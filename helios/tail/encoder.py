@@ -64,6 +64,7 @@ class Settings:
     timezone: str
     batch_events: int
     parse: tuple = ()    # [[tailer.parse]] tables: per-path zone, rules (helios.parsing.profiles)
+    containers: tuple = ()  # container log roots: their files' frames say input "container", the others "file"
 
 
 @dataclass
@@ -100,14 +101,17 @@ class Encoder:
     def __init__(self, settings: Settings) -> None:
         self.s = settings
         self.profiles = Profiles(settings.format, settings.host, settings.app, settings.timezone, settings.parse)
+        self.roots = tuple(settings.containers)    # (a list, once it crossed to a worker as JSON)
 
     def encode(self, chunks: list[tuple[Chunk, int]]) -> Result:
-        groups: dict[str, tuple[list, list[int]]] = {}     # environment -> (rows, times), in the order met
+        groups: dict[tuple[str, str], tuple[list, list[int]]] = {}  # (environment, input kind) -> (rows, times)
         line_bytes = 0
         read = dropped = 0
+        roots = self.roots
         for chunk, received in chunks:
             parser = self.profiles.parser(chunk.path)
             env = self.profiles.environment(chunk.path, self.s.environment)
+            kind = "container" if roots and chunk.path.startswith(roots) else "file"   # the frames' input kind
             cols = parser.parse_chunk(chunk.data, received)
             moved = parser.environments      # lines a rule sends to another environment
             read += len(cols.lines)
@@ -137,21 +141,21 @@ class Encoder:
                        cols.severities, itertools.repeat(chunk.path), offsets, messages, fields,
                        itertools.repeat(chunk.key))
             if not moved:
-                rows, times = groups.setdefault(env, ([], []))
+                rows, times = groups.setdefault((env, kind), ([], []))
                 rows.extend(made)
                 times.extend(cols.times)
             else:
                 for k, row in enumerate(made):
-                    rows, times = groups.setdefault(moved.get(k, env), ([], []))
+                    rows, times = groups.setdefault((moved.get(k, env), kind), ([], []))
                     rows.append(row)
                     times.append(row[1])
             line_bytes += sum(map(len, lines))
         n = self.s.batch_events
         frames, envs, counts = [], [], []
-        for env, (rows, times) in groups.items():
+        for (env, kind), (rows, times) in groups.items():
             for i in range(0, len(rows), n):
                 frames.append(codec.encode_rows(env, self.s.host, rows[i:i + n], min(times[i:i + n]),
-                                                max(times[i:i + n])))
+                                                max(times[i:i + n]), input=kind))
                 envs.append(env)
                 counts.append(len(rows[i:i + n]))
         return Result(frames, read, line_bytes, dropped, envs, counts)
