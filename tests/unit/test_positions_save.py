@@ -251,3 +251,30 @@ def test_a_guide_file_is_written_by_the_saver_thread_too(tmp_path):
     assert s.close(timeout=30)
     assert (tmp_path / "stats.json").read_bytes() == b'{"lines": 2}'
     assert not (tmp_path / "positions.json").exists()
+
+
+def test_positions_are_written_only_after_the_spool_files_handed_with_them_are_fsynced(tmp_path, caplog):
+    from helios.tail.spool import Spool
+
+    spool = Spool(tmp_path / "spool", 60, max_bytes=10 ** 9, max_age=86400.0, jitter=0.0)
+    path = tmp_path / "positions.json"
+    p = sample()
+    s = Saver(path)
+    try:
+        spool.append("prod", b"frame")
+        s.submit(p.snapshot(), spool.unsynced())
+        assert s.wait(timeout=30) and path.exists() and s.sync_error is None
+        # A spool file that cannot be made durable: the positions stay as they were.
+        p.files[KEY_A].offset = 999
+        r, w = os.pipe()
+        s.submit(p.snapshot(), [(r, tmp_path / "spool-file", [])])
+        assert s.wait(timeout=30)
+        assert s.sync_error is not None and s.failed
+        assert positions.load(path).files[KEY_A].offset == 100
+        assert "Cannot fsync spool file" in caplog.text and "not saved past it" in caplog.text
+        s.submit(p.snapshot())                  # nor ever after
+        assert s.wait(timeout=30) and positions.load(path).files[KEY_A].offset == 100
+        os.close(w)
+    finally:
+        assert s.close(timeout=30)
+        spool.close()
