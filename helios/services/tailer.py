@@ -784,13 +784,17 @@ class Tailer:
         """One slice of the periodic look at the parked files (their "seen"
         time): ``PARKED_SLICE`` of them a housekeeping turn, each slice's
         entries handed to the saver, so that 10,000 parked files never stop
-        the loop for the walk (~10 us a file) or its snapshot."""
+        the loop for the walk (~10 us a file) or its snapshot; one write at the end."""
         todo, w = self.parked_todo, self.watcher
         files = [f for f in todo[-PARKED_SLICE:] if w.parked.get(f.path) is f]
         del todo[-PARKED_SLICE:]
         w.remember_files(files, time.time())
-        self.submit_positions()
-        if not todo:
+        if todo:
+            # Copied now (a slice's worth), written with the next snapshot. Offsets it
+            # took along are still only those spooled: the next save hands the spool first.
+            self.saver.stage(self.positions.snapshot())
+        else:
+            self.submit_positions()
             self.send_inventory()
 
     def apply_reload(self) -> None:

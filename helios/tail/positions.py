@@ -309,6 +309,7 @@ class Saver:
         self.saves = 0               # files written
         self._pending: Snapshot | None = None
         self._before: list = []      # spool descriptors to fsync before the pending snapshot is written
+        self._staged: dict[str, dict] = {}   # entries to go with the next snapshot (``stage``)
         self.sync_error: Exception | None = None
         self._extra: tuple[Path, bytes] | None = None   # a guide file (not durable) written after positions
         self._busy = False
@@ -325,10 +326,24 @@ class Saver:
             if old is not None:
                 # The older snapshot is dropped: its changed entries are not.
                 snap.changed = {**old.changed, **snap.changed}
+            elif self._staged:
+                snap.changed = {**self._staged, **snap.changed}
+                self._staged = {}
             self._pending = snap
             if before:
                 self._before += before
             self._cond.notify_all()
+
+    def stage(self, snap: Snapshot) -> None:
+        """Keep the changed entries of ``snap`` for the next ``submit``, with
+        no write of their own (the tailer's walk over parked files hands its
+        slices here: one write at the end, not one a slice). An entry changed
+        again since goes with that later snapshot, which wins."""
+        with self._cond:
+            if self._pending is not None:
+                self._pending.changed = {**self._pending.changed, **snap.changed}
+            else:
+                self._staged.update(snap.changed)
 
     def write_later(self, path: Path, data: bytes) -> None:
         """Write a file that is only a guide (not durable: no fsync), e.g. the

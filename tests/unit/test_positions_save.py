@@ -278,3 +278,25 @@ def test_positions_are_written_only_after_the_spool_files_handed_with_them_are_f
     finally:
         assert s.close(timeout=30)
         spool.close()
+
+
+def test_staged_entries_are_written_with_the_next_snapshot_and_a_later_change_wins(tmp_path):
+    path = tmp_path / "positions.json"
+    p = sample()
+    s = Saver(path)
+    try:
+        s.submit(p.snapshot())
+        assert s.wait(timeout=30)
+        saves = s.saves
+        p.files[KEY_A].seen = 77.0          # what the walk over parked files changes
+        p.files[KEY_B].seen = 78.0
+        s.stage(p.snapshot())
+        assert s.wait(timeout=30) and s.saves == saves   # staged: no write of its own
+        p.files[KEY_B].offset = 8           # changed again after it was staged
+        s.submit(p.snapshot())
+        assert s.wait(timeout=30)
+        saved = positions.load(path)
+        assert (saved.files[KEY_A].seen, saved.files[KEY_B].seen, saved.files[KEY_B].offset) == (77.0, 78.0, 8)
+        assert reference(saved) == reference(p)
+    finally:
+        assert s.close(timeout=30)
