@@ -30,6 +30,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -331,7 +332,18 @@ class Saver:
                 self._staged = {}
             self._pending = snap
             if before:
-                self._before += before
+                # One descriptor per file waiting (its fsync, not yet begun, covers every
+                # write before it), so a stuck disk does not pile up descriptors.
+                waiting = {path: i for i, (_, path, _) in enumerate(self._before)}
+                for fd, path, dirs in before:
+                    i = waiting.get(path)
+                    if i is None:
+                        waiting[path] = len(self._before)
+                        self._before.append((fd, path, dirs))
+                    else:
+                        old_fd, _, old_dirs = self._before[i]
+                        self._before[i] = (old_fd, path, old_dirs + [d for d in dirs if d not in old_dirs])
+                        os.close(fd)
             self._cond.notify_all()
 
     def stage(self, snap: Snapshot) -> None:

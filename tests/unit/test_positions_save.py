@@ -300,3 +300,28 @@ def test_staged_entries_are_written_with_the_next_snapshot_and_a_later_change_wi
         assert reference(saved) == reference(p)
     finally:
         assert s.close(timeout=30)
+
+
+def test_while_the_disk_is_stuck_a_spool_file_waits_with_one_descriptor_not_one_per_save(tmp_path):
+    from helios.tail.spool import Spool
+
+    spool = Spool(tmp_path / "spool", 60, max_bytes=10 ** 9, max_age=86400.0, jitter=0.0)
+    p = sample()
+    s = SlowSaver(tmp_path / "positions.json")
+    try:
+        s.submit(p.snapshot())
+        poll_until(s.entered.is_set, what="the writer busy")
+        fds = len(os.listdir("/proc/self/fd"))
+        for i in range(50):
+            spool.append("prod", b"frame %d" % i)
+            p.files[KEY_A].offset = 200 + i
+            s.submit(p.snapshot(), spool.unsynced())
+        assert len(os.listdir("/proc/self/fd")) <= fds + 2    # the spool's writer, and one waiting dup
+        s.gate.set()
+        assert s.wait(timeout=30)
+        assert positions.load(tmp_path / "positions.json").files[KEY_A].offset == 249
+        assert len(os.listdir("/proc/self/fd")) <= fds + 1
+    finally:
+        s.gate.set()
+        assert s.close(timeout=30)
+        spool.close()
