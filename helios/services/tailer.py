@@ -277,9 +277,12 @@ class Tailer:
                     if moved != self.saved_moved:
                         self.saved_moved, last_moved = moved, now
                     if now >= next_idle_save:
-                        # The parked files too: a slice each housekeeping turn (remember_parked).
-                        self.parked_todo = list(self.watcher.parked.values())
-                        self.save(parked=False)
+                        if next_idle_save == 0.0:
+                            self.save()     # the first, at start, at once: every file was just met
+                        else:
+                            # The parked files too: a slice each housekeeping turn (remember_parked).
+                            self.parked_todo = list(self.watcher.parked.values())
+                            self.save(parked=False)
                         self.send_inventory()
                         next_idle_save = now + IDLE_SAVE_S
                     elif now - last_moved <= INVENTORY_EVERY + 2 * self.cfg.positions_interval:
