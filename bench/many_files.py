@@ -6,6 +6,7 @@ the same run.
 Run from the repository root::
 
     .venv/bin/python bench/many_files.py [--files 1,1000,10000] [--idle 10] [--lines 40]
+        [--repeat N] [--against OTHER_TREE]
 
 Per file count and per ``--watch`` mode (``inotify``, then ``poll`` at the
 default 20 ms), a fresh tailer (default ``max_open_files`` 512: the other
@@ -23,6 +24,12 @@ line in it, and sends to two bucks:
 The ratio poll/inotify is printed per file count. Goals (issue 20): idle
 with 10,000 files under 1 % of a core; p95 under 25 ms. The machine is
 shared: read the figures as noisy, the ratios as the result.
+
+``--repeat N`` runs each case N times and prints the medians. ``--against
+TREE`` (another checkout of Helios, e.g. ``git worktree add /tmp/old
+HEAD~3``) runs that tree's tailer too, alternating with this one's in the
+same session and against the same bucks, and prints this tree's figures
+over the other's (below 1: this one is faster).
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ import json
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -69,10 +77,10 @@ def wait(check, timeout: float, what: str, interval: float = 0.05):
 
 
 class Proc:
-    def __init__(self, name: str, args: list[str], workdir: Path) -> None:
+    def __init__(self, name: str, args: list[str], workdir: Path, root: Path = ROOT) -> None:
         self.err = open(workdir / f"{name}.err", "wb")
-        self.p = subprocess.Popen([sys.executable, "-m", "helios", *args], cwd=ROOT, stdout=self.err,
-                                  stderr=self.err, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        self.p = subprocess.Popen([sys.executable, "-m", "helios", *args], cwd=root, stdout=self.err,
+                                  stderr=self.err, env=dict(os.environ, PYTHONPATH=str(root)))
 
     def stop(self) -> None:
         if self.p.poll() is None:
@@ -155,16 +163,16 @@ class Feeds:
 
 
 def run(work: Path, ingest: list[str], feeds: Feeds, nfiles: int, mode: str, idle: float, lines: int,
-        seq0: int, settle: float = 30.0) -> dict:
-    logs = work / f"logs-{nfiles}-{mode}"
+        seq0: int, settle: float = 30.0, root: Path = ROOT, tag: str = "") -> dict:
+    logs = work / f"logs-{nfiles}-{mode}{tag}"
     logs.mkdir()
     paths = [logs / f"f{i:05d}.log" for i in range(nfiles)]
     for p in paths:
         p.write_bytes(b"Nov 23 10:00:00 web-1 app[1]: the first line of %s\n" % p.name.encode())
-    state = work / f"state-{nfiles}-{mode}"
+    state = work / f"state-{nfiles}-{mode}{tag}"
     args = ["--log-level", "warning", "tailer", "--path", str(logs / "*.log"), "--env", ENV, "--start-at", "end",
             "--state-dir", str(state), "--watch", mode, *[x for ep in ingest for x in ("--buck", ep)]]
-    t = Proc(f"tailer-{nfiles}-{mode}", args, work)
+    t = Proc(f"tailer-{nfiles}-{mode}{tag}", args, work, root)
     try:
         wait(lambda: (stats(state / "stats.json") or {}).get("files", 0) >= nfiles, 300,
              f"the tailer to follow {nfiles} files")
@@ -191,6 +199,14 @@ def run(work: Path, ingest: list[str], feeds: Feeds, nfiles: int, mode: str, idl
     shutil.rmtree(logs, ignore_errors=True)
 
 
+def median_of(runs: list[dict]) -> dict:
+    """Each figure's median over runs of one case."""
+    out = dict(runs[0])
+    for key in ("idle_cpu_pct", "p50_ms", "p95_ms", "max_ms"):
+        out[key] = statistics.median(r[key] for r in runs)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--files", default="1,1000,10000")
@@ -198,6 +214,8 @@ def main() -> None:
     ap.add_argument("--lines", type=int, default=40, help="lines timed per run")
     ap.add_argument("--modes", default="inotify,poll")
     ap.add_argument("--settle", type=float, default=30.0, help="seconds of quiet before the idle CPU is measured")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per case; medians are printed")
+    ap.add_argument("--against", type=Path, help="another Helios tree whose tailer runs alternately, same session")
     a = ap.parse_args()
     counts = [int(x) for x in a.files.split(",")]
     modes = a.modes.split(",")
@@ -222,14 +240,31 @@ def main() -> None:
                  .get("subscriptions", 0) >= 1, 30, "the live feed subscriptions")
         results = []
         seq = 0
+        trees = [("this", ROOT)] + ([("against", a.against.resolve())] if a.against else [])
         for n in counts:
             for mode in modes:
-                r = run(work, ingest, feeds, n, mode, a.idle, a.lines, seq, a.settle)
-                seq += a.lines
-                results.append(r)
-                say(f"{n:>6} files  {mode:<8} idle CPU {r['idle_cpu_pct']:6.2f} % of a core   "
-                    f"append->both bucks p50 {r['p50_ms']:6.1f} ms  p95 {r['p95_ms']:6.1f} ms  "
-                    f"max {r['max_ms']:6.1f} ms")
+                runs: dict[str, list[dict]] = {name: [] for name, _ in trees}
+                for k in range(a.repeat):
+                    for name, root in trees if k % 2 == 0 else trees[::-1]:   # alternate who goes first
+                        r = run(work, ingest, feeds, n, mode, a.idle, a.lines, seq, a.settle, root, f"-{name}-{k}")
+                        seq += a.lines
+                        runs[name].append(r)
+                        say(f"{n:>6} files  {mode:<8} {name + ' ' if a.against else ''}idle CPU "
+                            f"{r['idle_cpu_pct']:6.2f} % of a core   append->both bucks p50 {r['p50_ms']:6.1f} ms  "
+                            f"p95 {r['p95_ms']:6.1f} ms  max {r['max_ms']:6.1f} ms")
+                med = {name: median_of(rs) for name, rs in runs.items()}
+                results.append(med["this"])
+                if a.repeat > 1 or a.against:
+                    for name, m in med.items():
+                        say(f"{n:>6} files  {mode:<8} {name:<8} median of {a.repeat}: idle CPU "
+                            f"{m['idle_cpu_pct']:.2f} %  p50 {m['p50_ms']:.1f} ms  p95 {m['p95_ms']:.1f} ms  "
+                            f"max {m['max_ms']:.1f} ms")
+                if a.against:
+                    t, o = med["this"], med["against"]
+                    say(f"{n:>6} files  {mode:<8} this/against: idle CPU "
+                        f"{t['idle_cpu_pct'] / max(o['idle_cpu_pct'], 1e-9):.2f}x  p50 "
+                        f"{t['p50_ms'] / max(o['p50_ms'], 1e-9):.2f}x  p95 {t['p95_ms'] / max(o['p95_ms'], 1e-9):.2f}x  "
+                        f"max {t['max_ms'] / max(o['max_ms'], 1e-9):.2f}x")
         feeds.stop()
         say("\nfiles   idle CPU poll/inotify   p95 poll/inotify")
         for n in counts:

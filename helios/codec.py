@@ -13,6 +13,7 @@ Frame layout (all integers big-endian)::
     2       2     header length H
     4       4     crc32 of bytes 8..end (header and payload)
     8       H     header: msgpack [environment, host, count, first_time, last_time, raw_size]
+                  and, optionally, a 7th field: the input kind (see below)
     8+H     ...   payload: msgpack array of ``count`` events as positional arrays
                   (``helios.model.Event`` minus ``environment``; a row without its
                   last field, ``source_id``, is read with b""), lz4-compressed
@@ -53,6 +54,14 @@ Why this shape:
   always one environment. ``first_time``/``last_time`` are the least and
   greatest event times in the batch.
 
+- The input kind says what the sender read the events from (``file``,
+  ``journal``, ``container``, ``syslog/udp``, ``syslog/tcp``, ``syslog/tls``),
+  so a buck counts senders and events per input (``helios status``, the
+  ``helios_input_*`` metrics) without decoding. It is optional: a frame
+  without it (older senders, clients) has the same bytes as before and
+  decodes with ``input`` "" . A buck older than this field refuses frames
+  that carry it: upgrade the bucks before their senders.
+
 Every way a frame can be wrong raises ``FrameError`` with a sentence saying
 what is wrong; no msgpack, lz4 or struct exception leaks out.
 """
@@ -85,6 +94,8 @@ MAX_HEADER = 4096
 # enough that a hostile frame cannot make a buck allocate gigabytes.
 DEFAULT_MAX_RAW = 64 * 1024 * 1024
 MAX_NAME = 255  # environment and host names
+MAX_INPUT = 32  # an input kind: short, [a-z0-9] then [a-z0-9._/-]
+_INPUT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._/-")
 # What every index and the archive can hold: times and offsets are int64 (ns).
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 # Host, app and source are exact-match terms of the index: Elasticsearch and
@@ -107,6 +118,7 @@ class BatchHeader(NamedTuple):
     last_time: int
     raw_size: int
     payload_offset: int  # where the payload starts in the frame
+    input: str = ""      # the input kind the sender read the events from ("": not said)
 
 
 def encode_rows(
@@ -117,15 +129,17 @@ def encode_rows(
     last_time: int,
     *,
     compress: bool = True,
+    input: str = "",
 ) -> bytes:
     """Encode rows (positional arrays in ``Event`` field order, without
     environment) into one frame: events of clients, the journal, the bucks'
-    HTTP and syslog inputs (the tailer's lines go as runs: ``encode_runs``)."""
+    HTTP and syslog inputs (the tailer's lines go as runs: ``encode_runs``).
+    ``input``: the input kind (see the module docstring); "" leaves it out."""
     try:
         raw: bytes = msgpack.packb(rows, use_bin_type=True)
     except (TypeError, ValueError, OverflowError) as exc:
         raise FrameError(f"cannot encode batch: {exc}") from None
-    return _frame(environment, host, len(rows), first_time, last_time, raw, 0, compress)
+    return _frame(environment, host, len(rows), first_time, last_time, raw, 0, compress, input)
 
 
 Run = tuple[Any, ...]  # (source, source_id, received, times, hosts, apps, severities, offsets, messages, fields)
@@ -139,6 +153,7 @@ def encode_runs(
     last_time: int,
     *,
     compress: bool = True,
+    input: str = "",
 ) -> bytes:
     """Encode runs of tailed lines (see the module docstring: the lines of
     one file sharing source, source_id and receive time, as columns) into
@@ -158,14 +173,18 @@ def encode_runs(
         raw: bytes = msgpack.packb(runs, use_bin_type=True)
     except (TypeError, ValueError, OverflowError) as exc:
         raise FrameError(f"cannot encode batch: {exc}") from None
-    return _frame(environment, host, count, first_time, last_time, raw, FLAG_RUNS, compress)
+    return _frame(environment, host, count, first_time, last_time, raw, FLAG_RUNS, compress, input)
 
 
 def _frame(environment: str, host: str, count: int, first_time: int, last_time: int, raw: bytes,
-           flags: int, compress: bool) -> bytes:
+           flags: int, compress: bool, input: str = "") -> bytes:
     try:
-        header: bytes = msgpack.packb([environment, host, count, first_time, last_time, len(raw)],
-                                      use_bin_type=True)
+        fields = [environment, host, count, first_time, last_time, len(raw)]
+        if input:
+            if input_problem(input):
+                raise FrameError(f"cannot encode batch: {input_problem(input)}")
+            fields.append(input)
+        header: bytes = msgpack.packb(fields, use_bin_type=True)
     except (TypeError, ValueError, OverflowError) as exc:
         raise FrameError(f"cannot encode batch: {exc}") from None
     if len(header) > MAX_HEADER:
@@ -179,7 +198,17 @@ def _frame(environment: str, host: str, count: int, first_time: int, last_time: 
     return _PREFIX.pack(FORMAT_VERSION, flags, len(header), zlib.crc32(body)) + body
 
 
-def encode_events(environment: str, host: str, events: Iterable[Event], *, compress: bool = True) -> bytes:
+def input_problem(kind: str) -> str | None:
+    """Why ``kind`` is not an input kind a frame may carry, or None."""
+    if type(kind) is not str or not 1 <= len(kind) <= MAX_INPUT or not set(kind) <= _INPUT_CHARS \
+            or not kind[0].isalnum():
+        return (f"input kind must be 1..{MAX_INPUT} characters of a-z, 0-9 and . _ / - "
+                f"(starting with a letter or digit), not {kind!r:.40}")
+    return None
+
+
+def encode_events(environment: str, host: str, events: Iterable[Event], *, compress: bool = True,
+                  input: str = "") -> bytes:
     """Encode Events (their ``environment`` field is ignored: the batch's wins)."""
     events = list(events)
     rows = [tuple(e)[:ROW_FIELDS] for e in events]
@@ -188,7 +217,7 @@ def encode_events(environment: str, host: str, events: Iterable[Event], *, compr
         first, last = min(times), max(times)
     else:
         first = last = 0
-    return encode_rows(environment, host, rows, first, last, compress=compress)
+    return encode_rows(environment, host, rows, first, last, compress=compress, input=input)
 
 
 def check_frame(frame: bytes, *, max_raw: int = DEFAULT_MAX_RAW) -> BatchHeader:
@@ -221,9 +250,15 @@ def check_frame(frame: bytes, *, max_raw: int = DEFAULT_MAX_RAW) -> BatchHeader:
         )
     except Exception as exc:  # msgpack raises many types for garbage
         raise FrameError(f"frame header is not valid msgpack: {exc}") from None
-    if not isinstance(fields, list) or len(fields) != 6:
-        raise FrameError("frame header must be an array of 6 fields")
-    environment, host, count, first, last, raw_size = fields
+    if not isinstance(fields, list) or len(fields) not in (6, 7):
+        raise FrameError("frame header must be an array of 6 fields (7 with the input kind)")
+    environment, host, count, first, last, raw_size = fields[:6]
+    input_ = ""
+    if len(fields) == 7:
+        input_ = fields[6]
+        problem = input_problem(input_)
+        if problem:
+            raise FrameError(f"frame header: {problem}")
     if not isinstance(environment, str) or not environment:
         raise FrameError("frame header: environment must be a non-empty string")
     if not isinstance(host, str):
@@ -241,7 +276,7 @@ def check_frame(frame: bytes, *, max_raw: int = DEFAULT_MAX_RAW) -> BatchHeader:
         raise FrameError("frame header: first_time is after last_time")
     if not flags & FLAG_LZ4 and len(frame) - payload_offset != raw_size:
         raise FrameError("frame payload size does not match its header")
-    return BatchHeader(version, flags, environment, host, count, first, last, raw_size, payload_offset)
+    return BatchHeader(version, flags, environment, host, count, first, last, raw_size, payload_offset, input_)
 
 
 def _payload(frame: bytes, header: BatchHeader) -> list[Any]:
@@ -467,7 +502,8 @@ def vet(frame: bytes, header: BatchHeader, earliest: int, latest: int, now: int,
         first = last = 0
     if not reasons and (first, last) == (header.first_time, header.last_time):
         return header, frame, reasons
-    new = encode_rows(header.environment, header.host, rows, first, last, compress=bool(header.flags & FLAG_LZ4))
+    new = encode_rows(header.environment, header.host, rows, first, last, compress=bool(header.flags & FLAG_LZ4),
+                      input=header.input)
     # Marks make it a little bigger than it came: our own frame, not a bomb to guard against.
     return check_frame(new, max_raw=2 * max(max_raw, DEFAULT_MAX_RAW)), new, reasons
 

@@ -32,7 +32,9 @@ its help text)::
                     helios_http_requests_total{code}         HTTP ingest requests by status code
                     helios_input_events_total{input}, helios_input_bytes_total{input},
                     helios_input_dropped_total{input}, helios_input_errors_total{input}
-                                                             per input: zmq (tailers, relays, clients),
+                                                             per input: the kinds frames name (file, journal,
+                                                             container, syslog/udp|tcp|tls, inventory),
+                                                             zmq (unmarked frames: clients, older senders),
                                                              http (/v1/events), otlp (/v1/logs); see input_counts
     tailer          helios_events_in_total, helios_bytes_in_total   lines read, and their bytes
                     helios_file_read_lag_bytes{path}         bytes of a followed file not read yet
@@ -219,27 +221,40 @@ def buck_families(buck) -> Families:
         if buck.http is not None:
             yield counter("helios_http_requests", "HTTP ingest requests by status code.",
                           http_codes(dict(buck.http.counts)), "code")
-        inputs = input_counts(c, bad, dict(buck.http.counts) if buck.http is not None else None)
+        inputs = input_counts(c, bad, dict(buck.http.counts) if buck.http is not None else None,
+                              {k: list(v) for k, v in list(buck.inputs.items())})
         for what, doc in (("events", "Events stored, by input."),
-                          ("bytes", "Bytes taken, by input: frames as they arrived (zmq), request bodies "
-                                    "as they arrived (http, otlp)."),
-                          ("dropped", "What an input refused and did not store: frames (zmq) or events "
+                          ("bytes", "Bytes taken, by input: frames as they arrived (zmq and the kinds "
+                                    "frames name: file, journal, syslog/tcp, ...), request bodies as they "
+                                    "arrived (http, otlp)."),
+                          ("dropped", "What an input refused and did not store: frames (zmq and the named "
+                                      "kinds; a frame too broken to name its kind counts as zmq) or events "
                                       "and log records in requests otherwise answered (http, otlp)."),
-                          ("errors", "Failures by input: frames accepted but not written (zmq), requests "
-                                     "answered with an error status (http, otlp).")):
+                          ("errors", "Failures by input: frames accepted but not written (zmq and the named "
+                                     "kinds), requests answered with an error status (http, otlp).")):
             yield counter(f"helios_input_{what}", doc, {k: v[what] for k, v in inputs.items()}, "input")
     return families
 
 
-def input_counts(buck: Mapping[str, int], bad: Mapping[str, int], http: Mapping[str, int] | None
-                 ) -> dict[str, dict[str, int]]:
-    """A buck's counts per input (zmq, http, otlp): events, bytes, dropped
-    and errors. The buck counts every stored frame; what its HTTP ingest
-    stored is taken out of those to leave ZeroMQ's share."""
+def input_counts(buck: Mapping[str, int], bad: Mapping[str, int], http: Mapping[str, int] | None,
+                 kinds: Mapping[str, list[int]] | None = None) -> dict[str, dict[str, int]]:
+    """A buck's counts per input (zmq, http, otlp, and the kinds frames name:
+    file, journal, container, syslog/udp, ...): events, bytes, dropped and
+    errors. The buck counts every stored frame; what its HTTP ingest stored
+    and what frames of a named kind brought are taken out of those to leave
+    the share of unmarked ZeroMQ frames ("zmq"). ``kinds``: ``Buck.inputs``
+    (kind -> [events, bytes, frames refused, frames not written])."""
     h = http or {}
     out = {"zmq": {"events": buck.get("events", 0), "bytes": buck.get("bytes", 0),
                    "dropped": sum(bad.values()), "errors": buck.get("write_errors", 0)}}
+    for kind, (events, nbytes, dropped, errors) in sorted((kinds or {}).items()):
+        out[kind] = {"events": events, "bytes": nbytes, "dropped": dropped, "errors": errors}
+        z = out["zmq"]
+        z["events"], z["bytes"] = z["events"] - events, z["bytes"] - nbytes
+        z["dropped"], z["errors"] = max(z["dropped"] - dropped, 0), max(z["errors"] - errors, 0)
     if http is None:
+        for key in ("events", "bytes"):
+            out["zmq"][key] = max(out["zmq"][key], 0)
         return out
     for source in ("http", "otlp"):
         out[source] = {"events": h.get(f"{source}_events", 0), "bytes": h.get(f"{source}_bytes", 0),

@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 
 # Senders remembered for the stats (environment/host pairs).
 MAX_SENDERS = 10_000
+# Input kinds counted apart (what frames name beyond them is counted as "other").
+MAX_INPUTS = 64
 
 
 # Messages taken per wake-up before housekeeping gets a turn.
@@ -97,6 +99,9 @@ class Buck:
         self._bad_logged: dict[str, tuple[float, int]] = {}
         self.started = time.time()
         self.senders: dict[str, list] = {}
+        # Per input kind a frame's header names (codec: file, journal, syslog/tcp, ...):
+        # [events, bytes, frames refused, frames not written]; unmarked frames are not in it.
+        self.inputs: dict[str, list[int]] = {}
         self._stored, self._stored_at, self._stored_counted = 0, -1e9, 0
         self.publisher: Publisher | None = None
         self.http = None  # an HttpIngest when [buck] http is set
@@ -316,6 +321,7 @@ class Buck:
         A frame of an environment ``who`` may not send to is refused too."""
         accepted = []
         for frame in parts:
+            header = None
             try:
                 header = codec.check_frame(frame, max_raw=self.cfg.max_raw_bytes)
                 if not layout.valid_environment(header.environment):
@@ -329,6 +335,8 @@ class Buck:
                 header, frame = self.vet(header, frame)
             except FrameError as exc:
                 self.reject(str(exc), len(frame))
+                if header is not None and header.input:
+                    self._input(header.input)[2] += 1
                 continue
             accepted.append((header, frame))
         return accepted
@@ -375,6 +383,9 @@ class Buck:
                     continue
                 # Lost data: the frames were accepted off the wire but not kept.
                 self.counts["write_errors"] += len(items)
+                for header, _ in items:
+                    if header.input:
+                        self._input(header.input)[3] += 1
                 log.error("Buck %s could not store %d frame(s) of %s: %s", self.name, len(items), env, exc)
                 ok = False
                 continue
@@ -384,6 +395,10 @@ class Buck:
                 self.counts["events"] += header.count
                 self.counts["frames"] += 1
                 self.counts["bytes"] += len(frame)
+                if header.input:
+                    c = self._input(header.input)
+                    c[0] += header.count
+                    c[1] += len(frame)
                 self.seen(header, now)
         return ok
 
@@ -420,10 +435,26 @@ class Buck:
         if s is None:
             if len(self.senders) >= MAX_SENDERS:  # forget the longest silent
                 del self.senders[min(self.senders, key=lambda k: self.senders[k][0])]
-            s = self.senders[key] = [now, 0, 0]
+            s = self.senders[key] = [now, 0, 0, {}]
         s[0] = now
         s[1] += header.count
         s[2] = max(s[2], header.last_time)
+        if header.input:
+            # The events of each input kind the sender names (the rest came unmarked); a kind
+            # past MAX_INPUTS was counted as "other" by ``store``.
+            kind = header.input if header.input in self.inputs else "other"
+            s[3][kind] = s[3].get(kind, 0) + header.count
+
+    def _input(self, kind: str) -> list[int]:
+        """The counts of an input kind: [events, bytes, frames refused, frames not written]."""
+        c = self.inputs.get(kind)
+        if c is None:
+            if len(self.inputs) >= MAX_INPUTS:   # kinds are a sender's word: bounded
+                kind = "other"
+                c = self.inputs.get(kind)
+            if c is None:
+                c = self.inputs[kind] = [0, 0, 0, 0]
+        return c
 
     def disk_use(self) -> dict:
         """The data directory's file system, and what the buckets take of it
@@ -447,8 +478,10 @@ class Buck:
 
     def stats(self) -> dict:
         return {
-            "senders": {k: {"last_seen": v[0], "events": v[1], "newest_event": v[2] / 1e9}
+            "senders": {k: {"last_seen": v[0], "events": v[1], "newest_event": v[2] / 1e9, "inputs": dict(v[3])}
                         for k, v in self.senders.items()},
+            # Per input kind frames named (file, journal, container, syslog/udp, ...).
+            "inputs": {k: dict(zip(("events", "bytes", "dropped", "errors"), v)) for k, v in self.inputs.items()},
             **self.disk_use(),
             "name": self.name,
             "pid": os.getpid(),

@@ -40,7 +40,9 @@ class Status:
     senders: list[dict] = field(default_factory=list)
     porters: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    # input kind ("zmq", "http", "otlp") -> senders ("ENV/HOST") heard through it, with their events
+    # input kind -> senders ("ENV/HOST") heard through it, with their events: what frames name
+    # (file, journal, container, syslog/udp, syslog/tcp, syslog/tls, inventory), the HTTP ingest's
+    # (http, otlp), and "zmq" for unmarked frames (clients, relayed applications, older senders)
     inputs: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
@@ -127,8 +129,10 @@ def assess(first: dict[str, Any], second: dict[str, Any], interval: float, now: 
 def by_input(stats: dict[str, Any], listed: set[str]) -> dict[str, dict[str, int]]:
     """The senders in ``listed`` by the input they came through, with their
     events, summed over the bucks: the HTTP ingest's own lists (``http``:
-    /v1/events, ``otlp``: /v1/logs), and ZeroMQ (tailers, relays, clients)
-    for the events of a sender the HTTP lists do not account for."""
+    /v1/events, ``otlp``: /v1/logs), the input kinds frames name (a
+    sender's ``inputs``: file, journal, container, syslog/udp, ...), and
+    ``zmq`` for the events of a sender neither accounts for (unmarked
+    frames: clients, relayed applications, senders older than the kinds)."""
     out: dict[str, dict[str, int]] = {}
     for s in stats.values():
         if not isinstance(s, dict):
@@ -140,8 +144,14 @@ def by_input(stats: dict[str, Any], listed: set[str]) -> dict[str, dict[str, int
                     out.setdefault(kind, {})[key] = out.get(kind, {}).get(key, 0) + v.get("events", 0)
                     through_http[key] = through_http.get(key, 0) + v.get("events", 0)
         for key, v in (s.get("senders") or {}).items():
+            if key not in listed:
+                continue
             rest = v.get("events", 0) - through_http.get(key, 0)
-            if key in listed and rest > 0:
+            for kind, n in sorted((v.get("inputs") or {}).items()):
+                if n > 0:
+                    out.setdefault(kind, {})[key] = out.get(kind, {}).get(key, 0) + n
+                    rest -= n
+            if rest > 0:
                 out.setdefault("zmq", {})[key] = out.get("zmq", {}).get(key, 0) + rest
     return out
 
@@ -190,7 +200,11 @@ def render(st: Status, colour: bool) -> str:
                    f"{s['events']:,} copies stored by {len(s['bucks'])} buck(s)")
     if st.inputs:
         out += ["", c("SENDERS BY INPUT", "white", True)]
-        names = {"zmq": "zmq (tailers, relays, clients)", "http": "http (/v1/events)", "otlp": "otlp (/v1/logs)"}
+        names = {"zmq": "zmq (clients, relayed applications, older senders)", "http": "http (/v1/events)",
+                 "otlp": "otlp (/v1/logs)", "file": "file (tailed files)", "journal": "journal (systemd)",
+                 "container": "container (pod and Docker logs)", "syslog/udp": "syslog/udp (relays)",
+                 "syslog/tcp": "syslog/tcp (relays)", "syslog/tls": "syslog/tls (relays)",
+                 "inventory": "inventory (tailers' file lists, for helios audit)"}
         for kind, senders in sorted(st.inputs.items()):
             shown = sorted(senders)[:10]
             more = f" and {len(senders) - len(shown)} more" if len(senders) > len(shown) else ""

@@ -66,6 +66,7 @@ NO_BUCK_S = 5.0  # seconds without any buck connected before the tailer says so
 HOUSEKEEPING_S = 0.25
 CREATED_SETTLE_S = 0.2  # s from a file's creation (inotify) to the scan that follows it
 IDLE_SAVE_S = 300.0  # s between looks at an idle tailer's positions and inventory (only "seen" times move)
+PARKED_SLICE = 256  # parked files looked at per housekeeping turn in that look (~10 us each)
 INVENTORY_EVERY = 10.0  # s between inventory records of a content whose size or offset alone moved
 
 
@@ -120,7 +121,7 @@ class Tailer:
         self.cfg = cfg
         self.host = cfg.host or socket.gethostname()
         self.settings = Settings(cfg.environment, self.host, cfg.format, cfg.app, cfg.timezone, cfg.batch_events,
-                                 cfg.parse)
+                                 cfg.parse, self.container_roots(cfg))
         self.multiline = re.compile(cfg.multiline_start.encode()) if cfg.multiline_start else None
         self.ml_held: dict[bytes, tuple] = getattr(self, "ml_held", {})
         # Container logs (README: Containers and Kubernetes): records of a line not ended yet, per content.
@@ -130,6 +131,14 @@ class Tailer:
         # [[tailer.parse]] table says format = "docker"/"cri"): content key -> True/False, decided once.
         self.ct_profiles = Profiles(cfg.format, "", "", "UTC", cfg.parse)
         self.ct_kind: dict[bytes, bool] = {}
+
+    @staticmethod
+    def container_roots(cfg) -> tuple[str, ...]:
+        """With kubernetes on, the container log roots (each ending in "/"): their files' frames say input "container"."""
+        if not cfg.kubernetes:
+            return ()
+        roots = (cfg.kubernetes_root, cfg.docker_root)
+        return tuple(os.path.join(os.path.abspath(r), "") for r in roots if r)
 
     def patterns(self, cfg) -> list[str]:
         """The globs followed: the configured ones, and the container roots' with kubernetes on."""
@@ -180,6 +189,7 @@ class Tailer:
                  "on in " + str(state / "spool") if self.spool else "off")
         next_scan = next_house = next_save = next_full = next_idle_save = 0.0
         self.saved_moved, last_moved = None, 0.0
+        self.parked_todo: list = []     # parked files still to look at in this round (remember_parked)
         self.took = 0
         self.workers = Workers(self.settings, self.encoders(cfg))
         # Wait for the encoders to be up (an empty job each) before the first
@@ -255,6 +265,8 @@ class Tailer:
                     self.watcher.park_idle(now)
                     if self.watcher.behind:
                         self.watcher.unpark(set(self.watcher.behind))
+                    if self.parked_todo:
+                        self.remember_parked()
                     next_house = now + HOUSEKEEPING_S
                 if self.watcher.dirty:
                     # A new content or an end of reading: saved and sent at
@@ -270,7 +282,12 @@ class Tailer:
                     if moved != self.saved_moved:
                         self.saved_moved, last_moved = moved, now
                     if now >= next_idle_save:
-                        self.save()
+                        if next_idle_save == 0.0:
+                            self.save()     # the first, at start, at once: every file was just met
+                        else:
+                            # The parked files too: a slice each housekeeping turn (remember_parked).
+                            self.parked_todo = list(self.watcher.parked.values())
+                            self.save(parked=False)
                         self.send_inventory()
                         next_idle_save = now + IDLE_SAVE_S
                     elif now - last_moved <= INVENTORY_EVERY + 2 * self.cfg.positions_interval:
@@ -662,7 +679,7 @@ class Tailer:
             return more
         env, n, counts = self.cfg.environment, self.cfg.batch_events, self.counts
         frames = [codec.encode_rows(env, self.host, rows[i:i + n], min(r[1] for r in rows[i:i + n]),
-                                    max(r[1] for r in rows[i:i + n])) for i in range(0, len(rows), n)]
+                                    max(r[1] for r in rows[i:i + n]), input="journal") for i in range(0, len(rows), n)]
         sizes = [len(rows[i:i + n]) for i in range(0, len(rows), n)]
         if self.spool is not None:
             for frame in frames:
@@ -768,7 +785,7 @@ class Tailer:
         env = self.cfg.environment
         for i in range(0, len(records), 500):
             frame = codec.encode_events(env, self.host, [inventory.to_event(r, self.host, wall, env)
-                                                         for r in records[i:i + 500]])
+                                                         for r in records[i:i + 500]], input="inventory")
             if self.spool is not None:
                 # Never waits (not even for the bucks to connect): the spool re-sends it.
                 self.spool.append(env, frame)
@@ -777,24 +794,61 @@ class Tailer:
                 log.warning("No buck took %d inventory record(s); they are sent again after a restart.",
                             len(records[i:i + 500]))
 
-    def save(self, parked: bool = True) -> None:
+    def save(self, parked: bool = True, force: bool = False) -> None:
         """Spool first, then positions: an offset never runs ahead of its data.
-        Skipped when nothing moved, so an idle tailer does not fsync. Parked
-        files are looked at with ``parked`` only (their "seen" time alone moves)."""
+        Skipped when nothing moved (unless ``force``), so an idle tailer does
+        not fsync. Parked files are looked at with ``parked`` only (their
+        "seen" time alone moves). Neither fsync happens here: the saver's
+        thread fsyncs the spool files written so far, then writes the
+        snapshot (helios.tail.positions.Saver)."""
+        if self.saver.sync_error is not None:
+            self.submit_positions()     # (raises it)
+            return
         self.watcher.dirty = False
         self.watcher.remember(time.time(), parked)
         fingerprint = self.positions.fingerprint()
-        if fingerprint == self.saved_snapshot and not self.saver.failed:
+        if fingerprint == self.saved_snapshot and not self.saver.failed and not force:
             return
+        self.submit_positions(fingerprint)
+
+    def submit_positions(self, fingerprint: tuple | None = None) -> None:
+        """Hand the positions that changed, and the spool files written
+        since the last time, to the saver's thread."""
+        err = self.saver.sync_error
+        if err is not None:
+            if not getattr(self, "_sync_raised", False):
+                self._sync_raised = True
+                raise err   # the spool cannot be made durable: stop, as an fsync on the loop did
+            return
+        before = None
         if self.spool is not None:
-            self.spool.sync()
+            if self.saver.failed:
+                self.spool.dirty = True     # (hand every open spool file out again)
+            before = self.spool.unsynced()
         if self.saver.need_full:
             self.saver.need_full = False
             self.positions.touch_all()
-        # Taken after the spool sync: what the snapshot holds is in the spool.
-        # The saver writes it later (never earlier), in its own thread.
-        self.saver.submit(self.positions.snapshot())
-        self.saved_snapshot = fingerprint
+        # Taken after the frames it covers were appended to the spool; the
+        # saver fsyncs those files (``before``) and then writes it, never earlier.
+        self.saver.submit(self.positions.snapshot(), before)
+        self.saved_snapshot = self.positions.fingerprint() if fingerprint is None else fingerprint
+
+    def remember_parked(self) -> None:
+        """One slice of the periodic look at the parked files (their "seen"
+        time): ``PARKED_SLICE`` of them a housekeeping turn, each slice's
+        entries handed to the saver, so that 10,000 parked files never stop
+        the loop for the walk (~10 us a file) or its snapshot; one write at the end."""
+        todo, w = self.parked_todo, self.watcher
+        files = [f for f in todo[-PARKED_SLICE:] if w.parked.get(f.path) is f]
+        del todo[-PARKED_SLICE:]
+        w.remember_files(files, time.time())
+        if todo:
+            # Copied now (a slice's worth), written with the next snapshot. Offsets it
+            # took along are still only those spooled: the next save hands the spool first.
+            self.saver.stage(self.positions.snapshot())
+        else:
+            self.submit_positions()
+            self.send_inventory()
 
     def apply_reload(self) -> None:
         self.reload_asked.clear()

@@ -10,7 +10,8 @@ costs. Each event keeps:
   even a trailing ``\\r``);
 - ``host``, ``app``, ``severity``, ``time`` as parsed; a message that names
   no host gets its sender's IP address (as rsyslog's ``fromhost``);
-- ``source``: ``syslog/udp``, ``syslog/tcp`` or ``syslog/tls``;
+- ``source``: ``syslog/udp``, ``syslog/tcp`` or ``syslog/tls``, also the
+  frames' input kind (``helios status`` lists senders by it);
 - ``fields``: ``peer`` (``IP:PORT`` of the sender), what the parser found
   (RFC 5424 ``procid``, ``msgid``, structured data, ``key=value``), and
   ``truncated: true`` on a message cut to the size limit;
@@ -100,7 +101,7 @@ class Framer:
         for a in range(0, n, MAX_EVENTS):
             part = rows[a:a + MAX_EVENTS]
             t = times[a:a + MAX_EVENTS]
-            frame = codec.encode_rows(self.environment, self.host, part, min(t), max(t))
+            frame = codec.encode_rows(self.environment, self.host, part, min(t), max(t), input=source)
             out.append((frame, len(part), sum(map(len, messages[a:a + MAX_EVENTS]))))
         return out
 

@@ -64,6 +64,7 @@ class Settings:
     timezone: str
     batch_events: int
     parse: tuple = ()    # [[tailer.parse]] tables: per-path zone, rules (helios.parsing.profiles)
+    containers: tuple = ()  # container log roots: their files' frames say input "container", the others "file"
 
 
 @dataclass
@@ -136,14 +137,17 @@ class Encoder:
 
         self.s = settings
         self.profiles = Profiles(settings.format, settings.host, settings.app, settings.timezone, settings.parse)
+        self.roots = tuple(settings.containers)    # (a list, once it crossed to a worker as JSON)
 
     def encode(self, chunks: list[tuple[Chunk, int]]) -> Result:
-        groups: dict[str, list[tuple]] = {}     # environment -> runs (codec.encode_runs), in the order met
+        groups: dict[tuple[str, str], list[tuple]] = {}  # (environment, input kind) -> runs (codec.encode_runs)
         line_bytes = 0
         read = dropped = 0
+        roots = self.roots
         for chunk, received in chunks:
             parser = self.profiles.parser(chunk.path)
             env = self.profiles.environment(chunk.path, self.s.environment)
+            kind = "container" if roots and chunk.path.startswith(roots) else "file"   # the frames' input kind
             cols = parser.parse_chunk(chunk.data, received)
             moved = parser.environments      # lines a rule sends to another environment
             read += len(cols.lines)
@@ -183,22 +187,22 @@ class Encoder:
             # (ids travel empty: the codec derives them from the key and the offset).
             columns = (cols.times, cols.hosts, cols.apps, cols.severities, offsets, messages, fields)
             if not moved:
-                groups.setdefault(env, []).append((chunk.path, chunk.key, received, *columns))
+                groups.setdefault((env, kind), []).append((chunk.path, chunk.key, received, *columns))
             else:
                 picks: dict[str, list[int]] = {}
                 for k in range(len(offsets)):
                     picks.setdefault(moved.get(k, env), []).append(k)
                 for to, ks in picks.items():
-                    groups.setdefault(to, []).append(
+                    groups.setdefault((to, kind), []).append(
                         (chunk.path, chunk.key, received, *([col[k] for k in ks] for col in columns)))
             # Bytes of the lines as read, their newlines left out (of plain lines: all but the newlines).
             line_bytes += len(chunk.data) - len(lines) if sizes is None and chunk.messages is None \
                 else sum(map(len, lines))
         frames, envs, counts = [], [], []
-        for env, runs in groups.items():
+        for (env, kind), runs in groups.items():
             for part in _parts(runs, self.s.batch_events):
                 frames.append(codec.encode_runs(env, self.s.host, part, min(min(r[3]) for r in part),
-                                                max(max(r[3]) for r in part)))
+                                                max(max(r[3]) for r in part), input=kind))
                 envs.append(env)
                 counts.append(sum(len(r[3]) for r in part))
         return Result(frames, read, line_bytes, dropped, envs, counts)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -292,9 +293,14 @@ class Saver:
     newest snapshot waiting wins. Each entry is kept serialized (a fragment)
     and serialized again only when it changed, so a save joins strings.
 
-    A snapshot is taken after the spool was synced: a save that comes later
-    than the snapshot is always safe (it never runs ahead of the spool).
-    ``close`` waits for the last snapshot to be on disk."""
+    A snapshot holds only offsets whose frames were appended to the spool
+    before it was taken; the spool files written until then come with it
+    (``before``: descriptors from ``Spool.unsynced``) and are fsynced here
+    before the positions are written, so a save never runs ahead of the
+    spool, and the loop never waits for the disk. If that fsync fails, the
+    positions are not written and ``sync_error`` holds why (the tailer
+    stops on it, as it did when the loop fsynced). ``close`` waits for the
+    last snapshot to be on disk."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -303,6 +309,9 @@ class Saver:
         self.need_full = False       # the fragments may be incomplete: the next snapshot holds every entry
         self.saves = 0               # files written
         self._pending: Snapshot | None = None
+        self._before: list = []      # spool descriptors to fsync before the pending snapshot is written
+        self._staged: dict[str, dict] = {}   # entries to go with the next snapshot (``stage``)
+        self.sync_error: Exception | None = None
         self._extra: tuple[Path, bytes] | None = None   # a guide file (not durable) written after positions
         self._busy = False
         self._closing = False
@@ -310,14 +319,43 @@ class Saver:
         self._thread = threading.Thread(target=self._run, name="positions-saver", daemon=True)
         self._thread.start()
 
-    def submit(self, snap: Snapshot) -> None:
+    def submit(self, snap: Snapshot, before: list | None = None) -> None:
+        """Write ``snap`` (later, never earlier) once the spool files in
+        ``before`` (``Spool.unsynced``: this thread closes them) are fsynced."""
         with self._cond:
             old = self._pending
             if old is not None:
                 # The older snapshot is dropped: its changed entries are not.
                 snap.changed = {**old.changed, **snap.changed}
+            elif self._staged:
+                snap.changed = {**self._staged, **snap.changed}
+                self._staged = {}
             self._pending = snap
+            if before:
+                # One descriptor per file waiting (its fsync, not yet begun, covers every
+                # write before it), so a stuck disk does not pile up descriptors.
+                waiting = {path: i for i, (_, path, _) in enumerate(self._before)}
+                for fd, path, dirs in before:
+                    i = waiting.get(path)
+                    if i is None:
+                        waiting[path] = len(self._before)
+                        self._before.append((fd, path, dirs))
+                    else:
+                        old_fd, _, old_dirs = self._before[i]
+                        self._before[i] = (old_fd, path, old_dirs + [d for d in dirs if d not in old_dirs])
+                        os.close(fd)
             self._cond.notify_all()
+
+    def stage(self, snap: Snapshot) -> None:
+        """Keep the changed entries of ``snap`` for the next ``submit``, with
+        no write of their own (the tailer's walk over parked files hands its
+        slices here: one write at the end, not one a slice). An entry changed
+        again since goes with that later snapshot, which wins."""
+        with self._cond:
+            if self._pending is not None:
+                self._pending.changed = {**self._pending.changed, **snap.changed}
+            else:
+                self._staged.update(snap.changed)
 
     def write_later(self, path: Path, data: bytes) -> None:
         """Write a file that is only a guide (not durable: no fsync), e.g. the
@@ -348,8 +386,19 @@ class Saver:
                 if self._pending is None and self._extra is None:
                     return
                 snap, self._pending, extra, self._extra, self._busy = self._pending, None, self._extra, None, True
+                before, self._before = self._before, []
             try:
-                if snap is not None:
+                if before:
+                    from helios.tail.spool import fsync_handed
+
+                    try:
+                        fsync_handed(before)
+                    except Exception as exc:
+                        # Never write offsets past what may not be on disk.
+                        log.error("%s; the positions are not saved past it.", str(exc).rstrip("."))
+                        self.sync_error, snap = exc, None
+                        self.failed = self.need_full = True
+                if snap is not None and self.sync_error is None:
                     self.write(snap)
                 if extra is not None:
                     try:

@@ -13,6 +13,12 @@ time they were read). It serves two purposes:
   queue was lost) arrives this way; the duplicates cost nothing downstream,
   where events are deduplicated by id.
 
+Making appends durable need not stop the tailer's loop: ``unsynced`` hands
+out a duplicate descriptor of every file written since the last call, and
+the positions' saver thread (``helios.tail.positions.Saver``) fsyncs them,
+and the directories of new files, before it writes the positions that
+commit their offsets. ``sync`` still does it at once (the relay, tests).
+
 The spool is pruned by total size and by age, oldest first; a bucket is sent
 once more just before it is deleted. A bucket that could never be sent (no
 buck reachable all along) and must go for lack of room is reported loudly and
@@ -28,6 +34,7 @@ import zlib
 from pathlib import Path
 from typing import Iterator
 
+from helios.errors import RecordError
 from helios.store import durable, layout
 from helios.store.buckets import BucketFiles
 from helios.store.records import RecordReader
@@ -50,6 +57,9 @@ class Spool:
         self.files = BucketFiles(self.root, window, keep_open=1)
         self.dirty = False
         self.counts = {"dropped_buckets": 0, "dropped_bytes": 0}
+        # Descriptors (dups) of files written and closed since the last ``unsynced``, with their directories.
+        self._closed_unsynced: list[tuple[int, Path, list[Path]]] = []
+        self._handed: set[Path] = set()   # open files handed out by ``unsynced`` already (their directories synced)
         self._listing: list | None = None
         self._listed_at = 0.0
 
@@ -60,15 +70,45 @@ class Spool:
         if self.files.open_count != opened:
             # A new window: close the writers of past ones (one file a
             # window would pile up otherwise), and list the spool again.
-            self.sync()
+            # What they hold is made durable with the next positions' save:
+            # their descriptors are duplicated before they close.
+            if self.dirty:
+                self._closed_unsynced += self._dups()
+                # (The open writers are handed out again with the next call: a
+                # second fsync of a file costs little when nothing is new.)
             self.files.close_idle(now)
             self._listing = None
 
     def sync(self) -> None:
-        """Make what was appended durable (before positions are saved)."""
+        """Make what was appended durable now (the relay, before it acknowledges)."""
+        if self.dirty or self._closed_unsynced:
+            fsync_handed(self.unsynced())
+
+    def unsynced(self) -> list[tuple[int, Path, list[Path]]]:
+        """What ``sync`` would make durable, handed out for another thread to
+        do it (``fsync_handed``): a duplicate descriptor of each file written
+        to since the last call (open or closed since; the caller closes it),
+        its path, and the directories to fsync with it (the first time a file
+        is made in them). Taken on the loop: costs a ``dup`` per file."""
+        out, self._closed_unsynced = self._closed_unsynced, []
         if self.dirty:
-            self.files.fsync_all()
+            out += self._dups()
             self.dirty = False
+        return out
+
+    def _dups(self) -> list[tuple[int, Path, list[Path]]]:
+        out = []
+        known = self._handed
+        for w in self.files._writers.values():
+            if w.closed:
+                continue
+            # A file handed out the first time: its directory entry, and those of
+            # the day and environment directories above it, are made durable too.
+            p = w.path
+            dirs = [] if p in known else [p.parent, p.parent.parent, p.parent.parent.parent]
+            out.append((os.dup(w._checked_fd()), p, dirs))
+        self._handed = {w.path for w in self.files._writers.values()}
+        return out
 
     def buckets(self) -> list[tuple[layout.BucketName, Path, int]]:
         """Every spool bucket with its size. Listed at most once a second: a
@@ -129,4 +169,37 @@ class Spool:
         self._listing = None
 
     def close(self) -> None:
+        for fd, _, _ in self._closed_unsynced:
+            os.close(fd)
+        self._closed_unsynced = []
         self.files.close()
+
+
+def fsync_handed(handed: list[tuple[int, Path, list[Path]]]) -> None:
+    """fsync what ``Spool.unsynced`` handed out (in the saver's thread), and
+    close the descriptors, all of them even on failure. Raises RecordError
+    naming the first file that could not be made durable."""
+    error = None
+    for fd, path, dirs in handed:
+        try:
+            if error is None:
+                durable.fsync(fd)
+                for d in dirs:
+                    _fsync_dir(d)
+        except OSError as exc:
+            error = RecordError(f"Cannot fsync spool file {path}: {exc}.")
+        finally:
+            os.close(fd)
+    if error is not None:
+        raise error
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except FileNotFoundError:
+        return      # pruned meanwhile
+    try:
+        durable.fsync(fd)
+    finally:
+        os.close(fd)

@@ -759,7 +759,11 @@ class Watcher:
         """Record every reader's identity, head and size seen in the
         positions (offsets are set by the tailer as chunks become safe).
         Parked files (closed, idle: nothing of theirs moves) only with ``parked``."""
-        for f in self.readers() + (list(self.parked.values()) if parked else []):
+        self.remember_files(self.readers() + (list(self.parked.values()) if parked else []), now_wall)
+
+    def remember_files(self, files: list[FollowedFile], now_wall: float) -> None:
+        """``remember`` for these files only (the tailer walks the parked ones a slice a turn)."""
+        for f in files:
             if f.key is None:
                 continue
             p = self.positions.files.get(f.key.hex())

@@ -312,3 +312,51 @@ def test_runs_of_unequal_columns_are_not_encoded():
     run = ("/f", KEY, 1, [1, 2], ["h"], ["a", "a"], [None, None], [0, 5], [b"x", b"y"], [None, None])
     with pytest.raises(FrameError, match="one length"):
         codec.encode_runs("prod", "h", [run], 1, 2)
+# --- the input kind (optional 7th header field) ---
+
+@settings(max_examples=100, deadline=None)
+@given(events=events_strategy, compress=st.booleans(),
+       kind=st.sampled_from(["file", "journal", "container", "syslog/udp", "syslog/tcp", "syslog/tls"]))
+def test_the_input_kind_round_trips_with_the_events(events, compress, kind):
+    frame = codec.encode_events("prod", "sender", events, compress=compress, input=kind)
+    header, back = codec.decode(frame)
+    assert back == events
+    assert header.input == kind
+    assert codec.check_frame(frame).input == kind
+
+
+def test_a_frame_without_an_input_kind_is_byte_for_byte_the_old_format_and_decodes():
+    events = [tailed(i * 40, time=100 + i) for i in range(5)]
+    frame = codec.encode_events("prod", "web-1", events)
+    # What a sender from before the field wrote: a header of exactly 6 fields.
+    old = _forge(["prod", "web-1", 0, 0, 0, 1], b"\x90")
+    assert msgpack.unpackb(frame[8:8 + struct.unpack_from(">H", frame, 2)[0]])[:2] == ["prod", "web-1"]
+    assert len(msgpack.unpackb(frame[8:8 + struct.unpack_from(">H", frame, 2)[0]])) == 6
+    assert codec.decode(frame)[0].input == ""
+    header, back = codec.decode(old)
+    assert (header.input, back) == ("", [])
+
+
+def test_a_corrected_frame_keeps_its_input_kind():
+    events = [tailed(0, time=5)]  # 1970: out of any buck's range
+    frame = codec.encode_events("prod", "web-1", events, input="journal")
+    header = codec.check_frame(frame)
+    new_header, new, reasons = codec.vet(frame, header, 10**18, 2 * 10**18, 1_500_000_000 * 10**9)
+    assert reasons and new is not frame
+    assert new_header.input == "journal" == codec.decode(new)[0].input
+
+
+@pytest.mark.parametrize("kind", ["", "File", "a b", "-x", "x" * 33, 7, None, "syslog\x00"])
+def test_a_bad_input_kind_in_a_header_is_refused(kind):
+    with pytest.raises(FrameError, match="input kind|frame header"):
+        codec.check_frame(_forge(["p", "h", 0, 0, 0, 0, kind]))
+
+
+def test_a_bad_input_kind_is_refused_when_encoding():
+    with pytest.raises(FrameError, match="input kind"):
+        codec.encode_events("prod", "h", [client_event()], input="Not A Kind")
+
+
+def test_a_header_of_eight_fields_is_refused():
+    with pytest.raises(FrameError, match="6 fields"):
+        codec.check_frame(_forge(["p", "h", 0, 0, 0, 0, "file", "x"]))

@@ -290,3 +290,21 @@ def test_a_job_crosses_the_pipe_whole_and_a_job_cut_short_is_the_end():
     finally:
         tx.close()
         rx.close()
+def test_frames_name_their_input_kind_container_logs_apart_from_files_also_in_a_worker():
+    pods = Settings("prod", "host-a", "rfc3164", "app", "UTC", 50, (), ("/var/log/pods/",))
+    line = b"Nov 30 10:00:00 web1 nginx[1]: a line\n"
+    chunks = [(Chunk("/var/log/x.log", KEY, 0, len(line), line), 1_000),
+              (Chunk("/var/log/pods/ns_pod_uid/c/0.log", b"p" * 16, 0, len(line), line), 1_000)]
+    result = Encoder(pods).encode(chunks)
+    assert sorted(codec.check_frame(f).input for f in result.frames) == ["container", "file"]
+    assert [codec.check_frame(f).input for f in Encoder(SETTINGS).encode(chunks).frames] == ["file"]
+    job = Job()
+    for chunk, received in chunks:
+        job.add(chunk, received, 0.0)
+    w = Workers(pods, 1)   # the settings cross to the worker as JSON (the roots as a list)
+    try:
+        w.submit(job)
+        done = w.drain()
+    finally:
+        w.close()
+    assert sorted(codec.check_frame(f).input for _, r in done for f in r.frames) == ["container", "file"]

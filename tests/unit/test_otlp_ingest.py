@@ -60,4 +60,4 @@ def test_status_lists_senders_by_input_summed_over_bucks():
     assert st.inputs == {"zmq": {"prod/web-1": 10}, "otlp": {"prod/web-1": 5}}  # prod/old: silent too long
     text = render(st, colour=False)
     assert "otlp (/v1/logs): 1 sender(s), 5 copies stored: prod/web-1" in text
-    assert "zmq (tailers, relays, clients): 1 sender(s), 10 copies stored: prod/web-1" in text
+    assert "zmq (clients, relayed applications, older senders): 1 sender(s), 10 copies stored: prod/web-1" in text

@@ -251,3 +251,77 @@ def test_a_guide_file_is_written_by_the_saver_thread_too(tmp_path):
     assert s.close(timeout=30)
     assert (tmp_path / "stats.json").read_bytes() == b'{"lines": 2}'
     assert not (tmp_path / "positions.json").exists()
+
+
+def test_positions_are_written_only_after_the_spool_files_handed_with_them_are_fsynced(tmp_path, caplog):
+    from helios.tail.spool import Spool
+
+    spool = Spool(tmp_path / "spool", 60, max_bytes=10 ** 9, max_age=86400.0, jitter=0.0)
+    path = tmp_path / "positions.json"
+    p = sample()
+    s = Saver(path)
+    try:
+        spool.append("prod", b"frame")
+        s.submit(p.snapshot(), spool.unsynced())
+        assert s.wait(timeout=30) and path.exists() and s.sync_error is None
+        # A spool file that cannot be made durable: the positions stay as they were.
+        p.files[KEY_A].offset = 999
+        r, w = os.pipe()
+        s.submit(p.snapshot(), [(r, tmp_path / "spool-file", [])])
+        assert s.wait(timeout=30)
+        assert s.sync_error is not None and s.failed
+        assert positions.load(path).files[KEY_A].offset == 100
+        assert "Cannot fsync spool file" in caplog.text and "not saved past it" in caplog.text
+        s.submit(p.snapshot())                  # nor ever after
+        assert s.wait(timeout=30) and positions.load(path).files[KEY_A].offset == 100
+        os.close(w)
+    finally:
+        assert s.close(timeout=30)
+        spool.close()
+
+
+def test_staged_entries_are_written_with_the_next_snapshot_and_a_later_change_wins(tmp_path):
+    path = tmp_path / "positions.json"
+    p = sample()
+    s = Saver(path)
+    try:
+        s.submit(p.snapshot())
+        assert s.wait(timeout=30)
+        saves = s.saves
+        p.files[KEY_A].seen = 77.0          # what the walk over parked files changes
+        p.files[KEY_B].seen = 78.0
+        s.stage(p.snapshot())
+        assert s.wait(timeout=30) and s.saves == saves   # staged: no write of its own
+        p.files[KEY_B].offset = 8           # changed again after it was staged
+        s.submit(p.snapshot())
+        assert s.wait(timeout=30)
+        saved = positions.load(path)
+        assert (saved.files[KEY_A].seen, saved.files[KEY_B].seen, saved.files[KEY_B].offset) == (77.0, 78.0, 8)
+        assert reference(saved) == reference(p)
+    finally:
+        assert s.close(timeout=30)
+
+
+def test_while_the_disk_is_stuck_a_spool_file_waits_with_one_descriptor_not_one_per_save(tmp_path):
+    from helios.tail.spool import Spool
+
+    spool = Spool(tmp_path / "spool", 60, max_bytes=10 ** 9, max_age=86400.0, jitter=0.0)
+    p = sample()
+    s = SlowSaver(tmp_path / "positions.json")
+    try:
+        s.submit(p.snapshot())
+        poll_until(s.entered.is_set, what="the writer busy")
+        fds = len(os.listdir("/proc/self/fd"))
+        for i in range(50):
+            spool.append("prod", b"frame %d" % i)
+            p.files[KEY_A].offset = 200 + i
+            s.submit(p.snapshot(), spool.unsynced())
+        assert len(os.listdir("/proc/self/fd")) <= fds + 2    # the spool's writer, and one waiting dup
+        s.gate.set()
+        assert s.wait(timeout=30)
+        assert positions.load(tmp_path / "positions.json").files[KEY_A].offset == 249
+        assert len(os.listdir("/proc/self/fd")) <= fds + 1
+    finally:
+        s.gate.set()
+        assert s.close(timeout=30)
+        spool.close()

@@ -1,7 +1,12 @@
 """The tailer's spool: frames filed by window, re-sent after the window, pruned by size and age."""
 
+import os
+
+import pytest
+
+from helios.errors import RecordError
 from helios.store.layout import BucketName
-from helios.tail.spool import Spool
+from helios.tail.spool import Spool, fsync_handed
 
 DAY0 = 1_700_006_400  # a UTC midnight
 
@@ -71,3 +76,53 @@ def test_writers_of_past_windows_are_closed_so_descriptors_do_not_pile_up(tmp_pa
         s.append("prod", b"x", now=DAY0 + 60 * i)
     assert s.files.open_count <= 3  # the current window and the two before it, not 30
     assert len(s.buckets()) == 30
+
+
+def _fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_unsynced_hands_out_every_file_written_also_one_closed_at_a_window_change(tmp_path):
+    s = spool(tmp_path)
+    s.append("prod", b"a" * 10, now=DAY0 + 5)
+    s.append("prod", b"b" * 10, now=DAY0 + 65)     # a new window
+    s.append("prod", b"c" * 10, now=DAY0 + 65 + 120)  # and another: the first window's writer is closed
+    assert s.files.open_count < 3
+    handed = s.unsynced()
+    before = _fds()
+    paths = {p.name for _, p, _ in handed}
+    assert len(paths) == 3, paths               # each written file, the closed one too
+    assert all(os.fstat(fd).st_size == 18 for fd, _, _ in handed)   # (record header + 10 bytes)
+    assert any(dirs for _, _, dirs in handed)   # new files: their directories are synced too
+    fsync_handed(handed)
+    assert _fds() == before - len(handed)       # every descriptor closed
+    assert s.unsynced() == []                   # nothing written since
+    s.append("prod", b"d", now=DAY0 + 65 + 121)
+    [(fd, _, dirs)] = s.unsynced()
+    assert dirs == []                           # handed before: its directory entry is durable already
+    fsync_handed([(fd, _, dirs)])
+    s.close()
+
+
+def test_a_spool_file_that_cannot_be_fsynced_is_an_error_and_every_descriptor_is_closed(tmp_path):
+    s = spool(tmp_path)
+    s.append("prod", b"a", now=DAY0)
+    r, w = os.pipe()                            # fsync of a pipe fails (EINVAL)
+    handed = [(r, tmp_path / "pipe", [])] + s.unsynced()
+    before = _fds()
+    with pytest.raises(RecordError, match="Cannot fsync spool file"):
+        fsync_handed(handed)
+    assert _fds() == before - len(handed)
+    os.close(w)
+    s.close()
+
+
+def test_sync_makes_closed_windows_durable_too_and_leaks_nothing(tmp_path):
+    s = spool(tmp_path)
+    before = _fds()
+    for k in range(5):
+        s.append("prod", b"x", now=DAY0 + 130 * k)  # a new window each time: the old writers close
+        s.sync()
+    assert s.unsynced() == []
+    assert _fds() <= before + 2                 # the open writers (keep_open), no dups left over
+    s.close()
