@@ -160,9 +160,12 @@ class Encoder:
                 if moved:
                     moved = {k: moved[i] for k, i in enumerate(keep) if i in moved}
             if chunk.messages is None and sizes is None and not moved and not chunk.fields \
+                    and not parser.masks and not parser.encoding \
                     and cols.messages == cols.lines and chunk.end == chunk.offset + len(chunk.data):
                 # Plain lines, each message the line as read: they go as the chunk's bytes,
                 # the first offset and the codec's split give every message and offset back.
+                # (Not with masks: the parser's lines are masked, the chunk's bytes are not;
+                # nor with another encoding, whose lines the parser decoded.)
                 lines, offsets, messages, fields = cols.lines, chunk.offset, chunk.data, cols.fields
             elif chunk.messages is None:
                 lines = cols.lines
