@@ -47,6 +47,7 @@ import msgpack
 from helios.gctune import tune_gc
 from helios.syslognet.events import Framer
 from helios.syslognet.framing import split_block
+from helios.workerprocs import close_workers
 
 log = logging.getLogger(__name__)
 
@@ -158,14 +159,7 @@ class Pool:
     def close(self) -> None:
         conns, procs = self.conns, self.procs
         self.conns, self.procs = [], []
-        for conn in conns:
-            conn.close()
-        for p in procs:
-            try:
-                p.wait(timeout=2)   # the closed pipe ends it
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        close_workers(conns, procs)
 
 
 class _Framer:

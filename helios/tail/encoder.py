@@ -41,6 +41,7 @@ import msgpack
 from helios import codec
 from helios.gctune import tune_gc
 from helios.tail.files import Chunk
+from helios.workerprocs import close_workers
 
 log = logging.getLogger(__name__)
 
@@ -497,14 +498,7 @@ class Workers:
     def close(self) -> None:
         conns, procs = self.conns, self.procs
         self.conns, self.procs = [], []
-        for conn in conns:
-            conn.close()
-        for p in procs:
-            try:
-                p.wait(timeout=2)  # the closed pipe ends it
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        close_workers(conns, procs)
 
 
 if __name__ == "__main__":
