@@ -70,6 +70,7 @@ from reporting import ROOT, Report, fmt_int, fmt_pct, log, median  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 from helios import codec, loadgen  # noqa: E402
+from helios.model import INVENTORY_APP  # noqa: E402
 from helios.store import layout  # noqa: E402
 from helios.store.records import RecordReader  # noqa: E402
 from helios.wire.ports import free_endpoint  # noqa: E402
@@ -635,6 +636,8 @@ def analyse(a, prof: dict, work: Path, run: dict, rep: Report) -> None:
     porter_times = np.array([e.time for _, evs in windows for e in evs], dtype=np.int64)
     n = len(mesh["time"])
     n_porter = len(porter_times)
+    # The tailers' inventory records are archived but not indexed (helios.index.base.searchable).
+    n_inventory = sum(e.app == INVENTORY_APP for _, evs in windows for e in evs)
     good = {s["name"] for s in run["sources"] if abs(s["skew_s"]) < GOOD_CLOCK}
     keep = np.isin(mesh["host"], sorted(good))
     mesh_good = {"arrival": mesh["arrival"][keep], "time": mesh["time"][keep]}
@@ -646,6 +649,7 @@ def analyse(a, prof: dict, work: Path, run: dict, rep: Report) -> None:
     }
     rep.data["counts"] = {"lines_written": run["written"], "client_events": run["recorded"],
                           "distinct_events_at_bucks": n, "events_archived": n_porter,
+                          "inventory_archived": n_inventory,
                           "copies": {b: len(s["time"]) for b, s in bucks.items()}}
     sources_n = len(run["sources"])
     rep.data["sources"] = run["sources"]
