@@ -28,7 +28,9 @@ TCP's back-pressure works as before.
 
 A worker that dies loses nothing: the pool still holds the messages of every
 job it gave out, frames them itself, in order, and from then on frames every
-job itself (and says so once).
+job itself (and says so once). So does an unexpected error in the pool
+itself (a bug): it is logged, the workers are let go, and the relay never
+crashes on it.
 """
 
 from __future__ import annotations
