@@ -28,7 +28,9 @@ TCP's back-pressure works as before.
 
 A worker that dies loses nothing: the pool still holds the messages of every
 job it gave out, frames them itself, in order, and from then on frames every
-job itself (and says so once).
+job itself (and says so once). So does an unexpected error in the pool
+itself (a bug): it is logged, the workers are let go, and the relay never
+crashes on it.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class Pool:
         # [job, worker's pipe (None once its frames are in), frames], oldest first
         self.pending: deque[list] = deque()
         self.busy: dict[int, list] = {}      # a worker's pipe fd -> its job in flight
+        self.out: list[tuple[Job, Result]] = []   # results in order, taken from pending, not yet returned
         self.conns: list[Connection] = []
         self.procs: list[subprocess.Popen] = []
         for _ in range(count):
@@ -85,8 +88,21 @@ class Pool:
     def submit(self, job: Job) -> list[tuple[Job, Result]]:
         """Give out a job; returns the results that are in (in order),
         waiting for the oldest when every worker is busy."""
+        try:
+            self._submit(job)
+        except Exception as exc:   # a bug here must not lose a read: frame here, as when a worker dies
+            self._fail(exc, job)
+        return self.ready()
+
+    def _submit(self, job: Job) -> None:
+        # Wait for the oldest job while every worker is busy, or while the
+        # results held behind it (taken out of order) fill the window.
         while self.conns and (len(self.busy) >= len(self.conns) or len(self.pending) >= 2 * len(self.conns)):
-            self._receive(self._oldest_busy())
+            oldest = self._oldest_busy()
+            if oldest is None:
+                break
+            self._receive(oldest)
+            self._take_ready()
         conn = next((c for c in self.conns if c.fileno() not in self.busy), None)
         entry = [job, conn, None]
         if conn is None:
@@ -102,34 +118,47 @@ class Pool:
                 entry[1:] = [None, self._frame(job)]
                 self._lost(exc)
         self.pending.append(entry)
-        return self.ready()
 
     def collect(self, fd: int) -> list[tuple[Job, Result]]:
         """The worker on ``fd`` has its result: take it; returns the results
         that are then in order."""
-        entry = self.busy.get(fd)
-        if entry is not None:
-            self._receive(entry)
-        elif fd in self.fds():
-            self._lost(EOFError("its pipe closed"))   # readable with no job out: the worker ended
+        try:
+            entry = self.busy.get(fd)
+            if entry is not None:
+                self._receive(entry)
+            elif fd in self.fds():
+                self._lost(EOFError("its pipe closed"))   # readable with no job out: the worker ended
+        except Exception as exc:
+            self._fail(exc)
         return self.ready()
 
     def ready(self) -> list[tuple[Job, Result]]:
         """The results that are in, in order, without waiting."""
-        done = []
+        self._take_ready()
+        done, self.out = self.out, []
+        return done
+
+    def _take_ready(self) -> None:
         while self.pending and self.pending[0][2] is not None:
             job, _, frames = self.pending.popleft()
-            done.append((job, frames))
-        return done
+            self.out.append((job, frames))
 
     def drain(self) -> list[tuple[Job, Result]]:
         """Every result still to come, in order (waits for them)."""
-        while self.busy:
-            self._receive(self._oldest_busy())
+        try:
+            while self.busy:
+                oldest = self._oldest_busy()
+                if oldest is None:
+                    break
+                self._receive(oldest)
+        except Exception as exc:
+            self._fail(exc)
+        if any(e[2] is None for e in self.pending):
+            self._fail(RuntimeError("a job was out with no worker on it"))
         return self.ready()
 
-    def _oldest_busy(self) -> list:
-        return next(e for e in self.pending if e[2] is None)
+    def _oldest_busy(self) -> list | None:
+        return next((e for e in self.pending if e[2] is None), None)
 
     def _receive(self, entry: list) -> None:
         conn = entry[1]
@@ -155,6 +184,20 @@ class Pool:
         for entry in self.busy.values():
             entry[1:] = [None, self._frame(entry[0])]
         self.busy.clear()
+
+    def _fail(self, exc: BaseException, job: Job | None = None) -> None:
+        """An unexpected error in the pool: give up the workers and frame
+        here every job still out (and ``job``, if it was not given out yet),
+        in order, as when a worker dies."""
+        log.exception("The syslog framing pool failed (%s: %s); the relay frames syslog by itself from now on.",
+                      type(exc).__name__, exc)
+        self.close()
+        self.busy.clear()
+        for entry in self.pending:
+            if entry[2] is None:
+                entry[1:] = [None, self._frame(entry[0])]
+        if job is not None and not any(e[0] is job for e in self.pending):
+            self.pending.append([job, None, self._frame(job)])
 
     def close(self) -> None:
         conns, procs = self.conns, self.procs

@@ -155,3 +155,63 @@ def test_a_whole_block_framed_in_one_cut_gives_the_events_of_the_messages_cut_fi
     got = [e._replace(id=b"") for f, _, _ in frames for e in codec.decode(f)[1]]
     assert got == [e._replace(id=b"") for f, _, _ in want for e in codec.decode(f)[1]]
     assert len(got) == len(want_messages) and [e.message for e in got] == want_messages
+
+
+def test_results_taken_out_of_order_behind_a_slow_read_do_not_stop_the_pool():
+    """One worker's results come in (the relay's poll) while the oldest read
+    is still out on the other: the reads held behind it fill the pool's
+    window, and the next read waits for the oldest, then goes out."""
+    jobs = [job(i) for i in range(8)]
+    want = events(run(pool(0), jobs))
+    p = pool(2)
+    try:
+        slow, fast = p.fds()
+        got = p.submit(jobs[0]) + p.submit(jobs[1])   # jobs[0] out on the slow worker
+        for j in jobs[2:4]:
+            got += p.collect(fast)
+            got += p.submit(j)                         # to the fast worker again
+        got += p.collect(fast)
+        assert got == [] and p.in_flight == 4 and list(p.busy) == [slow]
+        for j in jobs[4:]:
+            got += p.submit(j)
+        got += p.drain()
+        assert [j for j, _ in got] == jobs
+        assert events(got) == want
+        assert p.conns and p.in_flight == 0   # no worker was given up
+    finally:
+        p.close()
+
+
+@pytest.mark.parametrize("where", ["submit", "collect"])
+def test_an_unexpected_error_in_the_pool_loses_no_read_the_relay_frames_them_itself(where, caplog):
+    """A "worker" (the far end of a real socket pair, held by the test)
+    answers with what no worker sends: the pool fails in a way it does not
+    expect, gives up its workers and frames every read still out itself."""
+    import socket
+    from multiprocessing.connection import Connection
+
+    import msgpack
+
+    jobs = [job(i, n=20) for i in range(3)]
+    want = events(run(pool(0), jobs))
+    p = pool(0)
+    mine, theirs = socket.socketpair()
+    p.conns = [Connection(mine.detach())]
+    worker = Connection(theirs.detach())
+    try:
+        got = p.submit(jobs[0])
+        worker.recv_bytes(), worker.recv_bytes()     # the job came
+        worker.send_bytes(msgpack.packb(5))          # not (sizes, problems)
+        with caplog.at_level(logging.ERROR):
+            if where == "collect":
+                got += p.collect(p.fds()[0])
+            got += p.submit(jobs[1])                 # "submit": waits for jobs[0], whose result is garbage
+            got += p.submit(jobs[2])
+            got += p.drain()
+        assert [j for j, _ in got] == jobs
+        assert events(got) == want
+        assert not p.conns and p.in_flight == 0
+        assert "syslog framing pool failed" in caplog.text
+    finally:
+        worker.close()
+        p.close()
