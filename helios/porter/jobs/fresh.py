@@ -78,11 +78,15 @@ class FreshJob:
         merger = Merger(name.environment, window=name, owners=ctx.frame_owners, taken=early.frames)
         moved: dict[str, Mark] = {}
         for ep, entry in held.items():
+            if ctx.stopping.is_set():
+                return False  # asked to stop: nothing of this pass is marked (the window's load makes up for it)
             resumed = Resumed(ctx.qc, ep, entry, early)
             if entry.size <= resumed.mark.offset:
                 continue
             try:
                 for frame in resumed:
+                    if ctx.stopping.is_set():
+                        return False
                     merger.add_frame(frame)
             except QueryError as exc:
                 # What this buck's stream gave before it failed is loaded below
