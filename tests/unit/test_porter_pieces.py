@@ -87,6 +87,7 @@ def test_a_frame_first_taken_in_another_window_is_skipped_but_not_in_its_own():
     resent = wire([line(0, 1), line(10, 2)])
     first = Merger("prod", window=W1, owners=owners)
     first.add_frame(resent)
+    first.claimed(0)     # its claim kept every event
     later = Merger("prod", window=W2, owners=owners)
     later.add_frame(resent)
     assert (later.frames_elsewhere, len(later)) == (1, 0)
@@ -97,9 +98,47 @@ def test_a_frame_first_taken_in_another_window_is_skipped_but_not_in_its_own():
 
 def test_frame_owners_forget_the_oldest_past_their_bound():
     owners = FrameOwners(max_frames=2)
-    for d in (b"a", b"b", b"c"):
-        owners.owner(d, W1)
-    assert owners.owner(b"a", W2) == W2 and owners.owner(b"c", W2) == W1
+    owners.take([b"a", b"b", b"c"], W1)
+    owners.take([b"c"], W2)          # the first owner stays
+    assert owners.owner(b"a") is None and owners.owner(b"c") == W1
+
+
+def test_a_frame_is_no_windows_on_sight_only_once_a_claim_kept_all_of_it(tmp_path):
+    # The ledger outlives the porter, FrameOwners does not: an earlier run
+    # claimed a re-sent batch for the later window W2 (its early load), then
+    # was killed before loading it. This run meets the frame first in the
+    # older window W1: the claim drops its events (W2's), so W2 must still
+    # decode them; before, W2 skipped the frame as W1's and they were lost.
+    events = [line(0, T0 * NS + 1), line(10, T0 * NS + 2)]
+    resent = wire(events)
+    seen = Seen(tmp_path / "seen")
+    seen.claim(W2, events)                                 # the earlier run
+    owners = FrameOwners()                                 # this run
+    older = Merger("prod", window=W1, owners=owners)
+    older.add_frame(resent)
+    kept, dropped = seen.claim(W1, older.rows())
+    older.claimed(dropped)
+    assert (kept, dropped) == ([], 2)
+    later = Merger("prod", window=W2, owners=owners)
+    later.add_frame(resent)
+    assert later.frames_elsewhere == 0
+    kept, dropped = seen.claim(W2, later.rows())
+    later.claimed(dropped)
+    assert sorted(Event(*r, "prod") for r in kept) == sorted(events)
+    # Kept whole by W2 now: a third window skips it undecoded.
+    third = Merger("prod", window=BucketName("prod", T0 + 120, 60), owners=owners)
+    third.add_frame(resent)
+    assert (third.frames_elsewhere, len(third)) == (1, 0)
+
+
+def test_a_merge_whose_claim_failed_or_is_not_made_gives_no_frame_away():
+    owners = FrameOwners()
+    frame = wire([line(0, 1)])
+    m = Merger("prod", window=W1, owners=owners)
+    m.add_frame(frame)                                     # no claimed(): the ledger was not written
+    other = Merger("prod", window=W2, owners=owners)
+    other.add_frame(frame)
+    assert (other.frames_elsewhere, len(other)) == (0, 1)
 
 
 def test_merger_refuses_frames_of_another_environment():

@@ -99,10 +99,11 @@ class FreshJob:
         if merger.set_aside and not keep_aside(ctx, name, merger):
             return False
         try:
-            rows, _ = ctx.seen.claim(name, merger.rows())
+            rows, dropped = ctx.seen.claim(name, merger.rows())
         except HeliosError as exc:
             self._note_failure(f"recording window {window_id(name)} in the dedup ledger: {exc}")
             return False
+        merger.claimed(dropped)
         cutoff = first_day(ctx.cfg.recent_days) * NS
         events = [e for e in rows if e[1] >= cutoff]
         old = [e[1] for e in rows if e[1] < cutoff] if len(events) < len(rows) else []

@@ -109,6 +109,7 @@ class WindowJob:
             log.error("Cannot record window %s in the dedup ledger: %s; it is left for the next pass.",
                       window_id(name), exc)
             return None
+        merger.claimed(earlier)
         meta = {"name": name, "sources": ok, "failed": failed, "copies": merger.copies,
                 "duplicates": merger.duplicates + merger.frame_copies, "frames_elsewhere": merger.frames_elsewhere,
                 "earlier": earlier, "fetch_s": time.monotonic() - t0}
