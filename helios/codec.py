@@ -163,7 +163,7 @@ def encode_runs(
     for run in runs:
         n = len(run[3]) if len(run) == RUN_FIELDS else -1
         block = n >= 0 and type(run[7]) is int
-        if block and (type(run[8]) is not bytes or run[8][-1:] not in (b"\n", b"") or run[7] < 0):
+        if block and not _is_block(run[7], run[8]):
             raise FrameError("cannot encode batch: a run's block of lines must be bytes ending with a newline, "
                              "its offset not negative")
         if n < 0 or any(len(col) != n for col in (run[4:7] + run[9:] if block else run[4:])):
@@ -181,8 +181,9 @@ def _frame(environment: str, host: str, count: int, first_time: int, last_time: 
     try:
         fields = [environment, host, count, first_time, last_time, len(raw)]
         if input:
-            if input_problem(input):
-                raise FrameError(f"cannot encode batch: {input_problem(input)}")
+            problem = input_problem(input)
+            if problem:
+                raise FrameError(f"cannot encode batch: {problem}")
             fields.append(input)
         header: bytes = msgpack.packb(fields, use_bin_type=True)
     except (TypeError, ValueError, OverflowError) as exc:
@@ -325,17 +326,27 @@ def _rows_of_runs(runs: Any) -> list[Any]:
     return rows
 
 
+def _is_block(offset: int, block: Any) -> bool:
+    return type(block) is bytes and block[-1:] in (b"\n", b"") and offset >= 0
+
+
 def block_lines(i: int, offset: int, block: Any) -> tuple[list[int], list[bytes]]:
     """A run's lines given as one block (see the module docstring): their
     offsets and messages."""
-    if type(block) is not bytes or block[-1:] not in (b"\n", b"") or offset < 0:
+    if not _is_block(offset, block):
         raise FrameError(f"run {i} of the batch: a block of lines must be bytes ending with a newline, "
                          "from an offset that is not negative")
     messages = block.split(b"\n")
     messages.pop()      # what follows the last newline: nothing
-    offsets = list(accumulate(map(add, map(len, messages), repeat(1)), initial=offset))
+    return line_offsets(offset, map(len, messages)), messages
+
+
+def line_offsets(first: int, lengths: Iterable[int]) -> list[int]:
+    """The offset of each line, the first at ``first``, from the lines'
+    lengths without their newlines (all in C: len, +1 and the running sum)."""
+    offsets = list(accumulate(map(add, lengths, repeat(1)), initial=first))
     offsets.pop()
-    return offsets, messages
+    return offsets
 
 
 def decode_rows(frame: bytes, *, max_raw: int = DEFAULT_MAX_RAW,
