@@ -38,18 +38,16 @@ from __future__ import annotations
 import json
 import logging
 import signal
-import socket
 import subprocess
 import sys
 from collections import deque
-from multiprocessing.connection import Connection
 
 import msgpack
 
 from helios.gctune import tune_gc
 from helios.syslognet.events import Framer
 from helios.syslognet.framing import split_block
-from helios.workerprocs import close_workers
+from helios.workerprocs import Pipe, close_workers, start_worker
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +63,7 @@ class Pool:
         self.pending: deque[list] = deque()
         self.busy: dict[int, list] = {}      # a worker's pipe fd -> its job in flight
         self.out: list[tuple[Job, Result]] = []   # results in order, taken from pending, not yet returned
-        self.conns: list[Connection] = []
+        self.conns: list[Pipe] = []
         self.procs: list[subprocess.Popen] = []
         for _ in range(count):
             try:
@@ -111,8 +109,8 @@ class Pool:
             try:
                 kind, block, messages, peers, truncated, now_ns = job
                 # The block goes as it is (packing it would copy it, and grow a buffer to its size on the way).
-                conn.send_bytes(msgpack.packb((kind, messages, peers, truncated, now_ns), use_bin_type=True))
-                conn.send_bytes(block)
+                conn.send(msgpack.packb((kind, messages, peers, truncated, now_ns), use_bin_type=True))
+                conn.send(block)
                 self.busy[conn.fileno()] = entry
             except (OSError, ValueError) as exc:
                 entry[1:] = [None, self._frame(job)]
@@ -163,8 +161,8 @@ class Pool:
     def _receive(self, entry: list) -> None:
         conn = entry[1]
         try:
-            sizes, problems = msgpack.unpackb(conn.recv_bytes(), raw=False)
-            frames = ([(conn.recv_bytes(), n, nbytes) for n, nbytes in sizes], problems)
+            sizes, problems = msgpack.unpackb(conn.recv(), raw=False)
+            frames = ([(conn.recv(), n, nbytes) for n, nbytes in sizes], problems)
         except (EOFError, OSError, ValueError) as exc:
             self._lost(exc)
             return
@@ -239,40 +237,32 @@ def cut_job(block: bytes, messages: list[bytes], truncated: list[int], max_size:
     return first, cut, problems
 
 
-def _work(conn: Connection, args: list) -> None:
+def _work(conn: Pipe, args: list) -> None:
     """A worker's life: jobs in, frames out, in order, until the pipe closes."""
     framer = _Framer(*args)
     tune_gc()
     while True:
         try:
-            data = conn.recv_bytes()
+            data = conn.recv()
         except (EOFError, OSError):
             return
         kind, messages, peers, truncated, now_ns = msgpack.unpackb(data, raw=False)
         try:
-            block = conn.recv_bytes()
+            block = conn.recv()
         except (EOFError, OSError):
             return
         result = framer.run((kind, block, messages, peers, truncated, now_ns))
         frames, problems = result
         try:
-            conn.send_bytes(msgpack.packb(([(n, nbytes) for _, n, nbytes in frames], problems), use_bin_type=True))
+            conn.send(msgpack.packb(([(n, nbytes) for _, n, nbytes in frames], problems), use_bin_type=True))
             for frame, _, _ in frames:
-                conn.send_bytes(frame)
+                conn.send(frame)
         except OSError:   # the relay let go of this worker (it closed the pipe)
             return
 
 
-def _start(args: list[str]) -> tuple[Connection, subprocess.Popen]:
-    """A worker process over a socket pair (a plain subprocess: a fork of a
-    process with a ZeroMQ context is not safe)."""
-    mine, theirs = socket.socketpair()
-    try:
-        proc = subprocess.Popen([sys.executable, "-m", "helios.syslognet.workers", str(theirs.fileno()),
-                                 json.dumps(args)], pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
-    finally:
-        theirs.close()
-    return Connection(mine.detach()), proc
+def _start(args: list[str]) -> tuple[Pipe, subprocess.Popen]:
+    return start_worker("helios.syslognet.workers", json.dumps(args))
 
 
 if __name__ == "__main__":
@@ -280,4 +270,4 @@ if __name__ == "__main__":
     # decides when its workers are done, by closing their pipes.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    _work(Connection(int(sys.argv[1])), json.loads(sys.argv[2]))
+    _work(Pipe.of_fd(int(sys.argv[1])), json.loads(sys.argv[2]))

@@ -24,10 +24,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
-import select
 import signal
-import socket
-import struct
 import subprocess
 import sys
 import zoneinfo
@@ -39,7 +36,7 @@ import msgpack
 from helios import codec
 from helios.gctune import tune_gc
 from helios.tail.files import Chunk
-from helios.workerprocs import close_workers
+from helios.workerprocs import Pipe, close_workers, start_worker
 
 log = logging.getLogger(__name__)
 
@@ -294,48 +291,9 @@ def _merged(mine: dict | None, parsed: dict | None) -> dict | None:
 
 # --- workers ---
 
-# A worker talks over a socket pair (``Pipe``): length-prefixed messages,
-# and after a job's message (each chunk's path, key, offsets, slow-path
-# lists and the size of its bytes) each chunk's bytes as they are: no
-# packing, no copy into a message, and the worker receives each chunk
-# straight into the one bytes object the parser reads (``MSG_WAITALL``).
-# That hand-off was ~0.25 us of each line's CPU (packed, unpacked and copied
-# through multiprocessing's ``recv_bytes`` twice); the frames coming back
-# are small. Not multiprocessing's ``Connection`` either: its import is a
-# sixth of a worker's start-up, and its ``poll`` builds a selector per call.
-
-_LENGTH = struct.Struct("!Q")
-
-
-class Pipe:
-    """One end of a worker's socket pair. Errors are ``OSError``, and
-    ``EOFError`` once the other end closed."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.poller = select.poll()
-        self.poller.register(sock.fileno(), select.POLLIN)
-
-    def send(self, message: bytes) -> None:
-        if len(message) < 65536:
-            self.sock.sendall(_LENGTH.pack(len(message)) + message)
-        else:
-            self.sock.sendall(_LENGTH.pack(len(message)))
-            self.sock.sendall(message)
-
-    def send_raw(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def recv(self) -> bytes:
-        (n,) = _LENGTH.unpack(_recv_exact(self.sock, _LENGTH.size))
-        return _recv_exact(self.sock, n)
-
-    def ready(self) -> bool:
-        """Is a message in (or the other end gone)? Never waits."""
-        return bool(self.poller.poll(0))
-
-    def close(self) -> None:
-        self.sock.close()
+# A job crosses to a worker as one message (each chunk's path, key, offsets,
+# slow-path lists and the size of its bytes), then each chunk's bytes as they
+# are (``Pipe.send_raw``; see helios.workerprocs).
 
 
 def _send_job(pipe: Pipe, chunks: list[tuple[Chunk, int]]) -> None:
@@ -350,18 +308,8 @@ def _recv_job(pipe: Pipe) -> list[tuple[Chunk, int]]:
     """The next job (raises EOFError or OSError once the tailer let go)."""
     out = []
     for p, k, o, e, n, m, offs, f, r in msgpack.unpackb(pipe.recv(), raw=False, use_list=True):
-        out.append((Chunk(p, k, o, e, _recv_exact(pipe.sock, n), m, offs, f), r))
+        out.append((Chunk(p, k, o, e, pipe.recv_exact(n), m, offs, f), r))
     return out
-
-
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
-    data = sock.recv(n, socket.MSG_WAITALL) if n else b""
-    while len(data) < n:    # a signal cut the wait short (rare): the rest, joined
-        more = sock.recv(n - len(data), socket.MSG_WAITALL)
-        if not more:
-            raise EOFError("the tailer closed the pipe")
-        data += more
-    return data
 
 
 def _work(pipe: Pipe, settings: Settings) -> None:
@@ -382,20 +330,7 @@ def _work(pipe: Pipe, settings: Settings) -> None:
 
 
 def _start(settings: Settings) -> tuple[Pipe, subprocess.Popen]:
-    """A worker process, talking over a socket pair. A plain subprocess, not
-    multiprocessing's: its spawn would import the tailer's ``__main__`` again,
-    and a fork of a process with a ZeroMQ context is not safe."""
-    mine, theirs = socket.socketpair()
-    try:
-        proc = subprocess.Popen([sys.executable, "-m", "helios.tail.encoder", str(theirs.fileno()),
-                                 json.dumps(asdict(settings))], pass_fds=(theirs.fileno(),),
-                                stdin=subprocess.DEVNULL)
-    except BaseException:
-        mine.close()
-        raise
-    finally:
-        theirs.close()
-    return Pipe(mine), proc
+    return start_worker("helios.tail.encoder", json.dumps(asdict(settings)))
 
 
 class Workers:
@@ -501,6 +436,5 @@ if __name__ == "__main__":
     # tailer decides when its workers are done, by closing their pipes.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    fd = int(sys.argv[1])
-    _work(Pipe(socket.socket(fileno=fd)), Settings(**json.loads(sys.argv[2])))
+    _work(Pipe.of_fd(int(sys.argv[1])), Settings(**json.loads(sys.argv[2])))
 

@@ -188,20 +188,21 @@ def test_an_unexpected_error_in_the_pool_loses_no_read_the_relay_frames_them_its
     answers with what no worker sends: the pool fails in a way it does not
     expect, gives up its workers and frames every read still out itself."""
     import socket
-    from multiprocessing.connection import Connection
 
     import msgpack
+
+    from helios.workerprocs import Pipe
 
     jobs = [job(i, n=20) for i in range(3)]
     want = events(run(pool(0), jobs))
     p = pool(0)
     mine, theirs = socket.socketpair()
-    p.conns = [Connection(mine.detach())]
-    worker = Connection(theirs.detach())
+    p.conns = [Pipe(mine)]
+    worker = Pipe(theirs)
     try:
         got = p.submit(jobs[0])
-        worker.recv_bytes(), worker.recv_bytes()     # the job came
-        worker.send_bytes(msgpack.packb(5))          # not (sizes, problems)
+        worker.recv(), worker.recv()     # the job came
+        worker.send(msgpack.packb(5))          # not (sizes, problems)
         with caplog.at_level(logging.ERROR):
             if where == "collect":
                 got += p.collect(p.fds()[0])
