@@ -28,6 +28,14 @@ Frame layout (all integers big-endian)::
                   offset (an integer) and ``messages`` the lines as read, each
                   ending with a newline (binary); the messages are the lines
                   without it, each line's offset follows from the lengths.
+                  A run of messages that have no position (``encode_messages``:
+                  syslog over the network) has ``offsets`` nil instead: its
+                  ``source_id`` is then the run's *id base*, 16 random bytes made
+                  once with the frame, and its i-th event (from 0) has the id
+                  ``model.line_id(base, i)``, offset nil and an empty source_id;
+                  its ``messages`` may be one block (bytes, each message ending
+                  with a newline), and an optional 11th field, a map, is added to
+                  every event's fields (over the event's own: a connection's peer).
 
 Why this shape:
 
@@ -49,6 +57,12 @@ Why this shape:
   tailer packs its parsed columns as they are, without making a row per line;
   plain lines go as the bytes read, split again by the decoder (frames about
   43 bytes per line instead of 50).
+- Runs of messages (syslog): the sender, input and receive time of a read
+  once, the fields every message of a connection has (its peer) once, the
+  newline-framed messages as the bytes read, and no stored id: the base makes
+  each event's id, the same in every copy of the frame (live, re-sent from the
+  spool), distinct between events. A reader older than them refuses such a
+  frame (its run has 11 fields, or nil offsets): it never misreads one.
   Decoding a run gives the same rows as the row layout would.
 - ``environment`` and the sending ``host`` travel once per batch; a batch is
   always one environment. ``first_time``/``last_time`` are the least and
@@ -86,6 +100,7 @@ FLAG_LZ4 = 0x01
 FLAG_RUNS = 0x02
 KNOWN_FLAGS = FLAG_LZ4 | FLAG_RUNS
 RUN_FIELDS = 10  # source, source_id, received, then 7 columns
+MESSAGE_RUN_FIELDS = 11  # a run of messages without positions: the same, then the fields they share
 
 _PREFIX = struct.Struct(">BBHI")
 PREFIX_SIZE = _PREFIX.size  # 8
@@ -168,6 +183,49 @@ def encode_runs(
                              "its offset not negative")
         if n < 0 or any(len(col) != n for col in (run[4:7] + run[9:] if block else run[4:])):
             raise FrameError(f"cannot encode batch: a run must be {RUN_FIELDS} fields, its columns of one length")
+        count += n
+    try:
+        raw: bytes = msgpack.packb(runs, use_bin_type=True)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise FrameError(f"cannot encode batch: {exc}") from None
+    return _frame(environment, host, count, first_time, last_time, raw, FLAG_RUNS, compress, input)
+
+
+def encode_messages(
+    environment: str,
+    host: str,
+    runs: Sequence[Run],
+    first_time: int,
+    last_time: int,
+    *,
+    compress: bool = True,
+    input: str = "",
+) -> bytes:
+    """Encode runs of messages that have no position (see the module
+    docstring): ``(source, id_base, received, times, hosts, apps, severities,
+    None, messages, fields, shared_fields)``, ``messages`` a list or one
+    block of newline-ended messages, ``shared_fields`` a map or None;
+    ``decode_rows`` gives each event its id (``model.line_id(id_base, i)``)
+    and its fields merged with the shared ones. The syslog relay's frames."""
+    count = 0
+    for run in runs:
+        if len(run) != MESSAGE_RUN_FIELDS or run[7] is not None:
+            raise FrameError(f"cannot encode batch: a run of messages must be {MESSAGE_RUN_FIELDS} fields, "
+                             "its offsets nil")
+        n = len(run[3])
+        messages = run[8]
+        if type(messages) is bytes:
+            # (Its messages are counted by the decoder: a count here would cost as much as the rest.)
+            if messages[-1:] not in (b"\n", b"") or (n > 0) != (messages != b""):
+                raise FrameError("cannot encode batch: a run's block of messages must be bytes of one "
+                                 "newline-ended message per event")
+        elif len(messages) != n:
+            raise FrameError("cannot encode batch: a run's columns must be of one length")
+        if type(run[1]) is not bytes or len(run[1]) != ID_BYTES or \
+                (run[10] is not None and type(run[10]) is not dict) or \
+                any(len(col) != n for col in run[4:7] + run[9:10]):
+            raise FrameError(f"cannot encode batch: a run of messages needs a {ID_BYTES}-byte id base, "
+                             "columns of one length and shared fields that are a map or nil")
         count += n
     try:
         raw: bytes = msgpack.packb(runs, use_bin_type=True)
@@ -310,6 +368,9 @@ def _rows_of_runs(runs: Any) -> list[Any]:
         raise FrameError("frame payload is not its events: it must be an array of runs")
     rows: list[Any] = []
     for i, run in enumerate(runs):
+        if type(run) is list and len(run) in (RUN_FIELDS, MESSAGE_RUN_FIELDS) and run[7] is None:
+            rows.extend(_rows_of_messages(i, run))
+            continue
         if type(run) is not list or len(run) != RUN_FIELDS:
             raise FrameError(f"run {i} of the batch: must be an array of {RUN_FIELDS} fields")
         source, source_id, received, *cols = run
@@ -324,6 +385,31 @@ def _rows_of_runs(runs: Any) -> list[Any]:
         rows.extend(map(list, zip(repeat(b""), times, repeat(received), hosts, apps, severities, repeat(source),
                                   offsets, messages, fields, repeat(source_id))))
     return rows
+
+
+def _rows_of_messages(i: int, run: list[Any]) -> list[Any]:
+    """A run of messages without positions (nil offsets) as rows, each with
+    its id (``line_id(base, k)``) and its fields merged with the shared ones."""
+    source, base, received, times, hosts, apps, severities, _, messages, fields = run[:RUN_FIELDS]
+    shared = run[RUN_FIELDS] if len(run) == MESSAGE_RUN_FIELDS else None
+    if type(messages) is bytes:
+        if messages[-1:] not in (b"\n", b""):
+            raise FrameError(f"run {i} of the batch: a block of messages must end with a newline")
+        messages = messages.split(b"\n")
+        messages.pop()
+    n = len(times) if type(times) is list else -1
+    if any(type(col) is not list or len(col) != n for col in (times, hosts, apps, severities, messages, fields)):
+        raise FrameError(f"run {i} of the batch: its columns must be arrays of one length")
+    if type(base) is not bytes or len(base) != ID_BYTES:
+        raise FrameError(f"run {i} of the batch: its id base must be {ID_BYTES} bytes")
+    if shared is not None:
+        if type(shared) is not dict:
+            raise FrameError(f"run {i} of the batch: its shared fields must be a map or nil")
+        # A copy each: an event's fields are its own (the buck's vet marks one event's).
+        fields = [dict(shared) if f is None else {**f, **shared} if type(f) is dict else f for f in fields]
+    ids = list(map(line_id, repeat(base), range(n)))
+    return list(map(list, zip(ids, times, repeat(received), hosts, apps, severities, repeat(source),
+                              repeat(None), messages, fields, repeat(b""))))
 
 
 def _is_block(offset: int, block: Any) -> bool:

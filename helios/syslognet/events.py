@@ -15,15 +15,20 @@ costs. Each event keeps:
 - ``fields``: ``peer`` (``IP:PORT`` of the sender), what the parser found
   (RFC 5424 ``procid``, ``msgid``, structured data, ``key=value``), and
   ``truncated: true`` on a message cut to the size limit;
-- a random id (there is no position to derive one from); every copy of the
-  event (live, re-sent from the spool) is the same frame, so the same id.
+- an id made from a random base per frame and the event's place in it
+  (there is no position to derive one from: ``codec.encode_messages``);
+  every copy of the event (live, re-sent from the spool) is the same
+  frame, so the same id.
+
+Each read travels as one run of columns: the sender, input and receive
+time once, the peer once (``shared`` fields) when the read has one, and a
+block of newline-framed messages as the bytes that came (no object per
+message is packed).
 """
 
 from __future__ import annotations
 
 import os
-import struct
-from itertools import repeat
 from typing import Any
 
 from helios import codec
@@ -45,13 +50,14 @@ class Framer:
         """``frames`` of the messages of a block of newline-framed ones
         (``framing.split_block``'s input) that holds no empty line and no
         ``\r``: the parser's cut of the block is the messages', so the
-        block is cut once. None when a line is over ``max_size`` (the block
-        must go through ``split_block``)."""
-        cols = self.parser.parse_chunk(block + b"\n", now_ns)
+        block is cut once, and it travels as it is. None when a line is
+        over ``max_size`` (the block must go through ``split_block``)."""
+        chunk = block + b"\n"
+        cols = self.parser.parse_chunk(chunk, now_ns)
         lines = cols.lines
         if len(block) > max_size and max(map(len, lines)) > max_size:
             return None
-        return self._encode(cols, lines, False, peer, source, now_ns, ())
+        return self._encode(cols, lines, chunk, peer, source, now_ns, ())
 
     def frames(self, messages: list[bytes], peers: str | list[str], source: str, now_ns: int,
                truncated: list[int] | tuple[int, ...] = ()) -> list[tuple[bytes, int, int]]:
@@ -67,42 +73,59 @@ class Framer:
             # first line says its header. A "\r" stays in the message.
             heads = [m.split(b"\n", 1)[0].rstrip(b"\r") for m in messages]
             chunk = b"\n".join(heads)
-        cols = self.parser.parse_chunk(chunk + b"\n", now_ns)
+        chunk += b"\n"
+        cols = self.parser.parse_chunk(chunk, now_ns)
         if len(cols.lines) != n:    # cannot happen (one line a message); never lose one if it did
-            cols = Parser("raw").parse_chunk(chunk + b"\n", now_ns)
-        return self._encode(cols, messages, heads is not messages, peers, source, now_ns, truncated)
+            cols = Parser("raw").parse_chunk(chunk, now_ns)
+        if heads is not messages:
+            chunk = None            # the messages are not the lines of the chunk
+            fields = cols.fields
+            for i, f in enumerate(fields):
+                if f is not None and LINE_BYTES in f:
+                    fields[i] = {k: v for k, v in f.items() if k != LINE_BYTES}
+        return self._encode(cols, messages, chunk, peers, source, now_ns, truncated)
 
-    def _encode(self, cols, messages: list[bytes], cut_heads: bool, peers: str | list[str], source: str,
+    def _encode(self, cols, messages: list[bytes], block: bytes | None, peers: str | list[str], source: str,
                 now_ns: int, truncated) -> list[tuple[bytes, int, int]]:
+        """Frames of runs of messages (``codec.encode_messages``): the parsed
+        columns as they are, the block as it came when it is the messages
+        (``block``), the peer once per run when there is one."""
         n = len(messages)
         hosts = cols.hosts
-        fields: list[dict[str, Any]]
+        fields = cols.fields
+        shared: dict[str, Any] | None
         if isinstance(peers, str):
             if "" in hosts:
                 ip = _ip(peers)
                 hosts = [h or ip for h in hosts]
             shared = self._shared(peers)
-            fields = [shared if f is None else {**f, "peer": peers} for f in cols.fields]
         else:
             if "" in hosts:
                 hosts = [h or _ip(p) for h, p in zip(hosts, peers)]
-            fields = [self._shared(p) if f is None else {**f, "peer": p} for f, p in zip(cols.fields, peers)]
-        if cut_heads:
-            for i, f in enumerate(fields):
-                if LINE_BYTES in f:
-                    fields[i] = {k: v for k, v in f.items() if k != LINE_BYTES}
+            fields = [self._shared(p) if f is None else {**f, "peer": p} for f, p in zip(fields, peers)]
+            shared = None
         for i in truncated:
-            fields[i] = {**fields[i], "truncated": True}
-        ids = struct.unpack("16s" * n, os.urandom(16 * n))   # n ids in one C call (a slice each costs 15x that)
-        rows = list(zip(ids, cols.times, repeat(now_ns), hosts, cols.apps, cols.severities, repeat(source),
-                        repeat(None), messages, fields, repeat(b"")))
+            fields[i] = {**(fields[i] or {}), "truncated": True}
+        times, apps, sevs = cols.times, cols.apps, cols.severities
+        if n <= MAX_EVENTS:
+            parts = [(0, n, block)]
+        else:
+            ends = codec.line_offsets(0, map(len, messages)) + [len(block)] if block is not None else None
+            parts = [(a, min(a + MAX_EVENTS, n), None if ends is None else block[ends[a]:ends[min(a + MAX_EVENTS, n)]])
+                     for a in range(0, n, MAX_EVENTS)]
         out = []
-        times = cols.times
-        for a in range(0, n, MAX_EVENTS):
-            part = rows[a:a + MAX_EVENTS]
-            t = times[a:a + MAX_EVENTS]
-            frame = codec.encode_rows(self.environment, self.host, part, min(t), max(t), input=source)
-            out.append((frame, len(part), sum(map(len, messages[a:a + MAX_EVENTS]))))
+        for a, b, part in parts:
+            if part is None:
+                part = messages[a:b]
+                size = sum(map(len, part))
+            else:
+                size = len(part) - (b - a)
+            t = times[a:b]
+            # The id base: made once, carried by every copy of the frame (see codec).
+            run = (source, os.urandom(16), now_ns, t, hosts[a:b], apps[a:b], sevs[a:b], None, part,
+                   fields[a:b], shared)
+            frame = codec.encode_messages(self.environment, self.host, [run], min(t), max(t), input=source)
+            out.append((frame, b - a, size))
         return out
 
     def _shared(self, peer: str) -> dict[str, Any]:

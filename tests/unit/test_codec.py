@@ -360,3 +360,105 @@ def test_a_bad_input_kind_is_refused_when_encoding():
 def test_a_header_of_eight_fields_is_refused():
     with pytest.raises(FrameError, match="6 fields"):
         codec.check_frame(_forge(["p", "h", 0, 0, 0, 0, "file", "x"]))
+
+
+# --- runs of messages without positions (syslog): an id base, nil offsets, shared fields ---
+
+BASE = bytes(range(16))
+
+message_run_strategy = st.integers(0, 30).flatmap(lambda n: st.tuples(
+    st.sampled_from(["syslog/tcp", "syslog/udp"]), st.sampled_from([BASE, b"\xff" * 16]),
+    st.integers(0, 2**63 - 1),
+    st.lists(st.integers(0, 2**63 - 1), min_size=n, max_size=n),
+    st.lists(st.text(max_size=20), min_size=n, max_size=n),
+    st.lists(st.text(max_size=20), min_size=n, max_size=n),
+    st.lists(st.none() | st.integers(0, 7), min_size=n, max_size=n),
+    st.just(None),
+    st.lists(st.binary(max_size=300).map(lambda m: m.replace(b"\n", b" ")), min_size=n, max_size=n),
+    st.lists(st.none() | st.dictionaries(st.sampled_from(["peer", "msgid", "k"]), st.integers(0, 9) | st.text(max_size=8),
+                                         max_size=3), min_size=n, max_size=n),
+    st.none() | st.just({"peer": "192.0.2.7:514"})))
+
+
+def message_rows_of(runs):
+    """The rows these runs of messages stand for: ids from the base and the
+    place in the run, no offset, no source_id, shared fields over each event's own."""
+    rows = []
+    for src, base, rec, times, hosts, apps, sevs, _, messages, fields, shared in runs:
+        for k, (t, h, a, sev, m, f) in enumerate(zip(times, hosts, apps, sevs, messages, fields)):
+            if shared is not None:
+                f = {**(f or {}), **shared}
+            rows.append([line_id(base, k), t, rec, h, a, sev, src, None, m, f, b""])
+    return rows
+
+
+@settings(max_examples=200, deadline=None)
+@given(runs=st.lists(st.tuples(message_run_strategy, st.booleans()), max_size=4), compress=st.booleans())
+def test_runs_of_messages_decode_to_rows_with_ids_from_their_base(runs, compress):
+    sent = [run[:8] + (b"".join(m + b"\n" for m in run[8]),) + run[9:] if block else run for run, block in runs]
+    meant = [run for run, _ in runs]
+    times = [t for run in meant for t in run[3]] or [0]
+    frame = codec.encode_messages("prod", "relay-1", sent, min(times), max(times), compress=compress,
+                                  input="syslog/tcp")
+    header, rows = codec.decode_rows(frame)
+    assert rows == message_rows_of(meant)
+    assert header.count == len(rows) and header.input == "syslog/tcp"
+    # Decoded again (a copy re-sent from the spool): the same ids.
+    assert codec.decode_rows(frame)[1] == rows
+
+
+def test_every_event_of_a_message_run_has_its_own_id_and_its_own_fields():
+    shared = {"peer": "192.0.2.7:514"}
+    run = ("syslog/tcp", BASE, 9, [1, 2, 3], ["h"] * 3, ["a"] * 3, [None] * 3, None, b"x\ny\nz\n",
+           [None, {"msgid": "m"}, {"peer": "spoofed"}], shared)
+    other = ("syslog/tcp", b"\x01" * 16, 9, [4], ["h"], ["a"], [None], None, [b"w"], [None], None)
+    events = codec.decode(codec.encode_messages("prod", "relay-1", [run, other], 1, 4))[1]
+    assert len({e.id for e in events}) == 4
+    assert [e.fields for e in events] == [shared, {"msgid": "m", **shared}, shared, None]
+    assert [(e.offset, e.source_id, e.message) for e in events] == [(None, b"", m) for m in (b"x", b"y", b"z", b"w")]
+    events[0].fields["x"] = 1      # each event's fields are a dict of its own
+    assert events[2].fields == shared and shared == {"peer": "192.0.2.7:514"}
+
+
+def test_a_buck_vets_a_message_run_and_keeps_its_ids():
+    run = ("syslog/udp", BASE, 7, [5, 6], ["h", "h"], ["a", "b"], [None, 3], None, [b"one", b"two"],
+           [None, None], {"peer": "192.0.2.7:514"})
+    frame = codec.encode_messages("prod", "h", [run], 5, 6)
+    header = codec.check_frame(frame)
+    assert codec.vet(frame, header, 0, 100, 50) == (header, frame, [])
+    _, fixed, reasons = codec.vet(frame, header, 6, 100, 50)   # the first time out of range: corrected
+    assert len(reasons) == 1
+    before, after = codec.decode(frame)[1], codec.decode(fixed)[1]
+    assert [e.id for e in after] == [e.id for e in before] == [line_id(BASE, 0), line_id(BASE, 1)]
+    assert codec.CORRECTED in after[0].fields and after[1].fields == {"peer": "192.0.2.7:514"}
+
+
+@pytest.mark.parametrize(
+    "payload, why",
+    [
+        ([["syslog/tcp", BASE, 1, [1], ["h"], ["a"], [None], None, [b"x"], [None], [1]]], "run 0 .*shared fields"),
+        ([["syslog/tcp", b"short", 1, [1], ["h"], ["a"], [None], None, [b"x"], [None], None]], "run 0 .*id base"),
+        ([["syslog/tcp", BASE, 1, [1], ["h"], ["a"], [None], None, b"x", [None], None]], "run 0 .*newline"),
+        ([["syslog/tcp", BASE, 1, [1], ["h"], ["a"], [None], None, b"x\ny\n", [None], None]], "run 0 .*one length"),
+        ([["syslog/tcp", BASE, 1, [1], ["h"], ["a"], [None], None, [b"x"], [], None]], "run 0 .*one length"),
+        ([["syslog/tcp", BASE, 1, [1], ["h"], ["a"], [None], 0, [b"x"], [None], None]], "run 0 .*10 fields"),
+        ([["syslog/tcp", BASE, 1, [1], ["h"], ["a"], [None], None, [b"x"], ["f"], None]], "event 0 .*fields"),
+    ],
+)
+def test_a_malformed_run_of_messages_is_a_frame_error(payload, why):
+    raw = msgpack.packb(payload, use_bin_type=True)
+    with pytest.raises(FrameError, match=why):
+        codec.decode(_forge(["prod", "h", 1, 1, 1, len(raw)], raw, codec.FLAG_RUNS))
+
+
+@pytest.mark.parametrize("run", [
+    ("syslog/tcp", BASE, 1, [1, 2], ["h"] * 2, ["a"] * 2, [None] * 2, None, b"", [None] * 2, None),
+    ("syslog/tcp", BASE, 1, [1], ["h"], ["a"], [None], None, b"x", [None], None),
+    ("syslog/tcp", BASE[:3], 1, [1], ["h"], ["a"], [None], None, [b"x"], [None], None),
+    ("syslog/tcp", BASE, 1, [1], ["h"], ["a"], [None], 0, [b"x"], [None], None),
+    ("syslog/tcp", BASE, 1, [1], ["h"], ["a"], [None], None, [b"x"], [None], "peer"),
+    ("syslog/tcp", BASE, 1, [1], ["h"], ["a"], [None], None, [b"x"], [None]),
+])
+def test_a_wrong_run_of_messages_is_not_encoded(run):
+    with pytest.raises(FrameError, match="cannot encode"):
+        codec.encode_messages("prod", "h", [run], 1, 2)
