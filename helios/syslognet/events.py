@@ -48,14 +48,16 @@ class Framer:
     def frames_of_block(self, block: bytes, peer: str, source: str, now_ns: int,
                         max_size: int) -> list[tuple[bytes, int, int]] | None:
         """``frames`` of the messages of a block of newline-framed ones
-        (``framing.split_block``'s input) that holds no empty line and no
-        ``\r``: the parser's cut of the block is the messages', so the
-        block is cut once, and it travels as it is. None when a line is
-        over ``max_size`` (the block must go through ``split_block``)."""
+        (``framing.split_block``'s input) that holds no ``\r``: when it
+        holds no empty line either, the parser's cut of the block is the
+        messages', so the block is cut once, and it travels as it is. None
+        when a line is empty or over ``max_size`` (the block must go
+        through ``split_block``; a list scan finds an empty line ten times
+        faster than a search of the block for two newlines)."""
         chunk = block + b"\n"
         cols = self.parser.parse_chunk(chunk, now_ns)
         lines = cols.lines
-        if len(block) > max_size and max(map(len, lines)) > max_size:
+        if b"" in lines or len(block) > max_size and max(map(len, lines)) > max_size:
             return None
         return self._encode(cols, lines, chunk, peer, source, now_ns, ())
 

@@ -212,18 +212,13 @@ class _Framer:
 
     def run(self, job: Job) -> Result:
         kind, block, messages, peers, truncated, now_ns = job
-        if block and not messages and isinstance(peers, str) and _clean(block):
+        if block and not messages and isinstance(peers, str) and b"\r" not in block:
             # The common case: the parser's cut of the block is the only one.
             frames = self.framer.frames_of_block(block, peers, f"syslog/{kind}", now_ns, self.max_size)
             if frames is not None:
                 return frames, {}
         messages, truncated, problems = cut_job(block, messages, truncated, self.max_size)
         return self.framer.frames(messages, peers, f"syslog/{kind}", now_ns, truncated), problems
-
-
-def _clean(block: bytes) -> bool:
-    """No empty line and no "\r" in the block (then its lines are its messages)."""
-    return block[:1] != b"\n" and block[-1:] != b"\n" and b"\n\n" not in block and b"\r" not in block
 
 
 def cut_job(block: bytes, messages: list[bytes], truncated: list[int], max_size: int):
