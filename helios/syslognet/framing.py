@@ -117,8 +117,18 @@ class Deframer:
         run): (block, the messages after it). ``truncated`` indexes the
         messages after the block."""
         self.truncated = []
-        if self.rest:
-            data = self.rest + data
+        rest = self.rest
+        if rest:
+            if not (self.skip or self.skip_line) and b"\n" not in rest and not rest[:1].isdigit():
+                # The common case: the start of a message, then a read that ends
+                # it and holds more: the read is searched apart and joined to it
+                # once (not joined, then cut).
+                last = data.rfind(b"\n")
+                if last >= 0 and _DIGIT_AFTER_LF.search(data, 0, last) is None:
+                    self.rest = b""
+                    tail = data[last + 1:]
+                    return b"".join((rest, memoryview(data)[:last])), (self._slow(tail) if tail else [])
+            data = rest + data
             self.rest = b""
         if self.skip or self.skip_line:
             data = self._skip(data)
