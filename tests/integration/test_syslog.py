@@ -356,3 +356,28 @@ def test_with_no_framing_processes_the_relay_frames_every_message_itself(procs, 
            stdin=b"".join(b"alone udp %d\n" % i for i in range(50)))
     got = poll_until(lambda: len(got := messages(data_a, b"alone")) == 350 and got, what="350 messages in the buck")
     assert {e.app for e in got.values()} == {"solo"}
+
+
+def test_the_copy_a_relay_resends_from_its_spool_has_the_same_ids_as_the_live_ones(procs, buck, tmp_path):
+    """Ids are no longer stored (a base per frame makes them): the live
+    copies and the one re-sent after the spool's window decode to the same
+    id for each message, and to a different one for each message, so the
+    porter keeps every message once."""
+    _, ep_a, data_a = buck("a")
+    _, ep_b, data_b = buck("b")
+    relay, state = start_relay(procs, tmp_path, [ep_a, ep_b], udp=False)
+    n = 3000
+    with socket.create_connection(("127.0.0.1", port(state, "tcp"))) as s:
+        s.sendall(b"".join(b"<13>Mar 11 08:15:02 gate pay[7]: same words every time\n" for _ in range(n)))
+
+    def copies():
+        out: dict[bytes, list[bytes]] = {}
+        for data in (data_a, data_b):
+            for e in buck_events(data)[0]:
+                out.setdefault(e.id, []).append(e.message)
+        return out
+
+    # Two live copies of each message, and a third from the re-send of the spool's window.
+    got = poll_until(lambda: len(c := copies()) == n and all(len(m) >= 3 for m in c.values()) and c,
+                     timeout=30, what="each message live in both bucks and re-sent once")
+    assert {m for ms in got.values() for m in ms} == {b"<13>Mar 11 08:15:02 gate pay[7]: same words every time"}
