@@ -57,13 +57,13 @@ Why this shape:
   tailer packs its parsed columns as they are, without making a row per line;
   plain lines go as the bytes read, split again by the decoder (frames about
   43 bytes per line instead of 50).
+  Decoding a run gives the same rows as the row layout would.
 - Runs of messages (syslog): the sender, input and receive time of a read
   once, the fields every message of a connection has (its peer) once, the
   newline-framed messages as the bytes read, and no stored id: the base makes
   each event's id, the same in every copy of the frame (live, re-sent from the
   spool), distinct between events. A reader older than them refuses such a
   frame (its run has 11 fields, or nil offsets): it never misreads one.
-  Decoding a run gives the same rows as the row layout would.
 - ``environment`` and the sending ``host`` travel once per batch; a batch is
   always one environment. ``first_time``/``last_time`` are the least and
   greatest event times in the batch.
