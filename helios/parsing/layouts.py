@@ -120,7 +120,7 @@ RFC5424 = _compile(
 # and a file name before it all ("nova-api.log.1 2017-05-16 ...", as grep -H
 # or a concatenation of files writes).
 APP_TIME = (
-    rb"\[?(?:" + ISO_TS + rb"|\d{4}/\d\d?/\d\d?[ T]\d\d?:\d\d:\d\d(?:[.,]\d{1,9})?"
+    rb"\[?(?:" + ISO_TS + rb"(?: [+-]\d{4})?|\d{4}/\d\d?/\d\d?[ T]\d\d?:\d\d:\d\d(?:[.,]\d{1,9})?"
     rb"|\d\d/\d\d/\d\d \d\d:\d\d:\d\d(?:[.,]\d{1,9})?|\d{6} \d{6}|\d{8}-\d\d?:\d\d?:\d\d?(?::\d{1,3})?"
     rb"|\d\d?-" + MON + rb"-\d{4} \d\d:\d\d:\d\d(?:[.,]\d{1,9})?|\d\d\.\d\d \d\d:\d\d:\d\d"
     rb"|\d\d:\d\d:\d\d[.,]\d{3}|1\d{9}\.\d{3,9})\]?(?![\d:])")
@@ -130,14 +130,27 @@ APP_TIME = (
 # first bracket after the level is captured.
 BRACKET = rb"\[((?:[^\[\]\n]|\[[^\[\]\n]{0,64}\]){0,200}+)\][ \t]*(?:-[ \t]*)?"
 BRACKET_MORE = rb"\[(?:[^\[\]\n]|\[[^\[\]\n]{0,64}\]){0,200}+\][ \t]*(?:-[ \t]*)?"  # (not captured)
+# Monolog's LineFormatter (Laravel, Symfony): "[time] channel.LEVEL: msg". The
+# channel is not the app (Laravel writes its environment there: "production").
+MONOLOG_LEVEL = rb"DEBUG|INFO|NOTICE|WARNING|ERROR|CRITICAL|ALERT|EMERGENCY"
+# A logger name; a Rust target (env_logger, tracing) is a module path: "my_crate::db".
+LOGGER = rb"[\w.$/<>-]{1,128}(?:::[\w.$<>-]{1,64}){0,16}"
+# tracing's spans before the target, each with its fields: "shave{yaks=3}:inner: my_crate::db: msg".
+SPANS = rb"[\w-]{1,64}\{[^{}\n]{0,512}\}(?::[\w-]{1,64}(?:\{[^{}\n]{0,512}\})?){0,8}+:[ \t]+"
+# A Java class (and method) after "[thread] " with nothing after it but a space: Tomcat's
+# OneLineFormatter, "SEVERE [main] org.apache.catalina.startup.Catalina.start msg".
+JAVA_NAME = rb"[a-z][\w$]{0,63}(?:\.[\w$]{1,64}){2,24}"
 APP = _compile(
     rb"^(?:(?:[\w.-]{1,64}\.log[\w.:-]{0,40}[ :])?(?:\[?(" + LEVEL + rb")\]?[ \t]+)?(" + APP_TIME + rb")(?:"
     rb" (stdout|stderr) ([PF])(?= |$)"
+    rb"|(?<=\])[ \t]+[\w.-]{1,64}\.(" + MONOLOG_LEVEL + rb"):(?=[ \t]|$)"
     rb"|(?:[ \t]*[-,|:][ \t]*|[ \t]+|(?<=\]))(?:\d{1,10}[ \t]+)?(?:\[(?!" + LEVEL + rb" ?\])[^\]\n]{0,64}\][ \t]+)?"
     rb"(?:([\w.$-]{1,64})[ \t]+-[ \t]+)?\[?(" + LEVEL + rb")(?: ?\])?"
     rb"(?: {2,}([A-Za-z][\w.-]{0,31})(?= {2,})"
     rb"|(?:[ \t]+\d{1,10}[ \t]+---)?[ \t]*(?:[-|][ \t]*)?(?:" + BRACKET + rb"(?:" + BRACKET_MORE + rb"){0,2})?"
-    rb"(?:([\w.$/<>-]{1,128})(?:[ \t]*:(?=[ \t]|$)|[ \t]+-[ \t]|[ \t]+\[|\t(?=\S)))?)?"
+    rb"(?:" + SPANS + rb")?"
+    rb"(?:(" + LOGGER + rb")(?:[ \t]*:(?=[ \t]|$)|[ \t]+-[ \t]|[ \t]+\[|\t(?=\S)|\](?=[ \t]|$))"
+    rb"|(?<=\] )(" + JAVA_NAME + rb")[ \t]+(?=\S))?)?"
     rb"| (?!" + LEVEL + rb")(?:([\w.:@/%-]{1,255}) )?([^\s:\[\]]{1,48})(?:\[[^\]\n]{0,32}\])?"
     rb"(?: \([^)\n]{0,64}\))?:(?= |$)"
     rb"|\|([\w.$-]{1,64})\||[^\S\n]([\w.$-]{1,64}(?: \*\d{1,3})?) - )?)?.*")
@@ -149,6 +162,17 @@ APP_FAST = _compile(
     rb"^(?:(" + ISO_TS + rb")(?:[ \t]*[-,|][ \t]*|[ \t]+)\[?([A-Za-z]{1,13})\]?"
     rb"(?:[ \t]+\[((?:[^\[\]\n]|\[[^\[\]\n]{0,64}\]){0,200}+)\])?"
     rb"(?:[ \t]+(?:-[ \t]+)?([\w.$/<>-]{1,128})(?:[ \t]*:(?=[ \t]|$)|[ \t]+-[ \t]))?)?.*")
+# App logs whose time is not first, told apart by their first bytes:
+# Redis, "PID:ROLE DD Mon [YYYY] HH:MM:SS.mmm LEVEL msg" (the role X, C, S or M;
+# the level one character, REDIS_SEVERITY; no year before Redis 4), and Ruby's
+# Logger, "L, [ISO-TIME #PID] LEVEL -- progname: msg" (the progname may be empty).
+APP_OTHER = _compile(
+    rb"^(?:\d{1,10}:[XCSM] (\d\d? " + MON + rb"(?: \d{4})? \d\d:\d\d:\d\d(?:\.\d{1,6})?) ([.*#-]) "
+    rb"|[DIWEFA], \[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?) ?#\d{1,10}\] {1,5}([A-Z]{1,5}) -- "
+    rb"([^\n]{0,128}?):(?= |$))?.*")
+# Redis's level characters, as Redis maps them to syslog (server.c: syslogLevelMap):
+# "." debug, "-" verbose (info), "*" notice, "#" warning.
+REDIS_SEVERITY = {b".": 7, b"-": 6, b"*": 5, b"#": 4}
 # Apache httpd error log: "[Sun Dec 04 04:47:44 2005] [notice] msg" (2.4: "[core:notice]").
 APACHE = _compile(
     rb"^(?:\[(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (" + MON + rb" [ \d]\d \d\d:\d\d:\d\d(?:\.\d{1,9})? \d{4})\]"
