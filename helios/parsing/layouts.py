@@ -164,10 +164,11 @@ APP_FAST = _compile(
     rb"(?:[ \t]+(?:-[ \t]+)?([\w.$/<>-]{1,128})(?:[ \t]*:(?=[ \t]|$)|[ \t]+-[ \t]))?)?.*")
 # App logs whose time is not first, told apart by their first bytes:
 # Redis, "PID:ROLE DD Mon [YYYY] HH:MM:SS.mmm LEVEL msg" (the role X, C, S or M;
-# the level one character, REDIS_SEVERITY; no year before Redis 4), and Ruby's
-# Logger, "L, [ISO-TIME #PID] LEVEL -- progname: msg" (the progname may be empty).
+# the level one character, REDIS_SEVERITY; older Redis writes no year, and
+# Redis 2 "[PID]" for "PID:ROLE"), and Ruby's Logger, "L, [ISO-TIME #PID] LEVEL
+# -- progname: msg" (the progname, the app, may be empty).
 APP_OTHER = _compile(
-    rb"^(?:\d{1,10}:[XCSM] (\d\d? " + MON + rb"(?: \d{4})? \d\d:\d\d:\d\d(?:\.\d{1,6})?) ([.*#-]) "
+    rb"^(?:(?:\d{1,10}:[XCSM]|\[\d{1,10}\]) (\d\d? " + MON + rb"(?: \d{4})? \d\d:\d\d:\d\d(?:\.\d{1,6})?) ([.*#-]) "
     rb"|[DIWEFA], \[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?) ?#\d{1,10}\] {1,5}([A-Z]{1,5}) -- "
     rb"([^\n]{0,128}?):(?= |$))?.*")
 # Redis's level characters, as Redis maps them to syslog (server.c: syslogLevelMap):
