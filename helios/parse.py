@@ -22,7 +22,7 @@ work is done per chunk, in C wherever possible:
    variants), RFC 5424, app logs (a timestamp first: ISO 8601 and a handful
    of other layouts, then a level, a logger, ...; also RFC 3339 BSD lines and
    CRI container records), Apache error log, Android logcat, web access
-   logs (NCSA common/combined), glog, and JSON line by line. Each pass runs over the lines the passes before left. The formats
+   logs (NCSA common/combined), glog, Redis and Ruby's Logger, and JSON line by line. Each pass runs over the lines the passes before left. The formats
    are told apart by their first bytes, so a line can match one pass only and
    the order of the passes changes nothing but the speed: the pass that
    recognised most of a chunk goes first for the next one. BSD syslog and

@@ -116,7 +116,10 @@ RFC5424 = _compile(
 # put around it (a pid or "[thread]" before it, "name - " of Python's logging, a column of Windows
 # CBS, Spring's "--- [thread]", "[thread:Component@line]", a logger name
 # ending in ":", " -" or a tab (zap)); or, for an RFC 3339 time, BSD syslog's "host tag:";
-# or "|Component|" and "] program - ". A level may also come before the time,
+# or "|Component|" and "] program - "; also Monolog's "] channel.LEVEL:",
+# fluentd's " +0000" after the time, Rust's targets ("[time LEVEL my_crate::db]",
+# tracing's "LEVEL span{a=1}: my_crate::db:") and Tomcat's "LEVEL [thread]
+# org.pkg.Class.method msg" (the class is the app). A level may also come before the time,
 # and a file name before it all ("nova-api.log.1 2017-05-16 ...", as grep -H
 # or a concatenation of files writes).
 APP_TIME = (
