@@ -71,7 +71,7 @@ from helios.parsing import encodings, jsonlog
 from helios.parsing import fields as kvfields
 from helios.parsing import layouts as L
 from helios.parsing import severity as sev
-from helios.parsing.clock import Cache, Clock
+from helios.parsing.clock import _MAX_NS, Cache, Clock
 
 FORMATS = ("auto", "rfc3164", "rfc5424", "iso8601", "json", "raw")
 # The field of an event whose message is shorter than its line as read: the
@@ -144,12 +144,15 @@ class Parser(Clock):
         self._level = Cache(sev.of_word, {b"": None})
         self._bracket_apps = Cache(_component_at, {b"": b""})
         self._java_apps = Cache(_java_class, {b"": b""})
+        # Redis's whole seconds ("11 Mar 2024 10:32:01") -> ns or None, read as BSD syslog's "Mar 11 2024 ...".
+        self._redis_seconds = Cache(lambda stamp: self._rfc3164_ns(_day_month(stamp)), size=20_000)
         # Headers of the fast BSD pass ("Dec  5 17:42:15 web-1 sshd") -> (time, host, app):
         # a new one each second per host and app. Cleared with the year (a new day).
         self._3164_names = Cache(self._3164_host_tag, size=20_000)    # b" web-1 sshd" -> ("web-1", "sshd")
         self._3164_heads = _BsdHeaders(self._bsd_times, self._3164_names, {b"": (0, default_host, default_app)},
                                        20_000)
         self._yearless = (*self._yearless, self._3164_heads)
+        self._yearless = (*self._yearless, self._redis_seconds)     # (Redis before 5 writes no year)
         # (procid, msgid) -> their fields. The dicts are shared by the events
         # that have the same pair: fields are never changed once made.
         self._5424_ids = Cache(_ids_fields)
@@ -501,11 +504,19 @@ class Parser(Clock):
         stamp = [a or b for a, b in zip(redis_stamp, ruby_stamp)]
         if not any(stamp):
             return stamp, None, None, None, None, None
-        bsd, app_times, level = self._bsd_times, self._app_times, self._level
-        # "11 Mar 2024 10:32:01.123" is read as BSD syslog's "Mar 11 2024 10:32:01.123" (the year is inferred without one).
-        times = [bsd[_day_month(r)] if r else app_times[b] for r, b in zip(redis_stamp, ruby_stamp)]
+        app_times, level = self._app_times, self._level
+        times = [self._redis_ns(r) if r else app_times[b] for r, b in zip(redis_stamp, ruby_stamp)]
         sevs = [L.REDIS_SEVERITY[r] if r else level[w] for r, w in zip(redis_level, ruby_level)]
         return stamp, times, sevs, None, self._names(self._apps, progname), None
+
+    def _redis_ns(self, stamp: bytes) -> int:
+        # The milliseconds make each stamp new: the whole seconds go through a cache.
+        head, _, frac = stamp.partition(b".")
+        base = self._redis_seconds[head]
+        if base is None:
+            return self._now
+        ns = base + int(frac.ljust(9, b"0")) if frac else base
+        return ns if 0 <= ns <= _MAX_NS else self._now
 
     def _run_apache(self, text: bytes, n: int) -> tuple[Any, ...]:
         stamp, level = self._columns(L.APACHE, text, n)

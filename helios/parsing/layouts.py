@@ -137,12 +137,14 @@ BRACKET_MORE = rb"\[(?:[^\[\]\n]|\[[^\[\]\n]{0,64}\]){0,200}+\][ \t]*(?:-[ \t]*)
 # channel is not the app (Laravel writes its environment there: "production").
 MONOLOG_LEVEL = rb"DEBUG|INFO|NOTICE|WARNING|ERROR|CRITICAL|ALERT|EMERGENCY"
 # A logger name; a Rust target (env_logger, tracing) is a module path: "my_crate::db".
-LOGGER = rb"[\w.$/<>-]{1,128}(?:::[\w.$<>-]{1,64}){0,16}"
+# (Possessive: no terminator after it starts with a character of its own, so
+# giving characters back never finds one; a line that has none fails at once.)
+LOGGER = rb"[\w.$/<>-]{1,128}+(?:::[\w.$<>-]{1,64}+){0,16}+"
 # tracing's spans before the target, each with its fields: "shave{yaks=3}:inner: my_crate::db: msg".
 SPANS = rb"[\w-]{1,64}\{[^{}\n]{0,512}\}(?::[\w-]{1,64}(?:\{[^{}\n]{0,512}\})?){0,8}+:[ \t]+"
 # A Java class (and method) after "[thread] " with nothing after it but a space: Tomcat's
 # OneLineFormatter, "SEVERE [main] org.apache.catalina.startup.Catalina.start msg".
-JAVA_NAME = rb"[a-z][\w$]{0,63}(?:\.[\w$]{1,64}){2,24}"
+JAVA_NAME = rb"[a-z][\w$]{0,63}+(?:\.[\w$]{1,64}+){2,24}+"
 APP = _compile(
     rb"^(?:(?:[\w.-]{1,64}\.log[\w.:-]{0,40}[ :])?(?:\[?(" + LEVEL + rb")\]?[ \t]+)?(" + APP_TIME + rb")(?:"
     rb" (stdout|stderr) ([PF])(?= |$)"
