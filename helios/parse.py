@@ -478,7 +478,9 @@ class Parser(Clock):
             if any(other):
                 level = [a or b for a, b in zip(level, other)]
         if any(java):                       # Tomcat: "[main] org.apache.catalina.startup.Catalina.start msg"
-            logger = [a or self._java_apps[b] for a, b in zip(logger, java)]
+            # (only after a thread: "[ERROR] www.example.com down" names no logger)
+            java_apps = self._java_apps
+            logger = [a or (java_apps[j] if t else b"") for a, j, t in zip(logger, java, bracket)]
         apps = logger
         for other in (at, column, py_name, bar, dash, bsd_tag):
             if any(other):

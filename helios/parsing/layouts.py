@@ -142,9 +142,11 @@ MONOLOG_LEVEL = rb"DEBUG|INFO|NOTICE|WARNING|ERROR|CRITICAL|ALERT|EMERGENCY"
 LOGGER = rb"[\w.$/<>-]{1,128}+(?:::[\w.$<>-]{1,64}+){0,16}+"
 # tracing's spans before the target, each with its fields: "shave{yaks=3}:inner: my_crate::db: msg".
 SPANS = rb"[\w-]{1,64}\{[^{}\n]{0,512}\}(?::[\w-]{1,64}(?:\{[^{}\n]{0,512}\})?){0,8}+:[ \t]+"
-# A Java class (and method) after "[thread] " with nothing after it but a space: Tomcat's
+# A Java class (and maybe its method) after "[thread] ", then a space: Tomcat's
 # OneLineFormatter, "SEVERE [main] org.apache.catalina.startup.Catalina.start msg".
-JAVA_NAME = rb"[a-z][\w$]{0,63}+(?:\.[\w$]{1,64}+){2,24}+"
+# A package in lower case, then a class in upper case: "www.example.com" is none.
+# (Taken only after a thread: helios.parse._run_app.)
+JAVA_NAME = rb"[a-z][\w$]{0,63}+(?:\.[a-z_$][\w$]{0,63}+){1,24}+\.[A-Z][\w$]{0,127}+(?:\.[a-z_$<][\w$<>]{0,63}+)?"
 APP = _compile(
     rb"^(?:(?:[\w.-]{1,64}\.log[\w.:-]{0,40}[ :])?(?:\[?(" + LEVEL + rb")\]?[ \t]+)?(" + APP_TIME + rb")(?:"
     rb" (stdout|stderr) ([PF])(?= |$)"

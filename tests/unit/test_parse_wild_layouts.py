@@ -193,6 +193,11 @@ def test_monolog_channel_is_not_the_app_and_its_level_needs_the_upper_case_name(
 def test_java_logger_after_a_thread_needs_a_package_name():
     # a message that starts with a word after "[thread]" is not a logger
     assert one(b"11-Mar-2024 10:32:01.123 INFO [main] Starting service [Catalina]")[2:] == (DAPP, 6)
+    # nor is a dotted word after a level in brackets (no thread before it)
+    assert one(b"2024-03-11 10:32:01 [ERROR] www.example.com unreachable")[2:] == (DAPP, 3)
+    # nor a dotted name with no class in it (a package, then a class in upper case, then maybe a method)
+    assert one(b"2024-03-11 10:32:01 ERROR [main] www.example.com unreachable")[2:] == (DAPP, 3)
+    assert one(b"2024-03-11 10:32:01 ERROR [main] o.s.b.SpringApplication failed")[2:] == ("o.s.b.SpringApplication", 3)
     # a class with no method keeps its name
     assert one(b"11-Mar-2024 10:32:01.123 INFO [main] org.example.web.Startup done")[2:] == (
         "org.example.web.Startup", 6)
