@@ -71,7 +71,7 @@ from helios.parsing import encodings, jsonlog
 from helios.parsing import fields as kvfields
 from helios.parsing import layouts as L
 from helios.parsing import severity as sev
-from helios.parsing.clock import _MAX_NS, Cache, Clock
+from helios.parsing.clock import Cache, Clock
 
 FORMATS = ("auto", "rfc3164", "rfc5424", "iso8601", "json", "raw")
 # The field of an event whose message is shorter than its line as read: the
@@ -152,7 +152,7 @@ class Parser(Clock):
         self._3164_heads = _BsdHeaders(self._bsd_times, self._3164_names, {b"": (0, default_host, default_app)},
                                        20_000)
         self._yearless = (*self._yearless, self._3164_heads)
-        self._yearless = (*self._yearless, self._redis_seconds)     # (Redis before 5 writes no year)
+        self._yearless = (*self._yearless, self._redis_seconds)     # (older Redis writes no year)
         # (procid, msgid) -> their fields. The dicts are shared by the events
         # that have the same pair: fields are never changed once made.
         self._5424_ids = Cache(_ids_fields)
@@ -518,7 +518,7 @@ class Parser(Clock):
         if base is None:
             return self._now
         ns = base + int(frac.ljust(9, b"0")) if frac else base
-        return ns if 0 <= ns <= _MAX_NS else self._now
+        return ns if 0 <= ns < 1 << 63 else self._now      # (what int64 ns can carry)
 
     def _run_apache(self, text: bytes, n: int) -> tuple[Any, ...]:
         stamp, level = self._columns(L.APACHE, text, n)
