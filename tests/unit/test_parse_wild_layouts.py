@@ -208,3 +208,16 @@ def test_fluentd_offset_is_the_time_zone_even_when_the_parser_has_another():
     c = Parser(tz=zoneinfo.ZoneInfo("America/New_York")).parse_chunk(
         b"2020-07-10 07:45:18 +0000 [info]: starting fluentd-1.9.2 pid=7\n", NOW)
     assert c.times[0] == ns(2020, 7, 10, 7, 45, 18)
+
+
+def test_every_cut_of_every_sample_parses_in_a_chunk_as_alone_and_keeps_its_line():
+    # A line cut anywhere (a partial write, a truncated copy) is still one line:
+    # no pattern reads across a line end, and nothing is lost or moved.
+    cuts = sorted({s[0][:k] for s in SAMPLES for k in range(1, len(s[0]) + 1)})
+    c = parse(b"\n".join(cuts) + b"\n")
+    assert c.messages == cuts
+    p = Parser(default_host="dhost", default_app=DAPP)
+    for i, line in enumerate(cuts):
+        alone = p.parse_chunk(line + b"\n", NOW)
+        assert (alone.times[0], alone.hosts[0], alone.apps[0], alone.severities[0]) == (
+            c.times[i], c.hosts[i], c.apps[i], c.severities[i]), line
