@@ -502,6 +502,8 @@ class Parser(Clock):
 
     def _run_app_other(self, text: bytes, n: int) -> tuple[Any, ...]:
         # Redis and Ruby's Logger (see layouts.APP_OTHER): no line of theirs starts as another pass's do.
+        if not any(map(text.__contains__, L.APP_OTHER_MARKS)):     # (lines nothing reads pass here too)
+            return [b""] * n, None, None, None, None, None
         redis_stamp, redis_level, ruby_stamp, ruby_level, progname = self._columns(L.APP_OTHER, text, n)
         stamp = [a or b for a, b in zip(redis_stamp, ruby_stamp)]
         if not any(stamp):

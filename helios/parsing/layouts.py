@@ -178,6 +178,9 @@ APP_OTHER = _compile(
     rb"^(?:(?:\d{1,10}:[XCSM]|\[\d{1,10}\]) (\d\d? " + MON + rb"(?: \d{4})? \d\d:\d\d:\d\d(?:\.\d{1,6})?) ([.*#-]) "
     rb"|[DIWEFA], \[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?) ?#\d{1,10}\] {1,5}([A-Z]{1,5}) -- "
     rb"([^\n]{0,128}?):(?= |$))?.*")
+# Every line APP_OTHER reads holds one of these (a scan for them is much
+# cheaper than the findall over text it reads nothing of: stack traces...).
+APP_OTHER_MARKS = (b":M ", b":S ", b":C ", b":X ", b"] ", b", [")
 # Redis's level characters, as Redis maps them to syslog (server.c: syslogLevelMap):
 # "." debug, "-" verbose (info), "*" notice, "#" warning.
 REDIS_SEVERITY = {b".": 7, b"-": 6, b"*": 5, b"#": 4}
