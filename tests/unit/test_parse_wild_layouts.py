@@ -221,3 +221,10 @@ def test_every_cut_of_every_sample_parses_in_a_chunk_as_alone_and_keeps_its_line
         alone = p.parse_chunk(line + b"\n", NOW)
         assert (alone.times[0], alone.hosts[0], alone.apps[0], alone.severities[0]) == (
             c.times[i], c.hosts[i], c.apps[i], c.severities[i]), line
+
+
+@pytest.mark.parametrize("role", [b"X", b"C", b"S", b"M"])
+def test_every_redis_role_is_read_alone_in_its_chunk(role):
+    # (the pass looks for a mark of its layouts in the chunk before it reads it)
+    assert one(b"7:" + role + b" 11 Mar 2024 10:32:01.123 # hello") == (
+        ns(2024, 3, 11, 10, 32, 1, 123_000_000), "dhost", DAPP, 4)
