@@ -228,3 +228,15 @@ def test_every_redis_role_is_read_alone_in_its_chunk(role):
     # (the pass looks for a mark of its layouts in the chunk before it reads it)
     assert one(b"7:" + role + b" 11 Mar 2024 10:32:01.123 # hello") == (
         ns(2024, 3, 11, 10, 32, 1, 123_000_000), "dhost", DAPP, 4)
+
+
+def test_wild_layouts_inside_container_records_give_their_severity_and_app():
+    # A Redis or a Rust service in a container: the record's text is read as a line of its own
+    # (the runtime's time wins: it is exact and has its zone).
+    docker = (b'{"log":"1:M 11 Mar 2024 10:32:01.123 # WARNING overcommit_memory is set to 0!\\n",'
+              b'"stream":"stdout","time":"2024-03-11T10:32:01.125Z"}')
+    cri = b"2024-03-11T10:32:01.130Z stderr F 2024-03-11T10:32:01.123Z  WARN my_crate::db: slow query"
+    c = parse(docker + b"\n" + cri + b"\n")
+    assert c.times == [ns(2024, 3, 11, 10, 32, 1, 125_000_000), ns(2024, 3, 11, 10, 32, 1, 130_000_000)]
+    assert (c.apps, c.severities) == ([DAPP, "my_crate::db"], [4, 4])
+    assert c.messages[1] == b"2024-03-11T10:32:01.123Z  WARN my_crate::db: slow query"
