@@ -89,6 +89,17 @@ def layouts(n: int) -> dict[str, list[bytes]]:
         # What a syslog receiver gets: the loadgen lines with a PRI (the severity is the PRI's).
         "rfc3164 with PRI (a syslog receiver's)": [b"<%d>" % (8 + i % 8) + loadgen.rfc3164_line(rng, T0 + i / 2000)
                                                    .encode().rstrip(b"\n") for i in range(n)],
+        # Layouts read since the "wild layouts" change (tests/unit/test_parse_wild_layouts.py),
+        # and text no layout reads (every pass runs over it).
+        "Redis": [b"%d:M 24 Nov 2026 16:00:%02d.%03d * DB saved on disk %d" % (1 + i % 3, i // 1000 % 60, i % 1000, i)
+                  for i in range(n)],
+        "Rust tracing (target a module path)": [
+            b"2026-11-24T16:00:%02d.%06dZ  INFO my_crate::db: query %d done" % (i // 1000 % 60, i % 10**6, i)
+            for i in range(n)],
+        "Tomcat (JULI one line)": [
+            b"24-Nov-2026 16:00:%02d.%03d INFO [main] org.apache.catalina.startup.Catalina.start request %d"
+            % (i // 1000 % 60, i % 1000, i) for i in range(n)],
+        "plain text (no layout)": [b"the quick brown fox %d jumps over the lazy dog" % i for i in range(n)],
     }
     return out
 

@@ -22,7 +22,7 @@ work is done per chunk, in C wherever possible:
    variants), RFC 5424, app logs (a timestamp first: ISO 8601 and a handful
    of other layouts, then a level, a logger, ...; also RFC 3339 BSD lines and
    CRI container records), Apache error log, Android logcat, web access
-   logs (NCSA common/combined), glog, and JSON line by line. Each pass runs over the lines the passes before left. The formats
+   logs (NCSA common/combined), glog, Redis and Ruby's Logger, and JSON line by line. Each pass runs over the lines the passes before left. The formats
    are told apart by their first bytes, so a line can match one pass only and
    the order of the passes changes nothing but the speed: the pass that
    recognised most of a chunk goes first for the next one. BSD syslog and
@@ -94,7 +94,8 @@ def _getters(n: int) -> Sequence[operator.itemgetter[Any]]:
 
 _PASS_NAMES = {"_run_3164_fast": "rfc3164", "_run_3164": "rfc3164", "_run_5424": "rfc5424",
                "_run_app_fast": "app log", "_run_app": "app log", "_run_apache": "apache error log",
-               "_run_logcat": "logcat", "_parse_json": "json", "_run_access": "access log", "_run_glog": "glog"}
+               "_run_logcat": "logcat", "_parse_json": "json", "_run_access": "access log", "_run_glog": "glog",
+               "_run_app_other": "app log"}
 
 
 class Columns(NamedTuple):
@@ -142,12 +143,16 @@ class Parser(Clock):
         self._pri = Cache(lambda raw: int(raw) & 7 if int(raw) < 192 else None, {b"": None})
         self._level = Cache(sev.of_word, {b"": None})
         self._bracket_apps = Cache(_component_at, {b"": b""})
+        self._java_apps = Cache(_java_class, {b"": b""})
+        # Redis's whole seconds ("11 Mar 2024 10:32:01") -> ns or None, read as BSD syslog's "Mar 11 2024 ...".
+        self._redis_seconds = Cache(lambda stamp: self._rfc3164_ns(_day_month(stamp)), size=20_000)
         # Headers of the fast BSD pass ("Dec  5 17:42:15 web-1 sshd") -> (time, host, app):
         # a new one each second per host and app. Cleared with the year (a new day).
         self._3164_names = Cache(self._3164_host_tag, size=20_000)    # b" web-1 sshd" -> ("web-1", "sshd")
         self._3164_heads = _BsdHeaders(self._bsd_times, self._3164_names, {b"": (0, default_host, default_app)},
                                        20_000)
         self._yearless = (*self._yearless, self._3164_heads)
+        self._yearless = (*self._yearless, self._redis_seconds)     # (older Redis writes no year)
         # (procid, msgid) -> their fields. The dicts are shared by the events
         # that have the same pair: fields are never changed once made.
         self._5424_ids = Cache(_ids_fields)
@@ -157,7 +162,7 @@ class Parser(Clock):
         passes: dict[str, Callable[..., Any]] = {
             "rfc3164": self._run_3164_fast, "rfc5424": self._run_5424, "iso8601": self._run_app_fast,
             "apache": self._run_apache, "logcat": self._run_logcat, "json": self._parse_json,  # json: line by line
-            "access": self._run_access, "glog": self._run_glog,
+            "access": self._run_access, "glog": self._run_glog, "app_other": self._run_app_other,
         }
         loose: dict[str, Callable[..., Any]] = {"rfc3164": self._run_3164, "iso8601": self._run_app}
         # The loose passes start last; one goes first only when it read most
@@ -466,11 +471,16 @@ class Parser(Clock):
         return found
 
     def _run_app(self, text: bytes, n: int) -> tuple[Any, ...]:
-        (level0, stamp, stream, partial, py_name, level, column, bracket, logger, bsd_host, bsd_tag, bar,
-         dash) = self._columns(L.APP, text, n)
+        (level0, stamp, stream, partial, monolog, py_name, level, column, bracket, logger, java, bsd_host, bsd_tag,
+         bar, dash) = self._columns(L.APP, text, n)
         at = list(map(self._bracket_apps.__getitem__, bracket)) if any(bracket) else bracket
-        if any(level0):
-            level = [a or b for a, b in zip(level, level0)]
+        for other in (level0, monolog):
+            if any(other):
+                level = [a or b for a, b in zip(level, other)]
+        if any(java):                       # Tomcat: "[main] org.apache.catalina.startup.Catalina.start msg"
+            # (only after a thread: "[ERROR] www.example.com down" names no logger)
+            java_apps = self._java_apps
+            logger = [a or (java_apps[j] if t else b"") for a, j, t in zip(logger, java, bracket)]
         apps = logger
         for other in (at, column, py_name, bar, dash, bsd_tag):
             if any(other):
@@ -489,6 +499,28 @@ class Parser(Clock):
                 self._unwrap_cri(out, [(k, i) for k, i in zip(ks, idx) if stream[k]], stream, partial)
         return (stamp, list(map(self._app_times.__getitem__, stamp)), list(map(self._level.__getitem__, level)),
                 hosts, self._names(self._apps, apps), extra)
+
+    def _run_app_other(self, text: bytes, n: int) -> tuple[Any, ...]:
+        # Redis and Ruby's Logger (see layouts.APP_OTHER): no line of theirs starts as another pass's do.
+        if not any(map(text.__contains__, L.APP_OTHER_MARKS)):     # (lines nothing reads pass here too)
+            return [b""] * n, None, None, None, None, None
+        redis_stamp, redis_level, ruby_stamp, ruby_level, progname = self._columns(L.APP_OTHER, text, n)
+        stamp = [a or b for a, b in zip(redis_stamp, ruby_stamp)]
+        if not any(stamp):
+            return stamp, None, None, None, None, None
+        app_times, level = self._app_times, self._level
+        times = [self._redis_ns(r) if r else app_times[b] for r, b in zip(redis_stamp, ruby_stamp)]
+        sevs = [L.REDIS_SEVERITY[r] if r else level[w] for r, w in zip(redis_level, ruby_level)]
+        return stamp, times, sevs, None, self._names(self._apps, progname), None
+
+    def _redis_ns(self, stamp: bytes) -> int:
+        # The milliseconds make each stamp new: the whole seconds go through a cache.
+        head, _, frac = stamp.partition(b".")
+        base = self._redis_seconds[head]
+        if base is None:
+            return self._now
+        ns = base + int(frac.ljust(9, b"0")) if frac else base
+        return ns if 0 <= ns < 1 << 63 else self._now      # (what int64 ns can carry)
 
     def _run_apache(self, text: bytes, n: int) -> tuple[Any, ...]:
         stamp, level = self._columns(L.APACHE, text, n)
@@ -750,6 +782,22 @@ def _component_at(bracket: bytes) -> bytes:
         return m[0]
     name = bracket.strip()
     return name if _DOTTED.fullmatch(name) else b""
+
+
+_METHOD = re.compile(rb"(.*\.[A-Z$_][\w$]*)\.[a-z_$<][\w$<>]*")
+
+
+def _java_class(name: bytes) -> bytes:
+    """b"org.apache.catalina.startup.Catalina.start" -> b"org.apache.catalina.startup.Catalina":
+    the logger of JULI's OneLineFormatter (Tomcat), which prints the class and its method."""
+    m = _METHOD.fullmatch(name)
+    return m[1] if m else name
+
+
+def _day_month(stamp: bytes) -> bytes:
+    """b"11 Mar 2024 10:32:01.123" (Redis) -> b"Mar 11 2024 10:32:01.123" (a BSD stamp)."""
+    day, month, rest = stamp.split(b" ", 2)
+    return month + b" " + day + b" " + rest
 
 
 _STARS = bytes(i if i in (10, 13) else 42 for i in range(256))   # every byte to "*", but b"\n" and b"\r"

@@ -116,11 +116,14 @@ RFC5424 = _compile(
 # put around it (a pid or "[thread]" before it, "name - " of Python's logging, a column of Windows
 # CBS, Spring's "--- [thread]", "[thread:Component@line]", a logger name
 # ending in ":", " -" or a tab (zap)); or, for an RFC 3339 time, BSD syslog's "host tag:";
-# or "|Component|" and "] program - ". A level may also come before the time,
+# or "|Component|" and "] program - "; also Monolog's "] channel.LEVEL:",
+# fluentd's " +0000" after the time, Rust's targets ("[time LEVEL my_crate::db]",
+# tracing's "LEVEL span{a=1}: my_crate::db:") and Tomcat's "LEVEL [thread]
+# org.pkg.Class.method msg" (the class is the app). A level may also come before the time,
 # and a file name before it all ("nova-api.log.1 2017-05-16 ...", as grep -H
 # or a concatenation of files writes).
 APP_TIME = (
-    rb"\[?(?:" + ISO_TS + rb"|\d{4}/\d\d?/\d\d?[ T]\d\d?:\d\d:\d\d(?:[.,]\d{1,9})?"
+    rb"\[?(?:" + ISO_TS + rb"(?: [+-]\d{4})?|\d{4}/\d\d?/\d\d?[ T]\d\d?:\d\d:\d\d(?:[.,]\d{1,9})?"
     rb"|\d\d/\d\d/\d\d \d\d:\d\d:\d\d(?:[.,]\d{1,9})?|\d{6} \d{6}|\d{8}-\d\d?:\d\d?:\d\d?(?::\d{1,3})?"
     rb"|\d\d?-" + MON + rb"-\d{4} \d\d:\d\d:\d\d(?:[.,]\d{1,9})?|\d\d\.\d\d \d\d:\d\d:\d\d"
     rb"|\d\d:\d\d:\d\d[.,]\d{3}|1\d{9}\.\d{3,9})\]?(?![\d:])")
@@ -130,14 +133,31 @@ APP_TIME = (
 # first bracket after the level is captured.
 BRACKET = rb"\[((?:[^\[\]\n]|\[[^\[\]\n]{0,64}\]){0,200}+)\][ \t]*(?:-[ \t]*)?"
 BRACKET_MORE = rb"\[(?:[^\[\]\n]|\[[^\[\]\n]{0,64}\]){0,200}+\][ \t]*(?:-[ \t]*)?"  # (not captured)
+# Monolog's LineFormatter (Laravel, Symfony): "[time] channel.LEVEL: msg". The
+# channel is not the app (Laravel writes its environment there: "production").
+MONOLOG_LEVEL = rb"DEBUG|INFO|NOTICE|WARNING|ERROR|CRITICAL|ALERT|EMERGENCY"
+# A logger name; a Rust target (env_logger, tracing) is a module path: "my_crate::db".
+# (Possessive: no terminator after it starts with a character of its own, so
+# giving characters back never finds one; a line that has none fails at once.)
+LOGGER = rb"[\w.$/<>-]{1,128}+(?:::[\w.$<>-]{1,64}+){0,16}+"
+# tracing's spans before the target, each with its fields: "shave{yaks=3}:inner: my_crate::db: msg".
+SPANS = rb"[\w-]{1,64}\{[^{}\n]{0,512}\}(?::[\w-]{1,64}(?:\{[^{}\n]{0,512}\})?){0,8}+:[ \t]+"
+# A Java class (and maybe its method) after "[thread] ", then a space: Tomcat's
+# OneLineFormatter, "SEVERE [main] org.apache.catalina.startup.Catalina.start msg".
+# A package in lower case, then a class in upper case: "www.example.com" is none.
+# (Taken only after a thread: helios.parse._run_app.)
+JAVA_NAME = rb"[a-z][\w$]{0,63}+(?:\.[a-z_$][\w$]{0,63}+){1,24}+\.[A-Z][\w$]{0,127}+(?:\.[a-z_$<][\w$<>]{0,63}+)?"
 APP = _compile(
     rb"^(?:(?:[\w.-]{1,64}\.log[\w.:-]{0,40}[ :])?(?:\[?(" + LEVEL + rb")\]?[ \t]+)?(" + APP_TIME + rb")(?:"
     rb" (stdout|stderr) ([PF])(?= |$)"
+    rb"|(?<=\])[ \t]+[\w.-]{1,64}\.(" + MONOLOG_LEVEL + rb"):(?=[ \t]|$)"
     rb"|(?:[ \t]*[-,|:][ \t]*|[ \t]+|(?<=\]))(?:\d{1,10}[ \t]+)?(?:\[(?!" + LEVEL + rb" ?\])[^\]\n]{0,64}\][ \t]+)?"
     rb"(?:([\w.$-]{1,64})[ \t]+-[ \t]+)?\[?(" + LEVEL + rb")(?: ?\])?"
     rb"(?: {2,}([A-Za-z][\w.-]{0,31})(?= {2,})"
     rb"|(?:[ \t]+\d{1,10}[ \t]+---)?[ \t]*(?:[-|][ \t]*)?(?:" + BRACKET + rb"(?:" + BRACKET_MORE + rb"){0,2})?"
-    rb"(?:([\w.$/<>-]{1,128})(?:[ \t]*:(?=[ \t]|$)|[ \t]+-[ \t]|[ \t]+\[|\t(?=\S)))?)?"
+    rb"(?:" + SPANS + rb")?"
+    rb"(?:(" + LOGGER + rb")(?:[ \t]*:(?=[ \t]|$)|[ \t]+-[ \t]|[ \t]+\[|\t(?=\S)|\](?=[ \t]|$))"
+    rb"|(?<=\] )(" + JAVA_NAME + rb")[ \t]+(?=\S))?)?"
     rb"| (?!" + LEVEL + rb")(?:([\w.:@/%-]{1,255}) )?([^\s:\[\]]{1,48})(?:\[[^\]\n]{0,32}\])?"
     rb"(?: \([^)\n]{0,64}\))?:(?= |$)"
     rb"|\|([\w.$-]{1,64})\||[^\S\n]([\w.$-]{1,64}(?: \*\d{1,3})?) - )?)?.*")
@@ -149,6 +169,21 @@ APP_FAST = _compile(
     rb"^(?:(" + ISO_TS + rb")(?:[ \t]*[-,|][ \t]*|[ \t]+)\[?([A-Za-z]{1,13})\]?"
     rb"(?:[ \t]+\[((?:[^\[\]\n]|\[[^\[\]\n]{0,64}\]){0,200}+)\])?"
     rb"(?:[ \t]+(?:-[ \t]+)?([\w.$/<>-]{1,128})(?:[ \t]*:(?=[ \t]|$)|[ \t]+-[ \t]))?)?.*")
+# App logs whose time is not first, told apart by their first bytes:
+# Redis, "PID:ROLE DD Mon [YYYY] HH:MM:SS.mmm LEVEL msg" (the role X, C, S or M;
+# the level one character, REDIS_SEVERITY; older Redis writes no year, and
+# Redis 2 "[PID]" for "PID:ROLE"), and Ruby's Logger, "L, [ISO-TIME #PID] LEVEL
+# -- progname: msg" (the progname, the app, may be empty).
+APP_OTHER = _compile(
+    rb"^(?:(?:\d{1,10}:[XCSM]|\[\d{1,10}\]) (\d\d? " + MON + rb"(?: \d{4})? \d\d:\d\d:\d\d(?:\.\d{1,6})?) ([.*#-]) "
+    rb"|[DIWEFA], \[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?) ?#\d{1,10}\] {1,5}([A-Z]{1,5}) -- "
+    rb"([^\n]{0,128}?):(?= |$))?.*")
+# Every line APP_OTHER reads holds one of these (a scan for them is much
+# cheaper than the findall over text it reads nothing of: stack traces...).
+APP_OTHER_MARKS = (b":M ", b":S ", b":C ", b":X ", b"] ", b", [")
+# Redis's level characters, as Redis maps them to syslog (server.c: syslogLevelMap):
+# "." debug, "-" verbose (info), "*" notice, "#" warning.
+REDIS_SEVERITY = {b".": 7, b"-": 6, b"*": 5, b"#": 4}
 # Apache httpd error log: "[Sun Dec 04 04:47:44 2005] [notice] msg" (2.4: "[core:notice]").
 APACHE = _compile(
     rb"^(?:\[(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (" + MON + rb" [ \d]\d \d\d:\d\d:\d\d(?:\.\d{1,9})? \d{4})\]"

@@ -64,7 +64,7 @@ def test_app_log_severity_and_app_are_found_where_the_layout_puts_them(line, app
     (b"20171223-22:15:29:606|Step_LSC|30002312|onStandStepChanged 3579", (ns(2017, 12, 23, 22, 15, 29, 606_000_000), "Step_LSC", None)),
     (b"[10.30 16:49:06] chrome.exe - proxy.example.org:5070 open", (ns(2026, 10, 30, 16, 49, 6), "chrome.exe", None)),
     (b"2024/03/11 08:15:02 [error] 123#0: *1 open() failed", (ns(2024, 3, 11, 8, 15, 2), "dapp", 3)),
-    (b"11-Mar-2024 08:15:02.123 WARNING [main] org.apache.catalina.Foo.bar x", (ns(2024, 3, 11, 8, 15, 2, 123_000_000), "dapp", 4)),
+    (b"11-Mar-2024 08:15:02.123 WARNING [main] org.apache.catalina.Foo.bar x", (ns(2024, 3, 11, 8, 15, 2, 123_000_000), "org.apache.catalina.Foo", 4)),
     (b"[2024-03-11 08:15:02,118] INFO [KafkaServer id=0] started (kafka.server.KafkaServer)", (ns(2024, 3, 11, 8, 15, 2, 118_000_000), "dapp", 6)),
     (b"1709964000.123    123 10.0.0.1 TCP_MISS/200 1234 GET http://x/ - DIRECT/1.2.3.4 text/html", (1709964000_123_000_000, "dapp", None)),
     (b'2024-03-11T08:15:02.118Z\tINFO\tmyapp.http\tserver/main.go:42\tstarted\t{"port": 80}', (ns(2024, 3, 11, 8, 15, 2, 118_000_000), "myapp.http", 6)),
