@@ -1,0 +1,140 @@
+"""`helios audit --index` cannot be fooled: a real tailer, two real bucks
+and a real porter load the index (sqlite, and OpenSearch through a real
+osmem-server); then rows are deleted from the index and a foreign one is
+added behind the porter's back, and the audit must name exactly those
+(exit 1), while the clean index passes (exit 0). Bucks that do not answer
+prove nothing (exit 1)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+
+from helios.index.base import open_index
+from helios.model import Event, random_id
+from helios.wire.ports import free_endpoint
+from tests.helpers import ROOT, poll_until
+from tests.integration.test_porter import (
+    expected_ids,
+    index_events,
+    porter_args,
+    rfc3164_lines,
+    settled,
+    start_bucks,
+)
+
+NS = 1_000_000_000
+KEEP = ("--archive-age", "86400", "--prune-age", "86400")   # nothing pruned: every window stays checkable
+
+
+def audit_index(tmp, queries, *extra):
+    args = [sys.executable, "-m", "helios", "audit", "--index", "--state-dir", str(tmp / "porter"),
+            "--index-dir", str(tmp / "index"), "--recent-days", "30", "--timeout", "2", *extra]
+    for q in queries:
+        args += ["--query", q]
+    r = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    return r.returncode, r.stdout, r.stderr
+
+
+def loaded_mesh(tmp_path, procs, buck, n=1500, index=()):
+    """Two bucks, a tailer and a porter that has loaded every line (and the spool's re-send) and stopped."""
+    (_, ep_a, _, q_a), (_, ep_b, _, q_b) = start_bucks(buck, "a", "b")
+    log = tmp_path / "app.log"
+    lines = rfc3164_lines(n)
+    log.write_bytes(b"".join(lines))
+    tailer = procs("tailer", "--path", str(log), "--env", "prod", "--start-at", "beginning", "--state-dir",
+                   str(tmp_path / "tailer"), "--buck", ep_a, "--buck", ep_b, "--spool-window", "1",
+                   "--resend-jitter", "0", name="tailer")
+    porter = procs(*porter_args(tmp_path, [q_a, q_b], *KEEP, *index), name="porter")
+    want = expected_ids(log, lines)
+    kind, location = (index[1], index[3]) if index else ("sqlite", None)
+    poll_until(lambda: {e.id for e in index_events(tmp_path, kind=kind, location=location)} == set(want),
+               timeout=60, what="every line in the index")
+    tailer.stop()
+    resent_by = time.time() + 3
+    poll_until(lambda: settled(tmp_path, resent_by), timeout=60, what="the spool's re-send ported too")
+    porter.stop()
+    return [q_a, q_b], lines, want
+
+
+def sqlite_delete(tmp_path, ids):
+    gone = 0
+    for db in (tmp_path / "index" / "helios-recent" / "prod").glob("*/*.db"):
+        with sqlite3.connect(db) as conn:
+            gone += conn.executemany("DELETE FROM ev WHERE id = ?", [(i,) for i in ids]).rowcount
+    assert gone == len(ids)
+
+
+def foreign(message=b"a line no buck ever held"):
+    now = time.time_ns()
+    return Event(random_id(), now, now, "intruder", "forged", 3, "", None, message, None, b"", "prod")
+
+
+def test_a_clean_index_passes_and_deleted_and_foreign_rows_are_named_exactly(tmp_path, procs, buck):
+    queries, lines, want = loaded_mesh(tmp_path, procs, buck)
+    code, out, err = audit_index(tmp_path, queries)
+    assert code == 0, out + err
+    assert "No difference" in out and "environment prod: " in out and "OK" in out, out
+    assert f"{len(want):,} event(s) looked for" in out, out
+    # Break it: three lines out of the index, one line in that no buck holds.
+    gone = [want[7], want[700], want[1499]]
+    sqlite_delete(tmp_path, gone)
+    intruder = foreign()
+    with open_index("sqlite", str(tmp_path / "index")) as index:
+        assert index.load("prod", [intruder]) == 1
+    code, out, err = audit_index(tmp_path, queries)
+    assert code == 1, out + err
+    assert "3 MISSING, 1 EXTRA" in out, out
+    for i in (7, 700, 1499):
+        assert lines[i].rstrip(b"\n").split(b": ", 1)[1].decode() in out, out
+    assert sum(gone_id.hex()[:16] in out for gone_id in gone) == 3, out
+    assert "a line no buck ever held" in out and intruder.id.hex()[:16] in out, out
+    assert out.count("not in the index") == len({ln for ln in out.splitlines() if "not in the index" in ln}), out
+    # As JSON, for machines: the same counts.
+    code, out, _ = audit_index(tmp_path, queries, "-o", "json")
+    doc = json.loads(out)
+    assert code == 1 and doc["ok"] is False
+    assert doc["environments"]["prod"]["missing"] == 3 and doc["environments"]["prod"]["extra"] == 1
+
+
+def test_bucks_that_do_not_answer_audit_nothing_and_fail(tmp_path, procs, buck):
+    queries, _, _ = loaded_mesh(tmp_path, procs, buck, n=200)
+    dead = free_endpoint()
+    code, out, err = audit_index(tmp_path, [dead])
+    assert code == 1 and "Nothing audited: no buck answered." in out and dead in out, out + err
+    # One of two down: the other's copies are checked, but the extras are not (said so).
+    code, out, err = audit_index(tmp_path, [queries[0], dead])
+    assert dead in out and "extras not checked: a buck did not answer" in out, out + err
+
+
+def test_no_porter_state_is_a_clear_error(tmp_path, procs, buck):
+    (_, _, _, q_a), = start_bucks(buck, "a")
+    code, out, err = audit_index(tmp_path, [q_a])
+    assert code == 1 and "no index at" in err, out + err       # not "no difference"
+    with open_index("sqlite", str(tmp_path / "index")) as index:
+        index.load("prod", [foreign()])
+    code, out, err = audit_index(tmp_path, [q_a])
+    assert code == 1 and "no porter state at" in err, out + err
+
+
+def test_opensearch_index_deleted_and_foreign_documents_are_named(tmp_path, procs, buck, osmem_url):
+    index = ("--index", "opensearch", "--index-url", osmem_url)
+    queries, lines, want = loaded_mesh(tmp_path, procs, buck, n=1200, index=index)
+    flags = ("--index-kind", "opensearch", "--index-url", osmem_url)
+    code, out, err = audit_index(tmp_path, queries, *flags)
+    assert code == 0 and "No difference" in out, out + err
+    gone = [want[3], want[600]]
+    with open_index("opensearch", osmem_url) as ix:
+        for e in index_events(tmp_path, kind="opensearch", location=osmem_url):
+            if e.id in gone:
+                ix.client.delete(index=f"helios-recent-prod-{time.strftime('%Y.%m.%d', time.gmtime(e.time / NS))}",
+                                 id=e.id.hex(), refresh=True)
+        assert ix.load("prod", [foreign(b"forged into opensearch")]) == 1
+    code, out, err = audit_index(tmp_path, queries, *flags)
+    assert code == 1 and "2 MISSING, 1 EXTRA" in out, out + err
+    for i in (3, 600):
+        assert lines[i].rstrip(b"\n").split(b": ", 1)[1].decode() in out, out
+    assert "forged into opensearch" in out, out
