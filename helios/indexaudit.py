@@ -176,13 +176,14 @@ def _stderr(text: str) -> None:
 
 
 def audit_index(index: Any, state_dir: str | Path, bucks: Iterable[str], *, environment: str | None = None,
-                start: float | None = None, end: float | None = None, recent_days: int = 7,
+                ported: Iterable[str] = (), start: float | None = None, end: float | None = None, recent_days: int = 7,
                 timeout: float = 5.0, now: float | None = None,
                 progress: Callable[[str], None] | None = _stderr, work_dir: str | None = None) -> IndexReport:
     """Compare ``index`` with what ``bucks`` (query endpoints, as the porter
     names them) hold, for the windows the porter's state at ``state_dir``
-    says it loaded, of ``environment`` (None: all), windows overlapping
-    [start, end] (seconds; None: unbounded)."""
+    says it loaded, of ``environment`` (None: all those of ``ported``, the
+    porter's ``environments``, or every one when that is empty), windows
+    overlapping [start, end] (seconds; None: unbounded)."""
     from helios.porter.jobs.base import first_day
     from helios.porter.report import parse_listed
     from helios.query.client import QueryClient, holders
@@ -206,8 +207,9 @@ def audit_index(index: Any, state_dir: str | Path, bucks: Iterable[str], *, envi
             if not report.answered:
                 return report
             listed = parse_listed(holders(listings))
-            envs = sorted({n.environment for n, _ in listed}
-                          | {n.environment for n in windows if environment in (None, n.environment)})
+            wanted = {environment} if environment is not None else set(ported)
+            envs = sorted(e for e in {n.environment for n, _ in listed} | {n.environment for n in windows}
+                          | {n.environment for n in archived} if not wanted or e in wanted)
             for env in envs:
                 held = [(n, h) for n, h in listed if n.environment == env]
                 mine = {n: ws for n, ws in windows.items() if n.environment == env}
@@ -251,7 +253,10 @@ def _audit_env(report: IndexReport, qc: Any, index: Any, db: sqlite3.Connection,
     er = EnvReport(env)
     checked: list[tuple[BucketName, list[str]]] = []     # w -> (window, the copies loaded)
     held_names = {n for n, _ in held}
-    er.pruned = sum(1 for n, ws in mine.items() if ws.indexed and n not in held_names and _in_range(n, start, end))
+    # Loaded, or archived (which a prune waits for; the state forgets windows done with long ago,
+    # its record of what was archived stays), and held by no buck now.
+    done = {n for n, ws in mine.items() if ws.indexed} | gone
+    er.pruned = sum(1 for n in done - held_names if _in_range(n, start, end))
     fetch_errors_before = len(report.fetch_errors)
     events = 0
     # The bucks' side, window by window: each copy's events into ``held``.
@@ -333,8 +338,8 @@ def _audit_env(report: IndexReport, qc: Any, index: Any, db: sqlite3.Connection,
     # (and the clocks' skew) came in windows the bucks still hold. Windows
     # are listed from ``start`` - SKEW_S, so an event received from
     # ``start`` on is in one listed.
-    gone |= {n for n, ws in mine.items() if ws.indexed or ws.pruned_from}
-    gone_end = max((n.start + n.width for n in gone - held_names), default=None)
+    gone_end = max((n.start + n.width for n in done | {n for n, ws in mine.items() if ws.pruned_from}
+                    if n not in held_names), default=None)
     lo_s = max(0 if gone_end is None else gone_end + SKEW_S, 0 if start is None else int(start))
     er.extras_from = lo_s * NS
     er.extras_to = None if end is None else int(end) * NS
@@ -490,7 +495,7 @@ def render(report: IndexReport, as_json: bool = False) -> str:
                          f"{_when(e.extras_from)}" + (f" or from {_when(e.extras_to)} on" if e.extras_to else "")
                          + " (the bucks no longer hold, or were not asked for, what they were loaded from)")
     if not report.checked:
-        lines.append("Nothing audited: no window the bucks hold is loaded yet.")
+        lines.append("Nothing audited: no window is both loaded by the porter and still held by a buck.")
     elif report.ok:
         lines.append("No difference: every event of the windows loaded is in the index, and the index holds "
                      "nothing the bucks do not.")

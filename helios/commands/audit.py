@@ -101,7 +101,7 @@ def _audit_index(cfg: Any, data_dirs: tuple[str, ...], bucks: list[str], environ
         index = places.recent_index(cfg)
         try:
             report = indexaudit.audit_index(index, cfg.porter.state_dir, bucks, environment=environment,
-                                            start=t0, end=t1, recent_days=cfg.porter.recent_days, timeout=timeout)
+                                            ported=cfg.porter.environments, start=t0, end=t1, recent_days=cfg.porter.recent_days, timeout=timeout)
         finally:
             index.close()
     except HeliosError as exc:

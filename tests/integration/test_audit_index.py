@@ -27,7 +27,7 @@ from tests.integration.test_porter import (
 )
 
 NS = 1_000_000_000
-KEEP = ("--archive-age", "86400", "--prune-age", "86400")   # nothing pruned: every window stays checkable
+KEEP = ("--archive-age", "86400000", "--prune-age", "86400000")   # nothing pruned: every window stays checkable
 
 
 def audit_index(tmp, queries, *extra):
@@ -138,3 +138,47 @@ def test_opensearch_index_deleted_and_foreign_documents_are_named(tmp_path, proc
     for i in (3, 600):
         assert lines[i].rstrip(b"\n").split(b": ", 1)[1].decode() in out, out
     assert "forged into opensearch" in out, out
+
+
+def test_what_is_not_loaded_yet_is_said_and_not_counted_until_the_porter_loads_it(tmp_path, procs):
+    from tests.integration.test_porter import (
+        YESTERDAY,
+        client_events,
+        frames_of,
+        plant,
+        plant_two_bucks,
+        run_once,
+        started_bucks_over,
+    )
+
+    a, b = tmp_path / "buck-a", tmp_path / "buck-b"
+    plant_two_bucks(a, b, windows=3, per_window=1000)
+    old = client_events(40, YESTERDAY - 60 * 86400)               # times older than the index keeps
+    plant(a, "prod", YESTERDAY + 120, frames_of(old))
+    qs = started_bucks_over(tmp_path, procs, "ab")
+    assert run_once(tmp_path, qs, *KEEP).returncode == 0
+    code, out, err = audit_index(tmp_path, qs)
+    assert code == 0, out + err
+    assert "3 window(s) loaded and checked, 3,000 event(s) looked for" in out, out
+    assert "not checked: 40 event(s) older than the index keeps" in out, out
+    # A third buck comes with a copy of the first window holding one event more: not loaded yet, so not missing.
+    late = client_events(1, YESTERDAY)
+    plant(tmp_path / "buck-c", "prod", YESTERDAY, frames_of(late))
+    qs += started_bucks_over(tmp_path, procs, "c")
+    code, out, err = audit_index(tmp_path, qs)
+    assert code == 0, out + err
+    assert f"not yet loaded by the porter: prod/{time.strftime('%Y%m%d', time.gmtime(YESTERDAY))}/000000-60s " \
+           f"(the copy on {qs[2]}, not yet loaded from it)" in out, out
+    assert run_once(tmp_path, qs, *KEEP).returncode == 0             # the porter fetches it alone
+    code, out, err = audit_index(tmp_path, qs)
+    assert code == 0 and "not yet loaded" not in out, out + err
+    assert "3,001 event(s) looked for" in out, out
+    sqlite_delete(tmp_path, [late[0].id])
+    code, out, err = audit_index(tmp_path, qs)
+    assert code == 1 and "1 MISSING, 0 EXTRA" in out and late[0].id.hex()[:16] in out, out + err
+    # Archived and pruned from every buck: nothing left to check against, and it says so.
+    assert run_once(tmp_path, qs, "--archive-age", "0", "--prune-age", "0").returncode == 0
+    code, out, err = audit_index(tmp_path, qs)
+    assert code == 1, out + err
+    assert "not checked: 3 window(s) loaded and since pruned from every buck" in out, out
+    assert "Nothing audited: no window is both loaded by the porter and still held by a buck." in out, out
