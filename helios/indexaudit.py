@@ -47,6 +47,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+import xxhash
+
 from helios import codec
 from helios.errors import FrameError, HeliosError, QueryError
 from helios.model import INVENTORY_APP
@@ -59,8 +61,15 @@ EXAMPLES = 3         # example lines per window
 SHOWN_WINDOWS = 20   # windows listed with their examples (the rest: counted)
 PROGRESS_S = 2.0     # at most one progress line this often
 
-_HELD = ("INSERT INTO held VALUES (?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
-         "w = coalesce(held.w, excluded.w), pending = max(held.pending, excluded.pending)")
+# A copy the porter loaded: the event must be in the index, the first window
+# loaded that holds it says where (but see ``pending``).
+_HELD = ("INSERT INTO held VALUES (?, ?, ?, 0) ON CONFLICT(id) DO UPDATE SET "
+         "w = coalesce(held.w, excluded.w)")
+# A copy not loaded (yet): its event need not be in the index, and one a
+# loaded copy of ANOTHER window holds too may be the ledger's for this one
+# (helios.porter.seen): ``pending``, looked for once this one is loaded.
+_NOT_LOADED = ("INSERT INTO held VALUES (?, ?, NULL, 1) ON CONFLICT(id) DO UPDATE SET "
+               "pending = CASE WHEN held.w IS ? THEN held.pending ELSE 1 END")
 _IDX = "INSERT INTO idx VALUES (?, ?, ?, 1) ON CONFLICT(id) DO UPDATE SET n = n + 1"
 
 
@@ -116,6 +125,7 @@ class IndexReport:
     environments: dict[str, EnvReport] = field(default_factory=dict)
     unreachable: list[str] = field(default_factory=list)
     fetch_errors: list[str] = field(default_factory=list)
+    vanished: list[str] = field(default_factory=list)    # copies pruned while they were read
     bad_frames: int = 0
     answered: int = 0
 
@@ -257,7 +267,7 @@ def _audit_env(report: IndexReport, qc: Any, index: Any, db: sqlite3.Connection,
     # its record of what was archived stays), and held by no buck now.
     done = {n for n, ws in mine.items() if ws.indexed} | gone
     er.pruned = sum(1 for n in done - held_names if _in_range(n, start, end))
-    fetch_errors_before = len(report.fetch_errors)
+    fetch_errors_before = len(report.fetch_errors) + len(report.vanished)
     events = 0
     # The bucks' side, window by window: each copy's events into ``held``.
     for i, (name, copies) in enumerate(held):
@@ -278,16 +288,21 @@ def _audit_env(report: IndexReport, qc: Any, index: Any, db: sqlite3.Connection,
                     if ep not in ws.index_sources:
                         er.not_loaded.append(f"{wid} (the copy on {ep}, not yet loaded from it)")
         db.execute("BEGIN")
-        for ep, entry in copies.items():
-            # A copy the porter loaded: its events must be in the index (those
-            # of a window asked about: ``w``); any other copy's may not be yet.
-            copy_loaded = loaded and ep in ws.index_sources
-            mark, pending = (w, 0) if copy_loaded else (None, 1)
-            for rows in _rows(report, qc, ep, entry, env, er if mark is not None else None):
-                db.executemany(_HELD, ((r[0], r[1], mark, pending) for r in rows))
-                events += len(rows)
+        # The loaded copies first; a frame already taken in this window is
+        # the same events (a tailer sends one frame to two bucks; the spool
+        # re-sends the frames as sent), so it is skipped, as the porter does.
+        taken: set[bytes] = set()
+        for ep, entry in sorted(copies.items(), key=lambda c: not (loaded and c[0] in ws.index_sources)):
+            if loaded and ep in ws.index_sources:
+                for rows in _rows(report, qc, ep, entry, env, taken, er if w is not None else None):
+                    db.executemany(_HELD, ((r[0], r[1], w) for r in rows))
+                    events += len(rows)
+            else:
+                for rows in _rows(report, qc, ep, entry, env, taken, None):
+                    db.executemany(_NOT_LOADED, ((r[0], r[1], w) for r in rows))
+                    events += len(rows)
         db.execute("COMMIT")
-        say(f"{env}: window {i + 1} of {len(held)} read from the bucks ({events:,} event copies)")
+        say(f"{env}: window {i + 1} of {len(held)} read from the bucks ({events:,} events)")
     er.windows_checked = len(checked)
     # The index's side, a day at a time.
     days = index.days(env)
@@ -298,7 +313,7 @@ def _audit_env(report: IndexReport, qc: Any, index: Any, db: sqlite3.Connection,
             er.index_events += len(page)
             say(f"{env}: index day {day} ({k + 1} of {len(days)}), {er.index_events:,} ids read")
         db.execute("COMMIT")
-    say(f"{env}: {events:,} event copies from the bucks, {er.index_events:,} ids in the index; comparing",
+    say(f"{env}: {events:,} events from the bucks, {er.index_events:,} ids in the index; comparing",
         force=bool(held))
     er.index_events = db.execute("SELECT count(*) FROM idx").fetchone()[0]
     # Missing: in a window loaded, held by a copy loaded, kept by the index, and not there.
@@ -326,7 +341,7 @@ def _audit_env(report: IndexReport, qc: Any, index: Any, db: sqlite3.Connection,
             f"SELECT id, t FROM idx WHERE n > 1 ORDER BY t, id LIMIT {EXAMPLES}")]
     if report.unreachable:
         er.extras_skipped = "a buck did not answer (the events only it holds would look extra)"
-    elif len(report.fetch_errors) > fetch_errors_before:
+    elif len(report.fetch_errors) + len(report.vanished) > fetch_errors_before:
         er.extras_skipped = "a window could not be read whole from a buck"
     elif not held:
         er.extras_skipped = "the bucks hold no window of it"
@@ -366,12 +381,19 @@ def _audit_env(report: IndexReport, qc: Any, index: Any, db: sqlite3.Connection,
     return er
 
 
-def _rows(report: IndexReport, qc: Any, ep: str, entry: Any, env: str, er: EnvReport | None) -> Iterable[list]:
+def _rows(report: IndexReport, qc: Any, ep: str, entry: Any, env: str, taken: set[bytes],
+          er: EnvReport | None) -> Iterable[list]:
     """The searchable rows (id, time, ...) of one buck's copy of a window,
-    a frame at a time, as the porter decodes them (``er``: count what it sets aside)."""
+    a frame at a time, as the porter decodes them, but those of frames
+    whose digest is in ``taken`` (added to it); ``er``: count what the
+    porter sets aside."""
     stream = qc.fetch_bucket(ep, entry.id)
     try:
         for frame in stream:
+            digest = xxhash.xxh3_128_digest(frame)
+            if digest in taken:
+                continue
+            taken.add(digest)
             aside: list = []
             try:
                 header, rows = codec.decode_rows(frame, set_aside=aside)
@@ -385,7 +407,16 @@ def _rows(report: IndexReport, qc: Any, ep: str, entry: Any, env: str, er: EnvRe
                 er.aside += len(aside)
             yield [r for r in rows if r[4] != INVENTORY_APP]
     except QueryError as exc:
-        report.fetch_errors.append(f"{entry.id} from {ep}: {exc}")
+        if _pruned_meanwhile(qc, ep, entry):
+            report.vanished.append(f"{entry.id} on {ep}")
+        else:
+            report.fetch_errors.append(f"{entry.id} from {ep}: {exc}")
+
+
+def _pruned_meanwhile(qc: Any, ep: str, entry: Any) -> bool:
+    """Did the buck stop holding the window while it was read (the porter pruned it)?"""
+    listing = qc.list_buckets([ep], entry.environment, entry.start, entry.end).get(ep)
+    return not isinstance(listing, QueryError) and listing is not None and all(e.id != entry.id for e in listing)
 
 
 def _line(t: int, id_: bytes, host: str, app: str, message: bytes) -> str:
@@ -437,6 +468,7 @@ def render(report: IndexReport, as_json: bool = False) -> str:
         return json.dumps({
             "index": report.index, "porter_state": report.state, "bucks": report.bucks,
             "answered": report.answered, "unreachable": report.unreachable, "fetch_errors": report.fetch_errors,
+            "pruned_while_read": report.vanished,
             "bad_frames": report.bad_frames,
             "environments": {env: {
                 "windows_checked": e.windows_checked, "events_checked": e.events_checked,
@@ -460,6 +492,8 @@ def render(report: IndexReport, as_json: bool = False) -> str:
         return "\n".join(lines)
     for why in report.fetch_errors:
         lines.append(f"not read whole: {why}")
+    for what in report.vanished:
+        lines.append(f"not read whole: {what}, pruned while it was read")
     if report.bad_frames:
         lines.append(f"{report.bad_frames} frame(s) could not be decoded (the porter sets them aside too).")
     for env, e in report.environments.items():

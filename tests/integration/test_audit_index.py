@@ -152,7 +152,7 @@ def test_what_is_not_loaded_yet_is_said_and_not_counted_until_the_porter_loads_i
     )
 
     a, b = tmp_path / "buck-a", tmp_path / "buck-b"
-    plant_two_bucks(a, b, windows=3, per_window=1000)
+    everything = plant_two_bucks(a, b, windows=3, per_window=1000)
     old = client_events(40, YESTERDAY - 60 * 86400)               # times older than the index keeps
     plant(a, "prod", YESTERDAY + 120, frames_of(old))
     qs = started_bucks_over(tmp_path, procs, "ab")
@@ -163,13 +163,18 @@ def test_what_is_not_loaded_yet_is_said_and_not_counted_until_the_porter_loads_i
     assert "not checked: 40 event(s) older than the index keeps" in out, out
     # A third buck comes with a copy of the first window holding one event more: not loaded yet, so not missing.
     late = client_events(1, YESTERDAY)
-    plant(tmp_path / "buck-c", "prod", YESTERDAY, frames_of(late))
+    plant(tmp_path / "buck-c", "prod", YESTERDAY, frames_of(everything[:1000], per=300) + frames_of(late))
     qs += started_bucks_over(tmp_path, procs, "c")
     code, out, err = audit_index(tmp_path, qs)
     assert code == 0, out + err
     assert f"not yet loaded by the porter: prod/{time.strftime('%Y%m%d', time.gmtime(YESTERDAY))}/000000-60s " \
            f"(the copy on {qs[2]}, not yet loaded from it)" in out, out
-    assert run_once(tmp_path, qs, *KEEP).returncode == 0             # the porter fetches it alone
+    assert "3 window(s) loaded and checked, 3,000 event(s) looked for" in out, out
+    # The copy not loaded does not hide what the loaded ones lost (other frames, the same events).
+    sqlite_delete(tmp_path, [everything[5].id])
+    code, out, err = audit_index(tmp_path, qs)
+    assert code == 1 and "1 MISSING, 0 EXTRA" in out and everything[5].id.hex()[:16] in out, out + err
+    assert run_once(tmp_path, qs, *KEEP).returncode == 0   # the porter fetches it alone (and so loads [5] again)
     code, out, err = audit_index(tmp_path, qs)
     assert code == 0 and "not yet loaded" not in out, out + err
     assert "3,001 event(s) looked for" in out, out
