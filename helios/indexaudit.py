@@ -313,8 +313,9 @@ def _audit_env(report: IndexReport, qc: Any, index: Any, db: sqlite3.Connection,
             er.index_events += len(page)
             say(f"{env}: index day {day} ({k + 1} of {len(days)}), {er.index_events:,} ids read")
         db.execute("COMMIT")
-    say(f"{env}: {events:,} events from the bucks, {er.index_events:,} ids in the index; comparing",
-        force=bool(held))
+    size = db.execute("PRAGMA page_count").fetchone()[0] * db.execute("PRAGMA page_size").fetchone()[0]
+    say(f"{env}: {events:,} events from the bucks, {er.index_events:,} ids in the index (scratch file "
+        f"{size / 2**20:,.0f} MiB); comparing", force=bool(held))
     er.index_events = db.execute("SELECT count(*) FROM idx").fetchone()[0]
     # Missing: in a window loaded, held by a copy loaded, kept by the index, and not there.
     er.events_checked = db.execute("SELECT count(*) FROM held WHERE w IS NOT NULL AND pending = 0 AND t >= ?",
