@@ -219,7 +219,8 @@ def audit_index(index: Any, state_dir: str | Path, bucks: Iterable[str], *, envi
             listed = parse_listed(holders(listings))
             wanted = {environment} if environment is not None else set(ported)
             envs = sorted(e for e in {n.environment for n, _ in listed} | {n.environment for n in windows}
-                          | {n.environment for n in archived} if not wanted or e in wanted)
+                          | {n.environment for n in archived} | set(index.environments())
+                          if not wanted or e in wanted)
             for env in envs:
                 held = [(n, h) for n, h in listed if n.environment == env]
                 mine = {n: ws for n, ws in windows.items() if n.environment == env}
@@ -286,7 +287,10 @@ def _audit_env(report: IndexReport, qc: Any, index: Any, db: sqlite3.Connection,
             else:
                 for ep in copies:
                     if ep not in ws.index_sources:
-                        er.not_loaded.append(f"{wid} (the copy on {ep}, not yet loaded from it)")
+                        # Named apart: with no copy the porter names, the bucks may be named otherwise here.
+                        note = "" if w is not None else (f"; the porter loaded it from "
+                                                         f"{', '.join(sorted(ws.index_sources)) or 'none'}")
+                        er.not_loaded.append(f"{wid} (the copy on {ep}, not yet loaded from it{note})")
         db.execute("BEGIN")
         # The loaded copies first; a frame already taken in this window is
         # the same events (a tailer sends one frame to two bucks; the spool
@@ -526,9 +530,11 @@ def render(report: IndexReport, as_json: bool = False) -> str:
         if e.extras_skipped:
             lines.append(f"  extras not checked: {e.extras_skipped}")
         elif e.extras_unchecked:
-            lines.append(f"  extras not checked: {e.extras_unchecked:,} index event(s) received before "
-                         f"{_when(e.extras_from)}" + (f" or from {_when(e.extras_to)} on" if e.extras_to else "")
-                         + " (the bucks no longer hold, or were not asked for, what they were loaded from)")
+            outside = ([f"before {_when(e.extras_from)}"] if e.extras_from else []) + (
+                [f"from {_when(e.extras_to)} on"] if e.extras_to is not None else [])
+            lines.append(f"  extras not checked: {e.extras_unchecked:,} index event(s) received "
+                         f"{' or '.join(outside)} (the bucks no longer hold, or were not asked for, what they "
+                         "were loaded from)")
     if not report.checked:
         lines.append("Nothing audited: no window is both loaded by the porter and still held by a buck.")
     elif report.ok:

@@ -102,6 +102,9 @@ def test_a_clean_index_passes_and_deleted_and_foreign_rows_are_named_exactly(tmp
 
 def test_bucks_that_do_not_answer_audit_nothing_and_fail(tmp_path, procs, buck):
     queries, _, _ = loaded_mesh(tmp_path, procs, buck, n=200)
+    r = subprocess.run([sys.executable, "-m", "helios", "audit", "--index", str(tmp_path / "buck-a")], cwd=ROOT,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "--index asks running bucks" in r.stderr, r.stderr
     dead = free_endpoint()
     code, out, err = audit_index(tmp_path, [dead])
     assert code == 1 and "Nothing audited: no buck answered." in out and dead in out, out + err
@@ -161,6 +164,13 @@ def test_what_is_not_loaded_yet_is_said_and_not_counted_until_the_porter_loads_i
     assert code == 0, out + err
     assert "3 window(s) loaded and checked, 3,000 event(s) looked for" in out, out
     assert "not checked: 40 event(s) older than the index keeps" in out, out
+    # Some windows only: from the second one on (ISO 8601, as everywhere); the first window's events its
+    # copy on buck b re-sent (plant_two_bucks) are looked for too.
+    second = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(YESTERDAY + 60))
+    code, out, err = audit_index(tmp_path, qs, "--start", second)
+    assert code == 0 and "2 window(s) loaded and checked, 3,000 event(s) looked for" in out, out + err
+    code, out, err = audit_index(tmp_path, qs, "--env", "staging")
+    assert code == 1 and "Nothing audited" in out, out + err
     # A third buck comes with a copy of the first window holding one event more: not loaded yet, so not missing.
     late = client_events(1, YESTERDAY)
     plant(tmp_path / "buck-c", "prod", YESTERDAY, frames_of(everything[:1000], per=300) + frames_of(late))
