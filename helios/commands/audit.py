@@ -62,7 +62,11 @@ def audit(more_dirs: tuple[str, ...], data_dirs: tuple[str, ...], timeout: float
         asked = True
     bucks = list(cfg.query.bucks) if asked else []
     if against_index:
-        _audit_index(cfg, data_dirs, bucks, environment, start, end, timeout, output)
+        # The bucks as the porter names them (its record says which it loaded each window from): [porter]
+        # bucks, unless given here.
+        given = any(kwargs.get(k) for k in ("mesh__bucks", "query__bucks"))
+        _audit_index(cfg, data_dirs, list(cfg.query.bucks) if given else list(cfg.porter.bucks), environment,
+                     start, end, timeout, output)
     if not data_dirs and not bucks:
         raise click.UsageError("give the bucks to audit: DATA_DIR... (or --data-dir DIR), or --buck HOST[:PORT] "
                                "(repeatable)")
@@ -87,7 +91,6 @@ def _audit_index(cfg: Any, data_dirs: tuple[str, ...], bucks: list[str], environ
     if data_dirs:
         raise click.UsageError("--index asks running bucks (--buck HOST[:PORT], or [porter] bucks in the config): "
                                "the porter's record names the bucks it loaded each window from by their endpoints")
-    bucks = bucks or list(cfg.porter.bucks)
     if not bucks:
         raise click.UsageError("give the bucks the porter loads from: --buck HOST[:PORT] (repeatable), or the "
                                "porter's config with -c")
