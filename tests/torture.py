@@ -796,9 +796,11 @@ def _check(res: Result, plan: dict, written: dict, down: list, events: list, aud
         res.audit_agrees = res.audit_rc in (0, 1)
     else:
         res.audit_agrees = res.audit_rc == 0
-    if held is not None:
-        # Between the bucks and the index: `helios audit --index` must fail exactly when a line (or the last
-        # piece of a 1 MiB line) the bucks hold is not in the index.
+    # Between the bucks and the index: `helios audit --index` must fail exactly when a line (or the last
+    # piece of a 1 MiB line) the bucks hold is not in the index (not judged without what the bucks hold).
+    if held is None:
+        res.index_audit_agrees = True
+    else:
         lost_on_the_way = bool(held[0] - heads.keys()) or bool(held[1] - ends.keys())
         res.index_audit_agrees = res.index_audit_rc == (1 if lost_on_the_way else 0)
 

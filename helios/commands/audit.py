@@ -9,7 +9,13 @@ import click
 
 from helios.commands.common import buck_options, config_option, flag, load, output_option
 
-INDEX_KINDS = click.Choice(["sqlite", "elasticsearch", "opensearch"])
+
+
+class _IndexKind(click.Choice):
+    """An index kind, or nothing (``--index`` alone: the kind the config gives)."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        return value if value == "" else super().convert(value, param, ctx)
 
 
 @click.command()
@@ -24,20 +30,19 @@ INDEX_KINDS = click.Choice(["sqlite", "elasticsearch", "opensearch"])
 @click.option("--start", help="Only buckets from this time on: ISO 8601 (UTC if no offset) or relative, like -2h.")
 @click.option("--end", help="Only buckets before this time (same forms as --start).")
 @output_option(("text", "json"), "text", "text: the report; json: the report as JSON.")
-@click.option("--index", "against_index", is_flag=True,
-              help="Audit the recent index instead: every event of every window the porter's record says it "
-              "loaded, as the bucks (--buck, or [porter] bucks) hold it, must be in the index, and the index "
-              "must hold nothing the bucks do not. Reads [porter] state_dir, index settings and recent_days.")
+@flag("porter.index", "--index", type=_IndexKind(["sqlite", "elasticsearch", "opensearch"]), is_flag=False,
+      flag_value="", help="Audit the recent index instead (of this kind; alone: [porter] index): every event of every "
+      "window the porter's record says it loaded, as the bucks (--buck, or [porter] bucks) hold it, must be in the "
+      "index, and the index must hold nothing the bucks do not. Reads [porter] state_dir, index settings and "
+      "recent_days.")
 @flag("porter.state_dir", "--state-dir", metavar="DIR")
-@flag("porter.index", "--index-kind", type=INDEX_KINDS)
 @flag("porter.index_url", "--index-url", metavar="URL")
 @flag("porter.index_dir", "--index-dir", metavar="DIR")
 @flag("porter.index_name", "--index-name", metavar="NAME")
 @flag("porter.recent_days", "--recent-days", type=int, metavar="DAYS")
 @config_option
 def audit(more_dirs: tuple[str, ...], data_dirs: tuple[str, ...], timeout: float, environment: str | None,
-          start: str | None, end: str | None, output: str, against_index: bool, config_path: str | None,
-          **kwargs: Any) -> None:
+          start: str | None, end: str | None, output: str, config_path: str | None, **kwargs: Any) -> None:
     """Prove nothing was lost: merge the byte ranges of every tailed file held
     by the bucks (read from their data directories, or asked of running bucks
     with --buck) and report, per host and file, any gap; and, from the
@@ -56,6 +61,9 @@ def audit(more_dirs: tuple[str, ...], data_dirs: tuple[str, ...], timeout: float
     from helios.timespec import TimeSpecError, parse_time
 
     data_dirs = (*data_dirs, *more_dirs)
+    against_index = kwargs.get("porter__index") is not None
+    if kwargs.get("porter__index") == "":
+        kwargs["porter__index"] = None     # --index alone: the config's kind
     asked = any(kwargs.get(k) for k in ("mesh__bucks", "query__bucks"))
     cfg = load(config_path, kwargs, "query")  # the bucks, and CURVE keys for asking them
     if config_path is not None and {"mesh", "query"} & cfg.sections_present:

@@ -126,7 +126,7 @@ def test_no_porter_state_is_a_clear_error(tmp_path, procs, buck):
 def test_opensearch_index_deleted_and_foreign_documents_are_named(tmp_path, procs, buck, osmem_url):
     index = ("--index", "opensearch", "--index-url", osmem_url)
     queries, lines, want = loaded_mesh(tmp_path, procs, buck, n=1200, index=index)
-    flags = ("--index-kind", "opensearch", "--index-url", osmem_url)
+    flags = ("--index", "opensearch", "--index-url", osmem_url)
     code, out, err = audit_index(tmp_path, queries, *flags)
     assert code == 0 and "No difference" in out, out + err
     gone = [want[3], want[600]]
