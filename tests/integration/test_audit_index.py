@@ -102,7 +102,7 @@ def test_a_clean_index_passes_and_deleted_and_foreign_rows_are_named_exactly(tmp
 
 def test_bucks_that_do_not_answer_audit_nothing_and_fail(tmp_path, procs, buck):
     queries, _, _ = loaded_mesh(tmp_path, procs, buck, n=200)
-    r = subprocess.run([sys.executable, "-m", "helios", "audit", "--index", str(tmp_path / "buck-a")], cwd=ROOT,
+    r = subprocess.run([sys.executable, "-m", "helios", "audit", "--data-dir", str(tmp_path / "buck-a"), "--index"], cwd=ROOT,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "--index asks running bucks" in r.stderr, r.stderr
     dead = free_endpoint()
