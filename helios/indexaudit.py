@@ -228,7 +228,7 @@ def audit_index(index: Any, state_dir: str | Path, bucks: Iterable[str], *, envi
                 db = _scratch(work / f"{len(report.environments)}.db")
                 try:
                     report.environments[env] = _audit_env(report, qc, index, db, env, held, mine, gone, start,
-                                                          end, cutoff, say)
+                                                          end, cutoff, say, None if lo is None else lo * NS)
                 finally:
                     db.close()
                     for p in work.glob("*.db*"):
@@ -260,7 +260,8 @@ def _in_range(name: BucketName, start: float | None, end: float | None) -> bool:
 
 
 def _audit_env(report: IndexReport, qc: Any, index: Any, db: sqlite3.Connection, env: str, held: list,
-               mine: dict, gone: set[BucketName], start: float | None, end: float | None, cutoff: int, say: _Progress) -> EnvReport:
+               mine: dict, gone: set[BucketName], start: float | None, end: float | None, cutoff: int, say: _Progress,
+               lo_ns: int | None) -> EnvReport:
     er = EnvReport(env)
     checked: list[tuple[BucketName, list[str]]] = []     # w -> (window, the copies loaded)
     held_names = {n for n, _ in held}
@@ -317,6 +318,7 @@ def _audit_env(report: IndexReport, qc: Any, index: Any, db: sqlite3.Connection,
             er.index_events += len(page)
             say(f"{env}: index day {day} ({k + 1} of {len(days)}), {er.index_events:,} ids read")
         db.execute("COMMIT")
+    events += _catch_up(report, qc, db, env, held, {name: w for w, (name, _) in enumerate(checked)}, lo_ns, er)
     size = db.execute("PRAGMA page_count").fetchone()[0] * db.execute("PRAGMA page_size").fetchone()[0]
     say(f"{env}: {events:,} events from the bucks, {er.index_events:,} ids in the index (scratch file "
         f"{size / 2**20:,.0f} MiB); comparing", force=bool(held))
@@ -350,7 +352,7 @@ def _audit_env(report: IndexReport, qc: Any, index: Any, db: sqlite3.Connection,
         er.extras_skipped = "a window could not be read whole from a buck"
     elif not held:
         er.extras_skipped = "the bucks hold no window of it"
-    if er.extras_skipped:
+    if er.extras_skipped:   # (or the bucks asked again after the index was read: _catch_up)
         er.extras_unchecked = er.index_events
         return er
     # The index may hold events of windows no buck holds any more (pruned,
@@ -384,6 +386,34 @@ def _audit_env(report: IndexReport, qc: Any, index: Any, db: sqlite3.Connection,
         examples = [_index_example(index, env, t, id_) for t, id_ in ids] if n < SHOWN_WINDOWS else []
         er.extra.append(Difference(wid, count, examples))
     return er
+
+
+def _catch_up(report: IndexReport, qc: Any, db: sqlite3.Connection, env: str, held: list, w_of: dict,
+              lo_ns: int | None, er: EnvReport) -> int:
+    """After the index was read: the copies the bucks hold now that were
+    open or not there when they were first read (a mesh at work appends to
+    its open windows and opens new ones, and the porter loads them early),
+    as copies not loaded, so that what the index took from them meanwhile
+    is not called extra. Closed copies do not change."""
+    done = {(name, ep) for name, copies in held for ep, e in copies.items() if not e.open}
+    listings = qc.list_buckets(report.bucks, env, lo_ns, None)
+    if any(isinstance(r, QueryError) for r in listings.values()):
+        er.extras_skipped = "a buck did not answer when asked again, after the index was read"
+    from helios.porter.report import parse_listed
+    from helios.query.client import holders
+
+    events = 0
+    for name, copies in parse_listed(holders(listings)):
+        fresh = [(ep, entry) for ep, entry in copies.items() if (name, ep) not in done]
+        if not fresh:
+            continue
+        db.execute("BEGIN")
+        for ep, entry in fresh:
+            for rows in _rows(report, qc, ep, entry, env, set(), None):
+                db.executemany(_NOT_LOADED, ((r[0], r[1], w_of.get(name)) for r in rows))
+                events += len(rows)
+        db.execute("COMMIT")
+    return events
 
 
 def _rows(report: IndexReport, qc: Any, ep: str, entry: Any, env: str, taken: set[bytes],

@@ -234,3 +234,40 @@ def test_events_the_ledger_gave_to_a_window_not_yet_loaded_wait_and_the_porter_b
     assert code == 1 and "1,000 MISSING, 0 EXTRA" in out, out + err
     day = time.strftime("%Y%m%d", time.gmtime(YESTERDAY))
     assert f"window prod/{day}/000000-60s: 1,000 event(s) the bucks hold are not in the index" in out, out
+
+
+def test_a_mesh_at_work_audits_clean_while_lines_arrive_and_the_porter_loads_them(tmp_path, procs, buck):
+    # Open windows grow and new ones open while the audit reads; the porter loads them early
+    # (index_open_windows): none of that is a difference.
+    import threading
+
+    (_, ep_a, _, q_a), (_, ep_b, _, q_b) = start_bucks(buck, "a", "b")
+    log = tmp_path / "app.log"
+    log.write_bytes(b"".join(rfc3164_lines(500)))
+    procs("tailer", "--path", str(log), "--env", "prod", "--start-at", "beginning", "--state-dir",
+          str(tmp_path / "tailer"), "--buck", ep_a, "--buck", ep_b, "--spool-window", "1", "--resend-jitter", "0",
+          name="tailer")
+    procs(*porter_args(tmp_path, [q_a, q_b], *KEEP), name="porter")
+    poll_until(lambda: len(index_events(tmp_path)) >= 500, timeout=60, what="the first lines indexed")
+    poll_until(lambda: "window(s) loaded and checked" in audit_index(tmp_path, [q_a, q_b])[1]
+               and "0 window(s) loaded" not in audit_index(tmp_path, [q_a, q_b])[1], timeout=60,
+               what="a window closed and loaded")
+    stop = threading.Event()
+
+    def write():
+        n = 500
+        while not stop.is_set():
+            with open(log, "ab") as f:
+                f.write(b"".join(rfc3164_lines(20, start=n)))
+            n += 20
+            stop.wait(0.05)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        for _ in range(3):
+            code, out, err = audit_index(tmp_path, [q_a, q_b])
+            assert code == 0 and "No difference" in out, out + err
+    finally:
+        stop.set()
+        writer.join()
