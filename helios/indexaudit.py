@@ -29,6 +29,11 @@ loaded window and by one not yet loaded (a spool re-send the porter's
 ledger gave to the later window, helios.porter.seen) is checked once that
 one is loaded too.
 
+It may run while the mesh works: windows open when they were read, or
+opened since, are read again once the index has been read (``_catch_up``),
+as copies not loaded, so what the porter loaded from them meanwhile is held
+and not called extra; closed windows do not change.
+
 Memory stays bounded whatever the windows' size: the ids are streamed into
 a scratch SQLite database (a temporary file; dropped at the end), the
 buck side frame by frame and the index side a page at a time
