@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -109,6 +110,10 @@ def main() -> int:
     print(f"{total:,} events in {a.windows} windows, held as about {total * 2.1:,.0f} copies by two bucks")
     print(f"  porter once (load)   {load_s:7.1f} s  {total / load_s:10,.0f} events/s  peak RSS {load_rss:6.0f} MiB")
     print(f"  audit --index        {audit_s:7.1f} s  {total / audit_s:10,.0f} events/s  peak RSS {audit_rss:6.0f} MiB")
+    scratch = re.search(r"scratch file ([\d,]+) MiB", text)
+    if scratch:
+        mib = int(scratch.group(1).replace(",", ""))
+        print(f"  audit scratch file   {mib:,} MiB ({mib * 2**20 / total:.0f} bytes per distinct event)")
     print(f"  audit / load time    {audit_s / load_s:.2f}")
     print(f"  (files in {work})")
     return 0
