@@ -108,6 +108,11 @@ def test_bucks_that_do_not_answer_audit_nothing_and_fail(tmp_path, procs, buck):
     dead = free_endpoint()
     code, out, err = audit_index(tmp_path, [dead])
     assert code == 1 and "Nothing audited: no buck answered." in out and dead in out, out + err
+    # An index that cannot be reached: said, exit 1 (not "no difference").
+    from helios.wire.ports import free_port
+    url = f"http://127.0.0.1:{free_port()}"
+    code, out, err = audit_index(tmp_path, queries, "--index", "opensearch", "--index-url", url)
+    assert code == 1 and f"opensearch at {url}" in err and "No difference" not in out, out + err
     # One of two down: the other's copies are checked, but the extras are not (said so).
     code, out, err = audit_index(tmp_path, [queries[0], dead])
     assert dead in out and "extras not checked: a buck did not answer" in out, out + err
