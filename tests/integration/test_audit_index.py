@@ -98,6 +98,13 @@ def test_a_clean_index_passes_and_deleted_and_foreign_rows_are_named_exactly(tmp
     doc = json.loads(out)
     assert code == 1 and doc["ok"] is False
     assert doc["environments"]["prod"]["missing"] == 3 and doc["environments"]["prod"]["extra"] == 1
+    # One id twice in the index (a copy under another day): named as such.
+    twin = next(e for e in index_events(tmp_path) if e.id == want[42])
+    with open_index("sqlite", str(tmp_path / "index")) as index:
+        assert index.load("prod", [twin._replace(time=twin.time + 86400 * NS)]) == 1
+    code, out, err = audit_index(tmp_path, queries)
+    assert code == 1 and "3 MISSING, 1 EXTRA, 1 DUPLICATED" in out and "1 id(s) held more than once" in out, out
+    assert want[42].hex()[:16] in out, out
 
 
 def test_bucks_that_do_not_answer_audit_nothing_and_fail(tmp_path, procs, buck):
