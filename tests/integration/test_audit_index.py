@@ -283,3 +283,30 @@ def test_a_mesh_at_work_audits_clean_while_lines_arrive_and_the_porter_loads_the
     finally:
         stop.set()
         writer.join()
+
+
+def test_moving_the_index_to_opensearch_the_audit_names_what_the_new_one_lacks_until_a_rebuild(tmp_path, procs,
+                                                                                              osmem_url):
+    # docs/operations.md, "Moving to Elasticsearch/OpenSearch": the porter's record says which windows are
+    # loaded, not into which index. Whatever the porter does after the switch, the audit must say what the new
+    # index lacks (exit 1) or that it lacks nothing (exit 0), and a rebuild makes it whole.
+    from tests.integration.test_porter import YESTERDAY, plant_two_bucks, run_once, started_bucks_over
+
+    everything = plant_two_bucks(tmp_path / "buck-a", tmp_path / "buck-b", windows=2, per_window=500)
+    qs = started_bucks_over(tmp_path, procs, "ab")
+    assert run_once(tmp_path, qs, *KEEP).returncode == 0
+    assert audit_index(tmp_path, qs)[0] == 0
+    os_flags = ("--index", "opensearch", "--index-url", osmem_url)
+    assert run_once(tmp_path, qs, *KEEP, *os_flags).returncode == 0
+    lacking = {e.id for e in everything} - {e.id for e in index_events(tmp_path, kind="opensearch",
+                                                                         location=osmem_url)}
+    code, out, err = audit_index(tmp_path, qs, *os_flags)
+    assert code == (1 if lacking else 0), out + err
+    assert (f"{len(lacking):,} MISSING, 0 EXTRA" in out) if lacking else ("No difference" in out), out
+    r = subprocess.run([sys.executable, "-m", "helios", "rebuild", "--env", "prod", "--start", str(YESTERDAY),
+                        "--end", str(YESTERDAY + 240), "--archive-dir", str(tmp_path / "archive"), *os_flags,
+                        *[x for q in qs for x in ("--query", q)]], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    code, out, err = audit_index(tmp_path, qs, *os_flags)
+    assert code == 0 and "No difference" in out and "1,000 event(s) looked for" in out, out + err
