@@ -90,6 +90,8 @@ def summary(results: list, seconds: float) -> int:
     print(f"  unmarked pieces    {sum(r.unmarked_pieces for r in results):,}")
     print(f"  audit agreed       {sum(r.audit_agrees for r in results)} of {len(results)} "
           f"(ratio {sum(r.audit_agrees for r in results) / max(len(results), 1):.2f})")
+    print(f"  index audit agreed {sum(r.index_audit_agrees for r in results)} of {len(results)} "
+          f"(ratio {sum(r.index_audit_agrees for r in results) / max(len(results), 1):.2f})")
     print(f"  runs that broke    {sum(bool(r.error) for r in results)}")
     by_variant: dict[str, list] = {}
     for r in results:

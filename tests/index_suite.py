@@ -119,6 +119,14 @@ def test_the_tailers_inventory_records_are_not_indexed(index):
     assert INVENTORY_APP not in dict(index.top(query(), "app"))
 
 
+def test_keys_list_every_event_of_a_day_once_with_its_times_a_page_at_a_time(loaded, index):
+    # What helios audit --index compares with the bucks.
+    got = [k for day in index.days(ENV) for page in index.keys(ENV, day, page=4) for k in page]
+    want = [(e.id, e.time, e.received) for e in corpus()]
+    assert sorted(got) == sorted(want)
+    assert [k for page in index.keys("staging", index.days(ENV)[0]) for k in page] == []
+
+
 def test_a_term_matches_whole_words_ignoring_ascii_case(loaded):
     index, events = loaded
     hits = index.search(query("error"))

@@ -466,6 +466,37 @@ class Mesh:
             args += ["--data-dir", str(d)]
         return helios(args, self.code)
 
+    def audit_index(self) -> subprocess.CompletedProcess:
+        """``helios audit --index`` (from this tree: older ones have no --index) of the porter's index."""
+        args = ["audit", "--index", "--state-dir", str(self.work / "porter"), "--index-dir", str(self.work / "index"),
+                "--recent-days", "30", "--env", ENV]
+        for q in self.queries.values():
+            args += ["--query", q]
+        return helios(args, ROOT)
+
+    def held_lines(self) -> tuple[set[int], set[int]]:
+        """The line numbers the bucks hold a first piece of, and those they hold a last piece of (1 MiB lines)."""
+        from helios import codec
+        from helios.errors import FrameError
+        from helios.store import layout
+        from helios.store.records import RecordReader
+
+        heads: set[int] = set()
+        ends: set[int] = set()
+        for d in self.data.values():
+            for _, path in layout.list_buckets(d / "buckets", ENV):
+                for frame in RecordReader(path):
+                    try:
+                        events = codec.decode(frame)[1]
+                    except FrameError:
+                        continue
+                    for e in events:
+                        if m := LINE_RE.search(e.message[:120]):
+                            heads.add(int(m.group(1)))
+                        elif m := END_RE.search(e.message):
+                            ends.add(int(m.group(1)))
+        return heads, ends
+
     def held(self, cache: dict) -> set[int]:
         """Line numbers the bucks hold (bucket files read again only when they grew)."""
         from helios import codec
@@ -518,6 +549,8 @@ class Result:
     audit_rc: int | None = None
     audit_agrees: bool = False
     audit_must_fail: bool = False
+    index_audit_rc: int | None = None     # helios audit --index: must fail exactly when a line the bucks hold
+    index_audit_agrees: bool = False      # ... is not in the index export
     first_lost: list = field(default_factory=list)
     first_duplicated: list = field(default_factory=list)
     lost_segments: list = field(default_factory=list)   # (segment, how it left the disk, lines lost)
@@ -530,14 +563,15 @@ class Result:
     @property
     def ok(self) -> bool:
         return (not self.error and not self.lost and not self.duplicated and not self.garbage
-                and not self.unmarked_pieces and self.audit_agrees)
+                and not self.unmarked_pieces and self.audit_agrees and self.index_audit_agrees)
 
     def line(self) -> str:
         state = "PASS" if self.ok else "FAIL"
         text = (f"{state} seed={self.seed} variant={self.variant} lines={self.lines} lost={self.lost} "
                 f"lost_by_design={self.lost_by_design} (unseen {self.unseen_by_design}) "
                 f"duplicated={self.duplicated} garbage={self.garbage} unmarked_pieces={self.unmarked_pieces} "
-                f"audit_rc={self.audit_rc} audit_agrees={self.audit_agrees} in {self.seconds:.0f} s")
+                f"audit_rc={self.audit_rc} audit_agrees={self.audit_agrees} index_audit_rc={self.index_audit_rc} "
+                f"index_audit_agrees={self.index_audit_agrees} in {self.seconds:.0f} s")
         if self.error:
             text += f" error={self.error!r}"
         for tb in self.tracebacks:
@@ -600,7 +634,10 @@ def run(plan: dict, work: Path, code: Path = ROOT, upgrade_to: Path = ROOT) -> R
         audit = mesh.audit()
         (work / "audit.out").write_bytes(audit.stdout + audit.stderr)
         res.audit_rc = audit.returncode
-        _check(res, plan, written, mesh.down, events, audit.stdout.decode(errors="replace"))
+        index_audit = mesh.audit_index()
+        (work / "audit-index.out").write_bytes(index_audit.stdout + index_audit.stderr)
+        res.index_audit_rc = index_audit.returncode
+        _check(res, plan, written, mesh.down, events, audit.stdout.decode(errors="replace"), mesh.held_lines())
     except Exception as exc:  # a run that could not finish is a failing run, with its replay command
         res.error = f"{type(exc).__name__}: {str(exc)[:2000]}"
     finally:
@@ -699,7 +736,8 @@ def _run_faults(plan: dict, mesh: Mesh, t0: float, porters: list, work: Path, up
                 mesh.down[-1][1] = time.monotonic()
 
 
-def _check(res: Result, plan: dict, written: dict, down: list, events: list, audit_text: str) -> None:
+def _check(res: Result, plan: dict, written: dict, down: list, events: list, audit_text: str,
+           held: tuple[set[int], set[int]] | None = None) -> None:
     lines = written["lines"]
     segments = {int(k): v for k, v in written["segments"].items()}
     big = set(written["big"])
@@ -758,6 +796,13 @@ def _check(res: Result, plan: dict, written: dict, down: list, events: list, aud
         res.audit_agrees = res.audit_rc in (0, 1)
     else:
         res.audit_agrees = res.audit_rc == 0
+    # Between the bucks and the index: `helios audit --index` must fail exactly when a line (or the last
+    # piece of a 1 MiB line) the bucks hold is not in the index (not judged without what the bucks hold).
+    if held is None:
+        res.index_audit_agrees = True
+    else:
+        lost_on_the_way = bool(held[0] - heads.keys()) or bool(held[1] - ends.keys())
+        res.index_audit_agrees = res.index_audit_rc == (1 if lost_on_the_way else 0)
 
 
 def _named(segment: dict, audit_text: str) -> bool:

@@ -7,7 +7,15 @@ from typing import Any
 
 import click
 
-from helios.commands.common import buck_options, config_option, load, output_option
+from helios.commands.common import buck_options, config_option, flag, load, output_option
+
+
+
+class _IndexKind(click.Choice):
+    """An index kind, or nothing (``--index`` alone: the kind the config gives)."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        return value if value == "" else super().convert(value, param, ctx)
 
 
 @click.command()
@@ -22,6 +30,16 @@ from helios.commands.common import buck_options, config_option, load, output_opt
 @click.option("--start", help="Only buckets from this time on: ISO 8601 (UTC if no offset) or relative, like -2h.")
 @click.option("--end", help="Only buckets before this time (same forms as --start).")
 @output_option(("text", "json"), "text", "text: the report; json: the report as JSON.")
+@flag("porter.index", "--index", type=_IndexKind(["sqlite", "elasticsearch", "opensearch"]), is_flag=False,
+      flag_value="", help="Audit the recent index instead (of this kind; alone: [porter] index): every event of every "
+      "window the porter's record says it loaded, as the bucks (--buck, or [porter] bucks) hold it, must be in the "
+      "index, and the index must hold nothing the bucks do not. Reads [porter] state_dir, index settings and "
+      "recent_days.")
+@flag("porter.state_dir", "--state-dir", metavar="DIR")
+@flag("porter.index_url", "--index-url", metavar="URL")
+@flag("porter.index_dir", "--index-dir", metavar="DIR")
+@flag("porter.index_name", "--index-name", metavar="NAME")
+@flag("porter.recent_days", "--recent-days", type=int, metavar="DAYS")
 @config_option
 def audit(more_dirs: tuple[str, ...], data_dirs: tuple[str, ...], timeout: float, environment: str | None,
           start: str | None, end: str | None, output: str, config_path: str | None, **kwargs: Any) -> None:
@@ -31,16 +49,32 @@ def audit(more_dirs: tuple[str, ...], data_dirs: tuple[str, ...], timeout: float
     tailers' inventory, every byte seen on disk that no buck holds and every
     file seen but not read to its end, with the reason. Exit 0 when there is
     none, 1 otherwise. A buck that does not answer is reported, and what the
-    others hold is audited."""
+    others hold is audited.
+
+    With --index: the same proof one step further, bucks -> porter -> recent
+    index: per window, the events the bucks hold that are not in the index
+    and the events of the index no buck holds, with example lines, and what
+    could not be checked (windows not yet loaded or pruned, events too old
+    for the index, bucks that did not answer). Exit 0 when there is no
+    difference, 1 otherwise. Progress goes to standard error."""
     from helios import audit as audit_mod
     from helios.timespec import TimeSpecError, parse_time
 
     data_dirs = (*data_dirs, *more_dirs)
+    against_index = kwargs.get("porter__index") is not None
+    if kwargs.get("porter__index") == "":
+        kwargs["porter__index"] = None     # --index alone: the config's kind
     asked = any(kwargs.get(k) for k in ("mesh__bucks", "query__bucks"))
     cfg = load(config_path, kwargs, "query")  # the bucks, and CURVE keys for asking them
     if config_path is not None and {"mesh", "query"} & cfg.sections_present:
         asked = True
     bucks = list(cfg.query.bucks) if asked else []
+    if against_index:
+        # The bucks as the porter names them (its record says which it loaded each window from): [porter]
+        # bucks, unless given here.
+        given = any(kwargs.get(k) for k in ("mesh__bucks", "query__bucks"))
+        _audit_index(cfg, data_dirs, list(cfg.query.bucks) if given else list(cfg.porter.bucks), environment,
+                     start, end, timeout, output)
     if not data_dirs and not bucks:
         raise click.UsageError("give the bucks to audit: DATA_DIR... (or --data-dir DIR), or --buck HOST[:PORT] "
                                "(repeatable)")
@@ -51,6 +85,41 @@ def audit(more_dirs: tuple[str, ...], data_dirs: tuple[str, ...], timeout: float
         raise click.BadParameter(str(exc)) from None
     report = audit_mod.audit([*data_dirs], bucks, environment, t0, t1, timeout=timeout)
     click.echo(audit_mod.render(report, as_json=output == "json"))
+    sys.exit(0 if report.ok else 1)
+
+
+def _audit_index(cfg: Any, data_dirs: tuple[str, ...], bucks: list[str], environment: str | None,
+                 start: str | None, end: str | None, timeout: float, output: str) -> None:
+    from helios import indexaudit
+    from helios.commands.search import _no_index_here
+    from helios.errors import HeliosError
+    from helios.history import places
+    from helios.timespec import TimeSpecError, parse_time
+
+    if data_dirs:
+        raise click.UsageError("--index asks running bucks (--buck HOST[:PORT], or [porter] bucks in the config): "
+                               "the porter's record names the bucks it loaded each window from by their endpoints")
+    if not bucks:
+        raise click.UsageError("give the bucks the porter loads from: --buck HOST[:PORT] (repeatable), or the "
+                               "porter's config with -c")
+    try:
+        t0 = parse_time(start) if start else None
+        t1 = parse_time(end) if end else None
+    except TimeSpecError as exc:
+        raise click.BadParameter(str(exc)) from None
+    _no_index_here(cfg)
+    try:
+        # A small page cache: the audit reads each file once, in order.
+        index = places.recent_index(cfg, **({"cache_mb": 8} if cfg.porter.index == "sqlite" else {}))
+        try:
+            report = indexaudit.audit_index(index, cfg.porter.state_dir, bucks, environment=environment,
+                                            ported=cfg.porter.environments, start=t0, end=t1, recent_days=cfg.porter.recent_days, timeout=timeout)
+        finally:
+            index.close()
+    except HeliosError as exc:
+        click.echo(f"helios: {exc}", err=True)
+        sys.exit(1)
+    click.echo(indexaudit.render(report, as_json=output == "json"))
     sys.exit(0 if report.ok else 1)
 
 

@@ -100,6 +100,10 @@ class Index(Protocol):
     def days(self, environment: str) -> list[datetime.date]:
         """The UTC days holding events of ``environment``, oldest first."""
 
+    def keys(self, environment: str, day: datetime.date) -> Iterator[list[tuple[bytes, int, int]]]:
+        """(id, time, received) of every event of ``environment`` on ``day``,
+        a page at a time: for ``helios audit --index``."""
+
     def drop_days(self, environment: str, before: datetime.date) -> list[datetime.date]:
         """Remove every day of ``environment`` before ``before``; return them."""
 

@@ -493,6 +493,27 @@ class ElasticIndex:
             sides.append(evs[::-1] if op == "lt" else evs)
         return sides[0], event, sides[1]
 
+    def keys(self, environment: str, day: datetime.date, page: int = MAX_WINDOW) -> Iterator[list[tuple[bytes, int, int]]]:
+        """(id, time, received) of every event of ``environment`` on ``day``,
+        a page at a time (sorted by time and id, paged with ``search_after``):
+        what ``helios audit --index`` compares with the bucks."""
+        self._check_environment(environment)
+        body: dict = {"query": {"bool": {"filter": [{"term": {"environment": environment}}]}},
+                      "sort": [{"time": "asc"}, {"id": "asc"}], "_source": ["id", "time", "received"], "size": page,
+                      "track_total_hits": False}
+        index = f"{self.name}-{environment.lower()}-{day:%Y.%m.%d}"
+        after = None
+        while True:
+            with self._translated("listing event ids"):
+                hits = self.client.search(index=index, body=dict(body, **({"search_after": after} if after else {})),
+                                          ignore_unavailable=True, allow_no_indices=True)["hits"]["hits"]
+            if hits:
+                yield [(bytes.fromhex(h["_source"]["id"]), h["_source"]["time"], h["_source"]["received"])
+                       for h in hits]
+            if len(hits) < page:
+                return
+            after = hits[-1]["sort"]
+
     # ------------------------------------------------------------ days and environments
 
     def _index_names(self, pattern: str) -> list[str]:

@@ -99,7 +99,7 @@ from dataclasses import replace
 from itertools import islice, zip_longest
 from operator import attrgetter, itemgetter
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import msgpack
 
@@ -1121,6 +1121,29 @@ class SqliteIndex:
     @staticmethod
     def _event(r, environment: str) -> Event:
         return Event(*r[:9], None if r[9] is None else _unpack(r[9]), r[10], environment)
+
+    def keys(self, environment: str, day: datetime.date, page: int = 50_000) -> Iterator[list[tuple[bytes, int, int]]]:
+        """(id, time, received) of every event of ``environment`` on ``day``,
+        a page at a time, in no particular order: what ``helios audit
+        --index`` compares with the bucks. Each page is its own read, so a
+        loader is never held up for the whole day."""
+        if self._read_meta() is None or not valid_environment(environment):
+            return
+        with self._lock:
+            conns = self._shard_conns(environment, day.isoformat())
+        for conn in conns:
+            last = 0
+            while True:
+                with self._lock:
+                    try:
+                        rows = conn.execute("SELECT rowid, id, t, received FROM ev WHERE rowid > ? ORDER BY rowid "
+                                            "LIMIT ?", (last, page)).fetchall()
+                    except sqlite3.Error as exc:
+                        raise IndexStoreError(f"sqlite index {self.root}: listing ids failed: {exc}") from None
+                if not rows:
+                    break
+                last = rows[-1][0]
+                yield [r[1:] for r in rows]
 
     # ------------------------------------------------------------ days and environments
 

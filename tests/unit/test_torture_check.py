@@ -25,9 +25,9 @@ def line(n: int, seg: int = 1, i=None) -> Event:
     return ev(b"2026-12-06T00:00:00Z torture app[7]: line %08d seg %04d xx" % (n, seg), n if i is None else i)
 
 
-def judge(events, w=None, down=(), audit_rc=0, audit_text="No gaps"):
-    res = torture.Result(1, "mixed", audit_rc=audit_rc)
-    torture._check(res, {}, w or written(), list(down), events, audit_text)
+def judge(events, w=None, down=(), audit_rc=0, audit_text="No gaps", held=None, index_audit_rc=None):
+    res = torture.Result(1, "mixed", audit_rc=audit_rc, index_audit_rc=index_audit_rc)
+    torture._check(res, {}, w or written(), list(down), events, audit_text, held)
     return res
 
 
@@ -97,3 +97,16 @@ def test_a_file_gone_while_the_tailer_was_down_may_be_reported_even_when_nothing
     assert judge(events, w, down=[[99.0, 104.0]], audit_rc=1, audit_text="h /l/app.log.1 [ab]: end not known").ok
     assert judge(events, w, down=[[99.0, 104.0]], audit_rc=0).ok
     assert not judge(events, w, down=[[200.0, 201.0]], audit_rc=1).ok   # up all along: the audit must pass
+
+
+def test_the_index_audit_must_fail_exactly_when_a_line_the_bucks_hold_is_not_in_the_index():
+    held = (set(range(6)), set())
+    assert judge([line(n) for n in range(6)], held=held, index_audit_rc=0).ok
+    assert not judge([line(n) for n in range(6)], held=held, index_audit_rc=1).index_audit_agrees
+    lost = judge([line(n) for n in range(6) if n != 4], held=held, index_audit_rc=0, audit_rc=1,
+                 audit_text="h /l/app.log.1 [ab]: 1 GAP(S)")
+    assert not lost.index_audit_agrees       # the bucks hold line 4, the index does not: it must fail
+    assert judge([line(n) for n in range(6) if n != 4], held=held, index_audit_rc=1).index_audit_agrees
+    # Lost before the bucks (they do not hold it either): the index audit rightly passes.
+    assert judge([line(n) for n in range(6) if n != 4], held=(held[0] - {4}, set()), index_audit_rc=0,
+                 ).index_audit_agrees
