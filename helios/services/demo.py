@@ -275,6 +275,7 @@ dir = {toml_str(str(d / 'history'))}
         self.say(f"  mesh status:   {helios} status -c {cfg}")
         self.say(f"  buckets:       {helios} buckets ls -c {cfg}")
         self.say(f"  audit:         {helios} audit -c {cfg}")
+        self.say(f"  index audit:   {helios} audit -c {cfg} --index")
         self.say(f"  history index: {helios} history request -c {cfg} --env {env} --start -10m")
         self.say(f"  porter:        {helios} porter status -c {cfg}")
         if self.index_open_windows:
