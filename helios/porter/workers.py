@@ -37,12 +37,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait as wait_connections
-from typing import Any
+from typing import Any, Sequence
 
 import msgpack
 
 from helios.index.batches import TOGETHER, gather
 from helios.model import Event
+from helios.porter.merge import Record
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class Job:
 
     kind: str
     args: dict
-    events: list[Event]
+    events: Sequence[Record]   # Events, or rows as decoded (an index load takes either)
     meta: dict = field(default_factory=dict)  # the porter's own bookkeeping, never sent
     started: float = 0.0
 

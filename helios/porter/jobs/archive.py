@@ -6,12 +6,12 @@ is marked skipped)."""
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Sequence
 
 from helios.porter import report
 from helios.porter.jobs.base import Backoff, Context, log, window_id
-from helios.porter.jobs.window import WindowJob
-from helios.porter.merge import Merger
+from helios.porter.jobs.window import Todo, WindowJob
+from helios.porter.merge import Merger, Record
 from helios.porter.workers import Job, make_pool
 from helios.store.layout import BucketName
 
@@ -40,11 +40,11 @@ class ArchiveJob(WindowJob):
         if self.pool is not None:
             self.pool.close()
 
-    def todo(self, listed: report.Listed) -> list:
+    def todo(self, listed: report.Listed) -> Todo:
         ctx = self.ctx
         now = time.time()
         states = self.states()
-        todo = []
+        todo: Todo = []
         for name, held in listed:
             ws = states.get(name)
             srcs = report.archive_todo(name, held, ws, now, ctx.cfg.archive_age)
@@ -58,10 +58,10 @@ class ArchiveJob(WindowJob):
             todo.append((name, srcs, ws))
         return todo
 
-    def events(self, merger: Merger) -> list:
+    def events(self, merger: Merger) -> Sequence[Record]:
         return merger.events()   # the archive keeps events in (time, id) order
 
-    def job(self, name: BucketName, events: list, meta: dict) -> Job:
+    def job(self, name: BucketName, events: Sequence[Record], meta: dict[str, Any]) -> Job:
         args = {"environment": name.environment, "start": name.start, "width": name.width,
                 "level": self.ctx.cfg.archive_level}
         return Job("archive", args, events, meta)

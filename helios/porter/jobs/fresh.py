@@ -39,6 +39,7 @@ from helios.porter.jobs.base import NS, Context, Pass, first_day, log, window_id
 from helios.porter.jobs.window import keep_aside
 from helios.porter.merge import Merger
 from helios.porter.workers import Resources
+from helios.query.protocol import BucketEntry
 from helios.store.layout import BucketName
 
 
@@ -72,7 +73,7 @@ class FreshJob:
             worked |= self.load_new(name, held)
         return worked
 
-    def load_new(self, name: BucketName, held: dict) -> bool:
+    def load_new(self, name: BucketName, held: dict[str, BucketEntry]) -> bool:
         ctx = self.ctx
         early = ctx.early.get(name) or Early()
         merger = Merger(name.environment, window=name, owners=ctx.frame_owners, taken=early.frames)

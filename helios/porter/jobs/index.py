@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import operator
 import time
-from typing import Any
+from typing import Any, Sequence
 
 from helios.porter import report
 from helios.porter.early import Early
@@ -28,8 +28,8 @@ from helios.porter.jobs.base import (
     log,
     window_id,
 )
-from helios.porter.jobs.window import WindowJob
-from helios.porter.merge import Merger
+from helios.porter.jobs.window import Todo, WindowJob
+from helios.porter.merge import Merger, Record
 from helios.porter.workers import IndexLoader, Job
 from helios.store.layout import BucketName
 
@@ -63,10 +63,10 @@ class IndexJob(WindowJob):
         self.warn_left_out()
         return worked
 
-    def todo(self, listed: report.Listed) -> list:
+    def todo(self, listed: report.Listed) -> Todo:
         now = time.time()
         states = self.states()
-        todo = []
+        todo: Todo = []
         for name, held in listed:
             srcs = report.index_todo(name, held, states.get(name), now, self.ctx.cfg.grace)
             if srcs:
@@ -76,11 +76,11 @@ class IndexJob(WindowJob):
     def early(self, name: BucketName) -> Early | None:
         return self.ctx.early.get(name)
 
-    def events(self, merger: Merger) -> list:
+    def events(self, merger: Merger) -> Sequence[Record]:
         # The index sorts as it searches, so its loads take the rows as decoded.
         return merger.rows()
 
-    def job(self, name: BucketName, events: list, meta: dict) -> Job:
+    def job(self, name: BucketName, events: Sequence[Record], meta: dict[str, Any]) -> Job:
         cutoff = first_day(self.ctx.cfg.recent_days) * NS   # events before the first day the index keeps
         if events and min(map(_TIME, events)) < cutoff:
             kept = [e for e in events if e[1] >= cutoff]
