@@ -83,7 +83,8 @@ def summarize(listed: Listed | None, states: Iterable[WindowState], now: float, 
     def env(e: str) -> dict:
         return out.setdefault(e, {"last_indexed": None, "last_archived": None, "last_pruned": None,
                                   "indexed_to": None, "archived_to": None, "pruned_to": None,
-                                  "windows_indexed": 0, "events_indexed": 0, "windows_archived": 0,
+                                  "windows_indexed": 0, "events_indexed": 0, "inventory_records": 0,
+                                  "windows_archived": 0,
                                   "archive_bytes": 0, "windows_skipped": 0, "windows_pruned": 0})
 
     for ws in states:
@@ -93,7 +94,8 @@ def summarize(listed: Listed | None, states: Iterable[WindowState], now: float, 
         start = ws.name.start
         if ws.indexed:
             d["windows_indexed"] += 1
-            d["events_indexed"] += ws.index_events or 0
+            d["events_indexed"] += ws.index_events or 0   # as a search counts them
+            d["inventory_records"] += ws.index_inventory or 0   # the tailers', left out of the index
             d["last_indexed"] = max(d["last_indexed"] or start, start)
             d["indexed_to"] = max(d["indexed_to"] or ws.name.end, ws.name.end)
         if ws.archived_at is not None:
@@ -175,8 +177,10 @@ def render(status: dict) -> str:
     for name, d in envs.items():
         lines.append(f"environment {name}:")
         # "to": the end of the last window done, as `helios status` shows it.
+        inventory = (f"; and {d['inventory_records']} tailer inventory records, for the audit, not indexed"
+                     if d.get("inventory_records") else "")
         lines.append(f"  indexed to     {d.get('indexed_to') or '-'}  ({d['windows_indexed']} windows, "
-                     f"{d['events_indexed']} events)")
+                     f"{d['events_indexed']} events{inventory})")
         lines.append(f"  archived to    {d.get('archived_to') or '-'}  ({d['windows_archived']} windows, "
                      f"{d['archive_bytes']} bytes; {d['windows_skipped']} blacklisted)")
         lines.append(f"  pruned to      {d.get('pruned_to') or '-'}  ({d['windows_pruned']} windows)")

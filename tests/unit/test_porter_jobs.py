@@ -101,6 +101,52 @@ def test_index_job_loads_the_recent_events_and_counts_and_warns_once_about_the_t
         job.close()
 
 
+def _inventory(i: int, t: int) -> Event:
+    from helios.tail import inventory
+
+    rec = inventory.Record(i.to_bytes(16, "big"), (f"/var/log/x{i}",), 100, 100, 0, "read", seq=i)
+    return inventory.to_event(rec, "h", t, "prod")
+
+
+def test_a_windows_event_count_is_what_a_search_of_it_finds_and_inventory_records_count_apart(ctx, caplog):
+    """A tailer's inventory records travel with its events, and the index
+    leaves them out: the state, the status and the log count the window's
+    events as a search finds them, the inventory records apart."""
+    from helios.index.query import Query
+    from helios.porter.report import render, summarize
+
+    job = IndexJob(ctx)
+    try:
+        name = BucketName("prod", first_day(7) + 7 * DAY, 60)
+        t = name.start * NS
+        events = [_event(1, t + 1), _inventory(1, t + 2), _event(2, t + 3), _inventory(2, t + 4), _event(3, t + 5)]
+        with caplog.at_level(logging.INFO, logger="helios.services.porter"):
+            _run(job, job.job(name, events, _meta(name)))
+        found = ctx.res.index.count(Query(environment="prod", start=t, end=t + 60 * NS, limit=None))
+        ws = ctx.state.get(name)
+        assert found == 3 and (ws.index_events, ws.index_inventory) == (3, 2)
+        assert ctx.counts["events_indexed"] == 3 and ctx.counts["inventory_records"] == 2
+        envs = summarize(None, ctx.state.windows(), time.time(), grace=0, archive_age=1e9, prune_age=1e9)
+        assert (envs["prod"]["events_indexed"], envs["prod"]["inventory_records"]) == (3, 2)
+        assert "1 windows, 3 events; and 2 tailer inventory records" in render({"environments": envs})
+        assert any("Indexed window prod/" in r.getMessage() and ": 3 event(s)" in r.getMessage()
+                   and "2 inventory record(s)" in r.getMessage() for r in caplog.records)
+    finally:
+        job.close()
+
+
+def test_the_archive_keeps_inventory_records_and_says_how_many(ctx):
+    job = ArchiveJob(ctx)
+    try:
+        name = BucketName("prod", 1767607260, 60)
+        t = name.start * NS
+        _run(job, job.job(name, [_event(1, t + 1), _inventory(1, t + 2)], _meta(name)))
+        assert ctx.state.get(name).archive_events == 2
+        assert ctx.counts["events_archived"] == 2 and ctx.counts["inventory_archived"] == 1
+    finally:
+        job.close()
+
+
 def test_archive_job_skips_a_blacklisted_window_and_archives_the_next_into_the_folder(ctx):
     job = ArchiveJob(ctx)
     try:

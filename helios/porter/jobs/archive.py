@@ -1,13 +1,16 @@
 """The archive job: a window ``archive_age`` past its end and not archived
 is fetched and merged as for the index, packed and stored by the archive
 workers (verified by the backend), unless the blacklist names it (then it
-is marked skipped)."""
+is marked skipped). The archive keeps the tailers' inventory records with
+the events (the index leaves them out): its counts hold them, and say how
+many (``inventory_archived``)."""
 
 from __future__ import annotations
 
 import time
 from typing import Any, Sequence
 
+from helios.index.base import searchable
 from helios.porter import report
 from helios.porter.jobs.base import Backoff, Context, log, window_id
 from helios.porter.jobs.window import Todo, WindowJob
@@ -64,6 +67,7 @@ class ArchiveJob(WindowJob):
     def job(self, name: BucketName, events: Sequence[Record], meta: dict[str, Any]) -> Job:
         args = {"environment": name.environment, "start": name.start, "width": name.width,
                 "level": self.ctx.cfg.archive_level}
+        meta["inventory"] = len(events) - len(searchable(events))
         return Job("archive", args, events, meta)
 
     def done(self, job: Job, value: Any) -> None:
@@ -72,7 +76,10 @@ class ArchiveJob(WindowJob):
         took = time.monotonic() - job.started
         key, size, checksum, count = value
         ctx.state.mark_archived(name, key, size, checksum, count, m["sources"])
-        log.info("Archived window %s as %s: %d event(s), %d bytes, from %d buck(s), in %.2f s.",
-                 window_id(name), key, count, size, len(m["sources"]), m["fetch_s"] + took)
+        inventory = m.get("inventory", 0)
+        log.info("Archived window %s as %s: %d event(s)%s, %d bytes, from %d buck(s), in %.2f s.",
+                 window_id(name), key, count, f" ({inventory} of them tailers' inventory records)" if inventory else "",
+                 size, len(m["sources"]), m["fetch_s"] + took)
         ctx.counts["events_archived"] += count
+        ctx.counts["inventory_archived"] += inventory
         ctx.counts["archived"] += 1
