@@ -130,6 +130,7 @@ class Context:
         self.blacklist = Blacklist(cfg.archive_blacklist)
         self.quarantine = Quarantine(state_dir)
         self.quarantine_failed = False   # for ``once``: a window was left because its quarantine could not be written
+        self.ledger_failed = False       # for ``once``: a window was left because the dedup ledger could not be written
         self.quarantine_summary = quarantine_summary(state_dir)
         self.quarantine_at = time.monotonic()
         self.frame_owners = FrameOwners()

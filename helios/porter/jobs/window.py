@@ -114,6 +114,8 @@ class WindowJob:
         except HeliosError as exc:
             log.error("Cannot record window %s in the dedup ledger: %s; it is left for the next pass.",
                       window_id(name), exc)
+            self.ctx.counts["ledger_failures"] += 1
+            self.ctx.ledger_failed = True
             return None
         merger.claimed(earlier)
         meta = {"name": name, "sources": ok, "failed": failed, "copies": merger.copies,
