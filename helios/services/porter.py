@@ -210,7 +210,8 @@ class Porter:
         if before:
             parts.append(f"{before} indexed before")
         if failed:
-            parts.append(f"{failed} due but not indexed: left for the next pass (an error logged above, or another porter holds it)")
+            parts.append(f"{failed} due but not indexed: left for the next pass (an error logged above, or "
+                         "another porter holds it)")
         return f"; of the {len(ctx.listed)} window(s) the bucks hold: " + ", ".join(parts) if parts else ""
 
     def _nap(self) -> None:
