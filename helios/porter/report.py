@@ -17,6 +17,7 @@ should have run:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from helios.porter import windows as win
 from helios.porter.state import WindowState
@@ -71,16 +72,16 @@ def prune_targets(held: Mapping[str, BucketEntry], ws: WindowState | None) -> li
 
 def summarize(listed: Listed | None, states: Iterable[WindowState], now: float, *, grace: float,
               archive_age: float, prune_age: float, environments: Iterable[str] = (),
-              left_out: Mapping[str, dict] | None = None) -> dict[str, dict]:
+              left_out: Mapping[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
     """Per environment: the last window indexed, archived and pruned (from the
     state), the events left out of the index as too old (``State.left_out``)
     and, when ``listed`` (the bucks' holdings) is known, what is behind."""
     wanted = set(environments)
     states = list(states)
     by_name = {ws.name: ws for ws in states}
-    out: dict[str, dict] = {}
+    out: dict[str, dict[str, Any]] = {}
 
-    def env(e: str) -> dict:
+    def env(e: str) -> dict[str, Any]:
         return out.setdefault(e, {"last_indexed": None, "last_archived": None, "last_pruned": None,
                                   "indexed_to": None, "archived_to": None, "pruned_to": None,
                                   "windows_indexed": 0, "events_indexed": 0, "inventory_records": 0,
@@ -120,18 +121,18 @@ def summarize(listed: Listed | None, states: Iterable[WindowState], now: float, 
             d["held"] += 1
             if any(e.open for e in held.values()):
                 d["open"] += 1
-            ws = by_name.get(name)
+            known = by_name.get(name)
             behind = False
-            if index_todo(name, held, ws, now, grace):
+            if index_todo(name, held, known, now, grace):
                 d["index_behind"] += 1
                 behind = True
-            if archive_todo(name, held, ws, now, archive_age):
+            if archive_todo(name, held, known, now, archive_age):
                 d["archive_behind"] += 1
                 behind = True
             if win.older_than(name, now, prune_at) and not any(e.open for e in held.values()):
                 d["prune_behind"] += 1
                 behind = True
-                if not prune_targets(held, ws):
+                if not prune_targets(held, known):
                     d["prune_waiting"] += 1
             if behind:
                 first = d.get("oldest_behind")
@@ -152,7 +153,7 @@ def summarize(listed: Listed | None, states: Iterable[WindowState], now: float, 
     return dict(sorted(out.items()))
 
 
-def render(status: dict) -> str:
+def render(status: dict[str, Any]) -> str:
     """``helios porter status`` as text (``status`` as ``--json`` prints it)."""
     lines = []
     running = status.get("running")

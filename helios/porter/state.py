@@ -49,7 +49,8 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from types import TracebackType
+from typing import Any, Iterable, Iterator
 
 from helios.errors import HeliosError
 from helios.store import durable
@@ -120,7 +121,7 @@ class WindowState:
         """Archived, or skipped by the blacklist: the archiver is done with it."""
         return self.archived_at is not None or self.skipped is not None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         n = self.name
         return {"environment": n.environment, "start": n.start, "width": n.width,
                 "indexed_at": self.indexed_at, "index_events": self.index_events,
@@ -138,7 +139,7 @@ _COLUMNS = ("environment", "start", "width", "indexed_at", "index_events", "inde
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM windows"
 
 
-def _row(r: tuple) -> WindowState:
+def _row(r: tuple[Any, ...]) -> WindowState:
     env, start, width, *rest = r
     d = dict(zip(_COLUMNS[3:], rest))
     for k in ("index_sources", "archive_sources", "pruned_from"):
@@ -201,7 +202,8 @@ class State:
             self.db.execute("BEGIN IMMEDIATE")
             return self.db
 
-        def __exit__(self, kind, exc, tb) -> None:
+        def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                     tb: TracebackType | None) -> None:
             self.db.execute("COMMIT" if kind is None else "ROLLBACK")
 
     def _tx(self) -> "State._Tx":
@@ -213,7 +215,7 @@ class State:
         return _row(db.execute(_SELECT + " WHERE environment=? AND start=? AND width=?",
                                (name.environment, name.start, name.width)).fetchone())
 
-    def _set(self, db: sqlite3.Connection, name: BucketName, **values) -> None:
+    def _set(self, db: sqlite3.Connection, name: BucketName, **values: Any) -> None:
         sets = ", ".join(f"{k}=?" for k in values)
         args = [json.dumps(sorted(v)) if isinstance(v, set) else v for v in values.values()]
         db.execute(f"UPDATE windows SET {sets} WHERE environment=? AND start=? AND width=?",
@@ -237,7 +239,7 @@ class State:
     def environments(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT DISTINCT environment FROM windows ORDER BY 1")]
 
-    def left_out(self) -> dict[str, dict]:
+    def left_out(self) -> dict[str, dict[str, Any]]:
         """Per environment, the events index loads left out as too old:
         {"events", "windows", "oldest", "newest" (ns), "last_at" (s)}."""
         return {r[0]: {"events": r[1], "windows": r[2], "oldest": r[3], "newest": r[4], "last_at": r[5]}

@@ -41,7 +41,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from helios.errors import QueryError, ServiceError
 from helios.porter import report
@@ -60,6 +60,11 @@ from helios.porter.state import State
 from helios.query.client import holders
 from helios.store.durable import make_dirs
 
+if TYPE_CHECKING:
+    from helios.config import Porter as PorterConfig
+    from helios.query.client import Result
+    from helios.query.protocol import BucketEntry
+
 log = logging.getLogger(__name__)
 
 
@@ -69,7 +74,7 @@ class Porter:
     ``helios.porter.jobs``: the schedule, the bucks' listing, signals and
     the metrics are its own."""
 
-    def __init__(self, cfg, *, once: bool = False) -> None:
+    def __init__(self, cfg: PorterConfig, *, once: bool = False) -> None:
         self.cfg = cfg
         self.once = once
         self.state_dir = Path(cfg.state_dir)
@@ -187,20 +192,20 @@ class Porter:
         now = time.time()
         states = {ws.name: ws for ws in ctx.state.windows()}
         is_open = due_later = before = failed = 0
-        soonest = None
+        soonest: int | None = None   # the end of the oldest window still open
         for name, held in ctx.listed:
             ws = states.get(name)
             if ws is not None and ws.indexed and not report.index_todo(name, held, ws, now, self.cfg.grace):
                 before += 1
             elif any(e.open for e in held.values()):
                 is_open += 1
-                soonest = min(soonest or name.end, name.end)
+                soonest = name.end if soonest is None else min(soonest, name.end)
             elif not win.due(name, now, self.cfg.grace):
                 due_later += 1
             else:
                 failed += 1
         parts = []
-        if is_open:
+        if is_open and soonest is not None:
             when = (f"the oldest ends in {soonest - now:.0f} s" if soonest > now else
                     f"the oldest ended {now - soonest:.0f} s ago")
             parts.append(f"{is_open} still open on a buck (a buck closes a window two windows after its end; "
@@ -239,7 +244,7 @@ class Porter:
             worked |= job.run_pass(p)
         return worked
 
-    def _note_bucks(self, listings: dict) -> None:
+    def _note_bucks(self, listings: dict[str, Result[list[BucketEntry]]]) -> None:
         bucks = self.ctx.bucks
         for ep, result in listings.items():
             before = bucks.get(ep)
