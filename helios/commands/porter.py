@@ -186,7 +186,8 @@ def gather_status(cfg) -> dict[str, Any]:
         out["status_file"] = str(status_path)
         age = time.time() - saved.get("updated", 0)
         if _alive(saved.get("pid")) and age < max(60.0, 3 * cfg.poll_interval):
-            running = {"pid": saved["pid"], "age": age}
+            running = {"pid": saved["pid"], "age": age, "doing": saved.get("doing"),
+                       "doing_for": None if saved.get("doing_since") is None else time.time() - saved["doing_since"]}
             out["index"], out["archive"] = saved.get("index"), saved.get("archive")
         out["counts"] = saved.get("counts")
     except (OSError, ValueError):

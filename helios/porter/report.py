@@ -159,6 +159,9 @@ def render(status: dict[str, Any]) -> str:
     running = status.get("running")
     if running:
         lines.append(f"porter: running (pid {running['pid']}, status written {running['age']:.0f} s ago)")
+        if running.get("doing"):
+            since = f" (for {running['doing_for']:.0f} s)" if running.get("doing_for") is not None else ""
+            lines.append(f"  now: {running['doing']}{since}")
     else:
         lines.append("porter: not running (no fresh status.json)" if status.get("status_file") else
                      "porter: has not run with this state directory yet")

@@ -247,3 +247,34 @@ def test_a_window_no_buck_could_send_is_left_unmarked_and_its_lease_released(ctx
         job.close()
         ctx.qc.close()
         silent.close()
+
+
+def test_the_status_says_what_the_porter_is_doing_while_it_fetches_and_then_that_it_is_done(ctx):
+    import socket
+
+    from helios.porter.report import render
+    from helios.query.client import QueryClient
+
+    silent = socket.create_server(("127.0.0.1", 0))   # listens, never answers: a fetch that takes its time
+    ep = f"tcp://127.0.0.1:{silent.getsockname()[1]}"
+    ctx.qc = QueryClient(timeout=0.3)
+    report = ReportJob(ctx)
+    seen = []
+
+    def progressed():
+        report.write_status()
+        seen.append(json.loads((ctx.state_dir / "status.json").read_text()))
+
+    ctx.progressed = progressed
+    job = IndexJob(ctx)
+    try:
+        name = BucketName("prod", first_day(7) + 7 * DAY, 60)
+        job.run([(name, {ep: _entry(name)}, None)])
+    finally:
+        job.close()
+        silent.close()
+    doing = [s["doing"] for s in seen if s["doing"]]
+    assert doing and doing[0] == f"index: fetching window {bucket_id(name)} from buck {ep} (1 of 1)"
+    assert seen[-1]["doing"] is None and ctx.doing is None   # done: between jobs
+    text = render({"running": {"pid": 7, "age": 1.0, "doing": doing[0], "doing_for": 12.4}})
+    assert f"  now: index: fetching window {bucket_id(name)} from buck {ep} (1 of 1) (for 12 s)" in text

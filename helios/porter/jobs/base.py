@@ -141,6 +141,16 @@ class Context:
         self.source = f"porter@{os.uname().nodename}:{state_dir.resolve()}"  # this porter's name at the bucks
         self.metrics: Endpoint | None = None
         self.progressed: Callable[[], None] = lambda: None   # after a window's job finished (the status is rewritten)
+        # What the porter is busy with, for its status (a big window's fetch or load can take minutes).
+        self.doing: str | None = None
+        self.doing_since: float | None = None
+
+    def busy_with(self, doing: str | None) -> None:
+        """Say what the porter is doing now (None: between jobs) and let
+        the status show it (rewritten at most once a second)."""
+        if doing != self.doing:
+            self.doing, self.doing_since = doing, None if doing is None else time.time()
+        self.progressed()
 
     def failed(self, backoff: Backoff, error: str, now: float, doing: str) -> None:
         first = not backoff.failures

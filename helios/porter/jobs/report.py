@@ -47,6 +47,7 @@ class ReportJob:
                 "bucks": dict(ctx.bucks),
                 "index": ctx.index_backoff.status(now),
                 "archive": ctx.archive_backoff.status(now),
+                "doing": ctx.doing, "doing_since": ctx.doing_since,
                 "environments": envs, "counts": dict(ctx.counts), "quarantine": ctx.quarantine_summary,
                 "metrics": ctx.metrics.address if ctx.metrics is not None else None}
 

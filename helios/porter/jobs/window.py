@@ -80,6 +80,7 @@ class WindowJob:
             if ctx.stopping.is_set() or not backoff.ready(time.time()):
                 break
             while not runner.free():
+                ctx.busy_with(f"{self.kind}: {runner.busy} window(s) in flight, waiting for one to finish")
                 self.finish(runner.wait(1.0))
             if not backoff.ready(time.time()):
                 break  # a job in flight just failed: stop feeding that dependency
@@ -100,7 +101,9 @@ class WindowJob:
     def drain(self) -> None:
         runner = self.runner() if self.busy else None
         while runner is not None and runner.busy:
+            self.ctx.busy_with(f"{self.kind}: {runner.busy} window(s) in flight, waiting for them to finish")
             self.finish(runner.wait(1.0))
+        self.ctx.busy_with(None)
 
     def prepare(self, name: BucketName, srcs: dict[str, BucketEntry], ws: WindowState | None) -> Job | None:
         t0 = time.monotonic()
@@ -130,17 +133,21 @@ class WindowJob:
                         taken=early.frames if early is not None else frozenset())
         ok: list[str] = []
         failed: dict[str, str] = {}
-        for ep, entry in srcs.items():
+        for i, (ep, entry) in enumerate(srcs.items()):
             if ctx.stopping.is_set():
                 return merger, [], failed
+            doing = f"{self.kind}: fetching window {window_id(name)} from buck {ep} ({i + 1} of {len(srcs)})"
+            ctx.busy_with(doing)
             try:
                 resumed = Resumed(ctx.qc, ep, entry, early)
-                for frame in resumed:
+                for n, frame in enumerate(resumed, 1):
                     if ctx.stopping.is_set():
                         # Asked to stop: a window not yet handed to a job is
                         # dropped (nothing was marked), not fetched to its end.
                         return merger, [], failed
                     merger.add_frame(frame)
+                    if not n % 64:
+                        ctx.busy_with(doing)   # the status stays fresh through a big window
             except QueryError as exc:
                 failed[ep] = str(exc)
                 log.warning("Could not fetch window %s from buck %s (%s); the other bucks' copies go on, "
