@@ -131,6 +131,11 @@ def test_a_windows_event_count_is_what_a_search_of_it_finds_and_inventory_record
         assert "1 windows, 3 events; and 2 tailer inventory records" in render({"environments": envs})
         assert any("Indexed window prod/" in r.getMessage() and ": 3 event(s)" in r.getMessage()
                    and "2 inventory record(s)" in r.getMessage() for r in caplog.records)
+        # A window of inventory records alone (a tailer with nothing new to send) is indexed with no event.
+        quiet = BucketName("prod", name.start + 60, 60)
+        _run(job, job.job(quiet, [_inventory(3, quiet.start * NS + 1)], _meta(quiet)))
+        ws = ctx.state.get(quiet)
+        assert ws.indexed and (ws.index_events, ws.index_inventory) == (0, 1)
     finally:
         job.close()
 
