@@ -121,7 +121,7 @@ def once_cmd(**kwargs: Any) -> None:
     """Do one pass (index, archive, prune, retention) and exit: for cron and
     tests. Exit 1 if no buck answered (each one's reason is logged), the
     index or the archive failed during the pass, or the porter's
-    quarantine could not be written (the window waits)."""
+    quarantine or dedup ledger could not be written (the window waits)."""
     _run(_merged(kwargs), once=True)
 
 
@@ -175,6 +175,9 @@ def gather_status(cfg) -> dict[str, Any]:
     from helios.errors import QueryError
 
     state_dir = Path(cfg.state_dir)
+    if state_dir.exists() and not state_dir.is_dir():
+        click.echo(f"helios: the porter state directory {state_dir} is not a directory", err=True)
+        sys.exit(1)
     out: dict[str, Any] = {"state_dir": str(state_dir)}
     status_path = state_dir / "status.json"
     running = None
@@ -183,7 +186,8 @@ def gather_status(cfg) -> dict[str, Any]:
         out["status_file"] = str(status_path)
         age = time.time() - saved.get("updated", 0)
         if _alive(saved.get("pid")) and age < max(60.0, 3 * cfg.poll_interval):
-            running = {"pid": saved["pid"], "age": age}
+            running = {"pid": saved["pid"], "age": age, "doing": saved.get("doing"),
+                       "doing_for": None if saved.get("doing_since") is None else time.time() - saved["doing_since"]}
             out["index"], out["archive"] = saved.get("index"), saved.get("archive")
         out["counts"] = saved.get("counts")
     except (OSError, ValueError):

@@ -16,20 +16,23 @@ rewrite never loses what was archived before.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from helios.archive import format as fmt
-from helios.archive.store import FolderArchive, S3Archive, key_for
+from helios.archive.store import Archive, FolderArchive, S3Archive, key_for
 from helios.errors import ArchiveError
 from helios.model import Event
 from helios.timespec import iso_s
+
+if TYPE_CHECKING:
+    from helios.config import Porter as PorterConfig
 
 __all__ = ["archive_spec", "archive_window", "open_archive"]
 
 NS = 1_000_000_000
 
 
-def archive_spec(cfg) -> dict:
+def archive_spec(cfg: PorterConfig) -> dict[str, Any]:
     """The plain-data description of ``[porter]``'s archive (crosses to workers).
     The sealing key files are checked here, at start (``ServiceError`` naming
     the file), not first in a worker."""
@@ -42,12 +45,13 @@ def archive_spec(cfg) -> dict:
             "state_dir": cfg.state_dir}
 
 
-def open_archive(spec: dict):
+def open_archive(spec: dict[str, Any]) -> Archive:
     """The archive's backend; sealed (``helios.archive.seal.SealedArchive``)
     when an archive key is set, so that what is put is sealed and what is
     got is unsealed and checked."""
     from helios.archive.seal import SealedArchive, load_sealer
 
+    backend: Archive
     if spec["archive"] == "folder":
         backend = FolderArchive(spec["archive_dir"])
     elif spec["archive"] == "s3":
@@ -71,11 +75,11 @@ class Recorded:
     do not know (archived by another state directory, or before these
     records were kept) is not checked. Everything else is the wrapped archive's."""
 
-    def __init__(self, archive, records: Path) -> None:
+    def __init__(self, archive: Archive, records: Path) -> None:
         self.archive = archive
         self.records = records
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self.archive, name)
 
     def __repr__(self) -> str:
@@ -126,14 +130,14 @@ class Recorded:
         return data
 
 
-def describe_location(spec: dict) -> str:
+def describe_location(spec: dict[str, Any]) -> str:
     if spec["archive"] == "s3":
         where = f"s3://{spec['s3_bucket']}/{spec['s3_prefix'].strip('/')}".rstrip("/")
         return where + (f" at {spec['s3_endpoint']}" if spec["s3_endpoint"] else "")
-    return spec["archive_dir"]
+    return str(spec["archive_dir"])
 
 
-def archive_window(archive, args: dict, events: list[Event]) -> list[Any]:
+def archive_window(archive: Archive, args: dict[str, Any], events: Sequence[Event]) -> list[Any]:
     """Store the window ``args`` (environment, start s, width s, level)
     holding ``events``; returns [key, size, sha256, events]."""
     env = args["environment"]

@@ -58,6 +58,7 @@ class Early:
     offsets: dict[str, Mark] = field(default_factory=dict)   # buck endpoint -> how far its copy was loaded
     frames: set[bytes] = field(default_factory=set)
     events: int = 0                                   # loaded into the index
+    inventory: int = 0                                # inventory records taken, left out of the index
     left_out: tuple[int, int, int] | None = None      # too old for the index: (count, oldest ns, newest ns)
 
     def resume_at(self, endpoint: str, entry: BucketEntry) -> Mark | None:

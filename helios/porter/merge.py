@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import operator
 from collections import OrderedDict
-from typing import Iterable
+from typing import Any, Iterable
 
 import xxhash
 
@@ -48,7 +48,12 @@ from helios import codec
 from helios.errors import FrameError
 from helios.model import Event
 
-__all__ = ["FrameOwners", "Merger", "merge_events", "merge_frames"]
+__all__ = ["FrameOwners", "Merger", "Record", "merge_events", "merge_frames"]
+
+# One event as a merge holds it: an Event, or (a Merger with an environment)
+# the row as decoded, a list of ``ROW_FIELDS`` values in Event field order.
+# Both index alike: [0] the id, [1] the time, [4] the app.
+Record = Event | list[Any]
 
 _BY_TIME_ID = operator.itemgetter(1, 0)
 
@@ -111,7 +116,7 @@ class Merger:
         # quarantine: (frame, events left out or None when it does not decode, reasons).
         self.set_aside: list[tuple[bytes, int | None, list[str]]] = []
         self.events_aside = 0
-        self._by_id: dict[bytes, Event] = {}
+        self._by_id: dict[bytes, Record] = {}
         self._digests: set[bytes] = set()
         self._decoded: list[bytes] = []   # digests of the frames decoded here, for ``claimed``
         self._taken = taken
@@ -134,7 +139,7 @@ class Merger:
         if self.owners is not None and self.owners.owner(digest) not in (None, self.window):
             self.frames_elsewhere += 1
             return
-        aside: list = []
+        aside: list[tuple[int, Any, str]] = []   # (position, row as sent, problem): codec.decode_rows
         try:
             # With the environment known, rows stay as decoded (lists): an
             # Event each costs about a microsecond in the porter's busiest thread.
@@ -168,7 +173,7 @@ class Merger:
             self.problems.append(why)
         self.set_aside.append((frame, None, [why]))
 
-    def add_events(self, events: list) -> None:
+    def add_events(self, events: list[Event] | list[list[Any]]) -> None:
         """Add Events (or rows of ``ROW_FIELDS`` values in Event field order,
         when the Merger has an environment)."""
         self.copies += len(events)
@@ -192,7 +197,7 @@ class Merger:
         env, make = self.environment, tuple.__new__
         return [e if type(e) is Event else make(Event, (*e, env)) for e in out]
 
-    def rows(self) -> list:
+    def rows(self) -> list[Record]:
         """The distinct events in no particular order, each an Event or a
         row (a list of ``ROW_FIELDS`` values in Event field order)."""
         return list(self._by_id.values())

@@ -62,7 +62,7 @@ class Quarantine:
     what the log gained since it last looked, so a frame is kept once and no
     writer truncates another's record."""
 
-    def __init__(self, state_dir: str | os.PathLike) -> None:
+    def __init__(self, state_dir: str | os.PathLike[str]) -> None:
         self.dir = Path(state_dir) / "quarantine"
         self.root = self.dir / layout.BUCKETS_DIR
         self._known: set[str] = set()
@@ -118,7 +118,7 @@ class Quarantine:
             return len(new)
 
 
-def _entries(text: str) -> Iterator[dict]:
+def _entries(text: str) -> Iterator[dict[str, Any]]:
     for line in text.splitlines():
         try:
             entry = json.loads(line)
@@ -128,7 +128,7 @@ def _entries(text: str) -> Iterator[dict]:
             yield entry
 
 
-def read_log(directory: str | os.PathLike) -> list[dict]:
+def read_log(directory: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """The entries of ``quarantine.jsonl`` (a torn last line is skipped)."""
     try:
         text = (Path(directory) / LOG).read_text(errors="replace")
@@ -137,7 +137,7 @@ def read_log(directory: str | os.PathLike) -> list[dict]:
     return list(_entries(text))
 
 
-def summarize(state_dir: str | os.PathLike) -> dict[str, Any]:
+def summarize(state_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """What the quarantine holds, per environment: frames, events set aside
     (frames that do not decode count as frames only), windows, the last
     entry's time and first reason; and where it is."""
@@ -161,7 +161,7 @@ def summarize(state_dir: str | os.PathLike) -> dict[str, Any]:
     return {"dir": str(directory), "environments": envs}
 
 
-def entries(state_dir: str | os.PathLike) -> Iterator[dict[str, Any]]:
+def entries(state_dir: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
     """What the quarantine holds, as JSON-ready dicts: each event set aside
     (as sent: its fields by name, message and ids as text, with the
     problem), and each frame that does not decode (its size and why),
@@ -175,7 +175,7 @@ def entries(state_dir: str | os.PathLike) -> Iterator[dict[str, Any]]:
     for name, path in layout.list_buckets(root):
         window = layout.bucket_id(name)
         for frame in read_records(path):
-            aside: list = []
+            aside: list[tuple[int, Any, str]] = []   # (position, row as sent, problem)
             try:
                 codec.decode_rows(frame, set_aside=aside)
             except FrameError as exc:

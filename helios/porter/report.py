@@ -17,6 +17,7 @@ should have run:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from helios.porter import windows as win
 from helios.porter.state import WindowState
@@ -71,19 +72,20 @@ def prune_targets(held: Mapping[str, BucketEntry], ws: WindowState | None) -> li
 
 def summarize(listed: Listed | None, states: Iterable[WindowState], now: float, *, grace: float,
               archive_age: float, prune_age: float, environments: Iterable[str] = (),
-              left_out: Mapping[str, dict] | None = None) -> dict[str, dict]:
+              left_out: Mapping[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
     """Per environment: the last window indexed, archived and pruned (from the
     state), the events left out of the index as too old (``State.left_out``)
     and, when ``listed`` (the bucks' holdings) is known, what is behind."""
     wanted = set(environments)
     states = list(states)
     by_name = {ws.name: ws for ws in states}
-    out: dict[str, dict] = {}
+    out: dict[str, dict[str, Any]] = {}
 
-    def env(e: str) -> dict:
+    def env(e: str) -> dict[str, Any]:
         return out.setdefault(e, {"last_indexed": None, "last_archived": None, "last_pruned": None,
                                   "indexed_to": None, "archived_to": None, "pruned_to": None,
-                                  "windows_indexed": 0, "events_indexed": 0, "windows_archived": 0,
+                                  "windows_indexed": 0, "events_indexed": 0, "inventory_records": 0,
+                                  "windows_archived": 0,
                                   "archive_bytes": 0, "windows_skipped": 0, "windows_pruned": 0})
 
     for ws in states:
@@ -93,7 +95,8 @@ def summarize(listed: Listed | None, states: Iterable[WindowState], now: float, 
         start = ws.name.start
         if ws.indexed:
             d["windows_indexed"] += 1
-            d["events_indexed"] += ws.index_events or 0
+            d["events_indexed"] += ws.index_events or 0   # as a search counts them
+            d["inventory_records"] += ws.index_inventory or 0   # the tailers', left out of the index
             d["last_indexed"] = max(d["last_indexed"] or start, start)
             d["indexed_to"] = max(d["indexed_to"] or ws.name.end, ws.name.end)
         if ws.archived_at is not None:
@@ -118,18 +121,18 @@ def summarize(listed: Listed | None, states: Iterable[WindowState], now: float, 
             d["held"] += 1
             if any(e.open for e in held.values()):
                 d["open"] += 1
-            ws = by_name.get(name)
+            known = by_name.get(name)
             behind = False
-            if index_todo(name, held, ws, now, grace):
+            if index_todo(name, held, known, now, grace):
                 d["index_behind"] += 1
                 behind = True
-            if archive_todo(name, held, ws, now, archive_age):
+            if archive_todo(name, held, known, now, archive_age):
                 d["archive_behind"] += 1
                 behind = True
             if win.older_than(name, now, prune_at) and not any(e.open for e in held.values()):
                 d["prune_behind"] += 1
                 behind = True
-                if not prune_targets(held, ws):
+                if not prune_targets(held, known):
                     d["prune_waiting"] += 1
             if behind:
                 first = d.get("oldest_behind")
@@ -150,12 +153,15 @@ def summarize(listed: Listed | None, states: Iterable[WindowState], now: float, 
     return dict(sorted(out.items()))
 
 
-def render(status: dict) -> str:
+def render(status: dict[str, Any]) -> str:
     """``helios porter status`` as text (``status`` as ``--json`` prints it)."""
     lines = []
     running = status.get("running")
     if running:
         lines.append(f"porter: running (pid {running['pid']}, status written {running['age']:.0f} s ago)")
+        if running.get("doing"):
+            since = f" (for {running['doing_for']:.0f} s)" if running.get("doing_for") is not None else ""
+            lines.append(f"  now: {running['doing']}{since}")
     else:
         lines.append("porter: not running (no fresh status.json)" if status.get("status_file") else
                      "porter: has not run with this state directory yet")
@@ -175,8 +181,10 @@ def render(status: dict) -> str:
     for name, d in envs.items():
         lines.append(f"environment {name}:")
         # "to": the end of the last window done, as `helios status` shows it.
+        inventory = (f"; and {d['inventory_records']} tailer inventory records, for the audit, not indexed"
+                     if d.get("inventory_records") else "")
         lines.append(f"  indexed to     {d.get('indexed_to') or '-'}  ({d['windows_indexed']} windows, "
-                     f"{d['events_indexed']} events)")
+                     f"{d['events_indexed']} events{inventory})")
         lines.append(f"  archived to    {d.get('archived_to') or '-'}  ({d['windows_archived']} windows, "
                      f"{d['archive_bytes']} bytes; {d['windows_skipped']} blacklisted)")
         lines.append(f"  pruned to      {d.get('pruned_to') or '-'}  ({d['windows_pruned']} windows)")

@@ -41,10 +41,10 @@ import struct
 from collections import OrderedDict
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, TypeVar
 
 from helios.errors import HeliosError
-from helios.model import Event
+from helios.porter.merge import Record
 from helios.store import durable
 from helios.store.layout import BucketName
 
@@ -56,6 +56,8 @@ PART_S = 60
 RECORD = 24
 _KEY = struct.Struct(">Q")
 NS = 1_000_000_000
+
+R = TypeVar("R", bound=Record)   # an Event, or a row as decoded (helios.porter.merge)
 
 
 def window_key(name: BucketName) -> int:
@@ -81,7 +83,7 @@ class Seen:
         t = datetime.fromtimestamp(part * PART_S, timezone.utc)
         return self.root / environment / f"{t:%Y%m%d}" / f"{t:%H%M%S}.ids"
 
-    def claim(self, name: BucketName, events: Iterable[Event]) -> tuple[list[Event], int]:
+    def claim(self, name: BucketName, events: Iterable[R]) -> tuple[list[R], int]:
         """The events of window ``name`` that belong to it (in the order
         given), and how many belong to another window. Records the new ones
         as ``name``'s before returning. Raises HeliosError when the ledger

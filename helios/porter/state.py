@@ -6,7 +6,12 @@ deletes bucks' data on the strength of these marks). A window is marked
 only after its job succeeded:
 
 - **indexed**: every event of the window, from the bucks in
-  ``index_sources``, is in the index;
+  ``index_sources``, is in the index: ``index_events`` of them, counted as
+  the index counts (``helios.index.base.searchable``), and
+  ``index_inventory`` tailers' inventory records beside them, which the
+  index leaves out (the audit reads them from the bucks; the archive keeps
+  them; a window marked before this count existed has it None, and
+  those records in ``index_events``);
 - **archived**: the object ``archive_key`` (``archive_size`` bytes, xxh3-128
   ``archive_checksum``, ``archive_events`` events, from the bucks in
   ``archive_sources``) was written and read back intact; or **skipped**:
@@ -44,7 +49,8 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from types import TracebackType
+from typing import Any, Iterable, Iterator
 
 from helios.errors import HeliosError
 from helios.store import durable
@@ -104,6 +110,7 @@ class WindowState:
     skipped: str | None = None
     pruned_at: float | None = None
     pruned_from: set[str] = field(default_factory=set)
+    index_inventory: int | None = None   # inventory records of the window, left out of the index
 
     @property
     def indexed(self) -> bool:
@@ -114,7 +121,7 @@ class WindowState:
         """Archived, or skipped by the blacklist: the archiver is done with it."""
         return self.archived_at is not None or self.skipped is not None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         n = self.name
         return {"environment": n.environment, "start": n.start, "width": n.width,
                 "indexed_at": self.indexed_at, "index_events": self.index_events,
@@ -122,16 +129,17 @@ class WindowState:
                 "archive_key": self.archive_key, "archive_size": self.archive_size,
                 "archive_checksum": self.archive_checksum, "archive_events": self.archive_events,
                 "archive_sources": sorted(self.archive_sources), "skipped": self.skipped,
-                "pruned_at": self.pruned_at, "pruned_from": sorted(self.pruned_from)}
+                "pruned_at": self.pruned_at, "pruned_from": sorted(self.pruned_from),
+                "index_inventory": self.index_inventory}
 
 
 _COLUMNS = ("environment", "start", "width", "indexed_at", "index_events", "index_sources", "archived_at",
             "archive_key", "archive_size", "archive_checksum", "archive_events", "archive_sources", "skipped",
-            "pruned_at", "pruned_from")
+            "pruned_at", "pruned_from", "index_inventory")
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM windows"
 
 
-def _row(r: tuple) -> WindowState:
+def _row(r: tuple[Any, ...]) -> WindowState:
     env, start, width, *rest = r
     d = dict(zip(_COLUMNS[3:], rest))
     for k in ("index_sources", "archive_sources", "pruned_from"):
@@ -172,6 +180,9 @@ class State:
                 for stmt in _SCHEMA.split(";"):
                     if stmt.strip():
                         self.db.execute(stmt)
+                # Added to version 1 (an older porter names its columns, so it reads the table as before).
+                if "index_inventory" not in {r[1] for r in self.db.execute("PRAGMA table_info(windows)")}:
+                    self.db.execute("ALTER TABLE windows ADD COLUMN index_inventory INTEGER")
                 row = self.db.execute("SELECT value FROM meta WHERE key='version'").fetchone()
                 if row is None:
                     self.db.execute("INSERT INTO meta VALUES ('version', ?)", (str(SCHEMA_VERSION),))
@@ -191,7 +202,8 @@ class State:
             self.db.execute("BEGIN IMMEDIATE")
             return self.db
 
-        def __exit__(self, kind, exc, tb) -> None:
+        def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                     tb: TracebackType | None) -> None:
             self.db.execute("COMMIT" if kind is None else "ROLLBACK")
 
     def _tx(self) -> "State._Tx":
@@ -203,7 +215,7 @@ class State:
         return _row(db.execute(_SELECT + " WHERE environment=? AND start=? AND width=?",
                                (name.environment, name.start, name.width)).fetchone())
 
-    def _set(self, db: sqlite3.Connection, name: BucketName, **values) -> None:
+    def _set(self, db: sqlite3.Connection, name: BucketName, **values: Any) -> None:
         sets = ", ".join(f"{k}=?" for k in values)
         args = [json.dumps(sorted(v)) if isinstance(v, set) else v for v in values.values()]
         db.execute(f"UPDATE windows SET {sets} WHERE environment=? AND start=? AND width=?",
@@ -227,7 +239,7 @@ class State:
     def environments(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT DISTINCT environment FROM windows ORDER BY 1")]
 
-    def left_out(self) -> dict[str, dict]:
+    def left_out(self) -> dict[str, dict[str, Any]]:
         """Per environment, the events index loads left out as too old:
         {"events", "windows", "oldest", "newest" (ns), "last_at" (s)}."""
         return {r[0]: {"events": r[1], "windows": r[2], "oldest": r[3], "newest": r[4], "last_at": r[5]}
@@ -240,15 +252,17 @@ class State:
     # ----------------------------------------------------------------- marking
 
     def mark_indexed(self, name: BucketName, events: int, sources: Iterable[str], now: float | None = None,
-                     left_out: tuple[int, int, int] | None = None) -> None:
+                     left_out: tuple[int, int, int] | None = None, inventory: int = 0) -> None:
         """The events of ``name`` from ``sources`` are in the index (sources
-        add to those of earlier loads of the window; events too), and
-        ``left_out`` (count, oldest ns, newest ns) were left out as too old."""
+        add to those of earlier loads of the window; events and ``inventory``,
+        the inventory records the index leaves out, too), and ``left_out``
+        (count, oldest ns, newest ns) were left out as too old."""
         now = time.time() if now is None else now
         with self._tx() as db:
             w = self._ensure(db, name)
             self._set(db, name, indexed_at=now,
-                      index_events=(w.index_events or 0) + events, index_sources=w.index_sources | set(sources))
+                      index_events=(w.index_events or 0) + events, index_sources=w.index_sources | set(sources),
+                      index_inventory=(w.index_inventory or 0) + inventory)
             if left_out and left_out[0]:
                 count, oldest, newest = left_out
                 db.execute("INSERT INTO left_out VALUES (?, ?, 1, ?, ?, ?) ON CONFLICT (environment) DO UPDATE SET "

@@ -37,12 +37,17 @@ import threading
 import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait as wait_connections
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence, cast
 
 import msgpack
 
 from helios.index.batches import TOGETHER, gather
 from helios.model import Event
+from helios.porter.merge import Record
+
+if TYPE_CHECKING:
+    from helios.archive.store import Archive
+    from helios.index.base import Index
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +61,9 @@ class Job:
     """What a worker does for one window: ``kind`` is "index" or "archive"."""
 
     kind: str
-    args: dict
-    events: list[Event]
-    meta: dict = field(default_factory=dict)  # the porter's own bookkeeping, never sent
+    args: dict[str, Any]
+    events: Sequence[Record]   # Events, or rows as decoded (an index load takes either; an archive job Events)
+    meta: dict[str, Any] = field(default_factory=dict)  # the porter's own bookkeeping, never sent
     started: float = 0.0
 
 
@@ -66,13 +71,13 @@ class Resources:
     """The index and the archive a worker writes to, opened on first use
     from ``spec`` (plain data, so that it crosses a fork or a pipe)."""
 
-    def __init__(self, spec: dict) -> None:
+    def __init__(self, spec: dict[str, Any]) -> None:
         self.spec = spec
-        self._index = None
-        self._archive = None
+        self._index: Index | None = None
+        self._archive: Archive | None = None
 
     @property
-    def index(self):
+    def index(self) -> Index:
         if self._index is None:
             from helios.index.base import open_index
 
@@ -81,7 +86,7 @@ class Resources:
         return self._index
 
     @property
-    def archive(self):
+    def archive(self) -> Archive:
         if self._archive is None:
             from helios.porter.archiving import open_archive
 
@@ -102,15 +107,15 @@ class Resources:
 def run_job(job: Job, res: Resources) -> Any:
     """Do one job; its value, or an exception for the caller to report."""
     if job.kind == "index":
-        return res.index.load(job.args["environment"], job.events)
+        # Index.load takes rows as decoded too (its docstring), though its annotation names Events only.
+        return res.index.load(job.args["environment"], cast("Sequence[Event]", job.events))
     if job.kind == "archive":
         from helios.porter.archiving import archive_window
 
-        return archive_window(res.archive, job.args, job.events)
+        if job.events and type(job.events[0]) is not Event:
+            raise ValueError("an archive job takes Events (Merger.events), not rows as decoded")
+        return archive_window(res.archive, job.args, cast("Sequence[Event]", job.events))
     raise ValueError(f"unknown job kind {job.kind!r}")
-
-
-_TAKE = object()     # IndexLoader: the next job is still to be taken from the queue
 
 
 def _events_in(job: Job) -> int:
@@ -129,7 +134,7 @@ def _error_text(exc: BaseException) -> str:
 class InlinePool:
     """Runs each job at once in this process; the same calls as ``Pool``."""
 
-    def __init__(self, spec: dict) -> None:
+    def __init__(self, spec: dict[str, Any]) -> None:
         self.res = Resources(spec)
         self._done: list[tuple[Job, tuple[str, Any]]] = []
         self.size = 1
@@ -161,7 +166,8 @@ class InlinePool:
 # --------------------------------------------------------------------------- processes
 
 def _encode(job: Job) -> bytes:
-    return msgpack.packb([job.kind, job.args, job.events], use_bin_type=True)
+    data: bytes = msgpack.packb([job.kind, job.args, job.events], use_bin_type=True)
+    return data
 
 
 def _decode(data: bytes) -> Job:
@@ -178,7 +184,7 @@ def _die_with_parent() -> None:
         pass  # not Linux: the worker ends when its pipe closes instead
 
 
-def _worker_main(conn: Connection, spec: dict, parent: int) -> None:
+def _worker_main(conn: Connection, spec: dict[str, Any], parent: int) -> None:
     _die_with_parent()
     if os.getppid() != parent:  # the porter died before the line above took effect
         os._exit(0)
@@ -214,7 +220,7 @@ class Pool:
     """``size`` worker processes; a job at a time each. A worker that dies
     (killed, out of memory) fails its job and is replaced."""
 
-    def __init__(self, size: int, spec: dict) -> None:
+    def __init__(self, size: int, spec: dict[str, Any]) -> None:
         # "spawn": a fresh interpreter inherits no ZeroMQ context, thread or
         # lock of the porter, so a worker can be started (or replaced) any time.
         self._ctx = multiprocessing.get_context("spawn")
@@ -270,7 +276,8 @@ class Pool:
         if not self._jobs:
             return []
         out = []
-        for conn in wait_connections(list(self._jobs), timeout):
+        for ready in wait_connections(list(self._jobs), timeout):
+            conn = cast(Connection, ready)   # it waits on what it is given: our pipes
             job = self._jobs.pop(conn)
             try:
                 status, value = msgpack.unpackb(conn.recv_bytes(), raw=False)
@@ -299,7 +306,7 @@ class Pool:
         self._jobs.clear()
 
 
-def make_pool(workers: int, spec: dict) -> Pool | InlinePool:
+def make_pool(workers: int, spec: dict[str, Any]) -> Pool | InlinePool:
     return Pool(workers, spec) if workers > 0 else InlinePool(spec)
 
 
@@ -364,9 +371,11 @@ class IndexLoader:
                 return j is None or j.args != env
 
             jobs = gather(job, self._todo, _events_in, limit=self.together, last=ends)
-            after = jobs.pop() if len(jobs) > 1 and ends(jobs[-1]) else _TAKE
+            # The last one taken when it ends the load (None: closing): the next to run, not a part.
+            taken = len(jobs) > 1 and ends(jobs[-1])
+            after = jobs.pop() if taken else None
             self._run_jobs(jobs)
-            job = self._todo.get() if after is _TAKE else after
+            job = after if taken else self._todo.get()
 
     def _run_jobs(self, jobs: list[Job]) -> None:
         together = jobs[0] if len(jobs) == 1 else Job("index", jobs[0].args,

@@ -41,7 +41,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from helios.errors import QueryError, ServiceError
 from helios.porter import report
@@ -60,6 +60,11 @@ from helios.porter.state import State
 from helios.query.client import holders
 from helios.store.durable import make_dirs
 
+if TYPE_CHECKING:
+    from helios.config import Porter as PorterConfig
+    from helios.query.client import Result
+    from helios.query.protocol import BucketEntry
+
 log = logging.getLogger(__name__)
 
 
@@ -69,14 +74,19 @@ class Porter:
     ``helios.porter.jobs``: the schedule, the bucks' listing, signals and
     the metrics are its own."""
 
-    def __init__(self, cfg, *, once: bool = False) -> None:
+    def __init__(self, cfg: PorterConfig, *, once: bool = False) -> None:
         self.cfg = cfg
         self.once = once
         self.state_dir = Path(cfg.state_dir)
-        try:
-            make_dirs(self.state_dir)  # 0750 whatever the umask
-        except OSError as exc:
-            raise ServiceError(f"cannot use the porter state directory {self.state_dir}: {exc.strerror}") from None
+        # Checked here, at start: a ledger that cannot be written would leave every window for the next pass.
+        for d, what in ((self.state_dir, "the porter state directory"),
+                        (self.state_dir / "seen", "the porter's dedup ledger")):
+            try:
+                make_dirs(d)  # 0750 whatever the umask
+            except OSError as exc:
+                raise ServiceError(f"cannot use {what} {d}: {exc.strerror}") from None
+            if not d.is_dir():
+                raise ServiceError(f"cannot use {what} {d}: it is not a directory")
         self.ctx = Context(cfg, self.state_dir, once=once)
         self.report = ReportJob(self.ctx)
         self.ctx.progressed = lambda: self.report.write_status(at_most_every=1.0)
@@ -103,7 +113,8 @@ class Porter:
     def run(self) -> int:
         """Pass after pass until stopped (or one pass with ``once``); returns
         0, or 1 when ``once`` met an index or archive that failed, a
-        quarantine it could not write, or no buck that answered."""
+        quarantine or dedup ledger it could not write, or no buck that
+        answered."""
         from helios.porter.workers import Resources
         from helios.query.client import QueryClient
 
@@ -159,7 +170,8 @@ class Porter:
                 ctx.metrics.close()
             log.info("Porter stopped: %d window(s) indexed, %d archived, %d pruned from bucks%s.",
                      self.counts["indexed"], self.counts["archived"], self.counts["pruned"], why)
-        failed = ctx.index_backoff.failures or ctx.archive_backoff.failures or ctx.quarantine_failed
+        failed = (ctx.index_backoff.failures or ctx.archive_backoff.failures or ctx.quarantine_failed
+                  or ctx.ledger_failed)
         no_buck = bool(ctx.bucks) and all(v != "ok" for v in ctx.bucks.values())
         if self.once and no_buck:
             log.error("No buck answered, so nothing was ported: %s",
@@ -179,19 +191,21 @@ class Porter:
             return f"; the bucks ({len(answered)} answered) hold no window{envs} yet"
         now = time.time()
         states = {ws.name: ws for ws in ctx.state.windows()}
-        is_open = due_later = before = 0
-        soonest = None
+        is_open = due_later = before = failed = 0
+        soonest: int | None = None   # the end of the oldest window still open
         for name, held in ctx.listed:
             ws = states.get(name)
             if ws is not None and ws.indexed and not report.index_todo(name, held, ws, now, self.cfg.grace):
                 before += 1
             elif any(e.open for e in held.values()):
                 is_open += 1
-                soonest = min(soonest or name.end, name.end)
+                soonest = name.end if soonest is None else min(soonest, name.end)
             elif not win.due(name, now, self.cfg.grace):
                 due_later += 1
+            else:
+                failed += 1
         parts = []
-        if is_open:
+        if is_open and soonest is not None:
             when = (f"the oldest ends in {soonest - now:.0f} s" if soonest > now else
                     f"the oldest ended {now - soonest:.0f} s ago")
             parts.append(f"{is_open} still open on a buck (a buck closes a window two windows after its end; "
@@ -200,6 +214,9 @@ class Porter:
             parts.append(f"{due_later} within the grace of {self.cfg.grace:g} s after their end")
         if before:
             parts.append(f"{before} indexed before")
+        if failed:
+            parts.append(f"{failed} due but not indexed: left for the next pass (an error logged above, or "
+                         "another porter holds it)")
         return f"; of the {len(ctx.listed)} window(s) the bucks hold: " + ", ".join(parts) if parts else ""
 
     def _nap(self) -> None:
@@ -227,7 +244,7 @@ class Porter:
             worked |= job.run_pass(p)
         return worked
 
-    def _note_bucks(self, listings: dict) -> None:
+    def _note_bucks(self, listings: dict[str, Result[list[BucketEntry]]]) -> None:
         bucks = self.ctx.bucks
         for ep, result in listings.items():
             before = bucks.get(ep)

@@ -101,6 +101,57 @@ def test_index_job_loads_the_recent_events_and_counts_and_warns_once_about_the_t
         job.close()
 
 
+def _inventory(i: int, t: int) -> Event:
+    from helios.tail import inventory
+
+    rec = inventory.Record(i.to_bytes(16, "big"), (f"/var/log/x{i}",), 100, 100, 0, "read", seq=i)
+    return inventory.to_event(rec, "h", t, "prod")
+
+
+def test_a_windows_event_count_is_what_a_search_of_it_finds_and_inventory_records_count_apart(ctx, caplog):
+    """A tailer's inventory records travel with its events, and the index
+    leaves them out: the state, the status and the log count the window's
+    events as a search finds them, the inventory records apart."""
+    from helios.index.query import Query
+    from helios.porter.report import render, summarize
+
+    job = IndexJob(ctx)
+    try:
+        name = BucketName("prod", first_day(7) + 7 * DAY, 60)
+        t = name.start * NS
+        events = [_event(1, t + 1), _inventory(1, t + 2), _event(2, t + 3), _inventory(2, t + 4), _event(3, t + 5)]
+        with caplog.at_level(logging.INFO, logger="helios.services.porter"):
+            _run(job, job.job(name, events, _meta(name)))
+        found = ctx.res.index.count(Query(environment="prod", start=t, end=t + 60 * NS, limit=None))
+        ws = ctx.state.get(name)
+        assert found == 3 and (ws.index_events, ws.index_inventory) == (3, 2)
+        assert ctx.counts["events_indexed"] == 3 and ctx.counts["inventory_records"] == 2
+        envs = summarize(None, ctx.state.windows(), time.time(), grace=0, archive_age=1e9, prune_age=1e9)
+        assert (envs["prod"]["events_indexed"], envs["prod"]["inventory_records"]) == (3, 2)
+        assert "1 windows, 3 events; and 2 tailer inventory records" in render({"environments": envs})
+        assert any("Indexed window prod/" in r.getMessage() and ": 3 event(s)" in r.getMessage()
+                   and "2 inventory record(s)" in r.getMessage() for r in caplog.records)
+        # A window of inventory records alone (a tailer with nothing new to send) is indexed with no event.
+        quiet = BucketName("prod", name.start + 60, 60)
+        _run(job, job.job(quiet, [_inventory(3, quiet.start * NS + 1)], _meta(quiet)))
+        ws = ctx.state.get(quiet)
+        assert ws.indexed and (ws.index_events, ws.index_inventory) == (0, 1)
+    finally:
+        job.close()
+
+
+def test_the_archive_keeps_inventory_records_and_says_how_many(ctx):
+    job = ArchiveJob(ctx)
+    try:
+        name = BucketName("prod", 1767607260, 60)
+        t = name.start * NS
+        _run(job, job.job(name, [_event(1, t + 1), _inventory(1, t + 2)], _meta(name)))
+        assert ctx.state.get(name).archive_events == 2
+        assert ctx.counts["events_archived"] == 2 and ctx.counts["inventory_archived"] == 1
+    finally:
+        job.close()
+
+
 def test_archive_job_skips_a_blacklisted_window_and_archives_the_next_into_the_folder(ctx):
     job = ArchiveJob(ctx)
     try:
@@ -201,3 +252,34 @@ def test_a_window_no_buck_could_send_is_left_unmarked_and_its_lease_released(ctx
         job.close()
         ctx.qc.close()
         silent.close()
+
+
+def test_the_status_says_what_the_porter_is_doing_while_it_fetches_and_then_that_it_is_done(ctx):
+    import socket
+
+    from helios.porter.report import render
+    from helios.query.client import QueryClient
+
+    silent = socket.create_server(("127.0.0.1", 0))   # listens, never answers: a fetch that takes its time
+    ep = f"tcp://127.0.0.1:{silent.getsockname()[1]}"
+    ctx.qc = QueryClient(timeout=0.3)
+    report = ReportJob(ctx)
+    seen = []
+
+    def progressed():
+        report.write_status()
+        seen.append(json.loads((ctx.state_dir / "status.json").read_text()))
+
+    ctx.progressed = progressed
+    job = IndexJob(ctx)
+    try:
+        name = BucketName("prod", first_day(7) + 7 * DAY, 60)
+        job.run([(name, {ep: _entry(name)}, None)])
+    finally:
+        job.close()
+        silent.close()
+    doing = [s["doing"] for s in seen if s["doing"]]
+    assert doing and doing[0] == f"index: fetching window {bucket_id(name)} from buck {ep} (1 of 1)"
+    assert seen[-1]["doing"] is None and ctx.doing is None   # done: between jobs
+    text = render({"running": {"pid": 7, "age": 1.0, "doing": doing[0], "doing_for": 12.4}})
+    assert f"  now: index: fetching window {bucket_id(name)} from buck {ep} (1 of 1) (for 12 s)" in text

@@ -264,6 +264,38 @@ def test_state_marks_survive_a_reopen_and_sources_accumulate(tmp_path):
     assert back.get(BucketName("prod", T0 + 120, 60)) is None
 
 
+def test_a_state_written_before_inventory_was_counted_apart_opens_and_counts_it_from_then_on(tmp_path):
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "porter.db")
+    db.executescript("""
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO meta VALUES ('version', '1');
+        CREATE TABLE windows (
+            environment TEXT NOT NULL, start INTEGER NOT NULL, width INTEGER NOT NULL,
+            indexed_at REAL, index_events INTEGER, index_sources TEXT NOT NULL DEFAULT '[]',
+            archived_at REAL, archive_key TEXT, archive_size INTEGER, archive_checksum TEXT,
+            archive_events INTEGER, archive_sources TEXT NOT NULL DEFAULT '[]',
+            skipped TEXT,
+            pruned_at REAL, pruned_from TEXT NOT NULL DEFAULT '[]',
+            PRIMARY KEY (environment, start, width)
+        ) WITHOUT ROWID;""")
+    db.execute("INSERT INTO windows (environment, start, width, indexed_at, index_events, index_sources) "
+               "VALUES ('prod', ?, 60, 1.0, 7, '[\"tcp://a:1\"]')", (T0,))
+    db.commit()
+    db.close()
+    st_ = State(tmp_path / "porter.db")
+    try:
+        old = st_.get(W1)
+        assert (old.index_events, old.index_inventory, old.index_sources) == (7, None, {"tcp://a:1"})
+        st_.mark_indexed(W2, 5, ["tcp://a:1"], inventory=2)
+        st_.mark_indexed(W2, 1, ["tcp://b:1"], inventory=1)
+        assert (st_.get(W2).index_events, st_.get(W2).index_inventory) == (6, 3)
+        assert st_.get(W2).to_dict()["index_inventory"] == 3
+    finally:
+        st_.close()
+
+
 def test_a_lease_keeps_a_second_porter_off_a_window_until_it_expires(tmp_path):
     one = State(tmp_path / "p.db", owner="elsewhere:1")
     two = State(tmp_path / "p.db", owner="elsewhere:2")

@@ -1,17 +1,20 @@
 """The archive job: a window ``archive_age`` past its end and not archived
 is fetched and merged as for the index, packed and stored by the archive
 workers (verified by the backend), unless the blacklist names it (then it
-is marked skipped)."""
+is marked skipped). The archive keeps the tailers' inventory records with
+the events (the index leaves them out): its counts hold them, and say how
+many (``inventory_archived``)."""
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Sequence
 
+from helios.index.base import searchable
 from helios.porter import report
 from helios.porter.jobs.base import Backoff, Context, log, window_id
-from helios.porter.jobs.window import WindowJob
-from helios.porter.merge import Merger
+from helios.porter.jobs.window import Todo, WindowJob
+from helios.porter.merge import Merger, Record
 from helios.porter.workers import Job, make_pool
 from helios.store.layout import BucketName
 
@@ -40,11 +43,11 @@ class ArchiveJob(WindowJob):
         if self.pool is not None:
             self.pool.close()
 
-    def todo(self, listed: report.Listed) -> list:
+    def todo(self, listed: report.Listed) -> Todo:
         ctx = self.ctx
         now = time.time()
         states = self.states()
-        todo = []
+        todo: Todo = []
         for name, held in listed:
             ws = states.get(name)
             srcs = report.archive_todo(name, held, ws, now, ctx.cfg.archive_age)
@@ -58,12 +61,13 @@ class ArchiveJob(WindowJob):
             todo.append((name, srcs, ws))
         return todo
 
-    def events(self, merger: Merger) -> list:
+    def events(self, merger: Merger) -> Sequence[Record]:
         return merger.events()   # the archive keeps events in (time, id) order
 
-    def job(self, name: BucketName, events: list, meta: dict) -> Job:
+    def job(self, name: BucketName, events: Sequence[Record], meta: dict[str, Any]) -> Job:
         args = {"environment": name.environment, "start": name.start, "width": name.width,
                 "level": self.ctx.cfg.archive_level}
+        meta["inventory"] = len(events) - len(searchable(events))
         return Job("archive", args, events, meta)
 
     def done(self, job: Job, value: Any) -> None:
@@ -72,7 +76,10 @@ class ArchiveJob(WindowJob):
         took = time.monotonic() - job.started
         key, size, checksum, count = value
         ctx.state.mark_archived(name, key, size, checksum, count, m["sources"])
-        log.info("Archived window %s as %s: %d event(s), %d bytes, from %d buck(s), in %.2f s.",
-                 window_id(name), key, count, size, len(m["sources"]), m["fetch_s"] + took)
+        inventory = m.get("inventory", 0)
+        log.info("Archived window %s as %s: %d event(s)%s, %d bytes, from %d buck(s), in %.2f s.",
+                 window_id(name), key, count, f" ({inventory} of them tailers' inventory records)" if inventory else "",
+                 size, len(m["sources"]), m["fetch_s"] + took)
         ctx.counts["events_archived"] += count
+        ctx.counts["inventory_archived"] += inventory
         ctx.counts["archived"] += 1

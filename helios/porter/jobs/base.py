@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from helios.porter import report
 from helios.porter.archiving import archive_spec, describe_location
@@ -20,6 +20,16 @@ from helios.porter.quarantine import Quarantine
 from helios.porter.quarantine import summarize as quarantine_summary
 from helios.porter.windows import Blacklist
 from helios.store.layout import BucketName, bucket_id
+
+if TYPE_CHECKING:   # imported where they are made: a porter's parts, built by Porter.run
+    from helios.config import Porter as PorterConfig
+    from helios.metrics import Endpoint
+    from helios.porter.early import Early
+    from helios.porter.seen import Seen
+    from helios.porter.state import State
+    from helios.porter.workers import Resources
+    from helios.query.client import QueryClient, Result
+    from helios.query.protocol import BucketEntry
 
 log = logging.getLogger("helios.services.porter")   # the porter's one log, as before the split
 
@@ -42,7 +52,7 @@ class Backoff:
 
     def failed(self, error: str, now: float) -> float:
         self.failures += 1
-        delay = min(self.hi, self.lo * 2 ** min(self.failures - 1, 30))
+        delay = min(self.hi, self.lo * 2.0 ** min(self.failures - 1, 30))
         self.retry_at = now + delay
         self.since = self.since or now
         self.error = error
@@ -54,7 +64,7 @@ class Backoff:
         self.failures, self.retry_at, self.since, self.error = 0, 0.0, None, None
         return was
 
-    def status(self, now: float, where: str | None = None) -> dict:
+    def status(self, now: float, where: str | None = None) -> dict[str, Any]:
         where = self.where if where is None else where
         if not self.failures:
             return {"state": "ok", "where": where}
@@ -62,7 +72,7 @@ class Backoff:
                 "failures": self.failures, "retry_in": max(0.0, self.retry_at - now)}
 
 
-def index_spec(cfg) -> dict:
+def index_spec(cfg: PorterConfig) -> dict[str, Any]:
     sqlite = cfg.index == "sqlite"
     return {"index": cfg.index, "index_location": cfg.index_dir if sqlite else cfg.index_url,
             "index_name": cfg.index_name,
@@ -85,7 +95,7 @@ class Pass:
     """One look at the bucks: what each answered (``listings``: endpoint ->
     listing or QueryError) and the windows of the wanted environments."""
 
-    listings: dict
+    listings: dict[str, Result[list[BucketEntry]]]
     listed: report.Listed
 
 
@@ -99,7 +109,13 @@ class Context:
     """One porter's shared parts. The state, ledger, query client and index
     resources are opened by ``Porter.run`` (or a test) and set here."""
 
-    def __init__(self, cfg, state_dir: Path, *, once: bool = False) -> None:
+    # Set by ``Porter.run`` (or a test) before any job runs.
+    state: State
+    seen: Seen
+    qc: QueryClient
+    res: Resources
+
+    def __init__(self, cfg: PorterConfig, state_dir: Path, *, once: bool = False) -> None:
         self.cfg = cfg
         self.once = once
         self.state_dir = state_dir
@@ -114,20 +130,27 @@ class Context:
         self.blacklist = Blacklist(cfg.archive_blacklist)
         self.quarantine = Quarantine(state_dir)
         self.quarantine_failed = False   # for ``once``: a window was left because its quarantine could not be written
+        self.ledger_failed = False       # for ``once``: a window was left because the dedup ledger could not be written
         self.quarantine_summary = quarantine_summary(state_dir)
         self.quarantine_at = time.monotonic()
         self.frame_owners = FrameOwners()
-        self.early: dict[BucketName, Any] = {}   # window -> helios.porter.early.Early: loaded while open
+        self.early: dict[BucketName, Early] = {}   # window -> what was loaded of it while open
         self.bucks: dict[str, str] = {}        # endpoint -> "ok" or why it is down
         self.listed: report.Listed | None = None
         self.listed_at: float | None = None     # when the bucks were last asked
         self.source = f"porter@{os.uname().nodename}:{state_dir.resolve()}"  # this porter's name at the bucks
-        self.metrics: Any = None
-        self.state: Any = None   # helios.porter.state.State
-        self.seen: Any = None    # helios.porter.seen.Seen
-        self.qc: Any = None      # helios.query.client.QueryClient
-        self.res: Any = None     # helios.porter.workers.Resources
-        self.progressed = lambda: None   # after a window's job finished (the status is rewritten)
+        self.metrics: Endpoint | None = None
+        self.progressed: Callable[[], None] = lambda: None   # after a window's job finished (the status is rewritten)
+        # What the porter is busy with, for its status (a big window's fetch or load can take minutes).
+        self.doing: str | None = None
+        self.doing_since: float | None = None
+
+    def busy_with(self, doing: str | None) -> None:
+        """Say what the porter is doing now (None: between jobs) and let
+        the status show it (rewritten at most once a second)."""
+        if doing != self.doing:
+            self.doing, self.doing_since = doing, None if doing is None else time.time()
+        self.progressed()
 
     def failed(self, backoff: Backoff, error: str, now: float, doing: str) -> None:
         first = not backoff.failures

@@ -8,8 +8,8 @@ new records travel), merges the copies (skipping, undecoded, frames it took
 in an earlier pass of the window), claims the events for the window in the
 dedup ledger as the window's own load does (dropping those the ledger
 gives to another window), leaves out those older than the index keeps
-(counted, as the index job counts them) and loads the rest into the recent
-index.
+and the tailers' inventory records (each counted, as the index job counts
+them) and loads the rest into the recent index.
 
 Exactly once: what it loaded is remembered per window (``ctx.early``,
 ``helios.porter.early``): per buck the offset loaded up to, and the frames
@@ -34,11 +34,13 @@ from __future__ import annotations
 import time
 
 from helios.errors import HeliosError, QueryError
+from helios.index.base import searchable
 from helios.porter.early import Early, Mark, Resumed
 from helios.porter.jobs.base import NS, Context, Pass, first_day, log, window_id
 from helios.porter.jobs.window import keep_aside
 from helios.porter.merge import Merger
 from helios.porter.workers import Resources
+from helios.query.protocol import BucketEntry
 from helios.store.layout import BucketName
 
 
@@ -72,7 +74,7 @@ class FreshJob:
             worked |= self.load_new(name, held)
         return worked
 
-    def load_new(self, name: BucketName, held: dict) -> bool:
+    def load_new(self, name: BucketName, held: dict[str, BucketEntry]) -> bool:
         ctx = self.ctx
         early = ctx.early.get(name) or Early()
         merger = Merger(name.environment, window=name, owners=ctx.frame_owners, taken=early.frames)
@@ -104,9 +106,11 @@ class FreshJob:
             self._note_failure(f"recording window {window_id(name)} in the dedup ledger: {exc}")
             return False
         merger.claimed(dropped)
+        kept = searchable(rows)   # as the index counts: the inventory records are counted apart
+        inventory = len(rows) - len(kept)
         cutoff = first_day(ctx.cfg.recent_days) * NS
-        events = [e for e in rows if e[1] >= cutoff]
-        old = [e[1] for e in rows if e[1] < cutoff] if len(events) < len(rows) else []
+        events = [e for e in kept if e[1] >= cutoff]
+        old = [e[1] for e in kept if e[1] < cutoff] if len(events) < len(kept) else []
         try:
             if events:
                 self.res.index.load(name.environment, events)
@@ -117,6 +121,7 @@ class FreshJob:
         early.offsets.update(moved)
         early.frames |= merger.digests
         early.events += len(events)
+        early.inventory += inventory
         if old:
             early.add_left_out((len(old), min(old), max(old)))
         ctx.early[name] = early

@@ -9,14 +9,22 @@ comes back.
 A window the fresh job loaded early while it was open
 (``[porter] index_open_windows``) is fetched from where that left off on
 each buck (``helios.porter.early``), and only the rest is claimed and
-loaded; the window's counts add what was loaded early."""
+loaded; the window's counts add what was loaded early.
+
+A window's events are counted as the index counts them: the tailers'
+inventory records, which the index leaves out (``helios.index.base.searchable``;
+the audit reads them from the bucks), are taken out before the load and
+counted apart (``index_inventory`` in the state, ``inventory_records`` in
+the porter's status), so what ``helios porter status`` and ``helios status``
+call a window's events is what a search of it finds."""
 
 from __future__ import annotations
 
 import operator
 import time
-from typing import Any
+from typing import Any, Sequence
 
+from helios.index.base import searchable
 from helios.porter import report
 from helios.porter.early import Early
 from helios.porter.jobs.base import (
@@ -28,8 +36,8 @@ from helios.porter.jobs.base import (
     log,
     window_id,
 )
-from helios.porter.jobs.window import WindowJob
-from helios.porter.merge import Merger
+from helios.porter.jobs.window import Todo, WindowJob
+from helios.porter.merge import Merger, Record
 from helios.porter.workers import IndexLoader, Job
 from helios.store.layout import BucketName
 
@@ -63,10 +71,10 @@ class IndexJob(WindowJob):
         self.warn_left_out()
         return worked
 
-    def todo(self, listed: report.Listed) -> list:
+    def todo(self, listed: report.Listed) -> Todo:
         now = time.time()
         states = self.states()
-        todo = []
+        todo: Todo = []
         for name, held in listed:
             srcs = report.index_todo(name, held, states.get(name), now, self.ctx.cfg.grace)
             if srcs:
@@ -76,11 +84,14 @@ class IndexJob(WindowJob):
     def early(self, name: BucketName) -> Early | None:
         return self.ctx.early.get(name)
 
-    def events(self, merger: Merger) -> list:
+    def events(self, merger: Merger) -> Sequence[Record]:
         # The index sorts as it searches, so its loads take the rows as decoded.
         return merger.rows()
 
-    def job(self, name: BucketName, events: list, meta: dict) -> Job:
+    def job(self, name: BucketName, events: Sequence[Record], meta: dict[str, Any]) -> Job:
+        kept = searchable(events)
+        meta["inventory"] = len(events) - len(kept)   # left out of the index: counted apart, never as events
+        events = kept
         cutoff = first_day(self.ctx.cfg.recent_days) * NS   # events before the first day the index keeps
         if events and min(map(_TIME, events)) < cutoff:
             kept = [e for e in events if e[1] >= cutoff]
@@ -101,7 +112,9 @@ class IndexJob(WindowJob):
         took = time.monotonic() - job.started
         early: Early | None = m.get("early")
         before = early.events if early is not None else 0
-        ctx.state.mark_indexed(name, before + len(job.events), m["sources"], left_out=m.get("left_out"))
+        inventory = m.get("inventory", 0) + (early.inventory if early is not None else 0)
+        ctx.state.mark_indexed(name, before + len(job.events), m["sources"], left_out=m.get("left_out"),
+                               inventory=inventory)
         if early is not None and ctx.early.get(name) is early:
             del ctx.early[name]   # the window is loaded: a buck fetched again later is fetched whole
         if m.get("left_out"):
@@ -110,6 +123,8 @@ class IndexJob(WindowJob):
                f"{value} new to the index with the {m['loaded_with']} window(s) loaded with it")
         if before:
             new += f", and {before} loaded while it was open"
+        if m.get("inventory"):
+            new += f"; and {m['inventory']} inventory record(s) of tailers, for the audit (not indexed)"
         log.info("Indexed window %s: %d event(s), %s, from %d buck(s) "
                  "(dropped: %d duplicate frame(s) or event(s), %d frame(s) and %d event(s) ported "
                  "with an earlier window%s) in %.2f s.",
@@ -118,6 +133,7 @@ class IndexJob(WindowJob):
                  f", {m['too_old']} event(s) older than the index keeps" if m.get("too_old") else "",
                  m["fetch_s"] + took)
         ctx.counts["events_indexed"] += len(job.events)
+        ctx.counts["inventory_records"] += m.get("inventory", 0)
         ctx.counts["indexed"] += 1
 
     def _note_left_out(self, environment: str, count: int, oldest: int, newest: int) -> None:

@@ -10,6 +10,7 @@ import time
 from helios.errors import QueryError
 from helios.porter import report
 from helios.porter.jobs.base import Context, Pass, log
+from helios.porter.state import WindowState
 from helios.porter.windows import older_than
 from helios.store.layout import BucketName
 
@@ -26,7 +27,8 @@ class PruneJob:
     def run_pass(self, p: Pass) -> bool:
         return self.prune(p.listed)
 
-    def due(self, listed: report.Listed, now: float, states: dict) -> dict[str, list[tuple[BucketName, str]]]:
+    def due(self, listed: report.Listed, now: float,
+            states: dict[BucketName, WindowState]) -> dict[str, list[tuple[BucketName, str]]]:
         """Endpoint -> the (window, bucket id) it may prune, oldest first."""
         cfg = self.ctx.cfg
         age = max(cfg.prune_age, cfg.archive_age)

@@ -15,6 +15,8 @@ from helios.porter import report
 from helios.porter.jobs.base import Context, Pass, log
 from helios.porter.quarantine import problem_line
 from helios.porter.quarantine import summarize as quarantine_summary
+from helios.query.client import Result
+from helios.query.protocol import BucketEntry
 from helios.store.atomic import write_atomic
 
 QUARANTINE_EVERY = 60.0  # seconds between counts of the quarantine (unless it grew)
@@ -45,10 +47,11 @@ class ReportJob:
                 "bucks": dict(ctx.bucks),
                 "index": ctx.index_backoff.status(now),
                 "archive": ctx.archive_backoff.status(now),
+                "doing": ctx.doing, "doing_since": ctx.doing_since,
                 "environments": envs, "counts": dict(ctx.counts), "quarantine": ctx.quarantine_summary,
                 "metrics": ctx.metrics.address if ctx.metrics is not None else None}
 
-    def leave_report(self, listings: dict) -> None:
+    def leave_report(self, listings: dict[str, Result[list[BucketEntry]]]) -> None:
         """Leave this pass's progress with every buck that answered, for
         ``helios status`` on any host (``QueryClient.report``)."""
         ctx, cfg = self.ctx, self.ctx.cfg

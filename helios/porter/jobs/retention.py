@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import time
+from typing import Callable
 
 from helios.errors import HeliosError
 from helios.porter.jobs.base import Context, Pass, first_day, log
@@ -15,7 +16,7 @@ RETENTION_EVERY = 60.0   # seconds between looks at the index's days
 
 
 class RetentionJob:
-    def __init__(self, ctx: Context, index_busy=lambda: 0) -> None:
+    def __init__(self, ctx: Context, index_busy: Callable[[], int] = lambda: 0) -> None:
         self.ctx = ctx
         self.index_busy = index_busy   # loads in flight: no days are dropped under them
         self._at = 0.0

@@ -8,16 +8,22 @@ job's ``Backoff``; nothing is fed to it meanwhile."""
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Sequence
 
 from helios.errors import HeliosError, QueryError
 from helios.porter import report
 from helios.porter.jobs.base import LEASE_S, Backoff, Context, Pass, log, window_id
 from helios.porter.early import Early, Resumed
-from helios.porter.merge import Merger
+from helios.porter.merge import Merger, Record
 from helios.porter.state import WindowState
 from helios.porter.workers import Job
+from helios.query.protocol import BucketEntry
 from helios.store.layout import BucketName
+
+# A window due for a job: its name, the bucks whose copies to fetch, and its state (None: never marked).
+Todo = list[tuple[BucketName, dict[str, BucketEntry], WindowState | None]]
+# What a runner hands back: each job finished, with ("ok", its value) or ("error", why).
+Results = list[tuple[Job, tuple[str, Any]]]
 
 
 class WindowJob:
@@ -37,13 +43,13 @@ class WindowJob:
     def runner(self) -> Any:
         raise NotImplementedError
 
-    def todo(self, listed: report.Listed) -> list[tuple[BucketName, dict, WindowState | None]]:
+    def todo(self, listed: report.Listed) -> Todo:
         raise NotImplementedError
 
-    def events(self, merger: Merger) -> list:
+    def events(self, merger: Merger) -> Sequence[Record]:
         raise NotImplementedError
 
-    def job(self, name: BucketName, events: list, meta: dict) -> Job:
+    def job(self, name: BucketName, events: Sequence[Record], meta: dict[str, Any]) -> Job:
         raise NotImplementedError
 
     def done(self, job: Job, value: Any) -> None:
@@ -65,7 +71,7 @@ class WindowJob:
     def states(self) -> dict[BucketName, WindowState]:
         return {ws.name: ws for ws in self.ctx.state.windows()}
 
-    def run(self, todo: list) -> bool:
+    def run(self, todo: Todo) -> bool:
         if not todo:
             return False
         ctx, runner, backoff = self.ctx, self.runner(), self.backoff
@@ -74,6 +80,7 @@ class WindowJob:
             if ctx.stopping.is_set() or not backoff.ready(time.time()):
                 break
             while not runner.free():
+                ctx.busy_with(f"{self.kind}: {runner.busy} window(s) in flight, waiting for one to finish")
                 self.finish(runner.wait(1.0))
             if not backoff.ready(time.time()):
                 break  # a job in flight just failed: stop feeding that dependency
@@ -94,9 +101,11 @@ class WindowJob:
     def drain(self) -> None:
         runner = self.runner() if self.busy else None
         while runner is not None and runner.busy:
+            self.ctx.busy_with(f"{self.kind}: {runner.busy} window(s) in flight, waiting for them to finish")
             self.finish(runner.wait(1.0))
+        self.ctx.busy_with(None)
 
-    def prepare(self, name: BucketName, srcs: dict, ws: WindowState | None) -> Job | None:
+    def prepare(self, name: BucketName, srcs: dict[str, BucketEntry], ws: WindowState | None) -> Job | None:
         t0 = time.monotonic()
         merger, ok, failed = self.fetch(name, srcs)
         if not ok:
@@ -108,6 +117,8 @@ class WindowJob:
         except HeliosError as exc:
             log.error("Cannot record window %s in the dedup ledger: %s; it is left for the next pass.",
                       window_id(name), exc)
+            self.ctx.counts["ledger_failures"] += 1
+            self.ctx.ledger_failed = True
             return None
         merger.claimed(earlier)
         meta = {"name": name, "sources": ok, "failed": failed, "copies": merger.copies,
@@ -115,24 +126,28 @@ class WindowJob:
                 "earlier": earlier, "fetch_s": time.monotonic() - t0}
         return self.job(name, events, meta)
 
-    def fetch(self, name: BucketName, srcs: dict) -> tuple[Merger, list[str], dict[str, str]]:
+    def fetch(self, name: BucketName, srcs: dict[str, BucketEntry]) -> tuple[Merger, list[str], dict[str, str]]:
         ctx = self.ctx
         early = self.early(name)
         merger = Merger(name.environment, window=name, owners=ctx.frame_owners,
                         taken=early.frames if early is not None else frozenset())
         ok: list[str] = []
         failed: dict[str, str] = {}
-        for ep, entry in srcs.items():
+        for i, (ep, entry) in enumerate(srcs.items()):
             if ctx.stopping.is_set():
                 return merger, [], failed
+            doing = f"{self.kind}: fetching window {window_id(name)} from buck {ep} ({i + 1} of {len(srcs)})"
+            ctx.busy_with(doing)
             try:
                 resumed = Resumed(ctx.qc, ep, entry, early)
-                for frame in resumed:
+                for n, frame in enumerate(resumed, 1):
                     if ctx.stopping.is_set():
                         # Asked to stop: a window not yet handed to a job is
                         # dropped (nothing was marked), not fetched to its end.
                         return merger, [], failed
                     merger.add_frame(frame)
+                    if not n % 64:
+                        ctx.busy_with(doing)   # the status stays fresh through a big window
             except QueryError as exc:
                 failed[ep] = str(exc)
                 log.warning("Could not fetch window %s from buck %s (%s); the other bucks' copies go on, "
@@ -154,7 +169,7 @@ class WindowJob:
         cannot be written: the window waits for the next pass."""
         return keep_aside(self.ctx, name, merger)
 
-    def finish(self, results: list) -> None:
+    def finish(self, results: Results) -> None:
         now = time.time()
         backoff = self.backoff
         for job, (status, value) in results:
