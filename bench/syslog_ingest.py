@@ -6,7 +6,10 @@ Run from the repository root::
     .venv/bin/python bench/syslog_ingest.py [--size-mb 200] [--repeat 1] [--keep]
 
 The input is the cached RFC 3164 file of ``bench/ingest.py`` for that size
-(``helios.loadgen``, made once under ``bench/out/``). Both receivers get the
+(``helios.loadgen``, made once under ``bench/out/``), each line with a
+``<PRI>`` before it as every network sender puts it (``-pri.log`` beside it,
+made once; ``--no-pri`` sends the lines bare, so that Helios looks for a
+severity in each message's text: key=value scans). Both receivers get the
 very same bytes from the same sender: this process opens one TCP connection
 and ``sendfile``s the file over it (newline framing, RFC 6587 3.4.2), so the
 sender costs next to nothing and is not what is measured.
@@ -31,6 +34,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import random
 import socket
 import statistics
 import sys
@@ -157,6 +162,31 @@ def show(res: dict, lines: int) -> None:
                   flush=True)
 
 
+# PRIs as a host's senders mix them: facilities user, mail, daemon, auth,
+# syslog, cron, authpriv, local0-7; mostly info and notice, some warnings and errors.
+_FACILITIES = (1, 2, 3, 4, 5, 9, 10, 16, 17, 18, 19, 20, 21, 22, 23)
+_SEVERITIES = (6,) * 10 + (5,) * 4 + (4,) * 3 + (3,) * 2 + (7, 2)
+
+
+def with_pri(path: Path) -> tuple[Path, int]:
+    """The input with a ``<PRI>`` before each line, as every network sender
+    (``logger``, rsyslog's ``omfwd``) puts it: made once beside the input
+    (seeded, so the same bytes every run). (path, bytes)"""
+    out = path.with_name(path.stem + "-pri.log")
+    if out.exists() and out.stat().st_mtime >= path.stat().st_mtime:
+        return out, out.stat().st_size
+    rnd = random.Random(1)
+    pris = [b"<%d>" % (8 * rnd.choice(_FACILITIES) + rnd.choice(_SEVERITIES)) for _ in range(4099)]
+    tmp = out.with_suffix(".tmp")
+    with open(path, "rb") as src, open(tmp, "wb") as dst:
+        i = 0
+        while block := src.readlines(1 << 22):
+            dst.write(b"".join(pris[(i + k) % 4099] + line for k, line in enumerate(block)))
+            i += len(block)
+    os.replace(tmp, out)
+    return out, out.stat().st_size
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size-mb", type=float, default=200, help="input size in MB (the issue's goal: 1000) [200]")
@@ -166,11 +196,16 @@ def main() -> int:
     ap.add_argument("--relay-arg", action="append", default=[], help="extra argument for the relay, repeatable")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directories and logs")
     ap.add_argument("--work-dir", default=None, help="where the scratch directories go [system temp]")
+    ap.add_argument("--no-pri", action="store_true",
+                    help="send the file's lines as they are, with no <PRI> (as no network sender does)")
     ap.add_argument("--syslog-ng-root", default="", help=argparse.SUPPRESS)   # (find_daemon reads it)
     args = ap.parse_args()
     path, size, lines = input_file(args.size_mb)
+    if not args.no_pri:
+        path, size = with_pri(path)
     warm(path)
-    print(f"syslog over TCP, {size / MB:.0f} MB, {lines:,} lines, newline-framed, one connection", flush=True)
+    print(f"syslog over TCP, {size / MB:.0f} MB, {lines:,} lines, newline-framed, one connection, "
+          f"{'no PRI' if args.no_pri else 'each line with a <PRI>'}", flush=True)
     rs, hs, rc, hc = [], [], [], []   # lines/s; CPU µs per line, every process of the side
     for run in range(1, args.repeat + 1):
         print(f"run {run}:", flush=True)
