@@ -211,39 +211,28 @@ class JournalReader:
             self.skip -= n
             data = data[n:]
         self.buf += data
-        entries = []
-        try:
-            while True:
-                more, used = journal.parse(self.buf)
-                entries += more
-                self.buf = self.buf[used:]
-                if not self.drop_oversized():
-                    break
-        except journal.ExportFormatError as exc:
-            # journalctl wrote something else: start it again after the last good entry.
-            self.counts["errors"] += 1
-            log.error("journalctl wrote something that is not the export format (%s); it is started again "
-                      "after the last entry read.", exc)
-            self.stop()
-            self.restart_at = time.monotonic() + RESTART_S
-            return [], self.read_cursor, False
-        rows = []
-        for entry in entries:
-            if self.filter.excluded(entry):
-                cursor = next((v for k, v in entry if k == "__CURSOR"), None)
-                if cursor is not None:
-                    self.read_cursor = cursor.decode("ascii", "replace")
-                self.counts["excluded"] += 1
-                continue
-            numberings = len(self.after)
-            row = journal.to_row(entry, received, self.host, self.app, self.source, self.after, self.max_value)
-            if row is None:
+        rows: list[tuple] = []
+        while True:
+            t = journal.take(self.buf, received, self.host, self.app, self.source, self.filter, self.after,
+                             self.first, self.max_value)
+            rows += t.rows
+            self.buf = self.buf[t.used:]
+            if t.cursor is not None:
+                self.read_cursor = t.cursor
+            self.counts["excluded"] += t.excluded
+            self.counts["errors"] += t.errors
+            if t.error is not None:
+                # journalctl wrote something else: start it again after the last good entry
+                # (the rows before it are sent and their cursor committed as usual).
                 self.counts["errors"] += 1
-                continue
-            if len(self.after) > numberings:   # a numbering first seen: where its spans start
-                self.first.setdefault(next(reversed(self.after)), row[9][journal.AFTER] + 1)
-            self.read_cursor = next(v for k, v in entry if k == "__CURSOR").decode("ascii")
-            rows.append(row)
+                log.error("journalctl wrote something that is not the export format (%s); it is started again "
+                          "after the last entry read.", t.error)
+                self.stop()
+                self.restart_at = time.monotonic() + RESTART_S
+                self.counts["entries"] += len(rows)
+                return rows, self.read_cursor, False
+            if not self.drop_oversized():
+                break
         self.counts["entries"] += len(rows)
         return rows, self.read_cursor, True   # more may wait: the next turn looks without sleeping
 
