@@ -468,8 +468,9 @@ class Tailer:
                 return
         self.took += 1
         received, opened = now_ns(), time.monotonic()
+        container = self.ct_kind.get(chunk.key, False)   # found a container log (container_meta): input "container"
         while chunk is not None:    # a job is cut at batch_events lines: one full frame
-            chunk = self.job.add(chunk, received, opened, self.cfg.batch_events - self.job.lines)
+            chunk = self.job.add(chunk, received, opened, self.cfg.batch_events - self.job.lines, container)
             if self.job.lines >= self.cfg.batch_events or self.job.nbytes >= self.cfg.batch_bytes:
                 self.dispatch()
 
