@@ -271,10 +271,24 @@ def test_metrics_count_events_bytes_and_errors_per_input(tmp_path, procs, buck):
 
 
 def children(pid: int) -> list[int]:
+    """The processes ``pid`` started, and theirs (the tailer's journal reader process runs journalctl)."""
     out = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        out += [int(c) for c in (task / "children").read_text().split()]
-    return out
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            out += [int(c) for c in (task / "children").read_text().split()]
+    except OSError:     # it ended meanwhile
+        pass
+    return out + [g for c in out for g in children(c)]
+
+
+def journalctl_of(pid: int) -> int:
+    """The journalctl the tailer ``pid`` runs, once it runs."""
+    def find():
+        found = [c for c in children(pid) if Path(f"/proc/{c}/comm").exists()
+                 and Path(f"/proc/{c}/comm").read_text().strip() == "journalctl"]
+        assert len(found) <= 1, found
+        return found[0] if found else None
+    return poll_until(find, what="the tailer's journalctl")
 
 
 def written(pid: int) -> int:
@@ -288,9 +302,7 @@ def test_journalctl_killed_is_started_again_after_the_last_entry_read(tmp_path, 
     write_journal(m.dir / "x.journal", numbered(10))
     t = m.start()
     m.check(set(range(10)))
-    journalctl = [c for c in children(t.p.pid) if Path(f"/proc/{c}/comm").read_text().strip() == "journalctl"]
-    assert len(journalctl) == 1
-    os.kill(journalctl[0], signal.SIGKILL)    # the tailer's own child, by its pid
+    os.kill(journalctl_of(t.p.pid), signal.SIGKILL)    # the tailer's own journalctl, by its pid
     poll_until(lambda: "journalctl stopped" in t.output(), what="the tailer to notice journalctl ended")
     write_journal(m.dir / "x.journal", numbered(10, start=10))
     m.check(set(range(20)))
@@ -318,7 +330,7 @@ def test_without_the_spool_the_cursor_waits_for_a_buck(tmp_path, procs, buck):
         proc.stop()                                   # no buck takes anything
     write_journal(m.dir / "x.journal", numbered(20))
     t = m.start()
-    (child,) = [c for c in children(t.p.pid) if Path(f"/proc/{c}/comm").read_text().strip() == "journalctl"]
+    child = journalctl_of(t.p.pid)
     poll_until(lambda: written(child) > 20 * 300, what="journalctl to write the entries")
     poll_until(lambda: m.stats().get("bucks_connected") == 0, what="the tailer's stats")
     t.stop()
