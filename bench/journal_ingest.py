@@ -20,10 +20,15 @@ from export-format input (``bench/journal_read.py``'s cache under
 3. ``parse+to_row``: the same with what the reader did before
    ``journal.take``: ``journal.parse``, ``Filter.excluded`` and
    ``journal.to_row`` per entry (the before of the same run).
+4. ``worker``: what the tailer runs now, ``JournalWorker``: 2. in a worker
+   process, this one taking its frames (``read_frames``). CPU us/entry is
+   this process's (the tailer loop's share); ``+worker`` adds the worker's
+   and its journalctl's. Its wall time includes the worker's start (a
+   Python start-up, a tenth of a second or so).
 
 Printed per path: entries/s (wall), CPU us/entry of this process, and the
 ratios journalctl / path (wall) and the speed-up of ``take`` over
-``parse+to_row`` (CPU). ``bench/journal_read.py`` measures the whole tailer
+``parse+to_row`` and of ``worker`` over ``parse+to_row`` (this process's CPU). ``bench/journal_read.py`` measures the whole tailer
 into two bucks.
 """
 
@@ -31,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import select
 import statistics
 import subprocess
@@ -48,7 +54,7 @@ from journal_read import journal_dir  # noqa: E402
 from helios import codec  # noqa: E402
 from helios.gctune import tune_gc  # noqa: E402
 from helios.tail import journal  # noqa: E402
-from helios.tail.journal_reader import JournalReader  # noqa: E402
+from helios.tail.journal_reader import JournalReader, JournalWorker  # noqa: E402
 
 BATCH = 500
 
@@ -114,6 +120,27 @@ def bench_reader(d: Path, n: int, way) -> tuple[float, float]:
         journal.take = real
 
 
+def bench_worker(d: Path, n: int) -> tuple[float, float, float]:
+    """Wall and own CPU seconds to take ``n`` entries' frames from a ``JournalWorker``; and the
+    worker's CPU seconds (its journalctl's included)."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0, c0 = time.monotonic(), time.process_time()
+    reader = JournalWorker(str(d), {}, "beginning", journal.Filter(), "bench-host", "bench",
+                           environment="bench", batch_events=BATCH)
+    got = 0
+    try:
+        while got < n:
+            frames, sizes, _, more = reader.read_frames(time.time_ns())
+            got += sum(sizes)
+            if not more:
+                select.select([reader.fileno()], [], [], 0.05)
+        wall, cpu = time.monotonic() - t0, time.process_time() - c0
+    finally:
+        reader.close()
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, cpu, (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--entries", type=int, default=200_000)
@@ -124,11 +151,15 @@ def main() -> int:
     f = d / "bench.journal"
     tune_gc()   # as the tailer
     ways = {"take": journal.take, "parse+to_row": old_take}
-    res: dict[str, list[tuple[float, float]]] = {"journalctl": [], **{k: [] for k in ways}}
+    res: dict[str, list[tuple[float, float]]] = {"journalctl": [], **{k: [] for k in ways}, "worker": []}
+    worker_total = []
     for r in range(args.repeat):
         res["journalctl"].append(bench_journalctl(f))
         for name, way in ways.items():
             res[name].append(bench_reader(d, n, way))
+        w, c, wc = bench_worker(d, n)
+        res["worker"].append((w, c))
+        worker_total.append(c + wc)
         print(f"run {r + 1}: " + "; ".join(f"{k} {n / w:,.0f} entries/s, {c * 1e6 / n:.1f} CPU us/entry"
                                            for k, v in res.items() for w, c in v[-1:]), flush=True)
     med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in res.items()}
@@ -137,8 +168,11 @@ def main() -> int:
     for k, (w, c) in med.items():
         print(f"  {k:13} {n / w:>10,.0f} entries/s  {c * 1e6 / n:5.1f} CPU us/entry"
               + ("" if k == "journalctl" else f"  journalctl / this (wall) {jw / w:.2f}"))
-    print(f"take / parse+to_row: CPU {med['parse+to_row'][1] / med['take'][1]:.2f}x less, "
-          f"wall {med['parse+to_row'][0] / med['take'][0]:.2f}x faster")
+    print(f"  {'+worker':13} {'':>10}             {statistics.median(worker_total) * 1e6 / n:5.1f} CPU us/entry "
+          "(the worker and its journalctl too)")
+    for k in ("take", "worker"):
+        print(f"{k} / parse+to_row: this process's CPU {med['parse+to_row'][1] / med[k][1]:.2f}x less, "
+              f"wall {med['parse+to_row'][0] / med[k][0]:.2f}x faster")
     return 0
 
 

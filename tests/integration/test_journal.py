@@ -310,6 +310,28 @@ def test_journalctl_killed_is_started_again_after_the_last_entry_read(tmp_path, 
                what="one restart, every entry read once")
 
 
+def test_the_journal_reader_process_killed_loses_and_duplicates_nothing(tmp_path, procs, buck):
+    """The journal is parsed and encoded in a worker process; killed in the
+    middle of a backlog, the tailer reads on by itself from the last cursor
+    it took, and says so."""
+    m = Mesh(tmp_path, procs, buck, extra=["--batch-events", "500"])
+    write_journal(m.dir / "x.journal", numbered(30_000))
+    t = m.start()
+
+    def reader():
+        found = [c for c in children(t.p.pid)
+                 if b"helios.tail.journal_reader" in Path(f"/proc/{c}/cmdline").read_bytes()]
+        return found[0] if found else None
+    worker = poll_until(reader, what="the tailer's journal reader process")
+    poll_until(lambda: m.stats().get("journal_entries", 0) > 0, timeout=60, what="entries read")
+    os.kill(worker, signal.SIGKILL)
+    poll_until(lambda: "The journal reader process failed" in t.output(), what="the tailer to say so")
+    assert len(m.held()[0]) < 30_000, "the kill came after the end: the case proves nothing"
+    write_journal(m.dir / "x.journal", numbered(100, start=30_000))
+    m.check(set(range(30_100)), timeout=180)
+    assert t.alive()
+    poll_until(lambda: m.stats().get("journal_entries", 0) >= 30_100, what="the count of entries read going on")
+
 def test_starting_at_the_end_skips_what_was_there_and_misses_nothing_written_after(tmp_path, procs, buck):
     m = Mesh(tmp_path, procs, buck, extra=["--journal-start-at", "end"])
     write_journal(m.dir / "x.journal", numbered(10))
