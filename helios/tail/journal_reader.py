@@ -1,8 +1,10 @@
 """Follow the systemd journal through ``journalctl -o export --follow``.
 
 As Vector does: a ``journalctl`` child process writes the export format
-(``helios.tail.journal``) to a pipe that the tailer reads without blocking,
-a turn at a time like its files. Where it starts:
+(``helios.tail.journal``) to a pipe that a ``JournalReader`` reads without
+blocking, a turn at a time. The tailer runs the reader in a worker process
+(``JournalWorker``), which parses and encodes the entries into frames; its
+loop takes whole frames and stays with its files. Where it starts:
 
 - after the committed cursor (``--after-cursor``), when the positions have one;
 - else, with ``start_at = "beginning"``, at the oldest entry (``--no-tail``);
