@@ -428,9 +428,13 @@ def _work(pipe: Pipe, a: dict) -> None:
     """A worker's life: read the journal, send frames and where they end, until the pipe closes."""
     logging.basicConfig(level=a["log_level"], stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    reader = JournalReader(a["directory"], a["saved"], "beginning", journal.Filter(**{
-        k: tuple(v) for k, v in a["filter"].items()}), a["host"], a["app"], a["command"], a["max_value"],
-        a["environment"], a["batch_events"])
+    try:
+        reader = JournalReader(a["directory"], a["saved"], "beginning", journal.Filter(**{
+            k: tuple(v) for k, v in a["filter"].items()}), a["host"], a["app"], a["command"], a["max_value"],
+            a["environment"], a["batch_events"])
+    except ServiceError as exc:   # (checked by the tailer a moment ago: gone since) it reads itself, and says why
+        log.error("The journal reader process cannot start: %s.", exc)
+        return
     tune_gc()
     sent = reader.position()["cursor"]
     try:
