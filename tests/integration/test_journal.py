@@ -332,6 +332,28 @@ def test_the_journal_reader_process_killed_loses_and_duplicates_nothing(tmp_path
     assert t.alive()
     poll_until(lambda: m.stats().get("journal_entries", 0) >= 30_100, what="the count of entries read going on")
 
+def test_a_files_line_goes_out_while_a_big_journal_is_read(tmp_path, procs, buck):
+    """The journal's backlog is parsed and encoded in a worker process; the
+    tailer's loop reads its files on meanwhile."""
+    log = tmp_path / "app.log"
+    log.write_bytes(b"")
+    m = Mesh(tmp_path, procs, buck, extra=["--path", str(log)])
+    write_journal(m.dir / "x.journal", numbered(100_000))
+    m.start()
+    stats = m.b[0][2] / "stats.json"
+
+    def kinds():
+        try:
+            return {k: v["events"] for k, v in (json.loads(stats.read_text()).get("inputs") or {}).items()}
+        except (OSError, ValueError):
+            return {}
+    poll_until(lambda: kinds().get("journal", 0) > 0, timeout=60, what="the journal's first entries in buck a")
+    with open(log, "ab") as f:
+        f.write(b"Nov 23 10:00:00 web-1 app[42]: a line written while the journal is read\n")
+    got = poll_until(lambda: (k := kinds()).get("file", 0) >= 1 and k, timeout=60, what="the file's line in buck a")
+    assert got.get("journal", 0) < 100_000, "the journal was all read first: the case proves nothing"
+    m.check(set(range(100_000)), timeout=180)
+
 def test_starting_at_the_end_skips_what_was_there_and_misses_nothing_written_after(tmp_path, procs, buck):
     m = Mesh(tmp_path, procs, buck, extra=["--journal-start-at", "end"])
     write_journal(m.dir / "x.journal", numbered(10))
