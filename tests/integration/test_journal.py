@@ -281,6 +281,21 @@ def children(pid: int) -> list[int]:
     return out + [g for c in out for g in children(c)]
 
 
+def reader_process(pid: int) -> int:
+    """The tailer ``pid``'s journal reader process, once it runs."""
+    def find():
+        found = [c for c in children(pid) if b"helios.tail.journal_reader" in Path(f"/proc/{c}/cmdline").read_bytes()]
+        return found[0] if found else None
+    return poll_until(find, what="the tailer's journal reader process")
+
+
+def gone_or_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] in ("Z", "X")
+    except OSError:
+        return True
+
+
 def journalctl_of(pid: int) -> int:
     """The journalctl the tailer ``pid`` runs, once it runs."""
     def find():
@@ -317,12 +332,7 @@ def test_the_journal_reader_process_killed_loses_and_duplicates_nothing(tmp_path
     m = Mesh(tmp_path, procs, buck, extra=["--batch-events", "500"])
     write_journal(m.dir / "x.journal", numbered(30_000))
     t = m.start()
-
-    def reader():
-        found = [c for c in children(t.p.pid)
-                 if b"helios.tail.journal_reader" in Path(f"/proc/{c}/cmdline").read_bytes()]
-        return found[0] if found else None
-    worker = poll_until(reader, what="the tailer's journal reader process")
+    worker = reader_process(t.p.pid)
     poll_until(lambda: m.stats().get("journal_entries", 0) > 0, timeout=60, what="entries read")
     os.kill(worker, signal.SIGKILL)
     poll_until(lambda: "The journal reader process failed" in t.output(), what="the tailer to say so")
@@ -331,6 +341,21 @@ def test_the_journal_reader_process_killed_loses_and_duplicates_nothing(tmp_path
     m.check(set(range(30_100)), timeout=180)
     assert t.alive()
     poll_until(lambda: m.stats().get("journal_entries", 0) >= 30_100, what="the count of entries read going on")
+
+def test_the_journalctl_of_a_journal_reader_process_killed_while_idle_ends_with_it(tmp_path, procs, buck):
+    """No journalctl is left behind: even idle (writing nothing, so no broken
+    pipe tells it), journalctl --follow watches its output and ends once the
+    reader holding the other end is gone."""
+    m = Mesh(tmp_path, procs, buck)
+    write_journal(m.dir / "x.journal", numbered(10))
+    t = m.start()
+    m.check(set(range(10)))
+    worker = reader_process(t.p.pid)
+    journalctl = journalctl_of(worker)
+    os.kill(worker, signal.SIGKILL)
+    poll_until(lambda: gone_or_zombie(journalctl), what="the worker's journalctl to end with it")
+    write_journal(m.dir / "x.journal", numbered(10, start=10))
+    m.check(set(range(20)))     # read on by the tailer itself
 
 def test_a_files_line_goes_out_while_a_big_journal_is_read(tmp_path, procs, buck):
     """The journal's backlog is parsed and encoded in a worker process; the
