@@ -374,8 +374,8 @@ def take(data: bytes, received: int, host: str, app: str, source: str, filter: F
 
     Most entries are text fields only, names not repeated, values short:
     such an entry is decoded and split into a dict at once (in C), and its
-    row made from that dict, the dict itself becoming the fields (about a
-    fifth of the CPU of ``parse`` and ``to_row``; bench/journal_ingest.py).
+    row made from that dict, the dict itself becoming the fields (about
+    half the CPU of ``parse`` and ``to_row``; bench/journal_ingest.py).
     Any other entry goes the field-by-field way, with the same result."""
     rows: list[tuple] = []
     pos = used = excluded = errors = 0
