@@ -658,7 +658,8 @@ class Tailer:
     @staticmethod
     def journal_keys(cfg) -> tuple:
         return (cfg.journal, cfg.journal_dir, cfg.journal_include_units, cfg.journal_include_identifiers,
-                cfg.journal_exclude_units, cfg.journal_exclude_identifiers, cfg.host, cfg.app)
+                cfg.journal_exclude_units, cfg.journal_exclude_identifiers, cfg.host, cfg.app,
+                cfg.environment, cfg.batch_events, cfg.max_line_bytes)   # (the last three: its worker encodes)
 
     def reload_journal(self, cfg) -> None:
         """A reload that changes the journal keys starts journalctl again from
