@@ -426,6 +426,25 @@ def test_sighup_applies_new_journal_filters_from_the_cursor(tmp_path, procs, buc
     poll_until(lambda: m.stats().get("journal_excluded") == 5, what="the db entries left out")
 
 
+def test_sighup_with_a_new_environment_sends_the_next_entries_there(tmp_path, procs, buck):
+    """The journal's frames are made in its worker: a reload that changes the
+    environment starts it again, so no frame keeps the old one."""
+    m = Mesh(tmp_path, procs, buck)
+    conf = tmp_path / "tailer.toml"
+    conf.write_text(f'[tailer]\njournal_dir = "{m.dir}"\nenvironment = "prod"\n')
+    write_journal(m.dir / "x.journal", numbered(5))
+    args = [a for a in m.args() if a not in ("--env", "prod")] + ["--config", str(conf)]
+    t = procs(*args, name="tailer")
+    data = m.b[0][2]
+    poll_until(lambda: len(buck_events(data, "prod")[0]) >= 5, timeout=60, what="the first entries in prod")
+    conf.write_text(f'[tailer]\njournal_dir = "{m.dir}"\nenvironment = "staging"\n')
+    t.p.send_signal(signal.SIGHUP)
+    poll_until(lambda: t.output().count("Tailer reads") == 2, what="the journal's worker started again")
+    write_journal(m.dir / "x.journal", numbered(5, start=5))
+    poll_until(lambda: {number_of(e.message) for e in buck_events(data, "staging")[0]} == set(range(5, 10)),
+               timeout=60, what="the next entries in staging")
+    assert {number_of(e.message) for e in buck_events(data, "prod")[0]} == set(range(5))
+
 def test_a_core_dump_sized_field_is_left_out_and_named_not_a_batch_no_buck_takes(tmp_path, procs, buck):
     m = Mesh(tmp_path, procs, buck, extra=["--max-line-bytes", "65536"])
     small = numbered(1, 0, COREDUMP=bytes(range(256)) * 1024)     # 256 KiB of binary: read whole, then cut
