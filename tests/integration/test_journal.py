@@ -330,17 +330,18 @@ def test_the_journal_reader_process_killed_loses_and_duplicates_nothing(tmp_path
     middle of a backlog, the tailer reads on by itself from the last cursor
     it took, and says so."""
     m = Mesh(tmp_path, procs, buck, extra=["--batch-events", "500"])
-    write_journal(m.dir / "x.journal", numbered(30_000))
+    write_journal(m.dir / "x.journal", numbered(100_000))
     t = m.start()
     worker = reader_process(t.p.pid)
     poll_until(lambda: m.stats().get("journal_entries", 0) > 0, timeout=60, what="entries read")
     os.kill(worker, signal.SIGKILL)
     poll_until(lambda: "The journal reader process failed" in t.output(), what="the tailer to say so")
-    assert len(m.held()[0]) < 30_000, "the kill came after the end: the case proves nothing"
-    write_journal(m.dir / "x.journal", numbered(100, start=30_000))
-    m.check(set(range(30_100)), timeout=180)
+    assert len(m.held()[0]) < 100_000, "the kill came after the end: the case proves nothing"
+    write_journal(m.dir / "x.journal", numbered(100, start=100_000))
+    m.check(set(range(100_100)), timeout=180)
     assert t.alive()
-    poll_until(lambda: m.stats().get("journal_entries", 0) >= 30_100, what="the count of entries read going on")
+    poll_until(lambda: m.stats().get("journal_entries", 0) >= 100_100, what="the count of entries read going on")
+
 
 def test_the_journalctl_of_a_journal_reader_process_killed_while_idle_ends_with_it(tmp_path, procs, buck):
     """No journalctl is left behind: even idle (writing nothing, so no broken
