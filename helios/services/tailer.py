@@ -372,7 +372,7 @@ class Tailer:
 
     @staticmethod
     def encoders(cfg) -> int:
-        """Encoder processes: none when only the journal is read (its entries are encoded here)."""
+        """Encoder processes: none when only the journal is read (it has its own: helios.tail.journal_reader)."""
         return cfg.encoders if cfg.paths or cfg.kubernetes else 0
 
     @staticmethod
@@ -468,8 +468,9 @@ class Tailer:
                 return
         self.took += 1
         received, opened = now_ns(), time.monotonic()
+        container = self.ct_kind.get(chunk.key, False)   # found a container log (container_meta): input "container"
         while chunk is not None:    # a job is cut at batch_events lines: one full frame
-            chunk = self.job.add(chunk, received, opened, self.cfg.batch_events - self.job.lines)
+            chunk = self.job.add(chunk, received, opened, self.cfg.batch_events - self.job.lines, container)
             if self.job.lines >= self.cfg.batch_events or self.job.nbytes >= self.cfg.batch_bytes:
                 self.dispatch()
 
@@ -642,20 +643,23 @@ class Tailer:
         if not (cfg.journal or cfg.journal_dir):
             return None
         from helios.tail.journal import Filter
-        from helios.tail.journal_reader import JournalReader, source_name
+        from helios.tail.journal_reader import JournalWorker, source_name
 
         filt = Filter(tuple(cfg.journal_include_units), tuple(cfg.journal_include_identifiers),
                       tuple(cfg.journal_exclude_units), tuple(cfg.journal_exclude_identifiers))
-        reader = JournalReader(cfg.journal_dir, self.positions.journal.get(source_name(cfg.journal_dir), {}),
+        # Parsed and encoded in a worker process: this loop takes frames (helios.tail.journal_reader).
+        reader = JournalWorker(cfg.journal_dir, self.positions.journal.get(source_name(cfg.journal_dir), {}),
                                cfg.journal_start_at or cfg.start_at, filt, self.host, cfg.app,
-                               max_value=cfg.max_line_bytes)
+                               max_value=cfg.max_line_bytes, environment=cfg.environment,
+                               batch_events=cfg.batch_events)
         log.info("Tailer reads %s with %s.", cfg.journal_dir or "the local journal", " ".join(reader.command()))
         return reader
 
     @staticmethod
     def journal_keys(cfg) -> tuple:
         return (cfg.journal, cfg.journal_dir, cfg.journal_include_units, cfg.journal_include_identifiers,
-                cfg.journal_exclude_units, cfg.journal_exclude_identifiers, cfg.host, cfg.app)
+                cfg.journal_exclude_units, cfg.journal_exclude_identifiers, cfg.host, cfg.app,
+                cfg.environment, cfg.batch_events, cfg.max_line_bytes)   # (the last three: its worker encodes)
 
     def reload_journal(self, cfg) -> None:
         """A reload that changes the journal keys starts journalctl again from
@@ -672,15 +676,12 @@ class Tailer:
         """Read one turn of journal entries; spool them, then commit their
         cursor, then send them (as ``deliver`` does for lines). True if more waits."""
         j = self.journal
-        rows, cursor, more = j.read(now_ns())
-        position = j.position()   # taken with the rows: what is committed once they are spooled
+        frames, sizes, cursor, more = j.read_frames(now_ns())
+        position = j.position()   # taken with the frames: what is committed once they are spooled
         self.counts.update({"journal_" + k: v for k, v in j.counts.items()})
-        if not rows and cursor == self.positions.journal.get(j.source, {}).get("cursor", ""):
+        if not frames and cursor == self.positions.journal.get(j.source, {}).get("cursor", ""):
             return more
-        env, n, counts = self.cfg.environment, self.cfg.batch_events, self.counts
-        frames = [codec.encode_rows(env, self.host, rows[i:i + n], min(r[1] for r in rows[i:i + n]),
-                                    max(r[1] for r in rows[i:i + n]), input="journal") for i in range(0, len(rows), n)]
-        sizes = [len(rows[i:i + n]) for i in range(0, len(rows), n)]
+        env, counts = self.cfg.environment, self.counts
         if self.spool is not None:
             for frame in frames:
                 self.spool.append(env, frame)

@@ -60,7 +60,7 @@ class Settings:
     timezone: str
     batch_events: int
     parse: tuple = ()    # [[tailer.parse]] tables: per-path zone, rules (helios.parsing.profiles)
-    containers: tuple = ()  # container log roots: their files' frames say input "container", the others "file"
+    containers: tuple = ()  # container log roots: their files' frames say input "container" (and Job.containers')
 
 
 @dataclass
@@ -73,8 +73,12 @@ class Job:
     lines: int = 0       # newlines in the chunks: close enough to the events they make
     nbytes: int = 0
     opened: float = 0.0  # monotonic time of its first chunk
+    # Contents the tailer found to be container logs outside the container roots (a Docker or
+    # CRI first line, or a [[tailer.parse]] format): their frames say input "container" too.
+    containers: set[bytes] = field(default_factory=set)
 
-    def add(self, chunk: Chunk, received: int, opened: float, room: int | None = None) -> Chunk | None:
+    def add(self, chunk: Chunk, received: int, opened: float, room: int | None = None,
+            container: bool = False) -> Chunk | None:
         """Add a chunk; with ``room``, only its first ``room`` lines if it is
         a fast-path chunk of more: returns the rest (None if it all went in),
         for the next job. A job cut at ``batch_events`` lines makes one full
@@ -91,6 +95,8 @@ class Job:
                 chunk, rest = _cut(chunk, room, lines)
                 lines = room
         self.chunks.append((chunk, received))
+        if container:
+            self.containers.add(chunk.key)
         self.commits[chunk.key] = chunk.end
         self.lines += lines
         self.nbytes += len(chunk.data)
@@ -135,7 +141,9 @@ class Encoder:
         self.profiles = Profiles(settings.format, settings.host, settings.app, settings.timezone, settings.parse)
         self.roots = tuple(settings.containers)    # (a list, once it crossed to a worker as JSON)
 
-    def encode(self, chunks: list[tuple[Chunk, int]]) -> Result:
+    def encode(self, chunks: list[tuple[Chunk, int]], containers: set[bytes] | frozenset = frozenset()) -> Result:
+        """Frames of ``chunks``; those of ``containers`` (content keys) and of
+        files under the container roots say input "container", the others "file"."""
         groups: dict[tuple[str, str], list[tuple]] = {}  # (environment, input kind) -> runs (codec.encode_runs)
         line_bytes = 0
         read = dropped = 0
@@ -143,7 +151,7 @@ class Encoder:
         for chunk, received in chunks:
             parser = self.profiles.parser(chunk.path)
             env = self.profiles.environment(chunk.path, self.s.environment)
-            kind = "container" if roots and chunk.path.startswith(roots) else "file"   # the frames' input kind
+            kind = "container" if chunk.key in containers or roots and chunk.path.startswith(roots) else "file"
             cols = parser.parse_chunk(chunk.data, received)
             moved = parser.environments      # lines a rule sends to another environment
             read += len(cols.lines)
@@ -296,20 +304,21 @@ def _merged(mine: dict | None, parsed: dict | None) -> dict | None:
 # are (``Pipe.send_raw``; see helios.workerprocs).
 
 
-def _send_job(pipe: Pipe, chunks: list[tuple[Chunk, int]]) -> None:
-    pipe.send(msgpack.packb([(c.path, c.key, c.offset, c.end, len(c.data), c.messages, c.offsets, c.fields, r)
-                             for c, r in chunks], use_bin_type=True))
+def _send_job(pipe: Pipe, chunks: list[tuple[Chunk, int]], containers: set[bytes] | frozenset = frozenset()) -> None:
+    pipe.send(msgpack.packb([[(c.path, c.key, c.offset, c.end, len(c.data), c.messages, c.offsets, c.fields, r)
+                              for c, r in chunks], list(containers)], use_bin_type=True))
     for c, _ in chunks:
         if c.data:
             pipe.send_raw(c.data)
 
 
-def _recv_job(pipe: Pipe) -> list[tuple[Chunk, int]]:
-    """The next job (raises EOFError or OSError once the tailer let go)."""
+def _recv_job(pipe: Pipe) -> tuple[list[tuple[Chunk, int]], set[bytes]]:
+    """The next job's chunks and container keys (raises EOFError or OSError once the tailer let go)."""
     out = []
-    for p, k, o, e, n, m, offs, f, r in msgpack.unpackb(pipe.recv(), raw=False, use_list=True):
+    chunks, containers = msgpack.unpackb(pipe.recv(), raw=False, use_list=True)
+    for p, k, o, e, n, m, offs, f, r in chunks:
         out.append((Chunk(p, k, o, e, pipe.recv_exact(n), m, offs, f), r))
-    return out
+    return out, set(containers)
 
 
 def _work(pipe: Pipe, settings: Settings) -> None:
@@ -318,10 +327,10 @@ def _work(pipe: Pipe, settings: Settings) -> None:
     tune_gc()
     while True:
         try:
-            chunks = _recv_job(pipe)
+            chunks, containers = _recv_job(pipe)
         except (EOFError, OSError):
             return
-        r = encoder.encode(chunks)
+        r = encoder.encode(chunks, containers)
         try:
             pipe.send(msgpack.packb([r.frames, r.lines, r.line_bytes, r.dropped, r.envs, r.sizes],
                                     use_bin_type=True))
@@ -380,16 +389,16 @@ class Workers:
         while self.conns and len(self.pending) >= self.depth * len(self.conns):
             done.append(self._take_oldest())
         if not self.conns:  # none started, or one failed
-            self.pending.append((job, None, self.encoder.encode(job.chunks)))
+            self.pending.append((job, None, self.encoder.encode(job.chunks, job.containers)))
             return done + self.ready()
         conn = self.conns[self.turn % len(self.conns)]
         self.turn += 1
         try:
-            _send_job(conn, job.chunks)
+            _send_job(conn, job.chunks, job.containers)
             self.pending.append((job, conn, None))
         except (OSError, ValueError) as exc:
             self._lost(conn, exc)
-            self.pending.append((job, None, self.encoder.encode(job.chunks)))
+            self.pending.append((job, None, self.encoder.encode(job.chunks, job.containers)))
         return done + self.ready()
 
     def ready(self) -> list[tuple[Job, Result]]:
@@ -413,7 +422,7 @@ class Workers:
                 result = Result(*msgpack.unpackb(conn.recv(), raw=False))
             except (EOFError, OSError) as exc:
                 self._lost(conn, exc)
-                result = self.encoder.encode(job.chunks)
+                result = self.encoder.encode(job.chunks, job.containers)
         return job, result
 
     def _lost(self, conn: Pipe, exc: Exception) -> None:
@@ -422,7 +431,7 @@ class Workers:
         log.error("A tailer encoder process failed (%s); the tailer encodes by itself from now on.",
                   exc or type(exc).__name__)
         self.close()
-        self.pending = deque((j, None, r if r is not None else self.encoder.encode(j.chunks))
+        self.pending = deque((j, None, r if r is not None else self.encoder.encode(j.chunks, j.containers))
                              for j, _, r in self.pending)
 
     def close(self) -> None:

@@ -1,8 +1,10 @@
 """Follow the systemd journal through ``journalctl -o export --follow``.
 
 As Vector does: a ``journalctl`` child process writes the export format
-(``helios.tail.journal``) to a pipe that the tailer reads without blocking,
-a turn at a time like its files. Where it starts:
+(``helios.tail.journal``) to a pipe that a ``JournalReader`` reads without
+blocking, a turn at a time. The tailer runs the reader in a worker process
+(``JournalWorker``), which parses and encodes the entries into frames; its
+loop takes whole frames and stays with its files. Where it starts:
 
 - after the committed cursor (``--after-cursor``), when the positions have one;
 - else, with ``start_at = "beginning"``, at the oldest entry (``--no-tail``);
@@ -26,17 +28,27 @@ with a sentence saying which (``ServiceError``).
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
+import json
 import logging
 import os
+import select
 import shutil
+import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import msgpack
+
+from helios import codec
 from helios.errors import ServiceError
+from helios.gctune import tune_gc
 from helios.tail import journal
+from helios.workerprocs import Pipe, close_workers, start_worker
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +90,10 @@ def check(directory: str, command: str = "journalctl") -> str:
 
 class JournalReader:
     def __init__(self, directory: str, saved: dict, start_at: str, filter: journal.Filter,
-                 host: str, app: str, command: str = "journalctl", max_value: int = journal.MAX_VALUE) -> None:
+                 host: str, app: str, command: str = "journalctl", max_value: int = journal.MAX_VALUE,
+                 environment: str = "", batch_events: int = 500, run: bool = True) -> None:
         self.directory = directory
+        self.environment, self.batch_events = environment, batch_events
         self.exe = check(directory, command)
         self.filter = filter
         self.max_value = max_value
@@ -104,7 +118,8 @@ class JournalReader:
         self.buf = b""
         self.restart_at = 0.0
         self.counts = {"entries": 0, "excluded": 0, "bytes": 0, "errors": 0, "restarts": 0}
-        self.start()
+        if run:     # (not: where to start is all that is asked, for a worker to start there)
+            self.start()
 
     def base_args(self) -> list[str]:
         args = [self.exe, "-o", "export", "--no-pager"]
@@ -211,41 +226,36 @@ class JournalReader:
             self.skip -= n
             data = data[n:]
         self.buf += data
-        entries = []
-        try:
-            while True:
-                more, used = journal.parse(self.buf)
-                entries += more
-                self.buf = self.buf[used:]
-                if not self.drop_oversized():
-                    break
-        except journal.ExportFormatError as exc:
-            # journalctl wrote something else: start it again after the last good entry.
-            self.counts["errors"] += 1
-            log.error("journalctl wrote something that is not the export format (%s); it is started again "
-                      "after the last entry read.", exc)
-            self.stop()
-            self.restart_at = time.monotonic() + RESTART_S
-            return [], self.read_cursor, False
-        rows = []
-        for entry in entries:
-            if self.filter.excluded(entry):
-                cursor = next((v for k, v in entry if k == "__CURSOR"), None)
-                if cursor is not None:
-                    self.read_cursor = cursor.decode("ascii", "replace")
-                self.counts["excluded"] += 1
-                continue
-            numberings = len(self.after)
-            row = journal.to_row(entry, received, self.host, self.app, self.source, self.after, self.max_value)
-            if row is None:
+        rows: list[tuple] = []
+        while True:
+            t = journal.take(self.buf, received, self.host, self.app, self.source, self.filter, self.after,
+                             self.first, self.max_value)
+            rows += t.rows
+            self.buf = self.buf[t.used:]
+            if t.cursor is not None:
+                self.read_cursor = t.cursor
+            self.counts["excluded"] += t.excluded
+            self.counts["errors"] += t.errors
+            if t.error is not None:
+                # journalctl wrote something else: start it again after the last good entry
+                # (the rows before it are sent and their cursor committed as usual).
                 self.counts["errors"] += 1
-                continue
-            if len(self.after) > numberings:   # a numbering first seen: where its spans start
-                self.first.setdefault(next(reversed(self.after)), row[9][journal.AFTER] + 1)
-            self.read_cursor = next(v for k, v in entry if k == "__CURSOR").decode("ascii")
-            rows.append(row)
+                log.error("journalctl wrote something that is not the export format (%s); it is started again "
+                          "after the last entry read.", t.error)
+                self.stop()
+                self.restart_at = time.monotonic() + RESTART_S
+                self.counts["entries"] += len(rows)
+                return rows, self.read_cursor, False
+            if not self.drop_oversized():
+                break
         self.counts["entries"] += len(rows)
         return rows, self.read_cursor, True   # more may wait: the next turn looks without sleeping
+
+    def read_frames(self, received: int) -> tuple[list[bytes], list[int], str, bool]:
+        """``read``, the rows in batch frames: (frames, their events, cursor, more waiting?)."""
+        rows, cursor, more = self.read(received)
+        frames, sizes = frames_of(rows, self.environment, self.host, self.batch_events)
+        return frames, sizes, cursor, more
 
     def drop_oversized(self) -> bool:
         """If the entry being read has a value longer than ``max_value``, put
@@ -314,3 +324,146 @@ class JournalReader:
             self.close_proc()
 
     close = stop
+
+
+def frames_of(rows: list[tuple], environment: str, host: str, n: int) -> tuple[list[bytes], list[int]]:
+    """Journal event rows in batch frames of at most ``n`` events, and each frame's count."""
+    frames, sizes = [], []
+    for i in range(0, len(rows), n):
+        part = rows[i:i + n]
+        frames.append(codec.encode_rows(environment, host, part, min(r[1] for r in part), max(r[1] for r in part),
+                                        input="journal"))
+        sizes.append(len(part))
+    return frames, sizes
+
+
+# --- in a worker process ---
+
+class JournalWorker:
+    """A ``JournalReader`` in a worker process (``helios.workerprocs``): there
+    journalctl's output is parsed, turned into events and encoded into frames
+    (about nine tenths of the journal's CPU in the tailer: bench/journal_ingest.py),
+    and the tailer's loop takes whole frames with the position they reach.
+
+    Same guarantees as in-process: the worker never commits anything; each
+    message is (frames, their events, the position after them), and the
+    tailer commits that position once it spooled those frames. Where to
+    start (the committed cursor, or the newest entry for ``start_at = "end"``)
+    is found here, before the worker starts, so a journalctl that cannot run
+    stops the tailer at start with its sentence. The worker ends when its
+    pipe does (the tailer closed it, or died: a kill -9 loses only what was
+    not committed, read again at the next start); it stops its journalctl
+    then. A worker that fails is not a loss: the tailer starts journalctl
+    again itself after the last cursor it took, and reads the journal in
+    its own process from then on, and says so."""
+
+    def __init__(self, directory: str, saved: dict, start_at: str, filter: journal.Filter,
+                 host: str, app: str, command: str = "journalctl", max_value: int = journal.MAX_VALUE,
+                 environment: str = "", batch_events: int = 500) -> None:
+        self.args = dict(directory=directory, host=host, app=app, max_value=max_value, environment=environment,
+                         batch_events=batch_events)
+        # Where to start, found here; and the reader this process falls back to.
+        self.reader = JournalReader(directory, saved, start_at, filter, host, app, command, max_value, environment,
+                                    batch_events, run=False)
+        self.source, self.exe = self.reader.source, self.reader.exe
+        self.pos = self.reader.position()
+        self.counts = dict(self.reader.counts)
+        self.local: JournalReader | None = None
+        self.conn: Pipe | None = None
+        self.proc = None
+        args = {**self.args, "filter": dataclasses.asdict(filter), "command": self.exe, "saved": self.pos,
+                "log_level": logging.getLogger().getEffectiveLevel()}
+        try:
+            self.conn, self.proc = start_worker("helios.tail.journal_reader", json.dumps(args))
+        except OSError as exc:
+            self.lost(exc)
+
+    def command(self) -> list[str]:
+        return self.reader.command()
+
+    def inventory(self, position: dict) -> list[tuple[str, SimpleNamespace]]:
+        return self.reader.inventory(position)
+
+    def position(self) -> dict:
+        return self.local.position() if self.local is not None else self.pos
+
+    def fileno(self) -> int | None:
+        return self.conn.fileno() if self.conn is not None else self.local.fileno() if self.local else None
+
+    def read_frames(self, received: int) -> tuple[list[bytes], list[int], str, bool]:
+        """What the worker sent since, a message a turn (never waits)."""
+        if self.conn is None:
+            frames, sizes, cursor, more = self.local.read_frames(received)
+            self.counts = self.local.counts
+            return frames, sizes, cursor, more
+        if not self.conn.ready():
+            return [], [], self.pos["cursor"], False
+        try:
+            frames, sizes, self.pos, self.counts = msgpack.unpackb(self.conn.recv(), raw=False)
+        except (EOFError, OSError, ValueError) as exc:
+            self.lost(exc)
+            return [], [], self.pos["cursor"], False
+        return frames, sizes, self.pos["cursor"], True
+
+    def lost(self, exc: BaseException) -> None:
+        log.error("The journal reader process failed (%s); the tailer reads the journal itself from now on, "
+                  "after the last entry it took.", exc or type(exc).__name__)
+        self.close()
+        r = self.reader     # journalctl started by its first read (and tried again later if it cannot be)
+        r.read_cursor, r.after, r.first = self.pos["cursor"], dict(self.pos["after"]), dict(self.pos["first"])
+        r.counts, r.restart_at = dict(self.counts), 0.0
+        self.local = r
+
+    def close(self) -> None:
+        if self.conn is not None:
+            close_workers([self.conn], [self.proc])
+            self.conn = self.proc = None
+        if self.local is not None:
+            self.local.close()
+
+    stop = close
+
+
+def _work(pipe: Pipe, a: dict) -> None:
+    """A worker's life: read the journal, send frames and where they end, until the pipe closes."""
+    logging.basicConfig(level=a["log_level"], stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        reader = JournalReader(a["directory"], a["saved"], "beginning", journal.Filter(**{
+            k: tuple(v) for k, v in a["filter"].items()}), a["host"], a["app"], a["command"], a["max_value"],
+            a["environment"], a["batch_events"])
+    except ServiceError as exc:   # (checked by the tailer a moment ago: gone since) it reads itself, and says why
+        log.error("The journal reader process cannot start: %s.", exc)
+        return
+    tune_gc()
+    sent = reader.position()["cursor"]
+    try:
+        while True:
+            frames, sizes, cursor, more = reader.read_frames(time.time_ns())
+            if frames or cursor != sent:
+                pipe.send(msgpack.packb([frames, sizes, reader.position(), reader.counts], use_bin_type=True))
+                sent = cursor
+            if more:
+                if pipe.ready():
+                    return      # (the tailer never writes: readable is the pipe's end)
+                continue
+            fd = reader.fileno()
+            if fd is None:      # journalctl ended: started again once restart_at is reached
+                wait = max(0.0, min(RETRY_S, reader.restart_at - time.monotonic()))
+                ready, _, _ = select.select([pipe], [], [], wait)
+            else:
+                ready, _, _ = select.select([pipe, fd], [], [])
+            if pipe in ready:
+                return
+    except (OSError, EOFError):   # the tailer let go of this worker
+        return
+    finally:
+        reader.close()
+
+
+if __name__ == "__main__":
+    # A worker: the tailer and its process group get SIGINT and SIGTERM; the
+    # tailer decides when its worker is done, by closing its pipe.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _work(Pipe.of_fd(int(sys.argv[1])), json.loads(sys.argv[2]))

@@ -271,10 +271,39 @@ def test_metrics_count_events_bytes_and_errors_per_input(tmp_path, procs, buck):
 
 
 def children(pid: int) -> list[int]:
+    """The processes ``pid`` started, and theirs (the tailer's journal reader process runs journalctl)."""
     out = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        out += [int(c) for c in (task / "children").read_text().split()]
-    return out
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            out += [int(c) for c in (task / "children").read_text().split()]
+    except OSError:     # it ended meanwhile
+        pass
+    return out + [g for c in out for g in children(c)]
+
+
+def reader_process(pid: int) -> int:
+    """The tailer ``pid``'s journal reader process, once it runs."""
+    def find():
+        found = [c for c in children(pid) if b"helios.tail.journal_reader" in Path(f"/proc/{c}/cmdline").read_bytes()]
+        return found[0] if found else None
+    return poll_until(find, what="the tailer's journal reader process")
+
+
+def gone_or_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] in ("Z", "X")
+    except OSError:
+        return True
+
+
+def journalctl_of(pid: int) -> int:
+    """The journalctl the tailer ``pid`` runs, once it runs."""
+    def find():
+        found = [c for c in children(pid) if Path(f"/proc/{c}/comm").exists()
+                 and Path(f"/proc/{c}/comm").read_text().strip() == "journalctl"]
+        assert len(found) <= 1, found
+        return found[0] if found else None
+    return poll_until(find, what="the tailer's journalctl")
 
 
 def written(pid: int) -> int:
@@ -288,15 +317,68 @@ def test_journalctl_killed_is_started_again_after_the_last_entry_read(tmp_path, 
     write_journal(m.dir / "x.journal", numbered(10))
     t = m.start()
     m.check(set(range(10)))
-    journalctl = [c for c in children(t.p.pid) if Path(f"/proc/{c}/comm").read_text().strip() == "journalctl"]
-    assert len(journalctl) == 1
-    os.kill(journalctl[0], signal.SIGKILL)    # the tailer's own child, by its pid
+    os.kill(journalctl_of(t.p.pid), signal.SIGKILL)    # the tailer's own journalctl, by its pid
     poll_until(lambda: "journalctl stopped" in t.output(), what="the tailer to notice journalctl ended")
     write_journal(m.dir / "x.journal", numbered(10, start=10))
     m.check(set(range(20)))
     poll_until(lambda: m.stats().get("journal_restarts") == 1 and m.stats().get("journal_entries") == 20,
                what="one restart, every entry read once")
 
+
+def test_the_journal_reader_process_killed_loses_and_duplicates_nothing(tmp_path, procs, buck):
+    """The journal is parsed and encoded in a worker process; killed in the
+    middle of a backlog, the tailer reads on by itself from the last cursor
+    it took, and says so."""
+    m = Mesh(tmp_path, procs, buck, extra=["--batch-events", "500"])
+    write_journal(m.dir / "x.journal", numbered(100_000))
+    t = m.start()
+    worker = reader_process(t.p.pid)
+    poll_until(lambda: m.stats().get("journal_entries", 0) > 0, timeout=60, what="entries read")
+    os.kill(worker, signal.SIGKILL)
+    poll_until(lambda: "The journal reader process failed" in t.output(), what="the tailer to say so")
+    assert len(m.held()[0]) < 100_000, "the kill came after the end: the case proves nothing"
+    write_journal(m.dir / "x.journal", numbered(100, start=100_000))
+    m.check(set(range(100_100)), timeout=180)
+    assert t.alive()
+    poll_until(lambda: m.stats().get("journal_entries", 0) >= 100_100, what="the count of entries read going on")
+
+
+def test_the_journalctl_of_a_journal_reader_process_killed_while_idle_ends_with_it(tmp_path, procs, buck):
+    """No journalctl is left behind: even idle (writing nothing, so no broken
+    pipe tells it), journalctl --follow watches its output and ends once the
+    reader holding the other end is gone."""
+    m = Mesh(tmp_path, procs, buck)
+    write_journal(m.dir / "x.journal", numbered(10))
+    t = m.start()
+    m.check(set(range(10)))
+    worker = reader_process(t.p.pid)
+    journalctl = journalctl_of(worker)
+    os.kill(worker, signal.SIGKILL)
+    poll_until(lambda: gone_or_zombie(journalctl), what="the worker's journalctl to end with it")
+    write_journal(m.dir / "x.journal", numbered(10, start=10))
+    m.check(set(range(20)))     # read on by the tailer itself
+
+def test_a_files_line_goes_out_while_a_big_journal_is_read(tmp_path, procs, buck):
+    """The journal's backlog is parsed and encoded in a worker process; the
+    tailer's loop reads its files on meanwhile."""
+    log = tmp_path / "app.log"
+    log.write_bytes(b"")
+    m = Mesh(tmp_path, procs, buck, extra=["--path", str(log)])
+    write_journal(m.dir / "x.journal", numbered(100_000))
+    m.start()
+    stats = m.b[0][2] / "stats.json"
+
+    def kinds():
+        try:
+            return {k: v["events"] for k, v in (json.loads(stats.read_text()).get("inputs") or {}).items()}
+        except (OSError, ValueError):
+            return {}
+    poll_until(lambda: kinds().get("journal", 0) > 0, timeout=60, what="the journal's first entries in buck a")
+    with open(log, "ab") as f:
+        f.write(b"Nov 23 10:00:00 web-1 app[42]: a line written while the journal is read\n")
+    got = poll_until(lambda: (k := kinds()).get("file", 0) >= 1 and k, timeout=60, what="the file's line in buck a")
+    assert got.get("journal", 0) < 100_000, "the journal was all read first: the case proves nothing"
+    m.check(set(range(100_000)), timeout=180)
 
 def test_starting_at_the_end_skips_what_was_there_and_misses_nothing_written_after(tmp_path, procs, buck):
     m = Mesh(tmp_path, procs, buck, extra=["--journal-start-at", "end"])
@@ -318,7 +400,7 @@ def test_without_the_spool_the_cursor_waits_for_a_buck(tmp_path, procs, buck):
         proc.stop()                                   # no buck takes anything
     write_journal(m.dir / "x.journal", numbered(20))
     t = m.start()
-    (child,) = [c for c in children(t.p.pid) if Path(f"/proc/{c}/comm").read_text().strip() == "journalctl"]
+    child = journalctl_of(t.p.pid)
     poll_until(lambda: written(child) > 20 * 300, what="journalctl to write the entries")
     poll_until(lambda: m.stats().get("bucks_connected") == 0, what="the tailer's stats")
     t.stop()
@@ -344,6 +426,25 @@ def test_sighup_applies_new_journal_filters_from_the_cursor(tmp_path, procs, buc
     m.check(set(range(15)))
     poll_until(lambda: m.stats().get("journal_excluded") == 5, what="the db entries left out")
 
+
+def test_sighup_with_a_new_environment_sends_the_next_entries_there(tmp_path, procs, buck):
+    """The journal's frames are made in its worker: a reload that changes the
+    environment starts it again, so no frame keeps the old one."""
+    m = Mesh(tmp_path, procs, buck)
+    conf = tmp_path / "tailer.toml"
+    conf.write_text(f'[tailer]\njournal_dir = "{m.dir}"\nenvironment = "prod"\n')
+    write_journal(m.dir / "x.journal", numbered(5))
+    args = [a for a in m.args() if a not in ("--env", "prod")] + ["--config", str(conf)]
+    t = procs(*args, name="tailer")
+    data = m.b[0][2]
+    poll_until(lambda: len(buck_events(data, "prod")[0]) >= 5, timeout=60, what="the first entries in prod")
+    conf.write_text(f'[tailer]\njournal_dir = "{m.dir}"\nenvironment = "staging"\n')
+    t.p.send_signal(signal.SIGHUP)
+    poll_until(lambda: t.output().count("Tailer reads") == 2, what="the journal's worker started again")
+    write_journal(m.dir / "x.journal", numbered(5, start=5))
+    poll_until(lambda: {number_of(e.message) for e in buck_events(data, "staging")[0]} == set(range(5, 10)),
+               timeout=60, what="the next entries in staging")
+    assert {number_of(e.message) for e in buck_events(data, "prod")[0]} == set(range(5))
 
 def test_a_core_dump_sized_field_is_left_out_and_named_not_a_batch_no_buck_takes(tmp_path, procs, buck):
     m = Mesh(tmp_path, procs, buck, extra=["--max-line-bytes", "65536"])

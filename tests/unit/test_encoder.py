@@ -272,14 +272,14 @@ def test_a_job_crosses_the_pipe_whole_and_a_job_cut_short_is_the_end():
               (Chunk("/c", KEY, 3, 3, b""), 7)]
     tx, rx = (Pipe(s) for s in socket.socketpair())
     try:
-        sender = threading.Thread(target=_send_job, args=(tx, chunks))
+        sender = threading.Thread(target=_send_job, args=(tx, chunks, {KEY}))
         sender.start()
         got = _recv_job(rx)
         sender.join()
-        assert got == chunks
+        assert got == (chunks, {KEY})     # and the keys of the contents found to be container logs
         assert not rx.ready()
         # Cut short: the message says 1 MB follows, 10 bytes come, then the end.
-        tx.send(msgpack.packb([("/a", KEY, 0, len(big), len(big), None, None, None, 5)], use_bin_type=True))
+        tx.send(msgpack.packb([[("/a", KEY, 0, len(big), len(big), None, None, None, 5)], []], use_bin_type=True))
         tx.send_raw(big[:10])
         tx.close()
         assert rx.ready()       # the end counts as in: the tailer reads it and finds the worker gone
@@ -308,3 +308,22 @@ def test_frames_name_their_input_kind_container_logs_apart_from_files_also_in_a_
     finally:
         w.close()
     assert sorted(codec.check_frame(f).input for _, r in done for f in r.frames) == ["container", "file"]
+
+
+@pytest.mark.parametrize("count", [0, 1])
+def test_a_file_found_to_be_a_container_log_goes_out_as_input_container_elsewhere_as_file(count):
+    """The tailer marks the contents it found to be container logs outside the
+    container roots (Job.containers); their frames name input "container",
+    in this process and through a worker alike."""
+    docker = b'{"log":"hello\\n","stream":"stdout","time":"2024-03-11T08:15:02.118Z"}\n' * 3
+    plain = b"Nov 30 10:00:00 web1 nginx[1]: a line\n" * 2
+    job = Job()
+    job.add(Chunk("/srv/copied/c0ffee-json.log", b"c" * 16, 0, len(docker), docker), 1_000, 0.0, container=True)
+    job.add(Chunk("/var/log/x.log", KEY, 0, len(plain), plain), 1_000, 0.0)
+    workers = Workers(SETTINGS, count)
+    try:
+        (_, result), = workers.submit(job) + workers.drain()
+    finally:
+        workers.close()
+    kinds = {codec.decode(f)[0].input: [e.source for e in codec.decode(f)[1]] for f in result.frames}
+    assert kinds == {"container": ["/srv/copied/c0ffee-json.log"] * 3, "file": ["/var/log/x.log"] * 2}

@@ -216,3 +216,70 @@ def test_a_value_dropped_while_read_is_named_with_its_length():
     e = entry(1) + [("~cut COREDUMP", b"123456789")]
     row = journal.to_row(e, 5, "me", "", "journal", {})
     assert row[9]["journal_cut"] == {"COREDUMP": 123456789} and "~cut COREDUMP" not in row[9]
+
+
+# --- take: parse, filter and to_row in one pass (the reader's) ---
+
+OTHER = b"s=0a0b0c0d0e0f0a0b0c0d0e0f0a0b0c0d;i=%x;b=0123456789abcdef0123456789abcdef;m=1;t=2;x=3"
+MIXED = [entry(1), entry(2, b"bin\x00ary\nwith newline\n\n"), entry(3, b"", EMPTY=b""),
+         entry(4, "caf\u00e9".encode(), LATIN1=b"caf\xe9"), entry(5, b"x" * 300),
+         entry(6) + [("_SYSTEMD_UNIT", b"cron.service")],          # a repeated name
+         entry(7, SYSLOG_IDENTIFIER=b"CRON"),                       # excluded (a repeated name too)
+         [("__CURSOR", OTHER % 9), ("_SYSTEMD_UNIT", b"cron.service"), ("MESSAGE", b"excluded")],
+         [("MESSAGE", b"no cursor")], [("__CURSOR", b"garbage"), ("MESSAGE", b"bad cursor")],
+         [("__CURSOR", b"i=8;s=" + OTHER[2:34] + b";b=1"), ("PRIORITY", b"x"), ("_PID", b"-"),
+          ("__REALTIME_TIMESTAMP", b"-5"), ("MESSAGE", b"fields out of order, values not numbers")],
+         [("__CURSOR", OTHER % 12), ("MESSAGE", b"m" * 1500), ("A", b"short")],      # cut to max_value
+         entry(13) + [("~cut COREDUMP", b"123456")], entry(14, _HOSTNAME=b"", SYSLOG_IDENTIFIER=b""),
+         entry(15, b"tab\there = and = more")]
+
+
+def slow_rows(entries, filt, max_value=1024):
+    """What the reader made of entries before take: parse, Filter.excluded, to_row."""
+    after, first, rows, cursor, excluded, errors = {}, {}, [], None, 0, 0
+    for e in entries:
+        if filt.excluded(e):
+            excluded += 1
+            cursor = next((v for k, v in e if k == "__CURSOR"), b"").decode() or cursor
+            continue
+        n = len(after)
+        row = journal.to_row(e, 5, "me", "app", "journal", after, max_value)
+        if row is None:
+            errors += 1
+            continue
+        if len(after) > n:
+            first.setdefault(next(reversed(after)), row[9][journal.AFTER] + 1)
+        cursor = dict(e)["__CURSOR"].decode()
+        rows.append(row)
+    return rows, cursor, excluded, errors, after, first
+
+
+def test_take_makes_what_parse_filter_and_to_row_make_of_every_kind_of_entry():
+    filt = Filter(exclude_units=("cron",), exclude_identifiers=("CRON",))
+    data = serialize(MIXED)
+    after, first = {}, {}
+    t = journal.take(data, 5, "me", "app", "journal", filt, after, first, max_value=1024)
+    rows, cursor, excluded, errors, after2, first2 = slow_rows(MIXED, filt)
+    assert t.rows == rows and len(rows) == 10
+    assert (t.used, t.cursor, t.excluded, t.errors, t.error) == (len(data), cursor, excluded, errors, None)
+    assert (after, first) == (after2, first2)
+    assert [r[8] for r in t.rows][3] == "caf\u00e9".encode() and type(t.rows[0][8]) is bytes
+
+
+def test_take_of_a_stream_cut_anywhere_takes_every_entry_once():
+    filt = Filter(exclude_units=("cron",))
+    data = serialize(MIXED)
+    want = slow_rows(MIXED, filt)[0]
+    for cut in range(0, len(data), 7):
+        after, first = {}, {}
+        t1 = journal.take(data[:cut], 5, "me", "app", "journal", filt, after, first, max_value=1024)
+        t2 = journal.take(data[t1.used:], 5, "me", "app", "journal", filt, after, first, max_value=1024)
+        assert t1.rows + t2.rows == want, cut
+        assert t1.used + t2.used == len(data)
+
+
+def test_take_keeps_the_rows_before_bytes_that_are_not_the_format():
+    good = serialize([entry(1), entry(2)])
+    t = journal.take(good + b"=x\n\n" + serialize([entry(3)]), 5, "me", "app", "journal", Filter(), {}, {})
+    assert [r[7] for r in t.rows] == [1, 2] and t.used == len(good)
+    assert isinstance(t.error, ExportFormatError) and t.cursor == (CURSOR % 2).decode()
