@@ -353,7 +353,7 @@ def to_row(entry: Entry, received: int, host: str, app: str, source: str, after:
 class Taken:
     """What ``take`` made of a buffer."""
 
-    rows: list[tuple]
+    rows: list[tuple[Any, ...]]
     used: int                  # bytes of the entries taken (the rest waits for more)
     cursor: str | None         # that of the last entry taken, sent or excluded
     excluded: int = 0
@@ -377,16 +377,17 @@ def take(data: bytes, received: int, host: str, app: str, source: str, filter: F
     row made from that dict, the dict itself becoming the fields (about
     half the CPU of ``parse`` and ``to_row``; bench/journal_ingest.py).
     Any other entry goes the field-by-field way, with the same result."""
-    rows: list[tuple] = []
+    rows: list[tuple[Any, ...]] = []
     pos = used = excluded = errors = 0
-    end, cursor = len(data), None
+    end = len(data)
+    cursor: str | None = None
     units = {unit_name(u) for u in filter.exclude_units}
     idents = set(filter.exclude_identifiers)
     dropped = DROPPED.intersection
     try:
         while pos < end:
             stop = data.find(b"\n\n", pos)
-            d = None
+            d: dict[str, Any] | None = None
             # Not here: an entry with a value that may be too long (to_row cuts it), with a
             # value dropped while read ("~cut NAME=LENGTH": to_row counts it), or not complete.
             if pos < stop and stop - pos <= max_value and data[pos] != 0x7E and data.find(b"\n~", pos, stop) < 0:
@@ -406,9 +407,9 @@ def take(data: bytes, received: int, host: str, app: str, source: str, filter: F
                 if not entry:
                     continue
                 if filter.excluded(entry):
-                    c = next((v for k, v in entry if k == "__CURSOR"), None)
-                    if c is not None:
-                        cursor = c.decode("ascii", "replace")
+                    raw = next((v for k, v in entry if k == "__CURSOR"), None)
+                    if raw is not None:
+                        cursor = raw.decode("ascii", "replace")
                     excluded += 1
                     continue
                 numberings = len(after)
@@ -428,20 +429,11 @@ def take(data: bytes, received: int, host: str, app: str, source: str, filter: F
                     cursor = c
                 excluded += 1
                 continue
-            try:
-                s, i, _ = c.split(";", 2)    # journalctl's own order: s=...;i=...; else parse_cursor's way
-                if s[:2] != "s=" or i[:2] != "i=" or not 2 < len(s) <= 66 or not c.isascii():
-                    raise ValueError(c)
-                sid, seq = s[2:], int(i[2:], 16)
-            except (AttributeError, ValueError):   # none, or not in that order, or not a cursor
-                try:
-                    if not c.isascii():     # (to_row decodes it as ASCII)
-                        raise ValueError(c)
-                    cur = parse_cursor(c)
-                except (AttributeError, ValueError):
-                    errors += 1
-                    continue
-                sid, seq = cur.seqnum_id, cur.seqnum
+            found = _cursor_key(c)
+            if found is None:
+                errors += 1
+                continue
+            sid, seq = found
             prev = after.get(sid)
             if prev is None:
                 first.setdefault(sid, seq)
@@ -475,6 +467,23 @@ def take(data: bytes, received: int, host: str, app: str, source: str, filter: F
     except ExportFormatError as exc:
         return Taken(rows, used, cursor, excluded, errors, exc)
     return Taken(rows, used, cursor, excluded, errors)
+
+
+def _cursor_key(c: str | None) -> tuple[str, int] | None:
+    """(seqnum id, seqnum) of a cursor as text; None when it is none or not a cursor."""
+    if c is None or not c.isascii():     # (to_row decodes it as ASCII)
+        return None
+    try:
+        s, i, _ = c.split(";", 2)    # journalctl's own order: s=...;i=...; else parse_cursor's way
+        if s[:2] == "s=" and i[:2] == "i=" and 2 < len(s) <= 66:
+            return s[2:], int(i[2:], 16)
+    except ValueError:
+        pass
+    try:
+        cur = parse_cursor(c)
+    except ValueError:
+        return None
+    return cur.seqnum_id, cur.seqnum
 
 
 def span(offset: int, fields: Mapping[str, Any]) -> tuple[int, int]:
