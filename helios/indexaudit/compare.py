@@ -11,8 +11,14 @@ Two tables. ``held``: every id a buck holds, with its time, the window
 (None: held only by copies not loaded) and ``pending`` (1: also held by a
 copy not loaded of another window; the porter's dedup ledger,
 ``helios.porter.seen``, may have given it to that one, so it is looked for
-once that one is loaded). ``idx``: every id the index holds, with its time,
-receive time and how many times it is there.
+once that one is loaded) and ``odd`` (1: the bucks' copies of it differ in
+time: a copy was altered, the audit cannot say which is right). ``idx``:
+every id the index holds, with its time, receive time and how many times it
+is there.
+
+What it compares is ids and event times, nothing more: an event the index
+holds under its id and time but with another message, host or fields is
+not seen (README, "The index against the bucks"; docs/security.md).
 """
 
 from __future__ import annotations
@@ -26,13 +32,13 @@ from helios.indexaudit.results import EXAMPLES, NS
 
 # A copy the porter loaded: the event must be in the index, the first window
 # loaded that holds it says where (but see ``pending``).
-_HELD = ("INSERT INTO held VALUES (?, ?, ?, 0) ON CONFLICT(id) DO UPDATE SET "
-         "w = coalesce(held.w, excluded.w)")
+_HELD = ("INSERT INTO held VALUES (?, ?, ?, 0, 0) ON CONFLICT(id) DO UPDATE SET "
+         "w = coalesce(held.w, excluded.w), odd = held.odd OR held.t != excluded.t")
 # A copy not loaded (yet): its event need not be in the index, and one a
 # loaded copy of ANOTHER window holds too may be the ledger's for this one
 # (helios.porter.seen): ``pending``, looked for once this one is loaded.
-_NOT_LOADED = ("INSERT INTO held VALUES (?, ?, NULL, 1) ON CONFLICT(id) DO UPDATE SET "
-               "pending = CASE WHEN held.w IS ? THEN held.pending ELSE 1 END")
+_NOT_LOADED = ("INSERT INTO held VALUES (?, ?, NULL, 1, 0) ON CONFLICT(id) DO UPDATE SET "
+               "pending = CASE WHEN held.w IS ? THEN held.pending ELSE 1 END, odd = held.odd OR held.t != excluded.t")
 _IDX = "INSERT INTO idx VALUES (?, ?, ?, 1) ON CONFLICT(id) DO UPDATE SET n = n + 1"
 
 FOREVER = 2**63 - 1
@@ -49,7 +55,7 @@ class Scratch:
         db.execute("PRAGMA synchronous=OFF")
         db.execute("PRAGMA cache_size=-65536")   # 64 MiB at most, whatever the windows' size
         db.execute("CREATE TABLE held (id BLOB PRIMARY KEY, t INTEGER NOT NULL, w INTEGER, "
-                   "pending INTEGER NOT NULL) WITHOUT ROWID")
+                   "pending INTEGER NOT NULL, odd INTEGER NOT NULL) WITHOUT ROWID")
         db.execute("CREATE TABLE idx (id BLOB PRIMARY KEY, t INTEGER NOT NULL, received INTEGER NOT NULL, "
                    "n INTEGER NOT NULL) WITHOUT ROWID")
 
@@ -111,6 +117,26 @@ class Scratch:
             if len(d[1]) < examples:
                 d[1].append(id_)
         return [(w, count, ids) for w, (count, ids) in sorted(per_w.items())]
+
+    def moved(self, cutoff: int, examples: int = EXAMPLES) -> list[tuple[int, int, list[tuple[bytes, int, int]]]]:
+        """(w, how many, the first (id, the bucks' time, the index's time))
+        per window, of the looked-for events the index holds once, at
+        another time than every copy on the bucks (all agreeing) says."""
+        per_w: dict[int, list] = {}
+        for w, id_, t, it in self.db.execute(
+                "SELECT held.w, held.id, held.t, idx.t FROM held JOIN idx ON idx.id = held.id "
+                "WHERE held.w IS NOT NULL AND held.pending = 0 AND held.t >= ? AND held.odd = 0 AND idx.n = 1 "
+                "AND idx.t != held.t ORDER BY held.w, held.t, held.id", (cutoff,)):
+            d = per_w.setdefault(w, [0, []])
+            d[0] += 1
+            if len(d[1]) < examples:
+                d[1].append((id_, t, it))
+        return [(w, count, ids) for w, (count, ids) in sorted(per_w.items())]
+
+    def disagreeing(self, cutoff: int) -> int:
+        """Looked-for events whose copies on the bucks differ in time."""
+        return self._one("SELECT count(*) FROM held WHERE w IS NOT NULL AND pending = 0 AND t >= ? AND odd = 1",
+                         cutoff)
 
     def duplicates(self, examples: int = EXAMPLES) -> tuple[int, list[tuple[bytes, int]]]:
         """How many ids the index holds more than once, and the first (id, time)."""

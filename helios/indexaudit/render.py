@@ -24,6 +24,8 @@ def render(report: IndexReport, as_json: bool = False) -> str:
                 "index_events": e.index_events, "missing": e.missing_count, "extra": e.extra_count,
                 "missing_windows": [vars(d) for d in e.missing], "extra_windows": [vars(d) for d in e.extra],
                 "duplicates": e.duplicates, "duplicate_examples": e.duplicate_examples,
+                "moved": e.moved_count, "moved_windows": [vars(d) for d in e.moved],
+                "bucks_disagree": e.disagree,
                 "not_loaded": e.not_loaded, "pruned_windows": e.pruned, "too_old": e.too_old,
                 "pending": e.pending, "set_aside": e.aside,
                 "extras_checked_from": _when(e.extras_from) if e.extras_from is not None else None,
@@ -49,12 +51,17 @@ def render(report: IndexReport, as_json: bool = False) -> str:
         lines.append(f"environment {env}: {e.windows_checked} window(s) loaded and checked, {e.events_checked:,} "
                      f"event(s) looked for; the index holds {e.index_events:,} event(s) of it: "
                      + ("OK" if e.ok else f"{e.missing_count:,} MISSING, {e.extra_count:,} EXTRA"
-                        + (f", {e.duplicates:,} DUPLICATED" if e.duplicates else "")))
+                        + (f", {e.duplicates:,} DUPLICATED" if e.duplicates else "")
+                        + (f", {e.moved_count:,} MOVED" if e.moved else "")))
         for d in e.missing:
             lines.append(f"  window {d.window}: {d.count:,} event(s) the bucks hold are not in the index")
             lines += [f"      {x}" for x in d.examples]
         for d in e.extra:
             lines.append(f"  received in window {d.window}: {d.count:,} event(s) in the index that no buck holds")
+            lines += [f"      {x}" for x in d.examples]
+        for d in e.moved:
+            lines.append(f"  window {d.window}: {d.count:,} event(s) in the index at another time than the bucks "
+                         "hold them")
             lines += [f"      {x}" for x in d.examples]
         if e.duplicates:
             lines.append(f"  {e.duplicates:,} id(s) held more than once in the index")
@@ -67,6 +74,9 @@ def render(report: IndexReport, as_json: bool = False) -> str:
             lines.append(f"  not checked: {e.pruned} window(s) loaded and since pruned from every buck")
         if e.too_old:
             lines.append(f"  not checked: {e.too_old:,} event(s) older than the index keeps (recent_days)")
+        if e.disagree:
+            lines.append(f"  not checked for moves: {e.disagree:,} event(s) whose copies on the bucks differ in time "
+                         "(a copy was altered)")
         if e.pending:
             lines.append(f"  not checked yet: {e.pending:,} event(s) also held in a window not yet loaded")
         if e.aside:
@@ -82,12 +92,14 @@ def render(report: IndexReport, as_json: bool = False) -> str:
     if not report.checked:
         lines.append("Nothing audited: no window is both loaded by the porter and still held by a buck.")
     elif report.ok:
-        lines.append("No difference: every event of the windows loaded is in the index, and the index holds "
+        lines.append("No difference: every event of the windows loaded is in the index at its time, and the index holds "
                      "nothing the bucks do not.")
     else:
         bad = [e for e in report.environments.values() if not e.ok]
         lines.append(f"{sum(e.missing_count for e in bad):,} event(s) missing from the index and "
-                     f"{sum(e.extra_count for e in bad):,} extra in it, in {len(bad)} environment(s)"
+                     f"{sum(e.extra_count for e in bad):,} extra in it"
+                     + (f", {moved:,} at another time" if (moved := sum(e.moved_count for e in bad)) else "")
+                     + f", in {len(bad)} environment(s)"
                      + ("; and windows not read whole" if report.fetch_errors else "") + ".")
     return "\n".join(lines)
 

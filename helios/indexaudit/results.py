@@ -38,6 +38,8 @@ class EnvReport:
     extras_to: int | None = None
     extras_unchecked: int = 0        # index events received outside that range
     extras_skipped: str = ""         # why the extras were not checked at all
+    moved: list[Difference] = field(default_factory=list)   # in the index at another time than the bucks hold
+    disagree: int = 0                # events whose copies on the bucks differ in time (not checked for moves)
 
     @property
     def missing_count(self) -> int:
@@ -48,8 +50,12 @@ class EnvReport:
         return sum(d.count for d in self.extra)
 
     @property
+    def moved_count(self) -> int:
+        return sum(d.count for d in self.moved)
+
+    @property
     def ok(self) -> bool:
-        return not self.missing and not self.extra and not self.duplicates
+        return not self.missing and not self.extra and not self.duplicates and not self.moved
 
 
 @dataclass

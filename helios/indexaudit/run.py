@@ -195,6 +195,13 @@ def _audit_env(report: IndexReport, qc: Any, index: Any, scratch: Scratch, env: 
         name, eps = checked[w]
         examples = buck_examples(qc, name, eps, ids) if n < SHOWN_WINDOWS else []
         er.missing.append(Difference(bucket_id(name), count, examples))
+    # Moved: held once by the index, at another time than the bucks' copies (all agreeing) hold it.
+    for n, (w, count, moved) in enumerate(scratch.moved(cutoff)):
+        name, eps = checked[w]
+        examples = buck_examples(qc, name, eps, [i for i, _, _ in moved]) if n < SHOWN_WINDOWS else []
+        er.moved.append(Difference(bucket_id(name), count, [
+            f"{x} (the index has it at {iso_s(it / NS)})" for x, (_, _, it) in zip(examples, moved)]))
+    er.disagree = scratch.disagreeing(cutoff)
     er.duplicates, dups = scratch.duplicates()
     er.duplicate_examples = [index_example(index, env, t, id_) for id_, t in dups]
     # Extra: in the index, received where the bucks still hold every window, held by none.

@@ -89,3 +89,20 @@ def test_what_the_index_took_from_an_open_window_after_the_bucks_were_read_is_ex
     assert s.extras(0, 2**63 - 1, 60) == [(T0, 3, [(t, i) for i, t in meanwhile])]
     s.not_loaded(first + meanwhile, None)                 # the second read of the open window
     assert s.extras(0, 2**63 - 1, 60) == []
+
+
+def test_an_event_the_index_holds_at_another_time_than_the_bucks_is_moved():
+    a = [ev(i) for i in range(4)]
+    shifted = (a[2][0], a[2][1] - 3600 * NS, T0 * NS)            # hidden an hour earlier
+    s = scratch(loaded=[(0, a)], index=page(*a[:2], a[3]) + [shifted])
+    assert s.missing(CUTOFF) == [] and s.moved(CUTOFF) == [(0, 1, [(a[2][0], a[2][1], shifted[1])])]
+    # Twice in the index (one copy at its time): a duplicate, not also a move.
+    s = scratch(loaded=[(0, a)], index=page(*a) + [shifted])
+    assert s.moved(CUTOFF) == [] and s.duplicates()[0] == 1
+
+
+def test_copies_on_the_bucks_that_differ_in_time_are_counted_and_not_called_moved():
+    a = [ev(i) for i in range(3)]
+    other = [(a[0][0], a[0][1] + NS)]                           # another buck's copy, altered
+    s = scratch(loaded=[(0, a), (0, other)], index=page(*other, *a[1:]))
+    assert s.disagreeing(CUTOFF) == 1 and s.moved(CUTOFF) == [] and s.missing(CUTOFF) == []
