@@ -64,7 +64,12 @@ def catch_up(report: IndexReport, qc: Any, scratch: Scratch, env: str, held: lis
     open or not there when they were first read (a mesh at work appends to
     its open windows and opens new ones, and the porter loads them early),
     as copies not loaded, so that what the index took from them meanwhile
-    is not called extra. Closed copies do not change. Returns the events read."""
+    is not called extra. Closed copies do not change. Returns the events read.
+
+    Why once is enough: every event the index was read with was loaded
+    before it was read, so before this ask, from a copy a buck held then;
+    open copies are not pruned, so this ask finds it. What the porter loads
+    after the index was read is not in what was read."""
     done = {(name, ep) for name, copies in held for ep, e in copies.items() if not e.open}
     listings, now_held = listed(qc, report.bucks, env, lo_ns)
     if any(isinstance(r, QueryError) for r in listings.values()):

@@ -8,6 +8,13 @@ from helios.indexaudit.results import NS, IndexReport
 from helios.timespec import iso_s
 
 
+_SAY = {
+    "missing": "  window {window}: {count:,} event(s) the bucks hold are not in the index",
+    "extra": "  received in window {window}: {count:,} event(s) in the index that no buck holds",
+    "moved": "  window {window}: {count:,} event(s) in the index at another time than the bucks hold them",
+}
+
+
 def _when(ns: int | None) -> str:
     return "-" if ns is None else (iso_s(ns / NS) or "-")
 
@@ -53,16 +60,10 @@ def render(report: IndexReport, as_json: bool = False) -> str:
                      + ("OK" if e.ok else f"{e.missing_count:,} MISSING, {e.extra_count:,} EXTRA"
                         + (f", {e.duplicates:,} DUPLICATED" if e.duplicates else "")
                         + (f", {e.moved_count:,} MOVED" if e.moved else "")))
-        for d in e.missing:
-            lines.append(f"  window {d.window}: {d.count:,} event(s) the bucks hold are not in the index")
-            lines += [f"      {x}" for x in d.examples]
-        for d in e.extra:
-            lines.append(f"  received in window {d.window}: {d.count:,} event(s) in the index that no buck holds")
-            lines += [f"      {x}" for x in d.examples]
-        for d in e.moved:
-            lines.append(f"  window {d.window}: {d.count:,} event(s) in the index at another time than the bucks "
-                         "hold them")
-            lines += [f"      {x}" for x in d.examples]
+        for kind, diffs in (("missing", e.missing), ("extra", e.extra), ("moved", e.moved)):
+            for d in diffs:
+                lines.append(_SAY[kind].format(window=d.window, count=d.count))
+                lines += [f"      {x}" for x in d.examples]
         if e.duplicates:
             lines.append(f"  {e.duplicates:,} id(s) held more than once in the index")
             lines += [f"      {x}" for x in e.duplicate_examples]
