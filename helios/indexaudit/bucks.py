@@ -68,8 +68,10 @@ def catch_up(report: IndexReport, qc: Any, scratch: Scratch, env: str, held: lis
 
     Why once is enough: every event the index was read with was loaded
     before it was read, so before this ask, from a copy a buck held then;
-    open copies are not pruned, so this ask finds it. What the porter loads
-    after the index was read is not in what was read."""
+    a copy is pruned only once archived and ``prune_age`` old, so this ask
+    finds it (a porter pruning at once, ``prune_age`` 0, may beat it: those
+    events would look extra). What the porter loads after the index was
+    read is not in what was read."""
     done = {(name, ep) for name, copies in held for ep, e in copies.items() if not e.open}
     listings, now_held = listed(qc, report.bucks, env, lo_ns)
     if any(isinstance(r, QueryError) for r in listings.values()):
