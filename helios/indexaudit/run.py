@@ -205,12 +205,19 @@ def _audit_env(report: IndexReport, qc: Any, index: Any, scratch: Scratch, env: 
     er.duplicates, dups = scratch.duplicates()
     er.duplicate_examples = [index_example(index, env, t, id_) for id_, t in dups]
     # Extra: in the index, received where the bucks still hold every window, held by none.
+    # A buck the porter loaded a window from, not asked here, may hold what the others do not.
+    asked = set(report.bucks)
+    unasked = [n for n in held_names if n in mine and mine[n].indexed and not set(mine[n].index_sources) <= asked]
     if report.unreachable:
         er.extras_skipped = "a buck did not answer (the events only it holds would look extra)"
     elif len(report.fetch_errors) + len(report.vanished) > fetch_errors_before:
         er.extras_skipped = "a window could not be read whole from a buck"
     elif not held:
         er.extras_skipped = "the bucks hold no window of it"
+    elif unasked:
+        er.extras_skipped = (f"the porter loaded {len(unasked)} window(s) from buck(s) not asked "
+                             f"({', '.join(sorted({ep for n in unasked for ep in mine[n].index_sources} - asked))}): "
+                             "the events only those hold would look extra")
     if er.extras_skipped:   # (or the bucks asked again after the index was read: catch_up)
         er.extras_unchecked = er.index_events
         return er

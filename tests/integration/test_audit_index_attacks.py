@@ -67,3 +67,15 @@ def test_two_bucks_whose_copies_of_an_event_differ_in_time_are_said_and_not_blam
     code, out, err = audit_index(tmp_path, qs)
     assert code == 0, out + err
     assert "not checked for moves: 1 event(s) whose copies on the bucks differ in time" in out, out
+
+
+def test_asked_fewer_bucks_than_the_porter_loaded_from_the_extras_are_not_checked_not_called_extra(tmp_path,
+                                                                                                      procs):
+    # Buck b holds every other batch only: asked alone, the events only a holds would look extra.
+    plant_two_bucks(tmp_path / "buck-a", tmp_path / "buck-b", windows=2, per_window=2000)
+    qs = started_bucks_over(tmp_path, procs, "ab")
+    assert run_once(tmp_path, qs, *KEEP).returncode == 0
+    code, out, err = audit_index(tmp_path, qs[1:])
+    assert "EXTRA" not in out.replace("0 EXTRA", ""), out + err
+    assert f"extras not checked: the porter loaded 2 window(s) from buck(s) not asked ({qs[0]})" in out, out
+    assert code == 0 and "No difference" in out, out + err
