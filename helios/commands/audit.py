@@ -58,7 +58,6 @@ def audit(more_dirs: tuple[str, ...], data_dirs: tuple[str, ...], timeout: float
     for the index, bucks that did not answer). Exit 0 when there is no
     difference, 1 otherwise. Progress goes to standard error."""
     from helios import audit as audit_mod
-    from helios.timespec import TimeSpecError, parse_time
 
     data_dirs = (*data_dirs, *more_dirs)
     against_index = kwargs.get("porter__index") is not None
@@ -78,14 +77,20 @@ def audit(more_dirs: tuple[str, ...], data_dirs: tuple[str, ...], timeout: float
     if not data_dirs and not bucks:
         raise click.UsageError("give the bucks to audit: DATA_DIR... (or --data-dir DIR), or --buck HOST[:PORT] "
                                "(repeatable)")
-    try:
-        t0 = parse_time(start) if start else None
-        t1 = parse_time(end) if end else None
-    except TimeSpecError as exc:
-        raise click.BadParameter(str(exc)) from None
+    t0, t1 = _times(start, end)
     report = audit_mod.audit([*data_dirs], bucks, environment, t0, t1, timeout=timeout)
     click.echo(audit_mod.render(report, as_json=output == "json"))
     sys.exit(0 if report.ok else 1)
+
+
+def _times(start: str | None, end: str | None) -> tuple[float | None, float | None]:
+    """--start and --end as seconds (None: unbounded); a bad one is a usage error."""
+    from helios.timespec import TimeSpecError, parse_time
+
+    try:
+        return (parse_time(start) if start else None), (parse_time(end) if end else None)
+    except TimeSpecError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _audit_index(cfg: Any, data_dirs: tuple[str, ...], bucks: list[str], environment: str | None,
@@ -94,7 +99,6 @@ def _audit_index(cfg: Any, data_dirs: tuple[str, ...], bucks: list[str], environ
     from helios.commands.search import _no_index_here
     from helios.errors import HeliosError
     from helios.history import places
-    from helios.timespec import TimeSpecError, parse_time
 
     if data_dirs:
         raise click.UsageError("--index asks running bucks (--buck HOST[:PORT], or [porter] bucks in the config): "
@@ -102,18 +106,15 @@ def _audit_index(cfg: Any, data_dirs: tuple[str, ...], bucks: list[str], environ
     if not bucks:
         raise click.UsageError("give the bucks the porter loads from: --buck HOST[:PORT] (repeatable), or the "
                                "porter's config with -c")
-    try:
-        t0 = parse_time(start) if start else None
-        t1 = parse_time(end) if end else None
-    except TimeSpecError as exc:
-        raise click.BadParameter(str(exc)) from None
+    t0, t1 = _times(start, end)
     _no_index_here(cfg)
     try:
         # A small page cache: the audit reads each file once, in order.
         index = places.recent_index(cfg, **({"cache_mb": 8} if cfg.porter.index == "sqlite" else {}))
         try:
             report = indexaudit.audit_index(index, cfg.porter.state_dir, bucks, environment=environment,
-                                            ported=cfg.porter.environments, start=t0, end=t1, recent_days=cfg.porter.recent_days, timeout=timeout)
+                                            ported=cfg.porter.environments, start=t0, end=t1,
+                                            recent_days=cfg.porter.recent_days, timeout=timeout)
         finally:
             index.close()
     except HeliosError as exc:

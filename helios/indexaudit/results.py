@@ -1,0 +1,81 @@
+"""What ``helios audit --index`` found: plain dataclasses, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+NS = 1_000_000_000
+SKEW_S = 60          # clocks of hosts and bucks may disagree this much
+EXAMPLES = 3         # example lines per window
+SHOWN_WINDOWS = 20   # windows listed with their examples (the rest: counted)
+
+
+@dataclass
+class Difference:
+    """Events of one window missing from the index (or extra in it)."""
+
+    window: str
+    count: int
+    examples: list[str] = field(default_factory=list)
+
+
+@dataclass
+class EnvReport:
+    environment: str
+    windows_checked: int = 0
+    events_checked: int = 0          # distinct events expected in the index (and so looked for)
+    index_events: int = 0            # distinct ids the index holds of the environment
+    missing: list[Difference] = field(default_factory=list)
+    extra: list[Difference] = field(default_factory=list)
+    duplicates: int = 0              # ids held more than once in the index
+    duplicate_examples: list[str] = field(default_factory=list)
+    not_loaded: list[str] = field(default_factory=list)    # windows (or copies) the porter has not loaded yet
+    pruned: int = 0                  # windows loaded, since pruned from every buck
+    too_old: int = 0                 # events of checked windows older than the index keeps
+    pending: int = 0                 # events of checked windows also in a window not yet loaded
+    aside: int = 0                   # events the porter sets aside (quarantine)
+    extras_from: int | None = None   # ns: index events received from here on were checked for extras
+    extras_to: int | None = None
+    extras_unchecked: int = 0        # index events received outside that range
+    extras_skipped: str = ""         # why the extras were not checked at all
+    moved: list[Difference] = field(default_factory=list)   # in the index at another time than the bucks hold
+    disagree: int = 0                # events whose copies on the bucks differ in time (not checked for moves)
+
+    @property
+    def missing_count(self) -> int:
+        return sum(d.count for d in self.missing)
+
+    @property
+    def extra_count(self) -> int:
+        return sum(d.count for d in self.extra)
+
+    @property
+    def moved_count(self) -> int:
+        return sum(d.count for d in self.moved)
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing and not self.extra and not self.duplicates and not self.moved
+
+
+@dataclass
+class IndexReport:
+    index: str
+    state: str
+    bucks: list[str]
+    environments: dict[str, EnvReport] = field(default_factory=dict)
+    unreachable: list[str] = field(default_factory=list)
+    fetch_errors: list[str] = field(default_factory=list)
+    vanished: list[str] = field(default_factory=list)    # copies pruned while they were read
+    bad_frames: int = 0
+    answered: int = 0
+
+    @property
+    def checked(self) -> int:
+        return sum(e.windows_checked for e in self.environments.values())
+
+    @property
+    def ok(self) -> bool:
+        # Nothing checked proves nothing: a failure too, as no buck answering is for ``helios audit``.
+        return (self.answered > 0 and self.checked > 0 and not self.fetch_errors
+                and all(e.ok for e in self.environments.values()))
