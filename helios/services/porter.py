@@ -264,8 +264,9 @@ class Porter:
         ctx.index_moved = ctx.state.moved()
         if moved is not None:
             self._moved_unsaid = True
-            log.warning("The index changed from %s to %s: the windows the bucks still hold are loaded again into "
-                        "it (how many is said once the bucks answer).", moved.before, moved.now)
+            log.warning("This porter loads into %s; it loaded into %s before: the windows the bucks still hold "
+                        "are loaded again into the new index (how many is said once the bucks answer).",
+                        moved.now, moved.before)
 
     def _load_again(self, listings: dict[str, Result[list[BucketEntry]]]) -> None:
         """Mark the windows the bucks hold that went into another index to be
