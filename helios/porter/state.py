@@ -369,9 +369,9 @@ class State:
                     out[into] = out.get(into, 0) + 1
             if out:
                 r = db.execute("SELECT value FROM meta WHERE key='index_moved'").fetchone()
-                d = json.loads(r[0]) if r is not None else {"from": ", ".join(sorted(out)), "to": identity,
-                                                            "at": time.time(), "windows": 0}
-                d["windows"] = d.get("windows", 0) + sum(out.values())
+                d: dict[str, Any] = (json.loads(r[0]) if r is not None else
+                                     {"from": ", ".join(sorted(out)), "to": identity, "at": time.time(), "windows": 0})
+                d["windows"] = int(d.get("windows", 0)) + sum(out.values())
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('index_moved', ?)", (json.dumps(d),))
         return out
 

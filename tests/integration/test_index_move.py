@@ -104,3 +104,35 @@ def test_an_old_state_upgraded_and_moved_in_one_restart(tmp_path, procs, osmem, 
         assert code == 0 and "No difference" in out, out + err
     finally:
         clone.close()
+
+
+def test_what_a_later_window_holds_of_one_no_buck_holds_any_more_reaches_the_new_index(tmp_path, procs, osmem_url):
+    # The dedup ledger gives an event to the first window it was ported from. A spool re-send put 1,500 events of
+    # the first window in the second too; the first is then pruned from every buck and the porter moved: the
+    # first window cannot be loaded again, so its events come with the second (they were refused as duplicates).
+    from tests.integration.test_porter import YESTERDAY, client_events, frames_of, plant
+
+    frames = [frames_of(client_events(2000, YESTERDAY + w * 60 + w)) for w in range(3)]
+
+    def plant_all(a, b, first=True):
+        for w in range(0 if first else 1, 3):
+            plant(a, "prod", YESTERDAY + w * 60, frames[w])
+            plant(b, "prod", YESTERDAY + w * 60, frames[w][::2] + (frames[w - 1][:3] if w else []))
+
+    plant_all(tmp_path / "buck-a", tmp_path / "buck-b")
+    qs = started_bucks_over(tmp_path, procs, "ab")
+    assert run_once(tmp_path, qs, *KEEP).returncode == 0
+    # The first window pruned from every buck (bucks c and d hold what a and b held, but that window).
+    plant_all(tmp_path / "buck-c", tmp_path / "buck-d", first=False)
+    qs = started_bucks_over(tmp_path, procs, "cd")
+    os_flags = ("--index", "opensearch", "--index-url", osmem_url)
+    r = run_once(tmp_path, qs, *KEEP, *os_flags)
+    assert r.returncode == 0 and ": 2 windows the bucks still hold will be loaded again" in r.stderr, r.stderr
+    from helios import codec
+
+    ids = lambda fs: {e.id for f in fs for e in codec.decode(f)[1]}   # noqa: E731
+    want = ids(frames[1]) | ids(frames[2]) | ids(frames[0][:3])
+    got = ids_in(tmp_path, osmem_url)
+    assert len(got) == len(set(got)) and set(got) == want, f"{len(want - set(got))} missing"
+    code, out, err = audit_index(tmp_path, qs, *os_flags)
+    assert code == 0 and "No difference" in out, out + err
