@@ -121,3 +121,16 @@ def test_the_ledger_keeps_a_windows_own_events_and_those_whose_owner_is_only_in_
     assert seen.claim(later, events[:4], keep={window_key(first)}.__contains__) == (events[:4], 0)
     # The ledger still gives them to the first.
     assert seen.claim(later, events[:4]) == ([], 4)
+
+
+def test_new_credentials_are_not_a_new_index_and_never_reach_the_state(tmp_path):
+    st = State(tmp_path / "porter.db")
+    st.use_index(index_identity("opensearch", "https://porter:old-secret@search:9200", "helios-recent"))
+    w = names(1)[0]
+    st.mark_indexed(w, 1, ["a"], into=index_identity("opensearch", "https://porter:old-secret@search:9200",
+                                                      "helios-recent"))
+    assert st.use_index(index_identity("opensearch", "https://porter:new-secret@search:9200/",
+                                       "helios-recent")) is None
+    st.close()
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("porter.db"))
+    assert b"secret" not in raw and b"porter:" not in raw
