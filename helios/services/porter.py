@@ -272,18 +272,20 @@ class Porter:
         """Mark the windows the bucks hold that went into another index to be
         loaded again into this one, and say how many."""
         ctx = self.ctx
-        answered = any(not isinstance(r, QueryError) for r in listings.values())
-        listed = [n for n, _ in ctx.listed or ()]
-        again = ctx.state.load_again(listed, ctx.index_identity) if answered else {}
-        if again or (answered and self._moved_unsaid and ctx.index_moved is not None):
-            for before, n in sorted(again.items()) or [(ctx.index_moved.before if ctx.index_moved else "?", 0)]:
-                log.warning("index changed from %s to %s: %d windows the bucks still hold will be loaded again.",
-                            before, ctx.index_identity, n)
-            ctx.counts["windows_loaded_again"] += sum(again.values())
-            self._moved_unsaid = False
+        if not any(not isinstance(r, QueryError) for r in listings.values()):
+            return   # no buck answered: nothing is loaded this pass, and what they hold is not known
+        listed = {n for n, _ in ctx.listed or ()}
+        again = ctx.state.load_again(listed, ctx.index_identity)
+        if not again and self._moved_unsaid and ctx.index_moved is not None:
+            again = {ctx.index_moved.before: 0}   # said once at start, even when the bucks hold none of them
+        for before, n in sorted(again.items()):
+            log.warning("index changed from %s to %s: %d windows the bucks still hold will be loaded again.",
+                        before, ctx.index_identity, n)
+            ctx.counts["windows_loaded_again"] += n
+        self._moved_unsaid = False
         ctx.index_moved = ctx.state.moved()
         ctx.loaded_elsewhere = {window_key(n) for n in ctx.state.loaded_elsewhere(ctx.index_identity)
-                                if n not in set(listed)}
+                                if n not in listed}
 
     def _note_bucks(self, listings: dict[str, Result[list[BucketEntry]]]) -> None:
         bucks = self.ctx.bucks
