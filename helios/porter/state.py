@@ -26,7 +26,8 @@ index, ``use_index`` says so at start, and ``load_again`` takes the index
 marks off the windows the bucks still hold that went into another index,
 so the index job loads them again into this one (a load is idempotent: an
 event's id is its document id). A window no buck holds any more keeps its
-mark and the name of the index it went into.
+mark and the name of the index it went into. ``left_out`` starts again at a
+change of index: it counts what this index left out, as windows load into it.
 
 A state written before ``index_into`` existed is migrated on open: its
 windows count as loaded into the index the porter last said it loaded into
@@ -349,6 +350,8 @@ class State:
             if previous is None or previous == identity:
                 return None
             moved = Moved(previous, identity, now)
+            # What the old index left out as too old is counted again as the windows are loaded into this one.
+            db.execute("DELETE FROM left_out")
             db.execute("INSERT OR REPLACE INTO meta VALUES ('index_moved', ?)", (json.dumps(moved.to_dict()),))
             return moved
 

@@ -36,9 +36,10 @@ def test_a_change_of_index_marks_the_windows_the_bucks_still_hold_to_be_loaded_a
     assert st.use_index(SQ) is None
     ws = names(4)
     for n in ws:
-        st.mark_indexed(n, 10, ["a"], into=SQ)
-    assert {w.index_into for w in st.windows()} == {SQ}
+        st.mark_indexed(n, 10, ["a"], into=SQ, left_out=(2, 1, 2))
+    assert {w.index_into for w in st.windows()} == {SQ} and st.left_out()["prod"]["events"] == 8
     moved = st.use_index(OS, now=5.0)
+    assert st.left_out() == {}      # counted again as the windows load into the new index, never twice
     assert (moved.before, moved.now, moved.at) == (SQ, OS, 5.0)
     # The bucks hold the last three; the first was pruned from every buck.
     assert st.load_again(ws[1:], OS) == {SQ: 3}
