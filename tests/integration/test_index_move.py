@@ -8,6 +8,7 @@ without the old porter's status.json is shown."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
@@ -53,6 +54,11 @@ def test_the_porter_restarted_on_opensearch_loads_what_the_bucks_hold_with_no_re
     assert windows >= 1
     out = porter_status(tmp_path, queries, *KEEP, *os_flags)
     assert f"index changed from {old} to {new} (" in out and f"{windows} windows the bucks still hold" in out, out
+    r = subprocess.run([sys.executable, "-m", "helios", *porter_args(tmp_path, queries, *KEEP, *os_flags, "-o", "json",
+                                                                      cmd="status")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    moved = json.loads(r.stdout)["index_moved"]
+    assert (moved["from"], moved["to"], moved["windows"]) == (old, new, windows), r.stdout
     porter.stop()
     got = ids_in(tmp_path, osmem_url)
     assert len(got) == len(set(got)) == len(want)          # each line once
@@ -136,3 +142,33 @@ def test_what_a_later_window_holds_of_one_no_buck_holds_any_more_reaches_the_new
     assert len(got) == len(set(got)) and set(got) == want, f"{len(want - set(got))} missing"
     code, out, err = audit_index(tmp_path, qs, *os_flags)
     assert code == 0 and "No difference" in out, out + err
+
+
+def test_moved_to_an_index_that_is_down_the_bucks_keep_every_window_until_it_has_them(tmp_path, procs, osmem_url):
+    from helios.porter.state import State
+    from helios.wire.ports import free_port
+
+    everything = plant_two_bucks(tmp_path / "buck-a", tmp_path / "buck-b", windows=3, per_window=500)
+    qs = started_bucks_over(tmp_path, procs, "ab")
+    archived_not_pruned = ("--prune-age", "86400000")   # archived at once (porter_args), pruned only when asked
+    assert run_once(tmp_path, qs, *archived_not_pruned).returncode == 0
+    # Moved to an OpenSearch that does not answer, with pruning due: the windows wait, none is pruned.
+    dead = f"http://127.0.0.1:{free_port()}"
+    r = run_once(tmp_path, qs, "--index", "opensearch", "--index-url", dead)
+    assert r.returncode == 1 and ": 3 windows the bucks still hold will be loaded again" in r.stderr, r.stderr
+    st = State(tmp_path / "porter" / "porter.db")
+    try:
+        ws = st.windows()
+        assert len(ws) == 3 and not any(w.indexed or w.pruned_from for w in ws)
+    finally:
+        st.close()
+    # The index answers: everything goes in, and only then are the windows pruned.
+    r = run_once(tmp_path, qs, "--index", "opensearch", "--index-url", osmem_url)
+    assert r.returncode == 0, r.stderr
+    got = ids_in(tmp_path, osmem_url)
+    assert len(got) == len(set(got)) and set(got) == {e.id for e in everything}
+    st = State(tmp_path / "porter" / "porter.db")
+    try:
+        assert all(w.index_into and w.index_into.startswith("opensearch ") and w.pruned_from for w in st.windows())
+    finally:
+        st.close()
