@@ -174,9 +174,9 @@ def render(status: dict[str, Any]) -> str:
             lines.append(f"{job}: ok ({j.get('where', '')})")
     moved = status.get("index_moved")
     if moved:
-        lines.append(f"index changed from {moved['from']} to {moved['to']} ({iso(moved['at'])}): "
-                     f"{moved['windows']} windows the bucks still hold will be loaded again (what is left of "
-                     "them shows as index behind)")
+        lines.append(f"index changed from {moved['from']} to {moved['to']}: {moved['windows']} windows the bucks "
+                     f"still hold will be loaded again (seen {iso(moved['at'])}; those not loaded yet show as "
+                     "index behind)")
     configured = status.get("index_configured")
     if configured:
         more = (f": {configured['to_load_again']} windows the bucks still hold will be loaded again"
