@@ -29,11 +29,11 @@ event's id is its document id). A window no buck holds any more keeps its
 mark and the name of the index it went into. ``left_out`` starts again at a
 change of index: it counts what this index left out, as windows load into it.
 
-A state written before ``index_into`` existed is migrated on open: its
-windows count as loaded into the index the porter last said it loaded into
-(``index.where`` in its ``status.json``, which every porter since the index
-backoff existed writes), or, without that, into the index the config names
-at the first start after the upgrade. The first loses nothing when an
+A state written before ``index_into`` existed gains the column on open,
+and its marks an index at the porter's first start (``use_index``): its
+windows count as loaded into the index the old porter last said it loaded
+into (``index.where`` in its ``status.json``, when it left one), or,
+without that, into the index the config names at that first start. The first loses nothing when an
 upgrade and a move of the index happen in one restart; the second loses
 nothing when they happen in two (upgrade, then move), which
 docs/operations.md asks for.
@@ -65,9 +65,9 @@ from __future__ import annotations
 
 import json
 import os
-import urllib.parse
 import sqlite3
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
