@@ -204,6 +204,7 @@ def gather_status(cfg) -> dict[str, Any]:
         st = State(state_dir / "porter.db")
         try:
             windows, left_out = st.windows(), st.left_out()
+            out.update(index_move(st, cfg, listed if answered else None))
         finally:
             st.close()
     from helios.porter.quarantine import summarize as quarantine_summary
@@ -212,6 +213,27 @@ def gather_status(cfg) -> dict[str, Any]:
     out["environments"] = report.summarize(listed if answered else None, windows, time.time(), grace=cfg.grace,
                                            archive_age=cfg.archive_age, prune_age=cfg.prune_age,
                                            environments=cfg.environments, left_out=left_out)
+    return out
+
+
+def index_move(st, cfg, listed) -> dict[str, Any]:
+    """What ``porter status`` says of a change of index: the last one the
+    porter saw (``index_moved``: from, to, when, how many windows it marked
+    to load again), and a config that names another index than the porter
+    last loaded into (``index_configured``: the porter was not restarted yet;
+    ``index_to_load_again``: the windows the bucks hold it will load again)."""
+    from helios.porter.state import index_identity
+
+    out: dict[str, Any] = {}
+    moved = st.moved()
+    if moved is not None:
+        out["index_moved"] = moved.to_dict()
+    configured = index_identity(cfg.index, cfg.index_dir if cfg.index == "sqlite" else cfg.index_url, cfg.index_name)
+    if st.index() is not None and st.index() != configured:
+        out["index_configured"] = {"recorded": st.index(), "configured": configured}
+        if listed is not None:
+            held = {n for n, _ in listed}
+            out["index_configured"]["to_load_again"] = len(held & st.loaded_elsewhere(configured))
     return out
 
 

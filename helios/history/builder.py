@@ -40,14 +40,15 @@ class Counts:
     windows_total: int = 0
     windows_done: int = 0
     events_loaded: int = 0      # new to the index
-    events_read: int = 0        # in the windows read, in range or not
+    events_read: int = 0        # in the windows read, in range or not (not the inventory records)
+    inventory_records: int = 0  # tailers' inventory records read, which the index leaves out
     bytes_read: int = 0
     bytes_total: int = 0
     warnings: list[str] = field(default_factory=list)
 
     def progress(self) -> dict:
         return {k: getattr(self, k) for k in ("windows_total", "windows_done", "events_loaded", "events_read",
-                                              "bytes_read", "bytes_total")}
+                                              "bytes_read", "bytes_total", "inventory_records")}
 
 
 class Stopped(Exception):
@@ -129,9 +130,10 @@ def fill(index, environment: str, start: int, end: int, windows: list[Window], *
             events = items[0][1][0] if len(items) == 1 else [e for _, (part, *_) in items for e in part]
             if events:
                 c.events_loaded += index.load(environment, events)
-            for _, (_, read_count, nbytes, warnings) in items:
+            for _, (_, read_count, nbytes, warnings, inventory) in items:
                 c.windows_done += 1
                 c.events_read += read_count
+                c.inventory_records += inventory
                 c.bytes_read += nbytes
                 c.warnings += warnings
                 for text in warnings:

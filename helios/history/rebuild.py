@@ -107,7 +107,7 @@ def rebuild(cfg, environment: str, start: int, end: int, workers: int,
             if kind == "progress":
                 per[k] = value
                 total.warnings += [w for w in warns if w not in total.warnings]
-                for key in ("windows_done", "events_loaded", "events_read", "bytes_read"):
+                for key in ("windows_done", "events_loaded", "events_read", "bytes_read", "inventory_records"):
                     setattr(total, key, sum(p[key] for p in per.values()))
                 show(total)
             else:

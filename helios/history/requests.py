@@ -68,13 +68,16 @@ CREATE TABLE IF NOT EXISTS requests (
     windows_total INTEGER NOT NULL DEFAULT 0, windows_done INTEGER NOT NULL DEFAULT 0,
     events_loaded INTEGER NOT NULL DEFAULT 0, events_read INTEGER NOT NULL DEFAULT 0,
     bytes_read INTEGER NOT NULL DEFAULT 0, bytes_total INTEGER NOT NULL DEFAULT 0,
-    warnings TEXT NOT NULL DEFAULT '[]'
+    warnings TEXT NOT NULL DEFAULT '[]',
+    inventory_records INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS requests_state ON requests(state, created);
 """
 
 # Progress columns, reset when a build (re)starts.
-PROGRESS = ("windows_total", "windows_done", "events_loaded", "events_read", "bytes_read", "bytes_total")
+# events_read leaves out the tailers' inventory records (an index leaves them out): inventory_records counts them.
+PROGRESS = ("windows_total", "windows_done", "events_loaded", "events_read", "bytes_read", "bytes_total",
+            "inventory_records")
 
 
 def request_id(environment: str, start: int, end: int) -> str:
@@ -108,6 +111,7 @@ class Request:
     bytes_read: int = 0
     bytes_total: int = 0
     warnings: list[str] = field(default_factory=list)
+    inventory_records: int = 0       # tailers' inventory records read (not in events_read: no index holds them)
 
     def eta(self, now: float | None = None) -> float | None:
         """Seconds a build still needs, judged by its bytes (else its
@@ -158,6 +162,9 @@ class RequestStore:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(_SCHEMA)
+            # Added to version 1: a store an older Helios made has no such column.
+            if "inventory_records" not in {r[1] for r in self.db.execute("PRAGMA table_info(requests)")}:
+                self.db.execute("ALTER TABLE requests ADD COLUMN inventory_records INTEGER NOT NULL DEFAULT 0")
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
             if version == 0:
                 self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from helios import archive as archive_mod
 from helios.archive.store import window_of
 from helios.errors import ArchiveError, HistoryError, QueryError
-from helios.model import Event
+from helios.model import INVENTORY_APP, Event
 from helios.porter.merge import Merger
 from helios.query.client import holders
 from helios.query.protocol import BucketEntry
@@ -119,13 +119,23 @@ def in_range(events: list[Event], start: int, end: int) -> list[Event]:
     return events if (i, j) == (0, len(events)) else events[i:j]
 
 
-def read(window: Window, start: int, end: int, *, archive, qc) -> tuple[list[Event], int, int, list[str]]:
+def inventory_in(events: list[Event]) -> int:
+    """How many of ``events`` are tailers' inventory records (the index
+    leaves them out: ``helios.index.base.searchable``)."""
+    return sum(1 for e in events if e[4] == INVENTORY_APP)
+
+
+def read(window: Window, start: int, end: int, *, archive, qc) -> tuple[list[Event], int, int, list[str], int]:
     """(events of the window in [start, end) in time order, events read,
-    bytes read, warnings)."""
+    bytes read, warnings, tailers' inventory records read). The inventory
+    records are counted apart, as the porter counts them
+    (``inventory_records``): an index leaves them out, so "events read" is
+    what a search of the window can find."""
     env = window.name.environment
     if window.key is not None:
         events = archive_mod.load(archive, window.key)      # sorted by time first (canonical order)
-        return in_range(events, start, end), len(events), window.size, []
+        inventory = inventory_in(events)
+        return in_range(events, start, end), len(events) - inventory, window.size, [], inventory
     merger = Merger(env)
     got, failed, nbytes = [], {}, 0
     for ep, entry in window.held.items():
@@ -150,4 +160,5 @@ def read(window: Window, start: int, end: int, *, archive, qc) -> tuple[list[Eve
         warnings.append(f"window {window.id}: {merger.events_aside} event(s) no index can hold were left out "
                         f"(first: {first}; the porter keeps such events in its quarantine)")
     events = merger.events()
-    return in_range(events, start, end), len(events), nbytes, warnings
+    inventory = inventory_in(events)
+    return in_range(events, start, end), len(events) - inventory, nbytes, warnings, inventory

@@ -172,6 +172,17 @@ def render(status: dict[str, Any]) -> str:
                          f"{j['retry_in']:.0f} s: {j['error']}. Nothing is pruned until it succeeds.")
         elif j:
             lines.append(f"{job}: ok ({j.get('where', '')})")
+    moved = status.get("index_moved")
+    if moved:
+        lines.append(f"index changed from {moved['from']} to {moved['to']}: {moved['windows']} windows the bucks "
+                     f"still hold will be loaded again (seen {iso(moved['at'])}; those not loaded yet show as "
+                     "index behind)")
+    configured = status.get("index_configured")
+    if configured:
+        more = (f": {configured['to_load_again']} windows the bucks still hold will be loaded again"
+                if configured.get("to_load_again") is not None else "")
+        lines.append(f"index changed from {configured['recorded']} to {configured['configured']} in the config; "
+                     f"the porter loads into it once restarted{more}")
     bucks = status.get("bucks") or {}
     for ep, state in bucks.items():
         lines.append(f"buck {ep}: {'ok' if state == 'ok' else 'DOWN: ' + str(state)}")

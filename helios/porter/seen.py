@@ -41,7 +41,7 @@ import struct
 from collections import OrderedDict
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, TypeVar
+from typing import Callable, Iterable, TypeVar
 
 from helios.errors import HeliosError
 from helios.porter.merge import Record
@@ -83,11 +83,17 @@ class Seen:
         t = datetime.fromtimestamp(part * PART_S, timezone.utc)
         return self.root / environment / f"{t:%Y%m%d}" / f"{t:%H%M%S}.ids"
 
-    def claim(self, name: BucketName, events: Iterable[R]) -> tuple[list[R], int]:
+    def claim(self, name: BucketName, events: Iterable[R], *,
+              keep: Callable[[int], bool] | None = None) -> tuple[list[R], int]:
         """The events of window ``name`` that belong to it (in the order
         given), and how many belong to another window. Records the new ones
         as ``name``'s before returning. Raises HeliosError when the ledger
-        cannot be written (nothing is kept then: the caller retries)."""
+        cannot be written (nothing is kept then: the caller retries).
+
+        ``keep(owner)`` (owner as ``window_key``): an event another window
+        owns is kept anyway when it says True (the index job, for owners
+        loaded into an index the porter no longer loads and that no buck
+        holds any more); the ledger still gives it to its owner."""
         key = window_key(name)
         packed = _KEY.pack(key)
         part_ns = PART_S * NS
@@ -106,7 +112,7 @@ class Seen:
                 if owner is None:
                     owners[id_] = key
                     new.append(id_)
-                elif owner != key:
+                elif owner != key and (keep is None or not keep(owner)):
                     drop.add(i)
             if new:
                 self._cached += len(new)

@@ -18,6 +18,26 @@ only after its job succeeded:
   the archive blacklist names it (``skipped`` is the entry);
 - **pruned_from**: bucks that deleted the window at the porter's request.
 
+Which index a window was loaded into is recorded with its mark
+(``index_into``: kind, URL or directory and index name, never credentials;
+``index_identity``), and the index the porter last started with in
+``meta`` (key ``index``). When an operator points the porter at another
+index, ``use_index`` says so at start, and ``load_again`` takes the index
+marks off the windows the bucks still hold that went into another index,
+so the index job loads them again into this one (a load is idempotent: an
+event's id is its document id). A window no buck holds any more keeps its
+mark and the name of the index it went into. ``left_out`` starts again at a
+change of index: it counts what this index left out, as windows load into it.
+
+A state written before ``index_into`` existed gains the column on open,
+and its marks an index at the porter's first start (``use_index``): its
+windows count as loaded into the index the old porter last said it loaded
+into (``index.where`` in its ``status.json``, when it left one), or,
+without that, into the index the config names at that first start. The first loses nothing when an
+upgrade and a move of the index happen in one restart; the second loses
+nothing when they happen in two (upgrade, then move), which
+docs/operations.md asks for.
+
 A window done with long ago is forgotten (``forget_before``), but what was
 archived for it stays in the table ``archived`` (key, events, checksum,
 when; a row per window, never forgotten): a window is only ever rewritten
@@ -47,6 +67,7 @@ import json
 import os
 import sqlite3
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -56,7 +77,7 @@ from helios.errors import HeliosError
 from helios.store import durable
 from helios.store.layout import BucketName
 
-__all__ = ["State", "WindowState"]
+__all__ = ["Moved", "State", "WindowState", "index_identity"]
 
 SCHEMA_VERSION = 1
 
@@ -111,6 +132,7 @@ class WindowState:
     pruned_at: float | None = None
     pruned_from: set[str] = field(default_factory=set)
     index_inventory: int | None = None   # inventory records of the window, left out of the index
+    index_into: str | None = None   # the index it was loaded into (``index_identity``); None: not loaded
 
     @property
     def indexed(self) -> bool:
@@ -130,12 +152,12 @@ class WindowState:
                 "archive_checksum": self.archive_checksum, "archive_events": self.archive_events,
                 "archive_sources": sorted(self.archive_sources), "skipped": self.skipped,
                 "pruned_at": self.pruned_at, "pruned_from": sorted(self.pruned_from),
-                "index_inventory": self.index_inventory}
+                "index_inventory": self.index_inventory, "index_into": self.index_into}
 
 
 _COLUMNS = ("environment", "start", "width", "indexed_at", "index_events", "index_sources", "archived_at",
             "archive_key", "archive_size", "archive_checksum", "archive_events", "archive_sources", "skipped",
-            "pruned_at", "pruned_from", "index_inventory")
+            "pruned_at", "pruned_from", "index_inventory", "index_into")
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM windows"
 
 
@@ -145,6 +167,51 @@ def _row(r: tuple[Any, ...]) -> WindowState:
     for k in ("index_sources", "archive_sources", "pruned_from"):
         d[k] = set(json.loads(d[k]))
     return WindowState(BucketName(env, start, width), **d)
+
+
+def index_identity(kind: str, location: str, name: str) -> str:
+    """The index a porter loads into, as its state records it: the kind,
+    the directory (sqlite, made absolute) or the URL (without user and
+    password, query or fragment) and the index name, as
+    ``"opensearch http://search:9200 (helios-recent)"``."""
+    if kind == "sqlite":
+        where = str(Path(location).expanduser().absolute())
+    else:
+        u = urllib.parse.urlsplit(location.strip())
+        host = (u.hostname or "").lower()
+        if ":" in host:
+            host = f"[{host}]"
+        port = f":{u.port}" if u.port is not None else ""
+        where = urllib.parse.urlunsplit((u.scheme.lower(), host + port, u.path.rstrip("/"), "", ""))
+    return f"{kind} {where} ({name})"
+
+
+def identity_of_where(where: str) -> str | None:
+    """``index_identity`` of the ``where`` a porter's status.json gives its
+    index (``"KIND LOCATION (NAME)"``); None when it is not one."""
+    kind, _, rest = where.partition(" ")
+    location, _, name = rest.rpartition(" (")
+    if kind not in ("sqlite", "elasticsearch", "opensearch") or not location or not name.endswith(")"):
+        return None
+    try:
+        return index_identity(kind, location, name[:-1])
+    except ValueError:
+        return None
+
+
+@dataclass
+class Moved:
+    """The index changed: from ``before`` to ``now`` (identities), at ``at``;
+    ``windows``: how many windows the bucks held were marked to be loaded
+    again into ``now`` so far."""
+
+    before: str
+    now: str
+    at: float
+    windows: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"from": self.before, "to": self.now, "at": self.at, "windows": self.windows}
 
 
 def _alive(owner: str) -> bool:
@@ -183,6 +250,8 @@ class State:
                 # Added to version 1 (an older porter names its columns, so it reads the table as before).
                 if "index_inventory" not in {r[1] for r in self.db.execute("PRAGMA table_info(windows)")}:
                     self.db.execute("ALTER TABLE windows ADD COLUMN index_inventory INTEGER")
+                if "index_into" not in {r[1] for r in self.db.execute("PRAGMA table_info(windows)")}:
+                    self.db.execute("ALTER TABLE windows ADD COLUMN index_into TEXT")
                 row = self.db.execute("SELECT value FROM meta WHERE key='version'").fetchone()
                 if row is None:
                     self.db.execute("INSERT INTO meta VALUES ('version', ?)", (str(SCHEMA_VERSION),))
@@ -246,23 +315,92 @@ class State:
                 for r in self.db.execute("SELECT environment, events, windows, oldest, newest, last_at FROM left_out "
                                          "ORDER BY environment")}
 
+    def moved(self) -> Moved | None:
+        """The last change of index ``use_index`` saw (None: never)."""
+        r = self.db.execute("SELECT value FROM meta WHERE key='index_moved'").fetchone()
+        if r is None:
+            return None
+        d = json.loads(r[0])
+        return Moved(d["from"], d["to"], d["at"], d.get("windows", 0))
+
+    def index(self) -> str | None:
+        """The index the porter last started with (``index_identity``)."""
+        r = self.db.execute("SELECT value FROM meta WHERE key='index'").fetchone()
+        return None if r is None else str(r[0])
+
     def dropped_days(self, environment: str) -> set[int]:
         return {r[0] for r in self.db.execute("SELECT day FROM dropped_days WHERE environment=?", (environment,))}
+
+    # ----------------------------------------------------------------- the index
+
+    def use_index(self, identity: str, *, before: str | None = None, now: float | None = None) -> Moved | None:
+        """The porter loads into ``identity`` from now on; a Moved when the
+        index it last started with differs (recorded here, or, in a state
+        that recorded none, ``before``: the index the previous porter's
+        status.json names). Windows marked loaded with no index recorded (a
+        state from before ``index_into``, or an older porter's marks) count
+        as loaded into that previous index, else into ``identity``."""
+        now = time.time() if now is None else now
+        with self._tx() as db:
+            r = db.execute("SELECT value FROM meta WHERE key='index'").fetchone()
+            previous = str(r[0]) if r is not None else before
+            db.execute("UPDATE windows SET index_into=? WHERE indexed_at IS NOT NULL AND index_into IS NULL",
+                       (previous or identity,))
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('index', ?)", (identity,))
+            if previous is None or previous == identity:
+                return None
+            moved = Moved(previous, identity, now)
+            # What the old index left out as too old is counted again as the windows are loaded into this one.
+            db.execute("DELETE FROM left_out")
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('index_moved', ?)", (json.dumps(moved.to_dict()),))
+            return moved
+
+    def load_again(self, names: Iterable[BucketName], identity: str) -> dict[str, int]:
+        """Take the index marks off the windows of ``names`` (those the bucks
+        hold) that were loaded into another index than ``identity``, so the
+        index job loads them again; returns, per index they were in, how many."""
+        wanted = set(names)
+        out: dict[str, int] = {}
+        with self._tx() as db:
+            rows = db.execute("SELECT environment, start, width, index_into FROM windows WHERE indexed_at IS NOT "
+                              "NULL AND index_into IS NOT NULL AND index_into != ?", (identity,)).fetchall()
+            for env, start, width, into in rows:
+                name = BucketName(env, start, width)
+                if name in wanted:
+                    self._set(db, name, indexed_at=None, index_events=None, index_sources=set(),
+                              index_inventory=None, index_into=None)
+                    out[into] = out.get(into, 0) + 1
+            if out:
+                r = db.execute("SELECT value FROM meta WHERE key='index_moved'").fetchone()
+                d: dict[str, Any] = (json.loads(r[0]) if r is not None else
+                                     {"from": ", ".join(sorted(out)), "to": identity, "at": time.time(), "windows": 0})
+                d["windows"] = int(d.get("windows", 0)) + sum(out.values())
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('index_moved', ?)", (json.dumps(d),))
+        return out
+
+    def loaded_elsewhere(self, identity: str) -> set[BucketName]:
+        """The windows marked loaded into another index than ``identity``."""
+        return {BucketName(*r) for r in self.db.execute(
+            "SELECT environment, start, width FROM windows WHERE indexed_at IS NOT NULL AND index_into IS NOT NULL "
+            "AND index_into != ?", (identity,))}
 
     # ----------------------------------------------------------------- marking
 
     def mark_indexed(self, name: BucketName, events: int, sources: Iterable[str], now: float | None = None,
-                     left_out: tuple[int, int, int] | None = None, inventory: int = 0) -> None:
+                     left_out: tuple[int, int, int] | None = None, inventory: int = 0,
+                     into: str | None = None) -> None:
         """The events of ``name`` from ``sources`` are in the index (sources
         add to those of earlier loads of the window; events and ``inventory``,
         the inventory records the index leaves out, too), and ``left_out``
-        (count, oldest ns, newest ns) were left out as too old."""
+        (count, oldest ns, newest ns) were left out as too old; ``into``: the
+        index they went into (``index_identity``)."""
         now = time.time() if now is None else now
         with self._tx() as db:
             w = self._ensure(db, name)
             self._set(db, name, indexed_at=now,
                       index_events=(w.index_events or 0) + events, index_sources=w.index_sources | set(sources),
-                      index_inventory=(w.index_inventory or 0) + inventory)
+                      index_inventory=(w.index_inventory or 0) + inventory,
+                      index_into=into if into is not None else w.index_into)
             if left_out and left_out[0]:
                 count, oldest, newest = left_out
                 db.execute("INSERT INTO left_out VALUES (?, ?, 1, ?, ?, ?) ON CONFLICT (environment) DO UPDATE SET "

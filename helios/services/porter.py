@@ -37,6 +37,7 @@ composes them: the schedule, the bucks' listing, stopping and the metrics.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -55,8 +56,8 @@ from helios.porter.jobs import (
     ReportJob,
     RetentionJob,
 )
-from helios.porter.seen import Seen
-from helios.porter.state import State
+from helios.porter.seen import Seen, window_key
+from helios.porter.state import State, identity_of_where
 from helios.query.client import holders
 from helios.store.durable import make_dirs
 
@@ -93,6 +94,7 @@ class Porter:
         self.spec = self.ctx.spec
         self.counts = self.ctx.counts
         self.stopping = self.ctx.stopping
+        self._moved_unsaid = False   # the index changed; how many windows are loaded again not yet said
 
     @property
     def source(self) -> str:
@@ -123,6 +125,7 @@ class Porter:
         self.index = IndexJob(ctx)
         try:
             ctx.state = State(self.state_dir / "porter.db")
+            self._use_index()
             ctx.seen = Seen(self.state_dir / "seen", horizon=self.cfg.archive_age + self.cfg.dedup_horizon)
             ctx.qc = QueryClient(timeout=self.cfg.timeout)
         except BaseException:
@@ -236,6 +239,7 @@ class Porter:
         wanted = set(self.cfg.environments)
         ctx.listed = [(n, h) for n, h in report.parse_listed(holders(listings))
                       if not wanted or n.environment in wanted]
+        self._load_again(listings)
         p = Pass(listings, ctx.listed)
         worked = False
         if self.fresh is not None:
@@ -243,6 +247,45 @@ class Porter:
         for job in (self.index, self.archive, self.prune, self.retention, self.report):
             worked |= job.run_pass(p)
         return worked
+
+    def _use_index(self) -> None:
+        """Record the index this porter loads into; when it is not the one
+        the state (or, for a state from before that was recorded, the last
+        status.json) says the porter loaded into, say so: the windows the
+        bucks still hold are loaded again (``_load_again``)."""
+        ctx = self.ctx
+        before = None
+        try:
+            where = (json.loads((self.state_dir / "status.json").read_text()).get("index") or {}).get("where")
+            before = identity_of_where(where) if isinstance(where, str) else None
+        except (OSError, ValueError, AttributeError):
+            pass
+        moved = ctx.state.use_index(ctx.index_identity, before=before)
+        ctx.index_moved = ctx.state.moved()
+        if moved is not None:
+            self._moved_unsaid = True
+            log.warning("This porter loads into %s; it loaded into %s before: the windows the bucks still hold "
+                        "are loaded again into the new index (how many is said once the bucks answer).",
+                        moved.now, moved.before)
+
+    def _load_again(self, listings: dict[str, Result[list[BucketEntry]]]) -> None:
+        """Mark the windows the bucks hold that went into another index to be
+        loaded again into this one, and say how many."""
+        ctx = self.ctx
+        if not any(not isinstance(r, QueryError) for r in listings.values()):
+            return   # no buck answered: nothing is loaded this pass, and what they hold is not known
+        listed = {n for n, _ in ctx.listed or ()}
+        again = ctx.state.load_again(listed, ctx.index_identity)
+        if not again and self._moved_unsaid and ctx.index_moved is not None:
+            again = {ctx.index_moved.before: 0}   # said once at start, even when the bucks hold none of them
+        for before, n in sorted(again.items()):
+            log.warning("index changed from %s to %s: %d windows the bucks still hold will be loaded again.",
+                        before, ctx.index_identity, n)
+            ctx.counts["windows_loaded_again"] += n
+        self._moved_unsaid = False
+        ctx.index_moved = ctx.state.moved()
+        ctx.loaded_elsewhere = {window_key(n) for n in ctx.state.loaded_elsewhere(ctx.index_identity)
+                                if n not in listed}
 
     def _note_bucks(self, listings: dict[str, Result[list[BucketEntry]]]) -> None:
         bucks = self.ctx.bucks

@@ -18,6 +18,7 @@ from helios.porter.archiving import archive_spec, describe_location
 from helios.porter.merge import FrameOwners
 from helios.porter.quarantine import Quarantine
 from helios.porter.quarantine import summarize as quarantine_summary
+from helios.porter.state import Moved, index_identity
 from helios.porter.windows import Blacklist
 from helios.store.layout import BucketName, bucket_id
 
@@ -144,6 +145,20 @@ class Context:
         # What the porter is busy with, for its status (a big window's fetch or load can take minutes).
         self.doing: str | None = None
         self.doing_since: float | None = None
+        # The index loaded into, as the state records it (helios.porter.state.index_identity), the last
+        # change of index (helios.porter.state.Moved), and the windows (as seen.window_key) loaded into
+        # another index that no buck holds any more: their events, held again in a later window, are loaded
+        # with that one (the ledger gives them to a window the new index never gets).
+        loc = self.spec["index_location"]
+        self.index_identity = index_identity(cfg.index, loc, cfg.index_name)
+        self.index_moved: Moved | None = None
+        self.loaded_elsewhere: set[int] = set()
+
+    def claim_for_index(self, name: BucketName, rows: list[Any]) -> tuple[list[Any], int]:
+        """``Seen.claim`` for a load into the index: events owned by a window
+        in ``loaded_elsewhere`` are kept."""
+        elsewhere = self.loaded_elsewhere
+        return self.seen.claim(name, rows, keep=elsewhere.__contains__ if elsewhere else None)
 
     def busy_with(self, doing: str | None) -> None:
         """Say what the porter is doing now (None: between jobs) and let

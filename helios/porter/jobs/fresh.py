@@ -101,7 +101,7 @@ class FreshJob:
         if merger.set_aside and not keep_aside(ctx, name, merger):
             return False
         try:
-            rows, dropped = ctx.seen.claim(name, merger.rows())
+            rows, dropped = ctx.claim_for_index(name, merger.rows())
         except HeliosError as exc:
             self._note_failure(f"recording window {window_id(name)} in the dedup ledger: {exc}")
             return False

@@ -84,6 +84,9 @@ class IndexJob(WindowJob):
     def early(self, name: BucketName) -> Early | None:
         return self.ctx.early.get(name)
 
+    def claim(self, name: BucketName, events: Sequence[Record]) -> tuple[list[Record], int]:
+        return self.ctx.claim_for_index(name, list(events))
+
     def events(self, merger: Merger) -> Sequence[Record]:
         # The index sorts as it searches, so its loads take the rows as decoded.
         return merger.rows()
@@ -114,7 +117,7 @@ class IndexJob(WindowJob):
         before = early.events if early is not None else 0
         inventory = m.get("inventory", 0) + (early.inventory if early is not None else 0)
         ctx.state.mark_indexed(name, before + len(job.events), m["sources"], left_out=m.get("left_out"),
-                               inventory=inventory)
+                               inventory=inventory, into=ctx.index_identity)
         if early is not None and ctx.early.get(name) is early:
             del ctx.early[name]   # the window is loaded: a buck fetched again later is fetched whole
         if m.get("left_out"):

@@ -49,7 +49,8 @@ class ReportJob:
                 "archive": ctx.archive_backoff.status(now),
                 "doing": ctx.doing, "doing_since": ctx.doing_since,
                 "environments": envs, "counts": dict(ctx.counts), "quarantine": ctx.quarantine_summary,
-                "metrics": ctx.metrics.address if ctx.metrics is not None else None}
+                "metrics": ctx.metrics.address if ctx.metrics is not None else None,
+                "index_moved": ctx.index_moved.to_dict() if ctx.index_moved is not None else None}
 
     def leave_report(self, listings: dict[str, Result[list[BucketEntry]]]) -> None:
         """Leave this pass's progress with every buck that answered, for

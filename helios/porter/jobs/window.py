@@ -113,7 +113,7 @@ class WindowJob:
         if merger.set_aside and not self.set_aside(name, merger):
             return None
         try:
-            events, earlier = self.ctx.seen.claim(name, self.events(merger))
+            events, earlier = self.claim(name, self.events(merger))
         except HeliosError as exc:
             log.error("Cannot record window %s in the dedup ledger: %s; it is left for the next pass.",
                       window_id(name), exc)
@@ -125,6 +125,10 @@ class WindowJob:
                 "duplicates": merger.duplicates + merger.frame_copies, "frames_elsewhere": merger.frames_elsewhere,
                 "earlier": earlier, "fetch_s": time.monotonic() - t0}
         return self.job(name, events, meta)
+
+    def claim(self, name: BucketName, events: Sequence[Record]) -> tuple[list[Record], int]:
+        """The window's events that belong to it (``helios.porter.seen``)."""
+        return self.ctx.seen.claim(name, events)
 
     def fetch(self, name: BucketName, srcs: dict[str, BucketEntry]) -> tuple[Merger, list[str], dict[str, str]]:
         ctx = self.ctx
