@@ -68,6 +68,7 @@ CREATED_SETTLE_S = 0.2  # s from a file's creation (inotify) to the scan that fo
 IDLE_SAVE_S = 300.0  # s between looks at an idle tailer's positions and inventory (only "seen" times move)
 PARKED_SLICE = 256  # parked files looked at per housekeeping turn in that look (~10 us each)
 INVENTORY_EVERY = 10.0  # s between inventory records of a content whose size or offset alone moved
+INVENTORY_SLICE = 100   # inventory records made per loop turn (~5 ms); the rest at the next turns
 
 
 
@@ -182,6 +183,11 @@ class Tailer:
         self.journal = self.open_journal(cfg)
         self.notifier = notify.open_notifier(cfg.watch)
         self.aliases: dict[str, str] = {}  # real path -> followed symlink (inotify)
+        self.unsettled: dict[int, object] = {}  # id -> current reader not at its end or with a part line
+        self.dir_of: dict[str, str] = {}        # followed path -> its directory (watch_dirs)
+        self.link_targets: dict[str, str] = {}  # followed symlink -> its target (watch_dirs)
+        self.parked_round: list[str] = []       # parked paths still to look at in this round (look_at_parked)
+        self.inventory_more = False             # records wait for the next slice (send_inventory)
         self.fanout = Fanout(self.factory, list(cfg.bucks), cfg.copies, hwm=cfg.sndhwm, monitor=True)
         self.resender = Resender(self.factory, list(cfg.bucks), self.spool)
         log.info("Tailer on %s follows %s and sends each batch to %d of %s (spool %s).",
@@ -223,7 +229,12 @@ class Tailer:
                         readers = None
                         next_full = now + self.cfg.watch_safety_poll
                 if now >= next_scan:
-                    self.watcher.scan()
+                    # With inotify, parked files are not all looked at here (a stat each:
+                    # 10,000 cost ~65 ms): events wake them, and look_at_parked goes round.
+                    self.watcher.scan(unpark_all=self.notifier is None)
+                    if self.notifier is not None and self.notifier.polled:
+                        polled = self.notifier.polled
+                        self.watcher.unpark({p for p in self.watcher.parked if os.path.dirname(p) in polled})
                     readers = None  # every file this turn: one the scan just opened is read now, not at the safety pass
                     self.say_what_matches()
                     interval = self.cfg.rescan_interval
@@ -245,6 +256,8 @@ class Tailer:
                         self.stopping.wait(self.cfg.poll_interval)
                     elif not self.stopping.is_set():
                         wake = min(next_full, next_scan, next_house, next_save)
+                        if self.inventory_more:
+                            wake = now  # (a look at the events, then the next slice)
                         if self.notifier.polled:
                             wake = min(wake, now + self.cfg.poll_interval)
                         # (journalctl's pipe wakes it too: new entries are read at once)
@@ -267,6 +280,8 @@ class Tailer:
                         self.watcher.unpark(set(self.watcher.behind))
                     if self.parked_todo:
                         self.remember_parked()
+                    if self.notifier is not None and self.watcher.parked:
+                        self.look_at_parked()
                     next_house = now + HOUSEKEEPING_S
                 if self.watcher.dirty:
                     # A new content or an end of reading: saved and sent at
@@ -274,6 +289,8 @@ class Tailer:
                     # are not looked at: with thousands, that walk alone blocks the loop.)
                     self.save(parked=False)
                     self.send_inventory()
+                elif self.inventory_more:
+                    self.send_inventory()   # the next slice (thousands of records after a start)
                 if now >= next_save:
                     # Idle (nothing read, sent, re-sent or found for longer than the
                     # inventory's own delay): the positions and the inventory cannot
@@ -287,7 +304,7 @@ class Tailer:
                         else:
                             # The parked files too: a slice each housekeeping turn (remember_parked).
                             self.parked_todo = list(self.watcher.parked.values())
-                            self.save(parked=False)
+                            self.save(parked=False, full=True)
                         self.send_inventory()
                         next_idle_save = now + IDLE_SAVE_S
                     elif now - last_moved <= INVENTORY_EVERY + 2 * self.cfg.positions_interval:
@@ -402,24 +419,52 @@ class Tailer:
             back = paths & w.parked.keys()
             if back:
                 w.unpark(back)
-        return [f for f in w.readers()
-                if not f.at_eof or f.pending or f.rotated or f.sealed or f.path in paths
-                or (polled and os.path.dirname(f.path) in polled)]
+        # Work in proportion to the events, not to the open files: the draining
+        # readers (few), those the last passes left unsettled (not at their end,
+        # a part line), those opened or reopened since, and those at ``paths``.
+        unsettled, current = self.unsettled, w.current
+        for f in current.take_added():
+            unsettled[id(f)] = f
+        out = list(w.draining)
+        picked = {id(f) for f in out}
+        for i, f in list(unsettled.items()):
+            if current.get(f.path) is not f:
+                del unsettled[i]    # let go of, parked, or renamed: found by other means
+            elif i not in picked:
+                picked.add(i)
+                out.append(f)
+        for path in paths:
+            f = current.get(path)
+            if f is not None and id(f) not in picked:
+                picked.add(id(f))
+                out.append(f)
+        if polled:
+            out += [f for f in current.values() if id(f) not in picked and os.path.dirname(f.path) in polled]
+        return out
 
     def watch_dirs(self) -> int:
         """One inotify watch per directory of followed files, and on each
         level of the globs where new files or directories may appear; how many are new."""
         w, n = self.watcher, self.notifier
-        dirs = {os.path.dirname(f.path) or "." for f in w.readers()}
-        dirs.update(os.path.dirname(p) or "." for p in w.parked)
+        # Each path's directory is worked out once (10,000 dirname calls cost ~13 ms),
+        # and a watch already held costs a dict look-up: a rescan adds what is new.
+        dir_of, paths = self.dir_of, [f.path for f in w.draining] + list(w.current) + list(w.parked)
+        if len(dir_of) > 2 * len(paths) + 1000:
+            dir_of.clear()
+        for path in paths:
+            if path not in dir_of:
+                dir_of[path] = os.path.dirname(path) or "."
+        dirs = {dir_of[p] for p in paths}
         # A followed symlink (/var/log/containers/*.log): its target's directory is
-        # where the writes are seen; events there are mapped back to the link.
-        self.aliases = {}
-        for path in [f.path for f in w.readers()] + list(w.parked):
-            if os.path.islink(path):
-                real = os.path.realpath(path)
-                self.aliases[real] = path
-                dirs.add(os.path.dirname(real))
+        # where the writes are seen; events there are mapped back to the link. (The
+        # scan says which paths are links; each target is resolved once.)
+        targets = self.link_targets
+        for path in w.links.difference(targets):
+            targets[path] = os.path.realpath(path)
+        for path in set(targets).difference(w.links):
+            del targets[path]
+        self.aliases = {real: path for path, real in targets.items()}
+        dirs.update(os.path.dirname(real) for real in targets.values())
         for pattern in w.patterns:
             dirs.update(notify.pattern_dirs(pattern))
         before = n.watches()
@@ -430,6 +475,7 @@ class Tailer:
     def pass_over_files(self, now: float, readers: list | None = None) -> bool:
         """Read one turn from every file (or from ``readers``); True if any file had more to give."""
         busy = False
+        unsettled = self.unsettled
         for f in self.watcher.readers() if readers is None else readers:
             try:
                 chunks = f.read(READ_LIMIT, now)
@@ -442,6 +488,10 @@ class Tailer:
                     busy = True
             except OSError as exc:
                 log.warning("Cannot read %s: %s; it will be looked at again.", f.path, exc)
+            if f.fd is not None and (not f.at_eof or f.pending):
+                unsettled[id(f)] = f    # read again at the next turn whatever inotify says
+            else:
+                unsettled.pop(id(f), None)
         return busy
 
     # --- lines to rows ---
@@ -755,6 +805,7 @@ class Tailer:
         every ``INVENTORY_EVERY`` seconds (and at exit)."""
         records = []
         now = time.monotonic()
+        self.inventory_more = False
         journal = self.journal.inventory(self.positions.journal.get(self.journal.source, {})) if self.journal else []
         # Only the contents whose record may have changed since the last look
         # (every one after a start); those held back by INVENTORY_EVERY wait.
@@ -762,6 +813,11 @@ class Tailer:
         touched.update(self.positions.take_inventory_touched())
         files = self.positions.files
         for key, p in list(touched.items()) + journal:
+            if len(records) >= INVENTORY_SLICE and not final:
+                # The rest stay in ``touched``: the loop sends the next slice at its next
+                # turn, after a look at the files (10,000 records cost ~0.5 s at once).
+                self.inventory_more = True
+                break
             if key in touched and files.get(key) is not p:
                 del touched[key]    # let go of
                 continue
@@ -794,18 +850,19 @@ class Tailer:
                 log.warning("No buck took %d inventory record(s); they are sent again after a restart.",
                             len(records[i:i + 500]))
 
-    def save(self, parked: bool = True, force: bool = False) -> None:
+    def save(self, parked: bool = True, force: bool = False, full: bool | None = None) -> None:
         """Spool first, then positions: an offset never runs ahead of its data.
         Skipped when nothing moved (unless ``force``), so an idle tailer does
         not fsync. Parked files are looked at with ``parked`` only (their
-        "seen" time alone moves). Neither fsync happens here: the saver's
+        "seen" time alone moves), open ones that did not move with ``full``
+        only (by default: with ``parked``). Neither fsync happens here: the saver's
         thread fsyncs the spool files written so far, then writes the
         snapshot (helios.tail.positions.Saver)."""
         if self.saver.sync_error is not None:
             self.submit_positions()     # (raises it)
             return
         self.watcher.dirty = False
-        self.watcher.remember(time.time(), parked)
+        self.watcher.remember(time.time(), parked, full)
         fingerprint = self.positions.fingerprint()
         if fingerprint == self.saved_snapshot and not self.saver.failed and not force:
             return
@@ -832,6 +889,21 @@ class Tailer:
         # saver fsyncs those files (``before``) and then writes it, never earlier.
         self.saver.submit(self.positions.snapshot(), before)
         self.saved_snapshot = self.positions.fingerprint() if fingerprint is None else fingerprint
+
+    def look_at_parked(self) -> None:
+        """With inotify, the safety net for parked files (no descriptor, woken
+        by their directory's events): a slice of them a housekeeping turn,
+        reopened if they grew or finished from a sibling if they were rotated,
+        so that every one is looked at once a rescan period (``rescan_interval``
+        x 60), as the full rescan did, but never all at once."""
+        w, todo = self.watcher, self.parked_round
+        if not todo:
+            todo[:] = list(w.parked)
+        period = max(self.cfg.rescan_interval * 60, HOUSEKEEPING_S)
+        n = max(1, min(PARKED_SLICE, int(len(w.parked) * HOUSEKEEPING_S / period) + 1))
+        some = set(todo[-n:])
+        del todo[-n:]
+        w.unpark(some)
 
     def remember_parked(self) -> None:
         """One slice of the periodic look at the parked files (their "seen"

@@ -121,14 +121,56 @@ class _Files(dict):
     def __init__(self, owner: "Positions", items: dict) -> None:
         super().__init__()
         self.owner = owner
+        # prefix -> {key: entry}: the contents that may hold a file starting with
+        # that prefix, so identifying a new file does not walk every entry (at
+        # 10,000 files the first scan did 50 M comparisons). A prefix never changes.
+        self.by_prefix: dict[bytes, dict[str, Position]] = {}
         for key, p in items.items():
             self[key] = p
 
     def __setitem__(self, key: str, p: Position) -> None:
+        old = self.get(key)
+        if old is not None and old is not p:
+            self._unindex(key, old)
         super().__setitem__(key, p)
+        self.by_prefix.setdefault(p.fingerprint, {})[key] = p
         object.__setattr__(p, "_owner", self.owner)
         object.__setattr__(p, "_key", key)
         self.owner.touch(p, "offset")
+
+    def _unindex(self, key: str, p: Position) -> None:
+        same = self.by_prefix.get(p.fingerprint)
+        if same is not None and same.get(key) is p:
+            del same[key]
+            if not same:
+                del self.by_prefix[p.fingerprint]
+
+    def __delitem__(self, key: str) -> None:
+        p = self[key]
+        super().__delitem__(key)
+        self._unindex(key, p)
+
+    def pop(self, key, *default):  # type: ignore[override]
+        if key in self:
+            p = self[key]
+            del self[key]
+            return p
+        if default:
+            return default[0]
+        raise KeyError(key)
+
+    def popitem(self):  # type: ignore[override]
+        key, p = super().popitem()
+        self._unindex(key, p)
+        return key, p
+
+    def clear(self) -> None:
+        super().clear()
+        self.by_prefix.clear()
+
+    def with_prefix(self, prefix: bytes) -> dict[str, Position]:
+        """The entries whose content starts with ``prefix`` (do not change it)."""
+        return self.by_prefix.get(prefix, {})
 
     def setdefault(self, key, default=None):  # type: ignore[override]
         if key not in self:
@@ -304,7 +346,9 @@ class Saver:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.fragments: dict[str, str] = {}
+        self.fragments: dict[str, str] = {}    # key -> '"key": {entry}', as written
+        self._keys: list[str] = []              # the last snapshot's keys, and them sorted
+        self._order: list[str] = []
         self.failed = False          # the last write failed: the tailer saves again
         self.need_full = False       # the fragments may be incomplete: the next snapshot holds every entry
         self.saves = 0               # files written
@@ -417,13 +461,16 @@ class Saver:
         """The file's bytes: the same as ``Positions.to_bytes`` gives."""
         frags = self.fragments
         for key, d in snap.changed.items():
-            frags[key] = _fragment(d)
+            frags[key] = json.dumps(key) + ": " + _fragment(d)   # the entry as the file holds it
         if len(frags) > len(snap.keys):
             keep = set(snap.keys)
             for key in [k for k in frags if k not in keep]:
                 del frags[key]
+        if snap.keys != self._keys:
+            # (Sorted again only when entries came or went: 10,000 keys cost ~5 ms.)
+            self._keys, self._order = snap.keys, sorted(snap.keys)
         if snap.keys:
-            files = "{\n" + ",\n".join(json.dumps(k) + ": " + frags[k] for k in sorted(snap.keys)) + "\n}"
+            files = "{\n" + ",\n".join([frags[k] for k in self._order]) + "\n}"
         else:
             files = "{}"
 

@@ -38,7 +38,6 @@ identity when they grow.
 from __future__ import annotations
 
 import errno
-import glob
 import logging
 import os
 import signal
@@ -47,6 +46,7 @@ import time
 from dataclasses import dataclass
 
 from helios.tail import compressed, rotation
+from helios.tail.discover import match_files, path_matches
 from helios.tail.files import Chunk, FollowedFile, _after_last_newline, resume_split
 from helios.tail.identity import content_key, default_scope, head_hash, prefix_of
 from helios.tail.positions import (END_CORRUPT, END_DELETED, END_DENIED, END_READ, END_READING, END_SKIPPED,
@@ -109,6 +109,24 @@ def unread_key(path: str) -> bytes:
     return content_key(b"\0unreadable\0" + path.encode(errors="surrogateescape"))
 
 
+class _Current(dict):
+    """path -> the current reader there; remembers the readers put in since
+    the tailer last took them (``take_added``), so that with inotify it reads a
+    newly opened or reopened file without walking every open one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.added: list[FollowedFile] = []
+
+    def __setitem__(self, path: str, f: FollowedFile) -> None:
+        super().__setitem__(path, f)
+        self.added.append(f)
+
+    def take_added(self) -> list[FollowedFile]:
+        out, self.added = self.added, []
+        return out
+
+
 class Watcher:
     def __init__(self, patterns: list[str], positions: Positions, opts: Options, scope: str | None = None) -> None:
         self.patterns = list(patterns)
@@ -116,7 +134,7 @@ class Watcher:
         self.scope = default_scope() if scope is None else scope.encode()
         self.positions = positions
         self.opts = opts
-        self.current: dict[str, FollowedFile] = {}
+        self.current: _Current = _Current()
         self.draining: list[FollowedFile] = []
         self.parked: dict[str, FollowedFile] = {}  # fd closed, state kept
         self.behind: set[str] = set()  # parked files with bytes to read, waiting for a descriptor
@@ -132,6 +150,7 @@ class Watcher:
         self.done_sigs: dict[str, str] = {sig: k for k, p in positions.files.items() for sig in p.sealed}
         watch_continue()
         self.verified: set[str] = set()  # signatures whose first bytes were checked against their content
+        self.links: set[str] = set()     # matched paths that are symlinks (at the last scan)
 
     def kw(self, resolve: bool = True) -> dict:
         kw = self.opts.reader_kw()
@@ -156,7 +175,7 @@ class Watcher:
               avoid: bytes | None = None) -> tuple[str, Position] | None:
         best = None
         avoid_hex = avoid.hex() if avoid else None
-        for k, p in self.positions.files.items():
+        for k, p in list(self.positions.files.with_prefix(prefix).items()):
             if p.fingerprint != prefix or k == avoid_hex or not self.agrees(p, head, sealed, dev, ino, live):
                 continue
             if live and not sealed and self.held_elsewhere(k, dev, ino):
@@ -182,7 +201,7 @@ class Watcher:
             if not p.legacy and len(f.head) > p.head_len:
                 p.head_len, p.head_hash = len(f.head), head_hash(f.head)
             return
-        taken = {p.generation for p in self.positions.files.values() if p.fingerprint == f.fingerprint}
+        taken = {p.generation for p in self.positions.files.with_prefix(f.fingerprint).values()}
         n = 0
         while n in taken or content_key(f.fingerprint, n, self.scope) == f.avoid or \
                 content_key(f.fingerprint, n, self.scope).hex() in self.positions.files:
@@ -206,15 +225,20 @@ class Watcher:
 
     # --- discovery ---
 
-    def scan(self) -> None:
+    def scan(self, unpark_all: bool = True) -> None:
         """Open files that match now and are not followed yet; on the first
-        scan, finish what the previous run left in rotated files."""
+        scan, finish what the previous run left in rotated files. Parked
+        files that grew are reopened (without ``unpark_all``: the tailer
+        looks at them itself, woken by inotify and a slice at a time)."""
         matched = []
         self.pattern_hits: dict[str, int] = {}  # files each pattern matched at this scan (for the tailer's log)
+        links: set[str] = set()
         for pattern in self.patterns:
-            hits = [p for p in sorted(glob.glob(pattern)) if os.path.isfile(p)]
+            hits, found = match_files(pattern)
             self.pattern_hits[pattern] = len(hits)
             matched.extend(hits)
+            links |= found
+        self.links = links
         now = time.time()
         for path in matched:
             if path not in self.positions.watching:
@@ -230,7 +254,8 @@ class Watcher:
         for path in matched:
             if path not in self.current and path not in self.parked:
                 self.follow(path)
-        self.unpark()
+        if unpark_all:
+            self.unpark()
         if self.recheck:
             self.look_again(now)
         self.first_scan = False
@@ -670,7 +695,7 @@ class Watcher:
         log.info("Finished %s at byte %d.", f.path, f.pos)
 
     def matches(self, path: str) -> bool:
-        return any(path in glob.glob(p) for p in self.patterns)
+        return any(path_matches(path, p) for p in self.patterns)
 
     # --- descriptors ---
 
@@ -755,20 +780,30 @@ class Watcher:
         if end > p.offset:
             p.offset = end
 
-    def remember(self, now_wall: float, parked: bool = True) -> None:
+    def remember(self, now_wall: float, parked: bool = True, full: bool | None = None) -> None:
         """Record every reader's identity, head and size seen in the
         positions (offsets are set by the tailer as chunks become safe).
-        Parked files (closed, idle: nothing of theirs moves) only with ``parked``."""
-        self.remember_files(self.readers() + (list(self.parked.values()) if parked else []), now_wall)
+        Parked files (closed, idle: nothing of theirs moves) only with ``parked``.
+        Unless ``full`` (by default: with ``parked``), only readers that moved
+        since they were last remembered are looked at: with thousands of idle
+        files, a save then touches (and the saver serializes) a few entries,
+        not every open one for its "seen" time alone (that is refreshed by the
+        tailer's periodic full round)."""
+        full = parked if full is None else full
+        self.remember_files(self.readers() + (list(self.parked.values()) if parked else []), now_wall, full)
 
-    def remember_files(self, files: list[FollowedFile], now_wall: float) -> None:
+    def remember_files(self, files: list[FollowedFile], now_wall: float, full: bool = True) -> None:
         """``remember`` for these files only (the tailer walks the parked ones a slice a turn)."""
+        entries = self.positions.files
         for f in files:
             if f.key is None:
                 continue
-            p = self.positions.files.get(f.key.hex())
+            p = entries.get(f.key.hex())
             if p is None:
                 p = self.register(f)
+            elif not full and f.at_eof and f.remembered == (f.key, f.pos) and p.path == f.path:
+                continue    # nothing of it moved: its entry stays as it is
+            f.remembered = (f.key, f.pos)
             p.path, p.seen = f.path, now_wall
             if not f.sealed:
                 p.dev, p.ino = f.dev, f.ino
