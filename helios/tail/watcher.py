@@ -117,10 +117,13 @@ class _Current(dict):
     def __init__(self) -> None:
         super().__init__()
         self.added: list[FollowedFile] = []
+        self.keys: set | None = None    # during a scan: every reader's key (Watcher.scan)
 
     def __setitem__(self, path: str, f: FollowedFile) -> None:
         super().__setitem__(path, f)
         self.added.append(f)
+        if self.keys is not None:
+            self.keys.add(f.key)
 
     def take_added(self) -> list[FollowedFile]:
         out, self.added = self.added, []
@@ -240,20 +243,30 @@ class Watcher:
             links |= found
         self.links = links
         now = time.time()
+        seen_at: dict[str, float] | None = None
         for path in matched:
             if path not in self.positions.watching:
                 # Known from positions that have no watch time (the first format):
                 # watched since it was last read, so that siblings written while
-                # the tailer was down count as new.
-                known = [p.seen for p in self.positions.files.values() if p.path == path]
-                self.positions.watching[path] = min(known + [now])
+                # the tailer was down count as new. (Entries by path: made once a scan.)
+                if seen_at is None:
+                    seen_at = {}
+                    for p in self.positions.files.values():
+                        seen_at[p.path] = min(seen_at.get(p.path, now), p.seen)
+                self.positions.watching[path] = min(seen_at.get(path, now), now)
         if now - self.pruned_at >= PRUNE_EVERY:
             self.prune(now)
         if self.first_scan and not self.fresh:
             self.recover(matched)
-        for path in matched:
-            if path not in self.current and path not in self.parked:
-                self.follow(path)
+        # The keys of the open readers, for adopt (no reader's key changes during a scan;
+        # those opened meanwhile are added): 10,000 new files do not walk every reader each.
+        self.current.keys = {r.key for r in self.current.values()}
+        try:
+            for path in matched:
+                if path not in self.current and path not in self.parked:
+                    self.follow(path)
+        finally:
+            self.current.keys = None
         if unpark_all:
             self.unpark()
         if self.recheck:
@@ -343,6 +356,10 @@ class Watcher:
     def adopt(self, path: str, f: FollowedFile) -> FollowedFile | None:
         """A draining reader of this very file (a glob that matches where it
         was renamed to) goes on as the current reader of ``path``."""
+        keys = self.current.keys
+        if keys is not None and f.key is not None and f.key not in keys \
+                and all(r.key != f.key for r in self.draining):
+            return None     # no reader holds this content (the common case: a new file)
         for r in self.draining + list(self.current.values()):
             if r.key is None or r.key != f.key or (r.dev, r.ino) != (f.dev, f.ino) or r.sealed:
                 continue
