@@ -64,10 +64,12 @@ log = logging.getLogger(__name__)
 READ_LIMIT = 256 * 1024  # bytes read from one file per turn: fair to the others
 NO_BUCK_S = 5.0  # seconds without any buck connected before the tailer says so
 HOUSEKEEPING_S = 0.25
+HOUSEKEEPING_IDLE_S = 1.0  # s between housekeeping turns while nothing is read (resends, parking, links)
 CREATED_SETTLE_S = 0.2  # s from a file's creation (inotify) to the scan that follows it
 IDLE_SAVE_S = 300.0  # s between looks at an idle tailer's positions and inventory (only "seen" times move)
 PARKED_SLICE = 256  # parked files looked at per housekeeping turn in that look (~10 us each)
 INVENTORY_EVERY = 10.0  # s between inventory records of a content whose size or offset alone moved
+SAFETY_SLICE = 64       # open files looked at per safety slice with inotify (~1 ms)
 INVENTORY_SLICE = 100   # inventory records made per loop turn (~5 ms); the rest at the next turns
 
 
@@ -187,6 +189,7 @@ class Tailer:
         self.dir_of: dict[str, str] = {}        # followed path -> its directory (watch_dirs)
         self.link_targets: dict[str, str] = {}  # followed symlink -> its target (watch_dirs)
         self.parked_round: list[str] = []       # parked paths still to look at in this round (look_at_parked)
+        self.safety_round: list = []            # open files still to look at in this safety round (safety_slice)
         self.inventory_more = False             # records wait for the next slice (send_inventory)
         self.fanout = Fanout(self.factory, list(cfg.bucks), cfg.copies, hwm=cfg.sndhwm, monitor=True)
         self.resender = Resender(self.factory, list(cfg.bucks), self.spool)
@@ -196,7 +199,7 @@ class Tailer:
         next_scan = next_house = next_save = next_full = next_idle_save = 0.0
         self.saved_moved, last_moved = None, 0.0
         self.parked_todo: list = []     # parked files still to look at in this round (remember_parked)
-        self.took = 0
+        self.took = self.took_at_house = 0
         self.workers = Workers(self.settings, self.encoders(cfg))
         # Wait for the encoders to be up (an empty job each) before the first
         # scan: otherwise the first turn blocks on their start-up (a second on
@@ -213,29 +216,26 @@ class Tailer:
                     self.apply_reload()
                     next_scan = now  # (and new globs' directories watched)
                 readers = None  # every file
+                overflow = False
                 if self.notifier is not None:
                     # inotify (README: Many files): only files that changed, are being read,
-                    # or wait for something; all of them at each safety pass.
+                    # or wait for something, and a slice of the others (the safety pass).
                     changes = self.notifier.take()
-                    if changes.overflow:
+                    overflow = changes.overflow
+                    if overflow:
                         next_scan = now
                     elif changes.created:
                         # Not at once: a copy (copytruncate) caught half-written would not be
                         # known by its first bytes yet; as soon as polling would have seen it.
                         next_scan = min(next_scan, now + min(self.cfg.rescan_interval, CREATED_SETTLE_S))
-                    # (Parked files that changed are reopened here, also before a full pass.)
-                    readers = self.changed_readers(changes.paths)
-                    if changes.overflow or now >= next_full:
-                        readers = None
-                        next_full = now + self.cfg.watch_safety_poll
                 if now >= next_scan:
                     # With inotify, parked files are not all looked at here (a stat each:
-                    # 10,000 cost ~65 ms): events wake them, and look_at_parked goes round.
-                    self.watcher.scan(unpark_all=self.notifier is None)
+                    # 10,000 cost ~65 ms): events wake them, and look_at_parked goes round
+                    # (all of them after lost events).
+                    self.watcher.scan(unpark_all=self.notifier is None or overflow)
                     if self.notifier is not None and self.notifier.polled:
                         polled = self.notifier.polled
                         self.watcher.unpark({p for p in self.watcher.parked if os.path.dirname(p) in polled})
-                    readers = None  # every file this turn: one the scan just opened is read now, not at the safety pass
                     self.say_what_matches()
                     interval = self.cfg.rescan_interval
                     if self.notifier is not None:
@@ -246,6 +246,18 @@ class Tailer:
                         if self.watch_dirs():
                             interval = 0  # new directories: scan once more, for files made before their watch
                     next_scan = now + interval
+                if self.notifier is not None:
+                    # (Parked files that changed are reopened here; files the scan just
+                    # opened are read now, not at the safety pass.)
+                    readers = self.changed_readers(changes.paths)
+                    if overflow or next_full == 0.0:
+                        readers = None  # events were lost (or this is the first turn): every file
+                        next_full = now + self.cfg.watch_safety_poll
+                    elif now >= next_full:
+                        # The safety pass, a slice at a time: every open file is looked
+                        # at every watch_safety_poll, never all of them in one turn.
+                        readers += self.safety_slice(readers)
+                        next_full = now + self.safety_step()
                 busy = self.pass_over_files(now, readers)
                 if self.journal is not None:
                     busy = self.read_journal() or busy
@@ -280,9 +292,15 @@ class Tailer:
                         self.watcher.unpark(set(self.watcher.behind))
                     if self.parked_todo:
                         self.remember_parked()
+                    # Quiet (nothing read since the last turn, nothing held or behind):
+                    # the next turn in a second, so an idle tailer wakes seldom.
+                    quiet = (self.took == self.took_at_house and not self.ml_held and not self.ct_held
+                             and not self.parked_todo and not self.watcher.behind)
+                    self.took_at_house = self.took
+                    step = HOUSEKEEPING_IDLE_S if quiet else HOUSEKEEPING_S
                     if self.notifier is not None and self.watcher.parked:
-                        self.look_at_parked()
-                    next_house = now + HOUSEKEEPING_S
+                        self.look_at_parked(step)
+                    next_house = now + step
                 if self.watcher.dirty:
                     # A new content or an end of reading: saved and sent at
                     # once, so a crash a moment later still knows it. (Parked files
@@ -890,7 +908,23 @@ class Tailer:
         self.saver.submit(self.positions.snapshot(), before)
         self.saved_snapshot = self.positions.fingerprint() if fingerprint is None else fingerprint
 
-    def look_at_parked(self) -> None:
+    def safety_slice(self, taken: list) -> list:
+        """The next ``SAFETY_SLICE`` open files of the safety pass's round (not
+        already in ``taken``)."""
+        todo, current = self.safety_round, self.watcher.current
+        if not todo:
+            todo[:] = list(current.values())
+        some = todo[-SAFETY_SLICE:]
+        del todo[-SAFETY_SLICE:]
+        picked = {id(f) for f in taken}
+        return [f for f in some if current.get(f.path) is f and id(f) not in picked]
+
+    def safety_step(self) -> float:
+        """Seconds between safety slices: a round of every open file each watch_safety_poll."""
+        slices = max(1, -(-len(self.watcher.current) // SAFETY_SLICE))
+        return self.cfg.watch_safety_poll / slices
+
+    def look_at_parked(self, step: float) -> None:
         """With inotify, the safety net for parked files (no descriptor, woken
         by their directory's events): a slice of them a housekeeping turn,
         reopened if they grew or finished from a sibling if they were rotated,
@@ -899,8 +933,8 @@ class Tailer:
         w, todo = self.watcher, self.parked_round
         if not todo:
             todo[:] = list(w.parked)
-        period = max(self.cfg.rescan_interval * 60, HOUSEKEEPING_S)
-        n = max(1, min(PARKED_SLICE, int(len(w.parked) * HOUSEKEEPING_S / period) + 1))
+        period = max(self.cfg.rescan_interval * 60, step)
+        n = max(1, min(PARKED_SLICE, int(len(w.parked) * step / period) + 1))
         some = set(todo[-n:])
         del todo[-n:]
         w.unpark(some)
