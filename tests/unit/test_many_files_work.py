@@ -1,0 +1,140 @@
+"""With thousands of followed files, each step of the tailer's loop does work
+in proportion to what happened, not to the files: finding files (one listing
+per directory, the same paths as glob), remembering readers for a save (only
+those that moved), identifying a new file (only the contents with its first
+line), and writing positions (a path map serialized only when it changed)."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+
+import pytest
+
+from helios.tail import positions
+from helios.tail.discover import match_files, path_matches
+from helios.tail.positions import Position, Positions, Saver
+from helios.tail.watcher import Options, Watcher
+
+
+def write(path, data: bytes = b"a line\n") -> None:
+    with open(path, "ab") as f:
+        f.write(data)
+
+
+def globbed(pattern: str) -> list[str]:
+    return sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
+
+
+@pytest.fixture
+def tree(tmp_path):
+    """Files, hidden files, directories, symlinks (to a file, to a directory, dangling)."""
+    for d in ("a", "b", "c.log.d"):
+        (tmp_path / d).mkdir()
+    for name in ("a/x.log", "a/y.log", "a/.hidden.log", "a/z.txt", "b/x.log", "b/x.log.1", "a/[odd].log"):
+        write(tmp_path / name)
+    (tmp_path / "a" / "dir.log").mkdir()
+    os.symlink(tmp_path / "b" / "x.log", tmp_path / "a" / "link.log")
+    os.symlink(tmp_path / "b", tmp_path / "a" / "linkdir.log")
+    os.symlink(tmp_path / "nowhere", tmp_path / "a" / "dangling.log")
+    return tmp_path
+
+
+@pytest.mark.parametrize("pattern", ["a/*.log", "*/*.log", "*/x.log*", "a/.*.log", "a/?.log", "a/[xy].log",
+                                     "a/x.log", "missing/*.log", "*.log.d/*", "a/*", "[ab]/*.log", "a/[[]odd].log"])
+def test_files_found_by_listing_each_directory_are_those_glob_finds(tree, pattern):
+    hits, links = match_files(str(tree / pattern))
+    assert hits == globbed(str(tree / pattern))
+    assert links == {p for p in hits if os.path.islink(p)}
+    for p in hits:
+        assert path_matches(p, str(tree / pattern))
+
+
+def test_a_path_matches_a_glob_as_glob_would_name_it(tree):
+    assert path_matches(str(tree / "a/x.log"), str(tree / "*/*.log"))
+    assert not path_matches(str(tree / "a/.hidden.log"), str(tree / "a/*.log"))     # hidden, as glob
+    assert not path_matches(str(tree / "a/sub/x.log"), str(tree / "a/*.log"))       # "*" is one level
+    assert not path_matches(str(tree / "a/x.log.1"), str(tree / "a/*.log"))
+    assert path_matches("rel/x.log", "rel/*.log") and not path_matches("other/x.log", "rel/*.log")
+
+
+def watcher_of(tmp_path, n: int) -> Watcher:
+    for i in range(n):
+        write(tmp_path / f"f{i:04d}.log", b"first line of %d\n" % i)
+    w = Watcher([str(tmp_path / "*.log")], Positions(), Options(start_at_end=False, max_open=n + 10))
+    w.scan()
+    for f in w.readers():
+        f.read(1 << 20)
+    return w
+
+
+def test_a_save_at_thousands_of_idle_files_copies_only_the_entries_that_moved(tmp_path):
+    w = watcher_of(tmp_path, 2000)
+    w.remember(1.0)                         # the first look: every file
+    assert len(w.positions.snapshot().changed) == 2000
+    w.remember(2.0, parked=False)           # nothing moved: nothing to copy or serialize
+    assert w.positions.snapshot().changed == {}
+    moved = w.current[str(tmp_path / "f0042.log")]
+    write(moved.path, b"another line\n")
+    moved.read(1 << 20)
+    w.remember(3.0, parked=False)
+    assert list(w.positions.snapshot().changed) == [moved.key.hex()]
+    assert w.positions.files[moved.key.hex()].size == moved.pos
+    w.remember(4.0, parked=False, full=True)   # the periodic round: every one's "seen" again
+    assert len(w.positions.snapshot().changed) == 2000
+
+
+def test_a_file_renamed_onto_a_followed_path_is_remembered_at_its_new_path(tmp_path):
+    w = watcher_of(tmp_path, 3)
+    w.remember(1.0)
+    f = w.current[str(tmp_path / "f0001.log")]
+    f.path = str(tmp_path / "renamed.log")          # (adopt does this)
+    w.remember(2.0, parked=False)
+    assert w.positions.files[f.key.hex()].path == f.path
+
+
+def test_the_entries_of_a_first_line_are_found_without_walking_the_others():
+    p = Positions()
+    for i in range(100):
+        p.files[f"{i:032x}"] = Position(f"/l/{i}", 1, i, b"same" if i % 10 == 0 else b"line %d" % i, i, 0, 0.0)
+    assert sorted(p.files.with_prefix(b"same")) == [f"{i:032x}" for i in range(0, 100, 10)]
+    del p.files[f"{0:032x}"]
+    p.files.pop(f"{10:032x}")
+    p.files[f"{20:032x}"] = Position("/l/x", 1, 1, b"other", 0, 0, 0.0)       # replaced by another content
+    assert sorted(p.files.with_prefix(b"same")) == [f"{i:032x}" for i in range(30, 100, 10)]
+    assert list(p.files.with_prefix(b"other")) == [f"{20:032x}"]
+    loaded = Positions.from_bytes(p.to_bytes())
+    assert sorted(loaded.files.with_prefix(b"same")) == sorted(p.files.with_prefix(b"same"))
+    p.files.clear()
+    assert p.files.with_prefix(b"same") == {}
+
+
+def test_among_thousands_known_a_copy_gets_its_contents_identity_and_a_new_file_its_own(tmp_path):
+    w = watcher_of(tmp_path, 1500)
+    known = {f.path: f.key for f in w.readers()}
+    w.remember(1.0)
+    w.close()
+    again = Watcher([str(tmp_path / "*.log")], w.positions, Options(start_at_end=False, max_open=2000))
+    write(tmp_path / "copy.log", b"first line of 7\n")        # the bytes of f0007.log: the same content
+    write(tmp_path / "new.log", b"first line of 7, and more\n")
+    again.scan()
+    assert {f.path: f.key for f in again.readers() if f.path in known} == known
+    assert again.current[str(tmp_path / "copy.log")].key == known[str(tmp_path / "f0007.log")]
+    new = again.current[str(tmp_path / "new.log")]
+    assert new.key is not None and new.key not in known.values()
+
+
+def test_the_saver_writes_the_same_bytes_when_followed_paths_come_and_go(tmp_path):
+    p = Positions({"aa" * 16: Position("/l/a", 1, 2, b"a\n", 0, 3, 1.0)}, watching={"/l/a": 1.0})
+    s = Saver(tmp_path / "positions.json")
+    try:
+        for change in (lambda: None, lambda: p.watching.update({"/l/b": 2.0}), lambda: p.watching.pop("/l/a"),
+                       lambda: p.watching.update({"/l/b": 3.0})):
+            change()
+            data = s.render(p.snapshot(), saved_at=42.0)
+            assert positions.Positions.from_bytes(data).watching == p.watching
+            ref = p.to_bytes()
+            assert data == ref.replace(b'"saved_at": %r' % json.loads(ref)["saved_at"], b'"saved_at": 42.0')
+    finally:
+        s.close()
