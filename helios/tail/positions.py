@@ -470,10 +470,7 @@ class Saver:
         if snap.keys != self._keys:
             # (Sorted again only when entries came or went: 10,000 keys cost ~5 ms.)
             self._keys, self._order = snap.keys, sorted(snap.keys)
-        if snap.keys:
-            files = "{\n" + ",\n".join([frags[k] for k in self._order]) + "\n}"
-        else:
-            files = "{}"
+        entries = [frags[k] for k in self._order]
 
         def dump(v) -> str:
             return json.dumps(v, indent=0, sort_keys=True)
@@ -483,10 +480,12 @@ class Saver:
             # encoder (pure Python), so serialized again only when a path came or went.
             self._watching = (snap.watching, dump(snap.watching))
         saved_at = time.time() if saved_at is None else saved_at
-        return ("{\n\"files\": " + files + ",\n\"journal\": " + dump(snap.journal)
-                + ",\n\"saved_at\": " + dump(saved_at) + ",\n\"spool\": " + dump(snap.spool)
-                + ",\n\"version\": " + dump(VERSION) + ",\n\"watching\": " + self._watching[1]
-                + "\n}").encode()
+        # One join (the entries are megabytes at 10,000 files: each "+" would copy them all).
+        files = ["{\n", ",\n".join(entries), "\n}"] if entries else ["{}"]
+        return "".join(["{\n\"files\": ", *files,
+                        ",\n\"journal\": ", dump(snap.journal), ",\n\"saved_at\": ", dump(saved_at),
+                        ",\n\"spool\": ", dump(snap.spool), ",\n\"version\": ", dump(VERSION),
+                        ",\n\"watching\": ", self._watching[1], "\n}"]).encode()
 
     def write(self, snap: Snapshot) -> None:
         try:
