@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 PRUNE_AFTER = 14 * 86400  # s: a finished content not seen this long, whose files are gone, is forgotten
 PRUNE_EVERY = 3600.0
 UNSEEN_S = 2.0  # s without a look at a file (the tailer stopped): a truncation then may have hidden bytes
+SEEN_EVERY = 60.0  # s: an entry's "seen" time is moved on by a walk at most this often (prune counts days)
 STILL_WRITTEN = 10.0  # s: a compressed file cut short and changed this recently may still be being written
 
 
@@ -821,8 +822,13 @@ class Watcher:
             elif not full and f.at_eof and f.remembered == (f.key, f.pos) and p.path == f.path:
                 continue    # nothing of it moved: its entry stays as it is
             f.remembered = (f.key, f.pos)
-            p.path, p.seen = f.path, now_wall
-            if not f.sealed:
+            if p.path != f.path:
+                p.path = f.path
+            if not 0 <= now_wall - p.seen < SEEN_EVERY:
+                # (Coarse on purpose: a walk over files just met or seen a moment ago
+                # leaves their entries as they are, so no save serializes them again.)
+                p.seen = now_wall
+            if not f.sealed and (p.dev, p.ino) != (f.dev, f.ino):
                 p.dev, p.ino = f.dev, f.ino
             size = f.pos
             if not f.at_eof and f.fd is not None:

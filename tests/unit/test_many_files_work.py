@@ -81,7 +81,9 @@ def test_a_save_at_thousands_of_idle_files_copies_only_the_entries_that_moved(tm
     w.remember(3.0, parked=False)
     assert list(w.positions.snapshot().changed) == [moved.key.hex()]
     assert w.positions.files[moved.key.hex()].size == moved.pos
-    w.remember(4.0, parked=False, full=True)   # the periodic round: every one's "seen" again
+    w.remember(5.0, parked=False, full=True)   # a round a moment later: "seen" is coarse, nothing moved
+    assert w.positions.snapshot().changed == {}
+    w.remember(1000.0, parked=False, full=True)   # the periodic round: every one's "seen" again
     assert len(w.positions.snapshot().changed) == 2000
 
 
@@ -138,3 +140,21 @@ def test_the_saver_writes_the_same_bytes_when_followed_paths_come_and_go(tmp_pat
             assert data == ref.replace(b'"saved_at": %r' % json.loads(ref)["saved_at"], b'"saved_at": 42.0')
     finally:
         s.close()
+
+
+def test_an_entry_is_written_as_json_indents_it_whatever_its_values():
+    import base64
+    import random
+
+    rng = random.Random(3)
+    for _ in range(500):
+        d = dict(path=rng.choice(["/a/b", '/ü/"x\\', "/l/" + "x" * rng.randint(0, 9)]), dev=rng.randint(0, 2 ** 40),
+                 ino=rng.randint(0, 2 ** 63), fingerprint=os.urandom(rng.randint(0, 40)), generation=rng.randint(0, 3),
+                 offset=rng.randint(0, 2 ** 50), seen=rng.random() * 2e9, done=rng.random() < .5,
+                 head_len=rng.randint(0, 4096), head_hash=rng.randint(-2 ** 63, 2 ** 63), legacy=rng.random() < .5,
+                 paths=[rng.choice(["/a", "/b\u1234", "/c\n"]) for _ in range(rng.randint(0, 3))],
+                 size=rng.randint(0, 9), first=rng.randint(-1, 9), end=rng.choice(positions.ENDS),
+                 detail=rng.choice(["", 'why "x"']), sealed=[f"{rng.randint(0, 9)}:1:2:3"] * rng.randint(0, 2))
+        entry = {name: d[name] for name in positions._SAVED}
+        entry["fingerprint"] = base64.b64encode(d["fingerprint"]).decode()
+        assert positions._fragment(d) == json.dumps(entry, indent=0, sort_keys=True)
