@@ -498,7 +498,12 @@ class Tailer:
         """Read one turn from every file (or from ``readers``); True if any file had more to give."""
         busy = False
         unsettled = self.unsettled
-        for f in self.watcher.readers() if readers is None else readers:
+        if readers is None:
+            # Every file: what is unsettled, or was opened since, is known afresh.
+            readers = self.watcher.readers()
+            unsettled.clear()
+            self.watcher.current.take_added()
+        for f in readers:
             try:
                 chunks = f.read(READ_LIMIT, now)
                 for chunk in chunks:
