@@ -198,6 +198,8 @@ class Tailer:
                  self.host, ", ".join(self.watcher.patterns) or "no files", self.fanout.copies, ", ".join(cfg.bucks),
                  "on in " + str(state / "spool") if self.spool else "off")
         next_scan = next_house = next_save = next_full = next_idle_save = 0.0
+        next_new = float("inf")     # when the files inotify said were created are looked at
+        self.created_todo: set[str] = set()
         self.saved_moved, last_moved = None, 0.0
         self.parked_todo: list = []     # parked files still to look at in this round (remember_parked)
         self.took = self.took_at_house = 0
@@ -228,8 +230,19 @@ class Tailer:
                     elif changes.created:
                         # Not at once: a copy (copytruncate) caught half-written would not be
                         # known by its first bytes yet; as soon as polling would have seen it.
-                        next_scan = min(next_scan, now + min(self.cfg.rescan_interval, CREATED_SETTLE_S))
-                if now >= next_scan:
+                        settle = now + min(self.cfg.rescan_interval, CREATED_SETTLE_S)
+                        if changes.rescan or not changes.created_paths:
+                            next_scan = min(next_scan, settle)
+                        else:
+                            # New files only: those are looked at, not every file of every glob.
+                            self.created_todo |= changes.created_paths
+                            next_new = min(next_new, settle)
+                full_scan = now >= next_scan
+                if not full_scan and self.created_todo and now >= next_new:
+                    todo, self.created_todo, next_new = self.created_todo, set(), float("inf")
+                    full_scan = not self.watcher.follow_new(todo)
+                if full_scan:
+                    self.created_todo, next_new = set(), float("inf")
                     # With inotify, parked files are not all looked at here (a stat each:
                     # 10,000 cost ~65 ms): events wake them, and look_at_parked goes round
                     # (all of them after lost events).
@@ -268,7 +281,7 @@ class Tailer:
                     if self.notifier is None:
                         self.stopping.wait(self.cfg.poll_interval)
                     elif not self.stopping.is_set():
-                        wake = min(next_full, next_scan, next_house, next_save)
+                        wake = min(next_full, next_scan, next_house, next_save, next_new)
                         if self.inventory_more:
                             wake = now  # (a look at the events, then the next slice)
                         if self.notifier.polled:

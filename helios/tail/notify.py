@@ -90,6 +90,8 @@ class Changes(NamedTuple):
     paths: set[str]      # files (dir/name) that changed in a watched directory
     created: bool        # something was created or moved in: a scan for new files is due
     overflow: bool       # events were lost: look at every file
+    created_paths: frozenset = frozenset()   # the files (not directories) created or moved in
+    rescan: bool = False  # a directory came, went or was renamed: only a scan of every glob finds what it brought
 
 
 class Notifier:
@@ -111,6 +113,8 @@ class Notifier:
         self._paths: set[str] = set()
         self._created = False
         self._overflow = False
+        self._created_paths: set[str] = set()
+        self._rescan = False
         self.full_warned = False
 
     def watch(self, directory: str) -> bool:
@@ -207,21 +211,29 @@ class Notifier:
                 del self.wd_dir[wd]
                 if self.dir_wd.get(directory) == wd:
                     del self.dir_wd[directory]
-                self._created = True
+                self._created = self._rescan = True
                 continue
             if mask & (IN_DELETE_SELF | IN_MOVE_SELF):
-                self._created = True  # a directory renamed or removed: scan
+                self._created = self._rescan = True  # a directory renamed or removed: scan
                 continue
+            path = os.path.join(directory, os.fsdecode(name)) if name else None
             if mask & CREATED:
                 self._created = True
-            if name:
-                self._paths.add(os.path.join(directory, os.fsdecode(name)))
+                if mask & IN_ISDIR or path is None:
+                    self._rescan = True     # a new directory may hold files already
+                else:
+                    self._created_paths.add(path)
+            elif mask & IN_MOVED_FROM and mask & IN_ISDIR:
+                self._rescan = True
+            if path is not None:
+                self._paths.add(path)
 
     def take(self) -> Changes:
         """What changed since the last ``take`` (reads the queue first)."""
         self.read()
-        out = Changes(self._paths, self._created, self._overflow)
+        out = Changes(self._paths, self._created, self._overflow, frozenset(self._created_paths), self._rescan)
         self._paths, self._created, self._overflow = set(), False, False
+        self._created_paths, self._rescan = set(), False
         return out
 
     def close(self) -> None:

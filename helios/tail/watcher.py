@@ -274,6 +274,32 @@ class Watcher:
             self.look_again(now)
         self.first_scan = False
 
+    def follow_new(self, paths: set[str] | frozenset[str]) -> bool:
+        """What ``scan`` does, for the files at ``paths`` only (inotify said they
+        were created or moved in): those a glob matches are followed, with
+        no listing of thousands of others. False (nothing done) when only a
+        full scan will do: a symlink among them (its target's directory needs
+        a watch) or a glob that matched nothing so far (its first file is said)."""
+        if self.first_scan or not all(getattr(self, "pattern_hits", {}).get(p) for p in self.patterns):
+            return False
+        hits = sorted(p for p in paths if any(path_matches(p, pattern) for pattern in self.patterns)
+                      and p not in self.current and p not in self.parked and os.path.isfile(p))
+        if any(os.path.islink(p) for p in hits):
+            return False
+        now = time.time()
+        for path in hits:
+            self.positions.watching.setdefault(path, now)
+        self.current.keys = {r.key for r in self.current.values()}
+        try:
+            for path in hits:
+                if path not in self.current and path not in self.parked:
+                    self.follow(path)
+        finally:
+            self.current.keys = None
+        if self.recheck:
+            self.look_again(now)
+        return True
+
     def look_again(self, now: float) -> None:
         """Compressed files read cut short while they were new: read again
         from where they ended if they changed; corrupt if they stopped changing."""

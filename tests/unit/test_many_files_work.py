@@ -158,3 +158,16 @@ def test_an_entry_is_written_as_json_indents_it_whatever_its_values():
         entry = {name: d[name] for name in positions._SAVED}
         entry["fingerprint"] = base64.b64encode(d["fingerprint"]).decode()
         assert positions._fragment(d) == json.dumps(entry, indent=0, sort_keys=True)
+
+
+def test_files_inotify_says_were_created_are_followed_without_listing_the_others(tmp_path):
+    w = watcher_of(tmp_path, 50)
+    write(tmp_path / "new.log", b"a new file\n")
+    write(tmp_path / "new.txt", b"not matched\n")
+    assert w.follow_new({str(tmp_path / "new.log"), str(tmp_path / "new.txt"), str(tmp_path / "gone.log")})
+    assert str(tmp_path / "new.log") in w.current and str(tmp_path / "new.txt") not in w.current
+    assert str(tmp_path / "new.log") in w.positions.watching
+    os.symlink(tmp_path / "new.txt", tmp_path / "link.log")
+    assert not w.follow_new({str(tmp_path / "link.log")})     # its target's directory: a full scan
+    fresh = Watcher([str(tmp_path / "*.log")], Positions(), Options())
+    assert not fresh.follow_new({str(tmp_path / "new.log")})  # before the first scan: a full one

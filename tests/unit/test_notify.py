@@ -103,3 +103,21 @@ def test_pattern_dirs_name_every_level_where_new_files_can_appear(tmp_path):
     assert got == {str(pods), str(pods / "ns_p_u"), str(pods / "ns_p_u" / "c")}
     assert notify.pattern_dirs(str(tmp_path / "app" / "*.log")) == [str(tmp_path / "app")]
     assert notify.pattern_dirs("x.log") == ["."]
+
+
+def test_new_files_are_named_so_only_they_are_looked_at_and_a_new_directory_asks_for_a_full_scan(tmp_path, notifier):
+    notifier.watch(str(tmp_path))
+    (tmp_path / "a.log").write_bytes(b"x\n")
+    (tmp_path / "b.tmp").write_bytes(b"y\n")
+    os.rename(tmp_path / "b.tmp", tmp_path / "b.log")
+    notifier.wait(5.0)
+    c = notifier.take()
+    assert c.created and not c.rescan
+    assert c.created_paths == {str(tmp_path / "a.log"), str(tmp_path / "b.tmp"), str(tmp_path / "b.log")}
+    (tmp_path / "pod").mkdir()
+    notifier.wait(5.0)
+    c = notifier.take()
+    assert c.created and c.rescan and c.created_paths == set()
+    os.rename(tmp_path / "pod", tmp_path / "pod2")
+    notifier.wait(5.0)
+    assert notifier.take().rescan
