@@ -171,3 +171,45 @@ def test_files_inotify_says_were_created_are_followed_without_listing_the_others
     assert not w.follow_new({str(tmp_path / "link.log")})     # its target's directory: a full scan
     fresh = Watcher([str(tmp_path / "*.log")], Positions(), Options())
     assert not fresh.follow_new({str(tmp_path / "new.log")})  # before the first scan: a full one
+
+
+def test_thousands_of_inventory_records_go_out_a_slice_a_turn_each_once(tmp_path):
+    """After a start every content's record is due: each turn of the loop makes
+    at most INVENTORY_SLICE of them (a line waits for one slice, not for all),
+    and the turns that follow send the rest, each record once."""
+    from helios import codec, config
+    from helios.services import tailer as T
+    from helios.store.records import RecordReader
+    from helios.tail.spool import Spool
+    from helios.wire.fanout import Fanout
+    from helios.wire.ports import free_endpoint
+    from helios.wire.sockets import SocketFactory
+
+    nobody = free_endpoint()    # no buck there: the spool keeps the records
+    t = T.Tailer.__new__(T.Tailer)
+    t.cfg = config.load(None, {"tailer.paths": ("/nowhere/*.log",), "tailer.environment": "prod",
+                               "tailer.bucks": (nobody,)}).tailer
+    t.host, t.journal, t.inventory_sent, t.inventory_waiting, t.inventory_seq = "h", None, {}, {}, 0
+    t.positions = Positions()
+    n = 1050
+    for i in range(n):
+        t.positions.files[f"{i:032x}"] = Position(f"/l/{i}.log", 1, i, b"line %d" % i, 0, 10, 0.0,
+                                                  paths=[f"/l/{i}.log"], size=10, first=0)
+    t.spool = Spool(tmp_path / "spool", 60, max_bytes=1 << 30, max_age=86400, jitter=1.0)
+    t.fanout = Fanout(SocketFactory(), [nobody], 1)
+    try:
+        turns = 0
+        t.send_inventory()
+        while t.inventory_more:
+            turns += 1
+            assert turns < 100
+            t.send_inventory()
+        assert turns + 1 == -(-n // T.INVENTORY_SLICE)
+        t.send_inventory()      # nothing changed: nothing more
+        t.spool.close()
+        records = [e for path in sorted((tmp_path / "spool").rglob("*.bkt"))
+                   for frame in RecordReader(path) for e in codec.decode(frame)[1]]
+        identities = [e.fields["identity"] for e in records]
+        assert sorted(identities) == sorted(f"{i:032x}" for i in range(n))
+    finally:
+        t.fanout.close(linger_ms=0)
