@@ -24,6 +24,7 @@ import ctypes
 import ctypes.util
 import errno
 import logging
+import math
 import os
 import select
 import struct
@@ -159,8 +160,13 @@ class Notifier:
         """Sleep until an event, a ``wake``, ``also`` (a descriptor) readable
         or ``timeout`` seconds; True if woken."""
         fds = [self.fd, self.rpipe] if also is None else [self.fd, self.rpipe, also]
+        # poll, not select: a descriptor numbered 1024 or more (a tailer holding
+        # thousands of files open) is beyond select's reach, which then fails at once.
+        p = select.poll()
+        for fd in fds:
+            p.register(fd, select.POLLIN)
         try:
-            r, _, _ = select.select(fds, [], [], max(0.0, timeout))
+            r = [fd for fd, _ in p.poll(None if math.isinf(timeout) else max(0, math.ceil(timeout * 1000)))]
         except (OSError, ValueError):
             return False
         if self.rpipe in r:

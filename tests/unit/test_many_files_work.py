@@ -59,10 +59,22 @@ def test_a_path_matches_a_glob_as_glob_would_name_it(tree):
     assert path_matches("rel/x.log", "rel/*.log") and not path_matches("other/x.log", "rel/*.log")
 
 
+_OPEN: list[Watcher] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_watchers():
+    """Thousands of readers hold thousands of descriptors: closed after each test."""
+    yield
+    while _OPEN:
+        _OPEN.pop().close()
+
+
 def watcher_of(tmp_path, n: int) -> Watcher:
     for i in range(n):
         write(tmp_path / f"f{i:04d}.log", b"first line of %d\n" % i)
     w = Watcher([str(tmp_path / "*.log")], Positions(), Options(start_at_end=False, max_open=n + 10))
+    _OPEN.append(w)
     w.scan()
     for f in w.readers():
         f.read(1 << 20)
@@ -118,6 +130,7 @@ def test_among_thousands_known_a_copy_gets_its_contents_identity_and_a_new_file_
     w.remember(1.0)
     w.close()
     again = Watcher([str(tmp_path / "*.log")], w.positions, Options(start_at_end=False, max_open=2000))
+    _OPEN.append(again)
     write(tmp_path / "copy.log", b"first line of 7\n")        # the bytes of f0007.log: the same content
     write(tmp_path / "new.log", b"first line of 7, and more\n")
     again.scan()
