@@ -30,6 +30,7 @@ exits 0; SIGHUP reloads globs and bucks without losing any position.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -64,10 +65,13 @@ log = logging.getLogger(__name__)
 READ_LIMIT = 256 * 1024  # bytes read from one file per turn: fair to the others
 NO_BUCK_S = 5.0  # seconds without any buck connected before the tailer says so
 HOUSEKEEPING_S = 0.25
+HOUSEKEEPING_IDLE_S = 1.0  # s between housekeeping turns while nothing is read (resends, parking, links)
 CREATED_SETTLE_S = 0.2  # s from a file's creation (inotify) to the scan that follows it
 IDLE_SAVE_S = 300.0  # s between looks at an idle tailer's positions and inventory (only "seen" times move)
 PARKED_SLICE = 256  # parked files looked at per housekeeping turn in that look (~10 us each)
 INVENTORY_EVERY = 10.0  # s between inventory records of a content whose size or offset alone moved
+SAFETY_SLICE = 64       # open files looked at per safety slice with inotify (~1 ms)
+INVENTORY_SLICE = 100   # inventory records made per loop turn (~5 ms); the rest at the next turns
 
 
 
@@ -182,15 +186,23 @@ class Tailer:
         self.journal = self.open_journal(cfg)
         self.notifier = notify.open_notifier(cfg.watch)
         self.aliases: dict[str, str] = {}  # real path -> followed symlink (inotify)
+        self.unsettled: dict[int, object] = {}  # id -> current reader not at its end or with a part line
+        self.dir_of: dict[str, str] = {}        # followed path -> its directory (watch_dirs)
+        self.link_targets: dict[str, str] = {}  # followed symlink -> its target (watch_dirs)
+        self.parked_round: list[str] = []       # parked paths still to look at in this round (look_at_parked)
+        self.safety_round: list = []            # open files still to look at in this safety round (safety_slice)
+        self.inventory_more = False             # records wait for the next slice (send_inventory)
         self.fanout = Fanout(self.factory, list(cfg.bucks), cfg.copies, hwm=cfg.sndhwm, monitor=True)
         self.resender = Resender(self.factory, list(cfg.bucks), self.spool)
         log.info("Tailer on %s follows %s and sends each batch to %d of %s (spool %s).",
                  self.host, ", ".join(self.watcher.patterns) or "no files", self.fanout.copies, ", ".join(cfg.bucks),
                  "on in " + str(state / "spool") if self.spool else "off")
         next_scan = next_house = next_save = next_full = next_idle_save = 0.0
+        next_new = float("inf")     # when the files inotify said were created are looked at
+        self.created_todo: set[str] = set()
         self.saved_moved, last_moved = None, 0.0
         self.parked_todo: list = []     # parked files still to look at in this round (remember_parked)
-        self.took = 0
+        self.took = self.took_at_house = 0
         self.workers = Workers(self.settings, self.encoders(cfg))
         # Wait for the encoders to be up (an empty job each) before the first
         # scan: otherwise the first turn blocks on their start-up (a second on
@@ -207,24 +219,37 @@ class Tailer:
                     self.apply_reload()
                     next_scan = now  # (and new globs' directories watched)
                 readers = None  # every file
+                overflow = False
                 if self.notifier is not None:
                     # inotify (README: Many files): only files that changed, are being read,
-                    # or wait for something; all of them at each safety pass.
+                    # or wait for something, and a slice of the others (the safety pass).
                     changes = self.notifier.take()
-                    if changes.overflow:
+                    overflow = changes.overflow
+                    if overflow:
                         next_scan = now
                     elif changes.created:
                         # Not at once: a copy (copytruncate) caught half-written would not be
                         # known by its first bytes yet; as soon as polling would have seen it.
-                        next_scan = min(next_scan, now + min(self.cfg.rescan_interval, CREATED_SETTLE_S))
-                    # (Parked files that changed are reopened here, also before a full pass.)
-                    readers = self.changed_readers(changes.paths)
-                    if changes.overflow or now >= next_full:
-                        readers = None
-                        next_full = now + self.cfg.watch_safety_poll
-                if now >= next_scan:
-                    self.watcher.scan()
-                    readers = None  # every file this turn: one the scan just opened is read now, not at the safety pass
+                        settle = now + min(self.cfg.rescan_interval, CREATED_SETTLE_S)
+                        if changes.rescan or not changes.created_paths:
+                            next_scan = min(next_scan, settle)
+                        else:
+                            # New files only: those are looked at, not every file of every glob.
+                            self.created_todo |= changes.created_paths
+                            next_new = min(next_new, settle)
+                full_scan = now >= next_scan
+                if not full_scan and self.created_todo and now >= next_new:
+                    todo, self.created_todo, next_new = self.created_todo, set(), float("inf")
+                    full_scan = not self.watcher.follow_new(todo)
+                if full_scan:
+                    self.created_todo, next_new = set(), float("inf")
+                    # With inotify, parked files are not all looked at here (a stat each:
+                    # 10,000 cost ~65 ms): events wake them, and look_at_parked goes round
+                    # (all of them after lost events).
+                    self.watcher.scan(unpark_all=self.notifier is None or overflow)
+                    if self.notifier is not None and self.notifier.polled:
+                        polled = self.notifier.polled
+                        self.watcher.unpark({p for p in self.watcher.parked if os.path.dirname(p) in polled})
                     self.say_what_matches()
                     interval = self.cfg.rescan_interval
                     if self.notifier is not None:
@@ -235,6 +260,18 @@ class Tailer:
                         if self.watch_dirs():
                             interval = 0  # new directories: scan once more, for files made before their watch
                     next_scan = now + interval
+                if self.notifier is not None:
+                    # (Parked files that changed are reopened here; files the scan just
+                    # opened are read now, not at the safety pass.)
+                    readers = self.changed_readers(changes.paths)
+                    if overflow or next_full == 0.0:
+                        readers = None  # events were lost (or this is the first turn): every file
+                        next_full = now + self.cfg.watch_safety_poll
+                    elif now >= next_full:
+                        # The safety pass, a slice at a time: every open file is looked
+                        # at every watch_safety_poll, never all of them in one turn.
+                        readers += self.safety_slice(readers)
+                        next_full = now + self.safety_step()
                 busy = self.pass_over_files(now, readers)
                 if self.journal is not None:
                     busy = self.read_journal() or busy
@@ -244,7 +281,9 @@ class Tailer:
                     if self.notifier is None:
                         self.stopping.wait(self.cfg.poll_interval)
                     elif not self.stopping.is_set():
-                        wake = min(next_full, next_scan, next_house, next_save)
+                        wake = min(next_full, next_scan, next_house, next_save, next_new)
+                        if self.inventory_more:
+                            wake = now  # (a look at the events, then the next slice)
                         if self.notifier.polled:
                             wake = min(wake, now + self.cfg.poll_interval)
                         # (journalctl's pipe wakes it too: new entries are read at once)
@@ -267,13 +306,23 @@ class Tailer:
                         self.watcher.unpark(set(self.watcher.behind))
                     if self.parked_todo:
                         self.remember_parked()
-                    next_house = now + HOUSEKEEPING_S
+                    # Quiet (nothing read since the last turn, nothing held or behind):
+                    # the next turn in a second, so an idle tailer wakes seldom.
+                    quiet = (self.took == self.took_at_house and not self.ml_held and not self.ct_held
+                             and not self.parked_todo and not self.watcher.behind)
+                    self.took_at_house = self.took
+                    step = HOUSEKEEPING_IDLE_S if quiet else HOUSEKEEPING_S
+                    if self.notifier is not None and self.watcher.parked:
+                        self.look_at_parked(step)
+                    next_house = now + step
                 if self.watcher.dirty:
                     # A new content or an end of reading: saved and sent at
                     # once, so a crash a moment later still knows it. (Parked files
                     # are not looked at: with thousands, that walk alone blocks the loop.)
                     self.save(parked=False)
                     self.send_inventory()
+                elif self.inventory_more:
+                    self.send_inventory()   # the next slice (thousands of records after a start)
                 if now >= next_save:
                     # Idle (nothing read, sent, re-sent or found for longer than the
                     # inventory's own delay): the positions and the inventory cannot
@@ -284,10 +333,13 @@ class Tailer:
                     if now >= next_idle_save:
                         if next_idle_save == 0.0:
                             self.save()     # the first, at start, at once: every file was just met
+                            # What the start made for every file (readers, entries) lives on: out
+                            # of the collector's view, so no collection walks 10,000 files' worth.
+                            gc.freeze()
                         else:
                             # The parked files too: a slice each housekeeping turn (remember_parked).
                             self.parked_todo = list(self.watcher.parked.values())
-                            self.save(parked=False)
+                            self.save(parked=False, full=True)
                         self.send_inventory()
                         next_idle_save = now + IDLE_SAVE_S
                     elif now - last_moved <= INVENTORY_EVERY + 2 * self.cfg.positions_interval:
@@ -402,24 +454,52 @@ class Tailer:
             back = paths & w.parked.keys()
             if back:
                 w.unpark(back)
-        return [f for f in w.readers()
-                if not f.at_eof or f.pending or f.rotated or f.sealed or f.path in paths
-                or (polled and os.path.dirname(f.path) in polled)]
+        # Work in proportion to the events, not to the open files: the draining
+        # readers (few), those the last passes left unsettled (not at their end,
+        # a part line), those opened or reopened since, and those at ``paths``.
+        unsettled, current = self.unsettled, w.current
+        for f in current.take_added():
+            unsettled[id(f)] = f
+        out = list(w.draining)
+        picked = {id(f) for f in out}
+        for i, f in list(unsettled.items()):
+            if current.get(f.path) is not f:
+                del unsettled[i]    # let go of, parked, or renamed: found by other means
+            elif i not in picked:
+                picked.add(i)
+                out.append(f)
+        for path in paths:
+            f = current.get(path)
+            if f is not None and id(f) not in picked:
+                picked.add(id(f))
+                out.append(f)
+        if polled:
+            out += [f for f in current.values() if id(f) not in picked and os.path.dirname(f.path) in polled]
+        return out
 
     def watch_dirs(self) -> int:
         """One inotify watch per directory of followed files, and on each
         level of the globs where new files or directories may appear; how many are new."""
         w, n = self.watcher, self.notifier
-        dirs = {os.path.dirname(f.path) or "." for f in w.readers()}
-        dirs.update(os.path.dirname(p) or "." for p in w.parked)
+        # Each path's directory is worked out once (10,000 dirname calls cost ~13 ms),
+        # and a watch already held costs a dict look-up: a rescan adds what is new.
+        dir_of, paths = self.dir_of, [f.path for f in w.draining] + list(w.current) + list(w.parked)
+        if len(dir_of) > 2 * len(paths) + 1000:
+            dir_of.clear()
+        for path in paths:
+            if path not in dir_of:
+                dir_of[path] = os.path.dirname(path) or "."
+        dirs = {dir_of[p] for p in paths}
         # A followed symlink (/var/log/containers/*.log): its target's directory is
-        # where the writes are seen; events there are mapped back to the link.
-        self.aliases = {}
-        for path in [f.path for f in w.readers()] + list(w.parked):
-            if os.path.islink(path):
-                real = os.path.realpath(path)
-                self.aliases[real] = path
-                dirs.add(os.path.dirname(real))
+        # where the writes are seen; events there are mapped back to the link. (The
+        # scan says which paths are links; each target is resolved once.)
+        targets = self.link_targets
+        for path in w.links.difference(targets):
+            targets[path] = os.path.realpath(path)
+        for path in set(targets).difference(w.links):
+            del targets[path]
+        self.aliases = {real: path for path, real in targets.items()}
+        dirs.update(os.path.dirname(real) for real in targets.values())
         for pattern in w.patterns:
             dirs.update(notify.pattern_dirs(pattern))
         before = n.watches()
@@ -430,7 +510,13 @@ class Tailer:
     def pass_over_files(self, now: float, readers: list | None = None) -> bool:
         """Read one turn from every file (or from ``readers``); True if any file had more to give."""
         busy = False
-        for f in self.watcher.readers() if readers is None else readers:
+        unsettled = self.unsettled
+        if readers is None:
+            # Every file: what is unsettled, or was opened since, is known afresh.
+            readers = self.watcher.readers()
+            unsettled.clear()
+            self.watcher.current.take_added()
+        for f in readers:
             try:
                 chunks = f.read(READ_LIMIT, now)
                 for chunk in chunks:
@@ -442,6 +528,10 @@ class Tailer:
                     busy = True
             except OSError as exc:
                 log.warning("Cannot read %s: %s; it will be looked at again.", f.path, exc)
+            if f.fd is not None and (not f.at_eof or f.pending):
+                unsettled[id(f)] = f    # read again at the next turn whatever inotify says
+            else:
+                unsettled.pop(id(f), None)
         return busy
 
     # --- lines to rows ---
@@ -756,6 +846,7 @@ class Tailer:
         every ``INVENTORY_EVERY`` seconds (and at exit)."""
         records = []
         now = time.monotonic()
+        self.inventory_more = False
         journal = self.journal.inventory(self.positions.journal.get(self.journal.source, {})) if self.journal else []
         # Only the contents whose record may have changed since the last look
         # (every one after a start); those held back by INVENTORY_EVERY wait.
@@ -763,6 +854,11 @@ class Tailer:
         touched.update(self.positions.take_inventory_touched())
         files = self.positions.files
         for key, p in list(touched.items()) + journal:
+            if len(records) >= INVENTORY_SLICE and not final:
+                # The rest stay in ``touched``: the loop sends the next slice at its next
+                # turn, after a look at the files (10,000 records cost ~0.5 s at once).
+                self.inventory_more = True
+                break
             if key in touched and files.get(key) is not p:
                 del touched[key]    # let go of
                 continue
@@ -795,18 +891,19 @@ class Tailer:
                 log.warning("No buck took %d inventory record(s); they are sent again after a restart.",
                             len(records[i:i + 500]))
 
-    def save(self, parked: bool = True, force: bool = False) -> None:
+    def save(self, parked: bool = True, force: bool = False, full: bool | None = None) -> None:
         """Spool first, then positions: an offset never runs ahead of its data.
         Skipped when nothing moved (unless ``force``), so an idle tailer does
         not fsync. Parked files are looked at with ``parked`` only (their
-        "seen" time alone moves). Neither fsync happens here: the saver's
+        "seen" time alone moves), open ones that did not move with ``full``
+        only (by default: with ``parked``). Neither fsync happens here: the saver's
         thread fsyncs the spool files written so far, then writes the
         snapshot (helios.tail.positions.Saver)."""
         if self.saver.sync_error is not None:
             self.submit_positions()     # (raises it)
             return
         self.watcher.dirty = False
-        self.watcher.remember(time.time(), parked)
+        self.watcher.remember(time.time(), parked, full)
         fingerprint = self.positions.fingerprint()
         if fingerprint == self.saved_snapshot and not self.saver.failed and not force:
             return
@@ -833,6 +930,37 @@ class Tailer:
         # saver fsyncs those files (``before``) and then writes it, never earlier.
         self.saver.submit(self.positions.snapshot(), before)
         self.saved_snapshot = self.positions.fingerprint() if fingerprint is None else fingerprint
+
+    def safety_slice(self, taken: list) -> list:
+        """The next ``SAFETY_SLICE`` open files of the safety pass's round (not
+        already in ``taken``)."""
+        todo, current = self.safety_round, self.watcher.current
+        if not todo:
+            todo[:] = list(current.values())
+        some = todo[-SAFETY_SLICE:]
+        del todo[-SAFETY_SLICE:]
+        picked = {id(f) for f in taken}
+        return [f for f in some if current.get(f.path) is f and id(f) not in picked]
+
+    def safety_step(self) -> float:
+        """Seconds between safety slices: a round of every open file each watch_safety_poll."""
+        slices = max(1, -(-len(self.watcher.current) // SAFETY_SLICE))
+        return self.cfg.watch_safety_poll / slices
+
+    def look_at_parked(self, step: float) -> None:
+        """With inotify, the safety net for parked files (no descriptor, woken
+        by their directory's events): a slice of them a housekeeping turn,
+        reopened if they grew or finished from a sibling if they were rotated,
+        so that every one is looked at once a rescan period (``rescan_interval``
+        x 60), as the full rescan did, but never all at once."""
+        w, todo = self.watcher, self.parked_round
+        if not todo:
+            todo[:] = list(w.parked)
+        period = max(self.cfg.rescan_interval * 60, step)
+        n = max(1, min(PARKED_SLICE, int(len(w.parked) * step / period) + 1))
+        some = set(todo[-n:])
+        del todo[-n:]
+        w.unpark(some)
 
     def remember_parked(self) -> None:
         """One slice of the periodic look at the parked files (their "seen"

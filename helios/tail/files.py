@@ -103,6 +103,7 @@ class FollowedFile:
     size_total: int = -1          # a sealed reader: the uncompressed size read in all
     avoid: bytes | None = None    # a key it must not take (the content it had before a truncation)
     resolve: Callable[["FollowedFile"], None] | None = field(default=None, repr=False)
+    remembered: tuple = ()        # (key, pos) when the positions last heard of it (Watcher.remember_files)
 
     @classmethod
     def open(cls, path: str, pos: int | str = 0, **kw) -> "FollowedFile":

@@ -24,6 +24,7 @@ import ctypes
 import ctypes.util
 import errno
 import logging
+import math
 import os
 import select
 import struct
@@ -90,6 +91,8 @@ class Changes(NamedTuple):
     paths: set[str]      # files (dir/name) that changed in a watched directory
     created: bool        # something was created or moved in: a scan for new files is due
     overflow: bool       # events were lost: look at every file
+    created_paths: frozenset = frozenset()   # the files (not directories) created or moved in
+    rescan: bool = False  # a directory came, went or was renamed: only a scan of every glob finds what it brought
 
 
 class Notifier:
@@ -111,6 +114,8 @@ class Notifier:
         self._paths: set[str] = set()
         self._created = False
         self._overflow = False
+        self._created_paths: set[str] = set()
+        self._rescan = False
         self.full_warned = False
 
     def watch(self, directory: str) -> bool:
@@ -155,8 +160,13 @@ class Notifier:
         """Sleep until an event, a ``wake``, ``also`` (a descriptor) readable
         or ``timeout`` seconds; True if woken."""
         fds = [self.fd, self.rpipe] if also is None else [self.fd, self.rpipe, also]
+        # poll, not select: a descriptor numbered 1024 or more (a tailer holding
+        # thousands of files open) is beyond select's reach, which then fails at once.
+        p = select.poll()
+        for fd in fds:
+            p.register(fd, select.POLLIN)
         try:
-            r, _, _ = select.select(fds, [], [], max(0.0, timeout))
+            r = [fd for fd, _ in p.poll(None if math.isinf(timeout) else max(0, math.ceil(timeout * 1000)))]
         except (OSError, ValueError):
             return False
         if self.rpipe in r:
@@ -207,21 +217,29 @@ class Notifier:
                 del self.wd_dir[wd]
                 if self.dir_wd.get(directory) == wd:
                     del self.dir_wd[directory]
-                self._created = True
+                self._created = self._rescan = True
                 continue
             if mask & (IN_DELETE_SELF | IN_MOVE_SELF):
-                self._created = True  # a directory renamed or removed: scan
+                self._created = self._rescan = True  # a directory renamed or removed: scan
                 continue
+            path = os.path.join(directory, os.fsdecode(name)) if name else None
             if mask & CREATED:
                 self._created = True
-            if name:
-                self._paths.add(os.path.join(directory, os.fsdecode(name)))
+                if mask & IN_ISDIR or path is None:
+                    self._rescan = True     # a new directory may hold files already
+                else:
+                    self._created_paths.add(path)
+            elif mask & IN_MOVED_FROM and mask & IN_ISDIR:
+                self._rescan = True
+            if path is not None:
+                self._paths.add(path)
 
     def take(self) -> Changes:
         """What changed since the last ``take`` (reads the queue first)."""
         self.read()
-        out = Changes(self._paths, self._created, self._overflow)
+        out = Changes(self._paths, self._created, self._overflow, frozenset(self._created_paths), self._rescan)
         self._paths, self._created, self._overflow = set(), False, False
+        self._created_paths, self._rescan = set(), False
         return out
 
     def close(self) -> None:

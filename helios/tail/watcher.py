@@ -38,7 +38,6 @@ identity when they grow.
 from __future__ import annotations
 
 import errno
-import glob
 import logging
 import os
 import signal
@@ -47,6 +46,7 @@ import time
 from dataclasses import dataclass
 
 from helios.tail import compressed, rotation
+from helios.tail.discover import match_files, path_matches
 from helios.tail.files import Chunk, FollowedFile, _after_last_newline, resume_split
 from helios.tail.identity import content_key, default_scope, head_hash, prefix_of
 from helios.tail.positions import (END_CORRUPT, END_DELETED, END_DENIED, END_READ, END_READING, END_SKIPPED,
@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 PRUNE_AFTER = 14 * 86400  # s: a finished content not seen this long, whose files are gone, is forgotten
 PRUNE_EVERY = 3600.0
 UNSEEN_S = 2.0  # s without a look at a file (the tailer stopped): a truncation then may have hidden bytes
+SEEN_EVERY = 60.0  # s: an entry's "seen" time is moved on by a walk at most this often (prune counts days)
 STILL_WRITTEN = 10.0  # s: a compressed file cut short and changed this recently may still be being written
 
 
@@ -109,6 +110,27 @@ def unread_key(path: str) -> bytes:
     return content_key(b"\0unreadable\0" + path.encode(errors="surrogateescape"))
 
 
+class _Current(dict):
+    """path -> the current reader there; remembers the readers put in since
+    the tailer last took them (``take_added``), so that with inotify it reads a
+    newly opened or reopened file without walking every open one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.added: list[FollowedFile] = []
+        self.keys: set | None = None    # during a scan: every reader's key (Watcher.scan)
+
+    def __setitem__(self, path: str, f: FollowedFile) -> None:
+        super().__setitem__(path, f)
+        self.added.append(f)
+        if self.keys is not None:
+            self.keys.add(f.key)
+
+    def take_added(self) -> list[FollowedFile]:
+        out, self.added = self.added, []
+        return out
+
+
 class Watcher:
     def __init__(self, patterns: list[str], positions: Positions, opts: Options, scope: str | None = None) -> None:
         self.patterns = list(patterns)
@@ -116,7 +138,7 @@ class Watcher:
         self.scope = default_scope() if scope is None else scope.encode()
         self.positions = positions
         self.opts = opts
-        self.current: dict[str, FollowedFile] = {}
+        self.current: _Current = _Current()
         self.draining: list[FollowedFile] = []
         self.parked: dict[str, FollowedFile] = {}  # fd closed, state kept
         self.behind: set[str] = set()  # parked files with bytes to read, waiting for a descriptor
@@ -132,6 +154,7 @@ class Watcher:
         self.done_sigs: dict[str, str] = {sig: k for k, p in positions.files.items() for sig in p.sealed}
         watch_continue()
         self.verified: set[str] = set()  # signatures whose first bytes were checked against their content
+        self.links: set[str] = set()     # matched paths that are symlinks (at the last scan)
 
     def kw(self, resolve: bool = True) -> dict:
         kw = self.opts.reader_kw()
@@ -156,7 +179,7 @@ class Watcher:
               avoid: bytes | None = None) -> tuple[str, Position] | None:
         best = None
         avoid_hex = avoid.hex() if avoid else None
-        for k, p in self.positions.files.items():
+        for k, p in list(self.positions.files.with_prefix(prefix).items()):
             if p.fingerprint != prefix or k == avoid_hex or not self.agrees(p, head, sealed, dev, ino, live):
                 continue
             if live and not sealed and self.held_elsewhere(k, dev, ino):
@@ -182,7 +205,7 @@ class Watcher:
             if not p.legacy and len(f.head) > p.head_len:
                 p.head_len, p.head_hash = len(f.head), head_hash(f.head)
             return
-        taken = {p.generation for p in self.positions.files.values() if p.fingerprint == f.fingerprint}
+        taken = {p.generation for p in self.positions.files.with_prefix(f.fingerprint).values()}
         n = 0
         while n in taken or content_key(f.fingerprint, n, self.scope) == f.avoid or \
                 content_key(f.fingerprint, n, self.scope).hex() in self.positions.files:
@@ -206,34 +229,76 @@ class Watcher:
 
     # --- discovery ---
 
-    def scan(self) -> None:
+    def scan(self, unpark_all: bool = True) -> None:
         """Open files that match now and are not followed yet; on the first
-        scan, finish what the previous run left in rotated files."""
+        scan, finish what the previous run left in rotated files. Parked
+        files that grew are reopened (without ``unpark_all``: the tailer
+        looks at them itself, woken by inotify and a slice at a time)."""
         matched = []
         self.pattern_hits: dict[str, int] = {}  # files each pattern matched at this scan (for the tailer's log)
+        links: set[str] = set()
         for pattern in self.patterns:
-            hits = [p for p in sorted(glob.glob(pattern)) if os.path.isfile(p)]
+            hits, found = match_files(pattern)
             self.pattern_hits[pattern] = len(hits)
             matched.extend(hits)
+            links |= found
+        self.links = links
         now = time.time()
+        seen_at: dict[str, float] | None = None
         for path in matched:
             if path not in self.positions.watching:
                 # Known from positions that have no watch time (the first format):
                 # watched since it was last read, so that siblings written while
-                # the tailer was down count as new.
-                known = [p.seen for p in self.positions.files.values() if p.path == path]
-                self.positions.watching[path] = min(known + [now])
+                # the tailer was down count as new. (Entries by path: made once a scan.)
+                if seen_at is None:
+                    seen_at = {}
+                    for p in self.positions.files.values():
+                        seen_at[p.path] = min(seen_at.get(p.path, now), p.seen)
+                self.positions.watching[path] = min(seen_at.get(path, now), now)
         if now - self.pruned_at >= PRUNE_EVERY:
             self.prune(now)
         if self.first_scan and not self.fresh:
             self.recover(matched)
-        for path in matched:
-            if path not in self.current and path not in self.parked:
-                self.follow(path)
-        self.unpark()
+        # The keys of the open readers, for adopt (no reader's key changes during a scan;
+        # those opened meanwhile are added): 10,000 new files do not walk every reader each.
+        self.current.keys = {r.key for r in self.current.values()}
+        try:
+            for path in matched:
+                if path not in self.current and path not in self.parked:
+                    self.follow(path)
+        finally:
+            self.current.keys = None
+        if unpark_all:
+            self.unpark()
         if self.recheck:
             self.look_again(now)
         self.first_scan = False
+
+    def follow_new(self, paths: set[str] | frozenset[str]) -> bool:
+        """What ``scan`` does, for the files at ``paths`` only (inotify said they
+        were created or moved in): those a glob matches are followed, with
+        no listing of thousands of others. False (nothing done) when only a
+        full scan will do: a symlink among them (its target's directory needs
+        a watch) or a glob that matched nothing so far (its first file is said)."""
+        if self.first_scan or not all(getattr(self, "pattern_hits", {}).get(p) for p in self.patterns):
+            return False
+        hits = sorted(p for p in paths if any(path_matches(p, pattern) for pattern in self.patterns)
+                      and p not in self.current and p not in self.parked and os.path.isfile(p))
+        if any(os.path.islink(p) for p in hits):
+            return False
+        now = time.time()
+        for path in hits:
+            self.positions.watching.setdefault(path, now)
+        self.current.keys = {r.key for r in self.current.values()}
+        try:
+            for path in hits:
+                if path not in self.current and path not in self.parked:
+                    self.follow(path)
+        finally:
+            self.current.keys = None
+        if self.recheck:
+            self.look_again(now)
+        return True
 
     def look_again(self, now: float) -> None:
         """Compressed files read cut short while they were new: read again
@@ -318,6 +383,10 @@ class Watcher:
     def adopt(self, path: str, f: FollowedFile) -> FollowedFile | None:
         """A draining reader of this very file (a glob that matches where it
         was renamed to) goes on as the current reader of ``path``."""
+        keys = self.current.keys
+        if keys is not None and f.key is not None and f.key not in keys \
+                and all(r.key != f.key for r in self.draining):
+            return None     # no reader holds this content (the common case: a new file)
         for r in self.draining + list(self.current.values()):
             if r.key is None or r.key != f.key or (r.dev, r.ino) != (f.dev, f.ino) or r.sealed:
                 continue
@@ -670,7 +739,7 @@ class Watcher:
         log.info("Finished %s at byte %d.", f.path, f.pos)
 
     def matches(self, path: str) -> bool:
-        return any(path in glob.glob(p) for p in self.patterns)
+        return any(path_matches(path, p) for p in self.patterns)
 
     # --- descriptors ---
 
@@ -755,22 +824,37 @@ class Watcher:
         if end > p.offset:
             p.offset = end
 
-    def remember(self, now_wall: float, parked: bool = True) -> None:
+    def remember(self, now_wall: float, parked: bool = True, full: bool | None = None) -> None:
         """Record every reader's identity, head and size seen in the
         positions (offsets are set by the tailer as chunks become safe).
-        Parked files (closed, idle: nothing of theirs moves) only with ``parked``."""
-        self.remember_files(self.readers() + (list(self.parked.values()) if parked else []), now_wall)
+        Parked files (closed, idle: nothing of theirs moves) only with ``parked``.
+        Unless ``full`` (by default: with ``parked``), only readers that moved
+        since they were last remembered are looked at: with thousands of idle
+        files, a save then touches (and the saver serializes) a few entries,
+        not every open one for its "seen" time alone (that is refreshed by the
+        tailer's periodic full round)."""
+        full = parked if full is None else full
+        self.remember_files(self.readers() + (list(self.parked.values()) if parked else []), now_wall, full)
 
-    def remember_files(self, files: list[FollowedFile], now_wall: float) -> None:
+    def remember_files(self, files: list[FollowedFile], now_wall: float, full: bool = True) -> None:
         """``remember`` for these files only (the tailer walks the parked ones a slice a turn)."""
+        entries = self.positions.files
         for f in files:
             if f.key is None:
                 continue
-            p = self.positions.files.get(f.key.hex())
+            p = entries.get(f.key.hex())
             if p is None:
                 p = self.register(f)
-            p.path, p.seen = f.path, now_wall
-            if not f.sealed:
+            elif not full and f.at_eof and f.remembered == (f.key, f.pos) and p.path == f.path:
+                continue    # nothing of it moved: its entry stays as it is
+            f.remembered = (f.key, f.pos)
+            if p.path != f.path:
+                p.path = f.path
+            if not 0 <= now_wall - p.seen < SEEN_EVERY:
+                # (Coarse on purpose: a walk over files just met or seen a moment ago
+                # leaves their entries as they are, so no save serializes them again.)
+                p.seen = now_wall
+            if not f.sealed and (p.dev, p.ino) != (f.dev, f.ino):
                 p.dev, p.ino = f.dev, f.ino
             size = f.pos
             if not f.at_eof and f.fd is not None:

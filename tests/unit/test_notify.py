@@ -103,3 +103,46 @@ def test_pattern_dirs_name_every_level_where_new_files_can_appear(tmp_path):
     assert got == {str(pods), str(pods / "ns_p_u"), str(pods / "ns_p_u" / "c")}
     assert notify.pattern_dirs(str(tmp_path / "app" / "*.log")) == [str(tmp_path / "app")]
     assert notify.pattern_dirs("x.log") == ["."]
+
+
+def test_new_files_are_named_so_only_they_are_looked_at_and_a_new_directory_asks_for_a_full_scan(tmp_path, notifier):
+    notifier.watch(str(tmp_path))
+    (tmp_path / "a.log").write_bytes(b"x\n")
+    (tmp_path / "b.tmp").write_bytes(b"y\n")
+    os.rename(tmp_path / "b.tmp", tmp_path / "b.log")
+    notifier.wait(5.0)
+    c = notifier.take()
+    assert c.created and not c.rescan
+    assert c.created_paths == {str(tmp_path / "a.log"), str(tmp_path / "b.tmp"), str(tmp_path / "b.log")}
+    (tmp_path / "pod").mkdir()
+    notifier.wait(5.0)
+    c = notifier.take()
+    assert c.created and c.rescan and c.created_paths == set()
+    os.rename(tmp_path / "pod", tmp_path / "pod2")
+    notifier.wait(5.0)
+    assert notifier.take().rescan
+
+
+def test_a_wait_sees_events_when_thousands_of_descriptors_are_open(tmp_path, notifier):
+    """A tailer holding thousands of files open: descriptors past 1024 (beyond
+    select's reach) still wait and wake."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip("the descriptor limit is below 1200")
+    if soft != resource.RLIM_INFINITY and soft < 1200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1200, hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        late = notify.open_notifier("auto")
+        assert late.fileno() >= 1024
+        late.watch(str(tmp_path))
+        (tmp_path / "a.log").write_bytes(b"x\n")
+        assert late.wait(5.0)
+        assert str(tmp_path / "a.log") in late.take().paths
+        late.close()
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
