@@ -54,8 +54,8 @@ def audit(more_dirs: tuple[str, ...], data_dirs: tuple[str, ...], timeout: float
     With --index: the same proof one step further, bucks -> porter -> recent
     index: per window, the events the bucks hold that are not in the index
     and the events of the index no buck holds, with example lines, and what
-    could not be checked (windows not yet loaded or pruned, events too old
-    for the index, bucks that did not answer). Exit 0 when there is no
+    could not be checked (windows not yet loaded or pruned, or loaded into
+    another index, events too old for the index, bucks that did not answer). Exit 0 when there is no
     difference, 1 otherwise. Progress goes to standard error."""
     from helios import audit as audit_mod
 
