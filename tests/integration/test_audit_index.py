@@ -332,3 +332,11 @@ def test_moved_to_opensearch_what_went_into_the_old_index_is_said_not_missing_un
     code, out, err = audit_index(tmp_path, qs)
     assert code == 1 and "MISSING" not in out and f"2 window(s) were loaded into {new}, not this index ({old})" in out, \
         out + err
+    # Half and half (one window's record put back to the old index): the other is checked, that one said; exit 0.
+    with sqlite3.connect(tmp_path / "porter" / "porter.db") as c:
+        first = c.execute("SELECT min(start) FROM windows").fetchone()[0]
+        assert c.execute("UPDATE windows SET index_into = ? WHERE start = ?", (old, first)).rowcount == 1
+    c.close()
+    code, out, err = audit_index(tmp_path, qs, *os_flags)
+    assert code == 0 and "No difference" in out and "1 window(s) loaded and checked, 500 event(s)" in out, out + err
+    assert f"1 window(s) were loaded into {old}, not this index ({new})" in out, out
