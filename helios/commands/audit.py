@@ -54,8 +54,8 @@ def audit(more_dirs: tuple[str, ...], data_dirs: tuple[str, ...], timeout: float
     With --index: the same proof one step further, bucks -> porter -> recent
     index: per window, the events the bucks hold that are not in the index
     and the events of the index no buck holds, with example lines, and what
-    could not be checked (windows not yet loaded or pruned, events too old
-    for the index, bucks that did not answer). Exit 0 when there is no
+    could not be checked (windows not yet loaded or pruned, or loaded into
+    another index, events too old for the index, bucks that did not answer). Exit 0 when there is no
     difference, 1 otherwise. Progress goes to standard error."""
     from helios import audit as audit_mod
 
@@ -73,7 +73,7 @@ def audit(more_dirs: tuple[str, ...], data_dirs: tuple[str, ...], timeout: float
         # bucks, unless given here.
         given = any(kwargs.get(k) for k in ("mesh__bucks", "query__bucks"))
         _audit_index(cfg, data_dirs, list(cfg.query.bucks) if given else list(cfg.porter.bucks), environment,
-                     start, end, timeout, output)
+                     start, end, timeout, output, _configured_index(config_path))
     if not data_dirs and not bucks:
         raise click.UsageError("give the bucks to audit: DATA_DIR... (or --data-dir DIR), or --buck HOST[:PORT] "
                                "(repeatable)")
@@ -93,8 +93,30 @@ def _times(start: str | None, end: str | None) -> tuple[float | None, float | No
         raise click.BadParameter(str(exc)) from None
 
 
+def _identity(porter: Any) -> str:
+    from helios.porter.state import index_identity
+
+    return index_identity(porter.index, porter.index_dir if porter.index == "sqlite" else porter.index_url,
+                          porter.index_name)
+
+
+def _configured_index(config_path: str | None) -> str | None:
+    """The index the porter's config file names (``index_identity``), this
+    command's flags left out; None without a config file or its [porter]."""
+    from helios import config
+    from helios.errors import ConfigError
+
+    if config_path is None:
+        return None
+    try:
+        cfg = config.load(config_path, require=("porter",))
+        return _identity(cfg.porter) if "porter" in cfg.sections_present else None
+    except (ConfigError, ValueError):
+        return None
+
+
 def _audit_index(cfg: Any, data_dirs: tuple[str, ...], bucks: list[str], environment: str | None,
-                 start: str | None, end: str | None, timeout: float, output: str) -> None:
+                 start: str | None, end: str | None, timeout: float, output: str, porter_index: str | None) -> None:
     from helios import indexaudit
     from helios.commands.search import _no_index_here
     from helios.errors import HeliosError
@@ -114,7 +136,8 @@ def _audit_index(cfg: Any, data_dirs: tuple[str, ...], bucks: list[str], environ
         try:
             report = indexaudit.audit_index(index, cfg.porter.state_dir, bucks, environment=environment,
                                             ported=cfg.porter.environments, start=t0, end=t1,
-                                            recent_days=cfg.porter.recent_days, timeout=timeout)
+                                            recent_days=cfg.porter.recent_days, timeout=timeout,
+                                            identity=_identity(cfg.porter), porter_index=porter_index)
         finally:
             index.close()
     except HeliosError as exc:

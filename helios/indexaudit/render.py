@@ -19,10 +19,22 @@ def _when(ns: int | None) -> str:
     return "-" if ns is None else (iso_s(ns / NS) or "-")
 
 
+def elsewhere_line(into: str, windows: list[str], identity: str | None, porter_index: str | None) -> str:
+    """Why windows loaded into another index (``into``) are not checked
+    here, and what the porter does about it: it loads them again at its next
+    start on this index, unless its config (``porter_index``) names another."""
+    shown = ", ".join(windows[:5]) + (f" and {len(windows) - 5} more" if len(windows) > 5 else "")
+    then = (f"the porter uses {porter_index}" if porter_index is not None and porter_index != identity
+            else f"the porter loads them again at its next start on {identity}")
+    return (f"  not checked: {len(windows)} window(s) were loaded into {into}, not this index ({identity}): "
+            f"{then} ({shown})")
+
+
 def render(report: IndexReport, as_json: bool = False) -> str:
     if as_json:
         return json.dumps({
-            "index": report.index, "porter_state": report.state, "bucks": report.bucks,
+            "index": report.index, "index_identity": report.identity, "porter_config_index": report.porter_index,
+            "porter_state": report.state, "bucks": report.bucks,
             "answered": report.answered, "unreachable": report.unreachable, "fetch_errors": report.fetch_errors,
             "pruned_while_read": report.vanished,
             "bad_frames": report.bad_frames,
@@ -34,7 +46,7 @@ def render(report: IndexReport, as_json: bool = False) -> str:
                 "moved": e.moved_count, "moved_windows": [vars(d) for d in e.moved],
                 "bucks_disagree": e.disagree,
                 "not_loaded": e.not_loaded, "pruned_windows": e.pruned, "too_old": e.too_old,
-                "pending": e.pending, "set_aside": e.aside,
+                "pending": e.pending, "set_aside": e.aside, "loaded_elsewhere": e.elsewhere,
                 "extras_checked_from": _when(e.extras_from) if e.extras_from is not None else None,
                 "extras_checked_to": _when(e.extras_to) if e.extras_to is not None else None,
                 "extras_unchecked": e.extras_unchecked, "extras_skipped": e.extras_skipped or None,
@@ -71,6 +83,8 @@ def render(report: IndexReport, as_json: bool = False) -> str:
         if nl:
             shown = ", ".join(nl[:5]) + (f" and {len(nl) - 5} more" if len(nl) > 5 else "")
             lines.append(f"  not checked: {len(nl)} window(s) or copies not yet loaded by the porter: {shown}")
+        for into, windows in sorted(e.elsewhere.items()):
+            lines.append(elsewhere_line(into, windows, report.identity, report.porter_index))
         if e.pruned:
             lines.append(f"  not checked: {e.pruned} window(s) loaded and since pruned from every buck")
         if e.too_old:
@@ -91,7 +105,9 @@ def render(report: IndexReport, as_json: bool = False) -> str:
                          f"{' or '.join(outside)} (the bucks no longer hold, or were not asked for, what they "
                          "were loaded from)")
     if not report.checked:
-        lines.append("Nothing audited: no window is both loaded by the porter and still held by a buck.")
+        lines.append("Nothing audited: no window is both loaded by the porter"
+                     + (" into this index" if any(e.elsewhere for e in report.environments.values()) else "")
+                     + " and still held by a buck.")
     elif report.ok:
         lines.append("No difference: every event of the windows loaded is in the index at its time, and the index holds "
                      "nothing the bucks do not.")

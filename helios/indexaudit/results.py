@@ -10,6 +10,16 @@ EXAMPLES = 3         # example lines per window
 SHOWN_WINDOWS = 20   # windows listed with their examples (the rest: counted)
 
 
+def loaded_elsewhere(index_into: str | None, indexed: bool, identity: str | None) -> str | None:
+    """The other index a window was loaded into, by the porter's record
+    (``WindowState.index_into``) against ``identity``, this index's; None:
+    loaded into this one, not loaded, or no index recorded (an older
+    state: taken to be this one, as before the porter recorded it)."""
+    if not indexed or index_into is None or identity is None or index_into == identity:
+        return None
+    return index_into
+
+
 @dataclass
 class Difference:
     """Events of one window missing from the index (or extra in it)."""
@@ -40,6 +50,8 @@ class EnvReport:
     extras_skipped: str = ""         # why the extras were not checked at all
     moved: list[Difference] = field(default_factory=list)   # in the index at another time than the bucks hold
     disagree: int = 0                # events whose copies on the bucks differ in time (not checked for moves)
+    # Windows the porter's record says were loaded into another index (its identity -> window ids): not checked.
+    elsewhere: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def missing_count(self) -> int:
@@ -69,6 +81,8 @@ class IndexReport:
     vanished: list[str] = field(default_factory=list)    # copies pruned while they were read
     bad_frames: int = 0
     answered: int = 0
+    identity: str | None = None      # this index as the porter's state records one (state.index_identity)
+    porter_index: str | None = None  # the index the porter's config names (None: no config given)
 
     @property
     def checked(self) -> int:

@@ -16,7 +16,15 @@ from helios.errors import HeliosError, QueryError
 from helios.indexaudit import bucks as buck_side
 from helios.indexaudit.compare import FOREVER, Scratch
 from helios.indexaudit.examples import buck_examples, index_example
-from helios.indexaudit.results import NS, SHOWN_WINDOWS, SKEW_S, Difference, EnvReport, IndexReport
+from helios.indexaudit.results import (
+    NS,
+    SHOWN_WINDOWS,
+    SKEW_S,
+    Difference,
+    EnvReport,
+    IndexReport,
+    loaded_elsewhere,
+)
 from helios.store.layout import BucketName, bucket_id
 from helios.timespec import iso_s
 
@@ -37,7 +45,10 @@ def read_state(state_dir: str | Path) -> tuple[dict, set[BucketName]]:
     try:
         db = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=30.0)
         try:
-            rows = db.execute(state._SELECT).fetchall()
+            # Read only, so an older state is not migrated: columns it lacks read as NULL (no index recorded).
+            have = {r[1] for r in db.execute("PRAGMA table_info(windows)")}
+            rows = db.execute(f"SELECT {', '.join(c if c in have else f'NULL AS {c}' for c in state._COLUMNS)} "
+                              "FROM windows").fetchall()
             archived = db.execute("SELECT environment, start, width FROM archived").fetchall()
         finally:
             db.close()
@@ -67,19 +78,25 @@ def _stderr(text: str) -> None:
 def audit_index(index: Any, state_dir: str | Path, bucks: Iterable[str], *, environment: str | None = None,
                 ported: Iterable[str] = (), start: float | None = None, end: float | None = None, recent_days: int = 7,
                 timeout: float = 5.0, now: float | None = None,
-                progress: Callable[[str], None] | None = _stderr, work_dir: str | None = None) -> IndexReport:
+                progress: Callable[[str], None] | None = _stderr, work_dir: str | None = None,
+                identity: str | None = None, porter_index: str | None = None) -> IndexReport:
     """Compare ``index`` with what ``bucks`` (query endpoints, as the porter
     names them) hold, for the windows the porter's state at ``state_dir``
     says it loaded, of ``environment`` (None: all those of ``ported``, the
     porter's ``environments``, or every one when that is empty), windows
-    overlapping [start, end] (seconds; None: unbounded)."""
+    overlapping [start, end] (seconds; None: unbounded). ``identity``: the
+    index as the porter's state records one (``index_identity``; None: of
+    ``index``); windows recorded as loaded into another are not checked, and
+    said, with ``porter_index``, the index the porter's config names (None:
+    not known)."""
     from helios.porter.jobs.base import first_day
     from helios.query.client import QueryClient
 
     now = time.time() if now is None else now
     bucks = list(bucks)
     windows, archived = read_state(state_dir)
-    report = IndexReport(_describe(index), str(state_dir), bucks)
+    report = IndexReport(_describe(index), str(state_dir), bucks, identity=identity or identity_of(index),
+                         porter_index=porter_index)
     say = _Progress(progress)
     cutoff = first_day(recent_days, now) * NS
     lo = None if start is None else int(start) - SKEW_S
@@ -120,6 +137,20 @@ def _describe(index: Any) -> str:
     return f"{index.kind} {where} ({index.name})"
 
 
+def identity_of(index: Any) -> str | None:
+    """``index`` as the porter's state records the index it loads into
+    (``helios.porter.state.index_identity``); None when it cannot say."""
+    from helios.porter.state import index_identity
+
+    location = getattr(index, "location", None) if index.kind == "sqlite" else getattr(index, "url", None)
+    if location is None:
+        return None
+    try:
+        return index_identity(index.kind, str(location), index.name)
+    except ValueError:
+        return None
+
+
 def _in_range(name: BucketName, start: float | None, end: float | None) -> bool:
     return (start is None or name.start + name.width > start) and (end is None or name.start <= end)
 
@@ -141,14 +172,18 @@ def _audit_env(report: IndexReport, qc: Any, index: Any, scratch: Scratch, env: 
         ws = mine.get(name)
         wid = bucket_id(name)
         is_open = any(e.open for e in copies.values())
-        loaded = ws is not None and ws.indexed and not is_open
+        # Loaded into another index (the porter was moved, or this is not its index): not expected here.
+        into = None if ws is None else loaded_elsewhere(ws.index_into, ws.indexed, report.identity)
+        loaded = ws is not None and ws.indexed and into is None and not is_open
         wanted = _in_range(name, start, end)
         w = None
         if wanted and loaded and any(ep in ws.index_sources for ep in copies):
             w = len(checked)
             checked.append((name, [ep for ep in copies if ep in ws.index_sources]))
         if wanted:
-            if not loaded:
+            if into is not None:
+                er.elsewhere.setdefault(into, []).append(wid)
+            elif not loaded:
                 er.not_loaded.append(f"{wid} ({'open' if is_open else 'not yet loaded'})")
             else:
                 for ep in copies:
@@ -207,7 +242,8 @@ def _audit_env(report: IndexReport, qc: Any, index: Any, scratch: Scratch, env: 
     # Extra: in the index, received where the bucks still hold every window, held by none.
     # A buck the porter loaded a window from, not asked here, may hold what the others do not.
     asked = set(report.bucks)
-    unasked = [n for n in held_names if n in mine and mine[n].indexed and not set(mine[n].index_sources) <= asked]
+    unasked = [n for n in held_names if n in mine and mine[n].indexed and not set(mine[n].index_sources) <= asked
+               and loaded_elsewhere(mine[n].index_into, True, report.identity) is None]
     if report.unreachable:
         er.extras_skipped = "a buck did not answer (the events only it holds would look extra)"
     elif len(report.fetch_errors) + len(report.vanished) > fetch_errors_before:

@@ -56,3 +56,89 @@ def test_nothing_answered_or_nothing_checked_is_nothing_audited_and_fails():
     r = report()
     r.environments["prod"].windows_checked = 0
     assert render(r).splitlines()[-1].startswith("Nothing audited: no window is both loaded") and not r.ok
+
+
+# ---------------------------------------------------------------- windows loaded into another index
+
+X = "sqlite /old/index (helios-recent)"
+Y = "opensearch http://search:9200 (helios-recent)"
+
+
+def test_a_window_is_loaded_elsewhere_only_when_marked_loaded_into_another_recorded_index():
+    from helios.indexaudit.results import loaded_elsewhere
+
+    assert loaded_elsewhere(X, True, Y) == X
+    assert loaded_elsewhere(Y, True, Y) is None          # this index
+    assert loaded_elsewhere(None, True, Y) is None       # an older state: as before, taken to be this one
+    assert loaded_elsewhere(X, False, Y) is None         # not loaded (marks taken off to load again)
+    assert loaded_elsewhere(X, True, None) is None       # this index's identity not known: as before
+
+
+def test_the_identity_of_an_index_is_the_one_the_porter_records():
+    from types import SimpleNamespace
+
+    from helios.indexaudit.run import identity_of
+    from helios.porter.state import index_identity
+
+    assert identity_of(SimpleNamespace(kind="sqlite", location="idx", name="n")) == index_identity("sqlite", "idx", "n")
+    assert identity_of(SimpleNamespace(kind="opensearch", url="http://u:p@Search:9200/", name="n")) == \
+        "opensearch http://search:9200 (n)"                  # never credentials, as the porter records it
+    assert identity_of(SimpleNamespace(kind="sqlite", name="n")) is None
+
+
+def elsewhere_report(checked=2, porter_index=None, windows=("prod/w1", "prod/w2")):
+    r = report(elsewhere={X: list(windows)})
+    r.environments["prod"].windows_checked = checked
+    r.identity, r.porter_index = Y, porter_index
+    return r
+
+
+def test_windows_loaded_into_another_index_are_said_with_what_the_porter_does_and_do_not_fail():
+    r = elsewhere_report()
+    text = render(r)
+    assert (f"  not checked: 2 window(s) were loaded into {X}, not this index ({Y}): the porter loads them again "
+            f"at its next start on {Y} (prod/w1, prod/w2)") in text, text
+    assert "MISSING" not in text and text.splitlines()[-1].startswith("No difference") and r.ok
+    # The porter's config still names the old index: it will not load them here.
+    text = render(elsewhere_report(porter_index=X))
+    assert f"not this index ({Y}): the porter uses {X} (prod/w1, prod/w2)" in text, text
+    # Its config names this one: it loads them at its next start.
+    assert "at its next start on" in render(elsewhere_report(porter_index=Y))
+    # Many windows: the first five named, the rest counted.
+    text = render(elsewhere_report(windows=[f"prod/w{i}" for i in range(8)]))
+    assert "8 window(s) were loaded into" in text and "prod/w4 and 3 more)" in text, text
+    doc = json.loads(render(elsewhere_report(porter_index=X), as_json=True))
+    assert doc["index_identity"] == Y and doc["porter_config_index"] == X
+    assert doc["environments"]["prod"]["loaded_elsewhere"] == {X: ["prod/w1", "prod/w2"]} and doc["ok"] is True
+
+
+def test_when_every_window_went_into_another_index_nothing_is_audited_and_it_fails():
+    r = elsewhere_report(checked=0)
+    text = render(r)
+    assert text.splitlines()[-1] == ("Nothing audited: no window is both loaded by the porter into this index and "
+                                     "still held by a buck.") and not r.ok
+    assert "were loaded into" in text and "MISSING" not in text
+
+
+def test_an_older_state_without_the_index_column_is_read_as_before(tmp_path):
+    import sqlite3
+
+    from helios.indexaudit import read_state
+    from helios.porter.state import State
+    from helios.store.layout import BucketName
+
+    st = State(tmp_path / "porter.db")
+    name = BucketName("prod", 1_699_999_980, 60)
+    st.mark_indexed(name, 10, ["tcp://a"], into=X)
+    st.close()
+    with sqlite3.connect(tmp_path / "porter.db") as c:
+        c.execute("ALTER TABLE windows DROP COLUMN index_into")
+        c.execute("ALTER TABLE windows DROP COLUMN index_inventory")
+    c.close()
+    windows, _ = read_state(tmp_path)
+    ws = windows[name]
+    assert ws.indexed and ws.index_into is None and ws.index_inventory is None and ws.index_sources == {"tcp://a"}
+    # Read only: the audit did not migrate it.
+    with sqlite3.connect(tmp_path / "porter.db") as c:
+        assert "index_into" not in {r[1] for r in c.execute("PRAGMA table_info(windows)")}
+    c.close()
