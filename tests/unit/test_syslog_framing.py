@@ -150,3 +150,14 @@ def test_a_read_cut_by_the_worker_gives_what_feed_gives(pieces, cuts):
         raw.problems.update(problems)
         assert raw.problems == whole.problems
         prev = cut
+
+
+@pytest.mark.parametrize("before", [b"", b"no pri here\n", b"<13>x\nplain\n<14>y\n"])
+def test_an_octet_counted_frame_after_lines_with_and_without_a_pri_is_found_in_one_read(before):
+    # The relay looks for a line not starting with "<" first, then for a digit from there on.
+    data = b"<13>a\n<14>b\n" + before + octet_frame([b"<15>multi\nline"]) + b"<16>c\n"
+    expected = [b"<13>a", b"<14>b"] + [m for m in before.split(b"\n") if m] + [b"<15>multi\nline", b"<16>c"]
+    d = Deframer(1000)
+    assert d.feed(data) + d.finish() == expected
+    d = Deframer(1000)
+    assert d.feed(b"<12>start") + d.feed(b" of it\n" + data) + d.finish() == [b"<12>start of it"] + expected
