@@ -133,11 +133,14 @@ class Case:
         assert "No gaps" in r.stdout
 
 
-def run_writer(case, seconds, paths=None, rate=2000, action=None, every=None):
+def run_writer(case, seconds, paths=None, rate=2000, action=None, every=None, until=None):
+    """The writer for ``seconds``, ``action`` every ``every`` s meanwhile; and on
+    past them until ``until()`` holds (a case counted in actions, not seconds:
+    a loaded machine may do fewer of them in the time)."""
     w = Writer(paths or case.paths, rate=rate)
     w.start()
     t_end = time.monotonic() + seconds
-    while time.monotonic() < t_end:
+    while time.monotonic() < t_end or (until is not None and not until()):
         if action and every:
             time.sleep(every)  # the pace of the case itself (rotations per second), not a wait for a result
             action(w)
@@ -162,7 +165,7 @@ def test_rotation_by_rename_and_create_twenty_times_loses_nothing(tmp_path, proc
             app.touch()
         rotations[0] += 1
 
-    expected = run_writer(case, 3.0, action=rotate, every=0.12)
+    expected = run_writer(case, 3.0, action=rotate, every=0.12, until=lambda: rotations[0] >= 20)
     assert rotations[0] == 20
     case.check(expected)
 
