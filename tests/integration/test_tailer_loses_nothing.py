@@ -84,12 +84,24 @@ class Case:
         return args
 
     def start_tailer(self):
+        saved = self.positions_saved()
         t = self.procs(*self.tailer_args(), name=f"tailer-{time.monotonic_ns()}")
         # A fresh tailer reads what it finds at its first scan; the cases start writing after it.
         poll_until(lambda: "Tailer on" in t.output() or not t.alive(), what="the tailer to start")
         if any(p.exists() for p in self.paths):
             poll_until(lambda: "Following" in t.output() or not t.alive(), what="the tailer to follow")
+        # And it has saved where it is (at once after its first scan): a kill from now on finds
+        # its files known ("Tailer on" is said before its encoders start, seconds on a loaded host).
+        poll_until(lambda: self.positions_saved() != saved or not t.alive(), what="the tailer's first save")
         return t
+
+    def positions_saved(self):
+        """Which save of positions.json is on disk (each save is a new file, renamed into place)."""
+        try:
+            st = (self.tmp / "state" / "positions.json").stat()
+        except OSError:
+            return None
+        return st.st_ino, st.st_mtime_ns
 
     def restart_buck(self, i, sig=signal.SIGTERM):
         proc, ep, data = self.b[i]
