@@ -18,8 +18,13 @@ ROOT = Path(__file__).resolve().parent.parent
 LOGHUB = ROOT.parent / "shared" / "data" / "loghub"
 
 
-def poll_until(check, timeout: float = 10.0, interval: float = 0.02, what: str = "condition"):
-    """Call ``check`` until it returns something truthy; fail after ``timeout``."""
+def poll_until(check, timeout: float = 30.0, interval: float = 0.02, what: str = "condition"):
+    """Call ``check`` until it returns something truthy; fail after ``timeout``.
+
+    The deadline is no assertion about speed: it only ends a test whose
+    condition never comes. Its default leaves room for a loaded 2-core CI
+    machine starting Python processes under coverage (a helios process may
+    take several seconds to start there); a check returns as soon as it holds."""
     deadline = time.monotonic() + timeout
     while True:
         value = check()
@@ -220,7 +225,7 @@ class MotoServer:
                 self.proc.wait()
 
 
-def bound_endpoints(data_dir: Path, pid: int | None = None, timeout: float = 15.0) -> dict:
+def bound_endpoints(data_dir: Path, pid: int | None = None, timeout: float = 30.0) -> dict:
     """A buck's stats.json once it has bound its sockets (written by the
     process ``pid``, when given): its ingest, publish and query endpoints
     there are the ones the OS picked for a port ``*``."""
@@ -256,7 +261,7 @@ def bucks_events(data_dirs) -> list:
     return out
 
 
-def buck_http(data_dir: Path, timeout: float = 10.0) -> str:
+def buck_http(data_dir: Path, timeout: float = 30.0) -> str:
     """The base URL (http://HOST:PORT) of a buck's HTTP ingest, from its stats.json."""
     import json
 
@@ -268,7 +273,7 @@ def buck_http(data_dir: Path, timeout: float = 10.0) -> str:
     return "http://" + poll_until(address, timeout, what=f"the HTTP address in {data_dir}/stats.json")
 
 
-def buck_query(data_dir: Path, timeout: float = 10.0) -> str:
+def buck_query(data_dir: Path, timeout: float = 30.0) -> str:
     """A buck's bucket query endpoint, from its stats.json."""
     import json
 

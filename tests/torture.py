@@ -398,11 +398,16 @@ class Mesh:
         deadline = time.monotonic() + 30
         while True:
             before = self.tailer.output().count("Tailer on") if self.tailer is not None else 0
+            saved = self.positions_saved()
             if self.tailer is None or self.tailer.code != self.code:
                 self.tailer = Service("tailer", self.tailer_args(), self.work, self.code)
             else:
                 self.tailer.start()
             poll_until(lambda: self.tailer.output().count("Tailer on") > before or not self.tailer.alive(), 20)
+            # Up means it has looked at its files and saved where it is (its first save, at once after its
+            # first scan), not "Tailer on": that is said before the encoders start (seconds on a loaded host),
+            # and a tailer killed before its first scan never knew app.log, so a rename meanwhile was lost.
+            poll_until(lambda: self.positions_saved() != saved or not self.tailer.alive(), 60)
             if self.tailer.alive():
                 break
             if time.monotonic() > deadline:
@@ -411,6 +416,14 @@ class Mesh:
         if self.down and self.down[-1][1] is None:
             self.down[-1][1] = time.monotonic()
         return self.tailer
+
+    def positions_saved(self) -> tuple | None:
+        """Which save of positions.json is on disk (each save is a new file, renamed into place)."""
+        try:
+            st = (self.work / "state" / "positions.json").stat()
+        except OSError:
+            return None
+        return st.st_ino, st.st_mtime_ns
 
     def tailer_down(self) -> None:
         self.down.append([time.monotonic(), None])

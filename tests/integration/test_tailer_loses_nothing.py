@@ -84,12 +84,24 @@ class Case:
         return args
 
     def start_tailer(self):
+        saved = self.positions_saved()
         t = self.procs(*self.tailer_args(), name=f"tailer-{time.monotonic_ns()}")
         # A fresh tailer reads what it finds at its first scan; the cases start writing after it.
         poll_until(lambda: "Tailer on" in t.output() or not t.alive(), what="the tailer to start")
         if any(p.exists() for p in self.paths):
             poll_until(lambda: "Following" in t.output() or not t.alive(), what="the tailer to follow")
+        # And it has saved where it is (at once after its first scan): a kill from now on finds
+        # its files known ("Tailer on" is said before its encoders start, seconds on a loaded host).
+        poll_until(lambda: self.positions_saved() != saved or not t.alive(), what="the tailer's first save")
         return t
+
+    def positions_saved(self):
+        """Which save of positions.json is on disk (each save is a new file, renamed into place)."""
+        try:
+            st = (self.tmp / "state" / "positions.json").stat()
+        except OSError:
+            return None
+        return st.st_ino, st.st_mtime_ns
 
     def restart_buck(self, i, sig=signal.SIGTERM):
         proc, ep, data = self.b[i]
@@ -133,11 +145,14 @@ class Case:
         assert "No gaps" in r.stdout
 
 
-def run_writer(case, seconds, paths=None, rate=2000, action=None, every=None):
+def run_writer(case, seconds, paths=None, rate=2000, action=None, every=None, until=None):
+    """The writer for ``seconds``, ``action`` every ``every`` s meanwhile; and on
+    past them until ``until()`` holds (a case counted in actions, not seconds:
+    a loaded machine may do fewer of them in the time)."""
     w = Writer(paths or case.paths, rate=rate)
     w.start()
     t_end = time.monotonic() + seconds
-    while time.monotonic() < t_end:
+    while time.monotonic() < t_end or (until is not None and not until()):
         if action and every:
             time.sleep(every)  # the pace of the case itself (rotations per second), not a wait for a result
             action(w)
@@ -162,7 +177,7 @@ def test_rotation_by_rename_and_create_twenty_times_loses_nothing(tmp_path, proc
             app.touch()
         rotations[0] += 1
 
-    expected = run_writer(case, 3.0, action=rotate, every=0.12)
+    expected = run_writer(case, 3.0, action=rotate, every=0.12, until=lambda: rotations[0] >= 20)
     assert rotations[0] == 20
     case.check(expected)
 
