@@ -405,8 +405,9 @@ class Mesh:
                 self.tailer.start()
             poll_until(lambda: self.tailer.output().count("Tailer on") > before or not self.tailer.alive(), 20)
             # Up means it has looked at its files and saved where it is (its first save, at once after its
-            # first scan), not "Tailer on": that is said before the encoders start (seconds on a loaded host),
-            # and a tailer killed before its first scan never knew app.log, so a rename meanwhile was lost.
+            # first scan), not "Tailer on": that is said before its first scan (and was said before its encoders
+            # started, seconds on a loaded host), and a tailer killed before its first scan never knew app.log,
+            # so a rename meanwhile was lost (and an older tailer, as test_upgrade runs, still says it early).
             poll_until(lambda: self.positions_saved() != saved or not self.tailer.alive(), 60)
             if self.tailer.alive():
                 break

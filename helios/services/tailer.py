@@ -194,9 +194,6 @@ class Tailer:
         self.inventory_more = False             # records wait for the next slice (send_inventory)
         self.fanout = Fanout(self.factory, list(cfg.bucks), cfg.copies, hwm=cfg.sndhwm, monitor=True)
         self.resender = Resender(self.factory, list(cfg.bucks), self.spool)
-        log.info("Tailer on %s follows %s and sends each batch to %d of %s (spool %s).",
-                 self.host, ", ".join(self.watcher.patterns) or "no files", self.fanout.copies, ", ".join(cfg.bucks),
-                 "on in " + str(state / "spool") if self.spool else "off")
         next_scan = next_house = next_save = next_full = next_idle_save = 0.0
         next_new = float("inf")     # when the files inotify said were created are looked at
         self.created_todo: set[str] = set()
@@ -210,6 +207,11 @@ class Tailer:
         for _ in self.workers.conns:
             self.deliver(self.workers.submit(Job()))
         self.deliver(self.workers.drain())
+        # Said once the encoders are up (seconds on a loaded host): operators and
+        # tests read it as "ready"; the first scan follows at once.
+        log.info("Tailer on %s follows %s and sends each batch to %d of %s (spool %s).",
+                 self.host, ", ".join(self.watcher.patterns) or "no files", self.fanout.copies, ", ".join(cfg.bucks),
+                 "on in " + str(state / "spool") if self.spool else "off")
         tune_gc()
         try:
             self.start_metrics()

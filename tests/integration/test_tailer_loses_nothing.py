@@ -91,7 +91,7 @@ class Case:
         if any(p.exists() for p in self.paths):
             poll_until(lambda: "Following" in t.output() or not t.alive(), what="the tailer to follow")
         # And it has saved where it is (at once after its first scan): a kill from now on finds
-        # its files known ("Tailer on" is said before its encoders start, seconds on a loaded host).
+        # its files known ("Tailer on" is said before its first scan).
         poll_until(lambda: self.positions_saved() != saved or not t.alive(), what="the tailer's first save")
         return t
 
