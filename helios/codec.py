@@ -184,11 +184,7 @@ def encode_runs(
         if n < 0 or any(len(col) != n for col in (run[4:7] + run[9:] if block else run[4:])):
             raise FrameError(f"cannot encode batch: a run must be {RUN_FIELDS} fields, its columns of one length")
         count += n
-    try:
-        raw: bytes = msgpack.packb(runs, use_bin_type=True)
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise FrameError(f"cannot encode batch: {exc}") from None
-    return _frame(environment, host, count, first_time, last_time, raw, FLAG_RUNS, compress, input)
+    return _runs_frame(environment, host, runs, count, first_time, last_time, compress, input)
 
 
 def encode_messages(
@@ -227,6 +223,12 @@ def encode_messages(
             raise FrameError(f"cannot encode batch: a run of messages needs a {ID_BYTES}-byte id base, "
                              "columns of one length and shared fields that are a map or nil")
         count += n
+    return _runs_frame(environment, host, runs, count, first_time, last_time, compress, input)
+
+
+def _runs_frame(environment: str, host: str, runs: Sequence[Run], count: int, first_time: int, last_time: int,
+                compress: bool, input: str) -> bytes:
+    """The frame of runs checked by ``encode_runs`` or ``encode_messages``."""
     try:
         raw: bytes = msgpack.packb(runs, use_bin_type=True)
     except (TypeError, ValueError, OverflowError) as exc:
