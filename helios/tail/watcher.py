@@ -259,20 +259,24 @@ class Watcher:
             self.prune(now)
         if self.first_scan and not self.fresh:
             self.recover(matched)
-        # The keys of the open readers, for adopt (no reader's key changes during a scan;
-        # those opened meanwhile are added): 10,000 new files do not walk every reader each.
-        self.current.keys = {r.key for r in self.current.values()}
-        try:
-            for path in matched:
-                if path not in self.current and path not in self.parked:
-                    self.follow(path)
-        finally:
-            self.current.keys = None
+        self._follow_all(matched)
         if unpark_all:
             self.unpark()
         if self.recheck:
             self.look_again(now)
         self.first_scan = False
+
+    def _follow_all(self, paths) -> None:
+        """Follows each of ``paths`` not yet followed or parked. The keys of the open
+        readers are kept for adopt meanwhile (no reader's key changes during a scan;
+        those opened meanwhile are added): 10,000 new files do not walk every reader each."""
+        self.current.keys = {r.key for r in self.current.values()}
+        try:
+            for path in paths:
+                if path not in self.current and path not in self.parked:
+                    self.follow(path)
+        finally:
+            self.current.keys = None
 
     def follow_new(self, paths: set[str] | frozenset[str]) -> bool:
         """What ``scan`` does, for the files at ``paths`` only (inotify said they
@@ -289,13 +293,7 @@ class Watcher:
         now = time.time()
         for path in hits:
             self.positions.watching.setdefault(path, now)
-        self.current.keys = {r.key for r in self.current.values()}
-        try:
-            for path in hits:
-                if path not in self.current and path not in self.parked:
-                    self.follow(path)
-        finally:
-            self.current.keys = None
+        self._follow_all(hits)
         if self.recheck:
             self.look_again(now)
         return True
