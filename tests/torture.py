@@ -352,6 +352,19 @@ def helios(args: list[str], code: Path = ROOT, timeout: float = 180.0) -> subpro
                           env=env, cwd=code)
 
 
+
+def bucket_events(path):
+    """The events of a bucket file's frames (a frame that does not decode is passed over)."""
+    from helios import codec
+    from helios.errors import FrameError
+    from helios.store.records import RecordReader
+
+    for frame in RecordReader(path):
+        try:
+            yield from codec.decode(frame)[1]
+        except FrameError:
+            continue
+
 class Mesh:
     """Two bucks and a tailer following ``DIR/logs/app.log`` (or ``app.log*``),
     a porter run on demand; ``code`` is the tree each service runs from."""
@@ -490,33 +503,22 @@ class Mesh:
 
     def held_lines(self) -> tuple[set[int], set[int]]:
         """The line numbers the bucks hold a first piece of, and those they hold a last piece of (1 MiB lines)."""
-        from helios import codec
-        from helios.errors import FrameError
         from helios.store import layout
-        from helios.store.records import RecordReader
 
         heads: set[int] = set()
         ends: set[int] = set()
         for d in self.data.values():
             for _, path in layout.list_buckets(d / "buckets", ENV):
-                for frame in RecordReader(path):
-                    try:
-                        events = codec.decode(frame)[1]
-                    except FrameError:
-                        continue
-                    for e in events:
-                        if m := LINE_RE.search(e.message[:120]):
-                            heads.add(int(m.group(1)))
-                        elif m := END_RE.search(e.message):
-                            ends.add(int(m.group(1)))
+                for e in bucket_events(path):
+                    if m := LINE_RE.search(e.message[:120]):
+                        heads.add(int(m.group(1)))
+                    elif m := END_RE.search(e.message):
+                        ends.add(int(m.group(1)))
         return heads, ends
 
     def held(self, cache: dict) -> set[int]:
         """Line numbers the bucks hold (bucket files read again only when they grew)."""
-        from helios import codec
-        from helios.errors import FrameError
         from helios.store import layout
-        from helios.store.records import RecordReader
 
         held: set[int] = set()
         for d in self.data.values():
@@ -527,15 +529,7 @@ class Mesh:
                     continue
                 got = cache.get(path)
                 if got is None or got[0] != size:
-                    nums = set()
-                    for frame in RecordReader(path):
-                        try:
-                            events = codec.decode(frame)[1]
-                        except FrameError:
-                            continue
-                        for e in events:
-                            if m := LINE_RE.search(e.message[:120]):
-                                nums.add(int(m.group(1)))
+                    nums = {int(m.group(1)) for e in bucket_events(path) if (m := LINE_RE.search(e.message[:120]))}
                     cache[path] = got = (size, nums)
                 held |= got[1]
         return held
