@@ -1,0 +1,188 @@
+"""The BSD fast pass's header scan in C (helios/parsing/_bsdfast.c) gives
+exactly what the regex it stands for gives (layouts.RFC3164_FAST and
+RFC3164_FAST_PRI), on real logs, on the public test vectors and on
+generated lines built to sit on every edge of the layout; and the parser
+reads the same columns with it and without it."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import pathlib
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from helios.parse import Parser
+from helios.parsing import layouts as L
+from tests.helpers import LOGHUB, require
+
+C = L._bsdfast
+
+
+@pytest.fixture(autouse=True)
+def built():
+    if C is None:
+        require("bsdfast", "helios/parsing/_bsdfast.c is not built (no C compiler or Python headers): "
+                           "pip install -e . builds it")
+
+
+def regex_heads(text: bytes, n: int) -> list[bytes]:
+    heads = L.RFC3164_FAST.findall(text)
+    del heads[n:]
+    return heads
+
+
+def regex_pri_heads(text: bytes, n: int) -> tuple[list[bytes], list[bytes]]:
+    rows = L.RFC3164_FAST_PRI.findall(text)
+    del rows[n:]
+    return [r[0] for r in rows], [r[1] for r in rows]
+
+
+def same(text: bytes, n: int | None = None) -> None:
+    if n is None:
+        n = text.count(b"\n") + 1
+    want = regex_heads(text, n)
+    got = C.heads(text, n)
+    assert got == want, first_difference(text, want, got)
+    want_p, want_h = regex_pri_heads(text, n)
+    got_p, got_h = C.pri_heads(text, n)
+    assert got_h == want_h, first_difference(text, want_h, got_h)
+    assert got_p == want_p, first_difference(text, want_p, got_p)
+
+
+def first_difference(text: bytes, want: list, got: list) -> str:
+    if len(want) != len(got):
+        return f"{len(got)} entries, the regex gives {len(want)}"
+    lines = text.split(b"\n")
+    i = next(i for i, (a, b) in enumerate(zip(want, got)) if a != b)
+    return f"line {i} {lines[i]!r}: C gives {got[i]!r}, the regex {want[i]!r}"
+
+
+def with_pris(text: bytes) -> bytes:
+    return b"\n".join(b"<%d>" % (i * 7 % 200) + line for i, line in enumerate(text.split(b"\n")))
+
+
+def test_counts_lines_as_findall_does():
+    line = b"<13>Dec  5 17:42:15 web-1 sshd[12]: hello"
+    for text in (b"", b"\n", line, line + b"\n", line + b"\n\n" + line, b"\n" * 5):
+        for n in range(0, 8):
+            same(text, n)
+
+
+EDGES = [
+    b"Dec  5 17:42:15 web-1 sshd[4305]: Accepted publickey",
+    b"<13>Dec  5 17:42:15 web-1 sshd: x",
+    b"<0>Jan 01 00:00:00 h t: x",
+    b"<191>Feb 29 23:59:59 h syslogd 1.4.1: restart",
+    b"<1234>Dec  5 17:42:15 web-1 sshd: x",          # four digits: no PRI, and no header
+    b"<>Dec  5 17:42:15 web-1 sshd: x",
+    b"<13 >Dec  5 17:42:15 web-1 sshd: x",
+    b"Dec  5 17:42:15 2019 web-1 sshd: x",           # a year, not a host
+    b"Dec  5 17:42:15 20190 web-1 sshd: x",
+    b"Dec  5 17:42:15 web-1: sshd: x",               # a host ending in ":"
+    b"Dec  5 17:42:15 web-1] sshd: x",
+    b"Dec  5 17:42:15   web-1    sshd: x",
+    b"Dec  5 17:42:15 web-1\tsshd: x",
+    b"Dec  5 17:42:15\tweb-1 sshd: x",
+    b"Dec 5 17:42:15 web-1 sshd: x",
+    b"dec  5 17:42:15 web-1 sshd: x",
+    b"DEC  5 17:42:15 web-1 sshd: x",
+    b"Dec  5 17:42:15 web-1 sshd",
+    b"Dec  5 17:42:15 web-1 sshd ",
+    b"Dec  5 17:42:15 web-1 sshd[1]",
+    b"Dec  5 17:42:15 web-1 sshd[1] : x",
+    b"Dec  5 17:42:15 web-1 sshd[]: x",
+    b"Dec  5 17:42:15 web-1 sshd[" + b"9" * 32 + b"]: x",
+    b"Dec  5 17:42:15 web-1 sshd[" + b"9" * 33 + b"]: x",
+    b"Dec  5 17:42:15 web-1 sshd[1[2]: x",
+    b"Dec  5 17:42:15 web-1 " + b"t" * 48 + b": x",
+    b"Dec  5 17:42:15 web-1 " + b"t" * 49 + b": x",
+    b"Dec  5 17:42:15 web-1 tag " + b"w" * 24 + b": x",
+    b"Dec  5 17:42:15 web-1 tag " + b"w" * 25 + b": x",
+    b"Dec  5 17:42:15 web-1 tag two three: x",
+    b"Dec  5 17:42:15 web-1 tag  two: x",
+    b"Dec  5 17:42:15 web-1 tag two[7]: x",
+    b"Dec  5 17:42:15 web-1 -- MARK --",
+    b"Dec  5 17:42:15 " + b"h" * 300 + b" sshd: x",
+    b"Dec  5 17:42:15 web-1 ss\rhd: x",
+    b"Dec  5 17:42:15 web-1 ss]hd: x",
+    b"Dec  5 17:42:15 web-1 :x",
+    b"Dec  5 17:42:15 web-1 ",
+    b"Dec  5 17:42:15 ",
+    b"Dec  5 17:42:1",
+    b"Dec  5 7:42:15 web-1 sshd: x",
+    b"Dec 15 17:42:15 web-1 sshd: x",
+    b"Dec x5 17:42:15 web-1 sshd: x",
+    b"<13>",
+    b"<",
+    b"",
+] + [b"Dec  5 17:42:15 web%s1 sshd: x" % w for w in (b"\t", b"\x0b", b"\x0c", b"\r", b"\x1c", b"\xa0")] \
+  + [b"Dec  5 17:42:15 web-1%ssshd: x" % w for w in (b"\t", b"\x0b", b"\x0c", b"\r", b"\x1c", b"\xa0")]
+
+
+def test_edges_of_the_layout():
+    for line in EDGES:
+        same(line)
+        same(line + b"\n")
+    same(b"\n".join(EDGES))
+    same(b"\n".join(EDGES) + b"\n")
+
+
+PIECES = st.sampled_from([
+    b"<13>", b"<0>", b"<191>", b"<1234>", b"<>", b"<x>", b"<", b">", b"Dec", b"Jan", b"dec", b"Mon", b" 5", b"05",
+    b"5", b"17:42:15", b"1:2:3", b"2019", b"20", b"web-1", b"h:", b"h]", b"sshd", b"tag", b"[", b"]", b"[42]",
+    b":", b": ", b" ", b"  ", b"\t", b"\r", b"\x0b", b"x" * 24, b"y" * 25, b"z" * 47, b"\xff\xfe", b"=",
+])
+LINE = st.builds(lambda parts: b"".join(parts), st.lists(PIECES, max_size=16))
+SEPARATED = st.builds(lambda words: b" ".join(words), st.lists(PIECES, max_size=12))
+HEADER = st.builds(
+    lambda pri, mon, day, t, sp1, host, sp2, tag, rest: pri + mon + b" " + day + b" " + t + sp1 + host + sp2 + tag + rest,
+    st.sampled_from([b"", b"<13>", b"<191>", b"<1000>"]), st.sampled_from([b"Dec", b"Jan", b"Foo", b"dec"]),
+    st.sampled_from([b" 5", b"15", b"5", b"x5"]), st.sampled_from([b"17:42:15", b"7:42:15"]),
+    st.sampled_from([b" ", b"  ", b"\t", b""]), st.binary(max_size=12), st.sampled_from([b" ", b"   ", b"\t", b""]),
+    st.binary(max_size=60), st.binary(max_size=40))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(LINE, SEPARATED, HEADER), max_size=30), st.booleans())
+def test_generated_lines(lines, end):
+    text = b"\n".join(lines) + (b"\n" if end else b"")
+    same(text)
+
+
+def test_public_vectors():
+    data = json.loads((pathlib.Path(__file__).parent.parent / "data" / "syslog_vectors.json").read_text("utf-8"))
+    text = b"\n".join(v["line"].encode("utf-8") for v in data["vectors"])
+    same(text)
+    same(with_pris(text))
+
+
+def test_real_logs():
+    if not LOGHUB.is_dir():
+        require("loghub", f"the loghub samples are not in {LOGHUB}")
+    files = sorted(p for p in LOGHUB.rglob("*.log") if p.is_file())
+    assert files
+    for path in files:
+        text = path.read_bytes()
+        same(text)
+        same(with_pris(text))
+
+
+def test_the_parser_reads_the_same_columns_without_it(monkeypatch):
+    """The regex fallback (a build without a compiler) and the C scan give the
+    parser the same columns, line for line."""
+    text = b"\n".join(EDGES + [b"<30>Dec  5 17:42:15 web-%d app%d[%d]: n=%d" % (i % 7, i % 5, i, i) for i in range(500)])
+    if LOGHUB.is_dir():
+        text += b"\n" + with_pris((LOGHUB / "Linux_2k.log").read_bytes())
+    chunk = text + b"\n"
+    now = 1_733_420_000 * 10**9
+
+    def columns():
+        cols = Parser("auto", default_host="", default_app="", tz=datetime.timezone.utc).parse_chunk(chunk, now)
+        return (cols.times, cols.hosts, cols.apps, cols.severities, cols.fields, cols.messages)
+
+    with_c = columns()
+    monkeypatch.setattr(L, "_bsdfast", None)
+    assert columns() == with_c
