@@ -196,6 +196,9 @@ class Parser(Clock):
         self.encoding = "" if encoding.replace("-", "").replace("_", "").lower() in ("", "utf8") else encoding
         self._decoded: Parser | None = None
         self.add_fields = dict(add_fields or {})
+        # Nothing to do but read headers (parse_bsd_block may stand for parse_chunk).
+        self._plain = (fmt in ("auto", "rfc3164") and not (self.rules or self.masks or self.drops or self.encoding
+                                                             or self.rename or self.add_fields or key_values))
 
     # -- the batch path ------------------------------------------------------
 
@@ -274,6 +277,31 @@ class Parser(Clock):
                     fields[i] = {**(fields[i] or {}), LINE_BYTES: len(line)}
             self._reshaped = False
         return out
+
+    def parse_bsd_block(self, chunk: bytes, now_ns: int) -> tuple[list[int], list[str], list[str], list[int]] | None:
+        """``parse_chunk``'s (times, hosts, apps, severities) for a chunk
+        whose every line is BSD syslog of the canonical layout with a PRI
+        (``<13>Dec  5 17:42:15 web-1 sshd[7]: ...``, what network senders
+        send), without cutting the chunk into lines (the syslog relay sends
+        it as it came): a fifth of parse_chunk's cost. None when a line is
+        not such, holds a ``\r``, or this parser has more to do than read
+        headers (rules, masks, drops, encodings, renames, added fields,
+        ``key_values``): parse_chunk then. Every field of such a line is
+        None, its message is its line."""
+        if not (self._plain and chunk[:1] == b"<") or self.explain or b"\r" in chunk:
+            return None
+        n = chunk.count(b"\n") + (chunk[-1:] != b"\n")
+        self._set_now(now_ns)
+        self.last_dropped = []
+        self.environments = {}
+        pris, heads = L.fast_pri_heads(chunk, n)
+        if b"" in heads or b"" in pris:
+            return None
+        sevs = list(map(self._pri.__getitem__, pris))
+        if None in sevs:            # a PRI over 191: parse_chunk looks for a level= in the line
+            return None
+        rows = list(map(self._3164_heads.__getitem__, heads))
+        return list(map(_COL0, rows)), list(map(_COL1, rows)), list(map(_COL2, rows)), sevs  # type: ignore[arg-type]
 
     def _parse_decoded(self, chunk: bytes, now_ns: int) -> Columns:
         """A chunk in ``encoding``: each line decoded to UTF-8 and parsed

@@ -193,6 +193,28 @@ done:
     return result;
 }
 
+static PyObject *longest_line(PyObject *self, PyObject *arg) {
+    Py_buffer view;
+    const char *p, *end, *e;
+    Py_ssize_t longest = 0;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    p = (const char *)view.buf;
+    end = p + view.len;
+    for (;;) {
+        e = memchr(p, '\n', end - p);
+        if (e == NULL)
+            e = end;
+        if (e - p > longest)
+            longest = e - p;
+        if (e == end)
+            break;
+        p = e + 1;
+    }
+    PyBuffer_Release(&view);
+    return PyLong_FromSsize_t(longest);
+}
+
 static PyObject *bsd_heads(PyObject *self, PyObject *args) { return scan(args, 0); }
 static PyObject *bsd_pri_heads(PyObject *self, PyObject *args) { return scan(args, 1); }
 
@@ -201,6 +223,7 @@ static PyMethodDef methods[] = {
      "heads(text, n) -> the first n of RFC3164_FAST.findall(text): each line's header, or b\"\"."},
     {"pri_heads", bsd_pri_heads, METH_VARARGS,
      "pri_heads(text, n) -> (pris, heads): the first n of RFC3164_FAST_PRI.findall(text), as two lists."},
+    {"longest_line", longest_line, METH_O, "longest_line(text) -> the length of its longest line (without the \\n)."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_bsdfast",

@@ -113,6 +113,14 @@ def fast_heads(text: bytes, n: int) -> list[bytes]:
     return heads
 
 
+def longest_line(text: bytes) -> int:
+    """The length of the longest line of ``text`` (without its b"\\n")."""
+    if _bsdfast is not None:
+        longest: int = _bsdfast.longest_line(text)
+        return longest
+    return max(map(len, text.split(b"\n")))
+
+
 def fast_pri_heads(text: bytes, n: int) -> tuple[list[bytes], list[bytes]]:
     """The first ``n`` of ``RFC3164_FAST_PRI.findall(text)`` as two lists:
     (each line's PRI, each line's header), b"" where there is none."""

@@ -33,6 +33,7 @@ from typing import Any
 
 from helios import codec
 from helios.parse import LINE_BYTES, Parser
+from helios.parsing import layouts as L
 from helios.tail.encoder import tzinfo
 
 MAX_EVENTS = 4000   # events per frame
@@ -55,11 +56,18 @@ class Framer:
         through ``split_block``; a list scan finds an empty line ten times
         faster than a search of the block for two newlines)."""
         chunk = block + b"\n"
-        cols = self.parser.parse_chunk(chunk, now_ns)
-        lines = cols.lines
-        if b"" in lines or len(block) > max_size and max(map(len, lines)) > max_size:
+        if len(block) > max_size and L.longest_line(block) > max_size:
             return None
-        return self._encode(cols, lines, chunk, peer, source, now_ns, ())
+        fast = self.parser.parse_bsd_block(chunk, now_ns)
+        if fast is not None:    # (every line a canonical BSD one with a PRI: no empty line, nothing to cut)
+            times, hosts, apps, sevs = fast
+            n = len(times)
+            return self._encode(n, times, hosts, apps, sevs, [None] * n, None, chunk, peer, source, now_ns, ())
+        cols = self.parser.parse_chunk(chunk, now_ns)
+        if b"" in cols.lines:
+            return None
+        return self._encode(len(cols.lines), cols.times, cols.hosts, cols.apps, cols.severities, cols.fields,
+                            cols.lines, chunk, peer, source, now_ns, ())
 
     def frames(self, messages: list[bytes], peers: str | list[str], source: str, now_ns: int,
                truncated: list[int] | tuple[int, ...] = ()) -> list[tuple[bytes, int, int]]:
@@ -85,16 +93,16 @@ class Framer:
             for i, f in enumerate(fields):
                 if f is not None and LINE_BYTES in f:
                     fields[i] = {k: v for k, v in f.items() if k != LINE_BYTES}
-        return self._encode(cols, messages, chunk, peers, source, now_ns, truncated)
+        return self._encode(n, cols.times, cols.hosts, cols.apps, cols.severities, cols.fields, messages, chunk,
+                            peers, source, now_ns, truncated)
 
-    def _encode(self, cols, messages: list[bytes], block: bytes | None, peers: str | list[str], source: str,
-                now_ns: int, truncated) -> list[tuple[bytes, int, int]]:
-        """Frames of runs of messages (``codec.encode_messages``): the parsed
-        columns as they are, the block as it came when it is the messages
-        (``block``), the peer once per run when there is one."""
-        n = len(messages)
-        hosts = cols.hosts
-        fields = cols.fields
+    def _encode(self, n: int, times: list[int], hosts: list[str], apps: list[str], sevs: list[int | None],
+                fields: list[dict[str, Any] | None], messages: list[bytes] | None, block: bytes | None,
+                peers: str | list[str], source: str, now_ns: int, truncated) -> list[tuple[bytes, int, int]]:
+        """Frames of runs of ``n`` messages (``codec.encode_messages``): the
+        parsed columns as they are, the block as it came when it is the
+        messages (``block``; ``messages`` may then be None), the peer once
+        per run when there is one."""
         shared: dict[str, Any] | None
         if isinstance(peers, str):
             if "" in hosts:
@@ -108,16 +116,22 @@ class Framer:
             shared = None
         for i in truncated:
             fields[i] = {**(fields[i] or {}), "truncated": True}
-        times, apps, sevs = cols.times, cols.apps, cols.severities
         if n <= MAX_EVENTS:
             parts = [(0, n, block)]
+        elif block is not None:     # cut after every MAX_EVENTS-th newline (what split leaves after them)
+            ends, rest = [0], block
+            for _ in range(MAX_EVENTS, n, MAX_EVENTS):
+                rest = rest.split(b"\n", MAX_EVENTS)[-1]
+                ends.append(len(block) - len(rest))
+            ends.append(len(block))
+            parts = [(a, min(a + MAX_EVENTS, n), block[ends[k]:ends[k + 1]])
+                     for k, a in enumerate(range(0, n, MAX_EVENTS))]
         else:
-            ends = codec.line_offsets(0, map(len, messages)) + [len(block)] if block is not None else None
-            parts = [(a, min(a + MAX_EVENTS, n), None if ends is None else block[ends[a]:ends[min(a + MAX_EVENTS, n)]])
-                     for a in range(0, n, MAX_EVENTS)]
+            parts = [(a, min(a + MAX_EVENTS, n), None) for a in range(0, n, MAX_EVENTS)]
         out = []
         for a, b, part in parts:
             if part is None:
+                assert messages is not None
                 part = messages[a:b]
                 size = sum(map(len, part))
             else:
