@@ -301,7 +301,7 @@ class Parser(Clock):
         if None in sevs:            # a PRI over 191: parse_chunk looks for a level= in the line
             return None
         rows = list(map(self._3164_heads.__getitem__, heads))
-        return list(map(_COL0, rows)), list(map(_COL1, rows)), list(map(_COL2, rows)), sevs  # type: ignore[arg-type]
+        return list(map(_COL0, rows)), list(map(_COL1, rows)), list(map(_COL2, rows)), sevs
 
     def _parse_decoded(self, chunk: bytes, now_ns: int) -> Columns:
         """A chunk in ``encoding``: each line decoded to UTF-8 and parsed
