@@ -19,8 +19,8 @@ APT_PACKAGES := python3-venv graphite-carbon python3-whisper nagios4-core chromi
 APT_PACKAGES += rsyslog bsdutils
 # systemd-journal-remote: the journal tests write real journal files with it
 APT_PACKAGES += systemd-journal-remote
-# gcc, python3-dev: pip install -e . builds helios/parsing/_bsdfast.c (setup.py; optional: without
-# them Helios runs the same pass as a regex, slower, and tests/unit/test_bsdfast.py skips)
+# gcc, python3-dev: pip install -e . builds helios/_speedups.c (setup.py; optional: without
+# them Helios runs its Python twins, slower, and tests/unit/test_speedups.py skips)
 APT_PACKAGES += gcc python3-dev
 
 # The demo needs only the package itself and a venv: no test extras, no nagios,
@@ -60,13 +60,13 @@ soak: $(STAMP)
 venv: $(STAMP)
 
 # The venv is rebuilt when the package's metadata changes.
-$(STAMP): setup.cfg setup.py pyproject.toml helios/parsing/_bsdfast.c | sysdeps
+$(STAMP): setup.cfg setup.py pyproject.toml helios/_speedups.c | sysdeps
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
 	@touch $@
 
-$(DEMO_STAMP): setup.cfg setup.py pyproject.toml helios/parsing/_bsdfast.c | sysdeps-demo
+$(DEMO_STAMP): setup.cfg setup.py pyproject.toml helios/_speedups.c | sysdeps-demo
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e .

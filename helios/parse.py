@@ -12,7 +12,7 @@ work is done per chunk, in C wherever possible:
    has the shape ``^(?:HEADER)?.*``, so it matches every line exactly once (a
    line whose header is not recognised gives empty groups): match *i* is line
    *i*, and nothing needs aligning. The busiest of them, the BSD fast pass,
-   also has a C twin (``helios/parsing/_bsdfast.c``, built by ``setup.py``
+   also has a C twin (``helios/_speedups.c``, built by ``setup.py``
    when a compiler is there): the same answer, line for line, for a third of
    the cost, since the regex walks every message to its end a byte at a time.
 2. ``zip(*matches)`` turns rows into columns, and each column is mapped

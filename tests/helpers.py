@@ -148,7 +148,7 @@ class Proc:
 # does not install, such as "elasticsearch" or "root").
 INSTALLED_BY_MAKE = frozenset({
     "chromium", "playwright", "socketio", "nagios", "carbon", "systemd-analyze", "openssl", "moto_server",
-    "osmem-server", "loghub", "logger", "rsyslog", "systemd-journal-remote", "bsdfast",
+    "osmem-server", "loghub", "logger", "rsyslog", "systemd-journal-remote", "speedups",
 })
 
 

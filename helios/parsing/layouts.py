@@ -98,15 +98,15 @@ RFC3164_FAST_NAMES = re.compile(rb" +(\S{1,255})\S* +(.*)", re.S)
 
 
 try:    # The same two scans in C (setup.py builds it; optional): a third of the cost of a BSD line.
-    from helios.parsing import _bsdfast
+    from helios import _speedups
 except ImportError:     # pragma: no cover (a build without a C compiler)
-    _bsdfast = None
+    _speedups = None
 
 
 def fast_heads(text: bytes, n: int) -> list[bytes]:
     """The first ``n`` of ``RFC3164_FAST.findall(text)``: each line's header, or b""."""
-    if _bsdfast is not None:
-        heads: list[bytes] = _bsdfast.heads(text, n)
+    if _speedups is not None:
+        heads: list[bytes] = _speedups.bsd_heads(text, n)
         return heads
     heads = RFC3164_FAST.findall(text)
     del heads[n:]
@@ -115,8 +115,8 @@ def fast_heads(text: bytes, n: int) -> list[bytes]:
 
 def longest_line(text: bytes) -> int:
     """The length of the longest line of ``text`` (without its b"\\n")."""
-    if _bsdfast is not None:
-        longest: int = _bsdfast.longest_line(text)
+    if _speedups is not None:
+        longest: int = _speedups.longest_line(text)
         return longest
     return max(map(len, text.split(b"\n")))
 
@@ -124,8 +124,8 @@ def longest_line(text: bytes) -> int:
 def fast_pri_heads(text: bytes, n: int) -> tuple[list[bytes], list[bytes]]:
     """The first ``n`` of ``RFC3164_FAST_PRI.findall(text)`` as two lists:
     (each line's PRI, each line's header), b"" where there is none."""
-    if _bsdfast is not None:
-        pris, heads = _bsdfast.pri_heads(text, n)
+    if _speedups is not None:
+        pris, heads = _speedups.bsd_pri_heads(text, n)
         return pris, heads
     rows = RFC3164_FAST_PRI.findall(text)
     del rows[n:]

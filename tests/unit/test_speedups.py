@@ -1,5 +1,5 @@
-"""The BSD fast pass's header scan in C (helios/parsing/_bsdfast.c) gives
-exactly what the regex it stands for gives (layouts.RFC3164_FAST and
+"""The hot loops in C (helios/_speedups.c) give what their Python twins
+give. The BSD fast pass's header scan gives exactly what the regex it stands for gives (layouts.RFC3164_FAST and
 RFC3164_FAST_PRI), on real logs, on the public test vectors and on
 generated lines built to sit on every edge of the layout; and the parser
 reads the same columns with it and without it."""
@@ -18,13 +18,13 @@ from helios.parse import Parser
 from helios.parsing import layouts as L
 from tests.helpers import LOGHUB, require
 
-C = L._bsdfast
+C = L._speedups
 
 
 @pytest.fixture(autouse=True)
 def built():
     if C is None:
-        require("bsdfast", "helios/parsing/_bsdfast.c is not built (no C compiler or Python headers): "
+        require("speedups", "helios/_speedups.c is not built (no C compiler or Python headers): "
                            "pip install -e . builds it")
 
 
@@ -44,10 +44,10 @@ def same(text: bytes, n: int | None = None) -> None:
     if n is None:
         n = text.count(b"\n") + 1
     want = regex_heads(text, n)
-    got = C.heads(text, n)
+    got = C.bsd_heads(text, n)
     assert got == want, first_difference(text, want, got)
     want_p, want_h = regex_pri_heads(text, n)
-    got_p, got_h = C.pri_heads(text, n)
+    got_p, got_h = C.bsd_pri_heads(text, n)
     assert got_h == want_h, first_difference(text, want_h, got_h)
     assert got_p == want_p, first_difference(text, want_p, got_p)
 
@@ -184,5 +184,59 @@ def test_the_parser_reads_the_same_columns_without_it(monkeypatch):
         return (cols.times, cols.hosts, cols.apps, cols.severities, cols.fields, cols.messages)
 
     with_c = columns()
-    monkeypatch.setattr(L, "_bsdfast", None)
+    monkeypatch.setattr(L, "_speedups", None)
     assert columns() == with_c
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=40).map(lambda b: b.replace(b"\x00", b"\n")), st.integers(-2, 45))
+def test_digit_after_newline_is_the_deframers_regex(data, end):
+    from helios.syslognet import framing
+
+    assert C.digit_after_newline(data, end) == (framing._DIGIT_AFTER_LF.search(data, 0, end) is not None)
+    for text in (b"a\n1", b"\n1", b"a\n", b"\n\n1", b"1\na", b"a\nb\n2x"):
+        for k in range(-1, len(text) + 2):
+            assert C.digit_after_newline(text, k) == (framing._DIGIT_AFTER_LF.search(text, 0, k) is not None)
+
+
+def test_longest_line():
+    for text in (b"", b"a", b"ab\nc", b"a\n", b"\n\nabc\n", b"x" * 70000 + b"\nyy"):
+        assert C.longest_line(text) == max(map(len, text.split(b"\n")))
+
+
+CANONICAL = st.builds(
+    lambda pri, day, s, host, app, pid, msg: b"<%d>Dec %2d 17:42:%02d %s %s%s: %s" % (pri, day, s, host, app, pid, msg),
+    st.integers(0, 200), st.integers(1, 31), st.integers(0, 61), st.sampled_from([b"web-1", b"db", b"10.0.0.7", b"h" * 300]),
+    st.sampled_from([b"sshd", b"CRON", b"postfix/smtp", b"syslogd 1.4.1", b"a" * 48]),
+    st.sampled_from([b"", b"[42]", b"[" + b"9" * 32 + b"]"]),
+    st.sampled_from([b"hello", b"", b"level=debug x", b"a\rb", b"key=value with spaces", b"\xff\xfe"]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(CANONICAL, HEADER), min_size=1, max_size=20))
+def test_a_block_of_bsd_lines_reads_as_parse_chunk_reads_it(lines):
+    """Parser.parse_bsd_block (the syslog relay's block, never cut into
+    lines) gives parse_chunk's columns, or None (and parse_chunk then)."""
+    chunk = b"\n".join(lines) + b"\n"
+    now = 1_733_420_000 * 10**9
+    fast = Parser("auto", default_host="", default_app="").parse_bsd_block(chunk, now)
+    cols = Parser("auto", default_host="", default_app="").parse_chunk(chunk, now)
+    if fast is None:
+        assert any(not line.startswith(b"<") or b"\r" in line or not L.RFC3164_FAST_PRI.match(line)[2] or
+                   cols.severities[i] is None for i, line in enumerate(lines))
+        return
+    assert fast == (cols.times, cols.hosts, cols.apps, cols.severities)
+    assert cols.fields == [None] * len(lines) and cols.messages == lines
+
+
+def test_a_parser_with_more_to_do_reads_no_block():
+    chunk = b"<13>Dec  5 17:42:15 web-1 sshd[7]: password=hunter2\n"
+    now = 1_733_420_000 * 10**9
+    assert Parser("auto").parse_bsd_block(chunk, now) is not None
+    for kw in ({"masks": ["password=\\S+"]}, {"drops": ["sshd"]}, {"rename": {"a": "b"}}, {"add_fields": {"a": 1}},
+               {"key_values": True}, {"encoding": "latin-1"}):
+        assert Parser("auto", **kw).parse_bsd_block(chunk, now) is None, kw
+    assert Parser("rfc5424").parse_bsd_block(chunk, now) is None
+    p = Parser("auto")
+    p.explain = True
+    assert p.parse_bsd_block(chunk, now) is None

@@ -1,6 +1,10 @@
-/* The BSD syslog fast pass's header scan in C (helios.parsing.layouts).
+/* The few hot loops of Helios in C, each standing for a Python expression
+ * that gives the same answer (the fallback when this does not build: no C
+ * compiler or Python headers; setup.py). tests/unit/test_speedups.py holds
+ * each to its Python twin.
  *
- * heads(text, n) and pri_heads(text, n) give exactly what
+ * The BSD syslog fast pass's header scan (helios.parsing.layouts):
+ * bsd_heads(text, n) and bsd_pri_heads(text, n) give exactly what
  *     RFC3164_FAST.findall(text)[:n]             (a list of bytes)
  *     RFC3164_FAST_PRI.findall(text)[:n]         (transposed: two lists)
  * give: one entry per line of text (lines end in "\n"; bytes after the last
@@ -8,9 +12,8 @@
  * The regex spends most of its time walking each message to its line end
  * one byte at a time (".*") and making a tuple per line; this reads the
  * header and jumps to the line end with memchr. It is an accelerator, not a
- * second parser: the module falls back to the regex when this does not
- * build, and tests/test_bsdfast.py holds the two to the same answer on real
- * logs, public test vectors and generated lines.
+ * second parser: the two give the same answer on real logs, public test
+ * vectors and generated lines.
  *
  * The layout (see layouts._FAST_HEADER; every repetition in it is
  * possessive or cannot backtrack into a match, so one left-to-right read
@@ -215,18 +218,45 @@ static PyObject *longest_line(PyObject *self, PyObject *arg) {
     return PyLong_FromSsize_t(longest);
 }
 
+/* The syslog deframer's test (helios.syslognet.framing): does a line of
+ * data[:end] other than the first start with a digit (an octet-counted
+ * frame)? _DIGIT_AFTER_LF.search(data, 0, end) is not None. */
+static PyObject *digit_after_newline(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    Py_ssize_t end;
+    const char *p, *stop, *e;
+    int found = 0;
+    if (!PyArg_ParseTuple(args, "y*n", &view, &end))
+        return NULL;
+    if (end > view.len)
+        end = view.len;
+    p = (const char *)view.buf;
+    stop = p + (end > 0 ? end : 0);
+    while (p < stop && (e = memchr(p, '\n', stop - p)) != NULL) {
+        if (e + 1 < stop && e[1] >= '0' && e[1] <= '9') {
+            found = 1;
+            break;
+        }
+        p = e + 1;
+    }
+    PyBuffer_Release(&view);
+    return PyBool_FromLong(found);
+}
+
 static PyObject *bsd_heads(PyObject *self, PyObject *args) { return scan(args, 0); }
 static PyObject *bsd_pri_heads(PyObject *self, PyObject *args) { return scan(args, 1); }
 
 static PyMethodDef methods[] = {
-    {"heads", bsd_heads, METH_VARARGS,
-     "heads(text, n) -> the first n of RFC3164_FAST.findall(text): each line's header, or b\"\"."},
-    {"pri_heads", bsd_pri_heads, METH_VARARGS,
-     "pri_heads(text, n) -> (pris, heads): the first n of RFC3164_FAST_PRI.findall(text), as two lists."},
+    {"bsd_heads", bsd_heads, METH_VARARGS,
+     "bsd_heads(text, n) -> the first n of RFC3164_FAST.findall(text): each line's header, or b\"\"."},
+    {"bsd_pri_heads", bsd_pri_heads, METH_VARARGS,
+     "bsd_pri_heads(text, n) -> (pris, heads): the first n of RFC3164_FAST_PRI.findall(text), as two lists."},
+    {"digit_after_newline", digit_after_newline, METH_VARARGS,
+     "digit_after_newline(data, end) -> does a newline in data[:end] come before a digit (in it)?"},
     {"longest_line", longest_line, METH_O, "longest_line(text) -> the length of its longest line (without the \\n)."},
     {NULL, NULL, 0, NULL}};
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_bsdfast",
-                                    "The BSD syslog fast pass's header scan in C (see the source).", -1, methods};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_speedups",
+                                    "The few hot loops of Helios in C (see the source).", -1, methods};
 
-PyMODINIT_FUNC PyInit__bsdfast(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__speedups(void) { return PyModule_Create(&module); }
