@@ -36,7 +36,7 @@ from helios.parse import LINE_BYTES, Parser
 from helios.parsing import layouts as L
 from helios.tail.encoder import tzinfo
 
-MAX_EVENTS = 4000   # events per frame
+MAX_EVENTS = 8000   # events per frame (a full read of short messages: READ_BYTES / 64)
 
 
 class Framer:

@@ -60,7 +60,7 @@ from helios.syslognet.workers import Pool
 
 log = logging.getLogger(__name__)
 
-READ_BYTES = 256 * 1024     # one TCP/TLS read: one frame of about a thousand messages
+READ_BYTES = 512 * 1024     # one TCP/TLS read: one frame of up to about four thousand messages
 MAX_READS = 16              # reads of one connection per wake-up (then the others get a turn)
 UDP_BATCH = 2000            # datagrams taken per wake-up
 UDP_RCVBUF = 8 * 1024 * 1024
