@@ -103,6 +103,15 @@ except ImportError:     # pragma: no cover (a build without a C compiler)
     _speedups = None
 
 
+def speedups_missing() -> str | None:
+    """Why the C scans are not there (a sentence for a service's log), or None."""
+    if _speedups is not None:
+        return None
+    return ("helios/_speedups.c is not built (no C compiler or Python headers when Helios was installed): "
+            "BSD syslog is parsed by its Python twin, about half as fast (install gcc and python3-dev, "
+            "then pip install -e . again)")
+
+
 def fast_heads(text: bytes, n: int) -> list[bytes]:
     """The first ``n`` of ``RFC3164_FAST.findall(text)``: each line's header, or b""."""
     if _speedups is not None:

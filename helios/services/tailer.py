@@ -46,6 +46,7 @@ from helios.errors import HeliosError
 from helios.gctune import tune_gc
 from helios.model import now_ns
 from helios.parsing import containers
+from helios.parsing.layouts import speedups_missing
 from helios.parsing.profiles import Profiles
 from helios.store.atomic import write_atomic
 from helios.store.durable import make_dirs
@@ -212,6 +213,9 @@ class Tailer:
         log.info("Tailer on %s follows %s and sends each batch to %d of %s (spool %s).",
                  self.host, ", ".join(self.watcher.patterns) or "no files", self.fanout.copies, ", ".join(cfg.bucks),
                  "on in " + str(state / "spool") if self.spool else "off")
+        missing = speedups_missing()
+        if missing:
+            log.warning("Tailer: %s.", missing)
         tune_gc()
         try:
             self.start_metrics()

@@ -54,6 +54,7 @@ import zmq
 
 from helios.errors import ServiceError
 from helios.gctune import tune_gc
+from helios.parsing.layouts import speedups_missing
 from helios.syslognet.events import Framer
 from helios.syslognet.framing import Deframer
 from helios.syslognet.workers import Pool
@@ -123,6 +124,9 @@ class SyslogInput:
         for kind in KINDS:
             for address in self.bound[kind]:
                 log.info("Relay takes syslog over %s on %s.", kind.upper(), address)
+        missing = speedups_missing()
+        if missing and any(self.bound.values()):
+            log.warning("Relay: %s.", missing)
         workers = cfg.syslog_workers
         if workers:
             self.pool = Pool(cfg.syslog_environment, self.host, cfg.syslog_timezone, self.max_size, workers)

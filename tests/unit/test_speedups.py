@@ -240,3 +240,11 @@ def test_a_parser_with_more_to_do_reads_no_block():
     p = Parser("auto")
     p.explain = True
     assert p.parse_bsd_block(chunk, now) is None
+
+
+def test_a_service_says_when_it_runs_without_them(monkeypatch):
+    assert L.speedups_missing() is None
+    monkeypatch.setattr(L, "_speedups", None)
+    assert "gcc and python3-dev" in L.speedups_missing()
+    assert L.fast_pri_heads(b"<13>Dec  5 17:42:15 web-1 sshd: x\n", 1) == ([b"13"], [b"Dec  5 17:42:15 web-1 sshd"])
+    assert L.longest_line(b"ab\nc") == 2
