@@ -222,8 +222,9 @@ def test_a_block_of_bsd_lines_reads_as_parse_chunk_reads_it(lines):
     fast = Parser("auto", default_host="", default_app="").parse_bsd_block(chunk, now)
     cols = Parser("auto", default_host="", default_app="").parse_chunk(chunk, now)
     if fast is None:
-        assert any(not line.startswith(b"<") or b"\r" in line or not L.RFC3164_FAST_PRI.match(line)[2] or
-                   cols.severities[i] is None for i, line in enumerate(lines))
+        # (a line not of the layout with a PRI, a "\r", or a PRI over 191: no severity from it)
+        matches = [L.RFC3164_FAST_PRI.match(line) for line in lines]
+        assert any(b"\r" in line or not (m[1] and m[2]) or int(m[1]) > 191 for line, m in zip(lines, matches))
         return
     assert fast == (cols.times, cols.hosts, cols.apps, cols.severities)
     assert cols.fields == [None] * len(lines) and cols.messages == lines
@@ -248,3 +249,30 @@ def test_a_service_says_when_it_runs_without_them(monkeypatch):
     assert "gcc and python3-dev" in L.speedups_missing()
     assert L.fast_pri_heads(b"<13>Dec  5 17:42:15 web-1 sshd: x\n", 1) == ([b"13"], [b"Dec  5 17:42:15 web-1 sshd"])
     assert L.longest_line(b"ab\nc") == 2
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_edges_mutated_from_a_seed(seed):
+    """Each edge line with bytes put in, taken out and swapped at random
+    (what the layout's boundaries are made of): 1,500 texts a seed."""
+    import random
+
+    rnd = random.Random(seed)
+    alphabet = [b"<", b">", b"1", b"9", b"0", b"2", b"Dec", b"Jan", b" ", b"  ", b":", b"[", b"]", b"\t", b"\r",
+                b"\x0b", b"\n", b"a", b"web-1", b"sshd", b"17:42:15", b" 5", b"x" * 20, b"\xff"]
+    for _ in range(1500):
+        lines = []
+        for _ in range(rnd.randint(1, 20)):
+            line = bytearray(rnd.choice(EDGES))
+            for _ in range(rnd.randint(0, 4)):
+                at, op = rnd.randint(0, len(line)), rnd.random()
+                if op < 0.4:
+                    line[at:at] = rnd.choice(alphabet)
+                elif op < 0.7:
+                    del line[at:at + rnd.randint(1, 3)]
+                else:
+                    line[at:at + 1] = rnd.choice(alphabet)
+            lines.append(bytes(line))
+        text = b"\n".join(lines) + rnd.choice([b"", b"\n"])
+        same(text)
+        same(with_pris(text))
