@@ -284,7 +284,7 @@ class Parser(Clock):
         (``<13>Dec  5 17:42:15 web-1 sshd[7]: ...``, what network senders
         send), without cutting the chunk into lines (the syslog relay sends
         it as it came): a fifth of parse_chunk's cost. None when a line is
-        not such, holds a ``\r``, or this parser has more to do than read
+        not such, holds a ``\\r``, or this parser has more to do than read
         headers (rules, masks, drops, encodings, renames, added fields,
         ``key_values``): parse_chunk then. Every field of such a line is
         None, its message is its line."""

@@ -49,12 +49,14 @@ class Framer:
     def frames_of_block(self, block: bytes, peer: str, source: str, now_ns: int,
                         max_size: int) -> list[tuple[bytes, int, int]] | None:
         """``frames`` of the messages of a block of newline-framed ones
-        (``framing.split_block``'s input) that holds no ``\r``: when it
+        (``framing.split_block``'s input) that holds no ``\\r``: when it
         holds no empty line either, the parser's cut of the block is the
-        messages', so the block is cut once, and it travels as it is. None
-        when a line is empty or over ``max_size`` (the block must go
-        through ``split_block``; a list scan finds an empty line ten times
-        faster than a search of the block for two newlines)."""
+        messages', so the block is cut once, and it travels as it is; when
+        every line is canonical BSD syslog with a PRI (what network senders
+        send), it is not cut at all (``Parser.parse_bsd_block``). None when
+        a line is empty or over ``max_size`` (the block must go through
+        ``split_block``; a list scan finds an empty line ten times faster
+        than a search of the block for two newlines)."""
         chunk = block + b"\n"
         if len(block) > max_size and L.longest_line(block) > max_size:
             return None
