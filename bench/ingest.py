@@ -178,6 +178,13 @@ def bench_split(path: Path, lines_expected: int) -> float:
 # ------------------------------------------------------------------ processes
 
 
+def speedups_state() -> str:
+    """Whether this tree's C module (helios/_speedups.c) is built: the BSD
+    header scan runs in C, or its Python twin at about half the speed."""
+    built = any((Path(__file__).resolve().parent.parent / "helios").glob("_speedups*.so"))
+    return "C speedups built" if built else "C speedups NOT built (Python twins)"
+
+
 def helios_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "helios", "--log-level", "warning", *args]
 
@@ -1048,7 +1055,7 @@ def markdown(runs: list[dict], argv: str, rev: str, size: int, lines: int, args,
     md = []
     md.append(f"Command: `{argv}` (code at {rev})  ")
     md.append(f"Date: {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}; {os.cpu_count()} CPUs ({cpu_name()}); "
-              f"Python {platform.python_version()}; input {size / MB:.1f} MB, {lines:,} lines "
+              f"Python {platform.python_version()}; {speedups_state()}; input {size / MB:.1f} MB, {lines:,} lines "
               f"({size / lines:.0f} bytes/line); {len(runs)} run(s), median (min – max). "
               f"Load average (1, 5, 15 min) at the start of each run: {'; '.join(r['load'] for r in runs)}.")
     md.append("")

@@ -46,7 +46,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ingest import (CLK_TCK, MB, MIB, SYSLOGD_CONFS, LineCounter, Proc, find_daemon, free_port, helios_cmd,  # noqa: E402
-                    input_file, listening, loadavg, read_stats, start_bucks, stop_and_clean, wait_live, warm)
+                    input_file, listening, loadavg, read_stats, speedups_state, start_bucks, stop_and_clean, wait_live,
+                    warm)
 
 
 def own_cpu(pid: int) -> float:
@@ -205,7 +206,7 @@ def main() -> int:
         path, size = with_pri(path)
     warm(path)
     print(f"syslog over TCP, {size / MB:.0f} MB, {lines:,} lines, newline-framed, one connection, "
-          f"{'no PRI' if args.no_pri else 'each line with a <PRI>'}", flush=True)
+          f"{'no PRI' if args.no_pri else 'each line with a <PRI>'}; {speedups_state()}", flush=True)
     rs, hs, rc, hc = [], [], [], []   # lines/s; CPU µs per line, every process of the side
     for run in range(1, args.repeat + 1):
         print(f"run {run}:", flush=True)
