@@ -130,3 +130,16 @@ def test_opensearch_a_document_rewritten_in_place_is_changed(tmp_path, procs, os
     code, out, err = audit_index(tmp_path, qs, *flags, "--content")
     assert code == 1 and "0 MISSING, 0 EXTRA, 1 CHANGED" in out, out + err
     assert victim.id.hex()[:16] in out and "the index 'all is well'" in out, out
+
+
+def test_two_bucks_whose_copies_of_an_event_differ_in_content_are_said_and_not_blamed_on_the_index(tmp_path, procs):
+    events = client_events(400, YESTERDAY)
+    forged = events[5]._replace(message=b"a copy altered on one buck")
+    plant(tmp_path / "buck-a", "prod", YESTERDAY, frames_of(events))
+    plant(tmp_path / "buck-b", "prod", YESTERDAY, frames_of(events[:5] + [forged] + events[6:]))
+    qs = started_bucks_over(tmp_path, procs, "ab")
+    assert run_once(tmp_path, qs, *KEEP).returncode == 0
+    code, out, err = audit_index(tmp_path, qs, "--content")
+    assert code == 0 and "CHANGED" not in out, out + err
+    assert "content not checked: 1 event(s) whose copies on the bucks differ in content" in out, out
+    assert "content compared for 399 event(s)" in out, out
