@@ -78,7 +78,9 @@ def changed_example(row: Any, indexed: Event | None, id_: bytes, t: int) -> str:
         return f"{head} (not read again from the index)"
     diffs = [f"{p}: the bucks hold {_shown(_part(held, p))}, the index {_shown(_part(indexed, p))}"
              for p in _PARTS if getattr(held, p) != getattr(indexed, p)]
-    return f"{head} | " + ("; ".join(diffs) or "the index stores it otherwise (a part not read back as the event)")
+    return f"{head} | " + ("; ".join(diffs) or "the index stores it otherwise, in a part not read back as the event "
+                           "(Elasticsearch/OpenSearch: fields or fields_kv, altered, or a day indexed before "
+                           "fields_kv existed)")
 
 
 def index_event(index: Any, env: str, t: int, id_: bytes) -> Event | None:
