@@ -5,7 +5,9 @@ osmem-server), then one event is altered inside the index behind the
 porter's back: with --content the audit names exactly that event as
 CHANGED, with what the bucks hold and what the index holds; without it the
 audit says what it always said (ids and times only: no difference). An
-untouched index passes with --content."""
+untouched index passes with --content; bucks whose copies differ in content
+are said, not blamed on the index; an index that cannot give content is
+said and never passes."""
 
 from __future__ import annotations
 
@@ -156,3 +158,31 @@ def test_opensearch_a_document_rewritten_in_place_is_changed(tmp_path, procs, os
     code, out, err = audit_index(tmp_path, qs, *flags, "--content")
     assert code == 1 and "0 MISSING, 0 EXTRA, 1 CHANGED" in out, out + err
     assert tagged.id.hex()[:16] in out and "in a part not read back as the event" in out, out
+
+
+class IdsOnly:
+    """A real sqlite index, seen as a backend that lists ids but cannot give content (an older one)."""
+
+    def __init__(self, index):
+        self._index = index
+
+    def __getattr__(self, name):
+        if name in ("contents", "content_digests"):
+            raise AttributeError(name)
+        return getattr(self._index, name)
+
+
+def test_an_index_that_cannot_give_content_is_said_and_never_passes(tmp_path, procs):
+    from helios.indexaudit import audit_index as run_audit, render
+
+    qs, _ = planted(tmp_path, procs)
+    with open_index("sqlite", str(tmp_path / "index")) as index:
+        plain = run_audit(IdsOnly(index), tmp_path / "porter", qs, recent_days=30, progress=None)
+        asked = run_audit(IdsOnly(index), tmp_path / "porter", qs, recent_days=30, progress=None, content=True)
+        both = run_audit(index, tmp_path / "porter", qs, recent_days=30, progress=None, content=True)
+    assert plain.ok and both.ok, render(plain) + render(both)
+    assert both.environments["prod"].content_checked == N
+    text = render(asked)
+    assert not asked.ok and "CONTENT NOT CHECKED" in text and "No difference" not in text, text
+    assert "content not checked: the sqlite index cannot give its events' content" in text, text
+    assert json.loads(render(asked, as_json=True))["ok"] is False
