@@ -10,10 +10,9 @@ bucks serve them, ``helios porter once`` loads the sqlite index, then
 RSS (``wait4``'s usage of that child alone), and the audit's time as a ratio of the
 load's, from the same run.
 
-And what checking content would cost on the index's side (the audit reads
-id, time and received; a content check would read every stored field and
-hash it): both reads of the sqlite index's files, timed in this process,
-and their ratio.
+And what checking content costs: ``helios audit --index --content`` on the
+same index (every stored field read and hashed on both sides), its time and
+peak RSS, and its time as a ratio of the audit without it, from the same run.
 
     python bench/audit_index.py --windows 20 --events 10000
 """
@@ -73,28 +72,6 @@ def run(args: list[str], work: Path) -> tuple[float, float, int, str]:
     return time.monotonic() - t0, usage.ru_maxrss / 1024, p.returncode, out.read_text(errors="replace")
 
 
-def index_reads(index_root: Path) -> tuple[float, float, int]:
-    """(seconds to read id, t, received of every event; seconds to read every stored field and hash it; events)."""
-    import sqlite3
-
-    import xxhash
-
-    dbs = sorted(index_root.glob("helios-recent/*/*/*.db"))
-    t0 = time.perf_counter()
-    n = 0
-    for db in dbs:
-        with sqlite3.connect(db) as conn:
-            for _ in conn.execute("SELECT id, t, received FROM ev"):
-                n += 1
-    keys_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for db in dbs:
-        with sqlite3.connect(db) as conn:
-            for r in conn.execute("SELECT id, t, received, host, app, sev, source, off, msg, fields FROM ev"):
-                xxhash.xxh3_64_digest(repr(r).encode())
-    return keys_s, time.perf_counter() - t0, n
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--windows", type=int, default=20)
@@ -130,6 +107,9 @@ def main() -> int:
         audit_s, audit_rss, rc, text = run(["audit", "--index", *place, *q], work)
         if rc != 0:
             raise SystemExit(text[-3000:])
+        content_s, content_rss, rc, content_text = run(["audit", "--index", "--content", *place, *q], work)
+        if rc != 0:
+            raise SystemExit(content_text[-3000:])
     finally:
         for b in bucks:
             b.terminate()
@@ -142,10 +122,12 @@ def main() -> int:
         mib = int(scratch.group(1).replace(",", ""))
         print(f"  audit scratch file   {mib:,} MiB ({mib * 2**20 / total:.0f} bytes per distinct event)")
     print(f"  audit / load time    {audit_s / load_s:.2f}")
-    keys_s, full_s, n = index_reads(work / "index")
-    print(f"  index read, ids      {keys_s:7.2f} s for {n:,} events (what the audit reads)")
-    print(f"  index read, content  {full_s:7.2f} s (every stored field, hashed: what a content check would add)")
-    print(f"  content / ids read   {full_s / max(keys_s, 1e-9):.2f}")
+    print(f"  audit --index --content {content_s:4.1f} s  {total / content_s:10,.0f} events/s  "
+          f"peak RSS {content_rss:6.0f} MiB")
+    scratch = re.search(r"scratch file ([\d,]+) MiB", content_text)
+    if scratch:
+        print(f"  its scratch file     {scratch.group(1)} MiB")
+    print(f"  --content / without  {content_s / audit_s:.2f}")
     print(f"  (files in {work})")
     return 0
 

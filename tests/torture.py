@@ -494,9 +494,10 @@ class Mesh:
         return helios(args, self.code)
 
     def audit_index(self) -> subprocess.CompletedProcess:
-        """``helios audit --index`` (from this tree: older ones have no --index) of the porter's index."""
-        args = ["audit", "--index", "--state-dir", str(self.work / "porter"), "--index-dir", str(self.work / "index"),
-                "--recent-days", "30", "--env", ENV]
+        """``helios audit --index --content`` (from this tree: older ones have no --index) of the porter's
+        index: a content the index holds otherwise than the bucks is a difference too."""
+        args = ["audit", "--index", "--content", "--state-dir", str(self.work / "porter"), "--index-dir",
+                str(self.work / "index"), "--recent-days", "30", "--env", ENV]
         for q in self.queries.values():
             args += ["--query", q]
         return helios(args, ROOT)

@@ -104,6 +104,15 @@ class Index(Protocol):
         """(id, time, received) of every event of ``environment`` on ``day``,
         a page at a time: for ``helios audit --index``."""
 
+    def contents(self, environment: str, day: datetime.date) -> Iterator[list[tuple[bytes, int, int, bytes]]]:
+        """(id, time, received, digest) as ``keys``, the digest of all the
+        index stores of the event but its time: for ``helios audit --index
+        --content``, against ``content_digests``."""
+
+    def content_digests(self, environment: str, events: Sequence) -> list[bytes]:
+        """The digest ``contents`` gives of each of ``events`` (as ``load``
+        takes them) once loaded: the backend's own mapping of an event."""
+
     def drop_days(self, environment: str, before: datetime.date) -> list[datetime.date]:
         """Remove every day of ``environment`` before ``before``; return them."""
 

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import hashlib
 import json
 import logging
 import math
@@ -62,7 +63,7 @@ from helios.index.query import Query, field_pairs
 from helios.model import ROW_FIELDS, Event, severity_name
 from helios.store.layout import valid_environment
 
-__all__ = ["ElasticIndex", "bulk_body", "bulk_lines", "document", "event_from_document", "index_name",
+__all__ = ["ElasticIndex", "bulk_body", "bulk_lines", "content_digest", "document", "event_from_document", "index_name",
            "search_body", "template"]
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,15 @@ def event_from_document(src: dict) -> Event:
         if "fields_mp" in src else None
     return Event(bytes.fromhex(src["id"]), src["time"], src["received"], src["host"], src["app"], src["severity"],
                  src["source"], src["offset"], message, fields, bytes.fromhex(src["source_id"]), src["environment"])
+
+
+def content_digest(doc: dict) -> bytes:
+    """A digest of a ``_source`` (as ``document`` makes it and the index
+    returns it) but its time (``time``, ``@timestamp``): ``helios audit
+    --index`` compares times apart (MOVED), the rest by this (CHANGED)."""
+    rest = {k: v for k, v in doc.items() if k not in ("time", "@timestamp")}
+    text = json.dumps(rest, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 def bulk_lines(prefix: str, environment: str, events: Iterable[Event]) -> Iterator[tuple[dict, dict]]:
@@ -497,19 +507,43 @@ class ElasticIndex:
         """(id, time, received) of every event of ``environment`` on ``day``,
         a page at a time (sorted by time and id, paged with ``search_after``):
         what ``helios audit --index`` compares with the bucks."""
+        for hits in self._pages(environment, day, ["id", "time", "received"], page):
+            yield [(bytes.fromhex(h["_source"]["id"]), h["_source"]["time"], h["_source"]["received"])
+                   for h in hits]
+
+    def contents(self, environment: str, day: datetime.date,
+                 page: int = MAX_WINDOW) -> Iterator[list[tuple[bytes, int, int, bytes]]]:
+        """(id, time, received, content digest) of every event of
+        ``environment`` on ``day``, as ``keys``: what ``helios audit --index
+        --content`` compares with ``content_digests`` of the bucks' rows. The
+        digest is of the whole ``_source`` but the time (``content_digest``):
+        every document is read whole."""
+        for hits in self._pages(environment, day, True, page):
+            yield [(bytes.fromhex(h["_source"]["id"]), h["_source"]["time"], h["_source"]["received"],
+                    content_digest(h["_source"])) for h in hits]
+
+    def content_digests(self, environment: str, events: Sequence) -> list[bytes]:
+        """The digest (``content_digest``) of each of ``events`` (rows as
+        ``load`` takes them) as this index is meant to store it: the
+        ``document`` ``load`` sends."""
+        return [content_digest(document(e if type(e) is Event else Event(*e[:ROW_FIELDS], environment), environment))
+                for e in events]
+
+    def _pages(self, environment: str, day: datetime.date, source: Any, page: int) -> Iterator[list[dict]]:
+        """The hits (``_source``: ``source``) of every event of ``environment`` on ``day``, a page at a time."""
         self._check_environment(environment)
         body: dict = {"query": {"bool": {"filter": [{"term": {"environment": environment}}]}},
-                      "sort": [{"time": "asc"}, {"id": "asc"}], "_source": ["id", "time", "received"], "size": page,
-                      "track_total_hits": False}
+                      "sort": [{"time": "asc"}, {"id": "asc"}], "size": page, "track_total_hits": False}
+        if source is not True:      # True: the whole _source (the default)
+            body["_source"] = source
         index = f"{self.name}-{environment.lower()}-{day:%Y.%m.%d}"
         after = None
         while True:
-            with self._translated("listing event ids"):
+            with self._translated("listing events"):
                 hits = self.client.search(index=index, body=dict(body, **({"search_after": after} if after else {})),
                                           ignore_unavailable=True, allow_no_indices=True)["hits"]["hits"]
             if hits:
-                yield [(bytes.fromhex(h["_source"]["id"]), h["_source"]["time"], h["_source"]["received"])
-                       for h in hits]
+                yield hits
             if len(hits) < page:
                 return
             after = hits[-1]["sort"]

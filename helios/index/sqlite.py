@@ -81,6 +81,7 @@ event with a different time on another day is a different row.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import heapq
 import json
 import logging
@@ -287,6 +288,13 @@ def _rows(events: Sequence) -> tuple[Iterable[tuple], bool]:
     if fields.count(None) == len(fields):       # the usual case: no structured fields, all in C
         return map(_ROW, events), False
     return [(*e[:9], None if e[9] is None else _pack(e[9]), e[10]) for e in events], True
+
+
+def content_digest(row: Sequence) -> bytes:
+    """A digest of a row of ``_COLUMNS`` (as ``_rows`` makes it and ``ev``
+    stores it) but its time: ``helios audit --index`` compares times apart
+    (an event at another time is MOVED), the rest by this (CHANGED)."""
+    return hashlib.blake2b(msgpack.packb([row[0], *row[2:11]], use_bin_type=True), digest_size=16).digest()
 
 
 def _word(msg: bytes, term: str) -> int:
@@ -1127,6 +1135,30 @@ class SqliteIndex:
         a page at a time, in no particular order: what ``helios audit
         --index`` compares with the bucks. Each page is its own read, so a
         loader is never held up for the whole day."""
+        for rows in self._pages(environment, day, "id, t, received", page):
+            yield [r[1:] for r in rows]
+
+    def contents(self, environment: str, day: datetime.date,
+                 page: int = 10_000) -> Iterator[list[tuple[bytes, int, int, bytes]]]:
+        """(id, time, received, content digest) of every event of
+        ``environment`` on ``day``, a page at a time, as ``keys``: what
+        ``helios audit --index --content`` compares with ``content_digests``
+        of the bucks' rows. The digest is of every column the index stores
+        but the time (``content_digest``); it reads every message."""
+        for rows in self._pages(environment, day, _COLUMNS, page):
+            yield [(r[1], r[2], r[3], content_digest(r[1:])) for r in rows]
+
+    def content_digests(self, environment: str, events: Sequence) -> list[bytes]:
+        """The digest (``content_digest``) of each of ``events`` (rows as
+        ``load`` takes them) as this index is meant to store it: mapped by
+        the function ``load`` maps them with (``_rows``)."""
+        if not len(events):
+            return []
+        rows, _ = _rows(events)
+        return [content_digest(r) for r in rows]
+
+    def _pages(self, environment: str, day: datetime.date, columns: str, page: int) -> Iterator[list[tuple]]:
+        """(rowid, ``columns``...) of every row of ``environment`` on ``day``, a page (its own read) at a time."""
         if self._read_meta() is None or not valid_environment(environment):
             return
         with self._lock:
@@ -1136,14 +1168,14 @@ class SqliteIndex:
             while True:
                 with self._lock:
                     try:
-                        rows = conn.execute("SELECT rowid, id, t, received FROM ev WHERE rowid > ? ORDER BY rowid "
+                        rows = conn.execute(f"SELECT rowid, {columns} FROM ev WHERE rowid > ? ORDER BY rowid "
                                             "LIMIT ?", (last, page)).fetchall()
                     except sqlite3.Error as exc:
-                        raise IndexStoreError(f"sqlite index {self.root}: listing ids failed: {exc}") from None
+                        raise IndexStoreError(f"sqlite index {self.root}: listing events failed: {exc}") from None
                 if not rows:
                     break
                 last = rows[-1][0]
-                yield [r[1:] for r in rows]
+                yield rows
 
     # ------------------------------------------------------------ days and environments
 

@@ -18,6 +18,11 @@ this proves the next step, buck -> porter -> index. Per environment:
   after every window the porter pruned, plus ``SKEW_S`` for clocks):
   before that, the bucks no longer hold what the index was loaded from.
 - **duplicates**: an id held twice in the index.
+- **changed** (``content``, ``helios audit --index --content``): an event
+  looked for and held once by the index, whose content but the time (a
+  digest: the index's ``content_digests`` of the buck's row, its
+  ``contents`` of what it holds) differs from the bucks' copies (all
+  agreeing). A backend without them is said, never passed.
 
 What cannot be checked is said, never counted as a pass: windows not yet
 loaded (open, not yet due, or a buck's copy the porter has not fetched
@@ -38,7 +43,7 @@ and not called extra; closed windows do not change.
 Memory stays bounded whatever the windows' size: the ids are streamed into
 a scratch SQLite database (a temporary file; dropped at the end), the
 buck side frame by frame and the index side a page at a time
-(``Index.keys``), and the differences are SQL queries over it.
+(``Index.keys``, or ``Index.contents`` with their digests), and the differences are SQL queries over it.
 
 The parts, one concept each:
 

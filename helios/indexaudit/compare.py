@@ -16,9 +16,13 @@ time: a copy was altered, the audit cannot say which is right). ``idx``:
 every id the index holds, with its time, receive time and how many times it
 is there.
 
-What it compares is ids and event times, nothing more: an event the index
-holds under its id and time but with another message, host or fields is
-not seen (README, "The index against the bucks"; docs/security.md).
+What it compares is ids and event times, and with ``--content`` a digest
+of the rest of each event as the index stores it (``d``: the backend's
+``content_digests`` of a loaded copy's row, its ``contents`` of the index's
+document; None when not asked). ``held.cdiff`` (1: the loaded copies of it
+differ in content: the audit cannot say which is right). Without it, an
+event the index holds under its id and time but with another message, host
+or fields is not seen (README, "The index against the bucks").
 """
 
 from __future__ import annotations
@@ -32,14 +36,16 @@ from helios.indexaudit.results import EXAMPLES, NS
 
 # A copy the porter loaded: the event must be in the index, the first window
 # loaded that holds it says where (but see ``pending``).
-_HELD = ("INSERT INTO held VALUES (?, ?, ?, 0, 0) ON CONFLICT(id) DO UPDATE SET "
-         "w = coalesce(held.w, excluded.w), odd = held.odd OR held.t != excluded.t")
+_HELD = ("INSERT INTO held VALUES (?, ?, ?, 0, 0, ?, 0) ON CONFLICT(id) DO UPDATE SET "
+         "w = coalesce(held.w, excluded.w), odd = held.odd OR held.t != excluded.t, "
+         "d = coalesce(held.d, excluded.d), "
+         "cdiff = held.cdiff OR coalesce(held.d != excluded.d, 0)")
 # A copy not loaded (yet): its event need not be in the index, and one a
 # loaded copy of ANOTHER window holds too may be the ledger's for this one
 # (helios.porter.seen): ``pending``, looked for once this one is loaded.
-_NOT_LOADED = ("INSERT INTO held VALUES (?, ?, NULL, 1, 0) ON CONFLICT(id) DO UPDATE SET "
+_NOT_LOADED = ("INSERT INTO held VALUES (?, ?, NULL, 1, 0, NULL, 0) ON CONFLICT(id) DO UPDATE SET "
                "pending = CASE WHEN held.w IS ? THEN held.pending ELSE 1 END, odd = held.odd OR held.t != excluded.t")
-_IDX = "INSERT INTO idx VALUES (?, ?, ?, 1) ON CONFLICT(id) DO UPDATE SET n = n + 1"
+_IDX = "INSERT INTO idx VALUES (?, ?, ?, 1, ?) ON CONFLICT(id) DO UPDATE SET n = n + 1"
 
 FOREVER = 2**63 - 1
 
@@ -55,9 +61,9 @@ class Scratch:
         db.execute("PRAGMA synchronous=OFF")
         db.execute("PRAGMA cache_size=-65536")   # 64 MiB at most, whatever the windows' size
         db.execute("CREATE TABLE held (id BLOB PRIMARY KEY, t INTEGER NOT NULL, w INTEGER, "
-                   "pending INTEGER NOT NULL, odd INTEGER NOT NULL) WITHOUT ROWID")
+                   "pending INTEGER NOT NULL, odd INTEGER NOT NULL, d BLOB, cdiff INTEGER NOT NULL) WITHOUT ROWID")
         db.execute("CREATE TABLE idx (id BLOB PRIMARY KEY, t INTEGER NOT NULL, received INTEGER NOT NULL, "
-                   "n INTEGER NOT NULL) WITHOUT ROWID")
+                   "n INTEGER NOT NULL, d BLOB) WITHOUT ROWID")
 
     def close(self) -> None:
         self.db.close()
@@ -71,17 +77,21 @@ class Scratch:
 
     # ------------------------------------------------------------------ feeding it
 
-    def loaded(self, rows: Iterable[Sequence], w: int | None) -> None:
-        """Rows of a copy the porter loaded, of window ``w`` (None: a window not checked)."""
-        self.db.executemany(_HELD, ((r[0], r[1], w) for r in rows))
+    def loaded(self, rows: Iterable[Sequence], w: int | None, digests: Iterable[bytes | None] | None = None) -> None:
+        """Rows of a copy the porter loaded, of window ``w`` (None: a window
+        not checked); ``digests``: of their content, one a row (None: not compared)."""
+        if digests is None:
+            self.db.executemany(_HELD, ((r[0], r[1], w, None) for r in rows))
+        else:
+            self.db.executemany(_HELD, ((r[0], r[1], w, d) for r, d in zip(rows, digests, strict=True)))
 
     def not_loaded(self, rows: Iterable[Sequence], w: int | None) -> None:
         """Rows of a copy not loaded (yet), of window ``w`` (None: not one checked)."""
         self.db.executemany(_NOT_LOADED, ((r[0], r[1], w) for r in rows))
 
-    def indexed(self, page: Iterable[tuple[bytes, int, int]]) -> None:
-        """(id, time, received) the index holds."""
-        self.db.executemany(_IDX, page)
+    def indexed(self, page: Iterable[Sequence]) -> None:
+        """(id, time, received[, content digest]) the index holds."""
+        self.db.executemany(_IDX, ((p[0], p[1], p[2], p[3] if len(p) > 3 else None) for p in page))
 
     # ------------------------------------------------------------------ the answers
 
@@ -137,6 +147,35 @@ class Scratch:
         """Looked-for events whose copies on the bucks differ in time."""
         return self._one("SELECT count(*) FROM held WHERE w IS NOT NULL AND pending = 0 AND t >= ? AND odd = 1",
                          cutoff)
+
+    def content_checked(self, cutoff: int) -> int:
+        """Looked-for events whose content was compared: a digest on both
+        sides, held once by the index, the loaded copies agreeing."""
+        return self._one("SELECT count(*) FROM held JOIN idx ON idx.id = held.id WHERE held.w IS NOT NULL "
+                         "AND held.pending = 0 AND held.t >= ? AND held.cdiff = 0 AND idx.n = 1 "
+                         "AND held.d IS NOT NULL AND idx.d IS NOT NULL", cutoff)
+
+    def content_disagreeing(self, cutoff: int) -> int:
+        """Looked-for events whose loaded copies on the bucks differ in content."""
+        return self._one("SELECT count(*) FROM held WHERE w IS NOT NULL AND pending = 0 AND t >= ? AND cdiff = 1",
+                         cutoff)
+
+    def changed(self, cutoff: int, examples: int = EXAMPLES) -> list[tuple[int, int, list[tuple[bytes, int, int]]]]:
+        """(w, how many, the first (id, the bucks' time, the index's time))
+        per window, of the looked-for events the index holds once with
+        another content (but the time: ``moved``) than every loaded copy on
+        the bucks (all agreeing) has."""
+        per_w: dict[int, list] = {}
+        for w, id_, t, it in self.db.execute(
+                "SELECT held.w, held.id, held.t, idx.t FROM held JOIN idx ON idx.id = held.id "
+                "WHERE held.w IS NOT NULL AND held.pending = 0 AND held.t >= ? AND held.cdiff = 0 AND idx.n = 1 "
+                "AND held.d IS NOT NULL AND idx.d IS NOT NULL AND idx.d != held.d "
+                "ORDER BY held.w, held.t, held.id", (cutoff,)):
+            d = per_w.setdefault(w, [0, []])
+            d[0] += 1
+            if len(d[1]) < examples:
+                d[1].append((id_, t, it))
+        return [(w, count, ids) for w, (count, ids) in sorted(per_w.items())]
 
     def duplicates(self, examples: int = EXAMPLES) -> tuple[int, list[tuple[bytes, int]]]:
         """How many ids the index holds more than once, and the first (id, time)."""

@@ -12,6 +12,7 @@ _SAY = {
     "missing": "  window {window}: {count:,} event(s) the bucks hold are not in the index",
     "extra": "  received in window {window}: {count:,} event(s) in the index that no buck holds",
     "moved": "  window {window}: {count:,} event(s) in the index at another time than the bucks hold them",
+    "changed": "  window {window}: {count:,} event(s) in the index with another content than the bucks hold",
 }
 
 
@@ -34,7 +35,7 @@ def render(report: IndexReport, as_json: bool = False) -> str:
     if as_json:
         return json.dumps({
             "index": report.index, "index_identity": report.identity, "porter_config_index": report.porter_index,
-            "porter_state": report.state, "bucks": report.bucks,
+            "porter_state": report.state, "bucks": report.bucks, "content": report.content,
             "answered": report.answered, "unreachable": report.unreachable, "fetch_errors": report.fetch_errors,
             "pruned_while_read": report.vanished,
             "bad_frames": report.bad_frames,
@@ -45,6 +46,9 @@ def render(report: IndexReport, as_json: bool = False) -> str:
                 "duplicates": e.duplicates, "duplicate_examples": e.duplicate_examples,
                 "moved": e.moved_count, "moved_windows": [vars(d) for d in e.moved],
                 "bucks_disagree": e.disagree,
+                **({"content_checked": e.content_checked, "changed": e.changed_count,
+                    "changed_windows": [vars(d) for d in e.changed], "bucks_disagree_content": e.content_disagree,
+                    "content_skipped": e.content_skipped or None} if report.content else {}),
                 "not_loaded": e.not_loaded, "pruned_windows": e.pruned, "too_old": e.too_old,
                 "pending": e.pending, "set_aside": e.aside, "loaded_elsewhere": e.elsewhere,
                 "extras_checked_from": _when(e.extras_from) if e.extras_from is not None else None,
@@ -71,8 +75,12 @@ def render(report: IndexReport, as_json: bool = False) -> str:
                      f"event(s) looked for; the index holds {e.index_events:,} event(s) of it: "
                      + ("OK" if e.ok else f"{e.missing_count:,} MISSING, {e.extra_count:,} EXTRA"
                         + (f", {e.duplicates:,} DUPLICATED" if e.duplicates else "")
-                        + (f", {e.moved_count:,} MOVED" if e.moved else "")))
-        for kind, diffs in (("missing", e.missing), ("extra", e.extra), ("moved", e.moved)):
+                        + (f", {e.moved_count:,} MOVED" if e.moved else "")
+                        + (f", {e.changed_count:,} CHANGED" if e.changed else "")
+                        + (", CONTENT NOT CHECKED" if e.content_skipped and e.windows_checked else "")))
+        if report.content and not e.content_skipped and e.windows_checked:
+            lines.append(f"  content compared for {e.content_checked:,} event(s)")
+        for kind, diffs in (("missing", e.missing), ("extra", e.extra), ("moved", e.moved), ("changed", e.changed)):
             for d in diffs:
                 lines.append(_SAY[kind].format(window=d.window, count=d.count))
                 lines += [f"      {x}" for x in d.examples]
@@ -92,6 +100,11 @@ def render(report: IndexReport, as_json: bool = False) -> str:
         if e.disagree:
             lines.append(f"  not checked for moves: {e.disagree:,} event(s) whose copies on the bucks differ in time "
                          "(a copy was altered)")
+        if e.content_skipped:
+            lines.append(f"  content not checked: {e.content_skipped}")
+        if e.content_disagree:
+            lines.append(f"  content not checked: {e.content_disagree:,} event(s) whose copies on the bucks differ in "
+                         "content (a copy was altered)")
         if e.pending:
             lines.append(f"  not checked yet: {e.pending:,} event(s) also held in a window not yet loaded")
         if e.aside:
@@ -109,13 +122,16 @@ def render(report: IndexReport, as_json: bool = False) -> str:
                      + (" into this index" if any(e.elsewhere for e in report.environments.values()) else "")
                      + " and still held by a buck.")
     elif report.ok:
-        lines.append("No difference: every event of the windows loaded is in the index at its time, and the index holds "
-                     "nothing the bucks do not.")
+        lines.append("No difference: every event of the windows loaded is in the index at its time"
+                     + (", with the content the bucks hold" if report.content else "")
+                     + ", and the index holds nothing the bucks do not.")
     else:
         bad = [e for e in report.environments.values() if not e.ok]
         lines.append(f"{sum(e.missing_count for e in bad):,} event(s) missing from the index and "
                      f"{sum(e.extra_count for e in bad):,} extra in it"
                      + (f", {moved:,} at another time" if (moved := sum(e.moved_count for e in bad)) else "")
+                     + (f", {changed:,} with another content" if (changed := sum(e.changed_count for e in bad)) else "")
+                     + ("; content not checked" if any(e.content_skipped for e in bad) else "")
                      + f", in {len(bad)} environment(s)"
                      + ("; and windows not read whole" if report.fetch_errors else "") + ".")
     return "\n".join(lines)

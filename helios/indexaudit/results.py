@@ -52,6 +52,11 @@ class EnvReport:
     disagree: int = 0                # events whose copies on the bucks differ in time (not checked for moves)
     # Windows the porter's record says were loaded into another index (its identity -> window ids): not checked.
     elsewhere: dict[str, list[str]] = field(default_factory=dict)
+    # --content: events whose content the index holds otherwise than the bucks (but the time: moved).
+    changed: list[Difference] = field(default_factory=list)
+    content_checked: int = 0         # events whose content was compared
+    content_disagree: int = 0        # events whose loaded copies on the bucks differ in content (not compared)
+    content_skipped: str = ""        # why the content was not compared at all (--content asked)
 
     @property
     def missing_count(self) -> int:
@@ -66,8 +71,13 @@ class EnvReport:
         return sum(d.count for d in self.moved)
 
     @property
+    def changed_count(self) -> int:
+        return sum(d.count for d in self.changed)
+
+    @property
     def ok(self) -> bool:
-        return not self.missing and not self.extra and not self.duplicates and not self.moved
+        return (not self.missing and not self.extra and not self.duplicates and not self.moved and not self.changed
+                and not (self.content_skipped and self.windows_checked))
 
 
 @dataclass
@@ -83,6 +93,7 @@ class IndexReport:
     answered: int = 0
     identity: str | None = None      # this index as the porter's state records one (state.index_identity)
     porter_index: str | None = None  # the index the porter's config names (None: no config given)
+    content: bool = False            # --content: each event's content compared too
 
     @property
     def checked(self) -> int:

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable
 from helios.errors import HeliosError, QueryError
 from helios.indexaudit import bucks as buck_side
 from helios.indexaudit.compare import FOREVER, Scratch
-from helios.indexaudit.examples import buck_examples, index_example
+from helios.indexaudit.examples import buck_examples, buck_rows, changed_example, index_event, index_example
 from helios.indexaudit.results import (
     NS,
     SHOWN_WINDOWS,
@@ -79,7 +79,7 @@ def audit_index(index: Any, state_dir: str | Path, bucks: Iterable[str], *, envi
                 ported: Iterable[str] = (), start: float | None = None, end: float | None = None, recent_days: int = 7,
                 timeout: float = 5.0, now: float | None = None,
                 progress: Callable[[str], None] | None = _stderr, work_dir: str | None = None,
-                identity: str | None = None, porter_index: str | None = None) -> IndexReport:
+                identity: str | None = None, porter_index: str | None = None, content: bool = False) -> IndexReport:
     """Compare ``index`` with what ``bucks`` (query endpoints, as the porter
     names them) hold, for the windows the porter's state at ``state_dir``
     says it loaded, of ``environment`` (None: all those of ``ported``, the
@@ -88,7 +88,9 @@ def audit_index(index: Any, state_dir: str | Path, bucks: Iterable[str], *, envi
     index as the porter's state records one (``index_identity``; None: of
     ``index``); windows recorded as loaded into another are not checked, and
     said, with ``porter_index``, the index the porter's config names (None:
-    not known)."""
+    not known). ``content``: compare each event's content too (the
+    index's ``contents`` against its ``content_digests`` of the bucks'
+    rows), reading every event of the index whole."""
     from helios.porter.jobs.base import first_day
     from helios.query.client import QueryClient
 
@@ -96,7 +98,7 @@ def audit_index(index: Any, state_dir: str | Path, bucks: Iterable[str], *, envi
     bucks = list(bucks)
     windows, archived = read_state(state_dir)
     report = IndexReport(_describe(index), str(state_dir), bucks, identity=identity or identity_of(index),
-                         porter_index=porter_index)
+                         porter_index=porter_index, content=content)
     say = _Progress(progress)
     cutoff = first_day(recent_days, now) * NS
     lo = None if start is None else int(start) - SKEW_S
@@ -167,6 +169,13 @@ def _audit_env(report: IndexReport, qc: Any, index: Any, scratch: Scratch, env: 
     er.pruned = sum(1 for n in done - held_names if _in_range(n, start, end))
     fetch_errors_before = len(report.fetch_errors) + len(report.vanished)
     events = 0
+    # --content: the backend's own digests of what it stores; one that cannot give them is said, not passed.
+    digests = contents = None
+    if report.content:
+        digests, contents = getattr(index, "content_digests", None), getattr(index, "contents", None)
+        if digests is None or contents is None:
+            digests = contents = None
+            er.content_skipped = f"the {index.kind} index cannot give its events' content"
     # The bucks' side, window by window: each copy's events into the scratch.
     for i, (name, copies) in enumerate(held):
         ws = mine.get(name)
@@ -200,7 +209,7 @@ def _audit_env(report: IndexReport, qc: Any, index: Any, scratch: Scratch, env: 
             for ep, entry in sorted(copies.items(), key=lambda c: not (loaded and c[0] in ws.index_sources)):
                 if loaded and ep in ws.index_sources:
                     for page in buck_side.rows(report, qc, ep, entry, env, taken, er if w is not None else None):
-                        scratch.loaded(page, w)
+                        scratch.loaded(page, w, digests(env, page) if digests is not None and w is not None else None)
                         events += len(page)
                 else:
                     for page in buck_side.rows(report, qc, ep, entry, env, taken, None):
@@ -212,7 +221,7 @@ def _audit_env(report: IndexReport, qc: Any, index: Any, scratch: Scratch, env: 
     days = index.days(env)
     for k, day in enumerate(days):
         with scratch.batch():
-            for page in index.keys(env, day):
+            for page in (contents or index.keys)(env, day):
                 scratch.indexed(page)
                 er.index_events += len(page)
                 say(f"{env}: index day {day} ({k + 1} of {len(days)}), {er.index_events:,} ids read")
@@ -237,6 +246,18 @@ def _audit_env(report: IndexReport, qc: Any, index: Any, scratch: Scratch, env: 
         er.moved.append(Difference(bucket_id(name), count, [
             f"{x} (the index has it at {iso_s(it / NS)})" for x, (_, _, it) in zip(examples, moved)]))
     er.disagree = scratch.disagreeing(cutoff)
+    if contents is not None:
+        # Changed: held once by the index, with another content than the bucks' copies (all agreeing) have.
+        er.content_checked = scratch.content_checked(cutoff)
+        er.content_disagree = scratch.content_disagreeing(cutoff)
+        for n, (w, count, changed) in enumerate(scratch.changed(cutoff)):
+            name, eps = checked[w]
+            examples = []
+            if n < SHOWN_WINDOWS:
+                held_rows = buck_rows(qc, name, eps, [i for i, _, _ in changed])
+                examples = [changed_example(held_rows.get(i), index_event(index, env, it, i), i, t)
+                            for i, t, it in changed]
+            er.changed.append(Difference(bucket_id(name), count, examples))
     er.duplicates, dups = scratch.duplicates()
     er.duplicate_examples = [index_example(index, env, t, id_) for id_, t in dups]
     # Extra: in the index, received where the bucks still hold every window, held by none.

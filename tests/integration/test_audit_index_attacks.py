@@ -1,7 +1,8 @@
 """What fools `helios audit --index` and what does not (docs/security.md,
 "Attacks and what stops them"): an event moved in time inside the index is
-named; a message rewritten in place is not (the audit compares ids and
-times, not content: said in the README); two bucks whose copies of an event
+named; a message rewritten in place is not without ``--content`` (the audit
+compares ids and times: said in the README; with it,
+test_audit_index_content.py); two bucks whose copies of an event
 differ in time are said, not blamed on the index."""
 
 from __future__ import annotations

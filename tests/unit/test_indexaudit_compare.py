@@ -106,3 +106,27 @@ def test_copies_on_the_bucks_that_differ_in_time_are_counted_and_not_called_move
     other = [(a[0][0], a[0][1] + NS)]                           # another buck's copy, altered
     s = scratch(loaded=[(0, a), (0, other)], index=page(*other, *a[1:]))
     assert s.disagreeing(CUTOFF) == 1 and s.moved(CUTOFF) == [] and s.missing(CUTOFF) == []
+
+
+def test_content_differing_from_every_loaded_copy_is_changed_and_copies_that_disagree_are_set_apart():
+    a = [ev(i) for i in range(6)]
+    d = [b"d%d" % i for i in range(6)]
+    s = Scratch()
+    with s.batch():
+        s.loaded(a, 0, d)
+        s.loaded(a[:3], 0, [d[0], b"forged", d[2]])         # another copy: event 1 differs between the bucks
+        s.indexed([(i, t, T0 * NS, x) for (i, t), x in zip(a, [d[0], b"other", b"other", d[3], b"other", d[5]])])
+    assert s.content_checked(CUTOFF) == 5 and s.content_disagreeing(CUTOFF) == 1
+    assert s.changed(CUTOFF) == [(0, 2, [(a[2][0], a[2][1], a[2][1]), (a[4][0], a[4][1], a[4][1])])]
+    assert s.moved(CUTOFF) == [] and s.missing(CUTOFF) == []
+
+
+def test_without_digests_nothing_is_compared_for_content():
+    a = [ev(i) for i in range(3)]
+    s = scratch(loaded=[(0, a)], index=page(*a))
+    assert s.content_checked(CUTOFF) == 0 and s.changed(CUTOFF) == []
+    s = Scratch()
+    with s.batch():
+        s.loaded(a, 0, [b"x"] * 3)
+        s.indexed(page(*a))                                 # ids only: the index's side gave no content
+    assert s.content_checked(CUTOFF) == 0 and s.changed(CUTOFF) == []

@@ -142,3 +142,39 @@ def test_an_older_state_without_the_index_column_is_read_as_before(tmp_path):
     with sqlite3.connect(tmp_path / "porter.db") as c:
         assert "index_into" not in {r[1] for r in c.execute("PRAGMA table_info(windows)")}
     c.close()
+
+
+def content_report(**env) -> IndexReport:
+    r = report(**env)
+    r.content = True
+    return r
+
+
+def test_changed_events_are_listed_per_window_and_fail_and_a_clean_content_check_says_so():
+    clean = content_report(content_checked=10)
+    text = render(clean)
+    assert "  content compared for 10 event(s)" in text and "with the content the bucks hold" in text, text
+    assert json.loads(render(clean, as_json=True))["environments"]["prod"]["content_checked"] == 10
+    r = content_report(content_checked=10, changed=[Difference("prod/w1", 1, ["c1 | message: ..."])],
+                       content_disagree=2)
+    text = render(r)
+    assert "0 MISSING, 0 EXTRA, 1 CHANGED" in text, text
+    assert "  window prod/w1: 1 event(s) in the index with another content than the bucks hold\n      c1" in text
+    assert "content not checked: 2 event(s) whose copies on the bucks differ in content" in text, text
+    assert text.splitlines()[-1] == "0 event(s) missing from the index and 0 extra in it, 1 with another content, " \
+                                    "in 1 environment(s)."
+    doc = json.loads(render(r, as_json=True))
+    prod = doc["environments"]["prod"]
+    assert doc["ok"] is False and prod["changed"] == 1 and prod["bucks_disagree_content"] == 2
+    assert prod["changed_windows"] == [{"window": "prod/w1", "count": 1, "examples": ["c1 | message: ..."]}]
+    # Without --content: no content keys, nothing said of content.
+    assert "changed" not in json.loads(render(report(), as_json=True))["environments"]["prod"]
+    assert "content" not in render(report())
+
+
+def test_content_asked_but_not_checkable_is_said_and_never_a_pass():
+    r = content_report(content_skipped="the sqlite index cannot give its events' content")
+    text = render(r)
+    assert "CONTENT NOT CHECKED" in text and "content not checked: the sqlite index cannot" in text, text
+    assert "No difference" not in text and r.ok is False, text
+    assert json.loads(render(r, as_json=True))["environments"]["prod"]["content_skipped"]
