@@ -39,7 +39,7 @@ class _IndexKind(click.Choice):
               "severity, source, offset, received, fields: all the index stores but the time, which is compared "
               "anyway), as the porter maps the buck's event into the index; a difference is CHANGED. Costs: every "
               "event of the index is read whole (not only its id) and each checked event hashed on both sides: on "
-              "sqlite about a third more time and a half more scratch space; Elasticsearch and OpenSearch send every "
+              "sqlite about half again the time and the scratch space; Elasticsearch and OpenSearch send every "
               "document whole.")
 @flag("porter.state_dir", "--state-dir", metavar="DIR")
 @flag("porter.index_url", "--index-url", metavar="URL")
