@@ -47,6 +47,10 @@ _NOT_LOADED = ("INSERT INTO held VALUES (?, ?, NULL, 1, 0, NULL, 0) ON CONFLICT(
                "pending = CASE WHEN held.w IS ? THEN held.pending ELSE 1 END, odd = held.odd OR held.t != excluded.t")
 _IDX = "INSERT INTO idx VALUES (?, ?, ?, 1, ?) ON CONFLICT(id) DO UPDATE SET n = n + 1"
 
+# An event whose content is compared: a digest on both sides, held once by
+# the index, the loaded copies on the bucks agreeing (``content_checked``, ``changed``).
+_CONTENT_COMPARED = "held.cdiff = 0 AND idx.n = 1 AND held.d IS NOT NULL AND idx.d IS NOT NULL"
+
 FOREVER = 2**63 - 1
 
 
@@ -132,11 +136,17 @@ class Scratch:
         """(w, how many, the first (id, the bucks' time, the index's time))
         per window, of the looked-for events the index holds once, at
         another time than every copy on the bucks (all agreeing) says."""
+        return self._per_window("held.odd = 0 AND idx.n = 1 AND idx.t != held.t", cutoff, examples)
+
+    def _per_window(self, where: str, cutoff: int, examples: int) -> list[tuple[int, int, list[tuple[bytes, int, int]]]]:
+        """``moved`` and ``changed``: the looked-for events held by the
+        index too that meet ``where``, grouped by window: (w, how many, the
+        first (id, the bucks' time, the index's time))."""
         per_w: dict[int, list] = {}
         for w, id_, t, it in self.db.execute(
                 "SELECT held.w, held.id, held.t, idx.t FROM held JOIN idx ON idx.id = held.id "
-                "WHERE held.w IS NOT NULL AND held.pending = 0 AND held.t >= ? AND held.odd = 0 AND idx.n = 1 "
-                "AND idx.t != held.t ORDER BY held.w, held.t, held.id", (cutoff,)):
+                f"WHERE held.w IS NOT NULL AND held.pending = 0 AND held.t >= ? AND {where} "
+                "ORDER BY held.w, held.t, held.id", (cutoff,)):
             d = per_w.setdefault(w, [0, []])
             d[0] += 1
             if len(d[1]) < examples:
@@ -152,8 +162,7 @@ class Scratch:
         """Looked-for events whose content was compared: a digest on both
         sides, held once by the index, the loaded copies agreeing."""
         return self._one("SELECT count(*) FROM held JOIN idx ON idx.id = held.id WHERE held.w IS NOT NULL "
-                         "AND held.pending = 0 AND held.t >= ? AND held.cdiff = 0 AND idx.n = 1 "
-                         "AND held.d IS NOT NULL AND idx.d IS NOT NULL", cutoff)
+                         f"AND held.pending = 0 AND held.t >= ? AND {_CONTENT_COMPARED}", cutoff)
 
     def content_disagreeing(self, cutoff: int) -> int:
         """Looked-for events whose loaded copies on the bucks differ in content."""
@@ -165,17 +174,7 @@ class Scratch:
         per window, of the looked-for events the index holds once with
         another content (but the time: ``moved``) than every loaded copy on
         the bucks (all agreeing) has."""
-        per_w: dict[int, list] = {}
-        for w, id_, t, it in self.db.execute(
-                "SELECT held.w, held.id, held.t, idx.t FROM held JOIN idx ON idx.id = held.id "
-                "WHERE held.w IS NOT NULL AND held.pending = 0 AND held.t >= ? AND held.cdiff = 0 AND idx.n = 1 "
-                "AND held.d IS NOT NULL AND idx.d IS NOT NULL AND idx.d != held.d "
-                "ORDER BY held.w, held.t, held.id", (cutoff,)):
-            d = per_w.setdefault(w, [0, []])
-            d[0] += 1
-            if len(d[1]) < examples:
-                d[1].append((id_, t, it))
-        return [(w, count, ids) for w, (count, ids) in sorted(per_w.items())]
+        return self._per_window(f"{_CONTENT_COMPARED} AND idx.d != held.d", cutoff, examples)
 
     def duplicates(self, examples: int = EXAMPLES) -> tuple[int, list[tuple[bytes, int]]]:
         """How many ids the index holds more than once, and the first (id, time)."""
